@@ -1,0 +1,1 @@
+"""A Telegram bot that is a community wallet."""

@@ -1,0 +1,212 @@
+"""Settings from the environment (and an optional ``wallet.toml``), validated at start-up.
+
+Every problem is reported at once, in words that say what to change:
+
+    WALLET_ADMIN_IDS: 'abc' is not a numeric Telegram user id
+
+The environment wins over the file. The file uses the variable names in lower case
+without the ``WALLET_`` prefix (``database_url = "sqlite:///data/wallet.db"``,
+``admin_ids = [1, 2]``); ``WALLET_CONFIG`` names it, else ``./wallet.toml`` if present.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+
+# variable -> key in wallet.toml
+_VARIABLES = {
+    "TELEGRAM_BOT_TOKEN": "telegram_bot_token",
+    "TELEGRAM_API_BASE_URL": "telegram_api_base_url",
+    "WALLET_DATABASE_URL": "database_url",
+    "WALLET_ADMIN_IDS": "admin_ids",
+    "WALLET_MASTER_KEY": "master_key",
+    "WALLET_PAYMENT_PROVIDER_TOKEN": "payment_provider_token",
+    "WALLET_CURRENCY": "currency",
+    "WALLET_REDPACKET_EXPIRY": "redpacket_expiry",
+    "WALLET_DATA_DIR": "data_dir",
+    "WALLET_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+}
+
+
+class ConfigError(ValueError):
+    """One or more settings are wrong; ``problems`` lists each in plain words."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite:///data/wallet.db"
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    master_key: bytes | None = field(default=None, repr=False)
+    payment_provider_token: str | None = field(default=None, repr=False)
+    currency: str = "CNY"
+    redpacket_expiry_s: int = 86_400
+    data_dir: Path = Path("data")
+    sqlite_synchronous: str = "FULL"
+
+    def __repr__(self) -> str:  # never print secrets in logs
+        token = "set" if self.telegram_bot_token else "unset"
+        return (
+            f"Settings(token={token}, api={self.telegram_api_base_url!r}, "
+            f"database_url={self.database_url!r}, admins={sorted(self.admin_ids)}, "
+            f"currency={self.currency!r}, data_dir={str(self.data_dir)!r})"
+        )
+
+    @property
+    def bot_api_url(self) -> str:
+        """``base_url`` for PTB: the bot calls ``{this}{token}/{method}``."""
+        return f"{self.telegram_api_base_url}/bot"
+
+    @property
+    def bot_file_url(self) -> str:
+        return f"{self.telegram_api_base_url}/file/bot"
+
+
+def _read_file(env: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
+    path = env.get("WALLET_CONFIG")
+    candidate = Path(path) if path else Path("wallet.toml")
+    if not candidate.is_file():
+        return {}, ([f"WALLET_CONFIG: no file at {candidate}"] if path else [])
+    try:
+        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, [f"{candidate}: cannot be read as TOML ({exc})"]
+    known = set(_VARIABLES.values())
+    problems = [f"{candidate}: unknown setting '{k}'" for k in data if k not in known]
+    return data, problems
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise :class:`ConfigError` listing every problem."""
+    env = os.environ if env is None else env
+    file_values, problems = _read_file(env)
+
+    def raw(variable: str) -> object | None:
+        value = env.get(variable)
+        if value is not None and value.strip() != "":
+            return value.strip()
+        return file_values.get(_VARIABLES[variable])
+
+    values: dict[str, object] = {}
+
+    token = raw("TELEGRAM_BOT_TOKEN")
+    if token is not None:
+        if isinstance(token, str) and _TOKEN.fullmatch(token):
+            values["telegram_bot_token"] = token
+        else:
+            problems.append(
+                "TELEGRAM_BOT_TOKEN: does not look like a bot token"
+                " (digits:letters, as @BotFather gives it)"
+            )
+
+    base_url = raw("TELEGRAM_API_BASE_URL")
+    if base_url is not None:
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                f"TELEGRAM_API_BASE_URL: {base_url!r} is not an http(s) URL"
+                " such as https://api.telegram.org"
+            )
+        else:
+            values["telegram_api_base_url"] = str(base_url).rstrip("/")
+
+    data_dir = Path(str(raw("WALLET_DATA_DIR") or "data"))
+    values["data_dir"] = data_dir
+
+    database_url = raw("WALLET_DATABASE_URL")
+    if database_url is None:
+        values["database_url"] = f"sqlite:///{data_dir / 'wallet.db'}"
+    else:
+        url = str(database_url)
+        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            values["database_url"] = url
+        elif url.startswith(("postgresql://", "postgres://")) and urlsplit(url).hostname:
+            values["database_url"] = url
+        else:
+            problems.append(
+                f"WALLET_DATABASE_URL: {url!r} is neither sqlite:///path.db"
+                " nor postgresql://user@host/db"
+            )
+
+    admins = raw("WALLET_ADMIN_IDS")
+    if admins is not None:
+        items = admins if isinstance(admins, list) else str(admins).split(",")
+        ids = set()
+        for item in items:
+            text = str(item).strip()
+            if not text:
+                continue
+            if re.fullmatch(r"\d{1,20}", text):
+                ids.add(int(text))
+            else:
+                problems.append(f"WALLET_ADMIN_IDS: {text!r} is not a numeric Telegram user id")
+        values["admin_ids"] = frozenset(ids)
+
+    master_key = raw("WALLET_MASTER_KEY")
+    if master_key is not None:
+        try:
+            key = base64.b64decode(str(master_key), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) == 32:
+            values["master_key"] = key
+        else:
+            problems.append(
+                "WALLET_MASTER_KEY: must be 32 random bytes in base64"
+                ' (make one with: python -c "import os,base64;'
+                'print(base64.b64encode(os.urandom(32)).decode())")'
+            )
+
+    provider = raw("WALLET_PAYMENT_PROVIDER_TOKEN")
+    if provider is not None:
+        values["payment_provider_token"] = str(provider)
+
+    currency = raw("WALLET_CURRENCY")
+    if currency is not None:
+        if _CURRENCY.fullmatch(str(currency)):
+            values["currency"] = str(currency)
+        else:
+            problems.append(f"WALLET_CURRENCY: {currency!r} is not an ISO 4217 code such as CNY")
+
+    expiry = raw("WALLET_REDPACKET_EXPIRY")
+    if expiry is not None:
+        text = str(expiry)
+        if re.fullmatch(r"\d{1,9}", text) and int(text) > 0:
+            values["redpacket_expiry_s"] = int(text)
+        else:
+            problems.append(
+                f"WALLET_REDPACKET_EXPIRY: {expiry!r} is not a positive number of seconds"
+            )
+
+    synchronous = raw("WALLET_SQLITE_SYNCHRONOUS")
+    if synchronous is not None:
+        if str(synchronous).upper() in _SYNCHRONOUS:
+            values["sqlite_synchronous"] = str(synchronous).upper()
+        else:
+            problems.append(
+                f"WALLET_SQLITE_SYNCHRONOUS: {synchronous!r} is not one of"
+                f" {', '.join(_SYNCHRONOUS)}"
+            )
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Chat handlers: parse an update, call one service method, render the reply."""

@@ -1,0 +1,225 @@
+"""The SQLite ledger store: group-committed writes, aiosqlite reads, read-only snapshots."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from bot.storage.sqlite import schema
+from bot.storage.sqlite.ledger_ops import (
+    ACCOUNT_COLUMNS,
+    TRANSFER_COLUMNS,
+    JournalTail,
+    LedgerOps,
+    row_to_account,
+    row_to_transfer,
+)
+from bot.storage.sqlite.writer import GroupCommitWriter
+from bot.wallet.errors import AccountNotFound, StorageError
+from bot.wallet.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
+
+__all__ = ["SqliteLedgerStore", "SqliteSnapshot", "open_snapshot", "wall_clock_ms"]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    reader = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await reader.execute(f"PRAGMA busy_timeout = {schema.BUSY_TIMEOUT_MS}")
+        await reader.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await reader.close()
+        raise
+    return reader
+
+
+class SqliteLedgerStore:
+    """Implements ``bot.wallet.ports.LedgerStore`` on one SQLite file."""
+
+    def __init__(
+        self,
+        path: Path,
+        writer: GroupCommitWriter,
+        reader: aiosqlite.Connection,
+        ops: LedgerOps,
+    ) -> None:
+        self.path = path
+        self.writer = writer
+        self._reader = reader
+        self._ops = ops
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        clock: Callable[[], int] = wall_clock_ms,
+        max_batch: int = 256,
+    ) -> SqliteLedgerStore:
+        """Open (creating if needed) the file, apply migrations, start the writer."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = schema.connect(path, synchronous)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open {path}: {exc}") from exc
+        tail = JournalTail()
+        writer = GroupCommitWriter(conn, tail, max_batch=max_batch)
+        reader = None
+        try:
+            await writer.on_thread(schema.apply_migrations)
+            await writer.on_thread(tail.reload)
+            await writer.start()
+            reader = await _open_reader(path)
+        except BaseException as exc:
+            await writer.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open {path}: {exc}") from exc
+            raise
+        return cls(path, writer, reader, LedgerOps(tail, clock))
+
+    def now_ms(self) -> int:
+        return self._ops.clock()
+
+    async def close(self) -> None:
+        try:
+            await self.writer.close()
+        finally:
+            await self._reader.close()
+
+    async def __aenter__(self) -> SqliteLedgerStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # Writes (through the group-commit writer) ----------------------------------------
+
+    async def open_account(self, name: str, kind: AccountKind, currency: str) -> Account:
+        return await self.writer.run(self._ops.open_account, name, kind, currency)
+
+    async def set_account_status(self, account_id: int, status: AccountStatus) -> Account:
+        return await self.writer.run(self._ops.set_status, account_id, status)
+
+    async def create_transfers(
+        self, key: str, specs: Sequence[TransferSpec]
+    ) -> tuple[Transfer, ...]:
+        return await self.writer.run(self._ops.create_transfers, key, specs)
+
+    # Reads (aiosqlite; see committed data only) ---------------------------------------
+
+    async def _fetchone(self, sql: str, params: Sequence) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def _fetchall(self, sql: str, params: Sequence) -> list:
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def get_account(self, account_id: int) -> Account:
+        row = await self._fetchone(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
+        )
+        if row is None:
+            raise AccountNotFound(account_id=account_id)
+        return row_to_account(row)
+
+    async def find_account(self, name: str, currency: str) -> Account | None:
+        row = await self._fetchone(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ? AND currency = ?",
+            (name, currency),
+        )
+        return row_to_account(row) if row else None
+
+    async def get_transfer(self, transfer_id: int) -> Transfer | None:
+        row = await self._fetchone(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?", (transfer_id,)
+        )
+        return row_to_transfer(row) if row else None
+
+    async def history(self, account_id: int, before_id: int | None, limit: int) -> list[Transfer]:
+        before = before_id if before_id is not None else 2**63 - 1
+        rows = await self._fetchall(
+            f"SELECT {TRANSFER_COLUMNS} FROM ("
+            f" SELECT * FROM (SELECT {TRANSFER_COLUMNS} FROM transfers"
+            "  WHERE debit_account_id = :a AND id < :b ORDER BY id DESC LIMIT :n)"
+            " UNION ALL"
+            f" SELECT * FROM (SELECT {TRANSFER_COLUMNS} FROM transfers"
+            "  WHERE credit_account_id = :a AND id < :b ORDER BY id DESC LIMIT :n)"
+            ") ORDER BY id DESC LIMIT :n",
+            {"a": account_id, "b": before, "n": limit},
+        )
+        return [row_to_transfer(r) for r in rows]
+
+    async def due_pending(self, now_ms: int, limit: int) -> list[Transfer]:
+        rows = await self._fetchall(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers AS p"
+            " WHERE flag = 'pending' AND timeout_ms > 0 AND created_at + timeout_ms <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM transfers AS r WHERE r.pending_id = p.id)"
+            " ORDER BY created_at + timeout_ms LIMIT ?",
+            (now_ms, limit),
+        )
+        return [row_to_transfer(r) for r in rows]
+
+    def snapshot(self):
+        return open_snapshot(self.path)
+
+
+class SqliteSnapshot:
+    """Reads inside one read transaction: every query sees the same moment."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def accounts(self) -> list[Account]:
+        async with self._conn.execute(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"
+        ) as cursor:
+            return [row_to_account(r) for r in await cursor.fetchall()]
+
+    async def transfers(self) -> AsyncIterator[Transfer]:
+        async with self._conn.execute(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY id"
+        ) as cursor:
+            cursor.arraysize = 2_000
+            while rows := await cursor.fetchmany(cursor.arraysize):
+                for row in rows:
+                    yield row_to_transfer(row)
+
+
+@asynccontextmanager
+async def open_snapshot(path: str | Path) -> AsyncIterator[SqliteSnapshot]:
+    """A read-only, consistent view of the ledger; safe while the bot is writing."""
+    path = Path(path)
+    if not path.is_file():
+        raise StorageError(f"no wallet database at {path}")
+    conn = await _open_reader(path)
+    try:
+        version = await _schema_version(conn)
+        if version < 1:
+            raise StorageError(f"{path} is not a wallet database (no migrations applied)")
+        await conn.execute("BEGIN")
+        # The first read fixes the snapshot for the rest of the transaction.
+        await (await conn.execute("SELECT count(*) FROM accounts")).close()
+        yield SqliteSnapshot(conn)
+        await conn.execute("ROLLBACK")
+    finally:
+        await conn.close()
+
+
+async def _schema_version(conn: aiosqlite.Connection) -> int:
+    try:
+        async with conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations") as c:
+            (version,) = await c.fetchone()
+    except sqlite3.Error:
+        return 0
+    return version

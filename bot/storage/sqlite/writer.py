@@ -1,0 +1,163 @@
+"""One writer for SQLite, committing queued operations in groups.
+
+Callers ``await writer.run(fn, *args)``. A single asyncio task takes whatever has
+queued up (up to ``max_batch`` operations), and runs them on its own thread in one
+``BEGIN IMMEDIATE`` transaction, each operation inside its own ``SAVEPOINT``: an
+operation that fails is rolled back alone and its neighbours still commit. Results are
+handed back only after ``COMMIT`` returned, so with ``synchronous=FULL`` what a caller
+was told is on disk. While one group commits, the next one queues: with many callers
+one fsync serves many operations (group commit).
+
+The whole group runs in one hop to the writer thread. aiosqlite would hop once per
+statement, which costs more than the statements themselves; reads still go through
+aiosqlite (see ``store.py``).
+
+An operation is a plain function ``fn(conn, *args)`` that runs on the writer thread.
+It must not await anything, and so can never hold a transaction open across a call to
+Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from bot.wallet.errors import StorageError, WalletError
+
+__all__ = ["GroupCommitWriter", "WriterState"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_STOP = object()
+
+
+class WriterState(Protocol):
+    """State kept beside the database (the journal tail) that must roll back with it."""
+
+    def checkpoint(self) -> object: ...
+
+    def restore(self, token: object) -> None: ...
+
+    def reload(self, conn: sqlite3.Connection) -> None: ...
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        state: WriterState,
+        *,
+        max_batch: int = 256,
+    ) -> None:
+        self._conn = conn
+        self._state = state
+        self._max_batch = max_batch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self.batches = 0  # how many transactions were committed (for tests and benches)
+        self.operations = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="sqlite-writer")
+
+    async def on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the writer thread outside any batch (start-up work)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, self._conn, *args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in the next group; return once it is committed."""
+        if self._closed or self._task is None:
+            raise StorageError("the database is closed")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((future, fn, args))
+        return await future
+
+    async def close(self) -> None:
+        """Finish what is queued, then close the connection and the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._queue.put_nowait(_STOP)
+            await self._task
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._commit, batch)
+            except BaseException as exc:  # the thread itself failed: fail the group
+                log.exception("writer thread failed")
+                outcomes = [(False, StorageError(str(exc)))] * len(batch)
+            for (future, _, _), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.cancelled():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _commit(self, batch: list) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(False, _storage_error(exc))] * len(batch)
+        outcomes: list[tuple[bool, Any]] = []
+        for _, fn, args in batch:
+            token = self._state.checkpoint()
+            conn.execute("SAVEPOINT op")
+            try:
+                result = fn(conn, *args)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                self._state.restore(token)
+                outcomes.append(
+                    (False, exc if isinstance(exc, WalletError) else _storage_error(exc))
+                )
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((True, result))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.exception("commit failed; the whole group is rolled back")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._state.reload(conn)
+            return [(False, _storage_error(exc))] * len(batch)
+        self.batches += 1
+        self.operations += len(batch)
+        return outcomes
+
+
+def _storage_error(exc: BaseException) -> StorageError:
+    if not isinstance(exc, sqlite3.Error):
+        log.error("unexpected error in a write operation", exc_info=exc)
+    error = StorageError(f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,75 @@
+"""The journal's hash chain: each transfer stores the hash of the one before it.
+
+Changing, inserting or deleting any transfer row breaks the chain from that row on,
+so ``python -m bot audit`` can name the first row that was tampered with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from bot.wallet.model import Transfer
+
+__all__ = ["GENESIS_HASH", "rehash", "transfer_hash"]
+
+GENESIS_HASH = "0" * 64
+_SEPARATOR = "\x1f"  # ASCII unit separator: cannot be confused with field contents' joins
+
+
+def transfer_hash(
+    *,
+    id: int,
+    key: str,
+    debit_account_id: int,
+    credit_account_id: int,
+    amount: int,
+    currency: str,
+    kind: str,
+    flag: str,
+    pending_id: int | None,
+    ref: str,
+    memo: str,
+    timeout_ms: int,
+    created_at: int,
+    prev_hash: str,
+) -> str:
+    """SHA-256 over every field of a transfer and the previous transfer's hash."""
+    fields = (
+        str(id),
+        key,
+        str(debit_account_id),
+        str(credit_account_id),
+        str(amount),
+        currency,
+        kind,
+        str(flag),
+        "" if pending_id is None else str(pending_id),
+        ref,
+        memo,
+        str(timeout_ms),
+        str(created_at),
+        prev_hash,
+    )
+    # Lengths go in too, so moving characters between two fields changes the hash.
+    payload = _SEPARATOR.join(f"{len(f)}:{f}" for f in fields)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def rehash(transfer: Transfer) -> str:
+    """The hash ``transfer`` should carry given its fields and its ``prev_hash``."""
+    return transfer_hash(
+        id=transfer.id,
+        key=transfer.key,
+        debit_account_id=transfer.debit_account_id,
+        credit_account_id=transfer.credit_account_id,
+        amount=transfer.amount,
+        currency=transfer.currency,
+        kind=transfer.kind,
+        flag=transfer.flag,
+        pending_id=transfer.pending_id,
+        ref=transfer.ref,
+        memo=transfer.memo,
+        timeout_ms=transfer.timeout_ms,
+        created_at=transfer.created_at,
+        prev_hash=transfer.prev_hash,
+    )

@@ -1,0 +1,102 @@
+"""Money as integers of fen: parse what people type, format what they read.
+
+Parsing never goes through ``float`` (or ``Decimal``): the text is checked against a
+grammar and the digits are turned into an integer directly, so ``0.1 + 0.2`` problems
+cannot arise. Every refusal raises :class:`AmountError` with a code that says exactly
+what was wrong, so the chat layer can tell the user how to write it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.wallet.errors import AmountError
+
+__all__ = [
+    "DEFAULT_MAX_AMOUNT_FEN",
+    "FEN_PER_YUAN",
+    "format_fen",
+    "parse_amount",
+]
+
+FEN_PER_YUAN = 100
+DEFAULT_MAX_AMOUNT_FEN = 1_000_000 * FEN_PER_YUAN  # ¥1,000,000: anything above is a typo
+_MAX_INTEGER_DIGITS = 15  # refuse before building absurd integers
+
+_NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)e[+-]?\d+", re.IGNORECASE)
+_NUMBER = re.compile(r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d*))?")
+_PREFIXES = ("¥", "cny", "rmb")
+_SUFFIXES = ("元", "块", "cny", "rmb")
+_MINUS_SIGNS = ("-", "−")  # ASCII hyphen-minus and U+2212 (full-width ones fold by NFKC)
+
+
+def _strip_currency(text: str) -> str:
+    lowered = text.lower()
+    for prefix in _PREFIXES:
+        if lowered.startswith(prefix):
+            text, lowered = text[len(prefix) :].strip(), lowered[len(prefix) :].strip()
+            break
+    for suffix in _SUFFIXES:
+        if lowered.endswith(suffix):
+            text = text[: -len(suffix)].strip()
+            break
+    return text
+
+
+def parse_amount(text: str, *, maximum: int = DEFAULT_MAX_AMOUNT_FEN) -> int:
+    """Return the amount in fen that ``text`` names, or raise :class:`AmountError`.
+
+    Accepted: ``12``, ``12.5``, ``12.50``, ``¥12.5``, ``12元``, ``1,234.5``, full-width
+    digits (``１２．５``). Refused, each with its own code: empty text, ``NaN``/``inf``,
+    exponent notation, negative amounts, more than two decimals, zero, more than
+    ``maximum`` fen, and anything else that is not a number.
+    """
+    if not isinstance(text, str):
+        raise TypeError("parse_amount takes the text the user typed")
+    normalized = unicodedata.normalize("NFKC", text).strip()
+    if not normalized:
+        raise AmountError("amount_empty")
+    if _NOT_FINITE.fullmatch(normalized):
+        raise AmountError("amount_not_finite", text=text)
+
+    body = _strip_currency(normalized)
+    negative = body.startswith(_MINUS_SIGNS)
+    if negative:
+        body = _strip_currency(body[1:].strip())
+    if not body:
+        raise AmountError("amount_empty" if not negative else "amount_not_a_number", text=text)
+    if _NOT_FINITE.fullmatch(body):
+        raise AmountError("amount_not_finite", text=text)
+    if _EXPONENT.fullmatch(body):
+        raise AmountError("amount_exponent_not_allowed", text=text)
+
+    match = _NUMBER.fullmatch(body)
+    if match is None or (match["int"] is None and not match["frac"]):
+        raise AmountError("amount_not_a_number", text=text)
+    if negative:
+        raise AmountError("amount_negative", text=text)
+
+    integer_digits = (match["int"] or "0").replace(",", "")
+    fraction_digits = match["frac"] or ""
+    if len(fraction_digits) > 2:
+        raise AmountError("amount_too_many_decimals", text=text)
+    if len(integer_digits.lstrip("0")) > _MAX_INTEGER_DIGITS:
+        raise AmountError("amount_too_large", text=text, maximum=maximum)
+
+    fen = int(integer_digits) * FEN_PER_YUAN + int(fraction_digits.ljust(2, "0"))
+    if fen == 0:
+        raise AmountError("amount_zero", text=text)
+    if fen > maximum:
+        raise AmountError("amount_too_large", text=text, maximum=maximum)
+    return fen
+
+
+def format_fen(fen: int) -> str:
+    """Format fen as ``¥1,234.56`` (``-¥0.05`` for negative amounts), in every language."""
+    if isinstance(fen, bool) or not isinstance(fen, int):
+        raise TypeError(f"amounts are integers of fen, not {type(fen).__name__}")
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}¥{yuan:,}.{cents:02d}"
