@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from bot.storage.sqlite.writer import RollBackThen
 from bot.wallet.chain import GENESIS_HASH, transfer_hash
 from bot.wallet.errors import (
     AccountFrozen,
@@ -35,7 +36,6 @@ from bot.wallet.model import (
 __all__ = [
     "ACCOUNT_COLUMNS",
     "TRANSFER_COLUMNS",
-    "JournalTail",
     "LedgerOps",
     "row_to_account",
     "row_to_transfer",
@@ -49,11 +49,20 @@ TRANSFER_COLUMNS = (
     " ref, memo, timeout_ms, created_at, prev_hash, hash"
 )
 _INSERT_TRANSFER = f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 15)})"
-_DEBIT_CONDITION = (
-    "WHERE id = ? AND status = 'active'"
+_CAN_SEND = (
+    "status = 'active'"
     " AND (kind = 'system' OR credits_posted - debits_posted - debits_pending >= ?)"
-    " RETURNING currency"
 )
+# One statement moves the money: it touches both rows only if the debit account may send
+# the amount and the credit account exists in the same currency (rowcount 2), else less.
+_POST = (
+    "UPDATE accounts SET"
+    " debits_posted = debits_posted + CASE id WHEN ? THEN ? ELSE 0 END,"
+    " credits_posted = credits_posted + CASE id WHEN ? THEN ? ELSE 0 END"
+    f" WHERE (id = ? AND {_CAN_SEND}) OR (id = ? AND currency = ?)"
+)
+_HOLD = f"UPDATE accounts SET debits_pending = debits_pending + ? WHERE id = ? AND {_CAN_SEND}"
+_KEY_EXISTS = "transfers.key"  # in "UNIQUE constraint failed: transfers.key"
 
 
 def row_to_account(row: Sequence) -> Account:
@@ -90,12 +99,25 @@ def row_to_transfer(row: Sequence) -> Transfer:
     )
 
 
-class JournalTail:
-    """The last transfer's id and hash, kept by the writer to chain the next one."""
+class LedgerOps:
+    """The ledger's writes. Also the writer's state: the journal tail and a cache.
 
-    def __init__(self) -> None:
+    Before each group the tail (last transfer id and hash) is read again, so a second
+    process writing the same file keeps the chain intact; an operation that rolls back
+    restores the tail it started from.
+    """
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self.clock = clock
         self.last_id = 0
         self.last_hash = GENESIS_HASH
+        self._currency: dict[int, str] = {}  # accounts never change currency
+
+    # WriterState ----------------------------------------------------------------------
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT id, hash FROM transfers ORDER BY id DESC LIMIT 1").fetchone()
+        self.last_id, self.last_hash = row if row else (0, GENESIS_HASH)
 
     def checkpoint(self) -> tuple[int, str]:
         return self.last_id, self.last_hash
@@ -103,15 +125,8 @@ class JournalTail:
     def restore(self, token: object) -> None:
         self.last_id, self.last_hash = token  # type: ignore[misc]
 
-    def reload(self, conn: sqlite3.Connection) -> None:
-        row = conn.execute("SELECT id, hash FROM transfers ORDER BY id DESC LIMIT 1").fetchone()
-        self.last_id, self.last_hash = row if row else (0, GENESIS_HASH)
-
-
-class LedgerOps:
-    def __init__(self, tail: JournalTail, clock: Callable[[], int]) -> None:
-        self.tail = tail
-        self.clock = clock
+    def discard(self) -> None:
+        self._currency.clear()
 
     # Accounts -------------------------------------------------------------------------
 
@@ -143,16 +158,40 @@ class LedgerOps:
             raise AccountNotFound(account_id=account_id)
         return row_to_account(row[0])
 
+    def _currency_of(self, conn: sqlite3.Connection, account_id: int) -> str | None:
+        currency = self._currency.get(account_id)
+        if currency is None:
+            row = conn.execute("SELECT currency FROM accounts WHERE id = ?", (account_id,))
+            row = row.fetchone()
+            if row is None:
+                return None
+            currency = self._currency[account_id] = row[0]
+        return currency
+
     # Transfers ------------------------------------------------------------------------
 
     def create_transfers(
         self, conn: sqlite3.Connection, key: str, specs: Sequence[TransferSpec]
     ) -> tuple[Transfer, ...]:
+        """Apply ``specs``; a key seen before is answered from the journal instead.
+
+        The common path does not look the key up: the UNIQUE index on ``transfers.key``
+        says when it exists, and so does any refusal (a replay must get the first answer,
+        not today's refusal); then the writer undoes this try and runs :meth:`_replay`.
+        """
         keys = [key if i == 0 else f"{key}#{i}" for i in range(len(specs))]
-        if conn.execute("SELECT 1 FROM transfers WHERE key = ?", (key,)).fetchone():
-            return self._replay(conn, key, keys, specs)
         now = self.clock()
-        return tuple(self._apply(conn, k, spec, now) for k, spec in zip(keys, specs, strict=True))
+        try:
+            return tuple(
+                self._apply(conn, k, spec, now) for k, spec in zip(keys, specs, strict=True)
+            )
+        except sqlite3.IntegrityError as exc:
+            if _KEY_EXISTS not in str(exc):
+                raise
+        except LedgerError:
+            if not conn.execute("SELECT 1 FROM transfers WHERE key = ?", (key,)).fetchone():
+                raise
+        raise RollBackThen(self._replay, key, keys, specs)
 
     def _replay(
         self, conn: sqlite3.Connection, key: str, keys: list[str], specs: Sequence[TransferSpec]
@@ -173,33 +212,25 @@ class LedgerOps:
     def _apply(self, conn: sqlite3.Connection, key: str, spec: TransferSpec, now: int) -> Transfer:
         if spec.flag.resolves_pending:
             return self._resolve(conn, key, spec, now)
-        amount = spec.amount
-        column = "debits_posted" if spec.flag is TransferFlag.POSTED else "debits_pending"
-        debited = conn.execute(
-            f"UPDATE accounts SET {column} = {column} + ? {_DEBIT_CONDITION}",
-            (amount, spec.debit_account_id, amount),
-        ).fetchall()
-        if not debited:
-            raise self._why_debit_failed(conn, spec.debit_account_id, amount)
-        currency = debited[0][0]
+        debit, credit, amount = spec.debit_account_id, spec.credit_account_id, spec.amount
+        currency = self._currency_of(conn, debit)
+        if currency is None:
+            raise AccountNotFound(account_id=debit)
         if spec.flag is TransferFlag.POSTED:
-            credited = conn.execute(
-                "UPDATE accounts SET credits_posted = credits_posted + ?"
-                " WHERE id = ? AND currency = ? RETURNING id",
-                (amount, spec.credit_account_id, currency),
-            ).fetchall()
-        else:  # a reservation credits nobody yet; the receiver must still exist
-            credited = conn.execute(
-                "SELECT id FROM accounts WHERE id = ? AND currency = ?",
-                (spec.credit_account_id, currency),
-            ).fetchall()
-        if not credited:
-            raise self._why_credit_failed(conn, spec.credit_account_id, currency)
+            moved = conn.execute(
+                _POST, (debit, amount, credit, amount, debit, amount, credit, currency)
+            )
+            if moved.rowcount != 2:
+                raise self._refusal(conn, debit, credit, amount, currency)
+        else:
+            held = conn.execute(_HOLD, (amount, debit, amount))
+            if held.rowcount != 1 or self._currency_of(conn, credit) != currency:
+                raise self._refusal(conn, debit, credit, amount, currency)
         return self._insert(
             conn,
             key=key,
-            debit_account_id=spec.debit_account_id,
-            credit_account_id=spec.credit_account_id,
+            debit_account_id=debit,
+            credit_account_id=credit,
             amount=amount,
             currency=currency,
             kind=spec.kind,
@@ -261,8 +292,8 @@ class LedgerOps:
         )
 
     def _insert(self, conn: sqlite3.Connection, **fields) -> Transfer:
-        fields["id"] = self.tail.last_id + 1
-        fields["prev_hash"] = self.tail.last_hash
+        fields["id"] = self.last_id + 1
+        fields["prev_hash"] = self.last_hash
         fields["hash"] = transfer_hash(**{k: v for k, v in fields.items() if k != "hash"})
         transfer = Transfer(**fields)
         conn.execute(
@@ -285,25 +316,23 @@ class LedgerOps:
                 transfer.hash,
             ),
         )
-        self.tail.last_id, self.tail.last_hash = transfer.id, transfer.hash
+        self.last_id, self.last_hash = transfer.id, transfer.hash
         return transfer
 
-    @staticmethod
-    def _why_debit_failed(conn: sqlite3.Connection, account_id: int, amount: int) -> LedgerError:
-        row = conn.execute(
+    def _refusal(
+        self, conn: sqlite3.Connection, debit: int, credit: int, amount: int, currency: str
+    ) -> LedgerError:
+        """Why a debit of ``amount`` from ``debit`` to ``credit`` was not applied."""
+        credit_currency = self._currency_of(conn, credit)
+        if credit_currency is None:
+            return AccountNotFound(account_id=credit)
+        if credit_currency != currency:
+            return CurrencyMismatch(account_id=credit, expected=currency, actual=credit_currency)
+        status, available = conn.execute(
             "SELECT status, credits_posted - debits_posted - debits_pending FROM accounts"
             " WHERE id = ?",
-            (account_id,),
+            (debit,),
         ).fetchone()
-        if row is None:
-            return AccountNotFound(account_id=account_id)
-        if row[0] == AccountStatus.FROZEN:
-            return AccountFrozen(account_id=account_id)
-        return InsufficientFunds(account_id=account_id, available=row[1], amount=amount)
-
-    @staticmethod
-    def _why_credit_failed(conn: sqlite3.Connection, account_id: int, currency: str) -> LedgerError:
-        row = conn.execute("SELECT currency FROM accounts WHERE id = ?", (account_id,)).fetchone()
-        if row is None:
-            return AccountNotFound(account_id=account_id)
-        return CurrencyMismatch(account_id=account_id, expected=currency, actual=row[0])
+        if status == AccountStatus.FROZEN:
+            return AccountFrozen(account_id=debit)
+        return InsufficientFunds(account_id=debit, available=available, amount=amount)

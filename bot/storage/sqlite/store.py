@@ -14,7 +14,6 @@ from bot.storage.sqlite import schema
 from bot.storage.sqlite.ledger_ops import (
     ACCOUNT_COLUMNS,
     TRANSFER_COLUMNS,
-    JournalTail,
     LedgerOps,
     row_to_account,
     row_to_transfer,
@@ -72,12 +71,11 @@ class SqliteLedgerStore:
             conn = schema.connect(path, synchronous)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {path}: {exc}") from exc
-        tail = JournalTail()
-        writer = GroupCommitWriter(conn, tail, max_batch=max_batch)
+        ops = LedgerOps(clock)
+        writer = GroupCommitWriter(conn, ops, max_batch=max_batch)
         reader = None
         try:
             await writer.on_thread(schema.apply_migrations)
-            await writer.on_thread(tail.reload)
             await writer.start()
             reader = await _open_reader(path)
         except BaseException as exc:
@@ -85,7 +83,7 @@ class SqliteLedgerStore:
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"cannot open {path}: {exc}") from exc
             raise
-        return cls(path, writer, reader, LedgerOps(tail, clock))
+        return cls(path, writer, reader, ops)
 
     def now_ms(self) -> int:
         return self._ops.clock()

@@ -28,21 +28,39 @@ from typing import Any, Protocol, TypeVar
 
 from bot.wallet.errors import StorageError, WalletError
 
-__all__ = ["GroupCommitWriter", "WriterState"]
+__all__ = ["GroupCommitWriter", "RollBackThen", "WriterState"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _STOP = object()
 
 
+class RollBackThen(Exception):
+    """Raised by an operation: undo what it did, then run ``fn(conn, *args)`` instead.
+
+    Lets the common path skip a look-up (say, "does this idempotency key exist?") and
+    pay for it only on the rare path, where a constraint tells it so.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        super().__init__(fn.__name__)
+        self.fn, self.args = fn, args
+
+
 class WriterState(Protocol):
     """State kept beside the database (the journal tail) that must roll back with it."""
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """Called first in every group's transaction: read what other processes wrote."""
+        ...
 
     def checkpoint(self) -> object: ...
 
     def restore(self, token: object) -> None: ...
 
-    def reload(self, conn: sqlite3.Connection) -> None: ...
+    def discard(self) -> None:
+        """The group's transaction was rolled back: forget what it taught you."""
+        ...
 
 
 class GroupCommitWriter:
@@ -124,14 +142,22 @@ class GroupCommitWriter:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._state.begin(conn)
         except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             return [(False, _storage_error(exc))] * len(batch)
         outcomes: list[tuple[bool, Any]] = []
         for _, fn, args in batch:
             token = self._state.checkpoint()
             conn.execute("SAVEPOINT op")
             try:
-                result = fn(conn, *args)
+                try:
+                    result = fn(conn, *args)
+                except RollBackThen as instead:
+                    conn.execute("ROLLBACK TO op")
+                    self._state.restore(token)
+                    result = instead.fn(conn, *instead.args)
             except Exception as exc:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
@@ -148,7 +174,7 @@ class GroupCommitWriter:
             log.exception("commit failed; the whole group is rolled back")
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._state.reload(conn)
+            self._state.discard()
             return [(False, _storage_error(exc))] * len(batch)
         self.batches += 1
         self.operations += len(batch)

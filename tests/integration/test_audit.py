@@ -1,0 +1,210 @@
+"""`audit` proves the ledger is whole, and names what was tampered with."""
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.wallet.audit import audit_ledger
+from bot.wallet.ledger import Ledger
+from bot.wallet.model import SystemAccount
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def build_ledger(path: Path) -> dict[str, int]:
+    """A small ledger: top-ups, transfers, a posted and an open reservation."""
+    async with await SqliteLedgerStore.open(path) as store:
+        ledger = Ledger(store, "CNY")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        alice = (await ledger.open_user_account(1)).id
+        bob = (await ledger.open_user_account(2)).id
+        await ledger.transfer("topup-1", external, alice, 50_00, "topup")
+        await ledger.transfer("p2p-1", alice, bob, 12_34, "p2p", memo="tamper-me-please")
+        await ledger.transfer("p2p-2", bob, alice, 1_00, "p2p")
+        hold = await ledger.reserve("wd-1", alice, external, 5_00, "withdraw")
+        await ledger.post("wd-1-post", hold.id)
+        await ledger.reserve("wd-2", alice, external, 3_00, "withdraw")
+        return {"alice": alice, "bob": bob, "external": external}
+
+
+async def audit(path: Path):
+    async with open_snapshot(path) as snapshot:
+        return await audit_ledger(snapshot)
+
+
+def tamper(path: Path, sql: str) -> None:
+    """What an attacker with the file could do: drop the guards and change a row."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER transfers_are_immutable")
+    conn.execute("DROP TRIGGER transfers_are_permanent")
+    conn.execute(sql)
+    conn.close()
+
+
+def run_audit_command(path: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "WALLET_DATABASE_URL": f"sqlite:///{path}",
+        "WALLET_DATA_DIR": str(path.parent),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "audit"],
+        cwd=path.parent,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_a_whole_ledger_passes_the_audit(tmp_path):
+    path = tmp_path / "w.db"
+    await build_ledger(path)
+    report = await audit(path)
+    assert report.ok, report.problems
+    assert report.transfers == 6
+    assert report.open_pending == 1
+    assert report.total_user_money == 50_00 - 5_00
+
+
+async def test_a_changed_amount_is_named_by_transfer_and_account(tmp_path):
+    path = tmp_path / "w.db"
+    ids = await build_ledger(path)
+    tamper(path, "UPDATE transfers SET amount = 99999 WHERE key = 'p2p-1'")
+    report = await audit(path)
+    assert not report.ok
+    assert any(p.startswith("transfer 2: hash does not match") for p in report.problems)
+    assert any(p.startswith(f"account {ids['bob']} ") for p in report.problems)
+
+
+async def test_a_deleted_transfer_breaks_the_chain_at_the_next_one(tmp_path):
+    path = tmp_path / "w.db"
+    await build_ledger(path)
+    tamper(path, "DELETE FROM transfers WHERE key = 'p2p-2'")
+    report = await audit(path)
+    assert "transfer 4: prev_hash does not match transfer 2 " in " ".join(report.problems)
+
+
+async def test_a_forged_balance_is_named(tmp_path):
+    path = tmp_path / "w.db"
+    ids = await build_ledger(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "UPDATE accounts SET credits_posted = credits_posted + 100 WHERE id = ?", (ids["bob"],)
+    )
+    conn.close()
+    report = await audit(path)
+    assert any(f"account {ids['bob']} (user:2): credits_posted" in p for p in report.problems)
+    assert any("the balances add up to 100, not 0" in p for p in report.problems)
+
+
+async def test_bytes_changed_in_the_file_itself_are_caught(tmp_path):
+    path = tmp_path / "w.db"
+    await build_ledger(path)  # closing the store checkpoints the WAL into the file
+    data = path.read_bytes()
+    assert data.count(b"tamper-me-please") == 1
+    path.write_bytes(data.replace(b"tamper-me-please", b"tamper-me-PLEASE"))
+    report = await audit(path)
+    assert report.problems == ["transfer 2: hash does not match its contents (row changed)"]
+
+
+def test_transfers_cannot_be_changed_or_deleted_through_sql(tmp_path):
+    path = tmp_path / "w.db"
+    asyncio.run(build_ledger(path))
+    conn = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE transfers SET amount = 1 WHERE id = 2")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM transfers WHERE id = 2")
+    conn.close()
+
+
+async def test_audit_takes_a_consistent_snapshot_while_money_moves(tmp_path):
+    path = tmp_path / "w.db"
+    ids = await build_ledger(path)
+    async with await SqliteLedgerStore.open(path) as store:
+        ledger = Ledger(store, "CNY")
+
+        async def traffic() -> None:
+            for i in range(300):
+                await ledger.transfer(f"ab-{i}", ids["alice"], ids["bob"], 1, "p2p")
+                await ledger.transfer(f"ba-{i}", ids["bob"], ids["alice"], 1, "p2p")
+
+        mover = asyncio.create_task(traffic())
+        reports = []
+        while not mover.done():
+            reports.append(await audit(path))
+        await mover
+    assert len(reports) >= 2
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
+
+
+def test_the_audit_command_exits_0_on_a_whole_ledger_and_1_on_a_tampered_one(tmp_path):
+    path = tmp_path / "w.db"
+    asyncio.run(build_ledger(path))
+    clean = run_audit_command(path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "OK: balances match their transfers" in clean.stdout
+    assert "transfers: 6" in clean.stdout
+
+    tamper(path, "UPDATE transfers SET memo = 'changed' WHERE id = 3")
+    broken = run_audit_command(path)
+    assert broken.returncode == 1
+    assert "FAILED" in broken.stdout
+    assert "transfer 3: hash does not match its contents" in broken.stdout
+
+
+def test_the_audit_command_refuses_a_missing_or_foreign_file(tmp_path):
+    missing = run_audit_command(tmp_path / "none.db")
+    assert missing.returncode == 2
+    assert "no wallet database" in missing.stderr
+    foreign = tmp_path / "foreign.db"
+    foreign.write_bytes(b"this is not sqlite at all" * 100)
+    result = run_audit_command(foreign)
+    assert result.returncode == 2
+    assert "not a wallet database" in result.stderr
+
+
+def test_the_migrate_command_creates_the_schema(tmp_path):
+    path = tmp_path / "new" / "w.db"
+    env = {
+        **os.environ,
+        "WALLET_DATABASE_URL": f"sqlite:///{path}",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    tables = {
+        row[0]
+        for row in sqlite3.connect(path).execute(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+    }
+    assert {"accounts", "transfers", "schema_migrations"} <= tables
+    assert run_audit_command(path).returncode == 0
+
+
+def test_a_bad_setting_stops_the_command_with_the_reason(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "audit"],
+        cwd=tmp_path,
+        env={**os.environ, "WALLET_ADMIN_IDS": "boss", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "WALLET_ADMIN_IDS: 'boss' is not a numeric Telegram user id" in done.stderr
