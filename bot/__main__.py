@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import secrets
 import sys
+import threading
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.storage import open_store_snapshot
@@ -21,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the bot (the sandbox when no token is set)")
     run.add_argument("--webhook", metavar="URL", help="receive updates by webhook at URL")
-    commands.add_parser("sandbox", help="run the bot against the local Bot API emulator")
+    run.add_argument("--listen", default="127.0.0.1", help="webhook: address to listen on")
+    run.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
+    sandbox = commands.add_parser("sandbox", help="run the bot against the local emulator")
+    for parser_ in (run, sandbox):
+        parser_.add_argument("--sandbox-port", type=int, default=8080, help="sandbox page port")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("audit", help="verify the ledger invariants (read-only; exit 0 if ok)")
     return parser
@@ -57,17 +64,49 @@ async def _audit(settings: Settings) -> int:
     return EXIT_PROBLEMS
 
 
-def _run(settings: Settings, webhook: str | None) -> int:
-    if not settings.telegram_bot_token:
-        print(
-            "No TELEGRAM_BOT_TOKEN is set. The local sandbox (a Bot API emulator with a web"
-            " chat page) is what runs without a token; it is not built yet.\n"
-            "Set TELEGRAM_BOT_TOKEN to run against Telegram.",
-            file=sys.stderr,
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_application
+
+    if args.command == "sandbox" or not settings.telegram_bot_token:
+        return _run_sandbox(settings, args.sandbox_port)
+    application = build_application(settings)
+    if args.webhook:
+        application.run_webhook(
+            listen=args.listen,
+            port=args.port,
+            webhook_url=args.webhook,
+            secret_token=secrets.token_urlsafe(32),
         )
+    else:
+        application.run_polling()
+    return EXIT_OK
+
+
+def _run_sandbox(settings: Settings, port: int) -> int:
+    """The emulator and its page on a thread of their own; the bot polls it as usual."""
+    from bot.app import build_application
+    from bot.sandbox.server import start_sandbox
+
+    loop = asyncio.new_event_loop()
+    try:
+        sandbox = loop.run_until_complete(start_sandbox("127.0.0.1", port))
+    except OSError as exc:
+        print(f"error: cannot serve the sandbox on port {port}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print("The chat application is not wired yet (see the open issues).", file=sys.stderr)
-    return EXIT_USAGE
+    server = threading.Thread(target=loop.run_forever, name="sandbox", daemon=True)
+    server.start()
+    settings = dataclasses.replace(
+        settings, telegram_bot_token=sandbox.token, telegram_api_base_url=sandbox.url
+    )
+    print(f"Sandbox: open {sandbox.page_url} in a browser to chat with the bot (Ctrl+C stops).")
+    try:
+        build_application(settings).run_polling()
+    finally:
+        asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        server.join(timeout=10)
+        loop.close()
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "audit":
             return asyncio.run(_audit(settings))
-        return _run(settings, getattr(args, "webhook", None))
+        return _run(settings, args)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,15 +1,35 @@
-"""The one place that wires settings, storage and services together."""
+"""The one place that wires settings, storage, services and handlers together."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTypes
+
+from bot import handlers
 from bot.config import Settings
+from bot.handlers.context import WALLET_KEY, WalletContext
+from bot.i18n import translate
 from bot.storage import open_store
 from bot.wallet.ledger import Ledger
-from bot.wallet.ports import LedgerStore
+from bot.wallet.users import Users
 
-__all__ = ["Wallet", "open_wallet"]
+__all__ = ["Wallet", "build_application", "open_wallet"]
+
+log = logging.getLogger(__name__)
+
+PRIVATE_COMMANDS = ("start", "balance", "lang", "help")
+GROUP_COMMANDS = ("help",)
+ADMIN_COMMANDS = ("admin", "stats", "audit")
+_OWNS_WALLET = "owns_wallet"
 
 
 @dataclass
@@ -17,8 +37,9 @@ class Wallet:
     """The services a running bot uses, over one open store."""
 
     settings: Settings
-    store: LedgerStore
+    store: object
     ledger: Ledger
+    users: Users
 
     async def close(self) -> None:
         await self.store.close()
@@ -33,4 +54,75 @@ async def open_wallet(settings: Settings) -> Wallet:
     except BaseException:
         await store.close()
         raise
-    return Wallet(settings=settings, store=store, ledger=ledger)
+    return Wallet(
+        settings=settings, store=store, ledger=ledger, users=Users(store, settings.currency)
+    )
+
+
+def _commands(names: tuple[str, ...], language: str) -> list[BotCommand]:
+    return [BotCommand(name, translate(language, f"command.{name}")) for name in names]
+
+
+async def publish_commands(application: Application, settings: Settings) -> None:
+    """setMyCommands for private chats, groups and each admin, in English and Chinese."""
+    bot = application.bot
+    for language, code in (("en", None), ("zh", "zh")):
+        scopes = [
+            (BotCommandScopeAllPrivateChats(), PRIVATE_COMMANDS),
+            (BotCommandScopeAllGroupChats(), GROUP_COMMANDS),
+        ] + [
+            (BotCommandScopeChat(admin), PRIVATE_COMMANDS + ADMIN_COMMANDS)
+            for admin in sorted(settings.admin_ids)
+        ]
+        for scope, names in scopes:
+            try:
+                await bot.set_my_commands(
+                    _commands(names, language), scope=scope, language_code=code
+                )
+            except TelegramError:  # e.g. an admin who never opened the chat
+                log.warning("setMyCommands failed for %s", scope, exc_info=True)
+
+
+def build_application(
+    settings: Settings,
+    *,
+    wallet: Wallet | None = None,
+    rate_limiter: BaseRateLimiter | None = None,
+) -> Application:
+    """A PTB application for ``settings``.
+
+    With ``run_polling``/``run_webhook`` the wallet is opened when the application
+    starts and closed when it stops, unless one is given (then the caller owns it).
+    Updates are handled concurrently so a burst of taps is answered at once; the rate
+    limiter keeps sends within Telegram's limits.
+    """
+    if not settings.telegram_bot_token:
+        raise ValueError("a bot token is needed to build the application")
+
+    async def post_init(application: Application) -> None:  # run_polling / run_webhook
+        if WALLET_KEY not in application.bot_data:
+            application.bot_data[WALLET_KEY] = await open_wallet(settings)
+            application.bot_data[_OWNS_WALLET] = True
+        await publish_commands(application, settings)
+
+    async def post_shutdown(application: Application) -> None:
+        opened = application.bot_data.pop(WALLET_KEY, None)
+        if application.bot_data.pop(_OWNS_WALLET, False) and opened is not None:
+            await opened.close()
+
+    application = (
+        Application.builder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.bot_api_url)
+        .base_file_url(settings.bot_file_url)
+        .context_types(ContextTypes(context=WalletContext))
+        .rate_limiter(rate_limiter or AIORateLimiter())
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    if wallet is not None:
+        application.bot_data[WALLET_KEY] = wallet
+    handlers.register(application)
+    return application

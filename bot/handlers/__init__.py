@@ -1,1 +1,21 @@
-"""Chat handlers: parse an update, call one service method, render the reply."""
+"""Chat handlers: parse an update, call one service method, render the reply.
+
+One module per feature; :func:`register` adds them all to an application in order
+(the fallbacks last).
+"""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from bot.handlers import balance, fallback, language, start
+from bot.handlers.errors import on_error
+
+__all__ = ["register"]
+
+
+def register(application: Application) -> None:
+    for module in (start, balance, language):
+        application.add_handlers(module.handlers())
+    application.add_handlers(fallback.handlers())
+    application.add_error_handler(on_error)

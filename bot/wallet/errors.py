@@ -18,6 +18,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PendingTransferAlreadyResolved
     │   ├── PendingTransferExpired
     │   └── PendingTransferNotExpired
+    ├── UserNotFound
     └── StorageError                the database failed; nothing was moved
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "PendingTransferNotExpired",
     "PendingTransferNotFound",
     "StorageError",
+    "UserNotFound",
     "WalletError",
 ]
 
@@ -128,6 +130,10 @@ class PendingTransferExpired(LedgerError):
 
 class PendingTransferNotExpired(LedgerError):
     code = "pending_transfer_not_expired"
+
+
+class UserNotFound(WalletError):
+    code = "user_not_found"
 
 
 class StorageError(WalletError):

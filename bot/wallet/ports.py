@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.wallet.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
 
-__all__ = ["LedgerSnapshot", "LedgerStore"]
+if TYPE_CHECKING:
+    from bot.wallet.users import Profile, User
+
+__all__ = ["LedgerSnapshot", "LedgerStore", "UserStore"]
 
 
 class LedgerSnapshot(Protocol):
@@ -62,3 +65,21 @@ class LedgerStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class UserStore(Protocol):
+    async def upsert_user(self, profile: Profile, currency: str, private_chat: bool) -> User:
+        """Create or update the person (and open their account), in one transaction.
+
+        A username belongs to one person: whoever held it before loses it.
+        ``private_chat`` only ever turns on.
+        """
+        ...
+
+    async def get_user(self, telegram_id: int) -> User | None: ...
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        """Case-insensitive, as Telegram usernames are."""
+        ...
+
+    async def set_user_language(self, telegram_id: int, language: str | None) -> User: ...

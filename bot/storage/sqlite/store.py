@@ -18,9 +18,11 @@ from bot.storage.sqlite.ledger_ops import (
     row_to_account,
     row_to_transfer,
 )
+from bot.storage.sqlite.users_ops import USER_COLUMNS, UsersOps, row_to_user
 from bot.storage.sqlite.writer import GroupCommitWriter
 from bot.wallet.errors import AccountNotFound, StorageError
 from bot.wallet.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
+from bot.wallet.users import Profile, User
 
 __all__ = ["SqliteLedgerStore", "SqliteSnapshot", "open_snapshot", "wall_clock_ms"]
 
@@ -41,7 +43,7 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
 
 
 class SqliteLedgerStore:
-    """Implements ``bot.wallet.ports.LedgerStore`` on one SQLite file."""
+    """Implements the ports of ``bot.wallet.ports`` on one SQLite file."""
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class SqliteLedgerStore:
         self.writer = writer
         self._reader = reader
         self._ops = ops
+        self._users = UsersOps(ops.clock)
 
     @classmethod
     async def open(
@@ -113,6 +116,12 @@ class SqliteLedgerStore:
     ) -> tuple[Transfer, ...]:
         return await self.writer.run(self._ops.create_transfers, key, specs)
 
+    async def upsert_user(self, profile: Profile, currency: str, private_chat: bool) -> User:
+        return await self.writer.run(self._users.upsert, profile, currency, private_chat)
+
+    async def set_user_language(self, telegram_id: int, language: str | None) -> User:
+        return await self.writer.run(self._users.set_language, telegram_id, language)
+
     # Reads (aiosqlite; see committed data only) ---------------------------------------
 
     async def _fetchone(self, sql: str, params: Sequence) -> sqlite3.Row | None:
@@ -167,6 +176,18 @@ class SqliteLedgerStore:
             (now_ms, limit),
         )
         return [row_to_transfer(r) for r in rows]
+
+    async def get_user(self, telegram_id: int) -> User | None:
+        row = await self._fetchone(
+            f"SELECT {USER_COLUMNS} FROM users WHERE telegram_id = ?", (telegram_id,)
+        )
+        return row_to_user(row) if row else None
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        row = await self._fetchone(
+            f"SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower(?)", (username,)
+        )
+        return row_to_user(row) if row else None
 
     def snapshot(self):
         return open_snapshot(self.path)

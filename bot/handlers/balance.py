@@ -1,0 +1,51 @@
+"""/balance and the menu's balance button."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.handlers.context import WalletContext, current_user, is_private, language_of, private_link
+from bot.handlers.start import MENU_BALANCE
+from bot.i18n import translate
+from bot.wallet.model import Balance
+from bot.wallet.money import format_fen
+
+
+def balance_text(language: str, balance: Balance) -> str:
+    """Available money on the first line, then what is reserved."""
+    lines = [translate(language, "balance.available", amount=format_fen(balance.available))]
+    if balance.reserved:
+        lines.append(translate(language, "balance.reserved", amount=format_fen(balance.reserved)))
+    return "\n".join(lines)
+
+
+async def balance(update: Update, context: WalletContext) -> None:
+    """Show the user's balance (in private chat only)."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    if user is None:
+        return
+    if not is_private(update):
+        text = translate(language, "balance.private_only", link=private_link(context))
+        await update.effective_message.reply_text(text)
+        return
+    result = await context.wallet.ledger.balance(user.account_id)
+    await update.effective_message.reply_text(balance_text(language, result))
+
+
+async def menu_balance(update: Update, context: WalletContext) -> None:
+    """Show the balance from the menu button."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    result = await context.wallet.ledger.balance(user.account_id)
+    await query.answer(balance_text(language, result).splitlines()[0])
+    await query.message.reply_text(balance_text(language, result))
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("balance", balance),
+        CallbackQueryHandler(menu_balance, pattern=f"^{MENU_BALANCE}$"),
+    ]

@@ -1,0 +1,79 @@
+"""What every handler shares: the wallet services, the current user, localized text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.i18n import translate
+from bot.wallet.errors import WalletError
+from bot.wallet.money import format_fen
+from bot.wallet.users import Profile, User, resolve_language
+
+if TYPE_CHECKING:
+    from bot.app import Wallet
+
+__all__ = [
+    "WalletContext",
+    "current_user",
+    "error_text",
+    "is_private",
+    "language_of",
+    "private_link",
+]
+
+WALLET_KEY = "wallet"
+_MONEY_PARAMS = ("amount", "available", "maximum", "balance", "total")
+
+
+class WalletContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """A callback context that hands handlers the wallet services."""
+
+    def __init__(self, application: Application, chat_id=None, user_id=None) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def wallet(self) -> Wallet:
+        return self.application.bot_data[WALLET_KEY]
+
+
+def is_private(update: Update) -> bool:
+    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+
+
+async def current_user(update: Update, context: WalletContext) -> User | None:
+    """The person behind the update, registered (with a wallet) if new."""
+    person = update.effective_user
+    if person is None or person.is_bot:
+        return None
+    profile = Profile(
+        telegram_id=person.id,
+        username=person.username,
+        first_name=person.first_name or "",
+        language_code=person.language_code or "",
+    )
+    return await context.wallet.users.seen(profile, private_chat=is_private(update))
+
+
+def language_of(update: Update, user: User | None) -> str:
+    if user is not None:
+        return user.effective_language
+    person = update.effective_user
+    return resolve_language(None, person.language_code if person else None)
+
+
+def error_text(language: str, error: WalletError) -> str:
+    """A domain error as a message: its code picks the text, money params become ¥."""
+    params = {
+        k: format_fen(v) if k in _MONEY_PARAMS and isinstance(v, int) else v
+        for k, v in error.params.items()
+    }
+    return translate(language, error.code, **params)
+
+
+def private_link(context: WalletContext, payload: str = "") -> str:
+    link = f"https://t.me/{context.bot.username}"
+    return f"{link}?start={payload}" if payload else link

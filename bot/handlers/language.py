@@ -1,0 +1,55 @@
+"""/lang zh|en and the menu's language button."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.handlers.context import WalletContext, current_user, language_of
+from bot.handlers.start import MENU_LANGUAGE, menu_markup
+from bot.i18n import translate
+
+_NAMES = {
+    "zh": "zh",
+    "cn": "zh",
+    "zh-cn": "zh",
+    "zh_cn": "zh",
+    "中文": "zh",
+    "chinese": "zh",
+    "en": "en",
+    "english": "en",
+    "英文": "en",
+    "英语": "en",
+}
+
+
+async def lang(update: Update, context: WalletContext) -> None:
+    """Switch the user's language: /lang zh or /lang en."""
+    user = await current_user(update, context)
+    if user is None:
+        return
+    choice = _NAMES.get(context.args[0].lower()) if len(context.args) == 1 else None
+    if choice is None:
+        await update.effective_message.reply_text(
+            translate(language_of(update, user), "lang.usage")
+        )
+        return
+    await context.wallet.users.set_language(user.telegram_id, choice)
+    await update.effective_message.reply_text(translate(choice, "lang.set"))
+
+
+async def menu_language(update: Update, context: WalletContext) -> None:
+    """Toggle between Chinese and English from the menu."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    choice = "en" if language_of(update, user) == "zh" else "zh"
+    await context.wallet.users.set_language(user.telegram_id, choice)
+    await query.answer(translate(choice, "lang.set"))
+    await query.edit_message_reply_markup(menu_markup(choice))
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("lang", lang),
+        CallbackQueryHandler(menu_language, pattern=f"^{MENU_LANGUAGE}$"),
+    ]

@@ -1,0 +1,46 @@
+"""Messages in Chinese (zh-CN) and English, from gettext catalogs (``bot/locales/*.po``).
+
+The msgid of every message is a stable key (``balance.available``, or an error code such
+as ``amount_too_many_decimals``); each catalog gives the text, with ``{name}``
+placeholders filled by :func:`translate`. Amounts are formatted as ``¥12.34`` in every
+language before they reach a message.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from io import StringIO
+from string import Formatter
+
+from babel.messages.pofile import read_po
+
+__all__ = ["LANGUAGES", "catalog", "placeholders", "translate"]
+
+LANGUAGES = {"zh": "zh_CN", "en": "en"}
+_FALLBACK = "en"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """The messages of one language, keyed by msgid."""
+    locale = LANGUAGES[language]
+    text = resources.files("bot.locales").joinpath(f"{locale}.po").read_text(encoding="utf-8")
+    messages = {}
+    for message in read_po(StringIO(text), locale=locale):
+        if message.id and message.string:
+            messages[message.id] = message.string
+    return messages
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in Formatter().parse(text) if name}
+
+
+def translate(language: str, key: str, **params: object) -> str:
+    """The message ``key`` in ``language`` (English if missing), with ``params`` filled in."""
+    messages = catalog(language if language in LANGUAGES else _FALLBACK)
+    text = messages.get(key) or catalog(_FALLBACK).get(key)
+    if text is None:
+        raise KeyError(f"no message {key!r} in the catalogs")
+    return text.format(**params) if params else text

@@ -1,0 +1,114 @@
+"""The people the wallet knows, each with an account.
+
+A person is known once they used the bot in any chat (a command, a tap, a message the
+bot can see); from then on money can be sent to them, and it waits in their wallet
+until they open the bot's private chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.wallet.ports import UserStore
+
+__all__ = ["LANGUAGES", "Profile", "User", "Users", "normalize_username", "resolve_language"]
+
+LANGUAGES = ("zh", "en")
+_CACHE_LIMIT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a chat platform tells about a person each time they appear."""
+
+    telegram_id: int
+    username: str | None
+    first_name: str
+    language_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    telegram_id: int
+    account_id: int
+    username: str | None
+    first_name: str
+    language_code: str
+    language: str | None  # chosen with /lang, else None
+    private_chat: bool
+
+    @property
+    def display_name(self) -> str:
+        return self.first_name or (f"@{self.username}" if self.username else str(self.telegram_id))
+
+    @property
+    def effective_language(self) -> str:
+        return resolve_language(self.language, self.language_code)
+
+
+def resolve_language(chosen: str | None, language_code: str | None) -> str:
+    """The user's choice, else Chinese for any ``zh*`` Telegram language, else English."""
+    if chosen in LANGUAGES:
+        return chosen
+    return "zh" if (language_code or "").lower().startswith("zh") else "en"
+
+
+def normalize_username(text: str) -> str | None:
+    """``@Name`` → ``Name``; ``None`` when it cannot be a Telegram username."""
+    name = text.strip().removeprefix("@")
+    if 4 <= len(name) <= 32 and name.replace("_", "").isalnum() and name.isascii():
+        return name
+    return None
+
+
+class Users:
+    """Registers people as they appear and finds them by id or @username.
+
+    ``seen`` is called for every update, so it writes only when something changed.
+    """
+
+    def __init__(self, store: UserStore, currency: str) -> None:
+        self.store = store
+        self.currency = currency
+        self._known: dict[int, User] = {}
+
+    async def seen(self, profile: Profile, *, private_chat: bool = False) -> User:
+        """Record that this person used the bot; open their wallet the first time."""
+        known = self._known.get(profile.telegram_id)
+        if (
+            known is not None
+            and known.username == profile.username
+            and known.first_name == profile.first_name
+            and known.language_code == profile.language_code
+            and (known.private_chat or not private_chat)
+        ):
+            return known
+        user = await self.store.upsert_user(profile, self.currency, private_chat)
+        self._remember(user)
+        return user
+
+    async def get(self, telegram_id: int) -> User | None:
+        user = self._known.get(telegram_id)
+        if user is None:
+            user = await self.store.get_user(telegram_id)
+            if user is not None:
+                self._remember(user)
+        return user
+
+    async def by_username(self, text: str) -> User | None:
+        name = normalize_username(text)
+        if name is None:
+            return None
+        return await self.store.find_user_by_username(name)
+
+    async def set_language(self, telegram_id: int, language: str | None) -> User:
+        if language is not None and language not in LANGUAGES:
+            raise ValueError(f"language is one of {LANGUAGES} or None")
+        user = await self.store.set_user_language(telegram_id, language)
+        self._remember(user)
+        return user
+
+    def _remember(self, user: User) -> None:
+        if len(self._known) >= _CACHE_LIMIT:
+            self._known.clear()
+        self._known[user.telegram_id] = user

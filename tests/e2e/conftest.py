@@ -1,0 +1,53 @@
+"""The real wallet application, polling the local Bot API emulator over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import build_application, open_wallet
+from bot.config import Settings
+from bot.sandbox.server import start_sandbox
+from bot.sandbox.testing import polling
+
+ADMIN_ID = 100_002  # Alice in the emulator's default neighbourhood
+
+
+@pytest.fixture
+async def sandbox():
+    async with await start_sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(sandbox, tmp_path) -> Settings:
+    return Settings(
+        telegram_bot_token=sandbox.token,
+        telegram_api_base_url=sandbox.url,
+        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        admin_ids=frozenset({ADMIN_ID}),
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+async def wallet(settings):
+    opened = await open_wallet(settings)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def application(settings, wallet):
+    return build_application(settings, wallet=wallet)
+
+
+@pytest.fixture
+async def running(application):
+    """The application polling the emulator for the duration of the test."""
+    async with polling(application):
+        yield application
+
+
+@pytest.fixture
+def emulator(sandbox, running):
+    return sandbox.emulator
