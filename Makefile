@@ -16,6 +16,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	bash scripts/install-chromium.sh || echo "(the browser test will say why it is skipped)"
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

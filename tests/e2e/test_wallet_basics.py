@@ -160,9 +160,7 @@ async def test_commands_are_published_per_chat_type_and_language(sandbox, applic
     assert "查看余额" in descriptions and "Your balance" in descriptions
 
 
-async def test_a_person_seen_only_in_a_group_is_known_but_has_not_opened_the_chat(
-    emulator, wallet
-):
+async def test_a_person_seen_only_in_a_group_is_known_but_has_not_opened_the_chat(emulator, wallet):
     await emulator.send_text("wangfang", "/help@wallet_sandbox_bot", emulator.group)
     await emulator.wait_for_message(emulator.group)
     user = await wallet.users.get(100_003)
