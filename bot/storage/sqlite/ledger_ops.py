@@ -181,6 +181,7 @@ class LedgerOps:
         """
         keys = [key if i == 0 else f"{key}#{i}" for i in range(len(specs))]
         now = self.clock()
+        first_id = self.last_id + 1  # rows from first_id on are this operation's own
         try:
             return tuple(
                 self._apply(conn, k, spec, now) for k, spec in zip(keys, specs, strict=True)
@@ -189,7 +190,10 @@ class LedgerOps:
             if _KEY_EXISTS not in str(exc):
                 raise
         except LedgerError:
-            if not conn.execute("SELECT 1 FROM transfers WHERE key = ?", (key,)).fetchone():
+            seen_before = conn.execute(
+                "SELECT 1 FROM transfers WHERE key = ? AND id < ?", (key, first_id)
+            ).fetchone()
+            if not seen_before:
                 raise
         raise RollBackThen(self._replay, key, keys, specs)
 
