@@ -19,7 +19,18 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PendingTransferExpired
     │   └── PendingTransferNotExpired
     ├── UserNotFound
-    └── StorageError                the database failed; nothing was moved
+    ├── StorageError                the database failed; nothing was moved
+    └── SecurityError
+        ├── PinFormatInvalid
+        ├── PinTooWeak
+        ├── PinLocked
+        ├── IdNumberInvalid         code: id_number_format | _birth_date | _check_digit
+        ├── RealNameInvalid         code: real_name_length | real_name_characters
+        ├── CardNumberInvalid       code: card_number_format | card_number_checksum
+        ├── DecryptionFailed        tampered, moved to another row, or unknown key
+        └── MasterKeyError          start-up: the key cannot be used
+            ├── MasterKeyFileUnsafe
+            └── WrongMasterKey
 """
 
 from __future__ import annotations
@@ -31,17 +42,28 @@ __all__ = [
     "AccountNotFound",
     "AccountsMustBeDifferent",
     "AmountError",
+    "CardNumberInvalid",
     "CurrencyMismatch",
+    "DecryptionFailed",
+    "IdNumberInvalid",
     "IdempotencyConflict",
     "InsufficientFunds",
     "LedgerError",
+    "MasterKeyError",
+    "MasterKeyFileUnsafe",
     "PendingTransferAlreadyResolved",
     "PendingTransferExpired",
     "PendingTransferNotExpired",
     "PendingTransferNotFound",
+    "PinFormatInvalid",
+    "PinLocked",
+    "PinTooWeak",
+    "RealNameInvalid",
+    "SecurityError",
     "StorageError",
     "UserNotFound",
     "WalletError",
+    "WrongMasterKey",
 ]
 
 
@@ -138,3 +160,97 @@ class UserNotFound(WalletError):
 
 class StorageError(WalletError):
     code = "storage_failed"
+
+
+# --- Security: PINs, identity data, bank cards, field encryption (bot.security) ---------
+
+
+class SecurityError(WalletError):
+    code = "security_error"
+
+
+class PinFormatInvalid(SecurityError):
+    """A payment PIN is exactly six ASCII digits, typed on the keypad."""
+
+    code = "pin_must_be_six_digits"
+
+
+class PinTooWeak(SecurityError):
+    """The new PIN is one people guess first (``111111``, ``123456``, ``121212``)."""
+
+    code = "pin_too_weak"
+
+
+class PinLocked(SecurityError):
+    """Too many wrong PINs; ``params`` has ``locked_until_ms`` and ``retry_after_s``."""
+
+    code = "pin_locked"
+
+
+class _ReasonedSecurityError(SecurityError):
+    """An input refusal whose per-instance ``code`` names the check that failed.
+
+    The code must be one of ``codes``, so a typo cannot reach the message catalogs.
+    """
+
+    codes: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"{type(self).__name__} has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):  # the code is not the message when a message was given
+        return (_rebuild_reasoned, (type(self), self.code, str(self), self.params))
+
+
+def _rebuild_reasoned(
+    cls: type[_ReasonedSecurityError], code: str, message: str, params: dict[str, Any]
+) -> _ReasonedSecurityError:
+    return cls(code, message, **params)
+
+
+class IdNumberInvalid(_ReasonedSecurityError):
+    """Not a resident ID number; ``code`` says whether the format, date or check digit failed."""
+
+    code = "id_number_invalid"
+    codes = frozenset({"id_number_format", "id_number_birth_date", "id_number_check_digit"})
+
+
+class RealNameInvalid(_ReasonedSecurityError):
+    """Not a usable real name: too short or long, or a character a name cannot hold."""
+
+    code = "real_name_invalid"
+    codes = frozenset({"real_name_length", "real_name_characters"})
+
+
+class CardNumberInvalid(_ReasonedSecurityError):
+    """Not a bank card number: wrong length or characters, or the Luhn check fails."""
+
+    code = "card_number_invalid"
+    codes = frozenset({"card_number_format", "card_number_checksum"})
+
+
+class DecryptionFailed(SecurityError):
+    """A stored encrypted value was altered, moved to another row, or its key is missing."""
+
+    code = "encrypted_value_invalid"
+
+
+class MasterKeyError(SecurityError):
+    """The master key cannot be used; the message tells the operator what to change."""
+
+    code = "master_key_invalid"
+
+
+class MasterKeyFileUnsafe(MasterKeyError):
+    """The key file may be read by other users of the machine."""
+
+    code = "master_key_file_unsafe"
+
+
+class WrongMasterKey(MasterKeyError):
+    """The key does not match the key check saved with the data it encrypted."""
+
+    code = "master_key_wrong"
