@@ -11,6 +11,7 @@ import sys
 import threading
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.security.events import verify_events
 from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.errors import StorageError
@@ -46,15 +47,18 @@ async def _migrate(settings: Settings) -> int:
 async def _audit(settings: Settings) -> int:
     async with open_store_snapshot(settings.database_url) as snapshot:
         report = await audit_ledger(snapshot)
+        events, event_problems = await verify_events(snapshot.events())
+    report.problems.extend(event_problems)
     print(f"ledger audit of {settings.database_url}")
     print(
         f"  accounts: {report.accounts}  transfers: {report.transfers}"
         f"  open reservations: {report.open_pending}"
     )
     print(f"  money held for users and merchants: {format_fen(report.total_user_money)}")
+    print(f"  security events: {events}")
     if report.ok:
         print("OK: balances match their transfers, Σ balances = 0, no negative user balance,")
-        print("    the hash chain verifies")
+        print("    the hash chains of the transfers and of the security events verify")
         return EXIT_OK
     print(f"FAILED: {len(report.problems) + report.more_problems} problem(s)")
     for problem in report.problems:

@@ -17,8 +17,14 @@ from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTy
 from bot import handlers
 from bot.config import Settings
 from bot.handlers.context import WALLET_KEY, WalletContext
+from bot.handlers.ordering import PerUserUpdateProcessor
 from bot.i18n import translate
+from bot.security.actions import Actions
+from bot.security.cipher import Keyring, load_keyring
+from bot.security.pin_entry import PinEntry
+from bot.security.pins import Pins
 from bot.storage import open_store
+from bot.wallet.errors import WrongMasterKey
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
 
@@ -26,7 +32,7 @@ __all__ = ["Wallet", "build_application", "open_wallet"]
 
 log = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ("start", "balance", "lang", "help")
+PRIVATE_COMMANDS = ("start", "balance", "setpin", "lang", "help")
 GROUP_COMMANDS = ("help",)
 ADMIN_COMMANDS = ("admin", "stats", "audit")
 _OWNS_WALLET = "owns_wallet"
@@ -40,6 +46,10 @@ class Wallet:
     store: object
     ledger: Ledger
     users: Users
+    keyring: Keyring
+    actions: Actions
+    pins: Pins
+    pin_entry: PinEntry
 
     async def close(self) -> None:
         await self.store.close()
@@ -47,15 +57,30 @@ class Wallet:
 
 async def open_wallet(settings: Settings) -> Wallet:
     """Open the database (applying migrations) and the services over it."""
+    keyring = load_keyring(settings.master_key, settings.data_dir)
     store = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
+        saved_check = await store.set_meta_once("key_check", keyring.key_check())
+        if keyring.key_id_for_check(saved_check) is None:
+            raise WrongMasterKey(
+                "the master key does not match the one this database was written with"
+            )
         ledger = Ledger(store, settings.currency)
         await ledger.open_system_accounts()
     except BaseException:
         await store.close()
         raise
+    actions = Actions(store)
+    pins = Pins(store, keyring)
     return Wallet(
-        settings=settings, store=store, ledger=ledger, users=Users(store, settings.currency)
+        settings=settings,
+        store=store,
+        ledger=ledger,
+        users=Users(store, settings.currency),
+        keyring=keyring,
+        actions=actions,
+        pins=pins,
+        pin_entry=PinEntry(actions, pins),
     )
 
 
@@ -93,8 +118,9 @@ def build_application(
 
     With ``run_polling``/``run_webhook`` the wallet is opened when the application
     starts and closed when it stops, unless one is given (then the caller owns it).
-    Updates are handled concurrently so a burst of taps is answered at once; the rate
-    limiter keeps sends within Telegram's limits.
+    Updates of different people are handled concurrently, so a burst of taps is answered
+    at once, and each person's in order; the rate limiter keeps sends within Telegram's
+    limits.
     """
     if not settings.telegram_bot_token:
         raise ValueError("a bot token is needed to build the application")
@@ -117,7 +143,7 @@ def build_application(
         .base_file_url(settings.bot_file_url)
         .context_types(ContextTypes(context=WalletContext))
         .rate_limiter(rate_limiter or AIORateLimiter())
-        .concurrent_updates(True)
+        .concurrent_updates(PerUserUpdateProcessor())
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

@@ -27,6 +27,14 @@ translated at the storage boundary with ``raise ... from``.
         ├── IdNumberInvalid         code: id_number_format | _birth_date | _check_digit
         ├── RealNameInvalid         code: real_name_length | real_name_characters
         ├── CardNumberInvalid       code: card_number_format | card_number_checksum
+        ├── PinNotSet
+        ├── PinWrong                params: remaining (tries before the lock)
+        ├── PinMismatch             the two entries of a new PIN differ
+        ├── ActionError             a button's server-side action cannot be used
+        │   ├── ActionNotFound      forged or unknown
+        │   ├── ActionNotYours      another person's button
+        │   ├── ActionExpired
+        │   └── ActionAlreadyUsed   replayed or double-tapped
         ├── DecryptionFailed        tampered, moved to another row, or unknown key
         └── MasterKeyError          start-up: the key cannot be used
             ├── MasterKeyFileUnsafe
@@ -41,6 +49,11 @@ __all__ = [
     "AccountFrozen",
     "AccountNotFound",
     "AccountsMustBeDifferent",
+    "ActionAlreadyUsed",
+    "ActionError",
+    "ActionExpired",
+    "ActionNotFound",
+    "ActionNotYours",
     "AmountError",
     "CardNumberInvalid",
     "CurrencyMismatch",
@@ -57,7 +70,10 @@ __all__ = [
     "PendingTransferNotFound",
     "PinFormatInvalid",
     "PinLocked",
+    "PinMismatch",
+    "PinNotSet",
     "PinTooWeak",
+    "PinWrong",
     "RealNameInvalid",
     "SecurityError",
     "StorageError",
@@ -230,6 +246,42 @@ class CardNumberInvalid(_ReasonedSecurityError):
 
     code = "card_number_invalid"
     codes = frozenset({"card_number_format", "card_number_checksum"})
+
+
+class PinNotSet(SecurityError):
+    code = "pin_not_set"
+
+
+class PinWrong(SecurityError):
+    """A wrong PIN; ``params['remaining']`` tries are left before the lock."""
+
+    code = "pin_wrong"
+
+
+class PinMismatch(SecurityError):
+    code = "pin_confirmation_mismatch"
+
+
+class ActionError(SecurityError):
+    """A button's server-side action cannot be used; nothing was done."""
+
+    code = "action_invalid"
+
+
+class ActionNotFound(ActionError):
+    code = "action_not_found"
+
+
+class ActionNotYours(ActionError):
+    code = "action_not_yours"
+
+
+class ActionExpired(ActionError):
+    code = "action_expired"
+
+
+class ActionAlreadyUsed(ActionError):
+    code = "action_already_used"
 
 
 class DecryptionFailed(SecurityError):

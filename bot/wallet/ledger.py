@@ -26,9 +26,10 @@ from bot.wallet.model import (
 )
 from bot.wallet.ports import LedgerStore
 
-__all__ = ["MAX_KEY_LENGTH", "Ledger"]
+__all__ = ["MAX_KEY_LENGTH", "MAX_TRANSFER_AMOUNT", "Ledger"]
 
 MAX_KEY_LENGTH = 128
+MAX_TRANSFER_AMOUNT = 10**15  # ¥10 trillion: far above any real payment, far below 2**63
 MAX_TRANSFERS_PER_OPERATION = 1_000
 MAX_HISTORY_PAGE = 100
 
@@ -46,6 +47,8 @@ def _check_fen(amount: int) -> None:
         raise TypeError(f"amounts are integers of fen, not {type(amount).__name__}")
     if amount <= 0:
         raise ValueError("amount_must_be_positive")
+    if amount > MAX_TRANSFER_AMOUNT:
+        raise ValueError(f"a transfer moves at most {MAX_TRANSFER_AMOUNT} fen")
 
 
 def _check_spec(spec: TransferSpec) -> None:

@@ -208,3 +208,21 @@ def test_a_bad_setting_stops_the_command_with_the_reason(tmp_path):
     )
     assert done.returncode == 2
     assert "WALLET_ADMIN_IDS: 'boss' is not a numeric Telegram user id" in done.stderr
+
+
+async def test_a_changed_security_event_is_named(tmp_path):
+    path = tmp_path / "w.db"
+    await build_ledger(path)
+    async with await SqliteLedgerStore.open(path) as store:
+        await store.record_event(1, "pin.wrong", 1, {"failed": 1})
+        await store.record_event(1, "pin.locked", 1, {"until_ms": 5})
+        await store.record_event(None, "admin.freeze", 2, {})
+    clean = run_audit_command(path)
+    assert clean.returncode == 0 and "security events: 3" in clean.stdout
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER security_events_are_immutable")
+    conn.execute("UPDATE security_events SET event = 'pin.ok' WHERE id = 2")
+    conn.close()
+    broken = run_audit_command(path)
+    assert broken.returncode == 1
+    assert "security event 2: hash does not match its contents" in broken.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.security.ports import Action, PinRecord, SecurityEvent
 from bot.storage.sqlite import schema
 from bot.storage.sqlite.ledger_ops import (
     ACCOUNT_COLUMNS,
@@ -17,6 +18,15 @@ from bot.storage.sqlite.ledger_ops import (
     LedgerOps,
     row_to_account,
     row_to_transfer,
+)
+from bot.storage.sqlite.security_ops import (
+    ACTION_COLUMNS,
+    EVENT_COLUMNS,
+    PIN_COLUMNS,
+    SecurityOps,
+    row_to_action,
+    row_to_event,
+    row_to_pin,
 )
 from bot.storage.sqlite.users_ops import USER_COLUMNS, UsersOps, row_to_user
 from bot.storage.sqlite.writer import GroupCommitWriter
@@ -57,6 +67,7 @@ class SqliteLedgerStore:
         self._reader = reader
         self._ops = ops
         self._users = UsersOps(ops.clock)
+        self._security = SecurityOps(ops.clock)
 
     @classmethod
     async def open(
@@ -122,15 +133,64 @@ class SqliteLedgerStore:
     async def set_user_language(self, telegram_id: int, language: str | None) -> User:
         return await self.writer.run(self._users.set_language, telegram_id, language)
 
+    async def create_action(self, action: Action) -> None:
+        await self.writer.run(self._security.create_action, action)
+
+    async def finish_action(
+        self, action_id: str, telegram_id: int, state: str, now_ms: int
+    ) -> Action:
+        return await self.writer.run(
+            self._security.finish_action, action_id, telegram_id, state, now_ms
+        )
+
+    async def set_pin(self, telegram_id: int, pin_hash: str, key_id: str) -> None:
+        await self.writer.run(self._security.set_pin, telegram_id, pin_hash, key_id)
+
+    async def begin_pin_attempt(self, telegram_id: int, now_ms: int) -> PinRecord:
+        return await self.writer.run(self._security.begin_pin_attempt, telegram_id, now_ms)
+
+    async def pin_attempt_succeeded(self, telegram_id: int, before: PinRecord) -> None:
+        await self.writer.run(self._security.pin_attempt_succeeded, telegram_id, before)
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> SecurityEvent:
+        return await self.writer.run(
+            self._security.record_event, actor_id, event, subject_id, details
+        )
+
+    async def meta(self, name: str) -> str | None:
+        row = await self._fetchone("SELECT value FROM wallet_meta WHERE name = ?", (name,))
+        return row[0] if row else None
+
+    async def set_meta_once(self, name: str, value: str) -> str:
+        """Store ``value`` unless the name has one already; return the stored value."""
+
+        def write(conn: sqlite3.Connection) -> str:
+            conn.execute(
+                "INSERT INTO wallet_meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (name, value),
+            )
+            return conn.execute("SELECT value FROM wallet_meta WHERE name = ?", (name,)).fetchone()[
+                0
+            ]
+
+        return await self.writer.run(write)
+
     # Reads (aiosqlite; see committed data only) ---------------------------------------
 
     async def _fetchone(self, sql: str, params: Sequence) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def _fetchall(self, sql: str, params: Sequence) -> list:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        try:
+            async with self._reader.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except ValueError as exc:  # aiosqlite's word for a closed connection
+            raise StorageError("the database is closed") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"{type(exc).__name__}: {exc}") from exc
 
     async def get_account(self, account_id: int) -> Account:
         row = await self._fetchone(
@@ -189,6 +249,26 @@ class SqliteLedgerStore:
         )
         return row_to_user(row) if row else None
 
+    async def get_action(self, action_id: str) -> Action | None:
+        row = await self._fetchone(
+            f"SELECT {ACTION_COLUMNS} FROM pending_actions WHERE id = ?", (action_id,)
+        )
+        return row_to_action(row) if row else None
+
+    async def get_pin(self, telegram_id: int) -> PinRecord:
+        row = await self._fetchone(
+            f"SELECT {PIN_COLUMNS} FROM credentials WHERE telegram_id = ?", (telegram_id,)
+        )
+        return row_to_pin(row)
+
+    async def events(self) -> AsyncIterator[SecurityEvent]:
+        async with self._reader.execute(
+            f"SELECT {EVENT_COLUMNS} FROM security_events ORDER BY id"
+        ) as cursor:
+            while rows := await cursor.fetchmany(500):
+                for row in rows:
+                    yield row_to_event(row)
+
     def snapshot(self):
         return open_snapshot(self.path)
 
@@ -204,6 +284,15 @@ class SqliteSnapshot:
             f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"
         ) as cursor:
             return [row_to_account(r) for r in await cursor.fetchall()]
+
+    async def events(self) -> AsyncIterator[SecurityEvent]:
+        """The security audit log, in order."""
+        async with self._conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM security_events ORDER BY id"
+        ) as cursor:
+            while rows := await cursor.fetchmany(2_000):
+                for row in rows:
+                    yield row_to_event(row)
 
     async def transfers(self) -> AsyncIterator[Transfer]:
         async with self._conn.execute(

@@ -11,6 +11,10 @@ CREATE TABLE accounts (
     debits_pending  INTEGER NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
     created_at      INTEGER NOT NULL,
     UNIQUE (name, currency),
+    -- totals stay integers: an overflow past 2**63 - 1 (which SQLite would turn into a
+    -- REAL, losing fen) fails the operation instead
+    CHECK (typeof(debits_posted) = 'integer' AND typeof(credits_posted) = 'integer'
+           AND typeof(debits_pending) = 'integer'),
     -- user and merchant money never goes below zero, reservations included
     CHECK (kind = 'system' OR credits_posted - debits_posted - debits_pending >= 0)
 );
@@ -20,7 +24,7 @@ CREATE TABLE transfers (
     key                TEXT    NOT NULL UNIQUE,
     debit_account_id   INTEGER NOT NULL REFERENCES accounts (id),
     credit_account_id  INTEGER NOT NULL REFERENCES accounts (id),
-    amount             INTEGER NOT NULL CHECK (amount > 0),
+    amount             INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
     currency           TEXT    NOT NULL,
     kind               TEXT    NOT NULL,
     flag               TEXT    NOT NULL CHECK (flag IN

@@ -1,0 +1,100 @@
+"""/setpin and the PIN keypad: digits arrive as button taps, never as messages."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.handlers.context import (
+    WalletContext,
+    current_user,
+    error_text,
+    is_private,
+    language_of,
+    private_link,
+)
+from bot.i18n import translate
+from bot.security.pin import PIN_LENGTH
+from bot.security.pin_entry import CANCEL, DELETE, KeypadView
+from bot.wallet.errors import WalletError
+
+KEYPAD = "k:"
+_LAYOUT = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), (DELETE, "0", CANCEL))
+_LABELS = {DELETE: "⌫", CANCEL: "✖"}
+
+
+def keypad_text(language: str, view: KeypadView) -> str:
+    if view.finished:
+        if view.error is not None:
+            return error_text(language, view.error)
+        return translate(language, view.prompt, **view.params)
+    lines = [translate(language, view.prompt)]
+    lines.append("●" * view.entered + "○" * (PIN_LENGTH - view.entered))
+    if view.error is not None:
+        lines.append(error_text(language, view.error))
+    return "\n".join(lines)
+
+
+def keypad_markup(view: KeypadView) -> InlineKeyboardMarkup | None:
+    if view.finished:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    _LABELS.get(key, key), callback_data=f"{KEYPAD}{view.action_id}:{key}"
+                )
+                for key in row
+            ]
+            for row in _LAYOUT
+        ]
+    )
+
+
+async def setpin(update: Update, context: WalletContext) -> None:
+    """Show a keypad to set (or change) the payment PIN, in private chat only."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    if user is None:
+        return
+    if not is_private(update):
+        await update.effective_message.reply_text(
+            translate(language, "setpin.private_only", link=private_link(context))
+        )
+        return
+    view = await context.wallet.pin_entry.start_setup(user.telegram_id)
+    await update.effective_message.reply_text(
+        keypad_text(language, view), reply_markup=keypad_markup(view)
+    )
+
+
+async def keypad_press(update: Update, context: WalletContext) -> None:
+    """Take one keypad tap and redraw the keypad (masked) or show the outcome."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, key = [*query.data.split(":"), "", ""][:3]
+    try:
+        view = await context.wallet.pin_entry.press(user.telegram_id, action_id, key)
+    except (WalletError, ValueError) as refused:
+        text = (
+            error_text(language, refused)
+            if isinstance(refused, WalletError)
+            else translate(language, "callback.unknown")
+        )
+        await query.answer(text[:200], show_alert=True)
+        return
+    await query.answer(error_text(language, view.error)[:200] if view.error else None)
+    try:
+        await query.edit_message_text(keypad_text(language, view), reply_markup=keypad_markup(view))
+    except BadRequest as exc:  # the same text twice (e.g. ⌫ on an empty entry)
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("setpin", setpin),
+        CallbackQueryHandler(keypad_press, pattern=f"^{KEYPAD}"),
+    ]

@@ -1,0 +1,183 @@
+"""PIN entry on an inline keypad: the digits are collected here, never sent as a message.
+
+A keypad belongs to one pending action (``bot.security.actions``). Presses are kept in
+memory only, per action; a restart forgets half-typed PINs, and the keypad then starts
+over. Flows:
+
+- ``pin.set``: new PIN → the same again → saved.
+- ``pin.change``: current PIN → new PIN → the same again → saved.
+- ``confirm:<what>``: the PIN → the registered confirmation for ``<what>`` runs once
+  with the action's payload (any money operation can ask for a PIN this way).
+
+Presses of one keypad are handled in arrival order (a lock per keypad), so two quick
+taps cannot swap digits. Money safety does not rest on this lock: finishing the action
+is atomic in the database, so a confirmation runs at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot.security.actions import DEFAULT_TTL_S, Actions
+from bot.security.pin import PIN_LENGTH, check_new_pin
+from bot.security.pins import Pins
+from bot.security.ports import Action
+from bot.wallet.errors import (
+    ActionNotFound,
+    PinLocked,
+    PinMismatch,
+    PinWrong,
+    SecurityError,
+    WalletError,
+)
+
+__all__ = ["CANCEL", "DELETE", "KeypadView", "PinEntry"]
+
+DELETE, CANCEL = "d", "x"
+SET, CHANGE, CONFIRM = "pin.set", "pin.change", "confirm:"
+Confirmation = Callable[[Action], Awaitable[str]]  # returns the message key of its result
+
+
+@dataclass(frozen=True)
+class KeypadView:
+    """What the keypad message should show now."""
+
+    action_id: str
+    prompt: str  # message key: what to type now, or the final outcome
+    entered: int = 0  # digits typed so far (shown masked)
+    error: WalletError | None = None  # why the last six digits were refused
+    finished: bool = False  # no more keypad: saved, confirmed, cancelled or locked
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Entry:
+    step: str
+    digits: str = ""
+    first: str = ""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    born: float = field(default_factory=time.monotonic)
+
+
+class PinEntry:
+    def __init__(self, actions: Actions, pins: Pins) -> None:
+        self.actions = actions
+        self.pins = pins
+        self._entries: dict[str, _Entry] = {}
+        self._confirmations: dict[str, Confirmation] = {}
+
+    def _forget_stale(self) -> None:
+        """Drop keypads abandoned for longer than an action lives."""
+        oldest = time.monotonic() - DEFAULT_TTL_S
+        for action_id in [k for k, e in self._entries.items() if e.born < oldest]:
+            if not self._entries[action_id].lock.locked():
+                del self._entries[action_id]
+
+    def register_confirmation(self, what: str, run: Confirmation) -> None:
+        """``run(action)`` is called once the PIN for a ``confirm:<what>`` action is right."""
+        self._confirmations[what] = run
+
+    async def start_setup(self, telegram_id: int) -> KeypadView:
+        """A keypad to set a PIN, or to change it (asking for the current one first)."""
+        self._forget_stale()
+        if await self.pins.has_pin(telegram_id):
+            action = await self.actions.create(telegram_id, CHANGE)
+            return self._view(action.id, "old")
+        action = await self.actions.create(telegram_id, SET)
+        return self._view(action.id, "new")
+
+    async def start_confirmation(self, telegram_id: int, what: str, payload: dict) -> KeypadView:
+        """A keypad asking for the PIN before ``what`` runs with ``payload``."""
+        self._forget_stale()
+        if what not in self._confirmations:
+            raise ValueError(f"no confirmation registered for {what!r}")
+        action = await self.actions.create(telegram_id, CONFIRM + what, payload)
+        return self._view(action.id, "verify")
+
+    async def press(self, telegram_id: int, action_id: str, key: str) -> KeypadView:
+        """One key of the keypad: a digit, DELETE or CANCEL."""
+        entry = self._entries.get(action_id)
+        if entry is None:
+            entry = self._entries[action_id] = _Entry(step="")
+        async with entry.lock:  # taken before any await: presses keep their order
+            try:
+                action = await self.actions.open_for(telegram_id, action_id, purpose="")
+            except WalletError:
+                self._entries.pop(action_id, None)
+                raise
+            if not _is_keypad(action.purpose):
+                self._entries.pop(action_id, None)
+                raise ActionNotFound(action_id=action_id)
+            if not entry.step:
+                entry.step = _first_step(action.purpose)
+            if key == CANCEL:
+                await self.actions.cancel(action)
+                self._entries.pop(action_id, None)
+                return KeypadView(action_id, "pin.cancelled", finished=True)
+            if key == DELETE:
+                entry.digits = entry.digits[:-1]
+                return self._view(action_id, entry.step, entry.digits)
+            if len(key) != 1 or not key.isdigit() or not key.isascii():
+                raise ValueError(f"not a keypad key: {key!r}")
+            entry.digits += key
+            if len(entry.digits) < PIN_LENGTH:
+                return self._view(action_id, entry.step, entry.digits)
+            digits, entry.digits = entry.digits, ""
+            return await self._complete(action, entry, digits)
+
+    async def _complete(self, action: Action, entry: _Entry, digits: str) -> KeypadView:
+        user = action.telegram_id
+        if entry.step in ("old", "verify"):
+            try:
+                await self.pins.verify(user, digits)
+            except PinLocked as locked:
+                await self.actions.cancel(action)
+                self._entries.pop(action.id, None)
+                return KeypadView(action.id, "pin.locked", error=locked, finished=True)
+            except PinWrong as wrong:
+                return self._view(action.id, entry.step, error=wrong)
+            if entry.step == "old":
+                entry.step = "new"
+                return self._view(action.id, "new")
+            await self.actions.finish(action)  # atomic: a second run is refused here
+            self._entries.pop(action.id, None)
+            run = self._confirmations[action.purpose.removeprefix(CONFIRM)]
+            return KeypadView(action.id, await run(action), finished=True)
+        if entry.step == "new":
+            try:
+                check_new_pin(digits)
+            except SecurityError as weak:
+                return self._view(action.id, "new", error=weak)
+            entry.first, entry.step = digits, "again"
+            return self._view(action.id, "again")
+        if digits != entry.first:
+            entry.first, entry.step = "", "new"
+            return self._view(action.id, "new", error=PinMismatch())
+        await self.actions.finish(action)
+        self._entries.pop(action.id, None)
+        await self.pins.set_pin(user, digits)
+        return KeypadView(action.id, "pin.saved", finished=True)
+
+    def _view(
+        self, action_id: str, step: str, digits: str = "", error: WalletError | None = None
+    ) -> KeypadView:
+        entry = self._entries.setdefault(action_id, _Entry(step=step))
+        entry.step = step
+        return KeypadView(action_id, f"pin.prompt.{step}", entered=len(digits), error=error)
+
+
+def _is_keypad(purpose: str) -> bool:
+    return purpose in (SET, CHANGE) or purpose.startswith(CONFIRM)
+
+
+def _first_step(purpose: str) -> str:
+    if purpose == SET:
+        return "new"
+    if purpose == CHANGE:
+        return "old"
+    if purpose.startswith(CONFIRM):
+        return "verify"
+    raise ValueError(f"not a keypad action: {purpose}")

@@ -1,0 +1,48 @@
+-- Payment PINs and 2FA, server-side pending actions, and the security audit log.
+
+CREATE TABLE credentials (
+    telegram_id       INTEGER PRIMARY KEY REFERENCES users (telegram_id),
+    pin_hash          TEXT,                        -- scrypt over HMAC(pepper, PIN)
+    pin_key_id        TEXT,                        -- whose pepper: the master key's id
+    pin_failed        INTEGER NOT NULL DEFAULT 0,  -- wrong tries since the last success
+    pin_locked_until  INTEGER NOT NULL DEFAULT 0,  -- unix ms
+    pin_lockouts      INTEGER NOT NULL DEFAULT 0,
+    totp_secret       TEXT,                        -- AES-GCM token, never plaintext
+    totp_enabled      INTEGER NOT NULL DEFAULT 0,
+    totp_last_step    INTEGER,
+    updated_at        INTEGER NOT NULL
+);
+
+-- What a button stands for: a button carries only the short id of one of these.
+CREATE TABLE pending_actions (
+    id           TEXT    PRIMARY KEY,
+    telegram_id  INTEGER NOT NULL,                 -- the one person who may use it
+    purpose      TEXT    NOT NULL,
+    payload      TEXT    NOT NULL DEFAULT '{}',    -- JSON
+    state        TEXT    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'done', 'cancelled')),
+    expires_at   INTEGER NOT NULL,                 -- unix ms
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX pending_actions_open ON pending_actions (expires_at) WHERE state = 'open';
+
+-- Security events and admin actions, hash chained like the transfers.
+CREATE TABLE security_events (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,                  -- unix ms
+    actor_id    INTEGER,                           -- Telegram id; NULL for the system
+    event       TEXT    NOT NULL,
+    subject_id  INTEGER,
+    details     TEXT    NOT NULL DEFAULT '{}',     -- JSON
+    prev_hash   TEXT    NOT NULL,
+    hash        TEXT    NOT NULL
+);
+CREATE TRIGGER security_events_are_immutable BEFORE UPDATE ON security_events
+BEGIN SELECT RAISE(ABORT, 'security events are append-only'); END;
+CREATE TRIGGER security_events_are_permanent BEFORE DELETE ON security_events
+BEGIN SELECT RAISE(ABORT, 'security events are append-only'); END;
+
+-- Values set once per database, such as the master key's check value.
+CREATE TABLE wallet_meta (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);

@@ -1,0 +1,38 @@
+"""Totals never overflow into floating point, whichever way a transfer reaches the store."""
+
+import pytest
+
+from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.wallet.audit import audit_ledger
+from bot.wallet.errors import StorageError
+from bot.wallet.ledger import MAX_TRANSFER_AMOUNT, Ledger
+from bot.wallet.model import SystemAccount, TransferSpec
+
+
+async def test_the_ledger_refuses_amounts_above_its_maximum(tmp_path):
+    async with await SqliteLedgerStore.open(tmp_path / "w.db") as store:
+        ledger = Ledger(store, "CNY")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        alice = await ledger.open_user_account(1)
+        with pytest.raises(ValueError, match="at most"):
+            await ledger.transfer("big", external, alice.id, MAX_TRANSFER_AMOUNT + 1, "topup")
+        done = await ledger.transfer("max", external, alice.id, MAX_TRANSFER_AMOUNT, "topup")
+        assert done.amount == MAX_TRANSFER_AMOUNT
+
+
+async def test_a_total_past_64_bits_fails_the_operation_and_moves_nothing(tmp_path):
+    path = tmp_path / "w.db"
+    async with await SqliteLedgerStore.open(path) as store:
+        ledger = Ledger(store, "CNY")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        alice = await ledger.open_user_account(1)
+        # straight to the store, past the service's guard, as a buggy caller could
+        await store.create_transfers("a", [TransferSpec(external, alice.id, 2**62, "topup")])
+        with pytest.raises(StorageError, match="CHECK constraint failed"):
+            await store.create_transfers("b", [TransferSpec(external, alice.id, 2**62, "topup")])
+        account = await ledger.account(alice.id)
+        assert account.credits_posted == 2**62 and type(account.credits_posted) is int
+    async with open_snapshot(path) as snapshot:
+        report = await audit_ledger(snapshot)
+    assert report.ok, report.problems
+    assert report.transfers == 1
