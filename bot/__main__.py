@@ -10,7 +10,7 @@ import secrets
 import sys
 import threading
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, redact_url
 from bot.security.events import verify_events
 from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
@@ -40,7 +40,7 @@ async def _migrate(settings: Settings) -> int:
 
     wallet = await open_wallet(settings)
     await wallet.close()
-    print(f"database ready: {settings.database_url}")
+    print(f"database ready: {redact_url(settings.database_url)}")
     return EXIT_OK
 
 
@@ -49,7 +49,7 @@ async def _audit(settings: Settings) -> int:
         report = await audit_ledger(snapshot)
         events, event_problems = await verify_events(snapshot.events())
     report.problems.extend(event_problems)
-    print(f"ledger audit of {settings.database_url}")
+    print(f"ledger audit of {redact_url(settings.database_url)}")
     print(
         f"  accounts: {report.accounts}  transfers: {report.transfers}"
         f"  open reservations: {report.open_pending}"
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("httpx", "httpcore"):  # they log every URL, and URLs hold the bot token
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:

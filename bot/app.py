@@ -21,8 +21,12 @@ from bot.handlers.ordering import PerUserUpdateProcessor
 from bot.i18n import translate
 from bot.security.actions import Actions
 from bot.security.cipher import Keyring, load_keyring
+from bot.security.identity import Identity
+from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
+from bot.security.password_free import PasswordFree
 from bot.security.pin_entry import PinEntry
 from bot.security.pins import Pins
+from bot.security.twofactor import TwoFactor
 from bot.storage import open_store
 from bot.wallet.errors import WrongMasterKey
 from bot.wallet.ledger import Ledger
@@ -32,7 +36,17 @@ __all__ = ["Wallet", "build_application", "open_wallet"]
 
 log = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ("start", "balance", "setpin", "lang", "help")
+PRIVATE_COMMANDS = (
+    "start",
+    "balance",
+    "setpin",
+    "2fa",
+    "verify",
+    "bindcard",
+    "nopin",
+    "lang",
+    "help",
+)
 GROUP_COMMANDS = ("help",)
 ADMIN_COMMANDS = ("admin", "stats", "audit")
 _OWNS_WALLET = "owns_wallet"
@@ -50,6 +64,9 @@ class Wallet:
     actions: Actions
     pins: Pins
     pin_entry: PinEntry
+    identity: Identity
+    two_factor: TwoFactor
+    password_free: PasswordFree
 
     async def close(self) -> None:
         await self.store.close()
@@ -72,6 +89,10 @@ async def open_wallet(settings: Settings) -> Wallet:
         raise
     actions = Actions(store)
     pins = Pins(store, keyring)
+    two_factor = TwoFactor(store, keyring)
+    password_free = PasswordFree(store)
+    pin_entry = PinEntry(actions, pins, two_factor)
+    pin_entry.register_confirmation(PASSWORD_FREE, password_free.apply)
     return Wallet(
         settings=settings,
         store=store,
@@ -80,7 +101,10 @@ async def open_wallet(settings: Settings) -> Wallet:
         keyring=keyring,
         actions=actions,
         pins=pins,
-        pin_entry=PinEntry(actions, pins),
+        pin_entry=pin_entry,
+        identity=Identity(store, keyring),
+        two_factor=two_factor,
+        password_free=password_free,
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "redact_url"]
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -40,6 +40,15 @@ _VARIABLES = {
     "WALLET_DATA_DIR": "data_dir",
     "WALLET_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
 }
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 class ConfigError(ValueError):
@@ -67,7 +76,7 @@ class Settings:
         token = "set" if self.telegram_bot_token else "unset"
         return (
             f"Settings(token={token}, api={self.telegram_api_base_url!r}, "
-            f"database_url={self.database_url!r}, admins={sorted(self.admin_ids)}, "
+            f"database_url={redact_url(self.database_url)!r}, admins={sorted(self.admin_ids)}, "
             f"currency={self.currency!r}, data_dir={str(self.data_dir)!r})"
         )
 
@@ -143,7 +152,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values["database_url"] = url
         else:
             problems.append(
-                f"WALLET_DATABASE_URL: {url!r} is neither sqlite:///path.db"
+                f"WALLET_DATABASE_URL: {redact_url(url)!r} is neither sqlite:///path.db"
                 " nor postgresql://user@host/db"
             )
 

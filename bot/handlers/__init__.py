@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.handlers import balance, fallback, language, pin, sensitive, start
+from bot.handlers import balance, fallback, language, pin, security, sensitive, start
 from bot.handlers.errors import on_error
 
 __all__ = ["register"]
 
 
 def register(application: Application) -> None:
-    for module in (sensitive, start, balance, language, pin):
+    for module in (sensitive, start, balance, language, pin, security):
         application.add_handlers(module.handlers())
     application.add_handlers(fallback.handlers())
     application.add_error_handler(on_error)

@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 WALLET_KEY = "wallet"
-_MONEY_PARAMS = ("amount", "available", "maximum", "balance", "total")
 
 
 class WalletContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -66,12 +65,19 @@ def language_of(update: Update, user: User | None) -> str:
 
 
 def error_text(language: str, error: WalletError) -> str:
-    """A domain error as a message: its code picks the text, money params become ¥."""
+    """A domain error as a message: its code picks the text, money params become ¥.
+
+    An error without a message of its own (a bug, not a user's mistake) reads as the
+    generic apology rather than failing a second time.
+    """
     params = {
-        k: format_fen(v) if k in _MONEY_PARAMS and isinstance(v, int) else v
+        k: format_fen(v) if k in type(error).money_params and isinstance(v, int) else v
         for k, v in error.params.items()
     }
-    return translate(language, error.code, **params)
+    try:
+        return translate(language, error.code, **params)
+    except (KeyError, IndexError):
+        return translate(language, "internal_error")
 
 
 def private_link(context: WalletContext, payload: str = "") -> str:

@@ -10,7 +10,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.handlers.context import WalletContext, error_text, language_of
 from bot.i18n import translate
-from bot.wallet.errors import WalletError
+from bot.wallet.errors import StorageError, WalletError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ async def on_error(update: object, context: WalletContext) -> None:
             await update.effective_message.reply_text(text)
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
-    if isinstance(error, WalletError):
+    if isinstance(error, WalletError) and not isinstance(error, StorageError):
         return  # an expected refusal, not an incident
     report = translate("en", "admin.error_report", error=html.escape(f"{type(error).__name__}"))
     for admin in context.wallet.settings.admin_ids:

@@ -44,6 +44,8 @@ def help_text(language: str, update: Update, context: WalletContext) -> str:
 
 async def start(update: Update, context: WalletContext) -> None:
     """Open the user's wallet and show the menu."""
+    person = update.effective_user
+    before = await context.wallet.users.get(person.id) if person else None
     user = await current_user(update, context)
     language = language_of(update, user)
     if user is None:
@@ -58,10 +60,11 @@ async def start(update: Update, context: WalletContext) -> None:
     lines = []
     if payload:
         lines.append(translate(language, "start.bad_link"))
+    greeting = (
+        "start.welcome_back" if before is not None and before.private_chat else "start.welcome"
+    )
     lines.append(
-        translate(
-            language, "start.welcome", name=user.display_name, balance=format_fen(balance.available)
-        )
+        translate(language, greeting, name=user.display_name, balance=format_fen(balance.available))
     )
     await update.effective_message.reply_text(
         "\n\n".join(lines), reply_markup=menu_markup(language)

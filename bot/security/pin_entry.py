@@ -6,8 +6,10 @@ over. Flows:
 
 - ``pin.set``: new PIN → the same again → saved.
 - ``pin.change``: current PIN → new PIN → the same again → saved.
-- ``confirm:<what>``: the PIN → the registered confirmation for ``<what>`` runs once
-  with the action's payload (any money operation can ask for a PIN this way).
+- ``confirm:<what>``: the PIN (then a 2FA code when the payload says ``needs_2fa``) →
+  the registered confirmation for ``<what>`` runs once with the action's payload (any
+  money operation can ask for a PIN this way).
+- ``2fa.enable`` / ``2fa.disable``: a code from the authenticator app.
 
 Presses of one keypad are handled in arrival order (a lock per keypad), so two quick
 taps cannot swap digits. Money safety does not rest on this lock: finishing the action
@@ -25,6 +27,7 @@ from bot.security.actions import DEFAULT_TTL_S, Actions
 from bot.security.pin import PIN_LENGTH, check_new_pin
 from bot.security.pins import Pins
 from bot.security.ports import Action
+from bot.security.twofactor import TwoFactor
 from bot.wallet.errors import (
     ActionNotFound,
     PinLocked,
@@ -38,6 +41,8 @@ __all__ = ["CANCEL", "DELETE", "KeypadView", "PinEntry"]
 
 DELETE, CANCEL = "d", "x"
 SET, CHANGE, CONFIRM = "pin.set", "pin.change", "confirm:"
+TOTP_ON, TOTP_OFF = "2fa.enable", "2fa.disable"
+_FIRST_STEP = {SET: "new", CHANGE: "old", TOTP_ON: "totp_on", TOTP_OFF: "totp_off"}
 Confirmation = Callable[[Action], Awaitable[str]]  # returns the message key of its result
 
 
@@ -63,9 +68,10 @@ class _Entry:
 
 
 class PinEntry:
-    def __init__(self, actions: Actions, pins: Pins) -> None:
+    def __init__(self, actions: Actions, pins: Pins, two_factor: TwoFactor) -> None:
         self.actions = actions
         self.pins = pins
+        self.two_factor = two_factor
         self._entries: dict[str, _Entry] = {}
         self._confirmations: dict[str, Confirmation] = {}
 
@@ -83,11 +89,15 @@ class PinEntry:
     async def start_setup(self, telegram_id: int) -> KeypadView:
         """A keypad to set a PIN, or to change it (asking for the current one first)."""
         self._forget_stale()
-        if await self.pins.has_pin(telegram_id):
-            action = await self.actions.create(telegram_id, CHANGE)
-            return self._view(action.id, "old")
-        action = await self.actions.create(telegram_id, SET)
-        return self._view(action.id, "new")
+        purpose = CHANGE if await self.pins.has_pin(telegram_id) else SET
+        action = await self.actions.create(telegram_id, purpose)
+        return self._view(action.id, _FIRST_STEP[purpose])
+
+    async def start_two_factor(self, telegram_id: int, *, enable: bool) -> KeypadView:
+        """A keypad for the code that turns 2FA on (after ``begin_setup``) or off."""
+        self._forget_stale()
+        action = await self.actions.create(telegram_id, TOTP_ON if enable else TOTP_OFF)
+        return self._view(action.id, _FIRST_STEP[action.purpose])
 
     async def start_confirmation(self, telegram_id: int, what: str, payload: dict) -> KeypadView:
         """A keypad asking for the PIN before ``what`` runs with ``payload``."""
@@ -130,6 +140,8 @@ class PinEntry:
 
     async def _complete(self, action: Action, entry: _Entry, digits: str) -> KeypadView:
         user = action.telegram_id
+        if entry.step.startswith("totp"):
+            return await self._complete_code(action, entry, digits)
         if entry.step in ("old", "verify"):
             try:
                 await self.pins.verify(user, digits)
@@ -140,12 +152,10 @@ class PinEntry:
             except PinWrong as wrong:
                 return self._view(action.id, entry.step, error=wrong)
             if entry.step == "old":
-                entry.step = "new"
                 return self._view(action.id, "new")
-            await self.actions.finish(action)  # atomic: a second run is refused here
-            self._entries.pop(action.id, None)
-            run = self._confirmations[action.purpose.removeprefix(CONFIRM)]
-            return KeypadView(action.id, await run(action), finished=True)
+            if action.payload.get("needs_2fa"):
+                return self._view(action.id, "totp")
+            return await self._run_confirmation(action)
         if entry.step == "new":
             try:
                 check_new_pin(digits)
@@ -161,6 +171,30 @@ class PinEntry:
         await self.pins.set_pin(user, digits)
         return KeypadView(action.id, "pin.saved", finished=True)
 
+    async def _run_confirmation(self, action: Action) -> KeypadView:
+        await self.actions.finish(action)  # atomic: a second run is refused here
+        self._entries.pop(action.id, None)
+        run = self._confirmations[action.purpose.removeprefix(CONFIRM)]
+        return KeypadView(action.id, await run(action), finished=True)
+
+    async def _complete_code(self, action: Action, entry: _Entry, digits: str) -> KeypadView:
+        """A 2FA code: to turn 2FA on or off, or as the second step of a confirmation."""
+        user = action.telegram_id
+        try:
+            if entry.step == "totp_on":
+                await self.two_factor.confirm_setup(user, digits)
+            elif entry.step == "totp_off":
+                await self.two_factor.disable(user, digits)
+            else:
+                await self.two_factor.check(user, digits)
+        except SecurityError as refused:
+            return self._view(action.id, entry.step, error=refused)
+        if entry.step == "totp":
+            return await self._run_confirmation(action)
+        await self.actions.finish(action)
+        self._entries.pop(action.id, None)
+        return KeypadView(action.id, f"2fa.{entry.step.removeprefix('totp_')}", finished=True)
+
     def _view(
         self, action_id: str, step: str, digits: str = "", error: WalletError | None = None
     ) -> KeypadView:
@@ -170,14 +204,8 @@ class PinEntry:
 
 
 def _is_keypad(purpose: str) -> bool:
-    return purpose in (SET, CHANGE) or purpose.startswith(CONFIRM)
+    return purpose in _FIRST_STEP or purpose.startswith(CONFIRM)
 
 
 def _first_step(purpose: str) -> str:
-    if purpose == SET:
-        return "new"
-    if purpose == CHANGE:
-        return "old"
-    if purpose.startswith(CONFIRM):
-        return "verify"
-    raise ValueError(f"not a keypad action: {purpose}")
+    return "verify" if purpose.startswith(CONFIRM) else _FIRST_STEP[purpose]

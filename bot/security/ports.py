@@ -8,7 +8,15 @@ from typing import Protocol
 
 from bot.security.pin import PinState
 
-__all__ = ["Action", "PinRecord", "SecurityEvent", "SecurityStore"]
+__all__ = [
+    "Action",
+    "EncryptedCard",
+    "EncryptedIdentity",
+    "IdentityStore",
+    "PinRecord",
+    "SecurityEvent",
+    "SecurityStore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +91,41 @@ class SecurityStore(Protocol):
     ) -> SecurityEvent: ...
 
     def events(self) -> AsyncIterator[SecurityEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedIdentity:
+    telegram_id: int
+    real_name: str  # AES-GCM tokens
+    id_number: str
+    id_index: str
+    verified_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedCard:
+    telegram_id: int
+    card_number: str  # AES-GCM token
+    card_index: str
+    last4: str
+    bound_at: int
+
+
+class IdentityStore(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def save_identity(self, identity: EncryptedIdentity) -> None:
+        """Raise ``AlreadyVerified`` or ``IdNumberTaken`` instead of overwriting."""
+        ...
+
+    async def get_identity(self, telegram_id: int) -> EncryptedIdentity | None: ...
+
+    async def save_card(self, card: EncryptedCard) -> None:
+        """Bind the card, replacing a card bound before."""
+        ...
+
+    async def get_card(self, telegram_id: int) -> EncryptedCard | None: ...
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> SecurityEvent: ...

@@ -35,6 +35,13 @@ translated at the storage boundary with ``raise ... from``.
         │   ├── ActionNotYours      another person's button
         │   ├── ActionExpired
         │   └── ActionAlreadyUsed   replayed or double-tapped
+        ├── AlreadyVerified
+        ├── IdNumberTaken           the ID number verifies another wallet
+        ├── VerificationRequired
+        ├── TotpInvalid             a wrong 2FA code
+        ├── TotpReplayed            a 2FA code that was used already
+        ├── TotpNotEnabled
+        ├── TotpAlreadyEnabled
         ├── DecryptionFailed        tampered, moved to another row, or unknown key
         └── MasterKeyError          start-up: the key cannot be used
             ├── MasterKeyFileUnsafe
@@ -54,11 +61,13 @@ __all__ = [
     "ActionExpired",
     "ActionNotFound",
     "ActionNotYours",
+    "AlreadyVerified",
     "AmountError",
     "CardNumberInvalid",
     "CurrencyMismatch",
     "DecryptionFailed",
     "IdNumberInvalid",
+    "IdNumberTaken",
     "IdempotencyConflict",
     "InsufficientFunds",
     "LedgerError",
@@ -77,7 +86,12 @@ __all__ = [
     "RealNameInvalid",
     "SecurityError",
     "StorageError",
+    "TotpAlreadyEnabled",
+    "TotpInvalid",
+    "TotpNotEnabled",
+    "TotpReplayed",
     "UserNotFound",
+    "VerificationRequired",
     "WalletError",
     "WrongMasterKey",
 ]
@@ -87,6 +101,7 @@ class WalletError(Exception):
     """Base of every error the wallet raises on purpose."""
 
     code: ClassVar[str] = "wallet_error"
+    money_params: ClassVar[tuple[str, ...]] = ()  # params that are amounts of fen
 
     def __init__(self, message: str = "", **params: Any) -> None:
         self.params = params
@@ -114,6 +129,7 @@ class AmountError(WalletError):
     """The text is not a usable amount; ``code`` says exactly why."""
 
     code = "amount_invalid"
+    money_params = ("maximum",)
 
     def __init__(self, code: str, message: str = "", **params: Any) -> None:
         self.code = code  # type: ignore[misc]  # per-instance reason
@@ -134,6 +150,7 @@ class AccountFrozen(LedgerError):
 
 class InsufficientFunds(LedgerError):
     code = "exceeds_balance"
+    money_params = ("available", "amount")
 
 
 class AccountsMustBeDifferent(LedgerError):
@@ -282,6 +299,34 @@ class ActionExpired(ActionError):
 
 class ActionAlreadyUsed(ActionError):
     code = "action_already_used"
+
+
+class AlreadyVerified(SecurityError):
+    code = "already_verified"
+
+
+class IdNumberTaken(SecurityError):
+    code = "id_number_taken"
+
+
+class VerificationRequired(SecurityError):
+    code = "verification_required"
+
+
+class TotpInvalid(SecurityError):
+    code = "totp_code_invalid"
+
+
+class TotpReplayed(SecurityError):
+    code = "totp_code_used"
+
+
+class TotpNotEnabled(SecurityError):
+    code = "totp_not_enabled"
+
+
+class TotpAlreadyEnabled(SecurityError):
+    code = "totp_already_enabled"
 
 
 class DecryptionFailed(SecurityError):

@@ -68,7 +68,7 @@ def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_s
             batch = get(f"{page}/sandbox/api/events?after={seq}&timeout=5")
             seq = batch["seq"]
             replies = [e for e in batch["events"] if e["by_bot"] and e["kind"] == "message"]
-        assert replies and replies[0]["text"] == "Balance: ¥0.00"
+        assert replies and replies[0]["text"] == "余额 Balance: ¥0.00"
 
         process.send_signal(stop_signal)
         assert process.wait(timeout=30) == 0

@@ -216,6 +216,6 @@ async def test_resident_starts_the_wallet_and_taps_a_button_in_the_page(
             )
         finally:
             await browser.close()
-    assert emulator.last_message("alice").text == "Balance: ¥12.34"
-    assert [e.text for e in emulator.bot_events("callback_answer")] == ["Balance: ¥12.34"]
+    assert emulator.last_message("alice").text == "余额 Balance: ¥12.34"
+    assert [e.text for e in emulator.bot_events("callback_answer")] == ["余额 Balance: ¥12.34"]
     assert emulator.last_message(emulator.group, from_bot=False).text == "Thanks 小明!"

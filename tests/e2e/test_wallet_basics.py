@@ -32,7 +32,7 @@ async def test_start_opens_a_wallet_and_shows_the_menu_in_the_users_language(emu
 
 async def test_balance_starts_at_zero_and_follows_the_ledger(emulator, wallet):
     await emulator.send_text("alice", "/balance")
-    assert (await emulator.wait_for_message("alice")).text == "Balance: ¥0.00"
+    assert (await emulator.wait_for_message("alice")).text == "余额 Balance: ¥0.00"
 
     alice = await wallet.users.get(ADMIN_ID)
     external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
@@ -40,7 +40,7 @@ async def test_balance_starts_at_zero_and_follows_the_ledger(emulator, wallet):
     await wallet.ledger.reserve("w1", alice.account_id, external, 3_00, "withdraw")
     await emulator.send_text("alice", "/balance")
     reply = await emulator.wait_for_message("alice")
-    assert reply.text.splitlines() == ["Balance: ¥12.34", "Reserved (pending): ¥3.00"]
+    assert reply.text.splitlines() == ["余额 Balance: ¥12.34", "Reserved (pending): ¥3.00"]
 
 
 async def test_balance_in_a_group_is_refused_without_showing_it(emulator):
@@ -54,16 +54,16 @@ async def test_the_balance_button_answers_the_tap_and_shows_the_balance(emulator
     menu = await emulator.wait_for_message("xiaoming")
     query_id = await emulator.tap("xiaoming", menu, "余额")
     answer = await emulator.wait_for_answer(query_id)
-    assert answer.text == "余额：¥0.00"
+    assert answer.text == "余额 Balance: ¥0.00"
     reply = await emulator.wait_for_message("xiaoming")
-    assert reply.text == "余额：¥0.00"
+    assert reply.text == "余额 Balance: ¥0.00"
 
 
 async def test_lang_switches_the_language_and_refuses_nonsense(emulator, wallet):
     await emulator.send_text("xiaoming", "/lang en")
     assert (await emulator.wait_for_message("xiaoming")).text == "Language set to English."
-    await emulator.send_text("xiaoming", "/balance")
-    assert (await emulator.wait_for_message("xiaoming")).text == "Balance: ¥0.00"
+    await emulator.send_text("xiaoming", "/start")
+    assert (await emulator.wait_for_message("xiaoming")).text.startswith("Welcome back, 小明")
 
     for bad in ("/lang", "/lang klingon", "/lang zh en"):
         await emulator.send_text("xiaoming", bad)
@@ -145,7 +145,7 @@ async def test_an_exception_in_a_handler_is_answered_reported_and_survived(
         assert "RuntimeError" in report.text and "secret" not in report.text
 
         await emulator.send_text("bob", "/balance")
-        assert (await emulator.wait_for_message("bob")).text == "Balance: ¥0.00"
+        assert (await emulator.wait_for_message("bob")).text == "余额 Balance: ¥0.00"
 
 
 async def test_commands_are_published_per_chat_type_and_language(sandbox, application, wallet):

@@ -44,7 +44,11 @@ def test_every_amount_error_code_has_a_message():
 
 
 def test_translate_fills_placeholders_and_falls_back_to_english_for_unknown_languages():
-    assert translate("zh", "balance.available", amount="¥1.00") == "余额：¥1.00"
-    assert translate("fr", "balance.available", amount="¥1.00") == "Balance: ¥1.00"
+    assert translate("zh", "balance.available", amount="¥1.00") == "余额 Balance: ¥1.00"
+    assert (
+        translate("zh", "exceeds_balance", available="¥1", amount="¥2")
+        == "余额不足：你有 ¥1，需要 ¥2。"
+    )
+    assert translate("fr", "lang.set") == translate("en", "lang.set") == "Language set to English."
     with pytest.raises(KeyError):
         translate("en", "no.such.message")

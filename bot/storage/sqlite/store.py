@@ -10,8 +10,21 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.security.ports import Action, PinRecord, SecurityEvent
+from bot.security.ports import (
+    Action,
+    EncryptedCard,
+    EncryptedIdentity,
+    PinRecord,
+    SecurityEvent,
+)
 from bot.storage.sqlite import schema
+from bot.storage.sqlite.identity_ops import (
+    CARD_COLUMNS,
+    IDENTITY_COLUMNS,
+    IdentityOps,
+    row_to_card,
+    row_to_identity,
+)
 from bot.storage.sqlite.ledger_ops import (
     ACCOUNT_COLUMNS,
     TRANSFER_COLUMNS,
@@ -68,6 +81,7 @@ class SqliteLedgerStore:
         self._ops = ops
         self._users = UsersOps(ops.clock)
         self._security = SecurityOps(ops.clock)
+        self._identity = IdentityOps(ops.clock)
 
     @classmethod
     async def open(
@@ -158,6 +172,49 @@ class SqliteLedgerStore:
         return await self.writer.run(
             self._security.record_event, actor_id, event, subject_id, details
         )
+
+    async def save_identity(self, identity: EncryptedIdentity) -> None:
+        await self.writer.run(self._identity.save_identity, identity)
+
+    async def save_card(self, card: EncryptedCard) -> None:
+        await self.writer.run(self._identity.save_card, card)
+
+    async def set_totp(self, telegram_id: int, secret: str | None, enabled: bool) -> None:
+        await self.writer.run(self._identity.set_totp, telegram_id, secret, enabled)
+
+    async def use_totp_step(self, telegram_id: int, step: int) -> None:
+        await self.writer.run(self._identity.use_totp_step, telegram_id, step)
+
+    async def set_password_free(self, telegram_id: int, per_payment: int, daily: int) -> None:
+        await self.writer.run(self._identity.set_password_free, telegram_id, per_payment, daily)
+
+    async def get_identity(self, telegram_id: int) -> EncryptedIdentity | None:
+        row = await self._fetchone(
+            f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE telegram_id = ?", (telegram_id,)
+        )
+        return row_to_identity(row) if row else None
+
+    async def get_card(self, telegram_id: int) -> EncryptedCard | None:
+        row = await self._fetchone(
+            f"SELECT {CARD_COLUMNS} FROM bank_cards WHERE telegram_id = ?", (telegram_id,)
+        )
+        return row_to_card(row) if row else None
+
+    async def get_totp(self, telegram_id: int) -> tuple[str | None, bool, int | None]:
+        """(encrypted secret, enabled, last used step)."""
+        row = await self._fetchone(
+            "SELECT totp_secret, totp_enabled, totp_last_step FROM credentials"
+            " WHERE telegram_id = ?",
+            (telegram_id,),
+        )
+        return (row[0], bool(row[1]), row[2]) if row else (None, False, None)
+
+    async def get_password_free(self, telegram_id: int) -> tuple[int, int]:
+        row = await self._fetchone(
+            "SELECT nopin_per_payment, nopin_daily FROM credentials WHERE telegram_id = ?",
+            (telegram_id,),
+        )
+        return (row[0], row[1]) if row else (0, 0)
 
     async def meta(self, name: str) -> str | None:
         row = await self._fetchone("SELECT value FROM wallet_meta WHERE name = ?", (name,))

@@ -91,7 +91,7 @@ class GroupCommitWriter:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in the next group; return once it is committed."""
-        if self._closed or self._task is None:
+        if self._closed or self._task is None or self._task.done():
             raise StorageError("the database is closed")
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((future, fn, args))
@@ -109,6 +109,17 @@ class GroupCommitWriter:
         self._executor.shutdown(wait=True)
 
     async def _loop(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            # Whatever ended the loop (stop, cancellation, a bug), nobody may wait forever.
+            self._closed = True
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is not _STOP and not item[0].done():
+                    item[0].set_exception(StorageError("the database is closed"))
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         stopping = False
         while not stopping:
@@ -125,20 +136,34 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 batch.append(item)
+            running = loop.run_in_executor(self._executor, self._commit, batch)
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._commit, batch)
-            except BaseException as exc:  # the thread itself failed: fail the group
-                log.exception("writer thread failed")
-                outcomes = [(False, StorageError(str(exc)))] * len(batch)
-            for (future, _, _), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.cancelled():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+                outcomes = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # The group runs on in its thread: wait for the truth, tell the callers,
+                # then stop as asked. Never report "failed" for a group that committed.
+                outcomes = await _settle(running)
+                _deliver(batch, outcomes)
+                raise
+            except BaseException as exc:  # the group failed before committing
+                log.error("write group failed", exc_info=exc)
+                _deliver(batch, [(False, StorageError(type(exc).__name__))] * len(batch))
+                if not isinstance(exc, Exception):
+                    return  # not an error an operation may cause: stop taking work
+                continue
+            _deliver(batch, outcomes)
 
     def _commit(self, batch: list) -> list[tuple[bool, Any]]:
+        try:
+            return self._commit_group(batch)
+        except BaseException:
+            # Never leave the write lock held: roll back whatever the group had done.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._state.discard()
+            raise
+
+    def _commit_group(self, batch: list) -> list[tuple[bool, Any]]:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -179,6 +204,31 @@ class GroupCommitWriter:
         self.batches += 1
         self.operations += len(batch)
         return outcomes
+
+
+async def _settle(running: asyncio.Future) -> list[tuple[bool, Any]] | None:
+    """The outcome of a group whose waiter was cancelled, once its thread is done."""
+    while True:
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            if running.done():
+                break
+        except Exception:
+            return None
+    return None if running.cancelled() or running.exception() else running.result()
+
+
+def _deliver(batch: list, outcomes: list[tuple[bool, Any]] | None) -> None:
+    if outcomes is None:
+        outcomes = [(False, StorageError("the write group failed"))] * len(batch)
+    for (future, _, _), (ok, value) in zip(batch, outcomes, strict=True):
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _storage_error(exc: BaseException) -> StorageError:

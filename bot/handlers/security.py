@@ -1,0 +1,162 @@
+"""/2fa, /verify, /bindcard and /nopin: the security settings of a wallet."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import CommandHandler
+
+from bot.handlers.context import (
+    WalletContext,
+    current_user,
+    error_text,
+    is_private,
+    language_of,
+    private_link,
+)
+from bot.handlers.pin import keypad_markup, keypad_text
+from bot.i18n import translate
+from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
+from bot.security.password_free import MAX_DAILY, MAX_PER_PAYMENT
+from bot.wallet.errors import WalletError
+from bot.wallet.money import format_fen, parse_amount
+
+
+async def _private_user(update: Update, context: WalletContext):
+    """The user, or None after telling them this belongs in the private chat."""
+    user = await current_user(update, context)
+    if user is None:
+        return None, "en"
+    language = language_of(update, user)
+    if not is_private(update):
+        await update.effective_message.reply_text(
+            translate(language, "security.private_only", link=private_link(context))
+        )
+        return None, language
+    return user, language
+
+
+async def _forget_message(update: Update) -> None:
+    """Delete the user's message: it held an ID or card number."""
+    try:
+        await update.effective_message.delete()
+    except TelegramError:
+        pass
+
+
+async def two_factor(update: Update, context: WalletContext) -> None:
+    """Turn 2FA on (QR code, then a first code) or off (a code)."""
+    user, language = await _private_user(update, context)
+    if user is None:
+        return
+    wallet = context.wallet
+    if await wallet.two_factor.is_enabled(user.telegram_id):
+        view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=False)
+        await update.effective_message.reply_text(
+            translate(language, "2fa.disable_prompt") + "\n\n" + keypad_text(language, view),
+            reply_markup=keypad_markup(view),
+        )
+        return
+    _, png = await wallet.two_factor.begin_setup(
+        user.telegram_id, user.username or str(user.telegram_id)
+    )
+    await update.effective_message.reply_photo(png, caption=translate(language, "2fa.scan"))
+    view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=True)
+    await update.effective_message.reply_text(
+        keypad_text(language, view), reply_markup=keypad_markup(view)
+    )
+
+
+async def verify(update: Update, context: WalletContext) -> None:
+    """Verify the real name: /verify <name> <ID number>."""
+    user, language = await _private_user(update, context)
+    if user is None:
+        return
+    if len(context.args) < 2:
+        await update.effective_message.reply_text(translate(language, "verify.usage"))
+        return
+    name, number = " ".join(context.args[:-1]), context.args[-1]
+    await _forget_message(update)
+    try:
+        summary = await context.wallet.identity.verify(user.telegram_id, name, number)
+    except WalletError as refused:
+        text = error_text(language, refused)
+    else:
+        text = translate(language, "verify.done", name=summary.name, number=summary.id_number)
+    await context.bot.send_message(
+        update.effective_chat.id, text + "\n" + translate(language, "verify.deleted")
+    )
+
+
+async def bind_card(update: Update, context: WalletContext) -> None:
+    """Bind a bank card for withdrawals: /bindcard <card number>."""
+    user, language = await _private_user(update, context)
+    if user is None:
+        return
+    if not context.args:
+        await update.effective_message.reply_text(translate(language, "bindcard.usage"))
+        return
+    await _forget_message(update)
+    try:
+        card = await context.wallet.identity.bind_card(user.telegram_id, "".join(context.args))
+    except WalletError as refused:
+        text = error_text(language, refused)
+    else:
+        text = translate(language, "bindcard.done", card=card.masked)
+    await context.bot.send_message(
+        update.effective_chat.id, text + "\n" + translate(language, "bindcard.deleted")
+    )
+
+
+async def password_free(update: Update, context: WalletContext) -> None:
+    """Turn password-free small payments on (with the PIN) or off: /nopin 20 [100] | off."""
+    user, language = await _private_user(update, context)
+    if user is None:
+        return
+    wallet = context.wallet
+    args = context.args
+    if args == ["off"]:
+        await wallet.password_free.disable(user.telegram_id)
+        await update.effective_message.reply_text(translate(language, "nopin.disabled"))
+        return
+    usage = translate(
+        language,
+        "nopin.usage",
+        per_payment=format_fen(MAX_PER_PAYMENT),
+        daily=format_fen(MAX_DAILY),
+    )
+    if not 1 <= len(args) <= 2:
+        per, daily = await wallet.password_free.limits(user.telegram_id)
+        state = (
+            translate(
+                language, "nopin.state_on", per_payment=format_fen(per), daily=format_fen(daily)
+            )
+            if per
+            else translate(language, "nopin.state_off")
+        )
+        await update.effective_message.reply_text(state + "\n\n" + usage)
+        return
+    try:
+        per = parse_amount(args[0], maximum=MAX_PER_PAYMENT)
+        daily = parse_amount(args[1], maximum=MAX_DAILY) if len(args) == 2 else None
+        if not await wallet.pins.has_pin(user.telegram_id):
+            await update.effective_message.reply_text(translate(language, "pin_not_set"))
+            return
+        view = await wallet.pin_entry.start_confirmation(
+            user.telegram_id, PASSWORD_FREE, wallet.password_free.request(per, daily)
+        )
+    except WalletError as refused:
+        await update.effective_message.reply_text(error_text(language, refused) + "\n" + usage)
+        return
+    await update.effective_message.reply_text(
+        keypad_text(language, view), reply_markup=keypad_markup(view)
+    )
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("2fa", two_factor),
+        CommandHandler("verify", verify),
+        CommandHandler("bindcard", bind_card),
+        CommandHandler("nopin", password_free),
+    ]

@@ -1,0 +1,163 @@
+"""2FA, real-name verification, bank cards and password-free payments, end to end."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from bot.security import totp
+from bot.security.cipher import field_aad
+
+ALICE, BOB = 100_002, 100_004
+ID_NUMBER = "11010519491231002X"
+CARD = "4111111111111111"
+
+
+async def press(emulator, user, message, keys: str) -> None:
+    mark = emulator.mark()
+    for key in keys:
+        await emulator.tap(user, message, key)
+    answered = 0
+    while answered < len(keys):
+        event = await emulator.wait_for(lambda e: e.kind == "callback_answer", since=mark)
+        mark, answered = event.seq, answered + 1
+    await emulator.wait_for(lambda e: e.kind in ("edit", "error"), since=mark)
+
+
+async def totp_secret(wallet, telegram_id: int) -> bytes:
+    token, _, _ = await wallet.store.get_totp(telegram_id)
+    return wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", telegram_id))
+
+
+async def test_2fa_setup_sends_a_qr_code_and_a_code_is_accepted_once(emulator, wallet, sandbox):
+    await emulator.send_text("alice", "/2fa")
+    photo = await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo)
+    largest = photo.message.photo[-1]
+    content = sandbox.emulator.files[largest["file_id"]].content
+    assert content.startswith(b"\x89PNG")
+    assert Image.open(io.BytesIO(content)).size[0] >= 100
+    keypad = await emulator.wait_for_message("alice", text="turn 2FA on")
+
+    secret = await totp_secret(wallet, ALICE)
+    await press(
+        emulator,
+        "alice",
+        keypad,
+        "000000" if totp.code_at(secret, time.time()) != "000000" else "111111",
+    )
+    assert "not right" in emulator.last_message("alice").text
+    code = totp.code_at(secret, time.time())
+    await press(emulator, "alice", keypad, code)
+    assert emulator.last_message("alice").text.startswith("✅ Two-factor authentication is on")
+    assert await wallet.two_factor.is_enabled(ALICE)
+
+    await emulator.send_text("alice", "/2fa")
+    off_keypad = await emulator.wait_for_message("alice", text="turn it off")
+    await press(emulator, "alice", off_keypad, code)  # the same code again: a replay
+    assert "used already" in emulator.last_message("alice").text
+    assert await wallet.two_factor.is_enabled(ALICE)
+    await press(emulator, "alice", off_keypad, totp.code_at(secret, time.time() + 30))
+    assert emulator.last_message("alice").text == "Two-factor authentication is off."
+    assert not await wallet.two_factor.is_enabled(ALICE)
+
+
+async def test_verify_checks_the_id_number_stores_it_once_and_deletes_the_message(emulator, wallet):
+    await emulator.send_text("alice", "/verify")
+    assert "/verify <your name>" in (await emulator.wait_for_message("alice")).text
+    await emulator.send_text("alice", "/verify 张三 110105194912310021")
+    reply = await emulator.wait_for_message("alice")
+    assert "typo" in reply.text
+    assert await wallet.identity.tier(ALICE) == 0
+
+    await emulator.send_text("alice", f"/verify 张三 {ID_NUMBER.lower()}")
+    reply = await emulator.wait_for_message("alice")
+    assert reply.text.startswith("✅ Verified: 张*, ID 1101**********002X")
+    assert not any(ID_NUMBER.lower() in (m.text or "") for m in emulator.messages("alice"))
+    assert await wallet.identity.tier(ALICE) == 1
+
+    await emulator.send_text("alice", f"/verify 张三 {ID_NUMBER}")
+    assert "already verified" in (await emulator.wait_for_message("alice")).text
+    await emulator.send_text("bob", f"/verify 张三 {ID_NUMBER}")
+    assert "another wallet" in (await emulator.wait_for_message("bob")).text
+    assert await wallet.identity.tier(BOB) == 0
+
+
+async def test_a_card_is_bound_only_to_a_verified_wallet_and_shown_masked(emulator, wallet):
+    await emulator.send_text("bob", f"/bindcard {CARD}")
+    assert "verify your real name first" in (await emulator.wait_for_message("bob")).text
+    await emulator.send_text("bob", "/verify Bob Smith 11010519491231002X")
+    await emulator.wait_for_message("bob")
+    await emulator.send_text("bob", "/bindcard 4111 1111 1111 1112")
+    assert "typo" in (await emulator.wait_for_message("bob")).text
+    await emulator.send_text("bob", "/bindcard 4111 1111 1111 1111")
+    reply = await emulator.wait_for_message("bob")
+    assert reply.text.startswith("✅ Card **** 1111 is bound")
+    assert await wallet.identity.tier(BOB) == 2
+    assert await wallet.identity.card_number(BOB) == CARD
+    assert not any("4111 1111 1111 1111" in (m.text or "") for m in emulator.messages("bob"))
+
+
+async def test_the_database_file_holds_no_plaintext_secrets(emulator, wallet, settings):
+    await emulator.send_text("alice", f"/verify 张三丰 {ID_NUMBER}")
+    await emulator.wait_for_message("alice")
+    await emulator.send_text("alice", f"/bindcard {CARD}")
+    await emulator.wait_for_message("alice")
+    await emulator.send_text("alice", "/2fa")
+    await emulator.wait_for_message("alice", text="turn 2FA on")
+    secret = await totp_secret(wallet, ALICE)
+
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert len(data) > 10_000
+    for plaintext in (
+        "张三丰".encode(),
+        ID_NUMBER.encode(),
+        CARD.encode(),
+        secret,
+        base64.b32encode(secret),
+        base64.b32encode(secret).rstrip(b"="),
+    ):
+        assert plaintext not in data, plaintext
+
+
+async def test_password_free_payments_need_the_pin_to_turn_on_and_have_caps(emulator, wallet):
+    await emulator.send_text("bob", "/nopin 20")
+    assert "no payment PIN yet" in (await emulator.wait_for_message("bob")).text
+    await emulator.send_text("bob", "/setpin")
+    keypad = await emulator.wait_for_message("bob")
+    await press(emulator, "bob", keypad, "739201739201")
+
+    await emulator.send_text("bob", "/nopin 60")
+    reply = await emulator.wait_for_message("bob")
+    assert "too much: the most is ¥50.00" in reply.text
+    await emulator.send_text("bob", "/nopin abc")
+    assert "is not an amount" in (await emulator.wait_for_message("bob")).text
+
+    await emulator.send_text("bob", "/nopin 20 100")
+    keypad = await emulator.wait_for_message("bob")
+    assert keypad.text.startswith("Enter your payment PIN to confirm")
+    assert await wallet.password_free.limits(BOB) == (0, 0)
+    await press(emulator, "bob", keypad, "739201")
+    assert emulator.last_message("bob").text == "✅ Password-free payments are on."
+    assert await wallet.password_free.limits(BOB) == (20_00, 100_00)
+
+    await emulator.send_text("bob", "/nopin")
+    assert (
+        "up to ¥20.00 per payment, ¥100.00 a day" in (await emulator.wait_for_message("bob")).text
+    )
+    await emulator.send_text("bob", "/nopin off")
+    await emulator.wait_for_message("bob")
+    assert await wallet.password_free.limits(BOB) == (0, 0)
+
+
+async def test_security_commands_in_a_group_point_to_the_private_chat(emulator, wallet):
+    await emulator.send_text(
+        "alice", f"/verify@wallet_sandbox_bot 张三 {ID_NUMBER}", emulator.group
+    )
+    reply = await emulator.wait_for_message(emulator.group)
+    assert "private chat" in reply.text
+    assert await wallet.identity.tier(ALICE) == 0

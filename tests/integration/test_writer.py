@@ -1,0 +1,83 @@
+"""The group-commit writer never hangs a caller, never lies about a commit, never keeps a lock."""
+
+import asyncio
+import sqlite3
+import threading
+
+import pytest
+
+from bot.storage.sqlite import SqliteLedgerStore
+from bot.wallet.errors import StorageError
+from bot.wallet.ledger import Ledger
+from bot.wallet.model import SystemAccount
+
+
+class Boom(BaseException):
+    """Not an Exception: the kind of failure that skips ordinary handlers."""
+
+
+@pytest.fixture
+async def store(tmp_path):
+    opened = await SqliteLedgerStore.open(tmp_path / "w.db")
+    yield opened
+    await opened.close()
+
+
+async def test_an_operation_raising_a_base_exception_leaves_no_open_transaction(store):
+    ledger = Ledger(store, "CNY")
+    external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+    alice = await ledger.open_user_account(1)
+
+    def explode(conn):
+        conn.execute("UPDATE accounts SET status = 'frozen' WHERE id = ?", (alice.id,))
+        raise Boom()
+
+    with pytest.raises(StorageError):
+        await store.writer.run(explode)
+    # the writer is gone, but its connection holds no lock and nobody hangs
+    with pytest.raises(StorageError, match="closed"):
+        await ledger.transfer("t1", external, alice.id, 100, "topup")
+    other = sqlite3.connect(store.path, timeout=0.5)
+    other.execute("BEGIN IMMEDIATE")  # would fail with "database is locked" otherwise
+    other.execute("ROLLBACK")
+    assert other.execute("SELECT status FROM accounts WHERE id = ?", (alice.id,)).fetchone() == (
+        "active",
+    )
+    other.close()
+
+
+async def test_cancelling_the_writer_mid_commit_still_tells_callers_the_truth(store):
+    ledger = Ledger(store, "CNY")
+    external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+    alice = await ledger.open_user_account(1)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(conn):
+        inside.set()
+        release.wait(5)
+        conn.execute("UPDATE accounts SET status = 'frozen' WHERE id = ?", (alice.id,))
+        return "done"
+
+    caller = asyncio.create_task(store.writer.run(slow))
+    await asyncio.to_thread(inside.wait, 5)
+    store.writer._task.cancel()  # as asyncio.run() does to tasks left at shutdown
+    await asyncio.sleep(0)
+    release.set()
+    assert await caller == "done"  # committed, and said so
+    account = await ledger.account(alice.id)
+    assert account.status == "frozen"
+    with pytest.raises(StorageError, match="closed"):
+        await ledger.transfer("t1", external, alice.id, 100, "topup")
+
+
+async def test_work_queued_behind_a_stopped_writer_is_refused_not_left_waiting(store):
+    ledger = Ledger(store, "CNY")
+    external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+    alice = await ledger.open_user_account(1)
+    store.writer._task.cancel()
+    waiting = [
+        asyncio.create_task(ledger.transfer(f"t{i}", external, alice.id, 1, "topup"))
+        for i in range(5)
+    ]
+    results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+    assert all(isinstance(r, StorageError) for r in results)
