@@ -18,6 +18,7 @@ from bot import handlers
 from bot.config import Settings
 from bot.handlers.context import WALLET_KEY, WalletContext
 from bot.handlers.ordering import PerUserUpdateProcessor
+from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.security.actions import Actions
 from bot.security.cipher import Keyring, load_keyring
@@ -26,6 +27,7 @@ from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
 from bot.security.password_free import PasswordFree
 from bot.security.pin_entry import PinEntry
 from bot.security.pins import Pins
+from bot.security.ratelimit import RateLimiter, RateLimits
 from bot.security.twofactor import TwoFactor
 from bot.storage import open_store
 from bot.wallet.errors import WrongMasterKey
@@ -137,6 +139,7 @@ def build_application(
     *,
     wallet: Wallet | None = None,
     rate_limiter: BaseRateLimiter | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> Application:
     """A PTB application for ``settings``.
 
@@ -174,5 +177,6 @@ def build_application(
     )
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
+    application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application)
     return application

@@ -125,8 +125,9 @@ class RateLimits:
 
     command_user: BucketLimit = BucketLimit(8, 0.5)
     command_chat: BucketLimit = BucketLimit(20, 20 / 60)
-    callback_user: BucketLimit = BucketLimit(10, 3)
-    callback_chat: BucketLimit = BucketLimit(60, 20)
+    callback_user: BucketLimit = BucketLimit(20, 5)  # a PIN typed twice is 12 quick taps
+    # a red packet in a busy group draws hundreds of taps within a second
+    callback_chat: BucketLimit = BucketLimit(400, 100)
 
     def of(self, kind: Kind, scope: Scope) -> BucketLimit:
         return getattr(self, f"{kind}_{scope}")

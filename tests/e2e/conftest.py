@@ -8,6 +8,7 @@ from bot.app import build_application, open_wallet
 from bot.config import Settings
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.testing import polling
+from bot.security.ratelimit import BucketLimit, RateLimits
 
 ADMIN_ID = 100_002  # Alice in the emulator's default neighbourhood
 
@@ -36,9 +37,13 @@ async def wallet(settings):
     await opened.close()
 
 
+# Tests tap faster than any thumb; the limits themselves are tested in test_throttle.py.
+FAST_FINGERS = RateLimits(callback_user=BucketLimit(1_000, 1_000))
+
+
 @pytest.fixture
 def application(settings, wallet):
-    return build_application(settings, wallet=wallet)
+    return build_application(settings, wallet=wallet, rate_limits=FAST_FINGERS)
 
 
 @pytest.fixture

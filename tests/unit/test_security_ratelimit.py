@@ -125,9 +125,12 @@ def test_one_user_running_out_does_not_slow_another_in_the_same_group():
 
 def test_a_busy_group_is_limited_as_a_whole_and_other_groups_are_not():
     limiter = RateLimiter()
-    taps = [limiter.check(100 + i, GROUP, T0, kind="callback") for i in range(60)]
-    assert taps == [0.0] * 60
-    assert limiter.check(999, GROUP, T0, kind="callback") == pytest.approx(1 / 20)
+    burst = int(limiter.limits.callback_chat.capacity)
+    assert burst >= 300  # a red packet in a busy group: hundreds of taps at once
+    taps = [limiter.check(100_000 + i, GROUP, T0, kind="callback") for i in range(burst)]
+    assert taps == [0.0] * burst
+    refill = limiter.limits.callback_chat.refill_per_s
+    assert limiter.check(999, GROUP, T0, kind="callback") == pytest.approx(1 / refill)
     assert limiter.check(999, OTHER_GROUP, T0, kind="callback") == 0.0
 
 
@@ -144,8 +147,11 @@ def test_button_taps_are_more_generous_than_commands_and_counted_apart():
     for _ in range(8):
         limiter.check(USER, GROUP, T0)
     assert limiter.check(USER, GROUP, T0, kind="command") > 0
-    assert [limiter.check(USER, GROUP, T0, kind="callback") for _ in range(10)] == [0.0] * 10
-    assert limiter.check(USER, GROUP, T0, kind="callback") == pytest.approx(1 / 3)
+    taps = limiter.limits.callback_user
+    assert taps.capacity >= 12  # a PIN typed twice without a pause
+    burst = int(taps.capacity)
+    assert [limiter.check(USER, GROUP, T0, kind="callback") for _ in range(burst)] == [0.0] * burst
+    assert limiter.check(USER, GROUP, T0, kind="callback") == pytest.approx(1 / taps.refill_per_s)
 
 
 def test_a_private_chat_is_limited_by_the_user_bucket_alone():
