@@ -14,7 +14,7 @@ from bot.config import ConfigError, Settings, load_settings, redact_url
 from bot.security.events import verify_events
 from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
-from bot.wallet.errors import StorageError
+from bot.wallet.errors import MasterKeyError, StorageError
 from bot.wallet.money import format_fen
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         parser_.add_argument("--sandbox-port", type=int, default=8080, help="sandbox page port")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("audit", help="verify the ledger invariants (read-only; exit 0 if ok)")
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt stored secrets under the current master key"
+    )
     return parser
 
 
@@ -41,6 +44,32 @@ async def _migrate(settings: Settings) -> int:
     wallet = await open_wallet(settings)
     await wallet.close()
     print(f"database ready: {redact_url(settings.database_url)}")
+    return EXIT_OK
+
+
+async def _rotate_keys(settings: Settings) -> int:
+    from bot.security.cipher import load_keyring
+    from bot.security.rotation import rotate_keys
+    from bot.storage import open_store
+
+    keyring = load_keyring(settings.master_key, settings.data_dir)
+    store = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        saved = await store.meta("key_check")
+        if saved is not None and keyring.key_id_for_check(saved) is None:
+            print(
+                "error: none of the configured keys wrote this database; put the key it was"
+                " written with in data/master.key.old1 (or keep it current)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        report = await rotate_keys(store, keyring)
+    finally:
+        await store.close()
+    print(
+        f"re-encrypted {report.values} values and {report.indexes} blind indexes under key"
+        f" {report.key_id}"
+    )
     return EXIT_OK
 
 
@@ -130,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "audit":
             return asyncio.run(_audit(settings))
+        if args.command == "rotate-keys":
+            return asyncio.run(_rotate_keys(settings))
         return _run(settings, args)
-    except StorageError as exc:
+    except (StorageError, MasterKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -63,7 +63,18 @@ async def setpin(update: Update, context: WalletContext) -> None:
             translate(language, "setpin.private_only", link=private_link(context))
         )
         return
-    view = await context.wallet.pin_entry.start_setup(user.telegram_id)
+    try:
+        if context.args == ["reset"]:
+            view = await context.wallet.pin_entry.start_reset(user.telegram_id)
+        elif context.args:
+            await update.effective_message.reply_text(translate(language, "setpin.usage"))
+            return
+        else:
+            view = await context.wallet.pin_entry.start_setup(user.telegram_id)
+    except WalletError as refused:
+        text = error_text(language, refused)
+        await update.effective_message.reply_text(text + "\n" + translate(language, "setpin.usage"))
+        return
     await update.effective_message.reply_text(
         keypad_text(language, view), reply_markup=keypad_markup(view)
     )

@@ -6,6 +6,7 @@ over. Flows:
 
 - ``pin.set``: new PIN → the same again → saved.
 - ``pin.change``: current PIN → new PIN → the same again → saved.
+- ``pin.reset`` (a forgotten PIN, for users with 2FA): a 2FA code → new PIN → again.
 - ``confirm:<what>``: the PIN (then a 2FA code when the payload says ``needs_2fa``) →
   the registered confirmation for ``<what>`` runs once with the action's payload (any
   money operation can ask for a PIN this way).
@@ -34,6 +35,7 @@ from bot.wallet.errors import (
     PinMismatch,
     PinWrong,
     SecurityError,
+    TotpNotEnabled,
     WalletError,
 )
 
@@ -41,8 +43,15 @@ __all__ = ["CANCEL", "DELETE", "KeypadView", "PinEntry"]
 
 DELETE, CANCEL = "d", "x"
 SET, CHANGE, CONFIRM = "pin.set", "pin.change", "confirm:"
+RESET = "pin.reset"
 TOTP_ON, TOTP_OFF = "2fa.enable", "2fa.disable"
-_FIRST_STEP = {SET: "new", CHANGE: "old", TOTP_ON: "totp_on", TOTP_OFF: "totp_off"}
+_FIRST_STEP = {
+    SET: "new",
+    CHANGE: "old",
+    RESET: "totp_reset",
+    TOTP_ON: "totp_on",
+    TOTP_OFF: "totp_off",
+}
 Confirmation = Callable[[Action], Awaitable[str]]  # returns the message key of its result
 
 
@@ -63,6 +72,7 @@ class _Entry:
     step: str
     digits: str = ""
     first: str = ""
+    reset: bool = False  # a 2FA code replaced the current PIN
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     born: float = field(default_factory=time.monotonic)
 
@@ -92,6 +102,14 @@ class PinEntry:
         purpose = CHANGE if await self.pins.has_pin(telegram_id) else SET
         action = await self.actions.create(telegram_id, purpose)
         return self._view(action.id, _FIRST_STEP[purpose])
+
+    async def start_reset(self, telegram_id: int) -> KeypadView:
+        """A keypad to replace a forgotten PIN, proving who you are with a 2FA code."""
+        self._forget_stale()
+        if not await self.two_factor.is_enabled(telegram_id):
+            raise TotpNotEnabled()
+        action = await self.actions.create(telegram_id, RESET)
+        return self._view(action.id, _FIRST_STEP[RESET])
 
     async def start_two_factor(self, telegram_id: int, *, enable: bool) -> KeypadView:
         """A keypad for the code that turns 2FA on (after ``begin_setup``) or off."""
@@ -168,7 +186,7 @@ class PinEntry:
             return self._view(action.id, "new", error=PinMismatch())
         await self.actions.finish(action)
         self._entries.pop(action.id, None)
-        await self.pins.set_pin(user, digits)
+        await self.pins.set_pin(user, digits, reset=entry.reset)
         return KeypadView(action.id, "pin.saved", finished=True)
 
     async def _run_confirmation(self, action: Action) -> KeypadView:
@@ -183,6 +201,10 @@ class PinEntry:
         try:
             if entry.step == "totp_on":
                 await self.two_factor.confirm_setup(user, digits)
+            elif entry.step == "totp_reset":
+                await self.two_factor.check(user, digits)
+                entry.reset = True
+                return self._view(action.id, "new")
             elif entry.step == "totp_off":
                 await self.two_factor.disable(user, digits)
             else:

@@ -36,14 +36,16 @@ class Pins:
     async def has_pin(self, telegram_id: int) -> bool:
         return (await self.store.get_pin(telegram_id)).pin_hash is not None
 
-    async def set_pin(self, telegram_id: int, pin: str) -> None:
-        """Store a new PIN (the caller has checked the old one or the user has none)."""
+    async def set_pin(self, telegram_id: int, pin: str, *, reset: bool = False) -> None:
+        """Store a new PIN and lift any lock.
+
+        The caller has checked the old PIN, or a 2FA code (``reset``), or the user has none.
+        """
         check_new_pin(pin)
         had = await self.has_pin(telegram_id)
         await self._store_hash(telegram_id, pin)
-        await self.store.record_event(
-            telegram_id, "pin.changed" if had else "pin.set", telegram_id, {}
-        )
+        event = "pin.reset" if reset else "pin.changed" if had else "pin.set"
+        await self.store.record_event(telegram_id, event, telegram_id, {})
 
     async def _store_hash(self, telegram_id: int, pin: str) -> None:
         key_id = self.keyring.current_key_id

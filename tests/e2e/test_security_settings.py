@@ -161,3 +161,37 @@ async def test_security_commands_in_a_group_point_to_the_private_chat(emulator, 
     reply = await emulator.wait_for_message(emulator.group)
     assert "private chat" in reply.text
     assert await wallet.identity.tier(ALICE) == 0
+
+
+async def test_a_forgotten_pin_is_reset_with_a_2fa_code_even_when_locked(emulator, wallet):
+    from bot.wallet.errors import PinLocked, PinWrong
+    from bot.wallet.users import Profile
+
+    await emulator.send_text("bob", "/setpin reset")
+    assert "2FA" in (await emulator.wait_for_message("bob")).text  # no 2FA: no reset
+
+    await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"), private_chat=True)
+    await wallet.pins.set_pin(BOB, "739201")
+    await wallet.two_factor.begin_setup(BOB, "bob")
+    secret = await totp_secret(wallet, BOB)
+    await wallet.two_factor.confirm_setup(BOB, totp.code_at(secret, time.time() - 30))
+    for _ in range(4):
+        try:
+            await wallet.pins.verify(BOB, "000000")
+        except PinWrong:
+            pass
+    try:
+        await wallet.pins.verify(BOB, "000000")
+    except PinLocked:
+        pass
+    assert (await wallet.store.get_pin(BOB)).state.is_locked(wallet.store.now_ms())
+
+    await emulator.send_text("bob", "/setpin reset")
+    keypad = await emulator.wait_for_message("bob")
+    assert keypad.text.startswith("Forgot your PIN?")
+    await press(emulator, "bob", keypad, totp.code_at(secret, time.time()))
+    assert emulator.last_message("bob").text.startswith("Choose a 6-digit payment PIN:")
+    await press(emulator, "bob", keypad, "480613480613")
+    assert emulator.last_message("bob").text.startswith("✅")
+    await wallet.pins.verify(BOB, "480613")
+    assert "pin.reset" in [e.event async for e in wallet.store.events()]

@@ -92,7 +92,7 @@ class SecurityOps:
             "INSERT INTO credentials (telegram_id, pin_hash, pin_key_id, updated_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (telegram_id) DO UPDATE SET"
             " pin_hash = excluded.pin_hash, pin_key_id = excluded.pin_key_id,"
-            " pin_failed = 0, updated_at = excluded.updated_at",
+            " pin_failed = 0, pin_locked_until = 0, updated_at = excluded.updated_at",
             (telegram_id, pin_hash, key_id, self.clock()),
         )
 

@@ -17,7 +17,7 @@ from bot.security.ports import (
     PinRecord,
     SecurityEvent,
 )
-from bot.storage.sqlite import schema
+from bot.storage.sqlite import rotation_ops, schema
 from bot.storage.sqlite.identity_ops import (
     CARD_COLUMNS,
     IDENTITY_COLUMNS,
@@ -215,6 +215,21 @@ class SqliteLedgerStore:
             (telegram_id,),
         )
         return (row[0], row[1]) if row else (0, 0)
+
+    async def encrypted_values(self, table: str, column: str) -> list[tuple[int, str]]:
+        if (table, column) not in rotation_ops.ALLOWED_COLUMNS:
+            raise ValueError(f"not an encrypted column: {table}.{column}")
+        return [
+            (row[0], row[1])
+            for row in await self._fetchall(
+                f"SELECT telegram_id, {column} FROM {table} WHERE {column} IS NOT NULL", ()
+            )
+        ]
+
+    async def rewrite_encrypted(
+        self, updates: list[tuple[str, str, int, str]], key_check: str
+    ) -> None:
+        await self.writer.run(rotation_ops.rewrite_encrypted, updates, key_check)
 
     async def meta(self, name: str) -> str | None:
         row = await self._fetchone("SELECT value FROM wallet_meta WHERE name = ?", (name,))

@@ -1,0 +1,123 @@
+"""Encrypted values move to a new master key; a wrong key stops the wallet at start-up."""
+
+import base64
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.app import open_wallet
+from bot.config import Settings
+from bot.security.cipher import key_id
+from bot.wallet.errors import IdNumberTaken, WrongMasterKey
+from bot.wallet.users import Profile
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY_A, KEY_B, KEY_C = (bytes([n]) * 32 for n in (1, 2, 3))
+ID_NUMBER = "11010519491231002X"
+
+
+def settings_for(tmp_path: Path, key: bytes) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", master_key=key, data_dir=tmp_path
+    )
+
+
+def tokens(tmp_path: Path) -> list[str]:
+    conn = sqlite3.connect(tmp_path / "w.db")
+    rows = conn.execute(
+        "SELECT real_name FROM identities UNION ALL SELECT id_number FROM identities"
+        " UNION ALL SELECT card_number FROM bank_cards"
+        " UNION ALL SELECT totp_secret FROM credentials WHERE totp_secret IS NOT NULL"
+    ).fetchall()
+    conn.close()
+    return [row[0] for row in rows]
+
+
+async def populate(settings: Settings) -> None:
+    wallet = await open_wallet(settings)
+    try:
+        await wallet.users.seen(Profile(1, "alice", "Alice", "en"))
+        await wallet.users.seen(Profile(2, "bob", "Bob", "en"))
+        await wallet.identity.verify(1, "张三", ID_NUMBER)
+        await wallet.identity.bind_card(1, "4111111111111111")
+        await wallet.two_factor.begin_setup(1, "alice")
+        await wallet.pins.set_pin(1, "739201")
+    finally:
+        await wallet.close()
+
+
+def rotate(tmp_path: Path, new_key: bytes, old_key: bytes) -> subprocess.CompletedProcess:
+    old = tmp_path / "master.key.old1"
+    fd = os.open(old, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, base64.b64encode(old_key))
+    os.close(fd)
+    env = {
+        **os.environ,
+        "WALLET_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "WALLET_DATA_DIR": str(tmp_path),
+        "WALLET_MASTER_KEY": base64.b64encode(new_key).decode(),
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "rotate-keys"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_rotation_moves_every_secret_to_the_new_key(tmp_path):
+    await populate(settings_for(tmp_path, KEY_A))
+    assert {t.split(".")[1] for t in tokens(tmp_path)} == {key_id(KEY_A)}
+
+    done = rotate(tmp_path, KEY_B, KEY_A)
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted 4 values and 2 blind indexes" in done.stdout
+    assert {t.split(".")[1] for t in tokens(tmp_path)} == {key_id(KEY_B)}
+
+    # with the old key still beside it: the PIN (peppered with A) works and moves to B
+    wallet = await open_wallet(settings_for(tmp_path, KEY_B))
+    try:
+        assert (await wallet.identity.summary(1)).name == "张*"
+        assert await wallet.identity.card_number(1) == "4111111111111111"
+        await wallet.pins.verify(1, "739201")
+        assert (await wallet.store.get_pin(1)).key_id == key_id(KEY_B)
+        with pytest.raises(IdNumberTaken):  # the blind index was recomputed under B
+            await wallet.identity.verify(2, "李四", ID_NUMBER)
+    finally:
+        await wallet.close()
+
+    # the old key can go now
+    (tmp_path / "master.key.old1").unlink()
+    wallet = await open_wallet(settings_for(tmp_path, KEY_B))
+    try:
+        assert (await wallet.identity.summary(1)).id_number == "1101**********002X"
+        await wallet.pins.verify(1, "739201")
+    finally:
+        await wallet.close()
+
+
+async def test_a_wrong_master_key_stops_the_wallet_at_start_up(tmp_path):
+    await populate(settings_for(tmp_path, KEY_A))
+    with pytest.raises(WrongMasterKey):
+        await open_wallet(settings_for(tmp_path, KEY_C))
+    refused = rotate(tmp_path, KEY_C, KEY_B)  # neither key wrote this database
+    assert refused.returncode == 2
+    assert "none of the configured keys" in refused.stderr
+
+
+async def test_the_key_file_is_made_once_with_owner_only_permissions(tmp_path):
+    settings = replace(settings_for(tmp_path, KEY_A), master_key=None)
+    await (await open_wallet(settings)).close()
+    key_file = tmp_path / "master.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    first = key_file.read_bytes()
+    await (await open_wallet(settings)).close()
+    assert key_file.read_bytes() == first
