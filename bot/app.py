@@ -30,6 +30,7 @@ from bot.security.pins import Pins
 from bot.security.ratelimit import RateLimiter, RateLimits
 from bot.security.twofactor import TwoFactor
 from bot.storage import open_store
+from bot.wallet.admin import FREEZE, Admin
 from bot.wallet.errors import WrongMasterKey
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
@@ -50,7 +51,7 @@ PRIVATE_COMMANDS = (
     "help",
 )
 GROUP_COMMANDS = ("help",)
-ADMIN_COMMANDS = ("admin", "stats", "audit")
+ADMIN_COMMANDS = ("admin", "stats", "audit", "freeze", "unfreeze")
 _OWNS_WALLET = "owns_wallet"
 
 
@@ -69,6 +70,7 @@ class Wallet:
     identity: Identity
     two_factor: TwoFactor
     password_free: PasswordFree
+    admin: Admin
 
     async def close(self) -> None:
         await self.store.close()
@@ -95,11 +97,14 @@ async def open_wallet(settings: Settings) -> Wallet:
     password_free = PasswordFree(store)
     pin_entry = PinEntry(actions, pins, two_factor)
     pin_entry.register_confirmation(PASSWORD_FREE, password_free.apply)
+    users = Users(store, settings.currency)
+    admin = Admin(store, ledger, users)
+    pin_entry.register_confirmation(FREEZE, admin.apply_freeze)
     return Wallet(
         settings=settings,
         store=store,
         ledger=ledger,
-        users=Users(store, settings.currency),
+        users=users,
         keyring=keyring,
         actions=actions,
         pins=pins,
@@ -107,6 +112,7 @@ async def open_wallet(settings: Settings) -> Wallet:
         identity=Identity(store, keyring),
         two_factor=two_factor,
         password_free=password_free,
+        admin=admin,
     )
 
 

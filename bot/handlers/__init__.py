@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.handlers import balance, fallback, language, pin, security, sensitive, start, throttle
+from bot.handlers import (
+    admin,
+    balance,
+    fallback,
+    language,
+    pin,
+    security,
+    sensitive,
+    start,
+    throttle,
+)
 from bot.handlers.errors import on_error
 
 __all__ = ["register"]
@@ -19,7 +29,7 @@ THROTTLE_GROUP = -1  # runs before every feature handler
 
 def register(application: Application) -> None:
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
-    for module in (sensitive, start, balance, language, pin, security):
+    for module in (sensitive, start, balance, language, pin, security, admin):
         application.add_handlers(module.handlers())
     application.add_handlers(fallback.handlers())
     application.add_error_handler(on_error)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler
 
-from bot.handlers.context import WalletContext, current_user, is_private, language_of, private_link
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    current_user,
+    is_private,
+    language_of,
+    private_link,
+)
 from bot.handlers.start import MENU_BALANCE
 from bot.i18n import translate
 from bot.wallet.model import Balance
@@ -46,6 +53,6 @@ async def menu_balance(update: Update, context: WalletContext) -> None:
 
 def handlers() -> list:
     return [
-        CommandHandler("balance", balance),
+        command("balance", balance),
         CallbackQueryHandler(menu_balance, pattern=f"^{MENU_BALANCE}$"),
     ]

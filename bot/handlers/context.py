@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import Application, CallbackContext, CommandHandler, ExtBot, filters
 
 from bot.i18n import translate
 from bot.wallet.errors import WalletError
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WalletContext",
+    "command",
     "current_user",
     "error_text",
     "is_private",
@@ -83,3 +84,8 @@ def error_text(language: str, error: WalletError) -> str:
 def private_link(context: WalletContext, payload: str = "") -> str:
     link = f"https://t.me/{context.bot.username}"
     return f"{link}?start={payload}" if payload else link
+
+
+def command(name: str, callback) -> CommandHandler:
+    """A command handler for new messages only: editing a sent command does not rerun it."""
+    return CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE)

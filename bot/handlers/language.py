@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler
 
-from bot.handlers.context import WalletContext, current_user, language_of
+from bot.handlers.context import WalletContext, command, current_user, language_of
 from bot.handlers.start import MENU_LANGUAGE, menu_markup
 from bot.i18n import translate
 
@@ -50,6 +50,6 @@ async def menu_language(update: Update, context: WalletContext) -> None:
 
 def handlers() -> list:
     return [
-        CommandHandler("lang", lang),
+        command("lang", lang),
         CallbackQueryHandler(menu_language, pattern=f"^{MENU_LANGUAGE}$"),
     ]

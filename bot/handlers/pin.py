@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler
 
 from bot.handlers.context import (
     WalletContext,
+    command,
     current_user,
     error_text,
     is_private,
@@ -106,6 +107,6 @@ async def keypad_press(update: Update, context: WalletContext) -> None:
 
 def handlers() -> list:
     return [
-        CommandHandler("setpin", setpin),
+        command("setpin", setpin),
         CallbackQueryHandler(keypad_press, pattern=f"^{KEYPAD}"),
     ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import CommandHandler
 
 from bot.handlers.context import (
     WalletContext,
+    command,
     current_user,
     error_text,
     is_private,
@@ -155,8 +155,8 @@ async def password_free(update: Update, context: WalletContext) -> None:
 
 def handlers() -> list:
     return [
-        CommandHandler("2fa", two_factor),
-        CommandHandler("verify", verify),
-        CommandHandler("bindcard", bind_card),
-        CommandHandler("nopin", password_free),
+        command("2fa", two_factor),
+        command("verify", verify),
+        command("bindcard", bind_card),
+        command("nopin", password_free),
     ]

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler
 
-from bot.handlers.context import WalletContext, current_user, is_private, language_of, private_link
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    current_user,
+    is_private,
+    language_of,
+    private_link,
+)
 from bot.i18n import translate
 from bot.wallet.money import format_fen
 
@@ -86,7 +93,7 @@ async def menu_help(update: Update, context: WalletContext) -> None:
 
 def handlers() -> list:
     return [
-        CommandHandler("start", start),
-        CommandHandler("help", help_command),
+        command("start", start),
+        command("help", help_command),
         CallbackQueryHandler(menu_help, pattern=f"^{MENU_HELP}$"),
     ]

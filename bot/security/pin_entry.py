@@ -117,13 +117,20 @@ class PinEntry:
         action = await self.actions.create(telegram_id, TOTP_ON if enable else TOTP_OFF)
         return self._view(action.id, _FIRST_STEP[action.purpose])
 
-    async def start_confirmation(self, telegram_id: int, what: str, payload: dict) -> KeypadView:
-        """A keypad asking for the PIN before ``what`` runs with ``payload``."""
+    async def start_confirmation(
+        self, telegram_id: int, what: str, payload: dict, *, pin: bool = True
+    ) -> KeypadView:
+        """A keypad asking for the PIN (and/or a 2FA code) before ``what`` runs.
+
+        ``pin=False`` asks for a 2FA code only (admin actions); ``payload["needs_2fa"]``
+        adds a code after the PIN.
+        """
         self._forget_stale()
         if what not in self._confirmations:
             raise ValueError(f"no confirmation registered for {what!r}")
+        payload = {**payload, "needs_pin": pin}
         action = await self.actions.create(telegram_id, CONFIRM + what, payload)
-        return self._view(action.id, "verify")
+        return self._view(action.id, _first_step(action))
 
     async def press(self, telegram_id: int, action_id: str, key: str) -> KeypadView:
         """One key of the keypad: a digit, DELETE or CANCEL."""
@@ -140,7 +147,7 @@ class PinEntry:
                 self._entries.pop(action_id, None)
                 raise ActionNotFound(action_id=action_id)
             if not entry.step:
-                entry.step = _first_step(action.purpose)
+                entry.step = _first_step(action)
             if key == CANCEL:
                 await self.actions.cancel(action)
                 self._entries.pop(action_id, None)
@@ -229,5 +236,7 @@ def _is_keypad(purpose: str) -> bool:
     return purpose in _FIRST_STEP or purpose.startswith(CONFIRM)
 
 
-def _first_step(purpose: str) -> str:
-    return "verify" if purpose.startswith(CONFIRM) else _FIRST_STEP[purpose]
+def _first_step(action: Action) -> str:
+    if action.purpose.startswith(CONFIRM):
+        return "verify" if action.payload.get("needs_pin", True) else "totp"
+    return _FIRST_STEP[action.purpose]

@@ -7,6 +7,7 @@ until they open the bot's private chat.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.wallet.ports import UserStore
@@ -56,7 +57,8 @@ def resolve_language(chosen: str | None, language_code: str | None) -> str:
 def normalize_username(text: str) -> str | None:
     """``@Name`` → ``Name``; ``None`` when it cannot be a Telegram username."""
     name = text.strip().removeprefix("@")
-    if 4 <= len(name) <= 32 and name.replace("_", "").isalnum() and name.isascii():
+    # Telegram's are 5–32; shorter ones exist (auctioned names, test servers)
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,31}", name):
         return name
     return None
 

@@ -43,6 +43,7 @@ from bot.storage.sqlite.security_ops import (
 )
 from bot.storage.sqlite.users_ops import USER_COLUMNS, UsersOps, row_to_user
 from bot.storage.sqlite.writer import GroupCommitWriter
+from bot.wallet.admin import WalletStats
 from bot.wallet.errors import AccountNotFound, StorageError
 from bot.wallet.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
 from bot.wallet.users import Profile, User
@@ -230,6 +231,21 @@ class SqliteLedgerStore:
         self, updates: list[tuple[str, str, int, str]], key_check: str
     ) -> None:
         await self.writer.run(rotation_ops.rewrite_encrypted, updates, key_check)
+
+    async def stats(self, since_ms: int) -> WalletStats:
+        row = await self._fetchone(
+            "SELECT (SELECT count(*) FROM users),"
+            " (SELECT count(*) FROM users WHERE private_chat = 1),"
+            " (SELECT count(*) FROM accounts WHERE status = 'frozen'),"
+            " (SELECT count(*) FROM transfers),"
+            " (SELECT count(*) FROM transfers WHERE created_at >= :since),"
+            " (SELECT coalesce(sum(credits_posted - debits_posted), 0) FROM accounts"
+            "  WHERE kind <> 'system'),"
+            " (SELECT count(*) FROM transfers AS p WHERE flag = 'pending' AND NOT EXISTS"
+            "  (SELECT 1 FROM transfers AS r WHERE r.pending_id = p.id))",
+            {"since": since_ms},
+        )
+        return WalletStats(*row)
 
     async def meta(self, name: str) -> str | None:
         row = await self._fetchone("SELECT value FROM wallet_meta WHERE name = ?", (name,))

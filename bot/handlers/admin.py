@@ -1,0 +1,130 @@
+"""Admin commands: /admin, /stats, /audit, /freeze, /unfreeze (2FA first when enabled)."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from telegram import Update
+
+from bot.handlers.context import WalletContext, command, current_user, error_text, language_of
+from bot.handlers.pin import keypad_markup, keypad_text
+from bot.i18n import translate
+from bot.security.events import verify_events
+from bot.wallet.admin import FREEZE
+from bot.wallet.audit import audit_ledger
+from bot.wallet.errors import WalletError
+from bot.wallet.money import format_fen
+
+
+def admin_only(handler):
+    """Refuse plainly, in the user's language, unless the sender is an admin."""
+
+    @wraps(handler)
+    async def guarded(update: Update, context: WalletContext) -> None:
+        user = await current_user(update, context)
+        if user is None:
+            return
+        language = language_of(update, user)
+        if user.telegram_id not in context.wallet.settings.admin_ids:
+            await update.effective_message.reply_text(translate(language, "admin.refused"))
+            return
+        await handler(update, context, user, language)
+
+    return guarded
+
+
+@admin_only
+async def admin_menu(update: Update, context: WalletContext, user, language) -> None:
+    """List the admin commands."""
+    await update.effective_message.reply_text(translate(language, "help.admin"))
+
+
+@admin_only
+async def stats(update: Update, context: WalletContext, user, language) -> None:
+    """Show the wallet's numbers."""
+    numbers = await context.wallet.admin.stats()
+    await update.effective_message.reply_text(
+        translate(
+            language,
+            "admin.stats",
+            users=numbers.users,
+            private=numbers.users_in_private_chat,
+            frozen=numbers.frozen_accounts,
+            transfers=numbers.transfers,
+            today=numbers.transfers_today,
+            held=format_fen(numbers.money_held),
+            pending=numbers.open_reservations,
+        )
+    )
+
+
+@admin_only
+async def audit(update: Update, context: WalletContext, user, language) -> None:
+    """Verify the ledger and the security log now (read-only)."""
+    async with context.wallet.store.snapshot() as snapshot:
+        report = await audit_ledger(snapshot)
+        events, problems = await verify_events(snapshot.events())
+    problems = report.problems + problems
+    key = "admin.audit_ok" if not problems else "admin.audit_failed"
+    text = translate(
+        language,
+        key,
+        transfers=report.transfers,
+        events=events,
+        problems=len(problems) + report.more_problems,
+    )
+    if problems:
+        text += "\n" + "\n".join(f"• {p}" for p in problems[:10])
+    await update.effective_message.reply_text(text)
+
+
+async def _set_frozen(update: Update, context: WalletContext, user, language, frozen: bool):
+    wallet = context.wallet
+    command = "/freeze" if frozen else "/unfreeze"
+    if len(context.args) != 1:
+        await update.effective_message.reply_text(
+            translate(language, "admin.target_usage", command=command)
+        )
+        return
+    try:
+        target = await wallet.admin.find_user(context.args[0])
+        if await wallet.two_factor.is_enabled(user.telegram_id):
+            view = await wallet.pin_entry.start_confirmation(
+                user.telegram_id,
+                FREEZE,
+                {"target": target.telegram_id, "frozen": frozen},
+                pin=False,
+            )
+            await update.effective_message.reply_text(
+                keypad_text(language, view), reply_markup=keypad_markup(view)
+            )
+            return
+        await wallet.admin.set_frozen(user.telegram_id, target, frozen)
+    except WalletError as refused:
+        await update.effective_message.reply_text(error_text(language, refused))
+        return
+    await update.effective_message.reply_text(
+        translate(language, "admin.frozen" if frozen else "admin.unfrozen")
+    )
+
+
+@admin_only
+async def freeze(update: Update, context: WalletContext, user, language) -> None:
+    """Freeze a wallet: it may receive money but not send any."""
+    await _set_frozen(update, context, user, language, True)
+
+
+@admin_only
+async def unfreeze(update: Update, context: WalletContext, user, language) -> None:
+    """Unfreeze a wallet."""
+    await _set_frozen(update, context, user, language, False)
+
+
+def handlers() -> list:
+    return [
+        command("admin", admin_menu),
+        command("stats", stats),
+        command("audit", audit),
+        command("freeze", freeze),
+        command("unfreeze", unfreeze),
+    ]

@@ -1,0 +1,69 @@
+"""What admins do: freeze and unfreeze wallets, read statistics. Every action is logged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.wallet.errors import UserNotFound
+from bot.wallet.ledger import Ledger
+from bot.wallet.users import User, Users
+
+__all__ = ["Admin", "AdminStore", "WalletStats"]
+
+FREEZE = "admin_freeze"  # the confirmation an admin with 2FA passes first
+
+
+@dataclass(frozen=True, slots=True)
+class WalletStats:
+    users: int
+    users_in_private_chat: int
+    frozen_accounts: int
+    transfers: int
+    transfers_today: int
+    money_held: int  # Σ user and merchant balances, fen
+    open_reservations: int
+
+
+class AdminStore(Protocol):
+    async def stats(self, since_ms: int) -> WalletStats: ...
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> object: ...
+
+    def now_ms(self) -> int: ...
+
+
+class Admin:
+    def __init__(self, store: AdminStore, ledger: Ledger, users: Users) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.users = users
+
+    async def find_user(self, text: str) -> User:
+        """A person by @username or numeric Telegram id, or ``UserNotFound``."""
+        text = text.strip()
+        user = await (self.users.get(int(text)) if text.isdigit() else self.users.by_username(text))
+        if user is None:
+            raise UserNotFound(who=text)
+        return user
+
+    async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> None:
+        if frozen:
+            await self.ledger.freeze(target.account_id)
+        else:
+            await self.ledger.unfreeze(target.account_id)
+        event = "admin.freeze" if frozen else "admin.unfreeze"
+        await self.store.record_event(admin_id, event, target.telegram_id, {})
+
+    async def apply_freeze(self, action) -> str:
+        """Run by the keypad after an admin with 2FA entered a code."""
+        target = await self.users.get(action.payload["target"])
+        await self.set_frozen(action.telegram_id, target, action.payload["frozen"])
+        return "admin.frozen" if action.payload["frozen"] else "admin.unfrozen"
+
+    async def stats(self) -> WalletStats:
+        day_ms = 86_400_000
+        now = self.store.now_ms()
+        return await self.store.stats(now - now % day_ms)
