@@ -16,16 +16,18 @@ from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTy
 
 from bot import handlers
 from bot.config import Settings
+from bot.handlers import holds
 from bot.handlers.context import WALLET_KEY, WalletContext
 from bot.handlers.ordering import PerUserUpdateProcessor
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.security.actions import Actions
 from bot.security.cipher import Keyring, load_keyring
+from bot.security.guard import PaymentGuard
 from bot.security.identity import Identity
 from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
 from bot.security.password_free import PasswordFree
-from bot.security.pin_entry import PinEntry
+from bot.security.pin_entry import ConfirmationResult, PinEntry
 from bot.security.pins import Pins
 from bot.security.ratelimit import RateLimiter, RateLimits
 from bot.security.twofactor import TwoFactor
@@ -33,6 +35,7 @@ from bot.storage import open_store
 from bot.wallet.admin import FREEZE, Admin
 from bot.wallet.errors import WrongMasterKey
 from bot.wallet.ledger import Ledger
+from bot.wallet.transfers import TransferOrder, Transfers
 from bot.wallet.users import Users
 
 __all__ = ["Wallet", "build_application", "open_wallet"]
@@ -40,6 +43,7 @@ __all__ = ["Wallet", "build_application", "open_wallet"]
 log = logging.getLogger(__name__)
 
 PRIVATE_COMMANDS = (
+    "send",
     "start",
     "balance",
     "setpin",
@@ -50,8 +54,8 @@ PRIVATE_COMMANDS = (
     "lang",
     "help",
 )
-GROUP_COMMANDS = ("help",)
-ADMIN_COMMANDS = ("admin", "stats", "audit", "freeze", "unfreeze")
+GROUP_COMMANDS = ("send", "help")
+ADMIN_COMMANDS = ("admin", "stats", "review", "audit", "freeze", "unfreeze")
 _OWNS_WALLET = "owns_wallet"
 
 
@@ -71,6 +75,8 @@ class Wallet:
     two_factor: TwoFactor
     password_free: PasswordFree
     admin: Admin
+    guard: PaymentGuard
+    transfers: Transfers
 
     async def close(self) -> None:
         await self.store.close()
@@ -100,6 +106,16 @@ async def open_wallet(settings: Settings) -> Wallet:
     users = Users(store, settings.currency)
     admin = Admin(store, ledger, users)
     pin_entry.register_confirmation(FREEZE, admin.apply_freeze)
+    identity = Identity(store, keyring)
+    guard = PaymentGuard(store, identity)
+    transfers = Transfers(ledger, users, guard)
+
+    async def settle_transfer(action) -> ConfirmationResult:
+        order = TransferOrder.from_payload(action.payload)
+        settlement = await transfers.settle(action.id, order, authenticated=True)
+        return ConfirmationResult("transfer.settled", outcome=settlement)
+
+    pin_entry.register_confirmation("transfer", settle_transfer)
     return Wallet(
         settings=settings,
         store=store,
@@ -109,10 +125,12 @@ async def open_wallet(settings: Settings) -> Wallet:
         actions=actions,
         pins=pins,
         pin_entry=pin_entry,
-        identity=Identity(store, keyring),
+        identity=identity,
         two_factor=two_factor,
         password_free=password_free,
         admin=admin,
+        guard=guard,
+        transfers=transfers,
     )
 
 
@@ -160,8 +178,9 @@ def build_application(
 
     async def post_init(application: Application) -> None:  # run_polling / run_webhook
         if WALLET_KEY not in application.bot_data:
-            application.bot_data[WALLET_KEY] = await open_wallet(settings)
+            opened = application.bot_data[WALLET_KEY] = await open_wallet(settings)
             application.bot_data[_OWNS_WALLET] = True
+            opened.guard.notify_admins = holds.notifier(application)
         await publish_commands(application, settings)
 
     async def post_shutdown(application: Application) -> None:
@@ -183,6 +202,7 @@ def build_application(
     )
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
+        wallet.guard.notify_admins = holds.notifier(application)
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application)
     return application

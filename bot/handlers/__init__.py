@@ -12,9 +12,11 @@ from bot.handlers import (
     admin,
     balance,
     fallback,
+    holds,
     language,
     pin,
     security,
+    send,
     sensitive,
     start,
     throttle,
@@ -29,7 +31,7 @@ THROTTLE_GROUP = -1  # runs before every feature handler
 
 def register(application: Application) -> None:
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
-    for module in (sensitive, start, balance, language, pin, security, admin):
+    for module in (sensitive, start, balance, language, pin, security, admin, send, holds):
         application.add_handlers(module.handlers())
     application.add_handlers(fallback.handlers())
     application.add_error_handler(on_error)

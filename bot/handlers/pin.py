@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
@@ -21,6 +23,9 @@ from bot.security.pin_entry import CANCEL, DELETE, KeypadView
 from bot.wallet.errors import WalletError
 
 KEYPAD = "k:"
+# How the outcome of a confirmation is shown (and acted on): type -> async
+# (context, language, outcome) -> text. Feature modules add theirs (send.py: Settlement).
+OUTCOMES: dict[type, Callable[..., Awaitable[str]]] = {}
 _LAYOUT = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), (DELETE, "0", CANCEL))
 _LABELS = {DELETE: "⌫", CANCEL: "✖"}
 
@@ -98,8 +103,10 @@ async def keypad_press(update: Update, context: WalletContext) -> None:
         await query.answer(text[:200], show_alert=True)
         return
     await query.answer(error_text(language, view.error)[:200] if view.error else None)
+    render = OUTCOMES.get(type(view.outcome)) if view.outcome is not None else None
+    text = await render(context, language, view.outcome) if render else keypad_text(language, view)
     try:
-        await query.edit_message_text(keypad_text(language, view), reply_markup=keypad_markup(view))
+        await query.edit_message_text(text, reply_markup=keypad_markup(view))
     except BadRequest as exc:  # the same text twice (e.g. ⌫ on an empty entry)
         if "not modified" not in str(exc).lower():
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
+from bot.handlers import send
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -62,8 +63,12 @@ async def start(update: Update, context: WalletContext) -> None:
             translate(language, "help.group", link=private_link(context))
         )
         return
-    balance = await context.wallet.ledger.balance(user.account_id)
     payload = context.args[0] if context.args else ""
+    if payload.startswith(send.CONFIRM_LINK) and await send.show_card(
+        update, context, payload.removeprefix(send.CONFIRM_LINK)
+    ):
+        return
+    balance = await context.wallet.ledger.balance(user.account_id)
     lines = []
     if payload:
         lines.append(translate(language, "start.bad_link"))

@@ -39,7 +39,7 @@ from bot.wallet.errors import (
     WalletError,
 )
 
-__all__ = ["CANCEL", "DELETE", "KeypadView", "PinEntry"]
+__all__ = ["CANCEL", "DELETE", "ConfirmationResult", "KeypadView", "PinEntry"]
 
 DELETE, CANCEL = "d", "x"
 SET, CHANGE, CONFIRM = "pin.set", "pin.change", "confirm:"
@@ -52,7 +52,18 @@ _FIRST_STEP = {
     TOTP_ON: "totp_on",
     TOTP_OFF: "totp_off",
 }
-Confirmation = Callable[[Action], Awaitable[str]]  # returns the message key of its result
+
+
+@dataclass(frozen=True)
+class ConfirmationResult:
+    """What a confirmation reports: the message to show, and anything the caller needs."""
+
+    prompt: str  # message key
+    params: dict = field(default_factory=dict)
+    outcome: object = None
+
+
+Confirmation = Callable[[Action], Awaitable[str | ConfirmationResult]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class KeypadView:
     error: WalletError | None = None  # why the last six digits were refused
     finished: bool = False  # no more keypad: saved, confirmed, cancelled or locked
     params: dict = field(default_factory=dict)
+    outcome: object = None  # what a confirmation produced (a settlement, say)
 
 
 @dataclass
@@ -200,7 +212,12 @@ class PinEntry:
         await self.actions.finish(action)  # atomic: a second run is refused here
         self._entries.pop(action.id, None)
         run = self._confirmations[action.purpose.removeprefix(CONFIRM)]
-        return KeypadView(action.id, await run(action), finished=True)
+        result = await run(action)
+        if isinstance(result, str):
+            result = ConfirmationResult(result)
+        return KeypadView(
+            action.id, result.prompt, finished=True, params=result.params, outcome=result.outcome
+        )
 
     async def _complete_code(self, action: Action, entry: _Entry, digits: str) -> KeypadView:
         """A 2FA code: to turn 2FA on or off, or as the second step of a confirmation."""

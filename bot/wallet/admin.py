@@ -43,8 +43,7 @@ class Admin:
 
     async def find_user(self, text: str) -> User:
         """A person by @username or numeric Telegram id, or ``UserNotFound``."""
-        text = text.strip()
-        user = await (self.users.get(int(text)) if text.isdigit() else self.users.by_username(text))
+        user = await self.users.find(text)
         if user is None:
             raise UserNotFound(who=text)
         return user

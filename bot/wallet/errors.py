@@ -19,6 +19,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PendingTransferExpired
     │   └── PendingTransferNotExpired
     ├── UserNotFound
+    ├── MemoTooLong
     ├── StorageError                the database failed; nothing was moved
     └── SecurityError
         ├── PinFormatInvalid
@@ -42,6 +43,8 @@ translated at the storage boundary with ``raise ... from``.
         ├── TotpReplayed            a 2FA code that was used already
         ├── TotpNotEnabled
         ├── TotpAlreadyEnabled
+        ├── HeldPaymentNotFound     no payment held for review has this id
+        ├── HeldPaymentAlreadyDecided  approved or rejected before; params: state
         ├── DecryptionFailed        tampered, moved to another row, or unknown key
         └── MasterKeyError          start-up: the key cannot be used
             ├── MasterKeyFileUnsafe
@@ -66,6 +69,8 @@ __all__ = [
     "CardNumberInvalid",
     "CurrencyMismatch",
     "DecryptionFailed",
+    "HeldPaymentAlreadyDecided",
+    "HeldPaymentNotFound",
     "IdNumberInvalid",
     "IdNumberTaken",
     "IdempotencyConflict",
@@ -73,6 +78,7 @@ __all__ = [
     "LedgerError",
     "MasterKeyError",
     "MasterKeyFileUnsafe",
+    "MemoTooLong",
     "PendingTransferAlreadyResolved",
     "PendingTransferExpired",
     "PendingTransferNotExpired",
@@ -189,6 +195,10 @@ class PendingTransferNotExpired(LedgerError):
 
 class UserNotFound(WalletError):
     code = "user_not_found"
+
+
+class MemoTooLong(WalletError):
+    code = "memo_too_long"
 
 
 class StorageError(WalletError):
@@ -351,3 +361,15 @@ class WrongMasterKey(MasterKeyError):
     """The key does not match the key check saved with the data it encrypted."""
 
     code = "master_key_wrong"
+
+
+class HeldPaymentNotFound(SecurityError):
+    """No payment held for review has this id; ``params['held_id']``."""
+
+    code = "held_payment_not_found"
+
+
+class HeldPaymentAlreadyDecided(SecurityError):
+    """An admin approved or rejected this held payment before; ``params['state']`` says which."""
+
+    code = "held_payment_already_decided"

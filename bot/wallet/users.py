@@ -103,6 +103,13 @@ class Users:
             return None
         return await self.store.find_user_by_username(name)
 
+    async def find(self, text: str) -> User | None:
+        """A known person by ``@username`` or numeric Telegram id."""
+        text = text.strip()
+        if text.isdigit() and len(text) <= 20:
+            return await self.get(int(text))
+        return await self.by_username(text)
+
     async def set_language(self, telegram_id: int, language: str | None) -> User:
         if language is not None and language not in LANGUAGES:
             raise ValueError(f"language is one of {LANGUAGES} or None")

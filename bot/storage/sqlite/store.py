@@ -360,6 +360,70 @@ class SqliteLedgerStore:
     def snapshot(self):
         return open_snapshot(self.path)
 
+    # Payment guard (the GuardStore of bot.security.guard, which has the return types) --
+
+    async def payer_record(self, telegram_id: int):
+        from bot.storage.sqlite import guard_queries as q
+
+        row = await self._fetchone(q.PAYER, (telegram_id,))
+        return q.row_to_payer(row) if row else None
+
+    async def outgoing_totals(self, account_id: int, since_ms: int) -> tuple[int, int]:
+        from bot.storage.sqlite import guard_queries as q
+
+        row = await self._fetchone(q.OUTGOING_TOTALS, {"account": account_id, "since": since_ms})
+        return row[0], row[1]
+
+    async def recent_outgoing(self, account_id: int, since_ms: int) -> list:
+        from bot.security.risk import RecentPayment
+        from bot.storage.sqlite import guard_queries as q
+
+        rows = await self._fetchall(q.RECENT_OUTGOING, {"account": account_id, "since": since_ms})
+        return [RecentPayment(*row) for row in rows]
+
+    async def recent_grabs(self, account_id: int, since_ms: int) -> list:
+        from bot.storage.sqlite import guard_queries as q
+
+        rows = await self._fetchall(q.RECENT_GRABS, {"account": account_id, "since": since_ms})
+        return [q.row_to_grab(row) for row in rows]
+
+    async def mark_password_free(self, key: str, telegram_id: int) -> None:
+        from bot.storage.sqlite import hold_ops
+
+        await self.writer.run(hold_ops.mark_password_free, self._ops.clock, key, telegram_id)
+
+    async def open_hold(self, key: str, spec: TransferSpec, reasons: Sequence[str], event: str):
+        from bot.storage.sqlite import hold_ops
+
+        return await self.writer.run(
+            hold_ops.open_hold, self._ops, self._security, key, spec, tuple(reasons), event
+        )
+
+    async def decide_hold(self, held_id: int, approve: bool, admin_id: int, event: str):
+        from bot.storage.sqlite import hold_ops
+
+        return await self.writer.run(
+            hold_ops.decide_hold, self._ops, self._security, held_id, approve, admin_id, event
+        )
+
+    async def get_hold(self, held_id: int):
+        from bot.storage.sqlite import guard_queries as q
+
+        row = await self._fetchone(
+            f"SELECT {q.HELD_COLUMNS} FROM {q.HELD_FROM} WHERE h.id = ?", (held_id,)
+        )
+        return q.row_to_held(row) if row else None
+
+    async def open_holds(self, limit: int) -> list:
+        from bot.storage.sqlite import guard_queries as q
+
+        rows = await self._fetchall(
+            f"SELECT {q.HELD_COLUMNS} FROM {q.HELD_FROM} WHERE h.state = 'open'"
+            " ORDER BY h.id LIMIT ?",
+            (limit,),
+        )
+        return [q.row_to_held(row) for row in rows]
+
 
 class SqliteSnapshot:
     """Reads inside one read transaction: every query sees the same moment."""

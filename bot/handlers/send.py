@@ -1,0 +1,236 @@
+"""/send in private chat, and /send <amount> as a reply in a group (a tip).
+
+Parse → a transfer order (all checks) → a confirmation card (Confirm / Cancel) in the
+payer's private chat → the PIN keypad when the risk decision asks for it → the money
+moves once; the recipient is told by DM (if they never opened the chat, the money waits
+in their wallet anyway) and a tip is announced in its group.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import CallbackQueryHandler
+
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    current_user,
+    error_text,
+    is_private,
+    language_of,
+    private_link,
+)
+from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.risk_text import decision_text
+from bot.i18n import translate
+from bot.security.risk import RiskAction
+from bot.wallet.errors import WalletError
+from bot.wallet.money import format_fen
+from bot.wallet.transfers import Settlement, TransferOrder
+from bot.wallet.users import Profile, User
+
+log = logging.getLogger(__name__)
+
+CARD = "tx:"
+PURPOSE = "transfer"
+CONFIRM_LINK = "confirm_"
+
+
+def card_text(language: str, order: TransferOrder, recipient: User) -> str:
+    text = translate(
+        language, "transfer.card", amount=format_fen(order.amount), name=recipient.display_name
+    )
+    if order.memo:
+        text += "\n" + translate(language, "transfer.memo", memo=order.memo)
+    return text
+
+
+def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "transfer.confirm"), callback_data=f"{CARD}{action_id}:y"
+                ),
+                InlineKeyboardButton(
+                    translate(language, "transfer.cancel"), callback_data=f"{CARD}{action_id}:n"
+                ),
+            ]
+        ]
+    )
+
+
+async def _recipient(update: Update, context: WalletContext, text: str | None) -> User | None:
+    """A tip's recipient is the replied-to author (known from now on); else @name or id."""
+    if text is None:
+        author = update.effective_message.reply_to_message.from_user
+        return await context.wallet.users.seen(
+            Profile(author.id, author.username, author.first_name or "", author.language_code or "")
+        )
+    return await context.wallet.users.find(text)
+
+
+async def send(update: Update, context: WalletContext) -> None:
+    """Start a transfer (/send @user 12.50 memo) or a tip (/send 5 as a reply in a group)."""
+    user = await current_user(update, context)
+    if user is None:
+        return
+    language = language_of(update, user)
+    message = update.effective_message
+    args = context.args
+    if is_private(update):
+        if len(args) < 2:
+            await message.reply_text(translate(language, "send.usage_private"))
+            return
+        target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), "transfer"
+    else:
+        reply = message.reply_to_message
+        if reply is None or reply.from_user is None or reply.from_user.is_bot or not args:
+            await message.reply_text(translate(language, "send.usage_group"))
+            return
+        target, amount, memo, kind = None, args[0], " ".join(args[1:]), "tip"
+    try:
+        recipient = await _recipient(update, context, target)
+        order = await context.wallet.transfers.order(
+            user,
+            recipient,
+            amount,
+            memo,
+            kind=kind,
+            chat_id=None if is_private(update) else update.effective_chat.id,
+            message_id=None if is_private(update) else message.reply_to_message.message_id,
+        )
+    except WalletError as refused:
+        usage = "send.usage_private" if is_private(update) else "send.usage_group"
+        await message.reply_text(error_text(language, refused) + "\n" + translate(language, usage))
+        return
+    action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
+    text, markup = card_text(language, order, recipient), card_markup(language, action.id)
+    if is_private(update):
+        await message.reply_text(text, reply_markup=markup)
+        return
+    try:
+        await context.bot.send_message(user.telegram_id, text, reply_markup=markup)
+    except Forbidden:  # never opened the private chat: a button opens it on this card
+        link = private_link(context, f"{CONFIRM_LINK}{action.id}")
+        button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
+        await message.reply_text(
+            translate(language, "send.confirm_in_private"),
+            reply_markup=InlineKeyboardMarkup([[button]]),
+        )
+        return
+    await message.reply_text(translate(language, "send.confirm_in_private"))
+
+
+async def show_card(update: Update, context: WalletContext, action_id: str) -> bool:
+    """``/start confirm_<id>``: show a card begun in a group; False if it is not one."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    try:
+        action = await context.wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+    except WalletError:
+        return False
+    order = TransferOrder.from_payload(action.payload)
+    recipient = await context.wallet.users.get(order.recipient_id)
+    await update.effective_message.reply_text(
+        card_text(language, order, recipient), reply_markup=card_markup(language, action.id)
+    )
+    return True
+
+
+async def card_press(update: Update, context: WalletContext) -> None:
+    """Confirm or cancel a transfer card."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
+    wallet = context.wallet
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+        if choice != "y":
+            await wallet.actions.cancel(action)
+            await query.answer()
+            await query.edit_message_text(translate(language, "transfer.cancelled"))
+            return
+        order = TransferOrder.from_payload(action.payload)
+        decision = await wallet.transfers.review(order)
+        if decision.needs_pin_setup:
+            await wallet.actions.cancel(action)
+            await query.answer()
+            await query.edit_message_text(translate(language, "pin_not_set"))
+            return
+        if decision.action is RiskAction.BLOCK:
+            await wallet.actions.cancel(action)
+            await query.answer()
+            await query.edit_message_text(decision_text(language, decision, order.amount))
+            return
+        await wallet.actions.finish(action)  # the card is used up: one payment per card
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    if decision.auth is RiskAction.ALLOW:
+        settlement = await wallet.transfers.settle(action.id, order, authenticated=False)
+        await query.edit_message_text(await announce(context, language, settlement))
+        return
+    payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
+    view = await wallet.pin_entry.start_confirmation(user.telegram_id, PURPOSE, payload)
+    recipient = await wallet.users.get(order.recipient_id)
+    await query.edit_message_text(
+        card_text(language, order, recipient) + "\n\n" + keypad_text(language, view),
+        reply_markup=keypad_markup(view),
+    )
+
+
+async def announce(context: WalletContext, language: str, settlement: Settlement) -> str:
+    """Tell the recipient and the tip's group; the payer's text is returned."""
+    order = settlement.order
+    amount = format_fen(order.amount)
+    if settlement.status != "sent":
+        return decision_text(language, settlement.decision, order.amount, settlement.held)
+    recipient, payer = settlement.recipient, settlement.payer
+    balance = await context.wallet.ledger.balance(recipient.account_id)
+    dm = translate(
+        recipient.effective_language,
+        "transfer.received",
+        name=payer.display_name,
+        amount=amount,
+        balance=format_fen(balance.available),
+    )
+    if order.memo:
+        dm += "\n" + translate(recipient.effective_language, "transfer.memo", memo=order.memo)
+    try:
+        await context.bot.send_message(recipient.telegram_id, dm)
+    except Forbidden:
+        pass  # never opened the private chat: the money waits in the wallet all the same
+    except TelegramError:
+        log.warning("could not tell %s about a transfer", recipient.telegram_id, exc_info=True)
+    if order.chat_id is not None:
+        try:
+            await context.bot.send_message(
+                order.chat_id,
+                translate(
+                    language,
+                    "transfer.tip_announce",
+                    payer=payer.display_name,
+                    recipient=recipient.display_name,
+                    amount=amount,
+                ),
+                reply_to_message_id=order.message_id,
+            )
+        except TelegramError:
+            log.warning("could not announce a tip in %s", order.chat_id, exc_info=True)
+    return translate(language, "transfer.sent", amount=amount, name=recipient.display_name)
+
+
+OUTCOMES[Settlement] = announce
+
+
+def handlers() -> list:
+    return [
+        command("send", send),
+        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
+    ]

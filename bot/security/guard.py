@@ -1,0 +1,357 @@
+"""The payment guard: the risk engine (``bot.security.risk``) wired to what the wallet knows.
+
+Every outgoing payment (transfer, tip, red packet, withdrawal, merchant payment) and every
+red-packet grab asks :meth:`PaymentGuard.assess` first. The guard gathers the facts from
+storage, lets :func:`~bot.security.risk.evaluate` decide, and writes the decisions that are
+more than a plain allow or PIN (2FA step-ups, holds, blocks) to the security audit log as
+``risk.<action>``. A held payment goes through :meth:`PaymentGuard.hold` to the admins'
+review queue; :meth:`~PaymentGuard.approve` posts it, :meth:`~PaymentGuard.reject` voids it.
+
+How the facts are read from the ledger (the payment flows keep to these conventions):
+
+- A payment's transfer has the payment kind as its ``kind`` (``transfer``, ``tip``,
+  ``red_packet``, ``withdraw``, ``merchant_payment``; see :data:`OUTGOING_KINDS`) and
+  debits the payer's user account. Top-ups, refunds and money coming in are other kinds or
+  other directions, and never count as sent.
+- A payment counts from the moment its transfer is written: posted, or pending (a
+  withdrawal in flight, a held payment) unless the reservation was voided or expired.
+  Posting a reservation does not count it twice; it counts at the time it was reserved.
+- "Today" is the calendar day in China (UTC+8, no daylight saving), the day people there
+  live by: the daily limits start over at 00:00 Beijing time, 16:00 UTC.
+- A payment made without a PIN is marked *before* its money moves with
+  :meth:`PaymentGuard.mark_password_free`, by the idempotency key the payment will use. A
+  mark counts toward the password-free daily total only once a live outgoing transfer
+  carries that key, so a payment that was refused (or never made) costs nothing, and a
+  crash between the mark and the payment loses nothing.
+- A red-packet grab is a posted transfer of kind ``redpacket_grab`` crediting the
+  grabber, with ``ref`` = ``chat:<chat id>`` naming the group it was grabbed in. A grab
+  whose ``ref`` names no chat counts with chat id 0 (no Telegram chat has that id).
+- A recent payment names its recipient only when the money went to a person's wallet;
+  red packets (to escrow), withdrawals and merchant payments have none. Pass
+  ``recipient_telegram_id`` the same way: a person's id, else None.
+
+A held payment's money stays reserved, with no timeout, until an admin decides: an expiry
+would settle the review behind the admins' backs. The reservation, its review item and the
+``hold.opened`` audit event are written in one transaction, as is a decision with its
+``admin.hold_approved`` / ``admin.hold_rejected`` event: reserved money always has a review
+item, and a decision is never unlogged. Who may decide is the chat layer's to check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.security.identity import Identity
+from bot.security.ports import SecurityEvent
+from bot.security.risk import (
+    DEFAULT_RULES,
+    HOUR_MS,
+    PaymentFacts,
+    PaymentKind,
+    RecentGrab,
+    RecentPayment,
+    RiskAction,
+    RiskDecision,
+    RiskRules,
+    evaluate,
+)
+from bot.wallet.errors import AccountsMustBeDifferent, HeldPaymentNotFound, UserNotFound
+from bot.wallet.ledger import MAX_KEY_LENGTH, MAX_TRANSFER_AMOUNT
+from bot.wallet.model import TransferFlag, TransferSpec
+
+__all__ = [
+    "CHINA_UTC_OFFSET_MS",
+    "DAY_MS",
+    "OUTGOING_KINDS",
+    "GuardStore",
+    "Held",
+    "HoldState",
+    "NotifyAdmins",
+    "PayerRecord",
+    "PaymentGuard",
+    "day_start_ms",
+]
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * HOUR_MS
+CHINA_UTC_OFFSET_MS = 8 * HOUR_MS
+OUTGOING_KINDS = frozenset(k for k in PaymentKind if k is not PaymentKind.REDPACKET_GRAB)
+_LOGGED = frozenset({RiskAction.STEP_UP_2FA, RiskAction.HOLD, RiskAction.BLOCK})
+HOLD_OPENED = "hold.opened"
+HOLD_APPROVED = "admin.hold_approved"
+HOLD_REJECTED = "admin.hold_rejected"
+
+
+def day_start_ms(now_ms: int, offset_ms: int = CHINA_UTC_OFFSET_MS) -> int:
+    """The first millisecond of the calendar day holding ``now_ms``, at UTC + ``offset_ms``."""
+    return (now_ms + offset_ms) // DAY_MS * DAY_MS - offset_ms
+
+
+class HoldState(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"  # the reservation was posted
+    REJECTED = "rejected"  # the reservation was voided
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A payment waiting for (or past) an admin's review; its money is the pending transfer.
+
+    The Telegram ids are those of the accounts' owners, None for a system or merchant
+    account (a red packet's escrow, a withdrawal's gateway, a shop).
+    """
+
+    id: int
+    pending_transfer_id: int
+    payer_account_id: int
+    credit_account_id: int
+    payer_telegram_id: int | None
+    recipient_telegram_id: int | None
+    amount: int
+    kind: str
+    reasons: tuple[str, ...]  # risk reason codes, most severe first
+    memo: str
+    state: HoldState
+    created_at: int  # unix ms
+    decided_by: int | None  # the admin's Telegram id
+    decided_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PayerRecord:
+    """What the guard reads about a payer in one go; password-free limits 0 when off."""
+
+    account_id: int
+    account_created_at: int  # unix ms
+    has_pin: bool
+    has_2fa: bool
+    password_free_limit_fen: int
+    password_free_daily_limit_fen: int
+
+
+NotifyAdmins = Callable[[Held], Awaitable[object]]
+
+
+class GuardStore(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def payer_record(self, telegram_id: int) -> PayerRecord | None: ...
+
+    async def outgoing_totals(self, account_id: int, since_ms: int) -> tuple[int, int]:
+        """(Σ live outgoing payments, Σ of those marked password-free) from ``since_ms`` on."""
+        ...
+
+    async def recent_outgoing(self, account_id: int, since_ms: int) -> list[RecentPayment]:
+        """Live outgoing payments created after ``since_ms``, oldest first."""
+        ...
+
+    async def recent_grabs(self, account_id: int, since_ms: int) -> list[RecentGrab]:
+        """Red-packet grabs credited after ``since_ms``, oldest first."""
+        ...
+
+    async def mark_password_free(self, key: str, telegram_id: int) -> None:
+        """Remember that the transfer with idempotency key ``key`` needs no PIN (once)."""
+        ...
+
+    async def open_hold(
+        self, key: str, spec: TransferSpec, reasons: Sequence[str], event: str
+    ) -> Held:
+        """Reserve ``spec`` (a pending transfer) under ``key``, open its review item and log
+        ``event``, all in one transaction. Replaying ``key`` returns the same item."""
+        ...
+
+    async def decide_hold(self, held_id: int, approve: bool, admin_id: int, event: str) -> Held:
+        """Move an open item to approved (post) or rejected (void) and log ``event``, at
+        once; raise ``HeldPaymentNotFound`` or ``HeldPaymentAlreadyDecided`` otherwise."""
+        ...
+
+    async def get_hold(self, held_id: int) -> Held | None: ...
+
+    async def open_holds(self, limit: int) -> list[Held]:
+        """Open items, oldest first."""
+        ...
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> SecurityEvent: ...
+
+
+class PaymentGuard:
+    """Assesses payments against the risk rules and keeps the review queue of held ones.
+
+    ``notify_admins(held)`` is awaited after a hold is committed (the chat layer sends
+    the messages); if it fails, the failure is logged and the hold stands.
+    """
+
+    def __init__(
+        self,
+        store: GuardStore,
+        identity: Identity,
+        *,
+        rules: RiskRules = DEFAULT_RULES,
+        notify_admins: NotifyAdmins | None = None,
+        day_offset_ms: int = CHINA_UTC_OFFSET_MS,
+    ) -> None:
+        self.store = store
+        self.identity = identity
+        self.rules = rules
+        self.notify_admins = notify_admins
+        self.day_offset_ms = day_offset_ms
+
+    # Assessing --------------------------------------------------------------------------
+
+    async def facts(
+        self,
+        payer_telegram_id: int,
+        amount: int,
+        kind: PaymentKind | str,
+        recipient_telegram_id: int | None = None,
+    ) -> PaymentFacts:
+        """What is known now about this payment, read from storage."""
+        kind = PaymentKind(kind)
+        payer = await self.store.payer_record(payer_telegram_id)
+        if payer is None:
+            raise UserNotFound(telegram_id=payer_telegram_id)
+        now = self.store.now_ms()
+        sent_today = password_free_today = 0
+        recent_payments: list[RecentPayment] = []
+        recent_grabs: list[RecentGrab] = []
+        if kind is PaymentKind.REDPACKET_GRAB:  # only the grab-burst rule looks at a grab
+            since = now - self.rules.grab_burst_window_ms
+            recent_grabs = await self.store.recent_grabs(payer.account_id, since)
+        else:
+            today = day_start_ms(now, self.day_offset_ms)
+            sent_today, password_free_today = await self.store.outgoing_totals(
+                payer.account_id, today
+            )
+            since = now - self.rules.payment_lookback_ms
+            recent_payments = await self.store.recent_outgoing(payer.account_id, since)
+        return PaymentFacts(
+            telegram_id=payer_telegram_id,
+            amount=amount,
+            kind=kind,
+            recipient_id=recipient_telegram_id,
+            now_ms=now,
+            account_age_ms=max(0, now - payer.account_created_at),
+            tier=await self.identity.tier(payer_telegram_id),
+            sent_today_fen=sent_today,
+            recent_payments=tuple(recent_payments),
+            recent_grabs=tuple(recent_grabs),
+            has_pin=payer.has_pin,
+            has_2fa=payer.has_2fa,
+            password_free_limit_fen=payer.password_free_limit_fen,
+            password_free_daily_limit_fen=payer.password_free_daily_limit_fen,
+            password_free_spent_today_fen=password_free_today,
+        )
+
+    async def assess(
+        self,
+        payer_telegram_id: int,
+        amount: int,
+        kind: PaymentKind | str,
+        recipient_telegram_id: int | None = None,
+    ) -> RiskDecision:
+        """Decide what happens to the payment before any money moves; log the serious ones."""
+        facts = await self.facts(payer_telegram_id, amount, kind, recipient_telegram_id)
+        decision = evaluate(facts, self.rules)
+        if decision.action in _LOGGED:
+            await self.store.record_event(
+                payer_telegram_id,
+                f"risk.{decision.action.value}",
+                payer_telegram_id,
+                {
+                    "amount": amount,
+                    "kind": facts.kind.value,
+                    "reasons": [r.value for r in decision.reasons],
+                    "recipient_id": recipient_telegram_id,
+                },
+            )
+        return decision
+
+    async def mark_password_free(self, key: str, payer_telegram_id: int) -> None:
+        """Call before a payment goes ahead without a PIN, with the payment's own key."""
+        _check_key(key)
+        await self.store.mark_password_free(key, payer_telegram_id)
+
+    # Holding ----------------------------------------------------------------------------
+
+    async def hold(
+        self,
+        key: str,
+        payer_account_id: int,
+        credit_account_id: int,
+        amount: int,
+        kind: PaymentKind | str,
+        decision: RiskDecision,
+        *,
+        memo: str = "",
+    ) -> Held:
+        """Reserve the payment's money and put it in the review queue; tell the admins.
+
+        ``key`` is the payment's idempotency key: a replay returns the same hold and
+        reserves nothing more, but tells the admins again (a crash between the commit and
+        the message must not leave them untold: at least once).
+        """
+        if decision.action is not RiskAction.HOLD:
+            raise ValueError(f"only a payment the guard held is held, not a {decision.action}")
+        kind = PaymentKind(kind)
+        if kind not in OUTGOING_KINDS:
+            raise ValueError(f"a {kind} is not an outgoing payment")
+        _check_key(key)
+        _check_amount(amount)
+        if payer_account_id == credit_account_id:
+            raise AccountsMustBeDifferent(account_id=payer_account_id)
+        spec = TransferSpec(
+            payer_account_id,
+            credit_account_id,
+            amount,
+            kind.value,
+            flag=TransferFlag.PENDING,
+            memo=memo,
+        )
+        reasons = [r.value for r in decision.reasons]
+        held = await self.store.open_hold(key, spec, reasons, HOLD_OPENED)
+        if self.notify_admins is not None:
+            try:
+                await self.notify_admins(held)
+            except Exception:
+                log.exception("telling the admins about held payment %s failed", held.id)
+        return held
+
+    async def approve(self, held_id: int, admin_id: int) -> Held:
+        """Post the held payment: the money reaches the recipient. Once."""
+        return await self.store.decide_hold(held_id, True, admin_id, HOLD_APPROVED)
+
+    async def reject(self, held_id: int, admin_id: int) -> Held:
+        """Void the held payment: the money is the payer's to spend again. Once."""
+        return await self.store.decide_hold(held_id, False, admin_id, HOLD_REJECTED)
+
+    async def get_hold(self, held_id: int) -> Held:
+        held = await self.store.get_hold(held_id)
+        if held is None:
+            raise HeldPaymentNotFound(held_id=held_id)
+        return held
+
+    async def open_holds(self, limit: int = 50) -> list[Held]:
+        """The review queue, oldest first."""
+        if not 1 <= limit <= 500:
+            raise ValueError("list 1–500 held payments at a time")
+        return await self.store.open_holds(limit)
+
+
+def _check_key(key: str) -> None:
+    # The ledger's own rule for keys: a hold's key becomes its pending transfer's key.
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or "#" in key:
+        raise ValueError(f"an idempotency key is 1–{MAX_KEY_LENGTH} characters, without '#'")
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"amounts are integers of fen, not {type(amount).__name__}")
+    if not 0 < amount <= MAX_TRANSFER_AMOUNT:
+        raise ValueError(f"a held amount is 1–{MAX_TRANSFER_AMOUNT} fen, not {amount}")

@@ -1,0 +1,134 @@
+"""Payment-guard writes for the writer thread: held payments and password-free marks.
+
+Opening a hold is one operation: the pending transfer (through the ledger's own
+operation, so its checks, the journal chain and idempotency all apply), the review item
+and its audit event commit together or not at all. A decision is one operation too: the
+state change, the post or void of the reservation and the admin's audit event. The state
+change is conditional (``WHERE state = 'open'``), so of two decisions one wins; the
+resolving transfer's key ``hold:<id>`` and the ledger's resolve-once index are two more
+locks on the same door.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from bot.security.guard import Held
+from bot.storage.sqlite.guard_queries import HELD_COLUMNS, HELD_FROM, row_to_held
+from bot.storage.sqlite.ledger_ops import LedgerOps
+from bot.storage.sqlite.security_ops import SecurityOps
+from bot.storage.sqlite.writer import RollBackThen
+from bot.wallet.errors import (
+    HeldPaymentAlreadyDecided,
+    HeldPaymentNotFound,
+    IdempotencyConflict,
+)
+from bot.wallet.model import TransferFlag, TransferSpec
+
+__all__ = ["decide_hold", "mark_password_free", "open_hold"]
+
+
+def _held(conn: sqlite3.Connection, where: str, value: int) -> Held | None:
+    row = conn.execute(f"SELECT {HELD_COLUMNS} FROM {HELD_FROM} WHERE {where} = ?", (value,))
+    row = row.fetchone()
+    return row_to_held(row) if row else None
+
+
+def _details(held: Held, **more: object) -> dict:
+    return {
+        "held_id": held.id,
+        "pending_transfer_id": held.pending_transfer_id,
+        "amount": held.amount,
+        "kind": held.kind,
+        "reasons": list(held.reasons),
+        "recipient_id": held.recipient_telegram_id,
+        **more,
+    }
+
+
+def mark_password_free(
+    conn: sqlite3.Connection, clock: Callable[[], int], key: str, telegram_id: int
+) -> None:
+    conn.execute(
+        "INSERT INTO password_free_payments (transfer_key, telegram_id, created_at)"
+        " VALUES (?, ?, ?) ON CONFLICT (transfer_key) DO NOTHING",
+        (key, telegram_id, clock()),
+    )
+
+
+def open_hold(
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    security: SecurityOps,
+    key: str,
+    spec: TransferSpec,
+    reasons: Sequence[str],
+    event: str,
+) -> Held:
+    if spec.flag is not TransferFlag.PENDING:
+        raise ValueError("a held payment is a pending transfer")
+    try:
+        (pending,) = ledger.create_transfers(conn, key, (spec,))
+    except RollBackThen as replay:  # the key exists: answer from what it made then
+        raise RollBackThen(_replay_hold, key, replay) from None
+    (held_id,) = conn.execute(
+        "INSERT INTO held_payments (pending_transfer_id, payer_account_id, credit_account_id,"
+        " amount, kind, reasons, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            pending.id,
+            pending.debit_account_id,
+            pending.credit_account_id,
+            pending.amount,
+            pending.kind,
+            json.dumps(list(reasons)),
+            pending.created_at,
+        ),
+    ).fetchone()
+    held = _held(conn, "h.id", held_id)
+    security.record_event(
+        conn, held.payer_telegram_id, event, held.payer_telegram_id, _details(held)
+    )
+    return held
+
+
+def _replay_hold(conn: sqlite3.Connection, key: str, replay: RollBackThen) -> Held:
+    (pending,) = replay.fn(conn, *replay.args)  # IdempotencyConflict if it asked otherwise
+    held = _held(conn, "h.pending_transfer_id", pending.id)
+    if held is None:  # the key reserved money, but not through a hold
+        raise IdempotencyConflict(key=key)
+    return held
+
+
+def decide_hold(
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    security: SecurityOps,
+    held_id: int,
+    approve: bool,
+    admin_id: int,
+    event: str,
+) -> Held:
+    decided = conn.execute(
+        "UPDATE held_payments SET state = ?, decided_by = ?, decided_at = ?"
+        " WHERE id = ? AND state = 'open'",
+        ("approved" if approve else "rejected", admin_id, ledger.clock(), held_id),
+    )
+    if decided.rowcount != 1:
+        row = conn.execute("SELECT state FROM held_payments WHERE id = ?", (held_id,))
+        row = row.fetchone()
+        if row is None:
+            raise HeldPaymentNotFound(held_id=held_id)
+        raise HeldPaymentAlreadyDecided(held_id=held_id, state=row[0])
+    held = _held(conn, "h.id", held_id)
+    flag = TransferFlag.POST_PENDING if approve else TransferFlag.VOID_PENDING
+    spec = TransferSpec.resolving(held.pending_transfer_id, flag, ref=f"hold:{held_id}")
+    try:
+        (resolved,) = ledger.create_transfers(conn, f"hold:{held_id}", (spec,))
+    except RollBackThen:  # the key was taken, though the hold was open: refuse it all
+        raise IdempotencyConflict(key=f"hold:{held_id}") from None
+    security.record_event(
+        conn, admin_id, event, held.payer_telegram_id, _details(held, transfer_id=resolved.id)
+    )
+    return held

@@ -1,0 +1,142 @@
+"""Transfers between people and tips: an order, a risk decision, then money moves once.
+
+The chat layer turns ``/send`` into a :class:`TransferOrder` (everything a user can get
+wrong is checked here first, so nothing half happens), shows it for confirmation, and
+calls :meth:`Transfers.settle` with the idempotency key of that confirmation: after the
+PIN (or within the password-free limits), the guard decides again and the money moves,
+waits for an admin (hold), or does not move (block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from bot.security.risk import RiskAction
+from bot.wallet.errors import (
+    AccountFrozen,
+    AccountsMustBeDifferent,
+    InsufficientFunds,
+    MemoTooLong,
+    UserNotFound,
+)
+from bot.wallet.ledger import Ledger
+from bot.wallet.model import AccountStatus, Transfer
+from bot.wallet.money import parse_amount
+from bot.wallet.users import User, Users
+
+if TYPE_CHECKING:
+    from bot.security.guard import Held, PaymentGuard
+    from bot.security.risk import RiskDecision
+
+__all__ = ["MAX_MEMO", "Settlement", "TransferOrder", "Transfers"]
+
+MAX_MEMO = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOrder:
+    payer_id: int
+    recipient_id: int
+    amount: int
+    memo: str = ""
+    kind: str = "transfer"  # or "tip": a reply in a group
+    chat_id: int | None = None  # the group of a tip, to announce it there
+    message_id: int | None = None
+
+    def to_payload(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> TransferOrder:
+        return cls(**{k: payload[k] for k in cls.__slots__ if k in payload})
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    status: str  # sent | held | blocked
+    order: TransferOrder
+    payer: User
+    recipient: User
+    decision: RiskDecision
+    transfer: Transfer | None = None
+    held: Held | None = None
+
+
+class Transfers:
+    def __init__(self, ledger: Ledger, users: Users, guard: PaymentGuard) -> None:
+        self.ledger = ledger
+        self.users = users
+        self.guard = guard
+
+    async def order(
+        self,
+        payer: User,
+        recipient: User | None,
+        amount_text: str,
+        memo: str = "",
+        *,
+        kind: str = "transfer",
+        chat_id: int | None = None,
+        message_id: int | None = None,
+    ) -> TransferOrder:
+        """Check everything the payer can get wrong, before anything is shown or moved."""
+        amount = parse_amount(amount_text)
+        if recipient is None:
+            raise UserNotFound()
+        if recipient.telegram_id == payer.telegram_id:
+            raise AccountsMustBeDifferent(account_id=payer.account_id)
+        memo = " ".join(memo.split())
+        if len(memo) > MAX_MEMO:
+            raise MemoTooLong(maximum=MAX_MEMO)
+        account = await self.ledger.account(payer.account_id)
+        if account.status is AccountStatus.FROZEN:
+            raise AccountFrozen(account_id=account.id)
+        if account.available < amount:
+            raise InsufficientFunds(
+                account_id=account.id, available=account.available, amount=amount
+            )
+        return TransferOrder(
+            payer.telegram_id, recipient.telegram_id, amount, memo, kind, chat_id, message_id
+        )
+
+    async def review(self, order: TransferOrder) -> RiskDecision:
+        return await self.guard.assess(order.payer_id, order.amount, order.kind, order.recipient_id)
+
+    async def settle(self, key: str, order: TransferOrder, *, authenticated: bool) -> Settlement:
+        """Decide once more and move the money (or hold it) under ``key``, exactly once.
+
+        ``authenticated``: the payer entered the PIN (and 2FA code) the decision asked for.
+        Without it only a password-free payment goes ahead.
+        """
+        payer = await self.users.get(order.payer_id)
+        recipient = await self.users.get(order.recipient_id)
+        if payer is None or recipient is None:
+            raise UserNotFound()
+        decision = await self.review(order)
+        if decision.action is RiskAction.BLOCK or (
+            not authenticated and decision.auth is not RiskAction.ALLOW
+        ):
+            return Settlement("blocked", order, payer, recipient, decision)
+        if decision.action is RiskAction.HOLD:
+            held = await self.guard.hold(
+                key,
+                payer.account_id,
+                recipient.account_id,
+                order.amount,
+                order.kind,
+                decision,
+                memo=order.memo,
+            )
+            return Settlement("held", order, payer, recipient, decision, held=held)
+        if not authenticated:
+            await self.guard.mark_password_free(key, payer.telegram_id)
+        transfer = await self.ledger.transfer(
+            key,
+            payer.account_id,
+            recipient.account_id,
+            order.amount,
+            order.kind,
+            memo=order.memo,
+        )
+        return Settlement("sent", order, payer, recipient, decision, transfer=transfer)

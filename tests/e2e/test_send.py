@@ -1,0 +1,241 @@
+"""Transfers and tips through the real application and the emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.wallet.model import SystemAccount
+from bot.wallet.users import Profile
+
+XIAOMING, ALICE, WANGFANG, BOB = 100_001, 100_002, 100_003, 100_004  # Alice is the admin
+PROFILES = {
+    XIAOMING: Profile(XIAOMING, "xiaoming", "小明", "zh-hans"),
+    ALICE: Profile(ALICE, "alice", "Alice", "en"),
+    WANGFANG: Profile(WANGFANG, "wangfang", "王芳", "zh-hans"),
+    BOB: Profile(BOB, "bob", "Bob", "en"),
+}
+PIN = "739201"
+
+
+async def fund(wallet, telegram_id: int, fen: int, *, pin: bool = True) -> None:
+    user = await wallet.users.seen(PROFILES[telegram_id])
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer(f"fund-{telegram_id}", external, user.account_id, fen, "topup")
+    if pin:
+        await wallet.pins.set_pin(telegram_id, PIN)
+
+
+async def available(wallet, telegram_id: int) -> int:
+    user = await wallet.users.get(telegram_id)
+    return (await wallet.ledger.balance(user.account_id)).available if user else 0
+
+
+async def tap_and_wait(emulator, user, message, label, *, since=None):
+    query_id = await emulator.tap(user, message, label)
+    await emulator.wait_for_answer(query_id, since=since)
+    return await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == message.message_id, since=since
+    )
+
+
+async def enter_pin(emulator, user, message) -> object:
+    mark = emulator.mark()
+    for digit in PIN:
+        await emulator.tap(user, message, digit)
+    return await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == message.message_id and "○" not in e.text,
+        since=mark,
+    )
+
+
+async def start_private(emulator, user) -> None:
+    await emulator.send_text(user, "/start")
+    await emulator.wait_for_message(user)
+
+
+async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_recipient(
+    emulator, wallet
+):
+    await fund(wallet, ALICE, 100_00)
+    await wallet.users.seen(PROFILES[BOB])  # Bob used the bot in a group, never in private
+    await emulator.send_text("alice", "/send @bob 12.50 lunch at 老王")
+    card = await emulator.wait_for_message("alice")
+    assert card.text == "Send ¥12.50 to Bob?\nMemo: lunch at 老王"
+    keypad = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert "Enter your payment PIN to confirm" in keypad.text
+    assert await available(wallet, ALICE) == 100_00  # nothing moves before the PIN
+
+    done = await enter_pin(emulator, "alice", card)
+    assert done.text == "✅ Sent ¥12.50 to Bob."
+    assert await available(wallet, ALICE) == 87_50
+    assert await available(wallet, BOB) == 12_50
+    assert any("can't initiate conversation" in e.data["description"] for e in emulator.errors())
+
+    await emulator.send_text("bob", "/balance")
+    assert (await emulator.wait_for_message("bob")).text == "余额 Balance: ¥12.50"
+
+
+async def test_the_recipient_who_opened_the_chat_is_told(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/send 100004 3")
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    await enter_pin(emulator, "alice", card)
+    dm = await emulator.wait_for_message("bob", since=0, text="sent you")
+    assert dm.text == "💰 Alice sent you ¥3.00. Your balance: ¥3.00"
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("/send @bob 12.345", "at most two decimals"),
+        ("/send @bob 0", "more than ¥0.00"),
+        ("/send @bob -5", "cannot be negative"),
+        ("/send @bob 1e5", "plain digits"),
+        ("/send @bob NaN", "is not an amount"),
+        ("/send @bob 99999999999", "too much"),
+        ("/send @bob abc", "is not an amount"),
+        ("/send @nobody_here 5", "don't know that person"),
+        ("/send @alice 5", "cannot send money to yourself"),
+        ("/send @bob 50.01", "Not enough money"),
+        ("/send @bob", "Write /send @username 12.50"),
+        ("/send", "Write /send @username 12.50"),
+        (f"/send @bob 1 {'x' * 101}", "memo is too long"),
+    ],
+)
+async def test_bad_input_is_refused_with_the_reason_and_moves_nothing(
+    emulator, wallet, command, words
+):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text("alice", command)
+    reply = await emulator.wait_for_message("alice")
+    assert words in reply.text
+    assert await available(wallet, ALICE) == 50_00
+    assert await available(wallet, BOB) == 0
+
+
+async def test_full_width_digits_are_read_as_an_amount(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text("alice", "/send @bob １２．５")
+    assert (await emulator.wait_for_message("alice")).text == "Send ¥12.50 to Bob?"
+
+
+async def test_a_frozen_wallet_or_a_missing_pin_cannot_send(emulator, wallet):
+    await fund(wallet, ALICE, 50_00, pin=False)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text("alice", "/send @bob 5")
+    card = await emulator.wait_for_message("alice")
+    done = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert "no payment PIN yet" in done.text
+
+    alice = await wallet.users.get(ALICE)
+    await wallet.ledger.freeze(alice.account_id)
+    await emulator.send_text("alice", "/send @bob 5")
+    assert "frozen" in (await emulator.wait_for_message("alice")).text
+    assert await available(wallet, ALICE) == 50_00
+
+
+async def test_cancel_and_a_second_tap_move_nothing_more(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text("alice", "/send @bob 5")
+    card = await emulator.wait_for_message("alice")
+    cancelled = await tap_and_wait(emulator, "alice", card, "Cancel")
+    assert cancelled.text == "Cancelled. No money was sent."
+
+    await emulator.send_text("alice", "/send @bob 5")
+    card = await emulator.wait_for_message("alice")
+    data = next(b["callback_data"] for b in card.buttons() if "Confirm" in b["text"])
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    message = emulator.last_message("alice")
+    keypad = message.reply_markup
+    message.reply_markup = {"inline_keyboard": [[{"text": "again", "callback_data": data}]]}
+    again = await emulator.tap("alice", message, data=data)
+    assert "already done" in (await emulator.wait_for_answer(again)).text
+    message.reply_markup = keypad
+    await enter_pin(emulator, "alice", card)
+    assert await available(wallet, ALICE) == 45_00
+
+
+async def test_a_tip_by_reply_in_a_group_is_confirmed_in_private_and_announced(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await start_private(emulator, "alice")
+    said = await emulator.send_text("bob", "I fixed the gate 🔧", emulator.group)
+    await emulator.send_text("alice", "/send 5 thanks!", emulator.group, reply_to=said)
+    note = await emulator.wait_for_message(emulator.group)
+    assert "confirm the payment in our private chat" in note.text
+    card = await emulator.wait_for_message("alice", since=0, text="Send ¥5.00 to Bob?")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    mark = emulator.mark()
+    await enter_pin(emulator, "alice", card)
+    announce = await emulator.wait_for_message(emulator.group, since=mark)
+    assert announce.text == "🎉 Alice tipped Bob ¥5.00!"
+    assert announce.message.reply_to.message_id == said.message_id
+    assert await available(wallet, BOB) == 5_00
+
+
+async def test_a_tipper_who_never_opened_the_private_chat_gets_a_link_to_it(emulator, wallet):
+    await fund(wallet, WANGFANG, 20_00)
+    said = await emulator.send_text("bob", "hello", emulator.group)
+    await emulator.send_text("wangfang", "/send 2", emulator.group, reply_to=said)
+    note = await emulator.wait_for_message(emulator.group)
+    url = note.buttons()[0]["url"]
+    assert url.startswith("https://t.me/wallet_sandbox_bot?start=confirm_")
+    await emulator.send_text("wangfang", f"/start {url.split('start=')[1]}")
+    card = await emulator.wait_for_message("wangfang")
+    assert card.text == "向 Bob 转账 ¥2.00？"
+
+
+async def test_a_reply_tip_needs_a_reply_and_an_amount(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await emulator.send_text("alice", "/send@wallet_sandbox_bot 5", emulator.group)
+    reply = await emulator.wait_for_message(emulator.group)
+    assert "reply to their message with /send <amount>" in reply.text
+
+
+async def test_over_the_limit_is_refused_and_a_new_wallet_moving_much_is_held(emulator, wallet):
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text("xiaoming", "/send @bob 600")
+    card = await emulator.wait_for_message("xiaoming")
+    blocked = await tap_and_wait(emulator, "xiaoming", card, "确认")
+    assert blocked.text.startswith("⛔") and "¥500.00" in blocked.text
+    assert await available(wallet, XIAOMING) == 3_000_00
+
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")  # tier 1: ¥5,000
+    await start_private(emulator, "alice")  # the admin can be told
+    await emulator.send_text("xiaoming", "/send @bob 1500")
+    card = await emulator.wait_for_message("xiaoming")
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    held = await enter_pin(emulator, "xiaoming", card)
+    assert held.text.startswith("⏳") and "新钱包的大额付款" in held.text
+    user = await wallet.users.get(XIAOMING)
+    balance = await wallet.ledger.balance(user.account_id)
+    assert (balance.available, balance.reserved) == (1_500_00, 1_500_00)
+    assert await available(wallet, BOB) == 0
+
+    review = await emulator.wait_for_message("alice", since=0, text="Held payment")
+    assert "小明 → Bob, ¥1,500.00" in review.text
+    decided = await tap_and_wait(emulator, "alice", review, "Approve")
+    assert "Approved by Alice" in decided.text
+    assert await available(wallet, BOB) == 1_500_00
+    assert (await wallet.ledger.balance(user.account_id)).reserved == 0
+    told = await emulator.wait_for_message("xiaoming", since=0, text="已获批准")
+    assert "¥1,500.00" in told.text
+
+
+async def test_password_free_small_payments_skip_the_keypad(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.store.set_password_free(ALICE, 20_00, 100_00)
+    await emulator.send_text("alice", "/send @bob 10")
+    card = await emulator.wait_for_message("alice")
+    done = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert done.text == "✅ Sent ¥10.00 to Bob."
+    await emulator.send_text("alice", "/send @bob 25")  # above the limit: the PIN again
+    card = await emulator.wait_for_message("alice")
+    keypad = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert "Enter your payment PIN" in keypad.text
