@@ -63,6 +63,7 @@ class Admin:
         return "admin.frozen" if action.payload["frozen"] else "admin.unfrozen"
 
     async def stats(self) -> WalletStats:
-        day_ms = 86_400_000
-        now = self.store.now_ms()
-        return await self.store.stats(now - now % day_ms)
+        """Numbers of the wallet; "today" is China's calendar day, as in the risk rules."""
+        from bot.security.guard import day_start_ms
+
+        return await self.store.stats(day_start_ms(self.store.now_ms()))
