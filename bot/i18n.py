@@ -1,6 +1,8 @@
-"""Messages in Chinese (zh-CN) and English, from gettext catalogs (``bot/locales/*.po``).
+"""Messages in Chinese (zh-CN) and English, from gettext catalogs.
 
-The msgid of every message is a stable key (``balance.available``, or an error code such
+Each language is a folder of catalogs (``bot/locales/en/*.po``, ``bot/locales/zh_CN/*.po``),
+one per feature, merged when loaded; a key defined twice is an error. The msgid of
+every message is a stable key (``balance.available``, or an error code such
 as ``amount_too_many_decimals``); each catalog gives the text, with ``{name}``
 placeholders filled by :func:`translate`. Amounts are formatted as ``¥12.34`` in every
 language before they reach a message.
@@ -25,11 +27,16 @@ _FALLBACK = "en"
 def catalog(language: str) -> dict[str, str]:
     """The messages of one language, keyed by msgid."""
     locale = LANGUAGES[language]
-    text = resources.files("bot.locales").joinpath(f"{locale}.po").read_text(encoding="utf-8")
-    messages = {}
-    for message in read_po(StringIO(text), locale=locale):
-        if message.id and message.string:
-            messages[message.id] = message.string
+    folder = resources.files("bot.locales").joinpath(locale)
+    messages: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".po"):
+            continue
+        for message in read_po(StringIO(entry.read_text(encoding="utf-8")), locale=locale):
+            if message.id and message.string:
+                if message.id in messages:
+                    raise ValueError(f"message {message.id!r} is defined twice in {locale}")
+                messages[message.id] = message.string
     return messages
 
 
