@@ -8,7 +8,9 @@ from bot.app import build_application, open_wallet
 from bot.config import Settings
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.testing import polling
+from bot.security.events import verify_events
 from bot.security.ratelimit import BucketLimit, RateLimits
+from bot.wallet.audit import audit_ledger
 
 ADMIN_ID = 100_002  # Alice in the emulator's default neighbourhood
 
@@ -32,9 +34,14 @@ def settings(sandbox, tmp_path) -> Settings:
 
 @pytest.fixture
 async def wallet(settings):
+    """The wallet of one test; when the test is done, its ledger must still audit clean."""
     opened = await open_wallet(settings)
     yield opened
+    async with opened.store.snapshot() as snapshot:
+        report = await audit_ledger(snapshot)
+        _, event_problems = await verify_events(snapshot.events())
     await opened.close()
+    assert report.ok and not event_problems, report.problems + event_problems
 
 
 # Tests tap faster than any thumb; the limits themselves are tested in test_throttle.py.

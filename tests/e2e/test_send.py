@@ -239,3 +239,40 @@ async def test_password_free_small_payments_skip_the_keypad(emulator, wallet):
     card = await emulator.wait_for_message("alice")
     keypad = await tap_and_wait(emulator, "alice", card, "Confirm")
     assert "Enter your payment PIN" in keypad.text
+
+
+async def test_a_large_payment_asks_for_a_2fa_code_after_the_pin(emulator, wallet):
+    import time
+
+    from bot.security import totp
+    from bot.security.cipher import field_aad
+
+    await fund(wallet, ALICE, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.identity.verify(ALICE, "Alice Smith", "11010519491231002X")
+    await wallet.two_factor.begin_setup(ALICE, "alice")
+    token, _, _ = await wallet.store.get_totp(ALICE)
+    secret = wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", ALICE))
+    await wallet.two_factor.confirm_setup(ALICE, totp.code_at(secret, time.time() - 30))
+
+    await emulator.send_text("alice", "/send @bob 2000")
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    mark = emulator.mark()
+    for digit in PIN:
+        await emulator.tap("alice", card, digit)
+    await emulator.wait_for(
+        lambda e: e.kind == "edit" and "code from your authenticator app" in (e.text or ""),
+        since=mark,
+    )
+    assert await available(wallet, ALICE) == 3_000_00
+    mark = emulator.mark()
+    for digit in totp.code_at(secret, time.time()):
+        await emulator.tap("alice", card, digit)
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == card.message_id and "○" not in e.text,
+        since=mark,
+    )
+    assert done.text.startswith("⏳")  # a new wallet moving this much also waits for review
+    alice = await wallet.users.get(ALICE)
+    assert (await wallet.ledger.balance(alice.account_id)).reserved == 2_000_00
