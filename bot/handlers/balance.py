@@ -9,9 +9,8 @@ from bot.handlers.context import (
     WalletContext,
     command,
     current_user,
-    is_private,
     language_of,
-    private_link,
+    private_user,
 )
 from bot.handlers.start import MENU_BALANCE
 from bot.i18n import translate
@@ -29,13 +28,8 @@ def balance_text(language: str, balance: Balance) -> str:
 
 async def balance(update: Update, context: WalletContext) -> None:
     """Show the user's balance (in private chat only)."""
-    user = await current_user(update, context)
-    language = language_of(update, user)
+    user, language = await private_user(update, context, "balance.private_only")
     if user is None:
-        return
-    if not is_private(update):
-        text = translate(language, "balance.private_only", link=private_link(context))
-        await update.effective_message.reply_text(text)
         return
     result = await context.wallet.ledger.balance(user.account_id)
     await update.effective_message.reply_text(balance_text(language, result))

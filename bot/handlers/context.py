@@ -24,6 +24,8 @@ __all__ = [
     "is_private",
     "language_of",
     "private_link",
+    "private_user",
+    "refusal_text",
 ]
 
 WALLET_KEY = "wallet"
@@ -89,3 +91,25 @@ def private_link(context: WalletContext, payload: str = "") -> str:
 def command(name: str, callback) -> CommandHandler:
     """A command handler for new messages only: editing a sent command does not rerun it."""
     return CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE)
+
+
+async def private_user(
+    update: Update, context: WalletContext, refusal_key: str
+) -> tuple[User | None, str]:
+    """The user and their language; None after saying (``refusal_key``) that this
+    belongs in the private chat, with a link to it."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    if user is not None and not is_private(update):
+        await update.effective_message.reply_text(
+            translate(language, refusal_key, link=private_link(context))
+        )
+        return None, language
+    return user, language
+
+
+def refusal_text(language: str, refused: Exception) -> str:
+    """Why a button or command did nothing: a domain error's message, else a generic one."""
+    if isinstance(refused, WalletError):
+        return error_text(language, refused)
+    return translate(language, "callback.unknown")

@@ -13,8 +13,8 @@ from bot.handlers.context import (
     WalletContext,
     command,
     current_user,
-    error_text,
     language_of,
+    refusal_text,
 )
 from bot.i18n import translate
 from bot.security.guard import Held
@@ -103,12 +103,7 @@ async def decide(update: Update, context: WalletContext) -> None:
         else:
             held = await wallet.guard.reject(int(held_id), user.telegram_id)
     except (WalletError, ValueError) as refused:
-        text = (
-            error_text(language, refused)
-            if isinstance(refused, WalletError)
-            else translate(language, "callback.unknown")
-        )
-        await query.answer(text[:200], show_alert=True)
+        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
     outcome = "hold.approved" if choice == "a" else "hold.rejected"
     await query.answer()

@@ -13,9 +13,9 @@ from bot.handlers.context import (
     command,
     current_user,
     error_text,
-    is_private,
     language_of,
-    private_link,
+    private_user,
+    refusal_text,
 )
 from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
@@ -60,14 +60,8 @@ def keypad_markup(view: KeypadView) -> InlineKeyboardMarkup | None:
 
 async def setpin(update: Update, context: WalletContext) -> None:
     """Show a keypad to set (or change) the payment PIN, in private chat only."""
-    user = await current_user(update, context)
-    language = language_of(update, user)
+    user, language = await private_user(update, context, "setpin.private_only")
     if user is None:
-        return
-    if not is_private(update):
-        await update.effective_message.reply_text(
-            translate(language, "setpin.private_only", link=private_link(context))
-        )
         return
     try:
         if context.args == ["reset"]:
@@ -95,12 +89,7 @@ async def keypad_press(update: Update, context: WalletContext) -> None:
     try:
         view = await context.wallet.pin_entry.press(user.telegram_id, action_id, key)
     except (WalletError, ValueError) as refused:
-        text = (
-            error_text(language, refused)
-            if isinstance(refused, WalletError)
-            else translate(language, "callback.unknown")
-        )
-        await query.answer(text[:200], show_alert=True)
+        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
     await query.answer(error_text(language, view.error)[:200] if view.error else None)
     render = OUTCOMES.get(type(view.outcome)) if view.outcome is not None else None

@@ -8,11 +8,8 @@ from telegram.error import TelegramError
 from bot.handlers.context import (
     WalletContext,
     command,
-    current_user,
     error_text,
-    is_private,
-    language_of,
-    private_link,
+    private_user,
 )
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
@@ -20,20 +17,6 @@ from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
 from bot.security.password_free import MAX_DAILY, MAX_PER_PAYMENT
 from bot.wallet.errors import WalletError
 from bot.wallet.money import format_fen, parse_amount
-
-
-async def _private_user(update: Update, context: WalletContext):
-    """The user, or None after telling them this belongs in the private chat."""
-    user = await current_user(update, context)
-    if user is None:
-        return None, "en"
-    language = language_of(update, user)
-    if not is_private(update):
-        await update.effective_message.reply_text(
-            translate(language, "security.private_only", link=private_link(context))
-        )
-        return None, language
-    return user, language
 
 
 async def _forget_message(update: Update) -> None:
@@ -46,7 +29,7 @@ async def _forget_message(update: Update) -> None:
 
 async def two_factor(update: Update, context: WalletContext) -> None:
     """Turn 2FA on (QR code, then a first code) or off (a code)."""
-    user, language = await _private_user(update, context)
+    user, language = await private_user(update, context, "security.private_only")
     if user is None:
         return
     wallet = context.wallet
@@ -69,7 +52,7 @@ async def two_factor(update: Update, context: WalletContext) -> None:
 
 async def verify(update: Update, context: WalletContext) -> None:
     """Verify the real name: /verify <name> <ID number>."""
-    user, language = await _private_user(update, context)
+    user, language = await private_user(update, context, "security.private_only")
     if user is None:
         return
     if len(context.args) < 2:
@@ -90,7 +73,7 @@ async def verify(update: Update, context: WalletContext) -> None:
 
 async def bind_card(update: Update, context: WalletContext) -> None:
     """Bind a bank card for withdrawals: /bindcard <card number>."""
-    user, language = await _private_user(update, context)
+    user, language = await private_user(update, context, "security.private_only")
     if user is None:
         return
     if not context.args:
@@ -110,7 +93,7 @@ async def bind_card(update: Update, context: WalletContext) -> None:
 
 async def password_free(update: Update, context: WalletContext) -> None:
     """Turn password-free small payments on (with the PIN) or off: /nopin 20 [100] | off."""
-    user, language = await _private_user(update, context)
+    user, language = await private_user(update, context, "security.private_only")
     if user is None:
         return
     wallet = context.wallet
