@@ -129,7 +129,11 @@ def _run_sandbox(settings: Settings, port: int) -> int:
     server = threading.Thread(target=loop.run_forever, name="sandbox", daemon=True)
     server.start()
     settings = dataclasses.replace(
-        settings, telegram_bot_token=sandbox.token, telegram_api_base_url=sandbox.url
+        settings,
+        telegram_bot_token=sandbox.token,
+        telegram_api_base_url=sandbox.url,
+        # the emulator's payments are pretend ones: /topup can be tried on the page
+        payment_provider_token=settings.payment_provider_token or "sandbox:TEST",
     )
     print(f"Sandbox: open {sandbox.page_url} in a browser to chat with the bot (Ctrl+C stops).")
     try:

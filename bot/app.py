@@ -16,7 +16,7 @@ from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTy
 
 from bot import handlers
 from bot.config import Settings
-from bot.handlers import holds
+from bot.handlers import holds, withdraw
 from bot.handlers.context import WALLET_KEY, WalletContext
 from bot.handlers.ordering import PerUserUpdateProcessor
 from bot.handlers.throttle import LIMITER_KEY
@@ -34,9 +34,18 @@ from bot.security.twofactor import TwoFactor
 from bot.storage import open_store
 from bot.wallet.admin import FREEZE, Admin
 from bot.wallet.errors import WrongMasterKey
+from bot.wallet.gateway import PayoutGateway
+from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
+from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
+from bot.wallet.requests import Requests
+from bot.wallet.sandbox_gateway import SandboxGateway
+from bot.wallet.statements import Statements
+from bot.wallet.topups import TopUps
 from bot.wallet.transfers import TransferOrder, Transfers
 from bot.wallet.users import Users
+from bot.wallet.withdrawals import CONFIRMATION as WITHDRAW
+from bot.wallet.withdrawals import Withdrawals
 
 __all__ = ["Wallet", "build_application", "open_wallet"]
 
@@ -44,8 +53,14 @@ log = logging.getLogger(__name__)
 
 PRIVATE_COMMANDS = (
     "send",
+    "request",
+    "split",
     "start",
     "balance",
+    "history",
+    "statement",
+    "topup",
+    "withdraw",
     "setpin",
     "2fa",
     "verify",
@@ -77,13 +92,21 @@ class Wallet:
     admin: Admin
     guard: PaymentGuard
     transfers: Transfers
+    history: History
+    statements: Statements
+    requests: Requests
+    topups: TopUps
+    withdrawals: Withdrawals
 
     async def close(self) -> None:
         await self.store.close()
 
 
-async def open_wallet(settings: Settings) -> Wallet:
-    """Open the database (applying migrations) and the services over it."""
+async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = None) -> Wallet:
+    """Open the database (applying migrations) and the services over it.
+
+    ``gateway`` pays withdrawals out; by default the sandbox gateway, which pays nothing.
+    """
     keyring = load_keyring(settings.master_key, settings.data_dir)
     store = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
@@ -109,6 +132,12 @@ async def open_wallet(settings: Settings) -> Wallet:
     identity = Identity(store, keyring)
     guard = PaymentGuard(store, identity)
     transfers = Transfers(ledger, users, guard)
+    topups = TopUps(
+        store,
+        ledger,
+        enabled=bool(settings.payment_provider_token),
+        maximum=settings.topup_max_fen,
+    )
 
     async def settle_transfer(action) -> ConfirmationResult:
         order = TransferOrder.from_payload(action.payload)
@@ -116,6 +145,24 @@ async def open_wallet(settings: Settings) -> Wallet:
         return ConfirmationResult("transfer.settled", outcome=settlement)
 
     pin_entry.register_confirmation("transfer", settle_transfer)
+    if gateway is None:
+        gateway = SandboxGateway(
+            latency_s=settings.gateway_latency_s,
+            failure_rate=settings.gateway_failure_rate,
+            timeout_rate=settings.gateway_timeout_rate,
+            state_path=settings.data_dir / "sandbox_gateway.db",
+        )
+    withdrawals = Withdrawals(ledger, users, identity, guard, gateway, store.withdrawals)
+    pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
+    requests = Requests(store, users, transfers)
+
+    async def settle_request(action) -> ConfirmationResult:
+        payment = await requests.settle(
+            action.payload["token"], action.telegram_id, authenticated=True
+        )
+        return ConfirmationResult("transfer.settled", outcome=payment)
+
+    pin_entry.register_confirmation(PAY_REQUEST, settle_request)
     return Wallet(
         settings=settings,
         store=store,
@@ -131,6 +178,11 @@ async def open_wallet(settings: Settings) -> Wallet:
         admin=admin,
         guard=guard,
         transfers=transfers,
+        history=History(store),
+        statements=Statements(store),
+        requests=requests,
+        topups=topups,
+        withdrawals=withdrawals,
     )
 
 
@@ -205,4 +257,5 @@ def build_application(
         wallet.guard.notify_admins = holds.notifier(application)
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application)
+    withdraw.schedule(application)
     return application

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.wallet.errors import AmountError
+from bot.wallet.money import parse_amount
+
 __all__ = ["ConfigError", "Settings", "load_settings", "redact_url"]
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
@@ -39,6 +42,10 @@ _VARIABLES = {
     "WALLET_REDPACKET_EXPIRY": "redpacket_expiry",
     "WALLET_DATA_DIR": "data_dir",
     "WALLET_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+    "WALLET_GATEWAY_LATENCY": "gateway_latency",
+    "WALLET_GATEWAY_FAILURE_RATE": "gateway_failure_rate",
+    "WALLET_GATEWAY_TIMEOUT_RATE": "gateway_timeout_rate",
+    "WALLET_TOPUP_MAX": "topup_max",
 }
 
 
@@ -71,6 +78,11 @@ class Settings:
     redpacket_expiry_s: int = 86_400
     data_dir: Path = Path("data")
     sqlite_synchronous: str = "FULL"
+    # the sandbox payout gateway: seconds per call, shares of declined and unanswered payouts
+    gateway_latency_s: float = 0.0
+    gateway_failure_rate: float = 0.0
+    gateway_timeout_rate: float = 0.0
+    topup_max_fen: int = 5_000_00  # the most one top-up may add: ¥5,000
 
     def __repr__(self) -> str:  # never print secrets in logs
         token = "set" if self.telegram_bot_token else "unset"
@@ -215,6 +227,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"WALLET_SQLITE_SYNCHRONOUS: {synchronous!r} is not one of"
                 f" {', '.join(_SYNCHRONOUS)}"
             )
+
+    topup_max = raw("WALLET_TOPUP_MAX")
+    if topup_max is not None:
+        try:
+            values["topup_max_fen"] = parse_amount(str(topup_max))
+        except AmountError:
+            problems.append(
+                f"WALLET_TOPUP_MAX: {topup_max!r} is not an amount of money such as 5000"
+            )
+
+    for variable, name, top in (
+        ("WALLET_GATEWAY_LATENCY", "gateway_latency_s", 60.0),
+        ("WALLET_GATEWAY_FAILURE_RATE", "gateway_failure_rate", 1.0),
+        ("WALLET_GATEWAY_TIMEOUT_RATE", "gateway_timeout_rate", 1.0),
+    ):
+        text = raw(variable)
+        if text is None:
+            continue
+        try:
+            number = float(str(text))
+        except ValueError:
+            number = -1.0
+        if 0.0 <= number <= top:  # also refuses nan
+            values[name] = number
+        else:
+            problems.append(f"{variable}: {text!r} is not a number from 0 to {top:g}")
 
     if problems:
         raise ConfigError(problems)

@@ -12,14 +12,20 @@ from bot.handlers import (
     admin,
     balance,
     fallback,
+    history,
     holds,
     language,
     pin,
+    request,
     security,
     send,
     sensitive,
+    split,
     start,
+    statement,
     throttle,
+    topup,
+    withdraw,
 )
 from bot.handlers.errors import on_error
 
@@ -31,7 +37,23 @@ THROTTLE_GROUP = -1  # runs before every feature handler
 
 def register(application: Application) -> None:
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
-    for module in (sensitive, start, balance, language, pin, security, admin, send, holds):
+    for module in (
+        sensitive,
+        start,
+        balance,
+        language,
+        pin,
+        security,
+        admin,
+        send,
+        holds,
+        topup,
+        request,
+        split,
+        history,
+        statement,
+        withdraw,
+    ):
         application.add_handlers(module.handlers())
     application.add_handlers(fallback.handlers())
     application.add_error_handler(on_error)

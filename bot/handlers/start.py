@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.handlers import send
+from bot.handlers import request, send
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -66,6 +66,10 @@ async def start(update: Update, context: WalletContext) -> None:
     payload = context.args[0] if context.args else ""
     if payload.startswith(send.CONFIRM_LINK) and await send.show_card(
         update, context, payload.removeprefix(send.CONFIRM_LINK)
+    ):
+        return
+    if payload.startswith(request.PAY_LINK) and await request.show_request(
+        update, context, payload.removeprefix(request.PAY_LINK)
     ):
         return
     balance = await context.wallet.ledger.balance(user.account_id)

@@ -20,6 +20,29 @@ translated at the storage boundary with ``raise ... from``.
     │   └── PendingTransferNotExpired
     ├── UserNotFound
     ├── MemoTooLong
+    ├── TopUpError                  a top-up cannot be opened, or its invoice cannot be paid
+    │   ├── TopUpNotConfigured      no payment provider token is set
+    │   ├── TopUpNotFound           the invoice payload names no top-up
+    │   ├── TopUpNotYours           another person's invoice
+    │   ├── TopUpCurrencyMismatch
+    │   ├── TopUpAmountMismatch
+    │   ├── TopUpExpired
+    │   └── TopUpAlreadyPaid
+    ├── TransferNotFound            no such transfer, or not one the person is a party to
+    ├── TransferIdInvalid           the text is not a transfer id
+    ├── MonthInvalid                code: month_format | month_out_of_range | month_in_future
+    ├── PaymentRequestError         a payment request cannot be paid or cancelled (now)
+    │   ├── PaymentRequestNotFound  no request has this token
+    │   ├── PaymentRequestAlreadyPaid
+    │   ├── PaymentRequestCancelled
+    │   ├── PaymentRequestIsYours   the requester cannot pay their own request
+    │   └── PaymentRequestNotYours  only the requester may cancel it
+    ├── SplitError                  a split bill's total or names cannot be used
+    │   ├── SplitNeedsNames
+    │   ├── SplitTooManyNames       params: maximum
+    │   ├── SplitDuplicateName      params: name
+    │   ├── SplitNamesYou           the sender is in every split already
+    │   └── SplitAmountTooSmall     less than one fen a person; params: people, minimum
     ├── StorageError                the database failed; nothing was moved
     └── SecurityError
         ├── PinFormatInvalid
@@ -39,6 +62,7 @@ translated at the storage boundary with ``raise ... from``.
         ├── AlreadyVerified
         ├── IdNumberTaken           the ID number verifies another wallet
         ├── VerificationRequired
+        ├── CardNotBound            a withdrawal needs a bound bank card (/bindcard)
         ├── TotpInvalid             a wrong 2FA code
         ├── TotpReplayed            a 2FA code that was used already
         ├── TotpNotEnabled
@@ -66,6 +90,7 @@ __all__ = [
     "ActionNotYours",
     "AlreadyVerified",
     "AmountError",
+    "CardNotBound",
     "CardNumberInvalid",
     "CurrencyMismatch",
     "DecryptionFailed",
@@ -79,6 +104,13 @@ __all__ = [
     "MasterKeyError",
     "MasterKeyFileUnsafe",
     "MemoTooLong",
+    "MonthInvalid",
+    "PaymentRequestAlreadyPaid",
+    "PaymentRequestCancelled",
+    "PaymentRequestError",
+    "PaymentRequestIsYours",
+    "PaymentRequestNotFound",
+    "PaymentRequestNotYours",
     "PendingTransferAlreadyResolved",
     "PendingTransferExpired",
     "PendingTransferNotExpired",
@@ -91,11 +123,27 @@ __all__ = [
     "PinWrong",
     "RealNameInvalid",
     "SecurityError",
+    "SplitAmountTooSmall",
+    "SplitDuplicateName",
+    "SplitError",
+    "SplitNamesYou",
+    "SplitNeedsNames",
+    "SplitTooManyNames",
     "StorageError",
+    "TopUpAlreadyPaid",
+    "TopUpAmountMismatch",
+    "TopUpCurrencyMismatch",
+    "TopUpError",
+    "TopUpExpired",
+    "TopUpNotConfigured",
+    "TopUpNotFound",
+    "TopUpNotYours",
     "TotpAlreadyEnabled",
     "TotpInvalid",
     "TotpNotEnabled",
     "TotpReplayed",
+    "TransferIdInvalid",
+    "TransferNotFound",
     "UserNotFound",
     "VerificationRequired",
     "WalletError",
@@ -201,8 +249,164 @@ class MemoTooLong(WalletError):
     code = "memo_too_long"
 
 
+class TransferNotFound(WalletError):
+    """No transfer has this id, or the person asking is not a party to it (the same answer,
+    so that other people's transfers stay unknown); ``params['transfer_id']``."""
+
+    code = "transfer_not_found"
+
+
+class TransferIdInvalid(WalletError):
+    """The text is not a transfer id (a whole number from 1); ``params['text']``."""
+
+    code = "transfer_id_invalid"
+
+
+class MonthInvalid(WalletError):
+    """The text is not a month a statement can be made for; ``code`` says why.
+
+    ``params``: ``text`` (what was written) and ``latest`` (the current month, YYYY-MM).
+    """
+
+    code = "month_invalid"
+    codes: ClassVar[frozenset[str]] = frozenset(
+        {"month_format", "month_out_of_range", "month_in_future"}
+    )
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"MonthInvalid has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):  # the code is not the message when a message was given
+        return (_rebuild_month, (self.code, str(self), self.params))
+
+
+def _rebuild_month(code: str, message: str, params: dict[str, Any]) -> MonthInvalid:
+    return MonthInvalid(code, message, **params)
+
+
 class StorageError(WalletError):
     code = "storage_failed"
+
+
+# --- Top-ups by Telegram Payments (bot.wallet.topups) ------------------------------------
+
+
+class TopUpError(WalletError):
+    """A top-up cannot be opened, or its invoice must not be paid; nothing was charged."""
+
+    code = "topup_error"
+
+
+class TopUpNotConfigured(TopUpError):
+    """No payment provider token is set: top-ups are off."""
+
+    code = "topup_not_configured"
+
+
+class TopUpNotFound(TopUpError):
+    """The invoice payload names no top-up (forged, or from another wallet)."""
+
+    code = "topup_not_found"
+
+
+class TopUpNotYours(TopUpError):
+    """Someone other than the person it was made for is paying this invoice."""
+
+    code = "topup_not_yours"
+
+
+class TopUpCurrencyMismatch(TopUpError):
+    """The payment's currency is not the top-up's (or not the wallet's)."""
+
+    code = "topup_currency_mismatch"
+
+
+class TopUpAmountMismatch(TopUpError):
+    """The payment's total is not the top-up's amount; ``params``: expected, actual."""
+
+    code = "topup_amount_mismatch"
+    money_params = ("expected", "actual")
+
+
+class TopUpExpired(TopUpError):
+    code = "topup_expired"
+
+
+class TopUpAlreadyPaid(TopUpError):
+    code = "topup_already_paid"
+
+
+# --- Payment requests and split bills (bot.wallet.requests) -------------------------------
+
+
+class PaymentRequestError(WalletError):
+    """A payment request cannot be paid or cancelled as asked; nothing moved."""
+
+    code = "payment_request_invalid"
+
+
+class PaymentRequestNotFound(PaymentRequestError):
+    """No request has this token (a mistyped or forged link)."""
+
+    code = "payment_request_not_found"
+
+
+class PaymentRequestAlreadyPaid(PaymentRequestError):
+    code = "payment_request_already_paid"
+
+
+class PaymentRequestCancelled(PaymentRequestError):
+    code = "payment_request_cancelled"
+
+
+class PaymentRequestIsYours(PaymentRequestError):
+    """The requester opened their own link: nobody pays themselves."""
+
+    code = "payment_request_is_yours"
+
+
+class PaymentRequestNotYours(PaymentRequestError):
+    """Someone other than the requester tried to cancel the request."""
+
+    code = "payment_request_not_yours"
+
+
+class SplitError(WalletError):
+    """A split bill cannot be made from this total and these names; nothing was sent."""
+
+    code = "split_invalid"
+
+
+class SplitNeedsNames(SplitError):
+    code = "split_needs_names"
+
+
+class SplitTooManyNames(SplitError):
+    """More people than a split takes; ``params['maximum']``."""
+
+    code = "split_too_many_names"
+
+
+class SplitDuplicateName(SplitError):
+    """The same person is named twice; ``params['name']`` as written the second time."""
+
+    code = "split_duplicate_name"
+
+
+class SplitNamesYou(SplitError):
+    """The sender named themselves: they share every bill they split already."""
+
+    code = "split_names_yourself"
+
+
+class SplitAmountTooSmall(SplitError):
+    """Less than one fen a person; ``params``: ``people``, ``minimum`` (fen)."""
+
+    code = "split_amount_too_small"
+    money_params = ("minimum",)
 
 
 # --- Security: PINs, identity data, bank cards, field encryption (bot.security) ---------
@@ -321,6 +525,12 @@ class IdNumberTaken(SecurityError):
 
 class VerificationRequired(SecurityError):
     code = "verification_required"
+
+
+class CardNotBound(SecurityError):
+    """Money can leave the wallet only to a bank card bound with /bindcard."""
+
+    code = "card_not_bound"
 
 
 class TotpInvalid(SecurityError):

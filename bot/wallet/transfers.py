@@ -82,6 +82,22 @@ class Transfers:
     ) -> TransferOrder:
         """Check everything the payer can get wrong, before anything is shown or moved."""
         amount = parse_amount(amount_text)
+        return await self.order_amount(
+            payer, recipient, amount, memo, kind=kind, chat_id=chat_id, message_id=message_id
+        )
+
+    async def order_amount(
+        self,
+        payer: User,
+        recipient: User | None,
+        amount: int,
+        memo: str = "",
+        *,
+        kind: str = "transfer",
+        chat_id: int | None = None,
+        message_id: int | None = None,
+    ) -> TransferOrder:
+        """:meth:`order` for an amount already in fen (a payment request's, say)."""
         if recipient is None:
             raise UserNotFound()
         if recipient.telegram_id == payer.telegram_id:

@@ -18,6 +18,7 @@ from bot.security.ports import (
     SecurityEvent,
 )
 from bot.storage.sqlite import rotation_ops, schema
+from bot.storage.sqlite.history_reads import HistoryReads
 from bot.storage.sqlite.identity_ops import (
     CARD_COLUMNS,
     IDENTITY_COLUMNS,
@@ -66,8 +67,9 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
     return reader
 
 
-class SqliteLedgerStore:
-    """Implements the ports of ``bot.wallet.ports`` on one SQLite file."""
+class SqliteLedgerStore(HistoryReads):
+    """Implements the ports of ``bot.wallet.ports`` on one SQLite file (and, through
+    ``HistoryReads``, the reads of a person's history and statements)."""
 
     def __init__(
         self,
@@ -128,6 +130,13 @@ class SqliteLedgerStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def withdrawals(self):
+        """The ``WithdrawalStore`` of ``bot.wallet.withdrawals`` (ops in withdrawal_ops)."""
+        from bot.storage.sqlite.withdrawal_ops import SqliteWithdrawals
+
+        return SqliteWithdrawals(self.writer, self._ops, self._security, self._fetchall)
 
     # Writes (through the group-commit writer) ----------------------------------------
 
@@ -423,6 +432,62 @@ class SqliteLedgerStore:
             (limit,),
         )
         return [q.row_to_held(row) for row in rows]
+
+    # Payment requests (the RequestStore of bot.wallet.requests; ops in request_ops) -----
+
+    async def create_requests(self, requests: Sequence) -> None:
+        from bot.storage.sqlite import request_ops
+
+        await self.writer.run(request_ops.create_requests, tuple(requests))
+
+    async def get_request(self, token: str):
+        from bot.storage.sqlite import request_ops
+
+        row = await self._fetchone(request_ops.SELECT_REQUEST, (token,))
+        return request_ops.row_to_request(row) if row else None
+
+    async def pay_request(
+        self, token: str, payer_id: int, spec: TransferSpec, *, password_free: bool
+    ):
+        from bot.storage.sqlite import request_ops
+
+        return await self.writer.run(
+            request_ops.pay_request, self._ops, token, payer_id, spec, password_free
+        )
+
+    async def cancel_request(self, token: str, requester_id: int):
+        from bot.storage.sqlite import request_ops
+
+        return await self.writer.run(
+            request_ops.cancel_request, self._ops.clock, token, requester_id
+        )
+
+    # Top-ups (the TopUpStore of bot.wallet.topups; the operations are in topup_ops) ----
+
+    async def create_topup(self, topup) -> None:
+        from bot.storage.sqlite import topup_ops
+
+        await self.writer.run(topup_ops.create_topup, topup)
+
+    async def expire_topup(self, topup_id: str):
+        from bot.storage.sqlite import topup_ops
+
+        return await self.writer.run(topup_ops.expire_topup, topup_id)
+
+    async def record_topup_payment(self, key: str, spec: TransferSpec, payment, event: str):
+        from bot.storage.sqlite import topup_ops
+
+        return await self.writer.run(
+            topup_ops.record_payment, self._ops, self._security, key, spec, payment, event
+        )
+
+    async def get_topup(self, topup_id: str):
+        from bot.storage.sqlite import topup_ops
+
+        row = await self._fetchone(
+            f"SELECT {topup_ops.TOPUP_COLUMNS} FROM topups WHERE id = ?", (topup_id,)
+        )
+        return topup_ops.row_to_topup(row) if row else None
 
 
 class SqliteSnapshot:

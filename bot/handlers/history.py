@@ -1,0 +1,172 @@
+"""/history: the newest transfers with Older/Newer buttons, and /history <id> for one in full.
+
+A page button carries only the id of a server-side action bound to the person who asked
+(``hist:<action id>:o`` for older, ``:n`` for newer); the action holds the page's
+cursors. Someone else's button, a forged one or an expired one shows nothing.
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler
+
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    current_user,
+    error_text,
+    is_private,
+    language_of,
+    private_link,
+)
+from bot.i18n import translate
+from bot.render.labels import amount_text, full_time, kind_label, party_label, short_time
+from bot.wallet.errors import WalletError
+from bot.wallet.history import HistoryView, Party, TransferDetail
+from bot.wallet.model import Transfer, TransferFlag
+
+PAGE = "hist:"
+PURPOSE = "history_page"
+PAGE_TTL_S = 60 * 60
+OLDER, NEWER = "o", "n"
+
+
+def page_text(language: str, view: HistoryView) -> str:
+    if not view.lines:
+        return translate(language, "history.empty")
+    lines = [translate(language, "history.title")]
+    for line in view.lines:
+        lines.append(
+            translate(
+                language,
+                "history.line",
+                time=short_time(line.created_at),
+                kind=kind_label(language, line.kind),
+                party=party_label(language, line.counterparty),
+                amount=amount_text(language, line),
+                id=line.transfer_id,
+            )
+        )
+    lines.append(translate(language, "history.hint"))
+    return "\n".join(lines)
+
+
+async def page_markup(
+    context: WalletContext, telegram_id: int, language: str, view: HistoryView
+) -> InlineKeyboardMarkup | None:
+    """Older/Newer buttons behind one action holding this page's cursors."""
+    if view.older is None and view.newer is None:
+        return None
+    action = await context.wallet.actions.create(
+        telegram_id, PURPOSE, {"older": view.older, "newer": view.newer}, ttl_s=PAGE_TTL_S
+    )
+    row = []
+    if view.newer is not None:
+        label = translate(language, "history.newer")
+        row.append(InlineKeyboardButton(label, callback_data=f"{PAGE}{action.id}:{NEWER}"))
+    if view.older is not None:
+        label = translate(language, "history.older")
+        row.append(InlineKeyboardButton(label, callback_data=f"{PAGE}{action.id}:{OLDER}"))
+    return InlineKeyboardMarkup([row])
+
+
+def _name(language: str, party: Party, account_id: int) -> str:
+    name = party_label(language, party)
+    return translate(language, "history.you", name=name) if party.account_id == account_id else name
+
+
+def _state(language: str, transfer: Transfer, resolution: Transfer | None) -> str:
+    if transfer.flag is TransferFlag.PENDING:
+        if resolution is None:
+            return translate(language, "history.state.reserved_open")
+        key = {
+            TransferFlag.POST_PENDING: "history.state.reserved_posted",
+            TransferFlag.VOID_PENDING: "history.state.reserved_voided",
+        }.get(resolution.flag, "history.state.reserved_expired")
+        return translate(language, key, time=full_time(resolution.created_at), id=resolution.id)
+    key = {
+        TransferFlag.POST_PENDING: "history.state.posts",
+        TransferFlag.VOID_PENDING: "history.state.voids",
+        TransferFlag.EXPIRE_PENDING: "history.state.expires",
+    }.get(transfer.flag)
+    if key is None:
+        return translate(language, "history.state.completed")
+    return translate(language, key, id=transfer.pending_id)
+
+
+def detail_text(language: str, detail: TransferDetail, account_id: int) -> str:
+    transfer = detail.transfer
+    text = translate(
+        language,
+        "history.detail",
+        id=transfer.id,
+        time=full_time(transfer.created_at),
+        kind=kind_label(language, transfer.kind),
+        debit=_name(language, detail.debit, account_id),
+        credit=_name(language, detail.credit, account_id),
+        amount=amount_text(language, detail.line),
+    )
+    if detail.memo:
+        text += "\n" + translate(language, "history.detail_memo", memo=detail.memo)
+    state = _state(language, transfer, detail.resolution)
+    return text + "\n" + translate(language, "history.detail_state", state=state)
+
+
+async def history(update: Update, context: WalletContext) -> None:
+    """Show the newest page of the user's history, or one transfer (/history 42)."""
+    user = await current_user(update, context)
+    if user is None:
+        return
+    language = language_of(update, user)
+    message = update.effective_message
+    if not is_private(update):
+        link = private_link(context)
+        await message.reply_text(translate(language, "history.private_only", link=link))
+        return
+    if context.args:
+        try:
+            detail = await context.wallet.history.detail(user.account_id, " ".join(context.args))
+        except WalletError as refused:
+            await message.reply_text(error_text(language, refused))
+            return
+        await message.reply_text(detail_text(language, detail, user.account_id))
+        return
+    view = await context.wallet.history.page(user.account_id)
+    markup = await page_markup(context, user.telegram_id, language, view)
+    await message.reply_text(page_text(language, view), reply_markup=markup)
+
+
+async def page_press(update: Update, context: WalletContext) -> None:
+    """Show the older or newer page a history button points to."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, direction = [*query.data.split(":"), "", ""][:3]
+    try:
+        action = await context.wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    reader = context.wallet.history
+    older, newer = action.payload.get("older"), action.payload.get("newer")
+    if direction == OLDER and isinstance(older, int):
+        view = await reader.page(user.account_id, before=older)
+    elif direction == NEWER and isinstance(newer, int):
+        view = await reader.newer_page(user.account_id, after=newer)
+    else:
+        view = await reader.page(user.account_id)
+    markup = await page_markup(context, user.telegram_id, language, view)
+    try:
+        await query.edit_message_text(page_text(language, view), reply_markup=markup)
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():  # a double tap shows the same page
+            raise
+
+
+def handlers() -> list:
+    return [
+        command("history", history),
+        CallbackQueryHandler(page_press, pattern=f"^{PAGE}"),
+    ]

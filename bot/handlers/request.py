@@ -1,0 +1,250 @@
+"""/request in private chat, and paying a request through its link (also a split's share).
+
+``/request 12.50 [memo]`` → an open request; its link ``t.me/<bot>?start=pay_<token>`` is
+sent as a QR code, with the link in the caption and a Cancel button for the requester.
+``/start pay_<token>`` → a card (Pay ¥12.50 to Alice?) → the risk guard → the PIN keypad
+→ the request is paid once (``bot.wallet.requests``) → the requester is told by DM.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import CallbackQueryHandler
+
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    current_user,
+    error_text,
+    language_of,
+    private_link,
+    private_user,
+)
+from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.risk_text import decision_text, reason_text
+from bot.i18n import translate
+from bot.render.qr import qr_png
+from bot.security.risk import RiskAction, RiskDecision
+from bot.wallet.errors import PaymentRequestNotFound, WalletError
+from bot.wallet.money import format_fen
+from bot.wallet.requests import CONFIRMATION, PaymentRequest, RequestPayment
+from bot.wallet.users import User
+
+log = logging.getLogger(__name__)
+
+PAY_LINK = "pay_"  # /start pay_<token>
+CARD = "rq:"  # rq:<action id>:y|n, the payer's card
+CANCEL = "rqx:"  # rqx:<token>, the requester's button: the token is bound to them
+PURPOSE = "request.pay"  # the card's pending action
+
+
+def pay_link(context: WalletContext, request: PaymentRequest) -> str:
+    return private_link(context, f"{PAY_LINK}{request.token}")
+
+
+def with_memo(language: str, text: str, memo: str) -> str:
+    return text + "\n" + translate(language, "transfer.memo", memo=memo) if memo else text
+
+
+def card_text(language: str, request: PaymentRequest, requester: User) -> str:
+    text = translate(
+        language, "request.card", amount=format_fen(request.amount), name=requester.display_name
+    )
+    return with_memo(language, text, request.memo)
+
+
+def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "transfer.confirm"), callback_data=f"{CARD}{action_id}:y"
+                ),
+                InlineKeyboardButton(
+                    translate(language, "transfer.cancel"), callback_data=f"{CARD}{action_id}:n"
+                ),
+            ]
+        ]
+    )
+
+
+def review_text(language: str, decision: RiskDecision, amount: int) -> str:
+    """A payment the guard would hold: a request is not paid that way."""
+    reasons = "; ".join(
+        reason_text(language, r.value, decision)
+        for r in decision.reasons
+        if r.action is RiskAction.HOLD
+    )
+    return translate(language, "request.needs_review", amount=format_fen(amount), reasons=reasons)
+
+
+async def request(update: Update, context: WalletContext) -> None:
+    """Ask for money: a payment request, sent back as a QR code and a link."""
+    user, language = await private_user(update, context, "request.private_only")
+    if user is None:
+        return
+    message = update.effective_message
+    if not context.args:
+        await message.reply_text(translate(language, "request.usage"))
+        return
+    try:
+        made = await context.wallet.requests.create(
+            user, context.args[0], " ".join(context.args[1:])
+        )
+    except WalletError as refused:
+        text = error_text(language, refused) + "\n" + translate(language, "request.usage")
+        await message.reply_text(text)
+        return
+    link = pay_link(context, made)
+    caption = with_memo(
+        language, translate(language, "request.made", amount=format_fen(made.amount)), made.memo
+    )
+    button = InlineKeyboardButton(
+        translate(language, "request.cancel"), callback_data=f"{CANCEL}{made.token}"
+    )
+    await message.reply_photo(
+        qr_png(link),
+        caption=caption + "\n" + translate(language, "request.share", link=link),
+        reply_markup=InlineKeyboardMarkup([[button]]),
+    )
+
+
+async def cancel_press(update: Update, context: WalletContext) -> None:
+    """Cancel an open payment request; only the person who made it may."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    try:
+        cancelled = await context.wallet.requests.cancel(
+            query.data.removeprefix(CANCEL), user.telegram_id
+        )
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    text = translate(language, "request.cancelled", amount=format_fen(cancelled.amount))
+    try:
+        await query.edit_message_caption(text)
+    except BadRequest:  # not a photo (or gone): say it in a message of its own
+        await update.effective_message.reply_text(text)
+
+
+async def show_request(update: Update, context: WalletContext, token: str) -> bool:
+    """``/start pay_<token>``: the card to pay a request; False if there is no such request."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    wallet = context.wallet
+    message = update.effective_message
+    try:
+        made, _ = await wallet.requests.quote(token, user)
+    except PaymentRequestNotFound:
+        return False
+    except WalletError as refused:
+        await message.reply_text(error_text(language, refused))
+        return True
+    action = await wallet.actions.create(user.telegram_id, PURPOSE, {"token": made.token})
+    requester = await wallet.users.get(made.requester_id)
+    await message.reply_text(
+        card_text(language, made, requester), reply_markup=card_markup(language, action.id)
+    )
+    return True
+
+
+async def card_press(update: Update, context: WalletContext) -> None:
+    """Confirm or cancel paying a request."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
+    wallet = context.wallet
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+        if choice != "y":
+            await wallet.actions.cancel(action)
+            refusal = translate(language, "transfer.cancelled")
+        else:
+            refusal, decision = await _refusal(context, language, user, action.payload["token"])
+            if refusal is None:
+                await wallet.actions.finish(action)  # the card is used up: one payment per card
+            else:
+                await wallet.actions.cancel(action)
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    if refusal is not None:
+        await query.edit_message_text(refusal)
+        return
+    token = action.payload["token"]
+    if decision.auth is RiskAction.ALLOW:
+        payment = await wallet.requests.settle(token, user.telegram_id, authenticated=False)
+        await query.edit_message_text(await announce(context, language, payment))
+        return
+    payload = {"token": token, "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
+    view = await wallet.pin_entry.start_confirmation(user.telegram_id, CONFIRMATION, payload)
+    await query.edit_message_text(
+        query.message.text + "\n\n" + keypad_text(language, view),
+        reply_markup=keypad_markup(view),
+    )
+
+
+async def _refusal(
+    context: WalletContext, language: str, user: User, token: str
+) -> tuple[str | None, RiskDecision | None]:
+    """Why the request cannot be paid now (or None), and the guard's decision."""
+    try:
+        made, order = await context.wallet.requests.quote(token, user)
+    except WalletError as refused:
+        return error_text(language, refused), None
+    decision = await context.wallet.requests.review(order)
+    if decision.needs_pin_setup:
+        return translate(language, "pin_not_set"), decision
+    if decision.action is RiskAction.BLOCK:
+        return decision_text(language, decision, made.amount), decision
+    if decision.action is RiskAction.HOLD:
+        return review_text(language, decision, made.amount), decision
+    return None, decision
+
+
+async def announce(context: WalletContext, language: str, payment: RequestPayment) -> str:
+    """Tell the requester their request was paid; the payer's text is returned."""
+    made, payer, requester = payment.request, payment.payer, payment.requester
+    amount = format_fen(made.amount)
+    if payment.status == "blocked":
+        return decision_text(language, payment.decision, made.amount)
+    if payment.status == "needs_review":
+        return review_text(language, payment.decision, made.amount)
+    if payment.status == "refused":
+        return error_text(language, payment.error)
+    if payment.status == "paid_before":
+        return translate(language, "request.paid_before", amount=amount)
+    balance = await context.wallet.ledger.balance(requester.account_id)
+    told = requester.effective_language
+    dm = translate(
+        told,
+        "request.paid_notice",
+        name=payer.display_name,
+        amount=amount,
+        balance=format_fen(balance.available),
+    )
+    try:
+        await context.bot.send_message(requester.telegram_id, with_memo(told, dm, made.memo))
+    except Forbidden:
+        pass  # never opened the private chat: the money is in the wallet all the same
+    except TelegramError:
+        log.warning("could not tell %s a request was paid", requester.telegram_id, exc_info=True)
+    return translate(language, "request.paid", amount=amount, name=requester.display_name)
+
+
+OUTCOMES[RequestPayment] = announce
+
+
+def handlers() -> list:
+    return [
+        command("request", request),
+        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
+        CallbackQueryHandler(cancel_press, pattern=f"^{CANCEL}"),
+    ]

@@ -1,0 +1,125 @@
+"""/split in private chat: share a bill, and send each person a request for their share.
+
+``/split 90 @a @b [memo]`` → the total is shared by the sender and the people named
+(``bot.wallet.requests``: the sender's share first, taking any odd fen); each named person
+the wallet knows gets their request by DM, with a button that opens its pay link
+(``bot.handlers.request`` takes it from there). The sender gets an overview: their own
+share, who was asked, whom the bot could not message (with their links), and the names
+nobody here answers to.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import Forbidden, TelegramError
+
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    error_text,
+    private_user,
+)
+from bot.handlers.request import pay_link, with_memo
+from bot.i18n import translate
+from bot.wallet.errors import WalletError
+from bot.wallet.money import format_fen
+from bot.wallet.requests import SplitBill, SplitShare
+from bot.wallet.users import User
+
+log = logging.getLogger(__name__)
+
+
+async def split(update: Update, context: WalletContext) -> None:
+    """Split a bill: each named person gets a request for their share by DM."""
+    user, language = await private_user(update, context, "request.private_only")
+    if user is None:
+        return
+    message = update.effective_message
+    args = context.args
+    if not args:
+        await message.reply_text(translate(language, "split.usage"))
+        return
+    names: list[str] = []
+    for word in args[1:]:  # the names come first, then the memo
+        if not (word.startswith("@") or word.isdigit()):
+            break
+        names.append(word)
+    memo = " ".join(args[1 + len(names) :])
+    try:
+        bill = await context.wallet.requests.split(user, args[0], names, memo)
+    except WalletError as refused:
+        text = error_text(language, refused) + "\n" + translate(language, "split.usage")
+        await message.reply_text(text)
+        return
+    unreached = []
+    for share in bill.shares:
+        if share.request is not None and not await _send_share(context, user, bill, share):
+            unreached.append(share)
+    await message.reply_text(split_summary(context, language, bill, unreached))
+
+
+async def _send_share(
+    context: WalletContext, requester: User, bill: SplitBill, share: SplitShare
+) -> bool:
+    """DM one person their share with a button to pay it; False if they cannot be reached."""
+    person = share.user
+    told = person.effective_language
+    link = pay_link(context, share.request)
+    text = translate(
+        told,
+        "split.share",
+        name=requester.display_name,
+        total=format_fen(bill.total),
+        people=bill.people,
+        amount=format_fen(share.amount),
+    )
+    button = InlineKeyboardButton(
+        translate(told, "split.pay", amount=format_fen(share.amount)), url=link
+    )
+    try:
+        await context.bot.send_message(
+            person.telegram_id,
+            with_memo(told, text, bill.memo) + "\n" + link,
+            reply_markup=InlineKeyboardMarkup([[button]]),
+        )
+    except TelegramError as failed:
+        if not isinstance(failed, Forbidden):
+            log.warning("could not send %s a split share", person.telegram_id, exc_info=True)
+        return False
+    return True
+
+
+def split_summary(
+    context: WalletContext, language: str, bill: SplitBill, unreached: list[SplitShare]
+) -> str:
+    """The sender's overview: their share, who was asked, who could not be."""
+    lines = [
+        translate(
+            language,
+            "split.done",
+            total=format_fen(bill.total),
+            people=bill.people,
+            own=format_fen(bill.own_share),
+        )
+    ]
+    sent = [s for s in bill.shares if s.request is not None and s not in unreached]
+    unknown = [s for s in bill.shares if s.request is None]
+    if sent:
+        lines.append(translate(language, "split.sent"))
+        lines += [f"• {s.user.display_name}: {format_fen(s.amount)}" for s in sent]
+    if unreached:
+        lines.append(translate(language, "split.unreached"))
+        lines += [
+            f"• {s.user.display_name}: {format_fen(s.amount)} {pay_link(context, s.request)}"
+            for s in unreached
+        ]
+    if unknown:
+        lines.append(translate(language, "split.unknown"))
+        lines += [f"• {s.name}: {format_fen(s.amount)}" for s in unknown]
+    return "\n".join(lines)
+
+
+def handlers() -> list:
+    return [command("split", split)]

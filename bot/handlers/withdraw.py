@@ -1,0 +1,225 @@
+"""/withdraw <amount>: money from the wallet to the bound bank card, through the gateway.
+
+Parse → a withdrawal order (verified, a bound card, the amount, the balance) → a card
+showing the masked bank card (Confirm / Cancel) → the PIN keypad, always (a withdrawal is
+never password-free) → the use case reserves, pays out and settles, and the keypad
+message shows the outcome. What the gateway did not answer at once is settled by the
+recovery sweep (at start-up and every ``SWEEP_INTERVAL_S``), which tells the owner.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, CallbackQueryHandler
+
+from bot.handlers.context import (
+    WALLET_KEY,
+    WalletContext,
+    command,
+    current_user,
+    error_text,
+    is_private,
+    language_of,
+    private_link,
+)
+from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.risk_text import reason_text
+from bot.i18n import translate
+from bot.security.risk import RiskAction, RiskDecision
+from bot.wallet.errors import AmountError, WalletError
+from bot.wallet.money import format_fen
+from bot.wallet.withdrawals import (
+    CONFIRMATION,
+    WithdrawalOrder,
+    WithdrawalOutcome,
+    WithdrawalState,
+)
+
+log = logging.getLogger(__name__)
+
+CARD = "wd:"
+PURPOSE = "withdraw.card"
+SWEEP_INTERVAL_S = 15
+
+
+def card_text(language: str, order: WithdrawalOrder) -> str:
+    return translate(language, "withdraw.card", amount=format_fen(order.amount), card=order.card)
+
+
+def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "withdraw.confirm"), callback_data=f"{CARD}{action_id}:y"
+                ),
+                InlineKeyboardButton(
+                    translate(language, "withdraw.cancel"), callback_data=f"{CARD}{action_id}:n"
+                ),
+            ]
+        ]
+    )
+
+
+def _reasons(language: str, decision: RiskDecision) -> str:
+    serious = [
+        r for r in decision.reasons if r.action in (RiskAction.HOLD, RiskAction.BLOCK)
+    ] or list(decision.reasons)
+    return "; ".join(reason_text(language, r.value, decision) for r in serious)
+
+
+async def withdraw(update: Update, context: WalletContext) -> None:
+    """Start a withdrawal to the bound bank card: /withdraw 100."""
+    user = await current_user(update, context)
+    if user is None:
+        return
+    language = language_of(update, user)
+    message = update.effective_message
+    if not is_private(update):
+        await message.reply_text(
+            translate(language, "withdraw.private_only", link=private_link(context))
+        )
+        return
+    if len(context.args) != 1:
+        await message.reply_text(translate(language, "withdraw.usage"))
+        return
+    try:
+        order = await context.wallet.withdrawals.order(user, context.args[0])
+    except AmountError as bad:
+        await message.reply_text(
+            error_text(language, bad) + "\n" + translate(language, "withdraw.usage")
+        )
+        return
+    except WalletError as refused:
+        await message.reply_text(error_text(language, refused))
+        return
+    action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
+    await message.reply_text(
+        card_text(language, order), reply_markup=card_markup(language, action.id)
+    )
+
+
+async def card_press(update: Update, context: WalletContext) -> None:
+    """Confirm or cancel a withdrawal card; confirming asks for the PIN."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
+    wallet = context.wallet
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+        if choice != "y":
+            await wallet.actions.cancel(action)
+            await query.answer()
+            await query.edit_message_text(translate(language, "withdraw.cancelled"))
+            return
+        order = WithdrawalOrder.from_payload(action.payload)
+        decision = await wallet.withdrawals.review(order)
+        if decision.needs_pin_setup or decision.action is RiskAction.BLOCK:
+            await wallet.actions.cancel(action)
+            await query.answer()
+            text = (
+                translate(language, "pin_not_set")
+                if decision.needs_pin_setup
+                else _blocked(language, order, decision)
+            )
+            await query.edit_message_text(text)
+            return
+        await wallet.actions.finish(action)  # the card is used up: one withdrawal per card
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
+    view = await wallet.pin_entry.start_confirmation(user.telegram_id, CONFIRMATION, payload)
+    await query.edit_message_text(
+        card_text(language, order) + "\n\n" + keypad_text(language, view),
+        reply_markup=keypad_markup(view),
+    )
+
+
+def _blocked(language: str, order: WithdrawalOrder, decision: RiskDecision) -> str:
+    return translate(
+        language,
+        "withdraw.blocked",
+        amount=format_fen(order.amount),
+        reasons=_reasons(language, decision),
+    )
+
+
+async def outcome_text(context: WalletContext, language: str, outcome: WithdrawalOutcome) -> str:
+    """The keypad message once the PIN was right: what became of the withdrawal."""
+    order = outcome.order
+    amount, card = format_fen(order.amount), order.card
+    if outcome.status == "refused":
+        return error_text(language, outcome.error)
+    if outcome.status == "blocked":
+        return _blocked(language, order, outcome.decision)
+    if outcome.status == "held":
+        return translate(
+            language, "withdraw.held", amount=amount, reasons=_reasons(language, outcome.decision)
+        )
+    return translate(language, f"withdraw.{outcome.status}", amount=amount, card=card)
+
+
+OUTCOMES[WithdrawalOutcome] = outcome_text
+
+
+async def tell_owners(application: Application) -> None:
+    """Tell owners of withdrawals settled after the fact; each is marked told once sent."""
+    wallet = application.bot_data[WALLET_KEY]
+    for withdrawal in await wallet.withdrawals.untold():
+        user = await wallet.users.get(withdrawal.telegram_id)
+        language = user.effective_language if user else "en"
+        paid = withdrawal.state is WithdrawalState.PAID
+        text = translate(
+            language,
+            "withdraw.paid_later" if paid else "withdraw.failed_later",
+            amount=format_fen(withdrawal.amount),
+            card=withdrawal.card,
+        )
+        try:
+            await application.bot.send_message(withdrawal.telegram_id, text)
+        except Forbidden:
+            pass  # they blocked the bot: the balance tells them all the same
+        except TelegramError:
+            log.warning(
+                "could not tell %s about withdrawal %s", withdrawal.telegram_id, withdrawal.id
+            )
+            continue  # the next sweep tries again
+        await wallet.withdrawals.mark_told(withdrawal.id)
+
+
+async def sweep(context: WalletContext) -> None:
+    """Settle open withdrawals by the gateway's answers, then tell their owners."""
+    if WALLET_KEY not in context.application.bot_data:
+        return  # the wallet is not open (yet, or any more)
+    await context.wallet.withdrawals.recover(min_age_s=context.job.data)
+    await tell_owners(context.application)
+
+
+def schedule(application: Application) -> None:
+    """The recovery sweep once at start-up (every open request), then periodically."""
+    jobs = application.job_queue
+    if jobs is None:
+        raise RuntimeError(
+            "withdrawals need PTB's job queue: install python-telegram-bot[job-queue]"
+        )
+    jobs.run_once(sweep, when=0, data=0, name="withdrawals.recover")
+    jobs.run_repeating(
+        sweep,
+        interval=SWEEP_INTERVAL_S,
+        first=SWEEP_INTERVAL_S,
+        data=None,
+        name="withdrawals.sweep",
+    )
+
+
+def handlers() -> list:
+    return [
+        command("withdraw", withdraw),
+        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
+    ]

@@ -1,0 +1,97 @@
+"""How ledger facts read in a language: kinds of transfer, accounts, times, amounts.
+
+Times are shown in China's time zone (Asia/Shanghai, UTC+8), where the residents live.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.i18n import translate
+from bot.wallet.history import EntryState, HistoryLine, Party
+from bot.wallet.model import AccountKind
+from bot.wallet.money import format_fen
+from bot.wallet.statements import CHINA
+
+__all__ = [
+    "amount_text",
+    "full_time",
+    "kind_label",
+    "party_label",
+    "short_time",
+    "signed_fen",
+]
+
+# The kinds payment flows write (and the spellings a flow might choose) → message keys.
+KIND_KEYS = {
+    "transfer": "history.kind.transfer",
+    "tip": "history.kind.tip",
+    "topup": "history.kind.topup",
+    "top_up": "history.kind.topup",
+    "withdraw": "history.kind.withdraw",
+    "withdrawal": "history.kind.withdraw",
+    "red_packet": "history.kind.red_packet",
+    "redpacket": "history.kind.red_packet",
+    "redpacket_grab": "history.kind.redpacket_grab",
+    "red_packet_grab": "history.kind.redpacket_grab",
+    "redpacket_refund": "history.kind.redpacket_refund",
+    "red_packet_refund": "history.kind.redpacket_refund",
+    "refund": "history.kind.refund",
+    "merchant_payment": "history.kind.merchant_payment",
+    "request": "history.kind.request",
+    "payment_request": "history.kind.request",
+    "split": "history.kind.split",
+    "fee": "history.kind.fee",
+    "voucher": "history.kind.voucher",
+    "promotion": "history.kind.promotion",
+}
+SYSTEM_KEYS = {
+    "external": "history.party.external",
+    "escrow:redpackets": "history.party.escrow_redpackets",
+    "promotions": "history.party.promotions",
+    "fees": "history.party.fees",
+}
+_STATE_KEYS = {
+    EntryState.RESERVED: "history.amount_reserved",
+    EntryState.RELEASED: "history.amount_released",
+    EntryState.EXPIRED: "history.amount_expired",
+}
+
+
+def kind_label(language: str, kind: str) -> str:
+    return translate(language, KIND_KEYS.get(kind, "history.kind.other"))
+
+
+def party_label(language: str, party: Party) -> str:
+    """A person's display name; a merchant as such; a system account by what it is for."""
+    if party.kind is AccountKind.SYSTEM:
+        return translate(language, SYSTEM_KEYS.get(party.name, "history.party.system"))
+    if party.kind is AccountKind.MERCHANT:
+        return translate(language, "history.party.merchant", name=party.person or party.name)
+    return party.person or translate(language, "history.party.unknown")
+
+
+def signed_fen(fen: int) -> str:
+    """``+¥12.50``, ``-¥3.00``."""
+    return f"+{format_fen(fen)}" if fen > 0 else format_fen(fen)
+
+
+def amount_text(language: str, line: HistoryLine) -> str:
+    """Moved money signed; a reservation as "reserved"/"released", never as money moved."""
+    if line.state is EntryState.MOVED:
+        return signed_fen(line.amount)
+    return translate(language, _STATE_KEYS[line.state], amount=format_fen(line.amount))
+
+
+def china_time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms // 1000, tz=CHINA)
+
+
+def short_time(ms: int) -> str:
+    """``11-21 14:05``, Beijing time."""
+    return china_time(ms).strftime("%m-%d %H:%M")
+
+
+def full_time(ms: int) -> str:
+    """``2025-11-21 14:05:33``, Beijing time."""
+    return china_time(ms).strftime("%Y-%m-%d %H:%M:%S")

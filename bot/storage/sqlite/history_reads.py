@@ -1,0 +1,124 @@
+"""Reads for a person's history and monthly statements (``bot.wallet.history``,
+``bot.wallet.statements``), through the store's aiosqlite reader.
+
+The visibility rule of ``bot.wallet.history`` in SQL: a transfer debiting the account (any
+flag: moved money, a reservation, its release), or one crediting it whose money moved
+(``posted`` or ``post_pending``). Each query is a ``UNION ALL`` of a debit and a credit
+side so that both use their ``(account, id)`` index; a transfer never has the same
+account on both sides (a CHECK), so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, row_to_transfer
+from bot.wallet.history import Party
+from bot.wallet.model import AccountKind, Transfer
+
+__all__ = ["HistoryReads"]
+
+_MOVED = "flag IN ('posted', 'post_pending')"
+_CHUNK = 500  # ids per IN (...) list, well below SQLite's limit on parameters
+
+
+def _visible(bound: str, order: str) -> str:
+    side = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {{who}} AND id {bound} :b"
+    debit = side.format(who="debit_account_id = :a")
+    credit = side.format(who=f"credit_account_id = :a AND {_MOVED}")
+    return (
+        f"SELECT * FROM (SELECT * FROM ({debit} ORDER BY id {order} LIMIT :n)"
+        f" UNION ALL SELECT * FROM ({credit} ORDER BY id {order} LIMIT :n))"
+        f" ORDER BY id {order} LIMIT :n"
+    )
+
+
+_VISIBLE_BEFORE = _visible("<", "DESC")
+_VISIBLE_AFTER = _visible(">", "ASC")
+_BALANCE_BEFORE = (
+    "SELECT (SELECT coalesce(sum(amount), 0) FROM transfers"
+    f"  WHERE credit_account_id = :a AND {_MOVED} AND created_at < :t)"
+    " - (SELECT coalesce(sum(amount), 0) FROM transfers"
+    f"  WHERE debit_account_id = :a AND {_MOVED} AND created_at < :t)"
+)
+_MOVED_BETWEEN = (
+    f"SELECT * FROM (SELECT {TRANSFER_COLUMNS} FROM transfers WHERE debit_account_id = :a"
+    f" AND {_MOVED} AND created_at >= :s AND created_at < :e"
+    f" UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = :a"
+    f" AND {_MOVED} AND created_at >= :s AND created_at < :e) ORDER BY id"
+)
+# The person behind a user account (users.account_id) or a merchant account (merchant:<id>).
+_PARTIES = (
+    "SELECT a.id, a.kind, a.name, coalesce(u.telegram_id, m.telegram_id),"
+    " coalesce(u.username, m.username), coalesce(u.first_name, m.first_name)"
+    " FROM accounts AS a"
+    " LEFT JOIN users AS u ON u.account_id = a.id"
+    " LEFT JOIN users AS m ON a.kind = 'merchant'"
+    "  AND m.telegram_id = CAST(substr(a.name, length('merchant:') + 1) AS INTEGER)"
+    " WHERE a.id IN ({marks})"
+)
+
+
+def _person(telegram_id: int | None, username: str | None, first_name: str | None) -> str | None:
+    """The same display name as ``bot.wallet.users.User.display_name``."""
+    if telegram_id is None:
+        return None
+    return first_name or (f"@{username}" if username else str(telegram_id))
+
+
+def _chunks(ids: Iterable[int]) -> list[list[int]]:
+    unique = sorted(set(ids))
+    return [unique[i : i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
+
+
+class HistoryReads:
+    """Mixed into ``SqliteLedgerStore``, whose ``_fetchall`` runs the queries."""
+
+    _fetchall: Callable[[str, Sequence | dict], Awaitable[list]]
+
+    async def visible_before(
+        self, account_id: int, before_id: int | None, limit: int
+    ) -> list[Transfer]:
+        before = before_id if before_id is not None else 2**63 - 1
+        rows = await self._fetchall(_VISIBLE_BEFORE, {"a": account_id, "b": before, "n": limit})
+        return [row_to_transfer(r) for r in rows]
+
+    async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
+        rows = await self._fetchall(_VISIBLE_AFTER, {"a": account_id, "b": after_id, "n": limit})
+        return [row_to_transfer(r) for r in rows]
+
+    async def resolution_of(self, pending_id: int) -> Transfer | None:
+        rows = await self._fetchall(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE pending_id = ?", (pending_id,)
+        )
+        return row_to_transfer(rows[0]) if rows else None
+
+    async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]:
+        found: dict[int, Transfer] = {}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id IN ({marks})"
+            for row in await self._fetchall(sql, chunk):
+                transfer = row_to_transfer(row)
+                found[transfer.id] = transfer
+        return found
+
+    async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]:
+        found: dict[int, Party] = {}
+        for chunk in _chunks(account_ids):
+            sql = _PARTIES.format(marks=", ".join("?" * len(chunk)))
+            for account_id, kind, name, telegram_id, username, first_name in await self._fetchall(
+                sql, chunk
+            ):
+                found[account_id] = Party(
+                    account_id, AccountKind(kind), name, _person(telegram_id, username, first_name)
+                )
+        return found
+
+    async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
+        rows = await self._fetchall(_BALANCE_BEFORE, {"a": account_id, "t": before_ms})
+        return rows[0][0]
+
+    async def moved_between(self, account_id: int, start_ms: int, end_ms: int) -> list[Transfer]:
+        rows = await self._fetchall(_MOVED_BETWEEN, {"a": account_id, "s": start_ms, "e": end_ms})
+        return [row_to_transfer(r) for r in rows]

@@ -1,0 +1,248 @@
+"""A person's history: their transfers as they see them, a page at a time, or one in full.
+
+What a person sees (one rule, :func:`visible_to`, for the list and for a single transfer):
+
+- every transfer that moved money into or out of their account: a posted transfer, or the
+  post of a reservation (the money moves then, and only then);
+- their own reservations: a pending transfer debiting their account ("reserved") and its
+  void or expiry ("released"). Such money never moved, so it is not shown as moved twice.
+
+The credit side of a reservation sees nothing until it is posted: nothing reached them.
+Anyone else's transfer is "not found", the same answer as for an id that does not exist,
+so the answer reveals nothing about other people's money.
+
+Pages are newest first. A page is asked for by a cursor: ``before`` (the page of the
+entries just older than that transfer id) or ``after`` (the page just newer). Transfers
+are append-only and their ids only grow, so paging back and forth has no gaps or repeats.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.wallet.errors import TransferIdInvalid, TransferNotFound
+from bot.wallet.model import AccountKind, Transfer, TransferFlag
+
+__all__ = [
+    "PAGE_SIZE",
+    "EntryState",
+    "History",
+    "HistoryLine",
+    "HistoryStore",
+    "HistoryView",
+    "Party",
+    "TransferDetail",
+    "parse_transfer_id",
+    "visible_to",
+]
+
+PAGE_SIZE = 10
+_MAX_ID = 2**63 - 1
+
+
+class EntryState(StrEnum):
+    """What a transfer did to the viewer's money."""
+
+    MOVED = "moved"  # money came in or went out
+    RESERVED = "reserved"  # money was held (a pending transfer)
+    RELEASED = "released"  # a hold was voided: the money is free again
+    EXPIRED = "expired"  # a hold ran out of time: the money is free again
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An account as a person reads it: a person's name, or a system account's name."""
+
+    account_id: int
+    kind: AccountKind
+    name: str  # the account's name: user:<id>, merchant:<id>, escrow:redpackets, ...
+    person: str | None = None  # the display name of the person behind a user/merchant account
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """One transfer seen from the viewer's account.
+
+    ``amount`` is signed for moved money (+ in, - out); for a reservation, its release or
+    expiry it is the (positive) amount held or freed, and ``state`` says which.
+    """
+
+    transfer_id: int
+    created_at: int  # unix ms
+    kind: str
+    state: EntryState
+    amount: int
+    counterparty: Party
+    memo: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    lines: tuple[HistoryLine, ...]
+    older: int | None  # pass as ``before`` for the next older page; None at the oldest
+    newer: int | None  # pass as ``after`` for the next newer page; None at the newest
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDetail:
+    """One transfer in full, for a party to it."""
+
+    transfer: Transfer
+    line: HistoryLine  # as the viewer sees it
+    debit: Party  # from
+    credit: Party  # to
+    memo: str  # the transfer's memo, else that of the reservation it resolves
+    reservation: Transfer | None  # for a post/void/expiry: the pending transfer
+    resolution: Transfer | None  # for a pending transfer: its post/void/expiry, if any
+
+
+class HistoryStore(Protocol):
+    async def get_transfer(self, transfer_id: int) -> Transfer | None: ...
+
+    async def visible_before(
+        self, account_id: int, before_id: int | None, limit: int
+    ) -> list[Transfer]:
+        """Transfers :func:`visible_to` the account with ids below ``before_id``, newest first."""
+        ...
+
+    async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
+        """Transfers :func:`visible_to` the account with ids above ``after_id``, oldest first."""
+        ...
+
+    async def resolution_of(self, pending_id: int) -> Transfer | None:
+        """The post, void or expiry of a pending transfer; None while it is open."""
+        ...
+
+    async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]: ...
+
+    async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]:
+        """The accounts, with the person behind each user or merchant account."""
+        ...
+
+
+def visible_to(transfer: Transfer, account_id: int) -> bool:
+    """Whether the account's owner may see this transfer (see the module's rule)."""
+    if transfer.debit_account_id == account_id:
+        return True
+    return transfer.credit_account_id == account_id and transfer.flag.moves_posted_balance
+
+
+def parse_transfer_id(text: str) -> int:
+    """``42`` or ``#42`` (full-width digits too) → 42; anything else → ``TransferIdInvalid``."""
+    normalized = unicodedata.normalize("NFKC", text).strip().removeprefix("#")
+    if not normalized.isascii() or not normalized.isdigit() or len(normalized) > 19:
+        raise TransferIdInvalid(text=text[:40])
+    value = int(normalized)
+    if not 1 <= value <= _MAX_ID:
+        raise TransferIdInvalid(text=text[:40])
+    return value
+
+
+def line_for(transfer: Transfer, account_id: int, counterparty: Party, memo: str) -> HistoryLine:
+    """The transfer as the owner of ``account_id`` sees it (it must be visible to them)."""
+    outgoing = transfer.debit_account_id == account_id
+    state = {
+        TransferFlag.PENDING: EntryState.RESERVED,
+        TransferFlag.VOID_PENDING: EntryState.RELEASED,
+        TransferFlag.EXPIRE_PENDING: EntryState.EXPIRED,
+    }.get(transfer.flag, EntryState.MOVED)
+    amount = transfer.amount
+    if state is EntryState.MOVED and outgoing:
+        amount = -amount
+    return HistoryLine(
+        transfer_id=transfer.id,
+        created_at=transfer.created_at,
+        kind=transfer.kind,
+        state=state,
+        amount=amount,
+        counterparty=counterparty,
+        memo=memo,
+    )
+
+
+def counterparty_id(transfer: Transfer, account_id: int) -> int:
+    if transfer.debit_account_id == account_id:
+        return transfer.credit_account_id
+    return transfer.debit_account_id
+
+
+class History:
+    """Reads a person's history; moves nothing."""
+
+    def __init__(self, store: HistoryStore, page_size: int = PAGE_SIZE) -> None:
+        self.store = store
+        self.page_size = page_size
+
+    async def page(self, account_id: int, *, before: int | None = None) -> HistoryView:
+        """The newest page, or the page just older than the transfer id ``before``."""
+        rows = await self.store.visible_before(account_id, before, self.page_size + 1)
+        shown = rows[: self.page_size]
+        if not shown:
+            if before is not None:  # nothing older than a stale cursor: the newest page
+                return await self.page(account_id)
+            return HistoryView((), None, None)
+        older = shown[-1].id if len(rows) > self.page_size else None
+        newer = None
+        if before is not None and await self.store.visible_after(account_id, shown[0].id, 1):
+            newer = shown[0].id
+        return HistoryView(await self._lines(account_id, shown), older, newer)
+
+    async def newer_page(self, account_id: int, *, after: int) -> HistoryView:
+        """The page just newer than the transfer id ``after`` (the newest page at the top)."""
+        above = await self.store.visible_after(account_id, after, self.page_size + 1)
+        if len(above) <= self.page_size:
+            return await self.page(account_id)
+        return await self.page(account_id, before=above[self.page_size - 1].id + 1)
+
+    async def detail(self, account_id: int, transfer_id: int | str) -> TransferDetail:
+        """One transfer in full; ``TransferNotFound`` unless the account may see it.
+
+        ``transfer_id`` may be the text a person wrote (``42``, ``#42``); text that is not
+        an id raises ``TransferIdInvalid``.
+        """
+        if isinstance(transfer_id, str):
+            transfer_id = parse_transfer_id(transfer_id)
+        transfer = await self.store.get_transfer(transfer_id)
+        if transfer is None or not visible_to(transfer, account_id):
+            raise TransferNotFound(transfer_id=transfer_id)
+        reservation = resolution = None
+        if transfer.pending_id is not None:
+            reservation = await self.store.get_transfer(transfer.pending_id)
+        elif transfer.flag is TransferFlag.PENDING:
+            resolution = await self.store.resolution_of(transfer.id)
+        parties = await self.store.parties({transfer.debit_account_id, transfer.credit_account_id})
+        memo = transfer.memo or (reservation.memo if reservation else "")
+        counterparty = parties[counterparty_id(transfer, account_id)]
+        return TransferDetail(
+            transfer=transfer,
+            line=line_for(transfer, account_id, counterparty, memo),
+            debit=parties[transfer.debit_account_id],
+            credit=parties[transfer.credit_account_id],
+            memo=memo,
+            reservation=reservation,
+            resolution=resolution,
+        )
+
+    async def _lines(
+        self, account_id: int, transfers: Sequence[Transfer]
+    ) -> tuple[HistoryLine, ...]:
+        parties = await self.store.parties({counterparty_id(t, account_id) for t in transfers})
+        memos = await memos_of(self.store, transfers)
+        return tuple(
+            line_for(t, account_id, parties[counterparty_id(t, account_id)], memos[t.id])
+            for t in transfers
+        )
+
+
+async def memos_of(store: HistoryStore, transfers: Sequence[Transfer]) -> dict[int, str]:
+    """Each transfer's memo; a post/void/expiry without one shows its reservation's."""
+    wanted = {t.pending_id for t in transfers if t.pending_id is not None and not t.memo}
+    reservations = await store.transfers_by_id(wanted) if wanted else {}
+    return {
+        t.id: t.memo or (reservations[t.pending_id].memo if t.pending_id in reservations else "")
+        for t in transfers
+    }

@@ -1,0 +1,353 @@
+"""Payment requests (``/request``) and split bills (``/split``): ask for money, be paid once.
+
+A request is a row with an unguessable token: who asks, how much, what for, and its state,
+``open`` → ``paid`` or ``cancelled``, each at most once. Its link
+``t.me/<bot>?start=pay_<token>`` (and the QR code of that link) lets anyone but the requester
+pay it through the same path as ``/send``: a card (:meth:`Requests.quote` checks what
+``/send`` checks), the risk guard, the PIN keypad, then :meth:`Requests.settle`.
+
+Paid once: the store pays a request in one database transaction that finds it open, moves
+the money under the idempotency key ``request:<token>`` and marks it paid with the payer and
+that key. Two payers at once are put in order by the single writer: the second finds the
+request paid and nothing moves (and the key would refuse a second, different transfer
+anyway). A retry by the payer who paid is answered with the first transfer. Cancelling is
+the same kind of conditional update, so a request is either paid or cancelled, never both.
+
+A payment the risk guard would hold for an admin's review is not made from a request: a
+request is paid at once or not at all, so the payer is told why and nothing is reserved (the
+request stays open; ``/send`` still offers the reviewed way).
+
+Split bills: the total is shared by the sender and the people they name, in fen, by
+:func:`split_shares`, the sender's share first. Each named person the wallet knows gets a
+request for their share; unknown names are reported with their share, and nothing is
+created until every name and the total have passed the checks.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from bot.security.risk import RiskAction
+from bot.wallet.errors import (
+    MemoTooLong,
+    PaymentRequestAlreadyPaid,
+    PaymentRequestCancelled,
+    PaymentRequestIsYours,
+    PaymentRequestNotFound,
+    SplitAmountTooSmall,
+    SplitDuplicateName,
+    SplitNamesYou,
+    SplitNeedsNames,
+    SplitTooManyNames,
+    UserNotFound,
+    WalletError,
+)
+from bot.wallet.model import Transfer, TransferSpec
+from bot.wallet.money import parse_amount
+from bot.wallet.transfers import MAX_MEMO, TransferOrder, Transfers
+from bot.wallet.users import User, Users
+
+if TYPE_CHECKING:
+    from bot.security.risk import RiskDecision
+
+__all__ = [
+    "CONFIRMATION",
+    "KEY_PREFIX",
+    "MAX_SPLIT_NAMES",
+    "PaymentRequest",
+    "RequestPayment",
+    "RequestState",
+    "RequestStore",
+    "Requests",
+    "SplitBill",
+    "SplitShare",
+    "request_key",
+    "split_shares",
+]
+
+TOKEN_BYTES = 12  # 16 characters of base64url: unguessable, and short enough for a deep link
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16}")
+KEY_PREFIX = "request:"
+PAYMENT_KIND = "transfer"  # to the ledger and the risk rules a paid request is a transfer
+MAX_SPLIT_NAMES = 20
+CONFIRMATION = "request"  # the PIN keypad's confirm:<what> that pays a request
+
+
+def request_key(token: str) -> str:
+    """The idempotency key of the one transfer that pays the request ``token``."""
+    return KEY_PREFIX + token
+
+
+def split_shares(total: int, count: int) -> list[int]:
+    """Split ``total`` fen into ``count`` shares that sum to exactly ``total``.
+
+    Every share is ``total // count`` fen, and the remainder (``total % count``, fewer fen
+    than there are shares) goes one fen each to the first shares in order. So the same
+    input always gives the same split, the largest share is at most one fen more than the
+    smallest, and no share is empty::
+
+        split_shares(1000, 3) == [334, 333, 333]
+        split_shares(1003, 4) == [251, 251, 251, 250]
+
+    Raises ``ValueError`` unless ``1 <= count <= total`` (every share holds a fen or more).
+    """
+    for value in (total, count):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"shares are counted in whole fen, not {type(value).__name__}")
+    if count < 1:
+        raise ValueError("a bill is split among one person or more")
+    if total < count:
+        raise ValueError(f"{total} fen cannot give {count} people a fen each")
+    base, extra = divmod(total, count)
+    return [base + 1 if i < extra else base for i in range(count)]
+
+
+class RequestState(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    token: str
+    requester_id: int  # Telegram id
+    amount: int  # fen
+    memo: str
+    state: RequestState
+    created_at: int  # unix ms
+    paid_by: int | None = None  # the payer's Telegram id
+    transfer_key: str | None = None  # the key of the transfer that paid it
+    settled_at: int | None = None  # when it was paid or cancelled, unix ms
+
+    @property
+    def key(self) -> str:
+        return request_key(self.token)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPayment:
+    """What became of one attempt to pay a request.
+
+    ``status``: ``paid`` (the money moved now), ``paid_before`` (this payer had paid it:
+    nothing more moved), ``blocked`` or ``needs_review`` (the risk guard's decision: nothing
+    moved), ``refused`` (``error`` says why: paid by someone else, cancelled, not enough
+    money…; nothing moved).
+    """
+
+    status: str
+    request: PaymentRequest
+    payer: User
+    requester: User
+    decision: RiskDecision | None = None
+    transfer: Transfer | None = None
+    error: WalletError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SplitShare:
+    name: str  # as the sender wrote it
+    amount: int  # fen
+    user: User | None  # None: nobody the wallet knows
+    request: PaymentRequest | None  # None for an unknown name
+
+
+@dataclass(frozen=True, slots=True)
+class SplitBill:
+    total: int
+    own_share: int  # the sender's, which nobody is asked for
+    shares: tuple[SplitShare, ...]  # in the order named
+    memo: str
+
+    @property
+    def people(self) -> int:
+        return len(self.shares) + 1
+
+
+class RequestStore(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def create_requests(self, requests: Sequence[PaymentRequest]) -> None:
+        """Save new open requests, all in one transaction."""
+        ...
+
+    async def get_request(self, token: str) -> PaymentRequest | None: ...
+
+    async def pay_request(
+        self, token: str, payer_id: int, spec: TransferSpec, *, password_free: bool
+    ) -> tuple[PaymentRequest, Transfer, bool]:
+        """In one transaction: find the request open, move ``spec`` under its key, mark it
+        paid by ``payer_id`` (and the transfer password-free if so). Returns the request as
+        paid, its transfer, and whether this was a replay (it was paid by this payer before:
+        nothing moved). Raises ``PaymentRequestNotFound``, ``PaymentRequestAlreadyPaid``
+        (someone else paid it), ``PaymentRequestCancelled`` or the ledger's refusal."""
+        ...
+
+    async def cancel_request(self, token: str, requester_id: int) -> PaymentRequest:
+        """Move an open request of ``requester_id`` to cancelled, once; raise
+        ``PaymentRequestNotFound``, ``PaymentRequestNotYours``, ``PaymentRequestAlreadyPaid``
+        or ``PaymentRequestCancelled`` otherwise."""
+        ...
+
+
+def _clean_memo(memo: str) -> str:
+    memo = " ".join(memo.split())
+    if len(memo) > MAX_MEMO:
+        raise MemoTooLong(maximum=MAX_MEMO)
+    return memo
+
+
+def _name_key(name: str) -> str:
+    return name.strip().removeprefix("@").lower()
+
+
+def _check_payable(request: PaymentRequest, payer_id: int) -> None:
+    if request.state is RequestState.PAID:
+        raise PaymentRequestAlreadyPaid(token=request.token)
+    if request.state is RequestState.CANCELLED:
+        raise PaymentRequestCancelled(token=request.token)
+    if request.requester_id == payer_id:
+        raise PaymentRequestIsYours(token=request.token)
+
+
+class Requests:
+    def __init__(self, store: RequestStore, users: Users, transfers: Transfers) -> None:
+        self.store = store
+        self.users = users
+        self.transfers = transfers
+
+    def _new(self, requester_id: int, amount: int, memo: str, now: int) -> PaymentRequest:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        return PaymentRequest(token, requester_id, amount, memo, RequestState.OPEN, now)
+
+    async def create(self, requester: User, amount_text: str, memo: str = "") -> PaymentRequest:
+        """An open request for the amount the requester typed."""
+        amount = parse_amount(amount_text)
+        request = self._new(requester.telegram_id, amount, _clean_memo(memo), self.store.now_ms())
+        await self.store.create_requests([request])
+        return request
+
+    async def get(self, token: str) -> PaymentRequest:
+        request = await self.store.get_request(token) if _TOKEN.fullmatch(token) else None
+        if request is None:
+            raise PaymentRequestNotFound(token=token)
+        return request
+
+    async def quote(self, token: str, payer: User) -> tuple[PaymentRequest, TransferOrder]:
+        """What the payer's card shows, after every check ``/send`` makes (and more: the
+        request must be open and not the payer's own)."""
+        request = await self.get(token)
+        _check_payable(request, payer.telegram_id)
+        requester = await self.users.get(request.requester_id)
+        order = await self.transfers.order_amount(payer, requester, request.amount, request.memo)
+        return request, order
+
+    async def review(self, order: TransferOrder) -> RiskDecision:
+        return await self.transfers.review(order)
+
+    async def settle(self, token: str, payer_id: int, *, authenticated: bool) -> RequestPayment:
+        """Decide once more and pay the request, exactly once; report what happened.
+
+        ``authenticated``: the payer entered the PIN (and 2FA code) the decision asked for.
+        Without it only a password-free payment goes ahead.
+        """
+        request = await self.get(token)
+        payer = await self.users.get(payer_id)
+        requester = await self.users.get(request.requester_id)
+        if payer is None or requester is None:
+            raise UserNotFound()
+
+        def outcome(status: str, **more) -> RequestPayment:
+            return RequestPayment(status, request, payer, requester, **more)
+
+        if request.state is RequestState.PAID and request.paid_by == payer_id:
+            return outcome("paid_before")
+        try:
+            _check_payable(request, payer_id)
+        except WalletError as refused:
+            return outcome("refused", error=refused)
+        order = TransferOrder(payer_id, requester.telegram_id, request.amount, request.memo)
+        decision = await self.review(order)
+        if decision.action is RiskAction.BLOCK or (
+            not authenticated and decision.auth is not RiskAction.ALLOW
+        ):
+            return outcome("blocked", decision=decision)
+        if decision.action is RiskAction.HOLD:
+            return outcome("needs_review", decision=decision)
+        spec = TransferSpec(
+            payer.account_id,
+            requester.account_id,
+            request.amount,
+            PAYMENT_KIND,
+            ref=request.key,
+            memo=request.memo,
+        )
+        try:
+            paid, transfer, replayed = await self.store.pay_request(
+                token, payer_id, spec, password_free=not authenticated
+            )
+        except WalletError as refused:
+            return outcome("refused", decision=decision, error=refused)
+        status = "paid_before" if replayed else "paid"
+        return RequestPayment(status, paid, payer, requester, decision, transfer)
+
+    async def cancel(self, token: str, requester_id: int) -> PaymentRequest:
+        """Cancel an open request; only its requester may."""
+        if not _TOKEN.fullmatch(token):
+            raise PaymentRequestNotFound(token=token)
+        return await self.store.cancel_request(token, requester_id)
+
+    async def split(
+        self, requester: User, amount_text: str, names: Sequence[str], memo: str = ""
+    ) -> SplitBill:
+        """Split a bill among the sender and ``names``; a request to each known person.
+
+        The shares come from :func:`split_shares` over the sender and then the names in
+        the order written, so the sender's share takes the first odd fen. Every check (the
+        total, 1–20 names, no one twice, not the sender, a fen each) runs before anything
+        is saved; the requests are saved together.
+        """
+        total = parse_amount(amount_text)
+        if not names:
+            raise SplitNeedsNames()
+        if len(names) > MAX_SPLIT_NAMES:
+            raise SplitTooManyNames(maximum=MAX_SPLIT_NAMES)
+        seen: set[str] = set()
+        for name in names:
+            if _name_key(name) in seen:
+                raise SplitDuplicateName(name=name)
+            seen.add(_name_key(name))
+        memo = _clean_memo(memo)
+        people = len(names) + 1
+        if total < people:
+            raise SplitAmountTooSmall(people=people, minimum=people)
+        found = [await self.users.find(name) for name in names]
+        ids: set[int] = set()
+        for name, user in zip(names, found, strict=True):
+            if user is None:
+                continue
+            if user.telegram_id == requester.telegram_id:
+                raise SplitNamesYou()
+            if user.telegram_id in ids:  # @bob and Bob's numeric id
+                raise SplitDuplicateName(name=name)
+            ids.add(user.telegram_id)
+        own, *amounts = split_shares(total, people)
+        now = self.store.now_ms()
+        shares = [
+            SplitShare(
+                name,
+                amount,
+                user,
+                self._new(requester.telegram_id, amount, memo, now) if user else None,
+            )
+            for name, amount, user in zip(names, amounts, found, strict=True)
+        ]
+        made = [share.request for share in shares if share.request is not None]
+        if made:
+            await self.store.create_requests(made)
+        return SplitBill(total, own, tuple(shares), memo)

@@ -1,0 +1,401 @@
+"""Withdrawals to the bound bank card: reserve, ask the gateway, then post or void, once.
+
+The chat layer turns ``/withdraw 100`` into a :class:`WithdrawalOrder` (:meth:`order`
+checks everything the user can get wrong: verification, a bound card, the amount, a
+frozen wallet, the balance), shows it, and after the PIN calls :meth:`settle` with the
+idempotency key of that confirmation. Then:
+
+1. The guard decides again (a withdrawal is never password-free): block, hold, or go.
+2. The amount is **reserved** by a pending transfer (user → ``external``, no timeout)
+   under a withdrawal record in state ``requested``, in one database transaction
+   (``held`` instead when the guard holds it: an admin reviews it first).
+3. The gateway is called, **outside any database transaction**, with the record's
+   request id (its idempotency key) and the card number, decrypted only for this call.
+4. ``succeeded``: the reservation is posted (``paid``). ``failed``: it is voided, the
+   money is the owner's again (``failed``). No final answer (a timeout, ``pending``, an
+   error): the record says ``unknown`` and the money stays reserved.
+
+:meth:`recover` settles what is left open: at start-up (a crash may have stopped the bot
+anywhere between 2 and 4) and periodically. It asks the gateway for the status of each
+open request id; the gateway's promise that asking closes an unknown id
+(:mod:`bot.wallet.gateway`) makes a void after ``failed`` safe. A held withdrawal whose
+hold an admin approved was posted by that approval (the money went to the gateway's
+clearing account); it is paid out now, and if the gateway then refuses, a new transfer
+gives the money back (a correction is a new transfer). Settling is one conditional
+update with its transfer, so two sweeps, or a sweep and a late answer, settle a
+withdrawal once; the gateway's idempotency means a request is never paid twice.
+
+Owners are told of every outcome: at once in the chat when the gateway answered, else
+by a message when the sweep settles it (:meth:`untold` / :meth:`mark_told`, at least
+once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from bot.security.guard import HOLD_OPENED
+from bot.security.pin_entry import ConfirmationResult
+from bot.security.risk import PaymentKind, RiskAction
+from bot.wallet.errors import (
+    AccountFrozen,
+    CardNotBound,
+    InsufficientFunds,
+    UserNotFound,
+    VerificationRequired,
+    WalletError,
+)
+from bot.wallet.gateway import GatewayError, PayoutGateway, PayoutResult, PayoutStatus
+from bot.wallet.model import AccountStatus, SystemAccount, TransferFlag, TransferSpec
+from bot.wallet.money import parse_amount
+
+if TYPE_CHECKING:
+    from bot.security.guard import Held, PaymentGuard
+    from bot.security.identity import Identity
+    from bot.security.ports import Action
+    from bot.security.risk import RiskDecision
+    from bot.wallet.ledger import Ledger
+    from bot.wallet.users import User, Users
+
+__all__ = [
+    "CONFIRMATION",
+    "KIND",
+    "REFUND_KIND",
+    "Withdrawal",
+    "WithdrawalOrder",
+    "WithdrawalOutcome",
+    "WithdrawalState",
+    "WithdrawalStore",
+    "Withdrawals",
+]
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION = "withdraw"  # the PIN keypad's confirmation name
+KIND = PaymentKind.WITHDRAW.value  # the reservation's transfer kind
+REFUND_KIND = "refund"  # gives back an approved hold the gateway then refused
+RECOVERY_AGE_S = 60  # the periodic sweep leaves younger requests to their own call
+
+
+class WithdrawalState(StrEnum):
+    HELD = "held"
+    REQUESTED = "requested"
+    UNKNOWN = "unknown"
+    PAID = "paid"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in (WithdrawalState.PAID, WithdrawalState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    id: int
+    telegram_id: int
+    account_id: int
+    amount: int
+    currency: str
+    card_last4: str
+    pending_transfer_id: int
+    request_id: str  # the gateway's idempotency key
+    state: WithdrawalState
+    reason: str  # why it failed, in the gateway's words
+    settled_transfer_id: int | None  # the post, void or refund
+    told: bool  # the owner was told of the final state
+    created_at: int  # unix ms
+    updated_at: int
+
+    @property
+    def card(self) -> str:
+        return f"**** {self.card_last4}"
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalOrder:
+    telegram_id: int
+    amount: int
+    card_last4: str
+
+    @property
+    def card(self) -> str:
+        return f"**** {self.card_last4}"
+
+    def to_payload(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> WithdrawalOrder:
+        return cls(**{k: payload[k] for k in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalOutcome:
+    """What became of a confirmed withdrawal.
+
+    ``status``: ``paid``, ``failed``, ``unknown`` (the money stays reserved until the
+    gateway's answer is known), ``held`` (waits for an admin), ``blocked`` (the guard
+    refused; nothing moved) or ``refused`` (``error`` says why; nothing moved).
+    """
+
+    status: str
+    order: WithdrawalOrder
+    decision: RiskDecision | None = None
+    withdrawal: Withdrawal | None = None
+    held: Held | None = None
+    error: WalletError | None = None
+
+
+class WithdrawalStore(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def open_withdrawal(
+        self, key: str, spec: TransferSpec, telegram_id: int, card_last4: str, request_id: str
+    ) -> Withdrawal:
+        """Reserve ``spec`` (pending) under ``key`` and record the withdrawal (requested),
+        in one transaction; a replayed key returns the same record."""
+        ...
+
+    async def open_held_withdrawal(
+        self,
+        key: str,
+        spec: TransferSpec,
+        reasons: Sequence[str],
+        event: str,
+        telegram_id: int,
+        card_last4: str,
+        request_id: str,
+    ) -> tuple[Held, Withdrawal]:
+        """Like ``open_withdrawal`` (state held), with the guard's review item and its
+        ``event``, all in one transaction."""
+        ...
+
+    async def advance_held(self, withdrawal_id: int) -> tuple[Withdrawal, bool]:
+        """After the review: approved → requested, rejected → failed (told, as the review
+        told the owner); open → unchanged. True when this call moved it."""
+        ...
+
+    async def mark_unknown(self, withdrawal_id: int) -> Withdrawal:
+        """requested → unknown; any other state stays."""
+        ...
+
+    async def settle(
+        self, withdrawal_id: int, paid: bool, reason: str, told: bool, refund_kind: str
+    ) -> tuple[Withdrawal, bool]:
+        """requested/unknown → paid (post the reservation) or failed (void it, or refund
+        a posted one with a ``refund_kind`` transfer), in one transaction. True when this
+        call settled it; a settled one is returned as it is."""
+        ...
+
+    async def open_withdrawals(self, updated_before_ms: int, limit: int) -> list[Withdrawal]:
+        """Held ones whose review is decided, and requested/unknown ones not updated since
+        ``updated_before_ms``; oldest first."""
+        ...
+
+    async def untold(self, limit: int) -> list[Withdrawal]:
+        """Settled withdrawals whose owner was not told yet, oldest first."""
+        ...
+
+    async def mark_told(self, withdrawal_id: int) -> None: ...
+
+    async def get_withdrawal(self, withdrawal_id: int) -> Withdrawal | None: ...
+
+
+class Withdrawals:
+    def __init__(
+        self,
+        ledger: Ledger,
+        users: Users,
+        identity: Identity,
+        guard: PaymentGuard,
+        gateway: PayoutGateway,
+        store: WithdrawalStore,
+        *,
+        recovery_age_s: int = RECOVERY_AGE_S,
+    ) -> None:
+        self.ledger = ledger
+        self.users = users
+        self.identity = identity
+        self.guard = guard
+        self.gateway = gateway
+        self.store = store
+        self.recovery_age_ms = recovery_age_s * 1000
+        self._in_flight: set[int] = set()  # payouts this process is waiting on
+
+    # Ordering and confirming ------------------------------------------------------------
+
+    async def _card_last4(self, telegram_id: int) -> str:
+        if await self.identity.tier(telegram_id) == 0:
+            raise VerificationRequired(telegram_id=telegram_id)
+        card = await self.identity.card(telegram_id)
+        if card is None:
+            raise CardNotBound(telegram_id=telegram_id)
+        return card.masked[-4:]
+
+    async def order(self, user: User, amount_text: str) -> WithdrawalOrder:
+        """Check everything the user can get wrong, before anything is shown or moved."""
+        card_last4 = await self._card_last4(user.telegram_id)
+        amount = parse_amount(amount_text)
+        account = await self.ledger.account(user.account_id)
+        if account.status is AccountStatus.FROZEN:
+            raise AccountFrozen(account_id=account.id)
+        if account.available < amount:
+            raise InsufficientFunds(
+                account_id=account.id, available=account.available, amount=amount
+            )
+        return WithdrawalOrder(user.telegram_id, amount, card_last4)
+
+    async def review(self, order: WithdrawalOrder) -> RiskDecision:
+        return await self.guard.assess(order.telegram_id, order.amount, KIND)
+
+    async def settle(self, key: str, order: WithdrawalOrder) -> WithdrawalOutcome:
+        """After the PIN (and 2FA code): decide again, reserve, pay out; once per ``key``."""
+        user = await self.users.get(order.telegram_id)
+        if user is None:
+            raise UserNotFound(telegram_id=order.telegram_id)
+        await self._card_last4(order.telegram_id)  # still verified, still a card
+        decision = await self.review(order)
+        if decision.action is RiskAction.BLOCK:
+            return WithdrawalOutcome("blocked", order, decision)
+        external = await self.ledger.system_account_id(SystemAccount.EXTERNAL)
+        spec = TransferSpec(
+            user.account_id,
+            external,
+            order.amount,
+            KIND,
+            flag=TransferFlag.PENDING,
+            memo=order.card,
+        )
+        request_id = f"wd-{key}"
+        if decision.action is RiskAction.HOLD:
+            reasons = [r.value for r in decision.reasons]
+            held, withdrawal = await self.store.open_held_withdrawal(
+                key, spec, reasons, HOLD_OPENED, order.telegram_id, order.card_last4, request_id
+            )
+            await self._tell_admins(held)
+            return WithdrawalOutcome("held", order, decision, withdrawal, held)
+        withdrawal = await self.store.open_withdrawal(
+            key, spec, order.telegram_id, order.card_last4, request_id
+        )
+        if withdrawal.state is WithdrawalState.REQUESTED and withdrawal.id not in self._in_flight:
+            withdrawal, _ = await self._pay(withdrawal, told=True)
+        return WithdrawalOutcome(_status(withdrawal), order, decision, withdrawal)
+
+    async def confirm(self, action: Action) -> ConfirmationResult:
+        """The PIN keypad's confirmation (``confirm:withdraw``): settle the action's order."""
+        order = WithdrawalOrder.from_payload(action.payload)
+        try:
+            outcome = await self.settle(action.id, order)
+        except WalletError as refused:  # the balance or the card changed since the card
+            outcome = WithdrawalOutcome("refused", order, error=refused)
+        return ConfirmationResult("withdraw.settled", outcome=outcome)
+
+    async def _tell_admins(self, held: Held) -> None:
+        if self.guard.notify_admins is None:
+            return
+        try:
+            await self.guard.notify_admins(held)
+        except Exception:
+            log.exception("telling the admins about held withdrawal %s failed", held.id)
+
+    # Talking to the gateway ---------------------------------------------------------------
+
+    async def _pay(self, withdrawal: Withdrawal, *, told: bool) -> tuple[Withdrawal, bool]:
+        """Send the payout of a requested withdrawal and settle by the answer, if final.
+
+        Returns the record and whether this call settled it.
+        """
+        self._in_flight.add(withdrawal.id)
+        try:
+            card = await self.identity.card_number(withdrawal.telegram_id)
+            if card is None or card[-4:] != withdrawal.card_last4:
+                # Not the card the owner confirmed: never pay it. Asking closes the id.
+                log.warning("withdrawal %s: the bound card changed; not paid", withdrawal.id)
+                return await self._ask(withdrawal, told=told) or (withdrawal, False)
+            try:
+                result = await self.gateway.payout(
+                    withdrawal.request_id, card, withdrawal.amount, withdrawal.currency
+                )
+            except GatewayError as unknown:
+                log.warning(
+                    "withdrawal %s: no answer from the gateway (%s)", withdrawal.id, unknown
+                )
+                return await self.store.mark_unknown(withdrawal.id), False
+            settled = await self._settle(withdrawal, result, told=told)
+            return settled or (await self.store.mark_unknown(withdrawal.id), False)
+        finally:
+            self._in_flight.discard(withdrawal.id)
+
+    async def _ask(
+        self, withdrawal: Withdrawal, *, told: bool = False
+    ) -> tuple[Withdrawal, bool] | None:
+        """Ask the gateway what became of the request; settle if the answer is final."""
+        try:
+            result = await self.gateway.status(withdrawal.request_id)
+        except GatewayError as unknown:
+            log.warning("withdrawal %s: status unknown (%s)", withdrawal.id, unknown)
+            return None
+        return await self._settle(withdrawal, result, told=told)
+
+    async def _settle(
+        self, withdrawal: Withdrawal, result: PayoutResult, *, told: bool
+    ) -> tuple[Withdrawal, bool] | None:
+        """Post or void by a final answer: the record, and whether this call settled it
+        (not when another sweep was first). None when the answer was not final."""
+        if not result.final:
+            return None
+        paid = result.status is PayoutStatus.SUCCEEDED
+        return await self.store.settle(
+            withdrawal.id, paid, "" if paid else result.reason, told, REFUND_KIND
+        )
+
+    # Recovery -------------------------------------------------------------------------
+
+    async def recover(self, *, min_age_s: int | None = None, limit: int = 100) -> list[Withdrawal]:
+        """Settle what timeouts, crashes and reviews left open; return those this call
+        settled and whose owner is still to be told.
+
+        Requests younger than ``min_age_s`` (default: the periodic sweep's age) are left
+        to the call that made them; at start-up pass 0.
+        """
+        age_ms = self.recovery_age_ms if min_age_s is None else min_age_s * 1000
+        before = self.store.now_ms() - age_ms
+        settled = []
+        for withdrawal in await self.store.open_withdrawals(before, limit):
+            if withdrawal.id in self._in_flight:
+                continue
+            try:
+                done = await self._recover_one(withdrawal)
+            except WalletError:
+                log.exception("withdrawal %s could not be settled now", withdrawal.id)
+                continue
+            if done is not None and done[1] and done[0].state.final and not done[0].told:
+                settled.append(done[0])
+        return settled
+
+    async def _recover_one(self, withdrawal: Withdrawal) -> tuple[Withdrawal, bool] | None:
+        if withdrawal.state is WithdrawalState.HELD:
+            withdrawal, moved = await self.store.advance_held(withdrawal.id)
+            if not moved or withdrawal.state is not WithdrawalState.REQUESTED:
+                return None  # still in review, or rejected (the review told the owner)
+            return await self._pay(withdrawal, told=False)
+        return await self._ask(withdrawal)
+
+    async def untold(self, limit: int = 50) -> list[Withdrawal]:
+        return await self.store.untold(limit)
+
+    async def mark_told(self, withdrawal_id: int) -> None:
+        await self.store.mark_told(withdrawal_id)
+
+    async def get(self, withdrawal_id: int) -> Withdrawal | None:
+        return await self.store.get_withdrawal(withdrawal_id)
+
+
+def _status(withdrawal: Withdrawal) -> str:
+    if withdrawal.state is WithdrawalState.REQUESTED:
+        return WithdrawalState.UNKNOWN.value  # no final answer yet, whatever the reason
+    return withdrawal.state.value

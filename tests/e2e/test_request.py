@@ -1,0 +1,263 @@
+"""Payment requests and split bills through the real application and the emulator."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+
+import pytest
+from PIL import Image
+
+from tests.e2e.test_send import (
+    ALICE,
+    BOB,
+    PROFILES,
+    WANGFANG,
+    XIAOMING,
+    available,
+    enter_pin,
+    fund,
+    start_private,
+    tap_and_wait,
+)
+
+LINK = re.compile(r"https://t\.me/wallet_sandbox_bot\?start=(pay_[A-Za-z0-9_-]{16})")
+
+
+def decode_qr(png: bytes) -> str | None:
+    """The text of the QR code in the picture; None when zxing-cpp is not installed."""
+    try:
+        import zxingcpp
+    except ImportError:
+        return None
+    (found,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    return found.text
+
+
+async def make_request(emulator, who: str, command: str):
+    """Send ``/request …``; the bot's photo message and the payload of its link."""
+    await emulator.send_text(who, command)
+    sent = await emulator.wait_for_message(who)
+    return sent, LINK.search(sent.text).group(1)
+
+
+async def open_card(emulator, who: str, payload: str):
+    await emulator.send_text(who, f"/start {payload}")
+    return await emulator.wait_for_message(who)
+
+
+def requests_saved(settings) -> int:
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
+
+
+async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator):
+    sent, payload = await make_request(emulator, "alice", "/request 12.50 lunch at 老王")
+    assert sent.message.photo
+    png = emulator.files[sent.message.photo[-1]["file_id"]].content
+    assert png.startswith(b"\x89PNG")
+    assert Image.open(io.BytesIO(png)).size[0] >= 200
+    link = f"https://t.me/wallet_sandbox_bot?start={payload}"
+    assert sent.text == (
+        "🧾 Payment request: ¥12.50\nMemo: lunch at 老王\n"
+        f"Show this QR code, or share the link, to be paid:\n{link}"
+    )
+    decoded = decode_qr(png)
+    assert decoded in (link, None)
+    pytest.importorskip("zxingcpp")
+    assert decoded == link
+    assert [b["text"] for b in sent.buttons()] == ["✖ Cancel request"]
+
+
+async def test_a_request_is_paid_through_its_link_with_the_pin_and_the_requester_is_told(
+    emulator, wallet
+):
+    await fund(wallet, BOB, 50_00)
+    _, payload = await make_request(emulator, "alice", "/request 12.50 lunch")
+    card = await open_card(emulator, "bob", payload)
+    assert card.text == "Pay ¥12.50 to Alice?\nMemo: lunch"
+    keypad = await tap_and_wait(emulator, "bob", card, "Confirm")
+    assert "Enter your payment PIN to confirm" in keypad.text
+    assert await available(wallet, BOB) == 50_00  # nothing moves before the PIN
+
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text == "✅ Paid ¥12.50 to Alice."
+    assert await available(wallet, BOB) == 37_50
+    assert await available(wallet, ALICE) == 12_50
+    told = await emulator.wait_for_message("alice", since=0, text="paid your request")
+    assert told.text == "💰 Bob paid your request of ¥12.50. Your balance: ¥12.50\nMemo: lunch"
+    paid = await wallet.requests.get(payload.removeprefix("pay_"))
+    assert (paid.state, paid.paid_by) == ("paid", BOB)
+
+
+async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulator, wallet):
+    await fund(wallet, BOB, 50_00)
+    await fund(wallet, WANGFANG, 50_00)
+    _, payload = await make_request(emulator, "alice", "/request 10")
+    # Bob twice and 王芳 once open the link and reach the keypad before anyone pays.
+    cards = [
+        await open_card(emulator, who, payload) for who in ("bob", "bob", "wangfang", "wangfang")
+    ]
+    for who, card in zip(("bob", "bob", "wangfang"), cards, strict=False):
+        await tap_and_wait(emulator, who, card, "Confirm" if who == "bob" else "确认")
+
+    assert (await enter_pin(emulator, "bob", cards[0])).text == "✅ Paid ¥10.00 to Alice."
+    second_tap = await enter_pin(emulator, "bob", cards[1])
+    assert second_tap.text == "You have paid this request (¥10.00) already. No more money was sent."
+    other_payer = await enter_pin(emulator, "wangfang", cards[2])
+    assert other_payer.text == "这笔收款已经有人付过了，没有扣款。"
+    late = await tap_and_wait(emulator, "wangfang", cards[3], "确认")
+    assert late.text == "这笔收款已经有人付过了，没有扣款。"
+    again = await open_card(emulator, "bob", payload)
+    assert again.text == "This request has already been paid. No money was sent."
+
+    assert await available(wallet, BOB) == 40_00
+    assert await available(wallet, WANGFANG) == 50_00
+    assert await available(wallet, ALICE) == 10_00
+
+
+async def test_paying_your_own_request_is_refused(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    _, payload = await make_request(emulator, "alice", "/request 5")
+    reply = await open_card(emulator, "alice", payload)
+    assert reply.text.startswith("This is your own request: you cannot pay yourself.")
+    assert not reply.buttons()
+    assert await available(wallet, ALICE) == 50_00
+
+
+async def test_a_cancelled_request_cannot_be_paid(emulator, wallet):
+    await fund(wallet, BOB, 50_00)
+    sent, payload = await make_request(emulator, "alice", "/request 8")
+    card = await open_card(emulator, "bob", payload)  # opened before the cancel
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+
+    cancelled = await tap_and_wait(emulator, "alice", sent, "Cancel request")
+    assert cancelled.text == "Request for ¥8.00 cancelled. Its link and QR code no longer work."
+    at_the_keypad = await enter_pin(emulator, "bob", card)
+    assert at_the_keypad.text == "This request was cancelled. No money was sent."
+    again = await open_card(emulator, "bob", payload)
+    assert again.text == "This request was cancelled. No money was sent."
+    data = sent.buttons()[0]["callback_data"]
+    assert not cancelled.buttons()  # the button went with the cancel; a replayed tap:
+    sent.message.reply_markup = {"inline_keyboard": [[{"text": "again", "callback_data": data}]]}
+    query = await emulator.tap("alice", sent, data=data)
+    assert "cancelled" in (await emulator.wait_for_answer(query)).text
+
+    assert await available(wallet, BOB) == 50_00
+    assert await available(wallet, ALICE) == 0
+
+
+async def test_a_bad_pay_link_shows_the_menu_with_a_warning(emulator):
+    reply = await open_card(emulator, "bob", "pay_AAAAAAAAAAAAAAAA")
+    assert reply.text.startswith("This link is not valid or has expired.")
+
+
+async def test_a_payment_the_guard_would_hold_is_not_made_from_a_request(emulator, wallet):
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")  # tier 1: ¥5,000
+    _, payload = await make_request(emulator, "alice", "/request 1500")
+    card = await open_card(emulator, "xiaoming", payload)
+    refused = await tap_and_wait(emulator, "xiaoming", card, "确认")
+    assert refused.text.startswith("⛔") and "需要管理员审核" in refused.text
+    user = await wallet.users.get(XIAOMING)
+    balance = await wallet.ledger.balance(user.account_id)
+    assert (balance.available, balance.reserved) == (3_000_00, 0)
+    assert (await wallet.requests.get(payload.removeprefix("pay_"))).state == "open"
+
+
+async def test_a_password_free_payment_of_a_small_request_skips_the_keypad(emulator, wallet):
+    await fund(wallet, BOB, 50_00)
+    await wallet.store.set_password_free(BOB, 20_00, 100_00)
+    _, payload = await make_request(emulator, "alice", "/request 6")
+    card = await open_card(emulator, "bob", payload)
+    done = await tap_and_wait(emulator, "bob", card, "Confirm")
+    assert done.text == "✅ Paid ¥6.00 to Alice."
+    assert await available(wallet, ALICE) == 6_00
+
+
+async def test_a_split_bill_sends_each_known_person_their_share(emulator, wallet):
+    await fund(wallet, BOB, 50_00)
+    await start_private(emulator, "bob")
+    await start_private(emulator, "wangfang")
+    await emulator.send_text("alice", "/split 10 @bob @wangfang hotpot")
+    summary = await emulator.wait_for_message("alice")
+    assert summary.text == (
+        "🧾 Split ¥10.00 among 3 people. Your own share: ¥3.34\n"
+        "Requests sent:\n• Bob: ¥3.33\n• 王芳: ¥3.33"
+    )
+    to_bob = await emulator.wait_for_message("bob", since=0, text="split a bill")
+    assert to_bob.text.startswith(
+        "🧾 Alice split a bill of ¥10.00 among 3 people. Your share: ¥3.33\nMemo: hotpot\n"
+    )
+    to_fang = await emulator.wait_for_message("wangfang", since=0, text="AA 分账")
+    assert "你的份额：¥3.33" in to_fang.text
+
+    (button,) = to_bob.buttons()
+    assert button["text"] == "Pay ¥3.33"
+    card = await open_card(emulator, "bob", LINK.search(button["url"]).group(1))
+    assert card.text == "Pay ¥3.33 to Alice?\nMemo: hotpot"
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    assert (await enter_pin(emulator, "bob", card)).text == "✅ Paid ¥3.33 to Alice."
+    assert await available(wallet, ALICE) == 3_33
+
+
+async def test_a_split_reports_unknown_names_and_people_it_cannot_message(emulator, wallet):
+    await start_private(emulator, "bob")
+    await wallet.users.seen(PROFILES[XIAOMING])  # known from a group, private chat never opened
+    await emulator.send_text("alice", "/split 10.03 @bob @nobody_here @xiaoming")
+    summary = await emulator.wait_for_message("alice")
+    lines = summary.text.split("\n")
+    assert lines[0] == "🧾 Split ¥10.03 among 4 people. Your own share: ¥2.51"
+    assert lines[1:3] == ["Requests sent:", "• Bob: ¥2.51"]
+    assert lines[3].startswith("Not told: they have not opened a chat with me yet.")
+    assert lines[4].startswith("• 小明: ¥2.50 https://t.me/wallet_sandbox_bot?start=pay_")
+    assert lines[5].startswith("I don't know these people")
+    assert lines[6] == "• @nobody_here: ¥2.51"
+    assert await wallet.requests.get(LINK.search(lines[4]).group(1).removeprefix("pay_"))
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("/request", "Write /request 12.50 [memo]"),
+        ("/request 0", "more than ¥0.00"),
+        ("/request 1.234", "at most two decimals"),
+        ("/request -3", "cannot be negative"),
+        ("/request abc", "is not an amount"),
+        (f"/request 5 {'x' * 101}", "memo is too long"),
+        ("/split", "Write /split 90 @alice @bob [memo]"),
+        ("/split 10", "Name at least one person"),
+        ("/split abc @bob", "is not an amount"),
+        ("/split 1e3 @bob", "plain digits"),
+        ("/split 10 @bob @bob", "@bob is named twice"),
+        ("/split 10 @bob @BOB", "@BOB is named twice"),
+        ("/split 10 @bob 100004", "100004 is named twice"),
+        ("/split 10 @alice", "Don't name yourself"),
+        ("/split 0.02 @bob @wangfang", "3 people need at least ¥0.03"),
+        ("/split 100 " + " ".join(f"@person{i}" for i in range(21)), "at most 20 people"),
+    ],
+)
+async def test_bad_input_is_answered_clearly_and_asks_nothing_of_anyone(
+    emulator, wallet, settings, command, words
+):
+    await fund(wallet, ALICE, 50_00)
+    await start_private(emulator, "bob")
+    await start_private(emulator, "wangfang")
+    mark = emulator.mark()
+    await emulator.send_text("alice", command)
+    reply = await emulator.wait_for_message("alice")
+    assert words in reply.text
+    assert not reply.message.photo
+    assert requests_saved(settings) == 0
+    assert await available(wallet, ALICE) == 50_00
+    assert not [e for e in emulator.bot_events("message") if e.seq > mark and e.chat_id != ALICE]
+
+
+async def test_requests_and_splits_are_made_in_private_chat_only(emulator, settings):
+    for command in ("/request@wallet_sandbox_bot 5", "/split@wallet_sandbox_bot 10 @bob"):
+        await emulator.send_text("alice", command, emulator.group)
+        reply = await emulator.wait_for_message(emulator.group)
+        assert reply.text.startswith("Payment requests and split bills are made in our private")
+    assert requests_saved(settings) == 0

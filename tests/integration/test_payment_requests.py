@@ -1,0 +1,243 @@
+"""Payment requests on a real ledger: paid once, whoever races for them, or cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from bot.security.cipher import Keyring
+from bot.security.guard import PaymentGuard
+from bot.security.identity import Identity
+from bot.security.risk import RiskRules
+from bot.wallet.errors import (
+    PaymentRequestAlreadyPaid,
+    PaymentRequestCancelled,
+    PaymentRequestIsYours,
+    PaymentRequestNotFound,
+    PaymentRequestNotYours,
+    SplitDuplicateName,
+    SplitNamesYou,
+    StorageError,
+)
+from bot.wallet.model import TransferSpec
+from bot.wallet.requests import Requests, RequestState
+from bot.wallet.transfers import Transfers
+from bot.wallet.users import Profile, Users
+
+ALICE, BOB, CAROL = 101, 202, 303
+MONTH_MS = 30 * 24 * 3600 * 1000
+
+
+class World:
+    def __init__(self, store, ledger, clock, external, db_path) -> None:
+        self.store, self.ledger, self.clock, self.external = store, ledger, clock, external
+        self.db_path = db_path
+        self.users = Users(store, "CNY")
+        identity = Identity(store, Keyring(bytes(range(32))))
+        guard = PaymentGuard(store, identity, rules=RiskRules())
+        self.requests = Requests(store, self.users, Transfers(ledger, self.users, guard))
+        self.people = {}
+
+    async def person(self, telegram_id: int, funds: int = 0):
+        now = self.clock.now_ms
+        self.clock.now_ms = now - MONTH_MS  # an old wallet: no new-account rule
+        user = await self.users.seen(Profile(telegram_id, f"user{telegram_id}", "U"))
+        self.clock.now_ms = now
+        await self.store.set_pin(telegram_id, "scrypt-hash", "key")
+        if funds:
+            await self.ledger.transfer(
+                f"fund-{telegram_id}", self.external, user.account_id, funds, "topup"
+            )
+        self.people[telegram_id] = user
+        return user
+
+    async def available(self, telegram_id: int) -> int:
+        user = self.people[telegram_id]
+        return (await self.ledger.balance(user.account_id)).available
+
+    def transfers_keyed(self, key: str) -> int:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute("SELECT count(*) FROM transfers WHERE key = ?", (key,)).fetchone()[
+                0
+            ]
+
+
+@pytest.fixture
+async def world(store, ledger, clock, external, db_path) -> World:
+    world = World(store, ledger, clock, external, db_path)
+    await world.person(ALICE)
+    await world.person(BOB, funds=100_00)
+    await world.person(CAROL, funds=100_00)
+    return world
+
+
+async def test_two_payers_at_once_pay_a_request_once(world, audit):
+    request = await world.requests.create(world.people[ALICE], "12.50", "lunch")
+    results = await asyncio.gather(
+        *(
+            world.requests.settle(request.token, payer, authenticated=True)
+            for payer in (BOB, CAROL, BOB, CAROL)
+        )
+    )
+    statuses = sorted(r.status for r in results)
+    assert statuses.count("paid") == 1
+    winner = next(r for r in results if r.status == "paid").payer.telegram_id
+    loser = CAROL if winner == BOB else BOB
+    assert all(
+        isinstance(r.error, PaymentRequestAlreadyPaid)
+        for r in results
+        if r.payer.telegram_id == loser
+    )
+    assert await world.available(ALICE) == 12_50
+    assert await world.available(winner) == 87_50
+    assert await world.available(loser) == 100_00
+    assert world.transfers_keyed(request.key) == 1
+    paid = await world.requests.get(request.token)
+    assert (paid.state, paid.paid_by, paid.transfer_key) == (
+        RequestState.PAID,
+        winner,
+        request.key,
+    )
+    assert (await audit()).ok
+
+
+async def test_the_payer_paying_again_is_told_so_and_nothing_more_moves(world):
+    request = await world.requests.create(world.people[ALICE], "5")
+    first = await world.requests.settle(request.token, BOB, authenticated=True)
+    again = await world.requests.settle(request.token, BOB, authenticated=True)
+    assert (first.status, again.status) == ("paid", "paid_before")
+    assert await world.available(BOB) == 95_00
+    assert await world.available(ALICE) == 5_00
+
+
+async def test_a_replayed_payment_returns_the_first_transfer(world, store):
+    request = await world.requests.create(world.people[ALICE], "5")
+    first = await world.requests.settle(request.token, BOB, authenticated=True)
+    spec = TransferSpec(
+        world.people[BOB].account_id, world.people[ALICE].account_id, 5_00, "transfer"
+    )
+    paid, transfer, replayed = await store.pay_request(
+        request.token, BOB, spec, password_free=False
+    )
+    assert replayed and transfer == first.transfer and paid.state is RequestState.PAID
+    with pytest.raises(PaymentRequestAlreadyPaid):
+        await store.pay_request(request.token, CAROL, spec, password_free=False)
+
+
+async def test_cancel_and_pay_at_once_end_in_one_of_them_only(world):
+    for _ in range(5):
+        request = await world.requests.create(world.people[ALICE], "1")
+        payment, cancelled = await asyncio.gather(
+            world.requests.settle(request.token, BOB, authenticated=True),
+            world.requests.cancel(request.token, ALICE),
+            return_exceptions=True,
+        )
+        final = await world.requests.get(request.token)
+        if final.state is RequestState.PAID:
+            assert payment.status == "paid"
+            assert isinstance(cancelled, PaymentRequestAlreadyPaid)
+            assert world.transfers_keyed(request.key) == 1
+        else:
+            assert final.state is RequestState.CANCELLED
+            assert isinstance(payment.error, PaymentRequestCancelled)
+            assert world.transfers_keyed(request.key) == 0
+    total_paid = 100_00 - await world.available(BOB)
+    assert total_paid == await world.available(ALICE)
+
+
+async def test_a_cancelled_request_cannot_be_paid_or_cancelled_again(world):
+    request = await world.requests.create(world.people[ALICE], "3")
+    with pytest.raises(PaymentRequestNotYours):
+        await world.requests.cancel(request.token, BOB)
+    await world.requests.cancel(request.token, ALICE)
+    payment = await world.requests.settle(request.token, BOB, authenticated=True)
+    assert isinstance(payment.error, PaymentRequestCancelled)
+    with pytest.raises(PaymentRequestCancelled):
+        await world.requests.cancel(request.token, ALICE)
+    with pytest.raises(PaymentRequestCancelled):
+        await world.requests.quote(request.token, world.people[BOB])
+    assert await world.available(BOB) == 100_00
+
+
+async def test_the_requester_cannot_pay_their_own_request(world, store):
+    request = await world.requests.create(world.people[BOB], "3")
+    with pytest.raises(PaymentRequestIsYours):
+        await world.requests.quote(request.token, world.people[BOB])
+    payment = await world.requests.settle(request.token, BOB, authenticated=True)
+    assert isinstance(payment.error, PaymentRequestIsYours)
+    assert await world.available(BOB) == 100_00
+
+
+async def test_not_enough_money_leaves_the_request_open(world):
+    request = await world.requests.create(world.people[ALICE], "100.01")
+    payment = await world.requests.settle(request.token, BOB, authenticated=True)
+    assert payment.status == "refused" and payment.error.code == "exceeds_balance"
+    assert (await world.requests.get(request.token)).state is RequestState.OPEN
+    assert (await world.requests.settle(request.token, CAROL, authenticated=True)).status == (
+        "refused"
+    )
+
+
+async def test_a_spec_that_does_not_match_the_request_moves_nothing(world, store):
+    request = await world.requests.create(world.people[ALICE], "3")
+    bob, alice = world.people[BOB].account_id, world.people[ALICE].account_id
+    for spec in (
+        TransferSpec(bob, alice, 2_00, "transfer"),  # less than asked
+        TransferSpec(bob, world.external, 3_00, "transfer"),  # to someone else
+        TransferSpec(world.people[CAROL].account_id, alice, 3_00, "transfer"),  # not Bob's
+    ):
+        with pytest.raises(StorageError):
+            await store.pay_request(request.token, BOB, spec, password_free=False)
+    assert (await world.requests.get(request.token)).state is RequestState.OPEN
+    assert await world.available(BOB) == 100_00
+
+
+async def test_unknown_and_malformed_tokens_find_nothing(world):
+    for token in ("AAAAAAAAAAAAAAAA", "short", "../../etc/passwd", "x" * 200):
+        with pytest.raises(PaymentRequestNotFound):
+            await world.requests.get(token)
+        with pytest.raises(PaymentRequestNotFound):
+            await world.requests.cancel(token, ALICE)
+
+
+async def test_a_settled_request_cannot_be_changed_in_the_database(world, db_path):
+    request = await world.requests.create(world.people[ALICE], "3")
+    await world.requests.settle(request.token, BOB, authenticated=True)
+    with sqlite3.connect(db_path) as conn:
+        for sql in (
+            "UPDATE payment_requests SET state = 'open', paid_by = NULL, transfer_key = NULL,"
+            " settled_at = NULL",
+            "UPDATE payment_requests SET amount = 1",
+            "DELETE FROM payment_requests",
+        ):
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute(sql)
+
+
+async def test_a_split_saves_requests_only_for_known_people_after_every_check(world, db_path):
+    alice = world.people[ALICE]
+
+    def saved() -> int:
+        with sqlite3.connect(db_path) as conn:
+            return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
+
+    with pytest.raises(SplitDuplicateName):
+        await world.requests.split(alice, "10", ["@user202", str(BOB)])
+    with pytest.raises(SplitNamesYou):
+        await world.requests.split(alice, "10", ["@user202", "@USER101"])
+    assert saved() == 0
+
+    bill = await world.requests.split(alice, "10.03", ["@user202", "@nobody_here", "@user303"])
+    assert (bill.total, bill.own_share, bill.people) == (10_03, 2_51, 4)
+    assert [(s.name, s.amount, s.user is not None) for s in bill.shares] == [
+        ("@user202", 2_51, True),
+        ("@nobody_here", 2_51, False),
+        ("@user303", 2_50, True),
+    ]
+    assert saved() == 2
+    for share in bill.shares:
+        if share.request is not None:
+            stored = await world.requests.get(share.request.token)
+            assert (stored.requester_id, stored.amount) == (ALICE, share.amount)

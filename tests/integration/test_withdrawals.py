@@ -1,0 +1,157 @@
+"""Withdrawals through the use case on a real SQLite file: replays, slow answers, holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import open_wallet
+from bot.config import Settings
+from bot.storage.sqlite import open_snapshot
+from bot.wallet.audit import audit_ledger
+from bot.wallet.gateway import PayoutResult, PayoutStatus
+from bot.wallet.model import SystemAccount, TransferFlag
+from bot.wallet.sandbox_gateway import SandboxGateway
+from bot.wallet.users import Profile
+from bot.wallet.withdrawals import REFUND_KIND, WithdrawalState
+
+ALICE, ADMIN = 100_002, 100_001
+CARD, OTHER_CARD = "4111111111111111", "5555555555554444"
+
+
+class SlowBank(SandboxGateway):
+    """Answers "pending" to a payout (while ``slow``); ``settle_all`` makes the bank
+    finish them."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.slow = True
+        self.pending: dict[str, tuple] = {}
+
+    async def payout(self, request_id, card_number, amount, currency):
+        if not self.slow:
+            return await super().payout(request_id, card_number, amount, currency)
+        self.payout_calls += 1
+        self.pending[request_id] = (card_number, amount, currency)
+        return PayoutResult(request_id, PayoutStatus.PENDING)
+
+    async def status(self, request_id):
+        if request_id in self.pending:
+            return PayoutResult(request_id, PayoutStatus.PENDING)
+        return await super().status(request_id)
+
+    async def settle_all(self) -> None:
+        for request_id, args in self.pending.items():
+            await super().payout(request_id, *args)
+        self.pending.clear()
+
+
+@pytest.fixture
+async def opened(tmp_path):
+    """(wallet, gateway) over a file in tmp_path; the ledger must audit clean afterwards."""
+    gateway = SlowBank(state_path=tmp_path / "gateway.db")
+    wallet = await open_wallet(
+        Settings(database_url=f"sqlite:///{tmp_path / 'wallet.db'}", data_dir=tmp_path),
+        gateway=gateway,
+    )
+    user = await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer("fund", external, user.account_id, 5_000_00, "topup")
+    await wallet.identity.verify(ALICE, "张三", "11010519491231002X")
+    await wallet.identity.bind_card(ALICE, CARD)
+    yield wallet, gateway
+    await wallet.close()
+    gateway.close()
+    async with open_snapshot(tmp_path / "wallet.db") as snapshot:
+        report = await audit_ledger(snapshot)
+    assert report.ok, report.problems
+
+
+async def balance(wallet) -> tuple[int, int]:
+    user = await wallet.users.get(ALICE)
+    money = await wallet.ledger.balance(user.account_id)
+    return money.available, money.reserved
+
+
+async def order(wallet, amount: str):
+    return await wallet.withdrawals.order(await wallet.users.get(ALICE), amount)
+
+
+async def test_a_pending_answer_is_settled_when_the_bank_finishes(opened):
+    wallet, bank = opened
+    outcome = await wallet.withdrawals.settle("confirm-1", await order(wallet, "30"))
+    assert (outcome.status, outcome.withdrawal.state) == ("unknown", WithdrawalState.UNKNOWN)
+    assert await wallet.withdrawals.recover(min_age_s=0) == []  # still pending: untouched
+    assert await balance(wallet) == (4_970_00, 30_00)
+
+    await bank.settle_all()
+    (settled,) = await wallet.withdrawals.recover(min_age_s=0)
+    assert (settled.state, settled.told) == (WithdrawalState.PAID, False)
+    assert await balance(wallet) == (4_970_00, 0)
+
+
+async def test_replaying_a_confirmation_pays_once(opened):
+    wallet, bank = opened
+    bank.slow = False
+    first = await wallet.withdrawals.settle("confirm-1", await order(wallet, "30"))
+    again = await wallet.withdrawals.settle("confirm-1", await order(wallet, "30"))
+    assert first.status == again.status == "paid"
+    assert first.withdrawal.id == again.withdrawal.id
+    assert len(bank.paid()) == 1
+    assert await balance(wallet) == (4_970_00, 0)
+
+
+async def test_the_periodic_sweep_leaves_a_fresh_request_to_its_own_call(opened):
+    wallet, bank = opened
+    await wallet.withdrawals.settle("confirm-1", await order(wallet, "30"))
+    await bank.settle_all()
+    assert await wallet.withdrawals.recover() == []  # younger than the sweep's age
+    assert len(await wallet.withdrawals.recover(min_age_s=0)) == 1
+
+
+async def hold_and_approve(wallet, amount: str):
+    outcome = await wallet.withdrawals.settle("confirm-big", await order(wallet, amount))
+    assert outcome.status == "held"  # a new wallet moving a large amount
+    assert await wallet.withdrawals.recover(min_age_s=0) == []  # waits for the review
+    await wallet.guard.approve(outcome.held.id, ADMIN)
+    return outcome.withdrawal
+
+
+async def test_an_approved_hold_is_paid_out_by_the_sweep(opened):
+    wallet, bank = opened
+    withdrawal = await hold_and_approve(wallet, "1500")
+    await bank.settle_all()  # nothing to settle yet: the payout is sent by the sweep
+    assert bank.payout_calls == 0
+    assert await wallet.withdrawals.recover(min_age_s=0) == []  # sent; the bank is slow
+    assert bank.payout_calls == 1
+    await bank.settle_all()
+    (settled,) = await wallet.withdrawals.recover(min_age_s=0)
+    assert (settled.id, settled.state) == (withdrawal.id, WithdrawalState.PAID)
+    assert await balance(wallet) == (3_500_00, 0)
+
+
+async def test_an_approved_hold_to_a_card_changed_since_is_not_paid_and_refunded(opened):
+    wallet, bank = opened
+    withdrawal = await hold_and_approve(wallet, "1500")
+    assert await balance(wallet) == (3_500_00, 0)  # the approval posted it
+    await wallet.identity.bind_card(ALICE, OTHER_CARD)
+
+    (settled,) = await wallet.withdrawals.recover(min_age_s=0)
+    assert (settled.id, settled.state) == (withdrawal.id, WithdrawalState.FAILED)
+    assert bank.payout_calls == 0 and bank.paid() == []
+    assert await balance(wallet) == (5_000_00, 0)
+    refund = await wallet.store.get_transfer(settled.settled_transfer_id)
+    assert (refund.kind, refund.flag, refund.amount) == (REFUND_KIND, TransferFlag.POSTED, 1_500_00)
+    assert await wallet.withdrawals.recover(min_age_s=0) == []  # refunded once
+
+
+async def test_the_state_file_is_shared_by_every_client_and_holds_no_card_number(tmp_path):
+    state = tmp_path / "gateway.db"
+    one, other = SandboxGateway(state_path=state), SandboxGateway(state_path=state)
+    await one.payout("wd-1", CARD, 30_00, "CNY")
+    assert (await other.status("wd-1")).status is PayoutStatus.SUCCEEDED
+    await other.payout("wd-1", CARD, 30_00, "CNY")
+    assert len(one.paid()) == 1
+    one.close()
+    other.close()
+    for path in tmp_path.glob("gateway.db*"):
+        assert CARD.encode() not in path.read_bytes()
