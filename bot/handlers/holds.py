@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 HOLD = "h:"
 
 
-def _who(users: dict, telegram_id: int | None) -> str:
+def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
+    if telegram_id is None:  # a withdrawal's gateway, a shop, an escrow: not a person
+        try:
+            return translate(language, f"hold.to_{kind}")
+        except KeyError:
+            return translate(language, "hold.to_outside")
     user = users.get(telegram_id)
     return user.display_name if user else str(telegram_id)
 
@@ -42,8 +47,8 @@ async def hold_text(application: Application, language: str, held: Held) -> str:
         language,
         "hold.review",
         id=held.id,
-        payer=_who(people, held.payer_telegram_id),
-        recipient=_who(people, held.recipient_telegram_id),
+        payer=_who(people, held.payer_telegram_id, language, held.kind),
+        recipient=_who(people, held.recipient_telegram_id, language, held.kind),
         amount=format_fen(held.amount),
         kind=held.kind,
         reasons=", ".join(held.reasons),

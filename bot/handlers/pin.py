@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -23,6 +24,7 @@ from bot.security.pin_entry import CANCEL, DELETE, KeypadView
 from bot.wallet.errors import WalletError
 
 KEYPAD = "k:"
+ANSWER_WITHIN_S = 0.7
 # How the outcome of a confirmation is shown (and acted on): type -> async
 # (context, language, outcome) -> text. Feature modules add theirs (send.py: Settlement).
 OUTCOMES: dict[type, Callable[..., Awaitable[str]]] = {}
@@ -86,12 +88,25 @@ async def keypad_press(update: Update, context: WalletContext) -> None:
     user = await current_user(update, context)
     language = language_of(update, user)
     _, action_id, key = [*query.data.split(":"), "", ""][:3]
+    pressing = asyncio.ensure_future(
+        context.wallet.pin_entry.press(user.telegram_id, action_id, key)
+    )
+    # A tap is answered within a second even when the PIN completes a payment whose
+    # gateway is slow: then the answer says "working on it" and the outcome follows.
+    done, _ = await asyncio.wait({pressing}, timeout=ANSWER_WITHIN_S)
+    answered = not done
+    if answered:
+        await query.answer(translate(language, "keypad.working"))
     try:
-        view = await context.wallet.pin_entry.press(user.telegram_id, action_id, key)
+        view = await pressing
     except (WalletError, ValueError) as refused:
-        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+        if answered:
+            await query.edit_message_text(refusal_text(language, refused))
+        else:
+            await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
-    await query.answer(error_text(language, view.error)[:200] if view.error else None)
+    if not answered:
+        await query.answer(error_text(language, view.error)[:200] if view.error else None)
     render = OUTCOMES.get(type(view.outcome)) if view.outcome is not None else None
     text = await render(context, language, view.outcome) if render else keypad_text(language, view)
     try:

@@ -283,3 +283,25 @@ async def test_a_wallet_without_a_pin_is_asked_to_set_one(emulator, wallet, gate
     assert "no payment PIN yet" in told.text
     assert await balance(wallet, ALICE) == (100_00, 0)
     assert gateway.payout_calls == 0
+
+
+@pytest.mark.parametrize("gateway", [SandboxGateway(latency_s=1.5)])
+async def test_the_last_pin_tap_is_answered_at_once_while_a_slow_bank_works(
+    emulator, wallet, gateway
+):
+    await fund(wallet, ALICE, 100_00)
+    await emulator.send_text("alice", "/withdraw 10")
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    mark = emulator.mark()
+    ids = [await emulator.tap("alice", card, digit) for digit in PIN]
+    loop = asyncio.get_running_loop()
+    tapped_at = loop.time()
+    last = await emulator.wait_for_answer(ids[-1], since=mark)
+    assert loop.time() - tapped_at < 1.2  # answered before the bank's 1.5 s
+    assert last.text == "⏳ Working on it…"
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and "on its way" in (e.text or ""), since=mark
+    )
+    assert done.text.startswith("✅ ¥10.00")
+    assert await balance(wallet, ALICE) == (90_00, 0)
