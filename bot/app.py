@@ -102,6 +102,11 @@ class Wallet:
         await self.store.close()
 
 
+def _entered_code(action) -> bool:
+    """Whether the keypad behind ``action`` asked for a 2FA code after the PIN."""
+    return bool(action.payload.get("needs_2fa"))
+
+
 async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = None) -> Wallet:
     """Open the database (applying migrations) and the services over it.
 
@@ -141,7 +146,9 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
 
     async def settle_transfer(action) -> ConfirmationResult:
         order = TransferOrder.from_payload(action.payload)
-        settlement = await transfers.settle(action.id, order, authenticated=True)
+        settlement = await transfers.settle(
+            action.id, order, authenticated=True, second_factor=_entered_code(action)
+        )
         return ConfirmationResult("transfer.settled", outcome=settlement)
 
     pin_entry.register_confirmation("transfer", settle_transfer)
@@ -158,7 +165,10 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
 
     async def settle_request(action) -> ConfirmationResult:
         payment = await requests.settle(
-            action.payload["token"], action.telegram_id, authenticated=True
+            action.payload["token"],
+            action.telegram_id,
+            authenticated=True,
+            second_factor=_entered_code(action),
         )
         return ConfirmationResult("transfer.settled", outcome=payment)
 

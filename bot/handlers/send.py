@@ -173,7 +173,11 @@ async def card_press(update: Update, context: WalletContext) -> None:
         return
     await query.answer()
     if decision.auth is RiskAction.ALLOW:
-        settlement = await wallet.transfers.settle(action.id, order, authenticated=False)
+        try:
+            settlement = await wallet.transfers.settle(action.id, order, authenticated=False)
+        except WalletError as refused:  # spent or frozen since the card was shown
+            await query.edit_message_text(error_text(language, refused))
+            return
         await query.edit_message_text(await announce(context, language, settlement))
         return
     payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}

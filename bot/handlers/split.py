@@ -43,7 +43,7 @@ async def split(update: Update, context: WalletContext) -> None:
         return
     names: list[str] = []
     for word in args[1:]:  # the names come first, then the memo
-        if not (word.startswith("@") or word.isdigit()):
+        if not (word.startswith("@") or (word.isascii() and word.isdigit())):
             break
         names.append(word)
     memo = " ".join(args[1 + len(names) :])

@@ -114,7 +114,7 @@ async def menu_press(update: Update, context: WalletContext) -> None:
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
         amounts = action.payload.get("amounts", [])
-        if not index.isdigit() or int(index) >= len(amounts):
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(amounts):
             await query.answer(translate(language, "callback.unknown"), show_alert=True)
             return
         await wallet.actions.finish(action)  # one invoice per menu: a double tap sends one

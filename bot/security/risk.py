@@ -38,6 +38,7 @@ __all__ = [
     "RiskDecision",
     "RiskReason",
     "RiskRules",
+    "covers",
     "evaluate",
 ]
 
@@ -418,3 +419,16 @@ def _auth_reasons(facts: PaymentFacts, rules: RiskRules, limits: AppliedLimits) 
     if facts.password_free_spent_today_fen + facts.amount > limits.password_free_daily_limit_fen:
         fired.append(RiskReason.EXCEEDS_PASSWORD_FREE_DAILY_LIMIT)
     return fired or [RiskReason.PASSWORD_FREE]
+
+
+def covers(decision: RiskDecision, *, pin: bool, code: bool) -> bool:
+    """Whether what the payer entered (the PIN, a 2FA code) is what ``decision`` asks.
+
+    A payment settles on a fresh decision, taken after the keypad: if 2FA was turned on
+    in between, a PIN alone no longer covers it.
+    """
+    if decision.auth is RiskAction.STEP_UP_2FA:
+        return pin and code
+    if decision.auth is RiskAction.STEP_UP_PIN:
+        return pin
+    return True

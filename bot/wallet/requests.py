@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from bot.security.risk import RiskAction
+from bot.security.risk import RiskAction, covers
 from bot.wallet.errors import (
     MemoTooLong,
     PaymentRequestAlreadyPaid,
@@ -250,7 +250,9 @@ class Requests:
     async def review(self, order: TransferOrder) -> RiskDecision:
         return await self.transfers.review(order)
 
-    async def settle(self, token: str, payer_id: int, *, authenticated: bool) -> RequestPayment:
+    async def settle(
+        self, token: str, payer_id: int, *, authenticated: bool, second_factor: bool = False
+    ) -> RequestPayment:
         """Decide once more and pay the request, exactly once; report what happened.
 
         ``authenticated``: the payer entered the PIN (and 2FA code) the decision asked for.
@@ -273,8 +275,8 @@ class Requests:
             return outcome("refused", error=refused)
         order = TransferOrder(payer_id, requester.telegram_id, request.amount, request.memo)
         decision = await self.review(order)
-        if decision.action is RiskAction.BLOCK or (
-            not authenticated and decision.auth is not RiskAction.ALLOW
+        if decision.action is RiskAction.BLOCK or not covers(
+            decision, pin=authenticated, code=second_factor
         ):
             return outcome("blocked", decision=decision)
         if decision.action is RiskAction.HOLD:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from bot.security.risk import RiskAction
+from bot.security.risk import RiskAction, covers
 from bot.wallet.errors import (
     AccountFrozen,
     AccountsMustBeDifferent,
@@ -119,10 +119,12 @@ class Transfers:
     async def review(self, order: TransferOrder) -> RiskDecision:
         return await self.guard.assess(order.payer_id, order.amount, order.kind, order.recipient_id)
 
-    async def settle(self, key: str, order: TransferOrder, *, authenticated: bool) -> Settlement:
+    async def settle(
+        self, key: str, order: TransferOrder, *, authenticated: bool, second_factor: bool = False
+    ) -> Settlement:
         """Decide once more and move the money (or hold it) under ``key``, exactly once.
 
-        ``authenticated``: the payer entered the PIN (and 2FA code) the decision asked for.
+        ``authenticated``: the payer entered the PIN; ``second_factor``: and a 2FA code.
         Without it only a password-free payment goes ahead.
         """
         payer = await self.users.get(order.payer_id)
@@ -130,8 +132,8 @@ class Transfers:
         if payer is None or recipient is None:
             raise UserNotFound()
         decision = await self.review(order)
-        if decision.action is RiskAction.BLOCK or (
-            not authenticated and decision.auth is not RiskAction.ALLOW
+        if decision.action is RiskAction.BLOCK or not covers(
+            decision, pin=authenticated, code=second_factor
         ):
             return Settlement("blocked", order, payer, recipient, decision)
         if decision.action is RiskAction.HOLD:

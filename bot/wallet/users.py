@@ -106,8 +106,9 @@ class Users:
     async def find(self, text: str) -> User | None:
         """A known person by ``@username`` or numeric Telegram id."""
         text = text.strip()
-        if text.isdigit() and len(text) <= 20:
-            return await self.get(int(text))
+        if text.isascii() and text.isdigit():
+            number = int(text)
+            return await self.get(number) if 0 < number < 2**63 else None
         return await self.by_username(text)
 
     async def set_language(self, telegram_id: int, language: str | None) -> User:

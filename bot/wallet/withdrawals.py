@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.security.guard import HOLD_OPENED
 from bot.security.pin_entry import ConfirmationResult
-from bot.security.risk import PaymentKind, RiskAction
+from bot.security.risk import PaymentKind, RiskAction, covers
 from bot.wallet.errors import (
     AccountFrozen,
     CardNotBound,
@@ -179,6 +179,10 @@ class WithdrawalStore(Protocol):
         told the owner); open → unchanged. True when this call moved it."""
         ...
 
+    async def mark_checked(self, withdrawal_id: int) -> None:
+        """Record that the gateway was asked and gave no final answer (sweep order)."""
+        ...
+
     async def mark_unknown(self, withdrawal_id: int) -> Withdrawal:
         """requested → unknown; any other state stays."""
         ...
@@ -252,14 +256,18 @@ class Withdrawals:
     async def review(self, order: WithdrawalOrder) -> RiskDecision:
         return await self.guard.assess(order.telegram_id, order.amount, KIND)
 
-    async def settle(self, key: str, order: WithdrawalOrder) -> WithdrawalOutcome:
+    async def settle(
+        self, key: str, order: WithdrawalOrder, *, second_factor: bool = False
+    ) -> WithdrawalOutcome:
         """After the PIN (and 2FA code): decide again, reserve, pay out; once per ``key``."""
         user = await self.users.get(order.telegram_id)
         if user is None:
             raise UserNotFound(telegram_id=order.telegram_id)
         await self._card_last4(order.telegram_id)  # still verified, still a card
         decision = await self.review(order)
-        if decision.action is RiskAction.BLOCK:
+        if decision.action is RiskAction.BLOCK or not covers(
+            decision, pin=True, code=second_factor
+        ):
             return WithdrawalOutcome("blocked", order, decision)
         external = await self.ledger.system_account_id(SystemAccount.EXTERNAL)
         spec = TransferSpec(
@@ -289,7 +297,9 @@ class Withdrawals:
         """The PIN keypad's confirmation (``confirm:withdraw``): settle the action's order."""
         order = WithdrawalOrder.from_payload(action.payload)
         try:
-            outcome = await self.settle(action.id, order)
+            outcome = await self.settle(
+                action.id, order, second_factor=bool(action.payload.get("needs_2fa"))
+            )
         except WalletError as refused:  # the balance or the card changed since the card
             outcome = WithdrawalOutcome("refused", order, error=refused)
         return ConfirmationResult("withdraw.settled", outcome=outcome)
@@ -338,7 +348,10 @@ class Withdrawals:
             result = await self.gateway.status(withdrawal.request_id)
         except GatewayError as unknown:
             log.warning("withdrawal %s: status unknown (%s)", withdrawal.id, unknown)
+            await self.store.mark_checked(withdrawal.id)
             return None
+        if not result.final:
+            await self.store.mark_checked(withdrawal.id)  # let the others be asked first
         return await self._settle(withdrawal, result, told=told)
 
     async def _settle(
@@ -370,7 +383,7 @@ class Withdrawals:
                 continue
             try:
                 done = await self._recover_one(withdrawal)
-            except WalletError:
+            except Exception:  # one bad row must not stop the sweep for all the others
                 log.exception("withdrawal %s could not be settled now", withdrawal.id)
                 continue
             if done is not None and done[1] and done[0].state.final and not done[0].told:

@@ -237,6 +237,8 @@ async def test_a_split_reports_unknown_names_and_people_it_cannot_message(emulat
         ("/split 10 @alice", "Don't name yourself"),
         ("/split 0.02 @bob @wangfang", "3 people need at least ¥0.03"),
         ("/split 100 " + " ".join(f"@person{i}" for i in range(21)), "at most 20 people"),
+        ("/split 10 99999999999999999999", "99999999999999999999"),
+        ("/split 10 ² thanks", "Name at least one person"),
     ],
 )
 async def test_bad_input_is_answered_clearly_and_asks_nothing_of_anyone(

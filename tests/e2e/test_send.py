@@ -97,6 +97,8 @@ async def test_the_recipient_who_opened_the_chat_is_told(emulator, wallet):
         ("/send @bob 99999999999", "too much"),
         ("/send @bob abc", "is not an amount"),
         ("/send @nobody_here 5", "don't know that person"),
+        ("/send ² 5", "don't know that person"),
+        ("/send 99999999999999999999 5", "don't know that person"),
         ("/send @alice 5", "cannot send money to yourself"),
         ("/send @bob 50.01", "Not enough money"),
         ("/send @bob", "Write /send @username 12.50"),

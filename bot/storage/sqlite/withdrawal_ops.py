@@ -235,6 +235,14 @@ def _refund(pending: Transfer, ref: str, kind: str) -> TransferSpec:
     )
 
 
+def mark_checked(conn: sqlite3.Connection, ledger: LedgerOps, withdrawal_id: int) -> None:
+    """The gateway gave no final answer: send this one to the back of the sweep's queue."""
+    conn.execute(
+        f"UPDATE withdrawals SET updated_at = ? WHERE id = ? AND {_OPEN}",
+        (ledger.clock(), withdrawal_id),
+    )
+
+
 def mark_told(conn: sqlite3.Connection, withdrawal_id: int) -> None:
     conn.execute(
         "UPDATE withdrawals SET told = 1 WHERE id = ? AND state IN ('paid', 'failed')",
@@ -303,6 +311,9 @@ class SqliteWithdrawals:
             settle, self._ledger, withdrawal_id, paid, reason, told, refund_kind
         )
 
+    async def mark_checked(self, withdrawal_id: int) -> None:
+        await self._writer.run(mark_checked, self._ledger, withdrawal_id)
+
     async def mark_told(self, withdrawal_id: int) -> None:
         await self._writer.run(mark_told, withdrawal_id)
 
@@ -312,7 +323,7 @@ class SqliteWithdrawals:
             f" WHERE (w.{_OPEN} AND w.updated_at <= :before)"
             " OR (w.state = 'held' AND EXISTS (SELECT 1 FROM held_payments AS h"
             "  WHERE h.pending_transfer_id = w.pending_transfer_id AND h.state <> 'open'))"
-            " ORDER BY w.id LIMIT :limit",
+            " ORDER BY w.updated_at, w.id LIMIT :limit",  # the least recently checked first
             {"before": updated_before_ms, "limit": limit},
         )
         return [row_to_withdrawal(r) for r in rows]
