@@ -16,7 +16,7 @@ from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTy
 
 from bot import handlers
 from bot.config import Settings
-from bot.handlers import holds, withdraw
+from bot.handlers import holds, redpacket, withdraw
 from bot.handlers.context import WALLET_KEY, WalletContext
 from bot.handlers.ordering import PerUserUpdateProcessor
 from bot.handlers.throttle import LIMITER_KEY
@@ -37,6 +37,8 @@ from bot.wallet.errors import WrongMasterKey
 from bot.wallet.gateway import PayoutGateway
 from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
+from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
+from bot.wallet.redpackets import PacketOrder, RedPacketLimits, RedPackets
 from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
 from bot.wallet.requests import Requests
 from bot.wallet.sandbox_gateway import SandboxGateway
@@ -69,7 +71,14 @@ PRIVATE_COMMANDS = (
     "lang",
     "help",
 )
-GROUP_COMMANDS = ("send", "help")
+GROUP_COMMANDS = (
+    "redpacket",
+    "redpacket_equal",
+    "redpacket_for",
+    "redpacket_pwd",
+    "send",
+    "help",
+)
 ADMIN_COMMANDS = ("admin", "stats", "review", "audit", "freeze", "unfreeze")
 _OWNS_WALLET = "owns_wallet"
 
@@ -97,6 +106,7 @@ class Wallet:
     requests: Requests
     topups: TopUps
     withdrawals: Withdrawals
+    redpackets: RedPackets
 
     async def close(self) -> None:
         await self.store.close()
@@ -173,6 +183,19 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
         return ConfirmationResult("transfer.settled", outcome=payment)
 
     pin_entry.register_confirmation(PAY_REQUEST, settle_request)
+    limits = RedPacketLimits(
+        max_total=settings.redpacket_max_fen,
+        max_count=settings.redpacket_max_shares,
+        expiry_s=settings.redpacket_expiry_s,
+    )
+    redpackets = RedPackets(store, ledger, users, guard, limits)
+
+    async def create_red_packet(action) -> ConfirmationResult:
+        order = PacketOrder.from_payload(action.payload)
+        creation = await redpackets.create(action.id, order, authenticated=True)
+        return ConfirmationResult("transfer.settled", outcome=creation)
+
+    pin_entry.register_confirmation(RED_PACKET, create_red_packet)
     return Wallet(
         settings=settings,
         store=store,
@@ -193,6 +216,7 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
         requests=requests,
         topups=topups,
         withdrawals=withdrawals,
+        redpackets=redpackets,
     )
 
 
@@ -268,4 +292,5 @@ def build_application(
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application)
     withdraw.schedule(application)
+    redpacket.schedule(application)
     return application

@@ -46,6 +46,8 @@ _VARIABLES = {
     "WALLET_GATEWAY_FAILURE_RATE": "gateway_failure_rate",
     "WALLET_GATEWAY_TIMEOUT_RATE": "gateway_timeout_rate",
     "WALLET_TOPUP_MAX": "topup_max",
+    "WALLET_REDPACKET_MAX": "redpacket_max",
+    "WALLET_REDPACKET_MAX_SHARES": "redpacket_max_shares",
 }
 
 
@@ -83,6 +85,8 @@ class Settings:
     gateway_failure_rate: float = 0.0
     gateway_timeout_rate: float = 0.0
     topup_max_fen: int = 5_000_00  # the most one top-up may add: ¥5,000
+    redpacket_max_fen: int = 200_00  # the most one red packet may hold: ¥200
+    redpacket_max_shares: int = 100
 
     def __repr__(self) -> str:  # never print secrets in logs
         token = "set" if self.telegram_bot_token else "unset"
@@ -235,6 +239,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         except AmountError:
             problems.append(
                 f"WALLET_TOPUP_MAX: {topup_max!r} is not an amount of money such as 5000"
+            )
+
+    packet_max = raw("WALLET_REDPACKET_MAX")
+    if packet_max is not None:
+        try:
+            values["redpacket_max_fen"] = parse_amount(str(packet_max))
+        except AmountError:
+            problems.append(
+                f"WALLET_REDPACKET_MAX: {packet_max!r} is not an amount of money such as 200"
+            )
+    shares = raw("WALLET_REDPACKET_MAX_SHARES")
+    if shares is not None:
+        if re.fullmatch(r"\d{1,4}", str(shares)) and 1 <= int(str(shares)) <= 1_000:
+            values["redpacket_max_shares"] = int(str(shares))
+        else:
+            problems.append(
+                f"WALLET_REDPACKET_MAX_SHARES: {shares!r} is not a whole number from 1 to 1000"
             )
 
     for variable, name, top in (

@@ -16,6 +16,7 @@ from bot.handlers import (
     holds,
     language,
     pin,
+    redpacket,
     request,
     security,
     send,
@@ -53,6 +54,7 @@ def register(application: Application) -> None:
         history,
         statement,
         withdraw,
+        redpacket,
     ):
         application.add_handlers(module.handlers())
     application.add_handlers(fallback.handlers())

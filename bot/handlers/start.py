@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.handlers import request, send
+from bot.handlers import redpacket, request, send
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -66,6 +66,14 @@ async def start(update: Update, context: WalletContext) -> None:
     payload = context.args[0] if context.args else ""
     if payload.startswith(send.CONFIRM_LINK) and await send.show_card(
         update, context, payload.removeprefix(send.CONFIRM_LINK)
+    ):
+        return
+    if payload.startswith(send.CONFIRM_LINK) and await redpacket.show_card(
+        update, context, payload.removeprefix(send.CONFIRM_LINK)
+    ):
+        return
+    if payload.startswith(redpacket.DETAILS_LINK) and await redpacket.show_details(
+        update, context, payload.removeprefix(redpacket.DETAILS_LINK)
     ):
         return
     if payload.startswith(request.PAY_LINK) and await request.show_request(

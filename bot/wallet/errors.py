@@ -44,6 +44,16 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── SplitNamesYou           the sender is in every split already
     │   └── SplitAmountTooSmall     less than one fen a person; params: people, minimum
     ├── StorageError                the database failed; nothing was moved
+    ├── RedPacketError              a red packet cannot be made or grabbed (now)
+    │   ├── RedPacketNotFound
+    │   ├── RedPacketExhausted      every share is taken
+    │   ├── RedPacketExpired
+    │   ├── RedPacketAlreadyGrabbed one share a person; params: amount
+    │   ├── RedPacketNotForYou      an exclusive packet for someone else
+    │   ├── RedPacketWrongPassword
+    │   ├── RedPacketGrabBlocked    the risk guard refused the grab
+    │   └── RedPacketLimit          code: red_packet_total_too_large | _count_out_of_range
+    │                               | _share_too_small | _greeting_too_long | _password_invalid
     └── SecurityError
         ├── PinFormatInvalid
         ├── PinTooWeak
@@ -122,6 +132,15 @@ __all__ = [
     "PinTooWeak",
     "PinWrong",
     "RealNameInvalid",
+    "RedPacketAlreadyGrabbed",
+    "RedPacketError",
+    "RedPacketExhausted",
+    "RedPacketExpired",
+    "RedPacketGrabBlocked",
+    "RedPacketLimit",
+    "RedPacketNotForYou",
+    "RedPacketNotFound",
+    "RedPacketWrongPassword",
     "SecurityError",
     "SplitAmountTooSmall",
     "SplitDuplicateName",
@@ -583,3 +602,60 @@ class HeldPaymentAlreadyDecided(SecurityError):
     """An admin approved or rejected this held payment before; ``params['state']`` says which."""
 
     code = "held_payment_already_decided"
+
+
+class RedPacketError(WalletError):
+    """A red packet cannot be made or grabbed as asked; nothing moved."""
+
+    code = "red_packet_invalid"
+
+
+class RedPacketNotFound(RedPacketError):
+    code = "red_packet_not_found"
+
+
+class RedPacketExhausted(RedPacketError):
+    """Every share has been grabbed."""
+
+    code = "red_packet_exhausted"
+
+
+class RedPacketExpired(RedPacketError):
+    """Past its deadline: the remainder went (or goes) back to the sender."""
+
+    code = "red_packet_expired"
+
+
+class RedPacketAlreadyGrabbed(RedPacketError):
+    """This person has a share of this packet already; ``params['amount']``."""
+
+    code = "red_packet_already_grabbed"
+    money_params = ("amount",)
+
+
+class RedPacketNotForYou(RedPacketError):
+    """An exclusive packet, and this is not the person it is for."""
+
+    code = "red_packet_not_for_you"
+
+
+class RedPacketWrongPassword(RedPacketError):
+    code = "red_packet_wrong_password"
+
+
+class RedPacketGrabBlocked(RedPacketError):
+    """The risk guard refused the grab (grabs in a burst across many chats)."""
+
+    code = "red_packet_grab_blocked"
+
+
+class RedPacketLimit(RedPacketError):
+    """Outside the configured limits; ``code`` says which, ``params`` the bound: an amount
+    (``maximum``, ``minimum``, in fen) or a count of shares or characters (``limit``)."""
+
+    code = "red_packet_limit"
+    money_params = ("maximum", "minimum")
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)

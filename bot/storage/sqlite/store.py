@@ -489,6 +489,83 @@ class SqliteLedgerStore(HistoryReads):
         )
         return topup_ops.row_to_topup(row) if row else None
 
+    # Red packets (the RedPacketStore of bot.wallet.redpackets; ops in redpacket_ops) ----
+
+    async def create_red_packet(self, packet, shares: Sequence[int], spec: TransferSpec):
+        from bot.storage.sqlite import redpacket_ops
+
+        return await self.writer.run(
+            redpacket_ops.create_packet, self._ops, packet, tuple(shares), spec
+        )
+
+    async def grab_red_packet(
+        self, packet_id: str, user_id: int, password: str | None, escrow_id: int, check
+    ):
+        from bot.storage.sqlite import redpacket_ops
+
+        return await self.writer.run(
+            redpacket_ops.grab_share, self._ops, packet_id, user_id, password, escrow_id, check
+        )
+
+    async def expire_red_packet(self, packet_id: str, escrow_id: int):
+        from bot.storage.sqlite import redpacket_ops
+
+        return await self.writer.run(redpacket_ops.expire_packet, self._ops, packet_id, escrow_id)
+
+    async def attach_red_packet_message(
+        self,
+        packet_id: str,
+        chat_id: int | None,
+        message_id: int | None,
+        inline_message_id: str | None,
+    ) -> None:
+        from bot.storage.sqlite import redpacket_ops
+
+        await self.writer.run(
+            redpacket_ops.attach_message, packet_id, chat_id, message_id, inline_message_id
+        )
+
+    async def _red_packet_where(self, where: str, params: Sequence) -> list:
+        from bot.storage.sqlite import redpacket_ops as ops
+
+        rows = await self._fetchall(
+            f"SELECT {ops.PACKET_COLUMNS} FROM red_packets WHERE {where}", params
+        )
+        return [ops.row_to_packet(row) for row in rows]
+
+    async def get_red_packet(self, packet_id: str):
+        found = await self._red_packet_where("id = ?", (packet_id,))
+        return found[0] if found else None
+
+    async def red_packet_by_key(self, create_key: str):
+        found = await self._red_packet_where("create_key = ?", (create_key,))
+        return found[0] if found else None
+
+    async def red_packet_shares(self, packet_id: str) -> list:
+        from bot.storage.sqlite import redpacket_ops as ops
+
+        rows = await self._fetchall(
+            f"SELECT {ops.SHARE_COLUMNS} FROM red_packet_shares WHERE packet_id = ?"
+            " ORDER BY position",
+            (packet_id,),
+        )
+        return [ops.row_to_share(row) for row in rows]
+
+    async def due_red_packets(self, now_ms: int, limit: int) -> list[str]:
+        rows = await self._fetchall(
+            "SELECT id FROM red_packets WHERE state = 'open' AND expires_at <= ?"
+            " ORDER BY expires_at LIMIT ?",
+            (now_ms, limit),
+        )
+        return [row[0] for row in rows]
+
+    async def open_password_packets(self, chat_id: int, now_ms: int) -> list:
+        return await self._red_packet_where(
+            "state = 'open' AND kind = 'password' AND chat_id = ? AND expires_at > ?"
+            " ORDER BY created_at DESC LIMIT 20",
+            (chat_id, now_ms),
+        )
+
 
 class SqliteSnapshot:
     """Reads inside one read transaction: every query sees the same moment."""

@@ -1,0 +1,388 @@
+"""Red packets in groups: /redpacket (/hb), /redpacket_equal, /redpacket_for, /redpacket_pwd.
+
+Parse → a packet order (all checks) → a card (Confirm / Cancel) in the sender's private
+chat, with a deep-link button in the group for a sender who never opened it → the PIN
+keypad when the risk decision asks for it → the packet is escrowed once and the bot posts
+it in the group with a grab button. A tap is answered at once with the amount (or why
+not); the group message is edited with the progress at most every few seconds,
+many grabs in one edit, and ends with the grabbers and the luckiest draw. Password
+packets are grabbed by typing the phrase as a reply to the packet (or anywhere the bot
+sees group messages). Expired packets are refunded by a job per packet and a sweep at
+start-up and every minute, which edit the message and tell the sender
+(:mod:`bot.handlers.redpacket_live`); inline mode is in :mod:`bot.handlers.redpacket_inline`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    ChosenInlineResultHandler,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.handlers import redpacket_inline
+from bot.handlers.context import (
+    WalletContext,
+    command,
+    current_user,
+    error_text,
+    is_private,
+    language_of,
+    private_link,
+)
+from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
+from bot.handlers.redpacket_text import (
+    CARD,
+    CONFIRM_LINK,
+    DETAILS_LINK,
+    GRAB,
+    INLINE_PENDING,
+    PURPOSE,
+    card_markup,
+    card_text,
+    group_language,
+    name_of,
+    packet_markup,
+    packet_text,
+)
+from bot.handlers.risk_text import decision_text
+from bot.i18n import translate
+from bot.security.risk import RiskAction
+from bot.wallet.errors import WalletError
+from bot.wallet.money import format_fen
+from bot.wallet.redpackets import (
+    CONFIRMATION,
+    Creation,
+    PacketKind,
+    PacketOrder,
+    PacketResults,
+    normalize_password,
+)
+from bot.wallet.users import Profile
+
+__all__ = ["DETAILS_LINK", "handlers", "schedule", "show_card", "show_details"]
+
+log = logging.getLogger(__name__)
+
+_USAGE = {kind: f"redpacket.usage.{kind.value}" for kind in PacketKind}
+
+
+# Asking for a packet ------------------------------------------------------------------
+
+
+async def _parse(update: Update, context: WalletContext, kind: PacketKind, user):
+    """(order) from the command's arguments; raises WalletError, or returns None (usage)."""
+    args = list(context.args or [])
+    wallet = context.wallet
+    chat_id = update.effective_chat.id
+    if kind is PacketKind.EXCLUSIVE:
+        reply = update.effective_message.reply_to_message
+        if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
+            if not args:
+                return None
+            author = reply.from_user
+            recipient = await wallet.users.seen(
+                Profile(
+                    author.id, author.username, author.first_name or "", author.language_code or ""
+                )
+            )
+            amount, greeting = args[0], " ".join(args[1:])
+        else:
+            if len(args) < 2:
+                return None
+            recipient = await wallet.users.find(args[0])
+            amount, greeting = args[1], " ".join(args[2:])
+        return await wallet.redpackets.order(
+            user, kind, amount, 1, greeting, recipient=recipient, chat_id=chat_id
+        )
+    if kind is PacketKind.PASSWORD:
+        if len(args) < 3:
+            return None
+        phrase = " ".join(args[2:])
+        return await wallet.redpackets.order(
+            user, kind, args[0], args[1], phrase, password=phrase, chat_id=chat_id
+        )
+    if len(args) < 2:
+        return None
+    return await wallet.redpackets.order(
+        user, kind, args[0], args[1], " ".join(args[2:]), chat_id=chat_id
+    )
+
+
+def _asker(kind: PacketKind):
+    async def ask(update: Update, context: WalletContext) -> None:
+        """Check a red packet and send its card to the sender's private chat."""
+        user = await current_user(update, context)
+        if user is None:
+            return
+        language = language_of(update, user)
+        message = update.effective_message
+        if is_private(update):
+            await message.reply_text(
+                translate(language, "redpacket.group_only", bot=context.bot.username)
+            )
+            return
+        try:
+            order = await _parse(update, context, kind, user)
+        except WalletError as refused:
+            text = error_text(language, refused) + "\n" + translate(language, _USAGE[kind])
+            await message.reply_text(text)
+            return
+        if order is None:
+            await message.reply_text(translate(language, _USAGE[kind]))
+            return
+        action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
+        recipient = await name_of(context, order.recipient_id)
+        text, markup = card_text(language, order, recipient), card_markup(language, action.id)
+        try:
+            await context.bot.send_message(user.telegram_id, text, reply_markup=markup)
+        except Forbidden:  # never opened the private chat: a button opens it on this card
+            link = private_link(context, f"{CONFIRM_LINK}{action.id}")
+            button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
+            await message.reply_text(
+                translate(language, "send.confirm_in_private"),
+                reply_markup=InlineKeyboardMarkup([[button]]),
+            )
+            return
+        await message.reply_text(translate(language, "send.confirm_in_private"))
+
+    return ask
+
+
+async def show_card(update: Update, context: WalletContext, action_id: str) -> bool:
+    """``/start confirm_<id>``: show a packet's card begun in a group; False if not one."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    try:
+        action = await context.wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+    except WalletError:
+        return False
+    order = PacketOrder.from_payload(action.payload)
+    await update.effective_message.reply_text(
+        card_text(language, order, await name_of(context, order.recipient_id)),
+        reply_markup=card_markup(language, action.id),
+    )
+    return True
+
+
+async def card_press(update: Update, context: WalletContext) -> None:
+    """Confirm or cancel a red packet's card."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
+    wallet = context.wallet
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+        if choice != "y":
+            await wallet.actions.cancel(action)
+            await query.answer()
+            await query.edit_message_text(translate(language, "redpacket.cancelled"))
+            return
+        order = PacketOrder.from_payload(action.payload)
+        decision = await wallet.redpackets.review(order)
+        if decision.needs_pin_setup or decision.action is RiskAction.BLOCK:
+            await wallet.actions.cancel(action)
+            await query.answer()
+            text = (
+                translate(language, "pin_not_set")
+                if decision.needs_pin_setup
+                else decision_text(language, decision, order.total)
+            )
+            await query.edit_message_text(text)
+            return
+        await wallet.actions.finish(action)  # the card is used up: one packet per card
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    if decision.auth is RiskAction.ALLOW:
+        creation = await wallet.redpackets.create(action.id, order, authenticated=False)
+        await query.edit_message_text(await announce(context, language, creation))
+        return
+    payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
+    view = await wallet.pin_entry.start_confirmation(user.telegram_id, CONFIRMATION, payload)
+    await query.edit_message_text(
+        card_text(language, order, await name_of(context, order.recipient_id))
+        + "\n\n"
+        + keypad_text(language, view),
+        reply_markup=keypad_markup(view),
+    )
+
+
+async def announce(context: WalletContext, language: str, creation: Creation) -> str:
+    """Post the packet in its group (once) and schedule its expiry; the sender's text."""
+    order = creation.order
+    if creation.status != "created" or creation.packet is None:
+        return translate(
+            language,
+            "redpacket.not_sent",
+            reason=decision_text(language, creation.decision, order.total),
+        )
+    packet = creation.packet
+    amount = format_fen(packet.total)
+    schedule_expiry(context.application, packet)
+    if packet.inline_message_id is not None:  # inline mode: its message shows it now
+        try:
+            await edit_packet(context.application, packet.id)
+        except TelegramError:
+            log.warning("could not show red packet %s", packet.id, exc_info=True)
+            return translate(language, "redpacket.post_failed", amount=amount)
+        return translate(language, "redpacket.sent_inline", amount=amount)
+    if packet.message_id is not None or packet.chat_id is None:
+        return translate(language, "redpacket.sent", amount=amount)  # posted before
+    posting_language = await group_language(context, packet)
+    results = PacketResults(packet, ())
+    try:
+        posted = await context.bot.send_message(
+            packet.chat_id,
+            await packet_text(context, posting_language, results),
+            reply_markup=packet_markup(context, posting_language, packet),
+        )
+    except TelegramError:
+        log.warning("could not post red packet %s", packet.id, exc_info=True)
+        return translate(language, "redpacket.post_failed", amount=amount)
+    await context.wallet.redpackets.attach_message(
+        packet.id, chat_id=packet.chat_id, message_id=posted.message_id
+    )
+    return translate(language, "redpacket.sent", amount=amount)
+
+
+OUTCOMES[Creation] = announce
+
+
+# Grabbing -------------------------------------------------------------------------------
+
+
+async def grab_press(update: Update, context: WalletContext) -> None:
+    """Grab a share: the amount (or why not) comes back in the answer at once."""
+    query = update.callback_query
+    wallet = context.wallet
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    packet_id = query.data.removeprefix(GRAB)
+    if packet_id == INLINE_PENDING:
+        await query.answer(translate(language, "redpacket.inline_pending"), show_alert=True)
+        return
+    try:
+        grab = await wallet.redpackets.grab(packet_id, user)
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    key = "redpacket.grabbed" if user.private_chat else "redpacket.grabbed_new"
+    text = translate(language, key, amount=format_fen(grab.amount), bot=context.bot.username)
+    await query.answer(text[:200], show_alert=True)
+    editor(context.application).touch(packet_id)
+
+
+async def phrase_typed(update: Update, context: WalletContext) -> None:
+    """Grab a password packet with its phrase (a reply to the packet, or any group text)."""
+    message = update.effective_message
+    if message is None or not message.text or update.effective_user is None:
+        return
+    wallet = context.wallet
+    packets = await wallet.redpackets.password_packets(update.effective_chat.id)
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and reply.from_user.id == context.bot.id:
+        packets = [p for p in packets if p.message_id == reply.message_id] or packets
+    phrase = normalize_password(message.text)
+    matching = [p for p in packets if p.password == phrase]
+    if not matching:
+        return  # not a phrase: an ordinary message, or a wrong guess
+    user = await current_user(update, context)
+    if user is None:
+        return
+    language = language_of(update, user)
+    for packet in matching:
+        try:
+            grab = await wallet.redpackets.grab(packet.id, user, message.text)
+        except WalletError:
+            continue  # grabbed already, finished, expired: say nothing in the group
+        amount = format_fen(grab.amount)
+        try:
+            await context.bot.send_message(
+                user.telegram_id, translate(language, "redpacket.grabbed", amount=amount)
+            )
+        except Forbidden:
+            await message.reply_text(
+                translate(
+                    language, "redpacket.grabbed_reply", name=user.display_name, amount=amount
+                )
+            )
+        except TelegramError:
+            log.warning("could not tell %s about a grab", user.telegram_id, exc_info=True)
+        editor(context.application).touch(packet.id)
+        return
+
+
+# Details ------------------------------------------------------------------------------------
+
+
+async def show_details(update: Update, context: WalletContext, packet_id: str) -> bool:
+    """``/start rp_<id>``: a packet's details; False if there is no such packet."""
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    try:
+        results = await context.wallet.redpackets.results(packet_id)
+    except WalletError:
+        return False
+    packet = results.packet
+    lines = [
+        translate(
+            language,
+            "redpacket.details",
+            name=await name_of(context, packet.sender_id),
+            amount=format_fen(packet.total),
+            count=packet.count,
+            grabbed=len(results.grabs),
+            grabbed_amount=format_fen(results.grabbed),
+        )
+    ]
+    if packet.is_open:
+        deadline = datetime.fromtimestamp(packet.expires_at / 1000, UTC)
+        lines.append(
+            translate(
+                language, "redpacket.state.open", deadline=deadline.strftime("%Y-%m-%d %H:%M")
+            )
+        )
+    elif packet.state.value == "finished":
+        lines.append(translate(language, "redpacket.state.finished"))
+    else:
+        lines.append(
+            translate(language, "redpacket.state.expired", amount=format_fen(packet.refunded))
+        )
+    balance = await context.wallet.ledger.balance(user.account_id)
+    lines.append(translate(language, "balance.available", amount=format_fen(balance.available)))
+    await update.effective_message.reply_text("\n".join(lines))
+    return True
+
+
+def handlers() -> list:
+    ask = {kind: _asker(kind) for kind in PacketKind}
+    return [
+        command("redpacket", ask[PacketKind.RANDOM]),
+        command("hb", ask[PacketKind.RANDOM]),
+        command("redpacket_equal", ask[PacketKind.EQUAL]),
+        command("redpacket_for", ask[PacketKind.EXCLUSIVE]),
+        command("redpacket_pwd", ask[PacketKind.PASSWORD]),
+        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
+        CallbackQueryHandler(grab_press, pattern=f"^{GRAB}"),
+        InlineQueryHandler(redpacket_inline.inline_query),
+        ChosenInlineResultHandler(redpacket_inline.inline_chosen),
+        MessageHandler(
+            filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE,
+            phrase_typed,
+        ),
+    ]

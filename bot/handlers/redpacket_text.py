@@ -1,0 +1,151 @@
+"""The texts and buttons of red packets: the sender's card and the packet's group message."""
+
+from __future__ import annotations
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+)
+
+from bot.handlers.context import (
+    WalletContext,
+    private_link,
+)
+from bot.i18n import translate
+from bot.wallet.money import format_fen
+from bot.wallet.redpackets import (
+    PacketKind,
+    PacketOrder,
+    PacketResults,
+    RedPacket,
+)
+
+GRAB = "rp:"  # rp:<packet id>
+INLINE_PENDING = "x"  # rp:x: an inline packet whose sender is still confirming it
+CARD = "rpc:"  # rpc:<action id>:y|n
+PURPOSE = "red_packet.card"
+CONFIRM_LINK = "confirm_"  # the same deep link as a tip's card
+DETAILS_LINK = "rp_"  # /start rp_<packet id>
+
+
+def card_text(language: str, order: PacketOrder, recipient_name: str = "") -> str:
+    kind = PacketKind(order.kind)
+    text = translate(
+        language,
+        f"redpacket.card.{kind.value}",
+        amount=format_fen(order.total),
+        count=order.count,
+        each=format_fen(order.total // order.count),
+        name=recipient_name,
+        password=order.password or "",
+    )
+    if order.greeting and kind is not PacketKind.PASSWORD:
+        text += "\n" + translate(language, "redpacket.greeting", greeting=order.greeting)
+    return text
+
+
+def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "transfer.confirm"), callback_data=f"{CARD}{action_id}:y"
+                ),
+                InlineKeyboardButton(
+                    translate(language, "transfer.cancel"), callback_data=f"{CARD}{action_id}:n"
+                ),
+            ]
+        ]
+    )
+
+
+async def name_of(context: WalletContext, telegram_id: int | None) -> str:
+    user = await context.wallet.users.get(telegram_id) if telegram_id is not None else None
+    return user.display_name if user is not None else str(telegram_id)
+
+
+async def packet_text(context: WalletContext, language: str, results: PacketResults) -> str:
+    """The group message: who sent it, the progress, and at the end the grabbers."""
+    packet = results.packet
+    greeting = packet.greeting or translate(language, "redpacket.default_greeting")
+    sender = await name_of(context, packet.sender_id)
+    if packet.kind is PacketKind.EXCLUSIVE:
+        recipient = await name_of(context, packet.recipient_id)
+        head = translate(
+            language,
+            "redpacket.message_exclusive",
+            name=sender,
+            recipient=recipient,
+            greeting=greeting,
+        )
+    elif packet.kind is PacketKind.PASSWORD:
+        head = translate(
+            language,
+            "redpacket.message_password",
+            name=sender,
+            greeting=greeting,
+            password=packet.password,
+        )
+    else:
+        head = translate(language, "redpacket.message", name=sender, greeting=greeting)
+    lines = [
+        head,
+        translate(
+            language,
+            "redpacket.progress",
+            grabbed=len(results.grabs),
+            count=packet.count,
+            amount=format_fen(results.grabbed),
+            total=format_fen(packet.total),
+        ),
+    ]
+    if packet.is_open:
+        return "\n".join(lines)
+    lines.append("")
+    for share in results.grabs:
+        name = await name_of(context, share.user_id)
+        lines.append(
+            translate(language, "redpacket.grabber", name=name, amount=format_fen(share.amount))
+        )
+    luckiest = results.luckiest
+    if luckiest is not None:
+        name = await name_of(context, luckiest.user_id)
+        lines.append(
+            translate(language, "redpacket.luckiest", name=name, amount=format_fen(luckiest.amount))
+        )
+    if results.remaining == 0:
+        lines.append(translate(language, "redpacket.finished", count=packet.count))
+    else:
+        lines.append(
+            translate(
+                language, "redpacket.expired", amount=format_fen(results.remaining), name=sender
+            )
+        )
+    return "\n".join(lines)
+
+
+def packet_markup(
+    context: WalletContext, language: str, packet: RedPacket
+) -> InlineKeyboardMarkup | None:
+    if not packet.is_open:
+        return None
+    row = []
+    if packet.kind is not PacketKind.PASSWORD:
+        row.append(
+            InlineKeyboardButton(
+                translate(language, "redpacket.grab_button"), callback_data=f"{GRAB}{packet.id}"
+            )
+        )
+    row.append(
+        InlineKeyboardButton(
+            translate(language, "redpacket.open_bot"),
+            url=private_link(context, f"{DETAILS_LINK}{packet.id}"),
+        )
+    )
+    return InlineKeyboardMarkup([row])
+
+
+async def group_language(context: WalletContext, packet: RedPacket) -> str:
+    """A group message is written in the sender's language."""
+    sender = await context.wallet.users.get(packet.sender_id)
+    return sender.effective_language if sender is not None else "zh"

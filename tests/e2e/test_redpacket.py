@@ -1,0 +1,260 @@
+"""Red packets in a group through the real application and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+
+import pytest
+
+from bot.wallet.model import SystemAccount
+from tests.e2e.test_send import (
+    ALICE,
+    BOB,
+    PROFILES,
+    XIAOMING,
+    available,
+    enter_pin,
+    fund,
+    start_private,
+    tap_and_wait,
+)
+
+
+async def escrow(wallet) -> int:
+    account = await wallet.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+    return (await wallet.ledger.balance(account)).available
+
+
+async def send_packet(emulator, command: str, sender: str = "alice"):
+    """``sender`` (who opened the bot) sends ``command`` in the group and confirms it."""
+    await emulator.send_text(sender, command, emulator.group)
+    card = await emulator.wait_for_message(sender)
+    mark = emulator.mark()
+    await tap_and_wait(emulator, sender, card, "Confirm")
+    done = await enter_pin(emulator, sender, card)
+    posted = await emulator.wait_for_message(emulator.group, text="🧧", since=mark)
+    return done, posted
+
+
+async def grab(emulator, user, posted) -> str:
+    query_id = await emulator.tap(user, posted, "Grab")
+    answer = await emulator.wait_for_answer(query_id)
+    assert answer.data["show_alert"]
+    return answer.text
+
+
+def fen_of(text: str) -> int:
+    """The first amount in a message, in fen."""
+    yuan, fen = re.search(r"¥([\d,]+)\.(\d\d)", text).groups()
+    return int(yuan.replace(",", "")) * 100 + int(fen)
+
+
+@pytest.fixture
+async def alice(emulator, wallet):
+    await fund(wallet, ALICE, 300_00)
+    await start_private(emulator, "alice")
+
+
+async def test_a_random_packet_is_confirmed_posted_grabbed_and_ends_with_the_results(
+    emulator, wallet, alice
+):
+    done, posted = await send_packet(emulator, "/redpacket 10 2 Happy New Year")
+    assert done.text == "🧧 Your red packet of ¥10.00 is in the group."
+    assert "Alice sent a red packet: Happy New Year" in posted.text
+    assert await available(wallet, ALICE) == 290_00 and await escrow(wallet) == 10_00
+
+    bob = await grab(emulator, "bob", posted)
+    ming = await grab(emulator, "xiaoming", posted)
+    assert "You grabbed ¥" in bob
+    assert "open @wallet_sandbox_bot" in bob  # Bob never opened the bot: a wallet waits
+    assert fen_of(bob) + fen_of(ming) == 10_00
+    assert await available(wallet, BOB) == fen_of(bob)
+    assert await available(wallet, XIAOMING) == fen_of(ming)
+    assert await escrow(wallet) == 0
+
+    final = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "All 2" in e.text,
+        timeout=10,
+    )
+    assert "Luckiest draw" in final.text and "Bob" in final.text and "小明" in final.text
+    assert final.buttons() == []
+
+
+async def test_the_alias_hb_and_an_equal_packet(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/hb 1 1")
+    assert fen_of(await grab(emulator, "bob", posted)) == 1_00
+    _, posted = await send_packet(emulator, "/redpacket_equal 2 3 大家好")
+    for person in ("bob", "xiaoming", "wangfang"):
+        assert fen_of(await grab(emulator, person, posted)) == 2_00
+    assert await available(wallet, BOB) == 3_00
+
+
+async def test_a_second_tap_by_the_same_member_is_refused(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket 5 3")
+    first = await grab(emulator, "bob", posted)
+    again = await grab(emulator, "bob", posted)
+    assert again == f"You grabbed this one already: ¥{fen_of(first) / 100:.2f}."
+    assert await available(wallet, BOB) == fen_of(first)
+
+
+async def test_an_exclusive_packet_tapped_by_someone_else_stays_for_its_person(
+    emulator, wallet, alice
+):
+    await wallet.users.seen(PROFILES[BOB])
+    _, posted = await send_packet(emulator, "/redpacket_for @bob 8.88 for you")
+    assert "Alice sent Bob a red packet" in posted.text
+    assert await grab(emulator, "xiaoming", posted) == "这是给别人的专属红包。"
+    assert fen_of(await grab(emulator, "bob", posted)) == 8_88
+    assert await available(wallet, XIAOMING) == 0
+
+
+async def test_an_exclusive_packet_as_a_reply(emulator, wallet, alice):
+    said = await emulator.send_text("bob", "hello all", emulator.group)
+    await emulator.send_text("alice", "/redpacket_for 3", emulator.group, reply_to=said)
+    card = await emulator.wait_for_message("alice")
+    assert card.text == "🧧 Send a red packet of ¥3.00 to Bob?"
+
+
+async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket_pwd 6 2 芝麻开门")
+    assert "芝麻开门" in posted.text and posted.buttons()[0].get("url")  # no grab button
+    mark = emulator.mark()
+    await emulator.send_text("bob", "芝麻关门", emulator.group, reply_to=posted)
+    await asyncio.sleep(0.5)
+    assert await available(wallet, BOB) == 0
+    assert not [e for e in emulator.bot_events("message")[mark:] if e.chat_id == emulator.group.id]
+    await emulator.send_text("bob", " 芝麻开门 ", emulator.group, reply_to=posted)
+    told = await emulator.wait_for_message(emulator.group, text="Bob grabbed")
+    assert await available(wallet, BOB) == fen_of(told.text) > 0
+    await start_private(emulator, "xiaoming")
+    await emulator.send_text("xiaoming", "芝麻开门", emulator.group, reply_to=posted)
+    dm = await emulator.wait_for_message("xiaoming", text="¥")
+    assert fen_of(told.text) + fen_of(dm.text) == 6_00
+
+
+async def test_an_unfinished_packet_expires_and_the_rest_goes_back(emulator, wallet, alice):
+    wallet.redpackets.limits = replace(wallet.redpackets.limits, expiry_s=2)
+    _, posted = await send_packet(emulator, "/redpacket 10 4")
+    got = fen_of(await grab(emulator, "bob", posted))
+    dm = await emulator.wait_for_message("alice", text="expired", timeout=10)
+    assert (
+        dm.text
+        == f"🧧 Your red packet expired: ¥{(10_00 - got) / 100:.2f} went back to your wallet."
+    )
+    assert await available(wallet, ALICE) == 300_00 - got
+    assert await escrow(wallet) == 0
+    final = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "Expired" in e.text,
+        since=0,
+    )
+    assert "Bob" in final.text and final.buttons() == []
+
+
+async def test_fifty_members_tapping_a_ten_share_packet_at_once(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket 100 10")
+    members = []
+    for i in range(50):
+        member = emulator.add_user(f"Member {i}", f"member{i}", "en")
+        emulator.group.member_ids.append(member.id)
+        members.append(member)
+    mark = emulator.mark()
+    query_ids = [await emulator.tap(member, posted, "Grab") for member in members]
+    answers = await asyncio.gather(
+        *(emulator.wait_for_answer(q, since=mark, timeout=10) for q in query_ids)
+    )
+    won = {m.id: fen_of(a.text) for m, a in zip(members, answers, strict=True) if "¥" in a.text}
+    lost = [a.text for a in answers if "¥" not in a.text]
+    assert len(won) == 10 and sum(won.values()) == 100_00
+    assert lost == ["Too late: this red packet is finished."] * 40
+    for member in members:
+        assert await available(wallet, member.id) == won.get(member.id, 0)
+    final = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "All 10" in e.text,
+        since=mark,
+        timeout=10,
+    )
+    assert "Luckiest draw" in final.text
+    edits = [
+        e
+        for e in emulator.bot_events("edit")
+        if (e.chat_id, e.message_id) == (posted.chat_id, posted.message_id)
+    ]
+    assert len(edits) <= 3  # many grabs, a few edits: far under the group's 20 a minute
+    assert not [e for e in emulator.errors() if "Too Many Requests" in str(e.data)]
+
+
+async def test_packet_commands_are_for_groups_and_check_their_input(emulator, wallet, alice):
+    await emulator.send_text("alice", "/redpacket 10 2")
+    assert "sent in a group chat" in (await emulator.wait_for_message("alice")).text
+    for command, words in [
+        ("/redpacket 500 2", "at most ¥200.00"),
+        ("/redpacket 10 101", "1 to 100 shares"),
+        ("/redpacket 0.5 100", "at least ¥0.01"),
+        ("/redpacket 10", "Write /redpacket"),
+        ("/redpacket_pwd 10 2", "Write /redpacket_pwd"),
+        ("/redpacket_for @nobody_here 1", "don't know that person"),
+    ]:
+        await emulator.send_text("alice", command, emulator.group)
+        reply = await emulator.wait_for_message(emulator.group)
+        assert words in reply.text, (command, reply.text)
+    assert await available(wallet, ALICE) == 300_00
+
+
+async def test_the_card_waits_behind_a_link_for_a_sender_who_never_opened_the_bot(emulator, wallet):
+    await fund(wallet, BOB, 20_00)
+    await emulator.send_text("bob", "/redpacket 5 2", emulator.group)
+    reply = await emulator.wait_for_message(emulator.group)
+    link = reply.buttons()[0]["url"]
+    assert "start=confirm_" in link
+    await emulator.send_text("bob", "/start " + link.split("start=", 1)[1])
+    card = await emulator.wait_for_message("bob")
+    assert card.text == "🧧 Send a random red packet of ¥5.00 in 2 shares?"
+
+
+async def test_start_rp_shows_a_packets_details(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket 3 3")
+    link = next(b["url"] for b in posted.buttons() if b.get("url"))
+    await grab(emulator, "bob", posted)
+    await start_private(emulator, "bob")
+    await emulator.send_text("bob", "/start " + link.split("start=", 1)[1])
+    details = await emulator.wait_for_message("bob", text="Red packet from Alice")
+    assert "¥3.00 in 3 shares, 1 grabbed" in details.text
+
+
+async def test_inline_mode_sends_a_packet_into_a_chat_without_the_bot(emulator, wallet, alice):
+    family = emulator.add_group("Family", ["alice", "bob", "xiaoming"])
+    family.bot_is_member = False
+    answer = await emulator.inline_query("alice", "20 5 恭喜发财")
+    (offer,) = answer.results
+    assert offer["title"] == "🧧 Red packet ¥20.00 in 5 shares"
+    message = await emulator.choose_inline_result("alice", answer, offer["id"], family)
+    card = await emulator.wait_for_message("alice")
+    assert card.text == "🧧 Send a random red packet of ¥20.00 in 5 shares?\n“恭喜发财”"
+    assert "confirming" in await grab(emulator, "bob", message)
+    assert await available(wallet, ALICE) == 300_00
+
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    done = await enter_pin(emulator, "alice", card)
+    assert "Your red packet of ¥20.00 is ready" in done.text
+    shown = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.inline_message_id == message.inline_message_id,
+        since=0,
+    )
+    assert "Alice sent a red packet: 恭喜发财" in shown.text
+    got = fen_of(await grab(emulator, "bob", message))
+    assert await available(wallet, BOB) == got and await escrow(wallet) == 20_00 - got
+    assert await available(wallet, ALICE) == 280_00
+
+
+async def test_a_packet_shows_in_the_history_of_both_sender_and_grabber(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket 4 1")
+    await grab(emulator, "bob", posted)
+    await emulator.send_text("alice", "/history")
+    mine = await emulator.wait_for_message("alice")
+    await start_private(emulator, "bob")
+    await emulator.send_text("bob", "/history")
+    theirs = await emulator.wait_for_message("bob")
+    assert "-¥4.00" in mine.text and "+¥4.00" in theirs.text
+    assert "Red packet" in mine.text and "Red packet" in theirs.text
