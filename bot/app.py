@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTy
 
 from bot import handlers
 from bot.config import Settings
+from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import holds, redpacket, withdraw
 from bot.handlers.context import WALLET_KEY, WalletContext
 from bot.handlers.ordering import PerUserUpdateProcessor
@@ -41,7 +42,6 @@ from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
 from bot.wallet.redpackets import PacketOrder, RedPacketLimits, RedPackets
 from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
 from bot.wallet.requests import Requests
-from bot.wallet.sandbox_gateway import SandboxGateway
 from bot.wallet.statements import Statements
 from bot.wallet.topups import TopUps
 from bot.wallet.transfers import TransferOrder, Transfers

@@ -8,12 +8,12 @@ import asyncio
 import pytest
 
 from bot.app import open_wallet
+from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import withdraw
 from bot.security.events import verify_events
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import GatewayTimeout
 from bot.wallet.model import SystemAccount
-from bot.wallet.sandbox_gateway import SandboxGateway
 from bot.wallet.users import Profile
 from bot.wallet.withdrawals import WithdrawalState
 

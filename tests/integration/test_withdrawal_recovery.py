@@ -17,11 +17,11 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.gateways.sandbox import SandboxGateway
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import NOT_RECEIVED, GatewayTimeout, PayoutStatus
 from bot.wallet.model import SystemAccount, TransferFlag
-from bot.wallet.sandbox_gateway import SandboxGateway
 from bot.wallet.users import Profile
 from bot.wallet.withdrawals import WithdrawalState
 
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent(
     from bot.app import open_wallet
     from bot.config import load_settings
     from bot.wallet.model import SystemAccount
-    from bot.wallet.sandbox_gateway import SandboxGateway
+    from bot.gateways.sandbox import SandboxGateway
     from bot.wallet.users import Profile
 
     mode, state_path = sys.argv[1], sys.argv[2]

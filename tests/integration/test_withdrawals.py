@@ -6,11 +6,11 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.gateways.sandbox import SandboxGateway
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import PayoutResult, PayoutStatus
 from bot.wallet.model import SystemAccount, TransferFlag
-from bot.wallet.sandbox_gateway import SandboxGateway
 from bot.wallet.users import Profile
 from bot.wallet.withdrawals import REFUND_KIND, WithdrawalState
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from bot.gateways.sandbox import DECLINED, SandboxGateway
 from bot.wallet.gateway import NOT_RECEIVED, GatewayTimeout, GatewayUnavailable, PayoutStatus
-from bot.wallet.sandbox_gateway import DECLINED, SandboxGateway
 
 CARD = "4111111111111111"
 

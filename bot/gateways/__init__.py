@@ -1,0 +1,1 @@
+"""Payout gateways: adapters behind ``bot.wallet.gateway.PayoutGateway``."""
