@@ -192,7 +192,9 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
 
     async def create_red_packet(action) -> ConfirmationResult:
         order = PacketOrder.from_payload(action.payload)
-        creation = await redpackets.create(action.id, order, authenticated=True)
+        creation = await redpackets.create(
+            action.id, order, authenticated=True, second_factor=_entered_code(action)
+        )
         return ConfirmationResult("transfer.settled", outcome=creation)
 
     pin_entry.register_confirmation(RED_PACKET, create_red_packet)

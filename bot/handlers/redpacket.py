@@ -60,7 +60,7 @@ from bot.handlers.redpacket_text import (
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
 from bot.security.risk import RiskAction
-from bot.wallet.errors import WalletError
+from bot.wallet.errors import RedPacketNotFound, WalletError
 from bot.wallet.money import format_fen
 from bot.wallet.redpackets import (
     CONFIRMATION,
@@ -209,7 +209,11 @@ async def card_press(update: Update, context: WalletContext) -> None:
         return
     await query.answer()
     if decision.auth is RiskAction.ALLOW:
-        creation = await wallet.redpackets.create(action.id, order, authenticated=False)
+        try:
+            creation = await wallet.redpackets.create(action.id, order, authenticated=False)
+        except WalletError as refused:  # spent or frozen since the card was shown
+            await query.edit_message_text(error_text(language, refused))
+            return
         await query.edit_message_text(await announce(context, language, creation))
         return
     payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
@@ -266,6 +270,13 @@ OUTCOMES[Creation] = announce
 # Grabbing -------------------------------------------------------------------------------
 
 
+def _tapped_where_posted(query, packet) -> bool:
+    """A group packet is grabbed in its group; an inline one on its own message."""
+    if packet.inline_message_id is not None or packet.chat_id is None:
+        return query.inline_message_id == packet.inline_message_id
+    return query.message is not None and query.message.chat.id == packet.chat_id
+
+
 async def grab_press(update: Update, context: WalletContext) -> None:
     """Grab a share: the amount (or why not) comes back in the answer at once."""
     query = update.callback_query
@@ -277,6 +288,9 @@ async def grab_press(update: Update, context: WalletContext) -> None:
         await query.answer(translate(language, "redpacket.inline_pending"), show_alert=True)
         return
     try:
+        packet = await wallet.redpackets.get(packet_id)
+        if not _tapped_where_posted(query, packet):
+            raise RedPacketNotFound(packet_id=packet_id)  # a copy outside its chat
         grab = await wallet.redpackets.grab(packet_id, user)
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)

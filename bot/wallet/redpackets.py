@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from bot.security.risk import PaymentFacts, PaymentKind, RecentGrab, RiskAction, evaluate
+from bot.security.risk import PaymentFacts, PaymentKind, RecentGrab, RiskAction, covers, evaluate
 from bot.wallet.errors import (
     AccountFrozen,
     InsufficientFunds,
@@ -285,7 +285,7 @@ def normalize_password(text: str) -> str:
 
 def _count(text: str | int, limits: RedPacketLimits) -> int:
     text = unicodedata.normalize("NFKC", str(text)).strip()
-    if not text.isdigit() or not 1 <= int(text) <= limits.max_count:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= limits.max_count:
         raise RedPacketLimit("red_packet_count_out_of_range", limit=limits.max_count)
     return int(text)
 
@@ -368,7 +368,9 @@ class RedPackets:
 
     # Creating ---------------------------------------------------------------------
 
-    async def create(self, key: str, order: PacketOrder, *, authenticated: bool) -> Creation:
+    async def create(
+        self, key: str, order: PacketOrder, *, authenticated: bool, second_factor: bool = False
+    ) -> Creation:
         """Decide once more and escrow the packet under ``key`` (the confirmation's), once.
 
         ``authenticated``: the sender entered the PIN (and 2FA code) the decision asked for.
@@ -381,8 +383,8 @@ class RedPackets:
         sender = await self.users.get(order.sender_id)
         if sender is None:
             raise UserNotFound()
-        if decision.action is RiskAction.BLOCK or (
-            not authenticated and decision.auth is not RiskAction.ALLOW
+        if decision.action is RiskAction.BLOCK or not covers(
+            decision, pin=authenticated, code=second_factor
         ):
             return Creation("blocked", order, decision)
         if decision.action is RiskAction.HOLD:

@@ -258,3 +258,21 @@ async def test_a_packet_shows_in_the_history_of_both_sender_and_grabber(emulator
     theirs = await emulator.wait_for_message("bob")
     assert "-¥4.00" in mine.text and "+¥4.00" in theirs.text
     assert "Red packet" in mine.text and "Red packet" in theirs.text
+
+
+async def test_a_copy_of_the_packet_outside_its_group_cannot_be_grabbed(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket 5 3")
+    data = posted.buttons()[0]["callback_data"]
+    elsewhere = await emulator.send_text("bob", "look at this", "bob")
+    elsewhere.reply_markup = {"inline_keyboard": [[{"text": "🧧", "callback_data": data}]]}
+    query_id = await emulator.tap("bob", elsewhere, data=data)
+    answer = await emulator.wait_for_answer(query_id)
+    assert "¥" not in answer.text
+    assert await available(wallet, BOB) == 0
+
+
+async def test_a_count_in_other_digits_is_refused_clearly(emulator, wallet, alice):
+    await emulator.send_text("alice", "/hb 5 ᧚", emulator.group)  # a digit to Unicode only
+    reply = await emulator.wait_for_message(emulator.group)
+    assert "1 to 100 shares" in reply.text
+    assert await available(wallet, ALICE) == 300_00
