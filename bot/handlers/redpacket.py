@@ -243,6 +243,7 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
             await edit_packet(context.application, packet.id)
         except TelegramError:
             log.warning("could not show red packet %s", packet.id, exc_info=True)
+            await context.wallet.redpackets.refund_unshown(packet.id)
             return translate(language, "redpacket.post_failed", amount=amount)
         return translate(language, "redpacket.sent_inline", amount=amount)
     if packet.message_id is not None or packet.chat_id is None:
@@ -257,6 +258,7 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
         )
     except TelegramError:
         log.warning("could not post red packet %s", packet.id, exc_info=True)
+        await context.wallet.redpackets.refund_unshown(packet.id)
         return translate(language, "redpacket.post_failed", amount=amount)
     await context.wallet.redpackets.attach_message(
         packet.id, chat_id=packet.chat_id, message_id=posted.message_id

@@ -228,7 +228,9 @@ class RedPacketStore(Protocol):
         and credit it to the user."""
         ...
 
-    async def expire_red_packet(self, packet_id: str, escrow_id: int) -> Expiry | None:
+    async def expire_red_packet(
+        self, packet_id: str, escrow_id: int, unclaimed_now: bool = False
+    ) -> Expiry | None:
         """Refund an open packet past its deadline, once; None if it is not one."""
         ...
 
@@ -472,6 +474,11 @@ class RedPackets:
         """Refund the packet if it is open and past its deadline (once); else None."""
         escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
         return await self.store.expire_red_packet(packet_id, escrow)
+
+    async def refund_unshown(self, packet_id: str) -> Expiry | None:
+        """Refund at once a packet that could not be shown (nobody can have grabbed it)."""
+        escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        return await self.store.expire_red_packet(packet_id, escrow, unclaimed_now=True)
 
     async def expire_due(self, limit: int = 500) -> list[Expiry]:
         """Refund every open packet past its deadline; safe to run from several places."""

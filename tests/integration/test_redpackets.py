@@ -252,3 +252,21 @@ async def test_a_burst_of_grabs_across_chats_is_blocked_by_the_guard_and_logged(
     assert await world.available(BOB) == 2_00
     events = [e async for e in world.store.events()]
     assert events[-1].event == "risk.block" and events[-1].details["kind"] == "redpacket_grab"
+
+
+async def test_a_packet_that_could_not_be_shown_is_refunded_at_once(world, audit):
+    packet = await world.packet(amount="20", count=4)
+    expiry = await world.packets.refund_unshown(packet.id)
+    assert expiry is not None and expiry.refunded == 20_00
+    assert await world.available(ALICE) == 500_00 and await world.escrow() == 0
+    assert await world.packets.refund_unshown(packet.id) is None  # once
+    with pytest.raises(RedPacketExpired):
+        await world.packets.grab(packet.id, world.people[BOB])
+    assert (await audit()).ok
+
+
+async def test_a_packet_someone_grabbed_is_not_refunded_early(world):
+    packet = await world.packet(amount="20", count=4, key="confirm-2")
+    await world.packets.grab(packet.id, world.people[BOB])
+    assert await world.packets.refund_unshown(packet.id) is None
+    assert await world.escrow() > 0

@@ -201,11 +201,26 @@ def grab_share(
 
 
 def expire_packet(
-    conn: sqlite3.Connection, ledger: LedgerOps, packet_id: str, escrow_id: int
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    packet_id: str,
+    escrow_id: int,
+    unclaimed_now: bool = False,
 ) -> Expiry | None:
+    """Refund what is left of an open packet past its deadline; with ``unclaimed_now``,
+    before it too, but only while nobody has grabbed a share (a packet never shown)."""
     packet = _packet(conn, packet_id)
     now = ledger.clock()
-    if packet.state is not PacketState.OPEN or now < packet.expires_at:
+    if packet.state is not PacketState.OPEN:
+        return None
+    if unclaimed_now:
+        grabbed = conn.execute(
+            "SELECT 1 FROM red_packet_shares WHERE packet_id = ? AND user_id IS NOT NULL",
+            (packet_id,),
+        ).fetchone()
+        if grabbed:
+            return None
+    elif now < packet.expires_at:
         return None
     (remainder,) = conn.execute(
         "SELECT coalesce(sum(amount), 0) FROM red_packet_shares"

@@ -507,10 +507,12 @@ class SqliteLedgerStore(HistoryReads):
             redpacket_ops.grab_share, self._ops, packet_id, user_id, password, escrow_id, check
         )
 
-    async def expire_red_packet(self, packet_id: str, escrow_id: int):
+    async def expire_red_packet(self, packet_id: str, escrow_id: int, unclaimed_now=False):
         from bot.storage.sqlite import redpacket_ops
 
-        return await self.writer.run(redpacket_ops.expire_packet, self._ops, packet_id, escrow_id)
+        return await self.writer.run(
+            redpacket_ops.expire_packet, self._ops, packet_id, escrow_id, unclaimed_now
+        )
 
     async def attach_red_packet_message(
         self,
