@@ -52,6 +52,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RedPacketNotForYou      an exclusive packet for someone else
     │   ├── RedPacketWrongPassword
     │   ├── RedPacketGrabBlocked    the risk guard refused the grab
+    │   ├── RedPacketInlineUsed     that inline message shows another packet
     │   └── RedPacketLimit          code: red_packet_total_too_large | _count_out_of_range
     │                               | _share_too_small | _greeting_too_long | _password_invalid
     └── SecurityError
@@ -137,6 +138,7 @@ __all__ = [
     "RedPacketExhausted",
     "RedPacketExpired",
     "RedPacketGrabBlocked",
+    "RedPacketInlineUsed",
     "RedPacketLimit",
     "RedPacketNotForYou",
     "RedPacketNotFound",
@@ -659,3 +661,9 @@ class RedPacketLimit(RedPacketError):
     def __init__(self, code: str, message: str = "", **params: Any) -> None:
         self.code = code  # type: ignore[misc]  # per-instance reason
         super().__init__(message or code, **params)
+
+
+class RedPacketInlineUsed(RedPacketError):
+    """This inline message shows another red packet already."""
+
+    code = "red_packet_inline_used"

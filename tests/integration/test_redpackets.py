@@ -270,3 +270,18 @@ async def test_a_packet_someone_grabbed_is_not_refunded_early(world):
     await world.packets.grab(packet.id, world.people[BOB])
     assert await world.packets.refund_unshown(packet.id) is None
     assert await world.escrow() > 0
+
+
+async def test_one_inline_message_carries_one_packet(world, audit):
+    from dataclasses import replace
+
+    from bot.wallet.errors import RedPacketInlineUsed
+
+    order = await world.packets.order(world.people[ALICE], "random", "10", 2)
+    inline = replace(order, inline_message_id="inline-1")
+    first = await world.packets.create("confirm-a", inline, authenticated=True)
+    assert first.status == "created"
+    with pytest.raises(RedPacketInlineUsed):
+        await world.packets.create("confirm-b", inline, authenticated=True)
+    assert await world.available(ALICE) == 500_00 - 10_00  # the second moved nothing
+    assert (await audit()).ok

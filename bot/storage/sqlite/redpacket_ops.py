@@ -22,6 +22,7 @@ from bot.wallet.errors import (
     RedPacketExhausted,
     RedPacketExpired,
     RedPacketGrabBlocked,
+    RedPacketInlineUsed,
     RedPacketNotForYou,
     RedPacketNotFound,
     RedPacketWrongPassword,
@@ -96,6 +97,13 @@ def create_packet(
         return row_to_packet(row), True
     if sum(shares) != packet.total or len(shares) != packet.count or min(shares) < 1:
         raise ValueError("the shares of a packet are its count, each a fen or more, summing up")
+    if (
+        packet.inline_message_id is not None
+        and conn.execute(
+            "SELECT 1 FROM red_packets WHERE inline_message_id = ?", (packet.inline_message_id,)
+        ).fetchone()
+    ):
+        raise RedPacketInlineUsed(inline_message_id=packet.inline_message_id)
     try:
         ledger.create_transfers(conn, packet.create_key, (spec,))
     except RollBackThen:  # the key moved other money before: refuse it all
