@@ -112,6 +112,14 @@ class Wallet:
         await self.store.close()
 
 
+PURGE_INTERVAL_S = 3600
+
+
+async def _purge_actions(context) -> None:
+    """Hourly: forget buttons' actions that expired more than a day ago."""
+    await context.application.bot_data[WALLET_KEY].actions.purge()
+
+
 def _entered_code(action) -> bool:
     """Whether the keypad behind ``action`` asked for a 2FA code after the PIN."""
     return bool(action.payload.get("needs_2fa"))
@@ -294,5 +302,8 @@ def build_application(
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application)
     withdraw.schedule(application)
+    application.job_queue.run_repeating(
+        _purge_actions, interval=PURGE_INTERVAL_S, first=60, name="actions.purge"
+    )
     redpacket.schedule(application)
     return application

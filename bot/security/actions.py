@@ -13,9 +13,10 @@ import secrets
 from bot.security.ports import Action, SecurityStore
 from bot.wallet.errors import ActionAlreadyUsed, ActionExpired, ActionNotFound, ActionNotYours
 
-__all__ = ["DEFAULT_TTL_S", "Actions"]
+__all__ = ["DEFAULT_TTL_S", "KEEP_ENDED_S", "Actions"]
 
 DEFAULT_TTL_S = 10 * 60
+KEEP_ENDED_S = 24 * 3600  # an expired action is kept a day (to say "expired"), then purged
 ID_BYTES = 9  # 12 characters of base64url: unguessable, and short enough for 64-byte data
 
 
@@ -57,6 +58,11 @@ class Actions:
         if action.expires_at <= self.store.now_ms():
             raise ActionExpired(action_id=action_id)
         return action
+
+    async def purge(self) -> int:
+        """Delete actions expired more than a day ago; a button of theirs then reads
+        "not valid" instead of "expired". Keeps the table from growing forever."""
+        return await self.store.purge_actions(self.store.now_ms() - KEEP_ENDED_S * 1000)
 
     async def finish(self, action: Action) -> Action:
         """Mark the action done; raises ``ActionAlreadyUsed`` if someone was faster."""

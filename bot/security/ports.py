@@ -68,6 +68,10 @@ class SecurityStore(Protocol):
         """
         ...
 
+    async def purge_actions(self, before_ms: int) -> int:
+        """Delete actions whose expiry is before ``before_ms``; return how many."""
+        ...
+
     # PINs
     async def get_pin(self, telegram_id: int) -> PinRecord: ...
 

@@ -85,6 +85,12 @@ class SecurityOps:
             raise ActionAlreadyUsed(action_id=action_id)
         raise ActionExpired(action_id=action_id)
 
+    def purge_actions(self, conn: sqlite3.Connection, before_ms: int) -> int:
+        """Forget actions that ended or expired before ``before_ms``; how many went."""
+        return conn.execute(
+            "DELETE FROM pending_actions WHERE expires_at < ?", (before_ms,)
+        ).rowcount
+
     def set_pin(
         self, conn: sqlite3.Connection, telegram_id: int, pin_hash: str, key_id: str
     ) -> None:

@@ -167,6 +167,9 @@ class SqliteLedgerStore(HistoryReads):
             self._security.finish_action, action_id, telegram_id, state, now_ms
         )
 
+    async def purge_actions(self, before_ms: int) -> int:
+        return await self.writer.run(self._security.purge_actions, before_ms)
+
     async def set_pin(self, telegram_id: int, pin_hash: str, key_id: str) -> None:
         await self.writer.run(self._security.set_pin, telegram_id, pin_hash, key_id)
 
