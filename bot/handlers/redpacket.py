@@ -32,6 +32,7 @@ from telegram.ext import (
 )
 
 from bot.handlers import redpacket_inline
+from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -41,7 +42,7 @@ from bot.handlers.context import (
     language_of,
     private_link,
 )
-from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.pin import OUTCOMES
 from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
 from bot.handlers.redpacket_text import (
     CARD,
@@ -59,7 +60,6 @@ from bot.handlers.redpacket_text import (
 )
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.security.risk import RiskAction
 from bot.wallet.errors import RedPacketNotFound, WalletError
 from bot.wallet.money import format_fen
 from bot.wallet.redpackets import (
@@ -177,53 +177,26 @@ async def show_card(update: Update, context: WalletContext, action_id: str) -> b
     return True
 
 
+async def _review(context: WalletContext, language: str, action) -> tuple:
+    return await context.wallet.redpackets.review(PacketOrder.from_payload(action.payload)), ""
+
+
+def _blocked(language: str, action, decision) -> str:
+    return decision_text(language, decision, PacketOrder.from_payload(action.payload).total)
+
+
+async def _create_now(context: WalletContext, language: str, action) -> str:
+    order = PacketOrder.from_payload(action.payload)
+    creation = await context.wallet.redpackets.create(action.id, order, authenticated=False)
+    return await announce(context, language, creation)
+
+
+FLOW = CardFlow(PURPOSE, CONFIRMATION, "redpacket.cancelled", _review, _blocked, _create_now)
+
+
 async def card_press(update: Update, context: WalletContext) -> None:
     """Confirm or cancel a red packet's card."""
-    query = update.callback_query
-    user = await current_user(update, context)
-    language = language_of(update, user)
-    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
-    wallet = context.wallet
-    try:
-        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
-        if choice != "y":
-            await wallet.actions.cancel(action)
-            await query.answer()
-            await query.edit_message_text(translate(language, "redpacket.cancelled"))
-            return
-        order = PacketOrder.from_payload(action.payload)
-        decision = await wallet.redpackets.review(order)
-        if decision.needs_pin_setup or decision.action is RiskAction.BLOCK:
-            await wallet.actions.cancel(action)
-            await query.answer()
-            text = (
-                translate(language, "pin_not_set")
-                if decision.needs_pin_setup
-                else decision_text(language, decision, order.total)
-            )
-            await query.edit_message_text(text)
-            return
-        await wallet.actions.finish(action)  # the card is used up: one packet per card
-    except WalletError as refused:
-        await query.answer(error_text(language, refused)[:200], show_alert=True)
-        return
-    await query.answer()
-    if decision.auth is RiskAction.ALLOW:
-        try:
-            creation = await wallet.redpackets.create(action.id, order, authenticated=False)
-        except WalletError as refused:  # spent or frozen since the card was shown
-            await query.edit_message_text(error_text(language, refused))
-            return
-        await query.edit_message_text(await announce(context, language, creation))
-        return
-    payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
-    view = await wallet.pin_entry.start_confirmation(user.telegram_id, CONFIRMATION, payload)
-    await query.edit_message_text(
-        card_text(language, order, await name_of(context, order.recipient_id))
-        + "\n\n"
-        + keypad_text(language, view),
-        reply_markup=keypad_markup(view),
-    )
+    await press_card(update, context, FLOW)
 
 
 async def announce(context: WalletContext, language: str, creation: Creation) -> str:

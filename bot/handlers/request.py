@@ -14,6 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -23,7 +24,7 @@ from bot.handlers.context import (
     private_link,
     private_user,
 )
-from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import decision_text, reason_text
 from bot.i18n import translate
 from bot.render.qr import qr_png
@@ -153,42 +154,33 @@ async def show_request(update: Update, context: WalletContext, token: str) -> bo
     return True
 
 
+async def _review(context: WalletContext, language: str, action) -> tuple:
+    user = await context.wallet.users.get(action.telegram_id)
+    refusal, decision = await _refusal(context, language, user, action.payload["token"])
+    return (None, refusal) if refusal else (decision, "")
+
+
+async def _pay_now(context: WalletContext, language: str, action) -> str:
+    payment = await context.wallet.requests.settle(
+        action.payload["token"], action.telegram_id, authenticated=False
+    )
+    return await announce(context, language, payment)
+
+
+FLOW = CardFlow(
+    PURPOSE,
+    CONFIRMATION,
+    "transfer.cancelled",
+    _review,
+    blocked=lambda language, action, decision: "",  # _refusal words every refusal itself
+    settle_now=_pay_now,
+    payload=lambda action: {"token": action.payload["token"]},
+)
+
+
 async def card_press(update: Update, context: WalletContext) -> None:
     """Confirm or cancel paying a request."""
-    query = update.callback_query
-    user = await current_user(update, context)
-    language = language_of(update, user)
-    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
-    wallet = context.wallet
-    try:
-        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
-        if choice != "y":
-            await wallet.actions.cancel(action)
-            refusal = translate(language, "transfer.cancelled")
-        else:
-            refusal, decision = await _refusal(context, language, user, action.payload["token"])
-            if refusal is None:
-                await wallet.actions.finish(action)  # the card is used up: one payment per card
-            else:
-                await wallet.actions.cancel(action)
-    except WalletError as refused:
-        await query.answer(error_text(language, refused)[:200], show_alert=True)
-        return
-    await query.answer()
-    if refusal is not None:
-        await query.edit_message_text(refusal)
-        return
-    token = action.payload["token"]
-    if decision.auth is RiskAction.ALLOW:
-        payment = await wallet.requests.settle(token, user.telegram_id, authenticated=False)
-        await query.edit_message_text(await announce(context, language, payment))
-        return
-    payload = {"token": token, "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
-    view = await wallet.pin_entry.start_confirmation(user.telegram_id, CONFIRMATION, payload)
-    await query.edit_message_text(
-        query.message.text + "\n\n" + keypad_text(language, view),
-        reply_markup=keypad_markup(view),
-    )
+    await press_card(update, context, FLOW)
 
 
 async def _refusal(

@@ -14,6 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -23,10 +24,9 @@ from bot.handlers.context import (
     language_of,
     private_link,
 )
-from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.security.risk import RiskAction
 from bot.wallet.errors import WalletError
 from bot.wallet.money import format_fen
 from bot.wallet.transfers import Settlement, TransferOrder
@@ -141,52 +141,26 @@ async def show_card(update: Update, context: WalletContext, action_id: str) -> b
     return True
 
 
+async def _review(context: WalletContext, language: str, action) -> tuple:
+    return await context.wallet.transfers.review(TransferOrder.from_payload(action.payload)), ""
+
+
+def _blocked(language: str, action, decision) -> str:
+    return decision_text(language, decision, TransferOrder.from_payload(action.payload).amount)
+
+
+async def _settle_now(context: WalletContext, language: str, action) -> str:
+    order = TransferOrder.from_payload(action.payload)
+    settlement = await context.wallet.transfers.settle(action.id, order, authenticated=False)
+    return await announce(context, language, settlement)
+
+
+FLOW = CardFlow(PURPOSE, PURPOSE, "transfer.cancelled", _review, _blocked, _settle_now)
+
+
 async def card_press(update: Update, context: WalletContext) -> None:
     """Confirm or cancel a transfer card."""
-    query = update.callback_query
-    user = await current_user(update, context)
-    language = language_of(update, user)
-    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
-    wallet = context.wallet
-    try:
-        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
-        if choice != "y":
-            await wallet.actions.cancel(action)
-            await query.answer()
-            await query.edit_message_text(translate(language, "transfer.cancelled"))
-            return
-        order = TransferOrder.from_payload(action.payload)
-        decision = await wallet.transfers.review(order)
-        if decision.needs_pin_setup:
-            await wallet.actions.cancel(action)
-            await query.answer()
-            await query.edit_message_text(translate(language, "pin_not_set"))
-            return
-        if decision.action is RiskAction.BLOCK:
-            await wallet.actions.cancel(action)
-            await query.answer()
-            await query.edit_message_text(decision_text(language, decision, order.amount))
-            return
-        await wallet.actions.finish(action)  # the card is used up: one payment per card
-    except WalletError as refused:
-        await query.answer(error_text(language, refused)[:200], show_alert=True)
-        return
-    await query.answer()
-    if decision.auth is RiskAction.ALLOW:
-        try:
-            settlement = await wallet.transfers.settle(action.id, order, authenticated=False)
-        except WalletError as refused:  # spent or frozen since the card was shown
-            await query.edit_message_text(error_text(language, refused))
-            return
-        await query.edit_message_text(await announce(context, language, settlement))
-        return
-    payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
-    view = await wallet.pin_entry.start_confirmation(user.telegram_id, PURPOSE, payload)
-    recipient = await wallet.users.get(order.recipient_id)
-    await query.edit_message_text(
-        card_text(language, order, recipient) + "\n\n" + keypad_text(language, view),
-        reply_markup=keypad_markup(view),
-    )
+    await press_card(update, context, FLOW)
 
 
 async def announce(context: WalletContext, language: str, settlement: Settlement) -> str:

@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -25,7 +26,7 @@ from bot.handlers.context import (
     language_of,
     private_link,
 )
-from bot.handlers.pin import OUTCOMES, keypad_markup, keypad_text
+from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import reason_text
 from bot.i18n import translate
 from bot.security.risk import RiskAction, RiskDecision
@@ -102,43 +103,26 @@ async def withdraw(update: Update, context: WalletContext) -> None:
     )
 
 
+async def _review(context: WalletContext, language: str, action) -> tuple:
+    order = WithdrawalOrder.from_payload(action.payload)
+    return await context.wallet.withdrawals.review(order), ""
+
+
+FLOW = CardFlow(
+    PURPOSE,
+    CONFIRMATION,
+    "withdraw.cancelled",
+    _review,
+    lambda language, action, decision: _blocked(
+        language, WithdrawalOrder.from_payload(action.payload), decision
+    ),
+    settle_now=None,  # a withdrawal always asks for the PIN
+)
+
+
 async def card_press(update: Update, context: WalletContext) -> None:
     """Confirm or cancel a withdrawal card; confirming asks for the PIN."""
-    query = update.callback_query
-    user = await current_user(update, context)
-    language = language_of(update, user)
-    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
-    wallet = context.wallet
-    try:
-        action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
-        if choice != "y":
-            await wallet.actions.cancel(action)
-            await query.answer()
-            await query.edit_message_text(translate(language, "withdraw.cancelled"))
-            return
-        order = WithdrawalOrder.from_payload(action.payload)
-        decision = await wallet.withdrawals.review(order)
-        if decision.needs_pin_setup or decision.action is RiskAction.BLOCK:
-            await wallet.actions.cancel(action)
-            await query.answer()
-            text = (
-                translate(language, "pin_not_set")
-                if decision.needs_pin_setup
-                else _blocked(language, order, decision)
-            )
-            await query.edit_message_text(text)
-            return
-        await wallet.actions.finish(action)  # the card is used up: one withdrawal per card
-    except WalletError as refused:
-        await query.answer(error_text(language, refused)[:200], show_alert=True)
-        return
-    await query.answer()
-    payload = {**order.to_payload(), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
-    view = await wallet.pin_entry.start_confirmation(user.telegram_id, CONFIRMATION, payload)
-    await query.edit_message_text(
-        card_text(language, order) + "\n\n" + keypad_text(language, view),
-        reply_markup=keypad_markup(view),
-    )
+    await press_card(update, context, FLOW)
 
 
 def _blocked(language: str, order: WithdrawalOrder, decision: RiskDecision) -> str:

@@ -1,0 +1,84 @@
+"""The confirmation card every outgoing payment shows: ✅ Confirm / ✖ Cancel.
+
+One flow for transfers, requests, withdrawals and red packets: the tap is checked
+against its server-side action, the risk guard decides, then the payment goes ahead at
+once (password-free), or the card turns into the PIN keypad (with a 2FA step when the
+decision asks), or the card says why not. The card's action is finished atomically
+before anything moves, so a double tap pays once. A feature describes itself in a
+:class:`CardFlow`; the money rules stay in its service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import Update
+
+from bot.handlers.context import WalletContext, current_user, error_text, language_of
+from bot.handlers.pin import keypad_markup, keypad_text
+from bot.i18n import translate
+from bot.security.ports import Action
+from bot.security.risk import RiskAction, RiskDecision
+from bot.wallet.errors import WalletError
+
+__all__ = ["CardFlow", "press_card"]
+
+
+@dataclass(frozen=True)
+class CardFlow:
+    purpose: str  # the card's pending-action purpose
+    confirmation: str  # the PIN keypad confirmation that completes it
+    cancelled: str  # message key shown when the card is cancelled
+    # The guard's decision for the card's action, or (None, text) when it cannot go on.
+    review: Callable[[WalletContext, str, Action], Awaitable[tuple[RiskDecision | None, str]]]
+    # Why a blocked payment was refused, in the payer's words.
+    blocked: Callable[[str, Action, RiskDecision], str]
+    # Pay without the keypad (password-free); None: this payment always asks for the PIN.
+    settle_now: Callable[[WalletContext, str, Action], Awaitable[str]] | None
+    # What the keypad's confirmation needs to settle.
+    payload: Callable[[Action], dict] = lambda action: dict(action.payload)
+
+
+async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> None:
+    """Confirm (y) or cancel (n) the card a button belongs to."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
+    wallet = context.wallet
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, flow.purpose)
+        refusal = ""
+        if choice != "y":
+            refusal = translate(language, flow.cancelled)
+        else:
+            decision, refusal = await flow.review(context, language, action)
+            if decision is not None and decision.needs_pin_setup:
+                refusal = translate(language, "pin_not_set")
+            elif decision is not None and decision.action is RiskAction.BLOCK:
+                refusal = flow.blocked(language, action, decision)
+        if refusal:
+            await wallet.actions.cancel(action)
+        else:
+            await wallet.actions.finish(action)  # the card is used up: one payment per card
+    except WalletError as refused:
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    if refusal:
+        await query.edit_message_text(refusal)
+        return
+    if decision.auth is RiskAction.ALLOW and flow.settle_now is not None:
+        try:
+            text = await flow.settle_now(context, language, action)
+        except WalletError as refused:  # spent or frozen since the card was shown
+            text = error_text(language, refused)
+        await query.edit_message_text(text)
+        return
+    payload = {**flow.payload(action), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
+    view = await wallet.pin_entry.start_confirmation(user.telegram_id, flow.confirmation, payload)
+    await query.edit_message_text(
+        query.message.text + "\n\n" + keypad_text(language, view),
+        reply_markup=keypad_markup(view),
+    )
