@@ -232,23 +232,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f" {', '.join(_SYNCHRONOUS)}"
             )
 
-    topup_max = raw("WALLET_TOPUP_MAX")
-    if topup_max is not None:
+    for variable, name, example in (
+        ("WALLET_TOPUP_MAX", "topup_max_fen", "5000"),
+        ("WALLET_REDPACKET_MAX", "redpacket_max_fen", "200"),
+    ):
+        text = raw(variable)
+        if text is None:
+            continue
         try:
-            values["topup_max_fen"] = parse_amount(str(topup_max))
+            values[name] = parse_amount(str(text))
         except AmountError:
-            problems.append(
-                f"WALLET_TOPUP_MAX: {topup_max!r} is not an amount of money such as 5000"
-            )
-
-    packet_max = raw("WALLET_REDPACKET_MAX")
-    if packet_max is not None:
-        try:
-            values["redpacket_max_fen"] = parse_amount(str(packet_max))
-        except AmountError:
-            problems.append(
-                f"WALLET_REDPACKET_MAX: {packet_max!r} is not an amount of money such as 200"
-            )
+            problems.append(f"{variable}: {text!r} is not an amount of money such as {example}")
     shares = raw("WALLET_REDPACKET_MAX_SHARES")
     if shares is not None:
         if re.fullmatch(r"\d{1,4}", str(shares)) and 1 <= int(str(shares)) <= 1_000:

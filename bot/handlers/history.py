@@ -16,9 +16,8 @@ from bot.handlers.context import (
     command,
     current_user,
     error_text,
-    is_private,
     language_of,
-    private_link,
+    private_user,
 )
 from bot.i18n import translate
 from bot.render.labels import amount_text, full_time, kind_label, party_label, short_time
@@ -115,15 +114,10 @@ def detail_text(language: str, detail: TransferDetail, account_id: int) -> str:
 
 async def history(update: Update, context: WalletContext) -> None:
     """Show the newest page of the user's history, or one transfer (/history 42)."""
-    user = await current_user(update, context)
+    user, language = await private_user(update, context, "history.private_only")
     if user is None:
         return
-    language = language_of(update, user)
     message = update.effective_message
-    if not is_private(update):
-        link = private_link(context)
-        await message.reply_text(translate(language, "history.private_only", link=link))
-        return
     if context.args:
         try:
             detail = await context.wallet.history.detail(user.account_id, " ".join(context.args))

@@ -9,11 +9,8 @@ from telegram import InputFile, Update
 from bot.handlers.context import (
     WalletContext,
     command,
-    current_user,
     error_text,
-    is_private,
-    language_of,
-    private_link,
+    private_user,
 )
 from bot.i18n import translate
 from bot.render.statement_chart import statement_chart
@@ -24,15 +21,10 @@ from bot.wallet.money import format_fen
 
 async def statement(update: Update, context: WalletContext) -> None:
     """Send the statement of a month: /statement 2026-01."""
-    user = await current_user(update, context)
+    user, language = await private_user(update, context, "statement.private_only")
     if user is None:
         return
-    language = language_of(update, user)
     message = update.effective_message
-    if not is_private(update):
-        link = private_link(context)
-        await message.reply_text(translate(language, "statement.private_only", link=link))
-        return
     try:
         result = await context.wallet.statements.statement(user.account_id, " ".join(context.args))
     except WalletError as refused:

@@ -20,11 +20,8 @@ from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
     command,
-    current_user,
     error_text,
-    is_private,
-    language_of,
-    private_link,
+    private_user,
 )
 from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import reason_text
@@ -74,16 +71,10 @@ def _reasons(language: str, decision: RiskDecision) -> str:
 
 async def withdraw(update: Update, context: WalletContext) -> None:
     """Start a withdrawal to the bound bank card: /withdraw 100."""
-    user = await current_user(update, context)
+    user, language = await private_user(update, context, "withdraw.private_only")
     if user is None:
         return
-    language = language_of(update, user)
     message = update.effective_message
-    if not is_private(update):
-        await message.reply_text(
-            translate(language, "withdraw.private_only", link=private_link(context))
-        )
-        return
     if len(context.args) != 1:
         await message.reply_text(translate(language, "withdraw.usage"))
         return
