@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.security.ports import Action, SecurityEvent
+from bot.security.risk import DEFAULT_RULES
 
 __all__ = ["MAX_DAILY", "MAX_PER_PAYMENT", "PasswordFree"]
 
-MAX_PER_PAYMENT = 50_00
-MAX_DAILY = 200_00
+# the hard caps are the risk rules' own, so the setting and the check cannot disagree
+MAX_PER_PAYMENT = DEFAULT_RULES.password_free_max_payment_fen
+MAX_DAILY = DEFAULT_RULES.password_free_max_daily_fen
 CONFIRMATION = "nopin"  # the PIN keypad purpose that turns them on
 
 
