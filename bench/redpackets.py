@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ledger import plain_single_rate
+from ledger import groups_of, plain_single_rate
 
 from bot.app import build_application, open_wallet
 from bot.config import Settings
@@ -157,7 +157,7 @@ def main() -> None:
     try:
         won, tried = asyncio.run(core_rate(workdir / "core.db", args.packets, args.grabbers))
         taps, p50, p99, edits = asyncio.run(end_to_end(workdir, args.tappers))
-        single = plain_single_rate(workdir / "single.db", 2_000)
+        single = plain_single_rate(workdir / "single.db", groups_of(2_048, 64))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

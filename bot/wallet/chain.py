@@ -14,6 +14,8 @@ from bot.wallet.model import Transfer
 __all__ = ["GENESIS_HASH", "rehash", "transfer_hash"]
 
 GENESIS_HASH = "0" * 64
+# One encoder for every hash: json.dumps with options would build a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def transfer_hash(
@@ -38,7 +40,7 @@ def transfer_hash(
     The fields are serialised as a JSON array: unambiguous (moving characters from one
     field to the next changes the bytes) and fast.
     """
-    payload = json.dumps(
+    payload = _ENCODE(
         [
             id,
             key,
@@ -54,9 +56,7 @@ def transfer_hash(
             timeout_ms,
             created_at,
             prev_hash,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+        ]
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -64,3 +64,23 @@ def test_rehash_recomputes_a_transfers_own_hash():
     transfer = Transfer(**FIELDS, hash=transfer_hash(**FIELDS))
     assert rehash(transfer) == transfer.hash
     assert rehash(dataclasses.replace(transfer, amount=1)) != transfer.hash
+
+
+def test_hash_bytes_are_stable_across_releases():
+    # Wallet files written by earlier releases must still audit clean: the serialisation
+    # (a compact JSON array, non-ASCII kept as UTF-8) may never change.
+    fields = {
+        **FIELDS,
+        "id": 7,
+        "key": "支付-1",
+        "debit_account_id": 3,
+        "credit_account_id": 4,
+        "amount": 1234,
+        "ref": 'r"x',
+        "memo": "午饭 🍜",
+        "created_at": 1_763_776_000_000,
+        "prev_hash": "ab" * 32,
+    }
+    expected = "f02f4dc3913234626ee4c519635c1ef0fb976af80affffb4455c6f8e91d6d8ed"
+    assert transfer_hash(**fields) == expected
+    assert transfer_hash(**{**fields, "flag": "posted"}) == expected

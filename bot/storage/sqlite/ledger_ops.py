@@ -61,8 +61,18 @@ _POST = (
     " credits_posted = credits_posted + CASE id WHEN ? THEN ? ELSE 0 END"
     f" WHERE (id = ? AND {_CAN_SEND}) OR (id = ? AND currency = ?)"
 )
+# One side of a transfer (?1 debited or ?2 credited to account ?3): a debit only while
+# the account may send it, as in _POST; either side only in the transfer's currency ?4.
+_MOVE_ONE_SIDE = (
+    "UPDATE accounts SET debits_posted = debits_posted + ?1,"
+    " credits_posted = credits_posted + ?2 WHERE id = ?3 AND currency = ?4 AND (?1 = 0 OR"
+    " (status = 'active' AND (kind = 'system' OR credits_posted - debits_posted"
+    " - debits_pending >= ?1)))"
+)
 _HOLD = f"UPDATE accounts SET debits_pending = debits_pending + ? WHERE id = ? AND {_CAN_SEND}"
 _KEY_EXISTS = "transfers.key"  # in "UNIQUE constraint failed: transfers.key"
+# How many transfers ``create_transfers_together`` takes in one call.
+TOGETHER_MAX_TRANSFERS = 512
 
 
 def row_to_account(row: Sequence) -> Account:
@@ -197,6 +207,123 @@ class LedgerOps:
                 raise
         raise RollBackThen(self._replay, key, keys, specs)
 
+    def create_transfers_together(
+        self, conn: sqlite3.Connection, calls: list[tuple[str, Sequence[TransferSpec]]]
+    ) -> list[tuple[bool, object]]:
+        """:meth:`create_transfers` for a run of operations, in a few statements.
+
+        Used by the writer for neighbours in a group (see ``writer.py``). It takes the
+        leading operations that move posted money under keys never seen before, checks
+        them in order against the accounts read once (the same checks, in the same order,
+        with the same errors as the one-by-one path), then applies the accepted ones with
+        one ``executemany`` of the same conditional balance updates, in the same order,
+        and one of their journal rows. Anything else (a replay, a reservation, a
+        resolution, a key one of them writes) ends the run; the writer gives it to
+        :meth:`create_transfers`. If the database disagrees with the checks (an update
+        matched no row, a CHECK failed), this raises and the writer rolls it all back
+        and runs each operation one by one.
+        """
+        taken: list[tuple[str, Sequence[TransferSpec]]] = []
+        written: set[str] = set()  # every key the taken operations write: k, k#1, ...
+        size = 0
+        for key, specs in calls:
+            size += len(specs)
+            own = [key, *(f"{key}#{i}" for i in range(1, len(specs)))]
+            if size > TOGETHER_MAX_TRANSFERS or not written.isdisjoint(own):
+                break
+            if not all(map(_plain_posted, specs)):
+                break  # the one-by-one path answers it (and refuses what it refuses)
+            written.update(own)
+            taken.append((key, specs))
+        if not taken:
+            return []
+        first_keys = [key for key, _ in taken]
+        seen = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT key FROM transfers WHERE key IN ({', '.join('?' * len(first_keys))})",
+                first_keys,
+            )
+        }
+        if seen:  # answer up to the first replay; the one-by-one path answers that
+            taken = taken[: next(i for i, key in enumerate(first_keys) if key in seen)]
+        ids = list(
+            {
+                n
+                for _, specs in taken
+                for s in specs
+                for n in (s.debit_account_id, s.credit_account_id)
+            }
+        )
+        accounts = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT id, kind, status, currency,"
+                " credits_posted - debits_posted - debits_pending FROM accounts"
+                f" WHERE id IN ({', '.join('?' * len(ids))})",
+                ids,
+            )
+        }
+        available = {account_id: row[3] for account_id, row in accounts.items()}
+        moves: list[tuple] = []  # (debit, credit, account, currency): each side, in order
+        rows: list[tuple] = []
+        answers: list[tuple[bool, object]] = []
+        for key, specs in taken:
+            now = self.clock()
+            change: dict[int, int] = {}  # this operation's effect on available money
+            refusal = None
+            for spec in specs:
+                refusal = _refusal_of(accounts, available, change, spec)
+                if refusal is not None:
+                    break
+                change[spec.debit_account_id] = change.get(spec.debit_account_id, 0) - spec.amount
+                change[spec.credit_account_id] = change.get(spec.credit_account_id, 0) + spec.amount
+            if refusal is not None:
+                answers.append((False, refusal))
+                continue
+            for account_id, delta in change.items():
+                available[account_id] += delta
+            transfers = []
+            for i, spec in enumerate(specs):
+                currency = accounts[spec.debit_account_id][2]
+                moves.append((spec.amount, 0, spec.debit_account_id, currency))
+                moves.append((0, spec.amount, spec.credit_account_id, currency))
+                transfer = self._next_transfer(key if i == 0 else f"{key}#{i}", spec, currency, now)
+                transfers.append(transfer)
+                rows.append(_transfer_row(transfer))
+            answers.append((True, tuple(transfers)))
+        if rows:
+            # The same conditional updates as one by one, in the same order: the database
+            # still refuses every debit that the checks above should have refused.
+            if conn.executemany(_MOVE_ONE_SIDE, moves).rowcount != len(moves):
+                raise LedgerError("the accounts disagree with the checks; one by one instead")
+            conn.executemany(_INSERT_TRANSFER, rows)
+        for account_id, row in accounts.items():
+            self._currency[account_id] = row[2]
+        return answers
+
+    def _next_transfer(self, key: str, spec: TransferSpec, currency: str, now: int) -> Transfer:
+        """The posted transfer that follows the journal's tail, which moves on to it."""
+        fields = dict(
+            id=self.last_id + 1,
+            key=key,
+            debit_account_id=spec.debit_account_id,
+            credit_account_id=spec.credit_account_id,
+            amount=spec.amount,
+            currency=currency,
+            kind=spec.kind,
+            flag=TransferFlag.POSTED,
+            pending_id=None,
+            ref=spec.ref,
+            memo=spec.memo,
+            timeout_ms=0,
+            created_at=now,
+            prev_hash=self.last_hash,
+        )
+        transfer = Transfer(**fields, hash=transfer_hash(**fields))
+        self.last_id, self.last_hash = transfer.id, transfer.hash
+        return transfer
+
     def _replay(
         self, conn: sqlite3.Connection, key: str, keys: list[str], specs: Sequence[TransferSpec]
     ) -> tuple[Transfer, ...]:
@@ -300,26 +427,7 @@ class LedgerOps:
         fields["prev_hash"] = self.last_hash
         fields["hash"] = transfer_hash(**{k: v for k, v in fields.items() if k != "hash"})
         transfer = Transfer(**fields)
-        conn.execute(
-            _INSERT_TRANSFER,
-            (
-                transfer.id,
-                transfer.key,
-                transfer.debit_account_id,
-                transfer.credit_account_id,
-                transfer.amount,
-                transfer.currency,
-                transfer.kind,
-                transfer.flag.value,
-                transfer.pending_id,
-                transfer.ref,
-                transfer.memo,
-                transfer.timeout_ms,
-                transfer.created_at,
-                transfer.prev_hash,
-                transfer.hash,
-            ),
-        )
+        conn.execute(_INSERT_TRANSFER, _transfer_row(transfer))
         self.last_id, self.last_hash = transfer.id, transfer.hash
         return transfer
 
@@ -340,3 +448,67 @@ class LedgerOps:
         if status == AccountStatus.FROZEN:
             return AccountFrozen(account_id=debit)
         return InsufficientFunds(account_id=debit, available=available, amount=amount)
+
+
+def _transfer_row(transfer: Transfer) -> tuple:
+    return (
+        transfer.id,
+        transfer.key,
+        transfer.debit_account_id,
+        transfer.credit_account_id,
+        transfer.amount,
+        transfer.currency,
+        transfer.kind,
+        transfer.flag.value,
+        transfer.pending_id,
+        transfer.ref,
+        transfer.memo,
+        transfer.timeout_ms,
+        transfer.created_at,
+        transfer.prev_hash,
+        transfer.hash,
+    )
+
+
+def _plain_posted(spec: TransferSpec) -> bool:
+    """A posted transfer whose fields the one-by-one path would store as they are."""
+    return (
+        spec.flag is TransferFlag.POSTED
+        and spec.pending_id is None
+        and spec.timeout_ms == 0
+        and type(spec.amount) is int
+        and 0 < spec.amount < 2**63
+        and type(spec.debit_account_id) is int
+        and type(spec.credit_account_id) is int
+        and 0 < spec.debit_account_id < 2**63
+        and 0 < spec.credit_account_id < 2**63
+        and spec.debit_account_id != spec.credit_account_id
+    )
+
+
+def _refusal_of(
+    accounts: dict[int, tuple],
+    available: dict[int, int],
+    change: dict[int, int],
+    spec: TransferSpec,
+) -> LedgerError | None:
+    """Why ``spec`` cannot move now, in the order of ``LedgerOps._apply``; None if it can.
+
+    ``accounts`` maps id -> (kind, status, currency, available at the start);
+    ``available`` is that after the operations before, ``change`` this one's own so far.
+    """
+    debit, credit, amount = spec.debit_account_id, spec.credit_account_id, spec.amount
+    if debit not in accounts:
+        return AccountNotFound(account_id=debit)
+    kind, status, currency, _ = accounts[debit]
+    if credit not in accounts:
+        return AccountNotFound(account_id=credit)
+    credit_currency = accounts[credit][2]
+    if credit_currency != currency:
+        return CurrencyMismatch(account_id=credit, expected=currency, actual=credit_currency)
+    if status != AccountStatus.ACTIVE:
+        return AccountFrozen(account_id=debit)
+    funds = available[debit] + change.get(debit, 0)
+    if kind != AccountKind.SYSTEM and funds < amount:
+        return InsufficientFunds(account_id=debit, available=funds, amount=amount)
+    return None

@@ -149,7 +149,10 @@ class SqliteLedgerStore(HistoryReads):
     async def create_transfers(
         self, key: str, specs: Sequence[TransferSpec]
     ) -> tuple[Transfer, ...]:
-        return await self.writer.run(self._ops.create_transfers, key, specs)
+        ops = self._ops
+        return await self.writer.run_together(
+            ops.create_transfers_together, ops.create_transfers, key, specs
+        )
 
     async def upsert_user(self, profile: Profile, currency: str, private_chat: bool) -> User:
         return await self.writer.run(self._users.upsert, profile, currency, private_chat)

@@ -15,6 +15,13 @@ aiosqlite (see ``store.py``).
 An operation is a plain function ``fn(conn, *args)`` that runs on the writer thread.
 It must not await anything, and so can never hold a transaction open across a call to
 Telegram.
+
+An operation may also name a ``together`` function: neighbours in a group that name the
+same one are handed to it at once, ``together(conn, [args, ...])``, so that it can do
+their common work in a few statements (``executemany``) instead of a few per operation.
+It answers a prefix of them, each answer exactly what ``fn`` would have given, and
+leaves the rest to ``fn``; if it raises, everything it did is rolled back and each
+operation runs through ``fn`` on its own, so it can only ever be an optimisation.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ __all__ = ["GroupCommitWriter", "RollBackThen", "WriterState"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _STOP = object()
+# together(conn, [args, ...]) -> [(ok, value), ...] for a prefix of the operations
+Together = Callable[[sqlite3.Connection, list[tuple]], list[tuple[bool, Any]]]
 
 
 class RollBackThen(Exception):
@@ -80,6 +89,8 @@ class GroupCommitWriter:
         self._closed = False
         self.batches = 0  # how many transactions were committed (for tests and benches)
         self.operations = 0
+        self.taken_together = 0  # operations answered by a ``together`` function
+        self.together_failed = 0  # runs that went one by one because ``together`` raised
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="sqlite-writer")
@@ -91,10 +102,14 @@ class GroupCommitWriter:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in the next group; return once it is committed."""
+        return await self.run_together(None, fn, *args)
+
+    async def run_together(self, together: Together | None, fn: Callable[..., T], *args: Any) -> T:
+        """Like :meth:`run`, letting ``together`` take this operation with its neighbours."""
         if self._closed or self._task is None or self._task.done():
             raise StorageError("the database is closed")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((future, fn, args))
+        self._queue.put_nowait((future, fn, args, together))
         return await future
 
     async def close(self) -> None:
@@ -173,26 +188,26 @@ class GroupCommitWriter:
                 conn.execute("ROLLBACK")
             return [(False, _storage_error(exc))] * len(batch)
         outcomes: list[tuple[bool, Any]] = []
-        for _, fn, args in batch:
-            token = self._state.checkpoint()
-            conn.execute("SAVEPOINT op")
-            try:
-                try:
-                    result = fn(conn, *args)
-                except RollBackThen as instead:
-                    conn.execute("ROLLBACK TO op")
-                    self._state.restore(token)
-                    result = instead.fn(conn, *instead.args)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                self._state.restore(token)
-                outcomes.append(
-                    (False, exc if isinstance(exc, WalletError) else _storage_error(exc))
-                )
-            else:
-                conn.execute("RELEASE op")
-                outcomes.append((True, result))
+        i, n = 0, len(batch)
+        while i < n:
+            together = batch[i][3]
+            if together is not None:
+                end = i + 1
+                while end < n and batch[end][3] == together:
+                    end += 1
+                if end - i > 1:
+                    run = batch[i:end]
+                    answered = self._together(conn, together, [item[2] for item in run])
+                    if answered is None:  # it failed: each one on its own, in order
+                        outcomes.extend(self._one(conn, item[1], item[2]) for item in run)
+                        i = end
+                        continue
+                    outcomes.extend(answered)
+                    i += len(answered)
+                    if i == end:
+                        continue
+            outcomes.append(self._one(conn, batch[i][1], batch[i][2]))
+            i += 1
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -204,6 +219,48 @@ class GroupCommitWriter:
         self.batches += 1
         self.operations += len(batch)
         return outcomes
+
+    def _one(self, conn: sqlite3.Connection, fn: Callable[..., Any], args: tuple) -> tuple:
+        """Run one operation in its own savepoint: it commits or leaves no trace."""
+        token = self._state.checkpoint()
+        conn.execute("SAVEPOINT op")
+        try:
+            try:
+                result = fn(conn, *args)
+            except RollBackThen as instead:
+                conn.execute("ROLLBACK TO op")
+                self._state.restore(token)
+                result = instead.fn(conn, *instead.args)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            self._state.restore(token)
+            return (False, exc if isinstance(exc, WalletError) else _storage_error(exc))
+        conn.execute("RELEASE op")
+        return (True, result)
+
+    def _together(
+        self, conn: sqlite3.Connection, together: Together, calls: list[tuple]
+    ) -> list[tuple[bool, Any]] | None:
+        """Answers for a prefix of ``calls``, or None (and no trace) if ``together`` failed."""
+        token = self._state.checkpoint()
+        conn.execute("SAVEPOINT together")
+        try:
+            answered = together(conn, calls)
+            if len(answered) > len(calls):
+                raise AssertionError("more answers than operations")
+        except Exception:
+            # Not an error for anyone (each operation runs again on its own), but a sign
+            # that the together path disagrees with the database: say so.
+            log.warning("operations taken together failed; running them one by one", exc_info=True)
+            self.together_failed += 1
+            conn.execute("ROLLBACK TO together")
+            conn.execute("RELEASE together")
+            self._state.restore(token)
+            return None
+        conn.execute("RELEASE together")
+        self.taken_together += len(answered)
+        return answered
 
 
 async def _settle(running: asyncio.Future) -> list[tuple[bool, Any]] | None:
@@ -222,7 +279,7 @@ async def _settle(running: asyncio.Future) -> list[tuple[bool, Any]] | None:
 def _deliver(batch: list, outcomes: list[tuple[bool, Any]] | None) -> None:
     if outcomes is None:
         outcomes = [(False, StorageError("the write group failed"))] * len(batch)
-    for (future, _, _), (ok, value) in zip(batch, outcomes, strict=True):
+    for (future, *_), (ok, value) in zip(batch, outcomes, strict=True):
         if future.done():
             continue
         if ok:
