@@ -303,9 +303,8 @@ class LedgerOps:
         return answers
 
     def _next_transfer(self, key: str, spec: TransferSpec, currency: str, now: int) -> Transfer:
-        """The posted transfer that follows the journal's tail, which moves on to it."""
-        fields = dict(
-            id=self.last_id + 1,
+        """``spec`` as the posted transfer that follows the journal's tail."""
+        return self._chain(
             key=key,
             debit_account_id=spec.debit_account_id,
             credit_account_id=spec.credit_account_id,
@@ -318,11 +317,7 @@ class LedgerOps:
             memo=spec.memo,
             timeout_ms=0,
             created_at=now,
-            prev_hash=self.last_hash,
         )
-        transfer = Transfer(**fields, hash=transfer_hash(**fields))
-        self.last_id, self.last_hash = transfer.id, transfer.hash
-        return transfer
 
     def _replay(
         self, conn: sqlite3.Connection, key: str, keys: list[str], specs: Sequence[TransferSpec]
@@ -423,11 +418,15 @@ class LedgerOps:
         )
 
     def _insert(self, conn: sqlite3.Connection, **fields) -> Transfer:
+        transfer = self._chain(**fields)
+        conn.execute(_INSERT_TRANSFER, _transfer_row(transfer))
+        return transfer
+
+    def _chain(self, **fields) -> Transfer:
+        """The transfer that follows the journal's tail (which moves on to it)."""
         fields["id"] = self.last_id + 1
         fields["prev_hash"] = self.last_hash
-        fields["hash"] = transfer_hash(**{k: v for k, v in fields.items() if k != "hash"})
-        transfer = Transfer(**fields)
-        conn.execute(_INSERT_TRANSFER, _transfer_row(transfer))
+        transfer = Transfer(**fields, hash=transfer_hash(**fields))
         self.last_id, self.last_hash = transfer.id, transfer.hash
         return transfer
 
