@@ -12,14 +12,16 @@ from telegram import (
     BotCommandScopeChat,
 )
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, BaseRateLimiter, ContextTypes
+from telegram.ext import Application, BaseRateLimiter, ContextTypes
 
 from bot import handlers
 from bot.config import Settings
 from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import holds, redpacket, withdraw
 from bot.handlers.context import WALLET_KEY, WalletContext
-from bot.handlers.ordering import PerUserUpdateProcessor
+from bot.handlers.ordering import PersonChatUpdateProcessor
+from bot.handlers.outbox import outbox
+from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.security.actions import Actions
@@ -33,6 +35,7 @@ from bot.security.pins import Pins
 from bot.security.ratelimit import RateLimiter, RateLimits
 from bot.security.twofactor import TwoFactor
 from bot.storage import open_store
+from bot.transport import make_requests
 from bot.wallet.admin import FREEZE, Admin
 from bot.wallet.errors import WrongMasterKey
 from bot.wallet.gateway import PayoutGateway
@@ -160,6 +163,7 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
         ledger,
         enabled=bool(settings.payment_provider_token),
         maximum=settings.topup_max_fen,
+        ttl_s=settings.topup_expiry_s,
     )
 
     async def settle_transfer(action) -> ConfirmationResult:
@@ -179,7 +183,7 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
         )
     withdrawals = Withdrawals(ledger, users, identity, guard, gateway, store.withdrawals)
     pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
-    requests = Requests(store, users, transfers)
+    requests = Requests(store, users, transfers, ttl_s=settings.request_expiry_s)
 
     async def settle_request(action) -> ConfirmationResult:
         payment = await requests.settle(
@@ -265,9 +269,10 @@ def build_application(
 
     With ``run_polling``/``run_webhook`` the wallet is opened when the application
     starts and closed when it stops, unless one is given (then the caller owns it).
-    Updates of different people are handled concurrently, so a burst of taps is answered
-    at once, and each person's in order; the rate limiter keeps sends within Telegram's
-    limits.
+    Updates of different people, and one person's different chats, are handled
+    concurrently, so a burst of taps is answered at once, and each person's in one chat
+    in order; the rate limiter keeps sends within Telegram's limits, and group messages
+    leave through the outbox, drained when the application stops.
     """
     if not settings.telegram_bot_token:
         raise ValueError("a bot token is needed to build the application")
@@ -279,20 +284,27 @@ def build_application(
             opened.guard.notify_admins = holds.notifier(application)
         await publish_commands(application, settings)
 
+    async def post_stop(application: Application) -> None:  # the group messages still owed
+        await outbox(application).close()
+
     async def post_shutdown(application: Application) -> None:
         opened = application.bot_data.pop(WALLET_KEY, None)
         if application.bot_data.pop(_OWNS_WALLET, False) and opened is not None:
             await opened.close()
 
+    calls, polls = make_requests(settings.bot_api_transport)
     application = (
         Application.builder()
         .token(settings.telegram_bot_token)
         .base_url(settings.bot_api_url)
         .base_file_url(settings.bot_file_url)
+        .request(calls)
+        .get_updates_request(polls)
         .context_types(ContextTypes(context=WalletContext))
-        .rate_limiter(rate_limiter or AIORateLimiter())
-        .concurrent_updates(PerUserUpdateProcessor())
+        .rate_limiter(rate_limiter or SendLimiter())
+        .concurrent_updates(PersonChatUpdateProcessor())
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )

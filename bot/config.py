@@ -29,17 +29,21 @@ __all__ = ["ConfigError", "Settings", "load_settings", "redact_url"]
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+_TRANSPORTS = ("aiohttp", "httpx")  # bot.transport.TRANSPORTS
 
 # variable -> key in wallet.toml
 _VARIABLES = {
     "TELEGRAM_BOT_TOKEN": "telegram_bot_token",
     "TELEGRAM_API_BASE_URL": "telegram_api_base_url",
+    "WALLET_BOT_API_TRANSPORT": "bot_api_transport",
     "WALLET_DATABASE_URL": "database_url",
     "WALLET_ADMIN_IDS": "admin_ids",
     "WALLET_MASTER_KEY": "master_key",
     "WALLET_PAYMENT_PROVIDER_TOKEN": "payment_provider_token",
     "WALLET_CURRENCY": "currency",
     "WALLET_REDPACKET_EXPIRY": "redpacket_expiry",
+    "WALLET_TOPUP_EXPIRY": "topup_expiry",
+    "WALLET_REQUEST_EXPIRY": "request_expiry",
     "WALLET_DATA_DIR": "data_dir",
     "WALLET_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
     "WALLET_GATEWAY_LATENCY": "gateway_latency",
@@ -72,12 +76,15 @@ class ConfigError(ValueError):
 class Settings:
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+    bot_api_transport: str = "aiohttp"  # the HTTP client of Bot API calls: aiohttp or httpx
     database_url: str = "sqlite:///data/wallet.db"
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     master_key: bytes | None = field(default=None, repr=False)
     payment_provider_token: str | None = field(default=None, repr=False)
     currency: str = "CNY"
     redpacket_expiry_s: int = 86_400
+    topup_expiry_s: int = 3_600  # an unpaid top-up invoice is refused at checkout after this
+    request_expiry_s: int = 604_800  # an unpaid payment request can no longer be paid: 7 days
     data_dir: Path = Path("data")
     sqlite_synchronous: str = "FULL"
     # the sandbox payout gateway: seconds per call, shares of declined and unanswered payouts
@@ -154,6 +161,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         else:
             values["telegram_api_base_url"] = str(base_url).rstrip("/")
 
+    transport = raw("WALLET_BOT_API_TRANSPORT")
+    if transport is not None:
+        if str(transport).lower() in _TRANSPORTS:
+            values["bot_api_transport"] = str(transport).lower()
+        else:
+            problems.append(
+                f"WALLET_BOT_API_TRANSPORT: {transport!r} is not one of {', '.join(_TRANSPORTS)}"
+            )
+
     data_dir = Path(str(raw("WALLET_DATA_DIR") or "data"))
     values["data_dir"] = data_dir
 
@@ -212,15 +228,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         else:
             problems.append(f"WALLET_CURRENCY: {currency!r} is not an ISO 4217 code such as CNY")
 
-    expiry = raw("WALLET_REDPACKET_EXPIRY")
-    if expiry is not None:
+    for variable, name in (
+        ("WALLET_REDPACKET_EXPIRY", "redpacket_expiry_s"),
+        ("WALLET_TOPUP_EXPIRY", "topup_expiry_s"),
+        ("WALLET_REQUEST_EXPIRY", "request_expiry_s"),
+    ):
+        expiry = raw(variable)
+        if expiry is None:
+            continue
         text = str(expiry)
         if re.fullmatch(r"\d{1,9}", text) and int(text) > 0:
-            values["redpacket_expiry_s"] = int(text)
+            values[name] = int(text)
         else:
-            problems.append(
-                f"WALLET_REDPACKET_EXPIRY: {expiry!r} is not a positive number of seconds"
-            )
+            problems.append(f"{variable}: {expiry!r} is not a positive number of seconds")
 
     synchronous = raw("WALLET_SQLITE_SYNCHRONOUS")
     if synchronous is not None:

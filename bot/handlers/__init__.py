@@ -6,7 +6,7 @@ One module per feature; :func:`register` adds them all to an application in orde
 
 from __future__ import annotations
 
-from telegram.ext import Application
+from telegram.ext import Application, CallbackQueryHandler
 
 from bot.handlers import (
     admin,
@@ -38,6 +38,7 @@ THROTTLE_GROUP = -1  # runs before every feature handler
 
 def register(application: Application) -> None:
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
+    features = []
     for module in (
         sensitive,
         start,
@@ -56,6 +57,10 @@ def register(application: Application) -> None:
         withdraw,
         redpacket,
     ):
-        application.add_handlers(module.handlers())
+        features += module.handlers()
+    # Taps are most of a busy group's updates, so their handlers are looked at first: a
+    # callback query matches no other kind of handler, and they match nothing else.
+    taps = [h for h in features if isinstance(h, CallbackQueryHandler)]
+    application.add_handlers(taps + [h for h in features if h not in taps])
     application.add_handlers(fallback.handlers())
     application.add_error_handler(on_error)

@@ -7,6 +7,7 @@ from functools import wraps
 from telegram import Update
 
 from bot.handlers.context import WalletContext, command, current_user, error_text, language_of
+from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.security.events import verify_events
@@ -26,7 +27,7 @@ def admin_only(handler):
             return
         language = language_of(update, user)
         if user.telegram_id not in context.wallet.settings.admin_ids:
-            await update.effective_message.reply_text(translate(language, "admin.refused"))
+            await reply(update, context, translate(language, "admin.refused"))
             return
         await handler(update, context, user, language)
 
@@ -36,14 +37,16 @@ def admin_only(handler):
 @admin_only
 async def admin_menu(update: Update, context: WalletContext, user, language) -> None:
     """List the admin commands."""
-    await update.effective_message.reply_text(translate(language, "help.admin"))
+    await reply(update, context, translate(language, "help.admin"))
 
 
 @admin_only
 async def stats(update: Update, context: WalletContext, user, language) -> None:
     """Show the wallet's numbers."""
     numbers = await context.wallet.admin.stats()
-    await update.effective_message.reply_text(
+    await reply(
+        update,
+        context,
         translate(
             language,
             "admin.stats",
@@ -54,7 +57,7 @@ async def stats(update: Update, context: WalletContext, user, language) -> None:
             today=numbers.transfers_today,
             held=format_fen(numbers.money_held),
             pending=numbers.open_reservations,
-        )
+        ),
     )
 
 
@@ -75,16 +78,14 @@ async def audit(update: Update, context: WalletContext, user, language) -> None:
     )
     if problems:
         text += "\n" + "\n".join(f"• {p}" for p in problems[:10])
-    await update.effective_message.reply_text(text)
+    await reply(update, context, text)
 
 
 async def _set_frozen(update: Update, context: WalletContext, user, language, frozen: bool):
     wallet = context.wallet
     command = "/freeze" if frozen else "/unfreeze"
     if len(context.args) != 1:
-        await update.effective_message.reply_text(
-            translate(language, "admin.target_usage", command=command)
-        )
+        await reply(update, context, translate(language, "admin.target_usage", command=command))
         return
     try:
         target = await wallet.admin.find_user(context.args[0])
@@ -95,16 +96,16 @@ async def _set_frozen(update: Update, context: WalletContext, user, language, fr
                 {"target": target.telegram_id, "frozen": frozen},
                 pin=False,
             )
-            await update.effective_message.reply_text(
-                keypad_text(language, view), reply_markup=keypad_markup(view)
+            await reply(
+                update, context, keypad_text(language, view), reply_markup=keypad_markup(view)
             )
             return
         await wallet.admin.set_frozen(user.telegram_id, target, frozen)
     except WalletError as refused:
-        await update.effective_message.reply_text(error_text(language, refused))
+        await reply(update, context, error_text(language, refused))
         return
-    await update.effective_message.reply_text(
-        translate(language, "admin.frozen" if frozen else "admin.unfrozen")
+    await reply(
+        update, context, translate(language, "admin.frozen" if frozen else "admin.unfrozen")
     )
 
 

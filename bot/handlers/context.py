@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, CommandHandler, ExtBot, filters
 
+from bot.handlers.outbox import reply
 from bot.i18n import translate
+from bot.render.labels import deadline_time
 from bot.wallet.errors import WalletError
 from bot.wallet.money import format_fen
 from bot.wallet.users import Profile, User, resolve_language
@@ -25,7 +27,10 @@ __all__ = [
     "language_of",
     "private_link",
     "private_user",
+    "profile_of",
     "refusal_text",
+    "replied_to",
+    "topic_of",
 ]
 
 WALLET_KEY = "wallet"
@@ -46,17 +51,44 @@ def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
 
 
-async def current_user(update: Update, context: WalletContext) -> User | None:
-    """The person behind the update, registered (with a wallet) if new."""
+def replied_to(message: Message) -> Message | None:
+    """The message ``message`` answers, if it is a reply a person made.
+
+    In a forum topic Telegram gives every message the topic's first message (the
+    ``forum_topic_created`` service message) as ``reply_to_message``; that is where the
+    message was written, not whom it answers.
+    """
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return None
+    return replied
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic ``message`` was written in (its ``message_thread_id``), if any."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def profile_of(update: Update) -> Profile | None:
+    """What Telegram says of the person behind the update (None for bots and channels)."""
     person = update.effective_user
     if person is None or person.is_bot:
         return None
-    profile = Profile(
+    return Profile(
         telegram_id=person.id,
         username=person.username,
         first_name=person.first_name or "",
         language_code=person.language_code or "",
     )
+
+
+async def current_user(update: Update, context: WalletContext) -> User | None:
+    """The person behind the update, registered (with a wallet) if new."""
+    profile = profile_of(update)
+    if profile is None:
+        return None
     return await context.wallet.users.seen(profile, private_chat=is_private(update))
 
 
@@ -68,7 +100,8 @@ def language_of(update: Update, user: User | None) -> str:
 
 
 def error_text(language: str, error: WalletError) -> str:
-    """A domain error as a message: its code picks the text, money params become ¥.
+    """A domain error as a message: its code picks the text, money params become ¥,
+    time params a Beijing date and time.
 
     An error without a message of its own (a bug, not a user's mistake) reads as the
     generic apology rather than failing a second time.
@@ -77,6 +110,9 @@ def error_text(language: str, error: WalletError) -> str:
         k: format_fen(v) if k in type(error).money_params and isinstance(v, int) else v
         for k, v in error.params.items()
     }
+    for name in type(error).time_params:
+        if isinstance(params.get(name), int):
+            params[name] = deadline_time(params[name])
     try:
         return translate(language, error.code, **params)
     except (KeyError, IndexError):
@@ -101,9 +137,7 @@ async def private_user(
     user = await current_user(update, context)
     language = language_of(update, user)
     if user is not None and not is_private(update):
-        await update.effective_message.reply_text(
-            translate(language, refusal_key, link=private_link(context))
-        )
+        await reply(update, context, translate(language, refusal_key, link=private_link(context)))
         return None, language
     return user, language
 

@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.error import Forbidden, TelegramError
 
 from bot.handlers.context import WalletContext, error_text, language_of
+from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.wallet.errors import StorageError, WalletError
 
@@ -37,7 +38,7 @@ async def on_error(update: object, context: WalletContext) -> None:
         if update.callback_query is not None:
             await update.callback_query.answer(text[:200], show_alert=True)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(text)
+            await reply(update, context, text)
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
     if isinstance(error, WalletError) and not isinstance(error, StorageError):

@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.handlers.context import WalletContext, current_user, is_private, language_of
+from bot.handlers.outbox import reply
 from bot.i18n import translate
 
 
@@ -21,8 +22,8 @@ async def unknown_command(update: Update, context: WalletContext) -> None:
         return
     user = await current_user(update, context)
     command = (update.effective_message.text or "").split()[0].split("@")[0]
-    await update.effective_message.reply_text(
-        translate(language_of(update, user), "unknown_command", command=command)
+    await reply(
+        update, context, translate(language_of(update, user), "unknown_command", command=command)
     )
 
 

@@ -2,7 +2,10 @@
 
 A page button carries only the id of a server-side action bound to the person who asked
 (``hist:<action id>:o`` for older, ``:n`` for newer); the action holds the page's
-cursors. Someone else's button, a forged one or an expired one shows nothing.
+cursors. Someone else's button, a forged one or an expired one shows nothing. Turning
+the page uses its action up: the new page comes with buttons of its own, so a button of
+a page already turned (a double tap, an old view of the message) says it is no longer
+active instead of doing nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from bot.handlers.context import (
 )
 from bot.i18n import translate
 from bot.render.labels import amount_text, full_time, kind_label, party_label, short_time
-from bot.wallet.errors import WalletError
+from bot.wallet.errors import ActionAlreadyUsed, WalletError
 from bot.wallet.history import HistoryView, Party, TransferDetail
 from bot.wallet.model import Transfer, TransferFlag
 
@@ -139,6 +142,10 @@ async def page_press(update: Update, context: WalletContext) -> None:
     _, action_id, direction = [*query.data.split(":"), "", ""][:3]
     try:
         action = await context.wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
+        await context.wallet.actions.finish(action)  # this page is replaced: once
+    except ActionAlreadyUsed:
+        await query.answer(translate(language, "callback.replaced"), show_alert=True)
+        return
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return

@@ -16,6 +16,7 @@ from bot.handlers.context import (
     language_of,
     refusal_text,
 )
+from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.security.guard import Held
 from bot.wallet.errors import WalletError
@@ -138,14 +139,16 @@ async def review(update: Update, context: WalletContext) -> None:
     language = language_of(update, user)
     wallet = context.wallet
     if user is None or user.telegram_id not in wallet.settings.admin_ids:
-        await update.effective_message.reply_text(translate(language, "admin.refused"))
+        await reply(update, context, translate(language, "admin.refused"))
         return
     held = await wallet.guard.open_holds()
     if not held:
-        await update.effective_message.reply_text(translate(language, "hold.none"))
+        await reply(update, context, translate(language, "hold.none"))
         return
     for item in held[:20]:
-        await update.effective_message.reply_text(
+        await reply(
+            update,
+            context,
             await hold_text(context.application, language, item),
             reply_markup=hold_markup(language, item),
         )

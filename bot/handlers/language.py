@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.handlers.context import WalletContext, command, current_user, language_of
+from bot.handlers.outbox import reply
 from bot.handlers.start import MENU_LANGUAGE, menu_markup
 from bot.i18n import translate
 
@@ -30,12 +31,10 @@ async def lang(update: Update, context: WalletContext) -> None:
         return
     choice = _NAMES.get(context.args[0].lower()) if len(context.args) == 1 else None
     if choice is None:
-        await update.effective_message.reply_text(
-            translate(language_of(update, user), "lang.usage")
-        )
+        await reply(update, context, translate(language_of(update, user), "lang.usage"))
         return
     await context.wallet.users.set_language(user.telegram_id, choice)
-    await update.effective_message.reply_text(translate(choice, "lang.set"))
+    await reply(update, context, translate(choice, "lang.set"))
 
 
 async def menu_language(update: Update, context: WalletContext) -> None:

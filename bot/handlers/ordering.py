@@ -1,44 +1,47 @@
-"""Run one person's updates in the order they were sent; different people at once.
+"""Run one person's updates in one chat in the order they were sent; all else at once.
 
-Telegram delivers a person's taps in order, and a chat is read in order: a keypad whose
-taps were handled concurrently could show ●● before ● (edits overtaking each other). This
-processor keeps each person's updates sequential while a burst of taps from hundreds of
-people is still handled concurrently. Money does not depend on it: every movement is
-atomic and idempotent in the database.
+A chat is read in order: a keypad whose taps were handled concurrently could show ●●
+before ● (edits overtaking each other). So updates with the same key — the person and
+the chat — run one after another, while different people, and one person's different
+chats, run concurrently: a member's private ``/balance`` or tap on a red packet never
+waits behind a reply the bot owes in some group. Money does not depend on this order:
+every movement is atomic and idempotent in the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Hashable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-__all__ = ["PerUserUpdateProcessor"]
+__all__ = ["PersonChatUpdateProcessor", "ordering_key"]
+
+INLINE_QUERIES = "inline"  # a person's inline queries, in their own line
 
 
-class PerUserUpdateProcessor(BaseUpdateProcessor):
+class PersonChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int = 1024) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}  # updates in flight per person
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._in_flight: dict[Hashable, int] = {}  # updates holding or awaiting each lock
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _person(update)
+        key = ordering_key(update)
         if key is None:
             await coroutine
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
             async with lock:
                 await coroutine
         finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
+            self._in_flight[key] -= 1
+            if not self._in_flight[key]:
+                del self._in_flight[key], self._locks[key]
 
     async def initialize(self) -> None:
         pass
@@ -47,10 +50,27 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         pass
 
 
-def _person(update: object) -> int | None:
-    if isinstance(update, Update):
-        if update.effective_user is not None:
-            return update.effective_user.id
-        if update.effective_chat is not None:
-            return update.effective_chat.id
+def ordering_key(update: object) -> Hashable | None:
+    """(person id, where) for updates that must keep their order; None: no order needed.
+
+    *where* is the chat; for a button on an inline message (which has no chat, and may sit
+    in any chat) that message, so its taps and its ``chosen_inline_result`` stay in order;
+    for inline queries a line of their own. An update with a person but no chat (a
+    pre-checkout query) belongs to their private chat, whose id is theirs; one with a chat
+    but no person (a channel post) to the chat alone.
+    """
+    if not isinstance(update, Update):
+        return None
+    person = update.effective_user.id if update.effective_user is not None else None
+    query, chosen = update.callback_query, update.chosen_inline_result
+    if query is not None and query.message is None and query.inline_message_id:
+        return person, ("inline_message", query.inline_message_id)
+    if chosen is not None and chosen.inline_message_id:
+        return person, ("inline_message", chosen.inline_message_id)
+    if update.inline_query is not None or chosen is not None:
+        return person, INLINE_QUERIES
+    if update.effective_chat is not None:
+        return person, update.effective_chat.id
+    if person is not None:
+        return person, person
     return None

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
     Update,
 )
 from telegram.error import Forbidden, TelegramError
@@ -41,7 +42,11 @@ from bot.handlers.context import (
     is_private,
     language_of,
     private_link,
+    profile_of,
+    replied_to,
+    topic_of,
 )
+from bot.handlers.outbox import outbox, reply
 from bot.handlers.pin import OUTCOMES
 from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
 from bot.handlers.redpacket_text import (
@@ -60,7 +65,7 @@ from bot.handlers.redpacket_text import (
 )
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.wallet.errors import RedPacketNotFound, WalletError
+from bot.wallet.errors import WalletError
 from bot.wallet.money import format_fen
 from bot.wallet.redpackets import (
     CONFIRMATION,
@@ -68,6 +73,7 @@ from bot.wallet.redpackets import (
     PacketKind,
     PacketOrder,
     PacketResults,
+    TapPlace,
     normalize_password,
 )
 from bot.wallet.users import Profile
@@ -87,8 +93,9 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     args = list(context.args or [])
     wallet = context.wallet
     chat_id = update.effective_chat.id
+    topic = topic_of(update.effective_message)  # a forum topic: the packet is posted there
     if kind is PacketKind.EXCLUSIVE:
-        reply = update.effective_message.reply_to_message
+        reply = replied_to(update.effective_message)  # not a topic's first message
         if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
             if not args:
                 return None
@@ -105,19 +112,19 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
             recipient = await wallet.users.find(args[0])
             amount, greeting = args[1], " ".join(args[2:])
         return await wallet.redpackets.order(
-            user, kind, amount, 1, greeting, recipient=recipient, chat_id=chat_id
+            user, kind, amount, 1, greeting, recipient=recipient, chat_id=chat_id, thread_id=topic
         )
     if kind is PacketKind.PASSWORD:
         if len(args) < 3:
             return None
         phrase = " ".join(args[2:])
         return await wallet.redpackets.order(
-            user, kind, args[0], args[1], phrase, password=phrase, chat_id=chat_id
+            user, kind, args[0], args[1], phrase, password=phrase, chat_id=chat_id, thread_id=topic
         )
     if len(args) < 2:
         return None
     return await wallet.redpackets.order(
-        user, kind, args[0], args[1], " ".join(args[2:]), chat_id=chat_id
+        user, kind, args[0], args[1], " ".join(args[2:]), chat_id=chat_id, thread_id=topic
     )
 
 
@@ -138,10 +145,10 @@ def _asker(kind: PacketKind):
             order = await _parse(update, context, kind, user)
         except WalletError as refused:
             text = error_text(language, refused) + "\n" + translate(language, _USAGE[kind])
-            await message.reply_text(text)
+            await reply(update, context, text)
             return
         if order is None:
-            await message.reply_text(translate(language, _USAGE[kind]))
+            await reply(update, context, translate(language, _USAGE[kind]))
             return
         action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         recipient = await name_of(context, order.recipient_id)
@@ -151,12 +158,15 @@ def _asker(kind: PacketKind):
         except Forbidden:  # never opened the private chat: a button opens it on this card
             link = private_link(context, f"{CONFIRM_LINK}{action.id}")
             button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
-            await message.reply_text(
+            await reply(
+                update,
+                context,
                 translate(language, "send.confirm_in_private"),
                 reply_markup=InlineKeyboardMarkup([[button]]),
             )
             return
-        await message.reply_text(translate(language, "send.confirm_in_private"))
+        # the card is in the private chat already: a busy group can do without this note
+        await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
 
     return ask
 
@@ -200,7 +210,8 @@ async def card_press(update: Update, context: WalletContext) -> None:
 
 
 async def announce(context: WalletContext, language: str, creation: Creation) -> str:
-    """Post the packet in its group (once) and schedule its expiry; the sender's text."""
+    """Post the packet in its group (once, through the outbox) and schedule its expiry;
+    the sender's text."""
     order = creation.order
     if creation.status != "created" or creation.packet is None:
         return translate(
@@ -222,19 +233,32 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
     if packet.message_id is not None or packet.chat_id is None:
         return translate(language, "redpacket.sent", amount=amount)  # posted before
     posting_language = await group_language(context, packet)
-    results = PacketResults(packet, ())
-    try:
-        posted = await context.bot.send_message(
-            packet.chat_id,
-            await packet_text(context, posting_language, results),
-            reply_markup=packet_markup(context, posting_language, packet),
-        )
-    except TelegramError:
-        log.warning("could not post red packet %s", packet.id, exc_info=True)
-        await context.wallet.redpackets.refund_unshown(packet.id)
-        return translate(language, "redpacket.post_failed", amount=amount)
-    await context.wallet.redpackets.attach_message(
-        packet.id, chat_id=packet.chat_id, message_id=posted.message_id
+    wallet, bot = context.wallet, context.bot
+
+    async def posted(sent: Message | Exception) -> None:
+        """Attach the post to the packet; or refund a packet nobody saw, and say so."""
+        if isinstance(sent, Message):
+            await wallet.redpackets.attach_message(
+                packet.id, chat_id=packet.chat_id, message_id=sent.message_id
+            )
+            return
+        log.warning("could not post red packet %s: %r", packet.id, sent)
+        if await wallet.redpackets.refund_unshown(packet.id) is None:
+            return
+        try:
+            await bot.send_message(
+                packet.sender_id, translate(language, "redpacket.post_failed", amount=amount)
+            )
+        except TelegramError:
+            log.warning("could not tell %s about red packet %s", packet.sender_id, packet.id)
+
+    outbox(context.application).send_message(
+        bot,
+        packet.chat_id,
+        await packet_text(context, posting_language, PacketResults(packet, ())),
+        then=posted,
+        reply_markup=packet_markup(context, posting_language, packet),
+        message_thread_id=order.thread_id,  # the forum topic it was asked for in
     )
     return translate(language, "redpacket.sent", amount=amount)
 
@@ -245,32 +269,35 @@ OUTCOMES[Creation] = announce
 # Grabbing -------------------------------------------------------------------------------
 
 
-def _tapped_where_posted(query, packet) -> bool:
-    """A group packet is grabbed in its group; an inline one on its own message."""
-    if packet.inline_message_id is not None or packet.chat_id is None:
-        return query.inline_message_id == packet.inline_message_id
-    return query.message is not None and query.message.chat.id == packet.chat_id
-
-
 async def grab_press(update: Update, context: WalletContext) -> None:
-    """Grab a share: the amount (or why not) comes back in the answer at once."""
+    """Grab a share: the amount (or why not) comes back in the answer at once.
+
+    The tap is one write: a member the wallet has not met yet is registered by the grab
+    itself, and where the button was tapped is checked with the rest.
+    """
     query = update.callback_query
     wallet = context.wallet
-    user = await current_user(update, context)
-    language = language_of(update, user)
+    profile = profile_of(update)
     packet_id = query.data.removeprefix(GRAB)
+    if profile is None:
+        await query.answer()
+        return
     if packet_id == INLINE_PENDING:
+        language = language_of(update, await wallet.users.get(profile.telegram_id))
         await query.answer(translate(language, "redpacket.inline_pending"), show_alert=True)
         return
+    chat_id = query.message.chat.id if query.message is not None else None
     try:
-        packet = await wallet.redpackets.get(packet_id)
-        if not _tapped_where_posted(query, packet):
-            raise RedPacketNotFound(packet_id=packet_id)  # a copy outside its chat
-        grab = await wallet.redpackets.grab(packet_id, user)
+        grab = await wallet.redpackets.grab(
+            packet_id, profile, place=TapPlace(chat_id, query.inline_message_id)
+        )
     except WalletError as refused:
+        language = language_of(update, await wallet.users.get(profile.telegram_id))
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
-    key = "redpacket.grabbed" if user.private_chat else "redpacket.grabbed_new"
+    user = await wallet.users.get(profile.telegram_id)
+    language = language_of(update, user)
+    key = "redpacket.grabbed" if user is not None and user.private_chat else "redpacket.grabbed_new"
     text = translate(language, key, amount=format_fen(grab.amount), bot=context.bot.username)
     await query.answer(text[:200], show_alert=True)
     editor(context.application).touch(packet_id)
@@ -283,9 +310,13 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
         return
     wallet = context.wallet
     packets = await wallet.redpackets.password_packets(update.effective_chat.id)
-    reply = message.reply_to_message
-    if reply is not None and reply.from_user is not None and reply.from_user.id == context.bot.id:
-        packets = [p for p in packets if p.message_id == reply.message_id] or packets
+    replied = replied_to(message)
+    if (
+        replied is not None
+        and replied.from_user is not None
+        and replied.from_user.id == context.bot.id
+    ):
+        packets = [p for p in packets if p.message_id == replied.message_id] or packets
     phrase = normalize_password(message.text)
     matching = [p for p in packets if p.password == phrase]
     if not matching:
@@ -305,10 +336,12 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
                 user.telegram_id, translate(language, "redpacket.grabbed", amount=amount)
             )
         except Forbidden:
-            await message.reply_text(
+            await reply(
+                update,
+                context,
                 translate(
                     language, "redpacket.grabbed_reply", name=user.display_name, amount=amount
-                )
+                ),
             )
         except TelegramError:
             log.warning("could not tell %s about a grab", user.telegram_id, exc_info=True)

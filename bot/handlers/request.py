@@ -1,7 +1,8 @@
 """/request in private chat, and paying a request through its link (also a split's share).
 
 ``/request 12.50 [memo]`` → an open request; its link ``t.me/<bot>?start=pay_<token>`` is
-sent as a QR code, with the link in the caption and a Cancel button for the requester.
+sent as a QR code, with the link and the deadline in the caption and a Cancel button for
+the requester (which, once the request expired, turns the caption into "expired on …").
 ``/start pay_<token>`` → a card (Pay ¥12.50 to Alice?) → the risk guard → the PIN keypad
 → the request is paid once (``bot.wallet.requests``) → the requester is told by DM.
 """
@@ -27,9 +28,10 @@ from bot.handlers.context import (
 from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import decision_text, reason_text
 from bot.i18n import translate
+from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
 from bot.security.risk import RiskAction, RiskDecision
-from bot.wallet.errors import PaymentRequestNotFound, WalletError
+from bot.wallet.errors import PaymentRequestExpired, PaymentRequestNotFound, WalletError
 from bot.wallet.money import format_fen
 from bot.wallet.requests import CONFIRMATION, PaymentRequest, RequestPayment
 from bot.wallet.users import User
@@ -103,6 +105,9 @@ async def request(update: Update, context: WalletContext) -> None:
     caption = with_memo(
         language, translate(language, "request.made", amount=format_fen(made.amount)), made.memo
     )
+    caption += "\n" + translate(
+        language, "request.valid_until", deadline=deadline_time(made.expires_at)
+    )
     button = InlineKeyboardButton(
         translate(language, "request.cancel"), callback_data=f"{CANCEL}{made.token}"
     )
@@ -122,11 +127,28 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
         cancelled = await context.wallet.requests.cancel(
             query.data.removeprefix(CANCEL), user.telegram_id
         )
+    except PaymentRequestExpired as expired:  # the requester's view now says so
+        await query.answer()
+        text = translate(
+            language,
+            "request.expired",
+            amount=format_fen(expired.params["amount"]),
+            expired_at=deadline_time(expired.params["expired_at"]),
+        )
+        await _show_ended(update, text)
+        return
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
-    text = translate(language, "request.cancelled", amount=format_fen(cancelled.amount))
+    await _show_ended(
+        update, translate(language, "request.cancelled", amount=format_fen(cancelled.amount))
+    )
+
+
+async def _show_ended(update: Update, text: str) -> None:
+    """The request's QR message, captioned with how it ended (and no Cancel button)."""
+    query = update.callback_query
     try:
         await query.edit_message_caption(text)
     except BadRequest:  # not a photo (or gone): say it in a message of its own

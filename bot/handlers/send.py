@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler
 
@@ -23,7 +23,9 @@ from bot.handlers.context import (
     is_private,
     language_of,
     private_link,
+    replied_to,
 )
+from bot.handlers.outbox import outbox, reply
 from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
@@ -63,10 +65,12 @@ def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
     )
 
 
-async def _recipient(update: Update, context: WalletContext, text: str | None) -> User | None:
+async def _recipient(
+    context: WalletContext, text: str | None, replied: Message | None
+) -> User | None:
     """A tip's recipient is the replied-to author (known from now on); else @name or id."""
     if text is None:
-        author = update.effective_message.reply_to_message.from_user
+        author = replied.from_user
         return await context.wallet.users.seen(
             Profile(author.id, author.username, author.first_name or "", author.language_code or "")
         )
@@ -81,19 +85,20 @@ async def send(update: Update, context: WalletContext) -> None:
     language = language_of(update, user)
     message = update.effective_message
     args = context.args
+    replied = None
     if is_private(update):
         if len(args) < 2:
             await message.reply_text(translate(language, "send.usage_private"))
             return
         target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), "transfer"
     else:
-        reply = message.reply_to_message
-        if reply is None or reply.from_user is None or reply.from_user.is_bot or not args:
-            await message.reply_text(translate(language, "send.usage_group"))
+        replied = replied_to(message)  # in a forum topic, not the topic's first message
+        if replied is None or replied.from_user is None or replied.from_user.is_bot or not args:
+            await reply(update, context, translate(language, "send.usage_group"))
             return
         target, amount, memo, kind = None, args[0], " ".join(args[1:]), "tip"
     try:
-        recipient = await _recipient(update, context, target)
+        recipient = await _recipient(context, target, replied)
         order = await context.wallet.transfers.order(
             user,
             recipient,
@@ -101,11 +106,13 @@ async def send(update: Update, context: WalletContext) -> None:
             memo,
             kind=kind,
             chat_id=None if is_private(update) else update.effective_chat.id,
-            message_id=None if is_private(update) else message.reply_to_message.message_id,
+            message_id=None if replied is None else replied.message_id,
         )
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"
-        await message.reply_text(error_text(language, refused) + "\n" + translate(language, usage))
+        await reply(
+            update, context, error_text(language, refused) + "\n" + translate(language, usage)
+        )
         return
     action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
     text, markup = card_text(language, order, recipient), card_markup(language, action.id)
@@ -117,12 +124,15 @@ async def send(update: Update, context: WalletContext) -> None:
     except Forbidden:  # never opened the private chat: a button opens it on this card
         link = private_link(context, f"{CONFIRM_LINK}{action.id}")
         button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
-        await message.reply_text(
+        await reply(
+            update,
+            context,
             translate(language, "send.confirm_in_private"),
             reply_markup=InlineKeyboardMarkup([[button]]),
         )
         return
-    await message.reply_text(translate(language, "send.confirm_in_private"))
+    # the card is in the private chat already: a busy group can do without this note
+    await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
 
 
 async def show_card(update: Update, context: WalletContext, action_id: str) -> bool:
@@ -164,7 +174,7 @@ async def card_press(update: Update, context: WalletContext) -> None:
 
 
 async def announce(context: WalletContext, language: str, settlement: Settlement) -> str:
-    """Tell the recipient and the tip's group; the payer's text is returned."""
+    """Tell the recipient, and the tip's group through its outbox; the payer's text."""
     order = settlement.order
     amount = format_fen(order.amount)
     if settlement.status != "sent":
@@ -187,20 +197,18 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
     except TelegramError:
         log.warning("could not tell %s about a transfer", recipient.telegram_id, exc_info=True)
     if order.chat_id is not None:
-        try:
-            await context.bot.send_message(
-                order.chat_id,
-                translate(
-                    language,
-                    "transfer.tip_announce",
-                    payer=payer.display_name,
-                    recipient=recipient.display_name,
-                    amount=amount,
-                ),
-                reply_to_message_id=order.message_id,
-            )
-        except TelegramError:
-            log.warning("could not announce a tip in %s", order.chat_id, exc_info=True)
+        outbox(context.application).send_message(
+            context.bot,
+            order.chat_id,
+            translate(
+                language,
+                "transfer.tip_announce",
+                payer=payer.display_name,
+                recipient=recipient.display_name,
+                amount=amount,
+            ),
+            reply_to_message_id=order.message_id,
+        )
     return translate(language, "transfer.sent", amount=amount, name=recipient.display_name)
 
 

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import MessageHandler, filters
 
 from bot.handlers.context import WalletContext, current_user, is_private, language_of
+from bot.handlers.outbox import outbox
 from bot.i18n import translate
 from bot.security.cards import is_luhn_valid
 
@@ -39,9 +40,11 @@ async def delete_secret(update: Update, context: WalletContext) -> None:
         await message.delete()
     except TelegramError:
         pass  # in a group the bot may not be allowed to delete: still warn
-    await context.bot.send_message(
-        message.chat_id, translate(language_of(update, user), f"sensitive.{kind}_deleted")
-    )
+    text = translate(language_of(update, user), f"sensitive.{kind}_deleted")
+    if is_private(update):
+        await context.bot.send_message(message.chat_id, text)
+    else:
+        outbox(context.application).send_message(context.bot, message.chat_id, text)
 
 
 class _Sensitive(filters.MessageFilter):

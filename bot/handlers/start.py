@@ -14,6 +14,7 @@ from bot.handlers.context import (
     language_of,
     private_link,
 )
+from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.wallet.money import format_fen
 
@@ -59,9 +60,7 @@ async def start(update: Update, context: WalletContext) -> None:
     if user is None:
         return
     if not is_private(update):
-        await update.effective_message.reply_text(
-            translate(language, "help.group", link=private_link(context))
-        )
+        await reply(update, context, translate(language, "help.group", link=private_link(context)))
         return
     payload = context.args[0] if context.args else ""
     if payload.startswith(send.CONFIRM_LINK) and await send.show_card(
@@ -98,7 +97,7 @@ async def start(update: Update, context: WalletContext) -> None:
 async def help_command(update: Update, context: WalletContext) -> None:
     """List the commands of this kind of chat."""
     user = await current_user(update, context)
-    await update.effective_message.reply_text(help_text(language_of(update, user), update, context))
+    await reply(update, context, help_text(language_of(update, user), update, context))
 
 
 async def menu_help(update: Update, context: WalletContext) -> None:

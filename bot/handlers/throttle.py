@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.handlers.context import WalletContext, language_of
+from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.security.ratelimit import RateLimiter
 
@@ -42,7 +43,7 @@ async def throttle(update: Update, context: WalletContext) -> None:
         warned: dict[int, float] = context.application.bot_data.setdefault(_WARNED_KEY, {})
         if warned.get(person.id, 0.0) <= now:  # one warning per wait, not one per message
             warned[person.id] = now + wait
-            await message.reply_text(text)
+            await reply(update, context, text, droppable=True)  # a busy group can do without
         if len(warned) > 10_000:
             warned.clear()
     raise ApplicationHandlerStop

@@ -15,6 +15,7 @@ from bot.wallet.statements import CHINA
 
 __all__ = [
     "amount_text",
+    "deadline_time",
     "full_time",
     "kind_label",
     "party_label",
@@ -95,3 +96,8 @@ def short_time(ms: int) -> str:
 def full_time(ms: int) -> str:
     """``2025-11-21 14:05:33``, Beijing time."""
     return china_time(ms).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def deadline_time(ms: int) -> str:
+    """``2025-11-21 14:05``, Beijing time: when something expires or expired."""
+    return china_time(ms).strftime("%Y-%m-%d %H:%M")

@@ -294,6 +294,7 @@ async def answer_callback_query(emulator: Emulator, params: Params) -> bool:
     if text is not None and len(text) > CALLBACK_TEXT_LIMIT:
         raise bad_request("MESSAGE_TOO_LONG")
     state["answered"] = True
+    state["answered_at"] = time.monotonic()
     emulator.record(
         "callback_answer",
         by_bot=True,

@@ -6,19 +6,27 @@ async with await start_sandbox() as sandbox:
     async with polling(application):
         await sandbox.emulator.send_text("alice", "/start")
         reply = await sandbox.emulator.wait_for_message("alice")
+
+``tap_burst`` has many residents tap one button at once and times each answer, for load
+tests and benches (``bench/e2e.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from telegram import Bot
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.sandbox.emulator import Emulator, UserRef
+from bot.sandbox.models import BotEvent, Message
 from bot.sandbox.server import SandboxServer
 
-__all__ = ["application_builder", "make_bot", "polling"]
+__all__ = ["Burst", "application_builder", "make_bot", "polling", "tap_burst"]
 
 POLL_TIMEOUT = 5  # seconds a getUpdates call may wait; stopping never waits for it
 
@@ -50,3 +58,54 @@ async def polling(application: Application) -> AsyncIterator[Application]:
         finally:
             await application.updater.stop()
             await application.stop()
+
+
+@dataclass(frozen=True)
+class Burst:
+    """How a burst of taps went; times are seconds on the emulator's monotonic clock."""
+
+    latencies: list[float]  # the burst to each answerCallbackQuery, one per answered tap, sorted
+    span: float  # the burst to the last answer (or to the timeout)
+    unanswered: int
+
+    def percentile(self, share: float) -> float:
+        """The latency below which ``share`` (0..1) of the answered taps fall."""
+        if not self.latencies:
+            return float("nan")
+        return self.latencies[min(len(self.latencies) - 1, int(len(self.latencies) * share))]
+
+
+async def tap_burst(
+    emulator: Emulator,
+    users: Iterable[UserRef],
+    message: Message | BotEvent,
+    button: str | None = None,
+    *,
+    data: str | None = None,
+    timeout: float = 60.0,  # noqa: ASYNC109
+) -> Burst:
+    """Every one of ``users`` taps ``button`` on ``message`` at once; wait for the answers.
+
+    The taps are queued in one go, so the bot gets them all together as if they came within
+    the same instant, and every latency runs from that instant (the last tap queued, so the
+    emulator's own time to make the taps counts for no bot) to the bot's answerCallbackQuery
+    for that tap as the emulator handled it.
+    """
+    # tap() never suspends, so no update leaves before the last tap is queued
+    queries = [await emulator.tap(user, message, button, data=data) for user in users]
+    queued = time.monotonic()
+    pending = set(queries)
+    seen = emulator.mark()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending and loop.time() < deadline:
+        for event in emulator.events[seen:]:
+            if event.kind == "callback_answer":
+                pending.discard(event.data.get("callback_query_id"))
+        seen = len(emulator.events)
+        if pending:
+            await emulator.event_pulse.wait(deadline - loop.time())
+    answered = [emulator.callbacks[query].get("answered_at") for query in queries]
+    latencies = sorted(at - queued for at in answered if at is not None)
+    span = time.monotonic() - queued if pending else latencies[-1] if latencies else 0.0
+    return Burst(latencies, span, len(pending))

@@ -3,7 +3,10 @@
 A button's callback data is ``prefix:<action id>[:arg]``: a short random id bound to one
 person, one purpose and an expiry. A forged id finds nothing, another person's id is
 refused, an expired one is refused, and finishing an action is atomic, so a double tap
-or a replayed callback runs it once.
+or a replayed callback runs it once. A button whose action ended (done, cancelled, or
+its message replaced by the next step) is "no longer active": ``ActionAlreadyUsed``, or
+``ActionCancelled`` when it was cancelled, so the answer never claims a cancelled
+payment was made.
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ from __future__ import annotations
 import secrets
 
 from bot.security.ports import Action, SecurityStore
-from bot.wallet.errors import ActionAlreadyUsed, ActionExpired, ActionNotFound, ActionNotYours
+from bot.wallet.errors import (
+    ActionAlreadyUsed,
+    ActionCancelled,
+    ActionExpired,
+    ActionNotFound,
+    ActionNotYours,
+)
 
 __all__ = ["DEFAULT_TTL_S", "KEEP_ENDED_S", "Actions"]
 
@@ -53,6 +62,8 @@ class Actions:
             raise ActionNotFound(action_id=action_id)
         if action.telegram_id != telegram_id:
             raise ActionNotYours(action_id=action_id)
+        if action.state == "cancelled":
+            raise ActionCancelled(action_id=action_id)
         if action.state != "open":
             raise ActionAlreadyUsed(action_id=action_id)
         if action.expires_at <= self.store.now_ms():

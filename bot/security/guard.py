@@ -16,6 +16,8 @@ How the facts are read from the ledger (the payment flows keep to these conventi
 - A payment counts from the moment its transfer is written: posted, or pending (a
   withdrawal in flight, a held payment) unless the reservation was voided or expired.
   Posting a reservation does not count it twice; it counts at the time it was reserved.
+  A withdrawal the bank declined (its reservation voided, or refunded by a new transfer
+  after an approved hold) no longer counts: the money never left.
 - "Today" is the calendar day in China (UTC+8, no daylight saving), the day people there
   live by: the daily limits start over at 00:00 Beijing time, 16:00 UTC.
 - A payment made without a PIN is marked *before* its money moves with

@@ -126,8 +126,10 @@ class RateLimits:
     command_user: BucketLimit = BucketLimit(8, 0.5)
     command_chat: BucketLimit = BucketLimit(20, 20 / 60)
     callback_user: BucketLimit = BucketLimit(20, 5)  # a PIN typed twice is 12 quick taps
-    # a red packet in a busy group draws hundreds of taps within a second
-    callback_chat: BucketLimit = BucketLimit(400, 100)
+    # a red packet in a busy group draws a thousand taps within a second: each must be
+    # answered with its share or "finished", never "slow down"; a flood from one person
+    # meets callback_user first
+    callback_chat: BucketLimit = BucketLimit(2_000, 500)
 
     def of(self, kind: Kind, scope: Scope) -> BucketLimit:
         return getattr(self, f"{kind}_{scope}")

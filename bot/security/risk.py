@@ -21,7 +21,7 @@ fill the review queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import NamedTuple
@@ -40,6 +40,7 @@ __all__ = [
     "RiskRules",
     "covers",
     "evaluate",
+    "grab_burst",
 ]
 
 MINUTE_MS = 60_000
@@ -395,11 +396,16 @@ def _hold_reasons(facts: PaymentFacts, rules: RiskRules) -> list[RiskReason]:
 
 
 def _grab_burst(facts: PaymentFacts, rules: RiskRules) -> bool:
-    """Enough earlier grabs within the window, spread over enough chats."""
-    since = facts.now_ms - rules.grab_burst_window_ms
-    recent = [g for g in facts.recent_grabs if g[0] > since]
-    chats = {g[1] for g in recent}
-    return len(recent) >= rules.grab_burst_grabs and len(chats) >= rules.grab_burst_chats
+    return grab_burst(facts.recent_grabs, facts.now_ms, rules)
+
+
+def grab_burst(recent_grabs: Sequence[RecentGrab], now_ms: int, rules: RiskRules) -> bool:
+    """The grab-burst rule: enough earlier grabs within the window, over enough chats."""
+    since = now_ms - rules.grab_burst_window_ms
+    recent = [g for g in recent_grabs if g[0] > since]
+    if len(recent) < rules.grab_burst_grabs:
+        return False
+    return len({g[1] for g in recent}) >= rules.grab_burst_chats
 
 
 def _auth_reasons(facts: PaymentFacts, rules: RiskRules, limits: AppliedLimits) -> list[RiskReason]:

@@ -26,7 +26,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── TopUpNotYours           another person's invoice
     │   ├── TopUpCurrencyMismatch
     │   ├── TopUpAmountMismatch
-    │   ├── TopUpExpired
+    │   ├── TopUpExpired            params: expired_at (unix ms)
     │   └── TopUpAlreadyPaid
     ├── TransferNotFound            no such transfer, or not one the person is a party to
     ├── TransferIdInvalid           the text is not a transfer id
@@ -35,6 +35,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PaymentRequestNotFound  no request has this token
     │   ├── PaymentRequestAlreadyPaid
     │   ├── PaymentRequestCancelled
+    │   ├── PaymentRequestExpired   unpaid in time; params: expired_at (unix ms), amount
     │   ├── PaymentRequestIsYours   the requester cannot pay their own request
     │   └── PaymentRequestNotYours  only the requester may cancel it
     ├── SplitError                  a split bill's total or names cannot be used
@@ -69,7 +70,8 @@ translated at the storage boundary with ``raise ... from``.
         │   ├── ActionNotFound      forged or unknown
         │   ├── ActionNotYours      another person's button
         │   ├── ActionExpired
-        │   └── ActionAlreadyUsed   replayed or double-tapped
+        │   └── ActionAlreadyUsed   replayed, double-tapped, or its message was replaced
+        │       └── ActionCancelled the button's action was cancelled
         ├── AlreadyVerified
         ├── IdNumberTaken           the ID number verifies another wallet
         ├── VerificationRequired
@@ -95,6 +97,7 @@ __all__ = [
     "AccountNotFound",
     "AccountsMustBeDifferent",
     "ActionAlreadyUsed",
+    "ActionCancelled",
     "ActionError",
     "ActionExpired",
     "ActionNotFound",
@@ -119,6 +122,7 @@ __all__ = [
     "PaymentRequestAlreadyPaid",
     "PaymentRequestCancelled",
     "PaymentRequestError",
+    "PaymentRequestExpired",
     "PaymentRequestIsYours",
     "PaymentRequestNotFound",
     "PaymentRequestNotYours",
@@ -177,6 +181,7 @@ class WalletError(Exception):
 
     code: ClassVar[str] = "wallet_error"
     money_params: ClassVar[tuple[str, ...]] = ()  # params that are amounts of fen
+    time_params: ClassVar[tuple[str, ...]] = ()  # params that are moments, unix ms
 
     def __init__(self, message: str = "", **params: Any) -> None:
         self.params = params
@@ -353,7 +358,10 @@ class TopUpAmountMismatch(TopUpError):
 
 
 class TopUpExpired(TopUpError):
+    """The invoice was not paid in time; ``params``: expired_at."""
+
     code = "topup_expired"
+    time_params = ("expired_at",)
 
 
 class TopUpAlreadyPaid(TopUpError):
@@ -381,6 +389,14 @@ class PaymentRequestAlreadyPaid(PaymentRequestError):
 
 class PaymentRequestCancelled(PaymentRequestError):
     code = "payment_request_cancelled"
+
+
+class PaymentRequestExpired(PaymentRequestError):
+    """Nobody paid the request within its validity; ``params``: expired_at, amount."""
+
+    code = "payment_request_expired"
+    money_params = ("amount",)
+    time_params = ("expired_at",)
 
 
 class PaymentRequestIsYours(PaymentRequestError):
@@ -533,7 +549,13 @@ class ActionExpired(ActionError):
 
 
 class ActionAlreadyUsed(ActionError):
+    """The button's action ended: done, or its message was replaced by what came next."""
+
     code = "action_already_used"
+
+
+class ActionCancelled(ActionAlreadyUsed):
+    code = "action_cancelled"
 
 
 class AlreadyVerified(SecurityError):

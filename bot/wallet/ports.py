@@ -25,6 +25,14 @@ class LedgerSnapshot(Protocol):
 
 
 class LedgerStore(Protocol):
+    """The ledger's storage. Every implementation keeps two promises:
+
+    - a write is acknowledged (its call returns) only once it is durably committed;
+    - read your writes: a read that starts after a write was acknowledged to its caller
+      sees that write, under any concurrency (no read runs on a snapshot older than
+      the moment it started).
+    """
+
     async def open_account(self, name: str, kind: AccountKind, currency: str) -> Account:
         """Create the account, or return it if ``(name, currency)`` exists already."""
         ...

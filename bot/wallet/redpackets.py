@@ -22,6 +22,7 @@ layer can tell the grabber why, in their language.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import unicodedata
 from collections.abc import Sequence
@@ -29,20 +30,31 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from bot.security.risk import PaymentFacts, PaymentKind, RecentGrab, RiskAction, covers, evaluate
+from bot.security.risk import (
+    PaymentFacts,
+    PaymentKind,
+    RecentGrab,
+    RiskAction,
+    covers,
+    evaluate,
+    grab_burst,
+)
 from bot.wallet.errors import (
     AccountFrozen,
     InsufficientFunds,
+    RedPacketAlreadyGrabbed,
+    RedPacketExhausted,
     RedPacketGrabBlocked,
     RedPacketLimit,
     RedPacketNotFound,
     UserNotFound,
+    WalletError,
 )
 from bot.wallet.ledger import Ledger
 from bot.wallet.model import AccountStatus, SystemAccount, TransferSpec
 from bot.wallet.money import parse_amount
 from bot.wallet.redpacket_split import equal_shares, random_shares
-from bot.wallet.users import User, Users
+from bot.wallet.users import Profile, User, Users
 
 if TYPE_CHECKING:
     from bot.security.guard import PaymentGuard
@@ -56,7 +68,9 @@ __all__ = [
     "Creation",
     "Expiry",
     "Grab",
+    "GrabAttempt",
     "GrabCheck",
+    "GrabRequest",
     "PacketKind",
     "PacketOrder",
     "PacketResults",
@@ -66,6 +80,7 @@ __all__ = [
     "RedPacketStore",
     "RedPackets",
     "Share",
+    "TapPlace",
     "normalize_password",
 ]
 
@@ -73,6 +88,7 @@ CONFIRMATION = "red_packet"  # the PIN keypad's confirm:<what> that creates a pa
 CREATE_KIND = "red_packet"
 GRAB_KIND = "redpacket_grab"
 REFUND_KIND = "redpacket_refund"
+FINISHED_KEPT = 1_000  # finished packets whose grabbers are kept in memory
 ID_BYTES = 8  # 11 characters of base64url: unguessable, fits a deep link and callback data
 
 
@@ -112,6 +128,7 @@ class PacketOrder:
     password: str | None = None
     chat_id: int | None = None  # the group it was asked for in (None: inline mode)
     inline_message_id: str | None = None  # inline mode: the message that shows it
+    thread_id: int | None = None  # the forum topic it was asked for in: posted there
 
     def to_payload(self) -> dict:
         return asdict(self)
@@ -161,6 +178,48 @@ class Grab:
     amount: int
     remaining: int  # shares left
     finished: bool  # this grab took the last share
+
+
+@dataclass(frozen=True, slots=True)
+class TapPlace:
+    """Where a grab button was tapped: a group message's chat, or an inline message."""
+
+    chat_id: int | None
+    inline_message_id: str | None
+
+    def shows(self, packet: RedPacket) -> bool:
+        """A group packet is grabbed in its group; an inline one on its own message."""
+        if packet.inline_message_id is not None or packet.chat_id is None:
+            return self.inline_message_id == packet.inline_message_id
+        return self.chat_id == packet.chat_id
+
+
+@dataclass(frozen=True, slots=True)
+class GrabRequest:
+    """One grab as the store runs it, in one write.
+
+    ``profile`` (when the wallet does not know the grabber as it says) registers or
+    updates the grabber in the same write, whatever the grab's outcome; ``place`` (when
+    given) refuses a tap on a copy of the packet outside its chat as not found.
+    """
+
+    packet_id: str
+    user_id: int
+    password: str | None
+    escrow_id: int
+    check: GrabCheck
+    currency: str
+    profile: Profile | None = None
+    place: TapPlace | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrabAttempt:
+    """The store's answer: the grabber as registered (if it did), and the grab or why not."""
+
+    user: User | None
+    grab: Grab | None
+    refusal: WalletError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,17 +274,11 @@ class RedPacketStore(Protocol):
         and its shares in that order. A key seen before returns (that packet, True)."""
         ...
 
-    async def grab_red_packet(
-        self,
-        packet_id: str,
-        user_id: int,
-        password: str | None,
-        escrow_id: int,
-        check: GrabCheck,
-    ) -> Grab:
-        """In one transaction: check the packet, then the grabber's recent grabs with
-        ``check`` (raising ``RedPacketGrabBlocked`` if it blocks), take one unclaimed share
-        and credit it to the user."""
+    async def grab_red_packet(self, request: GrabRequest) -> GrabAttempt:
+        """In one transaction: register ``request.profile`` if given; then check the
+        packet, then the grabber's recent grabs with ``request.check``, take one unclaimed
+        share and credit it to the user. A refusal (a ``WalletError``) is answered in
+        ``GrabAttempt.refusal`` and undoes everything but the registration."""
         ...
 
     async def expire_red_packet(
@@ -258,8 +311,11 @@ class GrabCheck:
 
     A grab is decided where the facts are (the grabber's recent grabs, read on the writer's
     own connection), so a burst of taps costs one operation each and no extra reads; the
-    rule itself is the risk engine's (:func:`bot.security.risk.evaluate`).
+    rule itself is the risk engine's (:func:`bot.security.risk.evaluate`). While the rule
+    is quiet the engine's answer for a grab never changes, so it is worked out once.
     """
+
+    _quiet: tuple[object, RiskDecision] | None = None  # (rules, the engine's quiet answer)
 
     def __init__(self, telegram_id: int, guard: PaymentGuard) -> None:
         self.telegram_id = telegram_id
@@ -267,7 +323,15 @@ class GrabCheck:
         self.window_ms = guard.rules.grab_burst_window_ms
 
     def __call__(self, recent: Sequence[RecentGrab], now_ms: int) -> RiskDecision:
-        facts = PaymentFacts(
+        if grab_burst(recent, now_ms, self.rules):
+            return evaluate(self._facts(recent, now_ms), self.rules)
+        quiet = GrabCheck._quiet
+        if quiet is None or quiet[0] is not self.rules:
+            quiet = GrabCheck._quiet = (self.rules, evaluate(self._facts((), now_ms), self.rules))
+        return quiet[1]
+
+    def _facts(self, recent: Sequence[RecentGrab], now_ms: int) -> PaymentFacts:
+        return PaymentFacts(
             self.telegram_id,
             1,
             PaymentKind.REDPACKET_GRAB,
@@ -277,7 +341,17 @@ class GrabCheck:
             0,
             recent_grabs=tuple(recent),
         )
-        return evaluate(facts, self.rules)
+
+
+def _refuse_finished(
+    packet: RedPacket, taken: dict[int, int], user_id: int, place: TapPlace | None
+) -> None:
+    """The store's answer for a finished packet, in the store's order of refusals."""
+    if place is not None and not place.shows(packet):
+        raise RedPacketNotFound(packet_id=packet.id)  # a copy outside its chat
+    if user_id in taken:
+        raise RedPacketAlreadyGrabbed(packet_id=packet.id, amount=taken[user_id])
+    raise RedPacketExhausted(packet_id=packet.id)
 
 
 def normalize_password(text: str) -> str:
@@ -306,6 +380,10 @@ class RedPackets:
         self.users = users
         self.guard = guard
         self.limits = limits or RedPacketLimits()
+        # finished packets: (packet, grabber id -> amount), oldest first
+        self._finished: dict[str, tuple[RedPacket, dict[int, int]]] = {}
+        self._loading: dict[str, asyncio.Future] = {}
+        self._escrow: int | None = None  # the escrow account's id, once looked up
 
     # Ordering ---------------------------------------------------------------------
 
@@ -320,6 +398,7 @@ class RedPackets:
         recipient: User | None = None,
         password: str | None = None,
         chat_id: int | None = None,
+        thread_id: int | None = None,
     ) -> PacketOrder:
         """Check everything the sender can get wrong, before anything is shown or moved.
 
@@ -363,6 +442,7 @@ class RedPackets:
             recipient.telegram_id if kind is PacketKind.EXCLUSIVE and recipient else None,
             phrase,
             chat_id,
+            thread_id=thread_id,
         )
 
     async def review(self, order: PacketOrder) -> RiskDecision:
@@ -445,16 +525,43 @@ class RedPackets:
 
     # Grabbing ---------------------------------------------------------------------
 
-    async def grab(self, packet_id: str, grabber: User, password: str | None = None) -> Grab:
-        """One share of the packet for ``grabber``, or a typed refusal; nothing half done."""
-        escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
-        phrase = normalize_password(password) if password is not None else None
-        check = GrabCheck(grabber.telegram_id, self.guard)
-        try:
-            return await self.store.grab_red_packet(
-                packet_id, grabber.telegram_id, phrase, escrow, check
+    async def grab(
+        self,
+        packet_id: str,
+        grabber: User | Profile,
+        password: str | None = None,
+        *,
+        place: TapPlace | None = None,
+    ) -> Grab:
+        """One share of the packet for ``grabber``, or a typed refusal; nothing half done.
+
+        A ``Profile`` the wallet does not know yet (or knows differently) is registered
+        in the grab's own write: a newcomer's first grab costs one write, not two.
+        """
+        profile = None
+        if isinstance(grabber, Profile) and self.users.known_as(grabber) is None:
+            profile = grabber
+        finished = self._finished.get(packet_id)
+        if finished is not None and profile is None:  # nothing to write: answer from memory
+            _refuse_finished(*finished, grabber.telegram_id, place)
+        if self._escrow is None:
+            self._escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        attempt = await self.store.grab_red_packet(
+            GrabRequest(
+                packet_id,
+                grabber.telegram_id,
+                normalize_password(password) if password is not None else None,
+                self._escrow,
+                GrabCheck(grabber.telegram_id, self.guard),
+                self.users.currency,
+                profile,
+                place,
             )
-        except RedPacketGrabBlocked as blocked:  # logged as the guard logs its blocks
+        )
+        if attempt.user is not None:
+            self.users.registered(attempt.user)
+        refused = attempt.refusal
+        if isinstance(refused, RedPacketGrabBlocked):  # logged as the guard logs its blocks
             await self.guard.store.record_event(
                 grabber.telegram_id,
                 f"risk.{RiskAction.BLOCK.value}",
@@ -462,11 +569,37 @@ class RedPackets:
                 {
                     "amount": 1,
                     "kind": GRAB_KIND,
-                    "reasons": list(blocked.params.get("reasons", [])),
+                    "reasons": list(refused.params.get("reasons", [])),
                     "recipient_id": None,
                 },
             )
-            raise
+        if isinstance(refused, RedPacketExhausted) or (attempt.grab and attempt.grab.finished):
+            await self._remember_finished(packet_id)
+        if refused is not None:
+            raise refused
+        return attempt.grab
+
+    async def _remember_finished(self, packet_id: str) -> None:
+        """Keep a finished packet's grabbers in memory: it never changes again, so the
+        taps that keep coming are answered without a write (once per packet)."""
+        if packet_id in self._finished:
+            return
+        loading = self._loading.get(packet_id)
+        if loading is None:
+            loading = self._loading[packet_id] = asyncio.ensure_future(
+                self._load_finished(packet_id)
+            )
+            loading.add_done_callback(lambda _: self._loading.pop(packet_id, None))
+        await asyncio.shield(loading)
+
+    async def _load_finished(self, packet_id: str) -> None:
+        packet = await self.store.get_red_packet(packet_id)
+        if packet is None or packet.state is not PacketState.FINISHED:
+            return
+        shares = await self.store.red_packet_shares(packet_id)
+        while len(self._finished) >= FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]
+        self._finished[packet_id] = (packet, {s.user_id: s.amount for s in shares if s.user_id})
 
     # Expiring ---------------------------------------------------------------------
 

@@ -1,10 +1,16 @@
 """Payment requests (``/request``) and split bills (``/split``): ask for money, be paid once.
 
-A request is a row with an unguessable token: who asks, how much, what for, and its state,
-``open`` → ``paid`` or ``cancelled``, each at most once. Its link
+A request is a row with an unguessable token: who asks, how much, what for, until when, and
+its state, ``open`` → ``paid`` or ``cancelled``, each at most once. Its link
 ``t.me/<bot>?start=pay_<token>`` (and the QR code of that link) lets anyone but the requester
 pay it through the same path as ``/send``: a card (:meth:`Requests.quote` checks what
 ``/send`` checks), the risk guard, the PIN keypad, then :meth:`Requests.settle`.
+
+Expiry: a request can be paid for :attr:`Requests.ttl_s` seconds (7 days by default,
+``WALLET_REQUEST_EXPIRY``). From ``expires_at`` on it is *expired*: still ``open`` in the
+table, but every attempt to pay or cancel it is refused with ``PaymentRequestExpired``
+(which says when), also by the store inside the paying transaction, so a payment that
+reaches the writer after the deadline moves nothing.
 
 Paid once: the store pays a request in one database transaction that finds it open, moves
 the money under the idempotency key ``request:<token>`` and marks it paid with the payer and
@@ -37,6 +43,7 @@ from bot.wallet.errors import (
     MemoTooLong,
     PaymentRequestAlreadyPaid,
     PaymentRequestCancelled,
+    PaymentRequestExpired,
     PaymentRequestIsYours,
     PaymentRequestNotFound,
     SplitAmountTooSmall,
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIRMATION",
+    "DEFAULT_TTL_S",
     "KEY_PREFIX",
     "MAX_SPLIT_NAMES",
     "PaymentRequest",
@@ -66,6 +74,7 @@ __all__ = [
     "Requests",
     "SplitBill",
     "SplitShare",
+    "check_payable",
     "request_key",
     "split_shares",
 ]
@@ -76,6 +85,7 @@ KEY_PREFIX = "request:"
 PAYMENT_KIND = "transfer"  # to the ledger and the risk rules a paid request is a transfer
 MAX_SPLIT_NAMES = 20
 CONFIRMATION = "request"  # the PIN keypad's confirm:<what> that pays a request
+DEFAULT_TTL_S = 7 * 24 * 3600  # a request left unpaid this long can no longer be paid
 
 
 def request_key(token: str) -> str:
@@ -124,10 +134,15 @@ class PaymentRequest:
     paid_by: int | None = None  # the payer's Telegram id
     transfer_key: str | None = None  # the key of the transfer that paid it
     settled_at: int | None = None  # when it was paid or cancelled, unix ms
+    expires_at: int = 0  # unix ms; from then on an open request can no longer be paid
 
     @property
     def key(self) -> str:
         return request_key(self.token)
+
+    def expired(self, now_ms: int) -> bool:
+        """Still open, but past its validity: nobody can pay it any more."""
+        return self.state is RequestState.OPEN and now_ms >= self.expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,13 +200,14 @@ class RequestStore(Protocol):
         paid by ``payer_id`` (and the transfer password-free if so). Returns the request as
         paid, its transfer, and whether this was a replay (it was paid by this payer before:
         nothing moved). Raises ``PaymentRequestNotFound``, ``PaymentRequestAlreadyPaid``
-        (someone else paid it), ``PaymentRequestCancelled`` or the ledger's refusal."""
+        (someone else paid it), ``PaymentRequestCancelled``, ``PaymentRequestExpired`` (its
+        ``expires_at`` has come by the store's clock) or the ledger's refusal."""
         ...
 
     async def cancel_request(self, token: str, requester_id: int) -> PaymentRequest:
         """Move an open request of ``requester_id`` to cancelled, once; raise
-        ``PaymentRequestNotFound``, ``PaymentRequestNotYours``, ``PaymentRequestAlreadyPaid``
-        or ``PaymentRequestCancelled`` otherwise."""
+        ``PaymentRequestNotFound``, ``PaymentRequestNotYours``, ``PaymentRequestAlreadyPaid``,
+        ``PaymentRequestCancelled`` or ``PaymentRequestExpired`` otherwise."""
         ...
 
 
@@ -206,24 +222,42 @@ def _name_key(name: str) -> str:
     return name.strip().removeprefix("@").lower()
 
 
-def _check_payable(request: PaymentRequest, payer_id: int) -> None:
+def check_payable(request: PaymentRequest, payer_id: int, now_ms: int) -> None:
+    """Raise why ``payer_id`` cannot pay ``request`` at ``now_ms`` (the store's rule too)."""
     if request.state is RequestState.PAID:
         raise PaymentRequestAlreadyPaid(token=request.token)
     if request.state is RequestState.CANCELLED:
         raise PaymentRequestCancelled(token=request.token)
+    if request.expired(now_ms):
+        raise PaymentRequestExpired(
+            token=request.token, expired_at=request.expires_at, amount=request.amount
+        )
     if request.requester_id == payer_id:
         raise PaymentRequestIsYours(token=request.token)
 
 
 class Requests:
-    def __init__(self, store: RequestStore, users: Users, transfers: Transfers) -> None:
+    def __init__(
+        self, store: RequestStore, users: Users, transfers: Transfers, *, ttl_s: int = DEFAULT_TTL_S
+    ) -> None:
+        if ttl_s <= 0:
+            raise ValueError("a request stays payable for a positive number of seconds")
         self.store = store
         self.users = users
         self.transfers = transfers
+        self.ttl_s = ttl_s
 
     def _new(self, requester_id: int, amount: int, memo: str, now: int) -> PaymentRequest:
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        return PaymentRequest(token, requester_id, amount, memo, RequestState.OPEN, now)
+        return PaymentRequest(
+            token,
+            requester_id,
+            amount,
+            memo,
+            RequestState.OPEN,
+            now,
+            expires_at=now + self.ttl_s * 1000,
+        )
 
     async def create(self, requester: User, amount_text: str, memo: str = "") -> PaymentRequest:
         """An open request for the amount the requester typed."""
@@ -240,9 +274,9 @@ class Requests:
 
     async def quote(self, token: str, payer: User) -> tuple[PaymentRequest, TransferOrder]:
         """What the payer's card shows, after every check ``/send`` makes (and more: the
-        request must be open and not the payer's own)."""
+        request must be open, unexpired and not the payer's own)."""
         request = await self.get(token)
-        _check_payable(request, payer.telegram_id)
+        check_payable(request, payer.telegram_id, self.store.now_ms())
         requester = await self.users.get(request.requester_id)
         order = await self.transfers.order_amount(payer, requester, request.amount, request.memo)
         return request, order
@@ -270,7 +304,7 @@ class Requests:
         if request.state is RequestState.PAID and request.paid_by == payer_id:
             return outcome("paid_before")
         try:
-            _check_payable(request, payer_id)
+            check_payable(request, payer_id, self.store.now_ms())
         except WalletError as refused:
             return outcome("refused", error=refused)
         order = TransferOrder(payer_id, requester.telegram_id, request.amount, request.memo)

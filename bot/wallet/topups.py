@@ -175,7 +175,8 @@ def verify(
     if topup.state is TopUpState.PAID:
         raise TopUpAlreadyPaid(topup_id=topup.id)
     if topup.state is TopUpState.EXPIRED or now_ms >= topup.expires_at:
-        raise TopUpExpired(topup_id=topup.id)
+        # An invoice withdrawn before its time (it could not be sent) ended no later than now.
+        raise TopUpExpired(topup_id=topup.id, expired_at=min(topup.expires_at, now_ms))
     return topup
 
 

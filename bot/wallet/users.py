@@ -76,6 +76,15 @@ class Users:
 
     async def seen(self, profile: Profile, *, private_chat: bool = False) -> User:
         """Record that this person used the bot; open their wallet the first time."""
+        known = self.known_as(profile, private_chat=private_chat)
+        if known is not None:
+            return known
+        user = await self.store.upsert_user(profile, self.currency, private_chat)
+        self._remember(user)
+        return user
+
+    def known_as(self, profile: Profile, *, private_chat: bool = False) -> User | None:
+        """The user, if the wallet knows them exactly as ``profile`` says (no write due)."""
         known = self._known.get(profile.telegram_id)
         if (
             known is not None
@@ -85,9 +94,11 @@ class Users:
             and (known.private_chat or not private_chat)
         ):
             return known
-        user = await self.store.upsert_user(profile, self.currency, private_chat)
+        return None
+
+    def registered(self, user: User) -> None:
+        """A write elsewhere (a grab that registered its grabber) stored ``user``."""
         self._remember(user)
-        return user
 
     async def get(self, telegram_id: int) -> User | None:
         user = self._known.get(telegram_id)

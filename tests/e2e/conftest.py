@@ -6,6 +6,7 @@ import pytest
 
 from bot.app import build_application, open_wallet
 from bot.config import Settings
+from bot.handlers.outbox import outbox
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.testing import polling
 from bot.security.events import verify_events
@@ -58,6 +59,7 @@ async def running(application):
     """The application polling the emulator for the duration of the test."""
     async with polling(application):
         yield application
+        await outbox(application).close(grace=5)  # what the handlers left for groups
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 from PIL import Image
 
+from bot.render.labels import deadline_time
 from tests.e2e.test_send import (
     ALICE,
     BOB,
@@ -53,8 +54,9 @@ def requests_saved(settings) -> int:
         return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
 
 
-async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator):
+async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator, wallet):
     sent, payload = await make_request(emulator, "alice", "/request 12.50 lunch at 老王")
+    made = await wallet.requests.get(payload.removeprefix("pay_"))
     assert sent.message.photo
     png = emulator.files[sent.message.photo[-1]["file_id"]].content
     assert png.startswith(b"\x89PNG")
@@ -62,6 +64,7 @@ async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator):
     link = f"https://t.me/wallet_sandbox_bot?start={payload}"
     assert sent.text == (
         "🧾 Payment request: ¥12.50\nMemo: lunch at 老王\n"
+        f"It can be paid until {deadline_time(made.expires_at)}.\n"
         f"Show this QR code, or share the link, to be paid:\n{link}"
     )
     decoded = decode_qr(png)

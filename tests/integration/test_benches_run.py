@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
         ("ledger.py", ["--transfers", "256"], "core 64 callers / 1-row-commit ceiling"),
         (
             "redpackets.py",
-            ["--packets", "1", "--grabbers", "120", "--tappers", "20"],
-            "core grabs / 1-row-commit ceiling",
+            ["--rounds", "1", "--grabbers", "120", "--shares", "40"],
+            "core / plain sqlite3 same rows",
+        ),
+        (
+            "e2e.py",
+            ["--tappers", "20", "--rounds", "1"],
+            "product (known) / bare aiohttp",
         ),
     ],
 )

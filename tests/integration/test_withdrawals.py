@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
 from bot.gateways.sandbox import SandboxGateway
+from bot.security.risk import RiskReason
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import PayoutResult, PayoutStatus
@@ -155,3 +158,58 @@ async def test_the_state_file_is_shared_by_every_client_and_holds_no_card_number
     other.close()
     for path in tmp_path.glob("gateway.db*"):
         assert CARD.encode() not in path.read_bytes()
+
+
+# The daily limit counts what leaves the wallet: a withdrawal the bank declined gave its
+# money back, so it no longer counts; a pending or paid one does.
+
+
+def daily_limit(wallet, yuan: int) -> None:
+    wallet.guard.rules = replace(wallet.guard.rules, daily_limit_fen=(yuan * 100,) * 3)
+
+
+async def reasons(wallet, amount: str) -> set[RiskReason]:
+    return set((await wallet.withdrawals.review(await order(wallet, amount))).reasons)
+
+
+async def test_a_declined_withdrawal_no_longer_counts_toward_the_daily_limit(opened):
+    wallet, bank = opened
+    bank.slow = False
+    daily_limit(wallet, 1_000)
+    bank.failure_rate = 1.0  # the bank declines it: the reservation is voided
+    declined = await wallet.withdrawals.settle("confirm-1", await order(wallet, "1000"))
+    assert (declined.status, declined.withdrawal.state) == ("failed", WithdrawalState.FAILED)
+    assert await balance(wallet) == (5_000_00, 0)
+
+    bank.failure_rate = 0.0
+    assert RiskReason.EXCEEDS_DAILY_LIMIT not in await reasons(wallet, "1000")
+    paid = await wallet.withdrawals.settle("confirm-2", await order(wallet, "1000"))
+    assert paid.status == "paid"
+    assert await balance(wallet) == (4_000_00, 0)
+
+    # a paid one still counts: the same amount again the same day is blocked
+    blocked = await wallet.withdrawals.settle("confirm-3", await order(wallet, "1000"))
+    assert blocked.status == "blocked"
+    assert RiskReason.EXCEEDS_DAILY_LIMIT in blocked.decision.reasons
+    assert await balance(wallet) == (4_000_00, 0)
+
+
+async def test_a_pending_withdrawal_counts_toward_the_daily_limit(opened):
+    wallet, _ = opened  # the bank is slow: the reservation stays pending
+    daily_limit(wallet, 1_000)
+    pending = await wallet.withdrawals.settle("confirm-1", await order(wallet, "1000"))
+    assert pending.status == "unknown"
+    assert RiskReason.EXCEEDS_DAILY_LIMIT in await reasons(wallet, "0.01")
+
+
+async def test_a_refunded_withdrawal_no_longer_counts_toward_the_daily_limit(opened):
+    wallet, bank = opened
+    daily_limit(wallet, 1_500)
+    await hold_and_approve(wallet, "1500")  # the approval posted the reservation
+    assert RiskReason.EXCEEDS_DAILY_LIMIT in await reasons(wallet, "1500")
+
+    bank.slow, bank.failure_rate = False, 1.0  # the bank declines: a refund gives it back
+    (settled,) = await wallet.withdrawals.recover(min_age_s=0)
+    assert settled.state is WithdrawalState.FAILED
+    assert await balance(wallet) == (5_000_00, 0)
+    assert RiskReason.EXCEEDS_DAILY_LIMIT not in await reasons(wallet, "1500")

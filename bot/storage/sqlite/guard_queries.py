@@ -1,9 +1,10 @@
 """Reads for the payment guard (``bot.security.guard``): SQL text and row mapping.
 
-The store runs these through its aiosqlite reader. The conventions they encode are
+The store runs these through its reader pool. The conventions they encode are
 described in ``bot.security.guard``: an outgoing payment is a transfer of an outgoing
 payment kind debiting the payer's account, posted, or pending and not voided or expired
-(a posted reservation counts once, by its pending row); a grab is a posted
+(a posted reservation counts once, by its pending row), and not a withdrawal the bank
+declined (``withdrawals.state = 'failed'``: voided or refunded); a grab is a posted
 ``redpacket_grab`` transfer crediting the grabber with ``ref`` ``chat:<id>``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from bot.security.guard import OUTGOING_KINDS, Held, HoldState, PayerRecord
 from bot.security.risk import PaymentKind, RecentGrab
@@ -36,6 +38,10 @@ _OUTGOING = (
     " AND (t.flag = 'posted' OR (t.flag = 'pending' AND NOT EXISTS ("
     "  SELECT 1 FROM transfers AS r WHERE r.pending_id = t.id"
     "  AND r.flag IN ('void_pending', 'expire_pending'))))"
+    # A withdrawal the bank declined gave its money back (voided, or refunded by a new
+    # transfer after an approved hold): it no longer counts as sent.
+    " AND NOT EXISTS (SELECT 1 FROM withdrawals AS w"
+    "  WHERE w.pending_transfer_id = t.id AND w.state = 'failed')"
 )
 
 PAYER = (
@@ -83,6 +89,7 @@ _CHAT_REF = re.compile(r"chat:(-?[0-9]{1,20})")
 UNKNOWN_CHAT = 0
 
 
+@lru_cache(maxsize=4096)  # a few refs (one a chat) stand behind every grab
 def grab_chat_id(ref: str) -> int:
     """The chat a grab's ``ref`` (``chat:<id>``) names; 0 when it names none."""
     match = _CHAT_REF.fullmatch(ref)

@@ -1,5 +1,5 @@
 """Reads for a person's history and monthly statements (``bot.wallet.history``,
-``bot.wallet.statements``), through the store's aiosqlite reader.
+``bot.wallet.statements``), through the store's reader pool.
 
 The visibility rule of ``bot.wallet.history`` in SQL: a transfer debiting the account (any
 flag: moved money, a reservation, its release), or one crediting it whose money moved

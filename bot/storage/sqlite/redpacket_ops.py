@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import hmac
 import sqlite3
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from bot.security.risk import RiskAction
+from bot.security.risk import RecentGrab, RiskAction
 from bot.storage.sqlite.guard_queries import RECENT_GRABS, row_to_grab
 from bot.storage.sqlite.ledger_ops import LedgerOps
+from bot.storage.sqlite.users_ops import UsersOps
 from bot.storage.sqlite.writer import RollBackThen
 from bot.wallet.errors import (
     IdempotencyConflict,
+    LedgerError,
     RedPacketAlreadyGrabbed,
     RedPacketExhausted,
     RedPacketExpired,
@@ -27,6 +31,7 @@ from bot.wallet.errors import (
     RedPacketNotFound,
     RedPacketWrongPassword,
     UserNotFound,
+    WalletError,
 )
 from bot.wallet.model import TransferSpec
 from bot.wallet.redpackets import (
@@ -34,7 +39,8 @@ from bot.wallet.redpackets import (
     REFUND_KIND,
     Expiry,
     Grab,
-    GrabCheck,
+    GrabAttempt,
+    GrabRequest,
     PacketKind,
     PacketState,
     RedPacket,
@@ -48,6 +54,7 @@ __all__ = [
     "create_packet",
     "expire_packet",
     "grab_share",
+    "grab_together",
     "row_to_packet",
     "row_to_share",
 ]
@@ -138,32 +145,37 @@ def create_packet(
 
 
 def grab_share(
-    conn: sqlite3.Connection,
-    ledger: LedgerOps,
-    packet_id: str,
-    user_id: int,
-    password: str | None,
-    escrow_id: int,
-    check: GrabCheck,
-) -> Grab:
+    conn: sqlite3.Connection, ledger: LedgerOps, users: UsersOps, request: GrabRequest
+) -> GrabAttempt:
+    """One grab, one by one: register the grabber (if asked), then take a share or say
+    why not (undoing all of the grab but the registration)."""
+    user = None
+    if request.profile is not None:
+        user = users.upsert(conn, request.profile, request.currency, False)
+    conn.execute("SAVEPOINT grab")
+    try:
+        grab = _take_share(conn, ledger, request)
+    except WalletError as refused:
+        conn.execute("ROLLBACK TO grab")
+        conn.execute("RELEASE grab")
+        return GrabAttempt(user, None, refused)
+    conn.execute("RELEASE grab")
+    return GrabAttempt(user, grab)
+
+
+def _take_share(conn: sqlite3.Connection, ledger: LedgerOps, request: GrabRequest) -> Grab:
+    packet_id, user_id = request.packet_id, request.user_id
     packet = _packet(conn, packet_id)
+    if request.place is not None and not request.place.shows(packet):
+        raise RedPacketNotFound(packet_id=packet_id)  # a copy outside its chat
     own = conn.execute(
         "SELECT amount FROM red_packet_shares WHERE packet_id = ? AND user_id = ?",
         (packet_id, user_id),
     ).fetchone()
     if own is not None:
         raise RedPacketAlreadyGrabbed(packet_id=packet_id, amount=own[0])
-    if packet.state is PacketState.FINISHED:
-        raise RedPacketExhausted(packet_id=packet_id)
     now = ledger.clock()
-    if packet.state is PacketState.EXPIRED or now >= packet.expires_at:
-        raise RedPacketExpired(packet_id=packet_id)
-    if packet.kind is PacketKind.EXCLUSIVE and packet.recipient_id != user_id:
-        raise RedPacketNotForYou(packet_id=packet_id)
-    if packet.kind is PacketKind.PASSWORD and not hmac.compare_digest(
-        (password or "").encode(), (packet.password or "").encode()
-    ):
-        raise RedPacketWrongPassword(packet_id=packet_id)
+    _check_open(packet, request, now)
     share = conn.execute(
         "SELECT position, amount FROM red_packet_shares"
         " WHERE packet_id = ? AND user_id IS NULL ORDER BY position LIMIT 1",
@@ -173,39 +185,206 @@ def grab_share(
         raise RedPacketExhausted(packet_id=packet_id)
     position, amount = share
     account = _account_of(conn, user_id)
-    recent = conn.execute(RECENT_GRABS, {"account": account, "since": now - check.window_ms})
-    decision = check([row_to_grab(row) for row in recent.fetchall()], now)
+    recent = conn.execute(
+        RECENT_GRABS, {"account": account, "since": now - request.check.window_ms}
+    )
+    _check_burst(request, [row_to_grab(row) for row in recent.fetchall()], now)
+    key, spec = _grab_transfer(packet, request, account, position, amount)
+    try:
+        (transfer,) = ledger.create_transfers(conn, key, (spec,))
+    except RollBackThen:
+        raise IdempotencyConflict(key=key) from None
+    conn.execute(_TAKE_SHARE, (user_id, transfer.id, now, packet_id, position))
+    (remaining,) = conn.execute(
+        "SELECT count(*) FROM red_packet_shares WHERE packet_id = ? AND user_id IS NULL",
+        (packet_id,),
+    ).fetchone()
+    if remaining == 0:
+        conn.execute(_FINISH, (now, packet_id))
+        packet = _packet(conn, packet_id)
+    return Grab(packet, amount, remaining, remaining == 0)
+
+
+_TAKE_SHARE = (
+    "UPDATE red_packet_shares SET user_id = ?, transfer_id = ?, grabbed_at = ?"
+    " WHERE packet_id = ? AND position = ? AND user_id IS NULL"
+)
+_FINISH = (
+    "UPDATE red_packets SET state = 'finished', settled_at = ? WHERE id = ? AND state = 'open'"
+)
+
+
+def _check_open(packet: RedPacket, request: GrabRequest, now: int) -> None:
+    """The packet's own refusals, after "grabbed already", in their order."""
+    if packet.state is PacketState.FINISHED:
+        raise RedPacketExhausted(packet_id=packet.id)
+    if packet.state is PacketState.EXPIRED or now >= packet.expires_at:
+        raise RedPacketExpired(packet_id=packet.id)
+    if packet.kind is PacketKind.EXCLUSIVE and packet.recipient_id != request.user_id:
+        raise RedPacketNotForYou(packet_id=packet.id)
+    if packet.kind is PacketKind.PASSWORD and not hmac.compare_digest(
+        (request.password or "").encode(), (packet.password or "").encode()
+    ):
+        raise RedPacketWrongPassword(packet_id=packet.id)
+
+
+def _check_burst(request: GrabRequest, recent: list[RecentGrab], now: int) -> None:
+    decision = request.check(recent, now)
     if decision.action is RiskAction.BLOCK:
         raise RedPacketGrabBlocked(reasons=[r.value for r in decision.reasons])
+
+
+def _grab_transfer(
+    packet: RedPacket, request: GrabRequest, account: int, position: int, amount: int
+) -> tuple[str, TransferSpec]:
     spec = TransferSpec(
-        escrow_id,
+        request.escrow_id,
         account,
         amount,
         GRAB_KIND,
         ref=f"chat:{packet.chat_id or 0}",
         memo=packet.greeting,
     )
-    key = f"redpacket:{packet_id}:{position}"
+    return f"redpacket:{packet.id}:{position}", spec
+
+
+@dataclass
+class _Live:
+    """A packet as a run of grabs sees it: its free shares in order, who took which."""
+
+    packet: RedPacket
+    free: deque[tuple[int, int]]  # (position, amount), lowest position first
+    taken: dict[int, int]  # user id -> amount
+
+
+def _load_live(conn: sqlite3.Connection, packet_id: str) -> _Live | None:
     try:
-        (transfer,) = ledger.create_transfers(conn, key, (spec,))
-    except RollBackThen:
-        raise IdempotencyConflict(key=key) from None
-    conn.execute(
-        "UPDATE red_packet_shares SET user_id = ?, transfer_id = ?, grabbed_at = ?"
-        " WHERE packet_id = ? AND position = ?",
-        (user_id, transfer.id, now, packet_id, position),
-    )
-    (remaining,) = conn.execute(
-        "SELECT count(*) FROM red_packet_shares WHERE packet_id = ? AND user_id IS NULL",
-        (packet_id,),
-    ).fetchone()
-    if remaining == 0:
-        conn.execute(
-            "UPDATE red_packets SET state = 'finished', settled_at = ? WHERE id = ?",
-            (now, packet_id),
-        )
         packet = _packet(conn, packet_id)
-    return Grab(packet, amount, remaining, remaining == 0)
+    except RedPacketNotFound:
+        return None
+    free: deque[tuple[int, int]] = deque()
+    taken: dict[int, int] = {}
+    for position, amount, user_id in conn.execute(
+        "SELECT position, amount, user_id FROM red_packet_shares WHERE packet_id = ?"
+        " ORDER BY position",
+        (packet_id,),
+    ):
+        if user_id is None:
+            free.append((position, amount))
+        else:
+            taken[user_id] = amount
+    return _Live(packet, free, taken)
+
+
+def _in(values: Sequence) -> str:
+    return ", ".join("?" * len(values))
+
+
+def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bool, object]]:
+    """:func:`grab_share` for a run of grabs, in a few statements (see ``writer.py``).
+
+    The packets, their shares, the grabbers' accounts and recent grabs are read once;
+    each grab is then checked in memory, in order, with the same checks, order and
+    answers as one by one; the accepted grabs move their money through the ledger's own
+    run (:meth:`LedgerOps.create_transfers_together`) and take their shares with one
+    ``executemany``. Registrations run first, in order, as one by one runs them before
+    its grab. Should the database disagree with the checks (a transfer refused, a share
+    already taken), this raises and the writer runs every grab one by one.
+    """
+    ledger: LedgerOps = calls[0][0]
+    users: UsersOps = calls[0][1]
+    requests: list[GrabRequest] = [call[2] for call in calls]
+    live = {pid: _load_live(conn, pid) for pid in dict.fromkeys(r.packet_id for r in requests)}
+    people = list({r.user_id for r in requests})
+    accounts = dict(  # as they stand before the run; each registration joins at its turn
+        conn.execute(
+            f"SELECT telegram_id, account_id FROM users WHERE telegram_id IN ({_in(people)})",
+            people,
+        )
+    )
+    registered = [
+        users.upsert(conn, r.profile, r.currency, False) if r.profile is not None else None
+        for r in requests
+    ]
+    since = ledger.clock() - max(r.check.window_ms for r in requests)
+    recent: dict[int, list[RecentGrab]] = {}
+    ids = list(set(accounts.values()))
+    if ids:
+        for account, created_at, ref in conn.execute(
+            "SELECT t.credit_account_id, t.created_at, t.ref FROM transfers AS t"
+            f" WHERE t.credit_account_id IN ({_in(ids)}) AND t.kind = '{GRAB_KIND}'"
+            " AND t.flag = 'posted' AND t.created_at > ? ORDER BY t.created_at, t.id",
+            [*ids, since],
+        ):
+            recent.setdefault(account, []).append(row_to_grab((created_at, ref)))
+    outcomes: list[object] = []  # a refusal, or what a grab needs once its money moved
+    moves: list[tuple[str, tuple[TransferSpec]]] = []
+    for request, user in zip(requests, registered, strict=True):
+        if user is not None:
+            accounts[user.telegram_id] = user.account_id
+        try:
+            outcomes.append(_take_in_memory(ledger, request, live, accounts, recent, moves))
+        except WalletError as refused:
+            outcomes.append(refused)
+    answers = ledger.create_transfers_together(conn, moves) if moves else []
+    if len(answers) != len(moves) or not all(ok for ok, _ in answers):
+        raise LedgerError("a grab's transfer was refused; one by one instead")
+    transfers = iter(transfer for _, (transfer,) in answers)
+    results: list[tuple[bool, object]] = []
+    takes: list[tuple] = []
+    finishes: list[tuple[int, str]] = []
+    for request, user, outcome in zip(requests, registered, outcomes, strict=True):
+        if isinstance(outcome, WalletError):
+            results.append((True, GrabAttempt(user, None, outcome)))
+            continue
+        grab, position, now = outcome
+        takes.append((request.user_id, next(transfers).id, now, request.packet_id, position))
+        if grab.finished:
+            finishes.append((now, request.packet_id))
+        results.append((True, GrabAttempt(user, grab)))
+    if takes and conn.executemany(_TAKE_SHARE, takes).rowcount != len(takes):
+        raise LedgerError("a share was taken already; one by one instead")
+    if finishes and conn.executemany(_FINISH, finishes).rowcount != len(finishes):
+        raise LedgerError("a packet was settled already; one by one instead")
+    return results
+
+
+def _take_in_memory(
+    ledger: LedgerOps,
+    request: GrabRequest,
+    live: dict[str, _Live | None],
+    accounts: dict[int, int],
+    recent: dict[int, list[RecentGrab]],
+    moves: list[tuple[str, tuple[TransferSpec]]],
+) -> tuple[Grab, int, int]:
+    """:func:`_take_share` on the run's memory; appends the grab's transfer to ``moves``."""
+    state = live[request.packet_id]
+    if state is None:
+        raise RedPacketNotFound(packet_id=request.packet_id)
+    packet = state.packet
+    if request.place is not None and not request.place.shows(packet):
+        raise RedPacketNotFound(packet_id=packet.id)
+    if request.user_id in state.taken:
+        raise RedPacketAlreadyGrabbed(packet_id=packet.id, amount=state.taken[request.user_id])
+    now = ledger.clock()
+    _check_open(packet, request, now)
+    if not state.free:
+        raise RedPacketExhausted(packet_id=packet.id)
+    account = accounts.get(request.user_id)
+    if account is None:
+        raise UserNotFound(telegram_id=request.user_id)
+    since = now - request.check.window_ms
+    mine = recent.setdefault(account, [])
+    _check_burst(request, [g for g in mine if g.at_ms > since], now)
+    position, amount = state.free.popleft()
+    key, spec = _grab_transfer(packet, request, account, position, amount)
+    moves.append((key, (spec,)))
+    state.taken[request.user_id] = amount
+    mine.append(row_to_grab((now, spec.ref)))
+    remaining = len(state.free)
+    if remaining == 0:
+        state.packet = replace(packet, state=PacketState.FINISHED, settled_at=now)
+    return Grab(state.packet, amount, remaining, remaining == 0), position, now
 
 
 def expire_packet(

@@ -1,11 +1,13 @@
 """Payment-request writes for the writer thread, and the SQL to read a request.
 
-Paying is one operation: the request must be open, the transfer goes through the ledger's
-own operation (its checks, the journal chain and idempotency all apply) under the key
-``request:<token>``, and the request is marked paid with the payer and that key, all in one
-SAVEPOINT of one transaction. The writer runs operations one at a time, so of two payers
-(or a payer and the requester cancelling) the first wins and the second finds the request
-settled; the transfer key and the table's triggers are two more locks on the same door.
+Paying is one operation: the request must be open and not expired by the writer's clock
+(:func:`bot.wallet.requests.check_payable`, the rule the service checks first), the
+transfer goes through the ledger's own operation (its checks, the journal chain and
+idempotency all apply) under the key ``request:<token>``, and the request is marked paid
+with the payer and that key, all in one SAVEPOINT of one transaction. The writer runs
+operations one at a time, so of two payers (or a payer and the requester cancelling) the
+first wins and the second finds the request settled; the transfer key and the table's
+triggers are two more locks on the same door.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from bot.wallet.errors import (
     IdempotencyConflict,
     PaymentRequestAlreadyPaid,
     PaymentRequestCancelled,
-    PaymentRequestIsYours,
+    PaymentRequestExpired,
     PaymentRequestNotFound,
     PaymentRequestNotYours,
 )
 from bot.wallet.model import Transfer, TransferFlag, TransferSpec
-from bot.wallet.requests import PaymentRequest, RequestState, request_key
+from bot.wallet.requests import PaymentRequest, RequestState, check_payable, request_key
 
 __all__ = [
     "REQUEST_COLUMNS",
@@ -37,7 +39,8 @@ __all__ = [
 ]
 
 REQUEST_COLUMNS = (
-    "token, requester_id, amount, memo, state, created_at, paid_by, transfer_key, settled_at"
+    "token, requester_id, amount, memo, state, created_at, paid_by, transfer_key, settled_at,"
+    " expires_at"
 )
 SELECT_REQUEST = f"SELECT {REQUEST_COLUMNS} FROM payment_requests WHERE token = ?"
 
@@ -53,6 +56,7 @@ def row_to_request(row: Sequence) -> PaymentRequest:
         paid_by=row[6],
         transfer_key=row[7],
         settled_at=row[8],
+        expires_at=row[9],
     )
 
 
@@ -71,9 +75,9 @@ def _account_of(conn: sqlite3.Connection, telegram_id: int) -> int | None:
 
 def create_requests(conn: sqlite3.Connection, requests: Sequence[PaymentRequest]) -> None:
     conn.executemany(
-        "INSERT INTO payment_requests (token, requester_id, amount, memo, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(r.token, r.requester_id, r.amount, r.memo, r.created_at) for r in requests],
+        "INSERT INTO payment_requests (token, requester_id, amount, memo, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(r.token, r.requester_id, r.amount, r.memo, r.created_at, r.expires_at) for r in requests],
     )
 
 
@@ -92,10 +96,7 @@ def pay_request(
             raise PaymentRequestAlreadyPaid(token=token)
         row = conn.execute(f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE key = ?", (key,))
         return request, row_to_transfer(row.fetchone()), True
-    if request.state is RequestState.CANCELLED:
-        raise PaymentRequestCancelled(token=token)
-    if request.requester_id == payer_id:
-        raise PaymentRequestIsYours(token=token)
+    check_payable(request, payer_id, ledger.clock())  # cancelled, expired, or their own
     accounts = (_account_of(conn, payer_id), _account_of(conn, request.requester_id))
     if (
         spec.flag is not TransferFlag.POSTED
@@ -127,9 +128,14 @@ def cancel_request(
         raise PaymentRequestAlreadyPaid(token=token)
     if request.state is RequestState.CANCELLED:
         raise PaymentRequestCancelled(token=token)
+    now = clock()
+    if request.expired(now):  # nothing left to cancel: it says so, with when
+        raise PaymentRequestExpired(
+            token=token, expired_at=request.expires_at, amount=request.amount
+        )
     row = conn.execute(
         f"UPDATE payment_requests SET state = 'cancelled', settled_at = ?"
         f" WHERE token = ? AND state = 'open' RETURNING {REQUEST_COLUMNS}",
-        (clock(), token),
+        (now, token),
     ).fetchall()
     return row_to_request(row[0])

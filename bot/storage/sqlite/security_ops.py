@@ -11,6 +11,7 @@ from bot.security.pin import MAX_TRIES, PinState
 from bot.security.ports import Action, PinRecord, SecurityEvent
 from bot.wallet.errors import (
     ActionAlreadyUsed,
+    ActionCancelled,
     ActionExpired,
     ActionNotFound,
     ActionNotYours,
@@ -81,6 +82,8 @@ class SecurityOps:
         action = row_to_action(row)
         if action.telegram_id != telegram_id:
             raise ActionNotYours(action_id=action_id)
+        if action.state == "cancelled":
+            raise ActionCancelled(action_id=action_id)
         if action.state != "open":
             raise ActionAlreadyUsed(action_id=action_id)
         raise ActionExpired(action_id=action_id)

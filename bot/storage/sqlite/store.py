@@ -1,4 +1,10 @@
-"""The SQLite ledger store: group-committed writes, aiosqlite reads, read-only snapshots."""
+"""The SQLite ledger store: group-committed writes, pooled reads, read-only snapshots.
+
+Read your writes: a read that starts after a write was acknowledged to its caller sees
+that write, under any concurrency. Writes are acknowledged only after ``COMMIT``
+(``writer.py``); every read runs its statement to completion in one call on a reader
+connection, so no read transaction outlives its statement (``readers.py``).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from bot.storage.sqlite.ledger_ops import (
     row_to_account,
     row_to_transfer,
 )
+from bot.storage.sqlite.readers import DEFAULT_READERS, ReaderPool
 from bot.storage.sqlite.security_ops import (
     ACTION_COLUMNS,
     EVENT_COLUMNS,
@@ -75,7 +82,7 @@ class SqliteLedgerStore(HistoryReads):
         self,
         path: Path,
         writer: GroupCommitWriter,
-        reader: aiosqlite.Connection,
+        reader: ReaderPool,
         ops: LedgerOps,
     ) -> None:
         self.path = path
@@ -94,6 +101,7 @@ class SqliteLedgerStore(HistoryReads):
         synchronous: str = "FULL",
         clock: Callable[[], int] = wall_clock_ms,
         max_batch: int = 256,
+        readers: int = DEFAULT_READERS,
     ) -> SqliteLedgerStore:
         """Open (creating if needed) the file, apply migrations, start the writer."""
         path = Path(path)
@@ -104,17 +112,15 @@ class SqliteLedgerStore(HistoryReads):
             raise StorageError(f"cannot open {path}: {exc}") from exc
         ops = LedgerOps(clock)
         writer = GroupCommitWriter(conn, ops, max_batch=max_batch)
-        reader = None
         try:
             await writer.on_thread(schema.apply_migrations)
             await writer.start()
-            reader = await _open_reader(path)
         except BaseException as exc:
             await writer.close()
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"cannot open {path}: {exc}") from exc
             raise
-        return cls(path, writer, reader, ops)
+        return cls(path, writer, ReaderPool(path, readers), ops)
 
     def now_ms(self) -> int:
         return self._ops.clock()
@@ -280,20 +286,14 @@ class SqliteLedgerStore(HistoryReads):
 
         return await self.writer.run(write)
 
-    # Reads (aiosqlite; see committed data only) ---------------------------------------
+    # Reads (the reader pool: one whole statement a call, committed data only) ---------
 
-    async def _fetchone(self, sql: str, params: Sequence) -> sqlite3.Row | None:
-        rows = await self._fetchall(sql, params)
+    async def _fetchone(self, sql: str, params: Sequence | dict) -> sqlite3.Row | None:
+        rows = await self._reader.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def _fetchall(self, sql: str, params: Sequence) -> list:
-        try:
-            async with self._reader.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
-        except ValueError as exc:  # aiosqlite's word for a closed connection
-            raise StorageError("the database is closed") from exc
-        except sqlite3.Error as exc:
-            raise StorageError(f"{type(exc).__name__}: {exc}") from exc
+    async def _fetchall(self, sql: str, params: Sequence | dict) -> list:
+        return await self._reader.fetchall(sql, params)
 
     async def get_account(self, account_id: int) -> Account:
         row = await self._fetchone(
@@ -348,7 +348,9 @@ class SqliteLedgerStore(HistoryReads):
 
     async def find_user_by_username(self, username: str) -> User | None:
         row = await self._fetchone(
-            f"SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower(?)", (username,)
+            f"SELECT {USER_COLUMNS} FROM users"
+            " WHERE username IS NOT NULL AND lower(username) = lower(?)",  # by the index
+            (username,),
         )
         return row_to_user(row) if row else None
 
@@ -365,12 +367,13 @@ class SqliteLedgerStore(HistoryReads):
         return row_to_pin(row)
 
     async def events(self) -> AsyncIterator[SecurityEvent]:
-        async with self._reader.execute(
-            f"SELECT {EVENT_COLUMNS} FROM security_events ORDER BY id"
-        ) as cursor:
-            while rows := await cursor.fetchmany(500):
-                for row in rows:
-                    yield row_to_event(row)
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM security_events WHERE id > :after"
+            " ORDER BY id LIMIT :size"
+        )
+        async for rows in self._reader.pages(sql, {}):
+            for row in rows:
+                yield row_to_event(row)
 
     def snapshot(self):
         return open_snapshot(self.path)
@@ -504,13 +507,11 @@ class SqliteLedgerStore(HistoryReads):
             redpacket_ops.create_packet, self._ops, packet, tuple(shares), spec
         )
 
-    async def grab_red_packet(
-        self, packet_id: str, user_id: int, password: str | None, escrow_id: int, check
-    ):
-        from bot.storage.sqlite import redpacket_ops
+    async def grab_red_packet(self, request):
+        from bot.storage.sqlite import redpacket_ops as ops
 
-        return await self.writer.run(
-            redpacket_ops.grab_share, self._ops, packet_id, user_id, password, escrow_id, check
+        return await self.writer.run_together(
+            ops.grab_together, ops.grab_share, self._ops, self._users, request
         )
 
     async def expire_red_packet(self, packet_id: str, escrow_id: int, unclaimed_now=False):

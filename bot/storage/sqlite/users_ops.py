@@ -48,7 +48,8 @@ class UsersOps:
         if profile.username:
             conn.execute(
                 "UPDATE users SET username = NULL, updated_at = ?"
-                " WHERE lower(username) = lower(?) AND telegram_id <> ?",
+                " WHERE username IS NOT NULL AND lower(username) = lower(?)"  # by the index
+                " AND telegram_id <> ?",
                 (now, profile.username, profile.telegram_id),
             )
         row = conn.execute(

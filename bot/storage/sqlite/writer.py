@@ -9,8 +9,8 @@ was told is on disk. While one group commits, the next one queues: with many cal
 one fsync serves many operations (group commit).
 
 The whole group runs in one hop to the writer thread. aiosqlite would hop once per
-statement, which costs more than the statements themselves; reads still go through
-aiosqlite (see ``store.py``).
+statement, which costs more than the statements themselves; reads go through a pool of
+reader connections, one whole statement a call (see ``readers.py``).
 
 An operation is a plain function ``fn(conn, *args)`` that runs on the writer thread.
 It must not await anything, and so can never hold a transaction open across a call to

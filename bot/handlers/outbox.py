@@ -1,0 +1,152 @@
+"""Messages into groups leave through a queue per chat, never awaited by a handler.
+
+Telegram lets a bot post about 20 messages a minute into one group, so in a busy group a
+reply may wait a minute for its turn (:mod:`bot.handlers.send_limits`). A handler that
+awaited it would hold up everything else its person does in that chat. Instead it puts
+the reply in the group's outbox and returns: one task per chat sends its queue in order
+through the bot (and so through the rate limiter), logs what fails, and hands the sent
+message — or the error — to the continuation given with it (a red packet's post attaches
+its message id that way, or refunds the packet). ``droppable`` messages (courtesy notes
+whose content the person also gets privately) are left out while the chat is busy.
+
+The queues are drained when the application stops (``post_stop``), for a bounded time;
+what is still unsent then is dropped, and its continuations get :class:`OutboxClosed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackContext
+
+__all__ = ["Outbox", "OutboxClosed", "outbox", "reply"]
+
+log = logging.getLogger(__name__)
+
+BUSY_AT = 3  # queued messages from which a chat counts as busy
+DRAIN_TIMEOUT_S = 10.0
+_KEY = "outbox"
+
+Send = Callable[[], Awaitable[Any]]
+Then = Callable[[Any], Awaitable[None]]  # called with the sent Message, or the error
+
+
+class OutboxClosed(Exception):
+    """The application stopped before this message was sent."""
+
+
+class Outbox:
+    """A send queue and a task per chat; chats are independent of each other."""
+
+    def __init__(self) -> None:
+        self._queues: dict[int, deque[tuple[Send, Then | None]]] = {}
+        self._workers: dict[int, asyncio.Task] = {}
+        self._sending: dict[int, tuple[Send, Then | None]] = {}
+
+    def put(self, chat_id: int, send: Send, *, then: Then | None = None, droppable=False) -> bool:
+        """Queue ``send`` (a coroutine function) for ``chat_id``; False if it was dropped."""
+        if droppable and self.pending(chat_id) >= BUSY_AT:
+            log.debug("chat %s is busy: a droppable message is left out", chat_id)
+            return False
+        self._queues.setdefault(chat_id, deque()).append((send, then))
+        if chat_id not in self._workers:
+            self._workers[chat_id] = asyncio.get_running_loop().create_task(self._work(chat_id))
+        return True
+
+    def pending(self, chat_id: int | None = None) -> int:
+        """Messages not yet sent (in ``chat_id``, or in all chats), the one sending included."""
+        chats = self._queues if chat_id is None else [chat_id]
+        return sum(len(self._queues.get(c, ())) + (c in self._sending) for c in chats)
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Wait until every queue is sent (True), or ``within`` seconds pass (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        while self._workers:
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait(list(self._workers.values()), timeout=left)
+        return True
+
+    async def close(self, grace: float = DRAIN_TIMEOUT_S) -> None:
+        """Drain for up to ``grace`` seconds, then drop what is left (continuations told)."""
+        if await self.drain(grace):
+            return
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        left = list(self._sending.values())
+        for queue in self._queues.values():
+            left.extend(queue)
+        self._queues.clear()
+        self._sending.clear()
+        log.warning("stopping with %d messages to groups unsent", len(left))
+        for _, then in left:
+            await _continue(then, OutboxClosed())
+
+    async def _work(self, chat_id: int) -> None:
+        queue = self._queues[chat_id]
+        try:
+            while queue:
+                item = self._sending[chat_id] = queue.popleft()
+                send, then = item
+                try:
+                    result = await send()
+                except TelegramError as error:
+                    log.warning("could not send to chat %s: %s", chat_id, error)
+                    result = error
+                except Exception as error:
+                    log.error("sending to chat %s failed", chat_id, exc_info=error)
+                    result = error
+                del self._sending[chat_id]
+                await _continue(then, result)
+        finally:
+            self._workers.pop(chat_id, None)
+            if not queue and chat_id not in self._sending:
+                self._queues.pop(chat_id, None)
+
+    def send_message(
+        self, bot, chat_id: int, text: str, *, then: Then | None = None, droppable=False, **options
+    ) -> bool:
+        """Queue ``bot.send_message(chat_id, text, **options)``."""
+        send = partial(bot.send_message, chat_id, text, **options)
+        return self.put(chat_id, send, then=then, droppable=droppable)
+
+
+async def _continue(then: Then | None, result: Any) -> None:
+    if then is None:
+        return
+    try:
+        await then(result)
+    except Exception:
+        log.error("a continuation of a group message failed", exc_info=True)
+
+
+def outbox(application: Application) -> Outbox:
+    """The application's outbox (made on first use)."""
+    found = application.bot_data.get(_KEY)
+    if found is None:
+        found = application.bot_data[_KEY] = Outbox()
+    return found
+
+
+async def reply(
+    update: Update, context: CallbackContext, text: str, *, droppable=False, **options
+) -> None:
+    """Reply to the update's message: at once in a private chat, through the outbox in a group."""
+    message = update.effective_message
+    if message.chat.type == ChatType.PRIVATE:
+        await message.reply_text(text, **options)
+        return
+    send = partial(message.reply_text, text, **options)
+    outbox(context.application).put(message.chat_id, send, droppable=droppable)

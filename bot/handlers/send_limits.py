@@ -1,0 +1,202 @@
+"""Telegram's send limits, kept per chat; answers to taps and inline queries never wait.
+
+Telegram refuses an excess with 429 and ``retry_after``: about 30 messages a second
+overall and 20 a minute into one group. :class:`SendLimiter` keeps the bot within both
+and retries a 429 after the wait, so a reply is late, never lost.
+
+Why not PTB's ``AIORateLimiter``: it leaves ``answerCallbackQuery`` unthrottled (it has no
+``chat_id``), but after any 429 it holds back *every* request, answers and private
+messages included, for the whole ``retry_after`` — up to a minute when one group is over
+its limit — and by default it does not retry at all (the 429 reaches the handler). Here:
+
+- answers (callback and inline queries, pre-checkout, shipping) are never queued or held:
+  Telegram does not count them against the send limits, and a tap is answerable for only
+  15 s. A 429 on one is retried after its own wait.
+- a 429 holds back only its own chat: one group's limit says nothing of other chats.
+- a group's limit is a sliding window (at most ``group_max_rate`` messages sent or edited
+  in any ``group_time_period``, counted from when each request finished), not a leaky
+  bucket: a bucket allows a burst of 20 and then one every 3 s, 40 in the first minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+__all__ = ["ANSWERS", "SendLimiter", "Window"]
+
+log = logging.getLogger(__name__)
+
+ANSWERS = frozenset(
+    {
+        "answerCallbackQuery",
+        "answerInlineQuery",
+        "answerPreCheckoutQuery",
+        "answerShippingQuery",
+        "answerWebAppQuery",
+    }
+)
+_POSTING = ("send", "edit", "copy", "forward", "stop")  # methods that post or change messages
+_RETRY_SLACK_S = 0.1
+
+
+class Window:
+    """At most ``limit`` requests in any ``period`` seconds, first come first served.
+
+    A request counts from its admission until ``period`` seconds after it finished: when
+    Telegram counted it lies somewhere in between.
+    """
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit, self.period = limit, period
+        self._finished: list[float] = []  # monotonic times of the requests in the window
+        self._in_flight = 0
+        self._turn = asyncio.Lock()  # FIFO: only the first in line watches the window
+        self._freed = asyncio.Event()
+
+    async def admit(self) -> None:
+        async with self._turn:
+            while True:
+                now = time.monotonic()
+                self._finished = [t for t in self._finished if t > now - self.period]
+                if len(self._finished) + self._in_flight < self.limit:
+                    self._in_flight += 1
+                    return
+                self._freed.clear()
+                timer = None
+                if self._finished:  # else a request in flight frees a place when it ends
+                    wait = min(self._finished) + self.period - now
+                    timer = asyncio.get_running_loop().call_later(wait, self._freed.set)
+                try:
+                    await self._freed.wait()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+
+    def release(self) -> None:
+        self._in_flight -= 1
+        self._finished.append(time.monotonic())
+        self._freed.set()
+
+    def idle(self) -> bool:
+        now = time.monotonic()
+        return not (self._in_flight or self._turn.locked()) and all(
+            t <= now - self.period for t in self._finished
+        )
+
+
+class SendLimiter(BaseRateLimiter[int]):
+    """Throttle sends overall and per group; retry a 429 after ``retry_after``.
+
+    ``rate_limit_args`` of a call overrides ``max_retries`` for that call.
+    """
+
+    def __init__(
+        self,
+        overall_max_rate: int = 30,
+        overall_time_period: float = 1.0,
+        group_max_rate: int = 20,
+        group_time_period: float = 60.0,
+        max_retries: int = 5,
+    ) -> None:
+        self.overall = Window(overall_max_rate, overall_time_period) if overall_max_rate else None
+        self.group_max_rate, self.group_time_period = group_max_rate, group_time_period
+        self.max_retries = max_retries
+        self._groups: dict[int | str, Window] = {}
+        self._held_until: dict[int | str | None, float] = {}  # after a 429, per chat
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        retries = self.max_retries if rate_limit_args is None else rate_limit_args
+        answer = endpoint in ANSWERS
+        chat = _chat(data.get("chat_id"))
+        attempt = 0
+        while True:
+            try:
+                if answer:
+                    return await callback(*args, **kwargs)
+                return await self._send(endpoint, chat, callback, args, kwargs)
+            except RetryAfter as refused:
+                wait = _seconds(refused) + _RETRY_SLACK_S
+                if attempt >= retries:
+                    log.warning("%s to %s still refused after %d retries", endpoint, chat, retries)
+                    raise
+                attempt += 1
+                log.info("%s to %s: 429, retrying in %.1f s", endpoint, chat, wait)
+                if answer:
+                    await asyncio.sleep(wait)
+                else:
+                    until = time.monotonic() + wait
+                    self._held_until[chat] = max(until, self._held_until.get(chat, 0.0))
+
+    async def _send(self, endpoint: str, chat, callback, args, kwargs) -> Any:
+        held = self._held_until.get(chat, 0.0) - time.monotonic()
+        if held > 0:  # a 429 came for this chat: nothing goes there before it ends
+            await asyncio.sleep(held)
+        else:
+            self._held_until.pop(chat, None)
+        windows = []
+        if _is_group(chat) and endpoint.startswith(_POSTING) and self.group_max_rate:
+            windows.append(self._group(chat))
+        if chat is not None and self.overall is not None:
+            windows.append(self.overall)
+        admitted = []
+        try:
+            for window in windows:  # the group's turn first: waiting there holds no slot
+                await window.admit()
+                admitted.append(window)
+            return await callback(*args, **kwargs)
+        finally:
+            for window in admitted:
+                window.release()
+
+    def _group(self, chat: int | str) -> Window:
+        if len(self._groups) > 512:
+            for key in [k for k, w in self._groups.items() if k != chat and w.idle()]:
+                del self._groups[key]
+        window = self._groups.get(chat)
+        if window is None:
+            window = self._groups[chat] = Window(self.group_max_rate, self.group_time_period)
+        return window
+
+
+def _chat(chat_id: object) -> int | str | None:
+    if chat_id is None:
+        return None
+    try:
+        return int(chat_id)
+    except (TypeError, ValueError):
+        return str(chat_id)  # @channelusername
+
+
+def _is_group(chat: int | str | None) -> bool:
+    return isinstance(chat, str) or (isinstance(chat, int) and chat < 0)
+
+
+def _seconds(refused: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = refused.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -1,0 +1,79 @@
+"""A busy neighbourhood through the real application: hundreds of people at the same moment.
+
+Each burst is queued in one go, as if it all arrived within the same instant; nobody may
+get the apology (an exception that escaped a handler), and the money must add up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+import pytest
+
+from bot.sandbox.testing import tap_burst
+from tests.e2e.test_redpacket import escrow, fen_of, send_packet
+from tests.e2e.test_send import ALICE, available, fund, start_private
+
+NEWCOMERS = 200
+TAPPERS = 1_000
+SHARES = 200
+
+
+@pytest.fixture
+def settings(settings):
+    return replace(settings, redpacket_max_shares=SHARES)
+
+
+def handler_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_burst_of_newcomers_each_get_a_welcome_with_their_balance(emulator, wallet, caplog):
+    people = [emulator.add_user(f"N{i}", f"newcomer{i}", "en") for i in range(NEWCOMERS)]
+    mark = emulator.mark()
+    await asyncio.gather(*(emulator.send_text(person, "/start") for person in people))
+    replies = await asyncio.gather(
+        *(emulator.wait_for_message(person, since=mark, timeout=60) for person in people)
+    )
+    assert [
+        r.text.startswith(f"Welcome to the community wallet, N{i}!") for i, r in enumerate(replies)
+    ] == [True] * NEWCOMERS
+    assert all("¥0.00" in r.text for r in replies)
+    assert handler_errors(caplog) == []
+    for person in people[:5]:
+        assert (await wallet.users.get(person.id)).private_chat
+
+
+async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, wallet, caplog):
+    await fund(wallet, ALICE, 200_00)
+    await start_private(emulator, "alice")
+    members = []
+    for i in range(TAPPERS):
+        member = emulator.add_user(f"M{i}", f"member{i}", "en")
+        emulator.group.member_ids.append(member.id)
+        members.append(member)
+    _, posted = await send_packet(emulator, f"/redpacket 200 {SHARES} 恭喜发财")
+    mark = emulator.mark()
+
+    burst = await tap_burst(emulator, members, posted, "Grab", timeout=90)
+
+    assert burst.unanswered == 0
+    answers = {
+        e.data["callback_query_id"]: e.text
+        for e in emulator.events[mark:]
+        if e.kind == "callback_answer"
+    }
+    texts = list(answers.values())
+    won = [t for t in texts if "You grabbed ¥" in t]
+    assert len(won) == SHARES
+    refused = [t for t in texts if t not in won]
+    assert len(refused) == TAPPERS - SHARES
+    assert set(refused) == {"Too late: this red packet is finished."}
+    assert sum(fen_of(t) for t in won) == 200_00
+    assert await escrow(wallet) == 0
+    assert await available(wallet, ALICE) == 0
+    balances = [await available(wallet, m.id) for m in members]
+    assert sum(balances) == 200_00 and sum(1 for b in balances if b) == SHARES
+    assert handler_errors(caplog) == []

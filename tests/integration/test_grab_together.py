@@ -1,0 +1,319 @@
+"""Grabs taken together by the writer answer and write exactly what one by one would.
+
+``redpacket_ops.grab_together`` reads a run's packets, shares, accounts and recent grabs
+once, checks each grab in memory and writes the run with a few ``executemany`` calls.
+The property runs the same random grabs (newcomers registered in the grab's write, known
+members, unknown ones, repeat grabs, wrong phrases, exclusive packets, an expired and a
+missing packet, taps on a copy outside the packet's chat, grab bursts the risk rule
+blocks) through both paths on two identical files and compares every answer and row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.security.cipher import Keyring
+from bot.security.guard import PaymentGuard
+from bot.security.identity import Identity
+from bot.security.risk import RiskRules
+from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import redpacket_ops as ops
+from bot.wallet.errors import RedPacketAlreadyGrabbed, RedPacketExhausted, RedPacketNotFound
+from bot.wallet.ledger import Ledger
+from bot.wallet.model import SystemAccount
+from bot.wallet.redpackets import (
+    GrabCheck,
+    GrabRequest,
+    RedPacketLimits,
+    RedPackets,
+    TapPlace,
+)
+from bot.wallet.users import Profile, Users
+
+NOW_MS = 1_763_776_000_000
+CHAT = -100_777
+CHAT2 = -100_888
+SENDER = 1
+KNOWN = [11, 12, 13, 14]  # registered before the run
+NEWCOMERS = [21, 22, 23, 24, 25]  # registered by their grab when a profile comes along
+STRANGER = 99  # never registered, no profile: UserNotFound
+_files = itertools.count()
+
+
+class _Guard:
+    """What ``GrabCheck`` reads of the payment guard: the rules (a tight grab burst)."""
+
+    rules = RiskRules(grab_burst_grabs=3, grab_burst_chats=2)  # the third grab in 2 chats
+
+
+def _guard(store: SqliteLedgerStore) -> PaymentGuard:
+    return PaymentGuard(store, Identity(store, Keyring(bytes(32))), rules=_Guard.rules)
+
+
+def _profile(telegram_id: int, variant: int = 0) -> Profile:
+    return Profile(telegram_id, f"user{telegram_id}" if variant == 0 else None, f"U{variant}")
+
+
+async def _make(path: Path) -> tuple[list[str], int]:
+    """A wallet with five packets in chat CHAT; returns (packet ids, escrow id)."""
+    store = await SqliteLedgerStore.open(path, clock=lambda: NOW_MS)
+    try:
+        ledger = Ledger(store, "CNY")
+        await ledger.open_system_accounts()
+        users = Users(store, "CNY")
+        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+        sender = await users.seen(_profile(SENDER))
+        await store.set_pin(SENDER, "hash", "key")
+        for known in KNOWN:
+            await users.seen(_profile(known))
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        await ledger.transfer("seed", external, sender.account_id, 10_000_00, "topup")
+        made = []
+        for i, (kind, amount, count, chat, extra) in enumerate(
+            [
+                ("random", "10", 6, CHAT, {}),
+                ("equal", "1", 4, CHAT2, {}),
+                ("exclusive", "5", 1, CHAT, {"recipient": await users.get(KNOWN[0])}),
+                ("password", "8", 5, CHAT2, {"password": "恭喜 发财"}),
+                ("random", "3", 3, CHAT, {}),
+                ("random", "2", 2, CHAT2, {}),
+            ]
+        ):
+            order = await red.order(sender, kind, amount, count, chat_id=chat, **extra)
+            creation = await red.create(f"create-{i}", order, authenticated=True)
+            made.append(creation.packet.id)
+        # history the run must read: one member grabbed in two chats a moment ago
+        for packet_id in (made[4], made[5]):
+            await red.grab(packet_id, await users.get(KNOWN[3]))
+        made.pop()  # a packet only the history knows
+        # the last one has run out of time already
+        await store.writer.run(
+            lambda conn: conn.execute(
+                "UPDATE red_packets SET expires_at = ? WHERE id = ?", (NOW_MS - 1, made[-1])
+            )
+        )
+        escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+    finally:
+        await store.close()
+    return made, escrow
+
+
+_TEMPLATE: dict[str, tuple[Path, list[str], int]] = {}
+
+
+async def _setup(path: Path) -> tuple[SqliteLedgerStore, list[str], int]:
+    """A copy of one wallet made once (random splits and ids, the same in every copy)."""
+    if "wallet" not in _TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="grab-together-")) / "template.db"
+        _TEMPLATE["wallet"] = (template, *await _make(template))
+    template, made, escrow = _TEMPLATE["wallet"]
+    shutil.copyfile(template, path)
+    return await SqliteLedgerStore.open(path, clock=lambda: NOW_MS), made, escrow
+
+
+people = st.sampled_from(KNOWN + NEWCOMERS + [STRANGER])
+grabs = st.tuples(
+    st.integers(0, 5),  # packet index; 5 names no packet
+    people,
+    st.sampled_from([None, "恭喜 发财", "wrong"]),
+    st.sampled_from([None, None, CHAT, CHAT2]),  # where tapped: unchecked, or a chat
+    st.sampled_from([None, 0, 1]),  # profile: none, as known, changed
+)
+
+
+def _requests(packet_ids: list[str], escrow: int, drawn) -> list[GrabRequest]:
+    found = []
+    for index, person, password, chat, variant in drawn:
+        packet_id = packet_ids[index] if index < len(packet_ids) else "no-such-packet"
+        profile = None
+        if variant is not None and person != STRANGER:
+            profile = _profile(person, variant)
+        place = None if chat is None else TapPlace(chat, None)
+        found.append(
+            GrabRequest(
+                packet_id,
+                person,
+                password,
+                escrow,
+                GrabCheck(person, _Guard()),
+                "CNY",
+                profile,
+                place,
+            )
+        )
+    return found
+
+
+def _comparable(outcome):
+    ok, value = outcome
+    assert ok, value  # a grab's refusals are answers, not failures
+    refusal = value.refusal
+    return (
+        value.user,
+        value.grab,
+        None if refusal is None else (type(refusal).__name__, refusal.params),
+    )
+
+
+def _rows(path: Path):
+    conn = sqlite3.connect(path)
+    try:
+        return tuple(
+            conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("transfers", "accounts", "users", "red_packets", "red_packet_shares")
+        )
+    finally:
+        conn.close()
+
+
+async def _both(tmp_path: Path, drawn) -> list:
+    n = next(_files)
+    seen = []
+    for together in (False, True):
+        path = tmp_path / f"{n}-{together}.db"
+        store, packet_ids, escrow = await _setup(path)
+        try:
+            batch = [
+                (None, ops.grab_share, (store._ops, store._users, request), ops.grab_together)
+                if together
+                else (None, ops.grab_share, (store._ops, store._users, request), None)
+                for request in _requests(packet_ids, escrow, drawn)
+            ]
+            outcomes = await store.writer.on_thread(
+                lambda _c, store=store, batch=batch: store.writer._commit_group(batch)
+            )
+            taken, failed = store.writer.taken_together, store.writer.together_failed
+        finally:
+            await store.close()
+        seen.append(([_comparable(o) for o in outcomes], _rows(path)))
+    assert seen[0] == seen[1]
+    assert failed == 0
+    return [seen[1][0], taken]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(drawn=st.lists(grabs, min_size=2, max_size=40))
+def test_grabs_taken_together_equal_one_by_one(tmp_path, drawn):
+    _answers, taken = asyncio.run(_both(tmp_path, drawn))
+    assert taken == len(drawn)
+
+
+async def test_a_run_answers_every_kind_of_refusal_in_order(tmp_path):
+    drawn = [
+        (0, KNOWN[1], None, CHAT, None),  # a share
+        (0, KNOWN[1], None, CHAT, None),  # grabbed already (its amount)
+        (2, KNOWN[1], None, CHAT, None),  # exclusive, not for them
+        (3, KNOWN[2], "wrong", CHAT2, None),  # wrong phrase
+        (3, KNOWN[2], "恭喜 发财", CHAT2, None),  # the phrase
+        (4, KNOWN[2], None, CHAT, None),  # expired
+        (5, KNOWN[3], None, None, None),  # no such packet
+        (0, KNOWN[3], None, CHAT2, None),  # a copy outside its chat
+        (0, STRANGER, None, CHAT, None),  # nobody the wallet knows
+        (0, NEWCOMERS[0], None, CHAT, 0),  # a newcomer, registered by the grab
+    ]
+    answers, taken = await asyncio.to_thread(asyncio.run, _both(tmp_path, drawn))
+    refusals = [None if r is None else r[0] for _, _, r in answers]
+    assert refusals == [
+        None,
+        "RedPacketAlreadyGrabbed",
+        "RedPacketNotForYou",
+        "RedPacketWrongPassword",
+        None,
+        "RedPacketExpired",
+        "RedPacketNotFound",
+        "RedPacketNotFound",
+        "UserNotFound",
+        None,
+    ]
+    assert answers[1][2][1]["amount"] == answers[0][1].amount
+    assert answers[9][0] is not None and answers[9][0].telegram_id == NEWCOMERS[0]
+    assert taken == len(drawn)
+
+
+async def test_the_writer_takes_a_burst_of_grabs_together(tmp_path):
+    """1,000 concurrent grabbers of a 100-share packet: exactly 100 win, mostly together."""
+    store = await SqliteLedgerStore.open(tmp_path / "burst.db")
+    try:
+        ledger = Ledger(store, "CNY")
+        await ledger.open_system_accounts()
+        users = Users(store, "CNY")
+        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+        sender = await users.seen(_profile(SENDER))
+        await store.set_pin(SENDER, "hash", "key")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        await ledger.transfer("seed", external, sender.account_id, 1_000_00, "topup")
+        order = await red.order(sender, "random", "100", 100, chat_id=CHAT)
+        packet = (await red.create("burst", order, authenticated=True)).packet
+
+        async def grab(telegram_id: int) -> int:
+            try:
+                grab = await red.grab(
+                    packet.id, Profile(telegram_id, None, "N"), place=TapPlace(CHAT, None)
+                )
+            except RedPacketExhausted:
+                return 0
+            return grab.amount
+
+        won = await asyncio.gather(*(grab(10_000 + i) for i in range(1_000)))
+        assert sum(1 for amount in won if amount) == 100
+        assert sum(won) == 100_00
+        assert store.writer.together_failed == 0
+        assert store.writer.taken_together >= 900
+        # every grabber was registered by their grab: 1,000 writes, not 2,000
+        assert store.writer.operations < 1_100
+        assert (await users.get(10_999)) is not None
+    finally:
+        await store.close()
+
+
+async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_path):
+    """Once finished a packet never changes: known members' taps need no write, and get
+    the store's answers (their own share, "finished", "not here"); newcomers are still
+    registered by their tap."""
+    store = await SqliteLedgerStore.open(tmp_path / "finished.db")
+    try:
+        ledger = Ledger(store, "CNY")
+        await ledger.open_system_accounts()
+        users = Users(store, "CNY")
+        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+        sender = await users.seen(_profile(SENDER))
+        await store.set_pin(SENDER, "hash", "key")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        await ledger.transfer("seed", external, sender.account_id, 100_00, "topup")
+        order = await red.order(sender, "random", "1", 2, chat_id=CHAT)
+        packet = (await red.create("small", order, authenticated=True)).packet
+        here = TapPlace(CHAT, None)
+        first = await red.grab(packet.id, _profile(KNOWN[0]), place=here)
+        await red.grab(packet.id, _profile(KNOWN[1]), place=here)
+        late = _profile(KNOWN[2])
+        await users.seen(late)
+
+        writes = store.writer.operations
+        with pytest.raises(RedPacketAlreadyGrabbed) as again:
+            await red.grab(packet.id, _profile(KNOWN[0]), place=here)
+        assert again.value.params["amount"] == first.amount
+        with pytest.raises(RedPacketExhausted):
+            await red.grab(packet.id, late, place=here)
+        with pytest.raises(RedPacketNotFound):
+            await red.grab(packet.id, late, place=TapPlace(CHAT2, None))
+        assert store.writer.operations == writes  # answered from memory
+
+        with pytest.raises(RedPacketExhausted):
+            await red.grab(packet.id, _profile(NEWCOMERS[0]), place=here)
+        assert store.writer.operations == writes + 1  # the newcomer's registration
+        assert (await store.get_user(NEWCOMERS[0])) is not None
+    finally:
+        await store.close()
