@@ -283,7 +283,7 @@ async def grab_press(update: Update, context: WalletContext) -> None:
         await query.answer()
         return
     if packet_id == INLINE_PENDING:
-        language = language_of(update, await wallet.users.get(profile.telegram_id))
+        language = language_of(update, await current_user(update, context))
         await query.answer(translate(language, "redpacket.inline_pending"), show_alert=True)
         return
     chat_id = query.message.chat.id if query.message is not None else None

@@ -23,6 +23,7 @@ layer can tell the grabber why, in their language.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import unicodedata
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ from bot.wallet.errors import (
     RedPacketGrabBlocked,
     RedPacketLimit,
     RedPacketNotFound,
+    StorageError,
     UserNotFound,
     WalletError,
 )
@@ -88,6 +90,8 @@ CONFIRMATION = "red_packet"  # the PIN keypad's confirm:<what> that creates a pa
 CREATE_KIND = "red_packet"
 GRAB_KIND = "redpacket_grab"
 REFUND_KIND = "redpacket_refund"
+log = logging.getLogger(__name__)
+
 FINISHED_KEPT = 1_000  # finished packets whose grabbers are kept in memory
 ID_BYTES = 8  # 11 characters of base64url: unguessable, fits a deep link and callback data
 
@@ -574,29 +578,30 @@ class RedPackets:
                 },
             )
         if isinstance(refused, RedPacketExhausted) or (attempt.grab and attempt.grab.finished):
-            await self._remember_finished(packet_id)
+            self._remember_finished(packet_id)
         if refused is not None:
             raise refused
         return attempt.grab
 
-    async def _remember_finished(self, packet_id: str) -> None:
+    def _remember_finished(self, packet_id: str) -> None:
         """Keep a finished packet's grabbers in memory: it never changes again, so the
-        taps that keep coming are answered without a write (once per packet)."""
-        if packet_id in self._finished:
+        taps that keep coming are answered without a write. Loaded once per packet, in
+        the background: nobody's answer waits for it."""
+        if packet_id in self._finished or packet_id in self._loading:
             return
-        loading = self._loading.get(packet_id)
-        if loading is None:
-            loading = self._loading[packet_id] = asyncio.ensure_future(
-                self._load_finished(packet_id)
-            )
-            loading.add_done_callback(lambda _: self._loading.pop(packet_id, None))
-        await asyncio.shield(loading)
+        loading = asyncio.ensure_future(self._load_finished(packet_id))
+        self._loading[packet_id] = loading
+        loading.add_done_callback(lambda _: self._loading.pop(packet_id, None))
 
     async def _load_finished(self, packet_id: str) -> None:
-        packet = await self.store.get_red_packet(packet_id)
-        if packet is None or packet.state is not PacketState.FINISHED:
+        try:
+            packet = await self.store.get_red_packet(packet_id)
+            if packet is None or packet.state is not PacketState.FINISHED:
+                return
+            shares = await self.store.red_packet_shares(packet_id)
+        except StorageError:  # the store answers the taps instead, as before
+            log.warning("could not keep finished red packet %s in memory", packet_id)
             return
-        shares = await self.store.red_packet_shares(packet_id)
         while len(self._finished) >= FINISHED_KEPT:
             del self._finished[next(iter(self._finished))]
         self._finished[packet_id] = (packet, {s.user_id: s.amount for s in shares if s.user_id})

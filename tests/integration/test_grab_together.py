@@ -15,6 +15,7 @@ import itertools
 import shutil
 import sqlite3
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,12 @@ from bot.security.identity import Identity
 from bot.security.risk import RiskRules
 from bot.storage.sqlite import SqliteLedgerStore
 from bot.storage.sqlite import redpacket_ops as ops
-from bot.wallet.errors import RedPacketAlreadyGrabbed, RedPacketExhausted, RedPacketNotFound
+from bot.wallet.errors import (
+    RedPacketAlreadyGrabbed,
+    RedPacketExhausted,
+    RedPacketNotFound,
+    StorageError,
+)
 from bot.wallet.ledger import Ledger
 from bot.wallet.model import SystemAccount
 from bot.wallet.redpackets import (
@@ -110,14 +116,14 @@ async def _make(path: Path) -> tuple[list[str], int]:
 _TEMPLATE: dict[str, tuple[Path, list[str], int]] = {}
 
 
-async def _setup(path: Path) -> tuple[SqliteLedgerStore, list[str], int]:
+async def _setup(path: Path, clock=lambda: NOW_MS) -> tuple[SqliteLedgerStore, list[str], int]:
     """A copy of one wallet made once (random splits and ids, the same in every copy)."""
     if "wallet" not in _TEMPLATE:
         template = Path(tempfile.mkdtemp(prefix="grab-together-")) / "template.db"
         _TEMPLATE["wallet"] = (template, *await _make(template))
     template, made, escrow = _TEMPLATE["wallet"]
     shutil.copyfile(template, path)
-    return await SqliteLedgerStore.open(path, clock=lambda: NOW_MS), made, escrow
+    return await SqliteLedgerStore.open(path, clock=clock), made, escrow
 
 
 people = st.sampled_from(KNOWN + NEWCOMERS + [STRANGER])
@@ -153,35 +159,53 @@ def _requests(packet_ids: list[str], escrow: int, drawn) -> list[GrabRequest]:
     return found
 
 
-def _comparable(outcome):
+# Read from the clock, which the together path may read in another order within the write
+TIMES = {"created_at", "updated_at", "settled_at", "grabbed_at", "prev_hash", "hash"}
+
+
+def _comparable(outcome, timeless: bool = False):
     ok, value = outcome
     assert ok, value  # a grab's refusals are answers, not failures
     refusal = value.refusal
+    grab = value.grab
+    if timeless and grab is not None:
+        grab = replace(grab, packet=replace(grab.packet, settled_at=None))
     return (
         value.user,
-        value.grab,
+        grab,
         None if refusal is None else (type(refusal).__name__, refusal.params),
     )
 
 
-def _rows(path: Path):
+def _rows(path: Path, timeless: bool = False):
     conn = sqlite3.connect(path)
     try:
-        return tuple(
-            conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-            for table in ("transfers", "accounts", "users", "red_packets", "red_packet_shares")
-        )
+        found = []
+        for table in ("transfers", "accounts", "users", "red_packets", "red_packet_shares"):
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            kept = [c for c in columns if not (timeless and c in TIMES)]
+            found.append(
+                conn.execute(f"SELECT {', '.join(kept)} FROM {table} ORDER BY 1, 2").fetchall()
+            )
+        return tuple(found)
     finally:
         conn.close()
 
 
-async def _both(tmp_path: Path, drawn) -> list:
+async def _both(tmp_path: Path, drawn, *, stepping: bool = False, before=None) -> list:
+    """``drawn`` as one group, one by one and taken together, on two copies of one wallet
+    (after ``before(store, packet_ids)``): the same answers and rows. With ``stepping``
+    the clock moves a millisecond a reading and what was read from it is left out."""
     n = next(_files)
     seen = []
     for together in (False, True):
         path = tmp_path / f"{n}-{together}.db"
-        store, packet_ids, escrow = await _setup(path)
+        ticks = itertools.count(NOW_MS + 1)
+        clock = ticks.__next__ if stepping else (lambda: NOW_MS)
+        store, packet_ids, escrow = await _setup(path, clock)
         try:
+            if before is not None:
+                await before(store, packet_ids)
             batch = [
                 (None, ops.grab_share, (store._ops, store._users, request), ops.grab_together)
                 if together
@@ -194,10 +218,9 @@ async def _both(tmp_path: Path, drawn) -> list:
             taken, failed = store.writer.taken_together, store.writer.together_failed
         finally:
             await store.close()
-        seen.append(([_comparable(o) for o in outcomes], _rows(path)))
+        seen.append(([_comparable(o, stepping) for o in outcomes], _rows(path, stepping)))
     assert seen[0] == seen[1]
-    assert failed == 0
-    return [seen[1][0], taken]
+    return [seen[1][0], taken, failed]
 
 
 @settings(
@@ -207,8 +230,46 @@ async def _both(tmp_path: Path, drawn) -> list:
 )
 @given(drawn=st.lists(grabs, min_size=2, max_size=40))
 def test_grabs_taken_together_equal_one_by_one(tmp_path, drawn):
-    _answers, taken = asyncio.run(_both(tmp_path, drawn))
-    assert taken == len(drawn)
+    _answers, taken, failed = asyncio.run(_both(tmp_path, drawn))
+    assert (taken, failed) == (len(drawn), 0)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(drawn=st.lists(grabs, min_size=2, max_size=40))
+def test_with_a_moving_clock_only_the_times_differ(tmp_path, drawn):
+    _answers, taken, failed = asyncio.run(_both(tmp_path, drawn, stepping=True))
+    assert (taken, failed) == (len(drawn), 0)
+
+
+async def test_a_run_the_ledger_refuses_goes_one_by_one_with_the_same_answers(tmp_path):
+    """A share's transfer key already in the journal: the ledger's run stops short, so the
+    writer rolls the run back and answers each grab one by one (the key's conflict)."""
+
+    async def squat(store, packet_ids) -> None:
+        ledger = Ledger(store, "CNY")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        await ledger.transfer(f"redpacket:{packet_ids[1]}:0", external, escrow, 1, "topup")
+
+    drawn = [
+        (0, KNOWN[1], None, CHAT, None),
+        (1, KNOWN[2], None, CHAT2, None),  # position 0 of packet 1: its key is taken
+        (1, KNOWN[3], None, CHAT2, None),
+    ]
+    answers, taken, failed = await asyncio.to_thread(
+        asyncio.run, _both(tmp_path, drawn, before=squat)
+    )
+    assert (taken, failed) == (0, 1)
+    # the share stays first in line, so the next grab meets the same key
+    assert [None if r is None else r[0] for _, _, r in answers] == [
+        None,
+        "IdempotencyConflict",
+        "IdempotencyConflict",
+    ]
 
 
 async def test_a_run_answers_every_kind_of_refusal_in_order(tmp_path):
@@ -224,7 +285,7 @@ async def test_a_run_answers_every_kind_of_refusal_in_order(tmp_path):
         (0, STRANGER, None, CHAT, None),  # nobody the wallet knows
         (0, NEWCOMERS[0], None, CHAT, 0),  # a newcomer, registered by the grab
     ]
-    answers, taken = await asyncio.to_thread(asyncio.run, _both(tmp_path, drawn))
+    answers, taken, _ = await asyncio.to_thread(asyncio.run, _both(tmp_path, drawn))
     refusals = [None if r is None else r[0] for _, _, r in answers]
     assert refusals == [
         None,
@@ -300,6 +361,10 @@ async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_
         await red.grab(packet.id, _profile(KNOWN[1]), place=here)
         late = _profile(KNOWN[2])
         await users.seen(late)
+        for _ in range(200):  # the finished packet is taken into memory in the background
+            if packet.id in red._finished:
+                break
+            await asyncio.sleep(0.01)
 
         writes = store.writer.operations
         with pytest.raises(RedPacketAlreadyGrabbed) as again:
@@ -315,5 +380,75 @@ async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_
             await red.grab(packet.id, _profile(NEWCOMERS[0]), place=here)
         assert store.writer.operations == writes + 1  # the newcomer's registration
         assert (await store.get_user(NEWCOMERS[0])) is not None
+    finally:
+        await store.close()
+
+
+async def test_answers_from_memory_are_the_stores_answers(tmp_path):
+    """For every tapper and every place a tap can come from, a finished packet's answer
+    from memory is the one the store gives (checked by asking the store directly)."""
+    store = await SqliteLedgerStore.open(tmp_path / "memory.db")
+    try:
+        ledger = Ledger(store, "CNY")
+        await ledger.open_system_accounts()
+        users = Users(store, "CNY")
+        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+        sender = await users.seen(_profile(SENDER))
+        await store.set_pin(SENDER, "hash", "key")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        await ledger.transfer("seed", external, sender.account_id, 100_00, "topup")
+        order = await red.order(sender, "random", "1", 2, chat_id=CHAT)
+        packet = (await red.create("small", order, authenticated=True)).packet
+        for winner in KNOWN[:2]:
+            await red.grab(packet.id, _profile(winner), place=TapPlace(CHAT, None))
+        await users.seen(_profile(KNOWN[2]))
+        for _ in range(200):
+            if packet.id in red._finished:
+                break
+            await asyncio.sleep(0.01)
+        places = [None, TapPlace(CHAT, None), TapPlace(CHAT2, None), TapPlace(None, "inline")]
+        writes = store.writer.operations
+        for person in (KNOWN[0], KNOWN[2]):
+            for place in places:
+                with pytest.raises(Exception) as memory:
+                    await red.grab(packet.id, _profile(person), place=place)
+                check = GrabCheck(person, _Guard())
+                asked = await store.grab_red_packet(
+                    GrabRequest(packet.id, person, None, escrow, check, "CNY", None, place)
+                )
+                stored = asked.refusal
+                assert (type(memory.value), memory.value.params) == (type(stored), stored.params)
+        assert store.writer.operations == writes + 8  # the store's answers, not memory's
+    finally:
+        await store.close()
+
+
+async def test_the_last_grab_is_answered_even_when_remembering_the_packet_fails(
+    tmp_path, monkeypatch
+):
+    store = await SqliteLedgerStore.open(tmp_path / "last.db")
+    try:
+        ledger = Ledger(store, "CNY")
+        await ledger.open_system_accounts()
+        users = Users(store, "CNY")
+        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+        sender = await users.seen(_profile(SENDER))
+        await store.set_pin(SENDER, "hash", "key")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        await ledger.transfer("seed", external, sender.account_id, 100_00, "topup")
+        order = await red.order(sender, "equal", "1", 1, chat_id=CHAT)
+        packet = (await red.create("one", order, authenticated=True)).packet
+
+        async def broken(packet_id):
+            raise StorageError("the disk is gone")
+
+        monkeypatch.setattr(store, "red_packet_shares", broken)
+        grab = await red.grab(packet.id, _profile(KNOWN[0]), place=TapPlace(CHAT, None))
+        assert grab.finished and grab.amount == 1_00
+        await asyncio.sleep(0.05)  # the failed load in the background leaves nothing behind
+        assert packet.id not in red._finished and not red._loading
+        with pytest.raises(RedPacketExhausted):  # the store answers instead
+            await red.grab(packet.id, _profile(KNOWN[1]), place=TapPlace(CHAT, None))
     finally:
         await store.close()

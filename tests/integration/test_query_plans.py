@@ -23,9 +23,15 @@ def _scans(conn: sqlite3.Connection, statements: list[str]) -> list[tuple[str, s
     return found
 
 
-async def test_registering_and_finding_people_by_username_use_the_index(
-    store: SqliteLedgerStore, db_path
-) -> None:
+async def test_registering_and_finding_people_by_username_use_the_index(db_path) -> None:
+    store = await SqliteLedgerStore.open(db_path, readers=1)  # one connection to trace
+    try:
+        await _check_username_statements(store, db_path)
+    finally:
+        await store.close()
+
+
+async def _check_username_statements(store: SqliteLedgerStore, db_path) -> None:
     written: list[str] = []
     await store.writer.on_thread(lambda conn: conn.set_trace_callback(written.append))
     await store.upsert_user(Profile(1, "Alice", "A"), "CNY", False)

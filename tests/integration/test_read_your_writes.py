@@ -55,13 +55,15 @@ async def test_reads_interleaved_with_long_scans_still_see_new_writes(
     account = (await ledger.open_user_account(1)).id
     for i in range(50):
         await ledger.execute(f"seed-{i}", [_spec(external, account, 1)])
+    for i in range(1_200):  # more than two pages of the security log
+        await store.record_event(1, "test.event", 1, {"n": i})
     stop = asyncio.Event()
 
     async def scanner() -> None:
         while not stop.is_set():
             await store.history(account, None, 50)
-            async for _event in store.events():
-                await asyncio.sleep(0)
+            seen = [event.id async for event in store.events()]
+            assert len(seen) >= 1_200 and seen == sorted(set(seen))
 
     async def write_then_read(i: int) -> bool:
         target = (await ledger.open_user_account(100_000 + i)).id

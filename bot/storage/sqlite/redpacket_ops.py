@@ -285,7 +285,8 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
 
     The packets, their shares, the grabbers' accounts and recent grabs are read once;
     each grab is then checked in memory, in order, with the same checks, order and
-    answers as one by one; the accepted grabs move their money through the ledger's own
+    answers as one by one (the clock alone may be read in another order within the
+    write, so times and the hashes over them may differ by that much); the accepted grabs move their money through the ledger's own
     run (:meth:`LedgerOps.create_transfers_together`) and take their shares with one
     ``executemany``. Registrations run first, in order, as one by one runs them before
     its grab. Should the database disagree with the checks (a transfer refused, a share
