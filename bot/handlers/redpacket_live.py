@@ -45,14 +45,17 @@ class ProgressEditor:
         self.interval = interval
         self._last: dict[str, float] = {}
         self._pending: dict[str, asyncio.Task] = {}
+        self._shown: dict[str, str] = {}  # what each packet's message shows now
+        self._running: set[asyncio.Task] = set()  # waiting or editing
 
     def touch(self, packet_id: str) -> None:
         if packet_id in self._pending:
             return  # the edit already scheduled will show this grab too
         delay = max(0.0, self._last.get(packet_id, 0.0) + self.interval - time.monotonic())
-        self._pending[packet_id] = asyncio.get_running_loop().create_task(
-            self._edit_later(packet_id, delay)
-        )
+        task = asyncio.get_running_loop().create_task(self._edit_later(packet_id, delay))
+        self._pending[packet_id] = task
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _edit_later(self, packet_id: str, delay: float) -> None:
         try:
@@ -61,16 +64,17 @@ class ProgressEditor:
             self._pending.pop(packet_id, None)
         self._last[packet_id] = time.monotonic()
         try:
-            await edit_packet(self.application, packet_id)
+            await edit_packet(self.application, packet_id, self._shown)
         except Exception:
             log.warning("could not edit red packet %s", packet_id, exc_info=True)
         if len(self._last) > 10_000:
             self._last.clear()
+            self._shown.clear()
 
     async def drain(self) -> None:
-        """Wait for the scheduled edits (tests, shutdown)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
+        """Wait for the scheduled edits and those under way (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
 
 
 def editor(application: Application) -> ProgressEditor:
@@ -93,8 +97,14 @@ class _AppContext:
         return self.application.bot_data[WALLET_KEY]
 
 
-async def edit_packet(application: Application, packet_id: str) -> None:
-    """Show the packet's progress (or results) in its message."""
+async def edit_packet(
+    application: Application, packet_id: str, shown: dict[str, str] | None = None
+) -> None:
+    """Show the packet's progress (or results) in its message.
+
+    With ``shown`` (what each message shows, kept by the caller), an edit that would
+    change nothing is not sent: in a group every edit counts against Telegram's limit.
+    """
     if WALLET_KEY not in application.bot_data:
         return
     context = _AppContext(application)
@@ -105,6 +115,9 @@ async def edit_packet(application: Application, packet_id: str) -> None:
     language = await group_language(context, packet)
     text = await packet_text(context, language, results)
     markup = packet_markup(context, language, packet)
+    showing = text + "\0" + (markup.to_json() if markup is not None else "")
+    if shown is not None and shown.get(packet_id) == showing:
+        return
     try:
         if packet.inline_message_id is not None:
             await application.bot.edit_message_text(
@@ -117,6 +130,8 @@ async def edit_packet(application: Application, packet_id: str) -> None:
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+    if shown is not None:
+        shown[packet_id] = showing
 
 
 # Expiry -------------------------------------------------------------------------------------

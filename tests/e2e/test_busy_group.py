@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot.handlers.redpacket_live import editor
 from bot.sandbox.testing import tap_burst
 from tests.e2e.test_redpacket import escrow, fen_of, send_packet
 from tests.e2e.test_send import ALICE, available, fund, start_private
@@ -46,7 +47,7 @@ async def test_a_burst_of_newcomers_each_get_a_welcome_with_their_balance(emulat
         assert (await wallet.users.get(person.id)).private_chat
 
 
-async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, wallet, caplog):
+async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, wallet, running, caplog):
     await fund(wallet, ALICE, 200_00)
     await start_private(emulator, "alice")
     members = []
@@ -77,3 +78,30 @@ async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, walle
     balances = [await available(wallet, m.id) for m in members]
     assert sum(balances) == 200_00 and sum(1 for b in balances if b) == SHARES
     assert handler_errors(caplog) == []
+    await emulator.wait_for(  # the coalesced edits end with the results
+        lambda e: e.kind == "edit"
+        and e.message_id == posted.message_id
+        and f"{SHARES}/{SHARES} grabbed" in e.text,
+        timeout=15,
+    )
+    await asyncio.sleep(0.5)  # the last answered taps touch the editor
+    await editor(running).drain()
+    assert emulator.errors() == []  # nothing twice: no edit refused as "not modified"
+
+
+async def test_an_edit_that_would_change_nothing_is_not_sent(emulator, wallet, running):
+    """Every edit counts against the group's 20 messages a minute."""
+    await fund(wallet, ALICE, 10_00)
+    await start_private(emulator, "alice")
+    _, posted = await send_packet(emulator, "/redpacket 10 2")
+    await tap_burst(emulator, ["bob"], posted, "Grab")
+    await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "1/2" in e.text
+    )
+    await editor(running).drain()
+    edits = len(emulator.bot_events("edit"))
+    packet_id = (await wallet.redpackets.open_packets())[0].id
+    editor(running).touch(packet_id)  # nothing changed since the last edit
+    await editor(running).drain()
+    assert len(emulator.bot_events("edit")) == edits
+    assert emulator.errors() == []

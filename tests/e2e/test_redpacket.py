@@ -124,7 +124,8 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     await emulator.send_text("bob", "芝麻关门", emulator.group, reply_to=posted)
     await asyncio.sleep(0.5)
     assert await available(wallet, BOB) == 0
-    assert not [e for e in emulator.bot_events("message")[mark:] if e.chat_id == emulator.group.id]
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert not [e for e in said if e.chat_id == emulator.group.id]  # a wrong phrase: silence
     await emulator.send_text("bob", " 芝麻开门 ", emulator.group, reply_to=posted)
     told = await emulator.wait_for_message(emulator.group, text="Bob grabbed")
     assert await available(wallet, BOB) == fen_of(told.text) > 0
