@@ -58,9 +58,11 @@ def register(application: Application) -> None:
         redpacket,
     ):
         features += module.handlers()
-    # Taps are most of a busy group's updates, so their handlers are looked at first: a
-    # callback query matches no other kind of handler, and they match nothing else.
+    # Taps are most of a busy group's updates, so their handlers are looked at first, and
+    # a red packet's grab first of all: a callback query matches no other kind of
+    # handler, they match nothing else, and no two of them match the same button.
     taps = [h for h in features if isinstance(h, CallbackQueryHandler)]
+    taps.sort(key=lambda h: h.callback is not redpacket.grab_press)
     application.add_handlers(taps + [h for h in features if h not in taps])
     application.add_handlers(fallback.handlers())
     application.add_error_handler(on_error)

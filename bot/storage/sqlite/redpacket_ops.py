@@ -285,12 +285,14 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
 
     The packets, their shares, the grabbers' accounts and recent grabs are read once;
     each grab is then checked in memory, in order, with the same checks, order and
-    answers as one by one (the clock alone may be read in another order within the
-    write, so times and the hashes over them may differ by that much); the accepted grabs move their money through the ledger's own
+    answers as one by one; the accepted grabs move their money through the ledger's own
     run (:meth:`LedgerOps.create_transfers_together`) and take their shares with one
-    ``executemany``. Registrations run first, in order, as one by one runs them before
-    its grab. Should the database disagree with the checks (a transfer refused, a share
-    already taken), this raises and the writer runs every grab one by one.
+    ``executemany``. Registrations run first, in order, each grabber's account joining
+    the run at their grab's turn. The same answers and rows as one by one, except that
+    the clock may be read in another order within the write (so times, and the hashes
+    over them, may differ by that much). Should the database disagree with the checks
+    (a transfer refused, a share already taken), this raises and the writer runs every
+    grab one by one.
     """
     ledger: LedgerOps = calls[0][0]
     users: UsersOps = calls[0][1]
