@@ -8,6 +8,8 @@ timed from the burst to the bot's answerCallbackQuery for that tap, as the emula
 (a) a bare PTB bot that only answers callback queries, on PTB's default transport (httpx),
     with ``AIORateLimiter`` and 256 concurrent updates, as such a bot is configured;
 (b) the same bare bot on the product's transport (``bot.transport.make_requests("aiohttp")``);
+    both bare bots' button sits on a message shaped like the product's packet (the same
+    text, a second button with a link), so all three parse taps of the same size;
 (c) the product: ``build_application`` + ``open_wallet`` on a fresh SQLite file (WAL,
     synchronous=FULL), members grabbing a 100-share red packet that Alice posted in their
     group through the bot (``/redpacket``, Confirm, PIN): first members it has never seen,
@@ -111,11 +113,19 @@ class EmulatorDriver:
         return group.id, [person.id for person in people]
 
     async def post_button(self, group_id: int, text: str, data: str) -> tuple[int, int]:
-        """A message from the bot in the group with one button (as if sent earlier)."""
+        """A message from the bot in the group with a ``text`` button (as if sent earlier),
+        shaped like the product's red packet (its text, a second button with a link), so
+        that the bare bots parse taps of the same size as the product does."""
         emulator = self.emulator
-        markup = {"inline_keyboard": [[{"text": text, "callback_data": data}]]}
+        link = f"https://t.me/{emulator.bot.username}?start=rp_AAAAAAAAAAA"
+        markup = {
+            "inline_keyboard": [
+                [{"text": text, "callback_data": data}, {"text": "Open wallet", "url": link}]
+            ]
+        }
+        body = "🧧 Alice sent a red packet: Best wishes, good fortune!\n0/100 grabbed"
         group = emulator.chats[group_id]
-        message = emulator.new_message(group, emulator.bot, text=text, reply_markup=markup)
+        message = emulator.new_message(group, emulator.bot, text=body, reply_markup=markup)
         return message.chat_id, message.message_id
 
     async def post_packet(self, group_id: int) -> tuple[int, int]:
