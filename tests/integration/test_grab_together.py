@@ -15,6 +15,7 @@ import itertools
 import shutil
 import sqlite3
 import tempfile
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,20 +70,27 @@ def _profile(telegram_id: int, variant: int = 0) -> Profile:
     return Profile(telegram_id, f"user{telegram_id}" if variant == 0 else None, f"U{variant}")
 
 
+async def _services(store: SqliteLedgerStore) -> tuple[RedPackets, Users, object]:
+    """The red packets and users over ``store``, and a sender with a PIN and ¥10,000."""
+    ledger = Ledger(store, "CNY")
+    await ledger.open_system_accounts()
+    users = Users(store, "CNY")
+    red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+    sender = await users.seen(_profile(SENDER))
+    await store.set_pin(SENDER, "hash", "key")
+    external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+    await ledger.transfer("seed", external, sender.account_id, 10_000_00, "topup")
+    return red, users, sender
+
+
 async def _make(path: Path) -> tuple[list[str], int]:
-    """A wallet with five packets in chat CHAT; returns (packet ids, escrow id)."""
+    """A wallet with five packets in chats CHAT and CHAT2; (packet ids, escrow id)."""
     store = await SqliteLedgerStore.open(path, clock=lambda: NOW_MS)
     try:
-        ledger = Ledger(store, "CNY")
-        await ledger.open_system_accounts()
-        users = Users(store, "CNY")
-        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
-        sender = await users.seen(_profile(SENDER))
-        await store.set_pin(SENDER, "hash", "key")
+        red, users, sender = await _services(store)
+        ledger = red.ledger
         for known in KNOWN:
             await users.seen(_profile(known))
-        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
-        await ledger.transfer("seed", external, sender.account_id, 10_000_00, "topup")
         made = []
         for i, (kind, amount, count, chat, extra) in enumerate(
             [
@@ -304,20 +312,32 @@ async def test_a_run_answers_every_kind_of_refusal_in_order(tmp_path):
     assert taken == len(drawn)
 
 
+@asynccontextmanager
+async def _one_packet(path: Path, kind: str, amount: str, count: int):
+    """A wallet whose sender has just posted one packet in CHAT: (store, red, users, packet)."""
+    store = await SqliteLedgerStore.open(path)
+    try:
+        red, users, sender = await _services(store)
+        order = await red.order(sender, kind, amount, count, chat_id=CHAT)
+        packet = (await red.create("one", order, authenticated=True)).packet
+        yield store, red, users, packet
+    finally:
+        await store.close()
+
+
+async def _remembered(red: RedPackets, packet_id: str) -> None:
+    """Wait until the finished packet is in memory (it is loaded in the background)."""
+    for _ in range(200):
+        if packet_id in red._finished:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the finished packet was never remembered")
+
+
 async def test_the_writer_takes_a_burst_of_grabs_together(tmp_path):
     """1,000 concurrent grabbers of a 100-share packet: exactly 100 win, mostly together."""
-    store = await SqliteLedgerStore.open(tmp_path / "burst.db")
-    try:
-        ledger = Ledger(store, "CNY")
-        await ledger.open_system_accounts()
-        users = Users(store, "CNY")
-        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
-        sender = await users.seen(_profile(SENDER))
-        await store.set_pin(SENDER, "hash", "key")
-        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
-        await ledger.transfer("seed", external, sender.account_id, 1_000_00, "topup")
-        order = await red.order(sender, "random", "100", 100, chat_id=CHAT)
-        packet = (await red.create("burst", order, authenticated=True)).packet
+    async with _one_packet(tmp_path / "burst.db", "random", "100", 100) as world:
+        store, red, users, packet = world
 
         async def grab(telegram_id: int) -> int:
             try:
@@ -336,35 +356,20 @@ async def test_the_writer_takes_a_burst_of_grabs_together(tmp_path):
         # every grabber was registered by their grab: 1,000 writes, not 2,000
         assert store.writer.operations < 1_100
         assert (await users.get(10_999)) is not None
-    finally:
-        await store.close()
 
 
 async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_path):
     """Once finished a packet never changes: known members' taps need no write, and get
     the store's answers (their own share, "finished", "not here"); newcomers are still
     registered by their tap."""
-    store = await SqliteLedgerStore.open(tmp_path / "finished.db")
-    try:
-        ledger = Ledger(store, "CNY")
-        await ledger.open_system_accounts()
-        users = Users(store, "CNY")
-        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
-        sender = await users.seen(_profile(SENDER))
-        await store.set_pin(SENDER, "hash", "key")
-        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
-        await ledger.transfer("seed", external, sender.account_id, 100_00, "topup")
-        order = await red.order(sender, "random", "1", 2, chat_id=CHAT)
-        packet = (await red.create("small", order, authenticated=True)).packet
+    async with _one_packet(tmp_path / "finished.db", "random", "1", 2) as world:
+        store, red, users, packet = world
         here = TapPlace(CHAT, None)
         first = await red.grab(packet.id, _profile(KNOWN[0]), place=here)
         await red.grab(packet.id, _profile(KNOWN[1]), place=here)
         late = _profile(KNOWN[2])
         await users.seen(late)
-        for _ in range(200):  # the finished packet is taken into memory in the background
-            if packet.id in red._finished:
-                break
-            await asyncio.sleep(0.01)
+        await _remembered(red, packet.id)
 
         writes = store.writer.operations
         with pytest.raises(RedPacketAlreadyGrabbed) as again:
@@ -380,33 +385,18 @@ async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_
             await red.grab(packet.id, _profile(NEWCOMERS[0]), place=here)
         assert store.writer.operations == writes + 1  # the newcomer's registration
         assert (await store.get_user(NEWCOMERS[0])) is not None
-    finally:
-        await store.close()
 
 
 async def test_answers_from_memory_are_the_stores_answers(tmp_path):
     """For every tapper and every place a tap can come from, a finished packet's answer
     from memory is the one the store gives (checked by asking the store directly)."""
-    store = await SqliteLedgerStore.open(tmp_path / "memory.db")
-    try:
-        ledger = Ledger(store, "CNY")
-        await ledger.open_system_accounts()
-        users = Users(store, "CNY")
-        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
-        sender = await users.seen(_profile(SENDER))
-        await store.set_pin(SENDER, "hash", "key")
-        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
-        escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
-        await ledger.transfer("seed", external, sender.account_id, 100_00, "topup")
-        order = await red.order(sender, "random", "1", 2, chat_id=CHAT)
-        packet = (await red.create("small", order, authenticated=True)).packet
+    async with _one_packet(tmp_path / "memory.db", "random", "1", 2) as world:
+        store, red, users, packet = world
+        escrow = await red.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
         for winner in KNOWN[:2]:
             await red.grab(packet.id, _profile(winner), place=TapPlace(CHAT, None))
         await users.seen(_profile(KNOWN[2]))
-        for _ in range(200):
-            if packet.id in red._finished:
-                break
-            await asyncio.sleep(0.01)
+        await _remembered(red, packet.id)
         places = [None, TapPlace(CHAT, None), TapPlace(CHAT2, None), TapPlace(None, "inline")]
         writes = store.writer.operations
         for person in (KNOWN[0], KNOWN[2]):
@@ -420,25 +410,13 @@ async def test_answers_from_memory_are_the_stores_answers(tmp_path):
                 stored = asked.refusal
                 assert (type(memory.value), memory.value.params) == (type(stored), stored.params)
         assert store.writer.operations == writes + 8  # the store's answers, not memory's
-    finally:
-        await store.close()
 
 
 async def test_the_last_grab_is_answered_even_when_remembering_the_packet_fails(
     tmp_path, monkeypatch
 ):
-    store = await SqliteLedgerStore.open(tmp_path / "last.db")
-    try:
-        ledger = Ledger(store, "CNY")
-        await ledger.open_system_accounts()
-        users = Users(store, "CNY")
-        red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
-        sender = await users.seen(_profile(SENDER))
-        await store.set_pin(SENDER, "hash", "key")
-        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
-        await ledger.transfer("seed", external, sender.account_id, 100_00, "topup")
-        order = await red.order(sender, "equal", "1", 1, chat_id=CHAT)
-        packet = (await red.create("one", order, authenticated=True)).packet
+    async with _one_packet(tmp_path / "last.db", "equal", "1", 1) as world:
+        store, red, _, packet = world
 
         async def broken(packet_id):
             raise StorageError("the disk is gone")
@@ -450,5 +428,3 @@ async def test_the_last_grab_is_answered_even_when_remembering_the_packet_fails(
         assert packet.id not in red._finished and not red._loading
         with pytest.raises(RedPacketExhausted):  # the store answers instead
             await red.grab(packet.id, _profile(KNOWN[1]), place=TapPlace(CHAT, None))
-    finally:
-        await store.close()
