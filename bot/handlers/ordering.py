@@ -28,20 +28,26 @@ class PersonChatUpdateProcessor(BaseUpdateProcessor):
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._in_flight: dict[Hashable, int] = {}  # updates holding or awaiting each lock
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for the update's turn in its line first, then for one of the slots: an
+        update waiting behind its own person's earlier ones holds no slot, so however many
+        a person queues, everybody else's updates still run."""
         key = ordering_key(update)
         if key is None:
-            await coroutine
+            await super().process_update(update, coroutine)
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await super().process_update(update, coroutine)
         finally:
             self._in_flight[key] -= 1
             if not self._in_flight[key]:
                 del self._in_flight[key], self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
 
     async def initialize(self) -> None:
         pass

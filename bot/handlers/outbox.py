@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BUSY_AT = 3  # queued messages from which a chat counts as busy
 DRAIN_TIMEOUT_S = 10.0
+CONTINUE_TIMEOUT_S = 10.0  # at close: for continuations already running to finish
 _KEY = "outbox"
 
 Send = Callable[[], Awaitable[Any]]
@@ -49,7 +50,8 @@ class Outbox:
     def __init__(self) -> None:
         self._queues: dict[int, deque[tuple[Send, Then | None]]] = {}
         self._workers: dict[int, asyncio.Task] = {}
-        self._sending: dict[int, tuple[Send, Then | None]] = {}
+        self._sending: dict[int, tuple[Send, Then | None]] = {}  # sending, not yet sent
+        self._delivering: dict[int, asyncio.Task] = {}  # a chat's send and continuation
 
     def put(self, chat_id: int, send: Send, *, then: Then | None = None, droppable=False) -> bool:
         """Queue ``send`` (a coroutine function) for ``chat_id``; False if it was dropped."""
@@ -85,6 +87,14 @@ class Outbox:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        # a send still under way is given up (its continuation is told below); one whose
+        # continuation runs is let finish, within bounds
+        for chat_id, delivery in list(self._delivering.items()):
+            if chat_id in self._sending:
+                delivery.cancel()
+        if self._delivering:
+            await asyncio.wait(list(self._delivering.values()), timeout=CONTINUE_TIMEOUT_S)
+        self._delivering.clear()
         left = list(self._sending.values())
         for queue in self._queues.values():
             left.extend(queue)
@@ -99,21 +109,32 @@ class Outbox:
         try:
             while queue:
                 item = self._sending[chat_id] = queue.popleft()
-                send, then = item
+                delivery = asyncio.get_running_loop().create_task(self._deliver(chat_id, *item))
+                self._delivering[chat_id] = delivery
                 try:
-                    result = await send()
-                except TelegramError as error:
-                    log.warning("could not send to chat %s: %s", chat_id, error)
-                    result = error
-                except Exception as error:
-                    log.error("sending to chat %s failed", chat_id, exc_info=error)
-                    result = error
-                del self._sending[chat_id]
-                await _continue(then, result)
+                    # its own task: stopping the worker neither cuts a continuation short
+                    # (a red packet's message id half attached) nor loses its answer
+                    await asyncio.shield(delivery)
+                finally:
+                    if delivery.done():
+                        del self._delivering[chat_id]
         finally:
             self._workers.pop(chat_id, None)
             if not queue and chat_id not in self._sending:
                 self._queues.pop(chat_id, None)
+
+    async def _deliver(self, chat_id: int, send: Send, then: Then | None) -> None:
+        """Send one message, then hand the result to its continuation."""
+        try:
+            result = await send()
+        except TelegramError as error:
+            log.warning("could not send to chat %s: %s", chat_id, error)
+            result = error
+        except Exception as error:
+            log.error("sending to chat %s failed", chat_id, exc_info=error)
+            result = error
+        del self._sending[chat_id]  # sent (or refused): from here on it is not "unsent"
+        await _continue(then, result)
 
     def send_message(
         self, bot, chat_id: int, text: str, *, then: Then | None = None, droppable=False, **options

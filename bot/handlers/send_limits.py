@@ -12,7 +12,9 @@ its limit — and by default it does not retry at all (the 429 reaches the handl
 - answers (callback and inline queries, pre-checkout, shipping) are never queued or held:
   Telegram does not count them against the send limits, and a tap is answerable for only
   15 s. A 429 on one is retried after its own wait.
-- a 429 holds back only its own chat: one group's limit says nothing of other chats.
+- a 429 holds back only its own chat: one group's limit says nothing of other chats; for
+  a while after it, that chat's requests go one at a time, each keeping its turn through
+  its own retries, so the wait's end does not let a storm of refused retries loose.
 - a group's limit is a sliding window (at most ``group_max_rate`` messages sent or edited
   in any ``group_time_period``, counted from when each request finished), not a leaky
   bucket: a bucket allows a burst of 20 and then one every 3 s, 40 in the first minute.
@@ -26,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from telegram.error import RetryAfter
@@ -47,6 +50,7 @@ ANSWERS = frozenset(
 )
 _POSTING = ("send", "edit", "copy", "forward", "stop")  # methods that post or change messages
 _RETRY_SLACK_S = 0.1
+_COOL_FACTOR = 5  # a chat goes one request at a time for this many of its waits
 
 
 class Window:
@@ -113,6 +117,8 @@ class SendLimiter(BaseRateLimiter[int]):
         self.max_retries = max_retries
         self._groups: dict[int | str, Window] = {}
         self._held_until: dict[int | str | None, float] = {}  # after a 429, per chat
+        # after a 429, per chat: until when its requests go one at a time, and their turn
+        self._cooling: dict[int | str | None, tuple[float, asyncio.Lock]] = {}
 
     async def initialize(self) -> None:
         pass
@@ -130,33 +136,66 @@ class SendLimiter(BaseRateLimiter[int]):
         rate_limit_args: int | None,
     ) -> Any:
         retries = self.max_retries if rate_limit_args is None else rate_limit_args
-        answer = endpoint in ANSWERS
+        call = partial(callback, *args, **kwargs)
+        if endpoint in ANSWERS:
+            return await self._answer(endpoint, call, retries)
         chat = _chat(data.get("chat_id"))
-        attempt = 0
+        if time.monotonic() >= self._cooling.get(chat, (0.0, None))[0]:
+            self._cooling.pop(chat, None)
+            try:
+                return await self._send(endpoint, chat, call)
+            except RetryAfter as refused:
+                if retries < 1:
+                    raise
+                self._refused(endpoint, chat, refused)
+                retries -= 1
+        # After a 429 a chat's requests go one at a time, each keeping its turn through its
+        # own retries: were they all let go when the wait ends, Telegram would refuse all
+        # but one again, and a request could run out of retries and its message be lost.
+        async with self._cooling[chat][1]:
+            while True:
+                try:
+                    return await self._send(endpoint, chat, call)
+                except RetryAfter as refused:
+                    if retries < 1:
+                        log.warning("%s to %s still refused: giving up", endpoint, chat)
+                        raise
+                    self._refused(endpoint, chat, refused)
+                    retries -= 1
+
+    async def _answer(self, endpoint: str, call: Callable, retries: int) -> Any:
+        """An answer goes at once; a 429 on it waits its own time, holding nothing back."""
         while True:
             try:
-                if answer:
-                    return await callback(*args, **kwargs)
-                return await self._send(endpoint, chat, callback, args, kwargs)
+                return await call()
             except RetryAfter as refused:
-                wait = _seconds(refused) + _RETRY_SLACK_S
-                if attempt >= retries:
-                    log.warning("%s to %s still refused after %d retries", endpoint, chat, retries)
+                if retries < 1:
                     raise
-                attempt += 1
-                log.info("%s to %s: 429, retrying in %.1f s", endpoint, chat, wait)
-                if answer:
-                    await asyncio.sleep(wait)
-                else:
-                    until = time.monotonic() + wait
-                    self._held_until[chat] = max(until, self._held_until.get(chat, 0.0))
+                retries -= 1
+                log.info("%s: 429, retrying", endpoint)
+                await asyncio.sleep(_seconds(refused) + _RETRY_SLACK_S)
 
-    async def _send(self, endpoint: str, chat, callback, args, kwargs) -> Any:
-        held = self._held_until.get(chat, 0.0) - time.monotonic()
-        if held > 0:  # a 429 came for this chat: nothing goes there before it ends
+    def _refused(self, endpoint: str, chat, refused: RetryAfter) -> None:
+        """Hold ``chat`` back for the wait Telegram asked, and cool it down for a while."""
+        wait = _seconds(refused) + _RETRY_SLACK_S
+        log.info("%s to %s: 429, retrying in %.1f s", endpoint, chat, wait)
+        now = time.monotonic()
+        if len(self._cooling) > 1_000:  # forget chats that cooled down and wait for nobody
+            for key in [
+                k for k, (t, turn) in self._cooling.items() if t < now and not turn.locked()
+            ]:
+                del self._cooling[key]
+        self._held_until[chat] = max(now + wait, self._held_until.get(chat, 0.0))
+        until, turn = self._cooling.get(chat, (0.0, None))
+        self._cooling[chat] = (max(until, now + _COOL_FACTOR * wait), turn or asyncio.Lock())
+
+    async def _send(self, endpoint: str, chat, call: Callable) -> Any:
+        while True:  # a 429 came for this chat: nothing goes there until the wait is over
+            held = self._held_until.get(chat, 0.0) - time.monotonic()
+            if held <= 0:
+                break
             await asyncio.sleep(held)
-        else:
-            self._held_until.pop(chat, None)
+        self._held_until.pop(chat, None)
         windows = []
         if _is_group(chat) and endpoint.startswith(_POSTING) and self.group_max_rate:
             windows.append(self._group(chat))
@@ -167,7 +206,7 @@ class SendLimiter(BaseRateLimiter[int]):
             for window in windows:  # the group's turn first: waiting there holds no slot
                 await window.admit()
                 admitted.append(window)
-            return await callback(*args, **kwargs)
+            return await call()
         finally:
             for window in admitted:
                 window.release()

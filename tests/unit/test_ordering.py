@@ -167,3 +167,20 @@ async def test_different_people_in_one_chat_run_at_the_same_time():
         for n in range(1, people + 1)
     ]
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+
+async def test_a_person_queueing_many_updates_holds_no_slot_others_need():
+    """Updates waiting behind their own person's earlier one take no slot: with every
+    slot's worth queued by one person, another person's tap still runs at once."""
+    processor = PersonChatUpdateProcessor(max_concurrent_updates=8)
+    alice, bob = person(1), person(2)
+    stuck = asyncio.Event()
+    queued = [
+        asyncio.create_task(processor.process_update(text_in(GROUP, alice), stuck.wait()))
+        for _ in range(20)
+    ]
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(processor.process_update(tap(bob, GROUP), asyncio.sleep(0)), 1)
+    stuck.set()
+    await asyncio.gather(*queued)
+    assert processor._locks == {} and processor._in_flight == {}

@@ -123,3 +123,29 @@ async def test_closing_drains_then_drops_the_rest_and_tells_their_continuations(
     assert len(told) == 3 and all(isinstance(r, OutboxClosed) for r in told[1:])
     assert outbox.pending() == 0
     assert "2 messages to groups unsent" in caplog.text
+
+
+async def test_closing_lets_a_running_continuation_finish():
+    """A red packet's post went out and its message id is being attached when the bot
+    stops: that write is not cut short, and its continuation is not told "unsent"."""
+    sent: list[str] = []
+    message = recorder(sent)
+    writing, told = asyncio.Event(), []
+
+    async def attach(result) -> None:
+        told.append(("started", result))
+        writing.set()
+        await asyncio.sleep(0.2)  # the write waits its turn at the database
+        told.append(("done", result))
+
+    async def queued_then(result) -> None:
+        told.append(("queued", type(result).__name__))
+
+    outbox = Outbox()
+    outbox.put(GROUP, message("post"), then=attach)
+    outbox.put(GROUP, message("later", asyncio.Event()), then=queued_then)  # never leaves
+    await writing.wait()
+    await outbox.close(grace=0.05)
+    assert ("done", "message:post") in told
+    assert ("queued", "OutboxClosed") in told
+    assert [t for t in told if t[0] == "started"] == [("started", "message:post")]

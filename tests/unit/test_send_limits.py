@@ -140,3 +140,33 @@ async def test_a_groups_429_holds_back_tap_answers_only_with_ptbs_limiter(make, 
     answered_in = await timed(request(limiter, Calls(), "answerCallbackQuery"))
     await group
     assert (answered_in >= 0.3) is tap_waits
+
+
+async def test_after_a_429_a_chats_messages_go_one_at_a_time_and_none_is_lost():
+    """Telegram takes one message every 0.2 s in this chat and refuses the rest: 12 sent at
+    once all arrive, each asking at most twice, instead of a storm of retries at once."""
+    limiter = SendLimiter()
+    calls, last = [], {"at": -9.0}
+
+    async def telegram():
+        now = time.monotonic()
+        calls.append(now)
+        if now - last["at"] < 0.2:
+            raise RetryAfter(0.1)
+        last["at"] = now
+        return "sent"
+
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                limiter.process_request(
+                    telegram, (), {}, "sendMessage", {"chat_id": 4242}, None
+                )
+                for _ in range(12)
+            ),
+            return_exceptions=True,
+        ),
+        30,
+    )
+    assert results == ["sent"] * 12
+    assert len(calls) <= 12 * 2 + 12  # the first burst, then at most a retry or two each
