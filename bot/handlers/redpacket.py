@@ -234,13 +234,17 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
         return translate(language, "redpacket.sent", amount=amount)  # posted before
     posting_language = await group_language(context, packet)
     wallet, bot = context.wallet, context.bot
+    text = await packet_text(context, posting_language, PacketResults(packet, ()))
+    markup = packet_markup(context, posting_language, packet)
 
     async def posted(sent: Message | Exception) -> None:
-        """Attach the post to the packet; or refund a packet nobody saw, and say so."""
+        """Attach the post to the packet (and catch it up); or refund a packet nobody
+        saw, and say so."""
         if isinstance(sent, Message):
             await wallet.redpackets.attach_message(
                 packet.id, chat_id=packet.chat_id, message_id=sent.message_id
             )
+            editor(context.application).posted(packet.id, text, markup)
             return
         log.warning("could not post red packet %s: %r", packet.id, sent)
         if await wallet.redpackets.refund_unshown(packet.id) is None:
@@ -255,9 +259,9 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
     outbox(context.application).send_message(
         bot,
         packet.chat_id,
-        await packet_text(context, posting_language, PacketResults(packet, ())),
+        text,
         then=posted,
-        reply_markup=packet_markup(context, posting_language, packet),
+        reply_markup=markup,
         message_thread_id=order.thread_id,  # the forum topic it was asked for in
     )
     return translate(language, "redpacket.sent", amount=amount)

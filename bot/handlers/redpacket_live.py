@@ -48,6 +48,13 @@ class ProgressEditor:
         self._shown: dict[str, str] = {}  # what each packet's message shows now
         self._running: set[asyncio.Task] = set()  # waiting or editing
 
+    def posted(self, packet_id: str, text: str, markup) -> None:
+        """The packet's message has just appeared, showing ``text``: bring it up to date
+        with whatever happened while it waited in the group's outbox (a password packet
+        can be grabbed by its phrase before its post appears); an edit only if needed."""
+        self._shown[packet_id] = _showing(text, markup)
+        self.touch(packet_id)
+
     def touch(self, packet_id: str) -> None:
         if packet_id in self._pending:
             return  # the edit already scheduled will show this grab too
@@ -115,7 +122,7 @@ async def edit_packet(
     language = await group_language(context, packet)
     text = await packet_text(context, language, results)
     markup = packet_markup(context, language, packet)
-    showing = text + "\0" + (markup.to_json() if markup is not None else "")
+    showing = _showing(text, markup)
     if shown is not None and shown.get(packet_id) == showing:
         return
     try:
@@ -132,6 +139,11 @@ async def edit_packet(
             raise
     if shown is not None:
         shown[packet_id] = showing
+
+
+def _showing(text: str, markup) -> str:
+    """What a packet's message shows, to compare with what an edit would show."""
+    return text + "\0" + (markup.to_json() if markup is not None else "")
 
 
 # Expiry -------------------------------------------------------------------------------------

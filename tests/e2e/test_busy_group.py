@@ -12,10 +12,11 @@ from dataclasses import replace
 
 import pytest
 
+from bot.handlers.outbox import outbox
 from bot.handlers.redpacket_live import editor
 from bot.sandbox.testing import tap_burst
 from tests.e2e.test_redpacket import escrow, fen_of, send_packet
-from tests.e2e.test_send import ALICE, available, fund, start_private
+from tests.e2e.test_send import ALICE, available, enter_pin, fund, start_private, tap_and_wait
 
 NEWCOMERS = 200
 TAPPERS = 1_000
@@ -79,9 +80,11 @@ async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, walle
     assert sum(balances) == 200_00 and sum(1 for b in balances if b) == SHARES
     assert handler_errors(caplog) == []
     await emulator.wait_for(  # the coalesced edits end with the results
-        lambda e: e.kind == "edit"
-        and e.message_id == posted.message_id
-        and f"{SHARES}/{SHARES} grabbed" in e.text,
+        lambda e: (
+            e.kind == "edit"
+            and e.message_id == posted.message_id
+            and f"{SHARES}/{SHARES} grabbed" in e.text
+        ),
         timeout=15,
     )
     await asyncio.sleep(0.5)  # the last answered taps touch the editor
@@ -105,3 +108,47 @@ async def test_an_edit_that_would_change_nothing_is_not_sent(emulator, wallet, r
     await editor(running).drain()
     assert len(emulator.bot_events("edit")) == edits
     assert emulator.errors() == []
+
+
+async def test_a_post_that_waited_in_a_busy_outbox_catches_up_with_the_grabs(
+    emulator, wallet, running, monkeypatch
+):
+    """A password packet can be grabbed by its phrase before its post leaves a busy
+    group's outbox: once posted, the message is brought up to date."""
+    await fund(wallet, ALICE, 10_00)
+    await start_private(emulator, "alice")
+    box, held = outbox(running), []
+    put = box.put
+
+    def hold_the_post(chat_id, send, *, then=None, droppable=False):
+        if chat_id == emulator.group.id and then is not None:  # the packet's post
+            held.append((send, then))
+            return True
+        return put(chat_id, send, then=then, droppable=droppable)
+
+    monkeypatch.setattr(box, "put", hold_the_post)
+    monkeypatch.setattr(emulator, "privacy_mode", False)  # the bot sees plain group text
+    await emulator.send_text("alice", "/redpacket_pwd 2 2 芝麻开门", emulator.group)
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    await enter_pin(emulator, "alice", card)
+    for _ in range(500):  # the post is queued once the keypad's work is done
+        if held:
+            break
+        await asyncio.sleep(0.01)
+    for member in ("Bob", "小明"):
+        await emulator.send_text(
+            member.lower() if member == "Bob" else "xiaoming", "芝麻开门", emulator.group
+        )
+        await emulator.wait_for_message(emulator.group, text=f"🧧 {member}")
+
+    await asyncio.sleep(0.2)
+    await editor(running).drain()  # the edits the grabs asked for found no message yet
+    ((send, then),) = held
+    posted = await send()  # the outbox's turn came at last
+    assert "0/2" in posted.text
+    await then(posted)
+    caught_up = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id, timeout=10
+    )
+    assert "2/2" in caught_up.text
