@@ -10,8 +10,10 @@ active instead of doing nothing.
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.handlers.context import (
@@ -27,6 +29,8 @@ from bot.render.labels import amount_text, full_time, kind_label, party_label, s
 from bot.wallet.errors import ActionAlreadyUsed, WalletError
 from bot.wallet.history import HistoryView, Party, TransferDetail
 from bot.wallet.model import Transfer, TransferFlag
+
+log = logging.getLogger(__name__)
 
 PAGE = "hist:"
 PURPOSE = "history_page"
@@ -161,9 +165,14 @@ async def page_press(update: Update, context: WalletContext) -> None:
     markup = await page_markup(context, user.telegram_id, language, view)
     try:
         await query.edit_message_text(page_text(language, view), reply_markup=markup)
-    except BadRequest as error:
-        if "not modified" not in str(error).lower():  # a double tap shows the same page
-            raise
+    except TelegramError as error:
+        if "not modified" in str(error).lower():  # a double tap shows the same page
+            return
+        # the old page's buttons are spent (deleted, too old, the network): a new page
+        log.warning("could not turn a history page (%s); sending it anew", error)
+        await context.bot.send_message(
+            user.telegram_id, page_text(language, view), reply_markup=markup
+        )
 
 
 def handlers() -> list:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
 import re
 
 import pytest
 from PIL import Image
 
+from bot.sandbox.errors import bad_request
+from bot.sandbox.params import METHODS
 from bot.wallet.model import SystemAccount, TransferFlag
 from bot.wallet.statements import Month
 from bot.wallet.users import Profile
@@ -293,3 +296,24 @@ def to_fen(text: str) -> int:
     sign = -1 if text.startswith("-") else 1
     whole, cents = text.lstrip("-").split(".")
     return sign * (int(whole) * 100 + int(cents))
+
+
+async def test_a_page_that_cannot_be_edited_comes_anew_and_nothing_escapes(
+    emulator, wallet, monkeypatch, caplog
+):
+    """The old page was deleted meanwhile (or the edit failed): the page asked for is
+    sent as a new message, with working buttons, and no apology."""
+    await top_up(wallet, ALICE, 500_00)
+    for i in range(1, 13):
+        await pay(wallet, ALICE, BOB, i)
+    page = await ask(emulator, "alice", "/history")
+
+    async def gone(emulator, params):
+        raise bad_request("message to edit not found")
+
+    monkeypatch.setitem(METHODS, "editmessagetext", gone)
+    mark = emulator.mark()
+    await emulator.tap("alice", page.message, "Older")
+    older = await emulator.wait_for_message("alice", since=mark)
+    assert labels(older) == ["‹ Newer"] and len(entries(older.text)) == 3
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
