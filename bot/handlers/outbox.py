@@ -169,5 +169,7 @@ async def reply(
     if message.chat.type == ChatType.PRIVATE:
         await message.reply_text(text, **options)
         return
+    # its turn may come after the message it answers was deleted: then it goes unquoted
+    options.setdefault("allow_sending_without_reply", True)
     send = partial(message.reply_text, text, **options)
     outbox(context.application).put(message.chat_id, send, droppable=droppable)

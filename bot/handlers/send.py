@@ -208,6 +208,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
                 amount=amount,
             ),
             reply_to_message_id=order.message_id,
+            allow_sending_without_reply=True,  # the tipped message may be gone by then
         )
     return translate(language, "transfer.sent", amount=amount, name=recipient.display_name)
 

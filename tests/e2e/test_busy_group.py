@@ -152,3 +152,28 @@ async def test_a_post_that_waited_in_a_busy_outbox_catches_up_with_the_grabs(
         lambda e: e.kind == "edit" and e.message_id == posted.message_id, timeout=10
     )
     assert "2/2" in caught_up.text
+
+
+async def test_a_group_reply_whose_message_was_deleted_meanwhile_still_arrives(
+    emulator, wallet, running, monkeypatch
+):
+    """In a busy group a reply may wait a minute; the message it answers may be gone."""
+    box, held = outbox(running), []
+    put = box.put
+
+    def hold(chat_id, send, *, then=None, droppable=False):
+        held.append(send)
+        return True
+
+    monkeypatch.setattr(box, "put", hold)
+    said = await emulator.send_text("bob", "/send 5", emulator.group)  # not a reply: usage
+    for _ in range(500):
+        if held:
+            break
+        await asyncio.sleep(0.01)
+    said.deleted = True  # Bob deleted his command before the bot's turn came
+    monkeypatch.setattr(box, "put", put)
+    box.put(emulator.group.id, held[0])
+    answer = await emulator.wait_for_message(emulator.group)
+    assert answer.text.startswith("To tip someone, reply to their message")
+    assert emulator.errors() == []
