@@ -199,8 +199,8 @@ class SendLimiter(BaseRateLimiter[int]):
         windows = []
         if _is_group(chat) and endpoint.startswith(_POSTING) and self.group_max_rate:
             windows.append(self._group(chat))
-        if chat is not None and self.overall is not None:
-            windows.append(self.overall)
+        if self.overall is not None and (chat is not None or endpoint.startswith(_POSTING)):
+            windows.append(self.overall)  # inline messages' edits name no chat, yet count
         admitted = []
         try:
             for window in windows:  # the group's turn first: waiting there holds no slot

@@ -170,3 +170,13 @@ async def test_after_a_429_a_chats_messages_go_one_at_a_time_and_none_is_lost():
     )
     assert results == ["sent"] * 12
     assert len(calls) <= 12 * 2 + 12  # the first burst, then at most a retry or two each
+
+
+async def test_edits_of_inline_messages_keep_the_overall_limit_too():
+    """An inline red packet's edits name no chat, but Telegram counts them all the same."""
+    limiter = SendLimiter(overall_max_rate=5, overall_time_period=0.2)
+    calls = Calls()
+    burst = await timed(
+        asyncio.gather(*(request(limiter, calls, "editMessageText") for _ in range(12)))
+    )
+    assert burst >= 0.4
