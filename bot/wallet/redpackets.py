@@ -387,7 +387,6 @@ class RedPackets:
         # finished packets: (packet, grabber id -> amount), oldest first
         self._finished: dict[str, tuple[RedPacket, dict[int, int]]] = {}
         self._loading: dict[str, asyncio.Future] = {}
-        self._escrow: int | None = None  # the escrow account's id, once looked up
 
     # Ordering ---------------------------------------------------------------------
 
@@ -548,14 +547,13 @@ class RedPackets:
         finished = self._finished.get(packet_id)
         if finished is not None and profile is None:  # nothing to write: answer from memory
             _refuse_finished(*finished, grabber.telegram_id, place)
-        if self._escrow is None:
-            self._escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
         attempt = await self.store.grab_red_packet(
             GrabRequest(
                 packet_id,
                 grabber.telegram_id,
                 normalize_password(password) if password is not None else None,
-                self._escrow,
+                escrow,
                 GrabCheck(grabber.telegram_id, self.guard),
                 self.users.currency,
                 profile,
