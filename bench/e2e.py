@@ -72,13 +72,13 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Cont
 
 from bot.app import build_application, open_wallet
 from bot.config import Settings
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.testing import Burst, polling, tap_burst
 from bot.security.ratelimit import BucketLimit, RateLimits
 from bot.transport import make_requests
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
 
 SHARES = 100
 PACKET_FEN = 200_00

@@ -41,10 +41,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.domain.model import SystemAccount
 from bot.storage.sqlite import SqliteLedgerStore
 from bot.storage.sqlite.schema import apply_migrations, configure
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount
 
 
 async def core_rate(path: Path, transfers: int, callers: int) -> tuple[float, float]:

@@ -39,17 +39,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.domain.errors import RedPacketExhausted
+from bot.domain.model import SystemAccount
+from bot.domain.redpackets import GRAB_KIND, RedPacketLimits
+from bot.domain.risk import RiskRules
+from bot.domain.users import Profile
 from bot.security.cipher import Keyring
 from bot.security.guard import PaymentGuard
 from bot.security.identity import Identity
-from bot.security.risk import RiskRules
 from bot.storage.sqlite import SqliteLedgerStore
 from bot.storage.sqlite.schema import configure
-from bot.wallet.errors import RedPacketExhausted
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount
-from bot.wallet.redpackets import GRAB_KIND, RedPacketLimits, RedPackets
-from bot.wallet.users import Profile, Users
+from bot.wallet.redpackets import RedPackets
+from bot.wallet.users import Users
 
 SENDER = 1
 # the sender makes dozens of packets in a minute: no velocity hold or daily cap for that;

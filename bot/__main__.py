@@ -11,11 +11,12 @@ import sys
 import threading
 
 from bot.config import ConfigError, Settings, load_settings, redact_url
-from bot.security.events import verify_events
+from bot.domain.errors import StorageError
+from bot.domain.events import verify_events
+from bot.domain.money import format_fen
+from bot.domain.security_errors import MasterKeyError
 from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
-from bot.wallet.errors import MasterKeyError, StorageError
-from bot.wallet.money import format_fen
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 

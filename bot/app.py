@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from telegram import (
     BotCommand,
@@ -16,16 +15,18 @@ from telegram.ext import Application, BaseRateLimiter, ContextTypes
 
 from bot import handlers
 from bot.config import Settings
+from bot.domain.redpackets import PacketOrder, RedPacketLimits
+from bot.domain.security_errors import WrongMasterKey
 from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import holds, redpacket, withdraw
-from bot.handlers.context import WALLET_KEY, WalletContext
+from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.security.actions import Actions
-from bot.security.cipher import Keyring, load_keyring
+from bot.security.cipher import load_keyring
 from bot.security.guard import PaymentGuard
 from bot.security.identity import Identity
 from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
@@ -37,12 +38,11 @@ from bot.security.twofactor import TwoFactor
 from bot.storage import open_store
 from bot.transport import make_requests
 from bot.wallet.admin import FREEZE, Admin
-from bot.wallet.errors import WrongMasterKey
 from bot.wallet.gateway import PayoutGateway
 from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
 from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
-from bot.wallet.redpackets import PacketOrder, RedPacketLimits, RedPackets
+from bot.wallet.redpackets import RedPackets
 from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
 from bot.wallet.requests import Requests
 from bot.wallet.statements import Statements
@@ -52,7 +52,7 @@ from bot.wallet.users import Users
 from bot.wallet.withdrawals import CONFIRMATION as WITHDRAW
 from bot.wallet.withdrawals import Withdrawals
 
-__all__ = ["Wallet", "build_application", "open_wallet"]
+__all__ = ["build_application", "open_wallet"]
 
 log = logging.getLogger(__name__)
 
@@ -84,35 +84,6 @@ GROUP_COMMANDS = (
 )
 ADMIN_COMMANDS = ("admin", "stats", "review", "audit", "freeze", "unfreeze")
 _OWNS_WALLET = "owns_wallet"
-
-
-@dataclass
-class Wallet:
-    """The services a running bot uses, over one open store."""
-
-    settings: Settings
-    store: object
-    ledger: Ledger
-    users: Users
-    keyring: Keyring
-    actions: Actions
-    pins: Pins
-    pin_entry: PinEntry
-    identity: Identity
-    two_factor: TwoFactor
-    password_free: PasswordFree
-    admin: Admin
-    guard: PaymentGuard
-    transfers: Transfers
-    history: History
-    statements: Statements
-    requests: Requests
-    topups: TopUps
-    withdrawals: Withdrawals
-    redpackets: RedPackets
-
-    async def close(self) -> None:
-        await self.store.close()
 
 
 PURGE_INTERVAL_S = 3600

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.wallet.errors import AmountError
-from bot.wallet.money import parse_amount
+from bot.domain.errors import AmountError
+from bot.domain.money import parse_amount
 
 __all__ = ["ConfigError", "Settings", "load_settings", "redact_url"]
 

@@ -6,15 +6,15 @@ from functools import wraps
 
 from telegram import Update
 
+from bot.domain.errors import WalletError
+from bot.domain.events import verify_events
+from bot.domain.money import format_fen
 from bot.handlers.context import WalletContext, command, current_user, error_text, language_of
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
-from bot.security.events import verify_events
 from bot.wallet.admin import FREEZE
 from bot.wallet.audit import audit_ledger
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
 
 
 def admin_only(handler):

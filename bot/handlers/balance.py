@@ -5,17 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.handlers.context import (
-    WalletContext,
-    command,
-    current_user,
-    language_of,
-    private_user,
-)
+from bot.domain.model import Balance
+from bot.domain.money import format_fen
+from bot.handlers.context import WalletContext, command, current_user, language_of, private_user
 from bot.handlers.start import MENU_BALANCE
 from bot.i18n import translate
-from bot.wallet.model import Balance
-from bot.wallet.money import format_fen
 
 
 def balance_text(language: str, balance: Balance) -> str:

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from telegram import Update
 
+from bot.domain.errors import WalletError
+from bot.domain.risk import RiskAction, RiskDecision
+from bot.domain.security_ports import Action
 from bot.handlers.context import WalletContext, current_user, error_text, language_of
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
-from bot.security.ports import Action
-from bot.security.risk import RiskAction, RiskDecision
-from bot.wallet.errors import WalletError
 
 __all__ = ["CardFlow", "press_card"]
 

@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, CommandHandler, ExtBot, filters
 
+from bot.domain.errors import WalletError
+from bot.domain.money import format_fen
+from bot.domain.users import Profile, User, resolve_language
 from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.render.labels import deadline_time
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.users import Profile, User, resolve_language
 
 if TYPE_CHECKING:
-    from bot.app import Wallet
+    from bot.config import Settings
+    from bot.domain.ports import LedgerStore
+    from bot.security.actions import Actions
+    from bot.security.cipher import Keyring
+    from bot.security.guard import PaymentGuard
+    from bot.security.identity import Identity
+    from bot.security.password_free import PasswordFree
+    from bot.security.pin_entry import PinEntry
+    from bot.security.pins import Pins
+    from bot.security.twofactor import TwoFactor
+    from bot.wallet.admin import Admin
+    from bot.wallet.history import History
+    from bot.wallet.ledger import Ledger
+    from bot.wallet.redpackets import RedPackets
+    from bot.wallet.requests import Requests
+    from bot.wallet.statements import Statements
+    from bot.wallet.topups import TopUps
+    from bot.wallet.transfers import Transfers
+    from bot.wallet.users import Users
+    from bot.wallet.withdrawals import Withdrawals
 
 __all__ = [
+    "Wallet",
     "WalletContext",
     "command",
     "current_user",
@@ -32,6 +53,36 @@ __all__ = [
     "replied_to",
     "topic_of",
 ]
+
+
+@dataclass
+class Wallet:
+    """The services a running bot uses, over one open store."""
+
+    settings: Settings
+    store: LedgerStore  # and every other port of the wallet's services, over one database
+    ledger: Ledger
+    users: Users
+    keyring: Keyring
+    actions: Actions
+    pins: Pins
+    pin_entry: PinEntry
+    identity: Identity
+    two_factor: TwoFactor
+    password_free: PasswordFree
+    admin: Admin
+    guard: PaymentGuard
+    transfers: Transfers
+    history: History
+    statements: Statements
+    requests: Requests
+    topups: TopUps
+    withdrawals: Withdrawals
+    redpackets: RedPackets
+
+    async def close(self) -> None:
+        await self.store.close()
+
 
 WALLET_KEY = "wallet"
 

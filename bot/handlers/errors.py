@@ -8,10 +8,10 @@ import logging
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
 
+from bot.domain.errors import StorageError, WalletError
 from bot.handlers.context import WalletContext, error_text, language_of
 from bot.handlers.outbox import reply
 from bot.i18n import translate
-from bot.wallet.errors import StorageError, WalletError
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.errors import WalletError
+from bot.domain.history import HistoryView, Party, TransferDetail
+from bot.domain.model import Transfer, TransferFlag
+from bot.domain.security_errors import ActionAlreadyUsed
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -26,9 +30,6 @@ from bot.handlers.context import (
 )
 from bot.i18n import translate
 from bot.render.labels import amount_text, full_time, kind_label, party_label, short_time
-from bot.wallet.errors import ActionAlreadyUsed, WalletError
-from bot.wallet.history import HistoryView, Party, TransferDetail
-from bot.wallet.model import Transfer, TransferFlag
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.domain.errors import WalletError
+from bot.domain.holds import Held
+from bot.domain.money import format_fen
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -18,9 +21,6 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import reply
 from bot.i18n import translate
-from bot.security.guard import Held
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
 
 log = logging.getLogger(__name__)
 

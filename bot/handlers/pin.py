@@ -9,6 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.errors import WalletError
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -21,7 +22,6 @@ from bot.handlers.context import (
 from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
 from bot.security.pin_entry import CANCEL, DELETE, KeypadView
-from bot.wallet.errors import WalletError
 
 KEYPAD = "k:"
 ANSWER_WITHIN_S = 0.7

@@ -17,12 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    Update,
-)
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
@@ -32,6 +27,17 @@ from telegram.ext import (
     filters,
 )
 
+from bot.domain.errors import WalletError
+from bot.domain.money import format_fen
+from bot.domain.redpackets import (
+    Creation,
+    PacketKind,
+    PacketOrder,
+    PacketResults,
+    TapPlace,
+    normalize_password,
+)
+from bot.domain.users import Profile
 from bot.handlers import redpacket_inline
 from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
@@ -65,18 +71,7 @@ from bot.handlers.redpacket_text import (
 )
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.redpackets import (
-    CONFIRMATION,
-    Creation,
-    PacketKind,
-    PacketOrder,
-    PacketResults,
-    TapPlace,
-    normalize_password,
-)
-from bot.wallet.users import Profile
+from bot.wallet.redpackets import CONFIRMATION
 
 __all__ = ["DETAILS_LINK", "handlers", "schedule", "show_card", "show_details"]
 

@@ -19,13 +19,10 @@ from telegram import (
 )
 from telegram.error import Forbidden
 
-from bot.handlers.context import (
-    WalletContext,
-    current_user,
-    error_text,
-    language_of,
-    private_link,
-)
+from bot.domain.errors import WalletError
+from bot.domain.money import format_fen
+from bot.domain.redpackets import PacketKind
+from bot.handlers.context import WalletContext, current_user, error_text, language_of, private_link
 from bot.handlers.redpacket_text import (
     CONFIRM_LINK,
     GRAB,
@@ -35,11 +32,6 @@ from bot.handlers.redpacket_text import (
     card_text,
 )
 from bot.i18n import translate
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.redpackets import (
-    PacketKind,
-)
 
 
 async def inline_query(update: Update, context: WalletContext) -> None:

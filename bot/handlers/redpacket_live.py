@@ -14,21 +14,13 @@ import logging
 import time
 
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import (
-    Application,
-)
+from telegram.ext import Application
 
-from bot.handlers.context import (
-    WALLET_KEY,
-    WalletContext,
-)
+from bot.domain.money import format_fen
+from bot.domain.redpackets import Expiry, RedPacket
+from bot.handlers.context import WALLET_KEY, WalletContext
 from bot.handlers.redpacket_text import group_language, packet_markup, packet_text
 from bot.i18n import translate
-from bot.wallet.money import format_fen
-from bot.wallet.redpackets import (
-    Expiry,
-    RedPacket,
-)
 
 log = logging.getLogger(__name__)
 

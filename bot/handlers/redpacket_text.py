@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-)
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.handlers.context import (
-    WalletContext,
-    private_link,
-)
+from bot.domain.money import format_fen
+from bot.domain.redpackets import PacketKind, PacketOrder, PacketResults, RedPacket
+from bot.handlers.context import WalletContext, private_link
 from bot.i18n import translate
-from bot.wallet.money import format_fen
-from bot.wallet.redpackets import (
-    PacketKind,
-    PacketOrder,
-    PacketResults,
-    RedPacket,
-)
 
 GRAB = "rp:"  # rp:<packet id>
 INLINE_PENDING = "x"  # rp:x: an inline packet whose sender is still confirming it

@@ -15,6 +15,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.errors import PaymentRequestExpired, PaymentRequestNotFound, WalletError
+from bot.domain.money import format_fen
+from bot.domain.requests import PaymentRequest, RequestPayment
+from bot.domain.risk import RiskAction, RiskDecision
+from bot.domain.users import User
 from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
     WalletContext,
@@ -30,11 +35,7 @@ from bot.handlers.risk_text import decision_text, reason_text
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
-from bot.security.risk import RiskAction, RiskDecision
-from bot.wallet.errors import PaymentRequestExpired, PaymentRequestNotFound, WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.requests import CONFIRMATION, PaymentRequest, RequestPayment
-from bot.wallet.users import User
+from bot.wallet.requests import CONFIRMATION
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.domain.money import format_fen
+from bot.domain.risk import RiskAction, RiskDecision
 from bot.i18n import translate
-from bot.security.risk import RiskAction, RiskDecision
-from bot.wallet.money import format_fen
 
 
 def reason_text(language: str, reason: str, decision: RiskDecision) -> str:

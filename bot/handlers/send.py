@@ -14,6 +14,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.errors import WalletError
+from bot.domain.money import format_fen
+from bot.domain.users import Profile, User
 from bot.handlers.cards import CardFlow, press_card
 from bot.handlers.context import (
     WalletContext,
@@ -29,10 +32,7 @@ from bot.handlers.outbox import outbox, reply
 from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
 from bot.wallet.transfers import Settlement, TransferOrder
-from bot.wallet.users import Profile, User
 
 log = logging.getLogger(__name__)
 

@@ -15,18 +15,13 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Forbidden, TelegramError
 
-from bot.handlers.context import (
-    WalletContext,
-    command,
-    error_text,
-    private_user,
-)
+from bot.domain.errors import WalletError
+from bot.domain.money import format_fen
+from bot.domain.requests import SplitBill, SplitShare
+from bot.domain.users import User
+from bot.handlers.context import WalletContext, command, error_text, private_user
 from bot.handlers.request import pay_link, with_memo
 from bot.i18n import translate
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.requests import SplitBill, SplitShare
-from bot.wallet.users import User
 
 log = logging.getLogger(__name__)
 

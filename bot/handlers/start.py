@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.money import format_fen
 from bot.handlers import redpacket, request, send
 from bot.handlers.context import (
     WalletContext,
@@ -16,7 +17,6 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import reply
 from bot.i18n import translate
-from bot.wallet.money import format_fen
 
 MENU = "m:"
 MENU_BALANCE = "m:balance"

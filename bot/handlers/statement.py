@@ -6,17 +6,12 @@ import asyncio
 
 from telegram import InputFile, Update
 
-from bot.handlers.context import (
-    WalletContext,
-    command,
-    error_text,
-    private_user,
-)
+from bot.domain.errors import WalletError
+from bot.domain.money import format_fen
+from bot.handlers.context import WalletContext, command, error_text, private_user
 from bot.i18n import translate
 from bot.render.statement_chart import statement_chart
 from bot.render.statement_csv import statement_csv
-from bot.wallet.errors import WalletError
-from bot.wallet.money import format_fen
 
 
 async def statement(update: Update, context: WalletContext) -> None:

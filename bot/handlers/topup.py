@@ -13,13 +13,12 @@ import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import (
-    CallbackQueryHandler,
-    MessageHandler,
-    PreCheckoutQueryHandler,
-    filters,
-)
+from telegram.ext import CallbackQueryHandler, MessageHandler, PreCheckoutQueryHandler, filters
 
+from bot.domain.errors import TopUpNotConfigured, WalletError
+from bot.domain.money import format_fen
+from bot.domain.topups import Checkout, Credit, Payment, TopUp
+from bot.domain.users import User
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -29,10 +28,6 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.i18n import translate
-from bot.wallet.errors import TopUpNotConfigured, WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.topups import Checkout, Credit, Payment, TopUp
-from bot.wallet.users import User
 
 log = logging.getLogger(__name__)
 

@@ -15,26 +15,16 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.domain.errors import AmountError, WalletError
+from bot.domain.money import format_fen
+from bot.domain.risk import RiskAction, RiskDecision
+from bot.domain.withdrawals import WithdrawalOrder, WithdrawalOutcome, WithdrawalState
 from bot.handlers.cards import CardFlow, press_card
-from bot.handlers.context import (
-    WALLET_KEY,
-    WalletContext,
-    command,
-    error_text,
-    private_user,
-)
+from bot.handlers.context import WALLET_KEY, WalletContext, command, error_text, private_user
 from bot.handlers.pin import OUTCOMES
 from bot.handlers.risk_text import reason_text
 from bot.i18n import translate
-from bot.security.risk import RiskAction, RiskDecision
-from bot.wallet.errors import AmountError, WalletError
-from bot.wallet.money import format_fen
-from bot.wallet.withdrawals import (
-    CONFIRMATION,
-    WithdrawalOrder,
-    WithdrawalOutcome,
-    WithdrawalState,
-)
+from bot.wallet.withdrawals import CONFIRMATION
 
 log = logging.getLogger(__name__)
 

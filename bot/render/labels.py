@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.domain.history import EntryState, HistoryLine, Party
+from bot.domain.model import AccountKind
+from bot.domain.money import format_fen
 from bot.i18n import translate
-from bot.wallet.history import EntryState, HistoryLine, Party
-from bot.wallet.model import AccountKind
-from bot.wallet.money import format_fen
 from bot.wallet.statements import CHINA
 
 __all__ = [

@@ -15,9 +15,9 @@ from __future__ import annotations
 import csv
 import io
 
+from bot.domain.money import FEN_PER_YUAN
 from bot.i18n import translate
 from bot.render.labels import full_time, kind_label, party_label
-from bot.wallet.money import FEN_PER_YUAN
 from bot.wallet.statements import Statement
 
 __all__ = ["BOM", "COLUMNS", "statement_csv", "yuan"]

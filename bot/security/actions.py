@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import secrets
 
-from bot.security.ports import Action, SecurityStore
-from bot.wallet.errors import (
+from bot.domain.security_errors import (
     ActionAlreadyUsed,
     ActionCancelled,
     ActionExpired,
     ActionNotFound,
     ActionNotYours,
 )
+from bot.domain.security_ports import Action, SecurityStore
 
 __all__ = ["DEFAULT_TTL_S", "KEEP_ENDED_S", "Actions"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.wallet.errors import CardNumberInvalid
+from bot.domain.security_errors import CardNumberInvalid
 
 __all__ = [
     "MAX_DIGITS",

@@ -43,7 +43,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bot.wallet.errors import DecryptionFailed, MasterKeyError, MasterKeyFileUnsafe, WrongMasterKey
+from bot.domain.security_errors import (
+    DecryptionFailed,
+    MasterKeyError,
+    MasterKeyFileUnsafe,
+    WrongMasterKey,
+)
 
 __all__ = [
     "KEY_BYTES",

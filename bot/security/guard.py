@@ -1,8 +1,8 @@
-"""The payment guard: the risk engine (``bot.security.risk``) wired to what the wallet knows.
+"""The payment guard: the risk engine (``bot.domain.risk``) wired to what the wallet knows.
 
 Every outgoing payment (transfer, tip, red packet, withdrawal, merchant payment) and every
 red-packet grab asks :meth:`PaymentGuard.assess` first. The guard gathers the facts from
-storage, lets :func:`~bot.security.risk.evaluate` decide, and writes the decisions that are
+storage, lets :func:`~bot.domain.risk.evaluate` decide, and writes the decisions that are
 more than a plain allow or PIN (2FA step-ups, holds, blocks) to the security audit log as
 ``risk.<action>``. A held payment goes through :meth:`PaymentGuard.hold` to the admins'
 review queue; :meth:`~PaymentGuard.approve` posts it, :meth:`~PaymentGuard.reject` voids it.
@@ -43,15 +43,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
-from bot.security.identity import Identity
-from bot.security.ports import SecurityEvent
-from bot.security.risk import (
+from bot.domain.errors import AccountsMustBeDifferent, UserNotFound
+from bot.domain.holds import (
+    CHINA_UTC_OFFSET_MS,
+    HOLD_APPROVED,
+    HOLD_OPENED,
+    HOLD_REJECTED,
+    OUTGOING_KINDS,
+    Held,
+    PayerRecord,
+    day_start_ms,
+)
+from bot.domain.model import MAX_KEY_LENGTH, MAX_TRANSFER_AMOUNT, TransferFlag, TransferSpec
+from bot.domain.risk import (
     DEFAULT_RULES,
-    HOUR_MS,
     PaymentFacts,
     PaymentKind,
     RecentGrab,
@@ -61,79 +68,19 @@ from bot.security.risk import (
     RiskRules,
     evaluate,
 )
-from bot.wallet.errors import AccountsMustBeDifferent, HeldPaymentNotFound, UserNotFound
-from bot.wallet.ledger import MAX_KEY_LENGTH, MAX_TRANSFER_AMOUNT
-from bot.wallet.model import TransferFlag, TransferSpec
+from bot.domain.security_errors import HeldPaymentNotFound
+from bot.domain.security_ports import SecurityEvent
+from bot.security.identity import Identity
 
 __all__ = [
-    "CHINA_UTC_OFFSET_MS",
-    "DAY_MS",
-    "OUTGOING_KINDS",
     "GuardStore",
-    "Held",
-    "HoldState",
     "NotifyAdmins",
-    "PayerRecord",
     "PaymentGuard",
-    "day_start_ms",
 ]
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 24 * HOUR_MS
-CHINA_UTC_OFFSET_MS = 8 * HOUR_MS
-OUTGOING_KINDS = frozenset(k for k in PaymentKind if k is not PaymentKind.REDPACKET_GRAB)
 _LOGGED = frozenset({RiskAction.STEP_UP_2FA, RiskAction.HOLD, RiskAction.BLOCK})
-HOLD_OPENED = "hold.opened"
-HOLD_APPROVED = "admin.hold_approved"
-HOLD_REJECTED = "admin.hold_rejected"
-
-
-def day_start_ms(now_ms: int, offset_ms: int = CHINA_UTC_OFFSET_MS) -> int:
-    """The first millisecond of the calendar day holding ``now_ms``, at UTC + ``offset_ms``."""
-    return (now_ms + offset_ms) // DAY_MS * DAY_MS - offset_ms
-
-
-class HoldState(StrEnum):
-    OPEN = "open"
-    APPROVED = "approved"  # the reservation was posted
-    REJECTED = "rejected"  # the reservation was voided
-
-
-@dataclass(frozen=True, slots=True)
-class Held:
-    """A payment waiting for (or past) an admin's review; its money is the pending transfer.
-
-    The Telegram ids are those of the accounts' owners, None for a system or merchant
-    account (a red packet's escrow, a withdrawal's gateway, a shop).
-    """
-
-    id: int
-    pending_transfer_id: int
-    payer_account_id: int
-    credit_account_id: int
-    payer_telegram_id: int | None
-    recipient_telegram_id: int | None
-    amount: int
-    kind: str
-    reasons: tuple[str, ...]  # risk reason codes, most severe first
-    memo: str
-    state: HoldState
-    created_at: int  # unix ms
-    decided_by: int | None  # the admin's Telegram id
-    decided_at: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class PayerRecord:
-    """What the guard reads about a payer in one go; password-free limits 0 when off."""
-
-    account_id: int
-    account_created_at: int  # unix ms
-    has_pin: bool
-    has_2fa: bool
-    password_free_limit_fen: int
-    password_free_daily_limit_fen: int
 
 
 NotifyAdmins = Callable[[Held], Awaitable[object]]

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.domain.security_errors import AlreadyVerified, VerificationRequired
+from bot.domain.security_ports import EncryptedCard, EncryptedIdentity, IdentityStore
 from bot.security.cards import mask_card, validate_card_number
 from bot.security.cipher import Keyring, field_aad
 from bot.security.idnumber import mask_id_number, validate_id_number, validate_real_name
-from bot.security.ports import EncryptedCard, EncryptedIdentity, IdentityStore
-from bot.wallet.errors import AlreadyVerified, VerificationRequired
 
 __all__ = ["CardSummary", "Identity", "IdentitySummary", "mask_name"]
 

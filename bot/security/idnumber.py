@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from bot.wallet.errors import IdNumberInvalid, RealNameInvalid
+from bot.domain.security_errors import IdNumberInvalid, RealNameInvalid
 
 __all__ = [
     "IdNumber",

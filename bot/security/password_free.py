@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.security.ports import Action, SecurityEvent
-from bot.security.risk import DEFAULT_RULES
+from bot.domain.risk import DEFAULT_RULES
+from bot.domain.security_ports import Action, SecurityEvent
 
 __all__ = ["MAX_DAILY", "MAX_PER_PAYMENT", "PasswordFree"]
 

@@ -22,17 +22,14 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from bot.wallet.errors import PinFormatInvalid, PinLocked, PinTooWeak
+from bot.domain.security_errors import PinFormatInvalid, PinTooWeak
 
 __all__ = [
     "DEFAULT_PARAMS",
-    "LOCKOUT_DELAYS_S",
-    "MAX_TRIES",
-    "PinState",
     "ScryptParams",
     "check_new_pin",
     "check_pin_format",
@@ -47,9 +44,6 @@ PIN_LENGTH = 6
 SALT_BYTES = 16
 HASH_BYTES = 32
 MIN_PEPPER_BYTES = 16
-MAX_TRIES = 5
-# Lock length after the 1st, 2nd, ... lockout; every later one lasts as long as the last.
-LOCKOUT_DELAYS_S = (60, 5 * 60, 30 * 60, 2 * 3600, 24 * 3600)
 
 _SCHEME = "scrypt"
 _PIN = re.compile(r"[0-9]{6}", re.ASCII)
@@ -181,65 +175,3 @@ async def hash_pin_async(pin: str, pepper: bytes, *, params: ScryptParams = DEFA
 async def verify_pin_async(stored: str, pin: str, pepper: bytes) -> bool:
     """:func:`verify_pin` in a worker thread, so the event loop keeps serving others."""
     return await asyncio.to_thread(verify_pin, stored, pin, pepper)
-
-
-@dataclass(frozen=True)
-class PinState:
-    """Wrong-PIN counting and lockout, as a value the caller stores with the user.
-
-    Times are integer **milliseconds** since the Unix epoch, like the store's
-    ``now_ms()``. ``failed`` counts wrong tries since the last correct PIN or lockout;
-    the fifth locks the PIN until ``locked_until_ms`` and counts one more in
-    ``lockouts``, which makes the next lock longer (:data:`LOCKOUT_DELAYS_S`). A correct
-    PIN clears ``failed`` but not ``lockouts``: someone who keeps guessing between
-    correct entries by the owner still meets ever longer locks.
-
-    Use: ``state.check(now_ms)`` before verifying (raises :class:`PinLocked`), then store
-    ``state.after_success()`` or ``state.after_failure(now_ms)``.
-    """
-
-    failed: int = 0
-    locked_until_ms: int = 0
-    lockouts: int = 0
-
-    def __post_init__(self) -> None:
-        if min(self.failed, self.locked_until_ms, self.lockouts) < 0:
-            raise ValueError("PinState counters and times are never negative")
-        if self.failed >= MAX_TRIES:
-            raise ValueError(f"PinState.failed is below {MAX_TRIES}; the last try locks")
-
-    def is_locked(self, now_ms: int) -> bool:
-        return now_ms < self.locked_until_ms
-
-    def retry_after_s(self, now_ms: int) -> int:
-        """Whole seconds until the lock ends, rounded up; 0 when not locked."""
-        return max(0, -(-(self.locked_until_ms - now_ms) // 1000))
-
-    def remaining_tries(self, now_ms: int) -> int:
-        """Wrong tries left before the next lock; 0 while locked."""
-        return 0 if self.is_locked(now_ms) else MAX_TRIES - self.failed
-
-    def check(self, now_ms: int) -> None:
-        """Raise :class:`PinLocked` if no PIN may be tried at ``now_ms``."""
-        if self.is_locked(now_ms):
-            raise PinLocked(
-                locked_until_ms=self.locked_until_ms, retry_after_s=self.retry_after_s(now_ms)
-            )
-
-    def after_failure(self, now_ms: int) -> PinState:
-        """The state after a wrong PIN at ``now_ms``; the fifth in a row locks.
-
-        Raises :class:`PinLocked` while locked: a try then must not have been made at
-        all, and counting it would let a caller's bug pass unnoticed.
-        """
-        self.check(now_ms)
-        if self.failed + 1 < MAX_TRIES:
-            return replace(self, failed=self.failed + 1)
-        delay_s = LOCKOUT_DELAYS_S[min(self.lockouts, len(LOCKOUT_DELAYS_S) - 1)]
-        return PinState(
-            failed=0, locked_until_ms=now_ms + delay_s * 1000, lockouts=self.lockouts + 1
-        )
-
-    def after_success(self) -> PinState:
-        """The state after a correct PIN: failures forgotten, lockout history kept."""
-        return replace(self, failed=0)

@@ -24,20 +24,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.security.actions import DEFAULT_TTL_S, Actions
-from bot.security.pin import PIN_LENGTH, check_new_pin
-from bot.security.pins import Pins
-from bot.security.ports import Action
-from bot.security.twofactor import TwoFactor
-from bot.wallet.errors import (
+from bot.domain.errors import WalletError
+from bot.domain.security_errors import (
     ActionNotFound,
     PinLocked,
     PinMismatch,
     PinWrong,
     SecurityError,
     TotpNotEnabled,
-    WalletError,
 )
+from bot.domain.security_ports import Action
+from bot.security.actions import DEFAULT_TTL_S, Actions
+from bot.security.pin import PIN_LENGTH, check_new_pin
+from bot.security.pins import Pins
+from bot.security.twofactor import TwoFactor
 
 __all__ = ["CANCEL", "DELETE", "ConfirmationResult", "KeypadView", "PinEntry"]
 

@@ -8,10 +8,11 @@ used, and a correct PIN under an old key is re-hashed under the current one.
 
 from __future__ import annotations
 
+from bot.domain.security_errors import PinLocked, PinNotSet, PinWrong
+from bot.domain.security_ports import MAX_TRIES, SecurityStore
 from bot.security.cipher import Keyring
 from bot.security.pin import (
     DEFAULT_PARAMS,
-    MAX_TRIES,
     ScryptParams,
     check_new_pin,
     check_pin_format,
@@ -19,8 +20,6 @@ from bot.security.pin import (
     needs_rehash,
     verify_pin_async,
 )
-from bot.security.ports import SecurityStore
-from bot.wallet.errors import PinLocked, PinNotSet, PinWrong
 
 __all__ = ["Pins"]
 

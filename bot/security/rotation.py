@@ -14,17 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.security_ports import ENCRYPTED_FIELDS
 from bot.security.cipher import Keyring, field_aad
 
-__all__ = ["ENCRYPTED_FIELDS", "RotationReport", "RotationStore", "rotate_keys"]
-
-# (table, column, blind index column or None, blind index purpose)
-ENCRYPTED_FIELDS = (
-    ("identities", "real_name", None, None),
-    ("identities", "id_number", "id_index", "id_number"),
-    ("bank_cards", "card_number", "card_index", "card_number"),
-    ("credentials", "totp_secret", None, None),
-)
+__all__ = [
+    "RotationReport",
+    "RotationStore",
+    "rotate_keys",
+]
 
 
 @dataclass(frozen=True)

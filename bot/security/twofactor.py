@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bot.domain.security_errors import TotpAlreadyEnabled, TotpInvalid, TotpNotEnabled, TotpReplayed
+from bot.domain.security_ports import SecurityEvent
 from bot.security import totp
 from bot.security.cipher import Keyring, field_aad
-from bot.security.ports import SecurityEvent
-from bot.wallet.errors import TotpAlreadyEnabled, TotpInvalid, TotpNotEnabled, TotpReplayed
 
 __all__ = ["ISSUER", "TwoFactor", "TwoFactorStore"]
 

@@ -1,12 +1,12 @@
-"""Persistence behind the interface the wallet core needs (``bot.wallet.ports``)."""
+"""Persistence behind the interface the wallet core needs (``bot.domain.ports``)."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from bot.wallet.errors import StorageError
-from bot.wallet.ports import LedgerSnapshot, LedgerStore
+from bot.domain.errors import StorageError
+from bot.domain.ports import LedgerSnapshot, LedgerStore
 
 __all__ = ["open_store", "open_store_snapshot", "sqlite_path"]
 

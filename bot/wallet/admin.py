@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
-from bot.wallet.errors import UserNotFound
+from bot.domain.admin import AdminStore, WalletStats
+from bot.domain.errors import UserNotFound
+from bot.domain.users import User
 from bot.wallet.ledger import Ledger
-from bot.wallet.users import User, Users
+from bot.wallet.users import Users
 
-__all__ = ["Admin", "AdminStore", "WalletStats"]
+__all__ = [
+    "Admin",
+]
 
 FREEZE = "admin_freeze"  # the confirmation an admin with 2FA passes first
-
-
-@dataclass(frozen=True, slots=True)
-class WalletStats:
-    users: int
-    users_in_private_chat: int
-    frozen_accounts: int
-    transfers: int
-    transfers_today: int
-    money_held: int  # Σ user and merchant balances, fen
-    open_reservations: int
-
-
-class AdminStore(Protocol):
-    async def stats(self, since_ms: int) -> WalletStats: ...
-
-    async def record_event(
-        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
-    ) -> object: ...
-
-    def now_ms(self) -> int: ...
 
 
 class Admin:
@@ -64,6 +44,6 @@ class Admin:
 
     async def stats(self) -> WalletStats:
         """Numbers of the wallet; "today" is China's calendar day, as in the risk rules."""
-        from bot.security.guard import day_start_ms
+        from bot.domain.holds import day_start_ms
 
         return await self.store.stats(day_start_ms(self.store.now_ms()))

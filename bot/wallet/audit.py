@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from bot.wallet.chain import GENESIS_HASH, rehash
-from bot.wallet.model import TransferFlag
-from bot.wallet.ports import LedgerSnapshot
+from bot.domain.chain import GENESIS_HASH, rehash
+from bot.domain.model import TransferFlag
+from bot.domain.ports import LedgerSnapshot
 
 __all__ = ["AuditReport", "audit_ledger"]
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.wallet.errors import AccountsMustBeDifferent, PendingTransferAlreadyResolved
-from bot.wallet.model import (
+from bot.domain.errors import AccountsMustBeDifferent, PendingTransferAlreadyResolved
+from bot.domain.model import (
+    MAX_KEY_LENGTH,
+    MAX_TRANSFER_AMOUNT,
     Account,
     AccountKind,
     AccountStatus,
@@ -24,12 +26,12 @@ from bot.wallet.model import (
     TransferFlag,
     TransferSpec,
 )
-from bot.wallet.ports import LedgerStore
+from bot.domain.ports import LedgerStore
 
-__all__ = ["MAX_KEY_LENGTH", "MAX_TRANSFER_AMOUNT", "Ledger"]
+__all__ = [
+    "Ledger",
+]
 
-MAX_KEY_LENGTH = 128
-MAX_TRANSFER_AMOUNT = 10**15  # ¥10 trillion: far above any real payment, far below 2**63
 MAX_TRANSFERS_PER_OPERATION = 1_000
 MAX_HISTORY_PAGE = 100
 
@@ -42,7 +44,7 @@ def _check_key(key: str) -> None:
 
 
 def _check_fen(amount: int) -> None:
-    # Callers parse user text with bot.wallet.money first; this guards the core itself.
+    # Callers parse user text with bot.domain.money first; this guards the core itself.
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise TypeError(f"amounts are integers of fen, not {type(amount).__name__}")
     if amount <= 0:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
-from bot.wallet.errors import MonthInvalid
-from bot.wallet.history import Party, counterparty_id, memos_of
-from bot.wallet.model import Transfer
+from bot.domain.errors import MonthInvalid
+from bot.domain.history import Party
+from bot.domain.model import Transfer
+from bot.wallet.history import counterparty_id, memos_of
 
 __all__ = [
     "CHINA",

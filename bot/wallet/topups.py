@@ -17,49 +17,39 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Protocol
 
-from bot.wallet.errors import (
-    StorageError,
-    TopUpAlreadyPaid,
-    TopUpAmountMismatch,
-    TopUpCurrencyMismatch,
-    TopUpExpired,
-    TopUpNotConfigured,
-    TopUpNotFound,
-    TopUpNotYours,
+from bot.domain.errors import StorageError, TopUpCurrencyMismatch, TopUpExpired, TopUpNotConfigured
+from bot.domain.model import MAX_TRANSFER_AMOUNT, SystemAccount, TransferSpec
+from bot.domain.money import FEN_PER_YUAN, parse_amount
+from bot.domain.topups import (
+    KIND,
+    Checkout,
+    Credit,
+    Payment,
+    TopUp,
+    TopUpState,
+    TopUpStore,
+    _describe,
+    charge_key,
+    payment_details,
+    verify,
 )
-from bot.wallet.ledger import MAX_KEY_LENGTH, MAX_TRANSFER_AMOUNT, Ledger
-from bot.wallet.model import SystemAccount, Transfer, TransferSpec
-from bot.wallet.money import FEN_PER_YUAN, parse_amount
-from bot.wallet.users import User
+from bot.domain.users import User
+from bot.wallet.ledger import Ledger
 
 __all__ = [
     "DEFAULT_MAXIMUM",
     "DEFAULT_TTL_S",
-    "KIND",
     "PAYMENT_FLAGGED",
     "PAYMENT_NOT_CREDITED",
     "PRESETS",
-    "Checkout",
-    "Credit",
-    "Payment",
-    "TopUp",
-    "TopUpState",
-    "TopUpStore",
     "TopUps",
-    "charge_key",
-    "verify",
 ]
 
 log = logging.getLogger(__name__)
 
-KIND = "topup"  # the transfers' kind
 DEFAULT_MAXIMUM = 5_000 * FEN_PER_YUAN
 DEFAULT_TTL_S = 60 * 60  # an invoice older than this is refused at checkout
 PRESETS = (10_00, 50_00, 100_00, 200_00)
@@ -68,127 +58,7 @@ ID_BYTES = 12  # 16 characters of base64url: unguessable, well within 128 bytes 
 # and one that could not be credited at all (a currency this wallet does not keep).
 PAYMENT_FLAGGED = "topup_payment_flagged"
 PAYMENT_NOT_CREDITED = "topup_payment_not_credited"
-_KEY_PREFIX = "topup:"
 _STORAGE_TRIES = 3
-
-
-class TopUpState(StrEnum):
-    OPEN = "open"
-    PAID = "paid"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True, slots=True)
-class TopUp:
-    """A pending top-up: what one invoice asks for, and how it ended."""
-
-    id: str  # the invoice payload
-    telegram_id: int
-    amount: int  # minor units (fen)
-    currency: str
-    state: TopUpState
-    created_at: int  # unix ms
-    expires_at: int
-    telegram_charge_id: str | None = None
-    provider_charge_id: str | None = None
-    transfer_id: int | None = None
-    paid_at: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Checkout:
-    """A pre-checkout query: Telegram asks whether it may take this money."""
-
-    payer_id: int
-    payload: str
-    currency: str
-    total_amount: int
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    """A successful payment: Telegram took the money."""
-
-    payer_id: int
-    payload: str
-    currency: str
-    total_amount: int
-    telegram_charge_id: str
-    provider_charge_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Credit:
-    """What a successful payment did.
-
-    ``transfer`` is None only when the payment could not be credited (``problem`` says
-    why; the admins are to refund it). ``replayed``: the charge was credited before and
-    nothing moved now. ``problem`` is the code of the rule the payment broke, if any.
-    """
-
-    payment: Payment
-    transfer: Transfer | None
-    topup: TopUp | None
-    replayed: bool = False
-    problem: str | None = None
-
-
-class TopUpStore(Protocol):
-    def now_ms(self) -> int: ...
-
-    async def create_topup(self, topup: TopUp) -> None:
-        """Save a new open top-up; mark the person's open ones past expiry expired."""
-        ...
-
-    async def get_topup(self, topup_id: str) -> TopUp | None: ...
-
-    async def expire_topup(self, topup_id: str) -> TopUp | None:
-        """Mark an open top-up expired (no invoice of it may be paid any more)."""
-        ...
-
-    async def record_topup_payment(
-        self, key: str, spec: TransferSpec, payment: Payment, event: str
-    ) -> Credit:
-        """In one transaction: the transfer ``spec`` under ``key``; the payload's top-up
-        marked paid when :func:`verify` passes or says only ``topup_expired``; ``event`` in
-        the security log when :func:`verify` refuses. Replaying ``key`` moves nothing and
-        returns the first transfer with ``replayed`` set."""
-        ...
-
-    async def record_event(
-        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
-    ) -> object: ...
-
-
-def verify(
-    topup: TopUp | None, payer_id: int, currency: str, total_amount: int, now_ms: int
-) -> TopUp:
-    """The rule a payment of ``total_amount`` by ``payer_id`` must meet; raise why not."""
-    if topup is None:
-        raise TopUpNotFound()
-    if topup.telegram_id != payer_id:
-        raise TopUpNotYours(topup_id=topup.id)
-    if topup.currency != currency:
-        raise TopUpCurrencyMismatch(expected=topup.currency, actual=currency)
-    if topup.amount != total_amount:
-        raise TopUpAmountMismatch(expected=topup.amount, actual=total_amount)
-    if topup.state is TopUpState.PAID:
-        raise TopUpAlreadyPaid(topup_id=topup.id)
-    if topup.state is TopUpState.EXPIRED or now_ms >= topup.expires_at:
-        # An invoice withdrawn before its time (it could not be sent) ended no later than now.
-        raise TopUpExpired(topup_id=topup.id, expired_at=min(topup.expires_at, now_ms))
-    return topup
-
-
-def charge_key(telegram_charge_id: str) -> str:
-    """The ledger idempotency key of a charge: one charge id, one credit."""
-    if not isinstance(telegram_charge_id, str) or not telegram_charge_id:
-        raise ValueError("a successful payment has a telegram_payment_charge_id")
-    key = f"{_KEY_PREFIX}{telegram_charge_id}"
-    if len(key) <= MAX_KEY_LENGTH and "#" not in key and key.isprintable():
-        return key
-    digest = hashlib.sha256(telegram_charge_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{_KEY_PREFIX}sha256:{digest}"
 
 
 class TopUps:
@@ -255,7 +125,7 @@ class TopUps:
     async def check_checkout(self, checkout: Checkout) -> TopUp:
         """The top-up this payment is for, if Telegram may take the money; else raise why.
 
-        Refusals are :class:`~bot.wallet.errors.TopUpError`; nothing is charged then.
+        Refusals are :class:`~bot.domain.errors.TopUpError`; nothing is charged then.
         """
         topup = await self.store.get_topup(checkout.payload) if checkout.payload else None
         now = self.store.now_ms()
@@ -313,22 +183,3 @@ class TopUps:
             {**payment_details(payment), "problem": problem, "wallet_currency": self.currency},
         )
         return Credit(payment, None, None, problem=problem)
-
-
-def payment_details(payment: Payment) -> dict:
-    """A payment as the security log keeps it."""
-    return {
-        "payload": payment.payload,
-        "currency": payment.currency,
-        "total_amount": payment.total_amount,
-        "telegram_charge_id": payment.telegram_charge_id,
-        "provider_charge_id": payment.provider_charge_id,
-    }
-
-
-def _describe(payment: Payment) -> str:
-    return (
-        f"payer {payment.payer_id}, {payment.total_amount} {payment.currency} minor units,"
-        f" payload {payment.payload!r}, charge {payment.telegram_charge_id!r}"
-        f" (provider {payment.provider_charge_id!r})"
-    )

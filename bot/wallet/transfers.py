@@ -12,22 +12,24 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from bot.security.risk import RiskAction, covers
-from bot.wallet.errors import (
+from bot.domain.errors import (
     AccountFrozen,
     AccountsMustBeDifferent,
     InsufficientFunds,
     MemoTooLong,
     UserNotFound,
 )
+from bot.domain.model import AccountStatus, Transfer
+from bot.domain.money import parse_amount
+from bot.domain.risk import RiskAction, covers
+from bot.domain.users import User
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import AccountStatus, Transfer
-from bot.wallet.money import parse_amount
-from bot.wallet.users import User, Users
+from bot.wallet.users import Users
 
 if TYPE_CHECKING:
-    from bot.security.guard import Held, PaymentGuard
-    from bot.security.risk import RiskDecision
+    from bot.domain.holds import Held
+    from bot.domain.risk import RiskDecision
+    from bot.security.guard import PaymentGuard
 
 __all__ = ["MAX_MEMO", "Settlement", "TransferOrder", "Transfers"]
 

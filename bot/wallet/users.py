@@ -7,60 +7,14 @@ until they open the bot's private chat.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from bot.domain.ports import UserStore
+from bot.domain.users import LANGUAGES, Profile, User, normalize_username
 
-from bot.wallet.ports import UserStore
+__all__ = [
+    "Users",
+]
 
-__all__ = ["LANGUAGES", "Profile", "User", "Users", "normalize_username", "resolve_language"]
-
-LANGUAGES = ("zh", "en")
 _CACHE_LIMIT = 50_000
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """What a chat platform tells about a person each time they appear."""
-
-    telegram_id: int
-    username: str | None
-    first_name: str
-    language_code: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    telegram_id: int
-    account_id: int
-    username: str | None
-    first_name: str
-    language_code: str
-    language: str | None  # chosen with /lang, else None
-    private_chat: bool
-
-    @property
-    def display_name(self) -> str:
-        return self.first_name or (f"@{self.username}" if self.username else str(self.telegram_id))
-
-    @property
-    def effective_language(self) -> str:
-        return resolve_language(self.language, self.language_code)
-
-
-def resolve_language(chosen: str | None, language_code: str | None) -> str:
-    """The user's choice, else Chinese for any ``zh*`` Telegram language, else English."""
-    if chosen in LANGUAGES:
-        return chosen
-    return "zh" if (language_code or "").lower().startswith("zh") else "en"
-
-
-def normalize_username(text: str) -> str | None:
-    """``@Name`` → ``Name``; ``None`` when it cannot be a Telegram username."""
-    name = text.strip().removeprefix("@")
-    # Telegram's are 5–32; shorter ones exist (auctioned names, test servers)
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,31}", name):
-        return name
-    return None
 
 
 class Users:

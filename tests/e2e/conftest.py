@@ -6,10 +6,10 @@ import pytest
 
 from bot.app import build_application, open_wallet
 from bot.config import Settings
+from bot.domain.events import verify_events
 from bot.handlers.outbox import outbox
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.testing import polling
-from bot.security.events import verify_events
 from bot.security.ratelimit import BucketLimit, RateLimits
 from bot.wallet.audit import audit_ledger
 

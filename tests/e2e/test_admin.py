@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from bot.domain.errors import AccountFrozen
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from bot.security import totp
 from bot.security.cipher import field_aad
-from bot.wallet.errors import AccountFrozen
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
 
 ALICE, BOB = 100_002, 100_004  # Alice is the admin
 

@@ -11,11 +11,11 @@ import re
 import pytest
 from PIL import Image
 
+from bot.domain.model import SystemAccount, TransferFlag
+from bot.domain.users import Profile
 from bot.sandbox.errors import bad_request
 from bot.sandbox.params import METHODS
-from bot.wallet.model import SystemAccount, TransferFlag
 from bot.wallet.statements import Month
-from bot.wallet.users import Profile
 
 XIAOMING, ALICE, WANGFANG, BOB = 100_001, 100_002, 100_003, 100_004
 PROFILES = {

@@ -16,15 +16,7 @@ import pytest
 
 from bot.render.labels import deadline_time
 from tests.e2e.test_request import make_request, open_card
-from tests.e2e.test_send import (
-    ALICE,
-    BOB,
-    XIAOMING,
-    available,
-    enter_pin,
-    fund,
-    tap_and_wait,
-)
+from tests.e2e.test_send import ALICE, BOB, XIAOMING, available, enter_pin, fund, tap_and_wait
 from tests.e2e.test_topup import PROVIDER_TOKEN, push_payment, refusal_of, wait_for_invoice
 
 TOPUP_EXPIRY_S, REQUEST_EXPIRY_S = 1, 2

@@ -6,10 +6,10 @@ import sqlite3
 
 from telegram.ext import CommandHandler
 
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from bot.handlers.context import current_user, language_of
 from bot.handlers.pin import keypad_markup, keypad_text
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
 
 ALICE, BOB = 100_002, 100_004
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.wallet.model import SystemAccount
+from bot.domain.model import SystemAccount
 from tests.e2e.test_send import (
     ALICE,
     BOB,

@@ -20,9 +20,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from bot.sandbox.testing import polling
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -164,8 +164,8 @@ async def test_security_commands_in_a_group_point_to_the_private_chat(emulator, 
 
 
 async def test_a_forgotten_pin_is_reset_with_a_2fa_code_even_when_locked(emulator, wallet):
-    from bot.wallet.errors import PinLocked, PinWrong
-    from bot.wallet.users import Profile
+    from bot.domain.security_errors import PinLocked, PinWrong
+    from bot.domain.users import Profile
 
     await emulator.send_text("bob", "/setpin reset")
     assert "2FA" in (await emulator.wait_for_message("bob")).text  # no 2FA: no reset

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 
 XIAOMING, ALICE, WANGFANG, BOB = 100_001, 100_002, 100_003, 100_004  # Alice is the admin
 PROFILES = {

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from bot.domain.model import SystemAccount
+from bot.domain.topups import TopUpState
+from bot.domain.users import Profile
 from bot.wallet.audit import audit_ledger
-from bot.wallet.model import SystemAccount
-from bot.wallet.topups import PAYMENT_FLAGGED, TopUpState
-from bot.wallet.users import Profile
+from bot.wallet.topups import PAYMENT_FLAGGED
 
 ALICE, BOB = 100_002, 100_004  # Alice is the admin
 PROVIDER_TOKEN = "284685063:TEST:community-wallet"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from telegram.ext import CommandHandler
 
 from bot.app import publish_commands
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from tests.e2e.conftest import ADMIN_ID
 
 

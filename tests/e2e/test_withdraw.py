@@ -8,14 +8,14 @@ import asyncio
 import pytest
 
 from bot.app import open_wallet
+from bot.domain.events import verify_events
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
+from bot.domain.withdrawals import WithdrawalState
 from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import withdraw
-from bot.security.events import verify_events
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import GatewayTimeout
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
-from bot.wallet.withdrawals import WithdrawalState
 
 XIAOMING, ALICE, BOB = 100_001, 100_002, 100_004  # Alice is the admin
 PROFILES = {

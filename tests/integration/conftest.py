@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.model import SystemAccount
 from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
 from bot.wallet.audit import AuditReport, audit_ledger
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount
 
 START_MS = 1_700_000_000_000  # 2023-11-14, any fixed moment will do
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from bot.domain.security_errors import ActionExpired, ActionNotFound
 from bot.security.actions import DEFAULT_TTL_S, KEEP_ENDED_S, Actions
-from bot.wallet.errors import ActionExpired, ActionNotFound
 
 
 async def test_actions_are_purged_a_day_after_they_expire(store, clock):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.model import SystemAccount
 from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,28 +23,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.security.cipher import Keyring
-from bot.security.guard import PaymentGuard
-from bot.security.identity import Identity
-from bot.security.risk import RiskRules
-from bot.storage.sqlite import SqliteLedgerStore
-from bot.storage.sqlite import redpacket_ops as ops
-from bot.wallet.errors import (
+from bot.domain.errors import (
     RedPacketAlreadyGrabbed,
     RedPacketExhausted,
     RedPacketNotFound,
     StorageError,
 )
+from bot.domain.model import SystemAccount
+from bot.domain.redpackets import GrabCheck, GrabRequest, RedPacketLimits, TapPlace
+from bot.domain.risk import RiskRules
+from bot.domain.users import Profile
+from bot.security.cipher import Keyring
+from bot.security.guard import PaymentGuard
+from bot.security.identity import Identity
+from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import redpacket_ops as ops
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount
-from bot.wallet.redpackets import (
-    GrabCheck,
-    GrabRequest,
-    RedPacketLimits,
-    RedPackets,
-    TapPlace,
-)
-from bot.wallet.users import Profile, Users
+from bot.wallet.redpackets import RedPackets
+from bot.wallet.users import Users
 
 NOW_MS = 1_763_776_000_000
 CHAT = -100_777
@@ -57,7 +53,7 @@ _files = itertools.count()
 
 
 class _Guard:
-    """What ``GrabCheck`` reads of the payment guard: the rules (a tight grab burst)."""
+    """The rules a ``GrabCheck`` runs here: a tight grab burst."""
 
     rules = RiskRules(grab_burst_grabs=3, grab_burst_chats=2)  # the third grab in 2 chats
 
@@ -158,7 +154,7 @@ def _requests(packet_ids: list[str], escrow: int, drawn) -> list[GrabRequest]:
                 person,
                 password,
                 escrow,
-                GrabCheck(person, _Guard()),
+                GrabCheck(person, _Guard.rules),
                 "CNY",
                 profile,
                 place,
@@ -403,7 +399,7 @@ async def test_answers_from_memory_are_the_stores_answers(tmp_path):
             for place in places:
                 with pytest.raises(Exception) as memory:
                     await red.grab(packet.id, _profile(person), place=place)
-                check = GrabCheck(person, _Guard())
+                check = GrabCheck(person, _Guard.rules)
                 asked = await store.grab_red_packet(
                     GrabRequest(packet.id, person, None, escrow, check, "CNY", None, place)
                 )

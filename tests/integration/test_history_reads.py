@@ -6,12 +6,14 @@ import itertools
 
 import pytest
 
+from bot.domain.errors import TransferIdInvalid, TransferNotFound
+from bot.domain.history import EntryState
+from bot.domain.model import AccountKind, SystemAccount
+from bot.domain.users import Profile
 from bot.storage.sqlite import open_snapshot
-from bot.wallet.errors import TransferIdInvalid, TransferNotFound
-from bot.wallet.history import EntryState, History, visible_to
-from bot.wallet.model import AccountKind, SystemAccount
+from bot.wallet.history import History, visible_to
 from bot.wallet.statements import Month, Statements
-from bot.wallet.users import Profile, Users
+from bot.wallet.users import Users
 
 _keys = itertools.count(1)
 

@@ -12,9 +12,9 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.security_errors import IdNumberTaken, WrongMasterKey
+from bot.domain.users import Profile
 from bot.security.cipher import key_id
-from bot.wallet.errors import IdNumberTaken, WrongMasterKey
-from bot.wallet.users import Profile
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_A, KEY_B, KEY_C = (bytes([n]) * 32 for n in (1, 2, 3))

@@ -7,9 +7,7 @@ import itertools
 
 import pytest
 
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
-from bot.wallet.audit import audit_ledger
-from bot.wallet.errors import (
+from bot.domain.errors import (
     AccountFrozen,
     AccountNotFound,
     AccountsMustBeDifferent,
@@ -24,8 +22,10 @@ from bot.wallet.errors import (
     StorageError,
     WalletError,
 )
+from bot.domain.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
+from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
 
 _keys = itertools.count()
 

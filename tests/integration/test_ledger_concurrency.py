@@ -6,8 +6,7 @@ import asyncio
 import itertools
 from collections import Counter
 
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
-from bot.wallet.errors import (
+from bot.domain.errors import (
     AccountFrozen,
     AccountNotFound,
     IdempotencyConflict,
@@ -15,8 +14,9 @@ from bot.wallet.errors import (
     PendingTransferAlreadyResolved,
     PendingTransferExpired,
 )
+from bot.domain.model import SystemAccount, Transfer, TransferFlag, TransferSpec
+from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount, Transfer, TransferFlag, TransferSpec
 
 _keys = itertools.count()
 

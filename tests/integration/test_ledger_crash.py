@@ -14,9 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.domain.model import AccountKind, TransferFlag
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
-from bot.wallet.model import AccountKind, TransferFlag
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 8
@@ -30,9 +30,9 @@ LOAD = textwrap.dedent(
     import asyncio, sys
 
     from bot.storage.sqlite import SqliteLedgerStore
-    from bot.wallet.errors import InsufficientFunds
-    from bot.wallet.ledger import Ledger
-    from bot.wallet.model import SystemAccount, TransferSpec
+    from bot.domain.errors import (InsufficientFunds,)
+    from bot.wallet.ledger import (Ledger,)
+    from bot.domain.model import SystemAccount, TransferSpec
 
     path, run = sys.argv[1], sys.argv[2]
 

@@ -2,11 +2,11 @@
 
 import pytest
 
+from bot.domain.errors import StorageError
+from bot.domain.model import MAX_TRANSFER_AMOUNT, SystemAccount, TransferSpec
 from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
 from bot.wallet.audit import audit_ledger
-from bot.wallet.errors import StorageError
-from bot.wallet.ledger import MAX_TRANSFER_AMOUNT, Ledger
-from bot.wallet.model import SystemAccount, TransferSpec
+from bot.wallet.ledger import Ledger
 
 
 async def test_the_ledger_refuses_amounts_above_its_maximum(tmp_path):

@@ -26,9 +26,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
-from bot.wallet.audit import audit_ledger
-from bot.wallet.errors import (
+from bot.domain.errors import (
     AccountFrozen,
     AccountNotFound,
     AccountsMustBeDifferent,
@@ -38,8 +36,10 @@ from bot.wallet.errors import (
     PendingTransferExpired,
     PendingTransferNotFound,
 )
+from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
+from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount, TransferFlag, TransferSpec
 
 UNKNOWN_ACCOUNT = 999_999
 UNKNOWN_TRANSFER = 888_888

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.domain.errors import InsufficientFunds
+from bot.domain.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
 from bot.storage.sqlite import SqliteLedgerStore, ledger_ops
-from bot.wallet.errors import InsufficientFunds
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
 
 NOW_MS = 1_763_776_000_000
 _files = itertools.count()

@@ -11,12 +11,15 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.errors import PaymentRequestExpired, TopUpExpired
+from bot.domain.model import TransferSpec
+from bot.domain.requests import RequestState
+from bot.domain.topups import Checkout, Payment, TopUpState
+from bot.domain.users import Profile
 from bot.storage.sqlite.schema import apply_migrations, migrations
-from bot.wallet.errors import PaymentRequestExpired, TopUpExpired
-from bot.wallet.model import TransferSpec
-from bot.wallet.requests import DEFAULT_TTL_S, Requests, RequestState
-from bot.wallet.topups import Checkout, Payment, TopUps, TopUpState
-from bot.wallet.users import Profile, Users
+from bot.wallet.requests import DEFAULT_TTL_S, Requests
+from bot.wallet.topups import TopUps
+from bot.wallet.users import Users
 from tests.integration.test_payment_requests import ALICE, BOB, CAROL, World
 
 WEEK_MS = DEFAULT_TTL_S * 1000

@@ -7,18 +7,11 @@ import logging
 
 import pytest
 
-from bot.security.cipher import Keyring
-from bot.security.events import verify_events
-from bot.security.guard import (
-    DAY_MS,
-    Held,
-    HoldState,
-    PaymentGuard,
-    day_start_ms,
-)
-from bot.security.identity import Identity
-from bot.security.idnumber import id_check_character
-from bot.security.risk import (
+from bot.domain.errors import IdempotencyConflict, InsufficientFunds, UserNotFound
+from bot.domain.events import verify_events
+from bot.domain.holds import DAY_MS, Held, HoldState, day_start_ms
+from bot.domain.model import SystemAccount
+from bot.domain.risk import (
     DEFAULT_RULES,
     HOUR_MS,
     MINUTE_MS,
@@ -29,15 +22,13 @@ from bot.security.risk import (
     RiskReason,
     RiskRules,
 )
-from bot.wallet.errors import (
-    HeldPaymentAlreadyDecided,
-    HeldPaymentNotFound,
-    IdempotencyConflict,
-    InsufficientFunds,
-    UserNotFound,
-)
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile, Users
+from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
+from bot.domain.users import Profile
+from bot.security.cipher import Keyring
+from bot.security.guard import PaymentGuard
+from bot.security.identity import Identity
+from bot.security.idnumber import id_check_character
+from bot.wallet.users import Users
 
 YUAN = 100
 START_MS = 1_700_000_000_000  # where the conftest clock starts: 06:13 in Beijing

@@ -7,11 +7,7 @@ import sqlite3
 
 import pytest
 
-from bot.security.cipher import Keyring
-from bot.security.guard import PaymentGuard
-from bot.security.identity import Identity
-from bot.security.risk import RiskRules
-from bot.wallet.errors import (
+from bot.domain.errors import (
     PaymentRequestAlreadyPaid,
     PaymentRequestCancelled,
     PaymentRequestIsYours,
@@ -21,10 +17,16 @@ from bot.wallet.errors import (
     SplitNamesYou,
     StorageError,
 )
-from bot.wallet.model import TransferSpec
-from bot.wallet.requests import Requests, RequestState
+from bot.domain.model import TransferSpec
+from bot.domain.requests import RequestState
+from bot.domain.risk import RiskRules
+from bot.domain.users import Profile
+from bot.security.cipher import Keyring
+from bot.security.guard import PaymentGuard
+from bot.security.identity import Identity
+from bot.wallet.requests import Requests
 from bot.wallet.transfers import Transfers
-from bot.wallet.users import Profile, Users
+from bot.wallet.users import Users
 
 ALICE, BOB, CAROL = 101, 202, 303
 MONTH_MS = 30 * 24 * 3600 * 1000

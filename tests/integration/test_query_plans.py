@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from bot.domain.users import Profile
 from bot.storage.sqlite import SqliteLedgerStore
-from bot.wallet.users import Profile
 
 
 def _scans(conn: sqlite3.Connection, statements: list[str]) -> list[tuple[str, str]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.domain.users import Profile
 from bot.storage.sqlite import SqliteLedgerStore
 from bot.wallet.ledger import Ledger
-from bot.wallet.users import Profile, Users
+from bot.wallet.users import Users
 
 PAIRS = 500
 
@@ -80,6 +81,6 @@ async def test_reads_interleaved_with_long_scans_still_see_new_writes(
 
 
 def _spec(debit: int, credit: int, amount: int):
-    from bot.wallet.model import TransferSpec
+    from bot.domain.model import TransferSpec
 
     return TransferSpec(debit, credit, amount, "topup")

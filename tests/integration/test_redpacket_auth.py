@@ -1,11 +1,13 @@
 """A red packet is created on a fresh risk decision that the PIN (and code) must cover."""
 
+from bot.domain.redpackets import RedPacketLimits
+from bot.domain.risk import RiskAction, RiskRules
+from bot.domain.users import Profile
 from bot.security.cipher import Keyring
 from bot.security.guard import PaymentGuard
 from bot.security.identity import Identity
-from bot.security.risk import RiskAction, RiskRules
-from bot.wallet.redpackets import RedPacketLimits, RedPackets
-from bot.wallet.users import Profile, Users
+from bot.wallet.redpackets import RedPackets
+from bot.wallet.users import Users
 
 ALICE = 101
 MONTH_MS = 30 * 24 * 3600 * 1000

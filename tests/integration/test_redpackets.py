@@ -7,11 +7,7 @@ import sqlite3
 
 import pytest
 
-from bot.security.cipher import Keyring
-from bot.security.guard import PaymentGuard
-from bot.security.identity import Identity
-from bot.security.risk import RiskRules
-from bot.wallet.errors import (
+from bot.domain.errors import (
     InsufficientFunds,
     RedPacketAlreadyGrabbed,
     RedPacketExhausted,
@@ -21,9 +17,15 @@ from bot.wallet.errors import (
     RedPacketNotForYou,
     RedPacketWrongPassword,
 )
-from bot.wallet.model import SystemAccount
-from bot.wallet.redpackets import PacketState, RedPacketLimits, RedPackets
-from bot.wallet.users import Profile, Users
+from bot.domain.model import SystemAccount
+from bot.domain.redpackets import PacketState, RedPacketLimits
+from bot.domain.risk import RiskRules
+from bot.domain.users import Profile
+from bot.security.cipher import Keyring
+from bot.security.guard import PaymentGuard
+from bot.security.identity import Identity
+from bot.wallet.redpackets import RedPackets
+from bot.wallet.users import Users
 
 ALICE, BOB = 101, 202
 MONTH_MS = 30 * 24 * 3600 * 1000
@@ -275,7 +277,7 @@ async def test_a_packet_someone_grabbed_is_not_refunded_early(world):
 async def test_one_inline_message_carries_one_packet(world, audit):
     from dataclasses import replace
 
-    from bot.wallet.errors import RedPacketInlineUsed
+    from bot.domain.errors import RedPacketInlineUsed
 
     order = await world.packets.order(world.people[ALICE], "random", "10", 2)
     inline = replace(order, inline_message_id="inline-1")

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from bot.wallet.errors import (
+from bot.domain.errors import (
     AmountError,
     TopUpAlreadyPaid,
     TopUpAmountMismatch,
@@ -17,16 +17,11 @@ from bot.wallet.errors import (
     TopUpNotFound,
     TopUpNotYours,
 )
+from bot.domain.topups import Checkout, Payment, TopUpState
+from bot.domain.users import Profile
 from bot.wallet.ledger import Ledger
-from bot.wallet.topups import (
-    PAYMENT_FLAGGED,
-    PAYMENT_NOT_CREDITED,
-    Checkout,
-    Payment,
-    TopUps,
-    TopUpState,
-)
-from bot.wallet.users import Profile, Users
+from bot.wallet.topups import PAYMENT_FLAGGED, PAYMENT_NOT_CREDITED, TopUps
+from bot.wallet.users import Users
 
 ALICE, BOB = 1001, 1002
 

@@ -4,11 +4,11 @@ import time
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from bot.security import totp
 from bot.security.cipher import field_aad
-from bot.wallet.model import SystemAccount
 from bot.wallet.transfers import TransferOrder
-from bot.wallet.users import Profile
 
 
 async def test_a_pin_alone_does_not_cover_a_payment_that_now_needs_2fa(tmp_path):

@@ -17,13 +17,13 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.model import SystemAccount, TransferFlag
+from bot.domain.users import Profile
+from bot.domain.withdrawals import WithdrawalState
 from bot.gateways.sandbox import SandboxGateway
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import NOT_RECEIVED, GatewayTimeout, PayoutStatus
-from bot.wallet.model import SystemAccount, TransferFlag
-from bot.wallet.users import Profile
-from bot.wallet.withdrawals import WithdrawalState
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = 100_002
@@ -39,9 +39,9 @@ CHILD = textwrap.dedent(
 
     from bot.app import open_wallet
     from bot.config import load_settings
-    from bot.wallet.model import SystemAccount
+    from bot.domain.model import SystemAccount
     from bot.gateways.sandbox import SandboxGateway
-    from bot.wallet.users import Profile
+    from bot.domain.users import (Profile,)
 
     mode, state_path = sys.argv[1], sys.argv[2]
 

@@ -3,11 +3,11 @@ recently checked are asked first, so a newer withdrawal whose answer was lost is
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
+from bot.domain.withdrawals import WithdrawalState
 from bot.security.idnumber import id_check_character
 from bot.wallet.gateway import NOT_RECEIVED, GatewayTimeout, PayoutResult, PayoutStatus
-from bot.wallet.model import SystemAccount
-from bot.wallet.users import Profile
-from bot.wallet.withdrawals import WithdrawalState
 
 CARD = "4111111111111111"
 

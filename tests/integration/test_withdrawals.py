@@ -8,14 +8,15 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.model import SystemAccount, TransferFlag
+from bot.domain.risk import RiskReason
+from bot.domain.users import Profile
+from bot.domain.withdrawals import WithdrawalState
 from bot.gateways.sandbox import SandboxGateway
-from bot.security.risk import RiskReason
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import PayoutResult, PayoutStatus
-from bot.wallet.model import SystemAccount, TransferFlag
-from bot.wallet.users import Profile
-from bot.wallet.withdrawals import REFUND_KIND, WithdrawalState
+from bot.wallet.withdrawals import REFUND_KIND
 
 ALICE, ADMIN = 100_002, 100_001
 CARD, OTHER_CARD = "4111111111111111", "5555555555554444"

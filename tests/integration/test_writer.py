@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
+from bot.domain.errors import StorageError
+from bot.domain.model import SystemAccount
 from bot.storage.sqlite import SqliteLedgerStore
-from bot.wallet.errors import StorageError
 from bot.wallet.ledger import Ledger
-from bot.wallet.model import SystemAccount
 
 
 class Boom(BaseException):

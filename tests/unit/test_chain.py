@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from bot.wallet.chain import GENESIS_HASH, rehash, transfer_hash
-from bot.wallet.model import Transfer, TransferFlag
+from bot.domain.chain import GENESIS_HASH, rehash, transfer_hash
+from bot.domain.model import Transfer, TransferFlag
 
 FIELDS = dict(
     id=1,

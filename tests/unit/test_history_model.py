@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.domain.errors import TransferIdInvalid
+from bot.domain.history import EntryState, Party
+from bot.domain.model import AccountKind, Transfer, TransferFlag
 from bot.render.labels import amount_text, party_label, short_time, signed_fen
-from bot.wallet.errors import TransferIdInvalid
-from bot.wallet.history import EntryState, Party, line_for, parse_transfer_id, visible_to
-from bot.wallet.model import AccountKind, Transfer, TransferFlag
+from bot.wallet.history import line_for, parse_transfer_id, visible_to
 from bot.wallet.statements import Month
 
 PAYER, PAYEE, STRANGER = 1, 2, 3

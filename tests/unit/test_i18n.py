@@ -2,8 +2,8 @@
 
 import pytest
 
+from bot.domain import errors, security_errors
 from bot.i18n import LANGUAGES, catalog, placeholders, translate
-from bot.wallet import errors
 
 
 def test_both_languages_have_the_same_messages():
@@ -18,7 +18,7 @@ def test_a_message_has_the_same_placeholders_in_every_language(key):
 
 def wallet_error_codes() -> set[str]:
     found = set()
-    for value in vars(errors).values():
+    for value in [*vars(errors).values(), *vars(security_errors).values()]:
         if isinstance(value, type) and issubclass(value, errors.WalletError):
             found.add(value.code)
     return found - {"wallet_error", "ledger_error", "amount_invalid"}
@@ -31,7 +31,7 @@ def test_every_error_code_has_a_message(code, language):
 
 
 def test_every_amount_error_code_has_a_message():
-    from bot.wallet.money import parse_amount
+    from bot.domain.money import parse_amount
 
     codes = set()
     for text in ("", "x", "nan", "1e5", "-1", "0", "1.234", "9" * 20):

@@ -1,45 +1,185 @@
-"""The wallet core and the security layer know nothing of Telegram or the chat layer."""
+"""The packages of the bot form layers, and every import points down.
+
+    bot.domain     the model, its rules, the errors, the ports       imports nothing of the bot
+    bot.security   PINs, 2FA, encryption, the payment guard          domain
+    bot.wallet     the wallet's services                             domain, security
+    bot.storage    the adapters behind the ports                     domain
+    bot.handlers   the chat layer                                    services, render, i18n, config
+    bot.app        wiring                                            everything but the sandbox
+
+The arrows are computed from every ``import`` in ``bot/`` (those inside functions and
+``if TYPE_CHECKING:`` blocks too), so a reversed arrow fails here, and so does any cycle
+between packages.
+"""
+
+from __future__ import annotations
 
 import ast
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "bot"
-FORBIDDEN = ("telegram", "bot.handlers", "bot.render", "bot.sandbox", "aiohttp")
-CORE_PACKAGES = ("wallet", "security")
+
+# package -> the packages of the bot it may import (its own modules always)
+ALLOWED: dict[str, set[str]] = {
+    "bot": set(),  # the package's own __init__
+    "bot.locales": set(),
+    "bot.domain": set(),
+    "bot.security": {"bot.domain"},
+    "bot.wallet": {"bot.domain", "bot.security"},
+    "bot.storage": {"bot.domain"},
+    "bot.config": {"bot.domain"},
+    "bot.i18n": set(),
+    "bot.transport": set(),
+    "bot.sandbox": set(),
+    "bot.gateways": {"bot.domain", "bot.wallet"},
+    "bot.render": {"bot.domain", "bot.i18n", "bot.wallet"},
+    "bot.handlers": {
+        "bot.config",
+        "bot.domain",
+        "bot.i18n",
+        "bot.render",
+        "bot.security",
+        "bot.wallet",
+    },
+    "bot.app": {
+        "bot.config",
+        "bot.domain",
+        "bot.gateways",
+        "bot.handlers",
+        "bot.i18n",
+        "bot.security",
+        "bot.storage",
+        "bot.transport",
+        "bot.wallet",
+    },
+    "bot.__main__": {
+        "bot.app",
+        "bot.config",
+        "bot.domain",
+        "bot.sandbox",
+        "bot.security",
+        "bot.storage",
+        "bot.wallet",
+    },
+}
+# third-party packages the inner layers never import
+FOREIGN = {
+    "bot.domain": ("telegram", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "httpx"),
+    "bot.security": ("telegram", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "httpx"),
+    "bot.wallet": ("telegram", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "httpx"),
+    "bot.storage": ("telegram", "aiohttp", "httpx"),
+}
 
 
-def imported_modules(path: Path) -> set[str]:
-    names = set()
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = ["bot", *path.relative_to(root).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, root: Path = ROOT) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved; ``from bot import x``
+    counts as ``bot.x``."""
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            if base == "bot":
+                found.update(f"bot.{alias.name}" for alias in node.names)
+            else:
+                found.add(base)
+    return found
 
 
-def core_files() -> list[Path]:
-    return [p for package in CORE_PACKAGES for p in sorted((ROOT / package).rglob("*.py"))]
+def layer_of(module: str) -> str:
+    """The package a module of the bot belongs to: ``bot.wallet.ledger`` → ``bot.wallet``."""
+    return ".".join(module.split(".")[:2])
 
 
-def test_the_core_packages_exist():
-    assert (ROOT / "wallet" / "ledger.py").is_file()
-    assert len(core_files()) >= 5
+def package_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for path in sorted(root.rglob("*.py")):
+        source = layer_of(module_name(path, root))
+        graph[source]  # every package is a node, even one that imports nothing
+        for target in imports_of(path, root):
+            if target.startswith("bot.") and layer_of(target) != source:
+                graph[source].add(layer_of(target))
+    return graph
 
 
-@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_core_module_imports_no_chat_code(path):
-    bad = {
-        name
-        for name in imported_modules(path)
-        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
-    }
-    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of the graph as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
 
 
-def test_the_checker_itself_catches_a_telegram_import(tmp_path):
-    sample = tmp_path / "sample.py"
-    sample.write_text("from telegram import Update\nimport bot.handlers.start\n")
-    assert {"telegram", "bot.handlers.start"} <= imported_modules(sample)
+def test_every_package_has_a_place_in_the_layers():
+    assert set(package_graph()) <= set(ALLOWED), sorted(set(package_graph()) - set(ALLOWED))
+    assert {"bot.domain", "bot.security", "bot.wallet", "bot.storage"} <= set(package_graph())
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_a_package_imports_only_the_layers_below_it(package):
+    wrong = package_graph().get(package, set()) - ALLOWED[package]
+    assert not wrong, f"{package} imports {sorted(wrong)}"
+
+
+def test_no_cycle_between_packages():
+    assert find_cycle(package_graph()) is None
+
+
+@pytest.mark.parametrize("package", sorted(FOREIGN))
+def test_the_inner_layers_import_no_chat_or_database_library(package):
+    bad = {}
+    for path in sorted((ROOT / package.removeprefix("bot.")).rglob("*.py")):
+        names = {
+            name
+            for name in imports_of(path)
+            if any(name == f or name.startswith(f + ".") for f in FOREIGN[package])
+        }
+        if names:
+            bad[str(path.relative_to(ROOT))] = sorted(names)
+    assert not bad
+
+
+def test_the_checker_sees_a_reversed_arrow_and_a_cycle(tmp_path):
+    """The checks above would catch what they are for: a tree where the domain imports
+    a service, through a relative import inside a function."""
+    root = tmp_path / "bot"
+    for package in ("domain", "wallet"):
+        (root / package).mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+    (root / "domain" / "model.py").write_text("def f():\n    from ..wallet import ledger\n")
+    (root / "wallet" / "ledger.py").write_text("from bot.domain.model import f\n")
+    graph = package_graph(root)
+    assert graph["bot.domain"] == {"bot.wallet"}
+    assert graph["bot.domain"] - ALLOWED["bot.domain"] == {"bot.wallet"}
+    assert find_cycle(graph) == ["bot.domain", "bot.wallet", "bot.domain"]
+    (root / "sample.py").write_text("from bot import handlers\nimport telegram.ext\n")
+    assert {"bot.handlers", "telegram.ext"} <= imports_of(root / "sample.py", root)

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.wallet.errors import AmountError
-from bot.wallet.money import DEFAULT_MAX_AMOUNT_FEN, format_fen, parse_amount
+from bot.domain.errors import AmountError
+from bot.domain.money import DEFAULT_MAX_AMOUNT_FEN, format_fen, parse_amount
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain.security_errors import CardNumberInvalid
 from bot.security.cards import is_luhn_valid, luhn_check_digit, mask_card, validate_card_number
-from bot.wallet.errors import CardNumberInvalid
 
 
 def luhn_append(partial: str) -> str:

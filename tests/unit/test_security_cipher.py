@@ -8,6 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain.security_errors import (
+    DecryptionFailed,
+    MasterKeyError,
+    MasterKeyFileUnsafe,
+    WrongMasterKey,
+)
 from bot.security.cipher import (
     KEY_FILE,
     Keyring,
@@ -19,7 +25,6 @@ from bot.security.cipher import (
     load_old_master_keys,
     verify_key_check,
 )
-from bot.wallet.errors import DecryptionFailed, MasterKeyError, MasterKeyFileUnsafe, WrongMasterKey
 
 OLD = bytes(range(32))
 NEW = bytes(range(32, 64))

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain.security_errors import IdNumberInvalid, RealNameInvalid
 from bot.security.idnumber import (
     IdNumber,
     id_check_character,
@@ -13,7 +14,6 @@ from bot.security.idnumber import (
     validate_id_number,
     validate_real_name,
 )
-from bot.wallet.errors import IdNumberInvalid, RealNameInvalid
 
 TODAY = date(2024, 6, 1)
 # The weights and check characters as GB 11643-1999 publishes them, computed independently.

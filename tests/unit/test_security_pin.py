@@ -5,11 +5,10 @@ import time
 
 import pytest
 
+from bot.domain.security_errors import PinFormatInvalid, PinLocked, PinTooWeak
+from bot.domain.security_ports import LOCKOUT_DELAYS_S, MAX_TRIES, PinState
 from bot.security.pin import (
     DEFAULT_PARAMS,
-    LOCKOUT_DELAYS_S,
-    MAX_TRIES,
-    PinState,
     ScryptParams,
     check_new_pin,
     check_pin_format,
@@ -19,7 +18,6 @@ from bot.security.pin import (
     verify_pin,
     verify_pin_async,
 )
-from bot.wallet.errors import PinFormatInvalid, PinLocked, PinTooWeak
 
 PEPPER = b"p" * 32
 OTHER_PEPPER = b"q" * 32

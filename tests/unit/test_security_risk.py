@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.security.risk import (
+from bot.domain.risk import (
     DEFAULT_RULES,
     PaymentFacts,
     PaymentKind,

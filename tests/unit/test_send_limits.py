@@ -159,9 +159,7 @@ async def test_after_a_429_a_chats_messages_go_one_at_a_time_and_none_is_lost():
     results = await asyncio.wait_for(
         asyncio.gather(
             *(
-                limiter.process_request(
-                    telegram, (), {}, "sendMessage", {"chat_id": 4242}, None
-                )
+                limiter.process_request(telegram, (), {}, "sendMessage", {"chat_id": 4242}, None)
                 for _ in range(12)
             ),
             return_exceptions=True,

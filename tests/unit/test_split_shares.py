@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.wallet.requests import MAX_SPLIT_NAMES, request_key, split_shares
+from bot.domain.requests import request_key
+from bot.wallet.requests import MAX_SPLIT_NAMES, split_shares
 
 
 def test_ten_yuan_among_three_gives_the_odd_fen_to_the_first_share():

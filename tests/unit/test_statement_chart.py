@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFont
 
+from bot.domain.history import Party
+from bot.domain.model import AccountKind, Transfer, TransferFlag
 from bot.render.statement_chart import HEIGHT, WIDTH, load_font, statement_chart, ticks
-from bot.wallet.history import Party
-from bot.wallet.model import AccountKind, Transfer, TransferFlag
 from bot.wallet.statements import Month, build_statement
 
 ROOT = Path(__file__).resolve().parents[2] / "bot" / "render"

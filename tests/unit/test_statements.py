@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.domain.errors import MonthInvalid
+from bot.domain.history import Party
+from bot.domain.model import AccountKind, Transfer, TransferFlag
 from bot.render.statement_csv import BOM, statement_csv, yuan
-from bot.wallet.errors import MonthInvalid
-from bot.wallet.history import Party
-from bot.wallet.model import AccountKind, Transfer, TransferFlag
 from bot.wallet.statements import CHINA, Month, Statement, build_statement, parse_month
 
 ME, BOB, GATEWAY, ESCROW, MALLORY = 10, 11, 1, 2, 12

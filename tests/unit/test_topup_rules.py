@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.wallet.errors import (
+from bot.domain.errors import (
     TopUpAlreadyPaid,
     TopUpAmountMismatch,
     TopUpCurrencyMismatch,
@@ -13,8 +13,8 @@ from bot.wallet.errors import (
     TopUpNotFound,
     TopUpNotYours,
 )
-from bot.wallet.ledger import MAX_KEY_LENGTH
-from bot.wallet.topups import TopUp, TopUpState, charge_key, verify
+from bot.domain.model import MAX_KEY_LENGTH
+from bot.domain.topups import TopUp, TopUpState, charge_key, verify
 
 OPEN = TopUp("abc", 7, 50_00, "CNY", TopUpState.OPEN, created_at=1_000, expires_at=2_000)
 

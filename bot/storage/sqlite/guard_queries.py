@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from bot.security.guard import OUTGOING_KINDS, Held, HoldState, PayerRecord
-from bot.security.risk import PaymentKind, RecentGrab
+from bot.domain.holds import OUTGOING_KINDS, Held, HoldState, PayerRecord
+from bot.domain.risk import PaymentKind, RecentGrab
 
 __all__ = [
     "HELD_COLUMNS",

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from bot.domain.history import Party
+from bot.domain.model import AccountKind, Transfer
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, row_to_transfer
-from bot.wallet.history import Party
-from bot.wallet.model import AccountKind, Transfer
 
 __all__ = ["HistoryReads"]
 

@@ -15,17 +15,14 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from bot.security.guard import Held
+from bot.domain.errors import IdempotencyConflict
+from bot.domain.holds import Held
+from bot.domain.model import TransferFlag, TransferSpec
+from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
 from bot.storage.sqlite.guard_queries import HELD_COLUMNS, HELD_FROM, row_to_held
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
-from bot.wallet.errors import (
-    HeldPaymentAlreadyDecided,
-    HeldPaymentNotFound,
-    IdempotencyConflict,
-)
-from bot.wallet.model import TransferFlag, TransferSpec
 
 __all__ = ["decide_hold", "mark_password_free", "open_hold"]
 

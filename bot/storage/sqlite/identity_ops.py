@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from bot.security.ports import EncryptedCard, EncryptedIdentity
-from bot.wallet.errors import AlreadyVerified, IdNumberTaken, TotpReplayed
+from bot.domain.security_errors import AlreadyVerified, IdNumberTaken, TotpReplayed
+from bot.domain.security_ports import EncryptedCard, EncryptedIdentity
 
 __all__ = [
     "CARD_COLUMNS",

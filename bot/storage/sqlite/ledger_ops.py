@@ -10,9 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from bot.storage.sqlite.writer import RollBackThen
-from bot.wallet.chain import GENESIS_HASH, transfer_hash
-from bot.wallet.errors import (
+from bot.domain.chain import GENESIS_HASH, transfer_hash
+from bot.domain.errors import (
     AccountFrozen,
     AccountNotFound,
     CurrencyMismatch,
@@ -24,7 +23,7 @@ from bot.wallet.errors import (
     PendingTransferNotExpired,
     PendingTransferNotFound,
 )
-from bot.wallet.model import (
+from bot.domain.model import (
     Account,
     AccountKind,
     AccountStatus,
@@ -32,6 +31,7 @@ from bot.wallet.model import (
     TransferFlag,
     TransferSpec,
 )
+from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
     "ACCOUNT_COLUMNS",

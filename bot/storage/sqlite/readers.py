@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bot.domain.errors import StorageError
 from bot.storage.sqlite.schema import BUSY_TIMEOUT_MS
-from bot.wallet.errors import StorageError
 
 __all__ = ["DEFAULT_READERS", "ReaderPool"]
 

@@ -14,12 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bot.security.risk import RecentGrab, RiskAction
-from bot.storage.sqlite.guard_queries import RECENT_GRABS, row_to_grab
-from bot.storage.sqlite.ledger_ops import LedgerOps
-from bot.storage.sqlite.users_ops import UsersOps
-from bot.storage.sqlite.writer import RollBackThen
-from bot.wallet.errors import (
+from bot.domain.errors import (
     IdempotencyConflict,
     LedgerError,
     RedPacketAlreadyGrabbed,
@@ -33,8 +28,8 @@ from bot.wallet.errors import (
     UserNotFound,
     WalletError,
 )
-from bot.wallet.model import TransferSpec
-from bot.wallet.redpackets import (
+from bot.domain.model import TransferSpec
+from bot.domain.redpackets import (
     GRAB_KIND,
     REFUND_KIND,
     Expiry,
@@ -46,6 +41,11 @@ from bot.wallet.redpackets import (
     RedPacket,
     Share,
 )
+from bot.domain.risk import RecentGrab, RiskAction
+from bot.storage.sqlite.guard_queries import RECENT_GRABS, row_to_grab
+from bot.storage.sqlite.ledger_ops import LedgerOps
+from bot.storage.sqlite.users_ops import UsersOps
+from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
     "PACKET_COLUMNS",

@@ -15,10 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from bot.storage.sqlite.hold_ops import mark_password_free
-from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
-from bot.storage.sqlite.writer import RollBackThen
-from bot.wallet.errors import (
+from bot.domain.errors import (
     IdempotencyConflict,
     PaymentRequestAlreadyPaid,
     PaymentRequestCancelled,
@@ -26,8 +23,11 @@ from bot.wallet.errors import (
     PaymentRequestNotFound,
     PaymentRequestNotYours,
 )
-from bot.wallet.model import Transfer, TransferFlag, TransferSpec
-from bot.wallet.requests import PaymentRequest, RequestState, check_payable, request_key
+from bot.domain.model import Transfer, TransferFlag, TransferSpec
+from bot.domain.requests import PaymentRequest, RequestState, check_payable, request_key
+from bot.storage.sqlite.hold_ops import mark_password_free
+from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
+from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
     "REQUEST_COLUMNS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.security.rotation import ENCRYPTED_FIELDS
+from bot.domain.security_ports import ENCRYPTED_FIELDS
 
 __all__ = ["ALLOWED_COLUMNS", "rewrite_encrypted"]
 

@@ -6,16 +6,15 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from bot.security.events import GENESIS_HASH, canonical_details, event_hash
-from bot.security.pin import MAX_TRIES, PinState
-from bot.security.ports import Action, PinRecord, SecurityEvent
-from bot.wallet.errors import (
+from bot.domain.events import GENESIS_HASH, canonical_details, event_hash
+from bot.domain.security_errors import (
     ActionAlreadyUsed,
     ActionCancelled,
     ActionExpired,
     ActionNotFound,
     ActionNotYours,
 )
+from bot.domain.security_ports import MAX_TRIES, Action, PinRecord, PinState, SecurityEvent
 
 __all__ = [
     "ACTION_COLUMNS",

@@ -16,13 +16,17 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.security.ports import (
+from bot.domain.admin import WalletStats
+from bot.domain.errors import AccountNotFound, StorageError
+from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
+from bot.domain.security_ports import (
     Action,
     EncryptedCard,
     EncryptedIdentity,
     PinRecord,
     SecurityEvent,
 )
+from bot.domain.users import Profile, User
 from bot.storage.sqlite import rotation_ops, schema
 from bot.storage.sqlite.history_reads import HistoryReads
 from bot.storage.sqlite.identity_ops import (
@@ -51,10 +55,6 @@ from bot.storage.sqlite.security_ops import (
 )
 from bot.storage.sqlite.users_ops import USER_COLUMNS, UsersOps, row_to_user
 from bot.storage.sqlite.writer import GroupCommitWriter
-from bot.wallet.admin import WalletStats
-from bot.wallet.errors import AccountNotFound, StorageError
-from bot.wallet.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
-from bot.wallet.users import Profile, User
 
 __all__ = ["SqliteLedgerStore", "SqliteSnapshot", "open_snapshot", "wall_clock_ms"]
 
@@ -75,7 +75,7 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
 
 
 class SqliteLedgerStore(HistoryReads):
-    """Implements the ports of ``bot.wallet.ports`` on one SQLite file (and, through
+    """Implements the ports of ``bot.domain.ports`` on one SQLite file (and, through
     ``HistoryReads``, the reads of a person's history and statements)."""
 
     def __init__(
@@ -368,8 +368,7 @@ class SqliteLedgerStore(HistoryReads):
 
     async def events(self) -> AsyncIterator[SecurityEvent]:
         sql = (
-            f"SELECT {EVENT_COLUMNS} FROM security_events WHERE id > :after"
-            " ORDER BY id LIMIT :size"
+            f"SELECT {EVENT_COLUMNS} FROM security_events WHERE id > :after ORDER BY id LIMIT :size"
         )
         async for rows in self._reader.pages(sql, {}):
             for row in rows:
@@ -393,7 +392,7 @@ class SqliteLedgerStore(HistoryReads):
         return row[0], row[1]
 
     async def recent_outgoing(self, account_id: int, since_ms: int) -> list:
-        from bot.security.risk import RecentPayment
+        from bot.domain.risk import RecentPayment
         from bot.storage.sqlite import guard_queries as q
 
         rows = await self._fetchall(q.RECENT_OUTGOING, {"account": account_id, "since": since_ms})

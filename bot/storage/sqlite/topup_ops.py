@@ -12,12 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from bot.domain.errors import TopUpError, TopUpExpired
+from bot.domain.model import TransferSpec
+from bot.domain.topups import Credit, Payment, TopUp, TopUpState, payment_details, verify
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
-from bot.wallet.errors import TopUpError, TopUpExpired
-from bot.wallet.model import TransferSpec
-from bot.wallet.topups import Credit, Payment, TopUp, TopUpState, payment_details, verify
 
 __all__ = [
     "TOPUP_COLUMNS",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from bot.wallet.errors import UserNotFound
-from bot.wallet.model import AccountKind
-from bot.wallet.users import Profile, User
+from bot.domain.errors import UserNotFound
+from bot.domain.model import AccountKind
+from bot.domain.users import Profile, User
 
 __all__ = ["USER_COLUMNS", "UsersOps", "row_to_user"]
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.security.guard import Held
+from bot.domain.errors import IdempotencyConflict, PendingTransferAlreadyResolved
+from bot.domain.holds import Held
+from bot.domain.model import Transfer, TransferFlag, TransferSpec
+from bot.domain.withdrawals import Withdrawal, WithdrawalState
 from bot.storage.sqlite import hold_ops
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import GroupCommitWriter, RollBackThen
-from bot.wallet.errors import IdempotencyConflict, PendingTransferAlreadyResolved
-from bot.wallet.model import Transfer, TransferFlag, TransferSpec
-from bot.wallet.withdrawals import Withdrawal, WithdrawalState
 
 __all__ = ["WITHDRAWAL_COLUMNS", "SqliteWithdrawals", "row_to_withdrawal"]
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from bot.wallet.errors import StorageError, WalletError
+from bot.domain.errors import StorageError, WalletError
 
 __all__ = ["GroupCommitWriter", "RollBackThen", "WriterState"]
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.security.pin import PinState
+from bot.domain.security_errors import PinLocked
 
 __all__ = [
+    "ENCRYPTED_FIELDS",
+    "LOCKOUT_DELAYS_S",
+    "MAX_TRIES",
     "Action",
     "EncryptedCard",
     "EncryptedIdentity",
     "IdentityStore",
     "PinRecord",
+    "PinState",
     "SecurityEvent",
     "SecurityStore",
 ]
@@ -133,3 +137,81 @@ class IdentityStore(Protocol):
     async def record_event(
         self, actor_id: int | None, event: str, subject_id: int | None, details: dict
     ) -> SecurityEvent: ...
+
+
+MAX_TRIES = 5
+
+
+# Lock length after the 1st, 2nd, ... lockout; every later one lasts as long as the last.
+LOCKOUT_DELAYS_S = (60, 5 * 60, 30 * 60, 2 * 3600, 24 * 3600)
+
+
+@dataclass(frozen=True)
+class PinState:
+    """Wrong-PIN counting and lockout, as a value the caller stores with the user.
+
+    Times are integer **milliseconds** since the Unix epoch, like the store's
+    ``now_ms()``. ``failed`` counts wrong tries since the last correct PIN or lockout;
+    the fifth locks the PIN until ``locked_until_ms`` and counts one more in
+    ``lockouts``, which makes the next lock longer (:data:`LOCKOUT_DELAYS_S`). A correct
+    PIN clears ``failed`` but not ``lockouts``: someone who keeps guessing between
+    correct entries by the owner still meets ever longer locks.
+
+    Use: ``state.check(now_ms)`` before verifying (raises :class:`PinLocked`), then store
+    ``state.after_success()`` or ``state.after_failure(now_ms)``.
+    """
+
+    failed: int = 0
+    locked_until_ms: int = 0
+    lockouts: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.failed, self.locked_until_ms, self.lockouts) < 0:
+            raise ValueError("PinState counters and times are never negative")
+        if self.failed >= MAX_TRIES:
+            raise ValueError(f"PinState.failed is below {MAX_TRIES}; the last try locks")
+
+    def is_locked(self, now_ms: int) -> bool:
+        return now_ms < self.locked_until_ms
+
+    def retry_after_s(self, now_ms: int) -> int:
+        """Whole seconds until the lock ends, rounded up; 0 when not locked."""
+        return max(0, -(-(self.locked_until_ms - now_ms) // 1000))
+
+    def remaining_tries(self, now_ms: int) -> int:
+        """Wrong tries left before the next lock; 0 while locked."""
+        return 0 if self.is_locked(now_ms) else MAX_TRIES - self.failed
+
+    def check(self, now_ms: int) -> None:
+        """Raise :class:`PinLocked` if no PIN may be tried at ``now_ms``."""
+        if self.is_locked(now_ms):
+            raise PinLocked(
+                locked_until_ms=self.locked_until_ms, retry_after_s=self.retry_after_s(now_ms)
+            )
+
+    def after_failure(self, now_ms: int) -> PinState:
+        """The state after a wrong PIN at ``now_ms``; the fifth in a row locks.
+
+        Raises :class:`PinLocked` while locked: a try then must not have been made at
+        all, and counting it would let a caller's bug pass unnoticed.
+        """
+        self.check(now_ms)
+        if self.failed + 1 < MAX_TRIES:
+            return replace(self, failed=self.failed + 1)
+        delay_s = LOCKOUT_DELAYS_S[min(self.lockouts, len(LOCKOUT_DELAYS_S) - 1)]
+        return PinState(
+            failed=0, locked_until_ms=now_ms + delay_s * 1000, lockouts=self.lockouts + 1
+        )
+
+    def after_success(self) -> PinState:
+        """The state after a correct PIN: failures forgotten, lockout history kept."""
+        return replace(self, failed=0)
+
+
+# (table, column, blind index column or None, blind index purpose)
+ENCRYPTED_FIELDS = (
+    ("identities", "real_name", None, None),
+    ("identities", "id_number", "id_index", "id_number"),
+    ("bank_cards", "card_number", "card_index", "card_number"),
+    ("credentials", "totp_secret", None, None),
+)

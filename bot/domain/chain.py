@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from bot.wallet.model import Transfer
+from bot.domain.model import Transfer
 
 __all__ = ["GENESIS_HASH", "rehash", "transfer_hash"]
 

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
-from bot.wallet.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
+from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
 
 if TYPE_CHECKING:
-    from bot.wallet.users import Profile, User
+    from bot.domain.users import Profile, User
 
 __all__ = ["LedgerSnapshot", "LedgerStore", "UserStore"]
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_TRANSFER_AMOUNT",
     "Account",
     "AccountKind",
     "AccountStatus",
@@ -183,3 +185,7 @@ class HistoryEntry:
 class HistoryPage:
     entries: tuple[HistoryEntry, ...]
     next_cursor: int | None  # pass back to get the next (older) page; None at the end
+
+
+MAX_KEY_LENGTH = 128
+MAX_TRANSFER_AMOUNT = 10**15  # ¥10 trillion: far above any real payment, far below 2**63

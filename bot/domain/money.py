@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.wallet.errors import AmountError
+from bot.domain.errors import AmountError
 
 __all__ = [
     "DEFAULT_MAX_AMOUNT_FEN",

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterable
 
-from bot.security.ports import SecurityEvent
+from bot.domain.security_ports import SecurityEvent
 
 __all__ = ["GENESIS_HASH", "event_hash", "verify_events"]
 

@@ -1,0 +1,99 @@
+"""A person's history of transfers as they read it: lines, parties, details, and its port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.domain.model import AccountKind, Transfer
+
+__all__ = [
+    "EntryState",
+    "HistoryLine",
+    "HistoryStore",
+    "HistoryView",
+    "Party",
+    "TransferDetail",
+]
+
+
+class EntryState(StrEnum):
+    """What a transfer did to the viewer's money."""
+
+    MOVED = "moved"  # money came in or went out
+    RESERVED = "reserved"  # money was held (a pending transfer)
+    RELEASED = "released"  # a hold was voided: the money is free again
+    EXPIRED = "expired"  # a hold ran out of time: the money is free again
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An account as a person reads it: a person's name, or a system account's name."""
+
+    account_id: int
+    kind: AccountKind
+    name: str  # the account's name: user:<id>, merchant:<id>, escrow:redpackets, ...
+    person: str | None = None  # the display name of the person behind a user/merchant account
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """One transfer seen from the viewer's account.
+
+    ``amount`` is signed for moved money (+ in, - out); for a reservation, its release or
+    expiry it is the (positive) amount held or freed, and ``state`` says which.
+    """
+
+    transfer_id: int
+    created_at: int  # unix ms
+    kind: str
+    state: EntryState
+    amount: int
+    counterparty: Party
+    memo: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    lines: tuple[HistoryLine, ...]
+    older: int | None  # pass as ``before`` for the next older page; None at the oldest
+    newer: int | None  # pass as ``after`` for the next newer page; None at the newest
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDetail:
+    """One transfer in full, for a party to it."""
+
+    transfer: Transfer
+    line: HistoryLine  # as the viewer sees it
+    debit: Party  # from
+    credit: Party  # to
+    memo: str  # the transfer's memo, else that of the reservation it resolves
+    reservation: Transfer | None  # for a post/void/expiry: the pending transfer
+    resolution: Transfer | None  # for a pending transfer: its post/void/expiry, if any
+
+
+class HistoryStore(Protocol):
+    async def get_transfer(self, transfer_id: int) -> Transfer | None: ...
+
+    async def visible_before(
+        self, account_id: int, before_id: int | None, limit: int
+    ) -> list[Transfer]:
+        """Transfers :func:`visible_to` the account with ids below ``before_id``, newest first."""
+        ...
+
+    async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
+        """Transfers :func:`visible_to` the account with ids above ``after_id``, oldest first."""
+        ...
+
+    async def resolution_of(self, pending_id: int) -> Transfer | None:
+        """The post, void or expiry of a pending transfer; None while it is open."""
+        ...
+
+    async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]: ...
+
+    async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]:
+        """The accounts, with the person behind each user or merchant account."""
+        ...
