@@ -42,15 +42,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.domain.model import SystemAccount
-from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import SqliteDatabase
 from bot.storage.sqlite.schema import apply_migrations, configure
 from bot.wallet.ledger import Ledger
 
 
 async def core_rate(path: Path, transfers: int, callers: int) -> tuple[float, float]:
     """Transfers per second through the core and the average group size."""
-    store = await SqliteLedgerStore.open(path)
-    ledger = Ledger(store, "CNY")
+    store = await SqliteDatabase.open(path)
+    ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     users = [(await ledger.open_user_account(i)).id for i in range(2 * callers)]
     for user in users:

@@ -40,14 +40,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.domain.errors import RedPacketExhausted
+from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount
-from bot.domain.redpackets import GRAB_KIND, RedPacketLimits
+from bot.domain.redpackets import RedPacketLimits
 from bot.domain.risk import RiskRules
 from bot.domain.users import Profile
 from bot.security.cipher import Keyring
 from bot.security.guard import PaymentGuard
 from bot.security.identity import Identity
-from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import SqliteDatabase
 from bot.storage.sqlite.schema import configure
 from bot.wallet.ledger import Ledger
 from bot.wallet.redpackets import RedPackets
@@ -65,20 +66,22 @@ MEMBER = 1_000  # the first member's id
 class _World:
     """A store with a funded sender and the services over it."""
 
-    def __init__(self, store: SqliteLedgerStore) -> None:
+    def __init__(self, store: SqliteDatabase) -> None:
         self.store = store
-        self.ledger = Ledger(store, "CNY")
-        self.users = Users(store, "CNY")
-        guard = PaymentGuard(store, Identity(store, Keyring(bytes(32))), rules=_SENDER_RULES)
-        self.red = RedPackets(store, self.ledger, self.users, guard, RedPacketLimits(1000_00, 1000))
+        self.ledger = Ledger(store.ledger, "CNY")
+        self.users = Users(store.users, "CNY")
+        identity = Identity(store.identity, Keyring(bytes(32)))
+        guard = PaymentGuard(store.holds, identity, rules=_SENDER_RULES)
+        limits = RedPacketLimits(1000_00, 1000)
+        self.red = RedPackets(store.redpackets, self.ledger, self.users, guard, limits)
 
     @classmethod
     async def open(cls, path: Path) -> _World:
-        world = cls(await SqliteLedgerStore.open(path))
+        world = cls(await SqliteDatabase.open(path))
         external = await world.ledger.system_account_id(SystemAccount.EXTERNAL)
         sender = await world.users.seen(Profile(SENDER, "sender", "Sender"))
         await world.ledger.transfer("seed", external, sender.account_id, 10**10, "topup")
-        await world.store.set_pin(SENDER, "hash", "key")
+        await world.store.security.set_pin(SENDER, "hash", "key")
         return world
 
     async def packet(self, key: str, shares: int) -> str:
@@ -157,7 +160,7 @@ def plain_same_rows(core: Path, before: Path, per_commit: float) -> float:
     size onto the file as it was before: grabs per second."""
     source = sqlite3.connect(core)
     transfers = source.execute(
-        "SELECT * FROM transfers WHERE kind = ? ORDER BY id", (GRAB_KIND,)
+        "SELECT * FROM transfers WHERE kind = ? ORDER BY id", (TransferKind.RED_PACKET_GRAB.value,)
     ).fetchall()
     shares = dict(
         ((row[0]), row[1:])

@@ -50,13 +50,15 @@ async def _migrate(settings: Settings) -> int:
 
 async def _rotate_keys(settings: Settings) -> int:
     from bot.security.cipher import load_keyring
-    from bot.security.rotation import rotate_keys
+    from bot.security.rotation import (
+        rotate_keys,
+    )
     from bot.storage import open_store
 
     keyring = load_keyring(settings.master_key, settings.data_dir)
-    store = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    db = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
-        saved = await store.meta("key_check")
+        saved = await db.meta("key_check")
         if saved is not None and keyring.key_id_for_check(saved) is None:
             print(
                 "error: none of the configured keys wrote this database; put the key it was"
@@ -64,9 +66,9 @@ async def _rotate_keys(settings: Settings) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        report = await rotate_keys(store, keyring)
+        report = await rotate_keys(db.rotation, keyring)
     finally:
-        await store.close()
+        await db.close()
     print(
         f"re-encrypted {report.values} values and {report.indexes} blind indexes under key"
         f" {report.key_id}"

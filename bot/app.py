@@ -15,26 +15,38 @@ from telegram.ext import Application, BaseRateLimiter, ContextTypes
 
 from bot import handlers
 from bot.config import Settings
-from bot.domain.redpackets import PacketOrder, RedPacketLimits
+from bot.domain.redpackets import Creation, PacketOrder, RedPacketLimits
+from bot.domain.requests import RequestPayment
 from bot.domain.security_errors import WrongMasterKey
+from bot.domain.withdrawals import WithdrawalOutcome
 from bot.gateways.sandbox import SandboxGateway
-from bot.handlers import holds, redpacket, withdraw
+from bot.handlers import holds, redpacket, request, send, withdraw
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
+from bot.handlers.pin import Outcomes
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.security.actions import Actions
 from bot.security.cipher import load_keyring
-from bot.security.guard import PaymentGuard
+from bot.security.guard import (
+    NotifyAdmins,
+    PaymentGuard,
+)
 from bot.security.identity import Identity
-from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
-from bot.security.password_free import PasswordFree
+from bot.security.password_free import (
+    CONFIRMATION as PASSWORD_FREE,
+)
+from bot.security.password_free import (
+    PasswordFree,
+)
 from bot.security.pin_entry import ConfirmationResult, PinEntry
 from bot.security.pins import Pins
 from bot.security.ratelimit import RateLimiter, RateLimits
-from bot.security.twofactor import TwoFactor
+from bot.security.twofactor import (
+    TwoFactor,
+)
 from bot.storage import open_store
 from bot.transport import make_requests
 from bot.wallet.admin import FREEZE, Admin
@@ -45,9 +57,11 @@ from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
 from bot.wallet.redpackets import RedPackets
 from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
 from bot.wallet.requests import Requests
-from bot.wallet.statements import Statements
+from bot.wallet.statements import (
+    Statements,
+)
 from bot.wallet.topups import TopUps
-from bot.wallet.transfers import TransferOrder, Transfers
+from bot.wallet.transfers import Settlement, TransferOrder, Transfers
 from bot.wallet.users import Users
 from bot.wallet.withdrawals import CONFIRMATION as WITHDRAW
 from bot.wallet.withdrawals import Withdrawals
@@ -88,6 +102,15 @@ _OWNS_WALLET = "owns_wallet"
 
 PURGE_INTERVAL_S = 3600
 
+# How the PIN keypad shows what a confirmation did, by the type of its outcome (the
+# confirmations themselves are given to the keypad in open_wallet).
+KEYPAD_OUTCOMES: Outcomes = {
+    Settlement: send.announce,
+    RequestPayment: request.announce,
+    Creation: redpacket.announce,
+    WithdrawalOutcome: withdraw.outcome_text,
+}
+
 
 async def _purge_actions(context) -> None:
     """Hourly: forget buttons' actions that expired more than a day ago."""
@@ -99,38 +122,46 @@ def _entered_code(action) -> bool:
     return bool(action.payload.get("needs_2fa"))
 
 
-async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = None) -> Wallet:
-    """Open the database (applying migrations) and the services over it.
+async def open_wallet(
+    settings: Settings,
+    *,
+    gateway: PayoutGateway | None = None,
+    notify_admins: NotifyAdmins | None = None,
+) -> Wallet:
+    """Open the database (applying migrations) and the services over it, each service
+    over the store of its own port.
 
     ``gateway`` pays withdrawals out; by default the sandbox gateway, which pays nothing.
+    ``notify_admins`` tells the admins of each payment held for review (the chat's
+    :func:`bot.handlers.holds.notifier`); by default nobody is told.
     """
     keyring = load_keyring(settings.master_key, settings.data_dir)
-    store = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    db = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
-        saved_check = await store.set_meta_once("key_check", keyring.key_check())
+        saved_check = await db.set_meta_once("key_check", keyring.key_check())
         if keyring.key_id_for_check(saved_check) is None:
             raise WrongMasterKey(
                 "the master key does not match the one this database was written with"
             )
-        ledger = Ledger(store, settings.currency)
+        ledger = Ledger(db.ledger, settings.currency)
         await ledger.open_system_accounts()
     except BaseException:
-        await store.close()
+        await db.close()
         raise
-    actions = Actions(store)
-    pins = Pins(store, keyring)
-    two_factor = TwoFactor(store, keyring)
-    password_free = PasswordFree(store)
+    actions = Actions(db.security)
+    pins = Pins(db.security, keyring)
+    two_factor = TwoFactor(db.identity, keyring)
+    password_free = PasswordFree(db.identity)
     pin_entry = PinEntry(actions, pins, two_factor)
     pin_entry.register_confirmation(PASSWORD_FREE, password_free.apply)
-    users = Users(store, settings.currency)
-    admin = Admin(store, ledger, users)
+    users = Users(db.users, settings.currency)
+    admin = Admin(db.admin, ledger, users, db.snapshot)
     pin_entry.register_confirmation(FREEZE, admin.apply_freeze)
-    identity = Identity(store, keyring)
-    guard = PaymentGuard(store, identity)
+    identity = Identity(db.identity, keyring)
+    guard = PaymentGuard(db.holds, identity, notify_admins=notify_admins)
     transfers = Transfers(ledger, users, guard)
     topups = TopUps(
-        store,
+        db.topups,
         ledger,
         enabled=bool(settings.payment_provider_token),
         maximum=settings.topup_max_fen,
@@ -152,9 +183,9 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
             timeout_rate=settings.gateway_timeout_rate,
             state_path=settings.data_dir / "sandbox_gateway.db",
         )
-    withdrawals = Withdrawals(ledger, users, identity, guard, gateway, store.withdrawals)
+    withdrawals = Withdrawals(ledger, users, identity, guard, gateway, db.withdrawals)
     pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
-    requests = Requests(store, users, transfers, ttl_s=settings.request_expiry_s)
+    requests = Requests(db.requests, users, transfers, ttl_s=settings.request_expiry_s)
 
     async def settle_request(action) -> ConfirmationResult:
         payment = await requests.settle(
@@ -171,7 +202,7 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
         max_count=settings.redpacket_max_shares,
         expiry_s=settings.redpacket_expiry_s,
     )
-    redpackets = RedPackets(store, ledger, users, guard, limits)
+    redpackets = RedPackets(db.redpackets, ledger, users, guard, limits)
 
     async def create_red_packet(action) -> ConfirmationResult:
         order = PacketOrder.from_payload(action.payload)
@@ -183,7 +214,7 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
     pin_entry.register_confirmation(RED_PACKET, create_red_packet)
     return Wallet(
         settings=settings,
-        store=store,
+        store=db,
         ledger=ledger,
         users=users,
         keyring=keyring,
@@ -196,8 +227,8 @@ async def open_wallet(settings: Settings, *, gateway: PayoutGateway | None = Non
         admin=admin,
         guard=guard,
         transfers=transfers,
-        history=History(store),
-        statements=Statements(store),
+        history=History(db.history),
+        statements=Statements(db.history),
         requests=requests,
         topups=topups,
         withdrawals=withdrawals,
@@ -250,9 +281,10 @@ def build_application(
 
     async def post_init(application: Application) -> None:  # run_polling / run_webhook
         if WALLET_KEY not in application.bot_data:
-            opened = application.bot_data[WALLET_KEY] = await open_wallet(settings)
+            application.bot_data[WALLET_KEY] = await open_wallet(
+                settings, notify_admins=holds.notifier(application)
+            )
             application.bot_data[_OWNS_WALLET] = True
-            opened.guard.notify_admins = holds.notifier(application)
         await publish_commands(application, settings)
 
     async def post_stop(application: Application) -> None:  # the group messages still owed
@@ -281,9 +313,11 @@ def build_application(
     )
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
+        # opened by the caller before this application (and its bot) existed, so its
+        # guard could not be given the hook when it was made: it is given it here
         wallet.guard.notify_admins = holds.notifier(application)
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
-    handlers.register(application)
+    handlers.register(application, outcomes=KEYPAD_OUTCOMES)
     withdraw.schedule(application)
     application.job_queue.run_repeating(
         _purge_actions, interval=PURGE_INTERVAL_S, first=60, name="actions.purge"

@@ -15,6 +15,7 @@ __all__ = [
     "HistoryStore",
     "HistoryView",
     "Party",
+    "StatementStore",
     "TransferDetail",
 ]
 
@@ -97,3 +98,19 @@ class HistoryStore(Protocol):
     async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]:
         """The accounts, with the person behind each user or merchant account."""
         ...
+
+
+class StatementStore(Protocol):
+    async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
+        """Credits minus debits of the money moved to and from the account before then."""
+        ...
+
+    async def moved_between(self, account_id: int, start_ms: int, end_ms: int) -> list[Transfer]:
+        """Posted transfers and posts touching the account in [start, end), in id order."""
+        ...
+
+    async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]: ...
+
+    async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]: ...
+
+    def now_ms(self) -> int: ...

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
-from bot.domain.risk import HOUR_MS, PaymentKind
+from bot.domain.model import TransferSpec
+from bot.domain.risk import HOUR_MS, RecentGrab, RecentPayment
+from bot.domain.security_ports import SecurityEvent
 
 __all__ = [
     "CHINA_UTC_OFFSET_MS",
@@ -13,7 +17,7 @@ __all__ = [
     "HOLD_APPROVED",
     "HOLD_OPENED",
     "HOLD_REJECTED",
-    "OUTGOING_KINDS",
+    "GuardStore",
     "Held",
     "HoldState",
     "PayerRecord",
@@ -23,7 +27,6 @@ __all__ = [
 
 DAY_MS = 24 * HOUR_MS
 CHINA_UTC_OFFSET_MS = 8 * HOUR_MS
-OUTGOING_KINDS = frozenset(k for k in PaymentKind if k is not PaymentKind.REDPACKET_GRAB)
 HOLD_OPENED = "hold.opened"
 HOLD_APPROVED = "admin.hold_approved"
 HOLD_REJECTED = "admin.hold_rejected"
@@ -74,3 +77,47 @@ class PayerRecord:
     has_2fa: bool
     password_free_limit_fen: int
     password_free_daily_limit_fen: int
+
+
+class GuardStore(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def payer_record(self, telegram_id: int) -> PayerRecord | None: ...
+
+    async def outgoing_totals(self, account_id: int, since_ms: int) -> tuple[int, int]:
+        """(Σ live outgoing payments, Σ of those marked password-free) from ``since_ms`` on."""
+        ...
+
+    async def recent_outgoing(self, account_id: int, since_ms: int) -> list[RecentPayment]:
+        """Live outgoing payments created after ``since_ms``, oldest first."""
+        ...
+
+    async def recent_grabs(self, account_id: int, since_ms: int) -> list[RecentGrab]:
+        """Red-packet grabs credited after ``since_ms``, oldest first."""
+        ...
+
+    async def mark_password_free(self, key: str, telegram_id: int) -> None:
+        """Remember that the transfer with idempotency key ``key`` needs no PIN (once)."""
+        ...
+
+    async def open_hold(
+        self, key: str, spec: TransferSpec, reasons: Sequence[str], event: str
+    ) -> Held:
+        """Reserve ``spec`` (a pending transfer) under ``key``, open its review item and log
+        ``event``, all in one transaction. Replaying ``key`` returns the same item."""
+        ...
+
+    async def decide_hold(self, held_id: int, approve: bool, admin_id: int, event: str) -> Held:
+        """Move an open item to approved (post) or rejected (void) and log ``event``, at
+        once; raise ``HeldPaymentNotFound`` or ``HeldPaymentAlreadyDecided`` otherwise."""
+        ...
+
+    async def get_hold(self, held_id: int) -> Held | None: ...
+
+    async def open_holds(self, limit: int) -> list[Held]:
+        """Open items, oldest first."""
+        ...
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> SecurityEvent: ...

@@ -16,6 +16,8 @@ from enum import StrEnum
 __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_TRANSFER_AMOUNT",
+    "MAY_GO_NEGATIVE",
+    "MAY_SEND",
     "Account",
     "AccountKind",
     "AccountStatus",
@@ -34,10 +36,27 @@ class AccountKind(StrEnum):
     MERCHANT = "merchant"
     SYSTEM = "system"
 
+    @property
+    def may_go_negative(self) -> bool:
+        """Whether accounts of this kind may spend more than they hold (:data:`MAY_GO_NEGATIVE`)."""
+        return self in MAY_GO_NEGATIVE
+
 
 class AccountStatus(StrEnum):
     ACTIVE = "active"
     FROZEN = "frozen"  # may receive, may not send
+
+    @property
+    def may_send(self) -> bool:
+        """Whether an account in this status may be debited (:data:`MAY_SEND`)."""
+        return self in MAY_SEND
+
+
+# The one place each of these is decided; the ledger's rules (``ledger_rules``) and the
+# database's conditional updates (built from these sets) both read them. Only the system
+# accounts may go negative: where user money came from outside, they owe it (Σ = 0).
+MAY_GO_NEGATIVE: frozenset[AccountKind] = frozenset({AccountKind.SYSTEM})
+MAY_SEND: frozenset[AccountStatus] = frozenset({AccountStatus.ACTIVE})
 
 
 class SystemAccount(StrEnum):
@@ -58,11 +77,18 @@ class TransferFlag(StrEnum):
 
     @property
     def resolves_pending(self) -> bool:
-        return self in (self.POST_PENDING, self.VOID_PENDING, self.EXPIRE_PENDING)
+        return self in _RESOLVING
 
     @property
     def moves_posted_balance(self) -> bool:
-        return self in (self.POSTED, self.POST_PENDING)
+        return self in _MOVING_POSTED
+
+
+# As sets, looked up once: every transfer asks (an enum's members are slow attributes).
+_RESOLVING = frozenset(
+    {TransferFlag.POST_PENDING, TransferFlag.VOID_PENDING, TransferFlag.EXPIRE_PENDING}
+)
+_MOVING_POSTED = frozenset({TransferFlag.POSTED, TransferFlag.POST_PENDING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +113,11 @@ class Account:
 
     @property
     def may_go_negative(self) -> bool:
-        return self.kind is AccountKind.SYSTEM
+        return self.kind in MAY_GO_NEGATIVE
+
+    @property
+    def may_send(self) -> bool:
+        return self.status in MAY_SEND
 
 
 @dataclass(frozen=True, slots=True)

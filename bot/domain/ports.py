@@ -11,7 +11,7 @@ from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, Tran
 if TYPE_CHECKING:
     from bot.domain.users import Profile, User
 
-__all__ = ["LedgerSnapshot", "LedgerStore", "UserStore"]
+__all__ = ["Database", "LedgerSnapshot", "LedgerStore", "UserStore"]
 
 
 class LedgerSnapshot(Protocol):
@@ -21,6 +21,27 @@ class LedgerSnapshot(Protocol):
 
     def transfers(self) -> AsyncIterator[Transfer]:
         """Every transfer in id order."""
+        ...
+
+
+class Database(Protocol):
+    """One open database. The store of each port is one of its attributes (``ledger``,
+    ``users``, …, see ``bot.storage``); what is left here belongs to the whole file."""
+
+    def now_ms(self) -> int:
+        """The database's clock, in unix milliseconds (injectable for tests)."""
+        ...
+
+    async def meta(self, name: str) -> str | None: ...
+
+    async def set_meta_once(self, name: str, value: str) -> str:
+        """Store ``value`` unless the name has one already; return the stored value."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[LedgerSnapshot]: ...
+
+    async def close(self) -> None:
+        """Finish the writes queued, then close; closing twice is harmless."""
         ...
 
 
@@ -66,13 +87,9 @@ class LedgerStore(Protocol):
         """Open pending transfers whose timeout has passed at ``now_ms``."""
         ...
 
-    def snapshot(self) -> AbstractAsyncContextManager[LedgerSnapshot]: ...
-
     def now_ms(self) -> int:
         """The store's clock, in unix milliseconds (injectable for tests)."""
         ...
-
-    async def close(self) -> None: ...
 
 
 class UserStore(Protocol):

@@ -14,23 +14,14 @@ from bot.domain.errors import (
     RedPacketNotFound,
     WalletError,
 )
+from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
-from bot.domain.risk import (
-    PaymentFacts,
-    PaymentKind,
-    RecentGrab,
-    RiskDecision,
-    RiskRules,
-    evaluate,
-    grab_burst,
-)
+from bot.domain.risk import PaymentFacts, RecentGrab, RiskDecision, RiskRules, evaluate, grab_burst
 from bot.domain.users import Profile, User
 
 __all__ = [
-    "CREATE_KIND",
-    "GRAB_KIND",
-    "REFUND_KIND",
     "Creation",
+    "CreationStatus",
     "Expiry",
     "Grab",
     "GrabAttempt",
@@ -47,11 +38,6 @@ __all__ = [
     "TapPlace",
     "normalize_password",
 ]
-
-
-CREATE_KIND = "red_packet"
-GRAB_KIND = "redpacket_grab"
-REFUND_KIND = "redpacket_refund"
 
 
 class PacketKind(StrEnum):
@@ -190,9 +176,15 @@ class Expiry:
     refunded: int  # fen back to the sender by this call (0: nothing was left)
 
 
+class CreationStatus(StrEnum):
+    CREATED = "created"  # the money is in escrow and the packet open (now or before)
+    BLOCKED = "blocked"  # nothing moved
+    NEEDS_REVIEW = "needs_review"  # the guard would hold it: not made, nothing reserved
+
+
 @dataclass(frozen=True, slots=True)
 class Creation:
-    status: str  # created | blocked | needs_review
+    status: CreationStatus
     order: PacketOrder
     decision: RiskDecision
     packet: RedPacket | None = None
@@ -296,7 +288,7 @@ class GrabCheck:
         return PaymentFacts(
             self.telegram_id,
             1,
-            PaymentKind.REDPACKET_GRAB,
+            TransferKind.RED_PACKET_GRAB,
             None,
             now_ms,
             0,

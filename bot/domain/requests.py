@@ -21,6 +21,7 @@ from bot.domain.users import User
 __all__ = [
     "KEY_PREFIX",
     "PaymentRequest",
+    "PaymentStatus",
     "RequestPayment",
     "RequestState",
     "RequestStore",
@@ -67,6 +68,16 @@ class PaymentRequest:
         return self.state is RequestState.OPEN and now_ms >= self.expires_at
 
 
+class PaymentStatus(StrEnum):
+    """What became of one attempt to pay a request (see :class:`RequestPayment`)."""
+
+    PAID = "paid"
+    PAID_BEFORE = "paid_before"
+    BLOCKED = "blocked"
+    NEEDS_REVIEW = "needs_review"
+    REFUSED = "refused"
+
+
 @dataclass(frozen=True, slots=True)
 class RequestPayment:
     """What became of one attempt to pay a request.
@@ -77,7 +88,7 @@ class RequestPayment:
     money…; nothing moved).
     """
 
-    status: str
+    status: PaymentStatus
     request: PaymentRequest
     payer: User
     requester: User

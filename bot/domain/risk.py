@@ -26,36 +26,30 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import NamedTuple
 
+from bot.domain.kinds import PAYMENT_KINDS, TransferKind
+
 __all__ = [
     "DEFAULT_RULES",
     "TIERS",
     "AppliedLimits",
     "PaymentFacts",
-    "PaymentKind",
     "RecentGrab",
     "RecentPayment",
     "RiskAction",
     "RiskDecision",
     "RiskReason",
     "RiskRules",
+    "Verdict",
     "covers",
     "evaluate",
     "grab_burst",
+    "verdict",
 ]
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 YUAN = 100  # fen
 TIERS = 3  # 0 unverified, 1 real-name verified, 2 real-name verified with a bank card
-
-
-class PaymentKind(StrEnum):
-    TRANSFER = "transfer"
-    TIP = "tip"
-    RED_PACKET = "red_packet"
-    WITHDRAW = "withdraw"
-    MERCHANT_PAYMENT = "merchant_payment"
-    REDPACKET_GRAB = "redpacket_grab"  # money comes in: only the grab-burst rule applies
 
 
 class RiskAction(StrEnum):
@@ -166,12 +160,12 @@ class RiskRules:
     password_free_max_payment_fen: int = 50 * YUAN
     password_free_max_daily_fen: int = 200 * YUAN
     # Kinds that may go without a PIN: a withdrawal leaves the wallet for good, so never.
-    password_free_kinds: frozenset[PaymentKind] = frozenset(
+    password_free_kinds: frozenset[TransferKind] = frozenset(
         {
-            PaymentKind.TRANSFER,
-            PaymentKind.TIP,
-            PaymentKind.RED_PACKET,
-            PaymentKind.MERCHANT_PAYMENT,
+            TransferKind.TRANSFER,
+            TransferKind.TIP,
+            TransferKind.RED_PACKET,
+            TransferKind.MERCHANT_PAYMENT,
         }
     )
 
@@ -234,14 +228,14 @@ def _check_int(name: str, value: object, least: int) -> str | None:
 
 
 def _check_kinds(rules: RiskRules, value: object) -> list[str]:
-    """Problems with the password-free kinds; when none, store them as :class:`PaymentKind`."""
+    """Problems with the password-free kinds; when none, store them as :class:`TransferKind`."""
     if not isinstance(value, frozenset):
         return [f"{_KINDS_FIELD} must be a set of payment kinds, not {value!r}"]
-    outgoing = {k.value for k in PaymentKind if k is not PaymentKind.REDPACKET_GRAB}
+    outgoing = {k.value for k in PAYMENT_KINDS}
     bad = sorted(str(k) for k in value if k not in outgoing)
     if bad:
         return [f"{_KINDS_FIELD} cannot hold {bad}; choose from {sorted(outgoing)}"]
-    object.__setattr__(rules, _KINDS_FIELD, frozenset(PaymentKind(k) for k in value))
+    object.__setattr__(rules, _KINDS_FIELD, frozenset(TransferKind(k) for k in value))
     return []
 
 
@@ -261,7 +255,7 @@ class PaymentFacts:
 
     telegram_id: int
     amount: int
-    kind: PaymentKind
+    kind: TransferKind
     recipient_id: int | None
     now_ms: int
     account_age_ms: int
@@ -276,7 +270,9 @@ class PaymentFacts:
     password_free_spent_today_fen: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", PaymentKind(self.kind))
+        object.__setattr__(self, "kind", TransferKind(self.kind))
+        if not (self.kind.is_payment or self.kind is TransferKind.RED_PACKET_GRAB):
+            raise ValueError(f"the risk engine assesses payments and grabs, not {self.kind}")
         object.__setattr__(self, "recent_payments", tuple(self.recent_payments))
         object.__setattr__(self, "recent_grabs", tuple(self.recent_grabs))
         if self.amount <= 0:
@@ -333,7 +329,7 @@ class RiskDecision:
 def evaluate(facts: PaymentFacts, rules: RiskRules = DEFAULT_RULES) -> RiskDecision:
     """Apply every rule to ``facts``; the most severe outcome wins and all reasons are kept."""
     limits = _applied_limits(facts, rules)
-    if facts.kind is PaymentKind.REDPACKET_GRAB:
+    if facts.kind is TransferKind.RED_PACKET_GRAB:
         # Money comes in: no PIN and no spending limits, only the burst rule.
         fired = [RiskReason.GRAB_BURST] if _grab_burst(facts, rules) else []
         auth = RiskAction.ALLOW
@@ -425,6 +421,24 @@ def _auth_reasons(facts: PaymentFacts, rules: RiskRules, limits: AppliedLimits) 
     if facts.password_free_spent_today_fen + facts.amount > limits.password_free_daily_limit_fen:
         fired.append(RiskReason.EXCEEDS_PASSWORD_FREE_DAILY_LIMIT)
     return fired or [RiskReason.PASSWORD_FREE]
+
+
+class Verdict(StrEnum):
+    """What a payment flow does with a fresh decision, once the payer confirmed."""
+
+    GO = "go"  # move the money now
+    HOLD = "hold"  # the guard wants an admin to look first
+    BLOCK = "block"  # refused, or what the payer entered does not cover the decision
+
+
+def verdict(decision: RiskDecision, *, pin: bool, code: bool) -> Verdict:
+    """The one reading of ``decision`` every payment flow settles by: blocked (or not
+    covered by the ``pin`` and 2FA ``code`` the payer entered), held, or go."""
+    if decision.action is RiskAction.BLOCK or not covers(decision, pin=pin, code=code):
+        return Verdict.BLOCK
+    if decision.action is RiskAction.HOLD:
+        return Verdict.HOLD
+    return Verdict.GO
 
 
 def covers(decision: RiskDecision, *, pin: bool, code: bool) -> bool:

@@ -16,10 +16,13 @@ __all__ = [
     "EncryptedCard",
     "EncryptedIdentity",
     "IdentityStore",
+    "PasswordFreeStore",
     "PinRecord",
     "PinState",
+    "RotationStore",
     "SecurityEvent",
     "SecurityStore",
+    "TwoFactorStore",
 ]
 
 
@@ -215,3 +218,39 @@ ENCRYPTED_FIELDS = (
     ("bank_cards", "card_number", "card_index", "card_number"),
     ("credentials", "totp_secret", None, None),
 )
+
+
+class RotationStore(Protocol):
+    async def encrypted_values(self, table: str, column: str) -> list[tuple[int, str]]:
+        """(owner telegram id, token) of every non-empty value of the column."""
+        ...
+
+    async def rewrite_encrypted(
+        self, updates: list[tuple[str, str, int, str]], key_check: str
+    ) -> None:
+        """Apply (table, column, owner, value) updates and the new key check, atomically."""
+        ...
+
+
+class TwoFactorStore(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def get_totp(self, telegram_id: int) -> tuple[str | None, bool, int | None]: ...
+
+    async def set_totp(self, telegram_id: int, secret: str | None, enabled: bool) -> None: ...
+
+    async def use_totp_step(self, telegram_id: int, step: int) -> None: ...
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> SecurityEvent: ...
+
+
+class PasswordFreeStore(Protocol):
+    async def get_password_free(self, telegram_id: int) -> tuple[int, int]: ...
+
+    async def set_password_free(self, telegram_id: int, per_payment: int, daily: int) -> None: ...
+
+    async def record_event(
+        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
+    ) -> SecurityEvent: ...

@@ -18,7 +18,6 @@ from bot.domain.errors import (
 from bot.domain.model import MAX_KEY_LENGTH, Transfer, TransferSpec
 
 __all__ = [
-    "KIND",
     "Checkout",
     "Credit",
     "Payment",
@@ -29,9 +28,6 @@ __all__ = [
     "payment_details",
     "verify",
 ]
-
-
-KIND = "topup"  # the transfers' kind
 
 
 class TopUpState(StrEnum):

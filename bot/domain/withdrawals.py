@@ -17,6 +17,7 @@ __all__ = [
     "WithdrawalOrder",
     "WithdrawalOutcome",
     "WithdrawalState",
+    "WithdrawalStatus",
     "WithdrawalStore",
 ]
 
@@ -73,6 +74,17 @@ class WithdrawalOrder:
         return cls(**{k: payload[k] for k in cls.__slots__})
 
 
+class WithdrawalStatus(StrEnum):
+    """What became of a confirmed withdrawal (see :class:`WithdrawalOutcome`)."""
+
+    PAID = "paid"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    HELD = "held"
+    BLOCKED = "blocked"
+    REFUSED = "refused"
+
+
 @dataclass(frozen=True, slots=True)
 class WithdrawalOutcome:
     """What became of a confirmed withdrawal.
@@ -82,7 +94,7 @@ class WithdrawalOutcome:
     refused; nothing moved) or ``refused`` (``error`` says why; nothing moved).
     """
 
-    status: str
+    status: WithdrawalStatus
     order: WithdrawalOrder
     decision: RiskDecision | None = None
     withdrawal: Withdrawal | None = None

@@ -28,36 +28,41 @@ from bot.handlers import (
     topup,
     withdraw,
 )
+from bot.handlers.cards import CONFIRM_LINK
 from bot.handlers.errors import on_error
+from bot.handlers.pin import Outcomes
 
-__all__ = ["register"]
+__all__ = ["Outcomes", "register"]
 
 
 THROTTLE_GROUP = -1  # runs before every feature handler
 
 
-def register(application: Application) -> None:
+def register(application: Application, *, outcomes: Outcomes) -> None:
+    """Every handler, in order; ``outcomes`` says how the PIN keypad shows what a
+    confirmation did (see :mod:`bot.handlers.pin`)."""
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
-    features = []
-    for module in (
-        sensitive,
-        start,
-        balance,
-        language,
-        pin,
-        security,
-        admin,
-        send,
-        holds,
-        topup,
-        request,
-        split,
-        history,
-        statement,
-        withdraw,
-        redpacket,
-    ):
-        features += module.handlers()
+    features = [
+        *sensitive.handlers(),
+        *balance.handlers(),
+        *language.handlers(),
+        *pin.handlers(outcomes),
+        *security.handlers(),
+        *admin.handlers(),
+        *send.handlers(),
+        *holds.handlers(),
+        *topup.handlers(),
+        *request.handlers(),
+        *split.handlers(),
+        *history.handlers(),
+        *statement.handlers(),
+        *withdraw.handlers(),
+        *redpacket.handlers(),
+        # the card of a payment begun in a group: a transfer's (a tip's) or a red packet's
+        start.start_link(CONFIRM_LINK, send.show_card, redpacket.show_card),
+        # the plain /start after every feature's /start <payload> (start.start_link)
+        *start.handlers(),
+    ]
     # Taps are most of a busy group's updates, so their handlers are looked at first, and
     # a red packet's grab first of all: a callback query matches no other kind of
     # handler, they match nothing else, and no two of them match the same button.

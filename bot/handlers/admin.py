@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from telegram import Update
 
 from bot.domain.errors import WalletError
-from bot.domain.events import verify_events
 from bot.domain.money import format_fen
-from bot.handlers.context import WalletContext, command, current_user, error_text, language_of
+from bot.handlers.context import WalletContext, admin_only, command, error_text
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.wallet.admin import FREEZE
-from bot.wallet.audit import audit_ledger
 
-
-def admin_only(handler):
-    """Refuse plainly, in the user's language, unless the sender is an admin."""
-
-    @wraps(handler)
-    async def guarded(update: Update, context: WalletContext) -> None:
-        user = await current_user(update, context)
-        if user is None:
-            return
-        language = language_of(update, user)
-        if user.telegram_id not in context.wallet.settings.admin_ids:
-            await reply(update, context, translate(language, "admin.refused"))
-            return
-        await handler(update, context, user, language)
-
-    return guarded
+SHOWN_PROBLEMS = 10  # an audit's problems listed in the chat; the count says how many
 
 
 @admin_only
@@ -64,20 +45,16 @@ async def stats(update: Update, context: WalletContext, user, language) -> None:
 @admin_only
 async def audit(update: Update, context: WalletContext, user, language) -> None:
     """Verify the ledger and the security log now (read-only)."""
-    async with context.wallet.store.snapshot() as snapshot:
-        report = await audit_ledger(snapshot)
-        events, problems = await verify_events(snapshot.events())
-    problems = report.problems + problems
-    key = "admin.audit_ok" if not problems else "admin.audit_failed"
+    result = await context.wallet.admin.audit()
     text = translate(
         language,
-        key,
-        transfers=report.transfers,
-        events=events,
-        problems=len(problems) + report.more_problems,
+        "admin.audit_ok" if result.ok else "admin.audit_failed",
+        transfers=result.transfers,
+        events=result.events,
+        problems=result.problem_count,
     )
-    if problems:
-        text += "\n" + "\n".join(f"• {p}" for p in problems[:10])
+    if not result.ok:
+        text += "\n" + "\n".join(f"• {p}" for p in result.problems[:SHOWN_PROBLEMS])
     await reply(update, context, text)
 
 

@@ -6,23 +6,92 @@ once (password-free), or the card turns into the PIN keypad (with a 2FA step whe
 decision asks), or the card says why not. The card's action is finished atomically
 before anything moves, so a double tap pays once. A feature describes itself in a
 :class:`CardFlow`; the money rules stay in its service.
+
+A card asked for in a group is sent to the payer's private chat (:func:`offer_card`); a
+payer who never opened it gets a button to ``/start confirm_<action id>`` instead.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import Forbidden
 
 from bot.domain.errors import WalletError
 from bot.domain.risk import RiskAction, RiskDecision
 from bot.domain.security_ports import Action
-from bot.handlers.context import WalletContext, current_user, error_text, language_of
+from bot.handlers.context import (
+    ID,
+    WalletContext,
+    button_pattern,
+    current_user,
+    error_text,
+    language_of,
+    private_link,
+)
+from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 
-__all__ = ["CardFlow", "press_card"]
+__all__ = [
+    "CONFIRM_LINK",
+    "CardFlow",
+    "card_buttons",
+    "card_pattern",
+    "offer_card",
+    "press_card",
+]
+
+CONFIRM, CANCEL = "y", "n"
+CONFIRM_LINK = "confirm_"  # /start confirm_<action id>: a card begun in a group
+
+
+def card_buttons(prefix: str, action_id: str, confirm: str, cancel: str) -> InlineKeyboardMarkup:
+    """Confirm / Cancel, as ``<prefix><action id>:y`` and ``:n``."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(confirm, callback_data=f"{prefix}{action_id}:{CONFIRM}"),
+                InlineKeyboardButton(cancel, callback_data=f"{prefix}{action_id}:{CANCEL}"),
+            ]
+        ]
+    )
+
+
+def card_pattern(prefix: str) -> re.Pattern[str]:
+    """The callback data of :func:`card_buttons`: the action id, then y or n."""
+    return button_pattern(prefix, ID, f"[{CONFIRM}{CANCEL}]")
+
+
+async def offer_card(
+    update: Update,
+    context: WalletContext,
+    language: str,
+    payer_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup,
+    action_id: str,
+) -> None:
+    """A card asked for in a group goes to the payer's private chat (money is never
+    confirmed in front of the group), with a short note in the group. A payer who never
+    opened that chat gets a button in the group that opens it on this card instead."""
+    try:
+        await context.bot.send_message(payer_id, text, reply_markup=markup)
+    except Forbidden:
+        link = private_link(context, f"{CONFIRM_LINK}{action_id}")
+        button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
+        await reply(
+            update,
+            context,
+            translate(language, "send.confirm_in_private"),
+            reply_markup=InlineKeyboardMarkup([[button]]),
+        )
+        return
+    # the card is in the private chat already: a busy group can do without this note
+    await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
 
 
 @dataclass(frozen=True)
@@ -41,16 +110,16 @@ class CardFlow:
 
 
 async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> None:
-    """Confirm (y) or cancel (n) the card a button belongs to."""
+    """Confirm (y) or cancel (n) the card a button belongs to (see :func:`card_pattern`)."""
     query = update.callback_query
     user = await current_user(update, context)
     language = language_of(update, user)
-    _, action_id, choice = [*query.data.split(":"), "", ""][:3]
+    action_id, choice = context.match.groups()
     wallet = context.wallet
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, flow.purpose)
         refusal = ""
-        if choice != "y":
+        if choice != CONFIRM:
             refusal = translate(language, flow.cancelled)
         else:
             decision, refusal = await flow.review(context, language, action)

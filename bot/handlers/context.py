@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import wraps
 from typing import TYPE_CHECKING
 
 from telegram import Message, Update
@@ -18,32 +20,44 @@ from bot.render.labels import deadline_time
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.domain.ports import LedgerStore
+    from bot.domain.ports import Database
     from bot.security.actions import Actions
     from bot.security.cipher import Keyring
-    from bot.security.guard import PaymentGuard
+    from bot.security.guard import (
+        PaymentGuard,
+    )
     from bot.security.identity import Identity
-    from bot.security.password_free import PasswordFree
+    from bot.security.password_free import (
+        PasswordFree,
+    )
     from bot.security.pin_entry import PinEntry
     from bot.security.pins import Pins
-    from bot.security.twofactor import TwoFactor
+    from bot.security.twofactor import (
+        TwoFactor,
+    )
     from bot.wallet.admin import Admin
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
     from bot.wallet.redpackets import RedPackets
     from bot.wallet.requests import Requests
-    from bot.wallet.statements import Statements
+    from bot.wallet.statements import (
+        Statements,
+    )
     from bot.wallet.topups import TopUps
     from bot.wallet.transfers import Transfers
     from bot.wallet.users import Users
     from bot.wallet.withdrawals import Withdrawals
 
 __all__ = [
+    "ID",
     "Wallet",
     "WalletContext",
+    "admin_only",
+    "button_pattern",
     "command",
     "current_user",
     "error_text",
+    "is_admin",
     "is_private",
     "language_of",
     "private_link",
@@ -60,7 +74,7 @@ class Wallet:
     """The services a running bot uses, over one open store."""
 
     settings: Settings
-    store: LedgerStore  # and every other port of the wallet's services, over one database
+    store: Database  # the open database behind every port
     ledger: Ledger
     users: Users
     keyring: Keyring
@@ -178,6 +192,46 @@ def private_link(context: WalletContext, payload: str = "") -> str:
 def command(name: str, callback) -> CommandHandler:
     """A command handler for new messages only: editing a sent command does not rerun it."""
     return CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE)
+
+
+ID = r"[A-Za-z0-9_-]{1,64}"  # an action id, a packet id, a request token (URL-safe base64)
+
+
+def button_pattern(prefix: str, *fields: str) -> re.Pattern[str]:
+    """What a button's callback data must be: ``prefix``, then ``fields`` joined by ``:``.
+
+    Each field is a regex; the handler reads what it matched as ``context.match.group(n)``
+    (PTB sets it from the ``CallbackQueryHandler``'s pattern). Data of any other shape
+    (a forged or garbled button) matches no handler of a feature and gets the fallback's
+    "this button is no longer valid".
+    """
+    return re.compile(re.escape(prefix) + ":".join(f"({field})" for field in fields) + r"\Z")
+
+
+def is_admin(context: WalletContext, user: User | None) -> bool:
+    """Whether ``user`` is one of the wallet's admins (``WALLET_ADMIN_IDS``)."""
+    return user is not None and user.telegram_id in context.wallet.settings.admin_ids
+
+
+def admin_only(handler):
+    """Run ``handler(update, context, user, language)`` for an admin; anyone else gets a
+    plain refusal in their language (an alert for a button, a reply for a command),
+    never silence and never the admin's answer."""
+
+    @wraps(handler)
+    async def guarded(update: Update, context: WalletContext) -> None:
+        user = await current_user(update, context)
+        language = language_of(update, user)
+        if not is_admin(context, user):
+            refusal = translate(language, "admin.refused")
+            if update.callback_query is not None:
+                await update.callback_query.answer(refusal, show_alert=True)
+            else:
+                await reply(update, context, refusal)
+            return
+        await handler(update, context, user, language)
+
+    return guarded
 
 
 async def private_user(

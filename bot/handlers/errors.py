@@ -6,11 +6,11 @@ import html
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import TelegramError
 
 from bot.domain.errors import StorageError, WalletError
 from bot.handlers.context import WalletContext, error_text, language_of
-from bot.handlers.outbox import reply
+from bot.handlers.outbox import reply, tell
 from bot.i18n import translate
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,4 @@ async def on_error(update: object, context: WalletContext) -> None:
         return  # an expected refusal, not an incident
     report = translate("en", "admin.error_report", error=html.escape(f"{type(error).__name__}"))
     for admin in context.wallet.settings.admin_ids:
-        try:
-            await context.bot.send_message(admin, report)
-        except Forbidden:
-            pass  # this admin never opened the private chat
-        except TelegramError:
-            log.warning("could not notify admin %s", admin, exc_info=True)
+        await tell(context.bot, admin, report, about="an error")

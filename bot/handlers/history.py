@@ -21,7 +21,9 @@ from bot.domain.history import HistoryView, Party, TransferDetail
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.security_errors import ActionAlreadyUsed
 from bot.handlers.context import (
+    ID,
     WalletContext,
+    button_pattern,
     command,
     current_user,
     error_text,
@@ -37,6 +39,7 @@ PAGE = "hist:"
 PURPOSE = "history_page"
 PAGE_TTL_S = 60 * 60
 OLDER, NEWER = "o", "n"
+PAGE_TAP = button_pattern(PAGE, ID, f"[{OLDER}{NEWER}]")
 
 
 def page_text(language: str, view: HistoryView) -> str:
@@ -144,7 +147,7 @@ async def page_press(update: Update, context: WalletContext) -> None:
     query = update.callback_query
     user = await current_user(update, context)
     language = language_of(update, user)
-    _, action_id, direction = [*query.data.split(":"), "", ""][:3]
+    action_id, direction = context.match.groups()
     try:
         action = await context.wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
         await context.wallet.actions.finish(action)  # this page is replaced: once
@@ -179,5 +182,5 @@ async def page_press(update: Update, context: WalletContext) -> None:
 def handlers() -> list:
     return [
         command("history", history),
-        CallbackQueryHandler(page_press, pattern=f"^{PAGE}"),
+        CallbackQueryHandler(page_press, pattern=PAGE_TAP),
     ]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import WalletError
@@ -14,17 +11,17 @@ from bot.domain.money import format_fen
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
+    admin_only,
+    button_pattern,
     command,
-    current_user,
-    language_of,
     refusal_text,
 )
-from bot.handlers.outbox import reply
+from bot.handlers.outbox import reply, tell
 from bot.i18n import translate
 
-log = logging.getLogger(__name__)
-
-HOLD = "h:"
+HOLD = "h:"  # h:<held id>:a|r
+APPROVE, REJECT = "a", "r"
+HOLD_TAP = button_pattern(HOLD, "[0-9]{1,18}", f"[{APPROVE}{REJECT}]")
 
 
 def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
@@ -61,10 +58,11 @@ def hold_markup(language: str, held: Held) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    translate(language, "hold.approve"), callback_data=f"{HOLD}{held.id}:a"
+                    translate(language, "hold.approve"),
+                    callback_data=f"{HOLD}{held.id}:{APPROVE}",
                 ),
                 InlineKeyboardButton(
-                    translate(language, "hold.reject"), callback_data=f"{HOLD}{held.id}:r"
+                    translate(language, "hold.reject"), callback_data=f"{HOLD}{held.id}:{REJECT}"
                 ),
             ]
         ]
@@ -79,39 +77,32 @@ def notifier(application: Application):
         for admin_id in sorted(wallet.settings.admin_ids):
             admin = await wallet.users.get(admin_id)
             language = admin.effective_language if admin else "en"
-            try:
-                await application.bot.send_message(
-                    admin_id,
-                    await hold_text(application, language, held),
-                    reply_markup=hold_markup(language, held),
-                )
-            except TelegramError:
-                log.warning("could not tell admin %s about hold %s", admin_id, held.id)
+            await tell(
+                application.bot,
+                admin_id,
+                await hold_text(application, language, held),
+                about=f"hold {held.id}",
+                reply_markup=hold_markup(language, held),
+            )
 
     return notify
 
 
-async def decide(update: Update, context: WalletContext) -> None:
+@admin_only
+async def decide(update: Update, context: WalletContext, user, language) -> None:
     """Approve or reject a held payment (admins only), once."""
     query = update.callback_query
-    user = await current_user(update, context)
-    language = language_of(update, user)
     wallet = context.wallet
-    if user is None or user.telegram_id not in wallet.settings.admin_ids:
-        await query.answer(translate(language, "admin.refused"), show_alert=True)
-        return
-    _, held_id, choice = [*query.data.split(":"), "", ""][:3]
+    held_id, choice = int(context.match.group(1)), context.match.group(2)
     try:
-        if not held_id.isdigit():
-            raise ValueError(held_id)
-        if choice == "a":
-            held = await wallet.guard.approve(int(held_id), user.telegram_id)
+        if choice == APPROVE:
+            held = await wallet.guard.approve(held_id, user.telegram_id)
         else:
-            held = await wallet.guard.reject(int(held_id), user.telegram_id)
-    except (WalletError, ValueError) as refused:
+            held = await wallet.guard.reject(held_id, user.telegram_id)
+    except WalletError as refused:
         await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
-    outcome = "hold.approved" if choice == "a" else "hold.rejected"
+    outcome = "hold.approved" if choice == APPROVE else "hold.rejected"
     await query.answer()
     await query.edit_message_text(
         await hold_text(context.application, language, held)
@@ -120,28 +111,16 @@ async def decide(update: Update, context: WalletContext) -> None:
     )
     if held.payer_telegram_id is not None:
         payer = await wallet.users.get(held.payer_telegram_id)
-        try:
-            await context.bot.send_message(
-                held.payer_telegram_id,
-                translate(
-                    payer.effective_language,
-                    f"{outcome}_payer",
-                    amount=format_fen(held.amount),
-                ),
-            )
-        except TelegramError:
-            pass
+        text = translate(
+            payer.effective_language, f"{outcome}_payer", amount=format_fen(held.amount)
+        )
+        await tell(context.bot, held.payer_telegram_id, text, about=f"hold {held.id}")
 
 
-async def review(update: Update, context: WalletContext) -> None:
+@admin_only
+async def review(update: Update, context: WalletContext, user, language) -> None:
     """List the open holds with their buttons (admins only)."""
-    user = await current_user(update, context)
-    language = language_of(update, user)
-    wallet = context.wallet
-    if user is None or user.telegram_id not in wallet.settings.admin_ids:
-        await reply(update, context, translate(language, "admin.refused"))
-        return
-    held = await wallet.guard.open_holds()
+    held = await context.wallet.guard.open_holds()
     if not held:
         await reply(update, context, translate(language, "hold.none"))
         return
@@ -155,4 +134,4 @@ async def review(update: Update, context: WalletContext) -> None:
 
 
 def handlers() -> list:
-    return [command("review", review), CallbackQueryHandler(decide, pattern=f"^{HOLD}")]
+    return [command("review", review), CallbackQueryHandler(decide, pattern=HOLD_TAP)]

@@ -11,6 +11,10 @@ whose content the person also gets privately) are left out while the chat is bus
 
 The queues are drained when the application stops (``post_stop``), for a bounded time;
 what is still unsent then is dropped, and its continuations get :class:`OutboxClosed`.
+
+A notice to one person's private chat goes at once instead, through :func:`tell`: they
+may never have opened that chat, or have blocked the bot, and what they are told about
+stands all the same.
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from functools import partial
 from typing import Any
 
-from telegram import Update
+from telegram import Bot, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext
 
-__all__ = ["Outbox", "OutboxClosed", "outbox", "reply"]
+__all__ = ["Outbox", "OutboxClosed", "Told", "outbox", "reply", "tell"]
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +178,30 @@ async def reply(
     options.setdefault("allow_sending_without_reply", True)
     send = partial(message.reply_text, text, **options)
     outbox(context.application).put(message.chat_id, send, droppable=droppable)
+
+
+class Told(Enum):
+    """What became of a notice to a person's private chat."""
+
+    SENT = "sent"
+    BLOCKED = "blocked"  # 403: they never opened the chat with the bot, or blocked it
+    FAILED = "failed"  # any other refusal of Telegram's; logged
+
+
+async def tell(bot: Bot, chat_id: int, text: str, *, about: str, **options) -> Told:
+    """Send ``text`` to a person's (or an admin's) private chat; never raises for it.
+
+    What they are told about stands whether or not the message arrives (the money waits
+    in the wallet, a hold in the review queue), so a person the bot may not write to is
+    no error and is not logged; any other failure is logged as a warning naming
+    ``about``. The answer lets a caller do more: tell a person it cannot reach another
+    way, or try again later.
+    """
+    try:
+        await bot.send_message(chat_id, text, **options)
+    except Forbidden:
+        return Told.BLOCKED
+    except TelegramError:
+        log.warning("could not tell %s about %s", chat_id, about, exc_info=True)
+        return Told.FAILED
+    return Told.SENT

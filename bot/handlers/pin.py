@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -11,7 +12,9 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
 from bot.handlers.context import (
+    ID,
     WalletContext,
+    button_pattern,
     command,
     current_user,
     error_text,
@@ -23,11 +26,12 @@ from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
 from bot.security.pin_entry import CANCEL, DELETE, KeypadView
 
-KEYPAD = "k:"
+KEYPAD = "k:"  # k:<action id>:<key>; which keys there are is the keypad's business
+KEYPAD_TAP = button_pattern(KEYPAD, ID, "[^:]{1,8}")
 ANSWER_WITHIN_S = 0.7
-# How the outcome of a confirmation is shown (and acted on): type -> async
-# (context, language, outcome) -> text. Feature modules add theirs (send.py: Settlement).
-OUTCOMES: dict[type, Callable[..., Awaitable[str]]] = {}
+# How the outcome of a confirmation is shown (and acted on), by the outcome's type:
+# async (context, language, outcome) -> the keypad message's text. Given by bot.app.
+Outcomes = Mapping[type, Callable[[WalletContext, str, Any], Awaitable[str]]]
 _LAYOUT = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), (DELETE, "0", CANCEL))
 _LABELS = {DELETE: "⌫", CANCEL: "✖"}
 
@@ -82,12 +86,12 @@ async def setpin(update: Update, context: WalletContext) -> None:
     )
 
 
-async def keypad_press(update: Update, context: WalletContext) -> None:
+async def keypad_press(update: Update, context: WalletContext, outcomes: Outcomes) -> None:
     """Take one keypad tap and redraw the keypad (masked) or show the outcome."""
     query = update.callback_query
     user = await current_user(update, context)
     language = language_of(update, user)
-    _, action_id, key = [*query.data.split(":"), "", ""][:3]
+    action_id, key = context.match.groups()
     pressing = asyncio.ensure_future(
         context.wallet.pin_entry.press(user.telegram_id, action_id, key)
     )
@@ -107,7 +111,7 @@ async def keypad_press(update: Update, context: WalletContext) -> None:
         return
     if not answered:
         await query.answer(error_text(language, view.error)[:200] if view.error else None)
-    render = OUTCOMES.get(type(view.outcome)) if view.outcome is not None else None
+    render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     text = await render(context, language, view.outcome) if render else keypad_text(language, view)
     try:
         await query.edit_message_text(text, reply_markup=keypad_markup(view))
@@ -116,8 +120,14 @@ async def keypad_press(update: Update, context: WalletContext) -> None:
             raise
 
 
-def handlers() -> list:
+def handlers(outcomes: Outcomes) -> list:
+    """/setpin and the keypad, which shows a confirmation's outcome by ``outcomes``."""
+
+    async def keypad_tap(update: Update, context: WalletContext) -> None:
+        """Take one keypad tap and redraw the keypad (masked) or show the outcome."""
+        await keypad_press(update, context, outcomes)
+
     return [
         command("setpin", setpin),
-        CallbackQueryHandler(keypad_press, pattern=f"^{KEYPAD}"),
+        CallbackQueryHandler(keypad_tap, pattern=KEYPAD_TAP),
     ]

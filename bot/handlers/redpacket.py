@@ -15,10 +15,11 @@ start-up and every minute, which edit the message and tell the sender
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import Forbidden, TelegramError
+from telegram import Message, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
     ChosenInlineResultHandler,
@@ -31,6 +32,7 @@ from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
 from bot.domain.redpackets import (
     Creation,
+    CreationStatus,
     PacketKind,
     PacketOrder,
     PacketResults,
@@ -39,7 +41,7 @@ from bot.domain.redpackets import (
 )
 from bot.domain.users import Profile
 from bot.handlers import redpacket_inline
-from bot.handlers.cards import CardFlow, press_card
+from bot.handlers.cards import CardFlow, card_pattern, offer_card, press_card
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -47,19 +49,17 @@ from bot.handlers.context import (
     error_text,
     is_private,
     language_of,
-    private_link,
     profile_of,
     replied_to,
     topic_of,
 )
-from bot.handlers.outbox import outbox, reply
-from bot.handlers.pin import OUTCOMES
+from bot.handlers.fallback import unknown_callback
+from bot.handlers.outbox import Told, outbox, reply, tell
 from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
 from bot.handlers.redpacket_text import (
     CARD,
-    CONFIRM_LINK,
     DETAILS_LINK,
-    GRAB,
+    GRAB_TAP,
     INLINE_PENDING,
     PURPOSE,
     card_markup,
@@ -70,10 +70,19 @@ from bot.handlers.redpacket_text import (
     packet_text,
 )
 from bot.handlers.risk_text import decision_text
+from bot.handlers.start import start_link
 from bot.i18n import translate
 from bot.wallet.redpackets import CONFIRMATION
 
-__all__ = ["DETAILS_LINK", "handlers", "schedule", "show_card", "show_details"]
+__all__ = [
+    "DETAILS_LINK",
+    "announce",
+    "grab_press",
+    "handlers",
+    "schedule",
+    "show_card",
+    "show_details",
+]
 
 log = logging.getLogger(__name__)
 
@@ -148,20 +157,7 @@ def _asker(kind: PacketKind):
         action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         recipient = await name_of(context, order.recipient_id)
         text, markup = card_text(language, order, recipient), card_markup(language, action.id)
-        try:
-            await context.bot.send_message(user.telegram_id, text, reply_markup=markup)
-        except Forbidden:  # never opened the private chat: a button opens it on this card
-            link = private_link(context, f"{CONFIRM_LINK}{action.id}")
-            button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
-            await reply(
-                update,
-                context,
-                translate(language, "send.confirm_in_private"),
-                reply_markup=InlineKeyboardMarkup([[button]]),
-            )
-            return
-        # the card is in the private chat already: a busy group can do without this note
-        await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
+        await offer_card(update, context, language, user.telegram_id, text, markup, action.id)
 
     return ask
 
@@ -208,7 +204,7 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
     """Post the packet in its group (once, through the outbox) and schedule its expiry;
     the sender's text."""
     order = creation.order
-    if creation.status != "created" or creation.packet is None:
+    if creation.status is not CreationStatus.CREATED or creation.packet is None:
         return translate(
             language,
             "redpacket.not_sent",
@@ -244,12 +240,8 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
         log.warning("could not post red packet %s: %r", packet.id, sent)
         if await wallet.redpackets.refund_unshown(packet.id) is None:
             return
-        try:
-            await bot.send_message(
-                packet.sender_id, translate(language, "redpacket.post_failed", amount=amount)
-            )
-        except TelegramError:
-            log.warning("could not tell %s about red packet %s", packet.sender_id, packet.id)
+        failed = translate(language, "redpacket.post_failed", amount=amount)
+        await tell(bot, packet.sender_id, failed, about=f"red packet {packet.id}")
 
     outbox(context.application).send_message(
         bot,
@@ -260,9 +252,6 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
         message_thread_id=order.thread_id,  # the forum topic it was asked for in
     )
     return translate(language, "redpacket.sent", amount=amount)
-
-
-OUTCOMES[Creation] = announce
 
 
 # Grabbing -------------------------------------------------------------------------------
@@ -277,10 +266,14 @@ async def grab_press(update: Update, context: WalletContext) -> None:
     query = update.callback_query
     wallet = context.wallet
     profile = profile_of(update)
-    packet_id = query.data.removeprefix(GRAB)
     if profile is None:
         await query.answer()
         return
+    if not isinstance(context.match, re.Match):
+        # a tap without any data: PTB hands it to the first tap handler, this one
+        await unknown_callback(update, context)
+        return
+    packet_id = context.match.group(1)
     if packet_id == INLINE_PENDING:
         language = language_of(update, await current_user(update, context))
         await query.answer(translate(language, "redpacket.inline_pending"), show_alert=True)
@@ -330,11 +323,13 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
         except WalletError:
             continue  # grabbed already, finished, expired: say nothing in the group
         amount = format_fen(grab.amount)
-        try:
-            await context.bot.send_message(
-                user.telegram_id, translate(language, "redpacket.grabbed", amount=amount)
-            )
-        except Forbidden:
+        told = await tell(
+            context.bot,
+            user.telegram_id,
+            translate(language, "redpacket.grabbed", amount=amount),
+            about=f"a grab of red packet {packet.id}",
+        )
+        if told is Told.BLOCKED:  # never opened the private chat: say it in the group
             await reply(
                 update,
                 context,
@@ -342,8 +337,6 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
                     language, "redpacket.grabbed_reply", name=user.display_name, amount=amount
                 ),
             )
-        except TelegramError:
-            log.warning("could not tell %s about a grab", user.telegram_id, exc_info=True)
         editor(context.application).touch(packet.id)
         return
 
@@ -398,8 +391,9 @@ def handlers() -> list:
         command("redpacket_equal", ask[PacketKind.EQUAL]),
         command("redpacket_for", ask[PacketKind.EXCLUSIVE]),
         command("redpacket_pwd", ask[PacketKind.PASSWORD]),
-        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
-        CallbackQueryHandler(grab_press, pattern=f"^{GRAB}"),
+        start_link(DETAILS_LINK, show_details),
+        CallbackQueryHandler(card_press, pattern=card_pattern(CARD)),
+        CallbackQueryHandler(grab_press, pattern=GRAB_TAP),
         InlineQueryHandler(redpacket_inline.inline_query),
         ChosenInlineResultHandler(redpacket_inline.inline_chosen),
         MessageHandler(

@@ -22,15 +22,9 @@ from telegram.error import Forbidden
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
 from bot.domain.redpackets import PacketKind
+from bot.handlers.cards import CONFIRM_LINK
 from bot.handlers.context import WalletContext, current_user, error_text, language_of, private_link
-from bot.handlers.redpacket_text import (
-    CONFIRM_LINK,
-    GRAB,
-    INLINE_PENDING,
-    PURPOSE,
-    card_markup,
-    card_text,
-)
+from bot.handlers.redpacket_text import GRAB, INLINE_PENDING, PURPOSE, card_markup, card_text
 from bot.i18n import translate
 
 

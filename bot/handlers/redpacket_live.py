@@ -13,12 +13,13 @@ import asyncio
 import logging
 import time
 
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
 from bot.domain.money import format_fen
 from bot.domain.redpackets import Expiry, RedPacket
 from bot.handlers.context import WALLET_KEY, WalletContext
+from bot.handlers.outbox import tell
 from bot.handlers.redpacket_text import group_language, packet_markup, packet_text
 from bot.i18n import translate
 
@@ -154,12 +155,10 @@ async def _expired(application: Application, expiry: Expiry) -> None:
     sender = await wallet.users.get(packet.sender_id)
     language = sender.effective_language if sender else "zh"
     text = translate(language, "redpacket.refunded", amount=format_fen(expiry.refunded))
-    try:
-        await application.bot.send_message(packet.sender_id, text)
-    except Forbidden:
-        pass  # the money is back in the wallet all the same
-    except TelegramError:
-        log.warning("could not tell %s about a refund", packet.sender_id, exc_info=True)
+    # the money is back in the wallet, whether or not this arrives
+    await tell(
+        application.bot, packet.sender_id, text, about=f"the refund of red packet {packet.id}"
+    )
 
 
 async def expire_one(context: WalletContext) -> None:

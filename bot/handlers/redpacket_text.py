@@ -6,14 +6,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.money import format_fen
 from bot.domain.redpackets import PacketKind, PacketOrder, PacketResults, RedPacket
-from bot.handlers.context import WalletContext, private_link
+from bot.handlers.cards import card_buttons
+from bot.handlers.context import ID, WalletContext, button_pattern, private_link
 from bot.i18n import translate
 
 GRAB = "rp:"  # rp:<packet id>
+GRAB_TAP = button_pattern(GRAB, ID)
 INLINE_PENDING = "x"  # rp:x: an inline packet whose sender is still confirming it
 CARD = "rpc:"  # rpc:<action id>:y|n
 PURPOSE = "red_packet.card"
-CONFIRM_LINK = "confirm_"  # the same deep link as a tip's card
 DETAILS_LINK = "rp_"  # /start rp_<packet id>
 
 
@@ -34,17 +35,11 @@ def card_text(language: str, order: PacketOrder, recipient_name: str = "") -> st
 
 
 def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    translate(language, "transfer.confirm"), callback_data=f"{CARD}{action_id}:y"
-                ),
-                InlineKeyboardButton(
-                    translate(language, "transfer.cancel"), callback_data=f"{CARD}{action_id}:n"
-                ),
-            ]
-        ]
+    return card_buttons(
+        CARD,
+        action_id,
+        translate(language, "transfer.confirm"),
+        translate(language, "transfer.cancel"),
     )
 
 

@@ -9,20 +9,20 @@ the requester (which, once the request expired, turns the caption into "expired 
 
 from __future__ import annotations
 
-import logging
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import PaymentRequestExpired, PaymentRequestNotFound, WalletError
 from bot.domain.money import format_fen
-from bot.domain.requests import PaymentRequest, RequestPayment
+from bot.domain.requests import PaymentRequest, PaymentStatus, RequestPayment
 from bot.domain.risk import RiskAction, RiskDecision
 from bot.domain.users import User
-from bot.handlers.cards import CardFlow, press_card
+from bot.handlers.cards import CardFlow, card_buttons, card_pattern, press_card
 from bot.handlers.context import (
+    ID,
     WalletContext,
+    button_pattern,
     command,
     current_user,
     error_text,
@@ -30,18 +30,18 @@ from bot.handlers.context import (
     private_link,
     private_user,
 )
-from bot.handlers.pin import OUTCOMES
+from bot.handlers.outbox import tell
 from bot.handlers.risk_text import decision_text, reason_text
+from bot.handlers.start import start_link
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
 from bot.wallet.requests import CONFIRMATION
 
-log = logging.getLogger(__name__)
-
 PAY_LINK = "pay_"  # /start pay_<token>
 CARD = "rq:"  # rq:<action id>:y|n, the payer's card
 CANCEL = "rqx:"  # rqx:<token>, the requester's button: the token is bound to them
+CANCEL_TAP = button_pattern(CANCEL, ID)
 PURPOSE = "request.pay"  # the card's pending action
 
 
@@ -61,17 +61,11 @@ def card_text(language: str, request: PaymentRequest, requester: User) -> str:
 
 
 def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    translate(language, "transfer.confirm"), callback_data=f"{CARD}{action_id}:y"
-                ),
-                InlineKeyboardButton(
-                    translate(language, "transfer.cancel"), callback_data=f"{CARD}{action_id}:n"
-                ),
-            ]
-        ]
+    return card_buttons(
+        CARD,
+        action_id,
+        translate(language, "transfer.confirm"),
+        translate(language, "transfer.cancel"),
     )
 
 
@@ -125,9 +119,7 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
     user = await current_user(update, context)
     language = language_of(update, user)
     try:
-        cancelled = await context.wallet.requests.cancel(
-            query.data.removeprefix(CANCEL), user.telegram_id
-        )
+        cancelled = await context.wallet.requests.cancel(context.match.group(1), user.telegram_id)
     except PaymentRequestExpired as expired:  # the requester's view now says so
         await query.answer()
         text = translate(
@@ -228,13 +220,13 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
     """Tell the requester their request was paid; the payer's text is returned."""
     made, payer, requester = payment.request, payment.payer, payment.requester
     amount = format_fen(made.amount)
-    if payment.status == "blocked":
+    if payment.status is PaymentStatus.BLOCKED:
         return decision_text(language, payment.decision, made.amount)
-    if payment.status == "needs_review":
+    if payment.status is PaymentStatus.NEEDS_REVIEW:
         return review_text(language, payment.decision, made.amount)
-    if payment.status == "refused":
+    if payment.status is PaymentStatus.REFUSED:
         return error_text(language, payment.error)
-    if payment.status == "paid_before":
+    if payment.status is PaymentStatus.PAID_BEFORE:
         return translate(language, "request.paid_before", amount=amount)
     balance = await context.wallet.ledger.balance(requester.account_id)
     told = requester.effective_language
@@ -245,21 +237,16 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
         amount=amount,
         balance=format_fen(balance.available),
     )
-    try:
-        await context.bot.send_message(requester.telegram_id, with_memo(told, dm, made.memo))
-    except Forbidden:
-        pass  # never opened the private chat: the money is in the wallet all the same
-    except TelegramError:
-        log.warning("could not tell %s a request was paid", requester.telegram_id, exc_info=True)
+    await tell(
+        context.bot, requester.telegram_id, with_memo(told, dm, made.memo), about="a paid request"
+    )
     return translate(language, "request.paid", amount=amount, name=requester.display_name)
-
-
-OUTCOMES[RequestPayment] = announce
 
 
 def handlers() -> list:
     return [
         command("request", request),
-        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
-        CallbackQueryHandler(cancel_press, pattern=f"^{CANCEL}"),
+        start_link(PAY_LINK, show_request),
+        CallbackQueryHandler(card_press, pattern=card_pattern(CARD)),
+        CallbackQueryHandler(cancel_press, pattern=CANCEL_TAP),
     ]

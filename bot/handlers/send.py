@@ -8,16 +8,14 @@ in their wallet anyway) and a tip is announced in its group.
 
 from __future__ import annotations
 
-import logging
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import Forbidden, TelegramError
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
+from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.domain.users import Profile, User
-from bot.handlers.cards import CardFlow, press_card
+from bot.handlers.cards import CardFlow, card_buttons, card_pattern, offer_card, press_card
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -25,20 +23,15 @@ from bot.handlers.context import (
     error_text,
     is_private,
     language_of,
-    private_link,
     replied_to,
 )
-from bot.handlers.outbox import outbox, reply
-from bot.handlers.pin import OUTCOMES
+from bot.handlers.outbox import outbox, reply, tell
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.wallet.transfers import Settlement, TransferOrder
-
-log = logging.getLogger(__name__)
+from bot.wallet.transfers import Settlement, SettlementStatus, TransferOrder
 
 CARD = "tx:"
 PURPOSE = "transfer"
-CONFIRM_LINK = "confirm_"
 
 
 def card_text(language: str, order: TransferOrder, recipient: User) -> str:
@@ -51,17 +44,11 @@ def card_text(language: str, order: TransferOrder, recipient: User) -> str:
 
 
 def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    translate(language, "transfer.confirm"), callback_data=f"{CARD}{action_id}:y"
-                ),
-                InlineKeyboardButton(
-                    translate(language, "transfer.cancel"), callback_data=f"{CARD}{action_id}:n"
-                ),
-            ]
-        ]
+    return card_buttons(
+        CARD,
+        action_id,
+        translate(language, "transfer.confirm"),
+        translate(language, "transfer.cancel"),
     )
 
 
@@ -90,13 +77,13 @@ async def send(update: Update, context: WalletContext) -> None:
         if len(args) < 2:
             await message.reply_text(translate(language, "send.usage_private"))
             return
-        target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), "transfer"
+        target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), TransferKind.TRANSFER
     else:
         replied = replied_to(message)  # in a forum topic, not the topic's first message
         if replied is None or replied.from_user is None or replied.from_user.is_bot or not args:
             await reply(update, context, translate(language, "send.usage_group"))
             return
-        target, amount, memo, kind = None, args[0], " ".join(args[1:]), "tip"
+        target, amount, memo, kind = None, args[0], " ".join(args[1:]), TransferKind.TIP
     try:
         recipient = await _recipient(context, target, replied)
         order = await context.wallet.transfers.order(
@@ -119,24 +106,12 @@ async def send(update: Update, context: WalletContext) -> None:
     if is_private(update):
         await message.reply_text(text, reply_markup=markup)
         return
-    try:
-        await context.bot.send_message(user.telegram_id, text, reply_markup=markup)
-    except Forbidden:  # never opened the private chat: a button opens it on this card
-        link = private_link(context, f"{CONFIRM_LINK}{action.id}")
-        button = InlineKeyboardButton(translate(language, "send.open_private"), url=link)
-        await reply(
-            update,
-            context,
-            translate(language, "send.confirm_in_private"),
-            reply_markup=InlineKeyboardMarkup([[button]]),
-        )
-        return
-    # the card is in the private chat already: a busy group can do without this note
-    await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
+    await offer_card(update, context, language, user.telegram_id, text, markup, action.id)
 
 
 async def show_card(update: Update, context: WalletContext, action_id: str) -> bool:
-    """``/start confirm_<id>``: show a card begun in a group; False if it is not one."""
+    """``/start confirm_<id>``: show a transfer's card begun in a group; False if it is
+    not one."""
     user = await current_user(update, context)
     language = language_of(update, user)
     try:
@@ -177,7 +152,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
     """Tell the recipient, and the tip's group through its outbox; the payer's text."""
     order = settlement.order
     amount = format_fen(order.amount)
-    if settlement.status != "sent":
+    if settlement.status is not SettlementStatus.SENT:
         return decision_text(language, settlement.decision, order.amount, settlement.held)
     recipient, payer = settlement.recipient, settlement.payer
     balance = await context.wallet.ledger.balance(recipient.account_id)
@@ -190,12 +165,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
     )
     if order.memo:
         dm += "\n" + translate(recipient.effective_language, "transfer.memo", memo=order.memo)
-    try:
-        await context.bot.send_message(recipient.telegram_id, dm)
-    except Forbidden:
-        pass  # never opened the private chat: the money waits in the wallet all the same
-    except TelegramError:
-        log.warning("could not tell %s about a transfer", recipient.telegram_id, exc_info=True)
+    await tell(context.bot, recipient.telegram_id, dm, about="a transfer")
     if order.chat_id is not None:
         outbox(context.application).send_message(
             context.bot,
@@ -213,11 +183,8 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
     return translate(language, "transfer.sent", amount=amount, name=recipient.display_name)
 
 
-OUTCOMES[Settlement] = announce
-
-
 def handlers() -> list:
     return [
         command("send", send),
-        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
+        CallbackQueryHandler(card_press, pattern=card_pattern(CARD)),
     ]

@@ -10,20 +10,16 @@ nobody here answers to.
 
 from __future__ import annotations
 
-import logging
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden, TelegramError
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
 from bot.domain.requests import SplitBill, SplitShare
 from bot.domain.users import User
 from bot.handlers.context import WalletContext, command, error_text, private_user
+from bot.handlers.outbox import Told, tell
 from bot.handlers.request import pay_link, with_memo
 from bot.i18n import translate
-
-log = logging.getLogger(__name__)
 
 
 async def split(update: Update, context: WalletContext) -> None:
@@ -73,17 +69,14 @@ async def _send_share(
     button = InlineKeyboardButton(
         translate(told, "split.pay", amount=format_fen(share.amount)), url=link
     )
-    try:
-        await context.bot.send_message(
-            person.telegram_id,
-            with_memo(told, text, bill.memo) + "\n" + link,
-            reply_markup=InlineKeyboardMarkup([[button]]),
-        )
-    except TelegramError as failed:
-        if not isinstance(failed, Forbidden):
-            log.warning("could not send %s a split share", person.telegram_id, exc_info=True)
-        return False
-    return True
+    sent = await tell(
+        context.bot,
+        person.telegram_id,
+        with_memo(told, text, bill.memo) + "\n" + link,
+        about="a split share",
+        reply_markup=InlineKeyboardMarkup([[button]]),
+    )
+    return sent is Told.SENT
 
 
 def split_summary(

@@ -1,16 +1,27 @@
-"""/start, /help and the main menu."""
+"""/start, /help and the main menu; the frame of every ``/start <payload>`` link.
+
+A feature that owns a deep link (``t.me/<bot>?start=<prefix><rest>``) adds a handler of
+its own made by :func:`start_link` (PTB's deep-linking pattern: a ``/start`` handler per
+payload, each before the plain one, which :func:`bot.handlers.register` keeps last). So
+this module knows no feature: a link it does not know, or one whose thing is gone,
+reaches the plain /start, which says the link is not valid and shows the menu.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackQueryHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain.money import format_fen
-from bot.handlers import redpacket, request, send
+from bot.domain.users import User
 from bot.handlers.context import (
     WalletContext,
     command,
     current_user,
+    is_admin,
     is_private,
     language_of,
     private_link,
@@ -18,10 +29,15 @@ from bot.handlers.context import (
 from bot.handlers.outbox import reply
 from bot.i18n import translate
 
+__all__ = ["MENU_BALANCE", "MENU_HELP", "MENU_LANGUAGE", "handlers", "menu_markup", "start_link"]
+
 MENU = "m:"
 MENU_BALANCE = "m:balance"
 MENU_HELP = "m:help"
 MENU_LANGUAGE = "m:lang"
+
+# Shows what a link's ``rest`` names in the private chat; False: there is no such thing.
+Show = Callable[[Update, WalletContext, str], Awaitable[bool]]
 
 
 def menu_markup(language: str) -> InlineKeyboardMarkup:
@@ -42,47 +58,28 @@ def menu_markup(language: str) -> InlineKeyboardMarkup:
     )
 
 
-def help_text(language: str, update: Update, context: WalletContext) -> str:
+def help_text(language: str, update: Update, context: WalletContext, user: User | None) -> str:
     if not is_private(update):
         return translate(language, "help.group", link=private_link(context))
     text = translate(language, "help.private")
-    if update.effective_user and update.effective_user.id in context.wallet.settings.admin_ids:
+    if is_admin(context, user):
         text += "\n\n" + translate(language, "help.admin")
     return text
 
 
-async def start(update: Update, context: WalletContext) -> None:
-    """Open the user's wallet and show the menu."""
+async def _arrive(update: Update, context: WalletContext) -> tuple[User | None, User | None]:
+    """The person as the wallet knew them before this /start (None: new to it), and now
+    (registered; None for a bot)."""
     person = update.effective_user
     before = await context.wallet.users.get(person.id) if person else None
-    user = await current_user(update, context)
+    return before, await current_user(update, context)
+
+
+async def _welcome(update: Update, context: WalletContext, before, user, *, bad_link: bool):
+    """The welcome with the balance and the menu; first saying a link was not valid."""
     language = language_of(update, user)
-    if user is None:
-        return
-    if not is_private(update):
-        await reply(update, context, translate(language, "help.group", link=private_link(context)))
-        return
-    payload = context.args[0] if context.args else ""
-    if payload.startswith(send.CONFIRM_LINK) and await send.show_card(
-        update, context, payload.removeprefix(send.CONFIRM_LINK)
-    ):
-        return
-    if payload.startswith(send.CONFIRM_LINK) and await redpacket.show_card(
-        update, context, payload.removeprefix(send.CONFIRM_LINK)
-    ):
-        return
-    if payload.startswith(redpacket.DETAILS_LINK) and await redpacket.show_details(
-        update, context, payload.removeprefix(redpacket.DETAILS_LINK)
-    ):
-        return
-    if payload.startswith(request.PAY_LINK) and await request.show_request(
-        update, context, payload.removeprefix(request.PAY_LINK)
-    ):
-        return
     balance = await context.wallet.ledger.balance(user.account_id)
-    lines = []
-    if payload:
-        lines.append(translate(language, "start.bad_link"))
+    lines = [translate(language, "start.bad_link")] if bad_link else []
     greeting = (
         "start.welcome_back" if before is not None and before.private_chat else "start.welcome"
     )
@@ -94,20 +91,61 @@ async def start(update: Update, context: WalletContext) -> None:
     )
 
 
+async def start(update: Update, context: WalletContext) -> None:
+    """Open the user's wallet and show the menu."""
+    before, user = await _arrive(update, context)
+    if user is None:
+        return
+    if not is_private(update):
+        language = language_of(update, user)
+        await reply(update, context, translate(language, "help.group", link=private_link(context)))
+        return
+    # a payload no feature took: an unknown link (a feature's own links come to its handler)
+    await _welcome(update, context, before, user, bad_link=bool(context.args))
+
+
+def start_link(prefix: str, *shows: Show) -> CommandHandler:
+    """The handler of ``/start <prefix><rest>`` in a private chat.
+
+    The first of ``shows`` that finds what ``rest`` names answers; when none does, the
+    welcome says the link is not valid, as for any unknown link. In a group a link is
+    not followed: the plain /start points to the private chat.
+    """
+    link = re.compile(rf"^/start(?:@\w+)?\s+{re.escape(prefix)}(\S*)")
+
+    async def open_link(update: Update, context: WalletContext) -> None:
+        """Show what the link names, or the menu saying the link is not valid."""
+        before, user = await _arrive(update, context)
+        if user is None:
+            return
+        rest = context.match.group(1)
+        for show in shows:
+            if await show(update, context, rest):
+                return
+        await _welcome(update, context, before, user, bad_link=True)
+
+    only = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.Regex(link)
+    return CommandHandler("start", open_link, filters=only)
+
+
 async def help_command(update: Update, context: WalletContext) -> None:
     """List the commands of this kind of chat."""
     user = await current_user(update, context)
-    await reply(update, context, help_text(language_of(update, user), update, context))
+    await reply(update, context, help_text(language_of(update, user), update, context, user))
 
 
 async def menu_help(update: Update, context: WalletContext) -> None:
     """Show the help from the menu."""
     await update.callback_query.answer()
     user = await current_user(update, context)
-    await update.effective_message.reply_text(help_text(language_of(update, user), update, context))
+    await update.effective_message.reply_text(
+        help_text(language_of(update, user), update, context, user)
+    )
 
 
 def handlers() -> list:
+    """/start (the plain one: register it after every feature's :func:`start_link`),
+    /help and the menu's help button."""
     return [
         command("start", start),
         command("help", help_command),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, MessageHandler, PreCheckoutQueryHandler, filters
 
 from bot.domain.errors import TopUpNotConfigured, WalletError
@@ -20,18 +20,22 @@ from bot.domain.money import format_fen
 from bot.domain.topups import Checkout, Credit, Payment, TopUp
 from bot.domain.users import User
 from bot.handlers.context import (
+    ID,
     WalletContext,
+    button_pattern,
     command,
     current_user,
     error_text,
     language_of,
     private_user,
 )
+from bot.handlers.outbox import tell
 from bot.i18n import translate
 
 log = logging.getLogger(__name__)
 
-MENU = "tu:"
+MENU = "tu:"  # tu:<action id>:<index of the preset amount>
+MENU_TAP = button_pattern(MENU, ID, "[0-9]{1,3}")
 PURPOSE = "topup_menu"
 PER_ROW = 2
 
@@ -104,12 +108,12 @@ async def menu_press(update: Update, context: WalletContext) -> None:
     query = update.callback_query
     user = await current_user(update, context)
     language = language_of(update, user)
-    _, action_id, index = [*query.data.split(":"), "", ""][:3]
+    action_id, index = context.match.groups()
     wallet = context.wallet
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, PURPOSE)
         amounts = action.payload.get("amounts", [])
-        if not (index.isascii() and index.isdigit()) or int(index) >= len(amounts):
+        if int(index) >= len(amounts):
             await query.answer(translate(language, "callback.unknown"), show_alert=True)
             return
         await wallet.actions.finish(action)  # one invoice per menu: a double tap sends one
@@ -182,10 +186,8 @@ async def paid(update: Update, context: WalletContext) -> None:
             amount=format_fen(credit.transfer.amount),
             balance=format_fen(balance.available),
         )
-    try:
-        await message.reply_text(text)
-    except Forbidden:
-        pass  # blocked the bot since paying: the money is in the wallet all the same
+    # one who blocked the bot since paying has the money in the wallet all the same
+    await tell(context.bot, message.chat_id, text, about="a top-up receipt")
 
 
 async def tell_admins(context: WalletContext, payer: User, credit: Credit) -> None:
@@ -218,18 +220,14 @@ async def tell_admins(context: WalletContext, payer: User, credit: Credit) -> No
                 transfer_id=credit.transfer.id,
                 **common,
             )
-        try:
-            await context.bot.send_message(admin_id, text)
-        except Forbidden:
-            pass  # this admin never opened the private chat; the security log has it
-        except TelegramError:
-            log.warning("could not tell admin %s about a top-up", admin_id, exc_info=True)
+        # an admin who never opened the private chat: the security log has it
+        await tell(context.bot, admin_id, text, about="a top-up that did not match its invoice")
 
 
 def handlers() -> list:
     return [
         command("topup", topup),
-        CallbackQueryHandler(menu_press, pattern=f"^{MENU}"),
+        CallbackQueryHandler(menu_press, pattern=MENU_TAP),
         PreCheckoutQueryHandler(pre_checkout),
         MessageHandler(filters.SUCCESSFUL_PAYMENT, paid),
     ]

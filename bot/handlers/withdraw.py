@@ -9,24 +9,24 @@ recovery sweep (at start-up and every ``SWEEP_INTERVAL_S``), which tells the own
 
 from __future__ import annotations
 
-import logging
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden, TelegramError
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import AmountError, WalletError
 from bot.domain.money import format_fen
 from bot.domain.risk import RiskAction, RiskDecision
-from bot.domain.withdrawals import WithdrawalOrder, WithdrawalOutcome, WithdrawalState
-from bot.handlers.cards import CardFlow, press_card
+from bot.domain.withdrawals import (
+    WithdrawalOrder,
+    WithdrawalOutcome,
+    WithdrawalState,
+    WithdrawalStatus,
+)
+from bot.handlers.cards import CardFlow, card_buttons, card_pattern, press_card
 from bot.handlers.context import WALLET_KEY, WalletContext, command, error_text, private_user
-from bot.handlers.pin import OUTCOMES
+from bot.handlers.outbox import Told, tell
 from bot.handlers.risk_text import reason_text
 from bot.i18n import translate
 from bot.wallet.withdrawals import CONFIRMATION
-
-log = logging.getLogger(__name__)
 
 CARD = "wd:"
 PURPOSE = "withdraw.card"
@@ -38,17 +38,11 @@ def card_text(language: str, order: WithdrawalOrder) -> str:
 
 
 def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    translate(language, "withdraw.confirm"), callback_data=f"{CARD}{action_id}:y"
-                ),
-                InlineKeyboardButton(
-                    translate(language, "withdraw.cancel"), callback_data=f"{CARD}{action_id}:n"
-                ),
-            ]
-        ]
+    return card_buttons(
+        CARD,
+        action_id,
+        translate(language, "withdraw.confirm"),
+        translate(language, "withdraw.cancel"),
     )
 
 
@@ -119,18 +113,15 @@ async def outcome_text(context: WalletContext, language: str, outcome: Withdrawa
     """The keypad message once the PIN was right: what became of the withdrawal."""
     order = outcome.order
     amount, card = format_fen(order.amount), order.card
-    if outcome.status == "refused":
+    if outcome.status is WithdrawalStatus.REFUSED:
         return error_text(language, outcome.error)
-    if outcome.status == "blocked":
+    if outcome.status is WithdrawalStatus.BLOCKED:
         return _blocked(language, order, outcome.decision)
-    if outcome.status == "held":
+    if outcome.status is WithdrawalStatus.HELD:
         return translate(
             language, "withdraw.held", amount=amount, reasons=_reasons(language, outcome.decision)
         )
     return translate(language, f"withdraw.{outcome.status}", amount=amount, card=card)
-
-
-OUTCOMES[WithdrawalOutcome] = outcome_text
 
 
 async def tell_owners(application: Application) -> None:
@@ -146,15 +137,11 @@ async def tell_owners(application: Application) -> None:
             amount=format_fen(withdrawal.amount),
             card=withdrawal.card,
         )
-        try:
-            await application.bot.send_message(withdrawal.telegram_id, text)
-        except Forbidden:
-            pass  # they blocked the bot: the balance tells them all the same
-        except TelegramError:
-            log.warning(
-                "could not tell %s about withdrawal %s", withdrawal.telegram_id, withdrawal.id
-            )
-            continue  # the next sweep tries again
+        told = await tell(
+            application.bot, withdrawal.telegram_id, text, about=f"withdrawal {withdrawal.id}"
+        )
+        if told is Told.FAILED:
+            continue  # the next sweep tries again (blocked the bot: the balance tells them)
         await wallet.withdrawals.mark_told(withdrawal.id)
 
 
@@ -186,5 +173,5 @@ def schedule(application: Application) -> None:
 def handlers() -> list:
     return [
         command("withdraw", withdraw),
-        CallbackQueryHandler(card_press, pattern=f"^{CARD}"),
+        CallbackQueryHandler(card_press, pattern=card_pattern(CARD)),
     ]

@@ -8,10 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.history import EntryState, HistoryLine, Party
+from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind
 from bot.domain.money import format_fen
 from bot.i18n import translate
-from bot.wallet.statements import CHINA
+from bot.wallet.statements import (
+    CHINA,
+)
 
 __all__ = [
     "amount_text",
@@ -23,29 +26,6 @@ __all__ = [
     "signed_fen",
 ]
 
-# The kinds payment flows write (and the spellings a flow might choose) → message keys.
-KIND_KEYS = {
-    "transfer": "history.kind.transfer",
-    "tip": "history.kind.tip",
-    "topup": "history.kind.topup",
-    "top_up": "history.kind.topup",
-    "withdraw": "history.kind.withdraw",
-    "withdrawal": "history.kind.withdraw",
-    "red_packet": "history.kind.red_packet",
-    "redpacket": "history.kind.red_packet",
-    "redpacket_grab": "history.kind.redpacket_grab",
-    "red_packet_grab": "history.kind.redpacket_grab",
-    "redpacket_refund": "history.kind.redpacket_refund",
-    "red_packet_refund": "history.kind.redpacket_refund",
-    "refund": "history.kind.refund",
-    "merchant_payment": "history.kind.merchant_payment",
-    "request": "history.kind.request",
-    "payment_request": "history.kind.request",
-    "split": "history.kind.split",
-    "fee": "history.kind.fee",
-    "voucher": "history.kind.voucher",
-    "promotion": "history.kind.promotion",
-}
 SYSTEM_KEYS = {
     "external": "history.party.external",
     "escrow:redpackets": "history.party.escrow_redpackets",
@@ -60,7 +40,13 @@ _STATE_KEYS = {
 
 
 def kind_label(language: str, kind: str) -> str:
-    return translate(language, KIND_KEYS.get(kind, "history.kind.other"))
+    """What a transfer's kind is called: ``history.kind.<kind>``; "Other" for any kind
+    the wallet does not write (a row from an older or newer version)."""
+    try:
+        known = TransferKind(kind)
+    except ValueError:
+        return translate(language, "history.kind.other")
+    return translate(language, f"history.kind.{known.value}")
 
 
 def party_label(language: str, party: Party) -> str:

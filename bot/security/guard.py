@@ -9,9 +9,8 @@ review queue; :meth:`~PaymentGuard.approve` posts it, :meth:`~PaymentGuard.rejec
 
 How the facts are read from the ledger (the payment flows keep to these conventions):
 
-- A payment's transfer has the payment kind as its ``kind`` (``transfer``, ``tip``,
-  ``red_packet``, ``withdraw``, ``merchant_payment``; see :data:`OUTGOING_KINDS`) and
-  debits the payer's user account. Top-ups, refunds and money coming in are other kinds or
+- A payment's transfer has one of :data:`bot.domain.kinds.PAYMENT_KINDS` as its ``kind``
+  and debits the payer's user account. Top-ups, refunds and money coming in are other kinds or
   other directions, and never count as sent.
 - A payment counts from the moment its transfer is written: posted, or pending (a
   withdrawal in flight, a held payment) unless the reservation was voided or expired.
@@ -42,25 +41,24 @@ item, and a decision is never unlogged. Who may decide is the chat layer's to ch
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
-from bot.domain.errors import AccountsMustBeDifferent, UserNotFound
+from bot.domain.errors import UserNotFound
 from bot.domain.holds import (
     CHINA_UTC_OFFSET_MS,
     HOLD_APPROVED,
     HOLD_OPENED,
     HOLD_REJECTED,
-    OUTGOING_KINDS,
+    GuardStore,
     Held,
-    PayerRecord,
     day_start_ms,
 )
-from bot.domain.model import MAX_KEY_LENGTH, MAX_TRANSFER_AMOUNT, TransferFlag, TransferSpec
+from bot.domain.kinds import PAYMENT_KINDS, TransferKind
+from bot.domain.ledger_rules import key_error, operation_error
+from bot.domain.model import TransferFlag, TransferSpec
 from bot.domain.risk import (
     DEFAULT_RULES,
     PaymentFacts,
-    PaymentKind,
     RecentGrab,
     RecentPayment,
     RiskAction,
@@ -69,11 +67,9 @@ from bot.domain.risk import (
     evaluate,
 )
 from bot.domain.security_errors import HeldPaymentNotFound
-from bot.domain.security_ports import SecurityEvent
 from bot.security.identity import Identity
 
 __all__ = [
-    "GuardStore",
     "NotifyAdmins",
     "PaymentGuard",
 ]
@@ -84,50 +80,6 @@ _LOGGED = frozenset({RiskAction.STEP_UP_2FA, RiskAction.HOLD, RiskAction.BLOCK})
 
 
 NotifyAdmins = Callable[[Held], Awaitable[object]]
-
-
-class GuardStore(Protocol):
-    def now_ms(self) -> int: ...
-
-    async def payer_record(self, telegram_id: int) -> PayerRecord | None: ...
-
-    async def outgoing_totals(self, account_id: int, since_ms: int) -> tuple[int, int]:
-        """(Σ live outgoing payments, Σ of those marked password-free) from ``since_ms`` on."""
-        ...
-
-    async def recent_outgoing(self, account_id: int, since_ms: int) -> list[RecentPayment]:
-        """Live outgoing payments created after ``since_ms``, oldest first."""
-        ...
-
-    async def recent_grabs(self, account_id: int, since_ms: int) -> list[RecentGrab]:
-        """Red-packet grabs credited after ``since_ms``, oldest first."""
-        ...
-
-    async def mark_password_free(self, key: str, telegram_id: int) -> None:
-        """Remember that the transfer with idempotency key ``key`` needs no PIN (once)."""
-        ...
-
-    async def open_hold(
-        self, key: str, spec: TransferSpec, reasons: Sequence[str], event: str
-    ) -> Held:
-        """Reserve ``spec`` (a pending transfer) under ``key``, open its review item and log
-        ``event``, all in one transaction. Replaying ``key`` returns the same item."""
-        ...
-
-    async def decide_hold(self, held_id: int, approve: bool, admin_id: int, event: str) -> Held:
-        """Move an open item to approved (post) or rejected (void) and log ``event``, at
-        once; raise ``HeldPaymentNotFound`` or ``HeldPaymentAlreadyDecided`` otherwise."""
-        ...
-
-    async def get_hold(self, held_id: int) -> Held | None: ...
-
-    async def open_holds(self, limit: int) -> list[Held]:
-        """Open items, oldest first."""
-        ...
-
-    async def record_event(
-        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
-    ) -> SecurityEvent: ...
 
 
 class PaymentGuard:
@@ -158,11 +110,11 @@ class PaymentGuard:
         self,
         payer_telegram_id: int,
         amount: int,
-        kind: PaymentKind | str,
+        kind: TransferKind | str,
         recipient_telegram_id: int | None = None,
     ) -> PaymentFacts:
         """What is known now about this payment, read from storage."""
-        kind = PaymentKind(kind)
+        kind = TransferKind(kind)
         payer = await self.store.payer_record(payer_telegram_id)
         if payer is None:
             raise UserNotFound(telegram_id=payer_telegram_id)
@@ -170,7 +122,7 @@ class PaymentGuard:
         sent_today = password_free_today = 0
         recent_payments: list[RecentPayment] = []
         recent_grabs: list[RecentGrab] = []
-        if kind is PaymentKind.REDPACKET_GRAB:  # only the grab-burst rule looks at a grab
+        if kind is TransferKind.RED_PACKET_GRAB:  # only the grab-burst rule looks at a grab
             since = now - self.rules.grab_burst_window_ms
             recent_grabs = await self.store.recent_grabs(payer.account_id, since)
         else:
@@ -202,7 +154,7 @@ class PaymentGuard:
         self,
         payer_telegram_id: int,
         amount: int,
-        kind: PaymentKind | str,
+        kind: TransferKind | str,
         recipient_telegram_id: int | None = None,
     ) -> RiskDecision:
         """Decide what happens to the payment before any money moves; log the serious ones."""
@@ -224,7 +176,9 @@ class PaymentGuard:
 
     async def mark_password_free(self, key: str, payer_telegram_id: int) -> None:
         """Call before a payment goes ahead without a PIN, with the payment's own key."""
-        _check_key(key)
+        error = key_error(key)  # the payment's own key: the ledger's rule for keys
+        if error is not None:
+            raise error
         await self.store.mark_password_free(key, payer_telegram_id)
 
     # Holding ----------------------------------------------------------------------------
@@ -235,7 +189,7 @@ class PaymentGuard:
         payer_account_id: int,
         credit_account_id: int,
         amount: int,
-        kind: PaymentKind | str,
+        kind: TransferKind | str,
         decision: RiskDecision,
         *,
         memo: str = "",
@@ -248,13 +202,9 @@ class PaymentGuard:
         """
         if decision.action is not RiskAction.HOLD:
             raise ValueError(f"only a payment the guard held is held, not a {decision.action}")
-        kind = PaymentKind(kind)
-        if kind not in OUTGOING_KINDS:
+        kind = TransferKind(kind)
+        if kind not in PAYMENT_KINDS:
             raise ValueError(f"a {kind} is not an outgoing payment")
-        _check_key(key)
-        _check_amount(amount)
-        if payer_account_id == credit_account_id:
-            raise AccountsMustBeDifferent(account_id=payer_account_id)
         spec = TransferSpec(
             payer_account_id,
             credit_account_id,
@@ -263,6 +213,9 @@ class PaymentGuard:
             flag=TransferFlag.PENDING,
             memo=memo,
         )
+        error = operation_error(key, (spec,))  # a hold's key becomes its transfer's
+        if error is not None:
+            raise error
         reasons = [r.value for r in decision.reasons]
         held = await self.store.open_hold(key, spec, reasons, HOLD_OPENED)
         if self.notify_admins is not None:
@@ -291,16 +244,3 @@ class PaymentGuard:
         if not 1 <= limit <= 500:
             raise ValueError("list 1–500 held payments at a time")
         return await self.store.open_holds(limit)
-
-
-def _check_key(key: str) -> None:
-    # The ledger's own rule for keys: a hold's key becomes its pending transfer's key.
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or "#" in key:
-        raise ValueError(f"an idempotency key is 1–{MAX_KEY_LENGTH} characters, without '#'")
-
-
-def _check_amount(amount: int) -> None:
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise TypeError(f"amounts are integers of fen, not {type(amount).__name__}")
-    if not 0 < amount <= MAX_TRANSFER_AMOUNT:
-        raise ValueError(f"a held amount is 1–{MAX_TRANSFER_AMOUNT} fen, not {amount}")

@@ -6,27 +6,19 @@ no PIN (it only makes the wallet safer).
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from bot.domain.risk import DEFAULT_RULES
-from bot.domain.security_ports import Action, SecurityEvent
+from bot.domain.security_ports import Action, PasswordFreeStore
 
-__all__ = ["MAX_DAILY", "MAX_PER_PAYMENT", "PasswordFree"]
+__all__ = [
+    "MAX_DAILY",
+    "MAX_PER_PAYMENT",
+    "PasswordFree",
+]
 
 # the hard caps are the risk rules' own, so the setting and the check cannot disagree
 MAX_PER_PAYMENT = DEFAULT_RULES.password_free_max_payment_fen
 MAX_DAILY = DEFAULT_RULES.password_free_max_daily_fen
 CONFIRMATION = "nopin"  # the PIN keypad purpose that turns them on
-
-
-class PasswordFreeStore(Protocol):
-    async def get_password_free(self, telegram_id: int) -> tuple[int, int]: ...
-
-    async def set_password_free(self, telegram_id: int, per_payment: int, daily: int) -> None: ...
-
-    async def record_event(
-        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
-    ) -> SecurityEvent: ...
 
 
 class PasswordFree:

@@ -12,14 +12,12 @@ key at the next correct entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
-from bot.domain.security_ports import ENCRYPTED_FIELDS
+from bot.domain.security_ports import ENCRYPTED_FIELDS, RotationStore
 from bot.security.cipher import Keyring, field_aad
 
 __all__ = [
     "RotationReport",
-    "RotationStore",
     "rotate_keys",
 ]
 
@@ -29,18 +27,6 @@ class RotationReport:
     values: int  # encrypted values rewritten
     indexes: int  # blind indexes recomputed
     key_id: str  # the key everything is under now
-
-
-class RotationStore(Protocol):
-    async def encrypted_values(self, table: str, column: str) -> list[tuple[int, str]]:
-        """(owner telegram id, token) of every non-empty value of the column."""
-        ...
-
-    async def rewrite_encrypted(
-        self, updates: list[tuple[str, str, int, str]], key_check: str
-    ) -> None:
-        """Apply (table, column, owner, value) updates and the new key check, atomically."""
-        ...
 
 
 async def rotate_keys(store: RotationStore, keyring: Keyring) -> RotationReport:

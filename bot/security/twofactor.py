@@ -7,30 +7,17 @@ step atomically, so a code cannot be used twice, not even by two requests at onc
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from bot.domain.security_errors import TotpAlreadyEnabled, TotpInvalid, TotpNotEnabled, TotpReplayed
-from bot.domain.security_ports import SecurityEvent
+from bot.domain.security_ports import TwoFactorStore
 from bot.security import totp
 from bot.security.cipher import Keyring, field_aad
 
-__all__ = ["ISSUER", "TwoFactor", "TwoFactorStore"]
+__all__ = [
+    "ISSUER",
+    "TwoFactor",
+]
 
 ISSUER = "Community Wallet"
-
-
-class TwoFactorStore(Protocol):
-    def now_ms(self) -> int: ...
-
-    async def get_totp(self, telegram_id: int) -> tuple[str | None, bool, int | None]: ...
-
-    async def set_totp(self, telegram_id: int, secret: str | None, enabled: bool) -> None: ...
-
-    async def use_totp_step(self, telegram_id: int, step: int) -> None: ...
-
-    async def record_event(
-        self, actor_id: int | None, event: str, subject_id: int | None, details: dict
-    ) -> SecurityEvent: ...
 
 
 class TwoFactor:

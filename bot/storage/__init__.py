@@ -1,12 +1,16 @@
-"""Persistence behind the interface the wallet core needs (``bot.domain.ports``)."""
+"""Persistence behind the ports the wallet core needs (``bot.domain.ports`` and the others)."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.domain.errors import StorageError
-from bot.domain.ports import LedgerSnapshot, LedgerStore
+from bot.domain.ports import LedgerSnapshot
+
+if TYPE_CHECKING:
+    from bot.storage.sqlite import SqliteDatabase
 
 __all__ = ["open_store", "open_store_snapshot", "sqlite_path"]
 
@@ -25,11 +29,12 @@ def _require_sqlite(database_url: str) -> Path:
     return sqlite_path(database_url)
 
 
-async def open_store(database_url: str, *, synchronous: str = "FULL") -> LedgerStore:
-    """Open the store a database URL names, applying migrations."""
-    from bot.storage.sqlite import SqliteLedgerStore
+async def open_store(database_url: str, *, synchronous: str = "FULL") -> SqliteDatabase:
+    """Open the database a URL names, applying migrations; its attributes are the stores
+    of the ports (``db.ledger``, ``db.users``, …)."""
+    from bot.storage.sqlite import SqliteDatabase
 
-    return await SqliteLedgerStore.open(_require_sqlite(database_url), synchronous=synchronous)
+    return await SqliteDatabase.open(_require_sqlite(database_url), synchronous=synchronous)
 
 
 def open_store_snapshot(database_url: str) -> AbstractAsyncContextManager[LedgerSnapshot]:

@@ -1,25 +1,68 @@
-"""What admins do: freeze and unfreeze wallets, read statistics. Every action is logged."""
+"""What admins do: freeze and unfreeze wallets, read statistics, audit the books. Every
+action is logged."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.errors import UserNotFound
+from bot.domain.events import verify_events
+from bot.domain.ports import LedgerSnapshot
+from bot.domain.security_ports import SecurityEvent
 from bot.domain.users import User
+from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
 
 __all__ = [
     "Admin",
+    "AuditResult",
+    "AuditSnapshot",
 ]
 
 FREEZE = "admin_freeze"  # the confirmation an admin with 2FA passes first
 
 
+class AuditSnapshot(LedgerSnapshot, Protocol):
+    """The ledger and the security log at one moment, read-only."""
+
+    def events(self) -> AsyncIterator[SecurityEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """What an audit of the ledger and the security log found."""
+
+    transfers: int
+    events: int
+    problems: tuple[str, ...]  # the first problems found, the ledger's then the log's
+    more_problems: int = 0  # found beyond those listed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.problems) + self.more_problems
+
+
 class Admin:
-    def __init__(self, store: AdminStore, ledger: Ledger, users: Users) -> None:
+    def __init__(
+        self,
+        store: AdminStore,
+        ledger: Ledger,
+        users: Users,
+        snapshot: Callable[[], AbstractAsyncContextManager[AuditSnapshot]],
+    ) -> None:
         self.store = store
         self.ledger = ledger
         self.users = users
+        self.snapshot = snapshot  # a consistent read-only view of the whole database
 
     async def find_user(self, text: str) -> User:
         """A person by @username or numeric Telegram id, or ``UserNotFound``."""
@@ -47,3 +90,16 @@ class Admin:
         from bot.domain.holds import day_start_ms
 
         return await self.store.stats(day_start_ms(self.store.now_ms()))
+
+    async def audit(self) -> AuditResult:
+        """Verify the ledger's invariants and the security log's chain, both as of one
+        moment (read-only: safe while the bot is writing)."""
+        async with self.snapshot() as snapshot:
+            report = await audit_ledger(snapshot)
+            events, event_problems = await verify_events(snapshot.events())
+        return AuditResult(
+            transfers=report.transfers,
+            events=events,
+            problems=(*report.problems, *event_problems),
+            more_problems=report.more_problems,
+        )

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.domain.errors import AccountsMustBeDifferent, PendingTransferAlreadyResolved
+from bot.domain.errors import PendingTransferAlreadyResolved
+from bot.domain.ledger_rules import operation_error, send_refusal
 from bot.domain.model import (
-    MAX_KEY_LENGTH,
-    MAX_TRANSFER_AMOUNT,
     Account,
     AccountKind,
     AccountStatus,
@@ -32,41 +31,7 @@ __all__ = [
     "Ledger",
 ]
 
-MAX_TRANSFERS_PER_OPERATION = 1_000
 MAX_HISTORY_PAGE = 100
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"an idempotency key is 1–{MAX_KEY_LENGTH} characters of text")
-    if "#" in key:
-        raise ValueError("'#' is reserved: transfer i of operation k has the key k#i")
-
-
-def _check_fen(amount: int) -> None:
-    # Callers parse user text with bot.domain.money first; this guards the core itself.
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise TypeError(f"amounts are integers of fen, not {type(amount).__name__}")
-    if amount <= 0:
-        raise ValueError("amount_must_be_positive")
-    if amount > MAX_TRANSFER_AMOUNT:
-        raise ValueError(f"a transfer moves at most {MAX_TRANSFER_AMOUNT} fen")
-
-
-def _check_spec(spec: TransferSpec) -> None:
-    if spec.flag.resolves_pending:
-        if not isinstance(spec.pending_id, int):
-            raise ValueError(f"{spec.flag} needs the pending transfer's id")
-        return
-    if spec.pending_id is not None:
-        raise ValueError("only post/void/expire transfers name a pending transfer")
-    _check_fen(spec.amount)
-    if spec.debit_account_id == spec.credit_account_id:
-        raise AccountsMustBeDifferent(account_id=spec.debit_account_id)
-    if not spec.kind:
-        raise ValueError("every transfer says why it happened (kind)")
-    if spec.timeout_ms < 0 or (spec.timeout_ms and spec.flag is not TransferFlag.PENDING):
-        raise ValueError("only pending transfers have a timeout, and it is not negative")
 
 
 class Ledger:
@@ -104,6 +69,16 @@ class Ledger:
     async def account(self, account_id: int) -> Account:
         return await self.store.get_account(account_id)
 
+    async def check_can_send(self, account_id: int, amount: int) -> Account:
+        """The account, if it may send ``amount`` now (the ledger's own rule); else raise
+        ``AccountFrozen`` or ``InsufficientFunds``. A check before a payment is shown:
+        the transfer itself is checked again when it is written."""
+        account = await self.store.get_account(account_id)
+        refused = send_refusal(account_id, account, amount)
+        if refused is not None:
+            raise refused
+        return account
+
     async def freeze(self, account_id: int) -> Account:
         """A frozen account keeps receiving money but cannot send any."""
         return await self.store.set_account_status(account_id, AccountStatus.FROZEN)
@@ -123,12 +98,14 @@ class Ledger:
     # Moving money -------------------------------------------------------------------
 
     async def execute(self, key: str, specs: Sequence[TransferSpec]) -> tuple[Transfer, ...]:
-        """Apply several transfers as one operation: all of them or none."""
-        _check_key(key)
-        if not specs or len(specs) > MAX_TRANSFERS_PER_OPERATION:
-            raise ValueError(f"an operation has 1–{MAX_TRANSFERS_PER_OPERATION} transfers")
-        for spec in specs:
-            _check_spec(spec)
+        """Apply several transfers as one operation: all of them or none.
+
+        The request is checked first (``ledger_rules.operation_error``: the key, then each
+        transfer in order); the store checks the accounts with the same rules.
+        """
+        error = operation_error(key, specs)
+        if error is not None:
+            raise error
         return await self.store.create_transfers(key, tuple(specs))
 
     async def transfer(

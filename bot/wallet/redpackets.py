@@ -29,8 +29,6 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
-    AccountFrozen,
-    InsufficientFunds,
     RedPacketExhausted,
     RedPacketGrabBlocked,
     RedPacketLimit,
@@ -38,12 +36,12 @@ from bot.domain.errors import (
     StorageError,
     UserNotFound,
 )
-from bot.domain.model import AccountStatus, SystemAccount, TransferSpec
+from bot.domain.kinds import TransferKind
+from bot.domain.model import SystemAccount, TransferSpec
 from bot.domain.money import parse_amount
 from bot.domain.redpackets import (
-    CREATE_KIND,
-    GRAB_KIND,
     Creation,
+    CreationStatus,
     Expiry,
     Grab,
     GrabCheck,
@@ -59,7 +57,7 @@ from bot.domain.redpackets import (
     _refuse_finished,
     normalize_password,
 )
-from bot.domain.risk import RiskAction, covers
+from bot.domain.risk import RiskAction, Verdict, verdict
 from bot.domain.users import Profile, User
 from bot.wallet.ledger import Ledger
 from bot.wallet.redpacket_split import equal_shares, random_shares
@@ -67,7 +65,9 @@ from bot.wallet.users import Users
 
 if TYPE_CHECKING:
     from bot.domain.risk import RiskDecision
-    from bot.security.guard import PaymentGuard
+    from bot.security.guard import (
+        PaymentGuard,
+    )
 
 __all__ = [
     "CONFIRMATION",
@@ -147,13 +147,7 @@ class RedPackets:
             phrase = normalize_password(password or "")
             if not phrase or len(phrase) > limits.max_password:
                 raise RedPacketLimit("red_packet_password_invalid", limit=limits.max_password)
-        account = await self.ledger.account(sender.account_id)
-        if account.status is AccountStatus.FROZEN:
-            raise AccountFrozen(account_id=account.id)
-        if account.available < total:
-            raise InsufficientFunds(
-                account_id=account.id, available=account.available, amount=total
-            )
+        await self.ledger.check_can_send(sender.account_id, total)
         return PacketOrder(
             sender.telegram_id,
             kind.value,
@@ -167,7 +161,7 @@ class RedPackets:
         )
 
     async def review(self, order: PacketOrder) -> RiskDecision:
-        return await self.guard.assess(order.sender_id, order.total, CREATE_KIND, None)
+        return await self.guard.assess(order.sender_id, order.total, TransferKind.RED_PACKET, None)
 
     # Creating ---------------------------------------------------------------------
 
@@ -182,16 +176,15 @@ class RedPackets:
         replay = await self.store.red_packet_by_key(key)
         decision = await self.review(order)
         if replay is not None:
-            return Creation("created", order, decision, replay)
+            return Creation(CreationStatus.CREATED, order, decision, replay)
         sender = await self.users.get(order.sender_id)
         if sender is None:
             raise UserNotFound()
-        if decision.action is RiskAction.BLOCK or not covers(
-            decision, pin=authenticated, code=second_factor
-        ):
-            return Creation("blocked", order, decision)
-        if decision.action is RiskAction.HOLD:
-            return Creation("needs_review", order, decision)
+        then = verdict(decision, pin=authenticated, code=second_factor)
+        if then is Verdict.BLOCK:
+            return Creation(CreationStatus.BLOCKED, order, decision)
+        if then is Verdict.HOLD:
+            return Creation(CreationStatus.NEEDS_REVIEW, order, decision)
         if not authenticated:
             await self.guard.mark_password_free(key, sender.telegram_id)
         kind = PacketKind(order.kind)
@@ -224,12 +217,12 @@ class RedPackets:
             sender.account_id,
             escrow,
             order.total,
-            CREATE_KIND,
+            TransferKind.RED_PACKET,
             ref=f"redpacket:{packet.id}",
             memo=order.greeting,
         )
         created, _ = await self.store.create_red_packet(packet, shares, spec)
-        return Creation("created", order, decision, created)
+        return Creation(CreationStatus.CREATED, order, decision, created)
 
     async def attach_message(
         self,
@@ -288,7 +281,7 @@ class RedPackets:
                 grabber.telegram_id,
                 {
                     "amount": 1,
-                    "kind": GRAB_KIND,
+                    "kind": TransferKind.RED_PACKET_GRAB.value,
                     "reasons": list(refused.params.get("reasons", [])),
                     "recipient_id": None,
                 },

@@ -47,10 +47,12 @@ from bot.domain.errors import (
     UserNotFound,
     WalletError,
 )
+from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.money import parse_amount
 from bot.domain.requests import (
     PaymentRequest,
+    PaymentStatus,
     RequestPayment,
     RequestState,
     RequestStore,
@@ -58,7 +60,7 @@ from bot.domain.requests import (
     SplitShare,
     check_payable,
 )
-from bot.domain.risk import RiskAction, covers
+from bot.domain.risk import Verdict, verdict
 from bot.domain.users import User
 from bot.wallet.transfers import MAX_MEMO, TransferOrder, Transfers
 from bot.wallet.users import Users
@@ -76,7 +78,6 @@ __all__ = [
 
 TOKEN_BYTES = 12  # 16 characters of base64url: unguessable, and short enough for a deep link
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16}")
-PAYMENT_KIND = "transfer"  # to the ledger and the risk rules a paid request is a transfer
 MAX_SPLIT_NAMES = 20
 CONFIRMATION = "request"  # the PIN keypad's confirm:<what> that pays a request
 DEFAULT_TTL_S = 7 * 24 * 3600  # a request left unpaid this long can no longer be paid
@@ -179,28 +180,27 @@ class Requests:
         if payer is None or requester is None:
             raise UserNotFound()
 
-        def outcome(status: str, **more) -> RequestPayment:
+        def outcome(status: PaymentStatus, **more) -> RequestPayment:
             return RequestPayment(status, request, payer, requester, **more)
 
         if request.state is RequestState.PAID and request.paid_by == payer_id:
-            return outcome("paid_before")
+            return outcome(PaymentStatus.PAID_BEFORE)
         try:
             check_payable(request, payer_id, self.store.now_ms())
         except WalletError as refused:
-            return outcome("refused", error=refused)
+            return outcome(PaymentStatus.REFUSED, error=refused)
         order = TransferOrder(payer_id, requester.telegram_id, request.amount, request.memo)
         decision = await self.review(order)
-        if decision.action is RiskAction.BLOCK or not covers(
-            decision, pin=authenticated, code=second_factor
-        ):
-            return outcome("blocked", decision=decision)
-        if decision.action is RiskAction.HOLD:
-            return outcome("needs_review", decision=decision)
+        then = verdict(decision, pin=authenticated, code=second_factor)
+        if then is Verdict.BLOCK:
+            return outcome(PaymentStatus.BLOCKED, decision=decision)
+        if then is Verdict.HOLD:
+            return outcome(PaymentStatus.NEEDS_REVIEW, decision=decision)
         spec = TransferSpec(
             payer.account_id,
             requester.account_id,
             request.amount,
-            PAYMENT_KIND,
+            TransferKind.TRANSFER,  # to the ledger and the risk rules, a transfer
             ref=request.key,
             memo=request.memo,
         )
@@ -209,8 +209,8 @@ class Requests:
                 token, payer_id, spec, password_free=not authenticated
             )
         except WalletError as refused:
-            return outcome("refused", decision=decision, error=refused)
-        status = "paid_before" if replayed else "paid"
+            return outcome(PaymentStatus.REFUSED, decision=decision, error=refused)
+        status = PaymentStatus.PAID_BEFORE if replayed else PaymentStatus.PAID
         return RequestPayment(status, paid, payer, requester, decision, transfer)
 
     async def cancel(self, token: str, requester_id: int) -> PaymentRequest:

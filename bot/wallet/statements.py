@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Protocol
 
 from bot.domain.errors import MonthInvalid
-from bot.domain.history import Party
+from bot.domain.history import Party, StatementStore
 from bot.domain.model import Transfer
 from bot.wallet.history import counterparty_id, memos_of
 
@@ -30,7 +29,6 @@ __all__ = [
     "Month",
     "Statement",
     "StatementRow",
-    "StatementStore",
     "Statements",
     "build_statement",
     "parse_month",
@@ -186,22 +184,6 @@ def build_statement(
             )
         )
     return Statement(month, account_id, opening_balance, tuple(rows), as_of_ms)
-
-
-class StatementStore(Protocol):
-    async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
-        """Credits minus debits of the money moved to and from the account before then."""
-        ...
-
-    async def moved_between(self, account_id: int, start_ms: int, end_ms: int) -> list[Transfer]:
-        """Posted transfers and posts touching the account in [start, end), in id order."""
-        ...
-
-    async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]: ...
-
-    async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]: ...
-
-    def now_ms(self) -> int: ...
 
 
 class Statements:

@@ -21,10 +21,10 @@ import logging
 import secrets
 
 from bot.domain.errors import StorageError, TopUpCurrencyMismatch, TopUpExpired, TopUpNotConfigured
+from bot.domain.kinds import TransferKind
 from bot.domain.model import MAX_TRANSFER_AMOUNT, SystemAccount, TransferSpec
 from bot.domain.money import FEN_PER_YUAN, parse_amount
 from bot.domain.topups import (
-    KIND,
     Checkout,
     Credit,
     Payment,
@@ -153,7 +153,9 @@ class TopUps:
         if payment.currency != self.currency:
             return await self._not_credited(payment)
         external = await self.ledger.system_account_id(SystemAccount.EXTERNAL)
-        spec = TransferSpec(external, payer.account_id, amount, KIND, ref=payment.payload[:128])
+        spec = TransferSpec(
+            external, payer.account_id, amount, TransferKind.TOPUP, ref=payment.payload[:128]
+        )
         key = charge_key(payment.telegram_charge_id)
         for attempt in range(_STORAGE_TRIES):
             try:

@@ -10,18 +10,18 @@ waits for an admin (hold), or does not move (block).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
-    AccountFrozen,
     AccountsMustBeDifferent,
-    InsufficientFunds,
     MemoTooLong,
     UserNotFound,
 )
-from bot.domain.model import AccountStatus, Transfer
+from bot.domain.kinds import TransferKind
+from bot.domain.model import Transfer
 from bot.domain.money import parse_amount
-from bot.domain.risk import RiskAction, covers
+from bot.domain.risk import Verdict, verdict
 from bot.domain.users import User
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
@@ -29,9 +29,11 @@ from bot.wallet.users import Users
 if TYPE_CHECKING:
     from bot.domain.holds import Held
     from bot.domain.risk import RiskDecision
-    from bot.security.guard import PaymentGuard
+    from bot.security.guard import (
+        PaymentGuard,
+    )
 
-__all__ = ["MAX_MEMO", "Settlement", "TransferOrder", "Transfers"]
+__all__ = ["MAX_MEMO", "Settlement", "SettlementStatus", "TransferOrder", "Transfers"]
 
 MAX_MEMO = 100
 
@@ -42,7 +44,7 @@ class TransferOrder:
     recipient_id: int
     amount: int
     memo: str = ""
-    kind: str = "transfer"  # or "tip": a reply in a group
+    kind: str = TransferKind.TRANSFER  # or TIP: a reply in a group
     chat_id: int | None = None  # the group of a tip, to announce it there
     message_id: int | None = None
 
@@ -54,9 +56,15 @@ class TransferOrder:
         return cls(**{k: payload[k] for k in cls.__slots__ if k in payload})
 
 
+class SettlementStatus(StrEnum):
+    SENT = "sent"  # the money moved
+    HELD = "held"  # reserved; an admin approves or rejects it
+    BLOCKED = "blocked"  # nothing moved
+
+
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    status: str  # sent | held | blocked
+    status: SettlementStatus
     order: TransferOrder
     payer: User
     recipient: User
@@ -78,7 +86,7 @@ class Transfers:
         amount_text: str,
         memo: str = "",
         *,
-        kind: str = "transfer",
+        kind: str = TransferKind.TRANSFER,
         chat_id: int | None = None,
         message_id: int | None = None,
     ) -> TransferOrder:
@@ -95,7 +103,7 @@ class Transfers:
         amount: int,
         memo: str = "",
         *,
-        kind: str = "transfer",
+        kind: str = TransferKind.TRANSFER,
         chat_id: int | None = None,
         message_id: int | None = None,
     ) -> TransferOrder:
@@ -107,13 +115,7 @@ class Transfers:
         memo = " ".join(memo.split())
         if len(memo) > MAX_MEMO:
             raise MemoTooLong(maximum=MAX_MEMO)
-        account = await self.ledger.account(payer.account_id)
-        if account.status is AccountStatus.FROZEN:
-            raise AccountFrozen(account_id=account.id)
-        if account.available < amount:
-            raise InsufficientFunds(
-                account_id=account.id, available=account.available, amount=amount
-            )
+        await self.ledger.check_can_send(payer.account_id, amount)
         return TransferOrder(
             payer.telegram_id, recipient.telegram_id, amount, memo, kind, chat_id, message_id
         )
@@ -134,11 +136,10 @@ class Transfers:
         if payer is None or recipient is None:
             raise UserNotFound()
         decision = await self.review(order)
-        if decision.action is RiskAction.BLOCK or not covers(
-            decision, pin=authenticated, code=second_factor
-        ):
-            return Settlement("blocked", order, payer, recipient, decision)
-        if decision.action is RiskAction.HOLD:
+        then = verdict(decision, pin=authenticated, code=second_factor)
+        if then is Verdict.BLOCK:
+            return Settlement(SettlementStatus.BLOCKED, order, payer, recipient, decision)
+        if then is Verdict.HOLD:
             held = await self.guard.hold(
                 key,
                 payer.account_id,
@@ -148,7 +149,7 @@ class Transfers:
                 decision,
                 memo=order.memo,
             )
-            return Settlement("held", order, payer, recipient, decision, held=held)
+            return Settlement(SettlementStatus.HELD, order, payer, recipient, decision, held=held)
         if not authenticated:
             await self.guard.mark_password_free(key, payer.telegram_id)
         transfer = await self.ledger.transfer(
@@ -159,4 +160,6 @@ class Transfers:
             order.kind,
             memo=order.memo,
         )
-        return Settlement("sent", order, payer, recipient, decision, transfer=transfer)
+        return Settlement(
+            SettlementStatus.SENT, order, payer, recipient, decision, transfer=transfer
+        )

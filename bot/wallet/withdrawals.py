@@ -35,17 +35,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.domain.errors import AccountFrozen, InsufficientFunds, UserNotFound, WalletError
+from bot.domain.errors import UserNotFound, WalletError
 from bot.domain.holds import HOLD_OPENED
-from bot.domain.model import AccountStatus, SystemAccount, TransferFlag, TransferSpec
+from bot.domain.kinds import TransferKind
+from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
 from bot.domain.money import parse_amount
-from bot.domain.risk import PaymentKind, RiskAction, covers
+from bot.domain.risk import Verdict, verdict
 from bot.domain.security_errors import CardNotBound, VerificationRequired
 from bot.domain.withdrawals import (
     Withdrawal,
     WithdrawalOrder,
     WithdrawalOutcome,
     WithdrawalState,
+    WithdrawalStatus,
     WithdrawalStore,
 )
 from bot.security.pin_entry import ConfirmationResult
@@ -56,23 +58,21 @@ if TYPE_CHECKING:
     from bot.domain.risk import RiskDecision
     from bot.domain.security_ports import Action
     from bot.domain.users import User
-    from bot.security.guard import PaymentGuard
+    from bot.security.guard import (
+        PaymentGuard,
+    )
     from bot.security.identity import Identity
     from bot.wallet.ledger import Ledger
     from bot.wallet.users import Users
 
 __all__ = [
     "CONFIRMATION",
-    "KIND",
-    "REFUND_KIND",
     "Withdrawals",
 ]
 
 log = logging.getLogger(__name__)
 
 CONFIRMATION = "withdraw"  # the PIN keypad's confirmation name
-KIND = PaymentKind.WITHDRAW.value  # the reservation's transfer kind
-REFUND_KIND = "refund"  # gives back an approved hold the gateway then refused
 RECOVERY_AGE_S = 60  # the periodic sweep leaves younger requests to their own call
 
 
@@ -111,17 +111,11 @@ class Withdrawals:
         """Check everything the user can get wrong, before anything is shown or moved."""
         card_last4 = await self._card_last4(user.telegram_id)
         amount = parse_amount(amount_text)
-        account = await self.ledger.account(user.account_id)
-        if account.status is AccountStatus.FROZEN:
-            raise AccountFrozen(account_id=account.id)
-        if account.available < amount:
-            raise InsufficientFunds(
-                account_id=account.id, available=account.available, amount=amount
-            )
+        await self.ledger.check_can_send(user.account_id, amount)
         return WithdrawalOrder(user.telegram_id, amount, card_last4)
 
     async def review(self, order: WithdrawalOrder) -> RiskDecision:
-        return await self.guard.assess(order.telegram_id, order.amount, KIND)
+        return await self.guard.assess(order.telegram_id, order.amount, TransferKind.WITHDRAW)
 
     async def settle(
         self, key: str, order: WithdrawalOrder, *, second_factor: bool = False
@@ -132,27 +126,26 @@ class Withdrawals:
             raise UserNotFound(telegram_id=order.telegram_id)
         await self._card_last4(order.telegram_id)  # still verified, still a card
         decision = await self.review(order)
-        if decision.action is RiskAction.BLOCK or not covers(
-            decision, pin=True, code=second_factor
-        ):
-            return WithdrawalOutcome("blocked", order, decision)
+        then = verdict(decision, pin=True, code=second_factor)
+        if then is Verdict.BLOCK:
+            return WithdrawalOutcome(WithdrawalStatus.BLOCKED, order, decision)
         external = await self.ledger.system_account_id(SystemAccount.EXTERNAL)
         spec = TransferSpec(
             user.account_id,
             external,
             order.amount,
-            KIND,
+            TransferKind.WITHDRAW,
             flag=TransferFlag.PENDING,
             memo=order.card,
         )
         request_id = f"wd-{key}"
-        if decision.action is RiskAction.HOLD:
+        if then is Verdict.HOLD:
             reasons = [r.value for r in decision.reasons]
             held, withdrawal = await self.store.open_held_withdrawal(
                 key, spec, reasons, HOLD_OPENED, order.telegram_id, order.card_last4, request_id
             )
             await self._tell_admins(held)
-            return WithdrawalOutcome("held", order, decision, withdrawal, held)
+            return WithdrawalOutcome(WithdrawalStatus.HELD, order, decision, withdrawal, held)
         withdrawal = await self.store.open_withdrawal(
             key, spec, order.telegram_id, order.card_last4, request_id
         )
@@ -168,7 +161,7 @@ class Withdrawals:
                 action.id, order, second_factor=bool(action.payload.get("needs_2fa"))
             )
         except WalletError as refused:  # the balance or the card changed since the card
-            outcome = WithdrawalOutcome("refused", order, error=refused)
+            outcome = WithdrawalOutcome(WithdrawalStatus.REFUSED, order, error=refused)
         return ConfirmationResult("withdraw.settled", outcome=outcome)
 
     async def _tell_admins(self, held: Held) -> None:
@@ -230,7 +223,7 @@ class Withdrawals:
             return None
         paid = result.status is PayoutStatus.SUCCEEDED
         return await self.store.settle(
-            withdrawal.id, paid, "" if paid else result.reason, told, REFUND_KIND
+            withdrawal.id, paid, "" if paid else result.reason, told, TransferKind.WITHDRAW_REFUND
         )
 
     # Recovery -------------------------------------------------------------------------
@@ -275,7 +268,7 @@ class Withdrawals:
         return await self.store.get_withdrawal(withdrawal_id)
 
 
-def _status(withdrawal: Withdrawal) -> str:
+def _status(withdrawal: Withdrawal) -> WithdrawalStatus:
     if withdrawal.state is WithdrawalState.REQUESTED:
-        return WithdrawalState.UNKNOWN.value  # no final answer yet, whatever the reason
-    return withdrawal.state.value
+        return WithdrawalStatus.UNKNOWN  # no final answer yet, whatever the reason
+    return WithdrawalStatus(withdrawal.state.value)

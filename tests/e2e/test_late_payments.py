@@ -117,7 +117,7 @@ async def test_the_requester_sees_an_expired_request_as_expired(emulator, wallet
 async def test_a_late_checkout_says_until_when_the_invoice_could_be_paid(emulator, wallet):
     await emulator.send_text("alice", "/topup 10")
     invoice = await wait_for_invoice(emulator, "alice")
-    topup = await wallet.store.get_topup(invoice.data["invoice_payload"])
+    topup = await wallet.store.topups.get_topup(invoice.data["invoice_payload"])
     assert topup.expires_at - topup.created_at == TOPUP_EXPIRY_S * 1000
     await outlive(topup.expires_at)
 
@@ -128,7 +128,7 @@ async def test_a_late_checkout_says_until_when_the_invoice_could_be_paid(emulato
     )
     await emulator.send_text("xiaoming", "/topup 10")
     invoice = await wait_for_invoice(emulator, "xiaoming")
-    topup = await wallet.store.get_topup(invoice.data["invoice_payload"])
+    topup = await wallet.store.topups.get_topup(invoice.data["invoice_payload"])
     await outlive(topup.expires_at)
     assert await refusal_of(emulator, "xiaoming", invoice) == (
         f"这张账单已过期（付款期限为 {deadline_time(topup.expires_at)}），未扣款。"
@@ -141,12 +141,12 @@ async def test_money_telegram_took_for_an_expired_invoice_is_credited_once(emula
     await emulator.send_text("bob", "/topup 25")
     invoice = await wait_for_invoice(emulator, "bob")
     payload = invoice.data["invoice_payload"]
-    await outlive((await wallet.store.get_topup(payload)).expires_at)
+    await outlive((await wallet.store.topups.get_topup(payload)).expires_at)
 
     charge = push_payment(emulator, "bob", payload, 25_00)  # Telegram took it anyway
     receipt = await emulator.wait_for_message("bob", text="Top-up received")
     assert receipt.text.endswith("Balance: ¥25.00")
-    topup = await wallet.store.get_topup(payload)
+    topup = await wallet.store.topups.get_topup(payload)
     assert (topup.state, topup.telegram_charge_id) == ("paid", charge)
 
     # the same charge delivered again credits nothing more

@@ -118,7 +118,7 @@ async def test_five_wrong_pins_lock_and_are_logged(emulator, wallet):
     keypad = await open_keypad(emulator, "bob")
     await press(emulator, "bob", keypad, "739201")  # even the right PIN waits out the lock
     assert "locked" in emulator.last_message("bob").text
-    events = [e.event async for e in wallet.store.events()]
+    events = [e.event async for e in wallet.store.security.events()]
     assert events.count("pin.wrong") == 4 and events.count("pin.locked") == 1
 
 

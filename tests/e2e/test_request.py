@@ -172,7 +172,7 @@ async def test_a_payment_the_guard_would_hold_is_not_made_from_a_request(emulato
 
 async def test_a_password_free_payment_of_a_small_request_skips_the_keypad(emulator, wallet):
     await fund(wallet, BOB, 50_00)
-    await wallet.store.set_password_free(BOB, 20_00, 100_00)
+    await wallet.store.identity.set_password_free(BOB, 20_00, 100_00)
     _, payload = await make_request(emulator, "alice", "/request 6")
     card = await open_card(emulator, "bob", payload)
     done = await tap_and_wait(emulator, "bob", card, "Confirm")

@@ -29,7 +29,7 @@ async def press(emulator, user, message, keys: str) -> None:
 
 
 async def totp_secret(wallet, telegram_id: int) -> bytes:
-    token, _, _ = await wallet.store.get_totp(telegram_id)
+    token, _, _ = await wallet.store.identity.get_totp(telegram_id)
     return wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", telegram_id))
 
 
@@ -184,7 +184,7 @@ async def test_a_forgotten_pin_is_reset_with_a_2fa_code_even_when_locked(emulato
         await wallet.pins.verify(BOB, "000000")
     except PinLocked:
         pass
-    assert (await wallet.store.get_pin(BOB)).state.is_locked(wallet.store.now_ms())
+    assert (await wallet.store.security.get_pin(BOB)).state.is_locked(wallet.store.now_ms())
 
     await emulator.send_text("bob", "/setpin reset")
     keypad = await emulator.wait_for_message("bob")
@@ -194,4 +194,4 @@ async def test_a_forgotten_pin_is_reset_with_a_2fa_code_even_when_locked(emulato
     await press(emulator, "bob", keypad, "480613480613")
     assert emulator.last_message("bob").text.startswith("✅")
     await wallet.pins.verify(BOB, "480613")
-    assert "pin.reset" in [e.event async for e in wallet.store.events()]
+    assert "pin.reset" in [e.event async for e in wallet.store.security.events()]

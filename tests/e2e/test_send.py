@@ -232,7 +232,7 @@ async def test_over_the_limit_is_refused_and_a_new_wallet_moving_much_is_held(em
 async def test_password_free_small_payments_skip_the_keypad(emulator, wallet):
     await fund(wallet, ALICE, 50_00)
     await wallet.users.seen(PROFILES[BOB])
-    await wallet.store.set_password_free(ALICE, 20_00, 100_00)
+    await wallet.store.identity.set_password_free(ALICE, 20_00, 100_00)
     await emulator.send_text("alice", "/send @bob 10")
     card = await emulator.wait_for_message("alice")
     done = await tap_and_wait(emulator, "alice", card, "Confirm")
@@ -253,7 +253,7 @@ async def test_a_large_payment_asks_for_a_2fa_code_after_the_pin(emulator, walle
     await wallet.users.seen(PROFILES[BOB])
     await wallet.identity.verify(ALICE, "Alice Smith", "11010519491231002X")
     await wallet.two_factor.begin_setup(ALICE, "alice")
-    token, _, _ = await wallet.store.get_totp(ALICE)
+    token, _, _ = await wallet.store.identity.get_totp(ALICE)
     secret = wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", ALICE))
     await wallet.two_factor.confirm_setup(ALICE, totp.code_at(secret, time.time() - 30))
 

@@ -94,7 +94,7 @@ async def test_an_invoice_is_paid_and_credited_once_with_a_receipt_showing_the_b
     assert invoice.message.invoice["total_amount"] == 50_00
     assert invoice.message.invoice["title"] == "Wallet top-up"
     payload = invoice.data["invoice_payload"]
-    pending = await wallet.store.get_topup(payload)
+    pending = await wallet.store.topups.get_topup(payload)
     assert (pending.telegram_id, pending.amount, pending.state) == (ALICE, 50_00, TopUpState.OPEN)
     assert await available(wallet, ALICE) == 10_00  # nothing moves before the payment
 
@@ -105,7 +105,7 @@ async def test_an_invoice_is_paid_and_credited_once_with_a_receipt_showing_the_b
     assert receipt.text == "✅ Top-up received: ¥50.00.\nBalance: ¥60.00"
     assert await available(wallet, ALICE) == 60_00
 
-    paid = await wallet.store.get_topup(payload)
+    paid = await wallet.store.topups.get_topup(payload)
     assert paid.state is TopUpState.PAID
     assert paid.telegram_charge_id == payment.telegram_payment_charge_id
     assert paid.provider_charge_id == payment.provider_payment_charge_id
@@ -145,7 +145,7 @@ async def test_a_tampered_amount_or_currency_is_refused_at_checkout_and_charges_
     error = await refusal_of(emulator, "alice", invoice)
     assert "currency does not match" in error
     assert await available(wallet, ALICE) == 0
-    assert (await wallet.store.get_topup(invoice.data["invoice_payload"])).state == "open"
+    assert (await wallet.store.topups.get_topup(invoice.data["invoice_payload"])).state == "open"
 
 
 async def test_an_unknown_or_foreign_payload_is_refused_at_checkout(emulator, wallet):
@@ -178,7 +178,7 @@ async def test_a_paid_invoice_cannot_be_paid_again_and_an_expired_one_not_at_all
     invoice = await wait_for_invoice(emulator, "alice")
     await asyncio.sleep(1.05)
     assert "has expired" in await refusal_of(emulator, "alice", invoice)
-    assert (await wallet.store.get_topup(invoice.data["invoice_payload"])).state == "expired"
+    assert (await wallet.store.topups.get_topup(invoice.data["invoice_payload"])).state == "expired"
     assert await available(wallet, ALICE) == 10_00
 
 
@@ -195,7 +195,7 @@ async def test_money_taken_for_an_expired_or_unknown_invoice_is_credited_and_rep
     charge = push_payment(emulator, "bob", invoice.data["invoice_payload"], 25_00)
     receipt = await emulator.wait_for_message("bob", text="Top-up received")
     assert receipt.text.endswith("Balance: ¥25.00")
-    topup = await wallet.store.get_topup(invoice.data["invoice_payload"])
+    topup = await wallet.store.topups.get_topup(invoice.data["invoice_payload"])
     assert (topup.state, topup.telegram_charge_id) == (TopUpState.PAID, charge)
     report = await emulator.wait_for_message("alice", since=0, text="Top-up to check")
     assert "Bob (100004) paid ¥25.00" in report.text and "topup_expired" in report.text
@@ -204,7 +204,7 @@ async def test_money_taken_for_an_expired_or_unknown_invoice_is_credited_and_rep
     await emulator.wait_for_message("bob", text="Top-up received")
     assert await available(wallet, BOB) == 32_50
     await emulator.wait_for_message("alice", text="topup_not_found")
-    flagged = [e async for e in wallet.store.events() if e.event == PAYMENT_FLAGGED]
+    flagged = [e async for e in wallet.store.security.events() if e.event == PAYMENT_FLAGGED]
     assert [e.details["problem"] for e in flagged] == ["topup_expired", "topup_not_found"]
 
 

@@ -1,4 +1,5 @@
-"""Integration fixtures: a real SQLite ledger in ``tmp_path`` with a clock the test moves."""
+"""Integration fixtures: a real SQLite wallet database in ``tmp_path`` with a clock the test
+moves (``store`` is the database; its attributes are the stores of the ports)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.model import SystemAccount
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import AuditReport, audit_ledger
 from bot.wallet.ledger import Ledger
 
@@ -39,15 +40,15 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path, clock: Clock) -> AsyncIterator[SqliteLedgerStore]:
-    store = await SqliteLedgerStore.open(db_path, clock=clock)
+async def store(db_path: Path, clock: Clock) -> AsyncIterator[SqliteDatabase]:
+    store = await SqliteDatabase.open(db_path, clock=clock)
     yield store
     await store.close()
 
 
 @pytest.fixture
-async def ledger(store: SqliteLedgerStore) -> Ledger:
-    ledger = Ledger(store, "CNY")
+async def ledger(store: SqliteDatabase) -> Ledger:
+    ledger = Ledger(store.ledger, "CNY")
     await ledger.open_system_accounts()
     return ledger
 

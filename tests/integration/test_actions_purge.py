@@ -7,7 +7,7 @@ from bot.security.actions import DEFAULT_TTL_S, KEEP_ENDED_S, Actions
 
 
 async def test_actions_are_purged_a_day_after_they_expire(store, clock):
-    actions = Actions(store)
+    actions = Actions(store.security)
     old = await actions.create(1, "transfer", {"amount": 1})
     clock.advance(seconds=DEFAULT_TTL_S + 1)
     with pytest.raises(ActionExpired):  # still known: the button says it expired

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.model import SystemAccount
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 
@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def build_ledger(path: Path) -> dict[str, int]:
     """A small ledger: top-ups, transfers, a posted and an open reservation."""
-    async with await SqliteLedgerStore.open(path) as store:
-        ledger = Ledger(store, "CNY")
+    async with await SqliteDatabase.open(path) as store:
+        ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         alice = (await ledger.open_user_account(1)).id
         bob = (await ledger.open_user_account(2)).id
@@ -128,8 +128,8 @@ def test_transfers_cannot_be_changed_or_deleted_through_sql(tmp_path):
 async def test_audit_takes_a_consistent_snapshot_while_money_moves(tmp_path):
     path = tmp_path / "w.db"
     ids = await build_ledger(path)
-    async with await SqliteLedgerStore.open(path) as store:
-        ledger = Ledger(store, "CNY")
+    async with await SqliteDatabase.open(path) as store:
+        ledger = Ledger(store.ledger, "CNY")
 
         async def traffic() -> None:
             for i in range(300):
@@ -213,10 +213,10 @@ def test_a_bad_setting_stops_the_command_with_the_reason(tmp_path):
 async def test_a_changed_security_event_is_named(tmp_path):
     path = tmp_path / "w.db"
     await build_ledger(path)
-    async with await SqliteLedgerStore.open(path) as store:
-        await store.record_event(1, "pin.wrong", 1, {"failed": 1})
-        await store.record_event(1, "pin.locked", 1, {"until_ms": 5})
-        await store.record_event(None, "admin.freeze", 2, {})
+    async with await SqliteDatabase.open(path) as store:
+        await store.security.record_event(1, "pin.wrong", 1, {"failed": 1})
+        await store.security.record_event(1, "pin.locked", 1, {"until_ms": 5})
+        await store.security.record_event(None, "admin.freeze", 2, {})
     clean = run_audit_command(path)
     assert clean.returncode == 0 and "security events: 3" in clean.stdout
     conn = sqlite3.connect(path, isolation_level=None)

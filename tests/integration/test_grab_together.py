@@ -36,7 +36,7 @@ from bot.domain.users import Profile
 from bot.security.cipher import Keyring
 from bot.security.guard import PaymentGuard
 from bot.security.identity import Identity
-from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import SqliteDatabase
 from bot.storage.sqlite import redpacket_ops as ops
 from bot.wallet.ledger import Ledger
 from bot.wallet.redpackets import RedPackets
@@ -58,22 +58,24 @@ class _Guard:
     rules = RiskRules(grab_burst_grabs=3, grab_burst_chats=2)  # the third grab in 2 chats
 
 
-def _guard(store: SqliteLedgerStore) -> PaymentGuard:
-    return PaymentGuard(store, Identity(store, Keyring(bytes(32))), rules=_Guard.rules)
+def _guard(store: SqliteDatabase) -> PaymentGuard:
+    return PaymentGuard(
+        store.holds, Identity(store.identity, Keyring(bytes(32))), rules=_Guard.rules
+    )
 
 
 def _profile(telegram_id: int, variant: int = 0) -> Profile:
     return Profile(telegram_id, f"user{telegram_id}" if variant == 0 else None, f"U{variant}")
 
 
-async def _services(store: SqliteLedgerStore) -> tuple[RedPackets, Users, object]:
+async def _services(store: SqliteDatabase) -> tuple[RedPackets, Users, object]:
     """The red packets and users over ``store``, and a sender with a PIN and ¥10,000."""
-    ledger = Ledger(store, "CNY")
+    ledger = Ledger(store.ledger, "CNY")
     await ledger.open_system_accounts()
-    users = Users(store, "CNY")
-    red = RedPackets(store, ledger, users, _guard(store), RedPacketLimits(max_count=100))
+    users = Users(store.users, "CNY")
+    red = RedPackets(store.redpackets, ledger, users, _guard(store), RedPacketLimits(max_count=100))
     sender = await users.seen(_profile(SENDER))
-    await store.set_pin(SENDER, "hash", "key")
+    await store.security.set_pin(SENDER, "hash", "key")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     await ledger.transfer("seed", external, sender.account_id, 10_000_00, "topup")
     return red, users, sender
@@ -81,7 +83,7 @@ async def _services(store: SqliteLedgerStore) -> tuple[RedPackets, Users, object
 
 async def _make(path: Path) -> tuple[list[str], int]:
     """A wallet with five packets in chats CHAT and CHAT2; (packet ids, escrow id)."""
-    store = await SqliteLedgerStore.open(path, clock=lambda: NOW_MS)
+    store = await SqliteDatabase.open(path, clock=lambda: NOW_MS)
     try:
         red, users, sender = await _services(store)
         ledger = red.ledger
@@ -120,14 +122,14 @@ async def _make(path: Path) -> tuple[list[str], int]:
 _TEMPLATE: dict[str, tuple[Path, list[str], int]] = {}
 
 
-async def _setup(path: Path, clock=lambda: NOW_MS) -> tuple[SqliteLedgerStore, list[str], int]:
+async def _setup(path: Path, clock=lambda: NOW_MS) -> tuple[SqliteDatabase, list[str], int]:
     """A copy of one wallet made once (random splits and ids, the same in every copy)."""
     if "wallet" not in _TEMPLATE:
         template = Path(tempfile.mkdtemp(prefix="grab-together-")) / "template.db"
         _TEMPLATE["wallet"] = (template, *await _make(template))
     template, made, escrow = _TEMPLATE["wallet"]
     shutil.copyfile(template, path)
-    return await SqliteLedgerStore.open(path, clock=clock), made, escrow
+    return await SqliteDatabase.open(path, clock=clock), made, escrow
 
 
 people = st.sampled_from(KNOWN + NEWCOMERS + [STRANGER])
@@ -210,10 +212,9 @@ async def _both(tmp_path: Path, drawn, *, stepping: bool = False, before=None) -
         try:
             if before is not None:
                 await before(store, packet_ids)
+            state = (store.redpackets._ledger, store.redpackets._users)  # the writer's ops
             batch = [
-                (None, ops.grab_share, (store._ops, store._users, request), ops.grab_together)
-                if together
-                else (None, ops.grab_share, (store._ops, store._users, request), None)
+                (None, ops.grab_share, (*state, request), ops.grab_together if together else None)
                 for request in _requests(packet_ids, escrow, drawn)
             ]
             outcomes = await store.writer.on_thread(
@@ -254,7 +255,7 @@ async def test_a_run_the_ledger_refuses_goes_one_by_one_with_the_same_answers(tm
     writer rolls the run back and answers each grab one by one (the key's conflict)."""
 
     async def squat(store, packet_ids) -> None:
-        ledger = Ledger(store, "CNY")
+        ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
         await ledger.transfer(f"redpacket:{packet_ids[1]}:0", external, escrow, 1, "topup")
@@ -311,7 +312,7 @@ async def test_a_run_answers_every_kind_of_refusal_in_order(tmp_path):
 @asynccontextmanager
 async def _one_packet(path: Path, kind: str, amount: str, count: int):
     """A wallet whose sender has just posted one packet in CHAT: (store, red, users, packet)."""
-    store = await SqliteLedgerStore.open(path)
+    store = await SqliteDatabase.open(path)
     try:
         red, users, sender = await _services(store)
         order = await red.order(sender, kind, amount, count, chat_id=CHAT)
@@ -380,7 +381,7 @@ async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_
         with pytest.raises(RedPacketExhausted):
             await red.grab(packet.id, _profile(NEWCOMERS[0]), place=here)
         assert store.writer.operations == writes + 1  # the newcomer's registration
-        assert (await store.get_user(NEWCOMERS[0])) is not None
+        assert (await store.users.get_user(NEWCOMERS[0])) is not None
 
 
 async def test_answers_from_memory_are_the_stores_answers(tmp_path):
@@ -400,7 +401,7 @@ async def test_answers_from_memory_are_the_stores_answers(tmp_path):
                 with pytest.raises(Exception) as memory:
                     await red.grab(packet.id, _profile(person), place=place)
                 check = GrabCheck(person, _Guard.rules)
-                asked = await store.grab_red_packet(
+                asked = await store.redpackets.grab_red_packet(
                     GrabRequest(packet.id, person, None, escrow, check, "CNY", None, place)
                 )
                 stored = asked.refusal
@@ -417,7 +418,7 @@ async def test_the_last_grab_is_answered_even_when_remembering_the_packet_fails(
         async def broken(packet_id):
             raise StorageError("the disk is gone")
 
-        monkeypatch.setattr(store, "red_packet_shares", broken)
+        monkeypatch.setattr(store.redpackets, "red_packet_shares", broken)
         grab = await red.grab(packet.id, _profile(KNOWN[0]), place=TapPlace(CHAT, None))
         assert grab.finished and grab.amount == 1_00
         await asyncio.sleep(0.05)  # the failed load in the background leaves nothing behind

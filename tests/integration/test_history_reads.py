@@ -24,7 +24,7 @@ def key() -> str:
 
 @pytest.fixture
 async def people(store, ledger):
-    users = Users(store, "CNY")
+    users = Users(store.users, "CNY")
     return [
         await users.seen(Profile(1, "alice", "Alice")),
         await users.seen(Profile(2, "bob", "王芳")),
@@ -53,7 +53,7 @@ async def test_paging_older_then_newer_shows_every_entry_once_in_order(
             mine = await ledger.reserve(key(), alice, external, 7, "withdraw")
             await ledger.post(key(), mine.id)
     expected = await visible_ids(store, alice)
-    history = History(store)
+    history = History(store.history)
 
     pages = [await history.page(alice)]
     while pages[-1].older is not None:
@@ -80,7 +80,7 @@ async def test_a_new_transfer_does_not_shift_the_pages_someone_is_reading(
     alice = people[0].account_id
     for _ in range(25):
         await ledger.transfer(key(), external, alice, 1_00, "topup")
-    history = History(store)
+    history = History(store.history)
     first = await history.page(alice)
     second = await history.page(alice, before=first.older)
     await ledger.transfer(key(), external, alice, 9_00, "topup")  # arrives while reading
@@ -92,7 +92,7 @@ async def test_a_new_transfer_does_not_shift_the_pages_someone_is_reading(
 
 
 async def test_an_empty_history_is_one_empty_page(store, people):
-    view = await History(store).page(people[2].account_id)
+    view = await History(store.history).page(people[2].account_id)
     assert (view.lines, view.older, view.newer) == ((), None, None)
 
 
@@ -100,7 +100,7 @@ async def test_one_transfer_in_full_only_for_a_party_to_it(store, ledger, extern
     alice, bob, carol = (p.account_id for p in people)
     await ledger.transfer(key(), external, alice, 100_00, "topup")
     sent = await ledger.transfer(key(), alice, bob, 12_50, "transfer", memo="lunch")
-    history = History(store)
+    history = History(store.history)
 
     mine = await history.detail(alice, str(sent.id))
     theirs = await history.detail(bob, f"#{sent.id}")
@@ -118,7 +118,7 @@ async def test_a_reservation_says_how_it_ended(store, ledger, external, people):
     alice, bob = people[0].account_id, people[1].account_id
     await ledger.transfer(key(), external, alice, 100_00, "topup")
     held = await ledger.reserve(key(), alice, bob, 30_00, "transfer", memo="rent")
-    history = History(store)
+    history = History(store.history)
 
     assert (await history.detail(alice, held.id)).resolution is None
     with pytest.raises(TransferNotFound):  # nothing reached Bob yet
@@ -136,7 +136,7 @@ async def test_parties_name_people_merchants_and_system_accounts(store, ledger, 
     escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
     ids = [p.account_id for p in people] + [merchant.id, escrow]
 
-    parties = await store.parties(ids)
+    parties = await store.history.parties(ids)
 
     assert [parties[i].person for i in ids] == ["Alice", "王芳", "3", "王芳", None]
     assert (
@@ -159,7 +159,7 @@ async def test_a_statement_counts_money_when_it_moved_in_beijing_months(
     released = await ledger.reserve(key(), alice, external, 1_00, "withdraw")
     await ledger.void(key(), released.id)
     clock.advance(seconds=3600)
-    statements = Statements(store)
+    statements = Statements(store.history)
 
     before = await statements.for_month(alice, december)
     assert [(r.amount, r.balance_after) for r in before.rows] == [(50_00, 50_00)]

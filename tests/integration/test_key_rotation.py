@@ -88,7 +88,7 @@ async def test_rotation_moves_every_secret_to_the_new_key(tmp_path):
         assert (await wallet.identity.summary(1)).name == "张*"
         assert await wallet.identity.card_number(1) == "4111111111111111"
         await wallet.pins.verify(1, "739201")
-        assert (await wallet.store.get_pin(1)).key_id == key_id(KEY_B)
+        assert (await wallet.store.security.get_pin(1)).key_id == key_id(KEY_B)
         with pytest.raises(IdNumberTaken):  # the blind index was recomputed under B
             await wallet.identity.verify(2, "李四", ID_NUMBER)
     finally:

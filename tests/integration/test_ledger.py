@@ -23,7 +23,7 @@ from bot.domain.errors import (
     WalletError,
 )
 from bot.domain.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 
@@ -47,7 +47,7 @@ async def balances(ledger: Ledger, *account_ids: int) -> list[tuple[int, int]]:
     return result
 
 
-async def transfer_count(store: SqliteLedgerStore) -> int:
+async def transfer_count(store: SqliteDatabase) -> int:
     async with open_snapshot(store.path) as snapshot:
         return sum([1 async for _ in snapshot.transfers()])
 
@@ -69,7 +69,7 @@ async def test_an_existing_name_cannot_be_opened_as_another_kind(store, ledger):
     user = await ledger.open_user_account(7)
 
     with pytest.raises(LedgerError) as refused:
-        await store.open_account("user:7", AccountKind.SYSTEM, "CNY")
+        await store.ledger.open_account("user:7", AccountKind.SYSTEM, "CNY")
 
     assert refused.value.code == "ledger_error"
     assert (await ledger.account(user.id)).kind is AccountKind.USER
@@ -77,7 +77,7 @@ async def test_an_existing_name_cannot_be_opened_as_another_kind(store, ledger):
 
 async def test_system_accounts_are_opened_once_per_currency(store, ledger):
     again = await ledger.open_system_accounts()
-    usd = await Ledger(store, "USD").open_system_accounts()
+    usd = await Ledger(store.ledger, "USD").open_system_accounts()
 
     for name in SystemAccount:
         assert again[name].id == await ledger.system_account_id(name)
@@ -174,7 +174,7 @@ async def test_transfer_to_the_same_account_is_refused(ledger, external):
 
 
 async def test_accounts_of_different_currencies_cannot_trade(store, ledger, external, audit):
-    usd = Ledger(store, "USD")
+    usd = Ledger(store.ledger, "USD")
     await usd.open_system_accounts()
     yuan = await ledger.open_user_account(1)
     dollars = await usd.open_user_account(1)
@@ -674,15 +674,15 @@ async def test_history_of_an_account_without_transfers_is_one_empty_page(ledger)
 
 async def test_store_reopens_and_continues_the_hash_chain(tmp_path, clock):
     path = tmp_path / "reopened.db"
-    async with await SqliteLedgerStore.open(path, clock=clock) as store:
-        ledger = Ledger(store, "CNY")
+    async with await SqliteDatabase.open(path, clock=clock) as store:
+        ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         alice = await ledger.open_user_account(1)
         await ledger.transfer("before-1", external, alice.id, 500, "top_up")
         last = await ledger.transfer("before-2", external, alice.id, 250, "top_up")
 
-    async with await SqliteLedgerStore.open(path, clock=clock) as store:
-        ledger = Ledger(store, "CNY")
+    async with await SqliteDatabase.open(path, clock=clock) as store:
+        ledger = Ledger(store.ledger, "CNY")
         assert await ledger.system_account_id(SystemAccount.EXTERNAL) == external
         assert await ledger.transfer("before-2", external, alice.id, 250, "top_up") == last
         after = await ledger.transfer("after-1", alice.id, external, 100, "withdrawal")
@@ -696,8 +696,8 @@ async def test_store_reopens_and_continues_the_hash_chain(tmp_path, clock):
 
 async def test_closed_store_refuses_writes(tmp_path, clock):
     path = tmp_path / "closed.db"
-    store = await SqliteLedgerStore.open(path, clock=clock)
-    ledger = Ledger(store, "CNY")
+    store = await SqliteDatabase.open(path, clock=clock)
+    ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     alice = await ledger.open_user_account(1)
     await store.close()
@@ -723,8 +723,8 @@ async def test_snapshot_of_a_missing_file_is_a_storage_error(tmp_path):
 
 
 async def test_closed_store_refuses_reads_with_a_storage_error(tmp_path, clock):
-    store = await SqliteLedgerStore.open(tmp_path / "closed.db", clock=clock)
-    ledger = Ledger(store, "CNY")
+    store = await SqliteDatabase.open(tmp_path / "closed.db", clock=clock)
+    ledger = Ledger(store.ledger, "CNY")
     alice = await ledger.open_user_account(1)
     await store.close()
 

@@ -15,7 +15,7 @@ from bot.domain.errors import (
     PendingTransferExpired,
 )
 from bot.domain.model import SystemAccount, Transfer, TransferFlag, TransferSpec
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.ledger import Ledger
 
 _keys = itertools.count()
@@ -271,10 +271,10 @@ async def test_expiry_sweeps_racing_with_voids_and_late_posts_resolve_each_hold_
 
 async def test_two_stores_writing_one_file_keep_the_ledger_whole(db_path, clock, audit):
     """Two bot processes on one database: SQLite takes turns, the journal stays one chain."""
-    first = await SqliteLedgerStore.open(db_path, clock=clock)
-    second = await SqliteLedgerStore.open(db_path, clock=clock)
+    first = await SqliteDatabase.open(db_path, clock=clock)
+    second = await SqliteDatabase.open(db_path, clock=clock)
     try:
-        ledgers = [Ledger(first, "CNY"), Ledger(second, "CNY")]
+        ledgers = [Ledger(first.ledger, "CNY"), Ledger(second.ledger, "CNY")]
         external = await ledgers[0].system_account_id(SystemAccount.EXTERNAL)
         assert await ledgers[1].system_account_id(SystemAccount.EXTERNAL) == external
         payer = (await ledgers[0].open_user_account(1)).id

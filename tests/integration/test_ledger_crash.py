@@ -29,7 +29,7 @@ LOAD = textwrap.dedent(
     f"""
     import asyncio, sys
 
-    from bot.storage.sqlite import SqliteLedgerStore
+    from bot.storage.sqlite import SqliteDatabase
     from bot.domain.errors import (InsufficientFunds,)
     from bot.wallet.ledger import (Ledger,)
     from bot.domain.model import SystemAccount, TransferSpec
@@ -55,8 +55,8 @@ LOAD = textwrap.dedent(
                 print("committed", key, flush=True)
 
     async def main():
-        store = await SqliteLedgerStore.open(path)
-        ledger = Ledger(store, "CNY")
+        store = await SqliteDatabase.open(path)
+        ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         users = [(await ledger.open_user_account(n)).id for n in range({USERS})]
         for n, user in enumerate(users):

@@ -4,14 +4,14 @@ import pytest
 
 from bot.domain.errors import StorageError
 from bot.domain.model import MAX_TRANSFER_AMOUNT, SystemAccount, TransferSpec
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 
 
 async def test_the_ledger_refuses_amounts_above_its_maximum(tmp_path):
-    async with await SqliteLedgerStore.open(tmp_path / "w.db") as store:
-        ledger = Ledger(store, "CNY")
+    async with await SqliteDatabase.open(tmp_path / "w.db") as store:
+        ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         alice = await ledger.open_user_account(1)
         with pytest.raises(ValueError, match="at most"):
@@ -22,14 +22,16 @@ async def test_the_ledger_refuses_amounts_above_its_maximum(tmp_path):
 
 async def test_a_total_past_64_bits_fails_the_operation_and_moves_nothing(tmp_path):
     path = tmp_path / "w.db"
-    async with await SqliteLedgerStore.open(path) as store:
-        ledger = Ledger(store, "CNY")
+    async with await SqliteDatabase.open(path) as store:
+        ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         alice = await ledger.open_user_account(1)
         # straight to the store, past the service's guard, as a buggy caller could
-        await store.create_transfers("a", [TransferSpec(external, alice.id, 2**62, "topup")])
+        await store.ledger.create_transfers("a", [TransferSpec(external, alice.id, 2**62, "topup")])
         with pytest.raises(StorageError, match="CHECK constraint failed"):
-            await store.create_transfers("b", [TransferSpec(external, alice.id, 2**62, "topup")])
+            await store.ledger.create_transfers(
+                "b", [TransferSpec(external, alice.id, 2**62, "topup")]
+            )
         account = await ledger.account(alice.id)
         assert account.credits_posted == 2**62 and type(account.credits_posted) is int
     async with open_snapshot(path) as snapshot:

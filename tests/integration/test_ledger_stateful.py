@@ -37,7 +37,7 @@ from bot.domain.errors import (
     PendingTransferNotFound,
 )
 from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
-from bot.storage.sqlite import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 
@@ -114,8 +114,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.accounts: dict[int, ModelAccount] = {}
         self.owners: dict[tuple[str, int], int] = {}
         self.open_pendings: dict[int, ModelPending] = {}
-        self.store = self.run(SqliteLedgerStore.open(self.path, clock=lambda: self.now_ms))
-        self.ledger = Ledger(self.store, "CNY")
+        self.store = self.run(SqliteDatabase.open(self.path, clock=lambda: self.now_ms))
+        self.ledger = Ledger(self.store.ledger, "CNY")
         self.system = self.run(self.ledger.open_system_accounts())
         for account in self.system.values():
             self.accounts[account.id] = ModelAccount(system=True)

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.errors import InsufficientFunds
-from bot.domain.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
-from bot.storage.sqlite import SqliteLedgerStore, ledger_ops
+from bot.domain.model import AccountKind, AccountStatus, SystemAccount, TransferFlag, TransferSpec
+from bot.storage.sqlite import SqliteDatabase, ledger_ops
 from bot.wallet.ledger import Ledger
 
 NOW_MS = 1_763_776_000_000
@@ -50,14 +50,14 @@ history = st.lists(
 )
 
 
-async def _setup(path: Path, clock=lambda: NOW_MS) -> SqliteLedgerStore:
-    store = await SqliteLedgerStore.open(path, clock=clock)
-    ledger = Ledger(store, "CNY")
+async def _setup(path: Path, clock=lambda: NOW_MS) -> SqliteDatabase:
+    store = await SqliteDatabase.open(path, clock=clock)
+    ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     assert external == 1
     users = [(await ledger.open_user_account(n)).id for n in range(5)]
     assert users == [5, 6, 7, 8, 9]
-    usd = await store.open_account("user:usd", AccountKind.USER, "USD")
+    usd = await store.ledger.open_account("user:usd", AccountKind.USER, "USD")
     assert usd.id == 10
     for user in users:
         await ledger.transfer(f"seed-{user}", external, user, 2_000, "topup")
@@ -66,9 +66,9 @@ async def _setup(path: Path, clock=lambda: NOW_MS) -> SqliteLedgerStore:
     return store
 
 
-def _group(store: SqliteLedgerStore, calls, *, together: bool) -> list:
+def _group(store: SqliteDatabase, calls, *, together: bool) -> list:
     """Run ``calls`` as one group on the writer thread; the outcome of each."""
-    ops = store._ops
+    ops = store.ledger._ledger
     batch = [
         (None, ops.create_transfers, call, ops.create_transfers_together if together else None)
         for call in calls
@@ -110,7 +110,7 @@ async def _both(tmp_path: Path, calls, before=()) -> tuple[list, list, int]:
             outcomes = await store.writer.on_thread(
                 lambda _c, store=store, together=together: _group(store, calls, together=together)
             )
-            tail = (store._ops.last_id, store._ops.last_hash)
+            tail = (store.ledger._ledger.last_id, store.ledger._ledger.last_hash)
             taken, failed = store.writer.taken_together, store.writer.together_failed
         finally:
             await store.close()
@@ -175,7 +175,7 @@ async def test_a_run_of_fresh_transfers_is_taken_together_and_refusals_stay_in_o
 async def test_the_writer_takes_concurrent_transfers_together(tmp_path):
     store = await _setup(tmp_path / "w.db")
     try:
-        ledger = Ledger(store, "CNY")
+        ledger = Ledger(store.ledger, "CNY")
         results = await asyncio.gather(
             *(ledger.transfer(f"t{i}", 5 + i % 2, 7, 100, "p2p") for i in range(20)),
             return_exceptions=True,
@@ -199,7 +199,7 @@ async def test_the_writer_takes_concurrent_transfers_together(tmp_path):
 async def test_a_together_function_that_fails_leaves_no_trace(tmp_path, fail_at):
     store = await _setup(tmp_path / "f.db")
     try:
-        ops = store._ops
+        ops = store.ledger._ledger
 
         def broken(conn, calls):
             if fail_at == "after":
@@ -216,7 +216,7 @@ async def test_a_together_function_that_fails_leaves_no_trace(tmp_path, fail_at)
         results = await asyncio.gather(*tasks)
         assert [t[0].key for t in results] == ["x", "y"]
         assert [t[0].id for t in results] == [results[0][0].id, results[0][0].id + 1]
-        ledger = Ledger(store, "CNY")
+        ledger = Ledger(store.ledger, "CNY")
         assert (await ledger.balance(5)).available == 1_900
         assert (await ledger.balance(7)).available == 2_050
         assert writer.taken_together == 0
@@ -229,9 +229,11 @@ async def test_a_together_function_that_fails_leaves_no_trace(tmp_path, fail_at)
 
 
 async def test_the_database_still_refuses_what_the_checks_let_through(tmp_path, monkeypatch):
-    # If the in-memory checks were wrong, the conditional updates and the CHECK
-    # constraints refuse the overdraft, and the operations run again one by one.
-    monkeypatch.setattr(ledger_ops, "_refusal_of", lambda *args: None)
+    # If the in-memory checks were wrong (here they misread users as accounts that may go
+    # negative and frozen as active), the conditional updates and the CHECK constraints
+    # refuse the overdraft, and the operations run again one by one.
+    monkeypatch.setitem(ledger_ops._KINDS, "user", AccountKind.SYSTEM)
+    monkeypatch.setitem(ledger_ops._STATUSES, "frozen", AccountStatus.ACTIVE)
     calls = [
         ("a", (TransferSpec(5, 6, 1_500, "p2p"),)),
         ("b", (TransferSpec(5, 7, 600, "p2p"),)),  # only 500 left

@@ -75,7 +75,7 @@ async def test_a_payment_reaching_the_store_after_the_deadline_moves_nothing(wor
     await world.requests.quote(request.token, world.people[BOB])  # the card was shown in time
     clock.advance(ms=WEEK_MS)  # ... and the PIN came in too late
     with pytest.raises(PaymentRequestExpired):
-        await store.pay_request(
+        await store.requests.pay_request(
             request.token, BOB, spec_of(world, BOB, ALICE, 3_00), password_free=False
         )
     assert world.transfers_keyed(request.key) == 0
@@ -102,7 +102,7 @@ async def test_an_expired_request_cannot_be_cancelled_and_says_when_it_expired(w
 
 
 async def test_the_validity_is_the_services_and_split_shares_expire_too(world, store, clock):
-    requests = Requests(store, world.users, world.requests.transfers, ttl_s=60)
+    requests = Requests(store.requests, world.users, world.requests.transfers, ttl_s=60)
     bill = await requests.split(world.people[ALICE], "10", ["@user202", "@user303"])
     for share in bill.shares:
         assert share.request.expires_at == clock.now_ms + 60_000
@@ -111,7 +111,7 @@ async def test_the_validity_is_the_services_and_split_shares_expire_too(world, s
     paid = await requests.settle(bill.shares[0].request.token, BOB, authenticated=True)
     assert isinstance(paid.error, PaymentRequestExpired)
     with pytest.raises(ValueError):
-        Requests(store, world.users, world.requests.transfers, ttl_s=0)
+        Requests(store.requests, world.users, world.requests.transfers, ttl_s=0)
 
 
 async def test_the_deadline_of_a_request_cannot_be_changed_in_the_database(world, db_path):
@@ -162,8 +162,8 @@ def test_requests_made_before_expiry_existed_get_seven_days(tmp_path):
 
 
 async def test_a_late_checkout_is_refused_saying_when_the_invoice_expired(store, ledger, clock):
-    alice = await Users(store, "CNY").seen(Profile(ALICE, "alice", "Alice"))
-    topups = TopUps(store, ledger, enabled=True, ttl_s=3600)
+    alice = await Users(store.users, "CNY").seen(Profile(ALICE, "alice", "Alice"))
+    topups = TopUps(store.topups, ledger, enabled=True, ttl_s=3600)
     topup = await topups.open(alice, "50")
     checkout = Checkout(ALICE, topup.id, "CNY", 50_00)
     clock.advance(seconds=3599)
@@ -172,7 +172,7 @@ async def test_a_late_checkout_is_refused_saying_when_the_invoice_expired(store,
     with pytest.raises(TopUpExpired) as refused:
         await topups.check_checkout(checkout)
     assert refused.value.params == {"topup_id": topup.id, "expired_at": topup.expires_at}
-    assert (await store.get_topup(topup.id)).state is TopUpState.EXPIRED
+    assert (await store.topups.get_topup(topup.id)).state is TopUpState.EXPIRED
 
     # Telegram took the money all the same (a checkout answered in time, paid late): credited
     credit = await topups.credit(alice, Payment(ALICE, topup.id, "CNY", 50_00, "charge-1"))
@@ -184,8 +184,8 @@ async def test_a_late_checkout_is_refused_saying_when_the_invoice_expired(store,
 
 
 async def test_a_withdrawn_invoice_says_it_ended_no_later_than_now(store, ledger, clock):
-    alice = await Users(store, "CNY").seen(Profile(ALICE, "alice", "Alice"))
-    topups = TopUps(store, ledger, enabled=True, ttl_s=3600)
+    alice = await Users(store.users, "CNY").seen(Profile(ALICE, "alice", "Alice"))
+    topups = TopUps(store.topups, ledger, enabled=True, ttl_s=3600)
     topup = await topups.open(alice, "50")
     await topups.cancel(topup)  # the invoice could not be sent
     clock.advance(seconds=10)

@@ -10,12 +10,12 @@ import pytest
 from bot.domain.errors import IdempotencyConflict, InsufficientFunds, UserNotFound
 from bot.domain.events import verify_events
 from bot.domain.holds import DAY_MS, Held, HoldState, day_start_ms
+from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount
 from bot.domain.risk import (
     DEFAULT_RULES,
     HOUR_MS,
     MINUTE_MS,
-    PaymentKind,
     RecentGrab,
     RecentPayment,
     RiskAction,
@@ -44,8 +44,8 @@ class World:
 
     def __init__(self, store, ledger, clock, external) -> None:
         self.store, self.ledger, self.clock, self.external = store, ledger, clock, external
-        self.users = Users(store, "CNY")
-        self.identity = Identity(store, Keyring(bytes(range(32))))
+        self.users = Users(store.users, "CNY")
+        self.identity = Identity(store.identity, Keyring(bytes(range(32))))
         self.accounts: dict[int, int] = {}
         self.notified: list[Held] = []
         self._keys = 0
@@ -55,7 +55,7 @@ class World:
             self.notified.append(held)
 
         return PaymentGuard(
-            self.store,
+            self.store.holds,
             self.identity,
             rules=rules or DEFAULT_RULES,
             notify_admins=notify or remember,
@@ -71,7 +71,7 @@ class World:
         user = await self.users.seen(Profile(telegram_id, f"user{telegram_id}", "U"))
         self.accounts[telegram_id] = user.account_id
         if pin:
-            await self.store.set_pin(telegram_id, "scrypt-hash", "key")
+            await self.store.security.set_pin(telegram_id, "scrypt-hash", "key")
         if funds:
             await self.topup(telegram_id, funds)
         self.clock.now_ms = START_MS
@@ -108,7 +108,7 @@ class World:
         return await self.ledger.balance(self.accounts[telegram_id])
 
     async def events(self, prefix: str = "") -> list:
-        return [e async for e in self.store.events() if e.event.startswith(prefix)]
+        return [e async for e in self.store.security.events() if e.event.startswith(prefix)]
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ async def test_sent_today_counts_todays_outgoing_payments_only(world, clock):
     await world.ledger.void(world.key(), voided.id)  # released: does not count
     await world.to_system(ALICE, SystemAccount.FEES, 8 * YUAN, "fee")  # not a payment kind
 
-    facts = await world.guard().facts(ALICE, 1, PaymentKind.TRANSFER, BOB)
+    facts = await world.guard().facts(ALICE, 1, TransferKind.TRANSFER, BOB)
 
     assert facts.sent_today_fen == (1 + 2 + 4 + 5 + 6) * YUAN
     assert (await world.guard().facts(BOB, 1, "transfer")).sent_today_fen == 3 * YUAN
@@ -193,9 +193,9 @@ async def test_account_age_and_protections_come_from_the_payers_records(world, c
     )
     assert (fresh.password_free_limit_fen, fresh.password_free_daily_limit_fen) == (0, 0)
 
-    await store.set_pin(ALICE, "scrypt-hash", "key")
-    await store.set_totp(ALICE, "token", True)
-    await store.set_password_free(ALICE, 20 * YUAN, 100 * YUAN)
+    await store.security.set_pin(ALICE, "scrypt-hash", "key")
+    await store.identity.set_totp(ALICE, "token", True)
+    await store.identity.set_password_free(ALICE, 20 * YUAN, 100 * YUAN)
     await world.verify(ALICE)
     later = await world.guard().facts(ALICE, 1, "transfer")
     assert (later.tier, later.has_pin, later.has_2fa) == (1, True, True)
@@ -218,13 +218,13 @@ async def test_grabs_carry_their_chat_and_a_burst_across_chats_is_blocked(world,
     clock.now_ms = START_MS
     guard = world.guard()
 
-    facts = await guard.facts(ALICE, 5, PaymentKind.REDPACKET_GRAB)
+    facts = await guard.facts(ALICE, 5, TransferKind.RED_PACKET_GRAB)
     assert len(facts.recent_grabs) == 20  # the one six minutes ago is out of the window
     assert facts.recent_grabs[0] == RecentGrab(START_MS - 4 * MINUTE_MS, -1000)
     assert {g.chat_id for g in facts.recent_grabs} == {-1000, -1001, -1002, 0}
     assert facts.sent_today_fen == 0  # a grab is money in
 
-    decision = await guard.assess(ALICE, 5, PaymentKind.REDPACKET_GRAB)
+    decision = await guard.assess(ALICE, 5, TransferKind.RED_PACKET_GRAB)
     assert (decision.action, decision.reasons) == (RiskAction.BLOCK, (RiskReason.GRAB_BURST,))
 
 
@@ -288,7 +288,7 @@ async def test_a_new_account_sending_over_a_thousand_yuan_is_held(world):
 async def test_password_free_payments_are_allowed_until_the_daily_total(world, store, clock):
     await world.person(ALICE, funds=1_000 * YUAN)
     await world.person(BOB)
-    await store.set_password_free(ALICE, 50 * YUAN, 200 * YUAN)
+    await store.identity.set_password_free(ALICE, 50 * YUAN, 200 * YUAN)
     guard = world.guard()
 
     decision = await guard.assess(ALICE, 50 * YUAN, "transfer", BOB)
@@ -335,7 +335,7 @@ async def test_a_payer_without_a_pin_is_asked_to_set_one(world):
 async def test_two_factor_is_asked_from_the_threshold_on_and_logged(world, store):
     await world.person(ALICE, funds=5_000 * YUAN)
     await world.verify(ALICE)
-    await store.set_totp(ALICE, "token", True)
+    await store.identity.set_totp(ALICE, "token", True)
     guard = world.guard()
 
     below = await guard.assess(ALICE, 2_000 * YUAN - 1, "transfer", BOB)
@@ -449,7 +449,7 @@ async def test_approve_and_reject_at_once_one_wins_and_the_money_adds_up(world, 
     report = await audit()
     assert report.ok, report.problems
     assert report.open_pending == 0
-    count, problems = await verify_events(world.store.events())
+    count, problems = await verify_events(world.store.security.events())
     assert problems == [] and count == len(await world.events())
 
 

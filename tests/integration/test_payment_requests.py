@@ -36,10 +36,10 @@ class World:
     def __init__(self, store, ledger, clock, external, db_path) -> None:
         self.store, self.ledger, self.clock, self.external = store, ledger, clock, external
         self.db_path = db_path
-        self.users = Users(store, "CNY")
-        identity = Identity(store, Keyring(bytes(range(32))))
-        guard = PaymentGuard(store, identity, rules=RiskRules())
-        self.requests = Requests(store, self.users, Transfers(ledger, self.users, guard))
+        self.users = Users(store.users, "CNY")
+        identity = Identity(store.identity, Keyring(bytes(range(32))))
+        guard = PaymentGuard(store.holds, identity, rules=RiskRules())
+        self.requests = Requests(store.requests, self.users, Transfers(ledger, self.users, guard))
         self.people = {}
 
     async def person(self, telegram_id: int, funds: int = 0):
@@ -47,7 +47,7 @@ class World:
         self.clock.now_ms = now - MONTH_MS  # an old wallet: no new-account rule
         user = await self.users.seen(Profile(telegram_id, f"user{telegram_id}", "U"))
         self.clock.now_ms = now
-        await self.store.set_pin(telegram_id, "scrypt-hash", "key")
+        await self.store.security.set_pin(telegram_id, "scrypt-hash", "key")
         if funds:
             await self.ledger.transfer(
                 f"fund-{telegram_id}", self.external, user.account_id, funds, "topup"
@@ -120,12 +120,12 @@ async def test_a_replayed_payment_returns_the_first_transfer(world, store):
     spec = TransferSpec(
         world.people[BOB].account_id, world.people[ALICE].account_id, 5_00, "transfer"
     )
-    paid, transfer, replayed = await store.pay_request(
+    paid, transfer, replayed = await store.requests.pay_request(
         request.token, BOB, spec, password_free=False
     )
     assert replayed and transfer == first.transfer and paid.state is RequestState.PAID
     with pytest.raises(PaymentRequestAlreadyPaid):
-        await store.pay_request(request.token, CAROL, spec, password_free=False)
+        await store.requests.pay_request(request.token, CAROL, spec, password_free=False)
 
 
 async def test_cancel_and_pay_at_once_end_in_one_of_them_only(world):
@@ -191,7 +191,7 @@ async def test_a_spec_that_does_not_match_the_request_moves_nothing(world, store
         TransferSpec(world.people[CAROL].account_id, alice, 3_00, "transfer"),  # not Bob's
     ):
         with pytest.raises(StorageError):
-            await store.pay_request(request.token, BOB, spec, password_free=False)
+            await store.requests.pay_request(request.token, BOB, spec, password_free=False)
     assert (await world.requests.get(request.token)).state is RequestState.OPEN
     assert await world.available(BOB) == 100_00
 

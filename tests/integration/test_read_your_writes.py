@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 
 from bot.domain.users import Profile
-from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
 
 PAIRS = 500
 
 
-async def test_every_new_member_reads_their_own_fresh_account(store: SqliteLedgerStore) -> None:
+async def test_every_new_member_reads_their_own_fresh_account(store: SqliteDatabase) -> None:
     """The `/start` burst in the core: get, seen (a write), then the balance (a read)."""
-    users = Users(store, "CNY")
-    ledger = Ledger(store, "CNY")
+    users = Users(store.users, "CNY")
+    ledger = Ledger(store.ledger, "CNY")
     await ledger.open_system_accounts()
 
     async def newcomer(telegram_id: int) -> int:
@@ -34,7 +34,7 @@ async def test_every_new_member_reads_their_own_fresh_account(store: SqliteLedge
 
 
 async def test_each_transfer_is_seen_by_the_read_that_follows_it(
-    store: SqliteLedgerStore, ledger: Ledger, external: int
+    store: SqliteDatabase, ledger: Ledger, external: int
 ) -> None:
     """500 callers each move money, then read the balance and the transfer back."""
     accounts = [(await ledger.open_user_account(1_000 + i)).id for i in range(PAIRS)]
@@ -42,7 +42,7 @@ async def test_each_transfer_is_seen_by_the_read_that_follows_it(
     async def pay_then_read(i: int) -> tuple[int, int | None]:
         (transfer,) = await ledger.execute(f"ryw-{i}", [_spec(external, accounts[i], 100 + i)])
         balance = await ledger.balance(accounts[i])
-        found = await store.get_transfer(transfer.id)
+        found = await store.ledger.get_transfer(transfer.id)
         return balance.available, found.amount if found else None
 
     results = await asyncio.gather(*(pay_then_read(i) for i in range(PAIRS)))
@@ -50,20 +50,20 @@ async def test_each_transfer_is_seen_by_the_read_that_follows_it(
 
 
 async def test_reads_interleaved_with_long_scans_still_see_new_writes(
-    store: SqliteLedgerStore, ledger: Ledger, external: int
+    store: SqliteDatabase, ledger: Ledger, external: int
 ) -> None:
     """A history scan running beside the write-then-read pairs holds no old snapshot."""
     account = (await ledger.open_user_account(1)).id
     for i in range(50):
         await ledger.execute(f"seed-{i}", [_spec(external, account, 1)])
     for i in range(1_200):  # more than two pages of the security log
-        await store.record_event(1, "test.event", 1, {"n": i})
+        await store.security.record_event(1, "test.event", 1, {"n": i})
     stop = asyncio.Event()
 
     async def scanner() -> None:
         while not stop.is_set():
-            await store.history(account, None, 50)
-            seen = [event.id async for event in store.events()]
+            await store.ledger.history(account, None, 50)
+            seen = [event.id async for event in store.security.events()]
             assert len(seen) >= 1_200 and seen == sorted(set(seen))
 
     async def write_then_read(i: int) -> bool:

@@ -16,25 +16,25 @@ MONTH_MS = 30 * 24 * 3600 * 1000
 async def test_a_pin_alone_does_not_create_a_packet_that_now_needs_2fa(
     store, ledger, clock, external
 ):
-    users = Users(store, "CNY")
+    users = Users(store.users, "CNY")
     guard = PaymentGuard(
-        store,
-        Identity(store, Keyring(bytes(range(32)))),
+        store.holds,
+        Identity(store.identity, Keyring(bytes(range(32)))),
         rules=RiskRules(twofa_threshold_fen=10_00),
     )
-    packets = RedPackets(store, ledger, users, guard, RedPacketLimits())
+    packets = RedPackets(store.redpackets, ledger, users, guard, RedPacketLimits())
     now = clock.now_ms
     clock.now_ms = now - MONTH_MS
     alice = await users.seen(Profile(ALICE, "alice", "A"))
     clock.now_ms = now
-    await store.set_pin(ALICE, "scrypt-hash", "key")
+    await store.security.set_pin(ALICE, "scrypt-hash", "key")
     await ledger.transfer("fund", external, alice.account_id, 500_00, "topup")
 
     order = await packets.order(alice, "random", "50", 5)
     card_decision = await packets.review(order)  # what card_press saw: PIN only
     assert card_decision.auth is RiskAction.STEP_UP_PIN
 
-    await store.set_totp(ALICE, "token", True)  # 2FA turned on before the PIN is typed
+    await store.identity.set_totp(ALICE, "token", True)  # 2FA turned on before the PIN is typed
     fresh = await packets.review(order)
     assert fresh.auth is RiskAction.STEP_UP_2FA
 

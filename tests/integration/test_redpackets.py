@@ -36,13 +36,13 @@ class World:
     def __init__(self, store, ledger, clock, external, db_path) -> None:
         self.store, self.ledger, self.clock, self.external = store, ledger, clock, external
         self.db_path = db_path
-        self.users = Users(store, "CNY")
-        identity = Identity(store, Keyring(bytes(range(32))))
+        self.users = Users(store.users, "CNY")
+        identity = Identity(store.identity, Keyring(bytes(range(32))))
         # Many grabs from one person in a few chats are the point of these tests.
         rules = RiskRules(grab_burst_grabs=10_000)
-        self.guard = PaymentGuard(store, identity, rules=rules)
+        self.guard = PaymentGuard(store.holds, identity, rules=rules)
         limits = RedPacketLimits(expiry_s=EXPIRY_S)
-        self.packets = RedPackets(store, ledger, self.users, self.guard, limits)
+        self.packets = RedPackets(store.redpackets, ledger, self.users, self.guard, limits)
         self.people = {}
 
     async def person(self, telegram_id: int, funds: int = 0):
@@ -51,7 +51,7 @@ class World:
         user = await self.users.seen(Profile(telegram_id, f"user{telegram_id}", "U"))
         self.clock.now_ms = now
         if funds:
-            await self.store.set_pin(telegram_id, "scrypt-hash", "key")
+            await self.store.security.set_pin(telegram_id, "scrypt-hash", "key")
             await self.ledger.transfer(
                 f"fund-{telegram_id}", self.external, user.account_id, funds, "topup"
             )
@@ -95,7 +95,7 @@ async def test_creating_escrows_the_whole_amount_once_per_confirmation(world, au
     assert again.packet.id == packet.id
     assert await world.available(ALICE) == 480_00
     assert await world.escrow() == 20_00
-    shares = await world.store.red_packet_shares(packet.id)
+    shares = await world.store.redpackets.red_packet_shares(packet.id)
     assert len(shares) == 5 and sum(s.amount for s in shares) == 20_00
     assert (await audit()).ok
 
@@ -252,7 +252,7 @@ async def test_a_burst_of_grabs_across_chats_is_blocked_by_the_guard_and_logged(
     with pytest.raises(RedPacketGrabBlocked):
         await world.packets.grab(packets[2].id, world.people[BOB])
     assert await world.available(BOB) == 2_00
-    events = [e async for e in world.store.events()]
+    events = [e async for e in world.store.security.events()]
     assert events[-1].event == "risk.block" and events[-1].details["kind"] == "redpacket_grab"
 
 

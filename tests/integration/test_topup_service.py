@@ -28,7 +28,7 @@ ALICE, BOB = 1001, 1002
 
 @pytest.fixture
 async def people(store):
-    users = Users(store, "CNY")
+    users = Users(store.users, "CNY")
     return (
         await users.seen(Profile(ALICE, "alice", "Alice")),
         await users.seen(Profile(BOB, "bob", "Bob")),
@@ -37,7 +37,7 @@ async def people(store):
 
 @pytest.fixture
 def topups(store, ledger) -> TopUps:
-    return TopUps(store, ledger, enabled=True, ttl_s=600)
+    return TopUps(store.topups, ledger, enabled=True, ttl_s=600)
 
 
 def checkout(topup, payer_id=None, **changes) -> Checkout:
@@ -68,11 +68,13 @@ async def available(ledger, user) -> int:
 
 async def test_a_top_up_is_opened_with_an_expiry_and_within_the_maximum(store, clock, people):
     alice, _ = people
-    topups = TopUps(store, Ledger(store, "CNY"), enabled=True, maximum=100_00, ttl_s=60)
+    topups = TopUps(
+        store.topups, Ledger(store.ledger, "CNY"), enabled=True, maximum=100_00, ttl_s=60
+    )
     topup = await topups.open(alice, "¥99.99")
     assert (topup.amount, topup.currency, topup.state) == (99_99, "CNY", TopUpState.OPEN)
     assert topup.expires_at == clock.now_ms + 60_000
-    assert await store.get_topup(topup.id) == topup
+    assert await store.topups.get_topup(topup.id) == topup
     with pytest.raises(AmountError) as refused:
         await topups.open(alice, "100.01")
     assert refused.value.code == "amount_too_large" and refused.value.params["maximum"] == 100_00
@@ -82,7 +84,7 @@ async def test_a_top_up_is_opened_with_an_expiry_and_within_the_maximum(store, c
 
 
 async def test_top_ups_are_refused_when_no_provider_is_configured(store, ledger, people):
-    topups = TopUps(store, ledger, enabled=False)
+    topups = TopUps(store.topups, ledger, enabled=False)
     with pytest.raises(TopUpNotConfigured):
         await topups.open(people[0], "10")
     with pytest.raises(TopUpNotConfigured):
@@ -177,7 +179,7 @@ async def test_money_taken_is_credited_even_when_the_invoice_no_longer_matches(
     assert unknown.transfer.amount == 7
 
     assert await available(ledger, alice) == 30_00 + 30_00 + 5_00 + 7
-    flagged = [e async for e in store.events() if e.event == PAYMENT_FLAGGED]
+    flagged = [e async for e in store.security.events() if e.event == PAYMENT_FLAGGED]
     assert [e.details["problem"] for e in flagged] == [
         "topup_already_paid",
         "topup_expired",
@@ -195,7 +197,7 @@ async def test_a_payment_in_another_currency_is_not_credited_but_recorded(
     credit = await topups.credit(alice, payment(topup, "usd", currency="USD"))
     assert credit.transfer is None and credit.problem == "topup_currency_mismatch"
     assert await available(ledger, alice) == 0
-    (event,) = [e async for e in store.events() if e.event == PAYMENT_NOT_CREDITED]
+    (event,) = [e async for e in store.security.events() if e.event == PAYMENT_NOT_CREDITED]
     assert event.details["telegram_charge_id"] == "usd" and event.details["currency"] == "USD"
     assert (await audit()).ok
 

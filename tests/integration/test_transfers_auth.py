@@ -24,7 +24,7 @@ async def test_a_pin_alone_does_not_cover_a_payment_that_now_needs_2fa(tmp_path)
         order = TransferOrder(1, 2, 300_00)  # below the 2FA threshold while 2FA is off
 
         await wallet.two_factor.begin_setup(1, "payer")  # turned on between card and PIN
-        token, _, _ = await wallet.store.get_totp(1)
+        token, _, _ = await wallet.store.identity.get_totp(1)
         secret = wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", 1))
         await wallet.two_factor.confirm_setup(1, totp.code_at(secret, time.time()))
         wallet.guard.rules = type(wallet.guard.rules)(twofa_threshold_fen=100_00)

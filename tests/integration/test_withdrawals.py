@@ -8,6 +8,7 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
+from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount, TransferFlag
 from bot.domain.risk import RiskReason
 from bot.domain.users import Profile
@@ -16,7 +17,6 @@ from bot.gateways.sandbox import SandboxGateway
 from bot.storage.sqlite import open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import PayoutResult, PayoutStatus
-from bot.wallet.withdrawals import REFUND_KIND
 
 ALICE, ADMIN = 100_002, 100_001
 CARD, OTHER_CARD = "4111111111111111", "5555555555554444"
@@ -143,8 +143,9 @@ async def test_an_approved_hold_to_a_card_changed_since_is_not_paid_and_refunded
     assert (settled.id, settled.state) == (withdrawal.id, WithdrawalState.FAILED)
     assert bank.payout_calls == 0 and bank.paid() == []
     assert await balance(wallet) == (5_000_00, 0)
-    refund = await wallet.store.get_transfer(settled.settled_transfer_id)
-    assert (refund.kind, refund.flag, refund.amount) == (REFUND_KIND, TransferFlag.POSTED, 1_500_00)
+    refund = await wallet.store.ledger.get_transfer(settled.settled_transfer_id)
+    expected = (TransferKind.WITHDRAW_REFUND, TransferFlag.POSTED, 1_500_00)
+    assert (refund.kind, refund.flag, refund.amount) == expected
     assert await wallet.withdrawals.recover(min_age_s=0) == []  # refunded once
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.errors import StorageError
 from bot.domain.model import SystemAccount
-from bot.storage.sqlite import SqliteLedgerStore
+from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.ledger import Ledger
 
 
@@ -18,13 +18,13 @@ class Boom(BaseException):
 
 @pytest.fixture
 async def store(tmp_path):
-    opened = await SqliteLedgerStore.open(tmp_path / "w.db")
+    opened = await SqliteDatabase.open(tmp_path / "w.db")
     yield opened
     await opened.close()
 
 
 async def test_an_operation_raising_a_base_exception_leaves_no_open_transaction(store):
-    ledger = Ledger(store, "CNY")
+    ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     alice = await ledger.open_user_account(1)
 
@@ -47,7 +47,7 @@ async def test_an_operation_raising_a_base_exception_leaves_no_open_transaction(
 
 
 async def test_cancelling_the_writer_mid_commit_still_tells_callers_the_truth(store):
-    ledger = Ledger(store, "CNY")
+    ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     alice = await ledger.open_user_account(1)
     inside, release = threading.Event(), threading.Event()
@@ -71,7 +71,7 @@ async def test_cancelling_the_writer_mid_commit_still_tells_callers_the_truth(st
 
 
 async def test_work_queued_behind_a_stopped_writer_is_refused_not_left_waiting(store):
-    ledger = Ledger(store, "CNY")
+    ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     alice = await ledger.open_user_account(1)
     store.writer._task.cancel()

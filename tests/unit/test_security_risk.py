@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain.kinds import PAYMENT_KINDS, TransferKind
 from bot.domain.risk import (
     DEFAULT_RULES,
     PaymentFacts,
-    PaymentKind,
     RecentGrab,
     RecentPayment,
     RiskAction,
@@ -30,7 +30,7 @@ def facts(**changes) -> PaymentFacts:
     base = PaymentFacts(
         telegram_id=PAYER,
         amount=100 * YUAN,
-        kind=PaymentKind.TRANSFER,
+        kind=TransferKind.TRANSFER,
         recipient_id=FRIEND,
         now_ms=NOW,
         account_age_ms=30 * DAY,
@@ -406,7 +406,7 @@ times = st.integers(min_value=0, max_value=2 * HOUR)
 small_money = st.integers(min_value=0, max_value=300_000 * YUAN)
 fact_fields = st.fixed_dictionaries(
     {
-        "kind": st.sampled_from(list(PaymentKind)),
+        "kind": st.sampled_from(sorted([*PAYMENT_KINDS, TransferKind.RED_PACKET_GRAB])),
         "recipient_id": st.one_of(st.none(), st.integers(1, 12)),
         "account_age_ms": st.integers(0, 3 * DAY),
         "tier": st.integers(0, 2),

@@ -1,5 +1,6 @@
 """SQLite storage: the embedded default."""
 
-from bot.storage.sqlite.store import SqliteLedgerStore, open_snapshot
+from bot.storage.sqlite.database import SqliteDatabase
+from bot.storage.sqlite.snapshot import open_snapshot
 
-__all__ = ["SqliteLedgerStore", "open_snapshot"]
+__all__ = ["SqliteDatabase", "open_snapshot"]

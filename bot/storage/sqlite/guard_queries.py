@@ -15,8 +15,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from bot.domain.holds import OUTGOING_KINDS, Held, HoldState, PayerRecord
-from bot.domain.risk import PaymentKind, RecentGrab
+from bot.domain.holds import Held, HoldState, PayerRecord
+from bot.domain.kinds import PAYMENT_KINDS, TransferKind
+from bot.domain.risk import RecentGrab
 
 __all__ = [
     "HELD_COLUMNS",
@@ -32,7 +33,7 @@ __all__ = [
     "row_to_payer",
 ]
 
-_KINDS = ", ".join(f"'{kind.value}'" for kind in sorted(OUTGOING_KINDS))  # constants, not input
+_KINDS = ", ".join(f"'{kind.value}'" for kind in sorted(PAYMENT_KINDS))  # constants, not input
 _OUTGOING = (
     f"t.debit_account_id = :account AND t.kind IN ({_KINDS})"
     " AND (t.flag = 'posted' OR (t.flag = 'pending' AND NOT EXISTS ("
@@ -70,7 +71,7 @@ RECENT_OUTGOING = (
 
 RECENT_GRABS = (
     "SELECT t.created_at, t.ref FROM transfers AS t"
-    f" WHERE t.credit_account_id = :account AND t.kind = '{PaymentKind.REDPACKET_GRAB.value}'"
+    f" WHERE t.credit_account_id = :account AND t.kind = '{TransferKind.RED_PACKET_GRAB.value}'"
     " AND t.flag = 'posted' AND t.created_at > :since ORDER BY t.created_at, t.id"
 )
 

@@ -1,29 +1,33 @@
 """Ledger write operations, run on the writer thread inside a SAVEPOINT.
 
 Balances change only through conditional updates: the debit succeeds only while the
-account is active and (unless it is a system account) holds enough available money;
-the CHECK constraint on ``accounts`` is the second lock on the same door.
+account may send and holds enough available money or may go negative (the sets
+``MAY_SEND`` and ``MAY_GO_NEGATIVE`` of the model, which the ledger's rules read too);
+the CHECK constraint on ``accounts`` is the second lock on the same door. Why a transfer
+was refused is always the answer of ``bot.domain.ledger_rules``, on both paths.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import NamedTuple
 
 from bot.domain.chain import GENESIS_HASH, transfer_hash
 from bot.domain.errors import (
-    AccountFrozen,
     AccountNotFound,
-    CurrencyMismatch,
     IdempotencyConflict,
-    InsufficientFunds,
     LedgerError,
     PendingTransferAlreadyResolved,
     PendingTransferExpired,
     PendingTransferNotExpired,
     PendingTransferNotFound,
 )
+from bot.domain.ledger_rules import refusal, spec_error
 from bot.domain.model import (
+    MAY_GO_NEGATIVE,
+    MAY_SEND,
     Account,
     AccountKind,
     AccountStatus,
@@ -49,10 +53,21 @@ TRANSFER_COLUMNS = (
     " ref, memo, timeout_ms, created_at, prev_hash, hash"
 )
 _INSERT_TRANSFER = f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 15)})"
-_CAN_SEND = (
-    "status = 'active'"
-    " AND (kind = 'system' OR credits_posted - debits_posted - debits_pending >= ?)"
-)
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(values))
+
+
+def _may_debit(amount: str) -> str:
+    """SQL: the account may be debited ``amount`` (a parameter) now, by the model's sets."""
+    return (
+        f"status IN ({_sql_list(MAY_SEND)}) AND (kind IN ({_sql_list(MAY_GO_NEGATIVE)})"
+        f" OR credits_posted - debits_posted - debits_pending >= {amount})"
+    )
+
+
+_CAN_SEND = _may_debit("?")
 # One statement moves the money: it touches both rows only if the debit account may send
 # the amount and the credit account exists in the same currency (rowcount 2), else less.
 _POST = (
@@ -65,14 +80,29 @@ _POST = (
 # the account may send it, as in _POST; either side only in the transfer's currency ?4.
 _MOVE_ONE_SIDE = (
     "UPDATE accounts SET debits_posted = debits_posted + ?1,"
-    " credits_posted = credits_posted + ?2 WHERE id = ?3 AND currency = ?4 AND (?1 = 0 OR"
-    " (status = 'active' AND (kind = 'system' OR credits_posted - debits_posted"
-    " - debits_pending >= ?1)))"
+    " credits_posted = credits_posted + ?2 WHERE id = ?3 AND currency = ?4"
+    f" AND (?1 = 0 OR ({_may_debit('?1')}))"
 )
 _HOLD = f"UPDATE accounts SET debits_pending = debits_pending + ? WHERE id = ? AND {_CAN_SEND}"
 _KEY_EXISTS = "transfers.key"  # in "UNIQUE constraint failed: transfers.key"
 # How many transfers ``create_transfers_together`` takes in one call.
 TOGETHER_MAX_TRANSFERS = 512
+_KINDS = {kind.value: kind for kind in AccountKind}
+_STATUSES = {status.value: status for status in AccountStatus}
+
+
+class _Standing(NamedTuple):
+    """An account as a run taken together starts: what the ledger's rules read of it."""
+
+    kind: AccountKind
+    status: AccountStatus
+    currency: str
+    available: int
+
+
+# _Standing from a tuple of its fields, without the Python-level __new__ of a NamedTuple
+# (a run reads up to two accounts per transfer, on the hot path)
+_standing = partial(tuple.__new__, _Standing)
 
 
 def row_to_account(row: Sequence) -> Account:
@@ -214,14 +244,14 @@ class LedgerOps:
 
         Used by the writer for neighbours in a group (see ``writer.py``). It takes the
         leading operations that move posted money under keys never seen before, checks
-        them in order against the accounts read once (the same checks, in the same order,
-        with the same errors as the one-by-one path), then applies the accepted ones with
-        one ``executemany`` of the same conditional balance updates, in the same order,
-        and one of their journal rows. Anything else (a replay, a reservation, a
-        resolution, a key one of them writes) ends the run; the writer gives it to
-        :meth:`create_transfers`. If the database disagrees with the checks (an update
-        matched no row, a CHECK failed), this raises and the writer rolls it all back
-        and runs each operation one by one.
+        them in order against the accounts read once (with ``ledger_rules.refusal``, as
+        the one-by-one path does), then applies the accepted ones with one
+        ``executemany`` of the same conditional balance updates, in the same order, and
+        one of their journal rows. Anything else (a replay, a reservation, a resolution,
+        a spec the rules refuse as asked, a key one of them writes) ends the run; the
+        writer gives it to :meth:`create_transfers`. If the database disagrees with the
+        checks (an update matched no row, a CHECK failed), this raises and the writer
+        rolls it all back and runs each operation one by one.
         """
         taken: list[tuple[str, Sequence[TransferSpec]]] = []
         written: set[str] = set()  # every key the taken operations write: k, k#1, ...
@@ -256,36 +286,42 @@ class LedgerOps:
             }
         )
         accounts = {
-            row[0]: row[1:]
-            for row in conn.execute(
+            account_id: _standing((_KINDS[kind], _STATUSES[status], currency, available))
+            for account_id, kind, status, currency, available in conn.execute(
                 "SELECT id, kind, status, currency,"
                 " credits_posted - debits_posted - debits_pending FROM accounts"
                 f" WHERE id IN ({', '.join('?' * len(ids))})",
                 ids,
             )
         }
-        available = {account_id: row[3] for account_id, row in accounts.items()}
+        moved: dict[int, int] = {}  # what the accepted operations did to available money
         moves: list[tuple] = []  # (debit, credit, account, currency): each side, in order
         rows: list[tuple] = []
         answers: list[tuple[bool, object]] = []
         for key, specs in taken:
             now = self.clock()
-            change: dict[int, int] = {}  # this operation's effect on available money
-            refusal = None
+            change: dict[int, int] = {}  # this operation's own, on top of ``moved``
+            refused = None
             for spec in specs:
-                refusal = _refusal_of(accounts, available, change, spec)
-                if refusal is not None:
+                debit, credit = spec.debit_account_id, spec.credit_account_id
+                refused = refusal(
+                    spec,
+                    accounts.get(debit),
+                    accounts.get(credit),
+                    moved.get(debit, 0) + change.get(debit, 0),
+                )
+                if refused is not None:
                     break
-                change[spec.debit_account_id] = change.get(spec.debit_account_id, 0) - spec.amount
-                change[spec.credit_account_id] = change.get(spec.credit_account_id, 0) + spec.amount
-            if refusal is not None:
-                answers.append((False, refusal))
+                change[debit] = change.get(debit, 0) - spec.amount
+                change[credit] = change.get(credit, 0) + spec.amount
+            if refused is not None:
+                answers.append((False, refused))
                 continue
             for account_id, delta in change.items():
-                available[account_id] += delta
+                moved[account_id] = moved.get(account_id, 0) + delta
             transfers = []
             for i, spec in enumerate(specs):
-                currency = accounts[spec.debit_account_id][2]
+                currency = accounts[spec.debit_account_id].currency
                 moves.append((spec.amount, 0, spec.debit_account_id, currency))
                 moves.append((0, spec.amount, spec.credit_account_id, currency))
                 transfer = self._next_transfer(key if i == 0 else f"{key}#{i}", spec, currency, now)
@@ -298,8 +334,8 @@ class LedgerOps:
             if conn.executemany(_MOVE_ONE_SIDE, moves).rowcount != len(moves):
                 raise LedgerError("the accounts disagree with the checks; one by one instead")
             conn.executemany(_INSERT_TRANSFER, rows)
-        for account_id, row in accounts.items():
-            self._currency[account_id] = row[2]
+        for account_id, standing in accounts.items():
+            self._currency[account_id] = standing.currency
         return answers
 
     def _next_transfer(self, key: str, spec: TransferSpec, currency: str, now: int) -> Transfer:
@@ -341,17 +377,17 @@ class LedgerOps:
         debit, credit, amount = spec.debit_account_id, spec.credit_account_id, spec.amount
         currency = self._currency_of(conn, debit)
         if currency is None:
-            raise AccountNotFound(account_id=debit)
+            raise self._refusal(conn, spec)
         if spec.flag is TransferFlag.POSTED:
             moved = conn.execute(
                 _POST, (debit, amount, credit, amount, debit, amount, credit, currency)
             )
             if moved.rowcount != 2:
-                raise self._refusal(conn, debit, credit, amount, currency)
+                raise self._refusal(conn, spec)
         else:
             held = conn.execute(_HOLD, (amount, debit, amount))
             if held.rowcount != 1 or self._currency_of(conn, credit) != currency:
-                raise self._refusal(conn, debit, credit, amount, currency)
+                raise self._refusal(conn, spec)
         return self._insert(
             conn,
             key=key,
@@ -430,23 +466,25 @@ class LedgerOps:
         self.last_id, self.last_hash = transfer.id, transfer.hash
         return transfer
 
-    def _refusal(
-        self, conn: sqlite3.Connection, debit: int, credit: int, amount: int, currency: str
-    ) -> LedgerError:
-        """Why a debit of ``amount`` from ``debit`` to ``credit`` was not applied."""
-        credit_currency = self._currency_of(conn, credit)
-        if credit_currency is None:
-            return AccountNotFound(account_id=credit)
-        if credit_currency != currency:
-            return CurrencyMismatch(account_id=credit, expected=currency, actual=credit_currency)
-        status, available = conn.execute(
-            "SELECT status, credits_posted - debits_posted - debits_pending FROM accounts"
-            " WHERE id = ?",
-            (debit,),
-        ).fetchone()
-        if status == AccountStatus.FROZEN:
-            return AccountFrozen(account_id=debit)
-        return InsufficientFunds(account_id=debit, available=available, amount=amount)
+    def _refusal(self, conn: sqlite3.Connection, spec: TransferSpec) -> Exception:
+        """Why ``spec`` was not applied: the ledger's rules on its accounts as they stand.
+
+        Called once an update refused it. The update may have moved one side already (the
+        savepoint undoes that): then the other side is missing or in another currency, and
+        the rules answer so before they read any money.
+        """
+        debit, credit = spec.debit_account_id, spec.credit_account_id
+        found = {
+            row[0]: row_to_account(row)
+            for row in conn.execute(
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN (?, ?)", (debit, credit)
+            )
+        }
+        return (
+            refusal(spec, found.get(debit), found.get(credit))
+            or spec_error(spec)  # a spec the service would not have let through
+            or LedgerError("the database refused a transfer the rules allow")
+        )
 
 
 def _transfer_row(transfer: Transfer) -> tuple:
@@ -470,44 +508,13 @@ def _transfer_row(transfer: Transfer) -> tuple:
 
 
 def _plain_posted(spec: TransferSpec) -> bool:
-    """A posted transfer whose fields the one-by-one path would store as they are."""
+    """A posted transfer the rules let through as asked, of values that Python and SQLite
+    compare alike (so the checks in memory see what the database would)."""
     return (
         spec.flag is TransferFlag.POSTED
-        and spec.pending_id is None
-        and spec.timeout_ms == 0
-        and type(spec.amount) is int
-        and 0 < spec.amount < 2**63
         and type(spec.debit_account_id) is int
         and type(spec.credit_account_id) is int
         and 0 < spec.debit_account_id < 2**63
         and 0 < spec.credit_account_id < 2**63
-        and spec.debit_account_id != spec.credit_account_id
+        and spec_error(spec) is None
     )
-
-
-def _refusal_of(
-    accounts: dict[int, tuple],
-    available: dict[int, int],
-    change: dict[int, int],
-    spec: TransferSpec,
-) -> LedgerError | None:
-    """Why ``spec`` cannot move now, in the order of ``LedgerOps._apply``; None if it can.
-
-    ``accounts`` maps id -> (kind, status, currency, available at the start);
-    ``available`` is that after the operations before, ``change`` this one's own so far.
-    """
-    debit, credit, amount = spec.debit_account_id, spec.credit_account_id, spec.amount
-    if debit not in accounts:
-        return AccountNotFound(account_id=debit)
-    kind, status, currency, _ = accounts[debit]
-    if credit not in accounts:
-        return AccountNotFound(account_id=credit)
-    credit_currency = accounts[credit][2]
-    if credit_currency != currency:
-        return CurrencyMismatch(account_id=credit, expected=currency, actual=credit_currency)
-    if status != AccountStatus.ACTIVE:
-        return AccountFrozen(account_id=debit)
-    funds = available[debit] + change.get(debit, 0)
-    if kind != AccountKind.SYSTEM and funds < amount:
-        return InsufficientFunds(account_id=debit, available=funds, amount=amount)
-    return None

@@ -28,10 +28,9 @@ from bot.domain.errors import (
     UserNotFound,
     WalletError,
 )
+from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import (
-    GRAB_KIND,
-    REFUND_KIND,
     Expiry,
     Grab,
     GrabAttempt,
@@ -241,7 +240,7 @@ def _grab_transfer(
         request.escrow_id,
         account,
         amount,
-        GRAB_KIND,
+        TransferKind.RED_PACKET_GRAB,
         ref=f"chat:{packet.chat_id or 0}",
         memo=packet.greeting,
     )
@@ -315,7 +314,8 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
     if ids:
         for account, created_at, ref in conn.execute(
             "SELECT t.credit_account_id, t.created_at, t.ref FROM transfers AS t"
-            f" WHERE t.credit_account_id IN ({_in(ids)}) AND t.kind = '{GRAB_KIND}'"
+            f" WHERE t.credit_account_id IN ({_in(ids)})"
+            f" AND t.kind = '{TransferKind.RED_PACKET_GRAB}'"
             " AND t.flag = 'posted' AND t.created_at > ? ORDER BY t.created_at, t.id",
             [*ids, since],
         ):
@@ -422,7 +422,7 @@ def expire_packet(
             escrow_id,
             _account_of(conn, packet.sender_id),
             remainder,
-            REFUND_KIND,
+            TransferKind.RED_PACKET_REFUND,
             ref=f"redpacket:{packet_id}",
             memo=packet.greeting,
         )

@@ -1,5 +1,4 @@
-"""Withdrawals on SQLite: writer operations and reads (the ``WithdrawalStore`` of
-``bot.wallet.withdrawals``).
+"""Withdrawals on SQLite: the writer's operations (the store is ``withdrawals_store``).
 
 Each write is one operation of the group-commit writer, so it commits whole or not at
 all: opening a withdrawal is the reservation (through the ledger's own operation, with
@@ -12,7 +11,7 @@ move the money once; the loser gets the record as the winner left it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from bot.domain.errors import IdempotencyConflict, PendingTransferAlreadyResolved
 from bot.domain.holds import Held
@@ -21,15 +20,26 @@ from bot.domain.withdrawals import Withdrawal, WithdrawalState
 from bot.storage.sqlite import hold_ops
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.security_ops import SecurityOps
-from bot.storage.sqlite.writer import GroupCommitWriter, RollBackThen
+from bot.storage.sqlite.writer import RollBackThen
 
-__all__ = ["WITHDRAWAL_COLUMNS", "SqliteWithdrawals", "row_to_withdrawal"]
+__all__ = [
+    "OPEN_STATE",
+    "WITHDRAWAL_COLUMNS",
+    "advance_held",
+    "mark_checked",
+    "mark_told",
+    "mark_unknown",
+    "open_held_withdrawal",
+    "open_withdrawal",
+    "row_to_withdrawal",
+    "settle",
+]
 
 WITHDRAWAL_COLUMNS = (
     "id, telegram_id, account_id, amount, currency, card_last4, pending_transfer_id,"
     " request_id, state, reason, settled_transfer_id, told, created_at, updated_at"
 )
-_OPEN = "state IN ('requested', 'unknown')"
+OPEN_STATE = "state IN ('requested', 'unknown')"
 
 
 def row_to_withdrawal(row: Sequence) -> Withdrawal:
@@ -224,7 +234,7 @@ def settle(
         "settled_transfer_id": settled_id,
         "told": int(told),
     }
-    _update(conn, ledger.clock(), withdrawal_id, _OPEN, **fields)
+    _update(conn, ledger.clock(), withdrawal_id, OPEN_STATE, **fields)
     return _get(conn, "id", withdrawal_id), True
 
 
@@ -238,7 +248,7 @@ def _refund(pending: Transfer, ref: str, kind: str) -> TransferSpec:
 def mark_checked(conn: sqlite3.Connection, ledger: LedgerOps, withdrawal_id: int) -> None:
     """The gateway gave no final answer: send this one to the back of the sweep's queue."""
     conn.execute(
-        f"UPDATE withdrawals SET updated_at = ? WHERE id = ? AND {_OPEN}",
+        f"UPDATE withdrawals SET updated_at = ? WHERE id = ? AND {OPEN_STATE}",
         (ledger.clock(), withdrawal_id),
     )
 
@@ -248,96 +258,3 @@ def mark_told(conn: sqlite3.Connection, withdrawal_id: int) -> None:
         "UPDATE withdrawals SET told = 1 WHERE id = ? AND state IN ('paid', 'failed')",
         (withdrawal_id,),
     )
-
-
-class SqliteWithdrawals:
-    """The withdrawal store over the wallet store's writer and reader."""
-
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        ledger: LedgerOps,
-        security: SecurityOps,
-        fetchall: Callable[[str, Sequence], Awaitable[list]],
-    ) -> None:
-        self._writer = writer
-        self._ledger = ledger
-        self._security = security
-        self._fetchall = fetchall
-
-    def now_ms(self) -> int:
-        return self._ledger.clock()
-
-    async def open_withdrawal(
-        self, key: str, spec: TransferSpec, telegram_id: int, card_last4: str, request_id: str
-    ) -> Withdrawal:
-        return await self._writer.run(
-            open_withdrawal, self._ledger, key, spec, telegram_id, card_last4, request_id
-        )
-
-    async def open_held_withdrawal(
-        self,
-        key: str,
-        spec: TransferSpec,
-        reasons: Sequence[str],
-        event: str,
-        telegram_id: int,
-        card_last4: str,
-        request_id: str,
-    ) -> tuple[Held, Withdrawal]:
-        return await self._writer.run(
-            open_held_withdrawal,
-            self._ledger,
-            self._security,
-            key,
-            spec,
-            tuple(reasons),
-            event,
-            telegram_id,
-            card_last4,
-            request_id,
-        )
-
-    async def advance_held(self, withdrawal_id: int) -> tuple[Withdrawal, bool]:
-        return await self._writer.run(advance_held, self._ledger, withdrawal_id)
-
-    async def mark_unknown(self, withdrawal_id: int) -> Withdrawal:
-        return await self._writer.run(mark_unknown, self._ledger, withdrawal_id)
-
-    async def settle(
-        self, withdrawal_id: int, paid: bool, reason: str, told: bool, refund_kind: str
-    ) -> tuple[Withdrawal, bool]:
-        return await self._writer.run(
-            settle, self._ledger, withdrawal_id, paid, reason, told, refund_kind
-        )
-
-    async def mark_checked(self, withdrawal_id: int) -> None:
-        await self._writer.run(mark_checked, self._ledger, withdrawal_id)
-
-    async def mark_told(self, withdrawal_id: int) -> None:
-        await self._writer.run(mark_told, withdrawal_id)
-
-    async def open_withdrawals(self, updated_before_ms: int, limit: int) -> list[Withdrawal]:
-        rows = await self._fetchall(
-            f"SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals AS w"
-            f" WHERE (w.{_OPEN} AND w.updated_at <= :before)"
-            " OR (w.state = 'held' AND EXISTS (SELECT 1 FROM held_payments AS h"
-            "  WHERE h.pending_transfer_id = w.pending_transfer_id AND h.state <> 'open'))"
-            " ORDER BY w.updated_at, w.id LIMIT :limit",  # the least recently checked first
-            {"before": updated_before_ms, "limit": limit},
-        )
-        return [row_to_withdrawal(r) for r in rows]
-
-    async def untold(self, limit: int) -> list[Withdrawal]:
-        rows = await self._fetchall(
-            f"SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals"
-            " WHERE told = 0 AND state IN ('paid', 'failed') ORDER BY id LIMIT ?",
-            (limit,),
-        )
-        return [row_to_withdrawal(r) for r in rows]
-
-    async def get_withdrawal(self, withdrawal_id: int) -> Withdrawal | None:
-        rows = await self._fetchall(
-            f"SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE id = ?", (withdrawal_id,)
-        )
-        return row_to_withdrawal(rows[0]) if rows else None

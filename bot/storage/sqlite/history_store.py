@@ -1,5 +1,6 @@
-"""Reads for a person's history and monthly statements (``bot.wallet.history``,
-``bot.wallet.statements``), through the store's reader pool.
+"""A person's history and monthly statements on SQLite: the ``HistoryStore`` of
+``bot.domain.history`` and the ``StatementStore`` of ``bot.domain.history`` (the same
+reads of the journal), through the database's reader pool.
 
 The visibility rule of ``bot.wallet.history`` in SQL: a transfer debiting the account (any
 flag: moved money, a reservation, its release), or one crediting it whose money moved
@@ -10,13 +11,15 @@ account on both sides (a CHECK), so nothing is counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable
 
-from bot.domain.history import Party
+from bot.domain.history import HistoryStore, Party, StatementStore
 from bot.domain.model import AccountKind, Transfer
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, row_to_transfer
+from bot.storage.sqlite.ledger_store import SELECT_TRANSFER
+from bot.storage.sqlite.port import PortStore
 
-__all__ = ["HistoryReads"]
+__all__ = ["SqliteHistory"]
 
 _MOVED = "flag IN ('posted', 'post_pending')"
 _CHUNK = 500  # ids per IN (...) list, well below SQLite's limit on parameters
@@ -71,10 +74,12 @@ def _chunks(ids: Iterable[int]) -> list[list[int]]:
     return [unique[i : i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
 
 
-class HistoryReads:
-    """Mixed into ``SqliteLedgerStore``, whose ``_fetchall`` runs the queries."""
+class SqliteHistory(PortStore, HistoryStore, StatementStore):
+    """Reads only: it moves nothing and writes nothing."""
 
-    _fetchall: Callable[[str, Sequence | dict], Awaitable[list]]
+    async def get_transfer(self, transfer_id: int) -> Transfer | None:
+        row = await self._fetchone(SELECT_TRANSFER, (transfer_id,))
+        return row_to_transfer(row) if row else None
 
     async def visible_before(
         self, account_id: int, before_id: int | None, limit: int

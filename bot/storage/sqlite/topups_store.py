@@ -1,0 +1,50 @@
+"""Top-ups on SQLite (the ``TopUpStore`` of ``bot.domain.topups``; the writes are in
+``topup_ops``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.domain.model import TransferSpec
+from bot.domain.topups import Credit, Payment, TopUp, TopUpStore
+from bot.storage.sqlite import topup_ops
+from bot.storage.sqlite.ledger_ops import LedgerOps
+from bot.storage.sqlite.port import PortStore, RecordsEvents
+from bot.storage.sqlite.readers import ReaderPool
+from bot.storage.sqlite.security_ops import SecurityOps
+from bot.storage.sqlite.writer import GroupCommitWriter
+
+__all__ = ["SqliteTopUps"]
+
+
+class SqliteTopUps(RecordsEvents, PortStore, TopUpStore):
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        reader: ReaderPool,
+        clock: Callable[[], int],
+        ledger: LedgerOps,
+        security: SecurityOps,
+    ) -> None:
+        super().__init__(writer, reader, clock)
+        self._ledger = ledger
+        self._security = security
+
+    async def create_topup(self, topup: TopUp) -> None:
+        await self._writer.run(topup_ops.create_topup, topup)
+
+    async def get_topup(self, topup_id: str) -> TopUp | None:
+        row = await self._fetchone(
+            f"SELECT {topup_ops.TOPUP_COLUMNS} FROM topups WHERE id = ?", (topup_id,)
+        )
+        return topup_ops.row_to_topup(row) if row else None
+
+    async def expire_topup(self, topup_id: str) -> TopUp | None:
+        return await self._writer.run(topup_ops.expire_topup, topup_id)
+
+    async def record_topup_payment(
+        self, key: str, spec: TransferSpec, payment: Payment, event: str
+    ) -> Credit:
+        return await self._writer.run(
+            topup_ops.record_payment, self._ledger, self._security, key, spec, payment, event
+        )

@@ -1,0 +1,70 @@
+"""The admins' /audit: the ledger and the security log verified as of one moment, read
+only, while the wallet is open; what was tampered with is listed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from bot.app import open_wallet
+from bot.config import Settings
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
+
+ADMIN = 1
+
+
+@pytest.fixture
+async def wallet(tmp_path):
+    opened = await open_wallet(
+        Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", data_dir=tmp_path)
+    )
+    yield opened
+    await opened.close()
+
+
+async def some_business(wallet) -> None:
+    alice = await wallet.users.seen(Profile(2, "alice", "Alice", "en"))
+    bob = await wallet.users.seen(Profile(3, "bob", "Bob", "en"))
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer("topup-1", external, alice.account_id, 50_00, "topup")
+    await wallet.ledger.transfer("p2p-1", alice.account_id, bob.account_id, 12_34, "p2p")
+    await wallet.admin.set_frozen(ADMIN, bob, True)  # a security event
+
+
+def tamper(tmp_path, *sql: str) -> None:
+    """What someone with the file could do: drop the guards and change rows."""
+    conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    for trigger in (
+        "transfers_are_immutable",
+        "transfers_are_permanent",
+        "security_events_are_immutable",
+    ):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    for statement in sql:
+        conn.execute(statement)
+    conn.close()
+
+
+async def test_a_whole_wallet_passes_with_its_counts(wallet):
+    await some_business(wallet)
+    result = await wallet.admin.audit()
+    assert result.ok and result.problems == () and result.problem_count == 0
+    assert result.transfers == 2
+    assert result.events >= 1
+
+
+async def test_a_changed_transfer_and_a_changed_event_are_both_listed(wallet, tmp_path):
+    await some_business(wallet)
+    tamper(
+        tmp_path,
+        "UPDATE transfers SET amount = 99999 WHERE key = 'p2p-1'",
+        "UPDATE security_events SET subject_id = 666 WHERE event = 'admin.freeze'",
+    )
+    result = await wallet.admin.audit()
+    assert not result.ok
+    assert result.problem_count == len(result.problems) >= 2
+    assert any(p.startswith("transfer 2: hash does not match") for p in result.problems)
+    assert any(p.startswith("security event ") for p in result.problems)
+    assert result.problems[-1].startswith("security event ")  # the ledger's come first
