@@ -154,6 +154,40 @@ def test_no_cycle_between_packages():
     assert find_cycle(package_graph()) is None
 
 
+def module_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the modules of the bot it imports; ``from pkg import mod`` is an edge to
+    ``pkg.mod`` when that is a module (to ``pkg`` otherwise)."""
+    modules = {module_name(path, root): path for path in sorted(root.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*parent, base] if base else parent)
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    targets.add(sub if sub in modules else base)
+        graph[name] = {t for t in targets if t in modules} - {name}
+    return graph
+
+
+def test_no_cycle_between_modules_outside_the_emulator():
+    """Within a package too, modules do not import each other round (the sandbox, a
+    separate program, is left out)."""
+    graph = {
+        name: {t for t in targets if not t.startswith("bot.sandbox")}
+        for name, targets in module_graph().items()
+        if not name.startswith("bot.sandbox")
+    }
+    assert find_cycle(graph) is None
+
+
 @pytest.mark.parametrize("package", sorted(FOREIGN))
 def test_the_inner_layers_import_no_chat_or_database_library(package):
     bad = {}
@@ -181,5 +215,7 @@ def test_the_checker_sees_a_reversed_arrow_and_a_cycle(tmp_path):
     assert graph["bot.domain"] == {"bot.wallet"}
     assert graph["bot.domain"] - ALLOWED["bot.domain"] == {"bot.wallet"}
     assert find_cycle(graph) == ["bot.domain", "bot.wallet", "bot.domain"]
+    modules = module_graph(root)
+    assert find_cycle(modules) == ["bot.domain.model", "bot.wallet.ledger", "bot.domain.model"]
     (root / "sample.py").write_text("from bot import handlers\nimport telegram.ext\n")
     assert {"bot.handlers", "telegram.ext"} <= imports_of(root / "sample.py", root)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from bot.domain.admin import AdminStore, WalletStats
 from bot.storage.sqlite.port import PortStore, RecordsEvents
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.security_ops import SecurityOps
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteAdmin"]
 
@@ -26,16 +21,6 @@ _STATS = (
 
 
 class SqliteAdmin(RecordsEvents, PortStore, AdminStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        security: SecurityOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._security = security
-
     async def stats(self, since_ms: int) -> WalletStats:
         row = await self._fetchone(_STATS, {"since": since_ms})
         return WalletStats(*row)

@@ -31,6 +31,7 @@ from bot.storage.sqlite.identity_ops import IdentityOps
 from bot.storage.sqlite.identity_store import SqliteIdentity
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.ledger_store import SqliteLedger
+from bot.storage.sqlite.port import Shared
 from bot.storage.sqlite.readers import DEFAULT_READERS, ReaderPool
 from bot.storage.sqlite.redpackets_store import SqliteRedPackets
 from bot.storage.sqlite.requests_store import SqliteRequests
@@ -82,21 +83,27 @@ class SqliteDatabase(Database):
         self.writer = writer
         self._reader = reader
         self._clock = clock = ledger.clock
-        security = SecurityOps(clock)
-        users = UsersOps(clock)
-        shared = (writer, reader, clock)
-        self.ledger = SqliteLedger(*shared, ledger)
-        self.users = SqliteUsers(*shared, users)
-        self.security = SqliteSecurity(*shared, security)
-        self.identity = SqliteIdentity(*shared, IdentityOps(clock), security)
-        self.holds = SqliteHolds(*shared, ledger, security)
-        self.requests = SqliteRequests(*shared, ledger)
-        self.topups = SqliteTopUps(*shared, ledger, security)
-        self.redpackets = SqliteRedPackets(*shared, ledger, users)
-        self.withdrawals = SqliteWithdrawals(*shared, ledger, security)
-        self.admin = SqliteAdmin(*shared, security)
-        self.history = SqliteHistory(*shared)
-        self.rotation = SqliteRotation(*shared)
+        shared = Shared(
+            writer,
+            reader,
+            clock,
+            ledger,
+            UsersOps(clock),
+            SecurityOps(clock),
+            IdentityOps(clock),
+        )
+        self.ledger = SqliteLedger(shared)
+        self.users = SqliteUsers(shared)
+        self.security = SqliteSecurity(shared)
+        self.identity = SqliteIdentity(shared)
+        self.holds = SqliteHolds(shared)
+        self.requests = SqliteRequests(shared)
+        self.topups = SqliteTopUps(shared)
+        self.redpackets = SqliteRedPackets(shared)
+        self.withdrawals = SqliteWithdrawals(shared)
+        self.admin = SqliteAdmin(shared)
+        self.history = SqliteHistory(shared)
+        self.rotation = SqliteRotation(shared)
 
     @classmethod
     async def open(

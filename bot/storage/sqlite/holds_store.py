@@ -4,35 +4,19 @@ in ``guard_queries``, the writes in ``hold_ops``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bot.domain.holds import GuardStore, Held, PayerRecord
 from bot.domain.model import TransferSpec
 from bot.domain.risk import RecentGrab, RecentPayment
 from bot.storage.sqlite import guard_queries as q
 from bot.storage.sqlite import hold_ops
-from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore, RecordsEvents
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.security_ops import SecurityOps
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteHolds"]
 
 
 class SqliteHolds(RecordsEvents, PortStore, GuardStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        ledger: LedgerOps,
-        security: SecurityOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._ledger = ledger
-        self._security = security
-
     # What the risk rules read ------------------------------------------------------------
 
     async def payer_record(self, telegram_id: int) -> PayerRecord | None:

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from bot.domain.security_ports import (
     EncryptedCard,
     EncryptedIdentity,
@@ -16,31 +14,15 @@ from bot.domain.security_ports import (
 from bot.storage.sqlite.identity_ops import (
     CARD_COLUMNS,
     IDENTITY_COLUMNS,
-    IdentityOps,
     row_to_card,
     row_to_identity,
 )
 from bot.storage.sqlite.port import PortStore, RecordsEvents
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.security_ops import SecurityOps
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteIdentity"]
 
 
 class SqliteIdentity(RecordsEvents, PortStore, IdentityStore, TwoFactorStore, PasswordFreeStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        identity: IdentityOps,
-        security: SecurityOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._identity = identity
-        self._security = security
-
     # Real-name verification and the bound card ----------------------------------------
 
     async def save_identity(self, identity: EncryptedIdentity) -> None:

@@ -7,7 +7,7 @@ run on the reader pool, one whole statement a call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bot.domain.errors import AccountNotFound
 from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
@@ -15,13 +15,10 @@ from bot.domain.ports import LedgerStore
 from bot.storage.sqlite.ledger_ops import (
     ACCOUNT_COLUMNS,
     TRANSFER_COLUMNS,
-    LedgerOps,
     row_to_account,
     row_to_transfer,
 )
 from bot.storage.sqlite.port import PortStore
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SELECT_TRANSFER", "SqliteLedger"]
 
@@ -29,16 +26,6 @@ SELECT_TRANSFER = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?"
 
 
 class SqliteLedger(PortStore, LedgerStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        ledger: LedgerOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._ledger = ledger
-
     async def open_account(self, name: str, kind: AccountKind, currency: str) -> Account:
         return await self._writer.run(self._ledger.open_account, name, kind, currency)
 

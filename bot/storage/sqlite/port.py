@@ -10,24 +10,45 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bot.domain.security_ports import SecurityEvent
+from bot.storage.sqlite.identity_ops import IdentityOps
+from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.readers import ReaderPool
 from bot.storage.sqlite.security_ops import SecurityOps
+from bot.storage.sqlite.users_ops import UsersOps
 from bot.storage.sqlite.writer import GroupCommitWriter
 
-__all__ = ["PortStore", "RecordsEvents"]
+__all__ = ["PortStore", "RecordsEvents", "Shared"]
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What one database gives the store of each of its ports: the writer, the readers,
+    the clock, and the operations more than one port runs in its writes."""
+
+    writer: GroupCommitWriter
+    reader: ReaderPool
+    clock: Callable[[], int]
+    ledger: LedgerOps
+    users: UsersOps
+    security: SecurityOps
+    identity: IdentityOps
 
 
 class PortStore:
-    """The writer, reader pool and clock of one database, as a port's store uses them."""
+    """The writer, reader pool, clock and shared operations of one database, as a port's
+    store uses them."""
 
-    def __init__(
-        self, writer: GroupCommitWriter, reader: ReaderPool, clock: Callable[[], int]
-    ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._clock = clock
+    def __init__(self, shared: Shared) -> None:
+        self._writer = shared.writer
+        self._reader = shared.reader
+        self._clock = shared.clock
+        self._ledger = shared.ledger
+        self._users = shared.users
+        self._security = shared.security
+        self._identity = shared.identity
 
     def now_ms(self) -> int:
         return self._clock()

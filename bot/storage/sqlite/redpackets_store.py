@@ -7,33 +7,17 @@ pass over their packets, shares and grabbers instead of one each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import Expiry, GrabAttempt, GrabRequest, RedPacket, RedPacketStore, Share
 from bot.storage.sqlite import redpacket_ops as ops
-from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.users_ops import UsersOps
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteRedPackets"]
 
 
 class SqliteRedPackets(PortStore, RedPacketStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        ledger: LedgerOps,
-        users: UsersOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._ledger = ledger
-        self._users = users  # a grab registers a grabber it has not seen
-
     async def create_red_packet(
         self, packet: RedPacket, shares: Sequence[int], spec: TransferSpec
     ) -> tuple[RedPacket, bool]:

@@ -3,30 +3,17 @@ writes and the SQL are in ``request_ops``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bot.domain.model import Transfer, TransferSpec
 from bot.domain.requests import PaymentRequest, RequestStore
 from bot.storage.sqlite import request_ops
-from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteRequests"]
 
 
 class SqliteRequests(PortStore, RequestStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        ledger: LedgerOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._ledger = ledger
-
     async def create_requests(self, requests: Sequence[PaymentRequest]) -> None:
         await self._writer.run(request_ops.create_requests, tuple(requests))
 

@@ -3,36 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from bot.domain.security_ports import Action, PinRecord, SecurityEvent, SecurityStore
 from bot.storage.sqlite.port import PortStore, RecordsEvents
-from bot.storage.sqlite.readers import ReaderPool
 from bot.storage.sqlite.security_ops import (
     ACTION_COLUMNS,
     EVENT_COLUMNS,
     PIN_COLUMNS,
-    SecurityOps,
     row_to_action,
     row_to_event,
     row_to_pin,
 )
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteSecurity"]
 
 
 class SqliteSecurity(RecordsEvents, PortStore, SecurityStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        security: SecurityOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._security = security
-
     async def create_action(self, action: Action) -> None:
         await self._writer.run(self._security.create_action, action)
 

@@ -3,33 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from bot.domain.model import TransferSpec
 from bot.domain.topups import Credit, Payment, TopUp, TopUpStore
 from bot.storage.sqlite import topup_ops
-from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore, RecordsEvents
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.security_ops import SecurityOps
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteTopUps"]
 
 
 class SqliteTopUps(RecordsEvents, PortStore, TopUpStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        ledger: LedgerOps,
-        security: SecurityOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._ledger = ledger
-        self._security = security
-
     async def create_topup(self, topup: TopUp) -> None:
         await self._writer.run(topup_ops.create_topup, topup)
 

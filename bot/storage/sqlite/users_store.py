@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from bot.domain.ports import UserStore
 from bot.domain.users import Profile, User
 from bot.storage.sqlite.port import PortStore
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.users_ops import USER_COLUMNS, UsersOps, row_to_user
-from bot.storage.sqlite.writer import GroupCommitWriter
+from bot.storage.sqlite.users_ops import USER_COLUMNS, row_to_user
 
 __all__ = ["SqliteUsers"]
 
 
 class SqliteUsers(PortStore, UserStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        users: UsersOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._users = users
-
     async def upsert_user(self, profile: Profile, currency: str, private_chat: bool) -> User:
         return await self._writer.run(self._users.upsert, profile, currency, private_chat)
 

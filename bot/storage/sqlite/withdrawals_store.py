@@ -3,34 +3,18 @@ writes are the operations of ``withdrawal_ops``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bot.domain.holds import Held
 from bot.domain.model import TransferSpec
 from bot.domain.withdrawals import Withdrawal, WithdrawalStore
 from bot.storage.sqlite import withdrawal_ops as ops
-from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore
-from bot.storage.sqlite.readers import ReaderPool
-from bot.storage.sqlite.security_ops import SecurityOps
-from bot.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteWithdrawals"]
 
 
 class SqliteWithdrawals(PortStore, WithdrawalStore):
-    def __init__(
-        self,
-        writer: GroupCommitWriter,
-        reader: ReaderPool,
-        clock: Callable[[], int],
-        ledger: LedgerOps,
-        security: SecurityOps,
-    ) -> None:
-        super().__init__(writer, reader, clock)
-        self._ledger = ledger
-        self._security = security
-
     async def open_withdrawal(
         self, key: str, spec: TransferSpec, telegram_id: int, card_last4: str, request_id: str
     ) -> Withdrawal:
