@@ -50,9 +50,7 @@ async def _migrate(settings: Settings) -> int:
 
 async def _rotate_keys(settings: Settings) -> int:
     from bot.security.cipher import load_keyring
-    from bot.security.rotation import (
-        rotate_keys,
-    )
+    from bot.security.rotation import rotate_keys
     from bot.storage import open_store
 
     keyring = load_keyring(settings.master_key, settings.data_dir)

@@ -121,3 +121,16 @@ class GuardStore(Protocol):
     async def record_event(
         self, actor_id: int | None, event: str, subject_id: int | None, details: dict
     ) -> SecurityEvent: ...
+
+
+def event_details(held: Held, **more: object) -> dict:
+    """What the security log keeps of a held payment's opening and decision."""
+    return {
+        "held_id": held.id,
+        "pending_transfer_id": held.pending_transfer_id,
+        "amount": held.amount,
+        "kind": held.kind,
+        "reasons": list(held.reasons),
+        "recipient_id": held.recipient_telegram_id,
+        **more,
+    }

@@ -7,11 +7,19 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, TransferSpec
+from bot.domain.security_ports import SecurityEvent
+from bot.domain.users import User
 
 if TYPE_CHECKING:
     from bot.domain.users import Profile, User
 
-__all__ = ["Database", "LedgerSnapshot", "LedgerStore", "UserStore"]
+__all__ = [
+    "AuditSnapshot",
+    "Database",
+    "LedgerSnapshot",
+    "LedgerStore",
+    "UserStore",
+]
 
 
 class LedgerSnapshot(Protocol):
@@ -22,6 +30,12 @@ class LedgerSnapshot(Protocol):
     def transfers(self) -> AsyncIterator[Transfer]:
         """Every transfer in id order."""
         ...
+
+
+class AuditSnapshot(LedgerSnapshot, Protocol):
+    """The ledger and the security log at one moment, read-only."""
+
+    def events(self) -> AsyncIterator[SecurityEvent]: ...
 
 
 class Database(Protocol):
@@ -38,7 +52,7 @@ class Database(Protocol):
         """Store ``value`` unless the name has one already; return the stored value."""
         ...
 
-    def snapshot(self) -> AbstractAsyncContextManager[LedgerSnapshot]: ...
+    def snapshot(self) -> AbstractAsyncContextManager[AuditSnapshot]: ...
 
     async def close(self) -> None:
         """Finish the writes queued, then close; closing twice is harmless."""

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import hmac
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Protocol
 
 from bot.domain.errors import (
     RedPacketAlreadyGrabbed,
     RedPacketExhausted,
+    RedPacketExpired,
+    RedPacketGrabBlocked,
+    RedPacketNotForYou,
     RedPacketNotFound,
+    RedPacketWrongPassword,
     WalletError,
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
-from bot.domain.risk import PaymentFacts, RecentGrab, RiskDecision, RiskRules, evaluate, grab_burst
+from bot.domain.risk import (
+    PaymentFacts,
+    RecentGrab,
+    RiskAction,
+    RiskDecision,
+    RiskRules,
+    evaluate,
+    grab_burst,
+)
 from bot.domain.users import Profile, User
 
 __all__ = [
+    "UNKNOWN_CHAT",
     "Creation",
     "CreationStatus",
     "Expiry",
@@ -36,6 +52,7 @@ __all__ = [
     "RedPacketStore",
     "Share",
     "TapPlace",
+    "grab_chat_id",
     "normalize_password",
 ]
 
@@ -311,3 +328,50 @@ def _refuse_finished(
 def normalize_password(text: str) -> str:
     """The phrase as compared: NFKC, spaces collapsed, case folded."""
     return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+def check_open(packet: RedPacket, request: GrabRequest, now: int) -> None:
+    """The packet's own refusals, after "grabbed already", in their order."""
+    if packet.state is PacketState.FINISHED:
+        raise RedPacketExhausted(packet_id=packet.id)
+    if packet.state is PacketState.EXPIRED or now >= packet.expires_at:
+        raise RedPacketExpired(packet_id=packet.id)
+    if packet.kind is PacketKind.EXCLUSIVE and packet.recipient_id != request.user_id:
+        raise RedPacketNotForYou(packet_id=packet.id)
+    if packet.kind is PacketKind.PASSWORD and not hmac.compare_digest(
+        (request.password or "").encode(), (packet.password or "").encode()
+    ):
+        raise RedPacketWrongPassword(packet_id=packet.id)
+
+
+def check_burst(request: GrabRequest, recent: list[RecentGrab], now: int) -> None:
+    decision = request.check(recent, now)
+    if decision.action is RiskAction.BLOCK:
+        raise RedPacketGrabBlocked(reasons=[r.value for r in decision.reasons])
+
+
+def grab_transfer(
+    packet: RedPacket, request: GrabRequest, account: int, position: int, amount: int
+) -> tuple[str, TransferSpec]:
+    spec = TransferSpec(
+        request.escrow_id,
+        account,
+        amount,
+        TransferKind.RED_PACKET_GRAB,
+        ref=f"chat:{packet.chat_id or 0}",
+        memo=packet.greeting,
+    )
+    return f"redpacket:{packet.id}:{position}", spec
+
+
+_CHAT_REF = re.compile(r"chat:(-?[0-9]{1,20})")
+
+
+UNKNOWN_CHAT = 0
+
+
+@lru_cache(maxsize=4096)  # a few refs (one a chat) stand behind every grab
+def grab_chat_id(ref: str) -> int:
+    """The chat a grab's ``ref`` (``chat:<id>``) names; 0 when it names none."""
+    match = _CHAT_REF.fullmatch(ref)
+    return int(match.group(1)) if match else UNKNOWN_CHAT

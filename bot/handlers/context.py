@@ -23,26 +23,18 @@ if TYPE_CHECKING:
     from bot.domain.ports import Database
     from bot.security.actions import Actions
     from bot.security.cipher import Keyring
-    from bot.security.guard import (
-        PaymentGuard,
-    )
+    from bot.security.guard import PaymentGuard
     from bot.security.identity import Identity
-    from bot.security.password_free import (
-        PasswordFree,
-    )
+    from bot.security.password_free import PasswordFree
     from bot.security.pin_entry import PinEntry
     from bot.security.pins import Pins
-    from bot.security.twofactor import (
-        TwoFactor,
-    )
+    from bot.security.twofactor import TwoFactor
     from bot.wallet.admin import Admin
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
     from bot.wallet.redpackets import RedPackets
     from bot.wallet.requests import Requests
-    from bot.wallet.statements import (
-        Statements,
-    )
+    from bot.wallet.statements import Statements
     from bot.wallet.topups import TopUps
     from bot.wallet.transfers import Transfers
     from bot.wallet.users import Users

@@ -10,13 +10,8 @@ from bot.domain.money import format_fen, parse_amount
 from bot.handlers.context import WalletContext, command, error_text, private_user
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
-from bot.security.password_free import (
-    CONFIRMATION as PASSWORD_FREE,
-)
-from bot.security.password_free import (
-    MAX_DAILY,
-    MAX_PER_PAYMENT,
-)
+from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
+from bot.security.password_free import MAX_DAILY, MAX_PER_PAYMENT
 
 
 async def _forget_message(update: Update) -> None:

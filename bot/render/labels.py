@@ -12,9 +12,7 @@ from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind
 from bot.domain.money import format_fen
 from bot.i18n import translate
-from bot.wallet.statements import (
-    CHINA,
-)
+from bot.wallet.statements import CHINA
 
 __all__ = [
     "amount_text",

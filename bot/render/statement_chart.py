@@ -18,9 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from bot.domain.money import FEN_PER_YUAN, format_fen
 from bot.i18n import translate
 from bot.render.labels import kind_label
-from bot.wallet.statements import (
-    Statement,
-)
+from bot.wallet.statements import Statement
 
 __all__ = ["FONT_CANDIDATES", "HEIGHT", "WIDTH", "load_font", "statement_chart", "ticks"]
 

@@ -18,9 +18,7 @@ import io
 from bot.domain.money import FEN_PER_YUAN
 from bot.i18n import translate
 from bot.render.labels import full_time, kind_label, party_label
-from bot.wallet.statements import (
-    Statement,
-)
+from bot.wallet.statements import Statement
 
 __all__ = ["BOM", "COLUMNS", "statement_csv", "yuan"]
 

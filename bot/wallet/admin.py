@@ -3,16 +3,14 @@ action is logged."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
 
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.errors import UserNotFound
 from bot.domain.events import verify_events
-from bot.domain.ports import LedgerSnapshot
-from bot.domain.security_ports import SecurityEvent
+from bot.domain.ports import AuditSnapshot
 from bot.domain.users import User
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
@@ -21,16 +19,9 @@ from bot.wallet.users import Users
 __all__ = [
     "Admin",
     "AuditResult",
-    "AuditSnapshot",
 ]
 
 FREEZE = "admin_freeze"  # the confirmation an admin with 2FA passes first
-
-
-class AuditSnapshot(LedgerSnapshot, Protocol):
-    """The ledger and the security log at one moment, read-only."""
-
-    def events(self) -> AsyncIterator[SecurityEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)

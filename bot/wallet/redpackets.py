@@ -65,9 +65,7 @@ from bot.wallet.users import Users
 
 if TYPE_CHECKING:
     from bot.domain.risk import RiskDecision
-    from bot.security.guard import (
-        PaymentGuard,
-    )
+    from bot.security.guard import PaymentGuard
 
 __all__ = [
     "CONFIRMATION",

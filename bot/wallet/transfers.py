@@ -13,11 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.domain.errors import (
-    AccountsMustBeDifferent,
-    MemoTooLong,
-    UserNotFound,
-)
+from bot.domain.errors import AccountsMustBeDifferent, MemoTooLong, UserNotFound
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer
 from bot.domain.money import parse_amount
@@ -29,9 +25,7 @@ from bot.wallet.users import Users
 if TYPE_CHECKING:
     from bot.domain.holds import Held
     from bot.domain.risk import RiskDecision
-    from bot.security.guard import (
-        PaymentGuard,
-    )
+    from bot.security.guard import PaymentGuard
 
 __all__ = ["MAX_MEMO", "Settlement", "SettlementStatus", "TransferOrder", "Transfers"]
 

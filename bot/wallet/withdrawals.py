@@ -58,9 +58,7 @@ if TYPE_CHECKING:
     from bot.domain.risk import RiskDecision
     from bot.domain.security_ports import Action
     from bot.domain.users import User
-    from bot.security.guard import (
-        PaymentGuard,
-    )
+    from bot.security.guard import PaymentGuard
     from bot.security.identity import Identity
     from bot.wallet.ledger import Ledger
     from bot.wallet.users import Users

@@ -4,13 +4,7 @@ about an id it never received closes it (``failed``, ``not_received``)."""
 
 from __future__ import annotations
 
-from bot.wallet.gateway import (
-    NOT_RECEIVED,
-    GatewayError,
-    PayoutGateway,
-    PayoutResult,
-    PayoutStatus,
-)
+from bot.wallet.gateway import NOT_RECEIVED, GatewayError, PayoutGateway, PayoutResult, PayoutStatus
 
 __all__ = ["ScriptedGateway"]
 

@@ -5,7 +5,8 @@ read and write them.
 An outgoing payment is a transfer of one of ``PAYMENT_KINDS`` debiting the payer's
 account, posted, or pending and not voided or expired, and not a withdrawal the bank
 declined; a grab is a posted ``redpacket_grab`` crediting the grabber, its chat read
-from its ``ref`` (``chat:<id>``) by the same function the SQLite reads use.
+from its ``ref`` (``chat:<id>``) by the same function the SQLite reads use
+(``bot.domain.redpackets.grab_chat_id``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.domain.errors import IdempotencyConflict
-from bot.domain.holds import GuardStore, Held, HoldState, PayerRecord
+from bot.domain.holds import GuardStore, Held, HoldState, PayerRecord, event_details
 from bot.domain.kinds import PAYMENT_KINDS, TransferKind
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
+from bot.domain.redpackets import grab_chat_id
 from bot.domain.risk import RecentGrab, RecentPayment
 from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
 from bot.domain.withdrawals import WithdrawalState
-from bot.storage.sqlite.guard_queries import grab_chat_id
 from tests.fakes.ledger import create_transfers
 from tests.fakes.port import MemoryPort, RecordsEvents
 from tests.fakes.state import MemoryState, record_event
@@ -99,18 +100,6 @@ def mark_password_free(state: MemoryState, key: str, telegram_id: int) -> None:
     state.password_free.setdefault(key, (telegram_id, state.clock()))
 
 
-def _details(hold: Held, **more: object) -> dict:
-    return {
-        "held_id": hold.id,
-        "pending_transfer_id": hold.pending_transfer_id,
-        "amount": hold.amount,
-        "kind": hold.kind,
-        "reasons": list(hold.reasons),
-        "recipient_id": hold.recipient_telegram_id,
-        **more,
-    }
-
-
 def _hold_of(state: MemoryState, pending_transfer_id: int) -> HoldRow | None:
     return next(
         (h for h in state.holds.values() if h.pending_transfer_id == pending_transfer_id), None
@@ -141,7 +130,7 @@ def open_hold(
     )
     state.holds[row.id] = row
     hold = held(state, row)
-    record_event(state, hold.payer_telegram_id, event, hold.payer_telegram_id, _details(hold))
+    record_event(state, hold.payer_telegram_id, event, hold.payer_telegram_id, event_details(hold))
     return hold
 
 
@@ -160,7 +149,7 @@ def decide_hold(state: MemoryState, held_id: int, approve: bool, admin_id: int, 
     (resolved,), replayed = create_transfers(state, f"hold:{held_id}", (spec,))
     if replayed:  # the key was taken, though the hold was open: refuse it all
         raise IdempotencyConflict(key=f"hold:{held_id}")
-    details = _details(hold, transfer_id=resolved.id)
+    details = event_details(hold, transfer_id=resolved.id)
     record_event(state, admin_id, event, hold.payer_telegram_id, details)
     return hold
 

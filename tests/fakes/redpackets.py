@@ -10,7 +10,6 @@ moves the first free share escrow → grabber under ``redpacket:<id>:<position>`
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -18,12 +17,8 @@ from bot.domain.errors import (
     IdempotencyConflict,
     RedPacketAlreadyGrabbed,
     RedPacketExhausted,
-    RedPacketExpired,
-    RedPacketGrabBlocked,
     RedPacketInlineUsed,
-    RedPacketNotForYou,
     RedPacketNotFound,
-    RedPacketWrongPassword,
     UserNotFound,
     WalletError,
 )
@@ -39,8 +34,10 @@ from bot.domain.redpackets import (
     RedPacket,
     RedPacketStore,
     Share,
+    check_burst,
+    check_open,
+    grab_transfer,
 )
-from bot.domain.risk import RiskAction
 from tests.fakes.holds import recent_grabs
 from tests.fakes.ledger import create_transfers
 from tests.fakes.port import MemoryPort
@@ -103,7 +100,7 @@ def _take_share(state: MemoryState, request: GrabRequest) -> Grab:
     if own is not None:
         raise RedPacketAlreadyGrabbed(packet_id=packet_id, amount=own.amount)
     now = state.clock()
-    _check_open(packet, request, now)
+    check_open(packet, request, now)
     share = next((s for s in shares if s.user_id is None), None)
     if share is None:  # cannot happen while the state is open; the state says so
         raise RedPacketExhausted(packet_id=packet_id)
@@ -111,18 +108,8 @@ def _take_share(state: MemoryState, request: GrabRequest) -> Grab:
     if account is None:
         raise UserNotFound(telegram_id=user_id)
     recent = recent_grabs(state, account, now - request.check.window_ms)
-    decision = request.check(recent, now)
-    if decision.action is RiskAction.BLOCK:
-        raise RedPacketGrabBlocked(reasons=[r.value for r in decision.reasons])
-    spec = TransferSpec(
-        request.escrow_id,
-        account,
-        share.amount,
-        TransferKind.RED_PACKET_GRAB,
-        ref=f"chat:{packet.chat_id or 0}",
-        memo=packet.greeting,
-    )
-    key = f"redpacket:{packet.id}:{share.position}"
+    check_burst(request, recent, now)
+    key, spec = grab_transfer(packet, request, account, share.position, share.amount)
     (transfer,), replayed = create_transfers(state, key, (spec,))
     if replayed:
         raise IdempotencyConflict(key=key)
@@ -134,20 +121,6 @@ def _take_share(state: MemoryState, request: GrabRequest) -> Grab:
         packet = replace(packet, state=PacketState.FINISHED, settled_at=now)
         state.packets[packet_id] = packet
     return Grab(packet, share.amount, remaining, remaining == 0)
-
-
-def _check_open(packet: RedPacket, request: GrabRequest, now: int) -> None:
-    """The packet's own refusals, after "grabbed already", in their order."""
-    if packet.state is PacketState.FINISHED:
-        raise RedPacketExhausted(packet_id=packet.id)
-    if packet.state is PacketState.EXPIRED or now >= packet.expires_at:
-        raise RedPacketExpired(packet_id=packet.id)
-    if packet.kind is PacketKind.EXCLUSIVE and packet.recipient_id != request.user_id:
-        raise RedPacketNotForYou(packet_id=packet.id)
-    if packet.kind is PacketKind.PASSWORD and not hmac.compare_digest(
-        (request.password or "").encode(), (packet.password or "").encode()
-    ):
-        raise RedPacketWrongPassword(packet_id=packet.id)
 
 
 def _expire(

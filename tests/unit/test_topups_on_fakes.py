@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.errors import (
-    TopUpAmountMismatch,
-    TopUpExpired,
-    TopUpNotConfigured,
-    TopUpNotYours,
-)
+from bot.domain.errors import TopUpAmountMismatch, TopUpExpired, TopUpNotConfigured, TopUpNotYours
 from bot.domain.topups import Checkout, Payment, TopUpState
 from bot.wallet.topups import DEFAULT_TTL_S, PAYMENT_FLAGGED, PAYMENT_NOT_CREDITED, TopUps
 from tests.fakes.wallet import FakeWallet

@@ -11,12 +11,11 @@ declined (``withdrawals.state = 'failed'``: voided or refunded); a grab is a pos
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 
 from bot.domain.holds import Held, HoldState, PayerRecord
 from bot.domain.kinds import PAYMENT_KINDS, TransferKind
+from bot.domain.redpackets import grab_chat_id
 from bot.domain.risk import RecentGrab
 
 __all__ = [
@@ -26,8 +25,6 @@ __all__ = [
     "PAYER",
     "RECENT_GRABS",
     "RECENT_OUTGOING",
-    "UNKNOWN_CHAT",
-    "grab_chat_id",
     "row_to_grab",
     "row_to_held",
     "row_to_payer",
@@ -85,16 +82,6 @@ HELD_FROM = (
     " LEFT JOIN users AS p ON p.account_id = h.payer_account_id"
     " LEFT JOIN users AS r ON r.account_id = h.credit_account_id"
 )
-
-_CHAT_REF = re.compile(r"chat:(-?[0-9]{1,20})")
-UNKNOWN_CHAT = 0
-
-
-@lru_cache(maxsize=4096)  # a few refs (one a chat) stand behind every grab
-def grab_chat_id(ref: str) -> int:
-    """The chat a grab's ``ref`` (``chat:<id>``) names; 0 when it names none."""
-    match = _CHAT_REF.fullmatch(ref)
-    return int(match.group(1)) if match else UNKNOWN_CHAT
 
 
 def row_to_grab(row: Sequence) -> RecentGrab:

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from bot.domain.errors import IdempotencyConflict
-from bot.domain.holds import Held
+from bot.domain.holds import Held, event_details
 from bot.domain.model import TransferFlag, TransferSpec
 from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
 from bot.storage.sqlite.guard_queries import HELD_COLUMNS, HELD_FROM, row_to_held
@@ -24,25 +24,17 @@ from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
 
-__all__ = ["decide_hold", "mark_password_free", "open_hold"]
+__all__ = [
+    "decide_hold",
+    "mark_password_free",
+    "open_hold",
+]
 
 
 def _held(conn: sqlite3.Connection, where: str, value: int) -> Held | None:
     row = conn.execute(f"SELECT {HELD_COLUMNS} FROM {HELD_FROM} WHERE {where} = ?", (value,))
     row = row.fetchone()
     return row_to_held(row) if row else None
-
-
-def _details(held: Held, **more: object) -> dict:
-    return {
-        "held_id": held.id,
-        "pending_transfer_id": held.pending_transfer_id,
-        "amount": held.amount,
-        "kind": held.kind,
-        "reasons": list(held.reasons),
-        "recipient_id": held.recipient_telegram_id,
-        **more,
-    }
 
 
 def mark_password_free(
@@ -85,7 +77,7 @@ def open_hold(
     ).fetchone()
     held = _held(conn, "h.id", held_id)
     security.record_event(
-        conn, held.payer_telegram_id, event, held.payer_telegram_id, _details(held)
+        conn, held.payer_telegram_id, event, held.payer_telegram_id, event_details(held)
     )
     return held
 
@@ -126,6 +118,6 @@ def decide_hold(
     except RollBackThen:  # the key was taken, though the hold was open: refuse it all
         raise IdempotencyConflict(key=f"hold:{held_id}") from None
     security.record_event(
-        conn, admin_id, event, held.payer_telegram_id, _details(held, transfer_id=resolved.id)
+        conn, admin_id, event, held.payer_telegram_id, event_details(held, transfer_id=resolved.id)
     )
     return held

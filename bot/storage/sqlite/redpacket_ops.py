@@ -8,7 +8,6 @@ put in order: the second finds the share taken or the packet settled.
 
 from __future__ import annotations
 
-import hmac
 import sqlite3
 from collections import deque
 from collections.abc import Sequence
@@ -19,12 +18,8 @@ from bot.domain.errors import (
     LedgerError,
     RedPacketAlreadyGrabbed,
     RedPacketExhausted,
-    RedPacketExpired,
-    RedPacketGrabBlocked,
     RedPacketInlineUsed,
-    RedPacketNotForYou,
     RedPacketNotFound,
-    RedPacketWrongPassword,
     UserNotFound,
     WalletError,
 )
@@ -39,8 +34,11 @@ from bot.domain.redpackets import (
     PacketState,
     RedPacket,
     Share,
+    check_burst,
+    check_open,
+    grab_transfer,
 )
-from bot.domain.risk import RecentGrab, RiskAction
+from bot.domain.risk import RecentGrab
 from bot.storage.sqlite.guard_queries import RECENT_GRABS, row_to_grab
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.users_ops import UsersOps
@@ -174,7 +172,7 @@ def _take_share(conn: sqlite3.Connection, ledger: LedgerOps, request: GrabReques
     if own is not None:
         raise RedPacketAlreadyGrabbed(packet_id=packet_id, amount=own[0])
     now = ledger.clock()
-    _check_open(packet, request, now)
+    check_open(packet, request, now)
     share = conn.execute(
         "SELECT position, amount FROM red_packet_shares"
         " WHERE packet_id = ? AND user_id IS NULL ORDER BY position LIMIT 1",
@@ -187,8 +185,8 @@ def _take_share(conn: sqlite3.Connection, ledger: LedgerOps, request: GrabReques
     recent = conn.execute(
         RECENT_GRABS, {"account": account, "since": now - request.check.window_ms}
     )
-    _check_burst(request, [row_to_grab(row) for row in recent.fetchall()], now)
-    key, spec = _grab_transfer(packet, request, account, position, amount)
+    check_burst(request, [row_to_grab(row) for row in recent.fetchall()], now)
+    key, spec = grab_transfer(packet, request, account, position, amount)
     try:
         (transfer,) = ledger.create_transfers(conn, key, (spec,))
     except RollBackThen:
@@ -211,40 +209,6 @@ _TAKE_SHARE = (
 _FINISH = (
     "UPDATE red_packets SET state = 'finished', settled_at = ? WHERE id = ? AND state = 'open'"
 )
-
-
-def _check_open(packet: RedPacket, request: GrabRequest, now: int) -> None:
-    """The packet's own refusals, after "grabbed already", in their order."""
-    if packet.state is PacketState.FINISHED:
-        raise RedPacketExhausted(packet_id=packet.id)
-    if packet.state is PacketState.EXPIRED or now >= packet.expires_at:
-        raise RedPacketExpired(packet_id=packet.id)
-    if packet.kind is PacketKind.EXCLUSIVE and packet.recipient_id != request.user_id:
-        raise RedPacketNotForYou(packet_id=packet.id)
-    if packet.kind is PacketKind.PASSWORD and not hmac.compare_digest(
-        (request.password or "").encode(), (packet.password or "").encode()
-    ):
-        raise RedPacketWrongPassword(packet_id=packet.id)
-
-
-def _check_burst(request: GrabRequest, recent: list[RecentGrab], now: int) -> None:
-    decision = request.check(recent, now)
-    if decision.action is RiskAction.BLOCK:
-        raise RedPacketGrabBlocked(reasons=[r.value for r in decision.reasons])
-
-
-def _grab_transfer(
-    packet: RedPacket, request: GrabRequest, account: int, position: int, amount: int
-) -> tuple[str, TransferSpec]:
-    spec = TransferSpec(
-        request.escrow_id,
-        account,
-        amount,
-        TransferKind.RED_PACKET_GRAB,
-        ref=f"chat:{packet.chat_id or 0}",
-        memo=packet.greeting,
-    )
-    return f"redpacket:{packet.id}:{position}", spec
 
 
 @dataclass
@@ -370,7 +334,7 @@ def _take_in_memory(
     if request.user_id in state.taken:
         raise RedPacketAlreadyGrabbed(packet_id=packet.id, amount=state.taken[request.user_id])
     now = ledger.clock()
-    _check_open(packet, request, now)
+    check_open(packet, request, now)
     if not state.free:
         raise RedPacketExhausted(packet_id=packet.id)
     account = accounts.get(request.user_id)
@@ -378,9 +342,9 @@ def _take_in_memory(
         raise UserNotFound(telegram_id=request.user_id)
     since = now - request.check.window_ms
     mine = recent.setdefault(account, [])
-    _check_burst(request, [g for g in mine if g.at_ms > since], now)
+    check_burst(request, [g for g in mine if g.at_ms > since], now)
     position, amount = state.free.popleft()
-    key, spec = _grab_transfer(packet, request, account, position, amount)
+    key, spec = grab_transfer(packet, request, account, position, amount)
     moves.append((key, (spec,)))
     state.taken[request.user_id] = amount
     mine.append(row_to_grab((now, spec.ref)))
