@@ -82,11 +82,13 @@ class HistoryStore(Protocol):
     async def visible_before(
         self, account_id: int, before_id: int | None, limit: int
     ) -> list[Transfer]:
-        """Transfers :func:`visible_to` the account with ids below ``before_id``, newest first."""
+        """Transfers the account sees (``bot.wallet.history.visible_to``) with ids below
+        ``before_id``, newest first."""
         ...
 
     async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
-        """Transfers :func:`visible_to` the account with ids above ``after_id``, oldest first."""
+        """Transfers the account sees (``bot.wallet.history.visible_to``) with ids above
+        ``after_id``, oldest first."""
         ...
 
     async def resolution_of(self, pending_id: int) -> Transfer | None:

@@ -206,6 +206,9 @@ class Creation:
     decision: RiskDecision
     packet: RedPacket | None = None
 
+    def __post_init__(self) -> None:  # a status given as text is the member it names
+        object.__setattr__(self, "status", CreationStatus(self.status))
+
 
 @dataclass(frozen=True, slots=True)
 class PacketResults:
@@ -314,7 +317,7 @@ class GrabCheck:
         )
 
 
-def _refuse_finished(
+def refuse_finished(
     packet: RedPacket, taken: dict[int, int], user_id: int, place: TapPlace | None
 ) -> None:
     """The store's answer for a finished packet, in the store's order of refusals."""

@@ -96,6 +96,9 @@ class RequestPayment:
     transfer: Transfer | None = None
     error: WalletError | None = None
 
+    def __post_init__(self) -> None:  # a status given as text is the member it names
+        object.__setattr__(self, "status", PaymentStatus(self.status))
+
 
 @dataclass(frozen=True, slots=True)
 class SplitShare:

@@ -15,7 +15,8 @@ from bot.domain.errors import (
     TopUpNotFound,
     TopUpNotYours,
 )
-from bot.domain.model import MAX_KEY_LENGTH, Transfer, TransferSpec
+from bot.domain.ledger_rules import key_error
+from bot.domain.model import Transfer, TransferSpec
 
 __all__ = [
     "Checkout",
@@ -143,7 +144,7 @@ def charge_key(telegram_charge_id: str) -> str:
     if not isinstance(telegram_charge_id, str) or not telegram_charge_id:
         raise ValueError("a successful payment has a telegram_payment_charge_id")
     key = f"{_KEY_PREFIX}{telegram_charge_id}"
-    if len(key) <= MAX_KEY_LENGTH and "#" not in key and key.isprintable():
+    if key_error(key) is None and key.isprintable():
         return key
     digest = hashlib.sha256(telegram_charge_id.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{_KEY_PREFIX}sha256:{digest}"
@@ -160,7 +161,7 @@ def payment_details(payment: Payment) -> dict:
     }
 
 
-def _describe(payment: Payment) -> str:
+def describe_payment(payment: Payment) -> str:
     return (
         f"payer {payment.payer_id}, {payment.total_amount} {payment.currency} minor units,"
         f" payload {payment.payload!r}, charge {payment.telegram_charge_id!r}"

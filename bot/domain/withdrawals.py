@@ -101,6 +101,9 @@ class WithdrawalOutcome:
     held: Held | None = None
     error: WalletError | None = None
 
+    def __post_init__(self) -> None:  # a status given as text is the member it names
+        object.__setattr__(self, "status", WithdrawalStatus(self.status))
+
 
 class WithdrawalStore(Protocol):
     def now_ms(self) -> int: ...

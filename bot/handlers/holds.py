@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
@@ -16,12 +18,14 @@ from bot.handlers.context import (
     command,
     refusal_text,
 )
-from bot.handlers.outbox import reply, tell
+from bot.handlers.outbox import Told, reply, tell
 from bot.i18n import translate
 
 HOLD = "h:"  # h:<held id>:a|r
 APPROVE, REJECT = "a", "r"
 HOLD_TAP = button_pattern(HOLD, "[0-9]{1,18}", f"[{APPROVE}{REJECT}]")
+
+log = logging.getLogger(__name__)
 
 
 def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
@@ -77,13 +81,17 @@ def notifier(application: Application):
         for admin_id in sorted(wallet.settings.admin_ids):
             admin = await wallet.users.get(admin_id)
             language = admin.effective_language if admin else "en"
-            await tell(
+            told = await tell(
                 application.bot,
                 admin_id,
                 await hold_text(application, language, held),
                 about=f"hold {held.id}",
                 reply_markup=hold_markup(language, held),
             )
+            if told is Told.BLOCKED:  # the payment waits on them: say whom it could not reach
+                log.warning(
+                    "admin %s has not opened the bot's chat: not told of hold %s", admin_id, held.id
+                )
 
     return notify
 

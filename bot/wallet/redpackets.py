@@ -54,8 +54,8 @@ from bot.domain.redpackets import (
     RedPacketLimits,
     RedPacketStore,
     TapPlace,
-    _refuse_finished,
     normalize_password,
+    refuse_finished,
 )
 from bot.domain.risk import RiskAction, Verdict, verdict
 from bot.domain.users import Profile, User
@@ -255,7 +255,7 @@ class RedPackets:
             profile = grabber
         finished = self._finished.get(packet_id)
         if finished is not None and profile is None:  # nothing to write: answer from memory
-            _refuse_finished(*finished, grabber.telegram_id, place)
+            refuse_finished(*finished, grabber.telegram_id, place)
         escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
         attempt = await self.store.grab_red_packet(
             GrabRequest(

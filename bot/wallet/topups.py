@@ -31,8 +31,8 @@ from bot.domain.topups import (
     TopUp,
     TopUpState,
     TopUpStore,
-    _describe,
     charge_key,
+    describe_payment,
     payment_details,
     verify,
 )
@@ -164,20 +164,20 @@ class TopUps:
             except StorageError:
                 # The charge's key makes a retry safe: it credits at most once.
                 if attempt == _STORAGE_TRIES - 1:
-                    log.critical("could not credit top-up payment %s", _describe(payment))
+                    log.critical("could not credit top-up payment %s", describe_payment(payment))
                     raise
                 await asyncio.sleep(0.2 * 2**attempt)
         if credit.replayed:
-            log.info("top-up payment replayed, nothing credited: %s", _describe(payment))
+            log.info("top-up payment replayed, nothing credited: %s", describe_payment(payment))
         elif credit.problem:
             log.warning(
-                "top-up payment credited, flagged %s: %s", credit.problem, _describe(payment)
+                "top-up payment credited, flagged %s: %s", credit.problem, describe_payment(payment)
             )
         return credit
 
     async def _not_credited(self, payment: Payment) -> Credit:
         problem = TopUpCurrencyMismatch.code
-        log.critical("top-up payment not credited (%s): %s", problem, _describe(payment))
+        log.critical("top-up payment not credited (%s): %s", problem, describe_payment(payment))
         await self.store.record_event(
             payment.payer_id,
             PAYMENT_NOT_CREDITED,

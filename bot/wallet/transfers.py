@@ -66,6 +66,9 @@ class Settlement:
     transfer: Transfer | None = None
     held: Held | None = None
 
+    def __post_init__(self) -> None:  # a status given as text is the member it names
+        object.__setattr__(self, "status", SettlementStatus(self.status))
+
 
 class Transfers:
     def __init__(self, ledger: Ledger, users: Users, guard: PaymentGuard) -> None:

@@ -15,6 +15,7 @@ between packages.
 from __future__ import annotations
 
 import ast
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -200,6 +201,22 @@ def test_the_inner_layers_import_no_chat_or_database_library(package):
         if names:
             bad[str(path.relative_to(ROOT))] = sorted(names)
     assert not bad
+
+
+def test_the_domain_imports_only_the_standard_library():
+    """The bottom layer stands on Python alone: no chat, database, crypto or image library."""
+    foreign = {}
+    for path in sorted((ROOT / "domain").rglob("*.py")):
+        names = {
+            name
+            for name in imports_of(path)
+            if not name.startswith("bot.")
+            and name.partition(".")[0] not in sys.stdlib_module_names
+            and name != "__future__"
+        }
+        if names:
+            foreign[str(path.relative_to(ROOT))] = sorted(names)
+    assert not foreign
 
 
 def test_the_checker_sees_a_reversed_arrow_and_a_cycle(tmp_path):

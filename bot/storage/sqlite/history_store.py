@@ -63,7 +63,7 @@ _PARTIES = (
 
 
 def _person(telegram_id: int | None, username: str | None, first_name: str | None) -> str | None:
-    """The same display name as ``bot.wallet.users.User.display_name``."""
+    """The same display name as ``bot.domain.users.User.display_name``."""
     if telegram_id is None:
         return None
     return first_name or (f"@{username}" if username else str(telegram_id))

@@ -1,6 +1,6 @@
-"""Identities, bank cards and credentials on SQLite: the ``IdentityStore`` of
-``bot.domain.security_ports``, and the ``TwoFactorStore`` and ``PasswordFreeStore`` of
-``bot.security`` (the same person's secrets; writes in ``identity_ops``)."""
+"""Identities, bank cards and credentials on SQLite: the ``IdentityStore``,
+``TwoFactorStore`` and ``PasswordFreeStore`` of ``bot.domain.security_ports`` (the same
+person's secrets; writes in ``identity_ops``)."""
 
 from __future__ import annotations
 

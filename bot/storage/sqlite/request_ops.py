@@ -1,7 +1,7 @@
 """Payment-request writes for the writer thread, and the SQL to read a request.
 
 Paying is one operation: the request must be open and not expired by the writer's clock
-(:func:`bot.wallet.requests.check_payable`, the rule the service checks first), the
+(:func:`bot.domain.requests.check_payable`, the rule the service checks first), the
 transfer goes through the ledger's own operation (its checks, the journal chain and
 idempotency all apply) under the key ``request:<token>``, and the request is marked paid
 with the payer and that key, all in one SAVEPOINT of one transaction. The writer runs

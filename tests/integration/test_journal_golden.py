@@ -1,0 +1,59 @@
+"""The journal's bytes do not change with the code: one transfer of every kind, written
+through the store with a fixed clock, ends the hash chain on the same hash as the code
+that wrote kinds as plain text did (the literal below was computed by that code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.domain.kinds import TransferKind
+from bot.domain.model import AccountKind, SystemAccount
+from bot.storage.sqlite import SqliteDatabase
+from bot.wallet.audit import audit_ledger
+from bot.wallet.ledger import Ledger
+
+GOLDEN = "2133a8ed11a1102d6de918d9b3098999408d31ce6084ec2b98115b9be9d598a9"
+ORDER = [
+    "transfer",
+    "tip",
+    "topup",
+    "withdraw",
+    "refund",
+    "red_packet",
+    "redpacket_grab",
+    "redpacket_refund",
+    "merchant_payment",
+]
+
+
+async def test_one_transfer_of_every_kind_hashes_as_it_always_did(tmp_path: Path):
+    assert sorted(ORDER) == sorted(TransferKind)  # a new kind: add it at the end, recompute
+    now = [1_700_000_000_000]
+
+    def clock() -> int:
+        now[0] += 7
+        return now[0]
+
+    db = await SqliteDatabase.open(tmp_path / "wallet.db", clock=clock)
+    try:
+        ledger = Ledger(db.ledger, "CNY")
+        external = await ledger.system_account_id(SystemAccount.EXTERNAL)
+        a = (await db.ledger.open_account("user:1", AccountKind.USER, "CNY")).id
+        b = (await db.ledger.open_account("user:2", AccountKind.USER, "CNY")).id
+        for i, kind in enumerate(ORDER):
+            last = await ledger.transfer(
+                f"g{i}",
+                external,
+                a if i % 2 else b,
+                100 + i,
+                TransferKind(kind),
+                memo="红包 ✓",
+                ref=f"chat:-{i}",
+            )
+        assert (last.id, last.hash) == (len(ORDER), GOLDEN)
+        stored = await db.ledger.get_transfer(last.id)
+        assert stored == last and type(stored.kind) is type(last.kind) is str
+        async with db.snapshot() as snapshot:
+            assert (await audit_ledger(snapshot)).ok
+    finally:
+        await db.close()
