@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook", metavar="URL", help="receive updates by webhook at URL")
     run.add_argument("--listen", default="127.0.0.1", help="webhook: address to listen on")
     run.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
+    run.add_argument(
+        "--allow-sandbox-payouts",
+        action="store_true",
+        help="staging only: run with a real bot token although WALLET_PAYOUT_GATEWAY=sandbox"
+        " pays no withdrawal",
+    )
     sandbox = commands.add_parser("sandbox", help="run the bot against the local emulator")
     for parser_ in (run, sandbox):
         parser_.add_argument("--sandbox-port", type=int, default=8080, help="sandbox page port")
@@ -98,11 +104,34 @@ async def _audit(settings: Settings) -> int:
     return EXIT_PROBLEMS
 
 
+def sandbox_payouts_refusal(settings: Settings, *, allowed: bool) -> str | None:
+    """Why ``run`` must not start, or None: with a real bot token the sandbox payout
+    gateway would tell people their withdrawals are on the way while paying nothing."""
+    if not settings.telegram_bot_token or settings.payout_gateway != "sandbox" or allowed:
+        return None
+    return (
+        "error: WALLET_PAYOUT_GATEWAY is sandbox, which pays no withdrawal, but"
+        " TELEGRAM_BOT_TOKEN is a real bot's token. Set WALLET_PAYOUT_GATEWAY=manual (admins"
+        " pay each withdrawal by hand, from /payouts) or WALLET_PAYOUT_GATEWAY=http (a payout"
+        " provider), or, for a staging bot whose users know that nothing is paid, pass"
+        " --allow-sandbox-payouts."
+    )
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_application
 
     if args.command == "sandbox" or not settings.telegram_bot_token:
         return _run_sandbox(settings, args.sandbox_port)
+    refusal = sandbox_payouts_refusal(settings, allowed=args.allow_sandbox_payouts)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return EXIT_USAGE
+    if settings.payout_gateway == "sandbox":
+        logging.getLogger("bot").warning(
+            "--allow-sandbox-payouts: withdrawals are paid by the sandbox gateway, which pays"
+            " nothing; users are told so"
+        )
     application = build_application(settings)
     if args.webhook:
         application.run_webhook(

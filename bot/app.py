@@ -19,8 +19,9 @@ from bot.domain.redpackets import Creation, PacketOrder, RedPacketLimits
 from bot.domain.requests import RequestPayment
 from bot.domain.security_errors import WrongMasterKey
 from bot.domain.withdrawals import WithdrawalOutcome
+from bot.gateways.manual import ManualGateway
 from bot.gateways.sandbox import SandboxGateway
-from bot.handlers import holds, redpacket, request, send, withdraw
+from bot.handlers import holds, payouts, redpacket, request, send, withdraw
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
@@ -53,6 +54,8 @@ from bot.wallet.admin import FREEZE, Admin
 from bot.wallet.gateway import PayoutGateway
 from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
+from bot.wallet.payouts import CONFIRMATION as PAYOUT_DECISION
+from bot.wallet.payouts import PayoutDecision, Payouts
 from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
 from bot.wallet.redpackets import RedPackets
 from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
@@ -66,7 +69,7 @@ from bot.wallet.users import Users
 from bot.wallet.withdrawals import CONFIRMATION as WITHDRAW
 from bot.wallet.withdrawals import Withdrawals
 
-__all__ = ["build_application", "open_wallet"]
+__all__ = ["build_application", "open_wallet", "payout_gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ GROUP_COMMANDS = (
     "send",
     "help",
 )
-ADMIN_COMMANDS = ("admin", "stats", "review", "audit", "freeze", "unfreeze")
+ADMIN_COMMANDS = ("admin", "stats", "review", "payouts", "audit", "freeze", "unfreeze")
 _OWNS_WALLET = "owns_wallet"
 
 
@@ -109,6 +112,7 @@ KEYPAD_OUTCOMES: Outcomes = {
     RequestPayment: request.announce,
     Creation: redpacket.announce,
     WithdrawalOutcome: withdraw.outcome_text,
+    PayoutDecision: payouts.decided_text,
 }
 
 
@@ -122,6 +126,27 @@ def _entered_code(action) -> bool:
     return bool(action.payload.get("needs_2fa"))
 
 
+def payout_gateway(settings: Settings, db) -> PayoutGateway:
+    """The payout gateway ``WALLET_PAYOUT_GATEWAY`` names, over the open database ``db``."""
+    if settings.payout_gateway == "manual":
+        return ManualGateway(db.payouts)
+    if settings.payout_gateway == "http":
+        if not settings.payout_url or not settings.payout_secret:
+            raise ValueError("the http payout gateway needs WALLET_PAYOUT_URL and its secret")
+        # imported here: only a deployment paying through a provider needs the adapter
+        from bot.gateways.http import HttpGateway
+
+        return HttpGateway(settings.payout_url, settings.payout_secret)
+    if settings.payout_gateway != "sandbox":
+        raise ValueError(f"no payout gateway {settings.payout_gateway!r}")
+    return SandboxGateway(
+        latency_s=settings.gateway_latency_s,
+        failure_rate=settings.gateway_failure_rate,
+        timeout_rate=settings.gateway_timeout_rate,
+        state_path=settings.data_dir / "sandbox_gateway.db",
+    )
+
+
 async def open_wallet(
     settings: Settings,
     *,
@@ -131,7 +156,8 @@ async def open_wallet(
     """Open the database (applying migrations) and the services over it, each service
     over the store of its own port.
 
-    ``gateway`` pays withdrawals out; by default the sandbox gateway, which pays nothing.
+    ``gateway`` pays withdrawals out; by default the one ``WALLET_PAYOUT_GATEWAY`` names
+    (:func:`payout_gateway`), which the wallet then closes with itself.
     ``notify_admins`` tells the admins of each payment held for review (the chat's
     :func:`bot.handlers.holds.notifier`); by default nobody is told.
     """
@@ -176,15 +202,17 @@ async def open_wallet(
         return ConfirmationResult("transfer.settled", outcome=settlement)
 
     pin_entry.register_confirmation("transfer", settle_transfer)
+    owned_gateway = None
     if gateway is None:
-        gateway = SandboxGateway(
-            latency_s=settings.gateway_latency_s,
-            failure_rate=settings.gateway_failure_rate,
-            timeout_rate=settings.gateway_timeout_rate,
-            state_path=settings.data_dir / "sandbox_gateway.db",
-        )
+        try:
+            gateway = owned_gateway = payout_gateway(settings, db)
+        except BaseException:
+            await db.close()
+            raise
     withdrawals = Withdrawals(ledger, users, identity, guard, gateway, db.withdrawals)
     pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
+    payouts_queue = Payouts(db.payouts, withdrawals, users, guard)
+    pin_entry.register_confirmation(PAYOUT_DECISION, payouts_queue.confirm)
     requests = Requests(db.requests, users, transfers, ttl_s=settings.request_expiry_s)
 
     async def settle_request(action) -> ConfirmationResult:
@@ -233,6 +261,8 @@ async def open_wallet(
         topups=topups,
         withdrawals=withdrawals,
         redpackets=redpackets,
+        payouts=payouts_queue,
+        owned_gateway=owned_gateway,
     )
 
 

@@ -16,7 +16,7 @@ import binascii
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,12 +24,14 @@ from urllib.parse import urlsplit
 from bot.domain.errors import AmountError
 from bot.domain.money import parse_amount
 
-__all__ = ["ConfigError", "Settings", "load_settings", "redact_url"]
+__all__ = ["PAYOUT_GATEWAYS", "ConfigError", "Settings", "load_settings", "redact_url"]
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
 _TRANSPORTS = ("aiohttp", "httpx")  # bot.transport.TRANSPORTS
+PAYOUT_GATEWAYS = ("sandbox", "manual", "http")
+PAYOUT_SECRET_MIN_BYTES = 16
 
 # variable -> key in wallet.toml
 _VARIABLES = {
@@ -52,6 +54,10 @@ _VARIABLES = {
     "WALLET_TOPUP_MAX": "topup_max",
     "WALLET_REDPACKET_MAX": "redpacket_max",
     "WALLET_REDPACKET_MAX_SHARES": "redpacket_max_shares",
+    "WALLET_PAYOUT_GATEWAY": "payout_gateway",
+    "WALLET_PAYOUT_URL": "payout_url",
+    "WALLET_PAYOUT_SECRET": "payout_secret",
+    "WALLET_PAYOUT_SECRET_FILE": "payout_secret_file",
 }
 
 
@@ -94,13 +100,19 @@ class Settings:
     topup_max_fen: int = 5_000_00  # the most one top-up may add: ¥5,000
     redpacket_max_fen: int = 200_00  # the most one red packet may hold: ¥200
     redpacket_max_shares: int = 100
+    # how withdrawals are paid out: sandbox (pays nothing), manual (an admin payout
+    # queue) or http (a payout provider at payout_url, requests signed with payout_secret)
+    payout_gateway: str = "sandbox"
+    payout_url: str | None = None
+    payout_secret: bytes | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:  # never print secrets in logs
         token = "set" if self.telegram_bot_token else "unset"
         return (
             f"Settings(token={token}, api={self.telegram_api_base_url!r}, "
             f"database_url={redact_url(self.database_url)!r}, admins={sorted(self.admin_ids)}, "
-            f"currency={self.currency!r}, data_dir={str(self.data_dir)!r})"
+            f"currency={self.currency!r}, data_dir={str(self.data_dir)!r},"
+            f" payout_gateway={self.payout_gateway!r})"
         )
 
     @property
@@ -289,6 +301,84 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         else:
             problems.append(f"{variable}: {text!r} is not a number from 0 to {top:g}")
 
+    _payout_settings(raw, token is not None, values, problems)
+
     if problems:
         raise ConfigError(problems)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _payout_settings(
+    raw: Callable[[str], object | None], token_set: bool, values: dict, problems: list[str]
+) -> None:
+    """WALLET_PAYOUT_GATEWAY and, for http, its URL and secret.
+
+    With no bot token (the sandbox run) the gateway defaults to the sandbox; with a token
+    the operator must choose, since the sandbox pays nothing.
+    """
+    gateway = raw("WALLET_PAYOUT_GATEWAY")
+    if gateway is None:
+        if token_set:
+            problems.append(
+                "WALLET_PAYOUT_GATEWAY: must be set when TELEGRAM_BOT_TOKEN is set: manual"
+                " (admins pay each withdrawal by hand, from /payouts), http (a payout"
+                " provider; also set WALLET_PAYOUT_URL and WALLET_PAYOUT_SECRET) or sandbox"
+                " (pays nothing; `run` then also needs --allow-sandbox-payouts)"
+            )
+    elif str(gateway).lower() in PAYOUT_GATEWAYS:
+        values["payout_gateway"] = gateway = str(gateway).lower()
+    else:
+        problems.append(
+            f"WALLET_PAYOUT_GATEWAY: {gateway!r} is not one of {', '.join(PAYOUT_GATEWAYS)}"
+        )
+
+    url = raw("WALLET_PAYOUT_URL")
+    if url is not None:
+        parts = urlsplit(str(url))
+        try:
+            host = parts.hostname
+        except ValueError:
+            host = None
+        secure = parts.scheme == "https" or (parts.scheme == "http" and host == "127.0.0.1")
+        if not (secure and host):
+            problems.append(
+                f"WALLET_PAYOUT_URL: {redact_url(str(url))!r} is not an https:// URL"
+                " (plain http only to 127.0.0.1, such as a local proxy)"
+            )
+        elif parts.query or parts.fragment:
+            problems.append(
+                f"WALLET_PAYOUT_URL: {redact_url(str(url))!r} has a query or fragment; give the"
+                " payout API's base URL, such as https://bank.example/payouts/v1"
+            )
+        else:
+            values["payout_url"] = str(url)
+    elif gateway == "http":
+        problems.append("WALLET_PAYOUT_URL: must be set when WALLET_PAYOUT_GATEWAY is http")
+
+    secret, secret_file = raw("WALLET_PAYOUT_SECRET"), raw("WALLET_PAYOUT_SECRET_FILE")
+    key: bytes | None = None
+    if secret is not None and secret_file is not None:
+        problems.append("WALLET_PAYOUT_SECRET: set it or WALLET_PAYOUT_SECRET_FILE, not both")
+    elif secret is not None:
+        key = str(secret).encode("utf-8")
+    elif secret_file is not None:
+        try:
+            key = Path(str(secret_file)).read_bytes().strip()
+        except OSError as exc:
+            problems.append(
+                f"WALLET_PAYOUT_SECRET_FILE: cannot read {secret_file} ({exc.strerror or exc})"
+            )
+    elif gateway == "http":
+        problems.append(
+            "WALLET_PAYOUT_SECRET: must be set (or WALLET_PAYOUT_SECRET_FILE) when"
+            " WALLET_PAYOUT_GATEWAY is http"
+        )
+    if key is not None:
+        if len(key) >= PAYOUT_SECRET_MIN_BYTES:
+            values["payout_secret"] = key
+        else:
+            name = "WALLET_PAYOUT_SECRET" if secret is not None else "WALLET_PAYOUT_SECRET_FILE"
+            problems.append(
+                f"{name}: the secret is too short; use at least"
+                f" {PAYOUT_SECRET_MIN_BYTES} random bytes (make one with: openssl rand -hex 32)"
+            )

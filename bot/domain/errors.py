@@ -56,6 +56,11 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RedPacketInlineUsed     that inline message shows another packet
     │   └── RedPacketLimit          code: red_packet_total_too_large | _count_out_of_range
     │                               | _share_too_small | _greeting_too_long | _password_invalid
+    ├── PayoutError                 an admin's decision on a queued payout cannot be taken
+    │   ├── PayoutNotFound          no payout in the queue has this id
+    │   ├── PayoutAlreadyDecided    params: state, admin (the one who decided)
+    │   └── PayoutNoteInvalid       code: payout_reference_missing | payout_reason_missing
+    │                               | payout_note_too_long (params: limit)
     └── SecurityError               the security layer's tree: bot.domain.security_errors
 """
 
@@ -81,6 +86,10 @@ __all__ = [
     "PaymentRequestIsYours",
     "PaymentRequestNotFound",
     "PaymentRequestNotYours",
+    "PayoutAlreadyDecided",
+    "PayoutError",
+    "PayoutNotFound",
+    "PayoutNoteInvalid",
     "PendingTransferAlreadyResolved",
     "PendingTransferExpired",
     "PendingTransferNotExpired",
@@ -448,3 +457,49 @@ class RedPacketInlineUsed(RedPacketError):
     """This inline message shows another red packet already."""
 
     code = "red_packet_inline_used"
+
+
+# --- The admin payout queue (bot.wallet.payouts) ----------------------------------------
+
+
+class PayoutError(WalletError):
+    """An admin's decision on a queued payout cannot be taken; nothing changed."""
+
+    code = "payout_error"
+
+
+class PayoutNotFound(PayoutError):
+    """No payout in the queue has this id; ``params['payout_id']``."""
+
+    code = "payout_not_found"
+
+
+class PayoutAlreadyDecided(PayoutError):
+    """It was paid, rejected or closed before; ``params``: ``payout_id``, ``state`` and
+    ``admin`` (the Telegram id of the admin who decided, None for a closed one)."""
+
+    code = "payout_already_decided"
+
+
+class PayoutNoteInvalid(PayoutError):
+    """The bank reference or the reason cannot be recorded; ``code`` says why
+    (``payout_reference_missing``, ``payout_reason_missing``, ``payout_note_too_long``
+    with ``params['limit']``)."""
+
+    code = "payout_note_invalid"
+    codes: ClassVar[frozenset[str]] = frozenset(
+        {"payout_reference_missing", "payout_reason_missing", "payout_note_too_long"}
+    )
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"PayoutNoteInvalid has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):
+        return (_rebuild_note, (self.code, str(self), self.params))
+
+
+def _rebuild_note(code: str, message: str, params: dict[str, Any]) -> PayoutNoteInvalid:
+    return PayoutNoteInvalid(code, message, **params)

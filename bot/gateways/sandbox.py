@@ -29,6 +29,7 @@ from bot.wallet.gateway import (
     NOT_RECEIVED,
     GatewayTimeout,
     GatewayUnavailable,
+    PayoutMode,
     PayoutResult,
     PayoutStatus,
 )
@@ -56,6 +57,8 @@ class SandboxPayout:
 
 
 class SandboxGateway:
+    mode = PayoutMode.PRETEND  # the wallet tells users that no real money is paid
+
     def __init__(
         self,
         *,

@@ -15,6 +15,7 @@ from bot.handlers import (
     history,
     holds,
     language,
+    payouts,
     pin,
     redpacket,
     request,
@@ -36,13 +37,18 @@ __all__ = ["Outcomes", "register"]
 
 
 THROTTLE_GROUP = -1  # runs before every feature handler
+AFTER_GROUP = 1  # runs after the feature handlers: what follows up on any update
 
 
 def register(application: Application, *, outcomes: Outcomes) -> None:
     """Every handler, in order; ``outcomes`` says how the PIN keypad shows what a
     confirmation did (see :mod:`bot.handlers.pin`)."""
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
+    payout_handlers, payout_followers = payouts.handlers()
     features = [
+        # an admin's answer to "the bank reference?" first: a reference of six digits or
+        # a card-like number is that, not a secret typed by mistake
+        *payout_handlers,
         *sensitive.handlers(),
         *balance.handlers(),
         *language.handlers(),
@@ -70,4 +76,5 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     taps.sort(key=lambda h: h.callback is not redpacket.grab_press)
     application.add_handlers(taps + [h for h in features if h not in taps])
     application.add_handlers(fallback.handlers())
+    application.add_handlers(payout_followers, group=AFTER_GROUP)
     application.add_error_handler(on_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from functools import wraps
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from bot.wallet.admin import Admin
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
+    from bot.wallet.payouts import Payouts
     from bot.wallet.redpackets import RedPackets
     from bot.wallet.requests import Requests
     from bot.wallet.statements import Statements
@@ -85,9 +87,23 @@ class Wallet:
     topups: TopUps
     withdrawals: Withdrawals
     redpackets: RedPackets
+    payouts: Payouts
+    owned_gateway: object | None = None  # a payout gateway opened with the wallet
 
     async def close(self) -> None:
-        await self.store.close()
+        try:
+            await self.store.close()
+        finally:
+            await _close_gateway(self.owned_gateway)
+
+
+async def _close_gateway(gateway: object | None) -> None:
+    """Close a payout gateway that holds something open (a connection, a session)."""
+    close = getattr(gateway, "aclose", None) or getattr(gateway, "close", None)
+    if close is not None:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
 
 
 WALLET_KEY = "wallet"

@@ -5,32 +5,56 @@ showing the masked bank card (Confirm / Cancel) → the PIN keypad, always (a wi
 never password-free) → the use case reserves, pays out and settles, and the keypad
 message shows the outcome. What the gateway did not answer at once is settled by the
 recovery sweep (at start-up and every ``SWEEP_INTERVAL_S``), which tells the owner.
+
+With the sandbox gateway every one of these messages says plainly that no real money is
+paid; with the manual gateway a withdrawal waits for an admin (``/payouts``), and its
+owner is told the admin's bank reference or reason.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import AmountError, WalletError
 from bot.domain.money import format_fen
+from bot.domain.payouts import PayoutState
 from bot.domain.risk import RiskAction, RiskDecision
 from bot.domain.withdrawals import (
+    Withdrawal,
     WithdrawalOrder,
     WithdrawalOutcome,
     WithdrawalState,
     WithdrawalStatus,
 )
 from bot.handlers.cards import CardFlow, card_buttons, card_pattern, press_card
-from bot.handlers.context import WALLET_KEY, WalletContext, command, error_text, private_user
+from bot.handlers.context import (
+    WALLET_KEY,
+    Wallet,
+    WalletContext,
+    command,
+    error_text,
+    private_user,
+)
 from bot.handlers.outbox import Told, tell
 from bot.handlers.risk_text import reason_text
 from bot.i18n import translate
+from bot.wallet.gateway import PayoutMode
 from bot.wallet.withdrawals import CONFIRMATION
 
 CARD = "wd:"
 PURPOSE = "withdraw.card"
 SWEEP_INTERVAL_S = 15
+_TELLING = "withdraw.telling"  # bot_data: the lock that tells each owner once
+
+
+def pretend_note(wallet: Wallet, language: str) -> str:
+    """The line that says no real money is paid, when the gateway pays nothing; else ""."""
+    if wallet.withdrawals.mode is PayoutMode.PRETEND:
+        return "\n" + translate(language, "withdraw.sandbox_note")
+    return ""
 
 
 def card_text(language: str, order: WithdrawalOrder) -> str:
@@ -74,7 +98,8 @@ async def withdraw(update: Update, context: WalletContext) -> None:
         return
     action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
     await message.reply_text(
-        card_text(language, order), reply_markup=card_markup(language, action.id)
+        card_text(language, order) + pretend_note(context.wallet, language),
+        reply_markup=card_markup(language, action.id),
     )
 
 
@@ -121,28 +146,61 @@ async def outcome_text(context: WalletContext, language: str, outcome: Withdrawa
         return translate(
             language, "withdraw.held", amount=amount, reasons=_reasons(language, outcome.decision)
         )
-    return translate(language, f"withdraw.{outcome.status}", amount=amount, card=card)
+    wallet = context.wallet
+    status = outcome.status.value
+    if outcome.status is WithdrawalStatus.UNKNOWN and wallet.withdrawals.mode is PayoutMode.MANUAL:
+        status = "queued"  # waits in the admin payout queue
+    text = translate(language, f"withdraw.{status}", amount=amount, card=card)
+    return text + pretend_note(wallet, language)
+
+
+async def settled_text(wallet: Wallet, language: str, withdrawal: Withdrawal) -> str:
+    """What the owner of a withdrawal settled after the fact is told: with the admin's
+    bank reference or reason when an admin decided its payout."""
+    amount, card = format_fen(withdrawal.amount), withdrawal.card
+    paid = withdrawal.state is WithdrawalState.PAID
+    decided = await wallet.payouts.decision_for(withdrawal.request_id)
+    if decided is not None and decided.state is PayoutState.PAID and paid:
+        text = translate(
+            language, "withdraw.paid_by_admin", amount=amount, card=card, reference=decided.note
+        )
+    elif decided is not None and decided.state is PayoutState.REJECTED and not paid:
+        text = translate(
+            language, "withdraw.rejected_by_admin", amount=amount, card=card, reason=decided.note
+        )
+    else:
+        key = "withdraw.paid_later" if paid else "withdraw.failed_later"
+        text = translate(language, key, amount=amount, card=card)
+    return text + pretend_note(wallet, language)
+
+
+async def tell_owner(application: Application, withdrawal_id: int) -> Told | None:
+    """Tell the owner of a settled withdrawal what became of it, unless they were told;
+    mark it told once sent. None when there was nothing to tell.
+
+    One at a time (the sweep and an admin's decision may both try): each is told once.
+    """
+    wallet = application.bot_data[WALLET_KEY]
+    async with application.bot_data.setdefault(_TELLING, asyncio.Lock()):
+        withdrawal = await wallet.withdrawals.get(withdrawal_id)
+        if withdrawal is None or withdrawal.told or not withdrawal.state.final:
+            return None
+        user = await wallet.users.get(withdrawal.telegram_id)
+        language = user.effective_language if user else "en"
+        text = await settled_text(wallet, language, withdrawal)
+        told = await tell(
+            application.bot, withdrawal.telegram_id, text, about=f"withdrawal {withdrawal.id}"
+        )
+        if told is not Told.FAILED:  # FAILED: the next sweep tries again
+            await wallet.withdrawals.mark_told(withdrawal.id)  # blocked: the balance tells
+        return told
 
 
 async def tell_owners(application: Application) -> None:
     """Tell owners of withdrawals settled after the fact; each is marked told once sent."""
     wallet = application.bot_data[WALLET_KEY]
     for withdrawal in await wallet.withdrawals.untold():
-        user = await wallet.users.get(withdrawal.telegram_id)
-        language = user.effective_language if user else "en"
-        paid = withdrawal.state is WithdrawalState.PAID
-        text = translate(
-            language,
-            "withdraw.paid_later" if paid else "withdraw.failed_later",
-            amount=format_fen(withdrawal.amount),
-            card=withdrawal.card,
-        )
-        told = await tell(
-            application.bot, withdrawal.telegram_id, text, about=f"withdrawal {withdrawal.id}"
-        )
-        if told is Told.FAILED:
-            continue  # the next sweep tries again (blocked the bot: the balance tells them)
-        await wallet.withdrawals.mark_told(withdrawal.id)
+        await tell_owner(application, withdrawal.id)
 
 
 async def sweep(context: WalletContext) -> None:

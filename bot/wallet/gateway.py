@@ -16,6 +16,11 @@ which every real payout API offers in some form and an adapter must keep:
 ``payout`` raises :class:`GatewayTimeout` when no answer came in time and
 :class:`GatewayUnavailable` when the gateway could not be asked; in both cases the
 request may or may not have been paid, and the wallet asks ``status`` later.
+
+A gateway may say how it pays with a ``mode`` attribute (:class:`PayoutMode`): one that
+pays nothing real (the sandbox) says ``pretend``, and the wallet then tells every user
+so; one whose payouts an admin makes by hand says ``manual``. Without the attribute a
+gateway pays automatically (a bank's or a payment provider's API).
 """
 
 from __future__ import annotations
@@ -30,11 +35,26 @@ __all__ = [
     "GatewayTimeout",
     "GatewayUnavailable",
     "PayoutGateway",
+    "PayoutMode",
     "PayoutResult",
     "PayoutStatus",
+    "payout_mode",
 ]
 
 NOT_RECEIVED = "not_received"  # the reason of a status query that closed an unknown id
+
+
+class PayoutMode(StrEnum):
+    """How a gateway's payouts reach the card."""
+
+    AUTOMATIC = "automatic"  # a bank's or payment provider's API pays
+    MANUAL = "manual"  # an admin pays each one by bank transfer, then records it
+    PRETEND = "pretend"  # nothing real is paid (the sandbox)
+
+
+def payout_mode(gateway: object) -> PayoutMode:
+    """The gateway's :class:`PayoutMode`: its ``mode`` attribute, else automatic."""
+    return PayoutMode(getattr(gateway, "mode", PayoutMode.AUTOMATIC))
 
 
 class PayoutStatus(StrEnum):

@@ -28,6 +28,11 @@ withdrawal once; the gateway's idempotency means a request is never paid twice.
 Owners are told of every outcome: at once in the chat when the gateway answered, else
 by a message when the sweep settles it (:meth:`untold` / :meth:`mark_told`, at least
 once).
+
+With the manual gateway the payout waits in the admin payout queue (``pending``, so the
+withdrawal stays ``unknown`` with its money reserved); an admin's decision is settled
+at once by :meth:`recheck`, which asks the gateway as the sweep would (the sweep still
+settles it if that call is lost).
 """
 
 from __future__ import annotations
@@ -51,7 +56,14 @@ from bot.domain.withdrawals import (
     WithdrawalStore,
 )
 from bot.security.pin_entry import ConfirmationResult
-from bot.wallet.gateway import GatewayError, PayoutGateway, PayoutResult, PayoutStatus
+from bot.wallet.gateway import (
+    GatewayError,
+    PayoutGateway,
+    PayoutMode,
+    PayoutResult,
+    PayoutStatus,
+    payout_mode,
+)
 
 if TYPE_CHECKING:
     from bot.domain.holds import Held
@@ -94,6 +106,11 @@ class Withdrawals:
         self.store = store
         self.recovery_age_ms = recovery_age_s * 1000
         self._in_flight: set[int] = set()  # payouts this process is waiting on
+
+    @property
+    def mode(self) -> PayoutMode:
+        """How the gateway pays: automatically, by an admin's hand, or not at all."""
+        return payout_mode(self.gateway)
 
     # Ordering and confirming ------------------------------------------------------------
 
@@ -255,6 +272,21 @@ class Withdrawals:
                 return None  # still in review, or rejected (the review told the owner)
             return await self._pay(withdrawal, told=False)
         return await self._ask(withdrawal)
+
+    async def recheck(self, withdrawal_id: int) -> tuple[Withdrawal | None, bool]:
+        """Ask the gateway now what became of an open withdrawal (an admin just decided
+        its payout) and settle it by a final answer: the record, and whether this call
+        settled it. A settled or held one is returned as it is."""
+        withdrawal = await self.store.get_withdrawal(withdrawal_id)
+        if withdrawal is None or withdrawal.state not in (
+            WithdrawalState.REQUESTED,
+            WithdrawalState.UNKNOWN,
+        ):
+            return withdrawal, False
+        done = await self._ask(withdrawal)
+        if done is None:
+            return await self.store.get_withdrawal(withdrawal_id), False
+        return done
 
     async def untold(self, limit: int = 50) -> list[Withdrawal]:
         return await self.store.untold(limit)

@@ -26,6 +26,8 @@ PROFILES = {
 PIN = "739201"
 ID_NUMBER = "11010519491231002X"
 CARD = "4111111111111111"
+SANDBOX = "\n🧪 Sandbox: no real money is paid out; nothing reaches a bank card."
+SANDBOX_ZH = "\n🧪 沙盒模式：不会支付真实的钱，银行卡不会收到任何款项。"
 
 
 class LostAnswerGateway(SandboxGateway):
@@ -140,13 +142,13 @@ async def test_a_withdrawal_is_confirmed_with_the_pin_and_paid_out_once(emulator
     await fund(wallet, ALICE, 100_00)
     await emulator.send_text("alice", "/withdraw 30")
     card = await emulator.wait_for_message("alice")
-    assert card.text == "Withdraw ¥30.00 to your bank card **** 1111?"
+    assert card.text == "Withdraw ¥30.00 to your bank card **** 1111?" + SANDBOX
     keypad = await tap_and_wait(emulator, "alice", card, "Confirm")
     assert "Enter your payment PIN" in keypad.text
     assert await balance(wallet, ALICE) == (100_00, 0)  # nothing moves before the PIN
 
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ ¥30.00 is on its way to your bank card **** 1111."
+    assert done.text == "✅ ¥30.00 is on its way to your bank card **** 1111." + SANDBOX
     assert await balance(wallet, ALICE) == (70_00, 0)
     assert await external_balance(wallet) == -70_00  # 100 came in from outside, 30 went out
     (paid,) = gateway.paid()
@@ -160,7 +162,7 @@ async def test_a_withdrawal_the_bank_declines_gives_the_money_back(emulator, wal
     _, done = await withdraw_with_pin(emulator, "alice", "40")
     assert done.text == (
         "❌ The bank did not accept the withdrawal of ¥40.00 to **** 1111."
-        " The money is back in your wallet."
+        " The money is back in your wallet." + SANDBOX
     )
     assert await balance(wallet, ALICE) == (100_00, 0)
     assert gateway.paid() == []
@@ -213,7 +215,7 @@ async def test_a_lost_answer_keeps_the_money_reserved_until_the_sweep_settles_it
     told = await run_sweep(running, emulator, "alice", "went through")
     assert told.text == (
         "✅ Your withdrawal of ¥25.00 to **** 1111 went through:"
-        " the money is on its way to your bank card."
+        " the money is on its way to your bank card." + SANDBOX
     )
     assert await balance(wallet, ALICE) == (75_00, 0)
     assert len(gateway.paid()) == 1
@@ -228,7 +230,7 @@ async def test_a_held_withdrawal_is_paid_out_after_an_admin_approves_it(
     await emulator.wait_for_message("alice")
     await emulator.send_text("xiaoming", "/withdraw 1500")
     card = await emulator.wait_for_message("xiaoming")
-    assert card.text == "提现 ¥1,500.00 到你的银行卡 **** 1111？"
+    assert card.text == "提现 ¥1,500.00 到你的银行卡 **** 1111？" + SANDBOX_ZH
     await tap_and_wait(emulator, "xiaoming", card, "确认")
     held = await enter_pin(emulator, "xiaoming", card)
     assert held.text.startswith("⏳ 你的 ¥1,500.00 提现需要审核")

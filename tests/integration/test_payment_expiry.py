@@ -145,7 +145,7 @@ def test_requests_made_before_expiry_existed_get_seven_days(tmp_path):
         "INSERT INTO payment_requests (token, requester_id, amount, created_at, state,"
         " settled_at) VALUES ('cancelled-one', 7, 100, 2000, 'cancelled', 3000)"
     )
-    assert apply_migrations(conn) == ["0011_payment_request_expiry.sql"]
+    assert apply_migrations(conn)[0] == "0011_payment_request_expiry.sql"  # and any later
     rows = conn.execute("SELECT token, expires_at FROM payment_requests ORDER BY token").fetchall()
     assert rows == [("cancelled-one", 2000 + WEEK_MS), ("open-one", 1000 + WEEK_MS)]
     for sql in (

@@ -11,7 +11,18 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.app import build_application
 from bot.config import Settings
 from bot.domain.holds import Held, HoldState
-from bot.handlers import history, holds, pin, redpacket, request, send, start, topup, withdraw
+from bot.handlers import (
+    history,
+    holds,
+    payouts,
+    pin,
+    redpacket,
+    request,
+    send,
+    start,
+    topup,
+    withdraw,
+)
 from bot.handlers import redpacket_text as packets
 from bot.handlers.cards import card_pattern
 from bot.handlers.fallback import unknown_callback
@@ -74,6 +85,8 @@ def buttons_the_bot_makes() -> list[tuple[str, object, tuple[str, ...]]]:
     made += [(data, "keypad_tap", (ACTION, data.rsplit(":", 1)[1])) for data in keys]
     approve, reject = data_of(holds.hold_markup("en", held(42)))
     made += [(approve, holds.decide, ("42", "a")), (reject, holds.decide, ("42", "r"))]
+    paid, refuse = data_of(payouts.item_markup("en", 42))
+    made += [(paid, "payout_press", ("42", "p")), (refuse, "payout_press", ("42", "r"))]
     presets = data_of(topup.menu_markup(ACTION, [10_00, 50_00, 100_00]))
     made += [(d, topup.menu_press, (ACTION, str(i))) for i, d in enumerate(presets)]
     for direction in (history.OLDER, history.NEWER):
@@ -125,6 +138,12 @@ def test_the_menu_buttons_reach_their_handlers(handlers):
         "h:12",
         "h:12:approve",
         "h:" + "9" * 19 + ":a",
+        "po:",
+        "po:x:p",
+        "po:12",
+        "po:12:paid",
+        "po:12:a",
+        "po:" + "9" * 19 + ":p",
         "hist:abc",
         "hist:abc:x",
         "tu:abc",

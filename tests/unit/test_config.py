@@ -38,6 +38,7 @@ def test_every_variable_is_read():
             "WALLET_CURRENCY": "HKD",
             "WALLET_REDPACKET_EXPIRY": "60",
             "WALLET_DATA_DIR": "/tmp/w",
+            "WALLET_PAYOUT_GATEWAY": "manual",
         }
     )
     assert settings.telegram_api_base_url == "http://127.0.0.1:8081"
@@ -49,6 +50,7 @@ def test_every_variable_is_read():
     assert settings.currency == "HKD"
     assert settings.redpacket_expiry_s == 60
     assert settings.data_dir == Path("/tmp/w")
+    assert settings.payout_gateway == "manual"
 
 
 def test_database_defaults_into_the_data_dir():
@@ -93,10 +95,16 @@ def test_all_problems_are_reported_at_once():
 
 def test_secrets_never_appear_in_repr():
     settings = load_settings(
-        {"TELEGRAM_BOT_TOKEN": "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345", "WALLET_MASTER_KEY": KEY}
+        {
+            "TELEGRAM_BOT_TOKEN": "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345",
+            "WALLET_MASTER_KEY": KEY,
+            "WALLET_PAYOUT_GATEWAY": "http",
+            "WALLET_PAYOUT_URL": "https://bank.example/payouts/v1",
+            "WALLET_PAYOUT_SECRET": "s3cr3t-payout-key-0123456789",
+        }
     )
     text = repr(settings)
-    assert "ABCdef" not in text and KEY not in text
+    assert "ABCdef" not in text and KEY not in text and "s3cr3t" not in text
 
 
 def test_a_toml_file_is_read_and_the_environment_wins(tmp_path):

@@ -31,6 +31,7 @@ from bot.storage.sqlite.identity_ops import IdentityOps
 from bot.storage.sqlite.identity_store import SqliteIdentity
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.ledger_store import SqliteLedger
+from bot.storage.sqlite.payouts_store import SqlitePayouts
 from bot.storage.sqlite.port import Shared
 from bot.storage.sqlite.readers import DEFAULT_READERS, ReaderPool
 from bot.storage.sqlite.redpackets_store import SqliteRedPackets
@@ -59,8 +60,8 @@ class SqliteDatabase(Database):
     - ``ledger``: ``LedgerStore`` of ``bot.domain.ports`` (``Ledger``)
     - ``users``: ``UserStore`` of ``bot.domain.ports`` (``Users``)
     - ``security``: ``SecurityStore`` of ``bot.domain.security_ports`` (``Actions``, ``Pins``)
-    - ``identity``: ``IdentityStore`` of ``bot.domain.security_ports``, ``TwoFactorStore``
-      and ``PasswordFreeStore`` of ``bot.security`` (``Identity``, ``TwoFactor``,
+    - ``identity``: ``IdentityStore``, ``TwoFactorStore`` and ``PasswordFreeStore`` of
+      ``bot.domain.security_ports`` (``Identity``, ``TwoFactor``,
       ``PasswordFree``)
     - ``holds``: ``GuardStore`` of ``bot.domain.holds`` (``PaymentGuard``)
     - ``requests``, ``topups``, ``redpackets``, ``withdrawals``, ``admin``: the
@@ -70,6 +71,8 @@ class SqliteDatabase(Database):
     - ``history``: ``HistoryStore`` and ``StatementStore`` of ``bot.domain.history``
       (``History``, ``Statements``)
     - ``rotation``: ``RotationStore`` of ``bot.domain.security_ports`` (``rotate_keys``)
+    - ``payouts``: ``PayoutQueueStore`` of ``bot.domain.payouts`` (the manual payout
+      gateway of ``bot.gateways.manual``, and ``Payouts``)
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class SqliteDatabase(Database):
         self.topups = SqliteTopUps(shared)
         self.redpackets = SqliteRedPackets(shared)
         self.withdrawals = SqliteWithdrawals(shared)
+        self.payouts = SqlitePayouts(shared)
         self.admin = SqliteAdmin(shared)
         self.history = SqliteHistory(shared)
         self.rotation = SqliteRotation(shared)

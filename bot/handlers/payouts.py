@@ -1,0 +1,280 @@
+"""/payouts: the admin payout queue of the manual gateway, each payout with Paid / Reject.
+
+An admin pays a queued withdrawal by bank transfer, taps Paid and sends the bank's
+reference (as a reply to the question, or as the next message), or taps Reject and
+sends the reason. The decision is taken once (two admins at once: one wins), settled at
+once (the reservation posted, or the money back in the owner's wallet) and the owner is
+told. An admin with 2FA enters a code before the decision is taken. A command sent
+instead of the reference ends the question: the message after it is no reference.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telegram import (
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.domain.errors import PayoutNoteInvalid, WalletError
+from bot.domain.money import format_fen
+from bot.domain.payouts import PayoutState, QueuedPayout
+from bot.handlers.context import (
+    WalletContext,
+    admin_only,
+    button_pattern,
+    command,
+    error_text,
+    is_private,
+    private_link,
+    refusal_text,
+)
+from bot.handlers.outbox import Told, reply
+from bot.handlers.pin import keypad_markup, keypad_text
+from bot.handlers.withdraw import tell_owner
+from bot.i18n import translate
+from bot.render.labels import deadline_time
+from bot.wallet.gateway import PayoutMode
+from bot.wallet.payouts import CONFIRMATION, PayoutDecision, PayoutItem, check_note
+
+__all__ = ["PAYOUT_TAP", "Prompts", "decided_text", "handlers", "item_markup", "item_text"]
+
+PAYOUT = "po:"  # po:<payout id>:p|r
+PAID, REJECT = "p", "r"
+PAYOUT_TAP = button_pattern(PAYOUT, "[0-9]{1,18}", f"[{PAID}{REJECT}]")
+PROMPT_TTL_S = 600  # how long a question for a reference or reason stays open
+SHOWN = 20  # payouts listed at once, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    payout_id: int
+    paid: bool
+    message_id: int  # the question's message
+    expires_at: float  # on the prompts' clock
+
+
+class Prompts:
+    """The question each admin was last asked (a bank reference or a reason), kept in
+    this process: after a restart the admin taps Paid or Reject again."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._open: dict[int, Prompt] = {}
+
+    def ask(self, admin_id: int, payout_id: int, paid: bool, message_id: int) -> None:
+        expires = self._clock() + PROMPT_TTL_S
+        self._open[admin_id] = Prompt(payout_id, paid, message_id, expires)
+
+    def open_for(self, admin_id: int) -> Prompt | None:
+        prompt = self._open.get(admin_id)
+        if prompt is not None and prompt.expires_at <= self._clock():
+            self._open.pop(admin_id, None)
+            return None
+        return prompt
+
+    def drop(self, admin_id: int) -> None:
+        self._open.pop(admin_id, None)
+
+
+class _Asked(filters.MessageFilter):
+    """A message from someone with an open question."""
+
+    def __init__(self, prompts: Prompts) -> None:
+        super().__init__(name="asked_for_payout_note")
+        self.prompts = prompts
+
+    def filter(self, message: Message) -> bool:
+        person = message.from_user
+        return person is not None and self.prompts.open_for(person.id) is not None
+
+
+def _tier(language: str, tier: int | None) -> str:
+    return translate(language, f"payouts.tier.{tier if tier is not None else 'unknown'}")
+
+
+def item_text(language: str, item: PayoutItem) -> str:
+    payout = item.payout
+    params = {
+        "id": payout.id,
+        "created": deadline_time(payout.created_at),
+        "amount": format_fen(payout.amount),
+        "card": payout.card,
+    }
+    if item.owner is None or item.account_age_days is None:
+        owner = item.owner.display_name if item.owner else str(payout.telegram_id or "—")
+        return translate(language, "payouts.item_unknown_owner", owner=owner, **params)
+    return translate(
+        language,
+        "payouts.item",
+        owner=item.owner.display_name,
+        owner_id=item.owner.telegram_id,
+        tier=_tier(language, item.tier),
+        age=item.account_age_days,
+        sent_today=format_fen(item.sent_today),
+        recent=item.recent_payments,
+        hours=item.lookback_hours,
+        **params,
+    )
+
+
+def item_markup(language: str, payout_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "payouts.paid_button"),
+                    callback_data=f"{PAYOUT}{payout_id}:{PAID}",
+                ),
+                InlineKeyboardButton(
+                    translate(language, "payouts.reject_button"),
+                    callback_data=f"{PAYOUT}{payout_id}:{REJECT}",
+                ),
+            ]
+        ]
+    )
+
+
+def _decided_before(language: str, payout: QueuedPayout) -> str:
+    return translate(language, f"payouts.already_{payout.state.value}", id=payout.id)
+
+
+async def decided_text(context: WalletContext, language: str, decision: PayoutDecision) -> str:
+    """The admin's answer once a decision is taken; the owner is told now (also the
+    keypad's outcome for an admin who entered a 2FA code first)."""
+    payout, withdrawal = decision.payout, decision.withdrawal
+    told = await tell_owner(context.application, withdrawal.id) if withdrawal else None
+    text = translate(
+        language,
+        "payouts.marked_paid" if payout.state is PayoutState.PAID else "payouts.marked_rejected",
+        id=payout.id,
+        amount=format_fen(payout.amount),
+        card=payout.card,
+        note=payout.note,
+    )
+    if withdrawal is not None and not withdrawal.state.final:
+        text += "\n" + translate(language, "payouts.settles_later")
+    elif told is Told.BLOCKED:
+        text += "\n" + translate(language, "payouts.owner_unreachable")
+    return text
+
+
+@admin_only
+async def list_payouts(update: Update, context: WalletContext, user, language) -> None:
+    """List the payouts waiting for an admin, oldest first, each with Paid / Reject."""
+    if not is_private(update):
+        link = private_link(context)
+        await reply(update, context, translate(language, "payouts.private_only", link=link))
+        return
+    items = await context.wallet.payouts.queue(SHOWN)
+    if not items:
+        manual = context.wallet.withdrawals.mode is PayoutMode.MANUAL
+        key = "payouts.none" if manual else "payouts.none_auto"
+        await reply(update, context, translate(language, key))
+        return
+    for item in items:
+        await reply(
+            update,
+            context,
+            item_text(language, item),
+            reply_markup=item_markup(language, item.payout.id),
+        )
+
+
+def _press(prompts: Prompts):
+    @admin_only
+    async def payout_press(update: Update, context: WalletContext, user, language) -> None:
+        """Ask for the bank reference (Paid) or the reason (Reject) of a queued payout."""
+        query = update.callback_query
+        payout_id, paid = int(context.match.group(1)), context.match.group(2) == PAID
+        try:
+            payout = await context.wallet.payouts.get(payout_id)
+        except WalletError as refused:
+            await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+            return
+        if payout.state is not PayoutState.QUEUED:
+            await query.answer(_decided_before(language, payout)[:200], show_alert=True)
+            return
+        await query.answer()
+        asked = await context.bot.send_message(
+            user.telegram_id,
+            translate(
+                language,
+                "payouts.ask_reference" if paid else "payouts.ask_reason",
+                id=payout.id,
+                amount=format_fen(payout.amount),
+                card=payout.card,
+            ),
+            reply_markup=ForceReply(selective=True),
+        )
+        prompts.ask(user.telegram_id, payout_id, paid, asked.message_id)
+
+    return payout_press
+
+
+def _take(prompts: Prompts):
+    @admin_only
+    async def payout_note(update: Update, context: WalletContext, user, language) -> None:
+        """Take the bank reference or the reason an admin was asked for; decide, once."""
+        wallet, message = context.wallet, update.effective_message
+        prompt = prompts.open_for(user.telegram_id)
+        if prompt is None:
+            await reply(update, context, translate(language, "payouts.question_expired"))
+            return
+        replied = message.reply_to_message
+        if replied is not None and replied.message_id != prompt.message_id:
+            await reply(update, context, translate(language, "payouts.reply_to_question"))
+            return
+        try:
+            note = check_note(prompt.paid, message.text or "")
+            prompts.drop(user.telegram_id)  # a usable answer: the question is closed
+            if await wallet.two_factor.is_enabled(user.telegram_id):
+                payload = {"payout_id": prompt.payout_id, "paid": prompt.paid, "note": note}
+                view = await wallet.pin_entry.start_confirmation(
+                    user.telegram_id, CONFIRMATION, payload, pin=False
+                )
+                await reply(
+                    update, context, keypad_text(language, view), reply_markup=keypad_markup(view)
+                )
+                return
+            decision = await wallet.payouts.decide(
+                prompt.payout_id, user.telegram_id, paid=prompt.paid, note=note
+            )
+        except PayoutNoteInvalid as bad:  # the question stays open: send it again
+            text = error_text(language, bad) + "\n" + translate(language, "payouts.send_again")
+            await reply(update, context, text)
+            return
+        except WalletError as refused:
+            await reply(update, context, error_text(language, refused))
+            return
+        await reply(update, context, await decided_text(context, language, decision))
+
+    return payout_note
+
+
+def handlers() -> tuple[list, list]:
+    """The feature's handlers, and those to run after every feature's (a command ends an
+    admin's open question)."""
+    prompts = Prompts()
+    asked = _Asked(prompts)
+
+    async def end_question(update: Update, context: WalletContext) -> None:
+        """Forget an admin's open question once they send a command instead."""
+        prompts.drop(update.effective_user.id)
+
+    note = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & asked
+    return (
+        [
+            command("payouts", list_payouts),
+            CallbackQueryHandler(_press(prompts), pattern=PAYOUT_TAP),
+            MessageHandler(note & filters.TEXT & ~filters.COMMAND, _take(prompts)),
+        ],
+        [MessageHandler(note & filters.COMMAND, end_question)],
+    )
