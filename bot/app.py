@@ -15,13 +15,27 @@ from telegram.ext import Application, BaseRateLimiter, ContextTypes
 
 from bot import handlers
 from bot.config import Settings
+from bot.domain.adminview import VIEW_USER, WalletView
+from bot.domain.broadcasts import Broadcast
 from bot.domain.redpackets import Creation, PacketOrder, RedPacketLimits
+from bot.domain.refunds import Refund
 from bot.domain.requests import RequestPayment
 from bot.domain.security_errors import WrongMasterKey
+from bot.domain.users import set_default_language
 from bot.domain.withdrawals import WithdrawalOutcome
 from bot.gateways.manual import ManualGateway
 from bot.gateways.sandbox import SandboxGateway
-from bot.handlers import holds, payouts, redpacket, request, send, withdraw
+from bot.handlers import (
+    adminview,
+    broadcast,
+    holds,
+    payouts,
+    redpacket,
+    refund,
+    request,
+    send,
+    withdraw,
+)
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
@@ -51,6 +65,9 @@ from bot.security.twofactor import (
 from bot.storage import open_store
 from bot.transport import make_requests
 from bot.wallet.admin import FREEZE, Admin
+from bot.wallet.adminview import AdminView
+from bot.wallet.broadcasts import CONFIRMATION as BROADCAST
+from bot.wallet.broadcasts import Broadcasts
 from bot.wallet.gateway import PayoutGateway
 from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
@@ -58,11 +75,14 @@ from bot.wallet.payouts import CONFIRMATION as PAYOUT_DECISION
 from bot.wallet.payouts import PayoutDecision, Payouts
 from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
 from bot.wallet.redpackets import RedPackets
+from bot.wallet.refunds import CONFIRMATION as REFUND
+from bot.wallet.refunds import Refunds
 from bot.wallet.requests import CONFIRMATION as PAY_REQUEST
 from bot.wallet.requests import Requests
 from bot.wallet.statements import (
     Statements,
 )
+from bot.wallet.support import Support
 from bot.wallet.topups import TopUps
 from bot.wallet.transfers import Settlement, TransferOrder, Transfers
 from bot.wallet.users import Users
@@ -89,6 +109,8 @@ PRIVATE_COMMANDS = (
     "bindcard",
     "nopin",
     "lang",
+    "support",
+    "dispute",
     "help",
 )
 GROUP_COMMANDS = (
@@ -99,7 +121,20 @@ GROUP_COMMANDS = (
     "send",
     "help",
 )
-ADMIN_COMMANDS = ("admin", "stats", "review", "payouts", "audit", "freeze", "unfreeze")
+ADMIN_COMMANDS = (
+    "admin",
+    "stats",
+    "review",
+    "payouts",
+    "audit",
+    "freeze",
+    "unfreeze",
+    "user",
+    "refund",
+    "tickets",
+    "reply",
+    "broadcast",
+)
 _OWNS_WALLET = "owns_wallet"
 
 
@@ -108,11 +143,14 @@ PURGE_INTERVAL_S = 3600
 # How the PIN keypad shows what a confirmation did, by the type of its outcome (the
 # confirmations themselves are given to the keypad in open_wallet).
 KEYPAD_OUTCOMES: Outcomes = {
+    WalletView: adminview.shown_text,
     Settlement: send.announce,
     RequestPayment: request.announce,
     Creation: redpacket.announce,
     WithdrawalOutcome: withdraw.outcome_text,
     PayoutDecision: payouts.decided_text,
+    Refund: refund.done_text,
+    Broadcast: broadcast.begun_text,
 }
 
 
@@ -161,6 +199,7 @@ async def open_wallet(
     ``notify_admins`` tells the admins of each payment held for review (the chat's
     :func:`bot.handlers.holds.notifier`); by default nobody is told.
     """
+    set_default_language(settings.default_language)
     keyring = load_keyring(settings.master_key, settings.data_dir)
     db = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
@@ -183,6 +222,8 @@ async def open_wallet(
     users = Users(db.users, settings.currency)
     admin = Admin(db.admin, ledger, users, db.snapshot)
     pin_entry.register_confirmation(FREEZE, admin.apply_freeze)
+    broadcasts = Broadcasts(db.broadcasts)
+    pin_entry.register_confirmation(BROADCAST, broadcasts.confirm)
     identity = Identity(db.identity, keyring)
     guard = PaymentGuard(db.holds, identity, notify_admins=notify_admins)
     transfers = Transfers(ledger, users, guard)
@@ -213,6 +254,8 @@ async def open_wallet(
     pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
     payouts_queue = Payouts(db.payouts, withdrawals, users, guard)
     pin_entry.register_confirmation(PAYOUT_DECISION, payouts_queue.confirm)
+    refunds = Refunds(db.refunds)
+    pin_entry.register_confirmation(REFUND, refunds.confirm)
     requests = Requests(db.requests, users, transfers, ttl_s=settings.request_expiry_s)
 
     async def settle_request(action) -> ConfirmationResult:
@@ -240,6 +283,11 @@ async def open_wallet(
         return ConfirmationResult("transfer.settled", outcome=creation)
 
     pin_entry.register_confirmation(RED_PACKET, create_red_packet)
+    history = History(db.history)
+    admin_view = AdminView(
+        db.adminview, admin, ledger, history, identity, two_factor, password_free
+    )
+    pin_entry.register_confirmation(VIEW_USER, admin_view.confirm)
     return Wallet(
         settings=settings,
         store=db,
@@ -262,7 +310,11 @@ async def open_wallet(
         withdrawals=withdrawals,
         redpackets=redpackets,
         payouts=payouts_queue,
+        support=Support(db.support, History(db.history)),
+        broadcasts=broadcasts,
         owned_gateway=owned_gateway,
+        refunds=refunds,
+        adminview=admin_view,
     )
 
 
@@ -288,6 +340,19 @@ async def publish_commands(application: Application, settings: Settings) -> None
                 )
             except TelegramError:  # e.g. an admin who never opened the chat
                 log.warning("setMyCommands failed for %s", scope, exc_info=True)
+
+
+async def publish_descriptions(application: Application) -> None:
+    """setMyDescription and setMyShortDescription in English (the default) and Chinese."""
+    bot = application.bot
+    for language, code in (("en", None), ("zh", "zh")):
+        try:
+            await bot.set_my_description(translate(language, "bot.description"), language_code=code)
+            await bot.set_my_short_description(
+                translate(language, "bot.short_description"), language_code=code
+            )
+        except TelegramError:
+            log.warning("setMyDescription failed for %s", language, exc_info=True)
 
 
 def build_application(
@@ -316,8 +381,10 @@ def build_application(
             )
             application.bot_data[_OWNS_WALLET] = True
         await publish_commands(application, settings)
+        await publish_descriptions(application)
 
     async def post_stop(application: Application) -> None:  # the group messages still owed
+        await broadcast.stop(application)  # what is unsent waits for the next start
         await outbox(application).close()
 
     async def post_shutdown(application: Application) -> None:
@@ -353,4 +420,5 @@ def build_application(
         _purge_actions, interval=PURGE_INTERVAL_S, first=60, name="actions.purge"
     )
     redpacket.schedule(application)
+    broadcast.schedule(application)
     return application

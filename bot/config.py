@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.domain.errors import AmountError
 from bot.domain.money import parse_amount
+from bot.domain.users import LANGUAGES
 
 __all__ = ["PAYOUT_GATEWAYS", "ConfigError", "Settings", "load_settings", "redact_url"]
 
@@ -58,6 +59,7 @@ _VARIABLES = {
     "WALLET_PAYOUT_URL": "payout_url",
     "WALLET_PAYOUT_SECRET": "payout_secret",
     "WALLET_PAYOUT_SECRET_FILE": "payout_secret_file",
+    "WALLET_DEFAULT_LANGUAGE": "default_language",
 }
 
 
@@ -100,6 +102,7 @@ class Settings:
     topup_max_fen: int = 5_000_00  # the most one top-up may add: ¥5,000
     redpacket_max_fen: int = 200_00  # the most one red packet may hold: ¥200
     redpacket_max_shares: int = 100
+    default_language: str = "zh"  # for people whose Telegram language is neither zh nor en
     # how withdrawals are paid out: sandbox (pays nothing), manual (an admin payout
     # queue) or http (a payout provider at payout_url, requests signed with payout_secret)
     payout_gateway: str = "sandbox"
@@ -300,6 +303,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[name] = number
         else:
             problems.append(f"{variable}: {text!r} is not a number from 0 to {top:g}")
+
+    language = raw("WALLET_DEFAULT_LANGUAGE")
+    if language is not None:
+        if str(language).lower() in LANGUAGES:
+            values["default_language"] = str(language).lower()
+        else:
+            problems.append(
+                f"WALLET_DEFAULT_LANGUAGE: {language!r} is not one of {', '.join(LANGUAGES)}"
+            )
 
     _payout_settings(raw, token is not None, values, problems)
 

@@ -61,6 +61,24 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PayoutAlreadyDecided    params: state, admin (the one who decided)
     │   └── PayoutNoteInvalid       code: payout_reference_missing | payout_reason_missing
     │                               | payout_note_too_long (params: limit)
+    ├── SupportError                a support ticket cannot be opened or answered
+    │   ├── SupportTextInvalid      code: support_text_missing | support_text_too_long
+    │   ├── TicketIdInvalid         the text is not a ticket number
+    │   ├── TicketNotFound          no such ticket (or not the person's own)
+    │   ├── TicketClosed            it was closed; params: ticket_id
+    │   └── DisputeAlreadyOpen      params: transfer_id, ticket_id
+    ├── RefundError                 an admin's refund cannot be made; nothing moved
+    │   ├── RefundArgumentsInvalid  code: refund_usage | refund_id_invalid | refund_reason_too_long
+    │   ├── RefundTransferNotFound  no transfer has this id
+    │   ├── RefundOfRefund          the transfer is a refund itself
+    │   ├── TransferNotRefundable   not a completed payment between people; params: kind
+    │   ├── RefundExceedsRemaining  params: amount, left
+    │   ├── RefundPayeeShort        the payee no longer holds it; params: available, amount
+    │   └── RefundPayeeFrozen       the payee's wallet is frozen: it sends nothing
+    ├── BroadcastError              an admin's broadcast cannot be begun
+    │   ├── BroadcastTextInvalid    code: broadcast_text_missing | broadcast_text_too_long
+    │   ├── BroadcastNobody         nobody to send it to
+    │   └── BroadcastNotFound
     └── SecurityError               the security layer's tree: bot.domain.security_errors
 """
 
@@ -73,7 +91,12 @@ __all__ = [
     "AccountNotFound",
     "AccountsMustBeDifferent",
     "AmountError",
+    "BroadcastError",
+    "BroadcastNobody",
+    "BroadcastNotFound",
+    "BroadcastTextInvalid",
     "CurrencyMismatch",
+    "DisputeAlreadyOpen",
     "IdempotencyConflict",
     "InsufficientFunds",
     "LedgerError",
@@ -104,6 +127,13 @@ __all__ = [
     "RedPacketNotForYou",
     "RedPacketNotFound",
     "RedPacketWrongPassword",
+    "RefundArgumentsInvalid",
+    "RefundError",
+    "RefundExceedsRemaining",
+    "RefundOfRefund",
+    "RefundPayeeFrozen",
+    "RefundPayeeShort",
+    "RefundTransferNotFound",
     "SplitAmountTooSmall",
     "SplitDuplicateName",
     "SplitError",
@@ -111,6 +141,11 @@ __all__ = [
     "SplitNeedsNames",
     "SplitTooManyNames",
     "StorageError",
+    "SupportError",
+    "SupportTextInvalid",
+    "TicketClosed",
+    "TicketIdInvalid",
+    "TicketNotFound",
     "TopUpAlreadyPaid",
     "TopUpAmountMismatch",
     "TopUpCurrencyMismatch",
@@ -121,6 +156,7 @@ __all__ = [
     "TopUpNotYours",
     "TransferIdInvalid",
     "TransferNotFound",
+    "TransferNotRefundable",
     "UserNotFound",
     "WalletError",
 ]
@@ -503,3 +539,179 @@ class PayoutNoteInvalid(PayoutError):
 
 def _rebuild_note(code: str, message: str, params: dict[str, Any]) -> PayoutNoteInvalid:
     return PayoutNoteInvalid(code, message, **params)
+
+
+# --- Support tickets and disputes (bot.wallet.support) ----------------------------------
+
+
+class SupportError(WalletError):
+    """A support ticket cannot be opened, continued, answered or closed; nothing changed."""
+
+    code = "support_error"
+
+
+class SupportTextInvalid(SupportError):
+    """The text of a ticket or an answer is unusable; ``code`` says why
+    (``support_text_missing``, ``support_text_too_long`` with ``params['limit']``)."""
+
+    code = "support_text_invalid"
+    codes: ClassVar[frozenset[str]] = frozenset({"support_text_missing", "support_text_too_long"})
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"SupportTextInvalid has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):
+        return (_rebuild_support_text, (self.code, str(self), self.params))
+
+
+def _rebuild_support_text(code: str, message: str, params: dict[str, Any]) -> SupportTextInvalid:
+    return SupportTextInvalid(code, message, **params)
+
+
+class TicketIdInvalid(SupportError):
+    """The text is not a ticket number; ``params['text']``."""
+
+    code = "ticket_id_invalid"
+
+
+class TicketNotFound(SupportError):
+    """No ticket has this number (or it is someone else's); ``params['ticket_id']``."""
+
+    code = "ticket_not_found"
+
+
+class TicketClosed(SupportError):
+    """The ticket was closed already; ``params['ticket_id']``."""
+
+    code = "ticket_closed"
+
+
+class DisputeAlreadyOpen(SupportError):
+    """The transfer has an open dispute already; ``params``: ``transfer_id``, ``ticket_id``."""
+
+    code = "dispute_already_open"
+
+
+# --- Refunds by an admin (bot.wallet.refunds) --------------------------------------------
+
+
+class RefundError(WalletError):
+    """A refund cannot be made; nothing moved."""
+
+    code = "refund_error"
+
+
+class RefundArgumentsInvalid(RefundError):
+    """The command's words are not a refund; ``code`` says why (``refund_usage``,
+    ``refund_id_invalid`` with ``params['text']``, or ``refund_reason_too_long`` with
+    ``params['limit']``)."""
+
+    code = "refund_usage"
+    codes: ClassVar[frozenset[str]] = frozenset(
+        {"refund_usage", "refund_id_invalid", "refund_reason_too_long"}
+    )
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"RefundArgumentsInvalid has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):
+        return (_rebuild_refund_arguments, (self.code, str(self), self.params))
+
+
+def _rebuild_refund_arguments(
+    code: str, message: str, params: dict[str, Any]
+) -> RefundArgumentsInvalid:
+    return RefundArgumentsInvalid(code, message, **params)
+
+
+class RefundTransferNotFound(RefundError):
+    """No transfer has this id; ``params['transfer_id']``."""
+
+    code = "refund_transfer_not_found"
+
+
+class RefundOfRefund(RefundError):
+    """The transfer is itself a refund; ``params['transfer_id']``."""
+
+    code = "refund_of_refund"
+
+
+class TransferNotRefundable(RefundError):
+    """Not a completed payment between people or a merchant (a top-up, a red packet's
+    escrow leg, a withdrawal, a reservation); ``params``: ``transfer_id``, ``kind``."""
+
+    code = "transfer_not_refundable"
+
+
+class RefundExceedsRemaining(RefundError):
+    """More than is left to refund; ``params``: ``transfer_id``, ``amount`` (asked),
+    ``left`` (the original less earlier refunds; 0 when it was refunded in full)."""
+
+    code = "refund_exceeds_remaining"
+    money_params = ("amount", "left")
+
+
+class RefundPayeeShort(RefundError):
+    """The payee's available money no longer holds the refund (no wallet goes
+    negative); ``params``: ``transfer_id``, ``available``, ``amount``."""
+
+    code = "refund_payee_short"
+    money_params = ("available", "amount")
+
+
+# --- Broadcasts (bot.wallet.broadcasts) --------------------------------------------------
+
+
+class BroadcastError(WalletError):
+    """An admin's broadcast cannot be begun; nothing was sent."""
+
+    code = "broadcast_error"
+
+
+class BroadcastTextInvalid(BroadcastError):
+    """The text cannot be broadcast; ``code`` says why (``broadcast_text_missing``, or
+    ``broadcast_text_too_long`` with ``params``: ``limit``, ``length``)."""
+
+    code = "broadcast_text_invalid"
+    codes: ClassVar[frozenset[str]] = frozenset(
+        {"broadcast_text_missing", "broadcast_text_too_long"}
+    )
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"BroadcastTextInvalid has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):
+        return (_rebuild_broadcast_text, (self.code, str(self), self.params))
+
+
+def _rebuild_broadcast_text(
+    code: str, message: str, params: dict[str, Any]
+) -> BroadcastTextInvalid:
+    return BroadcastTextInvalid(code, message, **params)
+
+
+class BroadcastNobody(BroadcastError):
+    """Nobody has opened the bot's private chat (or every such person is unreachable)."""
+
+    code = "broadcast_nobody"
+
+
+class BroadcastNotFound(BroadcastError):
+    """No broadcast has this id; ``params['broadcast_id']``."""
+
+    code = "broadcast_not_found"
+
+
+class RefundPayeeFrozen(RefundError):
+    """The payee's wallet is frozen, so no refund can leave it; ``params['transfer_id']``."""
+
+    code = "refund_payee_frozen"

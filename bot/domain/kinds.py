@@ -23,6 +23,7 @@ class TransferKind(StrEnum):
     RED_PACKET_GRAB = "redpacket_grab"  # one share out of escrow to a grabber
     RED_PACKET_REFUND = "redpacket_refund"  # what nobody grabbed, back to the sender
     MERCHANT_PAYMENT = "merchant_payment"  # a customer pays a merchant
+    PAYMENT_REFUND = "payment_refund"  # an admin gives back (part of) a payment
 
     @property
     def is_payment(self) -> bool:

@@ -6,11 +6,13 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "DEFAULT_LANGUAGE",
     "LANGUAGES",
     "Profile",
     "User",
     "normalize_username",
     "resolve_language",
+    "set_default_language",
 ]
 
 
@@ -46,11 +48,32 @@ class User:
         return resolve_language(self.language, self.language_code)
 
 
-def resolve_language(chosen: str | None, language_code: str | None) -> str:
-    """The user's choice, else Chinese for any ``zh*`` Telegram language, else English."""
+DEFAULT_LANGUAGE = "zh"  # the district's language, for people who speak neither
+_default_language = DEFAULT_LANGUAGE
+
+
+def set_default_language(language: str) -> None:
+    """The language of people whose Telegram language is neither Chinese nor English
+    (``WALLET_DEFAULT_LANGUAGE``); set once by the wiring when the wallet opens."""
+    global _default_language
+    if language not in LANGUAGES:
+        raise ValueError(f"the default language is one of {LANGUAGES}")
+    _default_language = language
+
+
+def resolve_language(
+    chosen: str | None, language_code: str | None, default: str | None = None
+) -> str:
+    """The user's choice, else Chinese for any ``zh*`` Telegram language, English for any
+    ``en*``, else ``default`` (the configured default language when not given)."""
     if chosen in LANGUAGES:
         return chosen
-    return "zh" if (language_code or "").lower().startswith("zh") else "en"
+    code = (language_code or "").lower()
+    if code.startswith("zh"):
+        return "zh"
+    if code.startswith("en"):
+        return "en"
+    return default if default in LANGUAGES else _default_language
 
 
 def normalize_username(text: str) -> str | None:

@@ -10,7 +10,9 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot.handlers import (
     admin,
+    adminview,
     balance,
+    broadcast,
     fallback,
     history,
     holds,
@@ -18,6 +20,7 @@ from bot.handlers import (
     payouts,
     pin,
     redpacket,
+    refund,
     request,
     security,
     send,
@@ -25,6 +28,7 @@ from bot.handlers import (
     split,
     start,
     statement,
+    support,
     throttle,
     topup,
     withdraw,
@@ -45,16 +49,22 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     confirmation did (see :mod:`bot.handlers.pin`)."""
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
     payout_handlers, payout_followers = payouts.handlers()
+    support_handlers, support_followers = support.handlers()
     features = [
         # an admin's answer to "the bank reference?" first: a reference of six digits or
         # a card-like number is that, not a secret typed by mistake
         *payout_handlers,
         *sensitive.handlers(),
+        # a reply to a ticket's message, an admin's answer: after a secret typed by mistake
+        *support_handlers,
         *balance.handlers(),
         *language.handlers(),
         *pin.handlers(outcomes),
         *security.handlers(),
         *admin.handlers(),
+        *adminview.handlers(),
+        *refund.handlers(),
+        *broadcast.handlers(),
         *send.handlers(),
         *holds.handlers(),
         *topup.handlers(),
@@ -77,4 +87,5 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     application.add_handlers(taps + [h for h in features if h not in taps])
     application.add_handlers(fallback.handlers())
     application.add_handlers(payout_followers, group=AFTER_GROUP)
+    application.add_handlers(support_followers, group=AFTER_GROUP)
     application.add_error_handler(on_error)

@@ -6,6 +6,7 @@ from telegram import Update
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
+from bot.handlers.adminview import send_activity_chart
 from bot.handlers.context import WalletContext, admin_only, command, error_text
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
@@ -40,6 +41,7 @@ async def stats(update: Update, context: WalletContext, user, language) -> None:
             pending=numbers.open_reservations,
         ),
     )
+    await send_activity_chart(update, context, language)
 
 
 @admin_only

@@ -31,12 +31,16 @@ if TYPE_CHECKING:
     from bot.security.pins import Pins
     from bot.security.twofactor import TwoFactor
     from bot.wallet.admin import Admin
+    from bot.wallet.adminview import AdminView
+    from bot.wallet.broadcasts import Broadcasts
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
     from bot.wallet.payouts import Payouts
     from bot.wallet.redpackets import RedPackets
+    from bot.wallet.refunds import Refunds
     from bot.wallet.requests import Requests
     from bot.wallet.statements import Statements
+    from bot.wallet.support import Support
     from bot.wallet.topups import TopUps
     from bot.wallet.transfers import Transfers
     from bot.wallet.users import Users
@@ -89,6 +93,10 @@ class Wallet:
     redpackets: RedPackets
     payouts: Payouts
     owned_gateway: object | None = None  # a payout gateway opened with the wallet
+    adminview: AdminView | None = None  # /user and the /stats chart
+    refunds: Refunds | None = None  # admin refunds (bot.wallet.refunds)
+    support: Support | None = None  # support tickets and disputes
+    broadcasts: Broadcasts | None = None  # an admin's message to everyone
 
     async def close(self) -> None:
         try:

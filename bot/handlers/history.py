@@ -30,6 +30,7 @@ from bot.handlers.context import (
     language_of,
     private_user,
 )
+from bot.handlers.support import dispute_markup
 from bot.i18n import translate
 from bot.render.labels import amount_text, full_time, kind_label, party_label, short_time
 
@@ -135,7 +136,10 @@ async def history(update: Update, context: WalletContext) -> None:
         except WalletError as refused:
             await message.reply_text(error_text(language, refused))
             return
-        await message.reply_text(detail_text(language, detail, user.account_id))
+        await message.reply_text(
+            detail_text(language, detail, user.account_id),
+            reply_markup=dispute_markup(language, detail.transfer.id),
+        )
         return
     view = await context.wallet.history.page(user.account_id)
     markup = await page_markup(context, user.telegram_id, language, view)

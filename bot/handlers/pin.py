@@ -22,6 +22,7 @@ from bot.handlers.context import (
     private_user,
     refusal_text,
 )
+from bot.handlers.setup_qr import TWO_FACTOR_ON, delete_setup_qr
 from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
 from bot.security.pin_entry import CANCEL, DELETE, KeypadView
@@ -111,6 +112,8 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
         return
     if not answered:
         await query.answer(error_text(language, view.error)[:200] if view.error else None)
+    if view.finished and view.error is None and view.prompt == TWO_FACTOR_ON:
+        await delete_setup_qr(context, user.telegram_id)  # the secret has done its work
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     text = await render(context, language, view.outcome) if render else keypad_text(language, view)
     try:

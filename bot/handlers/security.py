@@ -9,6 +9,7 @@ from bot.domain.errors import WalletError
 from bot.domain.money import format_fen, parse_amount
 from bot.handlers.context import WalletContext, command, error_text, private_user
 from bot.handlers.pin import keypad_markup, keypad_text
+from bot.handlers.setup_qr import remember_setup_qr
 from bot.i18n import translate
 from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
 from bot.security.password_free import MAX_DAILY, MAX_PER_PAYMENT
@@ -38,7 +39,8 @@ async def two_factor(update: Update, context: WalletContext) -> None:
     _, png = await wallet.two_factor.begin_setup(
         user.telegram_id, user.username or str(user.telegram_id)
     )
-    await update.effective_message.reply_photo(png, caption=translate(language, "2fa.scan"))
+    shown = await update.effective_message.reply_photo(png, caption=translate(language, "2fa.scan"))
+    await remember_setup_qr(context, user.telegram_id, shown)
     view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=True)
     await update.effective_message.reply_text(
         keypad_text(language, view), reply_markup=keypad_markup(view)

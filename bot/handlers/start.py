@@ -29,12 +29,21 @@ from bot.handlers.context import (
 from bot.handlers.outbox import reply
 from bot.i18n import translate
 
-__all__ = ["MENU_BALANCE", "MENU_HELP", "MENU_LANGUAGE", "handlers", "menu_markup", "start_link"]
+__all__ = [
+    "MENU_BALANCE",
+    "MENU_HELP",
+    "MENU_LANGUAGE",
+    "MENU_SUPPORT",
+    "handlers",
+    "menu_markup",
+    "start_link",
+]
 
 MENU = "m:"
 MENU_BALANCE = "m:balance"
 MENU_HELP = "m:help"
 MENU_LANGUAGE = "m:lang"
+MENU_SUPPORT = "m:support"
 
 # Shows what a link's ``rest`` names in the private chat; False: there is no such thing.
 Show = Callable[[Update, WalletContext, str], Awaitable[bool]]
@@ -52,7 +61,10 @@ def menu_markup(language: str) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(
                     translate(language, "menu.language"), callback_data=MENU_LANGUAGE
-                )
+                ),
+                InlineKeyboardButton(
+                    translate(language, "menu.support"), callback_data=MENU_SUPPORT
+                ),
             ],
         ]
     )

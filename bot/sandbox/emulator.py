@@ -113,6 +113,8 @@ class Emulator(UserActions):
         self.photo_sets: dict[str, list[dict]] = {}  # a photo's file_id -> all its sizes
         self.events: list[BotEvent] = []
         self.commands: dict[str, list[dict]] = {}
+        # setMyDescription / setMyShortDescription: (which, language_code or "") -> text
+        self.descriptions: dict[tuple[str, str], str] = {}
         self.webhook: dict[str, Any] = {}
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self.poll_generation = 0

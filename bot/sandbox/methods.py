@@ -207,9 +207,50 @@ async def delete_my_commands(emulator: Emulator, params: Params) -> bool:
     return True
 
 
+_DESCRIPTION_LIMITS = {"description": 512, "short_description": 120}  # Telegram's
+
+
+def _set_description(emulator: Emulator, params: Params, which: str) -> bool:
+    text = params.str(which) or ""
+    if len(text) > _DESCRIPTION_LIMITS[which]:
+        raise bad_request(f"{which.upper()}_INVALID")
+    key = (which, params.str("language_code") or "")
+    if text:
+        emulator.descriptions[key] = text
+    else:  # an empty text removes the one of that language
+        emulator.descriptions.pop(key, None)
+    return True
+
+
+def _get_description(emulator: Emulator, params: Params, which: str) -> dict:
+    language = params.str("language_code") or ""
+    text = emulator.descriptions.get((which, language))
+    if text is None:
+        text = emulator.descriptions.get((which, ""), "")
+    return {which: text}
+
+
+@method("setMyDescription")
+async def set_my_description(emulator: Emulator, params: Params) -> bool:
+    return _set_description(emulator, params, "description")
+
+
+@method("setMyShortDescription")
+async def set_my_short_description(emulator: Emulator, params: Params) -> bool:
+    return _set_description(emulator, params, "short_description")
+
+
+@method("getMyDescription")
+async def get_my_description(emulator: Emulator, params: Params) -> dict:
+    return _get_description(emulator, params, "description")
+
+
+@method("getMyShortDescription")
+async def get_my_short_description(emulator: Emulator, params: Params) -> dict:
+    return _get_description(emulator, params, "short_description")
+
+
 @method(
-    "setMyDescription",
-    "setMyShortDescription",
     "setMyName",
     "setChatMenuButton",
     "setMyDefaultAdministratorRights",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import PayoutNoteInvalid, PayoutNotFound, UserNotFound
+from bot.domain.holds import DAY_MS
 from bot.domain.kinds import TransferKind
 from bot.domain.payouts import (
     PAYOUT_PAID,
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 CONFIRMATION = "payout_decision"  # the keypad's confirmation for an admin with 2FA
 REFERENCE_MAX = 64  # characters of a bank reference
 REASON_MAX = 200  # characters of a reason to reject
-DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ async def test_stats_and_audit_report_the_ledger(emulator, wallet):
     await emulator.send_text("alice", "/stats")
     text = (await emulator.wait_for_message("alice")).text
     assert "Users: 2" in text and "Money held for users and merchants: ¥12.34" in text
+    await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo)  # the chart
     await emulator.send_text("alice", "/audit")
     assert (await emulator.wait_for_message("alice")).text.startswith(
         "✅ Audit passed: 1 transfers"

@@ -33,7 +33,7 @@ async def test_an_unknown_or_dead_link_shows_the_menu_and_says_so(emulator, payl
     note, welcome = reply.text.split("\n\n", 1)
     assert note == BAD_LINK
     assert welcome.startswith("Welcome to the community wallet, Bob!")  # a first visit
-    assert buttons(reply) == ["💰 Balance", "❓ Help", "🌐 中文"]
+    assert buttons(reply) == ["💰 Balance", "❓ Help", "🌐 中文", "🎫 Support"]
 
 
 async def test_a_dead_link_on_a_later_visit_welcomes_back_in_chinese(emulator):

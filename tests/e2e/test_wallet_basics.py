@@ -20,14 +20,14 @@ async def test_start_opens_a_wallet_and_shows_the_menu_in_the_users_language(emu
     await emulator.send_text("xiaoming", "/start")
     reply = await emulator.wait_for_message("xiaoming")
     assert "欢迎使用社区钱包" in reply.text and "¥0.00" in reply.text
-    assert buttons(reply) == ["💰 余额", "❓ 帮助", "🌐 English"]
+    assert buttons(reply) == ["💰 余额", "❓ 帮助", "🌐 English", "🎫 客服"]
     user = await wallet.users.get(100_001)
     assert user is not None and user.private_chat and user.username == "xiaoming"
 
     await emulator.send_text("alice", "/start")
     reply = await emulator.wait_for_message("alice")
     assert reply.text.startswith("Welcome to the community wallet, Alice!")
-    assert buttons(reply) == ["💰 Balance", "❓ Help", "🌐 中文"]
+    assert buttons(reply) == ["💰 Balance", "❓ Help", "🌐 中文", "🎫 Support"]
 
 
 async def test_balance_starts_at_zero_and_follows_the_ledger(emulator, wallet):
@@ -81,7 +81,7 @@ async def test_the_language_button_toggles_and_redraws_the_menu(emulator):
     query_id = await emulator.tap("alice", menu, "中文")
     assert (await emulator.wait_for_answer(query_id)).text == "已切换为中文。"
     edit = await emulator.wait_for_edit(menu)
-    assert buttons(edit) == ["💰 余额", "❓ 帮助", "🌐 English"]
+    assert buttons(edit) == ["💰 余额", "❓ 帮助", "🌐 English", "🎫 客服"]
 
 
 async def test_help_lists_the_commands_of_the_chat_and_admin_ones_for_admins(emulator):

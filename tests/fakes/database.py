@@ -21,6 +21,7 @@ from tests.fakes.redpackets import MemoryRedPackets
 from tests.fakes.requests import MemoryRequests
 from tests.fakes.security import MemoryIdentity, MemoryRotation, MemorySecurity
 from tests.fakes.state import ManualClock, MemoryState
+from tests.fakes.support import MemorySupport
 from tests.fakes.topups import MemoryTopUps
 from tests.fakes.users import MemoryUsers
 from tests.fakes.withdrawals import MemoryWithdrawals
@@ -70,6 +71,7 @@ class MemoryDatabase(Database):
         self.admin = MemoryAdmin(state)
         self.history = MemoryHistory(state)
         self.rotation = MemoryRotation(state)
+        self.support = MemorySupport(state)
 
     def now_ms(self) -> int:
         return self.clock()

@@ -12,7 +12,10 @@ from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 
-GOLDEN = "2133a8ed11a1102d6de918d9b3098999408d31ce6084ec2b98115b9be9d598a9"
+GOLDEN = "2133a8ed11a1102d6de918d9b3098999408d31ce6084ec2b98115b9be9d598a9"  # the first nine
+# the chain after payment_refund, the kind added at the end
+GOLDEN_PAYMENT_REFUND = "caf561cde9a3cc2bb925fbd9f7ddb1a93944a320aba8b3c72dcdcd1b7e3de125"
+FIRST_NINE = 9
 ORDER = [
     "transfer",
     "tip",
@@ -23,6 +26,7 @@ ORDER = [
     "redpacket_grab",
     "redpacket_refund",
     "merchant_payment",
+    "payment_refund",
 ]
 
 
@@ -40,6 +44,7 @@ async def test_one_transfer_of_every_kind_hashes_as_it_always_did(tmp_path: Path
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         a = (await db.ledger.open_account("user:1", AccountKind.USER, "CNY")).id
         b = (await db.ledger.open_account("user:2", AccountKind.USER, "CNY")).id
+        hashes = []
         for i, kind in enumerate(ORDER):
             last = await ledger.transfer(
                 f"g{i}",
@@ -50,7 +55,9 @@ async def test_one_transfer_of_every_kind_hashes_as_it_always_did(tmp_path: Path
                 memo="红包 ✓",
                 ref=f"chat:-{i}",
             )
-        assert (last.id, last.hash) == (len(ORDER), GOLDEN)
+            hashes.append(last.hash)
+        assert hashes[FIRST_NINE - 1] == GOLDEN  # the kinds before refunds hash as they did
+        assert (last.id, last.hash) == (len(ORDER), GOLDEN_PAYMENT_REFUND)
         stored = await db.ledger.get_transfer(last.id)
         assert stored == last and type(stored.kind) is type(last.kind) is str
         async with db.snapshot() as snapshot:

@@ -305,3 +305,19 @@ def test_the_schema_lets_an_account_below_zero_exactly_when_its_kind_may_go_nega
         assert went_below is kind.may_go_negative
     finally:
         conn.close()
+
+
+def test_a_key_the_rules_refuse_is_refused_by_the_store_on_both_paths():
+    """The store keeps the key rule itself: a key with '#' (transfer i of operation k has
+    the key k#i) is never stored, so a later operation k with two transfers cannot meet
+    a stranger's k#1 on one path and not on the other."""
+    post_6 = TransferSpec.resolving(6, POST)
+    before = [("r0#1", (post_6,))]
+    calls = [
+        ("r1", (TransferSpec(1, 2, 1, "p2p"),)),
+        ("r0", (TransferSpec(1, 2, 1, "p2p"), TransferSpec(1, 2, 1, "p2p"))),
+        ("x#1", (TransferSpec(1, 2, 1, "p2p"),)),
+    ]
+    answers, _, taken = _both(calls, before)
+    assert [answer[0] for answer in answers] == ["ok", "ok", "StorageError"]
+    assert taken == 2

@@ -34,6 +34,7 @@ def test_the_stored_spellings_never_change():
         "RED_PACKET_GRAB": "redpacket_grab",
         "RED_PACKET_REFUND": "redpacket_refund",
         "MERCHANT_PAYMENT": "merchant_payment",
+        "PAYMENT_REFUND": "payment_refund",
     }
 
 

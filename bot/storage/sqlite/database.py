@@ -25,6 +25,8 @@ from bot.domain.errors import StorageError
 from bot.domain.ports import Database
 from bot.storage.sqlite import schema
 from bot.storage.sqlite.admin_store import SqliteAdmin
+from bot.storage.sqlite.adminview_store import SqliteAdminView
+from bot.storage.sqlite.broadcasts_store import SqliteBroadcasts
 from bot.storage.sqlite.history_store import SqliteHistory
 from bot.storage.sqlite.holds_store import SqliteHolds
 from bot.storage.sqlite.identity_ops import IdentityOps
@@ -35,11 +37,13 @@ from bot.storage.sqlite.payouts_store import SqlitePayouts
 from bot.storage.sqlite.port import Shared
 from bot.storage.sqlite.readers import DEFAULT_READERS, ReaderPool
 from bot.storage.sqlite.redpackets_store import SqliteRedPackets
+from bot.storage.sqlite.refunds_store import SqliteRefunds
 from bot.storage.sqlite.requests_store import SqliteRequests
 from bot.storage.sqlite.rotation_store import SqliteRotation
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.security_store import SqliteSecurity
 from bot.storage.sqlite.snapshot import SqliteSnapshot, open_snapshot
+from bot.storage.sqlite.support_store import SqliteSupport
 from bot.storage.sqlite.topups_store import SqliteTopUps
 from bot.storage.sqlite.users_ops import UsersOps
 from bot.storage.sqlite.users_store import SqliteUsers
@@ -73,6 +77,10 @@ class SqliteDatabase(Database):
     - ``rotation``: ``RotationStore`` of ``bot.domain.security_ports`` (``rotate_keys``)
     - ``payouts``: ``PayoutQueueStore`` of ``bot.domain.payouts`` (the manual payout
       gateway of ``bot.gateways.manual``, and ``Payouts``)
+    - ``broadcasts``: ``BroadcastStore`` of ``bot.domain.broadcasts`` (``Broadcasts``)
+    - ``refunds``: ``RefundStore`` of ``bot.domain.refunds`` (``Refunds``)
+    - ``support``: ``TicketStore`` of ``bot.domain.support`` (``Support``)
+    - ``adminview``: ``AdminViewStore`` of ``bot.domain.adminview`` (``AdminView``)
     """
 
     def __init__(
@@ -105,9 +113,13 @@ class SqliteDatabase(Database):
         self.redpackets = SqliteRedPackets(shared)
         self.withdrawals = SqliteWithdrawals(shared)
         self.payouts = SqlitePayouts(shared)
+        self.broadcasts = SqliteBroadcasts(shared)
+        self.support = SqliteSupport(shared)
         self.admin = SqliteAdmin(shared)
+        self.adminview = SqliteAdminView(shared)
         self.history = SqliteHistory(shared)
         self.rotation = SqliteRotation(shared)
+        self.refunds = SqliteRefunds(shared)
 
     @classmethod
     async def open(

@@ -24,7 +24,7 @@ from bot.domain.errors import (
     PendingTransferNotExpired,
     PendingTransferNotFound,
 )
-from bot.domain.ledger_rules import refusal, spec_error
+from bot.domain.ledger_rules import key_error, operation_error, refusal, spec_error
 from bot.domain.model import (
     MAY_GO_NEGATIVE,
     MAY_SEND,
@@ -219,6 +219,9 @@ class LedgerOps:
         says when it exists, and so does any refusal (a replay must get the first answer,
         not today's refusal); then the writer undoes this try and runs :meth:`_replay`.
         """
+        refused = operation_error(key, specs)  # the store keeps the rules itself too:
+        if refused is not None:  # no key with '#' is ever stored, so k#i is k's alone
+            raise refused
         keys = [key if i == 0 else f"{key}#{i}" for i in range(len(specs))]
         now = self.clock()
         first_id = self.last_id + 1  # rows from first_id on are this operation's own
@@ -261,7 +264,7 @@ class LedgerOps:
             own = [key, *(f"{key}#{i}" for i in range(1, len(specs)))]
             if size > TOGETHER_MAX_TRANSFERS or not written.isdisjoint(own):
                 break
-            if not all(map(_plain_posted, specs)):
+            if key_error(key) is not None or not all(map(_plain_posted, specs)):
                 break  # the one-by-one path answers it (and refuses what it refuses)
             written.update(own)
             taken.append((key, specs))

@@ -1,0 +1,276 @@
+"""/broadcast <text>: an admin's message to everyone who opened the bot's private chat.
+
+The admin is asked first how many people it would reach (Confirm / Cancel); an admin
+with 2FA then enters a code. The broadcast is written down with its recipients before
+anything is sent (:mod:`bot.wallet.broadcasts`), sent as plain text exactly as written
+through :func:`~bot.handlers.outbox.tell` (so within the bot's send limits: about 30
+messages a second overall), and one progress message to the admin is edited every few
+seconds: sent / blocked / failed / total. A broadcast the last process did not finish
+is continued at start-up (and by a job every minute), never repeating a send. Whoever
+blocks the bot (a 403, or Telegram's ``my_chat_member``) is left out of later broadcasts
+until they unblock it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler
+
+from bot.domain.broadcasts import Broadcast, RecipientState
+from bot.domain.errors import WalletError
+from bot.handlers.context import (
+    ID,
+    WALLET_KEY,
+    WalletContext,
+    admin_only,
+    button_pattern,
+    command,
+    error_text,
+    is_private,
+    private_link,
+    refusal_text,
+)
+from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.pin import keypad_markup, keypad_text
+from bot.i18n import translate
+from bot.wallet.broadcasts import CONFIRMATION, check_text
+
+__all__ = ["BROADCAST_TAP", "begun_text", "handlers", "resume", "schedule", "stop"]
+
+log = logging.getLogger(__name__)
+
+BROADCAST = "bc:"  # bc:<action id>:y|n
+YES, NO = "y", "n"
+BROADCAST_TAP = button_pattern(BROADCAST, ID, f"[{YES}{NO}]")
+PURPOSE = "broadcast_draft"  # the pending action behind Confirm / Cancel
+RESUME_EVERY_S = 60
+STOP_TIMEOUT_S = 10.0
+_RUNNING = "broadcasts.running"  # bot_data: broadcast id -> (its task, its stop signal)
+_SEPARATOR = re.compile(r"[^\S\n]*\n?")  # what parts the command from its text
+_TOLD = {Told.SENT: RecipientState.SENT, Told.BLOCKED: RecipientState.BLOCKED}
+
+
+def text_of(message_text: str) -> str:
+    """What follows the command, exactly as written (newlines and spacing kept)."""
+    rest = message_text.split(maxsplit=1)
+    if len(rest) < 2:
+        return ""
+    after = message_text[message_text.index(rest[0]) + len(rest[0]) :]
+    return after[_SEPARATOR.match(after).end() :]
+
+
+def progress_text(language: str, broadcast: Broadcast) -> str:
+    return translate(
+        language,
+        "broadcast.finished" if broadcast.finished else "broadcast.progress",
+        id=broadcast.id,
+        sent=broadcast.sent,
+        blocked=broadcast.blocked,
+        failed=broadcast.failed,
+        done=broadcast.done,
+        total=broadcast.total,
+    )
+
+
+@admin_only
+async def broadcast(update: Update, context: WalletContext, user, language) -> None:
+    """Ask an admin to confirm how many people a broadcast would reach."""
+    wallet = context.wallet
+    if not is_private(update):
+        link = private_link(context)
+        await reply(update, context, translate(language, "broadcast.private_only", link=link))
+        return
+    try:
+        text = check_text(text_of(update.effective_message.text or ""))
+        count = await wallet.broadcasts.audience()
+        if count == 0:
+            await reply(update, context, translate(language, "broadcast_nobody"))
+            return
+        action = await wallet.actions.create(user.telegram_id, PURPOSE, {"text": text})
+    except WalletError as refused:
+        usage = translate(language, "broadcast.usage")
+        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        return
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "broadcast.confirm_button"),
+                    callback_data=f"{BROADCAST}{action.id}:{YES}",
+                ),
+                InlineKeyboardButton(
+                    translate(language, "broadcast.cancel_button"),
+                    callback_data=f"{BROADCAST}{action.id}:{NO}",
+                ),
+            ]
+        ]
+    )
+    await reply(
+        update,
+        context,
+        translate(language, "broadcast.ask", count=count, characters=len(text)),
+        reply_markup=markup,
+    )
+
+
+@admin_only
+async def broadcast_press(update: Update, context: WalletContext, user, language) -> None:
+    """Begin the broadcast (after a 2FA code, for an admin who has it) or drop it."""
+    query = update.callback_query
+    wallet = context.wallet
+    action_id, choice = context.match.groups()
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=PURPOSE)
+        if choice == NO:
+            await wallet.actions.cancel(action)
+            await query.answer()
+            await query.edit_message_text(translate(language, "broadcast.cancelled"))
+            return
+        await wallet.actions.finish(action)  # a second tap is refused here
+        text = action.payload["text"]
+        if await wallet.two_factor.is_enabled(user.telegram_id):
+            view = await wallet.pin_entry.start_confirmation(
+                user.telegram_id, CONFIRMATION, {"text": text}, pin=False
+            )
+            await query.answer()
+            await query.edit_message_text(
+                keypad_text(language, view), reply_markup=keypad_markup(view)
+            )
+            return
+        begun = await wallet.broadcasts.begin(action.id, user.telegram_id, text)
+    except WalletError as refused:
+        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    await query.edit_message_text(await begun_text(context, language, begun))
+
+
+async def begun_text(context: WalletContext, language: str, begun: Broadcast) -> str:
+    """The admin's answer once a broadcast is begun; its sending starts now (also the
+    keypad's outcome for an admin who entered a 2FA code first)."""
+    launch(context.application, begun.id)
+    return translate(language, "broadcast.begun", id=begun.id, total=begun.total)
+
+
+def _running(application: Application) -> dict[int, tuple[asyncio.Task, asyncio.Event]]:
+    return application.bot_data.setdefault(_RUNNING, {})
+
+
+def launch(application: Application, broadcast_id: int) -> None:
+    """Send the broadcast in the background, unless it is being sent already."""
+    running = _running(application)
+    if broadcast_id in running:
+        return
+    stopping = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(_send(application, broadcast_id, stopping))
+    running[broadcast_id] = (task, stopping)
+    task.add_done_callback(lambda _: running.pop(broadcast_id, None))
+
+
+async def _send(application: Application, broadcast_id: int, stopping: asyncio.Event) -> None:
+    wallet = application.bot_data[WALLET_KEY]
+    bot = application.bot
+
+    async def deliver(telegram_id: int, text: str) -> RecipientState:
+        told = await tell(bot, telegram_id, text, about=f"broadcast {broadcast_id}")
+        return _TOLD.get(told, RecipientState.FAILED)
+
+    async def report(broadcast: Broadcast) -> None:
+        try:
+            await _report(application, broadcast)
+        except Exception:  # the progress is a courtesy: the broadcast goes on
+            log.warning("broadcast %s: progress not shown", broadcast_id, exc_info=True)
+
+    try:
+        await wallet.broadcasts.run(broadcast_id, deliver, report, stopping)
+    except Exception:
+        log.error("broadcast %s stopped by an error", broadcast_id, exc_info=True)
+
+
+async def _report(application: Application, broadcast: Broadcast) -> None:
+    """Show the admin how far the broadcast got: one message, edited."""
+    wallet = application.bot_data[WALLET_KEY]
+    admin = await wallet.users.get(broadcast.admin_id)
+    language = admin.effective_language if admin is not None else "en"
+    text = progress_text(language, broadcast)
+    if broadcast.progress_message_id is None:
+        sent = await application.bot.send_message(broadcast.admin_id, text)
+        await wallet.broadcasts.set_progress_message(broadcast.id, sent.chat_id, sent.message_id)
+        return
+    try:
+        await application.bot.edit_message_text(
+            text, chat_id=broadcast.progress_chat_id, message_id=broadcast.progress_message_id
+        )
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+async def resume(application: Application) -> None:
+    """Continue every broadcast not finished and not being sent by this process."""
+    wallet = application.bot_data.get(WALLET_KEY)
+    if wallet is None or wallet.broadcasts is None:
+        return
+    running = _running(application)
+    for unfinished in await wallet.broadcasts.unfinished():
+        if unfinished.id in running:
+            continue
+        await wallet.broadcasts.close_stale_claims(unfinished.id)
+        launch(application, unfinished.id)
+
+
+async def _resume_job(context: WalletContext) -> None:
+    """At start-up and every minute: continue the broadcasts a stopped process left."""
+    try:
+        await resume(context.application)
+    except (WalletError, TelegramError):
+        log.warning("unfinished broadcasts not resumed now", exc_info=True)
+
+
+def schedule(application: Application) -> None:
+    application.job_queue.run_repeating(
+        _resume_job, interval=RESUME_EVERY_S, first=0.5, name="broadcasts.resume"
+    )
+
+
+async def stop(application: Application, timeout: float = STOP_TIMEOUT_S) -> None:  # noqa: ASYNC109
+    """Stop sending between batches: what was claimed is sent and recorded, the rest is
+    left pending for the next start."""
+    running = list(_running(application).values())
+    for _, stopping in running:
+        stopping.set()
+    tasks = [task for task, _ in running]
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=timeout)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=1.0)
+
+
+async def chat_member(update: Update, context: WalletContext) -> None:
+    """Note that a person blocked the bot (no more broadcasts) or unblocked it."""
+    change = update.my_chat_member
+    if change is None or not is_private(update) or context.wallet.broadcasts is None:
+        return
+    status = change.new_chat_member.status
+    if status not in (ChatMember.BANNED, ChatMember.MEMBER):
+        return
+    try:
+        await context.wallet.broadcasts.set_reachable(change.chat.id, status == ChatMember.MEMBER)
+    except WalletError:
+        log.warning("could not note that %s (un)blocked the bot", change.chat.id, exc_info=True)
+
+
+def handlers() -> list:
+    return [
+        command("broadcast", broadcast),
+        CallbackQueryHandler(broadcast_press, pattern=BROADCAST_TAP),
+        ChatMemberHandler(chat_member, ChatMemberHandler.MY_CHAT_MEMBER),
+    ]

@@ -1,0 +1,218 @@
+"""/refund <transfer_id> [amount] [reason]: an admin gives back (part of) a payment.
+
+The command shows a card (the amount, who paid whom, the reason, what is left) with
+Confirm / Cancel; nothing moves before Confirm. An admin with 2FA then enters a code.
+The refund's key comes from the command's message (``bot.wallet.refunds.command_key``):
+the same message delivered twice, or its card confirmed twice, refunds once. Once the
+money is back, the payer and the payee are told, each in their language.
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler
+
+from bot.domain.errors import TransferNotRefundable, WalletError
+from bot.domain.money import format_fen
+from bot.domain.refunds import Refund, RefundPreview, parse_refund
+from bot.domain.users import resolve_language
+from bot.handlers.context import (
+    ID,
+    WalletContext,
+    admin_only,
+    button_pattern,
+    command,
+    error_text,
+    is_private,
+    private_link,
+    refusal_text,
+)
+from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.pin import keypad_markup, keypad_text
+from bot.i18n import translate
+from bot.render.labels import kind_label
+from bot.wallet.refunds import CONFIRMATION, command_key
+
+__all__ = ["REFUND_TAP", "done_text", "handlers"]
+
+CARD = "refund_card"  # the purpose of a card's action
+REFUND = "rf:"  # rf:<action id>:y|n
+CONFIRM, CANCEL = "y", "n"
+REFUND_TAP = button_pattern(REFUND, ID, f"[{CONFIRM}{CANCEL}]")
+
+
+async def _name(context: WalletContext, telegram_id: int | None) -> str:
+    if telegram_id is None:
+        return "—"
+    person = await context.wallet.users.get(telegram_id)
+    return person.display_name if person is not None else str(telegram_id)
+
+
+def _reason(language: str, reason: str) -> str:
+    return reason or translate(language, "refund.no_reason")
+
+
+def refused_text(language: str, refused: WalletError) -> str:
+    """A refusal for the admin; a transfer that is not a payment names its kind."""
+    if isinstance(refused, TransferNotRefundable):
+        return translate(
+            language,
+            refused.code,
+            transfer_id=refused.params["transfer_id"],
+            kind=kind_label(language, refused.params["kind"]),
+        )
+    text = error_text(language, refused)
+    if refused.code.startswith("amount_") or refused.code in ("refund_usage", "refund_id_invalid"):
+        text += "\n" + translate(language, "refund.usage")
+    return text
+
+
+async def _card_text(context: WalletContext, language: str, preview: RefundPreview, reason: str):
+    return translate(
+        language,
+        "refund.card",
+        id=preview.original.id,
+        amount=format_fen(preview.amount),
+        original=format_fen(preview.original.amount),
+        left=format_fen(preview.left),
+        payer=await _name(context, preview.payer_id),
+        payee=await _name(context, preview.payee_id),
+        reason=_reason(language, reason),
+    )
+
+
+def _card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "refund.confirm_button"),
+                    callback_data=f"{REFUND}{action_id}:{CONFIRM}",
+                ),
+                InlineKeyboardButton(
+                    translate(language, "refund.cancel_button"),
+                    callback_data=f"{REFUND}{action_id}:{CANCEL}",
+                ),
+            ]
+        ]
+    )
+
+
+@admin_only
+async def refund_command(update: Update, context: WalletContext, user, language) -> None:
+    """Show a refund's confirmation card; nothing moves before Confirm."""
+    if not is_private(update):
+        link = private_link(context)
+        await reply(update, context, translate(language, "refund.private_only", link=link))
+        return
+    wallet, message = context.wallet, update.effective_message
+    if wallet.refunds is None:  # a wallet assembled without refunds
+        await reply(update, context, translate(language, "refund_error"))
+        return
+    try:
+        asked = parse_refund(context.args or [])
+        preview = await wallet.refunds.preview(asked.transfer_id, asked.amount)
+        payload = {
+            "transfer_id": asked.transfer_id,
+            "amount": preview.amount,
+            "reason": asked.reason,
+            "key": command_key(asked.transfer_id, user.telegram_id, message.message_id),
+        }
+        action = await wallet.actions.create(user.telegram_id, CARD, payload)
+    except WalletError as refused:
+        await reply(update, context, refused_text(language, refused))
+        return
+    await reply(
+        update,
+        context,
+        await _card_text(context, language, preview, asked.reason),
+        reply_markup=_card_markup(language, action.id),
+    )
+
+
+@admin_only
+async def refund_press(update: Update, context: WalletContext, user, language) -> None:
+    """Confirm (once) or cancel a refund's card; an admin with 2FA enters a code first."""
+    query, wallet = update.callback_query, context.wallet
+    action_id, choice = context.match.groups()
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=CARD)
+        if choice == CANCEL:
+            await wallet.actions.cancel(action)
+        else:
+            await wallet.actions.finish(action)  # atomic: a second tap is refused here
+    except WalletError as refused:
+        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    if choice == CANCEL:
+        await query.edit_message_text(translate(language, "refund.cancelled"))
+        return
+    payload = action.payload
+    try:
+        if await wallet.two_factor.is_enabled(user.telegram_id):
+            view = await wallet.pin_entry.start_confirmation(
+                user.telegram_id, CONFIRMATION, payload, pin=False
+            )
+            await query.edit_message_text(
+                keypad_text(language, view), reply_markup=keypad_markup(view)
+            )
+            return
+        refund = await wallet.refunds.refund(
+            user.telegram_id,
+            int(payload["transfer_id"]),
+            int(payload["amount"]),
+            str(payload["reason"]),
+            str(payload["key"]),
+        )
+    except WalletError as refused:
+        await query.edit_message_text(refused_text(language, refused))
+        return
+    await query.edit_message_text(await done_text(context, language, refund))
+
+
+async def _tell(context: WalletContext, telegram_id: int | None, key: str, **params) -> Told:
+    if telegram_id is None:
+        return Told.FAILED
+    person = await context.wallet.users.get(telegram_id)
+    language = person.effective_language if person is not None else resolve_language(None, None)
+    params["reason"] = _reason(language, params["reason"])
+    text = translate(language, key, **params)
+    return await tell(context.bot, telegram_id, text, about="a refund")
+
+
+async def done_text(context: WalletContext, language: str, refund: Refund) -> str:
+    """The admin's answer once a refund is made (also the keypad's outcome after a 2FA
+    code); the payer and the payee are told now, unless this replays an earlier refund
+    (they were told then)."""
+    original = refund.original
+    payer = await _name(context, refund.payer_id)
+    payee = await _name(context, refund.payee_id)
+    params = {
+        "id": original.id,
+        "refund_id": refund.transfer.id,
+        "amount": format_fen(refund.transfer.amount),
+        "left": format_fen(refund.left),
+        "payer": payer,
+        "payee": payee,
+    }
+    if refund.replayed:
+        return translate(language, "refund.replayed", **params)
+    lines = [translate(language, "refund.done", **params)]
+    reason = refund.transfer.memo
+    sides = (
+        (refund.payer_id, "refund.told_payer", payer),
+        (refund.payee_id, "refund.told_payee", payee),
+    )
+    for telegram_id, key, name in sides:
+        told = await _tell(context, telegram_id, key, reason=reason, **params)
+        if told is not Told.SENT:
+            lines.append(translate(language, "refund.unreachable", name=name))
+    return "\n".join(lines)
+
+
+def handlers() -> list:
+    return [
+        command("refund", refund_command),
+        CallbackQueryHandler(refund_press, pattern=REFUND_TAP),
+    ]

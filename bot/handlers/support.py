@@ -1,0 +1,526 @@
+"""Support tickets and disputes: /support, /dispute, and the admins' /tickets and /reply.
+
+A person opens a ticket with ``/support <text>`` (or the menu's Support button, which
+asks for the text); the admins are told, each with Reply / Close buttons. A dispute is
+a ticket about one transfer, opened from that transfer's detail view (``/history <id>``,
+its Dispute button) or with ``/dispute <transfer id> [what went wrong]``.
+
+**Threads are continued by replying.** Every message the bot sends about a ticket starts
+with ``🎫 #<number>``. A person continues their ticket by replying (Telegram's Reply) to
+any such message in their private chat — the opening confirmation or an admin's answer;
+a plain message that replies to nothing is not taken as part of a ticket, so it can never
+land in the wrong thread or swallow another feature's step. An admin answers with
+``/reply <ticket> <text>``, by replying to the ticket's message, or by tapping Reply and
+sending the answer as their next message (the question stays open 10 minutes in this
+process; a command instead ends it). Close closes the ticket and tells the person.
+
+Answering and closing are recorded in the security log. They move no money, so they
+ask no 2FA code. A dispute's ticket also has Refund: it shows the refund feature's own
+confirmation card for the disputed transfer (``/refund <id>``, with its 2FA step).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telegram import (
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+
+from bot.domain.errors import SupportTextInvalid, WalletError
+from bot.domain.support import Ticket
+from bot.handlers import refund
+from bot.handlers.context import (
+    WALLET_KEY,
+    WalletContext,
+    admin_only,
+    button_pattern,
+    command,
+    current_user,
+    error_text,
+    is_admin,
+    is_private,
+    language_of,
+    private_link,
+    private_user,
+    refusal_text,
+)
+from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.start import MENU_SUPPORT
+from bot.i18n import LANGUAGES, translate
+from bot.render.labels import kind_label, signed_fen
+from bot.wallet.support import parse_ticket_id
+
+__all__ = ["DISPUTE_TAP", "TICKET_TAP", "dispute_markup", "handlers"]
+
+TICKET = "tk:"  # tk:<ticket id>:r|c|f
+ANSWER, CLOSE, REFUND = "r", "c", "f"
+TICKET_TAP = button_pattern(TICKET, "[0-9]{1,18}", f"[{ANSWER}{CLOSE}{REFUND}]")
+DISPUTE = "dsp:"  # dsp:<transfer id>
+DISPUTE_TAP = button_pattern(DISPUTE, "[0-9]{1,19}")
+MARK = re.compile(r"\A🎫 #([0-9]{1,18})")  # how every message about a ticket starts
+PROMPT_TTL_S = 600
+SHOWN = 20  # open tickets listed at once, oldest first
+
+
+# --- texts ---------------------------------------------------------------------------
+
+
+def _attached_lines(language: str, ticket: Ticket) -> str:
+    if not ticket.attached:
+        return translate(language, "support.no_transfers")
+    lines = [translate(language, "support.recent")]
+    for item in ticket.attached:
+        lines.append(
+            translate(
+                language,
+                "support.transfer_line",
+                id=item.transfer_id,
+                amount=signed_fen(item.amount),
+                kind=kind_label(language, item.kind),
+            )
+        )
+    return "\n".join(lines)
+
+
+def age_text(language: str, ms: int) -> str:
+    minutes = max(ms, 0) // 60_000
+    if minutes < 60:
+        return translate(language, "support.age_minutes", n=minutes)
+    if minutes < 48 * 60:
+        return translate(language, "support.age_hours", h=minutes // 60, m=minutes % 60)
+    return translate(language, "support.age_days", d=minutes // (24 * 60))
+
+
+def ticket_text(language: str, ticket: Ticket, who: str, age_ms: int | None = None) -> str:
+    """A ticket as an admin sees it: who, what about, the text, the attached transfers."""
+    key = "support.admin_dispute" if ticket.is_dispute else "support.admin_ticket"
+    text = translate(
+        language,
+        key,
+        id=ticket.id,
+        who=who,
+        person_id=ticket.telegram_id,
+        transfer_id=ticket.transfer_id,
+        text=ticket.text,
+    )
+    if age_ms is not None:
+        text += "\n" + translate(language, "support.opened_ago", age=age_text(language, age_ms))
+    return text + "\n" + _attached_lines(language, ticket)
+
+
+def ticket_markup(language: str, ticket: Ticket) -> InlineKeyboardMarkup:
+    """Reply / Close, and Refund on a dispute (the refunds' own confirmation card)."""
+    row = [
+        InlineKeyboardButton(
+            translate(language, "support.reply_button"),
+            callback_data=f"{TICKET}{ticket.id}:{ANSWER}",
+        ),
+        InlineKeyboardButton(
+            translate(language, "support.close_button"),
+            callback_data=f"{TICKET}{ticket.id}:{CLOSE}",
+        ),
+    ]
+    if ticket.is_dispute:
+        row.append(
+            InlineKeyboardButton(
+                translate(language, "support.refund_button"),
+                callback_data=f"{TICKET}{ticket.id}:{REFUND}",
+            )
+        )
+    return InlineKeyboardMarkup([row])
+
+
+def dispute_markup(language: str, transfer_id: int) -> InlineKeyboardMarkup:
+    """The Dispute button under a transfer's detail view (``/history <id>``)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(language, "support.dispute_button"),
+                    callback_data=f"{DISPUTE}{transfer_id}",
+                )
+            ]
+        ]
+    )
+
+
+async def _language_of(context: WalletContext, telegram_id: int) -> str:
+    person = await context.wallet.users.get(telegram_id)
+    return person.effective_language if person else "en"
+
+
+async def _name_of(context: WalletContext, telegram_id: int) -> str:
+    person = await context.wallet.users.get(telegram_id)
+    return person.display_name if person else str(telegram_id)
+
+
+async def _tell_admins(application: Application, key: str, ticket: Ticket, **params) -> None:
+    """Tell every admin about ``ticket`` (``key``: a new one, or the person's addition),
+    with Reply / Close."""
+    wallet = application.bot_data[WALLET_KEY]
+    person = await wallet.users.get(ticket.telegram_id)
+    who = person.display_name if person else str(ticket.telegram_id)
+    for admin_id in sorted(wallet.settings.admin_ids):
+        admin = await wallet.users.get(admin_id)
+        language = admin.effective_language if admin else "en"
+        if key == "new":
+            text = ticket_text(language, ticket, who)
+        else:
+            text = translate(language, key, id=ticket.id, who=who, **params)
+        await tell(
+            application.bot,
+            admin_id,
+            text,
+            about=f"ticket {ticket.id}",
+            reply_markup=ticket_markup(language, ticket),
+        )
+
+
+# --- the person's side ----------------------------------------------------------------
+
+
+async def _opened(update: Update, context: WalletContext, language: str, ticket: Ticket):
+    key = "support.dispute_opened" if ticket.is_dispute else "support.opened"
+    await reply(
+        update,
+        context,
+        translate(language, key, id=ticket.id, transfer_id=ticket.transfer_id),
+    )
+    await _tell_admins(context.application, "new", ticket)
+
+
+async def support(update: Update, context: WalletContext) -> None:
+    """Open a support ticket with the text after the command."""
+    user, language = await private_user(update, context, "support.private_only")
+    if user is None:
+        return
+    try:
+        ticket = await context.wallet.support.open(user, " ".join(context.args or ()))
+    except SupportTextInvalid as bad:
+        if bad.code == "support_text_missing":
+            await reply(update, context, translate(language, "support.usage"))
+        else:
+            await reply(update, context, error_text(language, bad))
+        return
+    except WalletError as refused:
+        await reply(update, context, error_text(language, refused))
+        return
+    await _opened(update, context, language, ticket)
+
+
+async def menu_support(update: Update, context: WalletContext) -> None:
+    """Ask for the question from the menu's Support button."""
+    query = update.callback_query
+    await query.answer()
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    await update.effective_message.reply_text(
+        translate(language, "support.ask"), reply_markup=ForceReply(selective=True)
+    )
+
+
+async def _dispute(
+    update: Update, context: WalletContext, user, language: str, transfer: str, text: str
+) -> Ticket | None:
+    try:
+        return await context.wallet.support.dispute(user, transfer, text)
+    except WalletError as refused:
+        query = update.callback_query
+        if query is not None:
+            await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+        else:
+            await reply(update, context, error_text(language, refused))
+        return None
+
+
+async def dispute(update: Update, context: WalletContext) -> None:
+    """Dispute one of the user's transfers: /dispute <transfer id> [what went wrong]."""
+    user, language = await private_user(update, context, "support.private_only")
+    if user is None:
+        return
+    if not context.args:
+        await reply(update, context, translate(language, "support.dispute_usage"))
+        return
+    text = " ".join(context.args[1:]) or translate(language, "support.dispute_default")
+    ticket = await _dispute(update, context, user, language, context.args[0], text)
+    if ticket is not None:
+        await _opened(update, context, language, ticket)
+
+
+async def dispute_press(update: Update, context: WalletContext) -> None:
+    """Dispute the transfer whose detail view carries the button."""
+    user, language = await private_user(update, context, "support.private_only")
+    if user is None:
+        await update.callback_query.answer()
+        return
+    text = translate(language, "support.dispute_default")
+    ticket = await _dispute(update, context, user, language, context.match.group(1), text)
+    if ticket is not None:
+        await update.callback_query.answer()
+        await _opened(update, context, language, ticket)
+
+
+class _RepliesToTicket(filters.MessageFilter):
+    """A reply to one of the bot's messages about a ticket, or to its Support question."""
+
+    def __init__(self) -> None:
+        super().__init__(name="replies_to_ticket")
+        self.asks = {translate(language, "support.ask") for language in LANGUAGES}
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+            return False
+        text = replied.text or ""
+        return bool(MARK.match(text)) or text in self.asks
+
+
+def _thread(prompts: Prompts):
+    async def thread_message(update: Update, context: WalletContext) -> None:
+        """Add a reply to a ticket message to its thread (an admin's reply answers it)."""
+        user = await current_user(update, context)
+        language = language_of(update, user)
+        if user is None:
+            return
+        message = update.effective_message
+        mark = MARK.match(message.reply_to_message.text or "")
+        wallet = context.wallet
+        try:
+            if mark is None:  # the answer to the menu's "what is your question?"
+                ticket = await wallet.support.open(user, message.text or "")
+                await _opened(update, context, language, ticket)
+                return
+            ticket_id = int(mark.group(1))
+            ticket = await wallet.support.get(ticket_id)
+            if is_admin(context, user) and ticket.telegram_id != user.telegram_id:
+                prompts.drop(user.telegram_id)
+                await _answer(update, context, user, language, ticket_id, message.text or "")
+                return
+            ticket = await wallet.support.add(user, ticket_id, message.text or "")
+        except WalletError as refused:
+            await reply(update, context, error_text(language, refused))
+            return
+        await reply(update, context, translate(language, "support.added", id=ticket.id))
+        await _tell_admins(context.application, "support.admin_added", ticket, text=message.text)
+
+    return thread_message
+
+
+# --- the admins' side -----------------------------------------------------------------
+
+
+async def _answer(update: Update, context: WalletContext, user, language, ticket_id, text):
+    """Record an admin's answer and relay it to the person."""
+    try:
+        ticket = await context.wallet.support.answer(user.telegram_id, ticket_id, text)
+    except WalletError as refused:
+        await reply(update, context, error_text(language, refused))
+        return
+    person_language = await _language_of(context, ticket.telegram_id)
+    told = await tell(
+        context.bot,
+        ticket.telegram_id,
+        translate(person_language, "support.answer", id=ticket.id, text=text.strip()),
+        about=f"ticket {ticket.id}",
+    )
+    key = "support.answered" if told is Told.SENT else "support.answered_unreachable"
+    await reply(update, context, translate(language, key, id=ticket.id))
+
+
+async def _in_private(update: Update, context: WalletContext, language: str) -> bool:
+    """Whether this is the private chat; else say tickets are handled there."""
+    if is_private(update):
+        return True
+    link = private_link(context)
+    await reply(update, context, translate(language, "support.private_only", link=link))
+    return False
+
+
+@admin_only
+async def reply_command(update: Update, context: WalletContext, user, language) -> None:
+    """Answer a ticket: /reply <ticket> <text>."""
+    if not await _in_private(update, context, language):
+        return
+    if len(context.args or ()) < 2:
+        await reply(update, context, translate(language, "support.reply_usage"))
+        return
+    try:
+        ticket_id = parse_ticket_id(context.args[0])
+    except WalletError as refused:
+        await reply(update, context, error_text(language, refused))
+        return
+    await _answer(update, context, user, language, ticket_id, " ".join(context.args[1:]))
+
+
+@admin_only
+async def list_tickets(update: Update, context: WalletContext, user, language) -> None:
+    """List the open tickets, oldest first, each with Reply / Close."""
+    if not await _in_private(update, context, language):
+        return
+    support = context.wallet.support
+    tickets = await support.open_tickets(SHOWN)
+    if not tickets:
+        await reply(update, context, translate(language, "support.none"))
+        return
+    now = support.now_ms()
+    for ticket in tickets:
+        who = await _name_of(context, ticket.telegram_id)
+        await reply(
+            update,
+            context,
+            ticket_text(language, ticket, who, now - ticket.created_at),
+            reply_markup=ticket_markup(language, ticket),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    ticket_id: int
+    expires_at: float
+
+
+class Prompts:
+    """The ticket each admin was last asked to answer, kept in this process."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._open: dict[int, Prompt] = {}
+
+    def ask(self, admin_id: int, ticket_id: int) -> None:
+        self._open[admin_id] = Prompt(ticket_id, self._clock() + PROMPT_TTL_S)
+
+    def open_for(self, admin_id: int) -> Prompt | None:
+        prompt = self._open.get(admin_id)
+        if prompt is not None and prompt.expires_at <= self._clock():
+            self._open.pop(admin_id, None)
+            return None
+        return prompt
+
+    def drop(self, admin_id: int) -> None:
+        self._open.pop(admin_id, None)
+
+
+class _Asked(filters.MessageFilter):
+    """A message from an admin asked for an answer (and replying to nothing else)."""
+
+    def __init__(self, prompts: Prompts) -> None:
+        super().__init__(name="asked_for_ticket_answer")
+        self.prompts = prompts
+
+    def filter(self, message: Message) -> bool:
+        person = message.from_user
+        return person is not None and self.prompts.open_for(person.id) is not None
+
+
+def _press(prompts: Prompts):
+    @admin_only
+    async def ticket_press(update: Update, context: WalletContext, user, language) -> None:
+        """Reply: ask for the answer; Close: close the ticket and tell the person;
+        Refund (a dispute): the refund's confirmation card for the disputed transfer."""
+        query = update.callback_query
+        ticket_id, action = int(context.match.group(1)), context.match.group(2)
+        support = context.wallet.support
+        try:
+            if action == CLOSE:
+                ticket = await support.close(user.telegram_id, ticket_id)
+            else:
+                ticket = await support.get_open(ticket_id)
+        except WalletError as refused:
+            await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+            return
+        if action == REFUND:
+            await _refund_card(update, context, language, ticket)
+            return
+        await query.answer()
+        if action == CLOSE:
+            person_language = await _language_of(context, ticket.telegram_id)
+            await tell(
+                context.bot,
+                ticket.telegram_id,
+                translate(person_language, "support.closed_user", id=ticket.id),
+                about=f"ticket {ticket.id}",
+            )
+            await context.bot.send_message(
+                user.telegram_id, translate(language, "support.closed_admin", id=ticket.id)
+            )
+            return
+        await context.bot.send_message(
+            user.telegram_id,
+            translate(language, "support.ask_answer", id=ticket.id),
+            reply_markup=ForceReply(selective=True),
+        )
+        prompts.ask(user.telegram_id, ticket.id)
+
+    return ticket_press
+
+
+async def _refund_card(update: Update, context: WalletContext, language: str, ticket: Ticket):
+    """Show the refund feature's card for the disputed transfer, as ``/refund <id>`` would.
+
+    Its key is made from the ticket message the button is on, so the cards of repeated
+    taps on one message refund once.
+    """
+    query = update.callback_query
+    if ticket.transfer_id is None:  # a button the bot never puts on a plain ticket
+        await query.answer(translate(language, "callback.unknown"), show_alert=True)
+        return
+    if context.wallet.refunds is None:
+        await query.answer(translate(language, "support.refund_unavailable"), show_alert=True)
+        return
+    await query.answer()
+    context.args = [str(ticket.transfer_id)]
+    await refund.refund_command(update, context)
+
+
+def _take(prompts: Prompts):
+    @admin_only
+    async def ticket_answer(update: Update, context: WalletContext, user, language) -> None:
+        """Take the answer an admin was asked for and relay it."""
+        prompt = prompts.open_for(user.telegram_id)
+        if prompt is None:  # it ran out between the filter and now
+            await reply(update, context, translate(language, "support.question_expired"))
+            return
+        prompts.drop(user.telegram_id)
+        await _answer(
+            update, context, user, language, prompt.ticket_id, update.effective_message.text
+        )
+
+    return ticket_answer
+
+
+def handlers() -> tuple[list, list]:
+    """The feature's handlers, and those to run after every feature's (a command ends an
+    admin's open question)."""
+    prompts = Prompts()
+    private_text = (
+        filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+    )
+    asked = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & _Asked(prompts)
+
+    async def end_question(update: Update, context: WalletContext) -> None:
+        """Forget an admin's open question once they send a command instead."""
+        prompts.drop(update.effective_user.id)
+
+    return (
+        [
+            command("support", support),
+            command("dispute", dispute),
+            command("reply", reply_command),
+            command("tickets", list_tickets),
+            CallbackQueryHandler(_press(prompts), pattern=TICKET_TAP),
+            CallbackQueryHandler(dispute_press, pattern=DISPUTE_TAP),
+            CallbackQueryHandler(menu_support, pattern=f"^{re.escape(MENU_SUPPORT)}$"),
+            MessageHandler(private_text & _RepliesToTicket(), _thread(prompts)),
+            MessageHandler(private_text & asked, _take(prompts)),
+        ],
+        [MessageHandler(asked & filters.COMMAND, end_question)],
+    )

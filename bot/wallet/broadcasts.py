@@ -1,0 +1,143 @@
+"""Broadcasts: an admin's message to everyone who opened the bot's private chat.
+
+:meth:`Broadcasts.begin` writes the broadcast and its recipients (and the admin's audit
+event) once, keyed by the admin's confirmation. :meth:`Broadcasts.run` then sends it
+batch by batch through ``deliver`` (the chat layer's send, which keeps within Telegram's
+limits): each batch is claimed in one write before it is sent and its answers recorded in
+one write after, so a run stopped at any point is continued by the next one without
+sending anybody anything twice. ``report`` is given the broadcast as it stands every few
+seconds and once at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bot.domain.broadcasts import (
+    BROADCAST_EVENT,
+    BROADCAST_TEXT_MAX,
+    Broadcast,
+    BroadcastStore,
+    RecipientState,
+)
+from bot.domain.errors import BroadcastNobody, BroadcastNotFound, BroadcastTextInvalid
+from bot.security.pin_entry import ConfirmationResult
+
+if TYPE_CHECKING:
+    from bot.domain.security_ports import Action
+
+__all__ = ["BATCH", "CONFIRMATION", "REPORT_EVERY_S", "Broadcasts", "check_text"]
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION = "broadcast"  # the keypad's confirmation for an admin with 2FA
+BATCH = 25  # recipients claimed and sent at once (the limiter paces them)
+REPORT_EVERY_S = 3.0  # how often the progress is reported while sending
+
+Deliver = Callable[[int, str], Awaitable[RecipientState]]
+Report = Callable[[Broadcast], Awaitable[None]]
+
+
+def check_text(text: str) -> str:
+    """The text as it will be sent, or BroadcastTextInvalid (empty, or over Telegram's
+    limit). Nothing is changed in it: it is sent exactly as written, as plain text."""
+    if not text.strip():
+        raise BroadcastTextInvalid("broadcast_text_missing")
+    if len(text) > BROADCAST_TEXT_MAX:
+        raise BroadcastTextInvalid(
+            "broadcast_text_too_long", limit=BROADCAST_TEXT_MAX, length=len(text)
+        )
+    return text
+
+
+class Broadcasts:
+    def __init__(
+        self, store: BroadcastStore, *, batch: int = BATCH, report_every_s: float = REPORT_EVERY_S
+    ) -> None:
+        self.store = store
+        self.batch = batch
+        self.report_every_s = report_every_s
+
+    async def audience(self) -> int:
+        """How many people a broadcast begun now would reach."""
+        return await self.store.audience_size()
+
+    async def begin(self, key: str, admin_id: int, text: str) -> Broadcast:
+        """Write the broadcast (once per ``key``) with its recipients and audit event."""
+        text = check_text(text)
+        if await self.store.audience_size() == 0:
+            raise BroadcastNobody()
+        return await self.store.create_broadcast(key, admin_id, text, BROADCAST_EVENT)
+
+    async def confirm(self, action: Action) -> ConfirmationResult:
+        """Run by the keypad after an admin with 2FA entered a code."""
+        broadcast = await self.begin(action.id, action.telegram_id, action.payload["text"])
+        return ConfirmationResult("broadcast.begun", outcome=broadcast)
+
+    async def get(self, broadcast_id: int) -> Broadcast:
+        broadcast = await self.store.get_broadcast(broadcast_id)
+        if broadcast is None:
+            raise BroadcastNotFound(broadcast_id=broadcast_id)
+        return broadcast
+
+    async def unfinished(self) -> list[Broadcast]:
+        return await self.store.unfinished_broadcasts()
+
+    async def close_stale_claims(self, broadcast_id: int) -> int:
+        """Claims a stopped run left unanswered become ``failed`` (call only when no run
+        of this broadcast is under way): whether they arrived cannot be known."""
+        closed = await self.store.close_stale_claims(broadcast_id)
+        if closed:
+            log.warning(
+                "broadcast %s: %d sends of a stopped run counted failed", broadcast_id, closed
+            )
+        return closed
+
+    async def set_reachable(self, telegram_id: int, reachable: bool) -> None:
+        """The person blocked the bot (left out of later broadcasts) or unblocked it."""
+        await self.store.set_reachable(telegram_id, reachable)
+
+    async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int):
+        await self.store.set_progress_message(broadcast_id, chat_id, message_id)
+
+    async def run(
+        self,
+        broadcast_id: int,
+        deliver: Deliver,
+        report: Report,
+        stopping: asyncio.Event | None = None,
+    ) -> Broadcast:
+        """Send the broadcast to its pending recipients; stop between batches once
+        ``stopping`` is set (what was claimed is sent and recorded first)."""
+        broadcast = await self.get(broadcast_id)
+        reported = time.monotonic()
+        await report(broadcast)
+        while stopping is None or not stopping.is_set():
+            claimed = await self.store.claim_recipients(broadcast_id, self.batch)
+            if not claimed:
+                broadcast = await self.store.finish_broadcast(broadcast_id)
+                if broadcast.finished:  # else another run still sends, and finishes it
+                    await report(broadcast)
+                return broadcast
+            answers = await asyncio.gather(
+                *(_deliver_safely(deliver, person, broadcast.text) for person in claimed)
+            )
+            await self.store.record_deliveries(
+                broadcast_id, dict(zip(claimed, answers, strict=True))
+            )
+            if time.monotonic() - reported >= self.report_every_s:
+                reported = time.monotonic()
+                await report(await self.get(broadcast_id))
+        return await self.get(broadcast_id)
+
+
+async def _deliver_safely(deliver: Deliver, telegram_id: int, text: str) -> RecipientState:
+    try:
+        return await deliver(telegram_id, text)
+    except Exception:
+        log.error("a broadcast's send to %s failed", telegram_id, exc_info=True)
+        return RecipientState.FAILED

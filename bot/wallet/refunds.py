@@ -1,0 +1,95 @@
+"""Refunds by an admin: a reversing transfer from the payee back to the payer.
+
+:meth:`Refunds.refund` is the one way to refund, for the chat's ``/refund`` and for any
+other admin feature (a support ticket's resolution, say)::
+
+    refund = await wallet.refunds.refund(admin_id, transfer_id, amount, reason, key)
+
+- ``amount`` in fen, or None for all that is left of the transfer;
+- ``key`` is the refund's idempotency key, chosen by the caller from what it is
+  answering: the same key refunds once (a replay answers the first refund, with
+  ``replayed`` set, and moves nothing; the same key for another refund raises
+  ``IdempotencyConflict``). ``/refund`` uses ``refund:<transfer id>:<admin id>:<message
+  id>`` (:func:`command_key`); a ticket would use ``ticket:<ticket id>``.
+- it refuses with a :class:`~bot.domain.errors.RefundError` (nothing moved): no such
+  transfer, a refund of a refund, not a completed payment between people or a merchant,
+  more than is left, or a payee whose available money no longer holds the amount
+  (``RefundPayeeShort``: no wallet goes negative), or whose wallet is frozen
+  (``RefundPayeeFrozen``).
+
+Each refund is one transaction with its audit event (``admin.refund``). Telling the
+payer and the payee is the caller's part (the chat's ``tell``), once the refund returns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.domain.errors import (
+    AccountFrozen,
+    InsufficientFunds,
+    RefundArgumentsInvalid,
+    RefundPayeeFrozen,
+    RefundPayeeShort,
+)
+from bot.domain.ledger_rules import key_error
+from bot.domain.refunds import REASON_MAX, REFUND_EVENT, Refund, RefundPreview, RefundStore
+from bot.security.pin_entry import ConfirmationResult
+
+if TYPE_CHECKING:
+    from bot.domain.security_ports import Action
+
+__all__ = ["CONFIRMATION", "Refunds", "command_key"]
+
+CONFIRMATION = "refund"  # the keypad's confirmation for an admin with 2FA
+
+
+def command_key(transfer_id: int, admin_id: int, message_id: int) -> str:
+    """The key of a refund asked by an admin's ``/refund`` message: the message's
+    replays and its card's repeated confirmations refund once."""
+    return f"refund:{transfer_id}:{admin_id}:{message_id}"
+
+
+class Refunds:
+    def __init__(self, store: RefundStore) -> None:
+        self.store = store
+
+    async def preview(self, transfer_id: int, amount: int | None = None) -> RefundPreview:
+        """What refunding ``amount`` (None: all that is left) would do now, or the refusal
+        (the payee's balance is checked when the refund is made)."""
+        return await self.store.preview(transfer_id, amount)
+
+    async def refund(
+        self, admin_id: int, transfer_id: int, amount: int | None, reason: str, key: str
+    ) -> Refund:
+        """Refund ``amount`` (None: all that is left) of ``transfer_id``, once per ``key``."""
+        error = key_error(key)
+        if error is not None:
+            raise error
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            raise TypeError("amounts are integers of fen")
+        reason = " ".join(str(reason).split())
+        if len(reason) > REASON_MAX:
+            raise RefundArgumentsInvalid("refund_reason_too_long", limit=REASON_MAX)
+        try:
+            return await self.store.refund(key, transfer_id, amount, admin_id, reason, REFUND_EVENT)
+        except InsufficientFunds as short:
+            raise RefundPayeeShort(
+                transfer_id=transfer_id,
+                available=short.params.get("available", 0),
+                amount=short.params.get("amount", amount or 0),
+            ) from short
+        except AccountFrozen as frozen:
+            raise RefundPayeeFrozen(transfer_id=transfer_id) from frozen
+
+    async def confirm(self, action: Action) -> ConfirmationResult:
+        """The keypad's confirmation (``confirm:refund``) after an admin's 2FA code."""
+        payload = action.payload
+        refund = await self.refund(
+            action.telegram_id,
+            int(payload["transfer_id"]),
+            int(payload["amount"]),
+            str(payload["reason"]),
+            str(payload["key"]),
+        )
+        return ConfirmationResult("refund.done", outcome=refund)

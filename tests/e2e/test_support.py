@@ -1,0 +1,284 @@
+"""Support tickets and disputes through the real application and the emulator: a ticket's
+round trip (person → admin → answer → the person continues → closed), a dispute from a
+history line, someone else's transfer refused, and bad input answered plainly."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.domain.support import TICKET_CLOSED, TICKET_REPLIED, TicketState
+from tests.e2e.test_forged_buttons import forged_tap
+from tests.e2e.test_send import BOB, PROFILES, XIAOMING, fund, start_private
+
+ALICE = 100_002  # the admin
+REFUSED = "This command is for the wallet's admins only."
+
+
+def handler_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def said(emulator, user: str, text: str, *, reply_to=None):
+    """``user`` writes ``text``; the bot's next message to them."""
+    mark = emulator.mark()
+    await emulator.send_text(user, text, reply_to=reply_to)
+    return await emulator.wait_for_message(user, since=mark)
+
+
+async def test_a_ticket_goes_to_the_admin_is_answered_continued_and_closed(
+    emulator, wallet, caplog
+):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    await fund(wallet, BOB, 50_00, pin=False)
+
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support My top-up of ¥50 shows twice")
+    opened = await emulator.wait_for_message("bob", since=mark)
+    assert opened.text.startswith("🎫 #1 Your ticket is open.")
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert told.text.splitlines() == [
+        "🎫 #1 Ticket from Bob (id 100004):",
+        "My top-up of ¥50 shows twice",
+        "Their latest transfers:",
+        f"#{told.text.split('#')[2].split()[0]} +¥50.00 "
+        + told.text.splitlines()[3].split(" ", 2)[2],
+    ]
+    assert "+¥50.00" in told.text.splitlines()[3]
+    assert [b["text"] for b in told.buttons()] == ["↩️ Reply", "✅ Close"]
+
+    # the admin taps Reply and sends the answer as the next message
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", told, "Reply"), since=mark)
+    question = await emulator.wait_for_message("alice", since=mark)
+    assert question.text.startswith("🎫 #1 Send your answer")
+    mark = emulator.mark()
+    await emulator.send_text("alice", "It was counted once; the second line is the receipt.")
+    assert (await emulator.wait_for_message("alice", since=mark)).text == (
+        "🎫 #1 Your answer was sent."
+    )
+    answer = await emulator.wait_for_message("bob", since=mark)
+    assert answer.text == (
+        "🎫 #1 Support answers:\nIt was counted once; the second line is the receipt.\n\n"
+        "(Reply to this message to answer.)"
+    )
+
+    # Bob continues the thread by replying to the answer; the admin is told
+    mark = emulator.mark()
+    await emulator.send_text("bob", "Thanks, I see it now.", reply_to=answer)
+    assert (await emulator.wait_for_message("bob", since=mark)).text.startswith(
+        "🎫 #1 Added to your ticket."
+    )
+    added = await emulator.wait_for_message("alice", since=mark)
+    assert added.text == "🎫 #1 Bob adds:\nThanks, I see it now."
+
+    # the admin's /tickets lists it with its age; Close closes it and tells Bob
+    listed = await said(emulator, "alice", "/tickets")
+    assert listed.text.startswith("🎫 #1 Ticket from Bob") and "Opened 0 min ago." in listed.text
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", listed, "Close"), since=mark)
+    closed = await emulator.wait_for_message("bob", since=mark)
+    assert closed.text.startswith("🎫 #1 Your ticket is closed.")
+    assert (await emulator.wait_for_message("alice", since=mark)).text == (
+        "🎫 #1 is closed; the person was told."
+    )
+    assert (await said(emulator, "alice", "/tickets")).text == "No support tickets are open."
+
+    # a closed ticket takes nothing more, and says how to open a new one
+    late = await said(emulator, "bob", "one more thing", reply_to=answer)
+    assert late.text == "Ticket #1 is closed. Write /support to open a new one."
+    again = await emulator.tap("alice", told, "Close")
+    assert (
+        await emulator.wait_for_answer(again)
+    ).text == "Ticket #1 is closed. Write /support to open a new one."
+
+    view = await wallet.support.view(1)
+    assert view.ticket.state is TicketState.CLOSED and view.ticket.closed_by == ALICE
+    assert [(m.author_id, m.from_admin) for m in view.thread] == [(ALICE, True), (BOB, False)]
+    events = [e async for e in wallet.store.security.events()]
+    assert [e.event for e in events if e.event.startswith("admin.ticket")] == [
+        TICKET_REPLIED,
+        TICKET_CLOSED,
+    ]
+    assert handler_errors(caplog) == []
+
+
+async def test_reply_command_answers_and_the_chinese_user_reads_it_in_chinese(emulator, wallet):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "xiaoming")
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "/support 我的红包没有退回")
+    opened = await emulator.wait_for_message("xiaoming", since=mark)
+    assert opened.text.startswith("🎫 #1 您的工单已创建")
+    await emulator.wait_for_message("alice", since=mark)  # the admin is told
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/reply #1 已退回，请查看余额。")
+    answered = await emulator.wait_for_message("alice", since=mark)
+    assert answered.text == "🎫 #1 Your answer was sent."
+    told = await emulator.wait_for_message("xiaoming", since=mark)
+    assert told.text.startswith("🎫 #1 客服回复：\n已退回，请查看余额。")
+    # the admin may also answer by replying to the person's addition
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "谢谢", reply_to=told)
+    added = await emulator.wait_for_message("alice", since=mark)
+    assert added.text == "🎫 #1 小明 adds:\n谢谢"
+    mark = emulator.mark()
+    await emulator.send_text("alice", "不客气", reply_to=added)
+    assert (await emulator.wait_for_message("alice", since=mark)).text == (
+        "🎫 #1 Your answer was sent."
+    )
+    assert (await emulator.wait_for_message("xiaoming", since=mark)).text.startswith(
+        "🎫 #1 客服回复：\n不客气"
+    )
+
+
+async def test_the_menu_support_button_asks_and_the_reply_opens_a_ticket(emulator, wallet):
+    await start_private(emulator, "alice")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/start")
+    menu = await emulator.wait_for_message("bob", since=mark)
+    mark = emulator.mark()
+    await emulator.tap("bob", menu, "Support")
+    question = await emulator.wait_for_message("bob", since=mark)
+    assert question.text.startswith("🎫 What can we help you with?")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "I forgot my PIN", reply_to=question)
+    opened = await emulator.wait_for_message("bob", since=mark)
+    assert opened.text.startswith("🎫 #1 Your ticket is open.")
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert "They have no transfers yet." in told.text
+    ticket = await wallet.support.get(1)
+    assert ticket.text == "I forgot my PIN" and ticket.attached == ()
+
+
+async def test_a_dispute_is_opened_from_a_history_line_once(emulator, wallet, caplog):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    await fund(wallet, BOB, 20_00, pin=False)
+    [line] = (await wallet.history.page((await wallet.users.get(BOB)).account_id)).lines
+    detail = await said(emulator, "bob", f"/history {line.transfer_id}")
+    assert [b["text"] for b in detail.buttons()] == ["⚠️ Dispute"]
+
+    mark = emulator.mark()
+    await emulator.tap("bob", detail, "Dispute")
+    opened = await emulator.wait_for_message("bob", since=mark)
+    assert opened.text.startswith(f"🎫 #1 Your dispute of transfer #{line.transfer_id} is open.")
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert told.text.startswith(f"🎫 #1 Dispute of transfer #{line.transfer_id} from Bob")
+    # the reason, as a reply to the confirmation
+    await said(emulator, "bob", "I never made this top-up", reply_to=opened)
+    assert (await wallet.support.view(1)).thread[0].text == "I never made this top-up"
+
+    # a second tap, or /dispute of the same transfer: one open dispute per transfer
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(await emulator.tap("bob", detail, "Dispute"))
+    assert answer.text.startswith(f"Transfer #{line.transfer_id} is disputed already")
+    refused = await said(emulator, "bob", f"/dispute {line.transfer_id} again")
+    assert refused.text.startswith(f"Transfer #{line.transfer_id} is disputed already")
+    assert [t.id for t in await wallet.support.open_tickets()] == [1]
+    assert handler_errors(caplog) == []
+
+
+async def test_someone_elses_transfer_cannot_be_disputed(emulator, wallet):
+    await start_private(emulator, "bob")
+    await fund(wallet, XIAOMING, 30_00, pin=False)
+    [line] = (await wallet.history.page((await wallet.users.get(XIAOMING)).account_id)).lines
+    refused = await said(emulator, "bob", f"/dispute {line.transfer_id} not mine")
+    assert "#" not in refused.text.split()[0] and "dispute" not in refused.text.lower()
+    assert refused.text == (
+        f"There is no transfer #{line.transfer_id} in your history. Send /history to see your list."
+    )
+    assert (await said(emulator, "bob", "/dispute 999999")).text == refused.text.replace(
+        f"#{line.transfer_id}", "#999999"
+    )
+    # a forged Dispute button for the same transfer is refused the same way
+    detail = await said(emulator, "bob", "/start")
+    alert = await forged_tap(emulator, "bob", detail, f"dsp:{line.transfer_id}")
+    assert alert.data["show_alert"] and alert.text == refused.text
+    assert await wallet.support.open_tickets() == []
+
+
+async def test_bad_input_is_answered_plainly(emulator, wallet, caplog):
+    await start_private(emulator, "bob")
+    usage = await said(emulator, "bob", "/support")
+    assert usage.text.startswith("Write your question after the command")
+    assert (await said(emulator, "bob", "/support " + "x" * 1001)).text == (
+        "The message is too long: at most 1000 characters. Nothing changed."
+    )
+    assert (await said(emulator, "bob", "/dispute")).text.startswith("Write the transfer's number")
+    assert "abc" in (await said(emulator, "bob", "/dispute abc")).text
+    # /support in a group points to the private chat
+    group = emulator.group
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support help", group)
+    in_group = await emulator.wait_for_message(group, since=mark)
+    assert in_group.text.startswith("Support is in our private chat only")
+    assert await wallet.support.open_tickets() == []
+    assert handler_errors(caplog) == []
+
+
+async def test_admin_ticket_commands_and_buttons_are_refused_to_others(emulator, wallet, caplog):
+    await start_private(emulator, "alice")
+    await said(emulator, "bob", "/support where is my refund?")
+    for command in ("/tickets", "/reply 1 hello", "/reply"):
+        assert (await said(emulator, "bob", command)).text == REFUSED
+    menu = await said(emulator, "bob", "/start")
+    assert (await forged_tap(emulator, "bob", menu, "tk:1:c")).text == REFUSED
+    assert (await forged_tap(emulator, "bob", menu, "tk:1:r")).text == REFUSED
+    ticket = await wallet.support.get(1)
+    assert ticket.state is TicketState.OPEN and (await wallet.support.view(1)).thread == ()
+    assert handler_errors(caplog) == []
+
+
+async def test_an_admins_bad_ticket_number_or_missing_text_is_answered(emulator, wallet, caplog):
+    await start_private(emulator, "alice")
+    for command in ("/reply", "/reply 1"):
+        assert (await said(emulator, "alice", command)).text.startswith(
+            "Write the ticket's number and your answer"
+        )
+    assert (await said(emulator, "alice", "/reply abc hello")).text == (
+        "“abc” is not a ticket number. Write it as 12 or #12."
+    )
+    assert (await said(emulator, "alice", "/reply 77 hello")).text == "There is no ticket #77."
+    admin_menu = await said(emulator, "alice", "/start")
+    alert = await forged_tap(emulator, "alice", admin_menu, "tk:77:r")
+    assert alert.text == "There is no ticket #77."
+    # tickets hold people's words and transfers: not shown in a group
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/tickets", emulator.group)
+    in_group = await emulator.wait_for_message(emulator.group, since=mark)
+    assert in_group.text.startswith("Support is in our private chat only")
+    assert handler_errors(caplog) == []
+    assert PROFILES[BOB].username == "bob"
+
+
+async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emulator, wallet):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    await fund(wallet, BOB, 50_00, pin=False)
+    bob = await wallet.users.get(BOB)
+    xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
+    paid = await wallet.ledger.transfer(
+        "paid-twice", bob.account_id, xiaoming.account_id, 12_00, "transfer"
+    )
+    mark = emulator.mark()
+    await emulator.send_text("bob", f"/dispute {paid.id} I paid 小明 twice")
+    await emulator.wait_for_message("bob", since=mark)
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert [b["text"] for b in told.buttons()] == ["↩️ Reply", "✅ Close", "↩️💰 Refund"]
+
+    mark = emulator.mark()
+    await emulator.tap("alice", told, "Refund")
+    card = await emulator.wait_for_message("alice", since=mark)
+    assert card.text.startswith(f"↩️ Refund of payment #{paid.id}?")
+    assert (await wallet.ledger.balance(bob.account_id)).available == 38_00  # not yet
+    mark = emulator.mark()
+    await emulator.tap("alice", card, "Confirm")
+    await emulator.wait_for_edit(card, since=mark)
+    assert (await wallet.ledger.balance(bob.account_id)).available == 50_00
+    assert (await wallet.ledger.balance(xiaoming.account_id)).available == 0
+    # a plain ticket has no Refund button
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support thanks")
+    plain = await emulator.wait_for_message("alice", since=mark)
+    assert [b["text"] for b in plain.buttons()] == ["↩️ Reply", "✅ Close"]
