@@ -17,18 +17,17 @@ import asyncio
 import logging
 import re
 
-from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import ChatMember, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler
 
 from bot.domain.broadcasts import Broadcast, RecipientState
 from bot.domain.errors import WalletError
+from bot.handlers.cards import CANCEL, card_buttons, card_pattern
 from bot.handlers.context import (
-    ID,
     WALLET_KEY,
     WalletContext,
     admin_only,
-    button_pattern,
     command,
     error_text,
     is_private,
@@ -45,8 +44,7 @@ __all__ = ["BROADCAST_TAP", "begun_text", "handlers", "resume", "schedule", "sto
 log = logging.getLogger(__name__)
 
 BROADCAST = "bc:"  # bc:<action id>:y|n
-YES, NO = "y", "n"
-BROADCAST_TAP = button_pattern(BROADCAST, ID, f"[{YES}{NO}]")
+BROADCAST_TAP = card_pattern(BROADCAST)
 PURPOSE = "broadcast_draft"  # the pending action behind Confirm / Cancel
 RESUME_EVERY_S = 60
 STOP_TIMEOUT_S = 10.0
@@ -96,19 +94,11 @@ async def broadcast(update: Update, context: WalletContext, user, language) -> N
         usage = translate(language, "broadcast.usage")
         await reply(update, context, error_text(language, refused) + "\n" + usage)
         return
-    markup = InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    translate(language, "broadcast.confirm_button"),
-                    callback_data=f"{BROADCAST}{action.id}:{YES}",
-                ),
-                InlineKeyboardButton(
-                    translate(language, "broadcast.cancel_button"),
-                    callback_data=f"{BROADCAST}{action.id}:{NO}",
-                ),
-            ]
-        ]
+    markup = card_buttons(
+        BROADCAST,
+        action.id,
+        translate(language, "broadcast.confirm_button"),
+        translate(language, "broadcast.cancel_button"),
     )
     await reply(
         update,
@@ -126,7 +116,7 @@ async def broadcast_press(update: Update, context: WalletContext, user, language
     action_id, choice = context.match.groups()
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=PURPOSE)
-        if choice == NO:
+        if choice == CANCEL:
             await wallet.actions.cancel(action)
             await query.answer()
             await query.edit_message_text(translate(language, "broadcast.cancelled"))

@@ -10,15 +10,12 @@ instead of the reference ends the question: the message after it is no reference
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import (
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
     Update,
 )
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
@@ -38,13 +35,14 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import Told, reply
 from bot.handlers.pin import keypad_markup, keypad_text
+from bot.handlers.questions import Questions
 from bot.handlers.withdraw import tell_owner
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.wallet.gateway import PayoutMode
 from bot.wallet.payouts import CONFIRMATION, PayoutDecision, PayoutItem, check_note
 
-__all__ = ["PAYOUT_TAP", "Prompts", "decided_text", "handlers", "item_markup", "item_text"]
+__all__ = ["PAYOUT_TAP", "Prompt", "decided_text", "handlers", "item_markup", "item_text"]
 
 PAYOUT = "po:"  # po:<payout id>:p|r
 PAID, REJECT = "p", "r"
@@ -55,45 +53,11 @@ SHOWN = 20  # payouts listed at once, oldest first
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
+    """What an admin was asked after Paid or Reject."""
+
     payout_id: int
     paid: bool
     message_id: int  # the question's message
-    expires_at: float  # on the prompts' clock
-
-
-class Prompts:
-    """The question each admin was last asked (a bank reference or a reason), kept in
-    this process: after a restart the admin taps Paid or Reject again."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._open: dict[int, Prompt] = {}
-
-    def ask(self, admin_id: int, payout_id: int, paid: bool, message_id: int) -> None:
-        expires = self._clock() + PROMPT_TTL_S
-        self._open[admin_id] = Prompt(payout_id, paid, message_id, expires)
-
-    def open_for(self, admin_id: int) -> Prompt | None:
-        prompt = self._open.get(admin_id)
-        if prompt is not None and prompt.expires_at <= self._clock():
-            self._open.pop(admin_id, None)
-            return None
-        return prompt
-
-    def drop(self, admin_id: int) -> None:
-        self._open.pop(admin_id, None)
-
-
-class _Asked(filters.MessageFilter):
-    """A message from someone with an open question."""
-
-    def __init__(self, prompts: Prompts) -> None:
-        super().__init__(name="asked_for_payout_note")
-        self.prompts = prompts
-
-    def filter(self, message: Message) -> bool:
-        person = message.from_user
-        return person is not None and self.prompts.open_for(person.id) is not None
 
 
 def _tier(language: str, tier: int | None) -> str:
@@ -188,7 +152,7 @@ async def list_payouts(update: Update, context: WalletContext, user, language) -
         )
 
 
-def _press(prompts: Prompts):
+def _press(prompts: Questions[Prompt]):
     @admin_only
     async def payout_press(update: Update, context: WalletContext, user, language) -> None:
         """Ask for the bank reference (Paid) or the reason (Reject) of a queued payout."""
@@ -214,12 +178,12 @@ def _press(prompts: Prompts):
             ),
             reply_markup=ForceReply(selective=True),
         )
-        prompts.ask(user.telegram_id, payout_id, paid, asked.message_id)
+        prompts.ask(user.telegram_id, Prompt(payout_id, paid, asked.message_id))
 
     return payout_press
 
 
-def _take(prompts: Prompts):
+def _take(prompts: Questions[Prompt]):
     @admin_only
     async def payout_note(update: Update, context: WalletContext, user, language) -> None:
         """Take the bank reference or the reason an admin was asked for; decide, once."""
@@ -262,19 +226,13 @@ def _take(prompts: Prompts):
 def handlers() -> tuple[list, list]:
     """The feature's handlers, and those to run after every feature's (a command ends an
     admin's open question)."""
-    prompts = Prompts()
-    asked = _Asked(prompts)
-
-    async def end_question(update: Update, context: WalletContext) -> None:
-        """Forget an admin's open question once they send a command instead."""
-        prompts.drop(update.effective_user.id)
-
-    note = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & asked
+    prompts: Questions[Prompt] = Questions(PROMPT_TTL_S)
+    note = prompts.asked("asked_for_payout_note")
     return (
         [
             command("payouts", list_payouts),
             CallbackQueryHandler(_press(prompts), pattern=PAYOUT_TAP),
             MessageHandler(note & filters.TEXT & ~filters.COMMAND, _take(prompts)),
         ],
-        [MessageHandler(note & filters.COMMAND, end_question)],
+        [prompts.ended_by_a_command("asked_for_payout_note")],
     )

@@ -9,18 +9,17 @@ money is back, the payer and the payee are told, each in their language.
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import TransferNotRefundable, WalletError
 from bot.domain.money import format_fen
 from bot.domain.refunds import Refund, RefundPreview, parse_refund
 from bot.domain.users import resolve_language
+from bot.handlers.cards import CANCEL, card_buttons, card_pattern
 from bot.handlers.context import (
-    ID,
     WalletContext,
     admin_only,
-    button_pattern,
     command,
     error_text,
     is_private,
@@ -37,8 +36,7 @@ __all__ = ["REFUND_TAP", "done_text", "handlers"]
 
 CARD = "refund_card"  # the purpose of a card's action
 REFUND = "rf:"  # rf:<action id>:y|n
-CONFIRM, CANCEL = "y", "n"
-REFUND_TAP = button_pattern(REFUND, ID, f"[{CONFIRM}{CANCEL}]")
+REFUND_TAP = card_pattern(REFUND)
 
 
 async def _name(context: WalletContext, telegram_id: int | None) -> str:
@@ -82,19 +80,11 @@ async def _card_text(context: WalletContext, language: str, preview: RefundPrevi
 
 
 def _card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    translate(language, "refund.confirm_button"),
-                    callback_data=f"{REFUND}{action_id}:{CONFIRM}",
-                ),
-                InlineKeyboardButton(
-                    translate(language, "refund.cancel_button"),
-                    callback_data=f"{REFUND}{action_id}:{CANCEL}",
-                ),
-            ]
-        ]
+    return card_buttons(
+        REFUND,
+        action_id,
+        translate(language, "refund.confirm_button"),
+        translate(language, "refund.cancel_button"),
     )
 
 

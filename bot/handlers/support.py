@@ -22,9 +22,6 @@ confirmation card for the disputed transfer (``/refund <id>``, with its 2FA step
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from telegram import (
     ForceReply,
@@ -54,6 +51,7 @@ from bot.handlers.context import (
     refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.questions import Questions
 from bot.handlers.start import MENU_SUPPORT
 from bot.i18n import LANGUAGES, translate
 from bot.render.labels import kind_label, signed_fen
@@ -284,7 +282,7 @@ class _RepliesToTicket(filters.MessageFilter):
         return bool(MARK.match(text)) or text in self.asks
 
 
-def _thread(prompts: Prompts):
+def _thread(prompts: Questions[int]):
     async def thread_message(update: Update, context: WalletContext) -> None:
         """Add a reply to a ticket message to its thread (an admin's reply answers it)."""
         user = await current_user(update, context)
@@ -382,46 +380,7 @@ async def list_tickets(update: Update, context: WalletContext, user, language) -
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Prompt:
-    ticket_id: int
-    expires_at: float
-
-
-class Prompts:
-    """The ticket each admin was last asked to answer, kept in this process."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._open: dict[int, Prompt] = {}
-
-    def ask(self, admin_id: int, ticket_id: int) -> None:
-        self._open[admin_id] = Prompt(ticket_id, self._clock() + PROMPT_TTL_S)
-
-    def open_for(self, admin_id: int) -> Prompt | None:
-        prompt = self._open.get(admin_id)
-        if prompt is not None and prompt.expires_at <= self._clock():
-            self._open.pop(admin_id, None)
-            return None
-        return prompt
-
-    def drop(self, admin_id: int) -> None:
-        self._open.pop(admin_id, None)
-
-
-class _Asked(filters.MessageFilter):
-    """A message from an admin asked for an answer (and replying to nothing else)."""
-
-    def __init__(self, prompts: Prompts) -> None:
-        super().__init__(name="asked_for_ticket_answer")
-        self.prompts = prompts
-
-    def filter(self, message: Message) -> bool:
-        person = message.from_user
-        return person is not None and self.prompts.open_for(person.id) is not None
-
-
-def _press(prompts: Prompts):
+def _press(prompts: Questions[int]):
     @admin_only
     async def ticket_press(update: Update, context: WalletContext, user, language) -> None:
         """Reply: ask for the answer; Close: close the ticket and tell the person;
@@ -458,7 +417,7 @@ def _press(prompts: Prompts):
             translate(language, "support.ask_answer", id=ticket.id),
             reply_markup=ForceReply(selective=True),
         )
-        prompts.ask(user.telegram_id, ticket.id)
+        prompts.ask(user.telegram_id, ticket.id)  # the ticket to answer
 
     return ticket_press
 
@@ -481,18 +440,16 @@ async def _refund_card(update: Update, context: WalletContext, language: str, ti
     await refund.refund_command(update, context)
 
 
-def _take(prompts: Prompts):
+def _take(prompts: Questions[int]):
     @admin_only
     async def ticket_answer(update: Update, context: WalletContext, user, language) -> None:
         """Take the answer an admin was asked for and relay it."""
-        prompt = prompts.open_for(user.telegram_id)
-        if prompt is None:  # it ran out between the filter and now
+        ticket_id = prompts.open_for(user.telegram_id)
+        if ticket_id is None:  # it ran out between the filter and now
             await reply(update, context, translate(language, "support.question_expired"))
             return
         prompts.drop(user.telegram_id)
-        await _answer(
-            update, context, user, language, prompt.ticket_id, update.effective_message.text
-        )
+        await _answer(update, context, user, language, ticket_id, update.effective_message.text)
 
     return ticket_answer
 
@@ -500,15 +457,11 @@ def _take(prompts: Prompts):
 def handlers() -> tuple[list, list]:
     """The feature's handlers, and those to run after every feature's (a command ends an
     admin's open question)."""
-    prompts = Prompts()
+    prompts: Questions[int] = Questions(PROMPT_TTL_S)  # the ticket each admin answers
     private_text = (
         filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
     )
-    asked = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & _Asked(prompts)
-
-    async def end_question(update: Update, context: WalletContext) -> None:
-        """Forget an admin's open question once they send a command instead."""
-        prompts.drop(update.effective_user.id)
+    asked = prompts.asked("asked_for_ticket_answer")
 
     return (
         [
@@ -522,5 +475,5 @@ def handlers() -> tuple[list, list]:
             MessageHandler(private_text & _RepliesToTicket(), _thread(prompts)),
             MessageHandler(private_text & asked, _take(prompts)),
         ],
-        [MessageHandler(asked & filters.COMMAND, end_question)],
+        [prompts.ended_by_a_command("asked_for_ticket_answer")],
     )

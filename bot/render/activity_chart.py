@@ -10,46 +10,27 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageDraw
-
 from bot.domain.adminview import Activity
-from bot.domain.money import FEN_PER_YUAN, format_fen
+from bot.domain.money import format_fen
 from bot.i18n import translate
 from bot.render.labels import china_time, kind_label
-from bot.render.statement_chart import FONT_CANDIDATES, load_font, ticks
+from bot.render.statement_chart import (
+    FONT_CANDIDATES,
+    HEIGHT,
+    WIDTH,
+    Canvas,
+    load_font,
+    tick_label,
+    ticks,
+)
 
 __all__ = ["HEIGHT", "MAX_KINDS", "WIDTH", "activity_chart"]
 
-WIDTH, HEIGHT = 1200, 900
 MAX_KINDS = 6  # kinds drawn on their own; the rest together as "other"
-_BACKGROUND, _INK, _MUTED, _GRID = "#ffffff", "#1f2933", "#616e7c", "#e4e7eb"
+_INK, _MUTED, _GRID = "#1f2933", "#616e7c", "#e4e7eb"  # as the statement chart's
 _USERS = "#1565c0"
 _PALETTE = ("#e53935", "#fb8c00", "#fdd835", "#43a047", "#00897b", "#5e35b1", "#8d6e63")
 _LEFT, _RIGHT = 150, 1150
-
-
-class _Canvas:
-    def __init__(self, fonts: tuple[str, ...]) -> None:
-        self.image = Image.new("RGB", (WIDTH, HEIGHT), _BACKGROUND)
-        self.draw = ImageDraw.Draw(self.image)
-        self.fonts = fonts
-
-    def text(self, xy, text: str, size: int, *, fill=_INK, align="left", middle=False) -> None:
-        font = load_font(size, self.fonts)
-        left, top, right, bottom = self.draw.textbbox((0, 0), text, font=font)
-        x, y = xy
-        if align == "right":
-            x -= right
-        elif align == "center":
-            x -= (left + right) / 2
-        y -= (top + bottom) / 2 if middle else top
-        self.draw.text((x, y), text, font=font, fill=fill)
-
-
-def _money_label(fen: int, step: int) -> str:
-    if step % FEN_PER_YUAN == 0:
-        return f"¥{fen // FEN_PER_YUAN:,}"
-    return format_fen(fen)
 
 
 def _series(language: str, activity: Activity) -> list[tuple[str, set[str]]]:
@@ -70,7 +51,7 @@ def _series(language: str, activity: Activity) -> list[tuple[str, set[str]]]:
     return [*shown, (translate(language, "history.kind.other"), rest)]
 
 
-def _panel(canvas: _Canvas, top: int, bottom: int, values: list[int], label) -> float:
+def _panel(canvas: Canvas, top: int, bottom: int, values: list[int], label) -> float:
     """Grid lines and tick labels; the scale in pixels per unit."""
     scale = (bottom - top) / values[-1]
     for value in values:
@@ -82,7 +63,7 @@ def _panel(canvas: _Canvas, top: int, bottom: int, values: list[int], label) -> 
     return scale
 
 
-def _day_axis(canvas: _Canvas, activity: Activity, bottom: int, slot: float) -> None:
+def _day_axis(canvas: Canvas, activity: Activity, bottom: int, slot: float) -> None:
     count = len(activity.days)
     for i, day in enumerate(activity.days):
         if i in (0, count - 1) or (i % 5 == 0 and count - 1 - i >= 3):
@@ -97,7 +78,7 @@ def _day_axis(canvas: _Canvas, activity: Activity, bottom: int, slot: float) -> 
             )
 
 
-def _nothing(canvas: _Canvas, language: str, top: int, bottom: int) -> None:
+def _nothing(canvas: Canvas, language: str, top: int, bottom: int) -> None:
     canvas.text(
         ((_LEFT + _RIGHT) / 2, (top + bottom) / 2),
         translate(language, "adminview.chart.nothing"),
@@ -108,7 +89,7 @@ def _nothing(canvas: _Canvas, language: str, top: int, bottom: int) -> None:
     )
 
 
-def _draw_volume(canvas: _Canvas, language: str, activity: Activity) -> None:
+def _draw_volume(canvas: Canvas, language: str, activity: Activity) -> None:
     top, bottom = 190, 470
     canvas.text((40, 120), translate(language, "adminview.chart.volume"), 24)
     series = _series(language, activity)
@@ -116,11 +97,11 @@ def _draw_volume(canvas: _Canvas, language: str, activity: Activity) -> None:
     for i, (label, _) in enumerate(series):  # the legend
         canvas.draw.rectangle([(x, 160), (x + 16, 176)], fill=_PALETTE[i % len(_PALETTE)])
         canvas.text((x + 22, 168), label, 16, middle=True)
-        x += 40 + canvas.draw.textlength(label, font=load_font(16, canvas.fonts))
+        x += 40 + canvas.draw.textlength(label, font=load_font(16, canvas.candidates))
     highest = max((day.volume for day in activity.days), default=0)
     values = ticks(0, highest, 4)
     step = values[1] - values[0]
-    scale = _panel(canvas, top, bottom, values, lambda v: _money_label(v, step))
+    scale = _panel(canvas, top, bottom, values, lambda v: tick_label(v, step))
     slot = (_RIGHT - _LEFT) / len(activity.days)
     _day_axis(canvas, activity, bottom, slot)
     if not highest:
@@ -140,7 +121,7 @@ def _draw_volume(canvas: _Canvas, language: str, activity: Activity) -> None:
                 base -= height
 
 
-def _draw_users(canvas: _Canvas, language: str, activity: Activity) -> None:
+def _draw_users(canvas: Canvas, language: str, activity: Activity) -> None:
     top, bottom = 600, 830
     canvas.text((40, 545), translate(language, "adminview.chart.new_users"), 24)
     highest = max((day.new_users for day in activity.days), default=0)
@@ -167,7 +148,7 @@ def activity_chart(
     activity: Activity, language: str, *, fonts: tuple[str, ...] = FONT_CANDIDATES
 ) -> bytes:
     """The picture as PNG bytes (``WIDTH`` × ``HEIGHT`` pixels)."""
-    canvas = _Canvas(fonts)
+    canvas = Canvas(fonts)
     canvas.text((40, 24), translate(language, "adminview.chart.title", days=len(activity.days)), 34)
     canvas.text(
         (40, 74),

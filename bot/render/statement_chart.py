@@ -20,7 +20,16 @@ from bot.i18n import translate
 from bot.render.labels import kind_label
 from bot.wallet.statements import Statement
 
-__all__ = ["FONT_CANDIDATES", "HEIGHT", "WIDTH", "load_font", "statement_chart", "ticks"]
+__all__ = [
+    "FONT_CANDIDATES",
+    "HEIGHT",
+    "WIDTH",
+    "Canvas",
+    "load_font",
+    "statement_chart",
+    "tick_label",
+    "ticks",
+]
 
 WIDTH, HEIGHT = 1200, 900
 FONT_CANDIDATES = (
@@ -68,14 +77,16 @@ def ticks(low: int, high: int, count: int = 5) -> list[int]:
         magnitude *= 10
 
 
-def _tick_label(fen: int, step: int) -> str:
+def tick_label(fen: int, step: int) -> str:
     if step % FEN_PER_YUAN == 0:
         sign = "-" if fen < 0 else ""
         return f"{sign}¥{abs(fen) // FEN_PER_YUAN:,}"
     return format_fen(fen)
 
 
-class _Canvas:
+class Canvas:
+    """A white picture of ``WIDTH`` × ``HEIGHT`` to draw a chart on, with its fonts."""
+
     def __init__(self, candidates: tuple[str, ...]) -> None:
         self.image = Image.new("RGB", (WIDTH, HEIGHT), _BACKGROUND)
         self.draw = ImageDraw.Draw(self.image)
@@ -129,7 +140,7 @@ def _spending(language: str, statement: Statement) -> list[tuple[str, int]]:
     return bars
 
 
-def _draw_bars(canvas: _Canvas, language: str, bars: Sequence[tuple[str, int]]) -> None:
+def _draw_bars(canvas: Canvas, language: str, bars: Sequence[tuple[str, int]]) -> None:
     left, right, top, bottom = 260, 1120, 180, 420
     canvas.text((40, 130), translate(language, "statement.chart.spending"), 24)
     canvas.vertical_text(
@@ -159,7 +170,7 @@ def _draw_bars(canvas: _Canvas, language: str, bars: Sequence[tuple[str, int]]) 
         canvas.draw.line([(x, top), (x, bottom)], fill=_GRID, width=1)
         canvas.text(
             (x, bottom + 6),
-            _tick_label(value, values[1] - values[0]),
+            tick_label(value, values[1] - values[0]),
             14,
             fill=_MUTED,
             align="center",
@@ -179,7 +190,7 @@ def _draw_bars(canvas: _Canvas, language: str, bars: Sequence[tuple[str, int]]) 
         canvas.text((end + 8, middle), format_fen(fen), 16, middle=True)
 
 
-def _draw_balance(canvas: _Canvas, language: str, statement: Statement) -> None:
+def _draw_balance(canvas: Canvas, language: str, statement: Statement) -> None:
     left, right, top, bottom = 170, 1120, 540, 800
     month = statement.month
     canvas.text((40, 485), translate(language, "statement.chart.balance"), 24)
@@ -209,7 +220,7 @@ def _draw_balance(canvas: _Canvas, language: str, statement: Statement) -> None:
         y = y_of(value)
         canvas.draw.line([(left, y), (right, y)], fill=_GRID, width=1)
         canvas.text(
-            (left - 10, y), _tick_label(value, step), 14, fill=_MUTED, align="right", middle=True
+            (left - 10, y), tick_label(value, step), 14, fill=_MUTED, align="right", middle=True
         )
     for day in range(1, month.days + 1):
         if day in (1, month.days) or (day % 5 == 0 and month.days - day >= 3):
@@ -236,7 +247,7 @@ def statement_chart(
     statement: Statement, language: str, *, fonts: tuple[str, ...] = FONT_CANDIDATES
 ) -> bytes:
     """The statement's picture as PNG bytes (``WIDTH`` × ``HEIGHT`` pixels)."""
-    canvas = _Canvas(fonts)
+    canvas = Canvas(fonts)
     canvas.text(
         (40, 24), translate(language, "statement.chart.title", month=statement.month.label), 34
     )

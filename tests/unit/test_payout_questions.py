@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.errors import PayoutNoteInvalid
-from bot.handlers.payouts import PROMPT_TTL_S, Prompts
+from bot.handlers.payouts import PROMPT_TTL_S, Prompt
+from bot.handlers.questions import Questions
 from bot.wallet.payouts import REASON_MAX, REFERENCE_MAX, check_note
 
 
@@ -19,8 +20,8 @@ class Clock:
 
 def test_a_question_stays_open_until_answered_dropped_or_expired():
     clock = Clock()
-    prompts = Prompts(clock)
-    prompts.ask(7, payout_id=3, paid=True, message_id=40)
+    prompts = Questions(PROMPT_TTL_S, clock)
+    prompts.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
     assert (prompts.open_for(7).payout_id, prompts.open_for(7).paid) == (3, True)
     assert prompts.open_for(8) is None  # another admin was asked nothing
 
@@ -31,9 +32,9 @@ def test_a_question_stays_open_until_answered_dropped_or_expired():
 
 
 def test_the_last_question_asked_is_the_open_one():
-    prompts = Prompts(Clock())
-    prompts.ask(7, payout_id=3, paid=True, message_id=40)
-    prompts.ask(7, payout_id=4, paid=False, message_id=41)
+    prompts = Questions(PROMPT_TTL_S, Clock())
+    prompts.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
+    prompts.ask(7, Prompt(payout_id=4, paid=False, message_id=41))
     assert (prompts.open_for(7).payout_id, prompts.open_for(7).message_id) == (4, 41)
     prompts.drop(7)
     assert prompts.open_for(7) is None
