@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import secrets
 import sys
 import threading
 
@@ -28,6 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook", metavar="URL", help="receive updates by webhook at URL")
     run.add_argument("--listen", default="127.0.0.1", help="webhook: address to listen on")
     run.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
+    run.add_argument(
+        "--url-path", help="webhook: the path this process serves (default: the URL's path)"
+    )
+    run.add_argument(
+        "--secret-token",
+        help="webhook: the secret token Telegram sends (default: WALLET_WEBHOOK_SECRET, else"
+        " one kept in the data folder)",
+    )
     run.add_argument(
         "--allow-sandbox-payouts",
         action="store_true",
@@ -119,8 +126,15 @@ def sandbox_payouts_refusal(settings: Settings, *, allowed: bool) -> str | None:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import build_application
+    from bot.app import ALLOWED_UPDATES, build_application
 
+    if args.command == "run" and args.webhook and not settings.telegram_bot_token:
+        print(
+            "error: --webhook needs TELEGRAM_BOT_TOKEN (without a token, run serves the"
+            " sandbox by polling)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.command == "sandbox" or not settings.telegram_bot_token:
         return _run_sandbox(settings, args.sandbox_port)
     refusal = sandbox_payouts_refusal(settings, allowed=args.allow_sandbox_payouts)
@@ -132,16 +146,40 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             "--allow-sandbox-payouts: withdrawals are paid by the sandbox gateway, which pays"
             " nothing; users are told so"
         )
-    application = build_application(settings)
     if args.webhook:
-        application.run_webhook(
-            listen=args.listen,
-            port=args.port,
-            webhook_url=args.webhook,
-            secret_token=secrets.token_urlsafe(32),
+        return _run_webhook(settings, args)
+    build_application(settings).run_polling(allowed_updates=ALLOWED_UPDATES)
+    return EXIT_OK
+
+
+def _run_webhook(settings: Settings, args: argparse.Namespace) -> int:
+    from telegram.error import TelegramError
+
+    from bot.app import build_application
+    from bot.webhook import WebhookOptions, run_webhook, secret_token
+
+    options = WebhookOptions(
+        args.webhook, args.listen, args.port, args.url_path, args.secret_token
+    )
+    if problem := options.check():
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        options = dataclasses.replace(
+            options, secret_token=secret_token(settings, options.secret_token)
         )
-    else:
-        application.run_polling()
+    except (OSError, ValueError) as exc:
+        print(f"error: the webhook's secret token: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run_webhook(build_application(settings), settings, options)
+    except OSError as exc:
+        where = f"{args.listen}:{args.port}"
+        print(f"error: cannot serve the webhook on {where}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TelegramError as exc:
+        print(f"error: setWebhook failed: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -17,23 +17,30 @@ from bot import handlers
 from bot.config import Settings
 from bot.domain.adminview import VIEW_USER, WalletView
 from bot.domain.broadcasts import Broadcast
+from bot.domain.offer_store import VoucherIssue
+from bot.domain.points import TierThresholds
+from bot.domain.promotions import Campaign
 from bot.domain.redpackets import Creation, PacketOrder, RedPacketLimits
 from bot.domain.refunds import Refund
 from bot.domain.requests import RequestPayment
 from bot.domain.security_errors import WrongMasterKey
-from bot.domain.users import set_default_language
 from bot.domain.withdrawals import WithdrawalOutcome
 from bot.gateways.manual import ManualGateway
 from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import (
     adminview,
     broadcast,
+    deletions,
     holds,
+    merchant_pay,
+    offers,
+    offers_admin,
     payouts,
     redpacket,
     refund,
     request,
     send,
+    setup_qr,
     withdraw,
 )
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
@@ -43,6 +50,7 @@ from bot.handlers.pin import Outcomes
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
+from bot.intake import KeepingBot, handle_kept
 from bot.security.actions import Actions
 from bot.security.cipher import load_keyring
 from bot.security.guard import (
@@ -71,8 +79,16 @@ from bot.wallet.broadcasts import Broadcasts
 from bot.wallet.gateway import PayoutGateway
 from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
+from bot.wallet.merchants import CONFIRMATION as PAY_MERCHANT
+from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
+from bot.wallet.offers import CAMPAIGN as OFFER_CAMPAIGN
+from bot.wallet.offers import GRANT as OFFER_GRANT
+from bot.wallet.offers import ISSUE as VOUCHER_ISSUE
+from bot.wallet.offers import CouponGrant, Offers
+from bot.wallet.paycodes import PayCodes
 from bot.wallet.payouts import CONFIRMATION as PAYOUT_DECISION
-from bot.wallet.payouts import PayoutDecision, Payouts
+from bot.wallet.payouts import REVEAL as PAYOUT_CARD
+from bot.wallet.payouts import CardReveal, PayoutDecision, Payouts
 from bot.wallet.redpackets import CONFIRMATION as RED_PACKET
 from bot.wallet.redpackets import RedPackets
 from bot.wallet.refunds import CONFIRMATION as REFUND
@@ -89,14 +105,19 @@ from bot.wallet.users import Users
 from bot.wallet.withdrawals import CONFIRMATION as WITHDRAW
 from bot.wallet.withdrawals import Withdrawals
 
-__all__ = ["build_application", "open_wallet", "payout_gateway"]
+__all__ = ["ALLOWED_UPDATES", "build_application", "open_wallet", "payout_gateway"]
 
 log = logging.getLogger(__name__)
+
+# The kinds of update asked of Telegram, by polling and by the webhook alike. None:
+# Telegram's default, every kind but chat_member, message_reaction and their like.
+ALLOWED_UPDATES: list[str] | None = None
 
 PRIVATE_COMMANDS = (
     "send",
     "request",
     "split",
+    "paycode",
     "start",
     "balance",
     "history",
@@ -111,6 +132,14 @@ PRIVATE_COMMANDS = (
     "lang",
     "support",
     "dispute",
+    "coupons",
+    "points",
+    "shop",
+    "charge",
+    "collect",
+    "sales",
+    "merchant_refund",
+    "settle",
     "help",
 )
 GROUP_COMMANDS = (
@@ -134,6 +163,10 @@ ADMIN_COMMANDS = (
     "tickets",
     "reply",
     "broadcast",
+    "merchant_add",
+    "voucher_issue",
+    "campaign_add",
+    "coupon_grant",
 )
 _OWNS_WALLET = "owns_wallet"
 
@@ -146,11 +179,16 @@ KEYPAD_OUTCOMES: Outcomes = {
     WalletView: adminview.shown_text,
     Settlement: send.announce,
     RequestPayment: request.announce,
+    MerchantPaymentOutcome: merchant_pay.announce,
     Creation: redpacket.announce,
     WithdrawalOutcome: withdraw.outcome_text,
     PayoutDecision: payouts.decided_text,
+    CardReveal: payouts.revealed_text,
     Refund: refund.done_text,
     Broadcast: broadcast.begun_text,
+    VoucherIssue: offers_admin.issued_text,
+    Campaign: offers_admin.campaign_text,
+    CouponGrant: offers_admin.grant_text,
 }
 
 
@@ -199,7 +237,6 @@ async def open_wallet(
     ``notify_admins`` tells the admins of each payment held for review (the chat's
     :func:`bot.handlers.holds.notifier`); by default nobody is told.
     """
-    set_default_language(settings.default_language)
     keyring = load_keyring(settings.master_key, settings.data_dir)
     db = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     try:
@@ -219,7 +256,7 @@ async def open_wallet(
     password_free = PasswordFree(db.identity)
     pin_entry = PinEntry(actions, pins, two_factor)
     pin_entry.register_confirmation(PASSWORD_FREE, password_free.apply)
-    users = Users(db.users, settings.currency)
+    users = Users(db.users, settings.currency, default_language=settings.default_language)
     admin = Admin(db.admin, ledger, users, db.snapshot)
     pin_entry.register_confirmation(FREEZE, admin.apply_freeze)
     broadcasts = Broadcasts(db.broadcasts)
@@ -254,6 +291,7 @@ async def open_wallet(
     pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
     payouts_queue = Payouts(db.payouts, withdrawals, users, guard)
     pin_entry.register_confirmation(PAYOUT_DECISION, payouts_queue.confirm)
+    pin_entry.register_confirmation(PAYOUT_CARD, payouts_queue.reveal_card)
     refunds = Refunds(db.refunds)
     pin_entry.register_confirmation(REFUND, refunds.confirm)
     requests = Requests(db.requests, users, transfers, ttl_s=settings.request_expiry_s)
@@ -268,6 +306,25 @@ async def open_wallet(
         return ConfirmationResult("transfer.settled", outcome=payment)
 
     pin_entry.register_confirmation(PAY_REQUEST, settle_request)
+    thresholds = TierThresholds(settings.points_silver, settings.points_gold)
+    planner = Offers(db.offers, ledger, users, thresholds)
+    pin_entry.register_confirmation(VOUCHER_ISSUE, planner.confirm_issue)
+    pin_entry.register_confirmation(OFFER_CAMPAIGN, planner.confirm_campaign)
+    pin_entry.register_confirmation(OFFER_GRANT, planner.confirm_grant)
+    merchants = Merchants(db.merchants, users, ledger, guard, offers=planner)
+    paycodes = PayCodes(db.merchants, keyring, merchants)
+
+    async def pay_merchant(action) -> ConfirmationResult:
+        outcome = await merchants.pay(
+            action.payload["key"],
+            action.telegram_id,
+            PayTarget.from_payload(action.payload),
+            authenticated=True,
+            second_factor=_entered_code(action),
+        )
+        return ConfirmationResult("transfer.settled", outcome=outcome)
+
+    pin_entry.register_confirmation(PAY_MERCHANT, pay_merchant)
     limits = RedPacketLimits(
         max_total=settings.redpacket_max_fen,
         max_count=settings.redpacket_max_shares,
@@ -315,6 +372,9 @@ async def open_wallet(
         owned_gateway=owned_gateway,
         refunds=refunds,
         adminview=admin_view,
+        merchants=merchants,
+        paycodes=paycodes,
+        offers=planner,
     )
 
 
@@ -355,6 +415,13 @@ async def publish_descriptions(application: Application) -> None:
             log.warning("setMyDescription failed for %s", language, exc_info=True)
 
 
+def _tell_admins_of_payouts(application: Application, wallet: Wallet) -> None:
+    """With the manual gateway, the admins are told of each payout queued."""
+    gateway = wallet.withdrawals.gateway
+    if isinstance(gateway, ManualGateway):
+        gateway.on_queued = payouts.notifier(application)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -380,6 +447,9 @@ def build_application(
                 settings, notify_admins=holds.notifier(application)
             )
             application.bot_data[_OWNS_WALLET] = True
+            bot.keep_with(application.bot_data[WALLET_KEY].topups.keep)
+            _tell_admins_of_payouts(application, application.bot_data[WALLET_KEY])
+        await handle_kept(application, await application.bot_data[WALLET_KEY].topups.kept())
         await publish_commands(application, settings)
         await publish_descriptions(application)
 
@@ -393,15 +463,18 @@ def build_application(
             await opened.close()
 
     calls, polls = make_requests(settings.bot_api_transport)
+    bot = KeepingBot(  # keeps the payments it receives before it confirms them
+        token=settings.telegram_bot_token,
+        base_url=settings.bot_api_url,
+        base_file_url=settings.bot_file_url,
+        request=calls,
+        get_updates_request=polls,
+        rate_limiter=rate_limiter or SendLimiter(),
+    )
     application = (
         Application.builder()
-        .token(settings.telegram_bot_token)
-        .base_url(settings.bot_api_url)
-        .base_file_url(settings.bot_file_url)
-        .request(calls)
-        .get_updates_request(polls)
+        .bot(bot)
         .context_types(ContextTypes(context=WalletContext))
-        .rate_limiter(rate_limiter or SendLimiter())
         .concurrent_updates(PersonChatUpdateProcessor())
         .post_init(post_init)
         .post_stop(post_stop)
@@ -410,9 +483,11 @@ def build_application(
     )
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
+        bot.keep_with(wallet.topups.keep)
         # opened by the caller before this application (and its bot) existed, so its
         # guard could not be given the hook when it was made: it is given it here
         wallet.guard.notify_admins = holds.notifier(application)
+        _tell_admins_of_payouts(application, wallet)
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application, outcomes=KEYPAD_OUTCOMES)
     withdraw.schedule(application)
@@ -421,4 +496,7 @@ def build_application(
     )
     redpacket.schedule(application)
     broadcast.schedule(application)
+    offers.schedule(application)
+    setup_qr.schedule(application)
+    deletions.schedule(application)
     return application

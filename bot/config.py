@@ -25,7 +25,14 @@ from bot.domain.errors import AmountError
 from bot.domain.money import parse_amount
 from bot.domain.users import LANGUAGES
 
-__all__ = ["PAYOUT_GATEWAYS", "ConfigError", "Settings", "load_settings", "redact_url"]
+__all__ = [
+    "PAYOUT_GATEWAYS",
+    "WEBHOOK_SECRET",
+    "ConfigError",
+    "Settings",
+    "load_settings",
+    "redact_url",
+]
 
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -33,6 +40,7 @@ _SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
 _TRANSPORTS = ("aiohttp", "httpx")  # bot.transport.TRANSPORTS
 PAYOUT_GATEWAYS = ("sandbox", "manual", "http")
 PAYOUT_SECRET_MIN_BYTES = 16
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")  # Telegram allows 1-256 of these
 
 # variable -> key in wallet.toml
 _VARIABLES = {
@@ -55,11 +63,14 @@ _VARIABLES = {
     "WALLET_TOPUP_MAX": "topup_max",
     "WALLET_REDPACKET_MAX": "redpacket_max",
     "WALLET_REDPACKET_MAX_SHARES": "redpacket_max_shares",
+    "WALLET_POINTS_SILVER": "points_silver",
+    "WALLET_POINTS_GOLD": "points_gold",
     "WALLET_PAYOUT_GATEWAY": "payout_gateway",
     "WALLET_PAYOUT_URL": "payout_url",
     "WALLET_PAYOUT_SECRET": "payout_secret",
     "WALLET_PAYOUT_SECRET_FILE": "payout_secret_file",
     "WALLET_DEFAULT_LANGUAGE": "default_language",
+    "WALLET_WEBHOOK_SECRET": "webhook_secret",
 }
 
 
@@ -102,12 +113,18 @@ class Settings:
     topup_max_fen: int = 5_000_00  # the most one top-up may add: ¥5,000
     redpacket_max_fen: int = 200_00  # the most one red packet may hold: ¥200
     redpacket_max_shares: int = 100
+    # loyalty tiers: points earned over the last 12 months for 银卡 (silver) and 金卡 (gold)
+    points_silver: int = 1_000
+    points_gold: int = 5_000
     default_language: str = "zh"  # for people whose Telegram language is neither zh nor en
     # how withdrawals are paid out: sandbox (pays nothing), manual (an admin payout
     # queue) or http (a payout provider at payout_url, requests signed with payout_secret)
     payout_gateway: str = "sandbox"
     payout_url: str | None = None
     payout_secret: bytes | None = field(default=None, repr=False)
+    # webhook mode: Telegram's X-Telegram-Bot-Api-Secret-Token (None: bot.webhook keeps
+    # a generated one in the data folder)
+    webhook_secret: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:  # never print secrets in logs
         token = "set" if self.telegram_bot_token else "unset"
@@ -287,6 +304,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"WALLET_REDPACKET_MAX_SHARES: {shares!r} is not a whole number from 1 to 1000"
             )
 
+    for variable, name in (
+        ("WALLET_POINTS_SILVER", "points_silver"),
+        ("WALLET_POINTS_GOLD", "points_gold"),
+    ):
+        points = raw(variable)
+        if points is None:
+            continue
+        if re.fullmatch(r"\d{1,9}", str(points)) and int(str(points)) > 0:
+            values[name] = int(str(points))
+        else:
+            problems.append(f"{variable}: {points!r} is not a positive whole number of points")
+    silver = values.get("points_silver", Settings.points_silver)
+    if silver >= values.get("points_gold", Settings.points_gold):
+        problems.append("WALLET_POINTS_SILVER: must be below WALLET_POINTS_GOLD")
+
     for variable, name, top in (
         ("WALLET_GATEWAY_LATENCY", "gateway_latency_s", 60.0),
         ("WALLET_GATEWAY_FAILURE_RATE", "gateway_failure_rate", 1.0),
@@ -314,6 +346,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             )
 
     _payout_settings(raw, token is not None, values, problems)
+
+    webhook_secret = raw("WALLET_WEBHOOK_SECRET")
+    if webhook_secret is not None:
+        if WEBHOOK_SECRET.fullmatch(str(webhook_secret)):
+            values["webhook_secret"] = str(webhook_secret)
+        else:
+            problems.append(
+                "WALLET_WEBHOOK_SECRET: use 16 to 256 of A-Z a-z 0-9 _ - (make one with:"
+                ' python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
 
     if problems:
         raise ConfigError(problems)

@@ -14,6 +14,8 @@ not with the wallet's code. Knobs (attributes a test sets):
 - ``answer_secret``, ``unsigned``, ``tamper``, ``answer_timestamp_shift_s``,
   ``answer_request_id``, ``answer_body``, ``answer_status``: what the answers say and
   how they are signed.
+
+:meth:`send_callback` posts a signed callback reporting a payout's state to the wallet.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 
 WINDOW_S = 300
@@ -158,6 +161,27 @@ class FakeBank:
             "X-Wallet-Signature": signature(self.secret, stamp, "POST", path, body),
         }
         return headers, body
+
+    async def send_callback(
+        self,
+        url: str,
+        request_id: str,
+        *,
+        secret: bytes | None = None,
+        path: str = "/payouts/callback",
+    ) -> int:
+        """POST the callback reporting the payout's state to the wallet at ``url`` (its
+        root), signed with ``secret`` instead of the shared one if given (a forgery);
+        the HTTP status of the wallet's answer."""
+        headers, body = self.callback(request_id, path=path)
+        if secret is not None:
+            stamp = int(headers["X-Wallet-Timestamp"])
+            headers["X-Wallet-Signature"] = signature(secret, stamp, "POST", path, body)
+        headers["Content-Type"] = "application/json"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url + path, data=body, headers=headers) as answer:
+                await answer.read()
+                return answer.status
 
     # Handlers ---------------------------------------------------------------------------
 

@@ -2,11 +2,18 @@
 
 A broadcast is written down before anything is sent: its text, and one row per
 recipient (every user with ``private_chat = 1`` whom no earlier send found unreachable).
-Each recipient goes ``pending`` → ``sending`` (claimed by the sender, in one write) →
-``sent`` | ``blocked`` | ``failed``. Claiming before sending is what makes a restart safe:
-a new run takes only ``pending`` rows, so nobody gets the same broadcast twice. A claim
-left behind by a process that died mid-send is closed ``failed`` (whether the message
-arrived cannot be known; sending it again could repeat it). A person Telegram refuses
+Each recipient goes ``pending`` → ``sending`` (claimed, one person in one write, just
+before the message to them is sent) → ``sent`` | ``blocked`` | ``failed`` (written as
+soon as Telegram answers). Claiming before sending is what makes a restart safe: a run
+sends only to people it claimed from ``pending``, so two runs never send to one person,
+and a clean stop (between batches, the batch under way finished and recorded) leaves
+nobody claimed and nobody missed.
+
+After a crash the people left ``sending`` are the only uncertain ones: the message to
+them may or may not have left. **Decision: they are sent it once more** (a repeated
+announcement is harmless next to a missed one): the next start puts them back to
+``pending``. A claim counts its ``attempts``; a person left ``sending`` by two crashed
+runs is closed ``failed`` rather than sent it a third time. A person Telegram refuses
 (403: they blocked the bot), or says blocked the bot, is recorded unreachable and left out
 of later broadcasts until Telegram says they unblocked it.
 """
@@ -74,8 +81,13 @@ class BroadcastStore(Protocol):
 
     async def unfinished_broadcasts(self) -> list[Broadcast]: ...
 
-    async def claim_recipients(self, broadcast_id: int, limit: int) -> list[int]:
-        """Up to ``limit`` pending recipients, now ``sending``."""
+    async def pending_recipients(self, broadcast_id: int, limit: int) -> list[int]:
+        """Up to ``limit`` recipients still ``pending``, lowest id first (not claimed)."""
+        ...
+
+    async def claim_recipient(self, broadcast_id: int, telegram_id: int) -> bool:
+        """``pending`` → ``sending`` (one more attempt); False if not pending any more
+        (another run claimed it)."""
         ...
 
     async def record_deliveries(
@@ -84,8 +96,9 @@ class BroadcastStore(Protocol):
         """What became of claimed recipients; the blocked ones become unreachable."""
         ...
 
-    async def close_stale_claims(self, broadcast_id: int) -> int:
-        """Claims nobody will answer (their process stopped) → ``failed``; how many."""
+    async def reopen_stale_claims(self, broadcast_id: int, max_attempts: int) -> tuple[int, int]:
+        """Claims nobody will answer (their process stopped): back to ``pending`` if
+        claimed fewer than ``max_attempts`` times, else ``failed``; (reopened, failed)."""
         ...
 
     async def set_progress_message(

@@ -79,6 +79,17 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── BroadcastTextInvalid    code: broadcast_text_missing | broadcast_text_too_long
     │   ├── BroadcastNobody         nobody to send it to
     │   └── BroadcastNotFound
+    ├── OffersError                 a coupon, voucher or points operation cannot be done
+    │   ├── OfferArgumentsInvalid   code: voucher_issue_usage | voucher_days_invalid | …
+    │   ├── OfferRecipientsUnknown  params: names
+    │   ├── OfferNobody             nobody to give vouchers or coupons to
+    │   ├── CampaignNotFound
+    │   ├── CouponUnavailable       used, ended, or no longer fits the payment
+    │   ├── CouponLimitReached      params: campaign_id, limit
+    │   ├── CouponBudgetExhausted   params: campaign_id
+    │   ├── VoucherUnavailable      spent meanwhile, expired or not for this category
+    │   ├── CampaignNotRedeemable   not offered for points
+    │   └── PointsShort             params: balance, cost
     └── SecurityError               the security layer's tree: bot.domain.security_errors
 """
 
@@ -95,6 +106,11 @@ __all__ = [
     "BroadcastNobody",
     "BroadcastNotFound",
     "BroadcastTextInvalid",
+    "CampaignNotFound",
+    "CampaignNotRedeemable",
+    "CouponBudgetExhausted",
+    "CouponLimitReached",
+    "CouponUnavailable",
     "CurrencyMismatch",
     "DisputeAlreadyOpen",
     "IdempotencyConflict",
@@ -102,6 +118,10 @@ __all__ = [
     "LedgerError",
     "MemoTooLong",
     "MonthInvalid",
+    "OfferArgumentsInvalid",
+    "OfferNobody",
+    "OfferRecipientsUnknown",
+    "OffersError",
     "PaymentRequestAlreadyPaid",
     "PaymentRequestCancelled",
     "PaymentRequestError",
@@ -110,6 +130,7 @@ __all__ = [
     "PaymentRequestNotFound",
     "PaymentRequestNotYours",
     "PayoutAlreadyDecided",
+    "PayoutCardUnavailable",
     "PayoutError",
     "PayoutNotFound",
     "PayoutNoteInvalid",
@@ -117,6 +138,7 @@ __all__ = [
     "PendingTransferExpired",
     "PendingTransferNotExpired",
     "PendingTransferNotFound",
+    "PointsShort",
     "RedPacketAlreadyGrabbed",
     "RedPacketError",
     "RedPacketExhausted",
@@ -158,6 +180,7 @@ __all__ = [
     "TransferNotFound",
     "TransferNotRefundable",
     "UserNotFound",
+    "VoucherUnavailable",
     "WalletError",
 ]
 
@@ -517,6 +540,13 @@ class PayoutAlreadyDecided(PayoutError):
     code = "payout_already_decided"
 
 
+class PayoutCardUnavailable(PayoutError):
+    """The full card number of a payout cannot be shown: its owner's bound card is gone
+    or is another card now; ``params['payout_id']``."""
+
+    code = "payout_card_unavailable"
+
+
 class PayoutNoteInvalid(PayoutError):
     """The bank reference or the reason cannot be recorded; ``code`` says why
     (``payout_reference_missing``, ``payout_reason_missing``, ``payout_note_too_long``
@@ -715,3 +745,106 @@ class RefundPayeeFrozen(RefundError):
     """The payee's wallet is frozen, so no refund can leave it; ``params['transfer_id']``."""
 
     code = "refund_payee_frozen"
+
+
+# --- Coupons, consumption vouchers and points (bot.wallet.offers) ------------------------
+
+
+class OffersError(WalletError):
+    """A coupon, voucher or points operation cannot be done (now); nothing moved."""
+
+    code = "offers_error"
+
+
+class OfferArgumentsInvalid(OffersError):
+    """An admin's or a resident's words are not a usable command; ``code`` says why
+    (one of :attr:`codes`), with the values its message shows in ``params``."""
+
+    code = "voucher_issue_usage"
+    codes: ClassVar[frozenset[str]] = frozenset(
+        {
+            "voucher_issue_usage",
+            "voucher_days_invalid",
+            "voucher_categories_invalid",
+            "voucher_recipients_invalid",
+            "voucher_amount_too_large",
+            "campaign_usage",
+            "campaign_rule_invalid",
+            "campaign_option_invalid",
+            "campaign_budget_too_small",
+            "coupon_grant_usage",
+        }
+    )
+    money_params = ("maximum", "minimum")
+
+    def __init__(self, code: str, message: str = "", **params: Any) -> None:
+        if code not in self.codes:
+            raise ValueError(f"OfferArgumentsInvalid has no code {code!r}")
+        self.code = code  # type: ignore[misc]  # per-instance reason
+        super().__init__(message or code, **params)
+
+    def __reduce__(self):
+        return (_rebuild_offer_arguments, (self.code, str(self), self.params))
+
+
+def _rebuild_offer_arguments(
+    code: str, message: str, params: dict[str, Any]
+) -> OfferArgumentsInvalid:
+    return OfferArgumentsInvalid(code, message, **params)
+
+
+class OfferRecipientsUnknown(OffersError):
+    """Some names of the list are nobody the bot knows; ``params['names']``."""
+
+    code = "offer_recipients_unknown"
+
+
+class OfferNobody(OffersError):
+    """Nobody to give vouchers or coupons to (no verified resident, an empty list)."""
+
+    code = "offer_nobody"
+
+
+class CampaignNotFound(OffersError):
+    """No campaign has this id; ``params['campaign_id']``."""
+
+    code = "campaign_not_found"
+
+
+class CouponUnavailable(OffersError):
+    """The coupon is used, ended, not the payer's, or no longer takes this payment
+    (a payment's write refuses it: nothing moves); ``params['coupon_id']``."""
+
+    code = "coupon_unavailable"
+
+
+class CouponLimitReached(OffersError):
+    """The payer has used this campaign's coupons as often as it allows a person;
+    ``params``: ``campaign_id``, ``limit``."""
+
+    code = "coupon_limit_reached"
+
+
+class CouponBudgetExhausted(OffersError):
+    """The campaign's budget no longer covers the discount; ``params['campaign_id']``."""
+
+    code = "coupon_budget_exhausted"
+
+
+class VoucherUnavailable(OffersError):
+    """The voucher was spent meanwhile, has expired, or does not take this merchant's
+    category (a payment's write refuses it: nothing moves); ``params['voucher_id']``."""
+
+    code = "voucher_unavailable"
+
+
+class CampaignNotRedeemable(OffersError):
+    """The campaign's coupons are not offered for points (now); ``params['campaign_id']``."""
+
+    code = "campaign_not_redeemable"
+
+
+class PointsShort(OffersError):
+    """Fewer points than the coupon costs; ``params``: ``balance``, ``cost``."""
+
+    code = "points_short"

@@ -24,6 +24,9 @@ class TransferKind(StrEnum):
     RED_PACKET_REFUND = "redpacket_refund"  # what nobody grabbed, back to the sender
     MERCHANT_PAYMENT = "merchant_payment"  # a customer pays a merchant
     PAYMENT_REFUND = "payment_refund"  # an admin gives back (part of) a payment
+    MERCHANT_SETTLEMENT = "merchant_settlement"  # a merchant's takings to its owner's wallet
+    VOUCHER_ISSUE = "voucher_issue"  # the issuer funds consumption vouchers (into escrow)
+    VOUCHER_EXPIRY = "voucher_expiry"  # vouchers' unspent value back to the issuer
 
     @property
     def is_payment(self) -> bool:

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 __all__ = [
+    "CARD_REVEALED",
     "PAYOUT_PAID",
     "PAYOUT_REJECTED",
     "PayoutQueueStore",
@@ -29,6 +30,7 @@ __all__ = [
 
 PAYOUT_PAID = "admin.payout_paid"  # the security log's events of the decisions
 PAYOUT_REJECTED = "admin.payout_rejected"
+CARD_REVEALED = "admin.payout_card_revealed"  # an admin was shown a payout's full card
 
 
 class PayoutState(StrEnum):

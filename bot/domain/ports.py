@@ -31,6 +31,10 @@ class LedgerSnapshot(Protocol):
         """Every transfer in id order."""
         ...
 
+    async def live_voucher_value(self) -> dict[str, int]:
+        """The remaining value of the live (unexpired) consumption vouchers, by currency."""
+        ...
+
 
 class AuditSnapshot(LedgerSnapshot, Protocol):
     """The ledger and the security log at one moment, read-only."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -117,6 +118,19 @@ class TopUpStore(Protocol):
     async def record_event(
         self, actor_id: int | None, event: str, subject_id: int | None, details: dict
     ) -> object: ...
+
+    async def keep_payments(self, updates: Sequence[tuple[int, str]]) -> None:
+        """Keep (update id, the update's JSON) of payments received and not yet handled;
+        an update kept already stays as it was."""
+        ...
+
+    async def payment_handled(self, update_id: int) -> None:
+        """The kept payment of ``update_id`` was handled (credited, or reported)."""
+        ...
+
+    async def kept_payments(self) -> list[tuple[int, str]]:
+        """The payments kept and not handled, oldest first."""
+        ...
 
 
 def verify(

@@ -12,7 +12,6 @@ __all__ = [
     "User",
     "normalize_username",
     "resolve_language",
-    "set_default_language",
 ]
 
 
@@ -38,6 +37,9 @@ class User:
     language_code: str
     language: str | None  # chosen with /lang, else None
     private_chat: bool
+    # the wallet's WALLET_DEFAULT_LANGUAGE, for a Telegram language neither zh nor en;
+    # given by the ``Users`` service of the wallet the user was read through
+    default_language: str = "zh"
 
     @property
     def display_name(self) -> str:
@@ -45,27 +47,17 @@ class User:
 
     @property
     def effective_language(self) -> str:
-        return resolve_language(self.language, self.language_code)
+        return resolve_language(self.language, self.language_code, self.default_language)
 
 
 DEFAULT_LANGUAGE = "zh"  # the district's language, for people who speak neither
-_default_language = DEFAULT_LANGUAGE
-
-
-def set_default_language(language: str) -> None:
-    """The language of people whose Telegram language is neither Chinese nor English
-    (``WALLET_DEFAULT_LANGUAGE``); set once by the wiring when the wallet opens."""
-    global _default_language
-    if language not in LANGUAGES:
-        raise ValueError(f"the default language is one of {LANGUAGES}")
-    _default_language = language
 
 
 def resolve_language(
-    chosen: str | None, language_code: str | None, default: str | None = None
+    chosen: str | None, language_code: str | None, default: str = DEFAULT_LANGUAGE
 ) -> str:
     """The user's choice, else Chinese for any ``zh*`` Telegram language, English for any
-    ``en*``, else ``default`` (the configured default language when not given)."""
+    ``en*``, else ``default`` (the wallet's ``WALLET_DEFAULT_LANGUAGE``)."""
     if chosen in LANGUAGES:
         return chosen
     code = (language_code or "").lower()
@@ -73,7 +65,7 @@ def resolve_language(
         return "zh"
     if code.startswith("en"):
         return "en"
-    return default if default in LANGUAGES else _default_language
+    return default if default in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def normalize_username(text: str) -> str | None:

@@ -12,10 +12,13 @@ reference, or rejects it with a reason (``/payouts``, :class:`bot.wallet.payouts
    ``failed`` (:data:`~bot.wallet.gateway.NOT_RECEIVED`); a late request with it is
    refused the same way, never queued.
 
-The queue keeps the card's last four digits, never its number.
+The queue keeps the card's last four digits, never its number. ``on_queued`` (set by
+the chat's wiring) hears of each payout queued, to tell the admins.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from bot.domain.errors import StorageError
 from bot.domain.payouts import PayoutQueueStore, PayoutState, QueuedPayout
@@ -35,8 +38,13 @@ REJECTED = "rejected_by_admin"  # the reason of a payout an admin rejected
 class ManualGateway:
     mode = PayoutMode.MANUAL
 
-    def __init__(self, store: PayoutQueueStore) -> None:
+    def __init__(
+        self,
+        store: PayoutQueueStore,
+        on_queued: Callable[[QueuedPayout], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
+        self.on_queued = on_queued
 
     async def payout(
         self, request_id: str, card_number: str, amount: int, currency: str
@@ -51,6 +59,8 @@ class ManualGateway:
             != (card_number[-4:], amount, currency)
         ):
             raise GatewayUnavailable(f"request id {request_id} was used for another payout")
+        if queued.state is PayoutState.QUEUED and self.on_queued is not None:
+            await self.on_queued(queued)  # a repeat too: the hook tells of each payout once
         return _result(queued)
 
     async def status(self, request_id: str) -> PayoutResult:

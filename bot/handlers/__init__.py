@@ -17,11 +17,17 @@ from bot.handlers import (
     history,
     holds,
     language,
+    merchant,
+    merchant_pay,
+    offers,
+    offers_admin,
+    paycode,
     payouts,
     pin,
     redpacket,
     refund,
     request,
+    scan,
     security,
     send,
     sensitive,
@@ -36,10 +42,12 @@ from bot.handlers import (
 from bot.handlers.cards import CONFIRM_LINK
 from bot.handlers.errors import on_error
 from bot.handlers.pin import Outcomes
+from bot.handlers.questions import restored_first
 
 __all__ = ["Outcomes", "register"]
 
 
+RESTORE_GROUP = -2  # first of all: what the bot owes a chat from before a restart
 THROTTLE_GROUP = -1  # runs before every feature handler
 AFTER_GROUP = 1  # runs after the feature handlers: what follows up on any update
 
@@ -48,8 +56,15 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     """Every handler, in order; ``outcomes`` says how the PIN keypad shows what a
     confirmation did (see :mod:`bot.handlers.pin`)."""
     application.add_handlers(throttle.handlers(), group=THROTTLE_GROUP)
-    payout_handlers, payout_followers = payouts.handlers()
-    support_handlers, support_followers = support.handlers()
+    payout_handlers, payout_followers, payout_questions = payouts.handlers()
+    support_handlers, support_followers, support_questions = support.handlers()
+    merchant_handlers, amounts = merchant.handlers()
+    # the links a scanned code may be, each prefix's shows in order (also its /start)
+    scannable = {
+        request.PAY_LINK: (request.show_request, amounts.show_merchant, merchant_pay.show_charge),
+        paycode.CODE_LINK: (amounts.show_code,),
+    }
+    application.add_handler(restored_first(payout_questions, support_questions), RESTORE_GROUP)
     features = [
         # an admin's answer to "the bank reference?" first: a reference of six digits or
         # a card-like number is that, not a secret typed by mistake
@@ -57,6 +72,8 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
         *sensitive.handlers(),
         # a reply to a ticket's message, an admin's answer: after a secret typed by mistake
         *support_handlers,
+        *merchant_handlers,  # with the answer to "how much?" of a merchant's code
+        *paycode.handlers(),
         *balance.handlers(),
         *language.handlers(),
         *pin.handlers(outcomes),
@@ -64,6 +81,8 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
         *admin.handlers(),
         *adminview.handlers(),
         *refund.handlers(),
+        *offers_admin.handlers(),
+        *offers.handlers(),
         *broadcast.handlers(),
         *send.handlers(),
         *holds.handlers(),
@@ -74,6 +93,8 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
         *statement.handlers(),
         *withdraw.handlers(),
         *redpacket.handlers(),
+        *scan.handlers(scannable),
+        *(start.start_link(prefix, *shows) for prefix, shows in scannable.items()),
         # the card of a payment begun in a group: a transfer's (a tip's) or a red packet's
         start.start_link(CONFIRM_LINK, send.show_card, redpacket.show_card),
         # the plain /start after every feature's /start <payload> (start.start_link)
@@ -88,4 +109,5 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     application.add_handlers(fallback.handlers())
     application.add_handlers(payout_followers, group=AFTER_GROUP)
     application.add_handlers(support_followers, group=AFTER_GROUP)
+    application.add_handler(amounts.ended_by_a_command(), group=AFTER_GROUP)
     application.add_error_handler(on_error)

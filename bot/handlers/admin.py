@@ -7,6 +7,7 @@ from telegram import Update
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
 from bot.handlers.adminview import send_activity_chart
+from bot.handlers.cards import second_factor
 from bot.handlers.context import WalletContext, admin_only, command, error_text
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
@@ -68,13 +69,9 @@ async def _set_frozen(update: Update, context: WalletContext, user, language, fr
         return
     try:
         target = await wallet.admin.find_user(context.args[0])
-        if await wallet.two_factor.is_enabled(user.telegram_id):
-            view = await wallet.pin_entry.start_confirmation(
-                user.telegram_id,
-                FREEZE,
-                {"target": target.telegram_id, "frozen": frozen},
-                pin=False,
-            )
+        payload = {"target": target.telegram_id, "frozen": frozen}
+        view = await second_factor(context, user.telegram_id, FREEZE, payload)
+        if view is not None:
             await reply(
                 update, context, keypad_text(language, view), reply_markup=keypad_markup(view)
             )

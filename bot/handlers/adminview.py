@@ -12,6 +12,7 @@ from telegram.constants import ChatType
 from bot.domain.adminview import RECENT_DAYS, VIEW_USER, WalletView
 from bot.domain.errors import UserNotFound, WalletError
 from bot.domain.money import format_fen
+from bot.handlers.cards import second_factor
 from bot.handlers.context import (
     WalletContext,
     admin_only,
@@ -128,10 +129,10 @@ async def user_view(update: Update, context: WalletContext, user, language) -> N
     wallet = context.wallet
     try:
         target = await wallet.adminview.find(context.args[0])
-        if await wallet.two_factor.is_enabled(user.telegram_id):
-            keypad = await wallet.pin_entry.start_confirmation(
-                user.telegram_id, VIEW_USER, {"target": target.telegram_id}, pin=False
-            )
+        keypad = await second_factor(
+            context, user.telegram_id, VIEW_USER, {"target": target.telegram_id}
+        )
+        if keypad is not None:
             await reply(
                 update, context, keypad_text(language, keypad), reply_markup=keypad_markup(keypad)
             )

@@ -23,7 +23,7 @@ from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler
 
 from bot.domain.broadcasts import Broadcast, RecipientState
 from bot.domain.errors import WalletError
-from bot.handlers.cards import CANCEL, card_buttons, card_pattern
+from bot.handlers.cards import AdminCard, card_buttons, card_pattern, press_admin_card
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -32,10 +32,8 @@ from bot.handlers.context import (
     error_text,
     is_private,
     private_link,
-    refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
-from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.wallet.broadcasts import CONFIRMATION, check_text
 
@@ -108,36 +106,20 @@ async def broadcast(update: Update, context: WalletContext, user, language) -> N
     )
 
 
+async def _begin(context: WalletContext, language: str, user, action) -> str:
+    begun = await context.wallet.broadcasts.begin(
+        action.id, user.telegram_id, action.payload["text"]
+    )
+    return await begun_text(context, language, begun)
+
+
+_CARD = AdminCard(PURPOSE, "broadcast.cancelled", lambda action: CONFIRMATION, _begin)
+
+
 @admin_only
 async def broadcast_press(update: Update, context: WalletContext, user, language) -> None:
     """Begin the broadcast (after a 2FA code, for an admin who has it) or drop it."""
-    query = update.callback_query
-    wallet = context.wallet
-    action_id, choice = context.match.groups()
-    try:
-        action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=PURPOSE)
-        if choice == CANCEL:
-            await wallet.actions.cancel(action)
-            await query.answer()
-            await query.edit_message_text(translate(language, "broadcast.cancelled"))
-            return
-        await wallet.actions.finish(action)  # a second tap is refused here
-        text = action.payload["text"]
-        if await wallet.two_factor.is_enabled(user.telegram_id):
-            view = await wallet.pin_entry.start_confirmation(
-                user.telegram_id, CONFIRMATION, {"text": text}, pin=False
-            )
-            await query.answer()
-            await query.edit_message_text(
-                keypad_text(language, view), reply_markup=keypad_markup(view)
-            )
-            return
-        begun = await wallet.broadcasts.begin(action.id, user.telegram_id, text)
-    except WalletError as refused:
-        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
-        return
-    await query.answer()
-    await query.edit_message_text(await begun_text(context, language, begun))
+    await press_admin_card(update, context, user, language, _CARD)
 
 
 async def begun_text(context: WalletContext, language: str, begun: Broadcast) -> str:
@@ -210,7 +192,7 @@ async def resume(application: Application) -> None:
     for unfinished in await wallet.broadcasts.unfinished():
         if unfinished.id in running:
             continue
-        await wallet.broadcasts.close_stale_claims(unfinished.id)
+        await wallet.broadcasts.reopen_stale_claims(unfinished.id)
         launch(application, unfinished.id)
 
 

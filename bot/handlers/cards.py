@@ -31,6 +31,7 @@ from bot.handlers.context import (
     error_text,
     language_of,
     private_link,
+    refusal_text,
 )
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
@@ -38,11 +39,14 @@ from bot.i18n import translate
 
 __all__ = [
     "CONFIRM_LINK",
+    "AdminCard",
     "CardFlow",
     "card_buttons",
     "card_pattern",
     "offer_card",
+    "press_admin_card",
     "press_card",
+    "second_factor",
 ]
 
 CONFIRM, CANCEL = "y", "n"
@@ -151,3 +155,61 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
         query.message.text + "\n\n" + keypad_text(language, view),
         reply_markup=keypad_markup(view),
     )
+
+
+async def second_factor(context: WalletContext, telegram_id: int, confirmation: str, payload: dict):
+    """For an admin who has 2FA on: the code keypad whose confirmation does the sensitive
+    action with ``payload`` (show it instead); None: go ahead now."""
+    wallet = context.wallet
+    if not await wallet.two_factor.is_enabled(telegram_id):
+        return None
+    return await wallet.pin_entry.start_confirmation(telegram_id, confirmation, payload, pin=False)
+
+
+@dataclass(frozen=True)
+class AdminCard:
+    """An admin's Confirm / Cancel card for a sensitive action (a refund, a broadcast,
+    vouchers): what it is, and what Confirm does."""
+
+    purpose: str  # the card's pending-action purpose
+    cancelled: str  # message key shown when the card is cancelled
+    # The 2FA confirmation whose keypad does the same as ``act`` (an admin with 2FA on).
+    confirmation: Callable[[Action], str]
+    # Do it: the admin's answer.
+    act: Callable[[WalletContext, str, object, Action], Awaitable[str]]
+    # The admin's answer when it was refused.
+    refused: Callable[[str, WalletError], str] = error_text
+
+
+async def press_admin_card(
+    update: Update, context: WalletContext, user, language: str, card: AdminCard
+) -> None:
+    """Confirm (once) or cancel an admin's card; an admin with 2FA enters a code first."""
+    query, wallet = update.callback_query, context.wallet
+    action_id, choice = context.match.groups()
+    try:
+        action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=card.purpose)
+        if choice == CANCEL:
+            await wallet.actions.cancel(action)
+        else:
+            await wallet.actions.finish(action)  # atomic: a second tap is refused here
+    except WalletError as refused:
+        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    if choice == CANCEL:
+        await query.edit_message_text(translate(language, card.cancelled))
+        return
+    try:
+        view = await second_factor(
+            context, user.telegram_id, card.confirmation(action), dict(action.payload)
+        )
+        if view is not None:
+            await query.edit_message_text(
+                keypad_text(language, view), reply_markup=keypad_markup(view)
+            )
+            return
+        text = await card.act(context, language, user, action)
+    except WalletError as refused:
+        text = card.refused(language, refused)
+    await query.edit_message_text(text)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from bot.wallet.broadcasts import Broadcasts
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
+    from bot.wallet.merchants import Merchants
+    from bot.wallet.offers import Offers
+    from bot.wallet.paycodes import PayCodes
     from bot.wallet.payouts import Payouts
     from bot.wallet.redpackets import RedPackets
     from bot.wallet.refunds import Refunds
@@ -97,6 +100,9 @@ class Wallet:
     refunds: Refunds | None = None  # admin refunds (bot.wallet.refunds)
     support: Support | None = None  # support tickets and disputes
     broadcasts: Broadcasts | None = None  # an admin's message to everyone
+    merchants: Merchants | None = None  # merchants and paying them
+    paycodes: PayCodes | None = None  # customers' pay codes, collected by merchants
+    offers: Offers | None = None  # coupons, consumption vouchers and points
 
     async def close(self) -> None:
         try:
@@ -176,7 +182,7 @@ async def current_user(update: Update, context: WalletContext) -> User | None:
 def language_of(update: Update, user: User | None) -> str:
     if user is not None:
         return user.effective_language
-    person = update.effective_user
+    person = update.effective_user  # nobody the wallet could know: the district's default
     return resolve_language(None, person.language_code if person else None)
 
 

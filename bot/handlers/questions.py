@@ -3,46 +3,98 @@
 The bank reference of a payout marked Paid, the reason of a rejected one, the answer to
 a support ticket: the bot asks with a ``ForceReply`` and takes the person's next text
 message as the answer. One question is open per person (the last one asked), for
-``ttl_s``; a command sent instead ends it. The questions live in this process: after a
-restart the admin taps the button again (the decisions themselves are stored).
+``ttl_s``; a command sent instead ends it.
+
+The questions are stored (``FollowUpStore`` of ``bot.domain.followups``, one ``topic``
+per feature) as well as kept here: after a restart the admin's next message is still
+the answer, until the same deadline. The handler of :func:`restored_first` loads them
+once, before the first update reaches any feature (filters cannot wait for a read).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from telegram import Message, Update
-from telegram.ext import MessageHandler, filters
+from telegram.ext import MessageHandler, TypeHandler, filters
 
-__all__ = ["Questions"]
+from bot.domain.followups import FollowUpStore, OpenQuestion
+
+__all__ = ["Questions", "restored_first"]
 
 Q = TypeVar("Q")
 
 
-class Questions(Generic[Q]):
-    """The question each person was last asked, until it is answered, dropped or old."""
+def _same(value):
+    return value
 
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+
+class Questions(Generic[Q]):
+    """The question each person was last asked, until it is answered, dropped or old.
+
+    ``encode`` turns a question into a JSON value to store, ``decode`` back (by default
+    the question is one already). ``clock`` is wall time in seconds: a deadline is kept
+    across restarts.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+        *,
+        topic: str = "question",
+        encode: Callable[[Q], object] = _same,
+        decode: Callable[[object], Q] = _same,
+    ) -> None:
         self._ttl_s = ttl_s
         self._clock = clock
+        self.topic = topic
+        self._encode, self._decode = encode, decode
         self._open: dict[int, tuple[Q, float]] = {}  # person -> (question, expires at)
+        self._store: FollowUpStore | None = None
+        self._restoring = asyncio.Lock()
 
-    def ask(self, person_id: int, question: Q) -> None:
-        self._open[person_id] = (question, self._clock() + self._ttl_s)
+    async def restore(self, store: FollowUpStore) -> None:
+        """Keep the questions in ``store`` from now on, and take back the ones it holds
+        that are still open (once; the expired ones are dropped)."""
+        if self._store is not None:
+            return
+        async with self._restoring:
+            if self._store is not None:
+                return
+            now = self._clock()
+            for stored in await store.open_questions(self.topic):
+                expires = stored.expires_at / 1000
+                if expires <= now:
+                    await store.drop_question(self.topic, stored.telegram_id)
+                elif stored.telegram_id not in self._open:
+                    self._open[stored.telegram_id] = (self._decode(stored.payload), expires)
+            self._store = store
+
+    async def ask(self, person_id: int, question: Q) -> None:
+        expires = self._clock() + self._ttl_s
+        self._open[person_id] = (question, expires)
+        if self._store is not None:
+            payload = self._encode(question)
+            stored = OpenQuestion(self.topic, person_id, payload, int(expires * 1000))
+            await self._store.ask_question(stored)
 
     def open_for(self, person_id: int) -> Q | None:
         found = self._open.get(person_id)
         if found is None:
             return None
         if found[1] <= self._clock():
-            self._open.pop(person_id, None)
+            self._open.pop(person_id, None)  # the stored row goes at the next drop or start
             return None
         return found[0]
 
-    def drop(self, person_id: int) -> None:
+    async def drop(self, person_id: int) -> None:
         self._open.pop(person_id, None)
+        if self._store is not None:
+            await self._store.drop_question(self.topic, person_id)
 
     def asked(self, name: str) -> filters.MessageFilter:
         """A private message from someone with an open question."""
@@ -53,9 +105,21 @@ class Questions(Generic[Q]):
         the question (the message after it is no answer)."""
 
         async def end_question(update: Update, context) -> None:
-            self.drop(update.effective_user.id)
+            await self.drop(update.effective_user.id)
 
         return MessageHandler(self.asked(name) & filters.COMMAND, end_question)
+
+
+def restored_first(*questions: Questions) -> TypeHandler:
+    """For a group before every other: the stored questions are taken back before the
+    first update is looked at (a no-op once done)."""
+
+    async def restore_questions(update: Update, context) -> None:
+        store = context.wallet.store.followups
+        for each in questions:
+            await each.restore(store)
+
+    return TypeHandler(Update, restore_questions)
 
 
 class _Asked(filters.MessageFilter):

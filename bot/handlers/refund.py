@@ -16,7 +16,7 @@ from bot.domain.errors import TransferNotRefundable, WalletError
 from bot.domain.money import format_fen
 from bot.domain.refunds import Refund, RefundPreview, parse_refund
 from bot.domain.users import resolve_language
-from bot.handlers.cards import CANCEL, card_buttons, card_pattern
+from bot.handlers.cards import AdminCard, card_buttons, card_pattern, press_admin_card
 from bot.handlers.context import (
     WalletContext,
     admin_only,
@@ -24,10 +24,8 @@ from bot.handlers.context import (
     error_text,
     is_private,
     private_link,
-    refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
-from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.render.labels import kind_label
 from bot.wallet.refunds import CONFIRMATION, command_key
@@ -120,52 +118,35 @@ async def refund_command(update: Update, context: WalletContext, user, language)
     )
 
 
+async def _refund(context: WalletContext, language: str, user, action) -> str:
+    payload = action.payload
+    refund = await context.wallet.refunds.refund(
+        user.telegram_id,
+        int(payload["transfer_id"]),
+        int(payload["amount"]),
+        str(payload["reason"]),
+        str(payload["key"]),
+    )
+    return await done_text(context, language, refund)
+
+
+_CARD = AdminCard(CARD, "refund.cancelled", lambda action: CONFIRMATION, _refund, refused_text)
+
+
 @admin_only
 async def refund_press(update: Update, context: WalletContext, user, language) -> None:
     """Confirm (once) or cancel a refund's card; an admin with 2FA enters a code first."""
-    query, wallet = update.callback_query, context.wallet
-    action_id, choice = context.match.groups()
-    try:
-        action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=CARD)
-        if choice == CANCEL:
-            await wallet.actions.cancel(action)
-        else:
-            await wallet.actions.finish(action)  # atomic: a second tap is refused here
-    except WalletError as refused:
-        await query.answer(refusal_text(language, refused)[:200], show_alert=True)
-        return
-    await query.answer()
-    if choice == CANCEL:
-        await query.edit_message_text(translate(language, "refund.cancelled"))
-        return
-    payload = action.payload
-    try:
-        if await wallet.two_factor.is_enabled(user.telegram_id):
-            view = await wallet.pin_entry.start_confirmation(
-                user.telegram_id, CONFIRMATION, payload, pin=False
-            )
-            await query.edit_message_text(
-                keypad_text(language, view), reply_markup=keypad_markup(view)
-            )
-            return
-        refund = await wallet.refunds.refund(
-            user.telegram_id,
-            int(payload["transfer_id"]),
-            int(payload["amount"]),
-            str(payload["reason"]),
-            str(payload["key"]),
-        )
-    except WalletError as refused:
-        await query.edit_message_text(refused_text(language, refused))
-        return
-    await query.edit_message_text(await done_text(context, language, refund))
+    await press_admin_card(update, context, user, language, _CARD)
 
 
 async def _tell(context: WalletContext, telegram_id: int | None, key: str, **params) -> Told:
     if telegram_id is None:
         return Told.FAILED
     person = await context.wallet.users.get(telegram_id)
-    language = person.effective_language if person is not None else resolve_language(None, None)
+    if person is not None:
+        language = person.effective_language
+    else:
+        language = resolve_language(None, None, context.wallet.users.default_language)
     params["reason"] = _reason(language, params["reason"])
     text = translate(language, key, **params)
     return await tell(context.bot, telegram_id, text, about="a refund")

@@ -32,7 +32,6 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import tell
 from bot.handlers.risk_text import decision_text, reason_text
-from bot.handlers.start import start_link
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
@@ -244,9 +243,10 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
 
 
 def handlers() -> list:
+    """/request and its buttons; its link (``pay_``, shared with the merchants' codes) is
+    registered with the others of its prefix in ``bot.handlers.register``."""
     return [
         command("request", request),
-        start_link(PAY_LINK, show_request),
         CallbackQueryHandler(card_press, pattern=card_pattern(CARD)),
         CallbackQueryHandler(cancel_press, pattern=CANCEL_TAP),
     ]

@@ -1,28 +1,27 @@
 """The 2FA setup QR code holds the secret: it leaves the chat once the first code is
-confirmed, or after ``QR_LIFETIME_S``, whichever comes first."""
+confirmed, or after ``QR_LIFETIME_S``, whichever comes first (a restart in between
+changes neither: see ``bot.handlers.deletions``)."""
 
 from __future__ import annotations
 
 from telegram import Message
-from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes
 
-__all__ = ["QR_LIFETIME_S", "TWO_FACTOR_ON", "delete_setup_qr", "remember_setup_qr"]
+from bot.domain.followups import PendingDeletion
+from bot.handlers import deletions
+
+__all__ = [
+    "QR_LIFETIME_S",
+    "TWO_FACTOR_ON",
+    "delete_setup_qr",
+    "remember_setup_qr",
+    "schedule",
+]
 
 QR_LIFETIME_S = 300.0  # the time to scan it; read when each QR is sent
 TWO_FACTOR_ON = "2fa.on"  # the keypad's finished prompt once the first code is confirmed
+PURPOSE = "2fa_qr"
 _SHOWN = "2fa.setup_qr"  # bot_data: telegram id -> (chat id, message id) of the QR shown
-
-
-def _job_name(telegram_id: int, message_id: int) -> str:
-    return f"2fa.qr.{telegram_id}.{message_id}"
-
-
-async def _delete(context: ContextTypes.DEFAULT_TYPE, chat_id: int, message_id: int) -> None:
-    try:
-        await context.bot.delete_message(chat_id, message_id)
-    except TelegramError:  # already deleted by its owner, or too old to delete
-        pass
 
 
 async def remember_setup_qr(
@@ -34,12 +33,14 @@ async def remember_setup_qr(
     older = shown.get(telegram_id)
     shown[telegram_id] = (message.chat_id, message.message_id)
     if older is not None:
-        await _forget(context, telegram_id, *older)
-    context.job_queue.run_once(
-        _expire,
-        when=QR_LIFETIME_S,
-        data=(telegram_id, message.chat_id, message.message_id),
-        name=_job_name(telegram_id, message.message_id),
+        await deletions.delete_now(context.application, *older)
+    await deletions.delete_later(
+        context.application,
+        message.chat_id,
+        message.message_id,
+        QR_LIFETIME_S,
+        PURPOSE,
+        owner_id=telegram_id,
     )
 
 
@@ -47,21 +48,14 @@ async def delete_setup_qr(context: ContextTypes.DEFAULT_TYPE, telegram_id: int) 
     """Delete the QR shown to ``telegram_id``, if one is still in the chat."""
     shown = context.bot_data.get(_SHOWN, {}).pop(telegram_id, None)
     if shown is not None:
-        await _forget(context, telegram_id, *shown)
+        await deletions.delete_now(context.application, *shown)
 
 
-async def _forget(
-    context: ContextTypes.DEFAULT_TYPE, telegram_id: int, chat_id: int, message_id: int
-) -> None:
-    for job in context.job_queue.get_jobs_by_name(_job_name(telegram_id, message_id)):
-        job.schedule_removal()
-    await _delete(context, chat_id, message_id)
+async def _taken_back(application: Application, due: PendingDeletion) -> None:
+    """After a restart: the first code confirmed still deletes the QR at once."""
+    if due.owner_id is not None:
+        application.bot_data.setdefault(_SHOWN, {})[due.owner_id] = (due.chat_id, due.message_id)
 
 
-async def _expire(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The QR's time is up: delete it unless the first code already did."""
-    telegram_id, chat_id, message_id = context.job.data
-    shown = context.bot_data.get(_SHOWN, {})
-    if shown.get(telegram_id) == (chat_id, message_id):
-        del shown[telegram_id]
-    await _delete(context, chat_id, message_id)
+def schedule(application: Application) -> None:
+    deletions.on_restore(application, PURPOSE, _taken_back)

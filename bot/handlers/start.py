@@ -10,7 +10,7 @@ reaches the plain /start, which says the link is not valid and shows the menu.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
@@ -34,6 +34,8 @@ __all__ = [
     "MENU_HELP",
     "MENU_LANGUAGE",
     "MENU_SUPPORT",
+    "Links",
+    "follow",
     "handlers",
     "menu_markup",
     "start_link",
@@ -47,6 +49,8 @@ MENU_SUPPORT = "m:support"
 
 # Shows what a link's ``rest`` names in the private chat; False: there is no such thing.
 Show = Callable[[Update, WalletContext, str], Awaitable[bool]]
+# The shows of each link prefix, for links followed another way than /start (a scanned code).
+Links = Mapping[str, Sequence[Show]]
 
 
 def menu_markup(language: str) -> InlineKeyboardMarkup:
@@ -138,6 +142,17 @@ def start_link(prefix: str, *shows: Show) -> CommandHandler:
 
     only = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.Regex(link)
     return CommandHandler("start", open_link, filters=only)
+
+
+async def follow(update: Update, context: WalletContext, payload: str, links: Links) -> bool:
+    """Show what a link's ``payload`` names, as ``/start <payload>`` would (the shows of
+    its prefix in ``links``, in order); False when none takes it."""
+    for prefix, shows in links.items():
+        if payload.startswith(prefix):
+            for show in shows:
+                if await show(update, context, payload[len(prefix) :]):
+                    return True
+    return False
 
 
 async def help_command(update: Update, context: WalletContext) -> None:

@@ -300,7 +300,7 @@ def _thread(prompts: Questions[int]):
             ticket_id = int(mark.group(1))
             ticket = await wallet.support.get(ticket_id)
             if is_admin(context, user) and ticket.telegram_id != user.telegram_id:
-                prompts.drop(user.telegram_id)
+                await prompts.drop(user.telegram_id)
                 await _answer(update, context, user, language, ticket_id, message.text or "")
                 return
             ticket = await wallet.support.add(user, ticket_id, message.text or "")
@@ -417,7 +417,7 @@ def _press(prompts: Questions[int]):
             translate(language, "support.ask_answer", id=ticket.id),
             reply_markup=ForceReply(selective=True),
         )
-        prompts.ask(user.telegram_id, ticket.id)  # the ticket to answer
+        await prompts.ask(user.telegram_id, ticket.id)  # the ticket to answer
 
     return ticket_press
 
@@ -448,16 +448,16 @@ def _take(prompts: Questions[int]):
         if ticket_id is None:  # it ran out between the filter and now
             await reply(update, context, translate(language, "support.question_expired"))
             return
-        prompts.drop(user.telegram_id)
+        await prompts.drop(user.telegram_id)
         await _answer(update, context, user, language, ticket_id, update.effective_message.text)
 
     return ticket_answer
 
 
-def handlers() -> tuple[list, list]:
-    """The feature's handlers, and those to run after every feature's (a command ends an
-    admin's open question)."""
-    prompts: Questions[int] = Questions(PROMPT_TTL_S)  # the ticket each admin answers
+def handlers() -> tuple[list, list, Questions[int]]:
+    """The feature's handlers, those to run after every feature's (a command ends an
+    admin's open question), and its questions (stored: see ``questions.restored_first``)."""
+    prompts: Questions[int] = Questions(PROMPT_TTL_S, topic="ticket_answer")  # the ticket
     private_text = (
         filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
     )
@@ -476,4 +476,5 @@ def handlers() -> tuple[list, list]:
             MessageHandler(private_text & asked, _take(prompts)),
         ],
         [prompts.ended_by_a_command("asked_for_ticket_answer")],
+        prompts,
     )

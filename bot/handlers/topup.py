@@ -166,7 +166,7 @@ async def paid(update: Update, context: WalletContext) -> None:
     )
     try:
         user = await current_user(update, context)
-        credit = await context.wallet.topups.credit(user, payment)
+        credit = await context.wallet.topups.credit(user, payment, update_id=update.update_id)
     except Exception:
         # Telegram took this money: whatever failed, the log must let an admin credit it.
         log.critical("successful payment NOT credited: %s", payment, exc_info=True)

@@ -5,6 +5,8 @@
 3. No user or merchant account has negative available money.
 4. Every pending transfer is resolved at most once, by a transfer of the same accounts.
 5. The hash chain verifies: each transfer's hash matches its fields and the previous hash.
+6. The vouchers' escrow (``escrow:vouchers``) holds exactly the remaining value of the
+   live vouchers: nothing spent twice, nothing left behind at expiry.
 
 The first broken link of the chain is named, so a tampered row can be found.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.chain import GENESIS_HASH, rehash
 from bot.domain.model import TransferFlag
+from bot.domain.offers import VOUCHER_ESCROW
 from bot.domain.ports import LedgerSnapshot
 
 __all__ = ["AuditReport", "audit_ledger"]
@@ -119,4 +122,21 @@ async def audit_ledger(snapshot: LedgerSnapshot) -> AuditReport:
         total += account.balance
     if total != 0:
         report.problem(f"the balances add up to {total}, not 0")
+    await _audit_vouchers(snapshot, accounts.values(), report)
     return report
+
+
+async def _audit_vouchers(snapshot: LedgerSnapshot, accounts, report: AuditReport) -> None:
+    """The vouchers' escrow holds the live vouchers' remaining value, in each currency."""
+    live = await snapshot.live_voucher_value()
+    for account in accounts:
+        if account.name == VOUCHER_ESCROW:
+            value = live.pop(account.currency, 0)
+            if account.balance != value:
+                report.problem(
+                    f"account {account.id} ({account.name}): balance {account.balance}"
+                    f" but the live vouchers hold {value}"
+                )
+    for currency, value in live.items():
+        if value:
+            report.problem(f"live {currency} vouchers hold {value} but no escrow holds it")

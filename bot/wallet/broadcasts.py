@@ -3,10 +3,12 @@
 :meth:`Broadcasts.begin` writes the broadcast and its recipients (and the admin's audit
 event) once, keyed by the admin's confirmation. :meth:`Broadcasts.run` then sends it
 batch by batch through ``deliver`` (the chat layer's send, which keeps within Telegram's
-limits): each batch is claimed in one write before it is sent and its answers recorded in
-one write after, so a run stopped at any point is continued by the next one without
-sending anybody anything twice. ``report`` is given the broadcast as it stands every few
-seconds and once at the end.
+limits): each person is claimed (``sending``) in a write just before the message to them,
+and what Telegram answered is written just after, so a run stopped between batches is
+continued by the next one without sending anybody anything twice or missing anyone.
+After a crash, the people left ``sending`` are sent it once more (see
+``bot.domain.broadcasts``: a repeat is better than a miss; never a third time).
+``report`` is given the broadcast as it stands every few seconds and once at the end.
 """
 
 from __future__ import annotations
@@ -30,12 +32,20 @@ from bot.security.pin_entry import ConfirmationResult
 if TYPE_CHECKING:
     from bot.domain.security_ports import Action
 
-__all__ = ["BATCH", "CONFIRMATION", "REPORT_EVERY_S", "Broadcasts", "check_text"]
+__all__ = [
+    "BATCH",
+    "CONFIRMATION",
+    "MAX_ATTEMPTS",
+    "REPORT_EVERY_S",
+    "Broadcasts",
+    "check_text",
+]
 
 log = logging.getLogger(__name__)
 
 CONFIRMATION = "broadcast"  # the keypad's confirmation for an admin with 2FA
-BATCH = 25  # recipients claimed and sent at once (the limiter paces them)
+BATCH = 25  # recipients sent to at once (the limiter paces them)
+MAX_ATTEMPTS = 2  # a send a crash left uncertain is made once more, never a third time
 REPORT_EVERY_S = 3.0  # how often the progress is reported while sending
 
 Deliver = Callable[[int, str], Awaitable[RecipientState]]
@@ -87,15 +97,20 @@ class Broadcasts:
     async def unfinished(self) -> list[Broadcast]:
         return await self.store.unfinished_broadcasts()
 
-    async def close_stale_claims(self, broadcast_id: int) -> int:
-        """Claims a stopped run left unanswered become ``failed`` (call only when no run
-        of this broadcast is under way): whether they arrived cannot be known."""
-        closed = await self.store.close_stale_claims(broadcast_id)
-        if closed:
+    async def reopen_stale_claims(self, broadcast_id: int) -> tuple[int, int]:
+        """Claims a crashed run left unanswered (call only when no run of this broadcast
+        is under way): whether they arrived cannot be known, so they are sent once more;
+        claimed ``MAX_ATTEMPTS`` times already, they are counted failed. (reopened, failed)"""
+        reopened, failed = await self.store.reopen_stale_claims(broadcast_id, MAX_ATTEMPTS)
+        if reopened or failed:
             log.warning(
-                "broadcast %s: %d sends of a stopped run counted failed", broadcast_id, closed
+                "broadcast %s: %d uncertain sends of a stopped run are made again,"
+                " %d counted failed",
+                broadcast_id,
+                reopened,
+                failed,
             )
-        return closed
+        return reopened, failed
 
     async def set_reachable(self, telegram_id: int, reachable: bool) -> None:
         """The person blocked the bot (left out of later broadcasts) or unblocked it."""
@@ -117,22 +132,25 @@ class Broadcasts:
         reported = time.monotonic()
         await report(broadcast)
         while stopping is None or not stopping.is_set():
-            claimed = await self.store.claim_recipients(broadcast_id, self.batch)
-            if not claimed:
+            batch = await self.store.pending_recipients(broadcast_id, self.batch)
+            if not batch:
                 broadcast = await self.store.finish_broadcast(broadcast_id)
                 if broadcast.finished:  # else another run still sends, and finishes it
                     await report(broadcast)
                 return broadcast
-            answers = await asyncio.gather(
-                *(_deliver_safely(deliver, person, broadcast.text) for person in claimed)
-            )
-            await self.store.record_deliveries(
-                broadcast_id, dict(zip(claimed, answers, strict=True))
-            )
+            await asyncio.gather(*(self._send(broadcast, person, deliver) for person in batch))
             if time.monotonic() - reported >= self.report_every_s:
                 reported = time.monotonic()
                 await report(await self.get(broadcast_id))
         return await self.get(broadcast_id)
+
+
+    async def _send(self, broadcast: Broadcast, person: int, deliver: Deliver) -> None:
+        """Claim ``person``, send, record the answer (another run's claim: nothing)."""
+        if not await self.store.claim_recipient(broadcast.id, person):
+            return
+        answer = await _deliver_safely(deliver, person, broadcast.text)
+        await self.store.record_deliveries(broadcast.id, {person: answer})
 
 
 async def _deliver_safely(deliver: Deliver, telegram_id: int, text: str) -> RecipientState:

@@ -18,13 +18,21 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.domain.errors import PayoutNoteInvalid, PayoutNotFound, UserNotFound
+from bot.domain.errors import (
+    PayoutAlreadyDecided,
+    PayoutCardUnavailable,
+    PayoutNoteInvalid,
+    PayoutNotFound,
+    UserNotFound,
+)
 from bot.domain.holds import DAY_MS
 from bot.domain.kinds import TransferKind
 from bot.domain.payouts import (
+    CARD_REVEALED,
     PAYOUT_PAID,
     PAYOUT_REJECTED,
     PayoutQueueStore,
+    PayoutState,
     QueuedPayout,
 )
 from bot.security.pin_entry import ConfirmationResult
@@ -41,6 +49,8 @@ __all__ = [
     "CONFIRMATION",
     "REASON_MAX",
     "REFERENCE_MAX",
+    "REVEAL",
+    "CardReveal",
     "PayoutDecision",
     "PayoutItem",
     "Payouts",
@@ -49,6 +59,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONFIRMATION = "payout_decision"  # the keypad's confirmation for an admin with 2FA
+REVEAL = "payout_card_reveal"  # the keypad's confirmation before a full card is shown
 REFERENCE_MAX = 64  # characters of a bank reference
 REASON_MAX = 200  # characters of a reason to reject
 
@@ -79,6 +90,15 @@ class PayoutDecision:
     payout: QueuedPayout
     withdrawal: Withdrawal | None
     settled_now: bool  # this call posted or voided the withdrawal's reservation
+
+
+@dataclass(frozen=True, slots=True)
+class CardReveal:
+    """The full card number of a queued payout, shown to one admin (and audited)."""
+
+    payout: QueuedPayout
+    admin_id: int
+    card_number: str
 
 
 def check_note(paid: bool, text: str) -> str:
@@ -172,3 +192,24 @@ class Payouts:
             note=str(payload["note"]),
         )
         return ConfirmationResult("payouts.decided", outcome=decision)
+
+    async def reveal_card(self, action: Action) -> ConfirmationResult:
+        """The keypad's confirmation (``confirm:payout_card_reveal``), run once the admin
+        entered a 2FA code (admins without 2FA are never shown a full card): the full
+        number of a queued payout's card, the showing written to the security log."""
+        payout = await self.get(int(action.payload["payout_id"]))
+        if payout.state is not PayoutState.QUEUED:  # paid or rejected: no reason to look
+            raise PayoutAlreadyDecided(
+                payout_id=payout.id, state=payout.state.value, admin=payout.decided_by
+            )
+        identity = self.withdrawals.identity
+        number = await identity.card_number(payout.telegram_id) if payout.telegram_id else None
+        if number is None or number[-4:] != payout.card_last4:
+            raise PayoutCardUnavailable(payout_id=payout.id)
+        details = {"payout_id": payout.id, "card_last4": payout.card_last4}
+        await self.guard.store.record_event(
+            action.telegram_id, CARD_REVEALED, payout.telegram_id, details
+        )
+        return ConfirmationResult(
+            "payouts.card_shown", outcome=CardReveal(payout, action.telegram_id, number)
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 
 from bot.domain.errors import StorageError, TopUpCurrencyMismatch, TopUpExpired, TopUpNotConfigured
 from bot.domain.kinds import TransferKind
@@ -141,8 +142,28 @@ class TopUps:
 
     # Successful payment ----------------------------------------------------------------
 
-    async def credit(self, payer: User, payment: Payment) -> Credit:
-        """Credit what Telegram took to the payer, exactly once per charge id."""
+    async def keep(self, updates: Sequence[tuple[int, str]]) -> None:
+        """Keep payments received, before Telegram is told the bot has them (see
+        ``bot.intake``): (update id, the update's JSON)."""
+        if updates:
+            await self.store.keep_payments(updates)
+
+    async def kept(self) -> list[tuple[int, str]]:
+        """The payments kept and not yet handled: a bot stopped before it credited them."""
+        return await self.store.kept_payments()
+
+    async def credit(
+        self, payer: User, payment: Payment, *, update_id: int | None = None
+    ) -> Credit:
+        """Credit what Telegram took to the payer, exactly once per charge id; the kept
+        update ``update_id`` (if any) is handled once the credit (or the report of why
+        not) is stored."""
+        credit = await self._credit(payer, payment)
+        if update_id is not None:
+            await self.store.payment_handled(update_id)
+        return credit
+
+    async def _credit(self, payer: User, payment: Payment) -> Credit:
         if payer.telegram_id != payment.payer_id:
             raise ValueError("the payer is the person the payment came from")
         amount = payment.total_amount

@@ -7,8 +7,10 @@ until they open the bot's private chat.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.domain.ports import UserStore
-from bot.domain.users import LANGUAGES, Profile, User, normalize_username
+from bot.domain.users import DEFAULT_LANGUAGE, LANGUAGES, Profile, User, normalize_username
 
 __all__ = [
     "Users",
@@ -21,19 +23,32 @@ class Users:
     """Registers people as they appear and finds them by id or @username.
 
     ``seen`` is called for every update, so it writes only when something changed.
+    Every user it answers with reads ``default_language`` (``WALLET_DEFAULT_LANGUAGE``)
+    when their Telegram language is neither Chinese nor English.
     """
 
-    def __init__(self, store: UserStore, currency: str) -> None:
+    def __init__(
+        self, store: UserStore, currency: str, *, default_language: str = DEFAULT_LANGUAGE
+    ) -> None:
+        if default_language not in LANGUAGES:
+            raise ValueError(f"the default language is one of {LANGUAGES}")
         self.store = store
         self.currency = currency
+        self.default_language = default_language
         self._known: dict[int, User] = {}
+
+    def _ours(self, user: User | None) -> User | None:
+        """``user`` with this wallet's default language."""
+        if user is None or user.default_language == self.default_language:
+            return user
+        return replace(user, default_language=self.default_language)
 
     async def seen(self, profile: Profile, *, private_chat: bool = False) -> User:
         """Record that this person used the bot; open their wallet the first time."""
         known = self.known_as(profile, private_chat=private_chat)
         if known is not None:
             return known
-        user = await self.store.upsert_user(profile, self.currency, private_chat)
+        user = self._ours(await self.store.upsert_user(profile, self.currency, private_chat))
         self._remember(user)
         return user
 
@@ -52,12 +67,12 @@ class Users:
 
     def registered(self, user: User) -> None:
         """A write elsewhere (a grab that registered its grabber) stored ``user``."""
-        self._remember(user)
+        self._remember(self._ours(user))
 
     async def get(self, telegram_id: int) -> User | None:
         user = self._known.get(telegram_id)
         if user is None:
-            user = await self.store.get_user(telegram_id)
+            user = self._ours(await self.store.get_user(telegram_id))
             if user is not None:
                 self._remember(user)
         return user
@@ -66,7 +81,7 @@ class Users:
         name = normalize_username(text)
         if name is None:
             return None
-        return await self.store.find_user_by_username(name)
+        return self._ours(await self.store.find_user_by_username(name))
 
     async def find(self, text: str) -> User | None:
         """A known person by ``@username`` or numeric Telegram id."""
@@ -79,7 +94,7 @@ class Users:
     async def set_language(self, telegram_id: int, language: str | None) -> User:
         if language is not None and language not in LANGUAGES:
             raise ValueError(f"language is one of {LANGUAGES} or None")
-        user = await self.store.set_user_language(telegram_id, language)
+        user = self._ours(await self.store.set_user_language(telegram_id, language))
         self._remember(user)
         return user
 

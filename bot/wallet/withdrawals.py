@@ -38,6 +38,7 @@ settles it if that call is lost).
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import UserNotFound, WalletError
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIRMATION",
+    "Reported",
     "Withdrawals",
 ]
 
@@ -84,6 +86,15 @@ log = logging.getLogger(__name__)
 
 CONFIRMATION = "withdraw"  # the PIN keypad's confirmation name
 RECOVERY_AGE_S = 60  # the periodic sweep leaves younger requests to their own call
+
+
+class Reported(StrEnum):
+    """What a result the gateway reported on its own (a bank's callback) did."""
+
+    SETTLED = "settled"  # it posted or voided the reservation
+    UNCHANGED = "unchanged"  # already settled, still held for review, or not final yet
+    UNKNOWN = "unknown"  # no withdrawal has that request id
+    BUSY = "busy"  # this process is waiting on the payout's own answer: report it later
 
 
 class Withdrawals:
@@ -287,6 +298,27 @@ class Withdrawals:
         if done is None:
             return await self.store.get_withdrawal(withdrawal_id), False
         return done
+
+    async def report(self, result: PayoutResult) -> tuple[Reported, Withdrawal | None]:
+        """Settle by a result the gateway reported on its own (a bank's callback), as by
+        the answer to a status query: a final one posts or voids once, a repeat, a
+        pending one or one about a withdrawal held for review changes nothing.
+
+        A payout this process is still waiting on is left to its own call (``busy``), so
+        its owner reads the outcome once, in the chat.
+        """
+        withdrawal = await self.store.find_withdrawal(result.request_id)
+        if withdrawal is None:
+            return Reported.UNKNOWN, None
+        if withdrawal.id in self._in_flight:
+            return Reported.BUSY, withdrawal
+        if withdrawal.state not in (WithdrawalState.REQUESTED, WithdrawalState.UNKNOWN):
+            return Reported.UNCHANGED, withdrawal
+        done = await self._settle(withdrawal, result, told=False)
+        if done is None:
+            return Reported.UNCHANGED, withdrawal
+        settled, moved = done
+        return (Reported.SETTLED if moved else Reported.UNCHANGED), settled
 
     async def untold(self, limit: int = 50) -> list[Withdrawal]:
         return await self.store.untold(limit)

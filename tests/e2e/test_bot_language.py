@@ -7,16 +7,11 @@ import dataclasses
 
 import pytest
 
-from bot.app import open_wallet
-from bot.domain.users import DEFAULT_LANGUAGE, set_default_language
+from bot.app import build_application, open_wallet
+from bot.config import Settings
 from bot.i18n import translate
-from bot.sandbox.testing import make_bot
-
-
-@pytest.fixture
-def restore_default():
-    yield
-    set_default_language(DEFAULT_LANGUAGE)
+from bot.sandbox.server import start_sandbox
+from bot.sandbox.testing import make_bot, polling
 
 
 async def test_a_french_speaking_resident_is_answered_in_chinese_by_default(emulator, wallet):
@@ -31,12 +26,7 @@ async def test_a_french_speaking_resident_is_answered_in_chinese_by_default(emul
     assert (await emulator.wait_for_message("pierre")).text.startswith("Welcome back, Pierre")
 
 
-async def test_an_english_default_answers_other_languages_in_english(
-    sandbox, settings, restore_default
-):
-    from bot.app import build_application
-    from bot.sandbox.testing import polling
-
+async def test_an_english_default_answers_other_languages_in_english(sandbox, settings):
     english = dataclasses.replace(settings, default_language="en")
     wallet = await open_wallet(english)
     try:
@@ -51,6 +41,45 @@ async def test_an_english_default_answers_other_languages_in_english(
             assert (await emulator.wait_for_message("xiaoming")).text.startswith("欢迎使用社区钱包")
     finally:
         await wallet.close()
+
+
+async def test_two_wallets_in_one_process_answer_in_their_own_default_language(tmp_path):
+    """The default is the wallet's setting, not the process's: both run at once."""
+    async with await start_sandbox() as chinese_sandbox, await start_sandbox() as english_sandbox:
+        wallets, applications = {}, {}
+        for language, sandbox in (("zh", chinese_sandbox), ("en", english_sandbox)):
+            folder = tmp_path / language
+            settings = Settings(
+                telegram_bot_token=sandbox.token,
+                telegram_api_base_url=sandbox.url,
+                database_url=f"sqlite:///{folder / 'wallet.db'}",
+                data_dir=folder,
+                default_language=language,
+            )
+            wallets[language] = await open_wallet(settings)
+            applications[language] = build_application(settings, wallet=wallets[language])
+            sandbox.emulator.add_user("Pierre", "pierre", "fr", user_id=300_001)
+        try:
+            async with polling(applications["zh"]), polling(applications["en"]):
+                for sandbox in (chinese_sandbox, english_sandbox):
+                    await sandbox.emulator.send_text("pierre", "/start")
+                zh = await chinese_sandbox.emulator.wait_for_message("pierre")
+                en = await english_sandbox.emulator.wait_for_message("pierre")
+                assert zh.text.startswith("欢迎使用社区钱包")
+                assert en.text.startswith("Welcome to the community wallet, Pierre")
+                for sandbox in (chinese_sandbox, english_sandbox):  # and again, interleaved
+                    await sandbox.emulator.send_text("pierre", "/balance")
+                zh = await chinese_sandbox.emulator.wait_for_message("pierre", text="¥")
+                en = await english_sandbox.emulator.wait_for_message("pierre", text="¥")
+                assert zh.text == en.text == "余额 Balance: ¥0.00"  # both languages, as ever
+                for sandbox in (chinese_sandbox, english_sandbox):
+                    await sandbox.emulator.send_text("pierre", "/help")
+                zh = await chinese_sandbox.emulator.wait_for_message("pierre", text="/")
+                en = await english_sandbox.emulator.wait_for_message("pierre", text="/")
+                assert zh.text != en.text
+        finally:
+            for wallet in wallets.values():
+                await wallet.close()
 
 
 async def test_the_description_is_set_at_start_up_in_english_and_chinese(

@@ -65,10 +65,10 @@ async def sweep(running) -> None:
 
 
 async def list_payouts(emulator, admin: str) -> object:
-    """The admin's /payouts; the (only) queued payout's message."""
+    """The admin's /payouts; the (only) queued payout's message (not the notice of it)."""
     mark = emulator.mark()
     await emulator.send_text(admin, "/payouts")
-    return await emulator.wait_for_message(admin, since=mark)
+    return await emulator.wait_for_message(admin, since=mark, text=" · ")
 
 
 async def ask(emulator, admin: str, item, label: str) -> object:
@@ -99,7 +99,7 @@ async def test_a_payout_marked_paid_leaves_once_and_the_owner_is_told(
         "Risk: wallet 0 days old · sent today ¥30.00 (this one included) · payments in the"
         " last 1 h: 1",
     ]
-    assert [b["text"] for b in item.buttons()] == ["✅ Paid", "✖ Reject"]
+    assert [b["text"] for b in item.buttons()] == ["✅ Paid", "✖ Reject", "🔓 Show full card"]
 
     question = await ask(emulator, "alice", item, "Paid")
     assert question.text.startswith("✅ Payout #1: ¥30.00 to **** 1111. Reply with the bank's")

@@ -2,7 +2,8 @@
 
 ``MemoryDatabase`` has the attributes of ``SqliteDatabase`` (``ledger``, ``users``,
 ``security``, ``identity``, ``holds``, ``history``, ``admin``, ``requests``, ``topups``,
-``withdrawals``, ``redpackets``, ``rotation``), each the store of the same port(s), all
+``withdrawals``, ``redpackets``, ``rotation``, ``support``, ``followups``, ``payouts``,
+``refunds``, ``broadcasts``, ``adminview``, ``offers``), each the store of the same port(s), all
 over one :class:`~tests.fakes.state.MemoryState` and one clock.
 """
 
@@ -14,10 +15,16 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from bot.domain.model import Account, Transfer
 from bot.domain.ports import Database
 from bot.domain.security_ports import SecurityEvent
+from tests.fakes.adminview import MemoryAdminView
+from tests.fakes.broadcasts import MemoryBroadcasts
+from tests.fakes.followups import MemoryFollowUps
 from tests.fakes.history import MemoryAdmin, MemoryHistory
 from tests.fakes.holds import MemoryHolds
 from tests.fakes.ledger import MemoryLedger
+from tests.fakes.offers import MemoryOffers, live_voucher_value
+from tests.fakes.payouts import MemoryPayouts
 from tests.fakes.redpackets import MemoryRedPackets
+from tests.fakes.refunds import MemoryRefunds
 from tests.fakes.requests import MemoryRequests
 from tests.fakes.security import MemoryIdentity, MemoryRotation, MemorySecurity
 from tests.fakes.state import ManualClock, MemoryState
@@ -40,6 +47,7 @@ class MemorySnapshot:
         self._accounts = sorted(state.accounts.values(), key=lambda a: a.id)
         self._transfers = list(state.transfers)
         self._events = list(state.events)
+        self._vouchers = live_voucher_value(state)
 
     async def accounts(self) -> list[Account]:
         return list(self._accounts)
@@ -51,6 +59,9 @@ class MemorySnapshot:
     async def events(self) -> AsyncIterator[SecurityEvent]:
         for event in self._events:
             yield event
+
+    async def live_voucher_value(self) -> dict[str, int]:
+        return dict(self._vouchers)
 
 
 class MemoryDatabase(Database):
@@ -72,6 +83,12 @@ class MemoryDatabase(Database):
         self.history = MemoryHistory(state)
         self.rotation = MemoryRotation(state)
         self.support = MemorySupport(state)
+        self.offers = MemoryOffers(state)
+        self.followups = MemoryFollowUps(state)
+        self.payouts = MemoryPayouts(state)
+        self.refunds = MemoryRefunds(state)
+        self.broadcasts = MemoryBroadcasts(state)
+        self.adminview = MemoryAdminView(state, self.support)
 
     def now_ms(self) -> int:
         return self.clock()

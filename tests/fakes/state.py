@@ -57,9 +57,19 @@ _TABLES = (
     "holds",
     "requests",
     "topups",
+    "inbox",
     "withdrawals",
     "packets",
     "shares",
+    "campaigns",
+    "campaign_keys",
+    "coupons",
+    "coupon_keys",
+    "redemptions",
+    "voucher_issues",
+    "issue_keys",
+    "vouchers",
+    "points",
 )
 
 
@@ -119,9 +129,19 @@ class MemoryState:
         self.holds: dict = {}  # hold id -> HoldRow
         self.requests: dict = {}  # token -> PaymentRequest
         self.topups: dict = {}  # id -> TopUp
+        self.inbox: dict = {}  # update id -> the kept payment update's JSON
         self.withdrawals: dict = {}  # id -> Withdrawal
         self.packets: dict = {}  # id -> RedPacket
         self.shares: dict = {}  # packet id -> tuple of Share, by position
+        self.campaigns: dict = {}  # id -> Campaign
+        self.campaign_keys: dict = {}  # create key -> campaign id
+        self.coupons: dict = {}  # id -> Coupon
+        self.coupon_keys: dict = {}  # (grant key, holder id) -> coupon id
+        self.redemptions: dict = {}  # payment id -> (coupon id, campaign id, holder id)
+        self.voucher_issues: dict = {}  # id -> IssueRow (tests.fakes.offers)
+        self.issue_keys: dict = {}  # issue key -> issue id
+        self.vouchers: dict = {}  # id -> Voucher
+        self.points: list = []  # PointsEntry, the points journal in order
 
     # Reading and writing ----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ replayed key moves nothing and answers with the first transfer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.domain.errors import TopUpError, TopUpExpired
@@ -99,3 +100,17 @@ class MemoryTopUps(RecordsEvents, MemoryPort, TopUpStore):
         self, key: str, spec: TransferSpec, payment: Payment, event: str
     ) -> Credit:
         return await self._state.write(_record_payment, self._state, key, spec, payment, event)
+
+    async def keep_payments(self, updates: Sequence[tuple[int, str]]) -> None:
+        await self._state.write(_keep, self._state, list(updates))
+
+    async def payment_handled(self, update_id: int) -> None:
+        await self._state.write(lambda: self._state.inbox.pop(update_id, None))
+
+    async def kept_payments(self) -> list[tuple[int, str]]:
+        return sorted(self._db.inbox.items())
+
+
+def _keep(state: MemoryState, updates: list[tuple[int, str]]) -> None:
+    for update_id, body in updates:
+        state.inbox.setdefault(update_id, body)

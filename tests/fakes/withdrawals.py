@@ -269,3 +269,7 @@ class MemoryWithdrawals(MemoryPort, WithdrawalStore):
 
     async def get_withdrawal(self, withdrawal_id: int) -> Withdrawal | None:
         return self._db.withdrawals.get(withdrawal_id)
+
+    async def find_withdrawal(self, request_id: str) -> Withdrawal | None:
+        found = (w for w in self._db.withdrawals.values() if w.request_id == request_id)
+        return next(found, None)

@@ -15,6 +15,8 @@ from bot.wallet.ledger import Ledger
 GOLDEN = "2133a8ed11a1102d6de918d9b3098999408d31ce6084ec2b98115b9be9d598a9"  # the first nine
 # the chain after payment_refund, the kind added at the end
 GOLDEN_PAYMENT_REFUND = "caf561cde9a3cc2bb925fbd9f7ddb1a93944a320aba8b3c72dcdcd1b7e3de125"
+# the chain after voucher_expiry, the last of the kinds added at the end since
+GOLDEN_ALL = "5199b5db371946955abe95298e08c2e3436b4685f4f43828130c74e59f6a04ff"
 FIRST_NINE = 9
 ORDER = [
     "transfer",
@@ -27,6 +29,9 @@ ORDER = [
     "redpacket_refund",
     "merchant_payment",
     "payment_refund",
+    "merchant_settlement",
+    "voucher_issue",
+    "voucher_expiry",
 ]
 
 
@@ -57,7 +62,8 @@ async def test_one_transfer_of_every_kind_hashes_as_it_always_did(tmp_path: Path
             )
             hashes.append(last.hash)
         assert hashes[FIRST_NINE - 1] == GOLDEN  # the kinds before refunds hash as they did
-        assert (last.id, last.hash) == (len(ORDER), GOLDEN_PAYMENT_REFUND)
+        assert hashes[ORDER.index("payment_refund")] == GOLDEN_PAYMENT_REFUND
+        assert (last.id, last.hash) == (len(ORDER), GOLDEN_ALL)
         stored = await db.ledger.get_transfer(last.id)
         assert stored == last and type(stored.kind) is type(last.kind) is str
         async with db.snapshot() as snapshot:

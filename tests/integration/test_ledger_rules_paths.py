@@ -279,7 +279,7 @@ def test_the_conditional_updates_move_exactly_what_the_rules_allow(kind, status)
             updates = [
                 (ledger_ops._POST, (1, amount, 2, amount, 1, amount, 2, "CNY"), 2),
                 (ledger_ops._HOLD, (amount, 1, amount), 1),
-                (ledger_ops._MOVE_ONE_SIDE, (amount, 0, 1, "CNY"), 1),
+                (ledger_ops._move_sql(1), (1, amount, 0, "CNY"), 1),
             ]
             for statement, parameters, rows_if_allowed in updates:
                 conn.execute("BEGIN")

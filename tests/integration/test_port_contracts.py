@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.domain.admin import AdminStore
+from bot.domain.adminview import AdminViewStore
+from bot.domain.broadcasts import BroadcastStore
 from bot.domain.errors import (
     AccountFrozen,
     AccountNotFound,
@@ -31,11 +33,15 @@ from bot.domain.errors import (
     StorageError,
     UserNotFound,
 )
+from bot.domain.followups import FollowUpStore
 from bot.domain.history import HistoryStore, StatementStore
 from bot.domain.holds import GuardStore
 from bot.domain.model import AccountKind, AccountStatus, TransferFlag, TransferSpec
+from bot.domain.offer_store import OfferStore
+from bot.domain.payouts import PayoutQueueStore
 from bot.domain.ports import Database, LedgerStore, UserStore
 from bot.domain.redpackets import RedPacketStore
+from bot.domain.refunds import RefundStore
 from bot.domain.requests import RequestStore
 from bot.domain.security_ports import (
     IdentityStore,
@@ -64,6 +70,12 @@ PORTS = {
     "admin": (AdminStore,),
     "history": (HistoryStore, StatementStore),
     "rotation": (RotationStore,),
+    "offers": (OfferStore,),
+    "payouts": (PayoutQueueStore,),
+    "refunds": (RefundStore,),
+    "broadcasts": (BroadcastStore,),
+    "adminview": (AdminViewStore,),
+    "followups": (FollowUpStore,),
 }
 
 

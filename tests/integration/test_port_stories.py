@@ -435,6 +435,8 @@ async def withdrawals_story(db, clock, told: Told) -> None:
     await ask(db.withdrawals.untold(10))
     await ask(db.withdrawals.get_withdrawal(waiting[1].id))
     await ask(db.withdrawals.get_withdrawal(999))
+    await ask(db.withdrawals.find_withdrawal(waiting[1].request_id))
+    await ask(db.withdrawals.find_withdrawal("wd-none"))
     await ask(db.holds.outgoing_totals(accounts[1], 0))
 
 

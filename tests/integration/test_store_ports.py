@@ -12,6 +12,7 @@ import pytest
 from bot.domain.admin import AdminStore
 from bot.domain.history import HistoryStore, StatementStore
 from bot.domain.holds import GuardStore
+from bot.domain.merchants import MerchantStore
 from bot.domain.payouts import PayoutQueueStore
 from bot.domain.ports import Database, LedgerStore, UserStore
 from bot.domain.redpackets import RedPacketStore
@@ -40,6 +41,7 @@ PORTS = {
     "history": (HistoryStore, StatementStore),
     "rotation": (RotationStore,),
     "payouts": (PayoutQueueStore,),
+    "merchants": (MerchantStore,),
 }
 
 

@@ -14,6 +14,8 @@ from bot.domain.holds import Held, HoldState
 from bot.handlers import (
     history,
     holds,
+    offers,
+    offers_admin,
     payouts,
     pin,
     redpacket,
@@ -85,8 +87,9 @@ def buttons_the_bot_makes() -> list[tuple[str, object, tuple[str, ...]]]:
     made += [(data, "keypad_tap", (ACTION, data.rsplit(":", 1)[1])) for data in keys]
     approve, reject = data_of(holds.hold_markup("en", held(42)))
     made += [(approve, holds.decide, ("42", "a")), (reject, holds.decide, ("42", "r"))]
-    paid, refuse = data_of(payouts.item_markup("en", 42))
+    paid, refuse, reveal = data_of(payouts.item_markup("en", 42))
     made += [(paid, "payout_press", ("42", "p")), (refuse, "payout_press", ("42", "r"))]
+    made += [(reveal, payouts.reveal_press, ("42",)), (payouts.LIST, payouts.list_pressed, ())]
     presets = data_of(topup.menu_markup(ACTION, [10_00, 50_00, 100_00]))
     made += [(d, topup.menu_press, (ACTION, str(i))) for i, d in enumerate(presets)]
     for direction in (history.OLDER, history.NEWER):
@@ -95,6 +98,10 @@ def buttons_the_bot_makes() -> list[tuple[str, object, tuple[str, ...]]]:
     made.append((f"{request.CANCEL}{TOKEN}", request.cancel_press, (TOKEN,)))
     made.append((f"{packets.GRAB}{ACTION}", redpacket.grab_press, (ACTION,)))
     made.append((f"{packets.GRAB}{packets.INLINE_PENDING}", redpacket.grab_press, ("x",)))
+    for choice in ("y", "n"):
+        data = f"{offers_admin.OFFER}{ACTION}:{choice}"
+        made.append((data, offers_admin.offer_press, (ACTION, choice)))
+    made.append((f"{offers.REDEEM_PREFIX}{ACTION}", offers.redeem_press, (ACTION,)))
     return made
 
 
@@ -173,5 +180,7 @@ def test_every_start_link_comes_before_the_plain_start(handlers):
     starts = [h for h in handlers if isinstance(h, CommandHandler) and "start" in h.commands]
     assert starts[-1].callback is start.start
     links = starts[:-1]
-    assert len(links) == 3  # a request's pay_, a packet's rp_, a card's confirm_
+    # pay_ (a request, a merchant's code, a charge), a packet's rp_, a card's confirm_,
+    # a customer's pay code pc_
+    assert len(links) == 4
     assert all(link.callback.__name__ == "open_link" for link in links)

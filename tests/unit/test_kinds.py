@@ -35,6 +35,9 @@ def test_the_stored_spellings_never_change():
         "RED_PACKET_REFUND": "redpacket_refund",
         "MERCHANT_PAYMENT": "merchant_payment",
         "PAYMENT_REFUND": "payment_refund",
+        "MERCHANT_SETTLEMENT": "merchant_settlement",
+        "VOUCHER_ISSUE": "voucher_issue",
+        "VOUCHER_EXPIRY": "voucher_expiry",
     }
 
 

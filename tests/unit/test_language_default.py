@@ -4,18 +4,14 @@ default language (WALLET_DEFAULT_LANGUAGE, Chinese unless set)."""
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.domain.users import DEFAULT_LANGUAGE, User, resolve_language, set_default_language
+from bot.domain.users import Profile, User, resolve_language
+from bot.wallet.users import Users
+from tests.fakes import MemoryDatabase
 
 
 @pytest.fixture(autouse=True)
 def _no_wallet_toml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def restore_default():
-    yield
-    set_default_language(DEFAULT_LANGUAGE)
 
 
 @pytest.mark.parametrize(
@@ -47,14 +43,25 @@ def test_a_choice_made_with_lang_wins_over_everything():
     assert resolve_language("xx", "fr", "en") == "en"  # not a language of the wallet
 
 
-def test_the_configured_default_is_what_users_read(restore_default):
+def test_a_user_reads_the_default_they_are_given():
     pierre = User(1, 1, "pierre", "Pierre", "fr", None, True)
-    assert pierre.effective_language == "zh"
-    set_default_language("en")
-    assert pierre.effective_language == "en"
+    assert pierre.effective_language == "zh"  # the district's, unless the wallet says else
+    assert User(1, 1, "pierre", "Pierre", "fr", None, True, "en").effective_language == "en"
+
+
+async def test_each_wallet_gives_its_users_its_own_default():
+    pierre = Profile(1, "pierre", "Pierre", "fr")
+    chinese = Users(MemoryDatabase().users, "CNY", default_language="zh")
+    english = Users(MemoryDatabase().users, "CNY", default_language="en")
+    assert (await chinese.seen(pierre)).effective_language == "zh"
+    assert (await english.seen(pierre)).effective_language == "en"
+    assert (await english.get(1)).effective_language == "en"
+    assert (await english.find("@pierre")).effective_language == "en"
+    assert (await english.set_language(1, None)).effective_language == "en"
+    assert (await english.set_language(1, "zh")).effective_language == "zh"  # a choice wins
+    assert (await chinese.get(1)).effective_language == "zh"  # the other wallet: unchanged
     with pytest.raises(ValueError):
-        set_default_language("fr")
-    assert pierre.effective_language == "en"
+        Users(MemoryDatabase().users, "CNY", default_language="fr")
 
 
 def test_the_setting_defaults_to_chinese_and_reads_zh_or_en():

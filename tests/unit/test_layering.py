@@ -52,8 +52,19 @@ ALLOWED: dict[str, set[str]] = {
         "bot.handlers",
         "bot.i18n",
         "bot.security",
+        "bot.intake",
         "bot.storage",
         "bot.transport",
+        "bot.wallet",
+    },
+    "bot.intake": set(),
+    "bot.webhook": {
+        "bot.app",
+        "bot.intake",
+        "bot.config",
+        "bot.domain",
+        "bot.gateways",
+        "bot.handlers",
         "bot.wallet",
     },
     "bot.__main__": {
@@ -64,6 +75,7 @@ ALLOWED: dict[str, set[str]] = {
         "bot.security",
         "bot.storage",
         "bot.wallet",
+        "bot.webhook",
     },
 }
 # third-party packages the inner layers never import

@@ -18,10 +18,10 @@ class Clock:
         return self.now
 
 
-def test_a_question_stays_open_until_answered_dropped_or_expired():
+async def test_a_question_stays_open_until_answered_dropped_or_expired():
     clock = Clock()
     prompts = Questions(PROMPT_TTL_S, clock)
-    prompts.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
+    await prompts.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
     assert (prompts.open_for(7).payout_id, prompts.open_for(7).paid) == (3, True)
     assert prompts.open_for(8) is None  # another admin was asked nothing
 
@@ -31,12 +31,12 @@ def test_a_question_stays_open_until_answered_dropped_or_expired():
     assert prompts.open_for(7) is None
 
 
-def test_the_last_question_asked_is_the_open_one():
+async def test_the_last_question_asked_is_the_open_one():
     prompts = Questions(PROMPT_TTL_S, Clock())
-    prompts.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
-    prompts.ask(7, Prompt(payout_id=4, paid=False, message_id=41))
+    await prompts.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
+    await prompts.ask(7, Prompt(payout_id=4, paid=False, message_id=41))
     assert (prompts.open_for(7).payout_id, prompts.open_for(7).message_id) == (4, 41)
-    prompts.drop(7)
+    await prompts.drop(7)
     assert prompts.open_for(7) is None
 
 

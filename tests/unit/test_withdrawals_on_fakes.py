@@ -11,7 +11,8 @@ from bot.domain.risk import HOUR_MS, RiskRules
 from bot.domain.security_errors import CardNotBound, VerificationRequired
 from bot.domain.withdrawals import WithdrawalState, WithdrawalStatus
 from bot.security.cards import luhn_check_digit
-from bot.wallet.gateway import NOT_RECEIVED, GatewayTimeout, PayoutStatus
+from bot.wallet.gateway import NOT_RECEIVED, GatewayTimeout, PayoutResult, PayoutStatus
+from bot.wallet.withdrawals import Reported
 from tests.fakes.wallet import FakeWallet
 
 ALICE, ADMIN = 1, 9
@@ -154,3 +155,33 @@ async def test_a_withdrawal_above_the_tier_limit_is_blocked_and_moves_nothing(wa
 
     assert blocked.status is WithdrawalStatus.BLOCKED and blocked.withdrawal is None
     assert await wallet.available(alice) == 60_000_00 and wallet.gateway.paid == []
+
+
+async def test_a_reported_result_settles_as_a_status_answer_would_once(wallet):
+    alice = await customer(wallet)
+    wallet.gateway.answer(PayoutStatus.PENDING)
+    order = await wallet.withdrawals.order(alice, "60")
+    unknown = (await wallet.withdrawals.settle("confirm", order)).withdrawal
+    request_id = unknown.request_id
+
+    pending = PayoutResult(request_id, PayoutStatus.PENDING)
+    assert (await wallet.withdrawals.report(pending))[0] is Reported.UNCHANGED
+    assert await wallet.withdrawals.report(PayoutResult("wd-other", PayoutStatus.FAILED)) == (
+        Reported.UNKNOWN,
+        None,
+    )
+    declined = PayoutResult(request_id, PayoutStatus.FAILED, "card_declined")
+    reported, settled = await wallet.withdrawals.report(declined)
+    assert reported is Reported.SETTLED
+    assert (settled.state, settled.reason, settled.told) == (
+        WithdrawalState.FAILED,
+        "card_declined",
+        False,  # the owner is told after the fact
+    )
+    assert (await wallet.available(alice), await wallet.reserved(alice)) == (10_000, 0)
+
+    paid = PayoutResult(request_id, PayoutStatus.SUCCEEDED)
+    for late in (declined, paid):  # a repeat, or a contradiction: a final state stays
+        reported, same = await wallet.withdrawals.report(late)
+        assert reported is Reported.UNCHANGED and same.state is WithdrawalState.FAILED
+    assert (await wallet.available(alice), await wallet.reserved(alice)) == (10_000, 0)

@@ -3,7 +3,7 @@
 Each write is one operation of the group-commit writer. Beginning a broadcast writes it,
 its recipients (``INSERT … SELECT`` from the users who opened the private chat and are
 not unreachable) and the admin's event in one transaction; a repeat of its key returns
-the first. A claim is one ``UPDATE … RETURNING`` of pending rows, so two senders never
+the first. A claim is one conditional ``UPDATE`` of one pending row, so two senders never
 take the same person; a trigger keeps a recipient's final state final.
 """
 
@@ -74,15 +74,15 @@ def _create(
     return _get(conn, "b.id", broadcast_id)
 
 
-def _claim(conn: sqlite3.Connection, broadcast_id: int, limit: int) -> list[int]:
-    rows = conn.execute(
-        "UPDATE broadcast_recipients SET state = 'sending' WHERE broadcast_id = ?"
-        " AND telegram_id IN (SELECT telegram_id FROM broadcast_recipients"
-        "  WHERE broadcast_id = ? AND state = 'pending' ORDER BY telegram_id LIMIT ?)"
-        " RETURNING telegram_id",
-        (broadcast_id, broadcast_id, limit),
-    ).fetchall()
-    return sorted(row[0] for row in rows)
+def _claim(conn: sqlite3.Connection, broadcast_id: int, telegram_id: int) -> bool:
+    return (
+        conn.execute(
+            "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1"
+            " WHERE broadcast_id = ? AND telegram_id = ? AND state = 'pending'",
+            (broadcast_id, telegram_id),
+        ).rowcount
+        == 1
+    )
 
 
 def _record(
@@ -108,12 +108,18 @@ def _record(
             )
 
 
-def _close_stale(conn: sqlite3.Connection, broadcast_id: int) -> int:
-    return conn.execute(
+def _reopen_stale(conn: sqlite3.Connection, broadcast_id: int, max_attempts: int):
+    failed = conn.execute(
         "UPDATE broadcast_recipients SET state = 'failed'"
+        " WHERE broadcast_id = ? AND state = 'sending' AND attempts >= ?",
+        (broadcast_id, max_attempts),
+    ).rowcount
+    reopened = conn.execute(
+        "UPDATE broadcast_recipients SET state = 'pending'"
         " WHERE broadcast_id = ? AND state = 'sending'",
         (broadcast_id,),
     ).rowcount
+    return reopened, failed
 
 
 def _set_progress(conn: sqlite3.Connection, broadcast_id: int, chat_id: int, message_id: int):
@@ -171,16 +177,24 @@ class SqliteBroadcasts(PortStore, BroadcastStore):
         )
         return [_row_to_broadcast(row) for row in rows]
 
-    async def claim_recipients(self, broadcast_id: int, limit: int) -> list[int]:
-        return await self._writer.run(_claim, broadcast_id, limit)
+    async def pending_recipients(self, broadcast_id: int, limit: int) -> list[int]:
+        rows = await self._fetchall(
+            "SELECT telegram_id FROM broadcast_recipients WHERE broadcast_id = ?"
+            " AND state = 'pending' ORDER BY telegram_id LIMIT ?",
+            (broadcast_id, limit),
+        )
+        return [row[0] for row in rows]
+
+    async def claim_recipient(self, broadcast_id: int, telegram_id: int) -> bool:
+        return await self._writer.run(_claim, broadcast_id, telegram_id)
 
     async def record_deliveries(
         self, broadcast_id: int, results: dict[int, RecipientState]
     ) -> None:
         await self._writer.run(_record, self._ledger, broadcast_id, dict(results))
 
-    async def close_stale_claims(self, broadcast_id: int) -> int:
-        return await self._writer.run(_close_stale, broadcast_id)
+    async def reopen_stale_claims(self, broadcast_id: int, max_attempts: int) -> tuple[int, int]:
+        return await self._writer.run(_reopen_stale, broadcast_id, max_attempts)
 
     async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
         await self._writer.run(_set_progress, broadcast_id, chat_id, message_id)

@@ -27,12 +27,15 @@ from bot.storage.sqlite import schema
 from bot.storage.sqlite.admin_store import SqliteAdmin
 from bot.storage.sqlite.adminview_store import SqliteAdminView
 from bot.storage.sqlite.broadcasts_store import SqliteBroadcasts
+from bot.storage.sqlite.followups_store import SqliteFollowUps
 from bot.storage.sqlite.history_store import SqliteHistory
 from bot.storage.sqlite.holds_store import SqliteHolds
 from bot.storage.sqlite.identity_ops import IdentityOps
 from bot.storage.sqlite.identity_store import SqliteIdentity
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.ledger_store import SqliteLedger
+from bot.storage.sqlite.merchants_store import SqliteMerchants
+from bot.storage.sqlite.offers_store import SqliteOffers
 from bot.storage.sqlite.payouts_store import SqlitePayouts
 from bot.storage.sqlite.port import Shared
 from bot.storage.sqlite.readers import DEFAULT_READERS, ReaderPool
@@ -81,6 +84,11 @@ class SqliteDatabase(Database):
     - ``refunds``: ``RefundStore`` of ``bot.domain.refunds`` (``Refunds``)
     - ``support``: ``TicketStore`` of ``bot.domain.support`` (``Support``)
     - ``adminview``: ``AdminViewStore`` of ``bot.domain.adminview`` (``AdminView``)
+    - ``offers``: ``OfferStore`` of ``bot.domain.offer_store`` (``Offers``: coupons,
+      vouchers, points)
+    - ``merchants``: ``MerchantStore`` of ``bot.domain.merchants`` (``Merchants``)
+    - ``followups``: ``FollowUpStore`` of ``bot.domain.followups`` (the admins' open
+      questions and the messages to delete later, of ``bot.handlers``)
     """
 
     def __init__(
@@ -120,6 +128,9 @@ class SqliteDatabase(Database):
         self.history = SqliteHistory(shared)
         self.rotation = SqliteRotation(shared)
         self.refunds = SqliteRefunds(shared)
+        self.offers = SqliteOffers(shared)
+        self.merchants = SqliteMerchants(shared)
+        self.followups = SqliteFollowUps(shared)
 
     @classmethod
     async def open(

@@ -123,3 +123,14 @@ def record_payment(
 def _replay_payment(conn: sqlite3.Connection, replay: RollBackThen, payment: Payment) -> Credit:
     (transfer,) = replay.fn(conn, *replay.args)  # IdempotencyConflict if it asked otherwise
     return Credit(payment, transfer, select_topup(conn, payment.payload), replayed=True)
+
+
+def keep_payments(conn: sqlite3.Connection, updates: list[tuple[int, str]], now_ms: int) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO payment_inbox (update_id, body, received_at) VALUES (?, ?, ?)",
+        [(update_id, body, now_ms) for update_id, body in updates],
+    )
+
+
+def payment_handled(conn: sqlite3.Connection, update_id: int) -> None:
+    conn.execute("DELETE FROM payment_inbox WHERE update_id = ?", (update_id,))

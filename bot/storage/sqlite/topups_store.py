@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.domain.model import TransferSpec
 from bot.domain.topups import Credit, Payment, TopUp, TopUpStore
 from bot.storage.sqlite import topup_ops
@@ -30,3 +32,15 @@ class SqliteTopUps(RecordsEvents, PortStore, TopUpStore):
         return await self._writer.run(
             topup_ops.record_payment, self._ledger, self._security, key, spec, payment, event
         )
+
+    async def keep_payments(self, updates: Sequence[tuple[int, str]]) -> None:
+        await self._writer.run(topup_ops.keep_payments, list(updates), self._clock())
+
+    async def payment_handled(self, update_id: int) -> None:
+        await self._writer.run(topup_ops.payment_handled, update_id)
+
+    async def kept_payments(self) -> list[tuple[int, str]]:
+        rows = await self._fetchall(
+            "SELECT update_id, body FROM payment_inbox ORDER BY update_id", ()
+        )
+        return [(update_id, body) for update_id, body in rows]

@@ -88,3 +88,10 @@ class SqliteWithdrawals(PortStore, WithdrawalStore):
             f"SELECT {ops.WITHDRAWAL_COLUMNS} FROM withdrawals WHERE id = ?", (withdrawal_id,)
         )
         return ops.row_to_withdrawal(rows[0]) if rows else None
+
+    async def find_withdrawal(self, request_id: str) -> Withdrawal | None:
+        rows = await self._fetchall(
+            f"SELECT {ops.WITHDRAWAL_COLUMNS} FROM withdrawals WHERE request_id = ?",
+            (request_id,),
+        )
+        return ops.row_to_withdrawal(rows[0]) if rows else None

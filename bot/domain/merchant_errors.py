@@ -1,0 +1,104 @@
+"""Why a merchant's feature refused: its errors, each with a stable code (its message key)."""
+
+from __future__ import annotations
+
+from bot.domain.errors import WalletError
+
+__all__ = [
+    "ChargeAlreadyPaid",
+    "ChargeExpired",
+    "ChargeNotFound",
+    "MerchantError",
+    "MerchantExists",
+    "MerchantFrozen",
+    "MerchantNameInvalid",
+    "MerchantNotFound",
+    "MerchantPaymentNotFound",
+    "MerchantRefundExceedsRemaining",
+    "NotAMerchant",
+    "PayCodeExpired",
+    "PayCodeInvalid",
+    "PayCodeUsed",
+    "PayingYourself",
+]
+
+
+class MerchantError(WalletError):
+    code = "merchant_error"
+
+
+class MerchantNotFound(MerchantError):
+    """No merchant has this collection code (a mistyped or forged link)."""
+
+    code = "merchant_not_found"
+
+
+class NotAMerchant(MerchantError):
+    """A merchant's command (/charge, /collect, /sales, …) from someone who is not one."""
+
+    code = "not_a_merchant"
+
+
+class MerchantExists(MerchantError):
+    """The person runs a merchant already; ``params``: ``name``."""
+
+    code = "merchant_exists"
+
+
+class MerchantNameInvalid(MerchantError):
+    """An empty or too long name or category; ``params``: ``limit``."""
+
+    code = "merchant_name_invalid"
+
+
+class MerchantFrozen(MerchantError):
+    """The merchant (or its owner's wallet) is frozen: it takes no payments."""
+
+    code = "merchant_frozen"
+
+
+class PayingYourself(MerchantError):
+    code = "merchant_paying_yourself"
+
+
+class ChargeNotFound(MerchantError):
+    code = "charge_not_found"
+
+
+class ChargeAlreadyPaid(MerchantError):
+    code = "charge_already_paid"
+
+
+class ChargeExpired(MerchantError):
+    """``params``: ``amount``, ``expired_at``."""
+
+    code = "charge_expired"
+    money_params = ("amount",)
+    time_params = ("expired_at",)
+
+
+class MerchantPaymentNotFound(MerchantError):
+    """No payment of this number was made to this merchant; ``params``: ``payment_id``."""
+
+    code = "merchant_payment_not_found"
+
+
+class MerchantRefundExceedsRemaining(MerchantError):
+    """``params``: ``amount`` (asked), ``left`` (what the payer paid less earlier refunds)."""
+
+    code = "merchant_refund_exceeds_remaining"
+    money_params = ("amount", "left")
+
+
+class PayCodeInvalid(MerchantError):
+    """Not a pay code the wallet issued (a typo or a forgery)."""
+
+    code = "pay_code_invalid"
+
+
+class PayCodeExpired(MerchantError):
+    code = "pay_code_expired"
+
+
+class PayCodeUsed(MerchantError):
+    code = "pay_code_used"

@@ -1,0 +1,294 @@
+"""Merchants' commands: registering one, its codes, its takings and refunds.
+
+- ``/merchant_add <user> <name> [category]`` (admins): the person becomes a merchant and
+  is sent their static collection code (``/shop`` shows it again).
+- ``/charge <amount>``: a one-time code of a fixed amount (``bot.handlers.merchant_pay``
+  shows its card). ``/sales``: today's and this month's takings and the merchant
+  account's balance. ``/merchant_refund <payment> [amount]``: give (part of) a payment
+  back to its payer; both are told.
+
+The merchant account is separate from the owner's wallet: payments land there and
+refunds leave from it; ``/sales`` shows its balance and ``/settle [amount]`` moves it to
+the owner's wallet, from which ``/withdraw`` pays out as for anyone.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.domain.errors import WalletError
+from bot.domain.merchant_errors import MerchantPaymentNotFound, NotAMerchant
+from bot.domain.merchants import Charge, Merchant, MerchantRefund, Sales
+from bot.domain.money import format_fen, parse_amount
+from bot.handlers import merchant_pay
+from bot.handlers.cards import card_pattern
+from bot.handlers.context import (
+    WalletContext,
+    admin_only,
+    command,
+    error_text,
+    private_link,
+    private_user,
+)
+from bot.handlers.merchant_pay import PAY_LINK, Amounts, card_press, static_link
+from bot.handlers.outbox import reply, tell
+from bot.i18n import translate
+from bot.render.labels import deadline_time
+from bot.render.qr import qr_png
+
+__all__ = ["handlers"]
+
+
+# Merchant commands ------------------------------------------------------------------------
+
+
+def _add_args(args: list[str]) -> tuple[str, str, str] | None:
+    if len(args) < 2:
+        return None
+    if len(args) == 2:
+        return args[0], args[1], ""
+    return args[0], " ".join(args[1:-1]), args[-1]
+
+
+@admin_only
+async def merchant_add(update: Update, context: WalletContext, user, language) -> None:
+    """Register a person as a merchant (admins only)."""
+    wallet = context.wallet
+    parsed = _add_args(list(context.args or []))
+    if parsed is None:
+        await reply(update, context, translate(language, "merchant.add_usage"))
+        return
+    who, name, category = parsed
+    try:
+        owner = await wallet.admin.find_user(who)
+        merchant = await wallet.merchants.add(user.telegram_id, owner, name, category)
+    except WalletError as refused:
+        text = error_text(language, refused) + "\n" + translate(language, "merchant.add_usage")
+        await reply(update, context, text)
+        return
+    await reply(
+        update,
+        context,
+        translate(
+            language,
+            "merchant.added",
+            name=merchant.name,
+            category=merchant.category,
+            owner=owner.display_name,
+            id=merchant.id,
+        ),
+    )
+    told = owner.effective_language
+    try:
+        await context.bot.send_photo(
+            owner.telegram_id,
+            qr_png(static_link(context, merchant)),
+            caption=shop_caption(context, told, merchant),
+        )
+    except Exception:
+        await tell(
+            context.bot,
+            owner.telegram_id,
+            shop_caption(context, told, merchant),
+            about="a new merchant",
+        )
+
+
+def shop_caption(context: WalletContext, language: str, merchant: Merchant) -> str:
+    return translate(
+        language,
+        "merchant.shop",
+        name=merchant.name,
+        category=merchant.category,
+        link=static_link(context, merchant),
+    )
+
+
+async def _merchant_user(update: Update, context: WalletContext) -> tuple:
+    """The merchant behind a private-chat command, or (None, …) after saying why not."""
+    user, language = await private_user(update, context, "merchant.private_only")
+    if user is None:
+        return None, None, language
+    try:
+        merchant = await context.wallet.merchants.mine(user.telegram_id)
+    except NotAMerchant as refused:
+        await reply(update, context, error_text(language, refused))
+        return None, None, language
+    return user, merchant, language
+
+
+async def shop(update: Update, context: WalletContext) -> None:
+    """Show the merchant's static collection code."""
+    _, merchant, language = await _merchant_user(update, context)
+    if merchant is None:
+        return
+    await update.effective_message.reply_photo(
+        qr_png(static_link(context, merchant)), caption=shop_caption(context, language, merchant)
+    )
+
+
+async def charge(update: Update, context: WalletContext) -> None:
+    """A one-time code for a fixed amount."""
+    user, merchant, language = await _merchant_user(update, context)
+    if merchant is None:
+        return
+    if not context.args:
+        await reply(update, context, translate(language, "merchant.charge_usage"))
+        return
+    try:
+        merchant, made = await context.wallet.merchants.charge(user.telegram_id, context.args[0])
+    except WalletError as refused:
+        text = error_text(language, refused) + "\n" + translate(language, "merchant.charge_usage")
+        await reply(update, context, text)
+        return
+    await update.effective_message.reply_photo(
+        qr_png(charge_link(context, made)),
+        caption=charge_caption(context, language, merchant, made),
+    )
+
+
+def charge_link(context: WalletContext, made: Charge) -> str:
+    return private_link(context, f"{PAY_LINK}{made.token}")
+
+
+def charge_caption(context: WalletContext, language: str, merchant: Merchant, made: Charge) -> str:
+    return translate(
+        language,
+        "merchant.charge_made",
+        amount=format_fen(made.amount),
+        name=merchant.name,
+        deadline=deadline_time(made.expires_at),
+        link=charge_link(context, made),
+    )
+
+
+def sales_text(language: str, sales: Sales) -> str:
+    def takings(key: str, label: str, t) -> str:
+        return translate(
+            language,
+            key,
+            label=label,
+            count=t.count,
+            gross=format_fen(t.gross),
+            refunds=format_fen(t.refunds),
+            net=format_fen(t.net),
+        )
+
+    return "\n".join(
+        [
+            translate(language, "merchant.sales_title", name=sales.merchant.name),
+            takings("merchant.sales_today", "", sales.today),
+            takings("merchant.sales_month", sales.month_label, sales.month),
+            translate(language, "merchant.sales_balance", balance=format_fen(sales.balance)),
+        ]
+    )
+
+
+async def sales(update: Update, context: WalletContext) -> None:
+    """Today's and this month's takings."""
+    user, merchant, language = await _merchant_user(update, context)
+    if merchant is None:
+        return
+    found = await context.wallet.merchants.sales(user.telegram_id)
+    await reply(update, context, sales_text(language, found))
+
+
+def _refund_args(args: list[str]) -> tuple[int, int | None]:
+    if not args or len(args) > 2:
+        raise ValueError
+    number = args[0].removeprefix("#")
+    if not (number.isascii() and number.isdigit()) or not 0 < int(number) < 2**63:
+        raise MerchantPaymentNotFound(payment_id=args[0][:20])
+    return int(number), parse_amount(args[1]) if len(args) == 2 else None
+
+
+async def merchant_refund(update: Update, context: WalletContext) -> None:
+    """Give (part of) a payment back to its payer."""
+    user, merchant, language = await _merchant_user(update, context)
+    if merchant is None:
+        return
+    usage = translate(language, "merchant.refund_usage")
+    try:
+        payment_id, amount = _refund_args(list(context.args or []))
+        key = f"mrefund:{payment_id}:{user.telegram_id}:{update.effective_message.message_id}"
+        refund = await context.wallet.merchants.refund(user.telegram_id, payment_id, amount, key)
+    except ValueError:
+        await reply(update, context, usage)
+        return
+    except WalletError as refused:
+        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        return
+    if not refund.replayed:
+        await _tell_payer(context, merchant, refund)
+    await reply(update, context, refund_text(language, refund))
+
+
+async def settle(update: Update, context: WalletContext) -> None:
+    """Move the shop's money to the owner's own wallet (all of it, or an amount)."""
+    user, merchant, language = await _merchant_user(update, context)
+    if merchant is None:
+        return
+    args = list(context.args or [])
+    if len(args) > 1:
+        await reply(update, context, translate(language, "merchant.settle_usage"))
+        return
+    key = f"msettle:{user.telegram_id}:{update.effective_message.message_id}"
+    try:
+        moved = await context.wallet.merchants.settle(
+            user.telegram_id, args[0] if args else None, key
+        )
+    except WalletError as refused:
+        usage = translate(language, "merchant.settle_usage")
+        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        return
+    left = await context.wallet.ledger.balance(merchant.account_id)
+    text = translate(
+        language,
+        "merchant.settled",
+        amount=format_fen(moved.amount),
+        name=merchant.name,
+        left=format_fen(left.available),
+    )
+    await reply(update, context, text)
+
+
+def refund_text(language: str, refund: MerchantRefund) -> str:
+    return translate(
+        language,
+        "merchant.refunded",
+        amount=format_fen(refund.amount),
+        id=refund.payment.id,
+        left=format_fen(refund.left),
+    )
+
+
+async def _tell_payer(context: WalletContext, merchant: Merchant, refund: MerchantRefund) -> None:
+    payer = await context.wallet.users.get(refund.payment.payer_id)
+    told = payer.effective_language if payer else "en"
+    text = translate(
+        told,
+        "merchant.refund_notice",
+        name=merchant.name,
+        amount=format_fen(refund.amount),
+        id=refund.payment.id,
+    )
+    await tell(context.bot, refund.payment.payer_id, text, about="a merchant refund")
+
+
+def handlers() -> tuple[list, Amounts]:
+    """The merchant commands, the pay card and the answer to "how much?"; the links'
+    shows are the :class:`Amounts`' and :func:`show_charge` (registered with the others
+    sharing their prefixes, see ``bot.handlers.register``)."""
+    amounts = Amounts()
+    answer = amounts.asked() & filters.TEXT & ~filters.COMMAND
+    return [
+        command("merchant_add", merchant_add),
+        command("charge", charge),
+        command("sales", sales),
+        command("shop", shop),
+        command("merchant_refund", merchant_refund),
+        command("settle", settle),
+        CallbackQueryHandler(card_press, pattern=card_pattern(merchant_pay.CARD)),
+        MessageHandler(answer, amounts.answer),
+    ], amounts

@@ -1,0 +1,350 @@
+"""Paying a merchant in chat: the links, the amount asked, the pay card, the receipts.
+
+- ``/start pay_<merchant token>`` (the static code, opened or photographed): the payer is
+  asked the amount, then gets the pay card. ``/start pay_<charge token>`` (``/charge``):
+  the pay card at once. The card → the risk guard → the PIN keypad (or password-free)
+  → ``Merchants.pay`` → the payer's receipt and the merchant's "received" message.
+- ``/start pc_<code>`` (a customer's pay code, photographed by a merchant): the merchant
+  is asked the amount, then the code is collected as ``/collect`` does; the customer
+  confirms on the same card when their password-free limit does not cover it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from telegram import ForceReply, Update
+from telegram.ext import MessageHandler, filters
+
+from bot.domain.errors import WalletError
+from bot.domain.merchants import Merchant, PaidVia, PayStatus
+from bot.domain.money import format_fen, parse_amount
+from bot.domain.offers import PaymentPlan
+from bot.domain.risk import RiskAction
+from bot.domain.users import User
+from bot.handlers.cards import CardFlow, card_buttons, press_card
+from bot.handlers.context import (
+    WalletContext,
+    current_user,
+    error_text,
+    language_of,
+    private_link,
+)
+from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.questions import Questions
+from bot.handlers.request import review_text
+from bot.handlers.risk_text import decision_text
+from bot.i18n import translate
+from bot.wallet.merchants import CONFIRMATION, MerchantPaymentOutcome, PayTarget
+
+__all__ = [
+    "CARD",
+    "PAY_LINK",
+    "Amounts",
+    "announce",
+    "collect_and_tell",
+    "show_charge",
+    "static_link",
+]
+
+PAY_LINK = "pay_"  # /start pay_<token>: a merchant's static code or a charge (and requests)
+CARD = "mp:"  # mp:<action id>:y|n, the payer's card
+PURPOSE = "merchant.pay"  # the card's pending action
+QUESTION_TTL_S = 300  # how long "how much?" waits for its answer
+
+
+def static_link(context: WalletContext, merchant: Merchant) -> str:
+    return private_link(context, f"{PAY_LINK}{merchant.token}")
+
+
+def plan_lines(language: str, plan: PaymentPlan) -> list[str]:
+    """The offers on the card: the coupon, the vouchers, then what the balance pays."""
+    if not plan.discount_fen and not plan.vouchers:
+        return []
+    lines = []
+    if plan.discount_fen:
+        discount = format_fen(plan.discount_fen)
+        lines.append(translate(language, "merchant.plan_coupon", amount=discount))
+    if plan.vouchers:
+        vouchers = format_fen(plan.voucher_fen)
+        lines.append(translate(language, "merchant.plan_vouchers", amount=vouchers))
+    lines.append(translate(language, "merchant.plan_own", amount=format_fen(plan.own_fen)))
+    return lines
+
+
+def card_text(language: str, merchant: Merchant, plan: PaymentPlan) -> str:
+    lines = [
+        translate(language, "merchant.card", amount=format_fen(plan.price_fen), name=merchant.name)
+    ]
+    return "\n".join(lines + plan_lines(language, plan))
+
+
+async def card_message(
+    context: WalletContext, user: User, language: str, target: PayTarget, *, key: str = ""
+) -> dict:
+    """The text and buttons of a pay card; just the text of the refusal when it cannot."""
+    wallet = context.wallet
+    try:
+        merchant, plan = await wallet.merchants.quote(user, target)
+    except WalletError as refused:
+        return {"text": error_text(language, refused)}
+    # the payment's key, chosen with the card: its confirmations (password-free or
+    # through the keypad) pay once under it
+    key = key or f"mpay:{secrets.token_urlsafe(12)}"
+    action = await wallet.actions.create(
+        user.telegram_id, PURPOSE, {**target.to_payload(), "key": key}
+    )
+    markup = card_buttons(
+        CARD,
+        action.id,
+        translate(language, "transfer.confirm"),
+        translate(language, "transfer.cancel"),
+    )
+    return {"text": card_text(language, merchant, plan), "reply_markup": markup}
+
+
+# Links and the amount asked -----------------------------------------------------------
+
+
+class Amounts:
+    """The amount a payer (or a merchant collecting with a pay code) was asked for: the
+    static code's link and a photographed pay code ask, the next message answers."""
+
+    def __init__(self) -> None:
+        self.questions: Questions[dict] = Questions(QUESTION_TTL_S, topic="merchant_amount")
+
+    async def ask(
+        self, update: Update, context: WalletContext, user: User, question: dict, name: str
+    ) -> None:
+        language = language_of(update, user)
+        key = "merchant.ask_collect" if "code" in question else "merchant.ask_amount"
+        asked_by = update.effective_message.message_id  # a /start link asks, too
+        await self.questions.ask(user.telegram_id, {**question, "asked_by": asked_by})
+        await update.effective_message.reply_text(
+            translate(language, key, name=name), reply_markup=ForceReply(selective=True)
+        )
+
+    async def show_merchant(self, update: Update, context: WalletContext, token: str) -> bool:
+        """``/start pay_<token>`` of a merchant's static code: ask how much."""
+        merchant = await context.wallet.merchants.by_token(token)
+        if merchant is None:
+            return False
+        user = await current_user(update, context)
+        if merchant.owner_id == user.telegram_id:
+            language = language_of(update, user)
+            await reply(update, context, translate(language, "merchant_paying_yourself"))
+            return True
+        await self.ask(update, context, user, {"merchant_id": merchant.id}, merchant.name)
+        return True
+
+    async def show_code(self, update: Update, context: WalletContext, code: str) -> bool:
+        """``/start pc_<code>`` (a customer's pay code): a merchant is asked the amount to
+        collect; anyone else is told it is a code for merchants."""
+        user = await current_user(update, context)
+        language = language_of(update, user)
+        merchant = await context.wallet.merchants.store.merchant_by_owner(user.telegram_id)
+        if merchant is None:
+            await reply(update, context, translate(language, "paycode.for_merchants"))
+            return True
+        await self.ask(update, context, user, {"code": code}, merchant.name)
+        return True
+
+    async def answer(self, update: Update, context: WalletContext) -> None:
+        """Take the amount asked for: the pay card, or the collection."""
+        user = await current_user(update, context)
+        language = language_of(update, user)
+        question = self.questions.open_for(user.telegram_id)
+        if question is None:  # expired between the filter and now
+            await reply(update, context, translate(language, "merchant.question_expired"))
+            return
+        text = update.effective_message.text or ""
+        try:
+            amount = parse_amount(text)
+        except WalletError as refused:
+            again = translate(language, "merchant.amount_again")
+            await reply(update, context, error_text(language, refused) + "\n" + again)
+            return
+        await self.questions.drop(user.telegram_id)
+        if "code" in question:
+            await collect_and_tell(update, context, user, language, question["code"], text)
+            return
+        target = PayTarget(int(question["merchant_id"]), amount)
+        await update.effective_message.reply_text(
+            **await card_message(context, user, language, target)
+        )
+
+
+    def ended_by_a_command(self) -> MessageHandler:
+        """For the group after every feature's: a command sent instead of the amount ends
+        the question (not the ``/start`` link that asked it)."""
+
+        async def end_question(update: Update, context: WalletContext) -> None:
+            question = self.questions.open_for(update.effective_user.id)
+            if question and question.get("asked_by") != update.effective_message.message_id:
+                await self.questions.drop(update.effective_user.id)
+
+        return MessageHandler(self.asked() & filters.COMMAND, end_question)
+
+    def asked(self) -> filters.BaseFilter:
+        return self.questions.asked("asked_for_amount")
+
+
+async def show_charge(update: Update, context: WalletContext, token: str) -> bool:
+    """``/start pay_<token>`` of a one-time charge: the pay card for its amount."""
+    charge = await context.wallet.merchants.open_charge(token)
+    if charge is None:
+        return False
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    target = PayTarget(charge.merchant_id, charge.amount, PaidVia.CHARGE, charge.token)
+    await update.effective_message.reply_text(
+        **await card_message(context, user, language, target)
+    )
+    return True
+
+
+async def collect_and_tell(
+    update: Update,
+    context: WalletContext,
+    user: User,
+    language: str,
+    code_text: str,
+    amount_text: str,
+) -> None:
+    """Collect ``amount_text`` with a customer's pay code: paid at once when the customer's
+    password-free limit covers it, else the customer confirms on a card (PIN keypad)."""
+    wallet = context.wallet
+    try:
+        outcome, key = await wallet.paycodes.collect(user.telegram_id, code_text, amount_text)
+    except WalletError as refused:
+        usage = translate(language, "paycode.collect_usage")
+        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        return
+    payer = outcome.payer
+    payer_language = payer.effective_language
+    decision = outcome.decision
+    needs_pin = (
+        outcome.status is PayStatus.BLOCKED
+        and decision is not None
+        and decision.action is not RiskAction.BLOCK
+        and not decision.needs_pin_setup
+    )
+    if needs_pin:
+        target = PayTarget(outcome.merchant.id, outcome.amount, PaidVia.PAY_CODE, key)
+        message = await card_message(context, payer, payer_language, target, key=key)
+        told = await tell(context.bot, payer.telegram_id, about="a pay code card", **message)
+        waiting = "paycode.waiting" if told is Told.SENT else "paycode.unreachable"
+        await reply(
+            update,
+            context,
+            translate(
+                language, waiting, amount=format_fen(outcome.amount), name=payer.display_name
+            ),
+        )
+        return
+    receipt = await announce(context, payer_language, outcome, tell_merchant=False)
+    if outcome.status is PayStatus.PAID:
+        await tell(context.bot, payer.telegram_id, receipt, about="a pay code payment")
+        text = translate(
+            language,
+            "paycode.collected",
+            amount=format_fen(outcome.amount),
+            name=payer.display_name,
+            id=outcome.payment.id,
+        )
+    else:
+        text = translate(language, "paycode.not_collected", name=payer.display_name) + "\n" + (
+            await announce(context, language, outcome, tell_merchant=False)
+        )
+    await reply(update, context, text)
+
+
+# The card -----------------------------------------------------------------------------
+
+
+async def _review(context: WalletContext, language: str, action) -> tuple:
+    wallet = context.wallet
+    user = await wallet.users.get(action.telegram_id)
+    target = PayTarget.from_payload(action.payload)
+    try:
+        merchant, _ = await wallet.merchants.quote(user, target)
+    except WalletError as refused:
+        return None, error_text(language, refused)
+    decision = await wallet.merchants.review(user.telegram_id, merchant, target.amount)
+    if decision.needs_pin_setup:
+        return None, translate(language, "pin_not_set")
+    if decision.action is RiskAction.BLOCK:
+        return None, decision_text(language, decision, target.amount)
+    if decision.action is RiskAction.HOLD:
+        return None, review_text(language, decision, target.amount)
+    return decision, ""
+
+
+async def _pay_now(context: WalletContext, language: str, action) -> str:
+    outcome = await context.wallet.merchants.pay(
+        action.payload["key"],
+        action.telegram_id,
+        PayTarget.from_payload(action.payload),
+        authenticated=False,
+    )
+    return await announce(context, language, outcome)
+
+
+FLOW = CardFlow(
+    PURPOSE,
+    CONFIRMATION,
+    "transfer.cancelled",
+    _review,
+    blocked=lambda language, action, decision: "",  # _review words every refusal itself
+    settle_now=_pay_now,
+)
+
+
+async def card_press(update: Update, context: WalletContext) -> None:
+    """Confirm or cancel paying a merchant."""
+    await press_card(update, context, FLOW)
+
+
+async def announce(
+    context: WalletContext,
+    language: str,
+    outcome: MerchantPaymentOutcome,
+    *,
+    tell_merchant: bool = True,
+) -> str:
+    """Tell the merchant they were paid; the payer's receipt is returned."""
+    amount = format_fen(outcome.amount)
+    if outcome.status is PayStatus.BLOCKED:
+        return decision_text(language, outcome.decision, outcome.amount)
+    if outcome.status is PayStatus.NEEDS_REVIEW:
+        return review_text(language, outcome.decision, outcome.amount)
+    if outcome.status is PayStatus.REFUSED:
+        return error_text(language, outcome.error)
+    merchant, payment = outcome.merchant, outcome.payment
+    if outcome.status is PayStatus.PAID_BEFORE:
+        return translate(language, "merchant.paid_before", amount=amount, name=merchant.name)
+    if tell_merchant:
+        await _tell_merchant(context, outcome)
+    paid = {"amount": amount, "name": merchant.name, "id": payment.id}
+    lines = [translate(language, "merchant.paid", **paid)]
+    return "\n".join(lines + plan_lines(language, outcome.plan))
+
+
+async def _tell_merchant(context: WalletContext, outcome: MerchantPaymentOutcome) -> None:
+    merchant, payment, amount = outcome.merchant, outcome.payment, format_fen(outcome.amount)
+    owner = await context.wallet.users.get(merchant.owner_id)
+    told = owner.effective_language if owner else "en"
+    balance = await context.wallet.ledger.balance(merchant.account_id)
+    await tell(
+        context.bot,
+        merchant.owner_id,
+        translate(
+            told,
+            "merchant.received",
+            amount=amount,
+            name=outcome.payer.display_name,
+            id=payment.id,
+            balance=format_fen(balance.available),
+        ),
+        about="a merchant payment",
+    )

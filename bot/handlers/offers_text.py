@@ -1,0 +1,109 @@
+"""How coupons, campaigns, vouchers and points read, in the person's language."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.domain.money import format_fen
+from bot.domain.points import PointsStanding, Tier
+from bot.domain.promotions import Campaign, CouponRule
+from bot.domain.vouchers import Voucher
+from bot.i18n import translate
+from bot.render.labels import deadline_time
+
+__all__ = [
+    "campaign_line",
+    "categories_text",
+    "points_text",
+    "rule_text",
+    "tier_label",
+    "voucher_line",
+    "vouchers_total_line",
+]
+
+
+def categories_text(language: str, categories: Iterable[str]) -> str:
+    names = sorted(categories)
+    return ", ".join(names) if names else translate(language, "offers.all_categories")
+
+
+def rule_text(language: str, campaign: Campaign) -> str:
+    """``spend ¥100.00, get ¥10.00 off`` or ``15% off, at most ¥20.00``, and where."""
+    if campaign.rule is CouponRule.SPEND_OFF:
+        text = translate(
+            language,
+            "coupon.rule.spend_off",
+            min=format_fen(campaign.min_spend_fen),
+            off=format_fen(campaign.off_fen),
+        )
+    else:
+        text = translate(
+            language,
+            "coupon.rule.percent_off",
+            percent=campaign.percent,
+            cap=format_fen(campaign.cap_fen),
+        )
+        if campaign.min_spend_fen:
+            text += translate(
+                language, "coupon.rule.from", min=format_fen(campaign.min_spend_fen)
+            )
+    if campaign.merchant_id is not None:
+        text += translate(language, "coupon.where.merchant", merchant=campaign.merchant_id)
+    if campaign.category is not None:
+        text += translate(language, "coupon.where.category", category=campaign.category)
+    return text
+
+
+def campaign_line(language: str, campaign: Campaign) -> str:
+    """``“Spring”: spend ¥100.00, get ¥10.00 off, until 2026-01-01 00:00``."""
+    return translate(
+        language,
+        "coupon.line",
+        name=campaign.name,
+        rule=rule_text(language, campaign),
+        until=deadline_time(campaign.ends_at),
+    )
+
+
+def voucher_line(language: str, voucher: Voucher) -> str:
+    return translate(
+        language,
+        "voucher.line",
+        remaining=format_fen(voucher.remaining_fen),
+        amount=format_fen(voucher.amount_fen),
+        categories=categories_text(language, voucher.categories),
+        until=deadline_time(voucher.expires_at),
+    )
+
+
+def vouchers_total_line(language: str, total_fen: int) -> str:
+    """The ``/balance`` line of the vouchers, on their own line below the balance."""
+    return translate(language, "balance.vouchers", amount=format_fen(total_fen))
+
+
+def tier_label(language: str, tier: Tier) -> str:
+    return translate(language, f"points.tier.{tier.value}")
+
+
+def points_text(language: str, standing: PointsStanding) -> str:
+    lines = [
+        translate(language, "points.balance", balance=standing.balance),
+        translate(
+            language,
+            "points.tier",
+            tier=tier_label(language, standing.tier),
+            earned=standing.earned_12m,
+        ),
+    ]
+    if standing.next_tier is None:
+        lines.append(translate(language, "points.top"))
+    else:
+        lines.append(
+            translate(
+                language,
+                "points.next",
+                to_next=standing.to_next,
+                tier=tier_label(language, standing.next_tier),
+            )
+        )
+    return "\n".join(lines)

@@ -1,0 +1,306 @@
+"""Merchants (``/merchant_add``, ``/charge``, ``/sales``, refunds) and paying them.
+
+A payer reaches a merchant three ways: the merchant's static code (the payer types the
+amount), a one-time ``/charge`` code (the amount is fixed, paid once), or the payer's
+own pay code collected by the merchant (``bot.wallet.paycodes``). Each goes through
+:meth:`Merchants.quote` (what ``/send`` checks, and more: not yourself, not a frozen
+merchant, the charge open) for the card, then :meth:`Merchants.pay` under the card's key:
+the offers' plan, the risk guard again, then one ledger operation
+(``merchant_ops.pay_merchant``). A payment the guard would hold is not made: a merchant
+is paid now or not at all, so the payer is told why and nothing is reserved.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.domain.errors import AccountFrozen, UserNotFound, WalletError
+from bot.domain.kinds import TransferKind
+from bot.domain.ledger_rules import key_error
+from bot.domain.merchant_errors import (
+    ChargeNotFound,
+    MerchantFrozen,
+    MerchantNameInvalid,
+    MerchantNotFound,
+    NotAMerchant,
+)
+from bot.domain.merchants import (
+    CATEGORY_MAX,
+    CHARGE_TTL_S,
+    DEFAULT_CATEGORY,
+    NAME_MAX,
+    Charge,
+    Merchant,
+    MerchantPayment,
+    MerchantPaymentOrder,
+    MerchantRefund,
+    MerchantStore,
+    PaidVia,
+    PayStatus,
+    Sales,
+    check_charge,
+    check_not_yourself,
+)
+from bot.domain.model import AccountStatus, Transfer
+from bot.domain.money import parse_amount
+from bot.domain.offers import NO_OFFERS, Offers, PaymentPlan
+from bot.domain.risk import Verdict, verdict
+from bot.domain.users import User
+from bot.wallet.ledger import Ledger
+from bot.wallet.statements import CHINA, Month
+from bot.wallet.users import Users
+
+if TYPE_CHECKING:
+    from bot.domain.risk import RiskDecision
+    from bot.security.guard import PaymentGuard
+
+__all__ = [
+    "CONFIRMATION",
+    "MerchantPaymentOutcome",
+    "Merchants",
+    "PayTarget",
+]
+
+CONFIRMATION = "merchant_pay"  # the PIN keypad's confirm:<what> that pays a merchant
+MERCHANT_TOKEN_BYTES = 16  # 22 characters: the static code's link
+CHARGE_TOKEN_BYTES = 15  # 20 characters: a one-time charge's link
+MERCHANT_TOKEN_LENGTH = 22
+CHARGE_TOKEN_LENGTH = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PayTarget:
+    """What a payer pays: a merchant, an amount, and how they got there."""
+
+    merchant_id: int
+    amount: int
+    via: PaidVia = PaidVia.QR
+    ref: str = ""  # the charge's token; the pay code's collection
+
+    def to_payload(self) -> dict:
+        return {
+            "merchant_id": self.merchant_id,
+            "amount": self.amount,
+            "via": self.via.value,
+            "ref": self.ref,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> PayTarget:
+        return cls(
+            int(payload["merchant_id"]),
+            int(payload["amount"]),
+            PaidVia(payload["via"]),
+            str(payload["ref"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantPaymentOutcome:
+    status: PayStatus
+    merchant: Merchant
+    payer: User
+    amount: int
+    plan: PaymentPlan | None = None
+    payment: MerchantPayment | None = None
+    decision: RiskDecision | None = None
+    error: WalletError | None = None
+
+
+def _clean(text: str, limit: int) -> str:
+    text = " ".join(unicodedata.normalize("NFKC", text).split())
+    if not text or len(text) > limit:
+        raise MerchantNameInvalid(limit=limit)
+    return text
+
+
+class Merchants:
+    def __init__(
+        self,
+        store: MerchantStore,
+        users: Users,
+        ledger: Ledger,
+        guard: PaymentGuard,
+        *,
+        offers: Offers = NO_OFFERS,
+        charge_ttl_s: int = CHARGE_TTL_S,
+    ) -> None:
+        self.store = store
+        self.users = users
+        self.ledger = ledger
+        self.guard = guard
+        self.offers = offers
+        self.charge_ttl_s = charge_ttl_s
+
+    # Merchants ----------------------------------------------------------------------
+
+    async def add(self, admin_id: int, owner: User, name: str, category: str = "") -> Merchant:
+        """Register ``owner`` as a merchant (their merchant account and static code)."""
+        name = _clean(name, NAME_MAX)
+        category = _clean(category or DEFAULT_CATEGORY, CATEGORY_MAX).lower()
+        token = secrets.token_urlsafe(MERCHANT_TOKEN_BYTES)
+        return await self.store.add_merchant(
+            admin_id, owner.telegram_id, name, category, token, self.ledger.currency
+        )
+
+    async def mine(self, owner_id: int) -> Merchant:
+        """The merchant ``owner_id`` runs, or ``NotAMerchant``."""
+        merchant = await self.store.merchant_by_owner(owner_id)
+        if merchant is None:
+            raise NotAMerchant()
+        return merchant
+
+    async def by_token(self, token: str) -> Merchant | None:
+        if len(token) != MERCHANT_TOKEN_LENGTH:
+            return None
+        return await self.store.merchant_by_token(token)
+
+    async def get(self, merchant_id: int) -> Merchant:
+        merchant = await self.store.merchant(merchant_id)
+        if merchant is None:
+            raise MerchantNotFound()
+        return merchant
+
+    # Charges ------------------------------------------------------------------------
+
+    async def charge(self, owner_id: int, amount_text: str) -> tuple[Merchant, Charge]:
+        """A one-time code for ``amount_text``, paid once, before it expires."""
+        merchant = await self.mine(owner_id)
+        amount = parse_amount(amount_text)
+        now = self.store.now_ms()
+        charge = Charge(
+            secrets.token_urlsafe(CHARGE_TOKEN_BYTES),
+            merchant.id,
+            amount,
+            now,
+            now + self.charge_ttl_s * 1000,
+        )
+        await self.store.create_charge(charge)
+        return merchant, charge
+
+    async def open_charge(self, token: str) -> Charge | None:
+        if len(token) != CHARGE_TOKEN_LENGTH:
+            return None
+        return await self.store.charge(token)
+
+    # Paying -------------------------------------------------------------------------
+
+    async def _check_merchant(self, merchant: Merchant) -> None:
+        owner = await self.users.get(merchant.owner_id)
+        accounts = [merchant.account_id] + ([owner.account_id] if owner else [])
+        for account_id in accounts:
+            if (await self.ledger.account(account_id)).status is AccountStatus.FROZEN:
+                raise MerchantFrozen()
+
+    async def quote(self, payer: User, target: PayTarget) -> tuple[Merchant, PaymentPlan]:
+        """What the payer's card shows, after every check made before money moves."""
+        merchant = await self.get(target.merchant_id)
+        check_not_yourself(merchant, payer.telegram_id)
+        await self._check_merchant(merchant)
+        if target.via is PaidVia.CHARGE:
+            charge = await self.store.charge(target.ref)
+            if charge is None or charge.merchant_id != merchant.id:
+                raise ChargeNotFound()
+            check_charge(charge, self.store.now_ms())
+        plan = await self.offers.plan(
+            payer.telegram_id, merchant.id, merchant.category, target.amount
+        )
+        if plan.own_fen > 0:
+            await self.ledger.check_can_send(payer.account_id, plan.own_fen)
+        elif (await self.ledger.account(payer.account_id)).status is AccountStatus.FROZEN:
+            raise AccountFrozen(account_id=payer.account_id)
+        return merchant, plan
+
+    async def review(self, payer_id: int, merchant: Merchant, amount: int) -> RiskDecision:
+        return await self.guard.assess(
+            payer_id, amount, TransferKind.MERCHANT_PAYMENT, merchant.owner_id
+        )
+
+    async def pay(
+        self,
+        key: str,
+        payer_id: int,
+        target: PayTarget,
+        *,
+        authenticated: bool,
+        second_factor: bool = False,
+    ) -> MerchantPaymentOutcome:
+        """Decide once more and pay the merchant under ``key``, exactly once.
+
+        ``authenticated``: the payer entered the PIN (and 2FA code) the decision asked
+        for; without it only a password-free payment goes ahead.
+        """
+        error = key_error(key)
+        if error is not None:
+            raise error
+        merchant = await self.get(target.merchant_id)
+        payer = await self.users.get(payer_id)
+        if payer is None:
+            raise UserNotFound()
+
+        def outcome(status: PayStatus, **more) -> MerchantPaymentOutcome:
+            return MerchantPaymentOutcome(status, merchant, payer, target.amount, **more)
+
+        done = await self.store.payment_by_key(key)
+        if done is not None and done.payer_id == payer_id:
+            return outcome(PayStatus.PAID_BEFORE, payment=done)
+        try:
+            merchant, plan = await self.quote(payer, target)
+        except WalletError as refused:
+            return outcome(PayStatus.REFUSED, error=refused)
+        decision = await self.review(payer_id, merchant, target.amount)
+        then = verdict(decision, pin=authenticated, code=second_factor)
+        if then is Verdict.BLOCK:
+            return outcome(PayStatus.BLOCKED, plan=plan, decision=decision)
+        if then is Verdict.HOLD:
+            return outcome(PayStatus.NEEDS_REVIEW, plan=plan, decision=decision)
+        order = MerchantPaymentOrder(
+            key, payer_id, merchant.id, plan, target.via, target.ref, not authenticated
+        )
+        try:
+            payment, replayed = await self.store.pay_merchant(order)
+        except WalletError as refused:
+            return outcome(PayStatus.REFUSED, plan=plan, decision=decision, error=refused)
+        status = PayStatus.PAID_BEFORE if replayed else PayStatus.PAID
+        return outcome(status, plan=plan, payment=payment, decision=decision)
+
+    # Refunds and takings ------------------------------------------------------------
+
+    async def refund(
+        self, owner_id: int, payment_id: int, amount: int | None, key: str
+    ) -> MerchantRefund:
+        """Give back ``amount`` (None: all that is left) of a payment to its payer, once
+        per ``key``; never more than what is left."""
+        error = key_error(key)
+        if error is not None:
+            raise error
+        merchant = await self.mine(owner_id)
+        return await self.store.refund_payment(key, merchant.id, payment_id, amount)
+
+    async def settle(self, owner_id: int, amount_text: str | None, key: str) -> Transfer:
+        """Move ``amount_text`` (None: all that is available) of the merchant account to
+        the owner's own wallet, once per ``key``; withdrawn from there as anyone's."""
+        error = key_error(key)
+        if error is not None:
+            raise error
+        merchant = await self.mine(owner_id)
+        amount = parse_amount(amount_text) if amount_text is not None else None
+        return await self.store.settle_to_owner(key, merchant.id, amount)
+
+    async def sales(self, owner_id: int) -> Sales:
+        """Today's and this month's takings, by the district's calendar."""
+        merchant = await self.mine(owner_id)
+        now = self.store.now_ms()
+        moment = datetime.fromtimestamp(now / 1000, tz=CHINA)
+        midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = int(midnight.timestamp()) * 1000
+        day_end = int((midnight + timedelta(days=1)).timestamp()) * 1000
+        month = Month.containing(now)
+        today = await self.store.takings(merchant.id, day_start, day_end)
+        this_month = await self.store.takings(merchant.id, month.start_ms, month.end_ms)
+        balance = await self.ledger.balance(merchant.account_id)
+        return Sales(merchant, today, this_month, month.label, balance.available)

@@ -1,0 +1,106 @@
+"""Customer pay codes (``/paycode``): the customer shows a code, the merchant collects.
+
+A pay code is 18 digits: 12 random digits and 6 digits of an HMAC of them, keyed by the
+master key (``Keyring.blind_index``, purpose ``pay_code``). A mistyped or made-up code
+fails the HMAC and is refused before the database is asked; a real one is looked up by
+its keyed digest (the code itself is never stored). It is valid :data:`PAY_CODE_TTL_S`
+seconds and used once: the merchant's claim is a conditional update in one write, so of
+two merchants (or two tries) only the first gets the payer. Guessing one live code
+among 10¹² within its minute is hopeless.
+
+Collecting (:meth:`PayCodes.collect`): the amount is read first (a typo does not use the
+code up), then the code is claimed for the merchant, then the payment is tried
+password-free under the key ``mpay:code:<digest>``; when the customer's password-free
+limit does not cover it (or it is off), the outcome says so (``BLOCKED`` with a
+decision that asks for the PIN) and the customer confirms on a card with the same key.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+from bot.domain.merchant_errors import PayCodeInvalid
+from bot.domain.merchants import MerchantStore, PaidVia
+from bot.domain.money import parse_amount
+from bot.security.cipher import Keyring
+from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
+
+__all__ = ["PAY_CODE_TTL_S", "PayCode", "PayCodes", "code_key"]
+
+PAY_CODE_TTL_S = 60
+_RANDOM_DIGITS = 12
+_CHECK_DIGITS = 6
+CODE_DIGITS = _RANDOM_DIGITS + _CHECK_DIGITS
+
+
+@dataclass(frozen=True, slots=True)
+class PayCode:
+    code: str
+    expires_at: int
+
+    @property
+    def spaced(self) -> str:
+        """The code as people read it: groups of six digits."""
+        return " ".join(self.code[i : i + 6] for i in range(0, len(self.code), 6))
+
+
+def code_key(digest: str) -> str:
+    """The payment key of a collection: the card and the password-free try share it."""
+    return f"mpay:code:{digest[:32]}"
+
+
+class PayCodes:
+    def __init__(
+        self,
+        store: MerchantStore,
+        keyring: Keyring,
+        merchants: Merchants,
+        *,
+        ttl_s: int = PAY_CODE_TTL_S,
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.merchants = merchants
+        self.ttl_s = ttl_s
+
+    def _check_digits(self, nonce: str) -> str:
+        mac = self.keyring.blind_index(nonce, "pay_code")
+        return f"{int(mac, 16) % 10**_CHECK_DIGITS:0{_CHECK_DIGITS}d}"
+
+    def _digest(self, code: str) -> str:
+        return self.keyring.blind_index(code, "pay_code_digest")
+
+    def parse(self, text: str) -> str:
+        """The code in ``text`` (spaces and full-width digits allowed), if its HMAC holds."""
+        code = "".join(unicodedata.normalize("NFKC", text).split()).replace("-", "")
+        if len(code) != CODE_DIGITS or not (code.isascii() and code.isdigit()):
+            raise PayCodeInvalid()
+        nonce, check = code[:_RANDOM_DIGITS], code[_RANDOM_DIGITS:]
+        if not secrets.compare_digest(check, self._check_digits(nonce)):
+            raise PayCodeInvalid()
+        return code
+
+    async def issue(self, payer_id: int) -> PayCode:
+        """A new pay code for the customer, valid for a minute."""
+        nonce = f"{secrets.randbelow(10**_RANDOM_DIGITS):0{_RANDOM_DIGITS}d}"
+        code = nonce + self._check_digits(nonce)
+        expires_at = self.store.now_ms() + self.ttl_s * 1000
+        await self.store.issue_pay_code(self._digest(code), payer_id, expires_at)
+        return PayCode(code, expires_at)
+
+    async def collect(
+        self, owner_id: int, code_text: str, amount_text: str
+    ) -> tuple[MerchantPaymentOutcome, str]:
+        """Use the customer's code for ``amount_text``; the outcome of the password-free
+        try and the payment's key (for the customer's card when it needs the PIN)."""
+        merchant = await self.merchants.mine(owner_id)
+        amount = parse_amount(amount_text)
+        code = self.parse(code_text)
+        digest = self._digest(code)
+        payer_id = await self.store.claim_pay_code(digest, merchant.id)
+        key = code_key(digest)
+        target = PayTarget(merchant.id, amount, PaidVia.PAY_CODE, key)
+        outcome = await self.merchants.pay(key, payer_id, target, authenticated=False)
+        return outcome, key

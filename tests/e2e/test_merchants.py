@@ -1,0 +1,374 @@
+"""Merchants through the real application and the emulator: a QR photographed and paid,
+one-time charges paid once, pay codes collected once, refunds, takings, bursts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+
+import pytest
+from PIL import Image
+
+from bot.domain.users import Profile
+from bot.handlers import scan
+from bot.render.qr import qr_png
+from bot.wallet.merchants import PayTarget
+from tests.e2e.test_send import (
+    BOB,
+    PIN,
+    PROFILES,
+    WANGFANG,
+    XIAOMING,
+    available,
+    enter_pin,
+    fund,
+    start_private,
+    tap_and_wait,
+)
+
+pytest.importorskip("zxingcpp")
+
+SHOP = "王芳面馆"
+CHARGE_LINK = re.compile(r"start=(pay_[A-Za-z0-9_-]{20})\b")
+PAY_CODE = re.compile(r"(\d{6} \d{6} \d{6})")
+
+
+def errors_logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def edited(emulator, card, since: int, wait_s: float = 5.0):
+    """The bot's edit of ``card`` (message ids are counted per chat)."""
+    return await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == card.message_id
+        and e.chat_id == card.chat_id,
+        since=since,
+        timeout=wait_s,
+    )
+
+
+async def make_shop(emulator, wallet):
+    """王芳 is registered as a merchant by Alice (an admin); her QR code's PNG."""
+    await start_private(emulator, "wangfang")
+    await wallet.users.seen(PROFILES[WANGFANG])
+    await emulator.send_text("alice", f"/merchant_add @wangfang {SHOP} food")
+    added = await emulator.wait_for_message("alice")
+    assert added.text == f"✅ {SHOP} (food) is a merchant now, run by 王芳. Merchant #1."
+    sent = await emulator.wait_for_message("wangfang", since=0, text="🏪")
+    assert sent.message.photo and "顾客扫描此码" in sent.text
+    return emulator.files[sent.message.photo[-1]["file_id"]].content
+
+
+async def shop_account(wallet) -> int:
+    merchant = await wallet.merchants.mine(WANGFANG)
+    return (await wallet.ledger.balance(merchant.account_id)).available
+
+
+async def test_a_new_customer_pays_a_merchant_from_a_photo_of_its_qr(emulator, wallet, caplog):
+    png = await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await emulator.send_photo("bob", png)
+    asked = await emulator.wait_for_message("bob")
+    assert asked.text == f"💳 Pay {SHOP}: how much? Send the amount, e.g. 12.50"
+    await emulator.send_text("bob", "12.5")
+    card = await emulator.wait_for_message("bob")
+    assert card.text == f"🏪 Pay ¥12.50 to {SHOP}?"
+    keypad = await tap_and_wait(emulator, "bob", card, "Confirm")  # tap 1
+    assert "Enter your payment PIN" in keypad.text
+    assert await available(wallet, BOB) == 50_00  # nothing moves before the PIN
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text == f"✅ Paid ¥12.50 to {SHOP}. Payment #1."
+    assert await available(wallet, BOB) == 37_50
+    assert await shop_account(wallet) == 12_50
+    told = await emulator.wait_for_message("wangfang", since=0, text="收到")
+    assert told.text == "💰 收到 Bob 付款 ¥12.50（付款编号 #1）。店铺余额：¥12.50"
+    assert await available(wallet, WANGFANG) == 0  # the shop's money is not her wallet's
+    assert errors_logged(caplog) == []
+
+
+async def test_opening_your_own_shop_code_or_a_bad_amount_is_refused(emulator, wallet):
+    png = await make_shop(emulator, wallet)
+    await emulator.send_photo("wangfang", png)
+    mine = await emulator.wait_for_message("wangfang")
+    assert mine.text == "这是你自己店铺的收款码，不能付款给自己。"
+    await fund(wallet, BOB, 5_00)
+    await emulator.send_photo("bob", png)
+    await emulator.wait_for_message("bob")
+    for bad in ("1e5", "-3", "0", "1.234", "lots"):
+        await emulator.send_text("bob", bad)
+        again = await emulator.wait_for_message("bob")
+        assert again.text.endswith("Send the amount again, e.g. 12.50 (or any command to stop).")
+    await emulator.send_text("bob", "9")  # more than Bob has: the card says so, no button
+    short = await emulator.wait_for_message("bob")
+    assert "¥5.00" in short.text and not short.buttons()
+    assert await shop_account(wallet) == 0
+
+
+async def test_a_charge_is_paid_once_when_two_payers_tap_at_once(emulator, wallet, caplog):
+    await make_shop(emulator, wallet)
+    for who in (BOB, XIAOMING):
+        await fund(wallet, who, 50_00)
+        await wallet.store.identity.set_password_free(who, 50_00, 200_00)
+    await emulator.send_text("wangfang", "/charge 30")
+    made = await emulator.wait_for_message("wangfang")
+    assert made.message.photo and made.text.startswith(f"🧾 {SHOP}：付款 ¥30.00")
+    payload = CHARGE_LINK.search(made.text).group(1)
+    cards = {}
+    for who in ("bob", "xiaoming"):
+        await emulator.send_text(who, f"/start {payload}")
+        cards[who] = await emulator.wait_for_message(who)
+    assert cards["bob"].text == f"🏪 Pay ¥30.00 to {SHOP}?"
+    mark = emulator.mark()
+    await asyncio.gather(
+        emulator.tap("bob", cards["bob"], "Confirm"),
+        emulator.tap("xiaoming", cards["xiaoming"], "确认"),
+    )
+    done = [await edited(emulator, card, mark) for card in cards.values()]
+    texts = sorted(d.text for d in done)
+    assert texts in (
+        [f"✅ Paid ¥30.00 to {SHOP}. Payment #1.", "这个收款码已经付过了，没有扣款。"],
+        [
+            "This code has already been paid. No money was sent.",
+            f"✅ 已付款 ¥30.00 给 {SHOP}。付款编号 #1。",
+        ],
+    )
+    assert sorted([await available(wallet, BOB), await available(wallet, XIAOMING)]) == [
+        20_00,
+        50_00,
+    ]
+    assert await shop_account(wallet) == 30_00
+    await emulator.send_text("bob", f"/start {payload}")  # opened again: paid already
+    again = await emulator.wait_for_message("bob")
+    assert again.text == "This code has already been paid. No money was sent."
+    assert errors_logged(caplog) == []
+
+
+async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_pin(
+    emulator, wallet, caplog
+):
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await start_private(emulator, "bob")
+    await wallet.store.identity.set_password_free(BOB, 20_00, 100_00)
+    await emulator.send_text("bob", "/paycode")
+    shown = await emulator.wait_for_message("bob")
+    assert shown.message.photo and shown.text.startswith("💳 Your pay code: ")
+    code = PAY_CODE.search(shown.text).group(1)
+
+    await emulator.send_text("wangfang", f"/collect {code} 8")  # under Bob's limit
+    collected = await emulator.wait_for_message("wangfang")
+    assert collected.text == "✅ 已向 Bob 收款 ¥8.00。付款编号 #1。"
+    receipt = await emulator.wait_for_message("bob", since=0, text="Paid ¥8.00")
+    assert receipt.text == f"✅ Paid ¥8.00 to {SHOP}. Payment #1."
+    await emulator.send_text("wangfang", f"/collect {code} 8")
+    used = await emulator.wait_for_message("wangfang")
+    assert used.text.startswith("付款码已被使用，请顾客刷新。")
+
+    mark = emulator.mark()
+    await emulator.tap("bob", shown, "Refresh")
+    fresh = await emulator.wait_for(
+        lambda e: e.kind == "message" and e.chat_id == BOB and "pay code" in (e.text or ""),
+        since=mark,
+    )
+    code = PAY_CODE.search(fresh.text).group(1)
+    await emulator.send_text("wangfang", f"/collect {code} 30")  # above it: Bob confirms
+    waiting = await emulator.wait_for_message("wangfang")
+    assert waiting.text == "⏳ 已请 Bob 用支付密码确认 ¥30.00，付款后会通知你。"
+    card = await emulator.wait_for_message("bob", since=0, text="🏪 Pay ¥30.00")
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text == f"✅ Paid ¥30.00 to {SHOP}. Payment #2."
+    assert await available(wallet, BOB) == 12_00
+    assert await shop_account(wallet) == 38_00
+    assert errors_logged(caplog) == []
+
+
+async def test_a_merchant_collects_by_a_photo_of_the_pay_code_and_a_late_code_is_refused(
+    emulator, wallet
+):
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await wallet.store.identity.set_password_free(BOB, 20_00, 100_00)
+    await emulator.send_text("bob", "/paycode")
+    shown = await emulator.wait_for_message("bob")
+    png = emulator.files[shown.message.photo[-1]["file_id"]].content
+    await emulator.send_photo("wangfang", png)
+    asked = await emulator.wait_for_message("wangfang")
+    assert asked.text == f"🧾 已读取付款码。{SHOP} 要收多少钱？请发送金额，例如 12.50"
+    await emulator.send_text("wangfang", "5")
+    collected = await emulator.wait_for_message("wangfang")
+    assert collected.text == "✅ 已向 Bob 收款 ¥5.00。付款编号 #1。"
+    await emulator.send_photo("xiaoming", png)  # not a merchant
+    told = await emulator.wait_for_message("xiaoming")
+    assert told.text == "这是顾客的付款码，只有商家可以用它收款。"
+
+    wallet.paycodes.ttl_s = 0  # a code shown longer ago than its validity
+    await emulator.send_text("bob", "/paycode")
+    late = PAY_CODE.search((await emulator.wait_for_message("bob")).text).group(1)
+    await emulator.send_text("wangfang", f"/collect {late} 5")
+    refused = await emulator.wait_for_message("wangfang")
+    assert refused.text.startswith("付款码已过期，请顾客刷新。")
+    assert await available(wallet, BOB) == 45_00
+
+
+async def test_a_partial_refund_then_one_beyond_what_is_left_is_refused(emulator, wallet):
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await start_private(emulator, "bob")
+    merchant = await wallet.merchants.mine(WANGFANG)
+    await wallet.merchants.pay("p1", BOB, PayTarget(merchant.id, 20_00), authenticated=True)
+    await emulator.send_text("wangfang", "/merchant_refund 1 5")
+    done = await emulator.wait_for_message("wangfang")
+    assert done.text == "↩️ 已向顾客退还付款 #1 中的 ¥5.00。剩余可退：¥15.00"
+    told = await emulator.wait_for_message("bob", since=0, text="refunded")
+    assert told.text == f"↩️ {SHOP} refunded ¥5.00 of your payment #1."
+    await emulator.send_text("wangfang", "/merchant_refund 1 15.01")
+    refused = await emulator.wait_for_message("wangfang")
+    assert refused.text.startswith("不能退款 ¥15.01：这笔付款只剩 ¥15.00 可退。")
+    assert await available(wallet, BOB) == 35_00
+    assert await shop_account(wallet) == 15_00
+    await emulator.send_text("wangfang", "/merchant_refund 9 1")
+    assert (await emulator.wait_for_message("wangfang")).text.startswith("你的店铺没有编号为 #9")
+
+
+async def test_sales_show_today_and_this_month(emulator, wallet):
+    await make_shop(emulator, wallet)
+    merchant = await wallet.merchants.mine(WANGFANG)
+    for who, fen in ((BOB, 12_00), (XIAOMING, 8_50)):
+        await fund(wallet, who, 50_00)
+        await wallet.merchants.pay(f"s{who}", who, PayTarget(merchant.id, fen), authenticated=True)
+    await wallet.merchants.refund(WANGFANG, 1, 2_00, "r1")
+    await emulator.send_text("wangfang", "/sales")
+    sales = await emulator.wait_for_message("wangfang")
+    title, today, month, balance = sales.text.split("\n")
+    assert title == f"📊 {SHOP} 营业额"
+    assert today == "今日：2 笔，收款 ¥20.50，退款 ¥2.00，净收入 ¥18.50"
+    assert month.endswith("：2 笔，收款 ¥20.50，退款 ¥2.00，净收入 ¥18.50")
+    assert balance == "店铺余额：¥18.50"
+
+    await emulator.send_text("wangfang", "/settle 8.5")  # the shop's money to her wallet
+    moved = await emulator.wait_for_message("wangfang")
+    assert moved.text == (
+        f"✅ 已把 ¥8.50 从 {SHOP} 转入你的钱包。店铺余额：¥10.00。可用 /withdraw 提现。"
+    )
+    await emulator.send_text("wangfang", "/settle")
+    await emulator.wait_for_message("wangfang")
+    await emulator.send_text("wangfang", "/settle")  # nothing left to move
+    empty = await emulator.wait_for_message("wangfang")
+    assert empty.text.startswith("余额不足")
+    assert await available(wallet, WANGFANG) == 18_50
+    assert await shop_account(wallet) == 0
+
+
+async def test_twenty_four_customers_paying_at_once_sum_exactly(emulator, wallet, caplog):
+    png = await make_shop(emulator, wallet)
+    assert png
+    merchant = await wallet.merchants.mine(WANGFANG)
+    payers, cards, total = [], [], 0
+    for i in range(24):
+        person = emulator.add_user(f"P{i}", f"payer{i}", "en", started=True)
+        await fund_profile(wallet, Profile(person.id, f"payer{i}", f"P{i}", "en"))
+        fen = 1_00 + i * 7
+        total += fen
+        await emulator.send_text(person.id, f"/start pay_{merchant.token}")
+        await emulator.wait_for_message(person.id)
+        await emulator.send_text(person.id, f"{fen / 100:.2f}")
+        cards.append(await emulator.wait_for_message(person.id))
+        assert cards[-1].buttons(), cards[-1].text
+        payers.append(person.id)
+    mark = emulator.mark()
+    taps = (emulator.tap(p, c, "Confirm") for p, c in zip(payers, cards, strict=True))
+    await asyncio.gather(*taps)
+    for card in cards:
+        done = await edited(emulator, card, mark, 15)
+        assert done.text.startswith("✅ Paid ¥"), done.text
+    assert await shop_account(wallet) == total
+    for i, payer in enumerate(payers):
+        assert await available(wallet, payer) == 10_00 - (1_00 + i * 7)
+    report = await wallet.admin.audit()
+    assert report.ok
+    assert errors_logged(caplog) == []
+
+
+async def fund_profile(wallet, profile: Profile) -> None:
+    from bot.domain.kinds import TransferKind
+    from bot.domain.model import SystemAccount
+
+    user = await wallet.users.seen(profile, private_chat=True)
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer(
+        f"fund-{profile.telegram_id}", external, user.account_id, 10_00, TransferKind.TOPUP
+    )
+    await wallet.pins.set_pin(profile.telegram_id, PIN)
+    await wallet.store.identity.set_password_free(profile.telegram_id, 5_00, 100_00)
+
+
+async def test_bad_input_is_answered_clearly(emulator, wallet, monkeypatch):
+    await make_shop(emulator, wallet)
+    cases = [
+        ("bob", "/charge 5", "Only merchants can do this."),
+        ("bob", "/sales", "Only merchants can do this."),
+        ("bob", "/collect 123456789012345678 5", "Only merchants can do this."),
+        ("wangfang", "/charge", "用法：/charge <金额>"),
+        ("wangfang", "/charge abc", "用法：/charge <金额>"),
+        ("wangfang", "/collect 123", "用法：/collect"),
+        ("wangfang", "/collect 123456789012345678 5", "付款码无效"),
+        ("wangfang", "/collect 123456789012345678 1e5", "用法：/collect"),
+        ("wangfang", "/merchant_refund", "用法：/merchant_refund"),
+        ("wangfang", "/merchant_refund abc", "你的店铺没有编号为 #abc"),
+        ("alice", "/merchant_add @nobody Shop", "Use: /merchant_add"),
+        ("alice", "/merchant_add @wangfang Again", "This person already runs a merchant"),
+        ("alice", "/merchant_add", "Use: /merchant_add"),
+        ("bob", "/merchant_add @bob Mine", "admin"),
+    ]
+    for who, text, expected in cases:
+        await emulator.send_text(who, text)
+        answer = await emulator.wait_for_message(who)
+        assert expected in answer.text, (text, answer.text)
+    await emulator.send_text("bob", "/charge 5", emulator.group)
+    in_group = await emulator.wait_for_message(emulator.group)
+    assert in_group.text.startswith("Shop commands work in our private chat only")
+    await emulator.send_text("bob", "/start pay_" + "A" * 22)  # no such shop
+    assert (await emulator.wait_for_message("bob")).text.startswith("This link is not valid")
+    assert await shop_account(wallet) == 0
+
+
+async def test_photos_that_are_no_payment_code_get_a_clear_answer(emulator, wallet, monkeypatch):
+    await wallet.users.seen(PROFILES[BOB])
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 300), "white").save(blank, "PNG")
+    await emulator.send_photo("bob", blank.getvalue())
+    hint = await emulator.wait_for_message("bob")
+    assert hint.text.startswith("I could not find a QR code in this photo. Hold the phone steady")
+    await emulator.send_photo("bob", qr_png("https://example.com/pay?start=pay_abc"))
+    other = await emulator.wait_for_message("bob")
+    assert other.text == "This is not a payment code of this wallet."
+    await emulator.send_photo("bob", qr_png("https://t.me/wallet_sandbox_bot?start=rp_x"))
+    assert (await emulator.wait_for_message("bob")).text == other.text
+    monkeypatch.setattr(scan, "MAX_PHOTO_BYTES", 100)
+    await emulator.send_photo("bob", qr_png("https://t.me/wallet_sandbox_bot?start=pay_x"))
+    big = await emulator.wait_for_message("bob")
+    assert big.text.startswith("This photo is too large to read")
+
+
+
+async def test_a_photo_of_a_request_or_a_charge_shows_the_card_its_link_would(emulator, wallet):
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await emulator.send_text("alice", "/request 10 lunch")
+    request_png = emulator.files[
+        (await emulator.wait_for_message("alice")).message.photo[-1]["file_id"]
+    ].content
+    await emulator.send_photo("bob", request_png)
+    card = await emulator.wait_for_message("bob")
+    assert card.text == "Pay ¥10.00 to Alice?\nMemo: lunch"
+    await emulator.send_text("wangfang", "/charge 7.5")
+    charge_png = emulator.files[
+        (await emulator.wait_for_message("wangfang")).message.photo[-1]["file_id"]
+    ].content
+    await emulator.send_photo("bob", charge_png)
+    card = await emulator.wait_for_message("bob")
+    assert card.text == f"🏪 Pay ¥7.50 to {SHOP}?"
+    assert [b["text"] for b in card.buttons()] == ["✅ Confirm", "✖ Cancel"]

@@ -1,0 +1,236 @@
+"""Vouchers, campaigns, coupons and points through the sandbox: an admin issues vouchers
+and grants coupons after a confirmation card, residents see them on /balance, /coupons
+and /points, redeem points with a button once, and bad input is answered plainly."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from bot.app import build_application
+from bot.domain.offers import VOUCHER_ESCROW
+from bot.domain.promotions import CampaignOrder, CouponRule
+from bot.domain.vouchers import VoucherIssueOrder
+from bot.security import totp
+from bot.security.cipher import field_aad
+from bot.security.ratelimit import BucketLimit, RateLimits
+from bot.wallet.merchants import PayTarget
+from bot.wallet.offers import CAMPAIGN_EVENT, GRANT_EVENT, ISSUE_EVENT
+from tests.e2e.test_send import (
+    BOB,
+    PROFILES,
+    XIAOMING,
+    enter_pin,
+    fund,
+    start_private,
+    tap_and_wait,
+)
+
+ALICE = 100_002  # the admin
+
+
+@pytest.fixture
+def application(settings, wallet):
+    """Fast fingers for commands too: each test types a dozen of them in a row."""
+    fast = BucketLimit(1_000, 1_000)
+    limits = RateLimits(command_user=fast, command_chat=fast, callback_user=fast)
+    return build_application(settings, wallet=wallet, rate_limits=limits)
+
+
+def errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def issues_logged(wallet) -> int:
+    return len([e async for e in wallet.store.security.events() if e.event == ISSUE_EVENT])
+
+
+async def escrow(wallet) -> int:
+    found = await wallet.store.ledger.find_account(VOUCHER_ESCROW, "CNY")
+    return found.balance if found else 0
+
+
+async def test_an_admin_issues_vouchers_once_and_residents_see_them(emulator, wallet, caplog):
+    await start_private(emulator, "bob")
+    await start_private(emulator, "xiaoming")
+    command = await emulator.send_text("alice", "/voucher_issue 50 30 food @bob,@xiaoming")
+    card = await emulator.wait_for_message("alice", text="consumption voucher")
+    assert "Issue 2 consumption voucher(s) of ¥50.00" in card.text
+    assert "Total from the issuer: ¥100.00" in card.text and "food" in card.text
+    assert await escrow(wallet) == 0  # nothing before Confirm
+    mark = emulator.mark()
+    emulator.push_update("message", command.to_api())  # the same message twice
+    second = await emulator.wait_for_message("alice", text="consumption voucher", since=mark)
+
+    done = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert "Issued 2 voucher(s) of ¥50.00" in done.text and "¥100.00 in all" in done.text
+    again = await tap_and_wait(emulator, "alice", second, "Confirm")
+    assert "Issued 2 voucher(s)" in again.text  # the same issue, answered again
+    assert await escrow(wallet) == 100_00 and await issues_logged(wallet) == 1
+
+    await emulator.send_text("bob", "/balance")
+    balance = await emulator.wait_for_message("bob", text="Balance")
+    assert balance.text.splitlines()[0] == "余额 Balance: ¥0.00"
+    assert "Consumption vouchers: ¥50.00" in balance.text.splitlines()
+    await emulator.send_text("xiaoming", "/coupons")
+    listed = await emulator.wait_for_message("xiaoming", text="消费券")
+    assert "剩余 ¥50.00（面额 ¥50.00）— food" in listed.text
+    assert errors(caplog) == []
+
+
+async def test_vouchers_to_every_verified_resident_and_cancel_moves_nothing(emulator, wallet):
+    await emulator.send_text("alice", "/voucher_issue 20 7 all")
+    refused = await emulator.wait_for_message("alice")
+    assert "no verified resident yet" in refused.text
+    await emulator.send_text("alice", "/voucher_issue 20 7 all @bob")
+    card = await emulator.wait_for_message("alice")
+    assert "not know @bob" in card.text  # bob never used the bot
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/voucher_issue 20 7 all @bob")
+    card = await emulator.wait_for_message("alice", text="consumption voucher")
+    cancelled = await tap_and_wait(emulator, "alice", card, "Cancel")
+    assert cancelled.text == "Cancelled. Nothing was issued."
+    assert await escrow(wallet) == 0 and await issues_logged(wallet) == 0
+
+
+async def test_bad_offers_commands_say_what_is_wrong(emulator, wallet, caplog):
+    cases = {
+        "/voucher_issue": "/voucher_issue <amount>",
+        "/voucher_issue 0 7 all": "/voucher_issue <amount>",
+        "/voucher_issue 1e5 7 all": "/voucher_issue <amount>",
+        "/voucher_issue 50 0 all": "not a number of days from 1 to 366",
+        "/voucher_issue 50 7 food;drink": "not a list of merchant categories",
+        "/voucher_issue 50 7 all @bo!b": "is not a @username",
+        "/campaign_add": "/campaign_add <name>",
+        "/campaign_add Sale 15% 100 7": "is not a rule",
+        "/campaign_add Sale 100-10 5 7": "must cover at least one discount (¥10.00)",
+        "/campaign_add Sale 100-10 500 7 colour=red": "is not a valid colour",
+        "/coupon_grant": "/coupon_grant <campaign number>",
+        "/coupon_grant 42 all": "There is no campaign #42.",
+    }
+    for text, expected in cases.items():
+        await emulator.send_text("alice", text)
+        reply = await emulator.wait_for_message("alice")
+        assert expected in reply.text, (text, reply.text)
+    await emulator.send_text("alice", "/coupons")  # the admin is a resident too
+    assert "no coupons" in (await emulator.wait_for_message("alice")).text
+    assert await escrow(wallet) == 0
+    assert errors(caplog) == []
+
+
+async def test_a_campaign_is_created_its_coupons_granted_and_listed(emulator, wallet, caplog):
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/campaign_add Lunch 满30减5 100 7 limit=2 category=food")
+    card = await emulator.wait_for_message("alice", text="New campaign")
+    assert "spend ¥30.00, get ¥5.00 off, at food merchants only" in card.text
+    created = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert created.text.startswith("🎁 Campaign #1 is running")
+
+    await emulator.send_text("alice", "/coupon_grant 1 @bob")
+    card = await emulator.wait_for_message("alice", text="Give one coupon")
+    assert "each of 1 people" in card.text
+    granted = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert "Gave 1 new coupon(s) of “Lunch”" in granted.text
+
+    await emulator.send_text("bob", "/coupons")
+    listed = await emulator.wait_for_message("bob", text="Your coupons")
+    assert "“Lunch”: spend ¥30.00, get ¥5.00 off, at food merchants only; until" in listed.text
+    logged = [e.event async for e in wallet.store.security.events() if e.actor_id == ALICE]
+    assert logged == [CAMPAIGN_EVENT, GRANT_EVENT]
+    assert errors(caplog) == []
+
+
+async def test_an_admin_with_2fa_enters_a_code_before_vouchers_are_issued(emulator, wallet):
+    await start_private(emulator, "bob")
+    await wallet.users.seen(PROFILES[ALICE], private_chat=True)
+    await wallet.two_factor.begin_setup(ALICE, "alice")
+    token, _, _ = await wallet.store.identity.get_totp(ALICE)
+    secret = wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", ALICE))
+    await wallet.two_factor.confirm_setup(ALICE, totp.code_at(secret, time.time() - 30))
+
+    await emulator.send_text("alice", "/voucher_issue 5 3 all @bob")
+    card = await emulator.wait_for_message("alice", text="consumption voucher")
+    keypad = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert keypad.text.startswith("Enter the 6-digit code")
+    assert await escrow(wallet) == 0
+    mark = emulator.mark()
+    for digit in totp.code_at(secret, time.time()):
+        await emulator.tap("alice", card, digit)
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and "Issued 1 voucher(s)" in (e.text or ""), since=mark
+    )
+    assert "¥5.00" in done.text and await escrow(wallet) == 5_00
+
+
+async def test_points_accrue_from_a_merchant_payment_and_redeem_once(emulator, wallet, caplog):
+    await fund(wallet, XIAOMING, 300_00)
+    owner = await wallet.users.seen(PROFILES[BOB], private_chat=True)
+    merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    offered, _ = await wallet.offers.create_campaign(
+        ALICE, "c1", CampaignOrder("Tea", CouponRule.PERCENT_OFF, 0, 0, 10, 3_00, 50_00, 30, 1,
+                                   None, None, 100)
+    )
+    paid = await wallet.merchants.pay(
+        "p1", XIAOMING, PayTarget(merchant.id, 150_00), authenticated=True
+    )
+    assert paid.payment is not None, paid
+    await start_private(emulator, "xiaoming")
+    await emulator.send_text("xiaoming", "/points")
+    shown = await emulator.wait_for_message("xiaoming", text="积分")
+    assert "⭐ 积分：150" in shown.text and "等级：普通（近 12 个月 150 积分）" in shown.text
+    assert "再得 850 积分升级为银卡" in shown.text and "100 积分：“Tea”" in shown.text
+    redeemed = await emulator.tap("xiaoming", shown, "兑换 Tea（100）")
+    await emulator.wait_for_answer(redeemed)
+    await emulator.wait_for_message("xiaoming", text="已用 100 积分兑换")
+    mark = emulator.mark()
+    second = await emulator.tap("xiaoming", shown, "兑换 Tea（100）")
+    answer = await emulator.wait_for_answer(second, since=mark)
+    assert answer.data["show_alert"]  # the same button: once
+    assert (await wallet.offers.points(XIAOMING)).balance == 50
+    assert [h.campaign.id for h in await wallet.offers.coupons(XIAOMING)] == [offered.id]
+    assert errors(caplog) == []
+
+
+async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card(
+    emulator, wallet, caplog
+):
+    """Bob pays a noodle shop ¥30 by its code: the card shows the coupon and the voucher,
+    his balance pays the rest; a voucher cannot leave his wallet by a transfer."""
+    await fund(wallet, BOB, 50_00)
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await wallet.offers.issue(ALICE, "v1", VoucherIssueOrder(10_00, 30, frozenset(), None), [BOB])
+    lunch, _ = await wallet.offers.create_campaign(
+        ALICE, "c1", CampaignOrder("Lunch", CouponRule.SPEND_OFF, 20_00, 5_00, 0, 0, 100_00, 7)
+    )
+    await wallet.offers.grant(ALICE, "g1", lunch.id, [BOB])
+    await start_private(emulator, "bob")
+    await emulator.send_text("bob", f"/start pay_{merchant.token}")
+    await emulator.wait_for_message("bob", text="how much")
+    await emulator.send_text("bob", "30")
+    card = await emulator.wait_for_message("bob", text="Pay ¥30.00 to Noodles")
+    assert "Coupon −¥5.00" in card.text and "Vouchers −¥10.00" in card.text
+    assert "From your balance: ¥15.00" in card.text
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text.startswith("✅ Paid ¥30.00 to Noodles"), done.text
+    bob = await wallet.users.get(BOB)
+    assert (await wallet.ledger.balance(bob.account_id)).available == 35_00
+    assert await wallet.offers.voucher_total(BOB) == 0 and await escrow(wallet) == 0
+    assert (await wallet.offers.points(BOB)).balance == 15
+    await emulator.send_text("bob", "/points")
+    assert "Points: 15" in (await emulator.wait_for_message("bob", text="Points")).text
+    assert errors(caplog) == []
+
+
+async def test_a_voucher_does_not_pay_a_transfer(emulator, wallet):
+    await fund(wallet, BOB, 1_00)
+    await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    await wallet.offers.issue(ALICE, "v1", VoucherIssueOrder(10_00, 30, frozenset(), None), [BOB])
+    await start_private(emulator, "bob")
+    await emulator.send_text("bob", "/send @xiaoming 5")
+    refused = await emulator.wait_for_message("bob")
+    assert "¥1.00" in refused.text and not refused.buttons(), refused.text  # vouchers excluded
+    assert await wallet.offers.voucher_total(BOB) == 10_00 and await escrow(wallet) == 10_00

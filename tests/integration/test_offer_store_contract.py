@@ -1,0 +1,138 @@
+"""The offers' store keeps one contract on SQLite and in memory (``tests.fakes.offers``):
+the same answers, refusals, journal and security log for the same story."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.domain.errors import (
+    CampaignNotFound,
+    CampaignNotRedeemable,
+    CouponUnavailable,
+    IdempotencyConflict,
+    PointsShort,
+)
+from bot.domain.model import AccountKind
+from bot.domain.offers import VOUCHER_ESCROW, VOUCHER_ISSUER
+from bot.domain.promotions import CampaignOrder, CouponRule
+from bot.domain.vouchers import VoucherIssueOrder, VoucherState
+from bot.wallet.audit import audit_ledger
+from tests.fakes import ManualClock
+from tests.integration.twins import BACK_ENDS, Told, assert_told_alike, spec, tell
+
+DAY_S = 86_400
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=sorted(BACK_ENDS))
+async def db(request, tmp_path, clock) -> AsyncIterator:
+    database = await BACK_ENDS[request.param](tmp_path, clock)
+    yield database
+    await database.close()
+
+
+async def accounts(db) -> tuple[int, int]:
+    escrow = await db.ledger.open_account(VOUCHER_ESCROW, AccountKind.SYSTEM, "CNY")
+    issuer = await db.ledger.open_account(VOUCHER_ISSUER, AccountKind.SYSTEM, "CNY")
+    return escrow.id, issuer.id
+
+
+ORDER = VoucherIssueOrder(20_00, 1, frozenset({"food"}), None)
+LUNCH = CampaignOrder("Lunch", CouponRule.SPEND_OFF, 20_00, 5_00, 0, 0, 100_00, 7, points_cost=0)
+
+
+async def test_an_issue_moves_the_total_once_and_expires_once(db, clock):
+    escrow, issuer = await accounts(db)
+    issue = await db.offers.issue_vouchers("k", ORDER, [1, 2, 1], escrow, issuer, 9, "e")
+    assert (issue.count, issue.total_fen, issue.replayed) == (2, 40_00, False)
+    again = await db.offers.issue_vouchers("k", ORDER, [1, 2], escrow, issuer, 9, "e")
+    assert again.replayed and again.transfer_id == issue.transfer_id
+    assert (await db.ledger.get_account(escrow)).balance == 40_00
+    mine = await db.offers.live_vouchers(1, clock())
+    assert [(v.remaining_fen, v.categories, v.state) for v in mine] == [
+        (20_00, frozenset({"food"}), VoucherState.LIVE)
+    ]
+    assert await db.offers.due_voucher_issues(clock(), 10) == []
+    assert await db.offers.expire_voucher_issue(issue.id) is None  # not due
+    clock.advance(seconds=DAY_S)
+    assert await db.offers.due_voucher_issues(clock(), 10) == [issue.id]
+    expiry = await db.offers.expire_voucher_issue(issue.id)
+    assert (expiry.vouchers, expiry.returned_fen) == (2, 40_00)
+    assert await db.offers.expire_voucher_issue(issue.id) is None
+    assert (await db.ledger.get_account(escrow)).balance == 0
+    assert await db.offers.live_vouchers(1, clock()) == []
+    async with db.snapshot() as snapshot:
+        assert (await audit_ledger(snapshot)).ok
+
+
+async def test_an_issue_key_that_moved_other_money_is_a_conflict(db):
+    escrow, issuer = await accounts(db)
+    await db.offers.issue_vouchers("k", ORDER, [1], escrow, issuer, 9, "e")
+    other = VoucherIssueOrder(30_00, 1, frozenset(), None)
+    replay = await db.offers.issue_vouchers("k", other, [1], escrow, issuer, 9, "e")
+    assert replay.replayed and replay.amount_fen == 20_00  # the first issue answers
+    await db.ledger.create_transfers("taken", [spec(issuer, escrow, 1)])
+    with pytest.raises(IdempotencyConflict):
+        await db.offers.issue_vouchers("taken", ORDER, [1], escrow, issuer, 9, "e")
+    assert (await db.ledger.get_account(escrow)).balance == 20_01  # nothing more moved
+
+
+async def test_campaigns_and_grants_are_once_per_key(db, clock):
+    made, replayed = await db.offers.create_campaign("c", LUNCH, 9, "campaign")
+    assert (made.id, made.starts_at, replayed) == (1, clock(), False)
+    assert await db.offers.create_campaign("c", LUNCH, 9, "campaign") == (made, True)
+    assert await db.offers.get_campaign(made.id) == made
+    assert await db.offers.get_campaign(99) is None
+    assert await db.offers.grant_coupons("g", made.id, [1, 2], 9, "grant") == 2
+    assert await db.offers.grant_coupons("g", made.id, [1, 2, 3], 9, "grant") == 1
+    held = await db.offers.held_coupons(1, clock())
+    assert [(h.coupon.campaign_id, h.used_by_holder) for h in held] == [(made.id, 0)]
+    with pytest.raises(CampaignNotFound):
+        await db.offers.grant_coupons("g", 99, [1], 9, "grant")
+    clock.advance(seconds=7 * DAY_S)
+    assert await db.offers.held_coupons(1, clock()) == []  # the campaign ended
+    with pytest.raises(CouponUnavailable):
+        await db.offers.grant_coupons("late", made.id, [1], 9, "grant")
+
+
+async def test_points_redeem_only_what_is_offered_and_held(db):
+    made, _ = await db.offers.create_campaign("c", LUNCH, 9, "campaign")
+    with pytest.raises(CampaignNotRedeemable):
+        await db.offers.redeem_points("r", 1, made.id)
+    offered = CampaignOrder(
+        "Tea", CouponRule.PERCENT_OFF, 0, 0, 10, 3_00, 10_00, 7, 1, None, None, 50
+    )
+    tea, _ = await db.offers.create_campaign("t", offered, 9, "campaign")
+    assert [c.id for c in await db.offers.redeemable_campaigns(db.now_ms())] == [tea.id]
+    with pytest.raises(PointsShort) as short:
+        await db.offers.redeem_points("r", 1, tea.id)
+    assert short.value.params == {"balance": 0, "cost": 50}
+    assert await db.offers.points_of(1, 0) == (0, 0)
+
+
+async def story(db, clock: ManualClock, told: Told) -> None:
+    escrow, issuer = await accounts(db)
+    ask = told.ask
+    await ask(db.offers.issue_vouchers("k", ORDER, [1, 2], escrow, issuer, 9, "e"))
+    await ask(db.offers.issue_vouchers("k", ORDER, [1, 2], escrow, issuer, 9, "e"))
+    await ask(db.offers.create_campaign("c", LUNCH, 9, "campaign"))
+    await ask(db.offers.grant_coupons("g", 1, [1, 2], 9, "grant"))
+    await ask(db.offers.grant_coupons("g", 7, [1, 2], 9, "grant"))
+    await ask(db.offers.redeem_points("r", 1, 1))
+    await ask(db.offers.live_vouchers(2, clock()))
+    await ask(db.offers.held_coupons(2, clock()))
+    clock.advance(seconds=DAY_S)
+    await ask(db.offers.due_voucher_issues(clock(), 5))
+    await ask(db.offers.expire_voucher_issue(1))
+    await ask(db.offers.expire_voucher_issue(1))
+    await ask(db.offers.points_of(1, 0))
+
+
+async def test_the_offers_story_comes_out_the_same_on_both(tmp_path):
+    assert_told_alike(await tell(tmp_path, story))

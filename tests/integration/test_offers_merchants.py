@@ -1,0 +1,109 @@
+"""The offers wired into the merchant payment (``bot.app.open_wallet``): the planner's
+coupon and vouchers are paid as legs of the payment, a refund gives own money back
+first and the voucher last, and the points follow."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import open_wallet
+from bot.config import Settings
+from bot.domain.errors import CouponBudgetExhausted, VoucherUnavailable
+from bot.domain.merchants import MerchantPaymentOrder, PaidVia
+from bot.domain.model import SystemAccount
+from bot.domain.offers import VOUCHER_ESCROW
+from bot.domain.promotions import CampaignOrder, CouponRule
+from bot.domain.users import Profile
+from bot.domain.vouchers import VoucherIssueOrder
+from bot.wallet.audit import audit_ledger
+from bot.wallet.merchants import PayStatus, PayTarget
+
+ADMIN, PAYER, OWNER = 100, 1, 2
+
+
+@pytest.fixture
+async def wallet(tmp_path):
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        admin_ids=frozenset({ADMIN}),
+        data_dir=tmp_path,
+    )
+    opened = await open_wallet(settings)
+    yield opened
+    async with opened.store.snapshot() as snapshot:
+        report = await audit_ledger(snapshot)
+    await opened.close()
+    assert report.ok, report.problems
+
+
+async def balance(wallet, telegram_id: int) -> int:
+    user = await wallet.users.get(telegram_id)
+    return (await wallet.ledger.balance(user.account_id)).available
+
+
+async def shop(wallet):
+    """A payer with ¥100, a noodle shop (category food), a voucher and a coupon."""
+    payer = await wallet.users.seen(Profile(PAYER, "payer", "Payer"), private_chat=True)
+    owner = await wallet.users.seen(Profile(OWNER, "owner", "Owner"), private_chat=True)
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer("fund", external, payer.account_id, 100_00, "topup")
+    merchant = await wallet.merchants.add(ADMIN, owner, "Noodles", "food")
+    order = VoucherIssueOrder(10_00, 30, frozenset({"food"}), None)
+    await wallet.offers.issue(ADMIN, "issue-1", order, [PAYER])
+    campaign, _ = await wallet.offers.create_campaign(
+        ADMIN,
+        "campaign-1",
+        CampaignOrder("Lunch", CouponRule.SPEND_OFF, 20_00, 5_00, 0, 0, 100_00, 30),
+    )
+    await wallet.offers.grant(ADMIN, "grant-1", campaign.id, [PAYER])
+    return merchant
+
+
+async def test_a_payment_uses_the_best_coupon_and_the_voucher_and_earns_points(wallet):
+    merchant = await shop(wallet)
+    target = PayTarget(merchant.id, 30_00)
+    paid = await wallet.merchants.pay("pay-1", PAYER, target, authenticated=True)
+    assert paid.status is PayStatus.PAID, paid
+    plan = paid.plan
+    assert (plan.discount_fen, plan.voucher_fen, plan.own_fen) == (5_00, 10_00, 15_00)
+    assert await balance(wallet, PAYER) == 85_00
+    merchant_account = await wallet.ledger.account(merchant.account_id)
+    assert merchant_account.balance == 30_00
+    assert (await wallet.offers.points(PAYER)).balance == 15
+    assert await wallet.offers.coupons(PAYER) == [] and await wallet.offers.vouchers(PAYER) == []
+
+    await wallet.merchants.refund(OWNER, paid.payment.id, 20_00, "refund-1")
+    assert await balance(wallet, PAYER) == 100_00  # own money first
+    assert await wallet.offers.voucher_total(PAYER) == 5_00  # then the voucher
+    assert (await wallet.offers.points(PAYER)).balance == 0
+
+
+async def test_a_voucher_spent_between_the_card_and_the_payment_refuses_it(wallet):
+    merchant = await shop(wallet)
+    quoted = await wallet.offers.plan(PAYER, merchant.id, "food", 30_00)  # the card's plan
+    assert quoted.voucher_fen == 10_00
+    first = await wallet.merchants.pay(
+        "pay-1", PAYER, PayTarget(merchant.id, 8_00), authenticated=True
+    )
+    assert first.status is PayStatus.PAID and first.plan.voucher_fen == 8_00
+    stale = MerchantPaymentOrder("pay-2", PAYER, merchant.id, quoted, PaidVia.QR)
+    with pytest.raises(VoucherUnavailable):
+        await wallet.store.merchants.pay_merchant(stale)
+    assert await balance(wallet, PAYER) == 100_00  # nothing moved
+    escrow = await wallet.store.ledger.find_account(VOUCHER_ESCROW, "CNY")
+    assert escrow.balance == 2_00 == await wallet.offers.voucher_total(PAYER)
+    assert len(await wallet.offers.coupons(PAYER)) == 1  # the coupon was not taken
+
+
+async def test_a_coupon_whose_budget_ran_out_refuses_the_payment(wallet):
+    merchant = await shop(wallet)
+    quoted = await wallet.offers.plan(PAYER, merchant.id, "food", 30_00)
+    conn_budget = "UPDATE campaigns SET spent_fen = budget_fen - 1"
+    await wallet.store.writer.run(lambda conn: conn.execute(conn_budget))
+    stale = MerchantPaymentOrder("pay-2", PAYER, merchant.id, quoted, PaidVia.QR)
+    with pytest.raises(CouponBudgetExhausted):
+        await wallet.store.merchants.pay_merchant(stale)
+    assert await balance(wallet, PAYER) == 100_00
+    assert await wallet.offers.voucher_total(PAYER) == 10_00
+    replanned = await wallet.offers.plan(PAYER, merchant.id, "food", 30_00)
+    assert replanned.coupon_id is None and replanned.own_fen == 20_00
