@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench lock clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# the same install script as the Dockerfile and the systemd guide (pinned by requirements.lock)
+$(STAMP): pyproject.toml requirements.lock scripts/install.sh
+	PYTHON=$(PYTHON) bash scripts/install.sh --dev $(VENV)
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -17,12 +17,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	bash scripts/install-chromium.sh || echo "(the browser test will say why it is skipped)"
+	bash scripts/postgres.sh install || echo "(the PostgreSQL tests will say why they are skipped)"
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	$(BIN)/python bench/ledger.py
-	$(BIN)/python bench/redpackets.py
-	$(BIN)/python bench/e2e.py
+bench: $(STAMP)  # every benchmark, written to bench/REPORT.md (bench/run --quick: a minute)
+	PYTHON=$(BIN)/python bench/run
+
+lock:  # pin the dependencies again after changing them in pyproject.toml
+	PYTHON=$(PYTHON) bash scripts/install.sh --write-lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

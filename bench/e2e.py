@@ -76,7 +76,7 @@ from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.server import start_sandbox
-from bot.sandbox.testing import Burst, polling, tap_burst
+from bot.sandbox.testing import Burst, message_burst, polling, tap_burst
 from bot.security.ratelimit import BucketLimit, RateLimits
 from bot.transport import make_requests
 
@@ -162,6 +162,23 @@ class EmulatorDriver:
             "cpu": profiled.cpu,
             "refused": len(emulator.errors()) - refused,
             "profile": profiled.top(),
+        }
+
+
+    async def write_burst(self, user_ids: list[int], text: str) -> dict[str, Any]:
+        """All of ``user_ids`` send ``text`` to the bot in private at once; latencies of
+        the bot's replies and this process's CPU."""
+        emulator = self.emulator
+        refused = len(emulator.errors())
+        with Profiled(False) as profiled:
+            burst = await message_burst(emulator, user_ids, text, timeout=BURST_TIMEOUT_S)
+        return {
+            "latencies": burst.latencies,
+            "span": burst.span,
+            "unanswered": burst.unanswered,
+            "cpu": profiled.cpu,
+            "refused": len(emulator.errors()) - refused,
+            "profile": "",
         }
 
 
@@ -363,21 +380,28 @@ class Bench:
         self,
         emulator: EmulatorProcess,
         label: str,
-        message: tuple[int, int],
+        message: tuple[int, int] | None,
         members: list[int],
         button: str,
+        *,
+        text: str | None = None,
     ) -> Row:
-        """One burst of ``members`` tapping ``button`` on ``message``, with both CPU figures."""
+        """One burst of ``members`` tapping ``button`` on ``message`` (or, given ``text``,
+        writing it to the bot in private), with both CPU figures."""
         machine = machine_cpu()
         with Profiled(self.profile) as bot:
-            result = await emulator.call(
-                "burst",
-                chat_id=message[0],
-                message_id=message[1],
-                user_ids=members,
-                button=button,
-                profile=self.profile,
-            )
+            if text is not None:
+                result = await emulator.call("write_burst", user_ids=members, text=text)
+            else:
+                assert message is not None
+                result = await emulator.call(
+                    "burst",
+                    chat_id=message[0],
+                    message_id=message[1],
+                    user_ids=members,
+                    button=button,
+                    profile=self.profile,
+                )
         others = machine_cpu() - machine - bot.cpu - result["cpu"]
         burst = Burst(result["latencies"], result["span"], result["unanswered"])
         if self.profile:
@@ -436,6 +460,7 @@ class Bench:
                 telegram_api_base_url=emulator.url,
                 database_url=f"sqlite:///{self.workdir / f'product-{tappers}.db'}",
                 data_dir=self.workdir,
+                key_dir=self.workdir / "keys",  # removed with the rest of the work folder
             )
             wallet = await open_wallet(settings)
             limits = RateLimits(  # Alice posts 2 packets a round; every tap is a grab

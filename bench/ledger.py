@@ -173,23 +173,37 @@ def plain_batched_rate(path: Path, groups: list[list[tuple]]) -> float:
     return sum(map(len, groups)) / elapsed
 
 
+def measure(n: int, directory: Path) -> dict[str, float]:
+    """The six figures (transfers per second) and the 64-caller run's transfers a commit,
+    measured in a temporary folder under ``directory`` (removed after)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ledger-", dir=directory))
+    try:
+        core1, _ = asyncio.run(core_rate(workdir / "core1.db", max(n // 8, 200), 1))
+        core64, group = asyncio.run(core_rate(workdir / "core64.db", n, 64))
+        groups = groups_of(n, 64)
+        return {
+            "core1": core1,
+            "core64": core64,
+            "group": group,
+            "single": plain_single_rate(workdir / "single.db", groups),
+            "grouped_rows": plain_grouped_rate(workdir / "grouped-rows.db", groups, False),
+            "grouped": plain_grouped_rate(workdir / "grouped.db", groups, balances=True),
+            "batched": plain_batched_rate(workdir / "batched.db", groups),
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transfers", type=int, default=6_400)
     parser.add_argument("--dir", type=Path, default=Path("."), help="where the files go")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-ledger-", dir=args.dir))
-    try:
-        n = args.transfers
-        core1, _ = asyncio.run(core_rate(workdir / "core1.db", max(n // 8, 200), 1))
-        core64, group = asyncio.run(core_rate(workdir / "core64.db", n, 64))
-        groups = groups_of(n, 64)
-        single = plain_single_rate(workdir / "single.db", groups)
-        grouped_rows = plain_grouped_rate(workdir / "grouped-rows.db", groups, balances=False)
-        grouped = plain_grouped_rate(workdir / "grouped.db", groups, balances=True)
-        batched = plain_batched_rate(workdir / "batched.db", groups)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    n = args.transfers
+    found = measure(n, args.dir)
+    core1, core64, group = found["core1"], found["core64"], found["group"]
+    single, grouped_rows = found["single"], found["grouped_rows"]
+    grouped, batched = found["grouped"], found["batched"]
 
     print(f"durable transfers per second (WAL, synchronous=FULL, {os.uname().sysname}, {n} rows)")
     print(f"  wallet core,  1 caller                {core1:>10,.0f}/s")

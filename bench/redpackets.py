@@ -211,6 +211,24 @@ def plain_same_rows(core: Path, before: Path, per_commit: float) -> float:
     return len(transfers) / elapsed
 
 
+def measure(rounds: int, grabbers: int, shares: int, directory: Path) -> dict:
+    """The drains (per round: ms to the last share, ms to everyone), the core's grabs per
+    second and per commit, and plain sqlite3's grabs per second on the same rows, measured
+    in a temporary folder under ``directory`` (removed after)."""
+    logging.disable(logging.WARNING)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-redpackets-", dir=directory))
+    try:
+        drains = asyncio.run(drain(workdir / "drain.db", rounds, grabbers, shares))
+        core, per_commit = asyncio.run(
+            throughput(workdir / "busy.db", workdir / "before.db", rounds, grabbers, shares)
+        )
+        plain = plain_same_rows(workdir / "busy.db", workdir / "before.db", per_commit)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        logging.disable(logging.NOTSET)
+    return {"drains": drains, "core": core, "per_commit": per_commit, "plain": plain}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -220,18 +238,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.grabbers < args.shares:
         parser.error("--grabbers must be at least --shares")
-    logging.disable(logging.WARNING)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-redpackets-", dir=args.dir))
-    try:
-        drains = asyncio.run(drain(workdir / "drain.db", args.rounds, args.grabbers, args.shares))
-        core, per_commit = asyncio.run(
-            throughput(
-                workdir / "busy.db", workdir / "before.db", args.rounds, args.grabbers, args.shares
-            )
-        )
-        plain = plain_same_rows(workdir / "busy.db", workdir / "before.db", per_commit)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    found = measure(args.rounds, args.grabbers, args.shares, args.dir)
+    drains, core = found["drains"], found["core"]
+    per_commit, plain = found["per_commit"], found["plain"]
 
     g, s = args.grabbers, args.shares
     print(f"red-packet grabs in the core (WAL, synchronous=FULL, {os.uname().sysname})")

@@ -1,15 +1,26 @@
-"""Command line: ``python -m bot run|sandbox|migrate|audit`` (also ``wallet-bot``)."""
+"""Command line: ``python -m bot run|dispatch|sandbox|migrate|audit|rotate-keys|backup|restore``
+(also ``wallet-bot``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import importlib.metadata
 import logging
 import sys
+import textwrap
 import threading
+from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings, redact_url
+from bot.config import (
+    WEBHOOK_SECRET,
+    ConfigError,
+    Settings,
+    environment_variables,
+    load_settings,
+    redact_url,
+)
 from bot.domain.errors import StorageError
 from bot.domain.events import verify_events
 from bot.domain.money import format_fen
@@ -20,9 +31,30 @@ from bot.wallet.audit import audit_ledger
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("wallet-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
+def _epilog() -> str:
+    names = textwrap.fill(", ".join(environment_variables()), width=78)
+    return (
+        "environment (or the same names, lower case and without WALLET_, in wallet.toml;"
+        " see README.md, Configuration):\n" + textwrap.indent(names, "  ")
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wallet-bot", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="wallet-bot",
+        description="A Telegram community wallet bot.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wallet-bot {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the bot (the sandbox when no token is set)")
     run.add_argument("--webhook", metavar="URL", help="receive updates by webhook at URL")
     run.add_argument("--listen", default="127.0.0.1", help="webhook: address to listen on")
@@ -41,6 +73,25 @@ def _parser() -> argparse.ArgumentParser:
         help="staging only: run with a real bot token although WALLET_PAYOUT_GATEWAY=sandbox"
         " pays no withdrawal",
     )
+    dispatch = commands.add_parser(
+        "dispatch",
+        help="serve the webhook and forward each update to one of several bot processes,"
+        " chosen by the person it comes from (deploy/README.md)",
+    )
+    dispatch.add_argument(
+        "--workers",
+        required=True,
+        metavar="URL,URL,…",
+        help="the webhook URLs of the bot processes (run --webhook … --port N), in a fixed order",
+    )
+    dispatch.add_argument("--listen", default="127.0.0.1", help="address to listen on")
+    dispatch.add_argument("--port", type=int, default=8443, help="port to listen on")
+    dispatch.add_argument("--url-path", default="/", help="the path Telegram posts to")
+    dispatch.add_argument(
+        "--secret-token",
+        help="the secret token Telegram sends, forwarded to the processes (default:"
+        " WALLET_WEBHOOK_SECRET, else one kept in the data folder)",
+    )
     sandbox = commands.add_parser("sandbox", help="run the bot against the local emulator")
     for parser_ in (run, sandbox):
         parser_.add_argument("--sandbox-port", type=int, default=8080, help="sandbox page port")
@@ -49,7 +100,52 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rotate-keys", help="re-encrypt stored secrets under the current master key"
     )
+    backup = commands.add_parser(
+        "backup", help="copy the database to PATH while the bot runs (never the master key)"
+    )
+    backup.add_argument("path", metavar="PATH", type=Path, help="a new file, or a folder")
+    restore = commands.add_parser(
+        "restore", help="put the backup at PATH in place of the database, then audit it"
+    )
+    restore.add_argument("path", metavar="PATH", type=Path, help="a file made by backup")
+    restore.add_argument(
+        "--force", action="store_true", help="replace an existing database (the bot stopped)"
+    )
     return parser
+
+
+def _backup(settings: Settings, path: Path) -> int:
+    from bot.ops.backup import BackupError, backup
+
+    try:
+        made = backup(settings, path)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"backup of {redact_url(settings.database_url)} written to {made}")
+    print("the master key is not in it: keep a copy of the key apart from the backups")
+    return EXIT_OK
+
+
+def _restore(settings: Settings, path: Path, force: bool) -> int:
+    from bot.ops.backup import BackupError, restore
+
+    try:
+        report = restore(settings, path, force=force)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"restored {path} (schema {report.schema}) to {report.target}")
+    if report.replaced is not None:
+        print(f"the database it replaced is kept as {report.replaced}")
+    if report.key_matches is False:
+        print(
+            "warning: the configured master key did not write this database; the bot will"
+            f" refuse to start until the key it was written with is in {settings.master_key_dir}"
+            " (or WALLET_MASTER_KEY)",
+            file=sys.stderr,
+        )
+    return asyncio.run(_audit(settings))
 
 
 async def _migrate(settings: Settings) -> int:
@@ -66,14 +162,21 @@ async def _rotate_keys(settings: Settings) -> int:
     from bot.security.rotation import rotate_keys
     from bot.storage import open_store
 
-    keyring = load_keyring(settings.master_key, settings.data_dir)
-    db = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    keyring = load_keyring(
+        settings.master_key, settings.master_key_dir, legacy_dir=settings.data_dir
+    )
+    db = await open_store(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.database_pool_size,
+    )
     try:
         saved = await db.meta("key_check")
         if saved is not None and keyring.key_id_for_check(saved) is None:
             print(
                 "error: none of the configured keys wrote this database; put the key it was"
-                " written with in data/master.key.old1 (or keep it current)",
+                f" written with in {settings.master_key_dir / 'master.key.old1'} (or keep it"
+                " current)",
                 file=sys.stderr,
             )
             return EXIT_USAGE
@@ -183,6 +286,31 @@ def _run_webhook(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.dispatch import DispatchOptions, run_dispatcher
+    from bot.webhook import secret_token
+
+    workers = tuple(url.strip() for url in args.workers.split(",") if url.strip())
+    options = DispatchOptions(workers, args.listen, args.port, args.url_path)
+    if problem := options.check():
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.secret_token is not None and not WEBHOOK_SECRET.fullmatch(args.secret_token):
+        print("error: --secret-token: use 16 to 256 of A-Z a-z 0-9 _ -", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        secret = secret_token(settings, args.secret_token)
+    except (OSError, ValueError) as exc:
+        print(f"error: the webhook's secret token: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run_dispatcher(options, secret)
+    except OSError as exc:
+        print(f"error: cannot serve on {args.listen}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def _run_sandbox(settings: Settings, port: int) -> int:
     """The emulator and its page on a thread of their own; the bot polls it as usual."""
     from bot.app import build_application
@@ -216,15 +344,17 @@ def _run_sandbox(settings: Settings, port: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "httpcore"):  # they log every URL, and URLs hold the bot token
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    from bot.ops.logs import configure_logging
+
+    try:  # text or JSON lines, secrets masked, the chatty libraries quieted
+        configure_logging(settings)
+    except OSError as exc:
+        print(f"error: WALLET_LOG_FILE: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if args.command == "migrate":
@@ -233,6 +363,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_audit(settings))
         if args.command == "rotate-keys":
             return asyncio.run(_rotate_keys(settings))
+        if args.command == "backup":
+            return _backup(settings, args.path)
+        if args.command == "restore":
+            return _restore(settings, args.path, args.force)
+        if args.command == "dispatch":
+            return _dispatch(settings, args)
         return _run(settings, args)
     except (StorageError, MasterKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

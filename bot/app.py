@@ -9,14 +9,17 @@ from telegram import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
+    MenuButtonCommands,
 )
 from telegram.error import TelegramError
 from telegram.ext import Application, BaseRateLimiter, ContextTypes
 
 from bot import handlers
+from bot.botclient import WalletBot
 from bot.config import Settings
 from bot.domain.adminview import VIEW_USER, WalletView
 from bot.domain.broadcasts import Broadcast
+from bot.domain.merchants import MerchantRefund
 from bot.domain.offer_store import VoucherIssue
 from bot.domain.points import TierThresholds
 from bot.domain.promotions import Campaign
@@ -32,11 +35,13 @@ from bot.handlers import (
     broadcast,
     deletions,
     holds,
+    merchant,
     merchant_pay,
     offers,
     offers_admin,
     payouts,
     redpacket,
+    redpacket_live,
     refund,
     request,
     send,
@@ -50,7 +55,8 @@ from bot.handlers.pin import Outcomes
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
-from bot.intake import KeepingBot, handle_kept
+from bot.intake import handle_kept
+from bot.ops.operations import Operations
 from bot.security.actions import Actions
 from bot.security.cipher import load_keyring
 from bot.security.guard import (
@@ -77,9 +83,11 @@ from bot.wallet.adminview import AdminView
 from bot.wallet.broadcasts import CONFIRMATION as BROADCAST
 from bot.wallet.broadcasts import Broadcasts
 from bot.wallet.gateway import PayoutGateway
+from bot.wallet.guided import Guides
 from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
 from bot.wallet.merchants import CONFIRMATION as PAY_MERCHANT
+from bot.wallet.merchants import REFUND_CONFIRMATION as MERCHANT_REFUND
 from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
 from bot.wallet.offers import CAMPAIGN as OFFER_CAMPAIGN
 from bot.wallet.offers import GRANT as OFFER_GRANT
@@ -142,6 +150,9 @@ PRIVATE_COMMANDS = (
     "settle",
     "help",
 )
+# The list a private chat's menu button shows: short, the rest is one tap away in the
+# /start menu (every command above still works when typed).
+MENU_COMMANDS = ("start", "send", "request", "balance", "history", "help", "lang")
 GROUP_COMMANDS = (
     "redpacket",
     "redpacket_equal",
@@ -168,6 +179,9 @@ ADMIN_COMMANDS = (
     "campaign_add",
     "coupon_grant",
 )
+# The admins' own list stays short: the commands they use most (the rest work typed and
+# are in /help).
+ADMIN_MENU = ("admin", "stats", "review", "payouts", "tickets", "user")
 _OWNS_WALLET = "owns_wallet"
 
 
@@ -180,6 +194,7 @@ KEYPAD_OUTCOMES: Outcomes = {
     Settlement: send.announce,
     RequestPayment: request.announce,
     MerchantPaymentOutcome: merchant_pay.announce,
+    MerchantRefund: merchant.refunded_text,
     Creation: redpacket.announce,
     WithdrawalOutcome: withdraw.outcome_text,
     PayoutDecision: payouts.decided_text,
@@ -193,7 +208,8 @@ KEYPAD_OUTCOMES: Outcomes = {
 
 
 async def _purge_actions(context) -> None:
-    """Hourly: forget buttons' actions that expired more than a day ago."""
+    """Hourly: forget buttons' actions that expired more than a day ago (one ``DELETE``:
+    safe with several processes by its own SQL, no lease)."""
     await context.application.bot_data[WALLET_KEY].actions.purge()
 
 
@@ -237,8 +253,14 @@ async def open_wallet(
     ``notify_admins`` tells the admins of each payment held for review (the chat's
     :func:`bot.handlers.holds.notifier`); by default nobody is told.
     """
-    keyring = load_keyring(settings.master_key, settings.data_dir)
-    db = await open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    keyring = load_keyring(
+        settings.master_key, settings.master_key_dir, legacy_dir=settings.data_dir
+    )
+    db = await open_store(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.database_pool_size,
+    )
     try:
         saved_check = await db.set_meta_once("key_check", keyring.key_check())
         if keyring.key_id_for_check(saved_check) is None:
@@ -325,6 +347,7 @@ async def open_wallet(
         return ConfirmationResult("transfer.settled", outcome=outcome)
 
     pin_entry.register_confirmation(PAY_MERCHANT, pay_merchant)
+    pin_entry.register_confirmation(MERCHANT_REFUND, merchants.confirm_refund)
     limits = RedPacketLimits(
         max_total=settings.redpacket_max_fen,
         max_count=settings.redpacket_max_shares,
@@ -375,6 +398,7 @@ async def open_wallet(
         merchants=merchants,
         paycodes=paycodes,
         offers=planner,
+        guides=Guides(db.flows),
     )
 
 
@@ -383,14 +407,15 @@ def _commands(names: tuple[str, ...], language: str) -> list[BotCommand]:
 
 
 async def publish_commands(application: Application, settings: Settings) -> None:
-    """setMyCommands for private chats, groups and each admin, in English and Chinese."""
+    """setMyCommands for private chats, groups and each admin, in English and Chinese, and
+    the menu button that shows them."""
     bot = application.bot
     for language, code in (("en", None), ("zh", "zh")):
         scopes = [
-            (BotCommandScopeAllPrivateChats(), PRIVATE_COMMANDS),
+            (BotCommandScopeAllPrivateChats(), MENU_COMMANDS),
             (BotCommandScopeAllGroupChats(), GROUP_COMMANDS),
         ] + [
-            (BotCommandScopeChat(admin), PRIVATE_COMMANDS + ADMIN_COMMANDS)
+            (BotCommandScopeChat(admin), MENU_COMMANDS + ADMIN_MENU)
             for admin in sorted(settings.admin_ids)
         ]
         for scope, names in scopes:
@@ -400,6 +425,10 @@ async def publish_commands(application: Application, settings: Settings) -> None
                 )
             except TelegramError:  # e.g. an admin who never opened the chat
                 log.warning("setMyCommands failed for %s", scope, exc_info=True)
+    try:  # the private chat's menu button opens that short list of commands
+        await bot.set_chat_menu_button(menu_button=MenuButtonCommands())
+    except TelegramError:
+        log.warning("setChatMenuButton failed", exc_info=True)
 
 
 async def publish_descriptions(application: Application) -> None:
@@ -449,21 +478,26 @@ def build_application(
             application.bot_data[_OWNS_WALLET] = True
             bot.keep_with(application.bot_data[WALLET_KEY].topups.keep)
             _tell_admins_of_payouts(application, application.bot_data[WALLET_KEY])
+            ops.watch(application.bot_data[WALLET_KEY])
+        await ops.start()  # /healthz and /metrics, when WALLET_METRICS_PORT is set
         await handle_kept(application, await application.bot_data[WALLET_KEY].topups.kept())
         await publish_commands(application, settings)
         await publish_descriptions(application)
 
     async def post_stop(application: Application) -> None:  # the group messages still owed
         await broadcast.stop(application)  # what is unsent waits for the next start
+        await redpacket_live.editor(application).drain()  # a packet's last progress edit
         await outbox(application).close()
 
     async def post_shutdown(application: Application) -> None:
+        await ops.stop()
         opened = application.bot_data.pop(WALLET_KEY, None)
         if application.bot_data.pop(_OWNS_WALLET, False) and opened is not None:
             await opened.close()
 
+    ops = Operations(settings)  # metrics, health, the log line of each update
     calls, polls = make_requests(settings.bot_api_transport)
-    bot = KeepingBot(  # keeps the payments it receives before it confirms them
+    bot = WalletBot(  # keeps the payments it receives before it confirms them
         token=settings.telegram_bot_token,
         base_url=settings.bot_api_url,
         base_file_url=settings.bot_file_url,
@@ -475,7 +509,7 @@ def build_application(
         Application.builder()
         .bot(bot)
         .context_types(ContextTypes(context=WalletContext))
-        .concurrent_updates(PersonChatUpdateProcessor())
+        .concurrent_updates(PersonChatUpdateProcessor(around=ops.around))
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
@@ -488,6 +522,8 @@ def build_application(
         # guard could not be given the hook when it was made: it is given it here
         wallet.guard.notify_admins = holds.notifier(application)
         _tell_admins_of_payouts(application, wallet)
+        ops.watch(wallet)
+    ops.attach(application)
     application.bot_data[LIMITER_KEY] = RateLimiter(rate_limits)
     handlers.register(application, outcomes=KEYPAD_OUTCOMES)
     withdraw.schedule(application)

@@ -15,6 +15,7 @@ import base64
 import binascii
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ _VARIABLES = {
     "WALLET_REQUEST_EXPIRY": "request_expiry",
     "WALLET_DATA_DIR": "data_dir",
     "WALLET_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+    "WALLET_DATABASE_POOL_SIZE": "database_pool_size",
     "WALLET_GATEWAY_LATENCY": "gateway_latency",
     "WALLET_GATEWAY_FAILURE_RATE": "gateway_failure_rate",
     "WALLET_GATEWAY_TIMEOUT_RATE": "gateway_timeout_rate",
@@ -71,7 +73,42 @@ _VARIABLES = {
     "WALLET_PAYOUT_SECRET_FILE": "payout_secret_file",
     "WALLET_DEFAULT_LANGUAGE": "default_language",
     "WALLET_WEBHOOK_SECRET": "webhook_secret",
+    # secrets from files (systemd credentials, Docker secrets): one of the two, not both
+    "TELEGRAM_BOT_TOKEN_FILE": "telegram_bot_token_file",
+    "WALLET_MASTER_KEY_FILE": "master_key_file",
+    "WALLET_PAYMENT_PROVIDER_TOKEN_FILE": "payment_provider_token_file",
+    # operations: where the key lives, metrics, logs, backups (see _ops_settings)
+    "WALLET_KEY_DIR": "key_dir",
+    "WALLET_METRICS_PORT": "metrics_port",
+    "WALLET_METRICS_HOST": "metrics_host",
+    "WALLET_LOG_FORMAT": "log_format",
+    "WALLET_LOG_LEVEL": "log_level",
+    "WALLET_LOG_FILE": "log_file",
+    "WALLET_BACKUP_DIR": "backup_dir",
+    "WALLET_BACKUP_INTERVAL": "backup_interval",
+    "WALLET_BACKUP_KEEP": "backup_keep",
 }
+# wallet.toml keys whose values are secrets: such a file must be private (mode 0600)
+_SECRET_KEYS = frozenset(
+    {"telegram_bot_token", "master_key", "payment_provider_token", "payout_secret",
+     "webhook_secret"}
+)
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FILE_NAME = "wallet-bot.log"  # in the data folder, with WALLET_LOG_FILE=yes
+_YES = ("1", "yes", "true", "on")
+
+
+def environment_variables() -> list[str]:
+    """Every variable the settings are read from, ``WALLET_CONFIG`` first (for ``--help``)."""
+    return ["WALLET_CONFIG", *_VARIABLES]
+
+
+def default_key_dir(data_dir: Path) -> Path:
+    """Where the master key lives unless ``WALLET_KEY_DIR`` says: beside the data folder,
+    never in it, so that a copy of the data folder is not also the key that opens it."""
+    data_dir = Path(data_dir)
+    return data_dir.parent / f"{data_dir.name or 'data'}-keys"
 
 
 def redact_url(url: str) -> str:
@@ -106,6 +143,7 @@ class Settings:
     request_expiry_s: int = 604_800  # an unpaid payment request can no longer be paid: 7 days
     data_dir: Path = Path("data")
     sqlite_synchronous: str = "FULL"
+    database_pool_size: int = 10  # PostgreSQL connections per bot process
     # the sandbox payout gateway: seconds per call, shares of declined and unanswered payouts
     gateway_latency_s: float = 0.0
     gateway_failure_rate: float = 0.0
@@ -125,6 +163,23 @@ class Settings:
     # webhook mode: Telegram's X-Telegram-Bot-Api-Secret-Token (None: bot.webhook keeps
     # a generated one in the data folder)
     webhook_secret: str | None = field(default=None, repr=False)
+    # the master key's folder (master.key and master.key.old*); None: default_key_dir
+    key_dir: Path | None = None
+    # /healthz and /metrics on metrics_host:metrics_port; None: not served
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"  # or json: one JSON object a line
+    log_level: str = "INFO"
+    log_file: Path | None = None  # also log to this file (WALLET_LOG_FILE)
+    # scheduled backups: into backup_dir every backup_interval_s, the newest backup_keep kept
+    backup_dir: Path | None = None
+    backup_interval_s: int = 86_400
+    backup_keep: int = 7
+
+    @property
+    def master_key_dir(self) -> Path:
+        """The folder of the master key file and the old keys."""
+        return self.key_dir if self.key_dir is not None else default_key_dir(self.data_dir)
 
     def __repr__(self) -> str:  # never print secrets in logs
         token = "set" if self.telegram_bot_token else "unset"
@@ -156,7 +211,45 @@ def _read_file(env: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
         return {}, [f"{candidate}: cannot be read as TOML ({exc})"]
     known = set(_VARIABLES.values())
     problems = [f"{candidate}: unknown setting '{k}'" for k in data if k not in known]
+    if unsafe := _unsafe_file(candidate, holds_secrets=bool(_SECRET_KEYS & set(data))):
+        return {}, [unsafe]
     return data, problems
+
+
+def _unsafe_file(path: Path, *, holds_secrets: bool) -> str | None:
+    """Why the config file must not be used as it is, or None. Like the master key file:
+    a file that others may change is refused (they could name another database or make
+    themselves admins), and one holding a secret must not be readable by others either."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    if mode & 0o022:
+        return f"{path}: other users may change it (mode {mode:04o}); run: chmod 600 {path}"
+    if holds_secrets and mode & 0o077:
+        return (
+            f"{path}: holds secrets and other users may read it (mode {mode:04o});"
+            f" run: chmod 600 {path}"
+        )
+    return None
+
+
+def _secret(raw: Callable[[str], object | None], variable: str) -> tuple[str | None, str | None]:
+    """(the value, a problem) of a secret set either directly or by ``<variable>_FILE``,
+    a file holding it (systemd credentials, Docker secrets); surrounding blanks dropped."""
+    value, path = raw(variable), raw(f"{variable}_FILE")
+    if value is not None and path is not None:
+        return None, f"{variable}: set it or {variable}_FILE, not both"
+    if path is None:
+        return (None if value is None else str(value)), None
+    try:
+        text = Path(str(path)).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        return None, f"{variable}_FILE: cannot read {path} ({reason})"
+    if not text:
+        return None, f"{variable}_FILE: {path} is empty"
+    return text, None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -172,7 +265,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     values: dict[str, object] = {}
 
-    token = raw("TELEGRAM_BOT_TOKEN")
+    token, problem = _secret(raw, "TELEGRAM_BOT_TOKEN")
+    problems.extend([problem] if problem else [])
     if token is not None:
         if isinstance(token, str) and _TOKEN.fullmatch(token):
             values["telegram_bot_token"] = token
@@ -234,7 +328,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 problems.append(f"WALLET_ADMIN_IDS: {text!r} is not a numeric Telegram user id")
         values["admin_ids"] = frozenset(ids)
 
-    master_key = raw("WALLET_MASTER_KEY")
+    master_key, problem = _secret(raw, "WALLET_MASTER_KEY")
+    problems.extend([problem] if problem else [])
     if master_key is not None:
         try:
             key = base64.b64decode(str(master_key), validate=True)
@@ -249,7 +344,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 'print(base64.b64encode(os.urandom(32)).decode())")'
             )
 
-    provider = raw("WALLET_PAYMENT_PROVIDER_TOKEN")
+    provider, problem = _secret(raw, "WALLET_PAYMENT_PROVIDER_TOKEN")
+    problems.extend([problem] if problem else [])
     if provider is not None:
         values["payment_provider_token"] = str(provider)
 
@@ -273,6 +369,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[name] = int(text)
         else:
             problems.append(f"{variable}: {expiry!r} is not a positive number of seconds")
+
+    pool_size = raw("WALLET_DATABASE_POOL_SIZE")
+    if pool_size is not None:
+        if re.fullmatch(r"\d{1,3}", str(pool_size)) and 1 <= int(str(pool_size)) <= 500:
+            values["database_pool_size"] = int(str(pool_size))
+        else:
+            problems.append(
+                f"WALLET_DATABASE_POOL_SIZE: {pool_size!r} is not a whole number from 1 to 500"
+            )
 
     synchronous = raw("WALLET_SQLITE_SYNCHRONOUS")
     if synchronous is not None:
@@ -357,6 +462,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 ' python -c "import secrets; print(secrets.token_urlsafe(32))")'
             )
 
+    _ops_settings(raw, values, problems)
+
     if problems:
         raise ConfigError(problems)
     return Settings(**values)  # type: ignore[arg-type]
@@ -409,20 +516,11 @@ def _payout_settings(
     elif gateway == "http":
         problems.append("WALLET_PAYOUT_URL: must be set when WALLET_PAYOUT_GATEWAY is http")
 
-    secret, secret_file = raw("WALLET_PAYOUT_SECRET"), raw("WALLET_PAYOUT_SECRET_FILE")
-    key: bytes | None = None
-    if secret is not None and secret_file is not None:
-        problems.append("WALLET_PAYOUT_SECRET: set it or WALLET_PAYOUT_SECRET_FILE, not both")
-    elif secret is not None:
-        key = str(secret).encode("utf-8")
-    elif secret_file is not None:
-        try:
-            key = Path(str(secret_file)).read_bytes().strip()
-        except OSError as exc:
-            problems.append(
-                f"WALLET_PAYOUT_SECRET_FILE: cannot read {secret_file} ({exc.strerror or exc})"
-            )
-    elif gateway == "http":
+    secret, problem = _secret(raw, "WALLET_PAYOUT_SECRET")
+    key = None if secret is None else secret.encode("utf-8")
+    if problem:
+        problems.append(problem)
+    elif secret is None and gateway == "http":
         problems.append(
             "WALLET_PAYOUT_SECRET: must be set (or WALLET_PAYOUT_SECRET_FILE) when"
             " WALLET_PAYOUT_GATEWAY is http"
@@ -431,8 +529,64 @@ def _payout_settings(
         if len(key) >= PAYOUT_SECRET_MIN_BYTES:
             values["payout_secret"] = key
         else:
-            name = "WALLET_PAYOUT_SECRET" if secret is not None else "WALLET_PAYOUT_SECRET_FILE"
+            file_set = raw("WALLET_PAYOUT_SECRET_FILE") is not None
+            name = "WALLET_PAYOUT_SECRET" + ("_FILE" if file_set else "")
             problems.append(
                 f"{name}: the secret is too short; use at least"
                 f" {PAYOUT_SECRET_MIN_BYTES} random bytes (make one with: openssl rand -hex 32)"
             )
+
+
+def _ops_settings(raw: Callable[[str], object | None], values: dict, problems: list[str]) -> None:
+    """Where the key lives, the metrics endpoint, the logs and the scheduled backups."""
+    data_dir = values["data_dir"]
+    key_dir = raw("WALLET_KEY_DIR")
+    if key_dir is not None:
+        values["key_dir"] = Path(str(key_dir))
+
+    port = raw("WALLET_METRICS_PORT")
+    if port is not None:
+        if re.fullmatch(r"\d{1,5}", str(port)) and int(str(port)) <= 65_535:
+            values["metrics_port"] = int(str(port)) or None  # 0: off
+        else:
+            problems.append(f"WALLET_METRICS_PORT: {port!r} is not a port number (0 turns it off)")
+    host = raw("WALLET_METRICS_HOST")
+    if host is not None:
+        values["metrics_host"] = str(host)
+
+    log_format = raw("WALLET_LOG_FORMAT")
+    if log_format is not None:
+        if str(log_format).lower() in LOG_FORMATS:
+            values["log_format"] = str(log_format).lower()
+        else:
+            problems.append(
+                f"WALLET_LOG_FORMAT: {log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+            )
+    level = raw("WALLET_LOG_LEVEL")
+    if level is not None:
+        if str(level).upper() in LOG_LEVELS:
+            values["log_level"] = str(level).upper()
+        else:
+            problems.append(f"WALLET_LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    log_file = raw("WALLET_LOG_FILE")
+    if log_file is not None and str(log_file).lower() not in ("0", "no", "false", "off"):
+        text = str(log_file)
+        values["log_file"] = data_dir / LOG_FILE_NAME if text.lower() in _YES else Path(text)
+
+    backup_dir = raw("WALLET_BACKUP_DIR")
+    if backup_dir is not None:
+        values["backup_dir"] = Path(str(backup_dir))
+    interval = raw("WALLET_BACKUP_INTERVAL")
+    if interval is not None:
+        if re.fullmatch(r"\d{1,9}", str(interval)) and int(str(interval)) >= 60:
+            values["backup_interval_s"] = int(str(interval))
+        else:
+            problems.append(
+                f"WALLET_BACKUP_INTERVAL: {interval!r} is not a number of seconds of at least 60"
+            )
+    keep = raw("WALLET_BACKUP_KEEP")
+    if keep is not None:
+        if re.fullmatch(r"\d{1,4}", str(keep)) and int(str(keep)) >= 1:
+            values["backup_keep"] = int(str(keep))
+        else:
+            problems.append(f"WALLET_BACKUP_KEEP: {keep!r} is not a whole number of at least 1")

@@ -16,6 +16,7 @@ __all__ = [
     "MerchantPaymentNotFound",
     "MerchantRefundExceedsRemaining",
     "NotAMerchant",
+    "PasswordFreeSpentToday",
     "PayCodeExpired",
     "PayCodeInvalid",
     "PayCodeUsed",
@@ -102,3 +103,10 @@ class PayCodeExpired(MerchantError):
 
 class PayCodeUsed(MerchantError):
     code = "pay_code_used"
+
+
+class PasswordFreeSpentToday(MerchantError):
+    """Paying without the PIN would pass the payer's daily password-free limit (other
+    payments went through meanwhile): this one needs the PIN."""
+
+    code = "password_free_spent_today"

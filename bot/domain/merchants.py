@@ -110,6 +110,9 @@ class MerchantPaymentOrder:
     via: PaidVia
     ref: str = ""  # the charge's token, the pay code collection's id
     password_free: bool = False
+    # without the PIN: what may be paid so today, counted from day_start_ms, this included
+    password_free_daily_fen: int = 0
+    day_start_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ class VoucherIssue:
     expires_at: int
     transfer_id: int
     replayed: bool = False
+    holders: tuple[int, ...] = ()  # who got one (known to the issuing call only)
 
     @property
     def total_fen(self) -> int:

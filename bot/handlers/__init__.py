@@ -14,9 +14,11 @@ from bot.handlers import (
     balance,
     broadcast,
     fallback,
+    guided,
     history,
     holds,
     language,
+    menu,
     merchant,
     merchant_pay,
     offers,
@@ -59,12 +61,15 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     payout_handlers, payout_followers, payout_questions = payouts.handlers()
     support_handlers, support_followers, support_questions = support.handlers()
     merchant_handlers, amounts = merchant.handlers()
+    guided_handlers, guided_questions = guided.handlers(application)
     # the links a scanned code may be, each prefix's shows in order (also its /start)
     scannable = {
         request.PAY_LINK: (request.show_request, amounts.show_merchant, merchant_pay.show_charge),
         paycode.CODE_LINK: (amounts.show_code,),
     }
-    application.add_handler(restored_first(payout_questions, support_questions), RESTORE_GROUP)
+    application.add_handler(
+        restored_first(payout_questions, support_questions, guided_questions), RESTORE_GROUP
+    )
     features = [
         # an admin's answer to "the bank reference?" first: a reference of six digits or
         # a card-like number is that, not a secret typed by mistake
@@ -97,6 +102,10 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
         *(start.start_link(prefix, *shows) for prefix, shows in scannable.items()),
         # the card of a payment begun in a group: a transfer's (a tip's) or a red packet's
         start.start_link(CONFIRM_LINK, send.show_card, redpacket.show_card),
+        # the menu's buttons, and the guided flows (a typed answer to a step, after every
+        # feature's own question; /start hb, a packet begun in a group, made in private)
+        *menu.handlers(),
+        *guided_handlers,
         # the plain /start after every feature's /start <payload> (start.start_link)
         *start.handlers(),
     ]

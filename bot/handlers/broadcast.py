@@ -33,6 +33,7 @@ from bot.handlers.context import (
     is_private,
     private_link,
 )
+from bot.handlers.leases import lease
 from bot.handlers.outbox import Told, reply, tell
 from bot.i18n import translate
 from bot.wallet.broadcasts import CONFIRMATION, check_text
@@ -45,6 +46,7 @@ BROADCAST = "bc:"  # bc:<action id>:y|n
 BROADCAST_TAP = card_pattern(BROADCAST)
 PURPOSE = "broadcast_draft"  # the pending action behind Confirm / Cancel
 RESUME_EVERY_S = 60
+LEASE_S = 60  # a run's lease, renewed while it sends; a process that dies frees it then
 STOP_TIMEOUT_S = 10.0
 _RUNNING = "broadcasts.running"  # bot_data: broadcast id -> (its task, its stop signal)
 _SEPARATOR = re.compile(r"[^\S\n]*\n?")  # what parts the command from its text
@@ -133,19 +135,36 @@ def _running(application: Application) -> dict[int, tuple[asyncio.Task, asyncio.
     return application.bot_data.setdefault(_RUNNING, {})
 
 
-def launch(application: Application, broadcast_id: int) -> None:
-    """Send the broadcast in the background, unless it is being sent already."""
+def launch(application: Application, broadcast_id: int, resumed: bool = False) -> None:
+    """Send the broadcast in the background, unless it is being sent already (``resumed``:
+    a run that stopped before, whose unanswered claims are sent once more)."""
     running = _running(application)
     if broadcast_id in running:
         return
     stopping = asyncio.Event()
-    task = asyncio.get_running_loop().create_task(_send(application, broadcast_id, stopping))
+    sending = _send(application, broadcast_id, stopping, resumed)
+    task = asyncio.get_running_loop().create_task(sending)
     running[broadcast_id] = (task, stopping)
     task.add_done_callback(lambda _: running.pop(broadcast_id, None))
 
 
-async def _send(application: Application, broadcast_id: int, stopping: asyncio.Event) -> None:
+async def _send(
+    application: Application, broadcast_id: int, stopping: asyncio.Event, resumed: bool
+) -> None:
+    """One run of the broadcast, in one process at a time (its lease, ``leases.py``: a
+    run in another process goes on there, and this one ends at once)."""
     wallet = application.bot_data[WALLET_KEY]
+    try:
+        async with lease(wallet, f"broadcast.{broadcast_id}", LEASE_S, keep=True) as held:
+            if held:
+                await _run(application, wallet, broadcast_id, stopping, resumed)
+    except Exception:
+        log.error("broadcast %s stopped by an error", broadcast_id, exc_info=True)
+
+
+async def _run(
+    application: Application, wallet, broadcast_id: int, stopping: asyncio.Event, resumed: bool
+) -> None:
     bot = application.bot
 
     async def deliver(telegram_id: int, text: str) -> RecipientState:
@@ -158,10 +177,9 @@ async def _send(application: Application, broadcast_id: int, stopping: asyncio.E
         except Exception:  # the progress is a courtesy: the broadcast goes on
             log.warning("broadcast %s: progress not shown", broadcast_id, exc_info=True)
 
-    try:
-        await wallet.broadcasts.run(broadcast_id, deliver, report, stopping)
-    except Exception:
-        log.error("broadcast %s stopped by an error", broadcast_id, exc_info=True)
+    if resumed:  # no other run is under way: this process holds the lease
+        await wallet.broadcasts.reopen_stale_claims(broadcast_id)
+    await wallet.broadcasts.run(broadcast_id, deliver, report, stopping)
 
 
 async def _report(application: Application, broadcast: Broadcast) -> None:
@@ -192,8 +210,7 @@ async def resume(application: Application) -> None:
     for unfinished in await wallet.broadcasts.unfinished():
         if unfinished.id in running:
             continue
-        await wallet.broadcasts.reopen_stale_claims(unfinished.id)
-        launch(application, unfinished.id)
+        launch(application, unfinished.id, resumed=True)
 
 
 async def _resume_job(context: WalletContext) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bot.wallet.admin import Admin
     from bot.wallet.adminview import AdminView
     from bot.wallet.broadcasts import Broadcasts
+    from bot.wallet.guided import Guides
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
     from bot.wallet.merchants import Merchants
@@ -103,6 +104,7 @@ class Wallet:
     merchants: Merchants | None = None  # merchants and paying them
     paycodes: PayCodes | None = None  # customers' pay codes, collected by merchants
     offers: Offers | None = None  # coupons, consumption vouchers and points
+    guides: Guides | None = None  # guided flows: Send, Request, Red packet by taps
 
     async def close(self) -> None:
         try:

@@ -84,7 +84,9 @@ def on_restore(application: Application, purpose: str, restored: Restored) -> No
 
 
 async def _restore(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """At start-up: give every message still to delete its job again."""
+    """At start-up: give every message still to delete its job again. (With several
+    processes a message may be deleted by two: the second delete finds it gone and
+    says nothing, and ``deleted`` is an idempotent delete of its row; no lease.)"""
     application = context.application
     wallet = application.bot_data[WALLET_KEY]
     hooks = application.bot_data.get(_RESTORED, {})

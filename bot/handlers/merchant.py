@@ -5,7 +5,7 @@
 - ``/charge <amount>``: a one-time code of a fixed amount (``bot.handlers.merchant_pay``
   shows its card). ``/sales``: today's and this month's takings and the merchant
   account's balance. ``/merchant_refund <payment> [amount]``: give (part of) a payment
-  back to its payer; both are told.
+  back to its payer, after the owner's PIN (the shop's money leaves it); both are told.
 
 The merchant account is separate from the owner's wallet: payments land there and
 refunds leave from it; ``/sales`` shows its balance and ``/settle [amount]`` moves it to
@@ -33,9 +33,11 @@ from bot.handlers.context import (
 )
 from bot.handlers.merchant_pay import PAY_LINK, Amounts, card_press, static_link
 from bot.handlers.outbox import reply, tell
+from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
+from bot.wallet.merchants import REFUND_CONFIRMATION
 
 __all__ = ["handlers"]
 
@@ -204,24 +206,46 @@ def _refund_args(args: list[str]) -> tuple[int, int | None]:
 
 
 async def merchant_refund(update: Update, context: WalletContext) -> None:
-    """Give (part of) a payment back to its payer."""
+    """Give (part of) a payment back to its payer, after the owner's PIN: the shop's
+    money leaves it, so it is confirmed as a payment is."""
     user, merchant, language = await _merchant_user(update, context)
     if merchant is None:
         return
+    wallet = context.wallet
     usage = translate(language, "merchant.refund_usage")
     try:
         payment_id, amount = _refund_args(list(context.args or []))
-        key = f"mrefund:{payment_id}:{user.telegram_id}:{update.effective_message.message_id}"
-        refund = await context.wallet.merchants.refund(user.telegram_id, payment_id, amount, key)
     except ValueError:
         await reply(update, context, usage)
         return
+    if not await wallet.pins.has_pin(user.telegram_id):
+        await reply(update, context, translate(language, "pin_not_set"))
+        return
+    try:
+        await wallet.merchants.check_refund(user.telegram_id, payment_id)
+        key = f"mrefund:{payment_id}:{user.telegram_id}:{update.effective_message.message_id}"
+        payload = {"payment_id": payment_id, "amount": amount, "key": key}
+        view = await wallet.pin_entry.start_confirmation(
+            user.telegram_id, REFUND_CONFIRMATION, payload
+        )
     except WalletError as refused:
         await reply(update, context, error_text(language, refused) + "\n" + usage)
         return
+    what = (
+        format_fen(amount) if amount is not None else translate(language, "merchant.refund_all")
+    )
+    ask = translate(language, "merchant.refund_confirm", what=what, id=payment_id)
+    text = ask + "\n\n" + keypad_text(language, view)
+    await reply(update, context, text, reply_markup=keypad_markup(view))
+
+
+async def refunded_text(context: WalletContext, language: str, refund: MerchantRefund) -> str:
+    """The owner's answer once the PIN let the refund go (the keypad's outcome); the
+    payer is told now, unless this replays an earlier refund (told then)."""
     if not refund.replayed:
+        merchant = await context.wallet.merchants.get(refund.payment.merchant_id)
         await _tell_payer(context, merchant, refund)
-    await reply(update, context, refund_text(language, refund))
+    return refund_text(language, refund)
 
 
 async def settle(update: Update, context: WalletContext) -> None:

@@ -27,7 +27,7 @@ from bot.handlers.context import (
     private_link,
 )
 from bot.handlers.offers_text import campaign_line, categories_text
-from bot.handlers.outbox import reply
+from bot.handlers.outbox import reply, tell
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.wallet.offers import CAMPAIGN, GRANT, ISSUE, CouponGrant, campaign_payload
@@ -202,8 +202,37 @@ async def offer_press(update: Update, context: WalletContext, user, language) ->
     await press_admin_card(update, context, user, language, _CARD)
 
 
+def _tell_holders(context: WalletContext, holders: tuple[int, ...], text) -> None:
+    """Each holder hears of what they got, in their language, in the background (within
+    the send limits); one who never opened the bot finds it on /coupons all the same."""
+    wallet = context.wallet
+
+    async def tell_all() -> None:
+        for holder in holders:
+            person = await wallet.users.get(holder)
+            language = (
+                person.effective_language if person else wallet.users.default_language
+            )
+            await tell(context.bot, holder, text(language), about="an offer received")
+
+    context.application.create_task(tell_all(), name="offers.tell_holders")
+
+
 async def issued_text(context: WalletContext, language: str, issue: VoucherIssue) -> str:
-    """What the admin reads once vouchers are issued (also after the 2FA keypad)."""
+    """What the admin reads once vouchers are issued (also after the 2FA keypad); each
+    holder is told, unless this replays an earlier issue (they were told then)."""
+    if not issue.replayed:
+        _tell_holders(
+            context,
+            issue.holders,
+            lambda lang: translate(
+                lang,
+                "voucher.received",
+                amount=format_fen(issue.amount_fen),
+                categories=categories_text(lang, issue.categories),
+                until=deadline_time(issue.expires_at),
+            ),
+        )
     return translate(
         language,
         "voucher.issued",
@@ -223,6 +252,15 @@ async def campaign_text(context: WalletContext, language: str, campaign: Campaig
 
 
 async def grant_text(context: WalletContext, language: str, grant: CouponGrant) -> str:
+    """The admin's answer; the holders are told, unless this repeats a grant."""
+    if grant.granted:
+        _tell_holders(
+            context,
+            grant.holders,
+            lambda lang: translate(
+                lang, "coupon.received", line=campaign_line(lang, grant.campaign)
+            ),
+        )
     return translate(
         language,
         "coupon.granted",

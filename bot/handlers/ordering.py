@@ -11,7 +11,7 @@ every movement is atomic and idempotent in the database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from telegram import Update
@@ -22,9 +22,16 @@ __all__ = ["PersonChatUpdateProcessor", "ordering_key"]
 INLINE_QUERIES = "inline"  # a person's inline queries, in their own line
 
 
+Around = Callable[[object, Awaitable[Any]], Awaitable[Any]]
+
+
 class PersonChatUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int = 1024) -> None:
+    """``around(update, coroutine)``, if given, runs each update's handling (it awaits
+    the coroutine): the operations layer times, counts and logs updates there."""
+
+    def __init__(self, max_concurrent_updates: int = 1024, *, around: Around | None = None) -> None:
         super().__init__(max_concurrent_updates)
+        self._around = around
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._in_flight: dict[Hashable, int] = {}  # updates holding or awaiting each lock
 
@@ -47,7 +54,7 @@ class PersonChatUpdateProcessor(BaseUpdateProcessor):
                 del self._in_flight[key], self._locks[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await coroutine
+        await (coroutine if self._around is None else self._around(update, coroutine))
 
     async def initialize(self) -> None:
         pass

@@ -18,7 +18,7 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
@@ -49,11 +49,13 @@ from bot.handlers.context import (
     error_text,
     is_private,
     language_of,
+    private_link,
     profile_of,
     replied_to,
     topic_of,
 )
 from bot.handlers.fallback import unknown_callback
+from bot.handlers.guided import PACKET_LINK
 from bot.handlers.outbox import Told, outbox, reply, tell
 from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
 from bot.handlers.redpacket_text import (
@@ -151,8 +153,13 @@ def _asker(kind: PacketKind):
             text = error_text(language, refused) + "\n" + translate(language, _USAGE[kind])
             await reply(update, context, text)
             return
-        if order is None:
-            await reply(update, context, translate(language, _USAGE[kind]))
+        if order is None:  # a random one is also made step by step in private, then posted
+            private = InlineKeyboardButton(
+                translate(language, "guided.make_in_private"),
+                url=private_link(context, PACKET_LINK),
+            )
+            markup = InlineKeyboardMarkup([[private]]) if kind is PacketKind.RANDOM else None
+            await reply(update, context, translate(language, _USAGE[kind]), reply_markup=markup)
             return
         action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         recipient = await name_of(context, order.recipient_id)

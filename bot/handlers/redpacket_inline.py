@@ -1,5 +1,9 @@
 """Red packets in inline mode: ``@bot 20 5 greeting`` in any chat, even without the bot.
 
+The query's first word may name the kind: ``equal 2 5 greeting`` (or ``普通``: the amount
+is each share), ``for <user id|@name> 8.88 greeting`` (or ``专属``: one share for that
+person); without one, ``20 5 greeting`` is a random packet.
+
 The offer is a message with a grab button that says the packet is on its way; when it is
 sent (chosen_inline_result, with its inline_message_id) the card goes to the sender's
 private chat, the same card and PIN keypad as in a group. Once confirmed the packet is
@@ -21,28 +25,73 @@ from telegram.error import Forbidden
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
-from bot.domain.redpackets import PacketKind
+from bot.domain.redpackets import PacketKind, PacketOrder
+from bot.domain.users import User
 from bot.handlers.cards import CONFIRM_LINK
 from bot.handlers.context import WalletContext, current_user, error_text, language_of, private_link
-from bot.handlers.redpacket_text import GRAB, INLINE_PENDING, PURPOSE, card_markup, card_text
+from bot.handlers.redpacket_text import (
+    GRAB,
+    INLINE_PENDING,
+    PURPOSE,
+    card_markup,
+    card_text,
+    name_of,
+)
 from bot.i18n import translate
+
+__all__ = ["KIND_WORDS", "inline_chosen", "inline_query", "query_of"]
+
+# The first word of a query that names a packet's kind (a random packet needs none).
+KIND_WORDS = {
+    "equal": PacketKind.EQUAL,
+    "普通": PacketKind.EQUAL,
+    "for": PacketKind.EXCLUSIVE,
+    "专属": PacketKind.EXCLUSIVE,
+}
+
+
+def query_of(order: PacketOrder, amount: str) -> str:
+    """The inline query that offers ``order`` (``amount`` as typed: each share of an
+    equal packet, else the total)."""
+    if order.kind == PacketKind.EQUAL:
+        words = ["equal", amount, str(order.count)]
+    elif order.kind == PacketKind.EXCLUSIVE:
+        words = ["for", str(order.recipient_id), amount]
+    else:
+        words = [amount, str(order.count)]
+    return " ".join([*words, order.greeting]).strip()
+
+
+async def _order(context: WalletContext, user: User, text: str) -> PacketOrder | None:
+    """The packet the query asks for, checked (``WalletError`` when refused); None when
+    the query is not one yet."""
+    words = text.split()
+    kind = KIND_WORDS.get(words[0].lower()) if words else None
+    redpackets = context.wallet.redpackets
+    if kind is PacketKind.EXCLUSIVE:
+        if len(words) < 3:
+            return None
+        recipient = await context.wallet.users.find(words[1])
+        greeting = " ".join(words[3:])
+        return await redpackets.order(user, kind, words[2], 1, greeting, recipient=recipient)
+    if kind is PacketKind.EQUAL:
+        words = words[1:]
+    if len(words) < 2:
+        return None
+    kind = kind or PacketKind.RANDOM
+    return await redpackets.order(user, kind, words[0], words[1], " ".join(words[2:]))
 
 
 async def inline_query(update: Update, context: WalletContext) -> None:
-    """``@bot 20 5 greeting``: offer a random red packet to send into any chat."""
+    """``@bot 20 5 greeting`` (or ``equal …``, ``for …``): offer a red packet to send
+    into any chat."""
     query = update.inline_query
     user = await current_user(update, context)
     if user is None:
         return
     language = language_of(update, user)
-    words = query.query.split()
-    if len(words) < 2:
-        await query.answer([], cache_time=0, is_personal=True)
-        return
     try:
-        order = await context.wallet.redpackets.order(
-            user, PacketKind.RANDOM, words[0], words[1], " ".join(words[2:])
-        )
+        order = await _order(context, user, query.query)
     except WalletError as refused:
         title = error_text(language, refused)
         result = InlineQueryResultArticle(
@@ -52,12 +101,29 @@ async def inline_query(update: Update, context: WalletContext) -> None:
         )
         await query.answer([result], cache_time=0, is_personal=True)
         return
+    if order is None:
+        await query.answer([], cache_time=0, is_personal=True)
+        return
+    title = translate(
+        language, "redpacket.inline_title", amount=format_fen(order.total), count=order.count
+    )
+    if order.kind == PacketKind.EQUAL:
+        title = translate(
+            language,
+            "redpacket.inline_title.equal",
+            amount=format_fen(order.total),
+            count=order.count,
+            each=format_fen(order.total // order.count),
+        )
+    elif order.kind == PacketKind.EXCLUSIVE:
+        name = await name_of(context, order.recipient_id)
+        title = translate(
+            language, "redpacket.inline_title.exclusive", amount=format_fen(order.total), name=name
+        )
     greeting = order.greeting or translate(language, "redpacket.default_greeting")
     result = InlineQueryResultArticle(
-        id=f"rp{order.total}x{order.count}",
-        title=translate(
-            language, "redpacket.inline_title", amount=format_fen(order.total), count=order.count
-        ),
+        id=f"rp{order.kind[0]}{order.total}x{order.count}",
+        title=title,
         description=greeting,
         input_message_content=InputTextMessageContent(
             translate(language, "redpacket.inline_pending")
@@ -85,19 +151,18 @@ async def inline_chosen(update: Update, context: WalletContext) -> None:
     if user is None:
         return
     language = language_of(update, user)
-    words = chosen.query.split()
     try:
-        order = await context.wallet.redpackets.order(
-            user, PacketKind.RANDOM, words[0], words[1], " ".join(words[2:])
-        )
-    except (WalletError, IndexError):
+        order = await _order(context, user, chosen.query)
+    except WalletError:
+        return
+    if order is None:
         return
     order = replace(order, inline_message_id=chosen.inline_message_id)
     action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
     try:
         await context.bot.send_message(
             user.telegram_id,
-            card_text(language, order),
+            card_text(language, order, await name_of(context, order.recipient_id)),
             reply_markup=card_markup(language, action.id),
         )
     except Forbidden:  # never opened the private chat: the message links to the card

@@ -187,7 +187,11 @@ def schedule_expiry(application: Application, packet: RedPacket) -> None:
 
 
 async def sweep(context: WalletContext) -> None:
-    """Refund every packet past its deadline; at start-up, schedule the open ones too."""
+    """Refund every packet past its deadline; at start-up, schedule the open ones too.
+
+    Safe with several processes by its own SQL (no lease): each packet is refunded
+    under its row's lock, only while open, and only the call that refunded it gets an
+    ``Expiry`` (and tells the sender)."""
     if WALLET_KEY not in context.application.bot_data:
         return
     packets = context.wallet.redpackets

@@ -95,6 +95,13 @@ async def request(update: Update, context: WalletContext) -> None:
         text = error_text(language, refused) + "\n" + translate(language, "request.usage")
         await message.reply_text(text)
         return
+    await show_made(update, context, language, made)
+
+
+async def show_made(
+    update: Update, context: WalletContext, language: str, made: PaymentRequest
+) -> None:
+    """Send a new request as its QR code, with the link, the deadline and Cancel."""
     link = pay_link(context, made)
     caption = with_memo(
         language, translate(language, "request.made", amount=format_fen(made.amount)), made.memo
@@ -105,7 +112,7 @@ async def request(update: Update, context: WalletContext) -> None:
     button = InlineKeyboardButton(
         translate(language, "request.cancel"), callback_data=f"{CANCEL}{made.token}"
     )
-    await message.reply_photo(
+    await update.effective_message.reply_photo(
         qr_png(link),
         caption=caption + "\n" + translate(language, "request.share", link=link),
         reply_markup=InlineKeyboardMarkup([[button]]),

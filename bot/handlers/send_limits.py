@@ -15,6 +15,10 @@ its limit — and by default it does not retry at all (the 429 reaches the handl
 - a 429 holds back only its own chat: one group's limit says nothing of other chats; for
   a while after it, that chat's requests go one at a time, each keeping its turn through
   its own retries, so the wait's end does not let a storm of refused retries loose.
+- a server error (5xx) or a connection lost before any answer is tried again twice, after
+  a short wait: the call did not go through, or (a connection lost after Telegram took
+  it) a message shows twice, which is better than a payment's confirmation never shown.
+  A timeout is not: the call may have been done, and the answer was only late.
 - a group's limit is a sliding window (at most ``group_max_rate`` messages sent or edited
   in any ``group_time_period``, counted from when each request finished), not a leaky
   bucket: a bucket allows a burst of 20 and then one every 3 s, 40 in the first minute.
@@ -31,7 +35,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -51,6 +55,7 @@ ANSWERS = frozenset(
 _POSTING = ("send", "edit", "copy", "forward", "stop")  # methods that post or change messages
 _RETRY_SLACK_S = 0.1
 _COOL_FACTOR = 5  # a chat goes one request at a time for this many of its waits
+_AGAIN_AFTER_S = (0.5, 1.5)  # the waits before each new try after a 5xx or a lost connection
 
 
 class Window:
@@ -119,6 +124,7 @@ class SendLimiter(BaseRateLimiter[int]):
         self._held_until: dict[int | str | None, float] = {}  # after a 429, per chat
         # after a 429, per chat: until when its requests go one at a time, and their turn
         self._cooling: dict[int | str | None, tuple[float, asyncio.Lock]] = {}
+        self.on_retry_after: Callable[[str], object] | None = None  # told of each 429
 
     async def initialize(self) -> None:
         pass
@@ -136,7 +142,8 @@ class SendLimiter(BaseRateLimiter[int]):
         rate_limit_args: int | None,
     ) -> Any:
         retries = self.max_retries if rate_limit_args is None else rate_limit_args
-        call = partial(callback, *args, **kwargs)
+        call = partial(_again_if_not_through, endpoint, partial(callback, *args, **kwargs))
+        call = self._told_of_429(endpoint, call)
         if endpoint in ANSWERS:
             return await self._answer(endpoint, call, retries)
         chat = _chat(data.get("chat_id"))
@@ -162,6 +169,20 @@ class SendLimiter(BaseRateLimiter[int]):
                         raise
                     self._refused(endpoint, chat, refused)
                     retries -= 1
+
+    def _told_of_429(self, endpoint: str, call: Callable) -> Callable:
+        """``call``, telling ``on_retry_after`` of each 429 Telegram answers it with."""
+        if self.on_retry_after is None:
+            return call
+
+        async def told() -> Any:
+            try:
+                return await call()
+            except RetryAfter:
+                self.on_retry_after(endpoint)
+                raise
+
+        return told
 
     async def _answer(self, endpoint: str, call: Callable, retries: int) -> Any:
         """An answer goes at once; a 429 on it waits its own time, holding nothing back."""
@@ -219,6 +240,25 @@ class SendLimiter(BaseRateLimiter[int]):
         if window is None:
             window = self._groups[chat] = Window(self.group_max_rate, self.group_time_period)
         return window
+
+
+async def _again_if_not_through(endpoint: str, call: Callable) -> Any:
+    """``call()``, tried again after a 5xx or a connection lost before any answer."""
+    tries = 0
+    while True:
+        try:
+            return await call()
+        except NetworkError as exc:
+            if type(exc) is not NetworkError:  # a timeout, or Telegram's refusal (400)
+                if tries and isinstance(exc, BadRequest) and "not modified" in exc.message:
+                    return True  # the edit went through before its answer was lost
+                raise
+            if tries == len(_AGAIN_AFTER_S):
+                raise
+            wait = _AGAIN_AFTER_S[tries]
+            log.warning("%s failed (%s); trying again in %.1f s", endpoint, exc.message, wait)
+        tries += 1
+        await asyncio.sleep(wait)
 
 
 def _chat(chat_id: object) -> int | str | None:

@@ -44,11 +44,16 @@ async def split(update: Update, context: WalletContext) -> None:
         text = error_text(language, refused) + "\n" + translate(language, "split.usage")
         await message.reply_text(text)
         return
+    await message.reply_text(await share_bill(context, language, user, bill))
+
+
+async def share_bill(context: WalletContext, language: str, user: User, bill: SplitBill) -> str:
+    """DM each person of ``bill`` their share; the sender's overview."""
     unreached = []
     for share in bill.shares:
         if share.request is not None and not await _send_share(context, user, bill, share):
             unreached.append(share)
-    await message.reply_text(split_summary(context, language, bill, unreached))
+    return split_summary(context, language, bill, unreached)
 
 
 async def _send_share(

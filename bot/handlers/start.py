@@ -33,6 +33,7 @@ __all__ = [
     "MENU_BALANCE",
     "MENU_HELP",
     "MENU_LANGUAGE",
+    "MENU_PREFIX",
     "MENU_SUPPORT",
     "Links",
     "follow",
@@ -41,7 +42,7 @@ __all__ = [
     "start_link",
 ]
 
-MENU = "m:"
+MENU = MENU_PREFIX = "m:"
 MENU_BALANCE = "m:balance"
 MENU_HELP = "m:help"
 MENU_LANGUAGE = "m:lang"
@@ -53,23 +54,28 @@ Show = Callable[[Update, WalletContext, str], Awaitable[bool]]
 Links = Mapping[str, Sequence[Show]]
 
 
+# The main menu, two or three buttons a row: every feature a resident uses is one tap away (the
+# security settings and the offers two: their own menus). Each button's feature owns
+# its handler; the guided flows (send, request, packet, withdraw) are bot.handlers.guided.
+MENU_ROWS = (
+    ((MENU_BALANCE, "menu.balance"), ("m:topup", "menu.topup")),
+    ((f"{MENU}send", "menu.send"), (f"{MENU}request", "menu.request")),
+    ((f"{MENU}packet", "menu.packet"), (f"{MENU}split", "menu.split")),
+    (("m:scan", "menu.scan"), ("m:history", "menu.history")),
+    (("m:statement", "menu.statement"), (f"{MENU}withdraw", "menu.withdraw")),
+    (("m:more", "menu.more"), ("m:security", "menu.security")),
+    ((MENU_LANGUAGE, "menu.language"), (MENU_HELP, "menu.help"), (MENU_SUPPORT, "menu.support")),
+)
+
+
 def menu_markup(language: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(
-                    translate(language, "menu.balance"), callback_data=MENU_BALANCE
-                ),
-                InlineKeyboardButton(translate(language, "menu.help"), callback_data=MENU_HELP),
-            ],
-            [
-                InlineKeyboardButton(
-                    translate(language, "menu.language"), callback_data=MENU_LANGUAGE
-                ),
-                InlineKeyboardButton(
-                    translate(language, "menu.support"), callback_data=MENU_SUPPORT
-                ),
-            ],
+                InlineKeyboardButton(translate(language, key), callback_data=data)
+                for data, key in row
+            ]
+            for row in MENU_ROWS
         ]
     )
 

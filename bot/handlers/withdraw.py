@@ -38,6 +38,7 @@ from bot.handlers.context import (
     error_text,
     private_user,
 )
+from bot.handlers.leases import lease
 from bot.handlers.outbox import Told, tell
 from bot.handlers.risk_text import reason_text
 from bot.i18n import translate
@@ -47,6 +48,7 @@ from bot.wallet.withdrawals import CONFIRMATION
 CARD = "wd:"
 PURPOSE = "withdraw.card"
 SWEEP_INTERVAL_S = 15
+SWEEP_LEASE_S = 120  # longer than a sweep; a process that dies frees it then
 _TELLING = "withdraw.telling"  # bot_data: the lock that tells each owner once
 
 
@@ -204,11 +206,15 @@ async def tell_owners(application: Application) -> None:
 
 
 async def sweep(context: WalletContext) -> None:
-    """Settle open withdrawals by the gateway's answers, then tell their owners."""
+    """Settle open withdrawals by the gateway's answers, then tell their owners (in one
+    process at a time: the sweep's lease, ``leases.py``)."""
     if WALLET_KEY not in context.application.bot_data:
         return  # the wallet is not open (yet, or any more)
-    await context.wallet.withdrawals.recover(min_age_s=context.job.data)
-    await tell_owners(context.application)
+    async with lease(context.wallet, "withdrawals.sweep", SWEEP_LEASE_S) as held:
+        if not held:
+            return  # another process is sweeping
+        await context.wallet.withdrawals.recover(min_age_s=context.job.data)
+        await tell_owners(context.application)
 
 
 def schedule(application: Application) -> None:

@@ -148,6 +148,95 @@ class UserActions:
             "height": height,
         }
 
+    async def share_users(
+        self,
+        user: UserRef,
+        message: Message | BotEvent | None,
+        button: str,
+        people: list[UserRef],
+    ) -> Message:
+        """``user`` taps the reply keyboard's ``request_users`` button ``button`` (by label,
+        exactly or a part of it) and picks ``people`` in Telegram's picker: the bot gets a
+        message carrying ``users_shared``.
+
+        ``message`` is the bot's message that showed the keyboard (None: the keyboard the
+        private chat shows now). The picker keeps the button's rules: at most
+        ``max_quantity`` people, bots only if ``user_is_bot``, never the user themself;
+        names and usernames only when the button asked for them.
+        """
+        resident = self.user(user)
+        target = self._message_of(message).chat if message is not None else self.chats[resident.id]
+        if resident.id not in target.member_ids:
+            raise PermissionError(f"{resident.first_name} cannot see that keyboard")
+        keyboard = target.reply_keyboard
+        rows = (keyboard or {}).get("keyboard", [])
+        buttons = [b for row in rows for b in row if isinstance(b, dict) and "request_users" in b]
+        chosen = next(
+            (b for b in buttons if b.get("text") == button),
+            next((b for b in buttons if button in b.get("text", "")), None),
+        )
+        if chosen is None:
+            labels = [b.get("text") for b in buttons]
+            raise LookupError(f"no request_users button {button!r}; buttons: {labels}")
+        rule = chosen["request_users"]
+        picked = [self.user(p) for p in people]
+        if not 1 <= len(picked) <= int(rule.get("max_quantity", 1)):
+            raise ValueError(f"pick 1 to {rule.get('max_quantity', 1)} people")
+        for person in picked:
+            if person.id == resident.id:
+                raise ValueError("the picker does not offer yourself")
+            if "user_is_bot" in rule and bool(rule["user_is_bot"]) != person.is_bot:
+                raise ValueError(f"{person.first_name} does not fit the button's rules")
+        shared = []
+        for person in picked:
+            entry: dict[str, Any] = {"user_id": person.id}
+            if rule.get("request_name"):
+                entry["first_name"] = person.first_name
+                if person.last_name:
+                    entry["last_name"] = person.last_name
+            if rule.get("request_username") and person.username:
+                entry["username"] = person.username
+            shared.append(entry)
+        if keyboard and keyboard.get("one_time_keyboard"):
+            target.reply_keyboard = None
+        posted = self.new_message(
+            target,
+            resident,
+            users_shared={"request_id": rule["request_id"], "users": shared},
+        )
+        return self._post(posted)
+
+    async def switch_inline(
+        self,
+        user: UserRef,
+        message: Message | BotEvent,
+        button: str,
+        chat: ChatRef,
+    ) -> InlineAnswer:
+        """``user`` taps a ``switch_inline_query`` (or ``…_chosen_chat``) button, picks
+        ``chat`` and so sends the button's inline query from there; the bot's answer.
+        Choose a result with :meth:`choose_inline_result`."""
+        target = self._message_of(message)
+        resident, where = self._member_chat(user, chat)
+        rows = (target.reply_markup or {}).get("inline_keyboard", [])
+        for row in rows:
+            for found in row:
+                if button not in found.get("text", ""):
+                    continue
+                chosen = found.get("switch_inline_query_chosen_chat")
+                if chosen is not None:
+                    allowed = "allow_group_chats" if where.is_group else "allow_user_chats"
+                    if not chosen.get(allowed):
+                        raise PermissionError("the button does not offer that kind of chat")
+                    query = chosen.get("query", "")
+                elif "switch_inline_query" in found:
+                    query = found["switch_inline_query"]
+                else:
+                    continue
+                chat_type = where.type if where.is_group else "private"
+                return await self.inline_query(resident, query, chat_type=chat_type)
+        raise LookupError(f"no inline switch button {button!r} on that message")
+
     def block_bot(self, user: UserRef) -> None:
         """``user`` blocks the bot: it gets my_chat_member, and sending to them fails."""
         resident = self.user(user)

@@ -6,13 +6,16 @@ Answers are Telegram's envelopes: ``{"ok": true, "result": …}`` or ``{"ok": fa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.sandbox.errors import ApiError
+from bot.sandbox.errors import ApiError, bad_request
+from bot.sandbox.faults import AFTER, Fault
+from bot.sandbox.messaging import QUERY_TOO_OLD
 from bot.sandbox.methods import call_method
 from bot.sandbox.params import Params, Upload
 
@@ -66,12 +69,70 @@ async def _bot_method(request: web.Request) -> web.Response:
     try:
         emulator = _emulator(request)
         params = await _read_params(request)
-        result = await call_method(emulator, name, params)
+        fault = emulator.faults.take(name)
+        if fault is None:
+            result = await call_method(emulator, name, params)
+        else:
+            result = await _faulty_call(request, emulator, name, params, fault)
+        if name.lower() == "getupdates":
+            _spoil(emulator, name, result)
+    except _Reset:
+        return web.Response()  # never written: the connection is gone
     except ApiError as error:
         if error.code >= 500 or error.code == 401:
             log.warning("Bot API %s refused: %s", name, error.description)
         return _error(error)
     return web.json_response({"ok": True, "result": result})
+
+
+class _Reset(Exception):
+    """The connection was closed without an answer."""
+
+
+_SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+async def _faulty_call(
+    request: web.Request, emulator: Emulator, name: str, params: Params, fault: Fault
+) -> object:
+    """Run (or refuse) one call the way ``fault`` says (see :mod:`bot.sandbox.faults`)."""
+    refusal = None
+    if fault.kind == "429":
+        refusal = ApiError(
+            429,
+            f"Too Many Requests: retry after {fault.retry_after}",
+            retry_after=fault.retry_after,
+        )
+    elif fault.kind == "5xx":
+        refusal = ApiError(fault.status, _SERVER_ERRORS.get(fault.status, "Server Error"))
+    elif fault.kind == "too_old":
+        refusal = bad_request(QUERY_TOO_OLD)
+    elif fault.kind == "reset":
+        if request.transport is not None:
+            request.transport.close()
+        raise _Reset
+    if refusal is not None:
+        emulator.record(
+            "error",
+            by_bot=True,
+            data={"method": name, "code": refusal.code, "description": refusal.description},
+        )
+        raise refusal
+    result = await call_method(emulator, name, params)
+    if fault.kind == "slow":  # done, and answered late (or never, to a client gone by then)
+        await asyncio.sleep(fault.delay)
+    return result
+
+
+def _spoil(emulator: Emulator, name: str, result: object) -> None:
+    """Deliver again the updates a call returns, when a ``duplicate`` fault says so."""
+    if not isinstance(result, list) or not result:
+        return
+    kinds = {key for update in result for key in update if key != "update_id"}
+    fault = emulator.faults.take(name, AFTER, lambda f: f.update is None or f.update in kinds)
+    for update in result if fault is not None else ():
+        if fault.update is None or fault.update in update:
+            emulator.resend_update(update)
 
 
 async def _download(request: web.Request) -> web.StreamResponse:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.sandbox.actions import UserActions
+from bot.sandbox.faults import Faults
 from bot.sandbox.models import PRIVATE, SUPERGROUP, BotEvent, Chat, Message, StoredFile, User
 
 __all__ = ["DEFAULT_ALLOWED_UPDATES", "Emulator", "Pulse"]
@@ -105,6 +106,7 @@ class Emulator(UserActions):
         self.callback_timeout = callback_timeout
         self.pre_checkout_timeout = pre_checkout_timeout
         self.inline_timeout = inline_timeout
+        self.faults = Faults()  # what the Bot API should get wrong (see faults.py)
 
         self.users: dict[int, User] = {}
         self.chats: dict[int, Chat] = {}
@@ -115,6 +117,8 @@ class Emulator(UserActions):
         self.commands: dict[str, list[dict]] = {}
         # setMyDescription / setMyShortDescription: (which, language_code or "") -> text
         self.descriptions: dict[tuple[str, str], str] = {}
+        # setChatMenuButton: chat id (None: every private chat's default) -> MenuButton
+        self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.webhook: dict[str, Any] = {}
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self.poll_generation = 0

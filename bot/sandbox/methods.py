@@ -250,9 +250,30 @@ async def get_my_short_description(emulator: Emulator, params: Params) -> dict:
     return _get_description(emulator, params, "short_description")
 
 
+_MENU_BUTTONS = {"commands", "default", "web_app"}
+
+
+@method("setChatMenuButton")
+async def set_chat_menu_button(emulator: Emulator, params: Params) -> bool:
+    button = params.json("menu_button") or {"type": "default"}
+    if not isinstance(button, dict) or button.get("type") not in _MENU_BUTTONS:
+        raise bad_request("can't parse menu button")
+    chat_id = params.int("chat_id")
+    if chat_id is not None and chat_id not in emulator.chats:
+        raise bad_request("chat not found")
+    emulator.menu_buttons[chat_id] = button
+    return True
+
+
+@method("getChatMenuButton")
+async def get_chat_menu_button(emulator: Emulator, params: Params) -> dict:
+    chat_id = params.int("chat_id")
+    found = emulator.menu_buttons.get(chat_id) or emulator.menu_buttons.get(None)
+    return found or {"type": "default"}
+
+
 @method(
     "setMyName",
-    "setChatMenuButton",
     "setMyDefaultAdministratorRights",
 )
 async def accept_setting(emulator: Emulator, params: Params) -> bool:

@@ -109,6 +109,7 @@ class Message:
     document: dict | None = None
     invoice: dict | None = None
     successful_payment: dict | None = None
+    users_shared: dict | None = None  # people picked with a request_users button
     via_bot: User | None = None
     edit_date: int | None = None
     inline_message_id: str | None = None
@@ -137,7 +138,7 @@ class Message:
             data["text"] = self.text
             if self.entities:
                 data["entities"] = self.entities
-        for name in ("photo", "document", "invoice", "successful_payment"):
+        for name in ("photo", "document", "invoice", "successful_payment", "users_shared"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value

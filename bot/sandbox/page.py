@@ -127,7 +127,7 @@ def _fail(reason: str, status: int = 400) -> web.Response:
 
 
 async def _act(request: web.Request) -> web.Response:
-    """POST /sandbox/api/{action}: send, tap, pay, inline, choose."""
+    """POST /sandbox/api/{action}: send, tap, pay, share (the contact picker), inline, choose."""
     emulator = _emulator(request)
     action = request.match_info["action"]
     try:
@@ -151,6 +151,10 @@ async def _act(request: web.Request) -> web.Response:
                 return web.json_response({"ok": True, "callback_query_id": query_id})
             payment = await emulator.pay_invoice(user, target)
             return web.json_response({"ok": payment.ok, "error": payment.error_message})
+        if action == "share":
+            people = [int(i) for i in body.get("user_ids") or []]
+            message = await emulator.share_users(user, None, str(body.get("text", "")), people)
+            return web.json_response({"ok": True, "message_id": message.message_id})
         if action == "inline":
             answer = await emulator.inline_query(user, str(body.get("query", "")))
             return web.json_response(

@@ -7,8 +7,9 @@ async with await start_sandbox() as sandbox:
         await sandbox.emulator.send_text("alice", "/start")
         reply = await sandbox.emulator.wait_for_message("alice")
 
-``tap_burst`` has many residents tap one button at once and times each answer, for load
-tests and benches (``bench/e2e.py``).
+``tap_burst`` has many residents tap one button at once and times each answer, and
+``message_burst`` has many write to the bot in private at once and times each reply, for
+load tests and benches (``bench/e2e.py``, ``bench/balance.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.sandbox.emulator import Emulator, UserRef
 from bot.sandbox.models import BotEvent, Message
 from bot.sandbox.server import SandboxServer
 
-__all__ = ["Burst", "application_builder", "make_bot", "polling", "tap_burst"]
+__all__ = ["Burst", "application_builder", "make_bot", "message_burst", "polling", "tap_burst"]
 
 POLL_TIMEOUT = 5  # seconds a getUpdates call may wait; stopping never waits for it
 
@@ -107,5 +108,40 @@ async def tap_burst(
             await emulator.event_pulse.wait(deadline - loop.time())
     answered = [emulator.callbacks[query].get("answered_at") for query in queries]
     latencies = sorted(at - queued for at in answered if at is not None)
+    span = time.monotonic() - queued if pending else latencies[-1] if latencies else 0.0
+    return Burst(latencies, span, len(pending))
+
+
+async def message_burst(
+    emulator: Emulator,
+    users: Iterable[UserRef],
+    text: str,
+    *,
+    timeout: float = 60.0,  # noqa: ASYNC109
+) -> Burst:
+    """Every one of ``users`` sends ``text`` to the bot in private at once; wait for the
+    bot's first message back in each of those chats.
+
+    As with ``tap_burst`` the messages are queued in one go and every latency runs from the
+    last one queued to the moment this task saw the reply recorded (the same event loop as
+    the emulator's server, so at most one turn of the loop late).
+    """
+    # send_text() never suspends, so no update leaves before the last message is queued
+    pending = {(await emulator.send_text(user, text)).chat_id for user in users}
+    queued = time.monotonic()
+    seen = emulator.mark()
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending and loop.time() < deadline:
+        now = time.monotonic()
+        for event in emulator.events[seen:]:
+            if event.by_bot and event.kind == "message" and event.chat_id in pending:
+                pending.discard(event.chat_id)
+                latencies.append(now - queued)
+        seen = len(emulator.events)
+        if pending:
+            await emulator.event_pulse.wait(deadline - loop.time())
+    latencies.sort()
     span = time.monotonic() - queued if pending else latencies[-1] if latencies else 0.0
     return Burst(latencies, span, len(pending))

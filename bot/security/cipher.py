@@ -15,8 +15,12 @@ id (8 hex digits) is derived from the key and reveals nothing of it; it lets a
 binds each value to its place (:func:`field_aad`, e.g. ``b"users.real_name:12345"``):
 a value copied into another row or column no longer decrypts.
 
-The master key comes from ``WALLET_MASTER_KEY``, else from ``<data_dir>/master.key``
-(base64 text, created on first start with mode 0600). To rotate: rename
+The master key comes from ``WALLET_MASTER_KEY`` (or ``WALLET_MASTER_KEY_FILE``), else from
+``<key folder>/master.key`` (base64 text, created on first start with mode 0600). The key
+folder (``WALLET_KEY_DIR``, by default ``<data folder>-keys`` beside the data folder) is
+never the data folder, so a copy of the data is not also the key that opens it; a key
+found in the data folder, where it used to be, is moved there (:func:`relocate_key_files`).
+To rotate: rename
 ``master.key`` to ``master.key.old`` (older ones ``master.key.old2``, ...) and restart;
 a new key is created, old tokens still decrypt, and a job rewrites them with
 :meth:`Keyring.rotate`. Blind indexes and PIN peppers belong to one key, so that job
@@ -30,6 +34,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import re
 import stat
@@ -60,8 +65,11 @@ __all__ = [
     "load_keyring",
     "load_master_key",
     "load_old_master_keys",
+    "relocate_key_files",
     "verify_key_check",
 ]
+
+log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -284,8 +292,7 @@ def _read_key_file(path: Path) -> bytes:
     return key
 
 
-def _create_key_file(path: Path) -> bytes:
-    key = os.urandom(KEY_BYTES)
+def _write_key_file(path: Path, key: bytes) -> None:
     # O_EXCL: never overwrite a key; mode 0600 from the first instant, whatever the umask.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -294,6 +301,11 @@ def _create_key_file(path: Path) -> bytes:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _create_key_file(path: Path) -> bytes:
+    key = os.urandom(KEY_BYTES)
+    _write_key_file(path, key)
     return key
 
 
@@ -319,6 +331,52 @@ def load_old_master_keys(data_dir: Path) -> list[bytes]:
     return [_read_key_file(path) for path in sorted(Path(data_dir).glob(OLD_KEY_FILES))]
 
 
-def load_keyring(env_key: bytes | None, data_dir: Path) -> Keyring:
-    """The keyring for this start: the master key and any old keys beside it."""
-    return Keyring(load_master_key(env_key, data_dir), load_old_master_keys(data_dir))
+def load_keyring(
+    env_key: bytes | None, key_dir: Path, *, legacy_dir: Path | None = None
+) -> Keyring:
+    """The keyring for this start: the master key and any old keys beside it. Key files
+    still in ``legacy_dir`` (the data folder, their old place) are moved first."""
+    if legacy_dir is not None:
+        relocate_key_files(legacy_dir, key_dir)
+    return Keyring(load_master_key(env_key, key_dir), load_old_master_keys(key_dir))
+
+
+def relocate_key_files(old_dir: Path, key_dir: Path) -> list[Path]:
+    """Move ``master.key`` and ``master.key.old*`` from ``old_dir`` into ``key_dir``
+    (made with mode 0700), each with a warning; return where they went.
+
+    A key already in ``key_dir`` is never overwritten: the same key in both places is
+    only named in a warning (the copy in ``old_dir`` should be deleted), a different one
+    stops the start with :class:`MasterKeyError`, since one of them does not open the data.
+    """
+    old_dir, key_dir = Path(old_dir), Path(key_dir)
+    if old_dir.resolve() == key_dir.resolve():
+        return []
+    found = [p for p in [old_dir / KEY_FILE, *sorted(old_dir.glob(OLD_KEY_FILES))] if p.is_file()]
+    moved = []
+    for source in found:
+        target = key_dir / source.name
+        if target.exists():
+            if _read_key_file(target) != _read_key_file(source):
+                raise MasterKeyError(
+                    f"{source} and {target} hold different keys; keep the one the data was"
+                    f" written with in {key_dir} and remove the other"
+                )
+            log.warning("%s is a copy of %s: delete it from the data folder", source, target)
+            continue
+        key = _read_key_file(source)  # refuses an unsafe or broken file before moving it
+        try:
+            key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_key_file(target, key)
+            source.unlink()
+        except OSError as exc:
+            raise MasterKeyError(
+                f"{source}: keys no longer live in the data folder, and it cannot be moved to"
+                f" {key_dir} ({exc.strerror or exc}); move it there by hand (mode 0600), or"
+                " set WALLET_KEY_DIR to a folder this process may write"
+            ) from exc
+        log.warning(
+            "moved the key file %s to %s: keys no longer live in the data folder", source, target
+        )
+        moved.append(target)
+    return moved

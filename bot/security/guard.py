@@ -87,6 +87,7 @@ class PaymentGuard:
 
     ``notify_admins(held)`` is awaited after a hold is committed (the chat layer sends
     the messages); if it fails, the failure is logged and the hold stands.
+    ``on_decision(kind, action)`` is told of every decision (the metrics count them).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class PaymentGuard:
         self.rules = rules
         self.notify_admins = notify_admins
         self.day_offset_ms = day_offset_ms
+        self.on_decision: Callable[[str, str], object] | None = None
 
     # Assessing --------------------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class PaymentGuard:
         """Decide what happens to the payment before any money moves; log the serious ones."""
         facts = await self.facts(payer_telegram_id, amount, kind, recipient_telegram_id)
         decision = evaluate(facts, self.rules)
+        if self.on_decision is not None:
+            self.on_decision(facts.kind.value, decision.action.value)
         if decision.action in _LOGGED:
             await self.store.record_event(
                 payer_telegram_id,

@@ -1,6 +1,7 @@
 """Key rotation: re-encrypt every stored secret under the current master key.
 
-How to rotate: stop the bot; rename ``data/master.key`` to ``data/master.key.old1`` (or
+How to rotate (``docs/RUNBOOK.md``): stop the bot; in the key folder (``WALLET_KEY_DIR``,
+by default ``<data folder>-keys``) rename ``master.key`` to ``master.key.old1`` (or
 keep the old key there and set the new one in ``WALLET_MASTER_KEY``); make the new key
 current; run ``python -m bot rotate-keys``; start the bot. Every encrypted value and
 blind index is rewritten in one transaction, and the database's key check then names the

@@ -7,12 +7,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import StorageError
-from bot.domain.ports import LedgerSnapshot
+from bot.domain.ports import AuditSnapshot
 
 if TYPE_CHECKING:
+    from bot.storage.postgres import PgDatabase
     from bot.storage.sqlite import SqliteDatabase
 
-__all__ = ["open_store", "open_store_snapshot", "sqlite_path"]
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "is_postgres_url",
+    "open_store",
+    "open_store_snapshot",
+    "sqlite_path",
+]
+
+DEFAULT_POOL_SIZE = 10  # PostgreSQL connections per process (WALLET_DATABASE_POOL_SIZE)
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -23,22 +32,53 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url[len(prefix) :])
 
 
+def is_postgres_url(database_url: str) -> bool:
+    return database_url.startswith(("postgresql://", "postgres://"))
+
+
 def _require_sqlite(database_url: str) -> Path:
-    if database_url.startswith(("postgresql://", "postgres://")):
-        raise StorageError("PostgreSQL storage is not available yet; use sqlite:///path.db")
+    if is_postgres_url(database_url):
+        raise StorageError("not a SQLite URL: a PostgreSQL database is opened by open_store")
     return sqlite_path(database_url)
 
 
-async def open_store(database_url: str, *, synchronous: str = "FULL") -> SqliteDatabase:
-    """Open the database a URL names, applying migrations; its attributes are the stores
-    of the ports (``db.ledger``, ``db.users``, …)."""
+def _require_every_port() -> None:
+    from bot.storage.postgres import MISSING_PORTS
+
+    if MISSING_PORTS:
+        raise StorageError(
+            "PostgreSQL storage is not complete yet: the stores of "
+            + ", ".join(MISSING_PORTS)
+            + " are missing; use sqlite:///path.db for now"
+        )
+
+
+async def open_store(
+    database_url: str, *, synchronous: str = "FULL", pool_size: int = DEFAULT_POOL_SIZE
+) -> SqliteDatabase | PgDatabase:
+    """Open the database a URL names (``sqlite:///…`` or ``postgresql://…``), applying
+    migrations; its attributes are the stores of the ports (``db.ledger``, ``db.users``, …).
+
+    ``synchronous`` is SQLite's durability setting; ``pool_size`` the number of
+    PostgreSQL connections. A PostgreSQL URL is refused (``StorageError``) while some
+    port has no PostgreSQL store yet: never a database that works for half the bot.
+    """
+    if is_postgres_url(database_url):
+        _require_every_port()
+        from bot.storage.postgres import PgDatabase
+
+        return await PgDatabase.open(database_url, pool_size=pool_size)
     from bot.storage.sqlite import SqliteDatabase
 
     return await SqliteDatabase.open(_require_sqlite(database_url), synchronous=synchronous)
 
 
-def open_store_snapshot(database_url: str) -> AbstractAsyncContextManager[LedgerSnapshot]:
+def open_store_snapshot(database_url: str) -> AbstractAsyncContextManager[AuditSnapshot]:
     """A read-only consistent view, safe to take while the bot runs (used by audit)."""
+    if is_postgres_url(database_url):
+        from bot.storage.postgres import open_pg_snapshot
+
+        return open_pg_snapshot(database_url)
     from bot.storage.sqlite import open_snapshot
 
     return open_snapshot(_require_sqlite(database_url))

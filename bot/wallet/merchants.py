@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import AccountFrozen, UserNotFound, WalletError
+from bot.domain.holds import day_start_ms
 from bot.domain.kinds import TransferKind
 from bot.domain.ledger_rules import key_error
 from bot.domain.merchant_errors import (
@@ -26,6 +27,7 @@ from bot.domain.merchant_errors import (
     MerchantFrozen,
     MerchantNameInvalid,
     MerchantNotFound,
+    MerchantPaymentNotFound,
     NotAMerchant,
 )
 from bot.domain.merchants import (
@@ -49,7 +51,9 @@ from bot.domain.model import AccountStatus, Transfer
 from bot.domain.money import parse_amount
 from bot.domain.offers import NO_OFFERS, Offers, PaymentPlan
 from bot.domain.risk import Verdict, verdict
+from bot.domain.security_ports import Action
 from bot.domain.users import User
+from bot.security.pin_entry import ConfirmationResult
 from bot.wallet.ledger import Ledger
 from bot.wallet.statements import CHINA, Month
 from bot.wallet.users import Users
@@ -60,12 +64,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIRMATION",
+    "REFUND_CONFIRMATION",
     "MerchantPaymentOutcome",
     "Merchants",
     "PayTarget",
 ]
 
 CONFIRMATION = "merchant_pay"  # the PIN keypad's confirm:<what> that pays a merchant
+REFUND_CONFIRMATION = "merchant_refund"  # … and the one that refunds a shop's payment
 MERCHANT_TOKEN_BYTES = 16  # 22 characters: the static code's link
 CHARGE_TOKEN_BYTES = 15  # 20 characters: a one-time charge's link
 MERCHANT_TOKEN_LENGTH = 22
@@ -259,7 +265,15 @@ class Merchants:
         if then is Verdict.HOLD:
             return outcome(PayStatus.NEEDS_REVIEW, plan=plan, decision=decision)
         order = MerchantPaymentOrder(
-            key, payer_id, merchant.id, plan, target.via, target.ref, not authenticated
+            key,
+            payer_id,
+            merchant.id,
+            plan,
+            target.via,
+            target.ref,
+            not authenticated,
+            decision.limits.password_free_daily_limit_fen,
+            day_start_ms(self.store.now_ms(), self.guard.day_offset_ms),
         )
         try:
             payment, replayed = await self.store.pay_merchant(order)
@@ -280,6 +294,26 @@ class Merchants:
             raise error
         merchant = await self.mine(owner_id)
         return await self.store.refund_payment(key, merchant.id, payment_id, amount)
+
+    async def check_refund(self, owner_id: int, payment_id: int) -> MerchantPayment:
+        """The shop's payment ``payment_id``, before its owner is asked for the PIN."""
+        merchant = await self.mine(owner_id)
+        payment = await self.store.payment(payment_id)
+        if payment is None or payment.merchant_id != merchant.id:
+            raise MerchantPaymentNotFound(payment_id=payment_id)
+        return payment
+
+    async def confirm_refund(self, action: Action) -> ConfirmationResult:
+        """The keypad's confirmation (``confirm:merchant_refund``) after the owner's PIN."""
+        payload = action.payload
+        amount = payload["amount"]
+        refund = await self.refund(
+            action.telegram_id,
+            int(payload["payment_id"]),
+            None if amount is None else int(amount),
+            str(payload["key"]),
+        )
+        return ConfirmationResult("merchant.refunded", outcome=refund)
 
     async def settle(self, owner_id: int, amount_text: str | None, key: str) -> Transfer:
         """Move ``amount_text`` (None: all that is available) of the merchant account to

@@ -16,7 +16,7 @@ red packets').
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
@@ -90,6 +90,7 @@ class CouponGrant:
     campaign: Campaign
     asked: int
     granted: int
+    holders: tuple[int, ...] = ()
 
 
 class Offers:
@@ -159,9 +160,10 @@ class Offers:
         issuer = await self.ledger.store.open_account(
             VOUCHER_ISSUER, AccountKind.SYSTEM, self.ledger.currency
         )
-        return await self.store.issue_vouchers(
+        issued = await self.store.issue_vouchers(
             key, order, holder_ids, escrow.id, issuer.id, admin_id, ISSUE_EVENT
         )
+        return replace(issued, holders=tuple(holder_ids))
 
     async def vouchers(self, holder_id: int) -> list[Voucher]:
         """The holder's vouchers that can still pay, soonest expiring first."""
@@ -207,7 +209,7 @@ class Offers:
         granted = await self.store.grant_coupons(
             key, campaign_id, holder_ids, admin_id, GRANT_EVENT
         )
-        return CouponGrant(found, len(holder_ids), granted)
+        return CouponGrant(found, len(holder_ids), granted, tuple(holder_ids))
 
     async def coupons(self, holder_id: int) -> list[HeldCoupon]:
         """The holder's unused coupons of running campaigns, ending soonest first."""

@@ -103,6 +103,7 @@ class RedPackets:
         # finished packets: (packet, grabber id -> amount), oldest first
         self._finished: dict[str, tuple[RedPacket, dict[int, int]]] = {}
         self._loading: dict[str, asyncio.Future] = {}
+        self._escrow: int | None = None
 
     # Ordering ---------------------------------------------------------------------
 
@@ -256,7 +257,11 @@ class RedPackets:
         finished = self._finished.get(packet_id)
         if finished is not None and profile is None:  # nothing to write: answer from memory
             refuse_finished(*finished, grabber.telegram_id, place)
-        escrow = await self.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        escrow = self._escrow  # a system account's id never changes: asked once
+        if escrow is None:
+            escrow = self._escrow = await self.ledger.system_account_id(
+                SystemAccount.ESCROW_REDPACKETS
+            )
         attempt = await self.store.grab_red_packet(
             GrabRequest(
                 packet_id,

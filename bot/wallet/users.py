@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.domain.errors import StorageError
 from bot.domain.ports import UserStore
 from bot.domain.users import DEFAULT_LANGUAGE, LANGUAGES, Profile, User, normalize_username
 
@@ -48,7 +49,16 @@ class Users:
         known = self.known_as(profile, private_chat=private_chat)
         if known is not None:
             return known
-        user = self._ours(await self.store.upsert_user(profile, self.currency, private_chat))
+        try:
+            stored = await self.store.upsert_user(profile, self.currency, private_chat)
+        except StorageError:
+            # The database takes no writes (a full disk, a read-only file): one it knows
+            # may still read; their new name or private chat is saved by a later update.
+            known = await self.get(profile.telegram_id)
+            if known is None:
+                raise
+            return known
+        user = self._ours(stored)
         self._remember(user)
         return user
 

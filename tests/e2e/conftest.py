@@ -1,6 +1,14 @@
-"""The real wallet application, polling the local Bot API emulator over HTTP."""
+"""The real wallet application, polling the local Bot API emulator over HTTP.
+
+The wallet's database is SQLite, or a fresh PostgreSQL database of the test's own with
+``WALLET_TEST_DATABASE=postgres`` in the environment. A test (or module) marked
+``both_back_ends`` runs on each, so the normal suite covers PostgreSQL end to end with
+a representative few (send, red packets, top-up, withdraw, merchants, refunds).
+"""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -22,12 +30,41 @@ async def sandbox():
         yield server
 
 
+BACK_END_VARIABLE = "WALLET_TEST_DATABASE"
+BACK_ENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "back_end" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_back_ends"
+    ):
+        metafunc.parametrize("back_end", BACK_ENDS, indirect=True)
+
+
 @pytest.fixture
-def settings(sandbox, tmp_path) -> Settings:
+def back_end(request) -> str:
+    """``sqlite`` or ``postgres``: the test's parameter (``both_back_ends``), else
+    ``WALLET_TEST_DATABASE`` (SQLite by default)."""
+    chosen = getattr(request, "param", None) or os.environ.get(BACK_END_VARIABLE, "sqlite")
+    if chosen not in BACK_ENDS:
+        raise pytest.UsageError(f"{BACK_END_VARIABLE} is sqlite or postgres, not {chosen!r}")
+    return chosen
+
+
+@pytest.fixture
+def database_url(request, back_end, tmp_path) -> str:
+    """The URL of the test's wallet database (a fresh one)."""
+    if back_end == "postgres":
+        return request.getfixturevalue("pg_url")
+    return f"sqlite:///{tmp_path / 'wallet.db'}"
+
+
+@pytest.fixture
+def settings(sandbox, tmp_path, database_url) -> Settings:
     return Settings(
         telegram_bot_token=sandbox.token,
         telegram_api_base_url=sandbox.url,
-        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        database_url=database_url,
         admin_ids=frozenset({ADMIN_ID}),
         data_dir=tmp_path,
     )

@@ -106,6 +106,7 @@ async def test_opening_your_own_shop_code_or_a_bad_amount_is_refused(emulator, w
     assert await shop_account(wallet) == 0
 
 
+@pytest.mark.both_back_ends
 async def test_a_charge_is_paid_once_when_two_payers_tap_at_once(emulator, wallet, caplog):
     await make_shop(emulator, wallet)
     for who in (BOB, XIAOMING):
@@ -213,6 +214,7 @@ async def test_a_merchant_collects_by_a_photo_of_the_pay_code_and_a_late_code_is
     assert await available(wallet, BOB) == 45_00
 
 
+@pytest.mark.both_back_ends
 async def test_a_partial_refund_then_one_beyond_what_is_left_is_refused(emulator, wallet):
     await make_shop(emulator, wallet)
     await fund(wallet, BOB, 50_00)
@@ -220,12 +222,24 @@ async def test_a_partial_refund_then_one_beyond_what_is_left_is_refused(emulator
     merchant = await wallet.merchants.mine(WANGFANG)
     await wallet.merchants.pay("p1", BOB, PayTarget(merchant.id, 20_00), authenticated=True)
     await emulator.send_text("wangfang", "/merchant_refund 1 5")
-    done = await emulator.wait_for_message("wangfang")
+    assert "/setpin" in (await emulator.wait_for_message("wangfang")).text  # no PIN yet
+    await wallet.pins.set_pin(WANGFANG, PIN)
+    await emulator.send_text("wangfang", "/merchant_refund 1 5")
+    keypad = await emulator.wait_for_message("wangfang")
+    assert keypad.text.startswith("↩️ 向顾客退还付款 #1 中的 ¥5.00？")
+    assert await shop_account(wallet) == 20_00  # nothing before the PIN
+    done = await enter_pin(emulator, "wangfang", keypad)
     assert done.text == "↩️ 已向顾客退还付款 #1 中的 ¥5.00。剩余可退：¥15.00"
     told = await emulator.wait_for_message("bob", since=0, text="refunded")
     assert told.text == f"↩️ {SHOP} refunded ¥5.00 of your payment #1."
     await emulator.send_text("wangfang", "/merchant_refund 1 15.01")
-    refused = await emulator.wait_for_message("wangfang")
+    keypad = await emulator.wait_for_message("wangfang")
+    mark = emulator.mark()
+    for digit in PIN:
+        await emulator.tap("wangfang", keypad, digit)
+    refused = await emulator.wait_for(
+        lambda e: e.kind == "callback_answer" and "不能退款" in (e.text or ""), since=mark
+    )
     assert refused.text.startswith("不能退款 ¥15.01：这笔付款只剩 ¥15.00 可退。")
     assert await available(wallet, BOB) == 35_00
     assert await shop_account(wallet) == 15_00

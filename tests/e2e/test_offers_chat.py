@@ -69,6 +69,15 @@ async def test_an_admin_issues_vouchers_once_and_residents_see_them(emulator, wa
     again = await tap_and_wait(emulator, "alice", second, "Confirm")
     assert "Issued 2 voucher(s)" in again.text  # the same issue, answered again
     assert await escrow(wallet) == 100_00 and await issues_logged(wallet) == 1
+    told = await emulator.wait_for_message("bob", text="You received a consumption voucher")
+    assert "of ¥50.00 for food shops" in told.text
+    told = await emulator.wait_for_message("xiaoming", text="你获得一张 ¥50.00 的消费券")
+    assert "（food）" in told.text
+    notices = [
+        m for who in ("bob", "xiaoming") for m in emulator.messages(who)
+        if "consumption voucher of" in (m.text or "") or "的消费券（" in (m.text or "")
+    ]
+    assert len(notices) == 2  # once each, although the issue was confirmed twice
 
     await emulator.send_text("bob", "/balance")
     balance = await emulator.wait_for_message("bob", text="Balance")
@@ -133,6 +142,8 @@ async def test_a_campaign_is_created_its_coupons_granted_and_listed(emulator, wa
     assert "each of 1 people" in card.text
     granted = await tap_and_wait(emulator, "alice", card, "Confirm")
     assert "Gave 1 new coupon(s) of “Lunch”" in granted.text
+    told = await emulator.wait_for_message("bob", text="You received a coupon")
+    assert "“Lunch”: spend ¥30.00, get ¥5.00 off" in told.text
 
     await emulator.send_text("bob", "/coupons")
     listed = await emulator.wait_for_message("bob", text="Your coupons")
@@ -234,3 +245,41 @@ async def test_a_voucher_does_not_pay_a_transfer(emulator, wallet):
     refused = await emulator.wait_for_message("bob")
     assert "¥1.00" in refused.text and not refused.buttons(), refused.text  # vouchers excluded
     assert await wallet.offers.voucher_total(BOB) == 10_00 and await escrow(wallet) == 10_00
+
+
+async def test_a_new_member_pays_from_a_photo_of_the_qr_and_sees_the_coupon_saving(
+    emulator, wallet, caplog
+):
+    """Issue 14's walk: a member new to the wallet photographs a shop's QR code, types
+    the amount, and the card shows the coupon taken off; Confirm, the PIN, done: four
+    steps (the PIN's six digits are one step, as in any wallet app)."""
+    pytest.importorskip("zxingcpp")
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await emulator.send_text("xiaoming", "/shop")  # the shop's code, as its owner prints it
+    shown = await emulator.wait_for_message("xiaoming", text="🏪")
+    png = emulator.files[shown.message.photo[-1]["file_id"]].content
+    await fund(wallet, BOB, 40_00)  # Bob has just joined: a top-up, a PIN, nothing else
+    lunch, _ = await wallet.offers.create_campaign(
+        ALICE, "c1", CampaignOrder("Lunch", CouponRule.SPEND_OFF, 20_00, 5_00, 0, 0, 100_00, 7)
+    )
+    await wallet.offers.grant(ALICE, "g1", lunch.id, [BOB])
+    steps = 0
+
+    await emulator.send_photo("bob", png)
+    steps += 1
+    await emulator.wait_for_message("bob", text="how much")
+    await emulator.send_text("bob", "25")
+    steps += 1
+    card = await emulator.wait_for_message("bob", text="Pay ¥25.00 to Noodles")
+    assert "Coupon −¥5.00" in card.text and "From your balance: ¥20.00" in card.text
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    steps += 1
+    done = await enter_pin(emulator, "bob", card)
+    steps += 1
+    assert done.text.startswith("✅ Paid ¥25.00 to Noodles"), done.text
+    print(f"a new member pays a shop's QR photo with a coupon in {steps} steps")
+    assert steps < 5
+    bob = await wallet.users.get(BOB)
+    assert (await wallet.ledger.balance(bob.account_id)).available == 20_00
+    assert errors(caplog) == []

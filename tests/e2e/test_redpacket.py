@@ -57,6 +57,7 @@ async def alice(emulator, wallet):
     await start_private(emulator, "alice")
 
 
+@pytest.mark.both_back_ends
 async def test_a_random_packet_is_confirmed_posted_grabbed_and_ends_with_the_results(
     emulator, wallet, alice
 ):
@@ -135,6 +136,7 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     assert fen_of(told.text) + fen_of(dm.text) == 6_00
 
 
+@pytest.mark.both_back_ends
 async def test_an_unfinished_packet_expires_and_the_rest_goes_back(emulator, wallet, alice):
     wallet.redpackets.limits = replace(wallet.redpackets.limits, expiry_s=2)
     _, posted = await send_packet(emulator, "/redpacket 10 4")
@@ -153,6 +155,7 @@ async def test_an_unfinished_packet_expires_and_the_rest_goes_back(emulator, wal
     assert "Bob" in final.text and final.buttons() == []
 
 
+@pytest.mark.both_back_ends
 async def test_fifty_members_tapping_a_ten_share_packet_at_once(emulator, wallet, alice):
     _, posted = await send_packet(emulator, "/redpacket 100 10")
     members = []

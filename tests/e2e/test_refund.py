@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import time
 
+import pytest
+
 from bot.domain.kinds import TransferKind
 from bot.domain.refunds import REFUND_EVENT
 from bot.security import totp
@@ -46,6 +48,7 @@ def again(event, data: str):
     return message
 
 
+@pytest.mark.both_back_ends
 async def test_a_partial_refund_replayed_refunds_once_and_both_sides_are_told(emulator, wallet):
     payment = await paid(wallet)
     await start_private(emulator, "xiaoming")

@@ -53,6 +53,7 @@ async def start_private(emulator, user) -> None:
     await emulator.wait_for_message(user)
 
 
+@pytest.mark.both_back_ends
 async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_recipient(
     emulator, wallet
 ):

@@ -9,6 +9,13 @@ from tests.e2e.test_send import ALICE, BOB, PROFILES, fund
 
 BAD_LINK = "This link is not valid or has expired. Here is your wallet menu instead."
 
+# the /start menu: every feature a tap away (bot.handlers.start.MENU_ROWS)
+MENU_EN = [
+    *("💰 Balance", "➕ Top up", "💸 Send", "📥 Request (QR)", "🧧 Red packet"),
+    *("👥 Split a bill", "📷 Scan to pay", "🧾 History", "📄 Statement", "🏦 Withdraw"),
+    *("🎁 Coupons & more", "🔐 Security", "🌐 中文", "❓ Help", "🎫 Support"),
+]
+
 
 def buttons(event) -> list[str]:
     markup = event.data.get("reply_markup") or {}
@@ -33,7 +40,7 @@ async def test_an_unknown_or_dead_link_shows_the_menu_and_says_so(emulator, payl
     note, welcome = reply.text.split("\n\n", 1)
     assert note == BAD_LINK
     assert welcome.startswith("Welcome to the community wallet, Bob!")  # a first visit
-    assert buttons(reply) == ["💰 Balance", "❓ Help", "🌐 中文", "🎫 Support"]
+    assert buttons(reply) == MENU_EN
 
 
 async def test_a_dead_link_on_a_later_visit_welcomes_back_in_chinese(emulator):

@@ -81,6 +81,7 @@ def push_payment(emulator, user, payload: str, amount: int, currency: str = "CNY
     return charge
 
 
+@pytest.mark.both_back_ends
 async def test_an_invoice_is_paid_and_credited_once_with_a_receipt_showing_the_balance(
     emulator, wallet
 ):

@@ -10,6 +10,18 @@ from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
 from tests.e2e.conftest import ADMIN_ID
 
+# the /start menu: every feature a tap away (bot.handlers.start.MENU_ROWS)
+MENU_EN = [
+    *("💰 Balance", "➕ Top up", "💸 Send", "📥 Request (QR)", "🧧 Red packet"),
+    *("👥 Split a bill", "📷 Scan to pay", "🧾 History", "📄 Statement", "🏦 Withdraw"),
+    *("🎁 Coupons & more", "🔐 Security", "🌐 中文", "❓ Help", "🎫 Support"),
+]
+MENU_ZH = [
+    *("💰 余额", "➕ 充值", "💸 转账", "📥 收款码", "🧧 发红包", "👥 AA 收款", "📷 扫码付款"),
+    *("🧾 账单", "📄 月结单", "🏦 提现", "🎁 优惠券等", "🔐 安全", "🌐 English"),
+    *("❓ 帮助", "🎫 客服"),
+]
+
 
 def buttons(event) -> list[str]:
     markup = event.data.get("reply_markup") or {}
@@ -20,14 +32,14 @@ async def test_start_opens_a_wallet_and_shows_the_menu_in_the_users_language(emu
     await emulator.send_text("xiaoming", "/start")
     reply = await emulator.wait_for_message("xiaoming")
     assert "欢迎使用社区钱包" in reply.text and "¥0.00" in reply.text
-    assert buttons(reply) == ["💰 余额", "❓ 帮助", "🌐 English", "🎫 客服"]
+    assert buttons(reply) == MENU_ZH
     user = await wallet.users.get(100_001)
     assert user is not None and user.private_chat and user.username == "xiaoming"
 
     await emulator.send_text("alice", "/start")
     reply = await emulator.wait_for_message("alice")
     assert reply.text.startswith("Welcome to the community wallet, Alice!")
-    assert buttons(reply) == ["💰 Balance", "❓ Help", "🌐 中文", "🎫 Support"]
+    assert buttons(reply) == MENU_EN
 
 
 async def test_balance_starts_at_zero_and_follows_the_ledger(emulator, wallet):
@@ -81,7 +93,7 @@ async def test_the_language_button_toggles_and_redraws_the_menu(emulator):
     query_id = await emulator.tap("alice", menu, "中文")
     assert (await emulator.wait_for_answer(query_id)).text == "已切换为中文。"
     edit = await emulator.wait_for_edit(menu)
-    assert buttons(edit) == ["💰 余额", "❓ 帮助", "🌐 English", "🎫 客服"]
+    assert buttons(edit) == MENU_ZH
 
 
 async def test_help_lists_the_commands_of_the_chat_and_admin_ones_for_admins(emulator):

@@ -138,6 +138,7 @@ async def test_a_verified_user_without_a_card_is_told_to_bind_one(emulator, wall
     assert await balance(wallet, ALICE) == (100_00, 0)
 
 
+@pytest.mark.both_back_ends
 async def test_a_withdrawal_is_confirmed_with_the_pin_and_paid_out_once(emulator, wallet, gateway):
     await fund(wallet, ALICE, 100_00)
     await emulator.send_text("alice", "/withdraw 30")

@@ -3,8 +3,8 @@
 ``MemoryDatabase`` has the attributes of ``SqliteDatabase`` (``ledger``, ``users``,
 ``security``, ``identity``, ``holds``, ``history``, ``admin``, ``requests``, ``topups``,
 ``withdrawals``, ``redpackets``, ``rotation``, ``support``, ``followups``, ``payouts``,
-``refunds``, ``broadcasts``, ``adminview``, ``offers``), each the store of the same port(s), all
-over one :class:`~tests.fakes.state.MemoryState` and one clock.
+``refunds``, ``broadcasts``, ``adminview``, ``offers``, ``flows``), each the store of the
+same port(s), all over one :class:`~tests.fakes.state.MemoryState` and one clock.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.domain.security_ports import SecurityEvent
 from tests.fakes.adminview import MemoryAdminView
 from tests.fakes.broadcasts import MemoryBroadcasts
 from tests.fakes.followups import MemoryFollowUps
+from tests.fakes.guided import MemoryFlows
 from tests.fakes.history import MemoryAdmin, MemoryHistory
 from tests.fakes.holds import MemoryHolds
 from tests.fakes.ledger import MemoryLedger
@@ -85,6 +86,7 @@ class MemoryDatabase(Database):
         self.support = MemorySupport(state)
         self.offers = MemoryOffers(state)
         self.followups = MemoryFollowUps(state)
+        self.flows = MemoryFlows(state)
         self.payouts = MemoryPayouts(state)
         self.refunds = MemoryRefunds(state)
         self.broadcasts = MemoryBroadcasts(state)

@@ -12,6 +12,7 @@ from bot.domain.model import SystemAccount
 from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import AuditReport, audit_ledger
 from bot.wallet.ledger import Ledger
+from tests.integration.twins import BACK_ENDS, Opener, open_memory
 
 START_MS = 1_700_000_000_000  # 2023-11-14, any fixed moment will do
 
@@ -65,6 +66,59 @@ def audit(db_path: Path) -> Callable[[], Awaitable[AuditReport]]:
 
     async def run() -> AuditReport:
         async with open_snapshot(db_path) as snapshot:
+            return await audit_ledger(snapshot)
+
+    return run
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def twin_back_ends(request) -> dict[str, Opener]:
+    """Whom ``twins.tell`` tells a story to: the memory back end and SQLite, or the memory
+    back end and PostgreSQL (a database of the test's own)."""
+    if request.param == "sqlite":
+        return dict(BACK_ENDS)
+    from bot.storage.postgres import PgDatabase
+
+    url = request.getfixturevalue("pg_url")
+
+    async def open_postgres(folder: Path, clock) -> PgDatabase:
+        return await PgDatabase.open(url, clock=clock)
+
+    return {"memory": open_memory, "postgres": open_postgres}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, db_path: Path) -> str:
+    """The test's database on each back end: a SQLite file, or a PostgreSQL database of
+    its own (for the tests of ports both back ends have; see ``both_store``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{db_path}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+async def both_store(database_url: str, db_path: Path, clock: Clock) -> AsyncIterator[object]:
+    """``store`` on SQLite, then on PostgreSQL: a module whose tests hold on both says
+    ``store = both_store`` and ``audit = both_audit``."""
+    from bot.storage import is_postgres_url
+
+    if is_postgres_url(database_url):
+        from bot.storage.postgres import PgDatabase
+
+        store = await PgDatabase.open(database_url, clock=clock)
+    else:
+        store = await SqliteDatabase.open(db_path, clock=clock)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def both_audit(database_url: str) -> Callable[[], Awaitable[AuditReport]]:
+    """Audit the test's database from a fresh read-only snapshot, as ``bot audit`` does."""
+    from bot.storage import open_store_snapshot
+
+    async def run() -> AuditReport:
+        async with open_store_snapshot(database_url) as snapshot:
             return await audit_ledger(snapshot)
 
     return run

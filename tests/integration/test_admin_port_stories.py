@@ -48,8 +48,8 @@ async def payouts_story(db, clock, told: Told) -> None:
     await ask(db.payouts.queued(10))
 
 
-async def test_the_payouts_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, payouts_story))
+async def test_the_payouts_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, payouts_story, twin_back_ends))
 
 
 async def refunds_story(db, clock, told: Told) -> None:
@@ -77,8 +77,8 @@ async def refunds_story(db, clock, told: Told) -> None:
     await ask(db.refunds.preview(payment, None))
 
 
-async def test_the_refunds_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, refunds_story))
+async def test_the_refunds_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, refunds_story, twin_back_ends))
 
 
 async def broadcasts_story(db, clock, told: Told) -> None:
@@ -115,8 +115,8 @@ async def broadcasts_story(db, clock, told: Told) -> None:
     await ask(db.broadcasts.get_broadcast(3))
 
 
-async def test_the_broadcasts_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, broadcasts_story))
+async def test_the_broadcasts_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, broadcasts_story, twin_back_ends))
 
 
 async def admin_view_story(db, clock, told: Told) -> None:
@@ -147,8 +147,8 @@ async def admin_view_story(db, clock, told: Told) -> None:
     await ask(db.adminview.record_event(900, "admin.view_user", 1, {}))
 
 
-async def test_the_admin_view_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, admin_view_story))
+async def test_the_admin_view_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, admin_view_story, twin_back_ends))
 
 
 async def followups_story(db, clock, told: Told) -> None:
@@ -170,5 +170,5 @@ async def followups_story(db, clock, told: Told) -> None:
     await ask(db.followups.pending_deletions())
 
 
-async def test_the_follow_ups_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, followups_story))
+async def test_the_follow_ups_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, followups_story, twin_back_ends))

@@ -1,5 +1,5 @@
-"""What an admin reads on the real SQLite store: one wallet (holds, PIN lockouts, masked
-identity) and the last 30 days by China's calendar day."""
+"""What an admin reads on the real stores (SQLite, then PostgreSQL): one wallet (holds,
+PIN lockouts, masked identity) and the last 30 days by China's calendar day."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ from tests.integration.test_payment_guard import (
 )
 
 CHEAP = ScryptParams(n=16, r=1, p=1)
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The ``FollowUpStore`` keeps one contract on SQLite and in memory: open questions and
+"""The ``FollowUpStore`` keeps one contract on SQLite, PostgreSQL and in memory: open questions and
 pending deletions come back the same from both, and survive a reopened SQLite file."""
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from tests.fakes.state import ManualClock
 from tests.integration.twins import BACK_ENDS
 
 
-@pytest.fixture(params=sorted(BACK_ENDS))
+@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
 async def db(request, tmp_path) -> AsyncIterator:
-    database = await BACK_ENDS[request.param](tmp_path, ManualClock())
+    if request.param == "postgres":
+        database = await request.getfixturevalue("pg_open")(clock=ManualClock())
+    else:
+        database = await BACK_ENDS[request.param](tmp_path, ManualClock())
     yield database
     await database.close()
 

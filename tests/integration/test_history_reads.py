@@ -1,4 +1,5 @@
-"""History pages, single transfers and statements read from a real SQLite ledger."""
+"""History pages, single transfers and statements read from a real ledger (on SQLite,
+then on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from bot.domain.errors import TransferIdInvalid, TransferNotFound
 from bot.domain.history import EntryState
 from bot.domain.model import AccountKind, SystemAccount
 from bot.domain.users import Profile
-from bot.storage.sqlite import open_snapshot
 from bot.wallet.history import History, visible_to
 from bot.wallet.statements import Month, Statements
 from bot.wallet.users import Users
@@ -20,6 +20,11 @@ _keys = itertools.count(1)
 
 def key() -> str:
     return f"op-{next(_keys)}"
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
 
 
 @pytest.fixture
@@ -33,7 +38,7 @@ async def people(store, ledger):
 
 
 async def visible_ids(store, account_id: int) -> list[int]:
-    async with open_snapshot(store.path) as snapshot:
+    async with store.snapshot() as snapshot:
         return [t.id async for t in snapshot.transfers() if visible_to(t, account_id)][::-1]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
-from bot.domain.security_errors import IdNumberTaken, WrongMasterKey
+from bot.domain.security_errors import IdNumberTaken, MasterKeyError, WrongMasterKey
 from bot.domain.users import Profile
 from bot.security.cipher import key_id
 
@@ -94,8 +94,9 @@ async def test_rotation_moves_every_secret_to_the_new_key(tmp_path):
     finally:
         await wallet.close()
 
-    # the old key can go now
-    (tmp_path / "master.key.old1").unlink()
+    # the old key, put in the data folder, was moved beside it at the rotation; it can go now
+    assert not (tmp_path / "master.key.old1").exists()
+    (settings_for(tmp_path, KEY_B).master_key_dir / "master.key.old1").unlink()
     wallet = await open_wallet(settings_for(tmp_path, KEY_B))
     try:
         assert (await wallet.identity.summary(1)).id_number == "1101**********002X"
@@ -116,8 +117,40 @@ async def test_a_wrong_master_key_stops_the_wallet_at_start_up(tmp_path):
 async def test_the_key_file_is_made_once_with_owner_only_permissions(tmp_path):
     settings = replace(settings_for(tmp_path, KEY_A), master_key=None)
     await (await open_wallet(settings)).close()
-    key_file = tmp_path / "master.key"
+    key_file = settings.master_key_dir / "master.key"
+    assert key_file.parent != tmp_path  # never in the data folder
     assert key_file.stat().st_mode & 0o777 == 0o600
     first = key_file.read_bytes()
     await (await open_wallet(settings)).close()
     assert key_file.read_bytes() == first
+
+
+async def test_a_key_file_left_in_the_data_folder_is_moved_out_and_still_opens_the_data(
+    tmp_path, caplog
+):
+    settings = replace(settings_for(tmp_path, KEY_A), master_key=None, key_dir=tmp_path)
+    await populate(settings)  # an install from before: the key file in the data folder
+    old_place = tmp_path / "master.key"
+    assert old_place.is_file()
+    moved = replace(settings, key_dir=None)
+    wallet = await open_wallet(moved)
+    try:
+        assert await wallet.identity.card_number(1) == "4111111111111111"
+    finally:
+        await wallet.close()
+    assert not old_place.exists()
+    assert (moved.master_key_dir / "master.key").stat().st_mode & 0o777 == 0o600
+    assert any("moved the key file" in r.getMessage() for r in caplog.records)
+
+
+async def test_two_different_keys_in_the_old_and_new_place_stop_the_start(tmp_path):
+    settings = replace(settings_for(tmp_path, KEY_A), master_key=None, key_dir=tmp_path)
+    await populate(settings)
+    other = replace(settings, key_dir=tmp_path / "keys")
+    other.key_dir.mkdir(mode=0o700)
+    fd = os.open(other.key_dir / "master.key", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, base64.b64encode(KEY_C))
+    os.close(fd)
+    with pytest.raises(MasterKeyError, match="hold different keys"):
+        await open_wallet(other)
+    assert (tmp_path / "master.key").exists()  # nothing was moved or lost

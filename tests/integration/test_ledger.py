@@ -23,6 +23,8 @@ from bot.domain.errors import (
     WalletError,
 )
 from bot.domain.model import AccountKind, SystemAccount, TransferFlag, TransferSpec
+from bot.storage import is_postgres_url, open_store_snapshot, sqlite_path
+from bot.storage.postgres import PgDatabase
 from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
@@ -48,8 +50,19 @@ async def balances(ledger: Ledger, *account_ids: int) -> list[tuple[int, int]]:
 
 
 async def transfer_count(store: SqliteDatabase) -> int:
-    async with open_snapshot(store.path) as snapshot:
+    async with store.snapshot() as snapshot:
         return sum([1 async for _ in snapshot.transfers()])
+
+
+# Every test here holds on SQLite and on PostgreSQL (tests/integration/conftest.py).
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+def audit(both_audit):
+    return both_audit
 
 
 # Accounts ---------------------------------------------------------------------------
@@ -629,7 +642,7 @@ async def test_history_pages_newest_first_without_gaps_or_repeats(ledger, store,
         await ledger.transfer(key(), bob.id, carol.id, i, "p2p")  # not alice's
         if i % 3 == 0:
             await ledger.transfer(key(), bob.id, alice.id, 2 * i, "p2p")
-    async with open_snapshot(store.path) as snapshot:
+    async with store.snapshot() as snapshot:
         expected = [
             t.id
             async for t in snapshot.transfers()
@@ -672,21 +685,27 @@ async def test_history_of_an_account_without_transfers_is_one_empty_page(ledger)
 # The store ------------------------------------------------------------------------------------
 
 
-async def test_store_reopens_and_continues_the_hash_chain(tmp_path, clock):
-    path = tmp_path / "reopened.db"
-    async with await SqliteDatabase.open(path, clock=clock) as store:
+async def open_database(database_url: str, clock):
+    """The test's database, opened afresh (a second "process" on the same data)."""
+    if is_postgres_url(database_url):
+        return await PgDatabase.open(database_url, clock=clock)
+    return await SqliteDatabase.open(sqlite_path(database_url), clock=clock)
+
+
+async def test_store_reopens_and_continues_the_hash_chain(database_url, clock):
+    async with await open_database(database_url, clock) as store:
         ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         alice = await ledger.open_user_account(1)
         await ledger.transfer("before-1", external, alice.id, 500, "top_up")
         last = await ledger.transfer("before-2", external, alice.id, 250, "top_up")
 
-    async with await SqliteDatabase.open(path, clock=clock) as store:
+    async with await open_database(database_url, clock) as store:
         ledger = Ledger(store.ledger, "CNY")
         assert await ledger.system_account_id(SystemAccount.EXTERNAL) == external
         assert await ledger.transfer("before-2", external, alice.id, 250, "top_up") == last
         after = await ledger.transfer("after-1", alice.id, external, 100, "withdrawal")
-        async with open_snapshot(path) as snapshot:
+        async with open_store_snapshot(database_url) as snapshot:
             report = await audit_ledger(snapshot)
 
     assert (after.id, after.prev_hash) == (last.id + 1, last.hash)
@@ -694,9 +713,8 @@ async def test_store_reopens_and_continues_the_hash_chain(tmp_path, clock):
     assert (report.transfers, report.total_user_money) == (3, 650)
 
 
-async def test_closed_store_refuses_writes(tmp_path, clock):
-    path = tmp_path / "closed.db"
-    store = await SqliteDatabase.open(path, clock=clock)
+async def test_closed_store_refuses_writes(database_url, clock):
+    store = await open_database(database_url, clock)
     ledger = Ledger(store.ledger, "CNY")
     external = await ledger.system_account_id(SystemAccount.EXTERNAL)
     alice = await ledger.open_user_account(1)
@@ -711,7 +729,7 @@ async def test_closed_store_refuses_writes(tmp_path, clock):
         await ledger.freeze(alice.id)
 
     assert refused.value.code == "storage_failed"
-    async with open_snapshot(path) as snapshot:
+    async with open_store_snapshot(database_url) as snapshot:
         assert [a.name for a in await snapshot.accounts()][-1] == "user:1"
         assert [t async for t in snapshot.transfers()] == []
 
@@ -722,8 +740,8 @@ async def test_snapshot_of_a_missing_file_is_a_storage_error(tmp_path):
             pass
 
 
-async def test_closed_store_refuses_reads_with_a_storage_error(tmp_path, clock):
-    store = await SqliteDatabase.open(tmp_path / "closed.db", clock=clock)
+async def test_closed_store_refuses_reads_with_a_storage_error(database_url, clock):
+    store = await open_database(database_url, clock)
     ledger = Ledger(store.ledger, "CNY")
     alice = await ledger.open_user_account(1)
     await store.close()

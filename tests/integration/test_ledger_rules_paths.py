@@ -246,6 +246,20 @@ def test_every_rule_answers_alike_on_both_paths_in_one_group():
     assert taken == 9 + 3  # a-i, then q-s (the replay and what follows it one by one)
 
 
+def test_a_long_run_written_in_multi_row_chunks_equals_one_by_one():
+    # 150 operations: chunks of 64, 16, 4 and 1 rows; money going round the same accounts
+    # (credited, then debited again in the run) and overdrafts refused on the way
+    pattern = [(1, 5, 40), (5, 6, 55), (6, 8, 30), (8, 5, 12), (2, 6, 9), (6, 5, 2_500)]
+    calls = [
+        (f"long-{n}", (TransferSpec(d, c, amount + n % 7, "p2p"),))
+        for n, (d, c, amount) in zip(range(150), itertools.cycle(pattern), strict=False)
+    ]
+    answers, _, taken = _both(calls)
+    assert taken == 150
+    names = {answer[0] for answer in answers}
+    assert names == {"ok", "InsufficientFunds"}
+
+
 def test_a_system_account_goes_negative_on_both_paths_alike():
     calls = [(f"grab-{n}", (TransferSpec(2, 5 + n % 2, 400, "redpacket_grab"),)) for n in range(5)]
     answers, accounts, taken = _both(calls)

@@ -1,7 +1,7 @@
 """Transfers taken together by the writer answer and write exactly what one by one would.
 
 ``LedgerOps.create_transfers_together`` is an optimisation of the group commit: it checks a
-run of operations in memory and writes them with two ``executemany`` calls. The property
+run of operations in memory and writes them in a few multi-row statements. The property
 here runs the same random operations (replays, conflicts, unknown and frozen accounts,
 another currency, overdrafts, several transfers an operation, reservations in between)
 through both paths on two identical files, and compares every answer and every row.

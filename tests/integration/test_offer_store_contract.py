@@ -1,5 +1,6 @@
-"""The offers' store keeps one contract on SQLite and in memory (``tests.fakes.offers``):
-the same answers, refusals, journal and security log for the same story."""
+"""The offers' store keeps one contract on SQLite, PostgreSQL and in memory
+(``tests.fakes.offers``): the same answers, refusals, journal and security log for the
+same story."""
 
 from __future__ import annotations
 
@@ -30,9 +31,12 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=sorted(BACK_ENDS))
+@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
 async def db(request, tmp_path, clock) -> AsyncIterator:
-    database = await BACK_ENDS[request.param](tmp_path, clock)
+    if request.param == "postgres":
+        database = await request.getfixturevalue("pg_open")(clock=clock)
+    else:
+        database = await BACK_ENDS[request.param](tmp_path, clock)
     yield database
     await database.close()
 
@@ -134,5 +138,5 @@ async def story(db, clock: ManualClock, told: Told) -> None:
     await ask(db.offers.points_of(1, 0))
 
 
-async def test_the_offers_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, story))
+async def test_the_offers_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, story, twin_back_ends))

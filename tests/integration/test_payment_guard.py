@@ -1,4 +1,5 @@
-"""The payment guard reads the risk facts from a real ledger, decides, logs and holds."""
+"""The payment guard reads the risk facts from a real ledger, decides, logs and holds
+(on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ ADMIN = 9
 TODAY = day_start_ms(START_MS)  # 2023-11-15 00:00 in Beijing, 2023-11-14 16:00 UTC
 MONTH_AGO = START_MS - 30 * DAY_MS
 HOLD_RULES = RiskRules(new_account_max_payment_fen=10 * YUAN)  # holds come cheap
+
+
+# Every test here holds on SQLite and on PostgreSQL (tests/integration/conftest.py).
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+def audit(both_audit):
+    return both_audit
 
 
 class World:

@@ -1,8 +1,9 @@
 """The stores of every port answer alike on SQLite and in memory.
 
 Each story below is told to a ``SqliteDatabase`` and to a ``MemoryDatabase``
-(``twins.tell``): every answer and refusal, every journal row (hashes included), account
-and security event must come out the same, so the fakes the service tests run on keep
+(``twins.tell``), and those of the ports PostgreSQL has (``twin_back_ends``) to a
+``PgDatabase`` too: every answer and refusal, every journal row (hashes included),
+account and security event must come out the same, so the fakes the service tests run on keep
 the contracts the bot runs on. A story asks for what its port does and for each of its
 refusals, in the order the port documents.
 """
@@ -115,8 +116,8 @@ async def security_story(db, clock, told: Told) -> None:
     await ask(db.set_meta_once("key_check", "check-4"))
 
 
-async def test_the_security_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, security_story))
+async def test_the_security_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, security_story, twin_back_ends))
 
 
 # The payment guard: facts, password-free marks and holds --------------------------------
@@ -194,8 +195,8 @@ async def guard_story(db, clock, told: Told) -> None:
     await ask(db.holds.outgoing_totals(alice, 0))
 
 
-async def test_the_guard_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, guard_story))
+async def test_the_guard_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, guard_story, twin_back_ends))
 
 
 # Payment requests and top-ups ---------------------------------------------------------
@@ -273,8 +274,10 @@ async def requests_story(db, clock, told: Told) -> None:
     await ask(db.topups.record_event(3, "topup_payment_not_credited", 3, {"problem": "x"}))
 
 
-async def test_the_requests_and_topups_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, requests_story))
+async def test_the_requests_and_topups_story_comes_out_the_same_on_both(
+    tmp_path, twin_back_ends
+):
+    assert_told_alike(await tell(tmp_path, requests_story, twin_back_ends))
 
 
 # Red packets --------------------------------------------------------------------------
@@ -373,8 +376,8 @@ async def redpackets_story(db, clock, told: Told) -> None:
     await ask(db.users.get_user(5))
 
 
-async def test_the_red_packets_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, redpackets_story))
+async def test_the_red_packets_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, redpackets_story, twin_back_ends))
 
 
 # Withdrawals --------------------------------------------------------------------------
@@ -440,8 +443,8 @@ async def withdrawals_story(db, clock, told: Told) -> None:
     await ask(db.holds.outgoing_totals(accounts[1], 0))
 
 
-async def test_the_withdrawals_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, withdrawals_story))
+async def test_the_withdrawals_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, withdrawals_story, twin_back_ends))
 
 
 # History, statements and the admin's figures ------------------------------------------
@@ -485,5 +488,5 @@ async def history_story(db, clock, told: Told) -> None:
     await ask(db.admin.record_event(9, "admin.freeze", 2, {}))
 
 
-async def test_the_history_story_comes_out_the_same_on_both(tmp_path):
-    assert_told_alike(await tell(tmp_path, history_story))
+async def test_the_history_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
+    assert_told_alike(await tell(tmp_path, history_story, twin_back_ends))

@@ -1,4 +1,7 @@
-"""A red packet is created on a fresh risk decision that the PIN (and code) must cover."""
+"""A red packet is created on a fresh risk decision that the PIN (and code) must cover
+(on SQLite, then on PostgreSQL)."""
+
+import pytest
 
 from bot.domain.redpackets import RedPacketLimits
 from bot.domain.risk import RiskAction, RiskRules
@@ -11,6 +14,11 @@ from bot.wallet.users import Users
 
 ALICE = 101
 MONTH_MS = 30 * 24 * 3600 * 1000
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
 
 
 async def test_a_pin_alone_does_not_create_a_packet_that_now_needs_2fa(

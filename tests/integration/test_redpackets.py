@@ -1,9 +1,9 @@
-"""Red packets on a real ledger: escrowed once, grabbed once a person, refunded once."""
+"""Red packets on a real ledger: escrowed once, grabbed once a person, refunded once (on
+SQLite, then on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -72,9 +72,21 @@ class World:
         assert creation.status == "created"
         return creation.packet
 
-    def count(self, sql: str, *params) -> int:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, params).fetchone()[0]
+    async def count(self, kind: str, ref: str | None = None) -> int:
+        """How many transfers of ``kind`` (with ``ref``, when given) the journal holds."""
+        async with self.store.snapshot() as snapshot:
+            journal = [t async for t in snapshot.transfers()]
+        return sum(1 for t in journal if t.kind == kind and ref in (None, t.ref))
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+def audit(both_audit):
+    return both_audit
 
 
 @pytest.fixture
@@ -120,12 +132,7 @@ async def test_three_hundred_grabbers_of_a_hundred_shares_make_a_hundred_winners
     assert await world.escrow() == 0
     assert sum(1 for r in results if r and r.finished) == 1
     assert (await world.packets.get(packet.id)).state is PacketState.FINISHED
-    assert (
-        world.count(
-            "SELECT count(*) FROM transfers WHERE kind = 'redpacket_grab' AND ref = 'chat:0'"
-        )
-        == 100
-    )
+    assert await world.count("redpacket_grab", "chat:0") == 100
     assert (await audit()).ok
 
 
@@ -187,7 +194,7 @@ async def test_an_expired_packet_refunds_the_remainder_once(world, clock, audit)
     assert await world.packets.expire(packet.id) is None
     assert await world.available(ALICE) == 500_00 - grab.amount
     assert await world.escrow() == 0
-    assert world.count("SELECT count(*) FROM transfers WHERE kind = 'redpacket_refund'") == 1
+    assert await world.count("redpacket_refund") == 1
     results = await world.packets.results(packet.id)
     assert results.packet.state is PacketState.EXPIRED and results.remaining == 20_00 - grab.amount
     assert (await audit()).ok

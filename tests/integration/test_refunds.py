@@ -1,15 +1,15 @@
-"""Admin refunds on a real SQLite file: a reversing transfer, partial or whole, once per
-key, never more than the original however many refunds race, and never from a payee
-who no longer holds the money; each refund is in the security log."""
+"""Admin refunds on a real database (SQLite, then PostgreSQL): a reversing transfer,
+partial or whole, once per key, never more than the original however many refunds race,
+and never from a payee who no longer holds the money; each refund is in the security
+log."""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
-from bot.app import open_wallet
-from bot.config import Settings
 from bot.domain.errors import (
     IdempotencyConflict,
     RefundExceedsRemaining,
@@ -24,23 +24,26 @@ from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount, TransferFlag
 from bot.domain.refunds import REFUND_EVENT
 from bot.domain.users import Profile
-from bot.storage.sqlite import open_snapshot
+from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
-from bot.wallet.refunds import command_key
+from bot.wallet.ledger import Ledger
+from bot.wallet.refunds import Refunds, command_key
+from bot.wallet.users import Users
 
 ALICE, BOB, ADMIN = 100_001, 100_002, 900_001
 
 
 @pytest.fixture
-async def wallet(tmp_path):
+async def wallet(both_store, database_url):
     """Alice with ¥500 has paid Bob ¥100 (``wallet.paid``); the ledger and the security
-    log must audit clean afterwards."""
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
-        data_dir=tmp_path,
-        admin_ids=frozenset({ADMIN}),
+    log must audit clean afterwards. The services as ``bot.app.open_wallet`` wires them,
+    over the test's database (SQLite, then PostgreSQL)."""
+    db = both_store
+    ledger = Ledger(db.ledger, "CNY")
+    await ledger.open_system_accounts()
+    opened = SimpleNamespace(
+        store=db, ledger=ledger, users=Users(db.users, "CNY"), refunds=Refunds(db.refunds)
     )
-    opened = await open_wallet(settings)
     alice = await opened.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
     bob = await opened.users.seen(Profile(BOB, "bob", "Bob", "zh"), private_chat=True)
     external = await opened.ledger.system_account_id(SystemAccount.EXTERNAL)
@@ -52,8 +55,7 @@ async def wallet(tmp_path):
     )
     opened.accounts = alice.account_id, bob.account_id
     yield opened
-    await opened.close()
-    async with open_snapshot(tmp_path / "wallet.db") as snapshot:
+    async with open_store_snapshot(database_url) as snapshot:
         report = await audit_ledger(snapshot)
         _, event_problems = await verify_events(snapshot.events())
     assert report.ok and not event_problems, report.problems + event_problems

@@ -1,4 +1,4 @@
-"""The ``TicketStore`` keeps one contract on SQLite and in memory: the same answers and
+"""The ``TicketStore`` keeps one contract on SQLite, PostgreSQL and in memory: the same answers and
 refusals, and the same security events, for the same story."""
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from tests.fakes.state import ManualClock
 from tests.integration.twins import BACK_ENDS
 
 
-@pytest.fixture(params=sorted(BACK_ENDS))
+@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
 async def db(request, tmp_path) -> AsyncIterator:
-    database = await BACK_ENDS[request.param](tmp_path, ManualClock())
+    if request.param == "postgres":
+        database = await request.getfixturevalue("pg_open")(clock=ManualClock())
+    else:
+        database = await BACK_ENDS[request.param](tmp_path, ManualClock())
     yield database
     await database.close()
 

@@ -81,3 +81,32 @@ async def test_work_queued_behind_a_stopped_writer_is_refused_not_left_waiting(s
     ]
     results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
     assert all(isinstance(r, StorageError) for r in results)
+
+
+async def test_a_stuck_group_does_not_hold_back_the_answers_of_the_group_before_it(store):
+    # Under load the callers of a committed group are told once the next group's
+    # statements ran; a statement that hangs must not keep them waiting past HOLD_S.
+    in_first, first_may_finish = threading.Event(), threading.Event()
+    in_second, second_may_finish = threading.Event(), threading.Event()
+
+    def first_op(conn):
+        in_first.set()
+        first_may_finish.wait(5)
+        return "first"
+
+    def second_op(conn):
+        in_second.set()
+        second_may_finish.wait(5)
+        return "second"
+
+    first = asyncio.create_task(store.writer.run(first_op))
+    await asyncio.to_thread(in_first.wait, 5)
+    second = asyncio.create_task(store.writer.run(second_op))
+    await asyncio.sleep(0)  # queued behind the first group
+    first_may_finish.set()
+    try:
+        assert await asyncio.wait_for(first, 2) == "first"
+        assert in_second.is_set() and not second.done()  # told while the next one hangs
+    finally:
+        second_may_finish.set()
+    assert await second == "second"

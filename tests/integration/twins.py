@@ -1,10 +1,11 @@
 """The two back ends of the storage ports, and stories told to both of them.
 
 A story is a coroutine that asks a database things (``told.ask(...)``) on a clock it
-moves. :func:`tell` tells it to a ``SqliteDatabase`` and to a ``MemoryDatabase``, each on
-its own clock from the same moment, and keeps every answer and the books at the end (the
-accounts, the journal with its hashes, the security log); :func:`assert_told_alike`
-holds them to being the same.
+moves. :func:`tell` tells it to a ``MemoryDatabase`` and to a ``SqliteDatabase`` (or to
+the back ends it is given, such as a ``PgDatabase`` from the ``pg_open`` fixture), each
+on its own clock from the same moment, and keeps every answer and the books at the end
+(the accounts, the journal with its hashes, the security log); :func:`assert_told_alike`
+holds each to being the same as the first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.audit import audit_ledger
 from tests.fakes import ManualClock, MemoryDatabase
 
-__all__ = ["BACK_ENDS", "Story", "Told", "assert_told_alike", "spec", "tell"]
+__all__ = ["BACK_ENDS", "Opener", "Story", "Told", "assert_told_alike", "spec", "tell"]
 
 
 async def open_sqlite(folder: Path, clock: ManualClock) -> SqliteDatabase:
@@ -31,6 +32,8 @@ async def open_memory(folder: Path, clock: ManualClock) -> MemoryDatabase:
 
 
 BACK_ENDS = {"memory": open_memory, "sqlite": open_sqlite}
+
+Opener = Callable[[Path, ManualClock], Awaitable[object]]
 
 
 def spec(debit: int, credit: int, amount: int, **more) -> TransferSpec:
@@ -62,10 +65,13 @@ class Told:
 Story = Callable[[object, ManualClock, Told], Awaitable[None]]
 
 
-async def tell(folder: Path, story: Story) -> list[Told]:
-    """Tell ``story`` to the memory back end, then to SQLite; what each answered."""
+async def tell(
+    folder: Path, story: Story, back_ends: dict[str, Opener] | None = None
+) -> list[Told]:
+    """Tell ``story`` to each back end (the memory one, then SQLite, unless others are
+    given); what each answered."""
     heard = []
-    for name, open_db in BACK_ENDS.items():
+    for name, open_db in (back_ends or BACK_ENDS).items():
         clock = ManualClock()
         (folder / name).mkdir()
         database = await open_db(folder / name, clock)
@@ -87,8 +93,9 @@ async def tell(folder: Path, story: Story) -> list[Told]:
 
 
 def assert_told_alike(heard: list[Told]) -> None:
-    memory, sqlite = heard
-    for n, (a, b) in enumerate(zip(memory.answers, sqlite.answers, strict=True)):
-        assert a == b, f"answer {n}: memory {a!r} but sqlite {b!r}"
-    assert memory.books == sqlite.books
+    memory, *others = heard
+    for other in others:
+        for n, (a, b) in enumerate(zip(memory.answers, other.answers, strict=True)):
+            assert a == b, f"answer {n}: memory {a!r} but the store {b!r}"
+        assert memory.books == other.books
     assert memory.books[1], "the story moved no money"

@@ -181,6 +181,6 @@ def test_every_start_link_comes_before_the_plain_start(handlers):
     assert starts[-1].callback is start.start
     links = starts[:-1]
     # pay_ (a request, a merchant's code, a charge), a packet's rp_, a card's confirm_,
-    # a customer's pay code pc_
-    assert len(links) == 4
+    # a customer's pay code pc_, and hb (a red packet asked for in a group, made in private)
+    assert len(links) == 5
     assert all(link.callback.__name__ == "open_link" for link in links)

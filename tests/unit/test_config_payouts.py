@@ -131,5 +131,6 @@ def test_the_payout_settings_come_from_wallet_toml_too(tmp_path):
         f'payout_secret = "{SECRET}"\n',
         encoding="utf-8",
     )
+    (tmp_path / "wallet.toml").chmod(0o600)  # it holds a secret
     settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN})
     assert (settings.payout_gateway, settings.payout_url) == ("http", "https://bank.example/v1")

@@ -5,6 +5,7 @@
     bot.wallet     the wallet's services                             domain, security
     bot.storage    the adapters behind the ports                     domain
     bot.handlers   the chat layer                                    services, render, i18n, config
+    bot.ops        metrics, health, logs, backups                    services, storage, handlers
     bot.app        wiring                                            everything but the sandbox
 
 The arrows are computed from every ``import`` in ``bot/`` (those inside functions and
@@ -45,8 +46,18 @@ ALLOWED: dict[str, set[str]] = {
         "bot.security",
         "bot.wallet",
     },
-    "bot.app": {
+    "bot.ops": {
         "bot.config",
+        "bot.domain",
+        "bot.handlers",
+        "bot.security",
+        "bot.storage",
+        "bot.wallet",
+    },
+    "bot.app": {
+        "bot.botclient",
+        "bot.config",
+        "bot.ops",
         "bot.domain",
         "bot.gateways",
         "bot.handlers",
@@ -58,6 +69,7 @@ ALLOWED: dict[str, set[str]] = {
         "bot.wallet",
     },
     "bot.intake": set(),
+    "bot.botclient": {"bot.intake"},
     "bot.webhook": {
         "bot.app",
         "bot.intake",
@@ -67,8 +79,11 @@ ALLOWED: dict[str, set[str]] = {
         "bot.handlers",
         "bot.wallet",
     },
+    "bot.dispatch": set(),
     "bot.__main__": {
         "bot.app",
+        "bot.dispatch",
+        "bot.ops",
         "bot.config",
         "bot.domain",
         "bot.sandbox",
@@ -80,10 +95,34 @@ ALLOWED: dict[str, set[str]] = {
 }
 # third-party packages the inner layers never import
 FOREIGN = {
-    "bot.domain": ("telegram", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "httpx"),
-    "bot.security": ("telegram", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "httpx"),
-    "bot.wallet": ("telegram", "aiohttp", "sqlite3", "aiosqlite", "asyncpg", "httpx"),
-    "bot.storage": ("telegram", "aiohttp", "httpx"),
+    "bot.domain": (
+        "telegram",
+        "aiohttp",
+        "sqlite3",
+        "aiosqlite",
+        "asyncpg",
+        "httpx",
+        "prometheus_client",
+    ),
+    "bot.security": (
+        "telegram",
+        "aiohttp",
+        "sqlite3",
+        "aiosqlite",
+        "asyncpg",
+        "httpx",
+        "prometheus_client",
+    ),
+    "bot.wallet": (
+        "telegram",
+        "aiohttp",
+        "sqlite3",
+        "aiosqlite",
+        "asyncpg",
+        "httpx",
+        "prometheus_client",
+    ),
+    "bot.storage": ("telegram", "aiohttp", "httpx", "prometheus_client"),
 }
 
 
@@ -248,3 +287,16 @@ def test_the_checker_sees_a_reversed_arrow_and_a_cycle(tmp_path):
     assert find_cycle(modules) == ["bot.domain.model", "bot.wallet.ledger", "bot.domain.model"]
     (root / "sample.py").write_text("from bot import handlers\nimport telegram.ext\n")
     assert {"bot.handlers", "telegram.ext"} <= imports_of(root / "sample.py", root)
+
+
+@pytest.mark.parametrize("adapter", ["bot.storage.sqlite", "bot.storage.postgres"])
+def test_each_storage_back_end_imports_only_the_domain_and_itself(adapter):
+    folder = ROOT.joinpath(*adapter.split(".")[1:])
+    wrong = {
+        target
+        for path in folder.rglob("*.py")
+        for target in imports_of(path)
+        if target.startswith("bot.") and not target.startswith(("bot.domain", adapter))
+    }
+    assert folder.is_dir()
+    assert not wrong, f"{adapter} imports {sorted(wrong)}"

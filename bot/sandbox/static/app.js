@@ -125,9 +125,53 @@ function renderReplyKeyboard(kind) {
       const key = document.createElement("button");
       key.type = "button";
       key.textContent = label;
-      key.addEventListener("click", () => send(kind, label));
+      if (button.request_users) {
+        key.className = "request-users";
+        key.addEventListener("click", () => openPicker(kind, label, button.request_users));
+      } else {
+        key.addEventListener("click", () => send(kind, label));
+      }
       box.append(key);
     }
+  }
+}
+
+// Telegram's contact picker (a request_users button): the residents to choose from.
+function openPicker(kind, label, rule) {
+  const dialog = $("#picker");
+  const list = $(".picker-list", dialog);
+  const most = rule.max_quantity ?? 1;
+  $(".picker-title", dialog).textContent = most > 1 ? `Choose up to ${most} people` : "Choose a contact";
+  list.innerHTML = "";
+  const chosen = new Set();
+  for (const resident of state.residents.values()) {
+    if (resident.id === state.current) continue;
+    const item = document.createElement("button");
+    item.type = "button";
+    item.className = "picker-person";
+    item.dataset.resident = resident.id;
+    item.innerHTML = `<span class="avatar" style="background:${Render.color(resident.id)}">
+      ${Render.initials(resident.first_name)}</span><span>${Render.escape(name(resident))}
+      <small>${resident.username ? "@" + Render.escape(resident.username) : "no username"}</small></span>`;
+    item.addEventListener("click", async () => {
+      if (chosen.has(resident.id)) chosen.delete(resident.id); else chosen.add(resident.id);
+      item.classList.toggle("chosen", chosen.has(resident.id));
+      if (most === 1) await sharePicked(kind, label, [resident.id]);
+    });
+    list.append(item);
+  }
+  $(".picker-send", dialog).hidden = most === 1;
+  $(".picker-send", dialog).onclick = () => sharePicked(kind, label, [...chosen]);
+  dialog.hidden = false;
+}
+
+async function sharePicked(kind, label, userIds) {
+  $("#picker").hidden = true;
+  if (!userIds.length) return;
+  try {
+    await api("share", { user_id: state.current, chat_id: paneChatId(kind), text: label, user_ids: userIds });
+  } catch (error) {
+    toast(error.message);
   }
 }
 
@@ -280,7 +324,9 @@ async function onMessageClick(kind, event) {
         inline_message_id: inlineId, callback_data: button.dataset.callback,
       });
     } else if (button.dataset.inline !== undefined) {
-      const input = $(".composer input[type=text]", pane(kind));
+      // a "choose a chat" switch opens the inline query in the group pane
+      const where = button.dataset.chosenChat ? "group" : kind;
+      const input = $(".composer input[type=text]", pane(where));
       input.value = `@${state.bot.username} ${button.dataset.inline}`;
       input.focus();
     } else if (button.classList.contains("pay-button")) {
@@ -339,6 +385,7 @@ async function main() {
   });
   $(".start-button").addEventListener("click", () => send("private", "/start"));
   $("#alert .alert-ok").addEventListener("click", () => { $("#alert").hidden = true; });
+  $("#picker .picker-close").addEventListener("click", () => { $("#picker").hidden = true; });
   renderAll();
   listen();
 }

@@ -83,6 +83,10 @@ const Render = (() => {
       if (button.pay) {
         return `<button type="button" class="pay-button" ${message.paid ? "disabled" : ""}>${label}</button>`;
       }
+      if (button.switch_inline_query_chosen_chat) {
+        const query = button.switch_inline_query_chosen_chat.query ?? "";
+        return `<button type="button" data-inline="${escape(query)}" data-chosen-chat="1">${label} ↪</button>`;
+      }
       if ("switch_inline_query" in button || "switch_inline_query_current_chat" in button) {
         const query = button.switch_inline_query ?? button.switch_inline_query_current_chat;
         return `<button type="button" data-inline="${escape(query)}">${label} ↪</button>`;
@@ -126,6 +130,10 @@ const Render = (() => {
       body += `<a class="document" href="${m.document_url}" download="${escape(m.document.file_name || "file")}">📄 ${escape(m.document.file_name || "document")}</a>`;
     }
     if (m.invoice) body += invoice(m);
+    if (m.users_shared) {
+      const picked = m.users_shared.users.map((u) => u.first_name || u.username || u.user_id);
+      body += `<div class="text">📇 ${escape(picked.join(", "))}</div>`;
+    }
     if (m.text != null) body += `<div class="text">${text(m.text, m.entities)}</div>`;
     if (m.caption != null) body += `<div class="text">${text(m.caption, m.caption_entities)}</div>`;
     const edited = m.edit_date ? "edited · " : "";

@@ -15,6 +15,8 @@ the same way: one ``LedgerOps`` and one ``SecurityOps`` for every store.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from bot.storage.sqlite.admin_store import SqliteAdmin
 from bot.storage.sqlite.adminview_store import SqliteAdminView
 from bot.storage.sqlite.broadcasts_store import SqliteBroadcasts
 from bot.storage.sqlite.followups_store import SqliteFollowUps
+from bot.storage.sqlite.guided_store import SqliteFlows
 from bot.storage.sqlite.history_store import SqliteHistory
 from bot.storage.sqlite.holds_store import SqliteHolds
 from bot.storage.sqlite.identity_ops import IdentityOps
@@ -36,6 +39,7 @@ from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.ledger_store import SqliteLedger
 from bot.storage.sqlite.merchants_store import SqliteMerchants
 from bot.storage.sqlite.offers_store import SqliteOffers
+from bot.storage.sqlite.operations_store import SqliteOperations
 from bot.storage.sqlite.payouts_store import SqlitePayouts
 from bot.storage.sqlite.port import Shared
 from bot.storage.sqlite.readers import DEFAULT_READERS, ReaderPool
@@ -89,6 +93,10 @@ class SqliteDatabase(Database):
     - ``merchants``: ``MerchantStore`` of ``bot.domain.merchants`` (``Merchants``)
     - ``followups``: ``FollowUpStore`` of ``bot.domain.followups`` (the admins' open
       questions and the messages to delete later, of ``bot.handlers``)
+    - ``operations``: ``OperationsStore`` of ``bot.domain.operations`` (the metrics and
+      the health check of ``bot.ops``)
+    - ``flows``: ``FlowStore`` of ``bot.domain.guided`` (``Guides``: the guided flows,
+      recent recipients and favourite amounts)
     """
 
     def __init__(
@@ -131,6 +139,8 @@ class SqliteDatabase(Database):
         self.offers = SqliteOffers(shared)
         self.merchants = SqliteMerchants(shared)
         self.followups = SqliteFollowUps(shared)
+        self.operations = SqliteOperations(shared, path)
+        self.flows = SqliteFlows(shared)
 
     @classmethod
     async def open(
@@ -159,7 +169,12 @@ class SqliteDatabase(Database):
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"cannot open {path}: {exc}") from exc
             raise
-        return cls(path, writer, ReaderPool(path, readers), ledger)
+        db = cls(path, writer, ReaderPool(path, readers), ledger)
+        # a shared flock on the file while it is open here: a restore (bot.ops.backup),
+        # which takes it exclusively, is refused while any wallet has the file open
+        db._in_use = os.open(path, os.O_RDONLY)
+        fcntl.flock(db._in_use, fcntl.LOCK_SH)
+        return db
 
     def now_ms(self) -> int:
         return self._clock()
@@ -169,6 +184,9 @@ class SqliteDatabase(Database):
             await self.writer.close()
         finally:
             await self._reader.close()
+            in_use, self._in_use = getattr(self, "_in_use", None), None
+            if in_use is not None:
+                os.close(in_use)
 
     async def __aenter__(self) -> SqliteDatabase:
         return self

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
-from bot.domain.chain import GENESIS_HASH, transfer_hash
+from bot.domain.chain import GENESIS_HASH, hash_fields, transfer_hash
 from bot.domain.errors import (
     AccountNotFound,
     IdempotencyConflict,
@@ -35,6 +35,7 @@ from bot.domain.model import (
     TransferFlag,
     TransferSpec,
 )
+from bot.storage.sqlite.bulk import run_chunked, values
 from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
@@ -76,13 +77,27 @@ _POST = (
     " credits_posted = credits_posted + CASE id WHEN ? THEN ? ELSE 0 END"
     f" WHERE (id = ? AND {_CAN_SEND}) OR (id = ? AND currency = ?)"
 )
-# One side of a transfer (?1 debited or ?2 credited to account ?3): a debit only while
-# the account may send it, as in _POST; either side only in the transfer's currency ?4.
-_MOVE_ONE_SIDE = (
-    "UPDATE accounts SET debits_posted = debits_posted + ?1,"
-    " credits_posted = credits_posted + ?2 WHERE id = ?3 AND currency = ?4"
-    f" AND (?1 = 0 OR ({_may_debit('?1')}))"
-)
+
+
+@lru_cache(maxsize=8)
+def _move_sql(rows: int) -> str:
+    """What a run moved through ``rows`` accounts, each a row (account, debited,
+    credited, currency): only in that currency, and a debit only while the account may
+    send what the run took out of it, as in _POST."""
+    return (
+        "UPDATE accounts SET debits_posted = debits_posted + v.column2,"
+        " credits_posted = credits_posted + v.column3"
+        f" FROM (VALUES {values(rows, 4)}) AS v"
+        " WHERE accounts.id = v.column1 AND accounts.currency = v.column4"
+        f" AND (v.column2 = 0 OR ({_may_debit('v.column2 - v.column3')}))"
+    )
+
+
+@lru_cache(maxsize=8)
+def _insert_transfers_sql(rows: int) -> str:
+    return f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES {values(rows, 15)}"
+
+
 _HOLD = f"UPDATE accounts SET debits_pending = debits_pending + ? WHERE id = ? AND {_CAN_SEND}"
 _KEY_EXISTS = "transfers.key"  # in "UNIQUE constraint failed: transfers.key"
 # How many transfers ``create_transfers_together`` takes in one call.
@@ -241,28 +256,43 @@ class LedgerOps:
         raise RollBackThen(self._replay, key, keys, specs)
 
     def create_transfers_together(
-        self, conn: sqlite3.Connection, calls: list[tuple[str, Sequence[TransferSpec]]]
+        self,
+        conn: sqlite3.Connection,
+        calls: list[tuple[str, Sequence[TransferSpec]]],
+        *,
+        as_rows: bool = False,
     ) -> list[tuple[bool, object]]:
         """:meth:`create_transfers` for a run of operations, in a few statements.
 
         Used by the writer for neighbours in a group (see ``writer.py``). It takes the
         leading operations that move posted money under keys never seen before, checks
         them in order against the accounts read once (with ``ledger_rules.refusal``, as
-        the one-by-one path does), then applies the accepted ones with one
-        ``executemany`` of the same conditional balance updates, in the same order, and
-        one of their journal rows. Anything else (a replay, a reservation, a resolution,
-        a spec the rules refuse as asked, a key one of them writes) ends the run; the
-        writer gives it to :meth:`create_transfers`. If the database disagrees with the
-        checks (an update matched no row, a CHECK failed), this raises and the writer
-        rolls it all back and runs each operation one by one.
+        the one-by-one path does), then applies the accepted ones: one conditional
+        balance update per account the run touches, by what the run moved in and out of
+        it (the same conditions as one by one, on the run's sum: the order was checked
+        above), and their journal rows, each in multi-row statements (``bulk.py``).
+        Anything else (a replay, a reservation, a resolution, a spec the rules refuse as
+        asked, a key one of them writes) ends the run; the writer gives it to
+        :meth:`create_transfers`. If the database disagrees with the checks (an update
+        matched no row, a CHECK failed), this raises and the writer rolls it all back
+        and runs each operation one by one.
+
+        With ``as_rows`` an accepted operation is answered with its journal rows (tuples
+        in the order of ``TRANSFER_COLUMNS``) instead of :class:`Transfer` objects, for a
+        caller that needs no more than their ids.
         """
         taken: list[tuple[str, Sequence[TransferSpec]]] = []
         written: set[str] = set()  # every key the taken operations write: k, k#1, ...
         size = 0
         for key, specs in calls:
             size += len(specs)
-            own = [key, *(f"{key}#{i}" for i in range(1, len(specs)))]
-            if size > TOGETHER_MAX_TRANSFERS or not written.isdisjoint(own):
+            if len(specs) == 1:
+                own: Sequence[str] = (key,)
+                mine = key in written
+            else:
+                own = [key, *(f"{key}#{i}" for i in range(1, len(specs)))]
+                mine = not written.isdisjoint(own)
+            if size > TOGETHER_MAX_TRANSFERS or mine:
                 break
             if key_error(key) is not None or not all(map(_plain_posted, specs)):
                 break  # the one-by-one path answers it (and refuses what it refuses)
@@ -298,65 +328,88 @@ class LedgerOps:
             )
         }
         moved: dict[int, int] = {}  # what the accepted operations did to available money
-        moves: list[tuple] = []  # (debit, credit, account, currency): each side, in order
+        sides: dict[int, list] = {}  # account -> [debited, credited, currency] by the run
         rows: list[tuple] = []
         answers: list[tuple[bool, object]] = []
+        posted = TransferFlag.POSTED
         for key, specs in taken:
             now = self.clock()
-            change: dict[int, int] = {}  # this operation's own, on top of ``moved``
-            refused = None
-            for spec in specs:
-                debit, credit = spec.debit_account_id, spec.credit_account_id
+            if len(specs) == 1:  # the common case, without the bookkeeping of several
+                (spec,) = specs
+                debit, credit, amount = spec.debit_account_id, spec.credit_account_id, spec.amount
                 refused = refusal(
-                    spec,
-                    accounts.get(debit),
-                    accounts.get(credit),
-                    moved.get(debit, 0) + change.get(debit, 0),
+                    spec, accounts.get(debit), accounts.get(credit), moved.get(debit, 0)
                 )
                 if refused is not None:
-                    break
-                change[debit] = change.get(debit, 0) - spec.amount
-                change[credit] = change.get(credit, 0) + spec.amount
-            if refused is not None:
-                answers.append((False, refused))
-                continue
-            for account_id, delta in change.items():
-                moved[account_id] = moved.get(account_id, 0) + delta
+                    answers.append((False, refused))
+                    continue
+                moved[debit] = moved.get(debit, 0) - amount
+                moved[credit] = moved.get(credit, 0) + amount
+            else:
+                change: dict[int, int] = {}  # this operation's own, on top of ``moved``
+                refused = None
+                for spec in specs:
+                    debit, credit = spec.debit_account_id, spec.credit_account_id
+                    refused = refusal(
+                        spec,
+                        accounts.get(debit),
+                        accounts.get(credit),
+                        moved.get(debit, 0) + change.get(debit, 0),
+                    )
+                    if refused is not None:
+                        break
+                    change[debit] = change.get(debit, 0) - spec.amount
+                    change[credit] = change.get(credit, 0) + spec.amount
+                if refused is not None:
+                    answers.append((False, refused))
+                    continue
+                for account_id, delta in change.items():
+                    moved[account_id] = moved.get(account_id, 0) + delta
             transfers = []
             for i, spec in enumerate(specs):
-                currency = accounts[spec.debit_account_id].currency
-                moves.append((spec.amount, 0, spec.debit_account_id, currency))
-                moves.append((0, spec.amount, spec.credit_account_id, currency))
-                transfer = self._next_transfer(key if i == 0 else f"{key}#{i}", spec, currency, now)
-                transfers.append(transfer)
-                rows.append(_transfer_row(transfer))
+                debit, credit, amount = spec.debit_account_id, spec.credit_account_id, spec.amount
+                currency = accounts[debit].currency
+                side = sides.get(debit)
+                if side is None:
+                    side = sides[debit] = [0, 0, currency]
+                side[0] += amount
+                side = sides.get(credit)
+                if side is None:
+                    side = sides[credit] = [0, 0, currency]
+                side[1] += amount
+                # the transfer that follows the journal's tail (which moves on to it)
+                row = (
+                    self.last_id + 1,
+                    key if i == 0 else f"{key}#{i}",
+                    debit,
+                    credit,
+                    amount,
+                    currency,
+                    str(spec.kind),
+                    posted.value,
+                    None,
+                    spec.ref,
+                    spec.memo,
+                    0,
+                    now,
+                    self.last_hash,
+                )
+                digest = hash_fields(list(row))
+                self.last_id, self.last_hash = row[0], digest
+                full = (*row, digest)
+                rows.append(full)
+                transfers.append(full if as_rows else Transfer(*row[:7], posted, *row[8:], digest))
             answers.append((True, tuple(transfers)))
         if rows:
-            # The same conditional updates as one by one, in the same order: the database
-            # still refuses every debit that the checks above should have refused.
-            if conn.executemany(_MOVE_ONE_SIDE, moves).rowcount != len(moves):
+            # The database still refuses every debit that the checks above should have
+            # refused: the same conditions as one by one, on what the run moved.
+            moves = [(account_id, *side) for account_id, side in sides.items()]
+            if run_chunked(conn, _move_sql, moves) != len(moves):
                 raise LedgerError("the accounts disagree with the checks; one by one instead")
-            conn.executemany(_INSERT_TRANSFER, rows)
+            run_chunked(conn, _insert_transfers_sql, rows)
         for account_id, standing in accounts.items():
             self._currency[account_id] = standing.currency
         return answers
-
-    def _next_transfer(self, key: str, spec: TransferSpec, currency: str, now: int) -> Transfer:
-        """``spec`` as the posted transfer that follows the journal's tail."""
-        return self._chain(
-            key=key,
-            debit_account_id=spec.debit_account_id,
-            credit_account_id=spec.credit_account_id,
-            amount=spec.amount,
-            currency=currency,
-            kind=str(spec.kind),
-            flag=TransferFlag.POSTED,
-            pending_id=None,
-            ref=spec.ref,
-            memo=spec.memo,
-            timeout_ms=0,
-            created_at=now,
-        )
 
     def _replay(
         self, conn: sqlite3.Connection, key: str, keys: list[str], specs: Sequence[TransferSpec]

@@ -27,6 +27,7 @@ from bot.domain.merchant_errors import (
     MerchantNotFound,
     MerchantPaymentNotFound,
     MerchantRefundExceedsRemaining,
+    PasswordFreeSpentToday,
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
@@ -44,9 +45,10 @@ from bot.domain.merchants import (
     check_not_yourself,
 )
 from bot.domain.model import AccountKind, AccountStatus, SystemAccount, Transfer, TransferSpec
-from bot.domain.offers import VOUCHER_ESCROW, VoucherPart, split_refund
+from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_refund
 from bot.domain.refunds import refund_ref
 from bot.storage.sqlite import offers_ops
+from bot.storage.sqlite.guard_queries import OUTGOING_TOTALS
 from bot.storage.sqlite.hold_ops import mark_password_free
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.security_ops import SecurityOps
@@ -207,12 +209,9 @@ def pay_merchant(
         return done, True
     merchant = _merchant(conn, order.merchant_id)
     check_not_yourself(merchant, order.payer_id)
-    _, _, owner_status = _wallet(conn, merchant.owner_id)
-    frozen = AccountStatus.FROZEN.value
-    if frozen in (owner_status, _status(conn, merchant.account_id)):
-        raise MerchantFrozen()
+    _check_open(conn, merchant)
     payer_account, currency, payer_status = _wallet(conn, order.payer_id)
-    if payer_status == frozen:
+    if payer_status == AccountStatus.FROZEN.value:
         raise AccountFrozen(account_id=payer_account)
     charge = None
     if order.via is PaidVia.CHARGE:
@@ -290,7 +289,24 @@ def pay_merchant(
     )
     if order.password_free:
         mark_password_free(conn, ledger.clock, order.key, order.payer_id)
+        # the guard counted today's password-free payments before this write; payments
+        # committed since (two shops collecting at once) count too: checked here, where
+        # the writer runs one payment at a time
+        (_, spent) = conn.execute(
+            OUTGOING_TOTALS, {"account": payer_account, "since": order.day_start_ms}
+        ).fetchone()
+        if spent > order.password_free_daily_fen:
+            raise PasswordFreeSpentToday()
     return payment_by(conn, "id = ?", payment_id), False
+
+
+def _check_open(conn: sqlite3.Connection, merchant: Merchant) -> None:
+    """A shop whose owner's wallet or own account is frozen takes no payment and moves
+    none of its money out (no refund, no settling)."""
+    _, _, owner_status = _wallet(conn, merchant.owner_id)
+    frozen = AccountStatus.FROZEN.value
+    if frozen in (owner_status, _status(conn, merchant.account_id)):
+        raise MerchantFrozen()
 
 
 def _refunded(conn: sqlite3.Connection, transfer_id: int) -> int:
@@ -345,6 +361,7 @@ def refund_payment(
         raise MerchantRefundExceedsRemaining(payment_id=payment_id, amount=wanted, left=left)
     split = split_refund(own_left, tuple(part for part, _ in vouchers_left), wanted)
     merchant = _merchant(conn, merchant_id)
+    _check_open(conn, merchant)
     payer_account, currency, _ = _wallet(conn, payment.payer_id)
     kind = TransferKind.PAYMENT_REFUND.value
     specs = []
@@ -383,6 +400,47 @@ def refund_payment(
     )
 
 
+def after_leg_refund(
+    conn: sqlite3.Connection, ledger: LedgerOps, key: str, leg_id: int, amount: int, now: int
+) -> None:
+    """An admin's ``/refund`` of one leg of a merchant payment (in that refund's
+    transaction): the offers' share of it, as a merchant's refund does (the voucher's
+    value restored, the points of the money given back taken back), and once nothing of
+    the payment is left to refund, its coupon's discount back to ``promotions``."""
+    payment = payment_by(conn, "own_transfer_id = ?", leg_id)
+    if payment is not None:
+        split = RefundSplit(amount, ())
+    else:
+        row = conn.execute(
+            "SELECT payment_id, voucher_id FROM merchant_payment_vouchers WHERE transfer_id = ?",
+            (leg_id,),
+        ).fetchone()
+        if row is None:
+            return  # not a leg a payer paid with (a transfer, or a discount leg)
+        payment = payment_by(conn, "id = ?", row[0])
+        split = RefundSplit(0, (VoucherPart(row[1], amount),))
+    own_left, vouchers_left = _left(conn, payment)
+    full = own_left + sum(part.amount_fen for part, _ in vouchers_left) == 0
+    if full and payment.discount_transfer_id is not None:
+        back = payment.discount - _refunded(conn, payment.discount_transfer_id)
+        if back > 0:
+            merchant = _merchant(conn, payment.merchant_id)
+            _, currency, _ = _wallet(conn, payment.payer_id)
+            promotions = _system(conn, ledger, SystemAccount.PROMOTIONS.value, currency)
+            spec = TransferSpec(
+                merchant.account_id,
+                promotions,
+                back,
+                TransferKind.PAYMENT_REFUND.value,
+                ref=refund_ref(payment.discount_transfer_id),
+            )
+            try:
+                ledger.create_transfers(conn, f"{key}/discount", [spec])
+            except RollBackThen:
+                raise IdempotencyConflict(key=f"{key}/discount") from None
+    offers_ops.give_back(conn, ledger, payment.id, split, full, now)
+
+
 def settle_to_owner(
     conn: sqlite3.Connection, ledger: LedgerOps, key: str, merchant_id: int, amount: int | None
 ) -> Transfer:
@@ -399,6 +457,7 @@ def settle_to_owner(
         if not same or (amount is not None and amount != first.amount):
             raise IdempotencyConflict(key=key)
         return first
+    _check_open(conn, merchant)
     if amount is None:
         row = conn.execute(
             "SELECT credits_posted - debits_posted - debits_pending FROM accounts WHERE id = ?",
@@ -429,9 +488,17 @@ def takings(rows: Sequence) -> Takings:
 def issue_pay_code(
     conn: sqlite3.Connection, ledger: LedgerOps, digest: str, payer_id: int, expires_at: int
 ) -> None:
+    now = ledger.clock()
+    # one live code a person: a code replaced (Refresh) expires now, so a photo of the
+    # old one taken over a shoulder collects nothing
+    conn.execute(
+        "UPDATE pay_codes SET expires_at = ? WHERE payer_id = ? AND used_at IS NULL"
+        " AND expires_at > ?",
+        (now, payer_id, now),
+    )
     conn.execute(
         "INSERT INTO pay_codes (digest, payer_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        (digest, payer_id, ledger.clock(), expires_at),
+        (digest, payer_id, now, expires_at),
     )
 
 

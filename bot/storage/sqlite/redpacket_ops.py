@@ -12,6 +12,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache, partial
 
 from bot.domain.errors import (
     IdempotencyConflict,
@@ -36,9 +37,11 @@ from bot.domain.redpackets import (
     Share,
     check_burst,
     check_open,
+    grab_chat_id,
     grab_transfer,
 )
 from bot.domain.risk import RecentGrab
+from bot.storage.sqlite.bulk import run_chunked, values
 from bot.storage.sqlite.guard_queries import RECENT_GRABS, row_to_grab
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.users_ops import UsersOps
@@ -206,6 +209,19 @@ _TAKE_SHARE = (
     "UPDATE red_packet_shares SET user_id = ?, transfer_id = ?, grabbed_at = ?"
     " WHERE packet_id = ? AND position = ? AND user_id IS NULL"
 )
+
+
+@lru_cache(maxsize=8)
+def _take_shares_sql(rows: int) -> str:
+    """:data:`_TAKE_SHARE` for ``rows`` shares at once; a share taken already is refused
+    by the trigger ``red_packet_shares_grabbed_once``."""
+    return (
+        "UPDATE red_packet_shares SET user_id = v.column1, transfer_id = v.column2,"
+        f" grabbed_at = v.column3 FROM (VALUES {values(rows, 5)}) AS v"
+        " WHERE packet_id = v.column4 AND position = v.column5"
+    )
+
+
 _FINISH = (
     "UPDATE red_packets SET state = 'finished', settled_at = ? WHERE id = ? AND state = 'open'"
 )
@@ -239,6 +255,16 @@ def _load_live(conn: sqlite3.Connection, packet_id: str) -> _Live | None:
     return _Live(packet, free, taken)
 
 
+# RecentGrab from a tuple of its fields, without the Python-level __new__ of a NamedTuple
+# (a run builds one for every recent grab of its grabbers, and one for each of its own)
+_recent_grab = partial(tuple.__new__, RecentGrab)
+
+
+def _may_take(state: _Live | None) -> bool:
+    """Whether a grab of this packet could get past the packet's own checks."""
+    return state is not None and state.packet.state is PacketState.OPEN and bool(state.free)
+
+
 def _in(values: Sequence) -> str:
     return ", ".join("?" * len(values))
 
@@ -249,25 +275,29 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
     The packets, their shares, the grabbers' accounts and recent grabs are read once;
     each grab is then checked in memory, in order, with the same checks, order and
     answers as one by one; the accepted grabs move their money through the ledger's own
-    run (:meth:`LedgerOps.create_transfers_together`) and take their shares with one
-    ``executemany``. Registrations run first, in order, each grabber's account joining
-    the run at their grab's turn. The same answers and rows as one by one, except that
-    the clock may be read in another order within the write (so times, and the hashes
-    over them, may differ by that much). Should the database disagree with the checks
-    (a transfer refused, a share already taken), this raises and the writer runs every
-    grab one by one.
+    run (:meth:`LedgerOps.create_transfers_together`) and take their shares in a few
+    multi-row statements (``bulk.py``). Registrations run first, in order, each
+    grabber's account joining the run at their grab's turn. The same answers and rows
+    as one by one, except that the clock may be read in another order within the write
+    (so times, and the hashes over them, may differ by that much). Should the database
+    disagree with the checks (a transfer refused, a share already taken), this raises
+    and the writer runs every grab one by one.
     """
     ledger: LedgerOps = calls[0][0]
     users: UsersOps = calls[0][1]
     requests: list[GrabRequest] = [call[2] for call in calls]
     live = {pid: _load_live(conn, pid) for pid in dict.fromkeys(r.packet_id for r in requests)}
-    people = list({r.user_id for r in requests})
-    accounts = dict(  # as they stand before the run; each registration joins at its turn
-        conn.execute(
-            f"SELECT telegram_id, account_id FROM users WHERE telegram_id IN ({_in(people)})",
-            people,
+    # Only a grab of an open packet with a free share gets as far as the grabber's account
+    # and recent grabs: the taps that keep coming once a packet is finished read neither.
+    people = list({r.user_id for r in requests if _may_take(live[r.packet_id])})
+    accounts: dict[int, int] = {}  # as they stand before the run; registrations join later
+    if people:
+        accounts.update(
+            conn.execute(
+                f"SELECT telegram_id, account_id FROM users WHERE telegram_id IN ({_in(people)})",
+                people,
+            )
         )
-    )
     registered = [
         users.upsert(conn, r.profile, r.currency, False) if r.profile is not None else None
         for r in requests
@@ -283,7 +313,7 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
             " AND t.flag = 'posted' AND t.created_at > ? ORDER BY t.created_at, t.id",
             [*ids, since],
         ):
-            recent.setdefault(account, []).append(row_to_grab((created_at, ref)))
+            recent.setdefault(account, []).append(_recent_grab((created_at, grab_chat_id(ref))))
     outcomes: list[object] = []  # a refusal, or what a grab needs once its money moved
     moves: list[tuple[str, tuple[TransferSpec]]] = []
     for request, user in zip(requests, registered, strict=True):
@@ -293,10 +323,10 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
             outcomes.append(_take_in_memory(ledger, request, live, accounts, recent, moves))
         except WalletError as refused:
             outcomes.append(refused)
-    answers = ledger.create_transfers_together(conn, moves) if moves else []
+    answers = ledger.create_transfers_together(conn, moves, as_rows=True) if moves else []
     if len(answers) != len(moves) or not all(ok for ok, _ in answers):
         raise LedgerError("a grab's transfer was refused; one by one instead")
-    transfers = iter(transfer for _, (transfer,) in answers)
+    transfer_ids = iter(row[0] for _, (row,) in answers)  # each grab's one journal row
     results: list[tuple[bool, object]] = []
     takes: list[tuple] = []
     finishes: list[tuple[int, str]] = []
@@ -305,12 +335,12 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
             results.append((True, GrabAttempt(user, None, outcome)))
             continue
         grab, position, now = outcome
-        takes.append((request.user_id, next(transfers).id, now, request.packet_id, position))
+        takes.append((request.user_id, next(transfer_ids), now, request.packet_id, position))
         if grab.finished:
             finishes.append((now, request.packet_id))
         results.append((True, GrabAttempt(user, grab)))
-    if takes and conn.executemany(_TAKE_SHARE, takes).rowcount != len(takes):
-        raise LedgerError("a share was taken already; one by one instead")
+    if takes and run_chunked(conn, _take_shares_sql, takes) != len(takes):
+        raise LedgerError("a share is missing; one by one instead")
     if finishes and conn.executemany(_FINISH, finishes).rowcount != len(finishes):
         raise LedgerError("a packet was settled already; one by one instead")
     return results
@@ -342,12 +372,12 @@ def _take_in_memory(
         raise UserNotFound(telegram_id=request.user_id)
     since = now - request.check.window_ms
     mine = recent.setdefault(account, [])
-    check_burst(request, [g for g in mine if g.at_ms > since], now)
+    check_burst(request, [g for g in mine if g.at_ms > since] if mine else (), now)
     position, amount = state.free.popleft()
     key, spec = grab_transfer(packet, request, account, position, amount)
     moves.append((key, (spec,)))
     state.taken[request.user_id] = amount
-    mine.append(row_to_grab((now, spec.ref)))
+    mine.append(_recent_grab((now, grab_chat_id(spec.ref))))
     remaining = len(state.free)
     if remaining == 0:
         state.packet = replace(packet, state=PacketState.FINISHED, settled_at=now)

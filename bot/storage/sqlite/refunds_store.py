@@ -16,6 +16,7 @@ from bot.domain.errors import IdempotencyConflict, RefundTransferNotFound
 from bot.domain.kinds import TransferKind
 from bot.domain.model import MAY_GO_NEGATIVE, Transfer, TransferSpec
 from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref, refund_refusal
+from bot.storage.sqlite import merchant_ops
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.port import PortStore
 from bot.storage.sqlite.security_ops import SecurityOps
@@ -112,6 +113,9 @@ def _refund(
         (moved,) = ledger.create_transfers(conn, key, [spec])
     except RollBackThen:  # the key was looked up above: not expected, refuse it all
         raise IdempotencyConflict(key=key) from None
+    # a leg of a shop's payment: points, voucher value and the discount follow, as they
+    # do when the shop refunds it
+    merchant_ops.after_leg_refund(conn, ledger, key, original.id, moved.amount, moved.created_at)
     total = refunded + moved.amount
     details = {
         "transfer_id": original.id,

@@ -7,6 +7,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from bot.domain.errors import StorageError
+
 __all__ = ["SYNCHRONOUS_MODES", "apply_migrations", "configure", "migrations", "schema_version"]
 
 SYNCHRONOUS_MODES = ("FULL", "EXTRA", "NORMAL")
@@ -58,8 +60,16 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
+    known = migrations()
+    found = schema_version(conn)
+    if known and found > known[-1][0]:
+        raise StorageError(
+            f"the database is newer than this code (schema {found}, this code knows up to"
+            f" {known[-1][0]}): run the version of the bot that wrote it, or restore a backup"
+            " made by this version"
+        )
     applied = []
-    for version, name, sql in migrations():
+    for version, name, sql in known:
         if version <= schema_version(conn):
             continue
         try:

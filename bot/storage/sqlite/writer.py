@@ -6,7 +6,11 @@ queued up (up to ``max_batch`` operations), and runs them on its own thread in o
 operation that fails is rolled back alone and its neighbours still commit. Results are
 handed back only after ``COMMIT`` returned, so with ``synchronous=FULL`` what a caller
 was told is on disk. While one group commits, the next one queues: with many callers
-one fsync serves many operations (group commit).
+one fsync serves many operations (group commit). Under load the callers of a group are
+told once the next group's statements have run, while that group's COMMIT waits for
+the disk: they resume beside an fsync rather than beside statements that need the
+interpreter too (every SQLite step hands it over); never later than ``HOLD_S`` after
+their COMMIT. With nothing queued they are told at once.
 
 The whole group runs in one hop to the writer thread. aiosqlite would hop once per
 statement, which costs more than the statements themselves; reads go through a pool of
@@ -29,8 +33,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from bot.domain.errors import StorageError, WalletError
@@ -40,6 +47,8 @@ __all__ = ["GroupCommitWriter", "RollBackThen", "WriterState"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _STOP = object()
+# The longest the callers of a committed group wait for the next group's statements.
+HOLD_S = 0.005
 # together(conn, [args, ...]) -> [(ok, value), ...] for a prefix of the operations
 Together = Callable[[sqlite3.Connection, list[tuple]], list[tuple[bool, Any]]]
 
@@ -84,13 +93,17 @@ class GroupCommitWriter:
         self._state = state
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._queue: asyncio.Queue = asyncio.Queue()
+        self._queue: deque = deque()  # (future, fn, args, together), or _STOP
+        self._waiter: asyncio.Future | None = None  # the writer's, while nothing is queued
         self._task: asyncio.Task | None = None
         self._closed = False
         self.batches = 0  # how many transactions were committed (for tests and benches)
         self.operations = 0
         self.taken_together = 0  # operations answered by a ``together`` function
         self.together_failed = 0  # runs that went one by one because ``together`` raised
+        # committed groups whose callers are not told yet: [(batch, outcomes), ...]
+        self._committed: list[tuple[list, list[tuple[bool, Any]]]] = []
+        self._hold: asyncio.TimerHandle | None = None  # tells them at the latest
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="sqlite-writer")
@@ -109,8 +122,14 @@ class GroupCommitWriter:
         if self._closed or self._task is None or self._task.done():
             raise StorageError("the database is closed")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((future, fn, args, together))
+        self._queue.append((future, fn, args, together))
+        self._wake()
         return await future
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def close(self) -> None:
         """Finish what is queued, then close the connection and the thread."""
@@ -118,7 +137,8 @@ class GroupCommitWriter:
             return
         self._closed = True
         if self._task is not None:
-            self._queue.put_nowait(_STOP)
+            self._queue.append(_STOP)
+            self._wake()
             await self._task
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
@@ -127,50 +147,74 @@ class GroupCommitWriter:
         try:
             await self._serve()
         finally:
-            # Whatever ended the loop (stop, cancellation, a bug), nobody may wait forever.
+            # Whatever ended the loop (stop, cancellation, a bug), nobody may wait forever:
+            # the committed are told so, the rest that the database is closed.
             self._closed = True
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
+            self._tell_committed()
+            while self._queue:
+                item = self._queue.popleft()
                 if item is not _STOP and not item[0].done():
                     item[0].set_exception(StorageError("the database is closed"))
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
+        queue = self._queue
         stopping = False
         while not stopping:
-            item = await self._queue.get()
-            if item is _STOP:
-                break
-            batch = [item]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
+            if not queue:
+                self._tell_committed()  # nothing queued to overlap with: tell them now
+                self._waiter = loop.create_future()
+                await self._waiter
+                continue
+            batch = []
+            while queue and len(batch) < self._max_batch:
+                item = queue.popleft()
                 if item is _STOP:
                     stopping = True
                     break
                 batch.append(item)
-            running = loop.run_in_executor(self._executor, self._commit, batch)
+            if not batch:
+                break
+            # The callers of the group committed last are told once this group's
+            # statements are done: they resume while its COMMIT waits for the disk,
+            # instead of contending with its statements for the interpreter.
+            tell = None
+            if self._committed:
+                tell = partial(loop.call_soon_threadsafe, self._tell_committed)
+                # but never longer than HOLD_S: a slow statement (a page read from a busy
+                # disk) must not hold answers that are already on disk
+                self._hold = loop.call_later(HOLD_S, self._tell_committed)
+            running = loop.run_in_executor(self._executor, self._commit, batch, tell)
             try:
                 outcomes = await asyncio.shield(running)
             except asyncio.CancelledError:
                 # The group runs on in its thread: wait for the truth, tell the callers,
                 # then stop as asked. Never report "failed" for a group that committed.
+                self._tell_committed()
                 outcomes = await _settle(running)
                 _deliver(batch, outcomes)
                 raise
             except BaseException as exc:  # the group failed before committing
+                self._tell_committed()
                 log.error("write group failed", exc_info=exc)
                 _deliver(batch, [(False, StorageError(type(exc).__name__))] * len(batch))
                 if not isinstance(exc, Exception):
                     return  # not an error an operation may cause: stop taking work
                 continue
-            _deliver(batch, outcomes)
+            self._tell_committed()
+            self._committed.append((batch, outcomes))
 
-    def _commit(self, batch: list) -> list[tuple[bool, Any]]:
+    def _tell_committed(self) -> None:
+        """Hand the outcomes of the groups committed so far to their callers."""
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        while self._committed:
+            _deliver(*self._committed.pop(0))
+
+    def _commit(self, batch: list, tell: Callable[[], object] | None) -> list[tuple[bool, Any]]:
         try:
-            return self._commit_group(batch)
+            return self._commit_group(batch, tell)
         except BaseException:
             # Never leave the write lock held: roll back whatever the group had done.
             if self._conn.in_transaction:
@@ -178,7 +222,9 @@ class GroupCommitWriter:
             self._state.discard()
             raise
 
-    def _commit_group(self, batch: list) -> list[tuple[bool, Any]]:
+    def _commit_group(
+        self, batch: list, tell: Callable[[], object] | None = None
+    ) -> list[tuple[bool, Any]]:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -208,10 +254,14 @@ class GroupCommitWriter:
                         continue
             outcomes.append(self._one(conn, batch[i][1], batch[i][2]))
             i += 1
+        if tell is not None:
+            with suppress(RuntimeError):  # a closed loop: ``_loop`` tells them instead
+                tell()
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.exception("commit failed; the whole group is rolled back")
+            # one line (a full disk fails every group alike: no traceback for each)
+            log.error("commit failed (%s); the whole group is rolled back", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._state.discard()

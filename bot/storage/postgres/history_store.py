@@ -1,0 +1,126 @@
+"""A person's history and monthly statements on PostgreSQL: the ``HistoryStore`` and the
+``StatementStore`` of ``bot.domain.history`` (reads of the journal only).
+
+The visibility rule of ``bot.wallet.history`` in SQL, as on SQLite: a transfer debiting
+the account (any flag: moved money, a reservation, its release), or one crediting it
+whose money moved (``posted`` or ``post_pending``). Each query is a ``UNION ALL`` of a
+debit and a credit side so that both use their ``(account, id)`` index; a transfer never
+has the same account on both sides (a CHECK), so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.domain.history import HistoryStore, Party, StatementStore
+from bot.domain.model import AccountKind, Transfer
+from bot.storage.postgres.ledger_store import TRANSFER_COLUMNS, is_bigint, row_to_transfer
+from bot.storage.postgres.port import PgPortStore
+
+__all__ = ["PgHistory"]
+
+_MOVED = "flag IN ('posted', 'post_pending')"
+_MAX_ID = 2**63 - 1
+
+
+def _visible(bound: str, order: str) -> str:
+    side = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {{who}} AND id {bound} $2"
+    debit = side.format(who="debit_account_id = $1")
+    credit = side.format(who=f"credit_account_id = $1 AND {_MOVED}")
+    return (
+        f"SELECT {TRANSFER_COLUMNS} FROM (({debit} ORDER BY id {order} LIMIT $3)"
+        f" UNION ALL ({credit} ORDER BY id {order} LIMIT $3)) AS seen"
+        f" ORDER BY id {order} LIMIT $3"
+    )
+
+
+_VISIBLE_BEFORE = _visible("<", "DESC")
+_VISIBLE_AFTER = _visible(">", "ASC")
+_BALANCE_BEFORE = (
+    "SELECT ((SELECT coalesce(sum(amount), 0) FROM transfers"
+    f"  WHERE credit_account_id = $1 AND {_MOVED} AND created_at < $2)"
+    " - (SELECT coalesce(sum(amount), 0) FROM transfers"
+    f"  WHERE debit_account_id = $1 AND {_MOVED} AND created_at < $2))::bigint"
+)
+_MOVED_BETWEEN = (
+    f"SELECT {TRANSFER_COLUMNS} FROM (SELECT {TRANSFER_COLUMNS} FROM transfers"
+    f" WHERE debit_account_id = $1 AND {_MOVED} AND created_at >= $2 AND created_at < $3"
+    f" UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE credit_account_id = $1"
+    f" AND {_MOVED} AND created_at >= $2 AND created_at < $3) AS moved ORDER BY id"
+)
+# The person behind a user account (users.account_id) or a merchant account (merchant:<id>).
+_PARTIES = (
+    "SELECT a.id, a.kind, a.name, coalesce(u.telegram_id, m.telegram_id),"
+    " coalesce(u.username, m.username), coalesce(u.first_name, m.first_name)"
+    " FROM accounts AS a"
+    " LEFT JOIN users AS u ON u.account_id = a.id"
+    " LEFT JOIN users AS m ON a.kind = 'merchant' AND m.telegram_id ="
+    "  CASE WHEN a.name ~ '^merchant:[0-9]{1,18}$'"
+    "  THEN substr(a.name, length('merchant:') + 1)::bigint END"
+    " WHERE a.id = ANY($1::bigint[])"
+)
+
+
+def _person(telegram_id: int | None, username: str | None, first_name: str | None) -> str | None:
+    """The same display name as ``bot.domain.users.User.display_name``."""
+    if telegram_id is None:
+        return None
+    return first_name or (f"@{username}" if username else str(telegram_id))
+
+
+def _ids(ids: Iterable[int]) -> list[int]:
+    return sorted({n for n in ids if is_bigint(n)})
+
+
+class PgHistory(PgPortStore, HistoryStore, StatementStore):
+    """Reads only: it moves nothing and writes nothing."""
+
+    async def get_transfer(self, transfer_id: int) -> Transfer | None:
+        if not is_bigint(transfer_id):
+            return None
+        row = await self._fetchrow(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1", transfer_id
+        )
+        return row_to_transfer(row) if row else None
+
+    async def visible_before(
+        self, account_id: int, before_id: int | None, limit: int
+    ) -> list[Transfer]:
+        before = before_id if before_id is not None else _MAX_ID
+        rows = await self._fetch(_VISIBLE_BEFORE, account_id, before, limit)
+        return [row_to_transfer(r) for r in rows]
+
+    async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
+        rows = await self._fetch(_VISIBLE_AFTER, account_id, after_id, limit)
+        return [row_to_transfer(r) for r in rows]
+
+    async def resolution_of(self, pending_id: int) -> Transfer | None:
+        if not is_bigint(pending_id):
+            return None
+        row = await self._fetchrow(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE pending_id = $1", pending_id
+        )
+        return row_to_transfer(row) if row else None
+
+    async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]:
+        rows = await self._fetch(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1::bigint[])", _ids(ids)
+        )
+        return {row[0]: row_to_transfer(row) for row in rows}
+
+    async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]:
+        found: dict[int, Party] = {}
+        for account_id, kind, name, telegram_id, username, first_name in await self._fetch(
+            _PARTIES, _ids(account_ids)
+        ):
+            found[account_id] = Party(
+                account_id, AccountKind(kind), name, _person(telegram_id, username, first_name)
+            )
+        return found
+
+    async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
+        return (await self._fetchrow(_BALANCE_BEFORE, account_id, before_ms))[0]
+
+    async def moved_between(self, account_id: int, start_ms: int, end_ms: int) -> list[Transfer]:
+        rows = await self._fetch(_MOVED_BETWEEN, account_id, start_ms, end_ms)
+        return [row_to_transfer(r) for r in rows]

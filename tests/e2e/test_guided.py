@@ -1,0 +1,444 @@
+"""Tap, don't type: every journey from the /start menu, with no command typed after it.
+
+The journeys count their taps (a tap on a button, a person picked in the contact picker,
+a chat picked for inline mode; the six PIN digits are counted apart) and print them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+
+from bot.app import publish_commands, publish_descriptions
+from bot.handlers import guided
+from tests.e2e.test_redpacket import escrow, fen_of
+from tests.e2e.test_send import ALICE, BOB, PROFILES, XIAOMING, available, enter_pin, fund
+from tests.e2e.test_withdraw import fund as withdraw_fund
+
+LAOLI = 100_005  # a neighbour with no Telegram username, who never opened the bot
+
+
+def handler_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+class Taps:
+    """Counts what a person does with their thumb."""
+
+    def __init__(self, emulator, who: str) -> None:
+        self.emulator, self.who, self.count = emulator, who, 0
+
+    async def tap(self, message, label):
+        """Tap ``label`` on ``message``; the bot's answer, then its next message or edit."""
+        self.count += 1
+        mark = self.emulator.mark()
+        query_id = await self.emulator.tap(self.who, message, label)
+        await self.emulator.wait_for_answer(query_id, since=mark)
+        return await self.emulator.wait_for(
+            lambda e: e.kind in ("message", "edit") and e.chat_id == message.chat_id, since=mark
+        )
+
+    async def pick(self, people, button="Choose a contact"):
+        """Tap the picker's button and pick ``people``; the bot's next message."""
+        self.count += 1 + len(people)
+        mark = self.emulator.mark()
+        await self.emulator.share_users(self.who, None, button, people)
+        return await self.emulator.wait_for_message(self.who, since=mark)
+
+
+@pytest.fixture
+def laoli(emulator):
+    neighbour = emulator.add_user("老李", None, "zh-hans", user_id=LAOLI)
+    emulator.group.member_ids.append(neighbour.id)
+    return neighbour
+
+
+async def menu(emulator, who: str):
+    await emulator.send_text(who, "/start")
+    return await emulator.wait_for_message(who)
+
+
+async def test_a_neighbour_without_a_username_is_paid_by_the_contact_picker(
+    emulator, wallet, laoli, caplog
+):
+    await fund(wallet, ALICE, 100_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    asked = await taps.tap(welcome, "Send")
+    assert "Who to?" in asked.text
+    assert any(
+        "request_users" in b
+        for row in emulator.chat("alice").reply_keyboard["keyboard"]
+        for b in row
+    )
+    step = await taps.pick([LAOLI])
+    assert "To: 老李" in step.text
+    assert "has not opened the wallet yet: the money waits in their wallet" in step.text
+    memo = await taps.tap(step, "¥20")
+    assert "Add a note?" in memo.text
+    card = await taps.tap(step, "Skip")
+    assert card.text.startswith("Send ¥20.00 to 老李?")
+    assert "money waits in their wallet" in card.text
+    await taps.tap(step, "Confirm")
+    done = await enter_pin(emulator, "alice", step)
+    assert done.text.startswith("✅ Sent ¥20.00 to 老李")
+    assert await available(wallet, ALICE) == 80_00 and await available(wallet, LAOLI) == 20_00
+    print(f"\npay a neighbour without a username: {taps.count} taps + the PIN")
+    assert taps.count <= 6
+
+    # the next time, the neighbour is one of the people paid lately, on the keyboard
+    again = await taps.tap(welcome, "Send")
+    assert "Who to?" in again.text
+    keyboard = emulator.chat("alice").reply_keyboard["keyboard"]
+    labels = [b if isinstance(b, str) else b["text"] for row in keyboard for b in row]
+    assert "👤 老李" in labels
+    mark = emulator.mark()
+    await emulator.send_text("alice", "👤 老李")
+    step = await emulator.wait_for_message("alice", since=mark)
+    assert "To: 老李" in step.text and "¥20" in str(step.reply_markup)
+    assert handler_errors(caplog) == []
+
+
+async def test_a_random_packet_is_made_in_private_and_sent_into_the_group_by_inline_mode(
+    emulator, wallet, caplog
+):
+    await fund(wallet, ALICE, 100_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    step = await taps.tap(welcome, "Red packet")
+    await taps.tap(step, "Random")
+    await taps.tap(step, "¥20")
+    count = await taps.tap(step, "5")
+    assert "Amount: ¥20.00" in count.text
+    ready = await taps.tap(step, "Skip")
+    assert "A random red packet of ¥20.00 in 5 shares" in ready.text
+    taps.count += 2  # the switch button, then the group in the chat picker
+    answer = await emulator.switch_inline("alice", step, "Send to a group", emulator.group)
+    (offer,) = answer.results
+    taps.count += 1  # the packet offered in the group
+    posted = await emulator.choose_inline_result("alice", answer, offer["id"], emulator.group)
+    card = await emulator.wait_for_message("alice", text="red packet")
+    assert await available(wallet, ALICE) == 100_00  # nothing moves before the PIN
+    await taps.tap(card, "Confirm")
+    done = await enter_pin(emulator, "alice", card)
+    assert "Your red packet of ¥20.00 is ready" in done.text
+    print(f"\nsend a random red packet into the group: {taps.count} taps + the PIN")
+    assert taps.count <= 9
+    await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.inline_message_id == posted.inline_message_id, since=0
+    )
+    got = fen_of((await emulator.wait_for_answer(await emulator.tap("bob", posted, "Grab"))).text)
+    assert await available(wallet, BOB) == got and await escrow(wallet) == 20_00 - got
+    assert handler_errors(caplog) == []
+
+
+def requests_saved(settings) -> int:
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
+
+
+async def test_money_is_requested_by_qr_and_history_and_statement_are_a_tap_away(
+    emulator, wallet, settings, caplog
+):
+    await fund(wallet, ALICE, 100_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    step = await taps.tap(welcome, "Request")
+    await taps.tap(step, "¥20")
+    mark = emulator.mark()
+    await taps.tap(step, "Skip")
+    qr = await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo, since=mark)
+    made = await emulator.wait_for_edit(step, since=mark)
+    assert "Your request for ¥20.00 is ready" in made.text
+    assert "?start=pay_" in qr.text and requests_saved(settings) == 1
+    print(f"\nrequest money by QR: {taps.count} taps")
+    assert taps.count <= 3
+
+    taps = Taps(emulator, "alice")
+    page = await taps.tap(welcome, "History")
+    assert "¥100.00" in page.text
+    mark = emulator.mark()
+    await taps.tap(welcome, "Statement")
+    sent = await emulator.wait_for(lambda e: e.kind == "message" and e.message.document, since=mark)
+    assert sent.message.document["file_name"].startswith("statement-")
+    print(f"check history and download a statement: {taps.count} taps")
+    assert taps.count <= 2
+    assert handler_errors(caplog) == []
+
+
+async def test_every_step_refuses_bad_input_kindly_and_moves_nothing(emulator, wallet, caplog):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    await taps.tap(welcome, "Send")
+    for typed, words in (
+        ("@nobody_here", "don't know that person"),
+        ("@alice", "cannot send money to yourself"),
+    ):
+        mark = emulator.mark()
+        await emulator.send_text("alice", typed)
+        assert words in (await emulator.wait_for_message("alice", since=mark)).text
+    mark = emulator.mark()
+    await emulator.send_text("alice", "@bob")
+    step = await emulator.wait_for_message("alice", since=mark)
+    assert "To: Bob" in step.text and "waits in their wallet" in step.text
+    refused = await taps.tap(step, "OK")  # nothing on the pad yet
+    assert "write an amount" in refused.text
+    mark = emulator.mark()
+    again = await emulator.tap("alice", step, "OK")  # the same refusal: nothing changes
+    await emulator.wait_for_answer(again, since=mark)
+    await taps.tap(step, "0")
+    refused = await taps.tap(step, "OK")
+    assert "more than ¥0.00" in refused.text
+    for key in "999":
+        await taps.tap(step, key)
+    refused = await taps.tap(step, "OK")
+    assert "Not enough money" in refused.text and "Amount: ¥0" in refused.text
+    mark = emulator.mark()
+    await emulator.send_text("alice", "12.345")
+    assert "at most two decimals" in (await emulator.wait_for_message("alice", since=mark)).text
+    mark = emulator.mark()
+    await emulator.send_text("alice", "5")
+    memo = await emulator.wait_for_message("alice", since=mark)
+    mark = emulator.mark()
+    await emulator.send_text("alice", "x" * 101)
+    again = await emulator.wait_for_message("alice", since=mark)
+    assert "memo is too long" in again.text and "Add a note?" in again.text
+    assert await available(wallet, ALICE) == 50_00 and await available(wallet, BOB) == 0
+    stale = await taps.tap(memo, "Cancel")  # the step moved to the newer message
+    assert "replaced by a newer one" in stale.text
+    cancelled = await taps.tap(again, "Cancel")
+    assert "Cancelled. Nothing was sent." in cancelled.text
+    assert await wallet.guides.current(ALICE) is None
+
+    # a frozen wallet and a wallet without a PIN cannot begin
+    alice = await wallet.users.get(ALICE)
+    await wallet.ledger.freeze(alice.account_id)
+    refused = await taps.tap(welcome, "Send")
+    assert "frozen" in refused.text
+    await wallet.ledger.unfreeze(alice.account_id)
+    await fund(wallet, BOB, 10_00, pin=False)
+    bob_menu = await menu(emulator, "bob")
+    refused = await Taps(emulator, "bob").tap(bob_menu, "Red packet")
+    assert "no payment PIN yet" in refused.text and refused.buttons()
+    keypad = await Taps(emulator, "bob").tap(refused, "Set my PIN")
+    assert "PIN" in keypad.text
+    assert await available(wallet, ALICE) == 50_00 and await available(wallet, BOB) == 10_00
+    assert handler_errors(caplog) == []
+
+
+async def test_back_goes_one_step_back_and_an_old_step_says_it_was_replaced(
+    emulator, wallet, caplog
+):
+    await fund(wallet, ALICE, 50_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    first = await taps.tap(welcome, "Red packet")
+    await taps.tap(first, "Random")
+    await taps.tap(first, "¥5")
+    back = await taps.tap(first, "Back")
+    assert "How much in the packet" in back.text
+    second = await taps.tap(welcome, "Red packet")  # a new flow replaces the first
+    mark = emulator.mark()
+    query_id = await emulator.tap("alice", first, "¥5")
+    answer = await emulator.wait_for_answer(query_id, since=mark)
+    assert "replaced by a newer one" in answer.text
+    assert "replaced" in (await emulator.wait_for_edit(first, since=mark)).text
+    menu_again = await taps.tap(second, "Back")
+    assert "Cancelled" in menu_again.text and "Send" in str(menu_again.reply_markup)
+    assert handler_errors(caplog) == []
+
+
+async def test_a_flow_left_half_way_moves_nothing_and_expires_quietly(
+    emulator, wallet, application, settings, caplog
+):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    await taps.tap(welcome, "Send")
+    mark = emulator.mark()
+    await emulator.send_text("alice", "@bob")
+    step = await emulator.wait_for_message("alice", since=mark)
+    for _ in range(500):  # the step is shown, then kept with its message
+        if (await wallet.guides.current(ALICE)).message_id == step.message_id:
+            break
+        await asyncio.sleep(0.01)
+    wallet.guides.ttl_s = 0  # the next touch leaves it due at once
+    await taps.tap(step, "1")
+    sweep = SimpleNamespace(application=application, bot=application.bot)
+    mark = emulator.mark()
+    await guided.sweep(sweep)
+    expired = await emulator.wait_for_edit(step, since=mark)
+    assert "expired" in expired.text and not expired.buttons()
+    assert await wallet.guides.current(ALICE) is None
+    mark = emulator.mark()
+    await emulator.send_text("alice", "5")  # the step's question went with it
+    assert "only understand commands" in (await emulator.wait_for_message("alice", since=mark)).text
+    assert await available(wallet, ALICE) == 50_00 and await available(wallet, BOB) == 0
+
+    # a step touched after its deadline, before any sweep, says so too
+    step = await taps.tap(welcome, "Request")
+    mark = emulator.mark()
+    query_id = await emulator.tap("alice", step, "¥20")
+    assert "expired" in (await emulator.wait_for_answer(query_id, since=mark)).text
+    assert "expired" in (await emulator.wait_for_edit(step, since=mark)).text
+    assert requests_saved(settings) == 0
+    assert handler_errors(caplog) == []
+
+
+async def test_hb_in_the_group_offers_to_make_the_packet_in_private(emulator, wallet, caplog):
+    await fund(wallet, ALICE, 100_00)
+    await emulator.send_text("alice", "/hb", emulator.group)
+    usage = await emulator.wait_for_message(emulator.group)
+    (button,) = usage.buttons()
+    assert button["url"].endswith("?start=hb")
+    await emulator.send_text("alice", "/start hb")  # what the button's link does
+    step = await emulator.wait_for_message("alice")
+    assert "How much in the packet" in step.text
+    taps = Taps(emulator, "alice")
+    await taps.tap(step, "¥20")
+    await taps.tap(step, "3")
+    ready = await taps.tap(step, "Skip")
+    assert "of ¥20.00 in 3 shares" in ready.text
+    assert await available(wallet, ALICE) == 100_00
+    assert handler_errors(caplog) == []
+
+
+async def test_a_withdrawal_by_taps_ends_on_its_card(emulator, wallet, caplog):
+    await withdraw_fund(wallet, ALICE, 300_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    step = await taps.tap(welcome, "Withdraw")
+    card = await taps.tap(step, "¥100")
+    assert "¥100.00" in card.text and "Confirm" in str(card.reply_markup)
+    assert await available(wallet, ALICE) == 300_00
+    assert handler_errors(caplog) == []
+
+
+async def test_the_command_lists_are_short_and_localized_and_the_bot_describes_itself(
+    sandbox, application, wallet
+):
+    async with application:
+        await publish_commands(application, wallet.settings)
+        await publish_descriptions(application)
+    names, texts = {}, {}  # (scope type, language) -> the commands, their descriptions
+    for key, value in sandbox.emulator.commands.items():
+        scope, language = json.loads(key)
+        names[scope["type"], language] = [c["command"] for c in value]
+        texts[scope["type"], language] = [c["description"] for c in value]
+    for scope in ("all_private_chats", "all_group_chats"):
+        for language in ("", "zh"):
+            assert 1 <= len(names[scope, language]) <= 8
+        assert texts[scope, ""] != texts[scope, "zh"]
+    assert "start" in names["all_private_chats", "zh"]
+    descriptions = sandbox.emulator.descriptions
+    for which in ("description", "short_description"):
+        assert descriptions[which, ""] and descriptions[which, "zh"]
+        assert descriptions[which, ""] != descriptions[which, "zh"]
+
+
+async def test_a_bill_is_split_with_people_picked_at_once(
+    emulator, wallet, laoli, settings, caplog
+):
+    await emulator.send_text("bob", "/start")
+    await emulator.wait_for_message("bob")
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    asked = await taps.tap(welcome, "Split a bill")
+    assert "Split with whom?" in asked.text
+    step = await taps.pick([BOB, LAOLI], button="Choose the people")
+    assert "With: Bob, 老李" in step.text
+    await taps.tap(step, "¥100")
+    mark = emulator.mark()
+    done = await taps.tap(step, "Skip")
+    assert done.text.startswith("🧾 Split ¥100.00 among 3 people. Your own share: ¥33.34")
+    assert "Bob: ¥33.33" in done.text and "老李: ¥33.33" in done.text
+    told = await emulator.wait_for_message("bob", since=mark)
+    assert "split a bill of ¥100.00 among 3 people. Your share: ¥33.33" in told.text
+    assert requests_saved(settings) == 2
+    print(f"\nsplit a bill with two neighbours: {taps.count} taps")
+    assert handler_errors(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [("300", "at most ¥200.00"), ("0", "more than ¥0.00"), ("1e5", "plain digits")],
+)
+async def test_a_packet_too_large_or_zero_is_refused_at_its_amount(
+    emulator, wallet, typed, words, caplog
+):
+    await fund(wallet, ALICE, 500_00)
+    taps = Taps(emulator, "alice")
+    step = await taps.tap(await menu(emulator, "alice"), "Red packet")
+    await taps.tap(step, "Random")
+    mark = emulator.mark()
+    await emulator.send_text("alice", typed)
+    refused = await emulator.wait_for_message("alice", since=mark)
+    assert words in refused.text and "How much in the packet" in refused.text
+    assert step.message_id != refused.message_id
+    assert await available(wallet, ALICE) == 500_00
+    assert handler_errors(caplog) == []
+
+
+@pytest.mark.parametrize(("typed", "words"), [("0", "1 to 100"), ("101", "1 to 100")])
+async def test_a_packet_count_out_of_range_is_refused_and_asked_again(
+    emulator, wallet, typed, words, caplog
+):
+    await fund(wallet, ALICE, 100_00)
+    taps = Taps(emulator, "alice")
+    step = await taps.tap(await menu(emulator, "alice"), "Red packet")
+    await taps.tap(step, "Random")
+    await taps.tap(step, "¥5")
+    mark = emulator.mark()
+    await emulator.send_text("alice", typed)
+    refused = await emulator.wait_for_message("alice", since=mark)
+    assert words in refused.text and "How many shares?" in refused.text
+    assert await available(wallet, ALICE) == 100_00
+    assert handler_errors(caplog) == []
+
+
+async def test_a_typed_amount_becomes_a_favourite_quick_pick(emulator, wallet, caplog):
+    await fund(wallet, ALICE, 100_00)
+    await wallet.users.seen(PROFILES[BOB])
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    for time in range(2):  # used twice: more often than any other amount
+        await taps.tap(welcome, "Send")
+        step = await taps.pick([BOB])
+        assert ("¥12.34" in str(step.reply_markup)) is bool(time)
+        mark = emulator.mark()
+        await emulator.send_text("alice", "12.34")
+        memo = await emulator.wait_for_message("alice", since=mark)
+        card = await taps.tap(memo, "Skip")
+        assert card.text.startswith("Send ¥12.34 to Bob?")
+        await taps.tap(memo, "Cancel")
+    await taps.tap(welcome, "Send")
+    step = await taps.pick([BOB])
+    quick = [b["text"] for b in step.buttons()][:4]
+    assert "¥12.34" in quick and quick == sorted(quick, key=lambda t: float(t[1:]))
+    assert await available(wallet, ALICE) == 100_00  # cards shown, none confirmed
+    assert handler_errors(caplog) == []
+
+
+async def test_the_flows_speak_chinese_to_a_chinese_resident(emulator, wallet, laoli, caplog):
+    await fund(wallet, XIAOMING, 100_00)
+    welcome = await menu(emulator, "xiaoming")
+    taps = Taps(emulator, "xiaoming")
+    asked = await taps.tap(welcome, "转账")
+    assert "转给谁" in asked.text
+    step = await taps.pick([LAOLI], button="选择联系人")
+    assert "收款人：老李" in step.text and "钱会存在 TA 的钱包里" in step.text
+    memo = await taps.tap(step, "¥10")
+    assert "添加备注" in memo.text
+    cancelled = await taps.tap(step, "取消")
+    assert "已取消，没有付出任何钱。" in cancelled.text
+    assert await available(wallet, XIAOMING) == 100_00
+    assert handler_errors(caplog) == []
