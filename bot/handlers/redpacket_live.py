@@ -40,6 +40,9 @@ class ProgressEditor:
         self._pending: dict[str, asyncio.Task] = {}
         self._shown: dict[str, str] = {}  # what each packet's message shows now
         self._running: set[asyncio.Task] = set()  # waiting or editing
+        # one edit of a packet at a time: an edit slower than ``interval`` (a slow read)
+        # would otherwise meet the next one, both sending what neither had shown yet
+        self._editing: dict[str, asyncio.Lock] = {}
 
     def posted(self, packet_id: str, text: str, markup) -> None:
         """The packet's message has just appeared, showing ``text``: bring it up to date
@@ -63,13 +66,15 @@ class ProgressEditor:
         finally:
             self._pending.pop(packet_id, None)
         self._last[packet_id] = time.monotonic()
-        try:
-            await edit_packet(self.application, packet_id, self._shown)
-        except Exception:
-            log.warning("could not edit red packet %s", packet_id, exc_info=True)
+        async with self._editing.setdefault(packet_id, asyncio.Lock()):
+            try:
+                await edit_packet(self.application, packet_id, self._shown)
+            except Exception:
+                log.warning("could not edit red packet %s", packet_id, exc_info=True)
         if len(self._last) > 10_000:
             self._last.clear()
             self._shown.clear()
+            self._editing = {k: v for k, v in self._editing.items() if v.locked()}
 
     async def drain(self) -> None:
         """Wait for the scheduled edits and those under way (tests, shutdown)."""

@@ -44,7 +44,10 @@ def pytest_generate_tests(metafunc) -> None:
 @pytest.fixture
 def back_end(request) -> str:
     """``sqlite`` or ``postgres``: the test's parameter (``both_back_ends``), else
-    ``WALLET_TEST_DATABASE`` (SQLite by default)."""
+    ``WALLET_TEST_DATABASE`` (SQLite by default); always SQLite for a test marked
+    ``sqlite_only`` (one about SQLite's file: its permissions, its bytes, its disk)."""
+    if request.node.get_closest_marker("sqlite_only"):
+        return "sqlite"
     chosen = getattr(request, "param", None) or os.environ.get(BACK_END_VARIABLE, "sqlite")
     if chosen not in BACK_ENDS:
         raise pytest.UsageError(f"{BACK_END_VARIABLE} is sqlite or postgres, not {chosen!r}")

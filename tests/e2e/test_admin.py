@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sqlite3
 import time
 
 from bot.domain.errors import AccountFrozen
@@ -11,6 +10,7 @@ from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
 from bot.security import totp
 from bot.security.cipher import field_aad
+from tests.e2e.database import tamper
 from tests.e2e.test_send import (
     PROFILES,
     XIAOMING,
@@ -138,10 +138,7 @@ async def test_a_failed_audit_lists_what_was_tampered_with(emulator, wallet, set
     bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
     external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
     await wallet.ledger.transfer("t1", external, bob.account_id, 12_34, "topup")
-    conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
-    conn.execute("DROP TRIGGER transfers_are_immutable")
-    conn.execute("UPDATE transfers SET amount = 99999 WHERE key = 't1'")
-    conn.close()
+    tamper(settings.database_url, "UPDATE transfers SET amount = 99999 WHERE key = 't1'")
 
     await emulator.send_text("alice", "/audit")
     lines = (await emulator.wait_for_message("alice")).text.splitlines()
@@ -151,6 +148,4 @@ async def test_a_failed_audit_lists_what_was_tampered_with(emulator, wallet, set
     assert len(lines) == 1 + int(lines[0].split()[4])  # every problem listed (fewer than 10)
 
     # the row as it was: the wallet fixture audits the ledger again after the test
-    conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
-    conn.execute("UPDATE transfers SET amount = 1234 WHERE key = 't1'")
-    conn.close()
+    tamper(settings.database_url, "UPDATE transfers SET amount = 1234 WHERE key = 't1'")

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from types import SimpleNamespace
 
 import pytest
 
 from bot.app import publish_commands, publish_descriptions
 from bot.handlers import guided
+from tests.e2e.database import rows
 from tests.e2e.test_redpacket import escrow, fen_of
 from tests.e2e.test_send import ALICE, BOB, PROFILES, XIAOMING, available, enter_pin, fund
 from tests.e2e.test_withdraw import fund as withdraw_fund
@@ -138,9 +138,7 @@ async def test_a_random_packet_is_made_in_private_and_sent_into_the_group_by_inl
 
 
 def requests_saved(settings) -> int:
-    path = settings.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
+    return rows(settings.database_url, "SELECT count(*) FROM payment_requests")[0][0]
 
 
 async def test_money_is_requested_by_qr_and_history_and_statement_are_a_tap_away(

@@ -31,7 +31,8 @@ from tests.e2e.test_send import (
 pytest.importorskip("zxingcpp")
 
 SHOP = "王芳面馆"
-CHARGE_LINK = re.compile(r"start=(pay_[A-Za-z0-9_-]{20})\b")
+# (not ``\b`` at the end: a token may end in "-", after which \b never matches a space)
+CHARGE_LINK = re.compile(r"start=(pay_[A-Za-z0-9_-]{20})(?![A-Za-z0-9_-])")
 PAY_CODE = re.compile(r"(\d{6} \d{6} \d{6})")
 
 

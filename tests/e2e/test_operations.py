@@ -91,6 +91,7 @@ async def test_the_counters_move_by_what_the_run_did(
     assert [r.getMessage() for r in errors] == ["error while handling an update"]
 
 
+@pytest.mark.sqlite_only
 async def test_healthz_is_unhealthy_while_the_database_file_is_read_only(
     emulator, wallet, endpoint, settings
 ):
@@ -127,6 +128,7 @@ async def test_healthz_is_unhealthy_when_the_job_queue_stops_beating(
     assert body["checks"]["database"] == "ok"
 
 
+@pytest.mark.sqlite_only
 async def test_the_scheduled_backup_job_writes_a_backup_and_counts_it(
     emulator, wallet, running, endpoint, settings, tmp_path
 ):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from telegram.ext import CommandHandler
 
 from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
 from bot.handlers.context import current_user, language_of
 from bot.handlers.pin import keypad_markup, keypad_text
+from tests.e2e.database import rows
 
 ALICE, BOB = 100_002, 100_004
 
@@ -68,10 +67,9 @@ async def test_a_pin_is_set_on_the_keypad_and_never_appears_in_a_message(
     await wallet.pins.verify(ALICE, "258014")
     texts = [e.text or "" for e in emulator.events]
     assert not any("258014" in t for t in texts)
-    raw = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
-    (stored,) = raw.execute(
-        "SELECT pin_hash FROM credentials WHERE telegram_id = ?", (ALICE,)
-    ).fetchone()
+    ((stored,),) = rows(
+        settings.database_url, "SELECT pin_hash FROM credentials WHERE telegram_id = ?", ALICE
+    )
     assert stored.startswith("scrypt$") and "258014" not in stored
 
 

@@ -35,7 +35,7 @@ BOT = textwrap.dedent(
         settings = Settings(
             telegram_bot_token=token,
             telegram_api_base_url=url,
-            database_url=f"sqlite:///{db}",
+            database_url=db,
             data_dir=Path(data_dir),
             redpacket_expiry_s=int(expiry),
         )
@@ -60,7 +60,7 @@ async def test_a_packet_open_when_the_bot_was_killed_is_refunded_after_the_resta
     script.write_text(BOT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WALLET_", "TELEGRAM_"))}
     env["PYTHONPATH"] = str(ROOT)
-    db = settings.database_url.removeprefix("sqlite:///")
+    db = settings.database_url  # SQLite's file or PostgreSQL's database
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         str(script),

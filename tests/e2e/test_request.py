@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import re
-import sqlite3
 
 import pytest
 from PIL import Image
 
 from bot.render.labels import deadline_time
+from tests.e2e.database import rows
 from tests.e2e.test_send import (
     ALICE,
     BOB,
@@ -49,9 +49,7 @@ async def open_card(emulator, who: str, payload: str):
 
 
 def requests_saved(settings) -> int:
-    path = settings.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
+    return rows(settings.database_url, "SELECT count(*) FROM payment_requests")[0][0]
 
 
 async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator, wallet):

@@ -7,6 +7,7 @@ import io
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.security import totp
@@ -101,6 +102,7 @@ async def test_a_card_is_bound_only_to_a_verified_wallet_and_shown_masked(emulat
     assert not any("4111 1111 1111 1111" in (m.text or "") for m in emulator.messages("bob"))
 
 
+@pytest.mark.sqlite_only
 async def test_the_database_file_holds_no_plaintext_secrets(emulator, wallet, settings):
     await emulator.send_text("alice", f"/verify 张三丰 {ID_NUMBER}")
     await emulator.wait_for_message("alice")

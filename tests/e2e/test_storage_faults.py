@@ -139,6 +139,7 @@ async def test_a_full_disk_refuses_writes_clearly_and_keeps_answering_reads(
     await the_wallet_goes_on(emulator, wallet)
 
 
+@pytest.mark.sqlite_only
 async def test_a_read_only_database_refuses_writes_clearly_and_keeps_answering_reads(
     emulator, wallet, caplog
 ):

@@ -22,8 +22,7 @@ async def _probe(conn: asyncpg.Connection, at_ms: int) -> None:
 
 class PgOperations(PgPortStore):
     async def figures(self, after_transfer_id: int) -> Figures:
-        last = await self._fetchrow("SELECT coalesce(max(id), 0) FROM transfers")
-        last = last[0]
+        (last,) = await self._fetchrow("SELECT coalesce(max(id), 0) FROM transfers")
         # up to ``last`` only: a transfer committed meanwhile is read the next time
         rows = await self._fetch(
             "SELECT kind, currency, count(*), coalesce(sum(amount), 0)::bigint FROM transfers"
@@ -34,15 +33,12 @@ class PgOperations(PgPortStore):
         )
         moved = {(kind, currency): Moved(count, amount) for kind, currency, count, amount in rows}
         packets = await self._fetch("SELECT state, count(*) FROM red_packets GROUP BY state")
-        held = await self._fetchrow("SELECT count(*) FROM held_payments WHERE state = 'open'")
-        queued = await self._fetchrow("SELECT count(*) FROM payout_queue WHERE state = 'queued'")
-        return Figures(
-            max(last, after_transfer_id),
-            moved,
-            {state: count for state, count in packets},
-            held[0],
-            queued[0],
+        (held,) = await self._fetchrow("SELECT count(*) FROM held_payments WHERE state = 'open'")
+        (queued,) = await self._fetchrow(
+            "SELECT count(*) FROM payout_queue WHERE state = 'queued'"
         )
+        by_state = {state: count for state, count in packets}
+        return Figures(max(last, after_transfer_id), moved, by_state, held, queued)
 
     async def probe_write(self) -> None:
         await self._write(_probe, self._clock())
