@@ -54,11 +54,32 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # the header bot.webhook checks
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # Telegram's; bot.webhook checks it too
 MAX_BODY_BYTES = 256 * 1024  # bot.webhook.MAX_BODY_BYTES
 FORWARD_TIMEOUT_S = 10.0  # a worker answers at once; past this Telegram is told to retry
 _USER_FIELDS = ("from", "user")
 _CHAT_FIELDS = ("chat", "actor_chat", "voter_chat")
+
+
+async def read_update(
+    request: web.Request, secret: bytes, who: str
+) -> tuple[dict, bytes, web.Response | None]:
+    """A webhook request as Telegram sends it: (the update, its body, None), or the refusal
+    to answer with: 403 without the secret token (compared in constant time), 400 for a
+    body that is no JSON update (aiohttp answers 413 past the size limit)."""
+    given = request.headers.get(SECRET_HEADER, "").encode()
+    if not hmac.compare_digest(given, secret):
+        log.warning("%s: refused a request from %s without the secret token", who, request.remote)
+        return {}, b"", web.Response(status=403)
+    body = await request.read()
+    try:
+        update = json.loads(body)
+        if not isinstance(update, dict) or type(update.get("update_id")) is not int:
+            raise ValueError("not an update")
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        log.warning("%s: refused a body that is no JSON update (%d bytes): %r", who, len(body), exc)
+        return {}, body, web.Response(status=400)
+    return update, body, None
 
 
 def person_of(update: dict) -> int:
@@ -165,22 +186,9 @@ class Dispatcher:
             log.info("dispatch: %d updates forwarded to %s, %d refused", accepted, url, failed)
 
     async def _update(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, self._secret.encode()):
-            log.warning(
-                "dispatch: refused a request from %s without the secret token", request.remote
-            )
-            return web.Response(status=403)
-        body = await request.read()  # over client_max_size: aiohttp answers 413
-        try:
-            update = json.loads(body)
-            if not isinstance(update, dict) or type(update.get("update_id")) is not int:
-                raise ValueError("not an update")
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            log.warning(
-                "dispatch: refused a body that is no JSON update (%d bytes): %r", len(body), exc
-            )
-            return web.Response(status=400)
+        update, body, refusal = await read_update(request, self._secret.encode(), "dispatch")
+        if refusal is not None:
+            return refusal
         person = person_of(update)
         worker = worker_of(person, len(self.workers))
         line = self._lines.get(person)

@@ -29,8 +29,6 @@ received are handled, the application stops (jobs, outbox) and shuts down.
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
 import os
 import secrets
@@ -49,6 +47,7 @@ from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES
 from bot.config import WEBHOOK_SECRET, Settings
+from bot.dispatch import SECRET_HEADER, read_update
 from bot.gateways.http import CALLBACK_PATH, UntrustedMessage, verify_callback
 from bot.handlers.context import WALLET_KEY
 from bot.handlers.withdraw import tell_owner
@@ -71,7 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_FILE = "webhook.secret"
 MAX_BODY_BYTES = 256 * 1024  # an update is a few kB; a long message with entities < 100 kB
 SEEN_UPDATES = 10_000  # recent update ids remembered to drop a second delivery
@@ -210,22 +208,13 @@ class WebhookServer:
             await runner.cleanup()
 
     async def _update(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, self._secret):
-            log.warning(
-                "webhook: refused a request from %s without the secret token", request.remote
-            )
-            return web.Response(status=403)
-        body = await request.read()  # over client_max_size: aiohttp answers 413
+        data, body, refusal = await read_update(request, self._secret, "webhook")
+        if refusal is not None:
+            return refusal
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or type(data.get("update_id")) is not int:
-                raise ValueError("not an update")
             update = Update.de_json(data, self.application.bot)
-        except Exception as exc:  # whatever is wrong with the body, it is refused
-            log.warning(
-                "webhook: refused a body that is no JSON update (%d bytes): %r", len(body), exc
-            )
+        except Exception as exc:  # whatever is wrong with the update, it is refused
+            log.warning("webhook: refused an update it cannot read (%d bytes): %r", len(body), exc)
             return web.Response(status=400)
         if not self.seen.add(update.update_id):
             log.info("webhook: update %s delivered again; handled once", update.update_id)

@@ -39,6 +39,7 @@ from bot.domain.model import (
 )
 from bot.domain.ports import LedgerStore
 from bot.storage.postgres.port import JOURNAL_LOCK, PgPortStore
+from bot.storage.rows import ACCOUNT_COLUMNS, TRANSFER_COLUMNS, row_to_account, row_to_transfer
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -49,13 +50,6 @@ __all__ = [
     "row_to_transfer",
 ]
 
-ACCOUNT_COLUMNS = (
-    "id, name, kind, currency, status, debits_posted, credits_posted, debits_pending, created_at"
-)
-TRANSFER_COLUMNS = (
-    "id, key, debit_account_id, credit_account_id, amount, currency, kind, flag, pending_id,"
-    " ref, memo, timeout_ms, created_at, prev_hash, hash"
-)
 _INSERT_TRANSFER = (
     f"INSERT INTO transfers ({TRANSFER_COLUMNS})"
     f" VALUES ({', '.join(f'${n}' for n in range(1, 16))})"
@@ -86,38 +80,6 @@ _DEBIT_PENDING = (
 _CREDIT_POSTED = "UPDATE accounts SET credits_posted = credits_posted + $2 WHERE id = $1"
 
 
-def row_to_account(row: Sequence) -> Account:
-    return Account(
-        id=row[0],
-        name=row[1],
-        kind=AccountKind(row[2]),
-        currency=row[3],
-        status=AccountStatus(row[4]),
-        debits_posted=row[5],
-        credits_posted=row[6],
-        debits_pending=row[7],
-        created_at=row[8],
-    )
-
-
-def row_to_transfer(row: Sequence) -> Transfer:
-    return Transfer(
-        id=row[0],
-        key=row[1],
-        debit_account_id=row[2],
-        credit_account_id=row[3],
-        amount=row[4],
-        currency=row[5],
-        kind=row[6],
-        flag=TransferFlag(row[7]),
-        pending_id=row[8],
-        ref=row[9],
-        memo=row[10],
-        timeout_ms=row[11],
-        created_at=row[12],
-        prev_hash=row[13],
-        hash=row[14],
-    )
 
 
 def _updated(status: str) -> int:

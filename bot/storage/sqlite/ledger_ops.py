@@ -35,6 +35,7 @@ from bot.domain.model import (
     TransferFlag,
     TransferSpec,
 )
+from bot.storage.rows import ACCOUNT_COLUMNS, TRANSFER_COLUMNS, row_to_account, row_to_transfer
 from bot.storage.sqlite.bulk import run_chunked, values
 from bot.storage.sqlite.writer import RollBackThen
 
@@ -46,13 +47,6 @@ __all__ = [
     "row_to_transfer",
 ]
 
-ACCOUNT_COLUMNS = (
-    "id, name, kind, currency, status, debits_posted, credits_posted, debits_pending, created_at"
-)
-TRANSFER_COLUMNS = (
-    "id, key, debit_account_id, credit_account_id, amount, currency, kind, flag, pending_id,"
-    " ref, memo, timeout_ms, created_at, prev_hash, hash"
-)
 _INSERT_TRANSFER = f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 
 
@@ -120,38 +114,6 @@ class _Standing(NamedTuple):
 _standing = partial(tuple.__new__, _Standing)
 
 
-def row_to_account(row: Sequence) -> Account:
-    return Account(
-        id=row[0],
-        name=row[1],
-        kind=AccountKind(row[2]),
-        currency=row[3],
-        status=AccountStatus(row[4]),
-        debits_posted=row[5],
-        credits_posted=row[6],
-        debits_pending=row[7],
-        created_at=row[8],
-    )
-
-
-def row_to_transfer(row: Sequence) -> Transfer:
-    return Transfer(
-        id=row[0],
-        key=row[1],
-        debit_account_id=row[2],
-        credit_account_id=row[3],
-        amount=row[4],
-        currency=row[5],
-        kind=row[6],
-        flag=TransferFlag(row[7]),
-        pending_id=row[8],
-        ref=row[9],
-        memo=row[10],
-        timeout_ms=row[11],
-        created_at=row[12],
-        prev_hash=row[13],
-        hash=row[14],
-    )
 
 
 class LedgerOps:
