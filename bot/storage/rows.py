@@ -1,13 +1,26 @@
-"""What both back ends read the same way: the ledger's columns and their rows as domain
-values (one place, so SQLite and PostgreSQL can never read a transfer differently)."""
+"""What both back ends read the same way: the ledger's columns, merchants' and refunds'
+rows as domain values (one place, so SQLite and PostgreSQL can never read them
+differently)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.domain.merchants import Charge, Merchant, MerchantPayment, PaidVia
 from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, TransferFlag
+from bot.domain.offers import VoucherPart
 
-__all__ = ["ACCOUNT_COLUMNS", "TRANSFER_COLUMNS", "row_to_account", "row_to_transfer"]
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "account_holder",
+    "refund_original",
+    "row_to_account",
+    "row_to_charge",
+    "row_to_merchant",
+    "row_to_payment",
+    "row_to_transfer",
+]
 
 ACCOUNT_COLUMNS = (
     "id, name, kind, currency, status, debits_posted, credits_posted, debits_pending, created_at"
@@ -49,4 +62,53 @@ def row_to_transfer(row: Sequence) -> Transfer:
         created_at=row[12],
         prev_hash=row[13],
         hash=row[14],
+    )
+
+
+def account_holder(name: str, telegram_id: int | None) -> int | None:
+    """The Telegram id of whoever holds the account (a person, else a merchant's owner)."""
+    if telegram_id is not None:
+        return telegram_id
+    kind, _, owner = name.partition(":")
+    return int(owner) if kind == "merchant" and owner.isdigit() else None
+
+
+def refund_original(row: Sequence) -> tuple[Transfer, bool, bool, int | None, int | None]:
+    """A transfer to refund as its query reads it: the transfer, whether each side may go
+    negative, and who holds each side."""
+    original = row_to_transfer(row[:15])
+    payer_negative, payee_negative, payer_name, payee_name, payer, payee = row[15:]
+    return (
+        original,
+        bool(payer_negative),
+        bool(payee_negative),
+        account_holder(payer_name, payer),
+        account_holder(payee_name, payee),
+    )
+
+
+def row_to_merchant(row: Sequence) -> Merchant:
+    return Merchant(*tuple(row)[:7])
+
+
+def row_to_charge(row: Sequence) -> Charge:
+    return Charge(*tuple(row)[:6])
+
+
+def row_to_payment(row: Sequence, vouchers: Sequence[Sequence]) -> MerchantPayment:
+    return MerchantPayment(
+        id=row[0],
+        key=row[1],
+        merchant_id=row[2],
+        payer_id=row[3],
+        price=row[4],
+        own=row[5],
+        discount=row[6],
+        coupon_id=row[7],
+        via=PaidVia(row[8]),
+        ref=row[9],
+        created_at=row[10],
+        own_transfer_id=row[11],
+        discount_transfer_id=row[12],
+        vouchers=tuple((VoucherPart(v[0], v[1]), v[2]) for v in vouchers),
     )

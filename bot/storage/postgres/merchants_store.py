@@ -14,7 +14,7 @@ the whole of it back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import asyncpg
 
@@ -71,6 +71,7 @@ from bot.storage.postgres.offers_store import (
     use,
 )
 from bot.storage.postgres.port import RETRY_SQLSTATES, UNIQUE_VIOLATION, PgPortStore
+from bot.storage.rows import row_to_charge, row_to_merchant, row_to_payment
 
 __all__ = ["PgMerchants", "after_leg_refund"]
 
@@ -100,33 +101,6 @@ TAKINGS = (
     f"  AND kind = '{TransferKind.PAYMENT_REFUND}'"
     "  AND created_at >= $3 AND created_at < $4)"
 )
-
-
-def row_to_merchant(row: Sequence) -> Merchant:
-    return Merchant(*tuple(row)[:7])
-
-
-def row_to_charge(row: Sequence) -> Charge:
-    return Charge(*tuple(row)[:6])
-
-
-def row_to_payment(row: Sequence, vouchers: Sequence[Sequence]) -> MerchantPayment:
-    return MerchantPayment(
-        id=row[0],
-        key=row[1],
-        merchant_id=row[2],
-        payer_id=row[3],
-        price=row[4],
-        own=row[5],
-        discount=row[6],
-        coupon_id=row[7],
-        via=PaidVia(row[8]),
-        ref=row[9],
-        created_at=row[10],
-        own_transfer_id=row[11],
-        discount_transfer_id=row[12],
-        vouchers=tuple((VoucherPart(v[0], v[1]), v[2]) for v in vouchers),
-    )
 
 
 async def _payment_by(

@@ -12,13 +12,13 @@ original.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import asyncpg
 
 from bot.domain.errors import IdempotencyConflict, RefundTransferNotFound
 from bot.domain.kinds import TransferKind
-from bot.domain.model import MAY_GO_NEGATIVE, Transfer, TransferSpec
+from bot.domain.model import MAY_GO_NEGATIVE, TransferSpec
 from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref, refund_refusal
 from bot.storage.postgres.events import append_event
 from bot.storage.postgres.ledger_store import (
@@ -29,6 +29,7 @@ from bot.storage.postgres.ledger_store import (
 )
 from bot.storage.postgres.merchants_store import after_leg_refund
 from bot.storage.postgres.port import JOURNAL_LOCK, PgPortStore
+from bot.storage.rows import refund_original
 
 __all__ = ["PgRefunds"]
 
@@ -49,30 +50,10 @@ _REFUNDED = (
 _BY_KEY = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE key = $1"
 
 
-def _holder(name: str, telegram_id: int | None) -> int | None:
-    """The Telegram id of whoever holds the account (a person, else a merchant's owner)."""
-    if telegram_id is not None:
-        return telegram_id
-    kind, _, owner = name.partition(":")
-    return int(owner) if kind == "merchant" and owner.isdigit() else None
-
-
-def _original(row: Sequence) -> tuple[Transfer, bool, bool, int | None, int | None]:
-    original = row_to_transfer(row[:15])
-    payer_negative, payee_negative, payer_name, payee_name, payer, payee = row[15:]
-    return (
-        original,
-        bool(payer_negative),
-        bool(payee_negative),
-        _holder(payer_name, payer),
-        _holder(payee_name, payee),
-    )
-
-
 def _assess(row, transfer_id: int, refunded: int, amount: int | None) -> RefundPreview:
     if row is None:
         raise RefundTransferNotFound(transfer_id=transfer_id)
-    original, payer_negative, payee_negative, payer, payee = _original(row)
+    original, payer_negative, payee_negative, payer, payee = refund_original(row)
     wanted, refused = refund_refusal(original, payer_negative, payee_negative, refunded, amount)
     if refused is not None:
         raise refused
@@ -109,7 +90,7 @@ async def _refund(
         )
         if not same:
             raise IdempotencyConflict(key=key)
-        original, _, _, payer, payee = _original(row)
+        original, _, _, payer, payee = refund_original(row)
         return Refund(first, original, refunded, payer, payee, replayed=True)
     preview = _assess(row, transfer_id, refunded, amount)
     original = preview.original

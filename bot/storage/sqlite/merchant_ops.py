@@ -47,6 +47,7 @@ from bot.domain.merchants import (
 from bot.domain.model import AccountKind, AccountStatus, SystemAccount, Transfer, TransferSpec
 from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_refund
 from bot.domain.refunds import refund_ref
+from bot.storage.rows import row_to_charge, row_to_merchant, row_to_payment
 from bot.storage.sqlite import offers_ops
 from bot.storage.sqlite.guard_queries import OUTGOING_TOTALS
 from bot.storage.sqlite.hold_ops import mark_password_free
@@ -96,33 +97,6 @@ TAKINGS = (
     f"  AND kind = '{TransferKind.PAYMENT_REFUND}'"
     "  AND created_at >= :since AND created_at < :until)"
 )
-
-
-def row_to_merchant(row: Sequence) -> Merchant:
-    return Merchant(*row[:7])
-
-
-def row_to_charge(row: Sequence) -> Charge:
-    return Charge(*row[:6])
-
-
-def row_to_payment(row: Sequence, vouchers: Sequence[Sequence]) -> MerchantPayment:
-    return MerchantPayment(
-        id=row[0],
-        key=row[1],
-        merchant_id=row[2],
-        payer_id=row[3],
-        price=row[4],
-        own=row[5],
-        discount=row[6],
-        coupon_id=row[7],
-        via=PaidVia(row[8]),
-        ref=row[9],
-        created_at=row[10],
-        own_transfer_id=row[11],
-        discount_transfer_id=row[12],
-        vouchers=tuple((VoucherPart(v[0], v[1]), v[2]) for v in vouchers),
-    )
 
 
 def payment_by(conn: sqlite3.Connection, where: str, value: object) -> MerchantPayment | None:

@@ -14,8 +14,9 @@ import sqlite3
 
 from bot.domain.errors import IdempotencyConflict, RefundTransferNotFound
 from bot.domain.kinds import TransferKind
-from bot.domain.model import MAY_GO_NEGATIVE, Transfer, TransferSpec
+from bot.domain.model import MAY_GO_NEGATIVE, TransferSpec
 from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref, refund_refusal
+from bot.storage.rows import refund_original
 from bot.storage.sqlite import merchant_ops
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.port import PortStore
@@ -41,30 +42,10 @@ _REFUNDED = (
 _BY_KEY = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE key = ?"
 
 
-def _holder(name: str, telegram_id: int | None) -> int | None:
-    """The Telegram id of whoever holds the account (a person, else a merchant's owner)."""
-    if telegram_id is not None:
-        return telegram_id
-    kind, _, owner = name.partition(":")
-    return int(owner) if kind == "merchant" and owner.isdigit() else None
-
-
-def _original(row) -> tuple[Transfer, bool, bool, int | None, int | None]:
-    original = row_to_transfer(row[:15])
-    payer_negative, payee_negative, payer_name, payee_name, payer, payee = row[15:]
-    return (
-        original,
-        bool(payer_negative),
-        bool(payee_negative),
-        _holder(payer_name, payer),
-        _holder(payee_name, payee),
-    )
-
-
 def _assess(row, transfer_id: int, refunded: int, amount: int | None) -> RefundPreview:
     if row is None:
         raise RefundTransferNotFound(transfer_id=transfer_id)
-    original, payer_negative, payee_negative, payer, payee = _original(row)
+    original, payer_negative, payee_negative, payer, payee = refund_original(row)
     wanted, refused = refund_refusal(original, payer_negative, payee_negative, refunded, amount)
     if refused is not None:
         raise refused
@@ -97,7 +78,7 @@ def _refund(
         )
         if not same:
             raise IdempotencyConflict(key=key)
-        original, _, _, payer, payee = _original(row)
+        original, _, _, payer, payee = refund_original(row)
         return Refund(first, original, refunded, payer, payee, replayed=True)
     preview = _assess(row, transfer_id, refunded, amount)
     original = preview.original
