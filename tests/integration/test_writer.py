@@ -110,3 +110,52 @@ async def test_a_stuck_group_does_not_hold_back_the_answers_of_the_group_before_
     finally:
         second_may_finish.set()
     assert await second == "second"
+
+
+async def test_a_burst_starts_its_first_group_before_the_rest_of_the_burst_has_queued(store):
+    """A full group of callers to an idle writer is handed to the writer's thread at once,
+    by the caller that filled it, not once the writer's task gets its turn behind the
+    rest of the burst; every caller is answered with its own result, once committed."""
+    size = store.writer._max_batch
+    handed: list[bool] = []  # per caller after the first group: was it handed over already
+
+    def op(conn, i):
+        conn.execute("CREATE TABLE IF NOT EXISTS burst (i INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO burst VALUES (?)", (i,))
+        return i
+
+    async def call(i):
+        result = store.writer.run(op, i)
+        if i >= size:
+            handed.append(store.writer._early is not None)
+        return await result
+
+    results = await asyncio.gather(*(call(i) for i in range(3 * size)))
+    assert results == list(range(3 * size))
+    # the coroutine runs up to its first await when awaited, so look after the first call
+    assert handed and all(handed)
+    rows = sqlite3.connect(store.path).execute("SELECT count(*) FROM burst").fetchone()
+    assert rows == (3 * size,)
+
+
+async def test_cancelling_the_writer_while_a_group_a_caller_started_runs_tells_the_truth(store):
+    size = store.writer._max_batch
+    inside, release = threading.Event(), threading.Event()
+
+    def op(conn, i):
+        if i == 0:
+            inside.set()
+            release.wait(5)
+        conn.execute("CREATE TABLE IF NOT EXISTS burst (i INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO burst VALUES (?)", (i,))
+        return i
+
+    callers = [asyncio.create_task(store.writer.run(op, i)) for i in range(size)]
+    await asyncio.to_thread(inside.wait, 5)
+    assert store.writer._early is not None or store.writer._idle is False
+    store.writer._task.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*callers) == list(range(size))  # committed, and said so
+    rows = sqlite3.connect(store.path).execute("SELECT count(*) FROM burst").fetchone()
+    assert rows == (size,)

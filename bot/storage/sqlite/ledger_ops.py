@@ -223,6 +223,7 @@ class LedgerOps:
         calls: list[tuple[str, Sequence[TransferSpec]]],
         *,
         as_rows: bool = False,
+        new_keys: bool = False,
     ) -> list[tuple[bool, object]]:
         """:meth:`create_transfers` for a run of operations, in a few statements.
 
@@ -241,7 +242,10 @@ class LedgerOps:
 
         With ``as_rows`` an accepted operation is answered with its journal rows (tuples
         in the order of ``TRANSFER_COLUMNS``) instead of :class:`Transfer` objects, for a
-        caller that needs no more than their ids.
+        caller that needs no more than their ids. With ``new_keys`` the caller vouches
+        that no key of the run is stored yet (a grab's key names a share it found free):
+        the look-up is skipped, and should one be stored after all, the journal's unique
+        key refuses the insert, which raises and the writer goes one by one.
         """
         taken: list[tuple[str, Sequence[TransferSpec]]] = []
         written: set[str] = set()  # every key the taken operations write: k, k#1, ...
@@ -263,13 +267,15 @@ class LedgerOps:
         if not taken:
             return []
         first_keys = [key for key, _ in taken]
-        seen = {
-            row[0]
-            for row in conn.execute(
-                f"SELECT key FROM transfers WHERE key IN ({', '.join('?' * len(first_keys))})",
-                first_keys,
-            )
-        }
+        seen = set()
+        if not new_keys:
+            seen = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT key FROM transfers WHERE key IN ({', '.join('?' * len(first_keys))})",
+                    first_keys,
+                )
+            }
         if seen:  # answer up to the first replay; the one-by-one path answers that
             taken = taken[: next(i for i, key in enumerate(first_keys) if key in seen)]
         ids = list(

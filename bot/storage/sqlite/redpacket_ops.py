@@ -233,26 +233,39 @@ class _Live:
 
     packet: RedPacket
     free: deque[tuple[int, int]]  # (position, amount), lowest position first
-    taken: dict[int, int]  # user id -> amount
+    taken: dict[int, int]  # user id -> amount, of the run's grabbers
+    left: int  # free shares in all (``free`` may hold only the first of them)
 
 
-def _load_live(conn: sqlite3.Connection, packet_id: str) -> _Live | None:
+def _load_live(conn: sqlite3.Connection, packet_id: str, grabbers: list[int]) -> _Live | None:
+    """The packet, as much of its free shares as ``grabbers`` could take (lowest position
+    first) and which of ``grabbers`` took a share already: a busy packet's other shares
+    and grabbers are not read."""
     try:
         packet = _packet(conn, packet_id)
     except RedPacketNotFound:
         return None
-    free: deque[tuple[int, int]] = deque()
-    taken: dict[int, int] = {}
-    for position, amount, user_id in conn.execute(
-        "SELECT position, amount, user_id FROM red_packet_shares WHERE packet_id = ?"
-        " ORDER BY position",
-        (packet_id,),
-    ):
-        if user_id is None:
-            free.append((position, amount))
-        else:
-            taken[user_id] = amount
-    return _Live(packet, free, taken)
+    free: deque[tuple[int, int]] = deque(
+        conn.execute(
+            "SELECT position, amount FROM red_packet_shares WHERE packet_id = ?"
+            " AND user_id IS NULL ORDER BY position LIMIT ?",
+            (packet_id, len(grabbers)),
+        )
+    )
+    left = len(free)
+    if left == len(grabbers):  # perhaps more than the run can take: how many in all
+        (left,) = conn.execute(
+            "SELECT count(*) FROM red_packet_shares WHERE packet_id = ? AND user_id IS NULL",
+            (packet_id,),
+        ).fetchone()
+    taken: dict[int, int] = dict(
+        conn.execute(
+            "SELECT user_id, amount FROM red_packet_shares"
+            f" WHERE packet_id = ? AND user_id IN ({_in(grabbers)})",
+            [packet_id, *grabbers],
+        )
+    )
+    return _Live(packet, free, taken, left)
 
 
 # RecentGrab from a tuple of its fields, without the Python-level __new__ of a NamedTuple
@@ -286,7 +299,10 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
     ledger: LedgerOps = calls[0][0]
     users: UsersOps = calls[0][1]
     requests: list[GrabRequest] = [call[2] for call in calls]
-    live = {pid: _load_live(conn, pid) for pid in dict.fromkeys(r.packet_id for r in requests)}
+    grabbers: dict[str, list[int]] = {}  # packet -> who asks for it, once each
+    for r in requests:
+        grabbers.setdefault(r.packet_id, []).append(r.user_id)
+    live = {pid: _load_live(conn, pid, list(dict.fromkeys(who))) for pid, who in grabbers.items()}
     # Only a grab of an open packet with a free share gets as far as the grabber's account
     # and recent grabs: the taps that keep coming once a packet is finished read neither.
     people = list({r.user_id for r in requests if _may_take(live[r.packet_id])})
@@ -323,7 +339,11 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
             outcomes.append(_take_in_memory(ledger, request, live, accounts, recent, moves))
         except WalletError as refused:
             outcomes.append(refused)
-    answers = ledger.create_transfers_together(conn, moves, as_rows=True) if moves else []
+    answers = (
+        ledger.create_transfers_together(conn, moves, as_rows=True, new_keys=True)
+        if moves
+        else []
+    )
     if len(answers) != len(moves) or not all(ok for ok, _ in answers):
         raise LedgerError("a grab's transfer was refused; one by one instead")
     transfer_ids = iter(row[0] for _, (row,) in answers)  # each grab's one journal row
@@ -378,7 +398,8 @@ def _take_in_memory(
     moves.append((key, (spec,)))
     state.taken[request.user_id] = amount
     mine.append(_recent_grab((now, grab_chat_id(spec.ref))))
-    remaining = len(state.free)
+    state.left -= 1
+    remaining = state.left
     if remaining == 0:
         state.packet = replace(packet, state=PacketState.FINISHED, settled_at=now)
     return Grab(state.packet, amount, remaining, remaining == 0), position, now

@@ -10,7 +10,9 @@ one fsync serves many operations (group commit). Under load the callers of a gro
 told once the next group's statements have run, while that group's COMMIT waits for
 the disk: they resume beside an fsync rather than beside statements that need the
 interpreter too (every SQLite step hands it over); never later than ``HOLD_S`` after
-their COMMIT. With nothing queued they are told at once.
+their COMMIT. With nothing queued they are told at once. A burst that fills a group
+while the writer sleeps has that group started by the caller that filled it, so the
+group need not wait until every callback the burst made ready has run.
 
 The whole group runs in one hop to the writer thread. aiosqlite would hop once per
 statement, which costs more than the statements themselves; reads go through a pool of
@@ -51,6 +53,10 @@ _STOP = object()
 HOLD_S = 0.005
 # together(conn, [args, ...]) -> [(ok, value), ...] for a prefix of the operations
 Together = Callable[[sqlite3.Connection, list[tuple]], list[tuple[bool, Any]]]
+
+
+class _StopTaking(Exception):
+    """A group's run ended by something no operation may cause: the writer stops."""
 
 
 class RollBackThen(Exception):
@@ -104,6 +110,9 @@ class GroupCommitWriter:
         # committed groups whose callers are not told yet: [(batch, outcomes), ...]
         self._committed: list[tuple[list, list[tuple[bool, Any]]]] = []
         self._hold: asyncio.TimerHandle | None = None  # tells them at the latest
+        # a full group a caller started while the writer was idle: (batch, its run)
+        self._early: tuple[list, asyncio.Future] | None = None
+        self._idle = False  # the writer's task waits for work (woken or not)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="sqlite-writer")
@@ -121,8 +130,17 @@ class GroupCommitWriter:
         """Like :meth:`run`, letting ``together`` take this operation with its neighbours."""
         if self._closed or self._task is None or self._task.done():
             raise StorageError("the database is closed")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((future, fn, args, together))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        queue = self._queue
+        queue.append((future, fn, args, together))
+        if self._idle and len(queue) >= self._max_batch and self._early is None:
+            # A burst filled a group while the writer sleeps: start it now, from here.
+            # Waking the writer's task would put it behind every callback already ready
+            # (the rest of the burst), and the group would wait for all of them.
+            batch = [queue.popleft() for _ in range(self._max_batch)]
+            running = loop.run_in_executor(self._executor, self._commit, batch, None)
+            self._early = (batch, running)
         self._wake()
         return await future
 
@@ -151,20 +169,37 @@ class GroupCommitWriter:
             # the committed are told so, the rest that the database is closed.
             self._closed = True
             self._tell_committed()
+            early, self._early = self._early, None
+            if early is not None:  # started but never awaited: wait for its truth
+                _deliver(early[0], await _settle(early[1]))
             while self._queue:
                 item = self._queue.popleft()
                 if item is not _STOP and not item[0].done():
                     item[0].set_exception(StorageError("the database is closed"))
 
     async def _serve(self) -> None:
+        with suppress(_StopTaking):  # stop taking work
+            await self._take_groups()
+
+    async def _take_groups(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self._queue
         stopping = False
         while not stopping:
+            if self._early is not None:  # a group a caller started (``run_together``)
+                (batch, running), self._early = self._early, None
+                outcomes = await self._outcomes(batch, running)
+                if outcomes is not None:
+                    self._committed.append((batch, outcomes))
+                continue
             if not queue:
                 self._tell_committed()  # nothing queued to overlap with: tell them now
                 self._waiter = loop.create_future()
-                await self._waiter
+                self._idle = True
+                try:
+                    await self._waiter
+                finally:
+                    self._idle = False
                 continue
             batch = []
             while queue and len(batch) < self._max_batch:
@@ -185,24 +220,30 @@ class GroupCommitWriter:
                 # disk) must not hold answers that are already on disk
                 self._hold = loop.call_later(HOLD_S, self._tell_committed)
             running = loop.run_in_executor(self._executor, self._commit, batch, tell)
-            try:
-                outcomes = await asyncio.shield(running)
-            except asyncio.CancelledError:
-                # The group runs on in its thread: wait for the truth, tell the callers,
-                # then stop as asked. Never report "failed" for a group that committed.
-                self._tell_committed()
-                outcomes = await _settle(running)
-                _deliver(batch, outcomes)
-                raise
-            except BaseException as exc:  # the group failed before committing
-                self._tell_committed()
-                log.error("write group failed", exc_info=exc)
-                _deliver(batch, [(False, StorageError(type(exc).__name__))] * len(batch))
-                if not isinstance(exc, Exception):
-                    return  # not an error an operation may cause: stop taking work
-                continue
+            outcomes = await self._outcomes(batch, running)
+            if outcomes is not None:
+                self._committed.append((batch, outcomes))
+
+    async def _outcomes(self, batch: list, running: asyncio.Future) -> list | None:
+        """The outcomes of a group once its run ended, the groups before it told; None
+        when the group failed (its callers told so here)."""
+        try:
+            outcomes = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # The group runs on in its thread: wait for the truth, tell the callers,
+            # then stop as asked. Never report "failed" for a group that committed.
             self._tell_committed()
-            self._committed.append((batch, outcomes))
+            _deliver(batch, await _settle(running))
+            raise
+        except BaseException as exc:  # the group failed before committing
+            self._tell_committed()
+            log.error("write group failed", exc_info=exc)
+            _deliver(batch, [(False, StorageError(type(exc).__name__))] * len(batch))
+            if not isinstance(exc, Exception):
+                raise _StopTaking from exc  # not an error an operation may cause
+            return None
+        self._tell_committed()
+        return outcomes
 
     def _tell_committed(self) -> None:
         """Hand the outcomes of the groups committed so far to their callers."""
