@@ -6,14 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.domain.errors import RefundTransferNotFound
+from bot.domain.kinds import TransferKind
 from bot.domain.merchants import Charge, Merchant, MerchantPayment, PaidVia
-from bot.domain.model import Account, AccountKind, AccountStatus, Transfer, TransferFlag
+from bot.domain.model import (
+    MAY_GO_NEGATIVE,
+    Account,
+    AccountKind,
+    AccountStatus,
+    Transfer,
+    TransferFlag,
+)
 from bot.domain.offers import VoucherPart
+from bot.domain.refunds import RefundPreview, refund_refusal
 
 __all__ = [
     "ACCOUNT_COLUMNS",
     "TRANSFER_COLUMNS",
+    "RefundQueries",
     "account_holder",
+    "assess_refund",
     "refund_original",
     "row_to_account",
     "row_to_charge",
@@ -112,3 +124,39 @@ def row_to_payment(row: Sequence, vouchers: Sequence[Sequence]) -> MerchantPayme
         discount_transfer_id=row[12],
         vouchers=tuple((VoucherPart(v[0], v[1]), v[2]) for v in vouchers),
     )
+
+
+class RefundQueries:
+    """A refund's reads, in the back end's parameter style (``?`` or ``$1``): the original
+    transfer as :func:`refund_original` reads it, what was refunded of it, a refund by key."""
+
+    def __init__(self, placeholder: str) -> None:
+        columns = ", ".join(f"t.{name.strip()}" for name in TRANSFER_COLUMNS.split(","))
+        negative = ", ".join(f"'{kind}'" for kind in sorted(MAY_GO_NEGATIVE))
+        # the original, whether each side may go negative (a system account), who holds each
+        self.original = (
+            f"SELECT {columns}, d.kind IN ({negative}), c.kind IN ({negative}), d.name, c.name,"
+            " (SELECT telegram_id FROM users WHERE account_id = t.debit_account_id),"
+            " (SELECT telegram_id FROM users WHERE account_id = t.credit_account_id)"
+            " FROM transfers AS t JOIN accounts AS d ON d.id = t.debit_account_id"
+            f" JOIN accounts AS c ON c.id = t.credit_account_id WHERE t.id = {placeholder}"
+        )
+        self.refunded = (
+            "SELECT CAST(coalesce(sum(amount), 0) AS BIGINT) FROM transfers"
+            f" WHERE kind = '{TransferKind.PAYMENT_REFUND}' AND ref = {placeholder}"
+        )
+        self.by_key = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE key = {placeholder}"
+
+
+def assess_refund(
+    row: Sequence | None, transfer_id: int, refunded: int, amount: int | None
+) -> RefundPreview:
+    """What a refund of ``transfer_id`` (its :attr:`RefundQueries.original` row) would
+    move, given what was refunded of it already; raises the refusal if it may not."""
+    if row is None:
+        raise RefundTransferNotFound(transfer_id=transfer_id)
+    original, payer_negative, payee_negative, payer, payee = refund_original(row)
+    wanted, refused = refund_refusal(original, payer_negative, payee_negative, refunded, amount)
+    if refused is not None:
+        raise refused
+    return RefundPreview(original, wanted, refunded, payer, payee)

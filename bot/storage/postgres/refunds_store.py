@@ -16,52 +16,27 @@ from collections.abc import Callable
 
 import asyncpg
 
-from bot.domain.errors import IdempotencyConflict, RefundTransferNotFound
+from bot.domain.errors import IdempotencyConflict
 from bot.domain.kinds import TransferKind
-from bot.domain.model import MAY_GO_NEGATIVE, TransferSpec
-from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref, refund_refusal
+from bot.domain.model import TransferSpec
+from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref
 from bot.storage.postgres.events import append_event
 from bot.storage.postgres.ledger_store import (
-    TRANSFER_COLUMNS,
     create_transfers,
     is_bigint,
     row_to_transfer,
 )
 from bot.storage.postgres.merchants_store import after_leg_refund
 from bot.storage.postgres.port import JOURNAL_LOCK, PgPortStore
-from bot.storage.rows import refund_original
+from bot.storage.rows import RefundQueries, assess_refund, refund_original
 
 __all__ = ["PgRefunds"]
 
-_T_COLUMNS = ", ".join(f"t.{name.strip()}" for name in TRANSFER_COLUMNS.split(","))
-_NEGATIVE = ", ".join(f"'{kind}'" for kind in sorted(MAY_GO_NEGATIVE))
-# the original, whether each side may go negative (a system account), and who holds each
-_ORIGINAL = (
-    f"SELECT {_T_COLUMNS}, d.kind IN ({_NEGATIVE}), c.kind IN ({_NEGATIVE}), d.name, c.name,"
-    " (SELECT telegram_id FROM users WHERE account_id = t.debit_account_id),"
-    " (SELECT telegram_id FROM users WHERE account_id = t.credit_account_id)"
-    " FROM transfers AS t JOIN accounts AS d ON d.id = t.debit_account_id"
-    " JOIN accounts AS c ON c.id = t.credit_account_id WHERE t.id = $1"
-)
-_REFUNDED = (
-    "SELECT coalesce(sum(amount), 0)::bigint FROM transfers"
-    f" WHERE kind = '{TransferKind.PAYMENT_REFUND}' AND ref = $1"
-)
-_BY_KEY = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE key = $1"
-
-
-def _assess(row, transfer_id: int, refunded: int, amount: int | None) -> RefundPreview:
-    if row is None:
-        raise RefundTransferNotFound(transfer_id=transfer_id)
-    original, payer_negative, payee_negative, payer, payee = refund_original(row)
-    wanted, refused = refund_refusal(original, payer_negative, payee_negative, refunded, amount)
-    if refused is not None:
-        raise refused
-    return RefundPreview(original, wanted, refunded, payer, payee)
+_Q = RefundQueries("$1")
 
 
 async def _original_row(conn, transfer_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(_ORIGINAL, transfer_id) if is_bigint(transfer_id) else None
+    return await conn.fetchrow(_Q.original, transfer_id) if is_bigint(transfer_id) else None
 
 
 async def _refund(
@@ -76,9 +51,9 @@ async def _refund(
 ) -> Refund:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", JOURNAL_LOCK)
     ref = refund_ref(transfer_id)
-    refunded = await conn.fetchval(_REFUNDED, ref)
+    refunded = await conn.fetchval(_Q.refunded, ref)
     row = await _original_row(conn, transfer_id)
-    done = await conn.fetchrow(_BY_KEY, key)
+    done = await conn.fetchrow(_Q.by_key, key)
     if done is not None:  # a replay: the first answer, nothing moves
         first = row_to_transfer(done)
         same = (
@@ -92,7 +67,7 @@ async def _refund(
             raise IdempotencyConflict(key=key)
         original, _, _, payer, payee = refund_original(row)
         return Refund(first, original, refunded, payer, payee, replayed=True)
-    preview = _assess(row, transfer_id, refunded, amount)
+    preview = assess_refund(row, transfer_id, refunded, amount)
     original = preview.original
     spec = TransferSpec(
         original.credit_account_id,
@@ -127,9 +102,9 @@ class PgRefunds(PgPortStore, RefundStore):
     async def preview(self, transfer_id: int, amount: int | None) -> RefundPreview:
         row = None
         if is_bigint(transfer_id):
-            row = await self._fetchrow(_ORIGINAL, transfer_id)
-        refunded = (await self._fetchrow(_REFUNDED, refund_ref(transfer_id)))[0]
-        return _assess(row, transfer_id, refunded, amount)
+            row = await self._fetchrow(_Q.original, transfer_id)
+        refunded = (await self._fetchrow(_Q.refunded, refund_ref(transfer_id)))[0]
+        return assess_refund(row, transfer_id, refunded, amount)
 
     async def refund(
         self,

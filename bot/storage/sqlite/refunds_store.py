@@ -12,44 +12,20 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.domain.errors import IdempotencyConflict, RefundTransferNotFound
+from bot.domain.errors import IdempotencyConflict
 from bot.domain.kinds import TransferKind
-from bot.domain.model import MAY_GO_NEGATIVE, TransferSpec
-from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref, refund_refusal
-from bot.storage.rows import refund_original
+from bot.domain.model import TransferSpec
+from bot.domain.refunds import Refund, RefundPreview, RefundStore, refund_ref
+from bot.storage.rows import RefundQueries, assess_refund, refund_original
 from bot.storage.sqlite import merchant_ops
-from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
+from bot.storage.sqlite.ledger_ops import LedgerOps, row_to_transfer
 from bot.storage.sqlite.port import PortStore
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = ["SqliteRefunds"]
 
-_T_COLUMNS = ", ".join(f"t.{name.strip()}" for name in TRANSFER_COLUMNS.split(","))
-_NEGATIVE = ", ".join(f"'{kind}'" for kind in sorted(MAY_GO_NEGATIVE))
-# the original, whether each side may go negative (a system account), and who holds each
-_ORIGINAL = (
-    f"SELECT {_T_COLUMNS}, d.kind IN ({_NEGATIVE}), c.kind IN ({_NEGATIVE}), d.name, c.name,"
-    " (SELECT telegram_id FROM users WHERE account_id = t.debit_account_id),"
-    " (SELECT telegram_id FROM users WHERE account_id = t.credit_account_id)"
-    " FROM transfers AS t JOIN accounts AS d ON d.id = t.debit_account_id"
-    " JOIN accounts AS c ON c.id = t.credit_account_id WHERE t.id = ?"
-)
-_REFUNDED = (
-    "SELECT coalesce(sum(amount), 0) FROM transfers"
-    f" WHERE kind = '{TransferKind.PAYMENT_REFUND}' AND ref = ?"
-)
-_BY_KEY = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE key = ?"
-
-
-def _assess(row, transfer_id: int, refunded: int, amount: int | None) -> RefundPreview:
-    if row is None:
-        raise RefundTransferNotFound(transfer_id=transfer_id)
-    original, payer_negative, payee_negative, payer, payee = refund_original(row)
-    wanted, refused = refund_refusal(original, payer_negative, payee_negative, refunded, amount)
-    if refused is not None:
-        raise refused
-    return RefundPreview(original, wanted, refunded, payer, payee)
+_Q = RefundQueries("?")
 
 
 def _refund(
@@ -64,9 +40,9 @@ def _refund(
     event: str,
 ) -> Refund:
     ref = refund_ref(transfer_id)
-    refunded = conn.execute(_REFUNDED, (ref,)).fetchone()[0]
-    row = conn.execute(_ORIGINAL, (transfer_id,)).fetchone()
-    done = conn.execute(_BY_KEY, (key,)).fetchone()
+    refunded = conn.execute(_Q.refunded, (ref,)).fetchone()[0]
+    row = conn.execute(_Q.original, (transfer_id,)).fetchone()
+    done = conn.execute(_Q.by_key, (key,)).fetchone()
     if done is not None:  # a replay: the first answer, nothing moves
         first = row_to_transfer(done)
         same = (
@@ -80,7 +56,7 @@ def _refund(
             raise IdempotencyConflict(key=key)
         original, _, _, payer, payee = refund_original(row)
         return Refund(first, original, refunded, payer, payee, replayed=True)
-    preview = _assess(row, transfer_id, refunded, amount)
+    preview = assess_refund(row, transfer_id, refunded, amount)
     original = preview.original
     spec = TransferSpec(
         original.credit_account_id,
@@ -116,9 +92,9 @@ def _refund(
 
 class SqliteRefunds(PortStore, RefundStore):
     async def preview(self, transfer_id: int, amount: int | None) -> RefundPreview:
-        row = await self._fetchone(_ORIGINAL, (transfer_id,))
-        refunded = (await self._fetchone(_REFUNDED, (refund_ref(transfer_id),)))[0]
-        return _assess(row, transfer_id, refunded, amount)
+        row = await self._fetchone(_Q.original, (transfer_id,))
+        refunded = (await self._fetchone(_Q.refunded, (refund_ref(transfer_id),)))[0]
+        return assess_refund(row, transfer_id, refunded, amount)
 
     async def refund(
         self,
