@@ -4,6 +4,7 @@ differently)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from bot.domain.errors import RefundTransferNotFound
@@ -19,9 +20,11 @@ from bot.domain.model import (
 )
 from bot.domain.offers import VoucherPart
 from bot.domain.refunds import RefundPreview, refund_refusal
+from bot.domain.support import AttachedTransfer, Ticket, TicketState
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "TICKET_COLUMNS",
     "TRANSFER_COLUMNS",
     "RefundQueries",
     "account_holder",
@@ -31,6 +34,7 @@ __all__ = [
     "row_to_charge",
     "row_to_merchant",
     "row_to_payment",
+    "row_to_ticket",
     "row_to_transfer",
 ]
 
@@ -160,3 +164,24 @@ def assess_refund(
     if refused is not None:
         raise refused
     return RefundPreview(original, wanted, refunded, payer, payee)
+
+
+TICKET_COLUMNS = (
+    "id, telegram_id, transfer_id, state, text, attached, created_at, closed_by, closed_at"
+)
+
+
+def row_to_ticket(row: Sequence) -> Ticket:
+    """A support ticket from its :data:`TICKET_COLUMNS` (``attached`` is JSON text)."""
+    attached = tuple(AttachedTransfer(int(t), int(a), str(k)) for t, a, k in json.loads(row[5]))
+    return Ticket(
+        id=row[0],
+        telegram_id=row[1],
+        transfer_id=row[2],
+        state=TicketState(row[3]),
+        text=row[4],
+        attached=attached,
+        created_at=row[6],
+        closed_by=row[7],
+        closed_at=row[8],
+    )

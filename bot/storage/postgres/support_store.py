@@ -11,7 +11,7 @@ is a conditional ``UPDATE … WHERE state = 'open'``, so it happens once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import asyncpg
 
@@ -26,26 +26,9 @@ from bot.domain.support import (
 from bot.storage.postgres.events import append_event
 from bot.storage.postgres.ledger_store import is_bigint
 from bot.storage.postgres.port import PgPortStore
+from bot.storage.rows import TICKET_COLUMNS, row_to_ticket
 
 __all__ = ["PgSupport"]
-
-_COLUMNS = "id, telegram_id, transfer_id, state, text, attached, created_at, closed_by, closed_at"
-
-
-def _row_to_ticket(row: Sequence) -> Ticket:
-    attached = tuple(AttachedTransfer(int(t), int(a), str(k)) for t, a, k in json.loads(row[5]))
-    return Ticket(
-        id=row[0],
-        telegram_id=row[1],
-        transfer_id=row[2],
-        state=TicketState(row[3]),
-        text=row[4],
-        attached=attached,
-        created_at=row[6],
-        closed_by=row[7],
-        closed_at=row[8],
-    )
-
 
 async def _open_ticket(
     conn: asyncpg.Connection,
@@ -71,7 +54,7 @@ async def _open_ticket(
             "INSERT INTO support_tickets (telegram_id, transfer_id, text, attached, created_at)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (transfer_id)"
             " WHERE state = 'open' AND transfer_id IS NOT NULL DO NOTHING"
-            f" RETURNING {_COLUMNS}",
+            f" RETURNING {TICKET_COLUMNS}",
             telegram_id,
             transfer_id,
             text,
@@ -79,18 +62,18 @@ async def _open_ticket(
             clock(),
         )
         if row is not None:
-            return _row_to_ticket(row)
+            return row_to_ticket(row)
 
 
 async def _open_for_write(conn: asyncpg.Connection, ticket_id: int) -> Ticket:
     row = None
     if is_bigint(ticket_id):
         row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
+            f"SELECT {TICKET_COLUMNS} FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
         )
     if row is None:
         raise TicketNotFound(ticket_id=ticket_id)
-    ticket = _row_to_ticket(row)
+    ticket = row_to_ticket(row)
     if ticket.state is not TicketState.OPEN:
         raise TicketClosed(ticket_id=ticket_id)
     return ticket
@@ -126,7 +109,7 @@ async def _close_ticket(
     ticket = await _open_for_write(conn, ticket_id)
     row = await conn.fetchrow(
         "UPDATE support_tickets SET state = 'closed', closed_by = $1, closed_at = $2"
-        f" WHERE id = $3 AND state = 'open' RETURNING {_COLUMNS}",
+        f" WHERE id = $3 AND state = 'open' RETURNING {TICKET_COLUMNS}",
         admin_id,
         clock(),
         ticket_id,
@@ -135,7 +118,7 @@ async def _close_ticket(
         raise TicketClosed(ticket_id=ticket_id)
     details = {"ticket_id": ticket_id, "transfer_id": ticket.transfer_id}
     await append_event(conn, clock, admin_id, event, ticket.telegram_id, details)
-    return _row_to_ticket(row)
+    return row_to_ticket(row)
 
 
 class PgSupport(PgPortStore, TicketStore):
@@ -164,9 +147,9 @@ class PgSupport(PgPortStore, TicketStore):
         if not is_bigint(ticket_id):
             return None
         row = await self._fetchrow(
-            f"SELECT {_COLUMNS} FROM support_tickets WHERE id = $1", ticket_id
+            f"SELECT {TICKET_COLUMNS} FROM support_tickets WHERE id = $1", ticket_id
         )
-        return _row_to_ticket(row) if row else None
+        return row_to_ticket(row) if row else None
 
     async def messages(self, ticket_id: int) -> list[TicketMessage]:
         if not is_bigint(ticket_id):
@@ -180,7 +163,8 @@ class PgSupport(PgPortStore, TicketStore):
 
     async def open_tickets(self, limit: int) -> list[Ticket]:
         rows = await self._fetch(
-            f"SELECT {_COLUMNS} FROM support_tickets WHERE state = 'open' ORDER BY id LIMIT $1",
+            f"SELECT {TICKET_COLUMNS} FROM support_tickets WHERE state = 'open'"
+            " ORDER BY id LIMIT $1",
             limit,
         )
-        return [_row_to_ticket(row) for row in rows]
+        return [row_to_ticket(row) for row in rows]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 
 from bot.domain.errors import DisputeAlreadyOpen, TicketClosed, TicketNotFound
 from bot.domain.support import (
@@ -21,35 +20,18 @@ from bot.domain.support import (
     TicketState,
     TicketStore,
 )
+from bot.storage.rows import TICKET_COLUMNS, row_to_ticket
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore
 from bot.storage.sqlite.security_ops import SecurityOps
 
 __all__ = ["SqliteSupport"]
 
-_COLUMNS = "id, telegram_id, transfer_id, state, text, attached, created_at, closed_by, closed_at"
-
-
-def _row_to_ticket(row: Sequence) -> Ticket:
-    attached = tuple(AttachedTransfer(int(t), int(a), str(k)) for t, a, k in json.loads(row[5]))
-    return Ticket(
-        id=row[0],
-        telegram_id=row[1],
-        transfer_id=row[2],
-        state=TicketState(row[3]),
-        text=row[4],
-        attached=attached,
-        created_at=row[6],
-        closed_by=row[7],
-        closed_at=row[8],
-    )
-
-
 def _get(conn: sqlite3.Connection, ticket_id: int) -> Ticket | None:
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM support_tickets WHERE id = ?", (ticket_id,)
+        f"SELECT {TICKET_COLUMNS} FROM support_tickets WHERE id = ?", (ticket_id,)
     ).fetchone()
-    return _row_to_ticket(row) if row else None
+    return row_to_ticket(row) if row else None
 
 
 def _open_ticket(
@@ -158,9 +140,9 @@ class SqliteSupport(PortStore, TicketStore):
 
     async def get_ticket(self, ticket_id: int) -> Ticket | None:
         row = await self._fetchone(
-            f"SELECT {_COLUMNS} FROM support_tickets WHERE id = ?", (ticket_id,)
+            f"SELECT {TICKET_COLUMNS} FROM support_tickets WHERE id = ?", (ticket_id,)
         )
-        return _row_to_ticket(row) if row else None
+        return row_to_ticket(row) if row else None
 
     async def messages(self, ticket_id: int) -> list[TicketMessage]:
         rows = await self._fetchall(
@@ -172,7 +154,8 @@ class SqliteSupport(PortStore, TicketStore):
 
     async def open_tickets(self, limit: int) -> list[Ticket]:
         rows = await self._fetchall(
-            f"SELECT {_COLUMNS} FROM support_tickets WHERE state = 'open' ORDER BY id LIMIT ?",
+            f"SELECT {TICKET_COLUMNS} FROM support_tickets WHERE state = 'open'"
+            " ORDER BY id LIMIT ?",
             (limit,),
         )
-        return [_row_to_ticket(row) for row in rows]
+        return [row_to_ticket(row) for row in rows]
