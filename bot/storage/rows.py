@@ -21,10 +21,12 @@ from bot.domain.model import (
 from bot.domain.offers import VoucherPart
 from bot.domain.refunds import RefundPreview, refund_refusal
 from bot.domain.support import AttachedTransfer, Ticket, TicketState
+from bot.domain.topups import TopUp, TopUpState
 
 __all__ = [
     "ACCOUNT_COLUMNS",
     "TICKET_COLUMNS",
+    "TOPUP_COLUMNS",
     "TRANSFER_COLUMNS",
     "RefundQueries",
     "account_holder",
@@ -35,6 +37,7 @@ __all__ = [
     "row_to_merchant",
     "row_to_payment",
     "row_to_ticket",
+    "row_to_topup",
     "row_to_transfer",
 ]
 
@@ -184,4 +187,26 @@ def row_to_ticket(row: Sequence) -> Ticket:
         created_at=row[6],
         closed_by=row[7],
         closed_at=row[8],
+    )
+
+
+TOPUP_COLUMNS = (
+    "id, telegram_id, amount, currency, state, created_at, expires_at, telegram_charge_id,"
+    " provider_charge_id, transfer_id, paid_at"
+)
+
+
+def row_to_topup(row: Sequence) -> TopUp:
+    return TopUp(
+        id=row[0],
+        telegram_id=row[1],
+        amount=row[2],
+        currency=row[3],
+        state=TopUpState(row[4]),
+        created_at=row[5],
+        expires_at=row[6],
+        telegram_charge_id=row[7],
+        provider_charge_id=row[8],
+        transfer_id=row[9],
+        paid_at=row[10],
     )

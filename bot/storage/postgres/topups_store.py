@@ -22,7 +22,6 @@ from bot.domain.topups import (
     Credit,
     Payment,
     TopUp,
-    TopUpState,
     TopUpStore,
     payment_details,
     verify,
@@ -30,30 +29,9 @@ from bot.domain.topups import (
 from bot.storage.postgres.events import PgRecordsEvents, append_event
 from bot.storage.postgres.holds_store import key_taken
 from bot.storage.postgres.ledger_store import create_transfers
+from bot.storage.rows import TOPUP_COLUMNS, row_to_topup
 
 __all__ = ["TOPUP_COLUMNS", "PgTopUps", "row_to_topup"]
-
-TOPUP_COLUMNS = (
-    "id, telegram_id, amount, currency, state, created_at, expires_at, telegram_charge_id,"
-    " provider_charge_id, transfer_id, paid_at"
-)
-
-
-def row_to_topup(row: Sequence) -> TopUp:
-    return TopUp(
-        id=row[0],
-        telegram_id=row[1],
-        amount=row[2],
-        currency=row[3],
-        state=TopUpState(row[4]),
-        created_at=row[5],
-        expires_at=row[6],
-        telegram_charge_id=row[7],
-        provider_charge_id=row[8],
-        transfer_id=row[9],
-        paid_at=row[10],
-    )
-
 
 async def _select(conn: asyncpg.Connection, topup_id: str, lock: str = "") -> TopUp | None:
     row = await conn.fetchrow(f"SELECT {TOPUP_COLUMNS} FROM topups WHERE id = $1{lock}", topup_id)

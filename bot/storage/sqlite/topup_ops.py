@@ -10,11 +10,11 @@ writer undoes the try and :func:`_replay_payment` answers from what the first on
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 
 from bot.domain.errors import TopUpError, TopUpExpired
 from bot.domain.model import TransferSpec
-from bot.domain.topups import Credit, Payment, TopUp, TopUpState, payment_details, verify
+from bot.domain.topups import Credit, Payment, TopUp, payment_details, verify
+from bot.storage.rows import TOPUP_COLUMNS, row_to_topup
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
@@ -27,28 +27,6 @@ __all__ = [
     "row_to_topup",
     "select_topup",
 ]
-
-TOPUP_COLUMNS = (
-    "id, telegram_id, amount, currency, state, created_at, expires_at, telegram_charge_id,"
-    " provider_charge_id, transfer_id, paid_at"
-)
-
-
-def row_to_topup(row: Sequence) -> TopUp:
-    return TopUp(
-        id=row[0],
-        telegram_id=row[1],
-        amount=row[2],
-        currency=row[3],
-        state=TopUpState(row[4]),
-        created_at=row[5],
-        expires_at=row[6],
-        telegram_charge_id=row[7],
-        provider_charge_id=row[8],
-        transfer_id=row[9],
-        paid_at=row[10],
-    )
-
 
 def select_topup(conn: sqlite3.Connection, topup_id: str) -> TopUp | None:
     row = conn.execute(f"SELECT {TOPUP_COLUMNS} FROM topups WHERE id = ?", (topup_id,))
