@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import shutil
 import sys
@@ -91,6 +92,7 @@ class BalanceBench(Bench):
         await self.measure(emulator, "warm-up", None, members, "", text=text)
 
     async def bare_replies(self, size: int) -> Row:
+        gc.set_threshold(*self.collector)  # Python's own, as in Bench.bare
         async with EmulatorProcess() as emulator:
             application = bare_bot(emulator)
             async with polling(application):

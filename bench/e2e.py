@@ -49,6 +49,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import logging
 import math
@@ -375,6 +376,7 @@ class Bench:
         self.profiles: list[str] = []
         self.errors = ErrorCount()
         self.transport = "?"  # the product's, as build_application chose it
+        self.collector = gc.get_threshold()  # Python's, for the bare bots
 
     async def measure(
         self,
@@ -436,7 +438,11 @@ class Bench:
             self.profile = profile
 
     async def bare(self, transport: str, label: str, tappers: int) -> Row:
-        """The median of ``rounds`` bursts, each by members the bot has not seen tap."""
+        """The median of ``rounds`` bursts, each by members the bot has not seen tap.
+
+        With Python's own garbage collector thresholds, as such a bot runs: the product
+        raises them when it is built (``bot.ops.collector``), in this same process."""
+        gc.set_threshold(*self.collector)
         rows = []
         async with EmulatorProcess() as emulator:
             application = bare_bot(emulator, transport)

@@ -12,8 +12,9 @@ test cluster's ``fsync=off``. With ``--database-url`` the server given is used a
 its user must be allowed to create databases (one per measurement, dropped after).
 
 1. **ledger**: ``Ledger.transfer`` awaited by 1 caller, then by 64 concurrent callers
-   (SQLite: the group-commit writer; PostgreSQL: a pool of ``WALLET_DATABASE_POOL_SIZE``
-   connections, 10 by default, one transaction a transfer).
+   (SQLite: the group-commit writer; PostgreSQL: the group commit of
+   ``bot/storage/postgres/batch.py``, one transaction for the transfers queued while the
+   one before committed, on a pool of 10 connections; how it grouped them is printed).
 2. **red packet core**: ``--grabbers`` members the wallet knows grab
    ``--grabbers / --shares`` packets open at once, each member one packet, so every grab
    succeeds: grabs per second.
@@ -161,6 +162,20 @@ async def open_db(url: str):
     return await open_store(url)
 
 
+_GROUPS: list[str] = []  # how the last PostgreSQL measurement's writes were grouped
+
+
+def note_groups(store) -> None:
+    """Remember how PostgreSQL's group commit (``bot/storage/postgres/batch.py``) grouped
+    the writes of a measurement, for the line that prints it."""
+    stats = getattr(store, "group_commit", None)
+    if stats is not None:
+        stats = stats.stats
+        mean = stats.operations / stats.groups if stats.groups else 0
+        _GROUPS[:] = [f"PostgreSQL's groups: {stats.groups:,}, {mean:.1f} operations"
+                      f" each on average, {stats.largest} at most, {stats.alone} one by one"]
+
+
 # -- 1. ledger ------------------------------------------------------------------------------
 
 
@@ -184,6 +199,7 @@ async def ledger_rate(url: str, transfers: int, callers: int) -> float:
         await asyncio.gather(*(caller(n) for n in range(callers)))
         return per_caller * callers / (time.perf_counter() - start)
     finally:
+        note_groups(store)
         await store.close()
 
 
@@ -228,6 +244,7 @@ async def grab_rate(url: str, grabbers: int, shares: int) -> float:
         await asyncio.sleep(0.5)  # the finished packets are read into memory in the background
         return won / elapsed
     finally:
+        note_groups(store)
         await store.close()
 
 
@@ -340,12 +357,14 @@ async def core_benches(args: argparse.Namespace, databases: Databases) -> None:
         pg = await ledger_rate(await databases.postgres(), args.transfers, callers)
         print(f"  {callers:>2} caller{'s' if callers > 1 else ' '}   SQLite {rate(sqlite)}"
               f"   PostgreSQL {rate(pg)}   PostgreSQL/SQLite {pg / sqlite:.2f}x")
+        print(f"               ({_GROUPS[0] if _GROUPS else 'no groups'})")
     print(f"\nred packet grabs in the core ({args.grabbers} members, "
           f"{args.grabbers // args.shares} packets of {args.shares} at once, every grab wins)")
     sqlite = await grab_rate(databases.sqlite(), args.grabbers, args.shares)
     pg = await grab_rate(await databases.postgres(), args.grabbers, args.shares)
     print(f"  SQLite {rate(sqlite)}   PostgreSQL {rate(pg)}"
           f"   PostgreSQL/SQLite {pg / sqlite:.2f}x")
+    print(f"  ({_GROUPS[0] if _GROUPS else 'no groups'})")
 
 
 async def e2e_bench(args: argparse.Namespace, databases: Databases, folder: Path) -> None:

@@ -48,6 +48,7 @@ from bot.handlers import (
     setup_qr,
     withdraw,
 )
+from bot.handlers import notices as notices_sender
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
@@ -56,6 +57,7 @@ from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.intake import handle_kept
+from bot.ops.collector import tune_collector
 from bot.ops.operations import Operations
 from bot.security.actions import Actions
 from bot.security.cipher import load_keyring
@@ -89,6 +91,7 @@ from bot.wallet.ledger import Ledger
 from bot.wallet.merchants import CONFIRMATION as PAY_MERCHANT
 from bot.wallet.merchants import REFUND_CONFIRMATION as MERCHANT_REFUND
 from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
+from bot.wallet.notices import Notices
 from bot.wallet.offers import CAMPAIGN as OFFER_CAMPAIGN
 from bot.wallet.offers import GRANT as OFFER_GRANT
 from bot.wallet.offers import ISSUE as VOUCHER_ISSUE
@@ -309,7 +312,10 @@ async def open_wallet(
         except BaseException:
             await db.close()
             raise
-    withdrawals = Withdrawals(ledger, users, identity, guard, gateway, db.withdrawals)
+    notices = Notices(db.notices)
+    withdrawals = Withdrawals(
+        ledger, users, identity, guard, gateway, db.withdrawals, notices=notices
+    )
     pin_entry.register_confirmation(WITHDRAW, withdrawals.confirm)
     payouts_queue = Payouts(db.payouts, withdrawals, users, guard)
     pin_entry.register_confirmation(PAYOUT_DECISION, payouts_queue.confirm)
@@ -329,7 +335,7 @@ async def open_wallet(
 
     pin_entry.register_confirmation(PAY_REQUEST, settle_request)
     thresholds = TierThresholds(settings.points_silver, settings.points_gold)
-    planner = Offers(db.offers, ledger, users, thresholds)
+    planner = Offers(db.offers, ledger, users, thresholds, notices=notices)
     pin_entry.register_confirmation(VOUCHER_ISSUE, planner.confirm_issue)
     pin_entry.register_confirmation(OFFER_CAMPAIGN, planner.confirm_campaign)
     pin_entry.register_confirmation(OFFER_GRANT, planner.confirm_grant)
@@ -399,6 +405,7 @@ async def open_wallet(
         paycodes=paycodes,
         offers=planner,
         guides=Guides(db.flows),
+        notices=notices,
     )
 
 
@@ -486,6 +493,7 @@ def build_application(
 
     async def post_stop(application: Application) -> None:  # the group messages still owed
         await broadcast.stop(application)  # what is unsent waits for the next start
+        await notices_sender.stop(application)  # the same
         await redpacket_live.editor(application).drain()  # a packet's last progress edit
         await outbox(application).close()
 
@@ -495,6 +503,7 @@ def build_application(
         if application.bot_data.pop(_OWNS_WALLET, False) and opened is not None:
             await opened.close()
 
+    tune_collector()  # a burst of taps costs a few collections, not hundreds
     ops = Operations(settings)  # metrics, health, the log line of each update
     calls, polls = make_requests(settings.bot_api_transport)
     bot = WalletBot(  # keeps the payments it receives before it confirms them
@@ -532,6 +541,7 @@ def build_application(
     )
     redpacket.schedule(application)
     broadcast.schedule(application)
+    notices_sender.schedule(application)
     offers.schedule(application)
     setup_qr.schedule(application)
     deletions.schedule(application)

@@ -14,13 +14,21 @@ import itertools
 import os
 import subprocess
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["PgServer", "pg_open", "pg_server", "pg_url"]
+__all__ = [
+    "PgServer",
+    "create_database",
+    "drop_database",
+    "pg_open",
+    "pg_server",
+    "pg_url",
+    "sqlite_only",
+]
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "postgres.sh"
 TEMPLATE = "wallet_template"
@@ -89,6 +97,9 @@ def pg_server() -> Iterator[PgServer]:
         _run(_make_template(server))
         yield server
     finally:
+        spare = _spares.pop(server.url, None)
+        if spare is not None:
+            spare.exception()  # made or failed: either way nothing runs on the cluster now
         subprocess.run(
             ["bash", str(SCRIPT), "stop", server.folder],
             capture_output=True,
@@ -104,13 +115,45 @@ def _run(coroutine: Coroutine[object, object, None]) -> None:
         worker.submit(asyncio.run, coroutine).result()
 
 
+async def create_database(server: PgServer) -> str:
+    """The URL of a fresh, migrated database (for a test that needs several, such as one
+    per example of a property); :func:`drop_database` drops it."""
+    name = f"wallet_{os.getpid()}_{next(_numbers)}"
+    await _admin(server, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    return server.database_url(name)
+
+
+async def drop_database(server: PgServer, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    await _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# The next test's database is made while this one runs: copying the template costs a
+# few tenths of a second, mostly the server's, which a test that waits on it would add.
+_spares: dict[str, Future[str]] = {}
+_maker = ThreadPoolExecutor(1, thread_name_prefix="pg-spare")
+
+
+def _take_database(server: PgServer) -> str:
+    spare = _spares.pop(server.url, None)
+    url = None
+    if spare is not None:
+        try:
+            url = spare.result()
+        except Exception:  # made again below, where a failure says why
+            url = None
+    if url is None:
+        url = _maker.submit(asyncio.run, create_database(server)).result()
+    _spares[server.url] = _maker.submit(asyncio.run, create_database(server))
+    return url
+
+
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> Iterator[str]:
     """A fresh, migrated database of this test's own (dropped after it)."""
-    name = f"wallet_{os.getpid()}_{next(_numbers)}"
-    _run(_admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
-    yield pg_server.database_url(name)
-    _run(_admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    url = _take_database(pg_server)
+    yield url
+    _run(drop_database(pg_server, url))
 
 
 @pytest.fixture
@@ -122,3 +165,9 @@ def pg_open(pg_url: str) -> Callable[..., Awaitable[object]]:
         return PgDatabase.open(pg_url, **options)
 
     return open_database
+
+
+def sqlite_only(database_url: str, why: str) -> None:
+    """Skip the PostgreSQL case of a test about SQLite itself (``why`` says what of it)."""
+    if database_url.startswith(("postgresql://", "postgres://")):
+        pytest.skip(f"about SQLite: {why}")

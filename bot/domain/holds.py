@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.domain.model import TransferSpec
+from bot.domain.model import Transfer, TransferSpec
 from bot.domain.risk import HOUR_MS, RecentGrab, RecentPayment
 from bot.domain.security_ports import SecurityEvent
 
@@ -20,6 +20,7 @@ __all__ = [
     "GuardStore",
     "Held",
     "HoldState",
+    "PasswordFreePayment",
     "PayerRecord",
     "day_start_ms",
 ]
@@ -79,6 +80,20 @@ class PayerRecord:
     password_free_daily_limit_fen: int
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordFreePayment:
+    """A payment going ahead without the PIN, as its own write sees it: the write marks
+    the payment's key password-free and, once its money moved, counts the payer's
+    password-free payments from ``day_start_ms`` on (this one included, and every one
+    committed before, however concurrent): above ``daily_limit_fen`` the write raises
+    ``PasswordFreeSpentToday`` and nothing of it stays."""
+
+    telegram_id: int
+    account_id: int
+    daily_limit_fen: int
+    day_start_ms: int
+
+
 class GuardStore(Protocol):
     def now_ms(self) -> int: ...
 
@@ -98,6 +113,14 @@ class GuardStore(Protocol):
 
     async def mark_password_free(self, key: str, telegram_id: int) -> None:
         """Remember that the transfer with idempotency key ``key`` needs no PIN (once)."""
+        ...
+
+    async def transfer_password_free(
+        self, key: str, specs: Sequence[TransferSpec], payment: PasswordFreePayment
+    ) -> tuple[Transfer, ...]:
+        """The ledger's ``create_transfers(key, specs)`` for a payment without the PIN,
+        marked and checked in the same transaction (see :class:`PasswordFreePayment`).
+        Replaying ``key`` answers from the journal and checks nothing again."""
         ...
 
     async def open_hold(

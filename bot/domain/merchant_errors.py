@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.errors import WalletError
+from bot.domain.security_errors import PasswordFreeSpentToday  # payments of every kind
 
 __all__ = [
     "ChargeAlreadyPaid",
@@ -21,6 +22,7 @@ __all__ = [
     "PayCodeInvalid",
     "PayCodeUsed",
     "PayingYourself",
+    "PriceChanged",
 ]
 
 
@@ -105,8 +107,10 @@ class PayCodeUsed(MerchantError):
     code = "pay_code_used"
 
 
-class PasswordFreeSpentToday(MerchantError):
-    """Paying without the PIN would pass the payer's daily password-free limit (other
-    payments went through meanwhile): this one needs the PIN."""
+class PriceChanged(MerchantError):
+    """The payment would take more from the payer than their card showed (a coupon or a
+    voucher lapsed, a budget ran out meanwhile): refused, nothing moved; ``params``:
+    ``shown`` (what the card said the payer pays), ``now`` (what it would be)."""
 
-    code = "password_free_spent_today"
+    code = "merchant_price_changed"
+    money_params = ("shown", "now")

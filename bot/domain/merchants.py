@@ -33,7 +33,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.domain.merchant_errors import ChargeAlreadyPaid, ChargeExpired, PayingYourself
+from bot.domain.merchant_errors import (
+    ChargeAlreadyPaid,
+    ChargeExpired,
+    PayingYourself,
+    PriceChanged,
+)
 from bot.domain.model import Transfer
 from bot.domain.offers import PaymentPlan, VoucherPart
 
@@ -52,6 +57,8 @@ __all__ = [
     "Sales",
     "Takings",
     "check_charge",
+    "check_shown",
+    "saving",
 ]
 
 CHARGE_TTL_S = 15 * 60  # a one-time charge code can be paid for this long
@@ -93,6 +100,36 @@ def check_charge(charge: Charge, now_ms: int) -> None:
         raise ChargeExpired(amount=charge.amount, expired_at=charge.expires_at)
 
 
+def _payer_parts(plan: PaymentPlan, shown: PaymentPlan) -> tuple[tuple[int, int], ...]:
+    """(shown, now) of the balance's part, then of balance and vouchers together."""
+    return (
+        (shown.own_fen, plan.own_fen),
+        (shown.paid_by_payer_fen, plan.paid_by_payer_fen),
+    )
+
+
+def check_shown(plan: PaymentPlan, shown: PaymentPlan | None) -> None:
+    """Raise ``PriceChanged`` when ``plan`` takes more from the payer than their card
+    (``shown``) said: more of their balance, or more of balance and vouchers together (a
+    coupon that no longer applies). None: no card was shown, nothing to hold to."""
+    if shown is None:
+        return
+    for then, now in _payer_parts(plan, shown):
+        if now > then:
+            raise PriceChanged(shown=then, now=now)
+
+
+def saving(plan: PaymentPlan, shown: PaymentPlan | None) -> tuple[int, int] | None:
+    """(shown, now) when ``plan`` takes less from the payer than the card said (a better
+    coupon or a new voucher meanwhile); None when the same, or no card was shown."""
+    if shown is None:
+        return None
+    for then, now in _payer_parts(plan, shown):
+        if now < then:
+            return then, now
+    return None
+
+
 class PaidVia(StrEnum):
     QR = "qr"  # the merchant's static code, the payer typed the amount
     CHARGE = "charge"  # a one-time charge code
@@ -113,6 +150,9 @@ class MerchantPaymentOrder:
     # without the PIN: what may be paid so today, counted from day_start_ms, this included
     password_free_daily_fen: int = 0
     day_start_ms: int = 0
+    # the plan the payer's card showed: the write refuses a plan that takes more (None:
+    # no card was shown, a pay code collected at once)
+    shown: PaymentPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

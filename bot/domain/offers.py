@@ -82,6 +82,25 @@ class PaymentPlan:
         """What the payer gave (own money and vouchers): the most a refund gives back."""
         return self.price_fen - self.discount_fen
 
+    def to_payload(self) -> dict:
+        """The plan as a pending action keeps it (JSON): what a pay card showed."""
+        return {
+            "price": self.price_fen,
+            "coupon_id": self.coupon_id,
+            "discount": self.discount_fen,
+            "vouchers": [[part.voucher_id, part.amount_fen] for part in self.vouchers],
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> PaymentPlan:
+        coupon_id = payload["coupon_id"]
+        return cls(
+            int(payload["price"]),
+            None if coupon_id is None else int(coupon_id),
+            int(payload["discount"]),
+            tuple(VoucherPart(int(v), int(fen)) for v, fen in payload["vouchers"]),
+        )
+
 
 class Offers(Protocol):
     """Plans how a payment is covered (the best coupon, then vouchers, then balance)."""

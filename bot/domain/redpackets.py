@@ -21,6 +21,7 @@ from bot.domain.errors import (
     RedPacketWrongPassword,
     WalletError,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.risk import (
@@ -242,10 +243,16 @@ class RedPacketStore(Protocol):
     def now_ms(self) -> int: ...
 
     async def create_red_packet(
-        self, packet: RedPacket, shares: Sequence[int], spec: TransferSpec
+        self,
+        packet: RedPacket,
+        shares: Sequence[int],
+        spec: TransferSpec,
+        password_free: PasswordFreePayment | None = None,
     ) -> tuple[RedPacket, bool]:
         """In one transaction: move ``spec`` under ``packet.create_key``, save the packet
-        and its shares in that order. A key seen before returns (that packet, True)."""
+        and its shares in that order. A key seen before returns (that packet, True).
+        ``password_free``: made without the PIN, marked and checked in that transaction
+        (``bot.domain.holds.PasswordFreePayment``)."""
         ...
 
     async def grab_red_packet(self, request: GrabRequest) -> GrabAttempt:

@@ -14,6 +14,7 @@ from bot.domain.errors import (
     PaymentRequestIsYours,
     WalletError,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import Transfer, TransferSpec
 from bot.domain.risk import RiskDecision
 from bot.domain.users import User
@@ -130,10 +131,16 @@ class RequestStore(Protocol):
     async def get_request(self, token: str) -> PaymentRequest | None: ...
 
     async def pay_request(
-        self, token: str, payer_id: int, spec: TransferSpec, *, password_free: bool
+        self,
+        token: str,
+        payer_id: int,
+        spec: TransferSpec,
+        *,
+        password_free: PasswordFreePayment | None,
     ) -> tuple[PaymentRequest, Transfer, bool]:
         """In one transaction: find the request open, move ``spec`` under its key, mark it
-        paid by ``payer_id`` (and the transfer password-free if so). Returns the request as
+        paid by ``payer_id`` (and, paid without the PIN, the transfer password-free, checked
+        against the daily limit: ``PasswordFreeSpentToday``, nothing moved). Returns the request as
         paid, its transfer, and whether this was a replay (it was paid by this payer before:
         nothing moved). Raises ``PaymentRequestNotFound``, ``PaymentRequestAlreadyPaid``
         (someone else paid it), ``PaymentRequestCancelled``, ``PaymentRequestExpired`` (its

@@ -28,6 +28,7 @@ field encryption.
         ├── TotpAlreadyEnabled
         ├── HeldPaymentNotFound     no payment held for review has this id
         ├── HeldPaymentAlreadyDecided  approved or rejected before; params: state
+        ├── PasswordFreeSpentToday  without the PIN it would pass today's password-free limit
         ├── DecryptionFailed        tampered, moved to another row, or unknown key
         └── MasterKeyError          start-up: the key cannot be used
             ├── MasterKeyFileUnsafe
@@ -57,6 +58,7 @@ __all__ = [
     "IdNumberTaken",
     "MasterKeyError",
     "MasterKeyFileUnsafe",
+    "PasswordFreeSpentToday",
     "PinFormatInvalid",
     "PinLocked",
     "PinMismatch",
@@ -215,6 +217,13 @@ class TotpNotEnabled(SecurityError):
 
 class TotpAlreadyEnabled(SecurityError):
     code = "totp_already_enabled"
+
+
+class PasswordFreeSpentToday(SecurityError):
+    """Paying without the PIN would pass the payer's daily password-free limit (other
+    payments went through meanwhile): nothing moved, this one needs the PIN."""
+
+    code = "password_free_spent_today"
 
 
 class DecryptionFailed(SecurityError):

@@ -3,8 +3,9 @@
 One flow for transfers, requests, withdrawals and red packets: the tap is checked
 against its server-side action, the risk guard decides, then the payment goes ahead at
 once (password-free), or the card turns into the PIN keypad (with a 2FA step when the
-decision asks), or the card says why not. The card's action is finished atomically
-before anything moves, so a double tap pays once. A feature describes itself in a
+decision asks; also when the payment's own write finds the password-free limit used up
+by payments made meanwhile), or the card says why not. The card's action is finished
+atomically before anything moves, so a double tap pays once. A feature describes itself in a
 :class:`CardFlow`; the money rules stay in its service.
 
 A card asked for in a group is sent to the payer's private chat (:func:`offer_card`); a
@@ -22,6 +23,7 @@ from telegram.error import Forbidden
 
 from bot.domain.errors import WalletError
 from bot.domain.risk import RiskAction, RiskDecision
+from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.security_ports import Action
 from bot.handlers.context import (
     ID,
@@ -142,17 +144,21 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     if refusal:
         await query.edit_message_text(refusal)
         return
+    note = ""  # why the PIN is asked after all
     if decision.auth is RiskAction.ALLOW and flow.settle_now is not None:
         try:
             text = await flow.settle_now(context, language, action)
+        except PasswordFreeSpentToday as refused:  # used up meanwhile: nothing moved
+            note = error_text(language, refused) + "\n\n"
         except WalletError as refused:  # spent or frozen since the card was shown
             text = error_text(language, refused)
-        await query.edit_message_text(text)
-        return
+        if not note:
+            await query.edit_message_text(text)
+            return
     payload = {**flow.payload(action), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
     view = await wallet.pin_entry.start_confirmation(user.telegram_id, flow.confirmation, payload)
     await query.edit_message_text(
-        query.message.text + "\n\n" + keypad_text(language, view),
+        query.message.text + "\n\n" + note + keypad_text(language, view),
         reply_markup=keypad_markup(view),
     )
 

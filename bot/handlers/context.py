@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from bot.wallet.history import History
     from bot.wallet.ledger import Ledger
     from bot.wallet.merchants import Merchants
+    from bot.wallet.notices import Notices
     from bot.wallet.offers import Offers
     from bot.wallet.paycodes import PayCodes
     from bot.wallet.payouts import Payouts
@@ -105,6 +106,7 @@ class Wallet:
     paycodes: PayCodes | None = None  # customers' pay codes, collected by merchants
     offers: Offers | None = None  # coupons, consumption vouchers and points
     guides: Guides | None = None  # guided flows: Send, Request, Red packet by taps
+    notices: Notices | None = None  # what the bot owes one person's chat, sent once
 
     async def close(self) -> None:
         try:

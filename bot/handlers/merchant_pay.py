@@ -4,6 +4,8 @@
   asked the amount, then gets the pay card. ``/start pay_<charge token>`` (``/charge``):
   the pay card at once. The card → the risk guard → the PIN keypad (or password-free)
   → ``Merchants.pay`` → the payer's receipt and the merchant's "received" message.
+  The card's plan goes with it: if the payment would now take more (a coupon lapsed),
+  nothing is paid and a new card shows the new amount to confirm again.
 - ``/start pc_<code>`` (a customer's pay code, photographed by a merchant): the merchant
   is asked the amount, then the code is collected as ``/collect`` does; the customer
   confirms on the same card when their password-free limit does not cover it.
@@ -12,12 +14,20 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 from telegram import ForceReply, Update
 from telegram.ext import MessageHandler, filters
 
-from bot.domain.errors import WalletError
-from bot.domain.merchants import Merchant, PaidVia, PayStatus
+from bot.domain.errors import (
+    CouponBudgetExhausted,
+    CouponLimitReached,
+    CouponUnavailable,
+    VoucherUnavailable,
+    WalletError,
+)
+from bot.domain.merchant_errors import PriceChanged
+from bot.domain.merchants import Merchant, PaidVia, PayStatus, check_shown
 from bot.domain.money import format_fen, parse_amount
 from bot.domain.offers import PaymentPlan
 from bot.domain.risk import RiskAction
@@ -51,6 +61,15 @@ PAY_LINK = "pay_"  # /start pay_<token>: a merchant's static code or a charge (a
 CARD = "mp:"  # mp:<action id>:y|n, the payer's card
 PURPOSE = "merchant.pay"  # the card's pending action
 QUESTION_TTL_S = 300  # how long "how much?" waits for its answer
+# Refusals that say the card's plan no longer holds (a coupon or voucher lapsed, found
+# before the write or by it): nothing was paid, and the payer gets a new card.
+PLAN_LAPSED = (
+    PriceChanged,
+    CouponUnavailable,
+    CouponLimitReached,
+    CouponBudgetExhausted,
+    VoucherUnavailable,
+)
 
 
 def static_link(context: WalletContext, merchant: Merchant) -> str:
@@ -91,8 +110,9 @@ async def card_message(
     # the payment's key, chosen with the card: its confirmations (password-free or
     # through the keypad) pay once under it
     key = key or f"mpay:{secrets.token_urlsafe(12)}"
+    shown = replace(target, shown=plan)  # held to: never charged more than this card
     action = await wallet.actions.create(
-        user.telegram_id, PURPOSE, {**target.to_payload(), "key": key}
+        user.telegram_id, PURPOSE, {**shown.to_payload(), "key": key}
     )
     markup = card_buttons(
         CARD,
@@ -101,6 +121,15 @@ async def card_message(
         translate(language, "transfer.cancel"),
     )
     return {"text": card_text(language, merchant, plan), "reply_markup": markup}
+
+
+async def new_card(
+    context: WalletContext, payer: User, language: str, target: PayTarget, key: str
+) -> None:
+    """After a plan lapsed (``PLAN_LAPSED``): the same payment's card again, with what it
+    costs now."""
+    message = await card_message(context, payer, language, replace(target, shown=None), key=key)
+    await tell(context.bot, payer.telegram_id, about="a new pay card", **message)
 
 
 # Links and the amount asked -----------------------------------------------------------
@@ -267,7 +296,11 @@ async def _review(context: WalletContext, language: str, action) -> tuple:
     user = await wallet.users.get(action.telegram_id)
     target = PayTarget.from_payload(action.payload)
     try:
-        merchant, _ = await wallet.merchants.quote(user, target)
+        merchant, plan = await wallet.merchants.quote(user, target)
+        check_shown(plan, target.shown)
+    except PriceChanged as changed:  # before the PIN is asked for a payment now dearer
+        await new_card(context, user, language, target, action.payload["key"])
+        return None, error_text(language, changed)
     except WalletError as refused:
         return None, error_text(language, refused)
     decision = await wallet.merchants.review(user.telegram_id, merchant, target.amount)
@@ -319,6 +352,9 @@ async def announce(
     if outcome.status is PayStatus.NEEDS_REVIEW:
         return review_text(language, outcome.decision, outcome.amount)
     if outcome.status is PayStatus.REFUSED:
+        target = outcome.target
+        if isinstance(outcome.error, PLAN_LAPSED) and target and target.shown:
+            await new_card(context, outcome.payer, language, target, outcome.key)
         return error_text(language, outcome.error)
     merchant, payment = outcome.merchant, outcome.payment
     if outcome.status is PayStatus.PAID_BEFORE:
@@ -327,6 +363,9 @@ async def announce(
         await _tell_merchant(context, outcome)
     paid = {"amount": amount, "name": merchant.name, "id": payment.id}
     lines = [translate(language, "merchant.paid", **paid)]
+    if outcome.saving is not None:
+        shown, now = (format_fen(fen) for fen in outcome.saving)
+        lines.append(translate(language, "merchant.paid_less", shown=shown, now=now))
     return "\n".join(lines + plan_lines(language, outcome.plan))
 
 

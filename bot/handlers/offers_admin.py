@@ -4,7 +4,10 @@ Each command shows a card saying what would happen (how many vouchers or coupons
 how many people, the total) with Confirm / Cancel; nothing is written before Confirm.
 An admin with 2FA then enters a code on the keypad. The key of each write comes from
 the command's message, so the same message delivered twice, or its card confirmed
-twice, issues once. Every write is in the security log (``bot.wallet.offers``).
+twice, issues once. Every write is in the security log (``bot.wallet.offers``). Each
+holder is told what they got by a notice (``bot.handlers.notices``): sent once, in their
+language, also when the bot restarts half way; one who never opened the bot finds it on
+/coupons all the same.
 """
 
 from __future__ import annotations
@@ -26,11 +29,20 @@ from bot.handlers.context import (
     is_private,
     private_link,
 )
+from bot.handlers.notices import renders
 from bot.handlers.offers_text import campaign_line, categories_text
-from bot.handlers.outbox import reply, tell
+from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.render.labels import deadline_time
-from bot.wallet.offers import CAMPAIGN, GRANT, ISSUE, CouponGrant, campaign_payload
+from bot.wallet.offers import (
+    CAMPAIGN,
+    COUPON_NOTICE,
+    GRANT,
+    ISSUE,
+    VOUCHER_NOTICE,
+    CouponGrant,
+    campaign_payload,
+)
 
 __all__ = ["OFFER_TAP", "campaign_text", "grant_text", "handlers", "issued_text"]
 
@@ -202,37 +214,28 @@ async def offer_press(update: Update, context: WalletContext, user, language) ->
     await press_admin_card(update, context, user, language, _CARD)
 
 
-def _tell_holders(context: WalletContext, holders: tuple[int, ...], text) -> None:
-    """Each holder hears of what they got, in their language, in the background (within
-    the send limits); one who never opened the bot finds it on /coupons all the same."""
-    wallet = context.wallet
+@renders(VOUCHER_NOTICE)
+async def voucher_notice(wallet, language: str, params: dict) -> str:
+    """What a holder of an issue is told (``Offers.issue`` wrote it, one per holder)."""
+    return translate(
+        language,
+        "voucher.received",
+        amount=format_fen(params["amount"]),
+        categories=categories_text(language, frozenset(params["categories"])),
+        until=deadline_time(params["expires_at"]),
+    )
 
-    async def tell_all() -> None:
-        for holder in holders:
-            person = await wallet.users.get(holder)
-            language = (
-                person.effective_language if person else wallet.users.default_language
-            )
-            await tell(context.bot, holder, text(language), about="an offer received")
 
-    context.application.create_task(tell_all(), name="offers.tell_holders")
+@renders(COUPON_NOTICE)
+async def coupon_notice(wallet, language: str, params: dict) -> str:
+    """What a holder of a grant is told, with the campaign as it stands when it is sent."""
+    campaign = await wallet.offers.campaign(params["campaign_id"])
+    return translate(language, "coupon.received", line=campaign_line(language, campaign))
 
 
 async def issued_text(context: WalletContext, language: str, issue: VoucherIssue) -> str:
     """What the admin reads once vouchers are issued (also after the 2FA keypad); each
-    holder is told, unless this replays an earlier issue (they were told then)."""
-    if not issue.replayed:
-        _tell_holders(
-            context,
-            issue.holders,
-            lambda lang: translate(
-                lang,
-                "voucher.received",
-                amount=format_fen(issue.amount_fen),
-                categories=categories_text(lang, issue.categories),
-                until=deadline_time(issue.expires_at),
-            ),
-        )
+    holder's notice was written with the issue (:func:`voucher_notice`), sent once."""
     return translate(
         language,
         "voucher.issued",
@@ -252,15 +255,8 @@ async def campaign_text(context: WalletContext, language: str, campaign: Campaig
 
 
 async def grant_text(context: WalletContext, language: str, grant: CouponGrant) -> str:
-    """The admin's answer; the holders are told, unless this repeats a grant."""
-    if grant.granted:
-        _tell_holders(
-            context,
-            grant.holders,
-            lambda lang: translate(
-                lang, "coupon.received", line=campaign_line(lang, grant.campaign)
-            ),
-        )
+    """The admin's answer; each holder's notice was written with the grant
+    (:func:`coupon_notice`), sent once."""
     return translate(
         language,
         "coupon.granted",

@@ -57,6 +57,11 @@ class Questions(Generic[Q]):
         self._store: FollowUpStore | None = None
         self._restoring = asyncio.Lock()
 
+    @property
+    def restored(self) -> bool:
+        """Whether :meth:`restore` is done (the questions are kept in a store)."""
+        return self._store is not None
+
     async def restore(self, store: FollowUpStore) -> None:
         """Keep the questions in ``store`` from now on, and take back the ones it holds
         that are still open (once; the expired ones are dropped)."""
@@ -112,14 +117,28 @@ class Questions(Generic[Q]):
 
 def restored_first(*questions: Questions) -> TypeHandler:
     """For a group before every other: the stored questions are taken back before the
-    first update is looked at (a no-op once done)."""
+    first update is looked at; once they are, the handler no longer matches (an update
+    of a busy group costs no call)."""
 
     async def restore_questions(update: Update, context) -> None:
         store = context.wallet.store.followups
         for each in questions:
             await each.restore(store)
 
-    return TypeHandler(Update, restore_questions)
+    return _UntilRestored(questions, restore_questions)
+
+
+class _UntilRestored(TypeHandler):
+    """A ``TypeHandler`` of every update until ``questions`` are all restored."""
+
+    def __init__(self, questions: tuple[Questions, ...], callback) -> None:
+        super().__init__(Update, callback)
+        self.questions = questions
+
+    def check_update(self, update: object) -> bool:
+        if all(each.restored for each in self.questions):
+            return False
+        return super().check_update(update)
 
 
 class _Asked(filters.MessageFilter):

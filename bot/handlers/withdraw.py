@@ -4,7 +4,8 @@ Parse → a withdrawal order (verified, a bound card, the amount, the balance) �
 showing the masked bank card (Confirm / Cancel) → the PIN keypad, always (a withdrawal is
 never password-free) → the use case reserves, pays out and settles, and the keypad
 message shows the outcome. What the gateway did not answer at once is settled by the
-recovery sweep (at start-up and every ``SWEEP_INTERVAL_S``), which tells the owner.
+recovery sweep (at start-up and every ``SWEEP_INTERVAL_S``), which tells the owner by a
+notice (``bot.handlers.notices``: written once, sent once, also with several processes).
 
 With the sandbox gateway every one of these messages says plainly that no real money is
 paid; with the manual gateway a withdrawal waits for an admin (``/payouts``), and its
@@ -12,8 +13,6 @@ owner is told the admin's bank reference or reason.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
@@ -39,17 +38,17 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.handlers.leases import lease
-from bot.handlers.outbox import Told, tell
+from bot.handlers.notices import renders, send_one
+from bot.handlers.outbox import Told
 from bot.handlers.risk_text import reason_text
 from bot.i18n import translate
 from bot.wallet.gateway import PayoutMode
-from bot.wallet.withdrawals import CONFIRMATION
+from bot.wallet.withdrawals import CONFIRMATION, WITHDRAWAL_NOTICE
 
 CARD = "wd:"
 PURPOSE = "withdraw.card"
 SWEEP_INTERVAL_S = 15
 SWEEP_LEASE_S = 120  # longer than a sweep; a process that dies frees it then
-_TELLING = "withdraw.telling"  # bot_data: the lock that tells each owner once
 
 
 def pretend_note(wallet: Wallet, language: str) -> str:
@@ -176,33 +175,28 @@ async def settled_text(wallet: Wallet, language: str, withdrawal: Withdrawal) ->
     return text + pretend_note(wallet, language)
 
 
-async def tell_owner(application: Application, withdrawal_id: int) -> Told | None:
-    """Tell the owner of a settled withdrawal what became of it, unless they were told;
-    mark it told once sent. None when there was nothing to tell.
+@renders(WITHDRAWAL_NOTICE)
+async def withdrawal_notice(wallet: Wallet, language: str, params: dict) -> str:
+    """The owner's notice of an outcome settled after the fact (``announce`` wrote it)."""
+    withdrawal = await wallet.withdrawals.get(params["withdrawal_id"])
+    return await settled_text(wallet, language, withdrawal)
 
-    One at a time (the sweep and an admin's decision may both try): each is told once.
-    """
+
+async def tell_owner(application: Application, withdrawal_id: int) -> Told | None:
+    """Tell the owner of a settled withdrawal what became of it, now: its notice is
+    written once and sent once, whichever path or process asks (the sweep, an admin's
+    decision, the bank's callback). None when there was nothing to tell, or another
+    sender has it."""
     wallet = application.bot_data[WALLET_KEY]
-    async with application.bot_data.setdefault(_TELLING, asyncio.Lock()):
-        withdrawal = await wallet.withdrawals.get(withdrawal_id)
-        if withdrawal is None or withdrawal.told or not withdrawal.state.final:
-            return None
-        user = await wallet.users.get(withdrawal.telegram_id)
-        language = user.effective_language if user else "en"
-        text = await settled_text(wallet, language, withdrawal)
-        told = await tell(
-            application.bot, withdrawal.telegram_id, text, about=f"withdrawal {withdrawal.id}"
-        )
-        if told is not Told.FAILED:  # FAILED: the next sweep tries again
-            await wallet.withdrawals.mark_told(withdrawal.id)  # blocked: the balance tells
-        return told
+    key = await wallet.withdrawals.announce(withdrawal_id, wake=False)
+    return None if key is None else await send_one(application, key)
 
 
 async def tell_owners(application: Application) -> None:
-    """Tell owners of withdrawals settled after the fact; each is marked told once sent."""
+    """Write the notices of withdrawals settled after the fact (the sender sends them)."""
     wallet = application.bot_data[WALLET_KEY]
     for withdrawal in await wallet.withdrawals.untold():
-        await tell_owner(application, withdrawal.id)
+        await wallet.withdrawals.announce(withdrawal.id)
 
 
 async def sweep(context: WalletContext) -> None:

@@ -127,13 +127,17 @@ class Metrics:
             "When the last scheduled backup was written (Unix time)",
             registry=registry,
         )
+        self._by_kind: dict[str, tuple] = {}  # the children of updates and latency
         self._ledger = _Ledger()
         self._reading = asyncio.Lock()  # two scrapes at once must not count a transfer twice
         registry.register(self._ledger)
 
     def count_update(self, kind: str, seconds: float) -> None:
-        self.updates.labels(kind).inc()
-        self.latency.labels(kind).observe(seconds)
+        children = self._by_kind.get(kind)
+        if children is None:  # once per kind of update: ``labels`` costs more than counting
+            children = self._by_kind[kind] = (self.updates.labels(kind), self.latency.labels(kind))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count_error(self, error: BaseException | None) -> None:
         self.errors.labels(type(error).__name__ if error is not None else "unknown").inc()

@@ -19,11 +19,16 @@ How the facts are read from the ledger (the payment flows keep to these conventi
   after an approved hold) no longer counts: the money never left.
 - "Today" is the calendar day in China (UTC+8, no daylight saving), the day people there
   live by: the daily limits start over at 00:00 Beijing time, 16:00 UTC.
-- A payment made without a PIN is marked *before* its money moves with
-  :meth:`PaymentGuard.mark_password_free`, by the idempotency key the payment will use. A
-  mark counts toward the password-free daily total only once a live outgoing transfer
-  carries that key, so a payment that was refused (or never made) costs nothing, and a
-  crash between the mark and the payment loses nothing.
+- A payment made without a PIN is marked by the idempotency key of its transfer. A mark
+  counts toward the password-free daily total only once a live outgoing transfer carries
+  that key, so a payment that was refused (or never made) costs nothing. The payments
+  that go ahead without the PIN (transfers and tips through
+  :meth:`PaymentGuard.transfer_password_free`, red packets, payment requests, merchant
+  payments) are marked in the transaction that moves their money, and that transaction
+  counts the day's password-free total again, this payment and every one committed
+  before it included: concurrent payments that each passed :meth:`PaymentGuard.assess`
+  cannot together pass the daily limit (the one that would is refused with
+  ``PasswordFreeSpentToday`` and moves nothing: it needs the PIN).
 - A red-packet grab is a posted transfer of kind ``redpacket_grab`` crediting the
   grabber, with ``ref`` = ``chat:<chat id>`` naming the group it was grabbed in. A grab
   whose ``ref`` names no chat counts with chat id 0 (no Telegram chat has that id).
@@ -51,11 +56,12 @@ from bot.domain.holds import (
     HOLD_REJECTED,
     GuardStore,
     Held,
+    PasswordFreePayment,
     day_start_ms,
 )
 from bot.domain.kinds import PAYMENT_KINDS, TransferKind
 from bot.domain.ledger_rules import key_error, operation_error
-from bot.domain.model import TransferFlag, TransferSpec
+from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.risk import (
     DEFAULT_RULES,
     PaymentFacts,
@@ -179,11 +185,34 @@ class PaymentGuard:
         return decision
 
     async def mark_password_free(self, key: str, payer_telegram_id: int) -> None:
-        """Call before a payment goes ahead without a PIN, with the payment's own key."""
+        """Mark the payment with ``key`` as made without a PIN, alone (a payment's own
+        write marks and checks it: :meth:`transfer_password_free`)."""
         error = key_error(key)  # the payment's own key: the ledger's rule for keys
         if error is not None:
             raise error
         await self.store.mark_password_free(key, payer_telegram_id)
+
+    def password_free(
+        self, payer_telegram_id: int, payer_account_id: int, decision: RiskDecision
+    ) -> PasswordFreePayment:
+        """What the write of a payment going ahead without the PIN checks: the daily
+        password-free limit ``decision`` applied, counted from the start of today."""
+        return PasswordFreePayment(
+            payer_telegram_id,
+            payer_account_id,
+            decision.limits.password_free_daily_limit_fen,
+            day_start_ms(self.store.now_ms(), self.day_offset_ms),
+        )
+
+    async def transfer_password_free(
+        self, key: str, specs: tuple[TransferSpec, ...], payment: PasswordFreePayment
+    ) -> tuple[Transfer, ...]:
+        """Move ``specs`` under ``key`` without the PIN: marked and checked against the
+        daily limit in the same transaction (``PasswordFreeSpentToday``: nothing moved)."""
+        error = operation_error(key, specs)  # the ledger's rules, before the store's
+        if error is not None:
+            raise error
+        return await self.store.transfer_password_free(key, tuple(specs), payment)
 
     # Holding ----------------------------------------------------------------------------
 

@@ -84,9 +84,13 @@ class TokenBucket:
         """
         wait = self.wait_s(now_s, cost)
         if wait == 0.0:
-            self._tokens = max(0.0, self.tokens(now_s) - cost)
-            self._at_s = now_s if self._at_s is None else max(self._at_s, now_s)
+            self._spend(now_s, cost)
         return wait
+
+    def _spend(self, now_s: float, cost: float) -> None:
+        """Take ``cost`` tokens that :meth:`wait_s` just said are there."""
+        self._tokens = max(0.0, self.tokens(now_s) - cost)
+        self._at_s = now_s if self._at_s is None else max(self._at_s, now_s)
 
     def _check_cost(self, cost: float) -> None:
         if not (math.isfinite(cost) and cost >= 0):
@@ -180,13 +184,14 @@ class RateLimiter:
         if kind not in ("command", "callback"):
             raise ValueError(f"kind is 'command' or 'callback', not {kind!r}")
         self._maybe_prune(now_s)
-        buckets = [self._bucket(kind, "user", user_id)]
-        if chat_id is not None and chat_id != user_id:
-            buckets.append(self._bucket(kind, "chat", chat_id))
-        wait = max(bucket.wait_s(now_s) for bucket in buckets)
-        if wait == 0.0:
-            for bucket in buckets:
-                bucket.take(now_s)
+        user = self._bucket(kind, "user", user_id)
+        if chat_id is None or chat_id == user_id:
+            return user.take(now_s)
+        chat = self._bucket(kind, "chat", chat_id)
+        wait = max(user.wait_s(now_s), chat.wait_s(now_s))
+        if wait == 0.0:  # each bucket is asked once per request: a tap in a busy group
+            user._spend(now_s, 1)
+            chat._spend(now_s, 1)
         return wait
 
     def prune(self, now_s: float) -> int:

@@ -8,6 +8,11 @@ merchant, the charge open) for the card, then :meth:`Merchants.pay` under the ca
 the offers' plan, the risk guard again, then one ledger operation
 (``merchant_ops.pay_merchant``). A payment the guard would hold is not made: a merchant
 is paid now or not at all, so the payer is told why and nothing is reserved.
+
+The card's plan travels with the payment (:attr:`PayTarget.shown`): a fresh plan that
+takes more from the payer (a coupon or voucher lapsed, a budget ran out) is refused with
+``PriceChanged``, here and again inside the write, and the payer gets a new card; one
+that takes the same or less goes through (:attr:`MerchantPaymentOutcome.saving`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from bot.domain.merchant_errors import (
     MerchantNotFound,
     MerchantPaymentNotFound,
     NotAMerchant,
+    PriceChanged,
 )
 from bot.domain.merchants import (
     CATEGORY_MAX,
@@ -46,6 +52,8 @@ from bot.domain.merchants import (
     Sales,
     check_charge,
     check_not_yourself,
+    check_shown,
+    saving,
 )
 from bot.domain.model import AccountStatus, Transfer
 from bot.domain.money import parse_amount
@@ -86,6 +94,8 @@ class PayTarget:
     amount: int
     via: PaidVia = PaidVia.QR
     ref: str = ""  # the charge's token; the pay code's collection
+    # the plan the payer's card showed: never charged more (None: no card was shown)
+    shown: PaymentPlan | None = None
 
     def to_payload(self) -> dict:
         return {
@@ -93,15 +103,18 @@ class PayTarget:
             "amount": self.amount,
             "via": self.via.value,
             "ref": self.ref,
+            "shown": None if self.shown is None else self.shown.to_payload(),
         }
 
     @classmethod
     def from_payload(cls, payload: dict) -> PayTarget:
+        shown = payload.get("shown")  # absent from a card made before cards kept it
         return cls(
             int(payload["merchant_id"]),
             int(payload["amount"]),
             PaidVia(payload["via"]),
             str(payload["ref"]),
+            None if shown is None else PaymentPlan.from_payload(shown),
         )
 
 
@@ -115,6 +128,15 @@ class MerchantPaymentOutcome:
     payment: MerchantPayment | None = None
     decision: RiskDecision | None = None
     error: WalletError | None = None
+    target: PayTarget | None = None  # what was asked (a new card is made of it)
+    key: str = ""
+
+    @property
+    def saving(self) -> tuple[int, int] | None:
+        """(shown, paid) when the payment took less than the payer's card said."""
+        if self.plan is None or self.target is None:
+            return None
+        return saving(self.plan, self.target.shown)
 
 
 def _clean(text: str, limit: int) -> str:
@@ -249,7 +271,9 @@ class Merchants:
             raise UserNotFound()
 
         def outcome(status: PayStatus, **more) -> MerchantPaymentOutcome:
-            return MerchantPaymentOutcome(status, merchant, payer, target.amount, **more)
+            return MerchantPaymentOutcome(
+                status, merchant, payer, target.amount, target=target, key=key, **more
+            )
 
         done = await self.store.payment_by_key(key)
         if done is not None and done.payer_id == payer_id:
@@ -258,6 +282,10 @@ class Merchants:
             merchant, plan = await self.quote(payer, target)
         except WalletError as refused:
             return outcome(PayStatus.REFUSED, error=refused)
+        try:  # checked here to ask nothing more, and again in the write
+            check_shown(plan, target.shown)
+        except PriceChanged as changed:
+            return outcome(PayStatus.REFUSED, plan=plan, error=changed)
         decision = await self.review(payer_id, merchant, target.amount)
         then = verdict(decision, pin=authenticated, code=second_factor)
         if then is Verdict.BLOCK:
@@ -274,6 +302,7 @@ class Merchants:
             not authenticated,
             decision.limits.password_free_daily_limit_fen,
             day_start_ms(self.store.now_ms(), self.guard.day_offset_ms),
+            shown=target.shown,
         )
         try:
             payment, replayed = await self.store.pay_merchant(order)

@@ -8,7 +8,9 @@ their balance. The plan is only read; the payment's write checks it again
 It is also where admins issue vouchers (one ledger operation ``vouchers:issuer`` →
 ``escrow:vouchers`` for the total, idempotent on the issue's key), create campaigns and
 grant coupons, each with its event in the security log, and where residents read
-their coupons, vouchers and points and redeem points for coupons. Expired issues give
+their coupons, vouchers and points and redeem points for coupons. Each holder of an issue
+or a grant is owed a notice, written right after it (``bot.wallet.notices``: sent once,
+also after a restart). Expired issues give
 their unspent value back to the issuer (:meth:`Offers.expire_due`, a sweep like the
 red packets').
 """
@@ -26,6 +28,7 @@ from bot.domain.errors import (
 )
 from bot.domain.ledger_rules import key_error
 from bot.domain.model import AccountKind
+from bot.domain.notices import NewNotice
 from bot.domain.offer_store import OfferStore, VoucherExpiry, VoucherIssue
 from bot.domain.offers import VOUCHER_ESCROW, VOUCHER_ISSUER, PaymentPlan
 from bot.domain.points import TIER_WINDOW_MS, PointsStanding, TierThresholds, standing
@@ -43,15 +46,18 @@ from bot.security.pin_entry import ConfirmationResult
 if TYPE_CHECKING:
     from bot.domain.security_ports import Action
     from bot.wallet.ledger import Ledger
+    from bot.wallet.notices import Notices
     from bot.wallet.users import Users
 
 __all__ = [
     "CAMPAIGN",
     "CAMPAIGN_EVENT",
+    "COUPON_NOTICE",
     "GRANT",
     "GRANT_EVENT",
     "ISSUE",
     "ISSUE_EVENT",
+    "VOUCHER_NOTICE",
     "CouponGrant",
     "IssuePreview",
     "Offers",
@@ -65,6 +71,8 @@ GRANT = "coupon_grant"  # the same for a grant of coupons
 ISSUE_EVENT = "admin.voucher_issue"
 CAMPAIGN_EVENT = "admin.campaign_add"
 GRANT_EVENT = "admin.coupon_grant"
+VOUCHER_NOTICE = "voucher.received"  # the notice to each holder of an issue
+COUPON_NOTICE = "coupon.received"  # the notice to each holder of a grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +108,13 @@ class Offers:
         ledger: Ledger,
         users: Users,
         thresholds: TierThresholds | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.store = store
         self.ledger = ledger
         self.users = users
         self.thresholds = thresholds or TierThresholds()
+        self.notices = notices  # holders are told of what they got (None: not told)
 
     # The payment's plan ---------------------------------------------------------------
 
@@ -163,7 +173,21 @@ class Offers:
         issued = await self.store.issue_vouchers(
             key, order, holder_ids, escrow.id, issuer.id, admin_id, ISSUE_EVENT
         )
+        params = {
+            "amount": issued.amount_fen,
+            "categories": sorted(issued.categories),
+            "expires_at": issued.expires_at,
+        }
+        # written right after the issue, once per holder (a replay of the key writes
+        # what a stop in between left unwritten, and nothing twice)
+        await self._tell(f"voucher:{issued.id}", VOUCHER_NOTICE, holder_ids, params)
         return replace(issued, holders=tuple(holder_ids))
+
+    async def _tell(self, key: str, kind: str, holder_ids: Sequence[int], params: dict) -> None:
+        if self.notices is not None:
+            await self.notices.add(
+                [NewNotice(f"{key}:{holder}", holder, kind, params) for holder in holder_ids]
+            )
 
     async def vouchers(self, holder_id: int) -> list[Voucher]:
         """The holder's vouchers that can still pay, soonest expiring first."""
@@ -209,6 +233,8 @@ class Offers:
         granted = await self.store.grant_coupons(
             key, campaign_id, holder_ids, admin_id, GRANT_EVENT
         )
+        params = {"campaign_id": campaign_id}
+        await self._tell(f"coupon:{key}", COUPON_NOTICE, holder_ids, params)
         return CouponGrant(found, len(holder_ids), granted, tuple(holder_ids))
 
     async def coupons(self, holder_id: int) -> list[HeldCoupon]:

@@ -184,8 +184,6 @@ class RedPackets:
             return Creation(CreationStatus.BLOCKED, order, decision)
         if then is Verdict.HOLD:
             return Creation(CreationStatus.NEEDS_REVIEW, order, decision)
-        if not authenticated:
-            await self.guard.mark_password_free(key, sender.telegram_id)
         kind = PacketKind(order.kind)
         if kind is PacketKind.EQUAL:
             shares = equal_shares(order.total // order.count, order.count)
@@ -220,7 +218,10 @@ class RedPackets:
             ref=f"redpacket:{packet.id}",
             memo=order.greeting,
         )
-        created, _ = await self.store.create_red_packet(packet, shares, spec)
+        free = None  # without the PIN: PasswordFreeSpentToday if the day's limit is used up
+        if not authenticated:
+            free = self.guard.password_free(sender.telegram_id, sender.account_id, decision)
+        created, _ = await self.store.create_red_packet(packet, shares, spec, free)
         return Creation(CreationStatus.CREATED, order, decision, created)
 
     async def attach_message(

@@ -61,6 +61,7 @@ from bot.domain.requests import (
     check_payable,
 )
 from bot.domain.risk import Verdict, verdict
+from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.users import User
 from bot.wallet.transfers import MAX_MEMO, TransferOrder, Transfers
 from bot.wallet.users import Users
@@ -172,7 +173,9 @@ class Requests:
         """Decide once more and pay the request, exactly once; report what happened.
 
         ``authenticated``: the payer entered the PIN (and 2FA code) the decision asked for.
-        Without it only a password-free payment goes ahead.
+        Without it only a password-free payment goes ahead; ``PasswordFreeSpentToday`` when
+        payments made since the decision used the day's password-free limit up (nothing
+        moved: it needs the PIN).
         """
         request = await self.get(token)
         payer = await self.users.get(payer_id)
@@ -204,10 +207,16 @@ class Requests:
             ref=request.key,
             memo=request.memo,
         )
+        free = None  # without the PIN: checked again in the payment's own write
+        if not authenticated:
+            guard = self.transfers.guard
+            free = guard.password_free(payer.telegram_id, payer.account_id, decision)
         try:
             paid, transfer, replayed = await self.store.pay_request(
-                token, payer_id, spec, password_free=not authenticated
+                token, payer_id, spec, password_free=free
             )
+        except PasswordFreeSpentToday:
+            raise  # used up by payments made meanwhile: the caller asks for the PIN
         except WalletError as refused:
             return outcome(PaymentStatus.REFUSED, decision=decision, error=refused)
         status = PaymentStatus.PAID_BEFORE if replayed else PaymentStatus.PAID

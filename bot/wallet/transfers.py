@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.errors import AccountsMustBeDifferent, MemoTooLong, UserNotFound
 from bot.domain.kinds import TransferKind
-from bot.domain.model import Transfer
+from bot.domain.model import Transfer, TransferSpec
 from bot.domain.money import parse_amount
 from bot.domain.risk import Verdict, verdict
 from bot.domain.users import User
@@ -147,16 +147,21 @@ class Transfers:
                 memo=order.memo,
             )
             return Settlement(SettlementStatus.HELD, order, payer, recipient, decision, held=held)
-        if not authenticated:
-            await self.guard.mark_password_free(key, payer.telegram_id)
-        transfer = await self.ledger.transfer(
-            key,
-            payer.account_id,
-            recipient.account_id,
-            order.amount,
-            order.kind,
-            memo=order.memo,
-        )
+        if authenticated:
+            transfer = await self.ledger.transfer(
+                key,
+                payer.account_id,
+                recipient.account_id,
+                order.amount,
+                order.kind,
+                memo=order.memo,
+            )
+        else:  # PasswordFreeSpentToday when payments since the decision used the limit up
+            spec = TransferSpec(
+                payer.account_id, recipient.account_id, order.amount, order.kind, memo=order.memo
+            )
+            free = self.guard.password_free(payer.telegram_id, payer.account_id, decision)
+            (transfer,) = await self.guard.transfer_password_free(key, (spec,), free)
         return Settlement(
             SettlementStatus.SENT, order, payer, recipient, decision, transfer=transfer
         )

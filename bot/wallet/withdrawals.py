@@ -26,8 +26,8 @@ update with its transfer, so two sweeps, or a sweep and a late answer, settle a
 withdrawal once; the gateway's idempotency means a request is never paid twice.
 
 Owners are told of every outcome: at once in the chat when the gateway answered, else
-by a message when the sweep settles it (:meth:`untold` / :meth:`mark_told`, at least
-once).
+by a notice (:meth:`announce`: written once, then marked told; ``bot.wallet.notices``
+sends it once, whichever process or path announced it).
 
 With the manual gateway the payout waits in the admin payout queue (``pending``, so the
 withdrawal stays ``unknown`` with its money reserved); an admin's decision is settled
@@ -46,6 +46,7 @@ from bot.domain.holds import HOLD_OPENED
 from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
 from bot.domain.money import parse_amount
+from bot.domain.notices import NewNotice
 from bot.domain.risk import Verdict, verdict
 from bot.domain.security_errors import CardNotBound, VerificationRequired
 from bot.domain.withdrawals import (
@@ -74,10 +75,12 @@ if TYPE_CHECKING:
     from bot.security.guard import PaymentGuard
     from bot.security.identity import Identity
     from bot.wallet.ledger import Ledger
+    from bot.wallet.notices import Notices
     from bot.wallet.users import Users
 
 __all__ = [
     "CONFIRMATION",
+    "WITHDRAWAL_NOTICE",
     "Reported",
     "Withdrawals",
 ]
@@ -86,6 +89,7 @@ log = logging.getLogger(__name__)
 
 CONFIRMATION = "withdraw"  # the PIN keypad's confirmation name
 RECOVERY_AGE_S = 60  # the periodic sweep leaves younger requests to their own call
+WITHDRAWAL_NOTICE = "withdrawal.settled"  # the owner's notice of an outcome settled later
 
 
 class Reported(StrEnum):
@@ -108,6 +112,7 @@ class Withdrawals:
         store: WithdrawalStore,
         *,
         recovery_age_s: int = RECOVERY_AGE_S,
+        notices: Notices | None = None,
     ) -> None:
         self.ledger = ledger
         self.users = users
@@ -117,6 +122,7 @@ class Withdrawals:
         self.store = store
         self.recovery_age_ms = recovery_age_s * 1000
         self._in_flight: set[int] = set()  # payouts this process is waiting on
+        self.notices = notices  # the owners' notices of outcomes settled after the fact
 
     @property
     def mode(self) -> PayoutMode:
@@ -325,6 +331,23 @@ class Withdrawals:
 
     async def mark_told(self, withdrawal_id: int) -> None:
         await self.store.mark_told(withdrawal_id)
+
+    async def announce(self, withdrawal_id: int, *, wake: bool = True) -> str | None:
+        """Write the notice telling the owner of a settled withdrawal what became of it
+        (once: keyed by the withdrawal), then mark the withdrawal told; the notice's key,
+        or None when there is none (not settled, or told in the chat at once).
+        ``wake``: this process's sender sends it now (else the caller sends it)."""
+        withdrawal = await self.store.get_withdrawal(withdrawal_id)
+        if self.notices is None or withdrawal is None or not withdrawal.state.final:
+            return None
+        key = f"{WITHDRAWAL_NOTICE}:{withdrawal.id}"
+        if withdrawal.told:
+            return key if await self.notices.get(key) is not None else None
+        params = {"withdrawal_id": withdrawal.id}
+        notice = NewNotice(key, withdrawal.telegram_id, WITHDRAWAL_NOTICE, params)
+        await self.notices.add([notice], wake=wake)
+        await self.store.mark_told(withdrawal.id)  # a stop before this: added again, once
+        return key
 
     async def get(self, withdrawal_id: int) -> Withdrawal | None:
         return await self.store.get_withdrawal(withdrawal_id)

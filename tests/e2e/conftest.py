@@ -3,7 +3,9 @@
 The wallet's database is SQLite, or a fresh PostgreSQL database of the test's own with
 ``WALLET_TEST_DATABASE=postgres`` in the environment. A test (or module) marked
 ``both_back_ends`` runs on each, so the normal suite covers PostgreSQL end to end with
-a representative few (send, red packets, top-up, withdraw, merchants, refunds).
+a representative few of the money flows (send, red packets and a busy group's bursts,
+guided flows, top-up and its late payments, payment requests, withdraw and the payout
+queue, merchants, refunds).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ and /points, redeem points with a button once, and bad input is answered plainly
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -239,7 +240,12 @@ async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card
 async def test_a_voucher_does_not_pay_a_transfer(emulator, wallet):
     await fund(wallet, BOB, 1_00)
     await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
-    await wallet.offers.issue(ALICE, "v1", VoucherIssueOrder(10_00, 30, frozenset(), None), [BOB])
+    order = VoucherIssueOrder(10_00, 30, frozenset(), None)
+    issue = await wallet.offers.issue(ALICE, "v1", order, [BOB])
+    for _ in range(250):  # Bob never opened the chat: his notice is closed, blocked
+        if (await wallet.notices.get(f"voucher:{issue.id}:{BOB}")).state.final:
+            break
+        await asyncio.sleep(0.02)
     await start_private(emulator, "bob")
     await emulator.send_text("bob", "/send @xiaoming 5")
     refused = await emulator.wait_for_message("bob")

@@ -3,8 +3,8 @@
 ``MemoryDatabase`` has the attributes of ``SqliteDatabase`` (``ledger``, ``users``,
 ``security``, ``identity``, ``holds``, ``history``, ``admin``, ``requests``, ``topups``,
 ``withdrawals``, ``redpackets``, ``rotation``, ``support``, ``followups``, ``payouts``,
-``refunds``, ``broadcasts``, ``adminview``, ``offers``, ``flows``), each the store of the
-same port(s), all over one :class:`~tests.fakes.state.MemoryState` and one clock.
+``refunds``, ``broadcasts``, ``adminview``, ``offers``, ``flows``, ``notices``), each the
+store of the same port(s), all over one :class:`~tests.fakes.state.MemoryState` and one clock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tests.fakes.guided import MemoryFlows
 from tests.fakes.history import MemoryAdmin, MemoryHistory
 from tests.fakes.holds import MemoryHolds
 from tests.fakes.ledger import MemoryLedger
+from tests.fakes.notices import MemoryNotices
 from tests.fakes.offers import MemoryOffers, live_voucher_value
 from tests.fakes.payouts import MemoryPayouts
 from tests.fakes.redpackets import MemoryRedPackets
@@ -87,6 +88,7 @@ class MemoryDatabase(Database):
         self.offers = MemoryOffers(state)
         self.followups = MemoryFollowUps(state)
         self.flows = MemoryFlows(state)
+        self.notices = MemoryNotices(state)
         self.payouts = MemoryPayouts(state)
         self.refunds = MemoryRefunds(state)
         self.broadcasts = MemoryBroadcasts(state)

@@ -15,12 +15,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.domain.errors import IdempotencyConflict
-from bot.domain.holds import GuardStore, Held, HoldState, PayerRecord, event_details
+from bot.domain.holds import (
+    GuardStore,
+    Held,
+    HoldState,
+    PasswordFreePayment,
+    PayerRecord,
+    event_details,
+)
 from bot.domain.kinds import PAYMENT_KINDS, TransferKind
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.redpackets import grab_chat_id
 from bot.domain.risk import RecentGrab, RecentPayment
-from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
+from bot.domain.security_errors import (
+    HeldPaymentAlreadyDecided,
+    HeldPaymentNotFound,
+    PasswordFreeSpentToday,
+)
 from bot.domain.withdrawals import WithdrawalState
 from tests.fakes.ledger import create_transfers
 from tests.fakes.port import MemoryPort, RecordsEvents
@@ -29,6 +40,7 @@ from tests.fakes.state import MemoryState, record_event
 __all__ = [
     "HoldRow",
     "MemoryHolds",
+    "charge_password_free",
     "decide_hold",
     "held",
     "mark_password_free",
@@ -98,6 +110,28 @@ def outgoing(state: MemoryState, account_id: int) -> list[Transfer]:
 
 def mark_password_free(state: MemoryState, key: str, telegram_id: int) -> None:
     state.password_free.setdefault(key, (telegram_id, state.clock()))
+
+
+def charge_password_free(state: MemoryState, key: str, payment: PasswordFreePayment) -> None:
+    """Mark ``key`` and refuse it if today's password-free payments pass the daily limit
+    (``hold_ops.charge_password_free``); the write rolls back whole."""
+    mark_password_free(state, key, payment.telegram_id)
+    spent = sum(
+        t.amount
+        for t in outgoing(state, payment.account_id)
+        if t.created_at >= payment.day_start_ms and t.key in state.password_free
+    )
+    if spent > payment.daily_limit_fen:
+        raise PasswordFreeSpentToday()
+
+
+def transfer_password_free(
+    state: MemoryState, key: str, specs: Sequence[TransferSpec], payment: PasswordFreePayment
+) -> tuple[Transfer, ...]:
+    moved, replayed = create_transfers(state, key, tuple(specs))
+    if not replayed:
+        charge_password_free(state, key, payment)
+    return moved
 
 
 def _hold_of(state: MemoryState, pending_transfer_id: int) -> HoldRow | None:
@@ -195,6 +229,13 @@ class MemoryHolds(RecordsEvents, MemoryPort, GuardStore):
 
     async def mark_password_free(self, key: str, telegram_id: int) -> None:
         await self._state.write(mark_password_free, self._state, key, telegram_id)
+
+    async def transfer_password_free(
+        self, key: str, specs: Sequence[TransferSpec], payment: PasswordFreePayment
+    ) -> tuple[Transfer, ...]:
+        return await self._state.write(
+            transfer_password_free, self._state, key, tuple(specs), payment
+        )
 
     # Held payments -----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from bot.domain.errors import (
     UserNotFound,
     WalletError,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import (
@@ -38,7 +39,7 @@ from bot.domain.redpackets import (
     check_open,
     grab_transfer,
 )
-from tests.fakes.holds import recent_grabs
+from tests.fakes.holds import charge_password_free, recent_grabs
 from tests.fakes.ledger import create_transfers
 from tests.fakes.port import MemoryPort
 from tests.fakes.state import IntegrityError, MemoryState
@@ -55,7 +56,11 @@ def _packet(state: MemoryState, packet_id: str) -> RedPacket:
 
 
 def _create(
-    state: MemoryState, packet: RedPacket, shares: Sequence[int], spec: TransferSpec
+    state: MemoryState,
+    packet: RedPacket,
+    shares: Sequence[int],
+    spec: TransferSpec,
+    password_free: PasswordFreePayment | None = None,
 ) -> tuple[RedPacket, bool]:
     for known in state.packets.values():
         if known.create_key == packet.create_key:
@@ -75,6 +80,8 @@ def _create(
     stored = replace(packet, kind=PacketKind(packet.kind), state=PacketState(packet.state))
     state.packets[packet.id] = stored
     state.shares[packet.id] = tuple(Share(i, amount) for i, amount in enumerate(shares))
+    if password_free is not None:
+        charge_password_free(state, packet.create_key, password_free)
     return packet, False
 
 
@@ -183,9 +190,15 @@ def _attach(
 
 class MemoryRedPackets(MemoryPort, RedPacketStore):
     async def create_red_packet(
-        self, packet: RedPacket, shares: Sequence[int], spec: TransferSpec
+        self,
+        packet: RedPacket,
+        shares: Sequence[int],
+        spec: TransferSpec,
+        password_free: PasswordFreePayment | None = None,
     ) -> tuple[RedPacket, bool]:
-        return await self._state.write(_create, self._state, packet, tuple(shares), spec)
+        return await self._state.write(
+            _create, self._state, packet, tuple(shares), spec, password_free
+        )
 
     async def grab_red_packet(self, request: GrabRequest) -> GrabAttempt:
         return await self._state.write(_grab, self._state, request)

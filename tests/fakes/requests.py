@@ -16,6 +16,7 @@ from bot.domain.errors import (
     PaymentRequestNotFound,
     PaymentRequestNotYours,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.requests import (
     PaymentRequest,
@@ -24,7 +25,7 @@ from bot.domain.requests import (
     check_payable,
     request_key,
 )
-from tests.fakes.holds import mark_password_free
+from tests.fakes.holds import charge_password_free
 from tests.fakes.ledger import create_transfers
 from tests.fakes.port import MemoryPort
 from tests.fakes.state import IntegrityError, MemoryState
@@ -60,7 +61,11 @@ def _create(state: MemoryState, requests: Sequence[PaymentRequest]) -> None:
 
 
 def _pay(
-    state: MemoryState, token: str, payer_id: int, spec: TransferSpec, password_free: bool
+    state: MemoryState,
+    token: str,
+    payer_id: int,
+    spec: TransferSpec,
+    password_free: PasswordFreePayment | None,
 ) -> tuple[PaymentRequest, Transfer, bool]:
     request = _request(state, token)
     key = request_key(token)
@@ -80,7 +85,7 @@ def _pay(
     if replayed:  # the key was taken though the request is open: refuse it all
         raise IdempotencyConflict(key=key)
     if password_free:
-        mark_password_free(state, key, payer_id)
+        charge_password_free(state, key, password_free)
     paid = replace(
         request,
         state=RequestState.PAID,
@@ -117,7 +122,12 @@ class MemoryRequests(MemoryPort, RequestStore):
         return self._db.requests.get(token)
 
     async def pay_request(
-        self, token: str, payer_id: int, spec: TransferSpec, *, password_free: bool
+        self,
+        token: str,
+        payer_id: int,
+        spec: TransferSpec,
+        *,
+        password_free: PasswordFreePayment | None,
     ) -> tuple[PaymentRequest, Transfer, bool]:
         return await self._state.write(_pay, self._state, token, payer_id, spec, password_free)
 

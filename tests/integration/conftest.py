@@ -113,6 +113,22 @@ async def both_store(database_url: str, db_path: Path, clock: Clock) -> AsyncIte
 
 
 @pytest.fixture
+def reopen(database_url: str, db_path: Path, clock: Clock) -> Callable[[], Awaitable[object]]:
+    """Open the test's database once more, on the back end of ``both_store``: a restart,
+    or a second process beside the first."""
+    from bot.storage import is_postgres_url
+
+    async def open_again() -> object:
+        if is_postgres_url(database_url):
+            from bot.storage.postgres import PgDatabase
+
+            return await PgDatabase.open(database_url, clock=clock)
+        return await SqliteDatabase.open(db_path, clock=clock)
+
+    return open_again
+
+
+@pytest.fixture
 def both_audit(database_url: str) -> Callable[[], Awaitable[AuditReport]]:
     """Audit the test's database from a fresh read-only snapshot, as ``bot audit`` does."""
     from bot.storage import open_store_snapshot

@@ -20,14 +20,25 @@ from bot.storage.sqlite.schema import apply_migrations, migrations
 from bot.wallet.requests import DEFAULT_TTL_S, Requests
 from bot.wallet.topups import TopUps
 from bot.wallet.users import Users
+from tests.integration.raw import refused
 from tests.integration.test_payment_requests import ALICE, BOB, CAROL, World
 
 WEEK_MS = DEFAULT_TTL_S * 1000
 
 
 @pytest.fixture
-async def world(store, ledger, clock, external, db_path) -> World:
-    world = World(store, ledger, clock, external, db_path)
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+def audit(both_audit):
+    return both_audit
+
+
+@pytest.fixture
+async def world(store, ledger, clock, external, database_url) -> World:
+    world = World(store, ledger, clock, external, database_url)
     await world.person(ALICE)
     await world.person(BOB, funds=100_00)
     await world.person(CAROL, funds=100_00)
@@ -65,7 +76,7 @@ async def test_a_request_can_be_paid_until_its_deadline_and_is_refused_from_then
     assert late.status == "refused" and isinstance(late.error, PaymentRequestExpired)
     assert await world.available(BOB) == 100_00
     assert await world.available(ALICE) == 1_00  # only the early one
-    assert world.transfers_keyed(request.key) == 0
+    assert await world.transfers_keyed(request.key) == 0
     assert (await world.requests.get(request.token)).state is RequestState.OPEN
     assert (await audit()).ok
 
@@ -76,9 +87,9 @@ async def test_a_payment_reaching_the_store_after_the_deadline_moves_nothing(wor
     clock.advance(ms=WEEK_MS)  # ... and the PIN came in too late
     with pytest.raises(PaymentRequestExpired):
         await store.requests.pay_request(
-            request.token, BOB, spec_of(world, BOB, ALICE, 3_00), password_free=False
+            request.token, BOB, spec_of(world, BOB, ALICE, 3_00), password_free=None
         )
-    assert world.transfers_keyed(request.key) == 0
+    assert await world.transfers_keyed(request.key) == 0
     assert await world.available(BOB) == 100_00
 
 
@@ -114,13 +125,16 @@ async def test_the_validity_is_the_services_and_split_shares_expire_too(world, s
         Requests(store.requests, world.users, world.requests.transfers, ttl_s=0)
 
 
-async def test_the_deadline_of_a_request_cannot_be_changed_in_the_database(world, db_path):
+async def test_the_deadline_of_a_request_cannot_be_changed_in_the_database(
+    world, database_url
+):
     request = await world.requests.create(world.people[ALICE], "3")
-    with sqlite3.connect(db_path) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute(
-            "UPDATE payment_requests SET expires_at = expires_at + 1 WHERE token = ?",
-            (request.token,),
-        )
+    assert "'" not in request.token
+    await refused(
+        database_url,
+        f"UPDATE payment_requests SET expires_at = expires_at + 1 WHERE token = '{request.token}'",
+    )
+    assert (await world.requests.get(request.token)).expires_at == request.expires_at
 
 
 def test_requests_made_before_expiry_existed_get_seven_days(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -27,15 +26,16 @@ from bot.security.identity import Identity
 from bot.wallet.requests import Requests
 from bot.wallet.transfers import Transfers
 from bot.wallet.users import Users
+from tests.integration.raw import fetch, refused
 
 ALICE, BOB, CAROL = 101, 202, 303
 MONTH_MS = 30 * 24 * 3600 * 1000
 
 
 class World:
-    def __init__(self, store, ledger, clock, external, db_path) -> None:
+    def __init__(self, store, ledger, clock, external, database_url) -> None:
         self.store, self.ledger, self.clock, self.external = store, ledger, clock, external
-        self.db_path = db_path
+        self.database_url = database_url
         self.users = Users(store.users, "CNY")
         identity = Identity(store.identity, Keyring(bytes(range(32))))
         guard = PaymentGuard(store.holds, identity, rules=RiskRules())
@@ -59,16 +59,25 @@ class World:
         user = self.people[telegram_id]
         return (await self.ledger.balance(user.account_id)).available
 
-    def transfers_keyed(self, key: str) -> int:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute("SELECT count(*) FROM transfers WHERE key = ?", (key,)).fetchone()[
-                0
-            ]
+    async def transfers_keyed(self, key: str) -> int:
+        assert key.isascii() and "'" not in key
+        rows = await fetch(self.database_url, f"SELECT count(*) FROM transfers WHERE key = '{key}'")
+        return rows[0][0]
 
 
 @pytest.fixture
-async def world(store, ledger, clock, external, db_path) -> World:
-    world = World(store, ledger, clock, external, db_path)
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+def audit(both_audit):
+    return both_audit
+
+
+@pytest.fixture
+async def world(store, ledger, clock, external, database_url) -> World:
+    world = World(store, ledger, clock, external, database_url)
     await world.person(ALICE)
     await world.person(BOB, funds=100_00)
     await world.person(CAROL, funds=100_00)
@@ -95,7 +104,7 @@ async def test_two_payers_at_once_pay_a_request_once(world, audit):
     assert await world.available(ALICE) == 12_50
     assert await world.available(winner) == 87_50
     assert await world.available(loser) == 100_00
-    assert world.transfers_keyed(request.key) == 1
+    assert await world.transfers_keyed(request.key) == 1
     paid = await world.requests.get(request.token)
     assert (paid.state, paid.paid_by, paid.transfer_key) == (
         RequestState.PAID,
@@ -121,11 +130,11 @@ async def test_a_replayed_payment_returns_the_first_transfer(world, store):
         world.people[BOB].account_id, world.people[ALICE].account_id, 5_00, "transfer"
     )
     paid, transfer, replayed = await store.requests.pay_request(
-        request.token, BOB, spec, password_free=False
+        request.token, BOB, spec, password_free=None
     )
     assert replayed and transfer == first.transfer and paid.state is RequestState.PAID
     with pytest.raises(PaymentRequestAlreadyPaid):
-        await store.requests.pay_request(request.token, CAROL, spec, password_free=False)
+        await store.requests.pay_request(request.token, CAROL, spec, password_free=None)
 
 
 async def test_cancel_and_pay_at_once_end_in_one_of_them_only(world):
@@ -140,11 +149,11 @@ async def test_cancel_and_pay_at_once_end_in_one_of_them_only(world):
         if final.state is RequestState.PAID:
             assert payment.status == "paid"
             assert isinstance(cancelled, PaymentRequestAlreadyPaid)
-            assert world.transfers_keyed(request.key) == 1
+            assert await world.transfers_keyed(request.key) == 1
         else:
             assert final.state is RequestState.CANCELLED
             assert isinstance(payment.error, PaymentRequestCancelled)
-            assert world.transfers_keyed(request.key) == 0
+            assert await world.transfers_keyed(request.key) == 0
     total_paid = 100_00 - await world.available(BOB)
     assert total_paid == await world.available(ALICE)
 
@@ -191,7 +200,7 @@ async def test_a_spec_that_does_not_match_the_request_moves_nothing(world, store
         TransferSpec(world.people[CAROL].account_id, alice, 3_00, "transfer"),  # not Bob's
     ):
         with pytest.raises(StorageError):
-            await store.requests.pay_request(request.token, BOB, spec, password_free=False)
+            await store.requests.pay_request(request.token, BOB, spec, password_free=None)
     assert (await world.requests.get(request.token)).state is RequestState.OPEN
     assert await world.available(BOB) == 100_00
 
@@ -204,32 +213,33 @@ async def test_unknown_and_malformed_tokens_find_nothing(world):
             await world.requests.cancel(token, ALICE)
 
 
-async def test_a_settled_request_cannot_be_changed_in_the_database(world, db_path):
+async def test_a_settled_request_cannot_be_changed_in_the_database(world, database_url):
     request = await world.requests.create(world.people[ALICE], "3")
     await world.requests.settle(request.token, BOB, authenticated=True)
-    with sqlite3.connect(db_path) as conn:
-        for sql in (
-            "UPDATE payment_requests SET state = 'open', paid_by = NULL, transfer_key = NULL,"
-            " settled_at = NULL",
-            "UPDATE payment_requests SET amount = 1",
-            "DELETE FROM payment_requests",
-        ):
-            with pytest.raises(sqlite3.IntegrityError):
-                conn.execute(sql)
+    for sql in (
+        "UPDATE payment_requests SET state = 'open', paid_by = NULL, transfer_key = NULL,"
+        " settled_at = NULL",
+        "UPDATE payment_requests SET amount = 1",
+        "DELETE FROM payment_requests",
+    ):
+        await refused(database_url, sql)
+    (settled,) = await fetch(database_url, "SELECT state, amount FROM payment_requests")
+    assert settled == ("paid", 3_00)
 
 
-async def test_a_split_saves_requests_only_for_known_people_after_every_check(world, db_path):
+async def test_a_split_saves_requests_only_for_known_people_after_every_check(
+    world, database_url
+):
     alice = world.people[ALICE]
 
-    def saved() -> int:
-        with sqlite3.connect(db_path) as conn:
-            return conn.execute("SELECT count(*) FROM payment_requests").fetchone()[0]
+    async def saved() -> int:
+        return (await fetch(database_url, "SELECT count(*) FROM payment_requests"))[0][0]
 
     with pytest.raises(SplitDuplicateName):
         await world.requests.split(alice, "10", ["@user202", str(BOB)])
     with pytest.raises(SplitNamesYou):
         await world.requests.split(alice, "10", ["@user202", "@USER101"])
-    assert saved() == 0
+    assert await saved() == 0
 
     bill = await world.requests.split(alice, "10.03", ["@user202", "@nobody_here", "@user303"])
     assert (bill.total, bill.own_share, bill.people) == (10_03, 2_51, 4)
@@ -238,7 +248,7 @@ async def test_a_split_saves_requests_only_for_known_people_after_every_check(wo
         ("@nobody_here", 2_51, False),
         ("@user303", 2_50, True),
     ]
-    assert saved() == 2
+    assert await saved() == 2
     for share in bill.shares:
         if share.request is not None:
             stored = await world.requests.get(share.request.token)

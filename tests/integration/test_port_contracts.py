@@ -39,6 +39,7 @@ from bot.domain.guided import FlowStore
 from bot.domain.history import HistoryStore, StatementStore
 from bot.domain.holds import GuardStore
 from bot.domain.model import AccountKind, AccountStatus, TransferFlag, TransferSpec
+from bot.domain.notices import NoticeStore
 from bot.domain.offer_store import OfferStore
 from bot.domain.payouts import PayoutQueueStore
 from bot.domain.ports import Database, LedgerStore, UserStore
@@ -81,6 +82,7 @@ PORTS = {
     "adminview": (AdminViewStore,),
     "followups": (FollowUpStore,),
     "flows": (FlowStore,),
+    "notices": (NoticeStore,),
 }
 
 

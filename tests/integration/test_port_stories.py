@@ -10,7 +10,7 @@ refusals, in the order the port documents.
 
 from __future__ import annotations
 
-from bot.domain.holds import HOLD_APPROVED, HOLD_OPENED, HOLD_REJECTED
+from bot.domain.holds import HOLD_APPROVED, HOLD_OPENED, HOLD_REJECTED, PasswordFreePayment
 from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind, AccountStatus, SystemAccount, TransferFlag, TransferSpec
 from bot.domain.redpackets import (
@@ -193,6 +193,16 @@ async def guard_story(db, clock, told: Told) -> None:
     await ask(db.holds.get_hold(999))
     await ask(db.holds.open_holds(10))
     await ask(db.holds.outgoing_totals(alice, 0))
+    # without the PIN: marked and counted in the payment's own write (¥1.00 spent so far)
+    free = PasswordFreePayment(1, alice, 150, 0)
+    await ask(db.holds.transfer_password_free("nopin-1", [spec(alice, bob, 50)], free))
+    await ask(db.holds.transfer_password_free("nopin-1", [spec(alice, bob, 50)], free))
+    await ask(db.holds.transfer_password_free("nopin-1", [spec(alice, bob, 51)], free))
+    await ask(db.holds.transfer_password_free("nopin-2", [spec(alice, bob, 1)], free))
+    await ask(db.holds.transfer_password_free("nopin-3", [spec(alice, bob, 10**9)], free))
+    later = PasswordFreePayment(1, alice, 150, clock() + 1)  # a new day: nothing spent yet
+    await ask(db.holds.transfer_password_free("nopin-2", [spec(alice, bob, 1)], later))
+    await ask(db.holds.outgoing_totals(alice, 0))
 
 
 async def test_the_guard_story_comes_out_the_same_on_both(tmp_path, twin_back_ends):
@@ -226,21 +236,24 @@ async def requests_story(db, clock, told: Told) -> None:
     def paying(payer: int, amount: int) -> TransferSpec:
         return spec(accounts[payer], accounts[1], amount, ref="r", memo="lunch")
 
-    await ask(db.requests.pay_request("r1", 1, paying(1, 300), password_free=False))
-    await ask(db.requests.pay_request("r1", 2, paying(2, 299), password_free=False))
-    await ask(db.requests.pay_request("r1", 2, paying(2, 300), password_free=True))
-    await ask(db.requests.pay_request("r1", 2, paying(2, 300), password_free=False))
-    await ask(db.requests.pay_request("r1", 3, paying(3, 300), password_free=False))
-    await ask(db.requests.pay_request("r2", 2, paying(2, 5_000), password_free=False))
-    await ask(db.requests.pay_request("nope", 2, paying(2, 1), password_free=False))
+    free = PasswordFreePayment(2, accounts[2], 300, 0)  # what the next payments may spend
+    await ask(db.requests.pay_request("r1", 1, paying(1, 300), password_free=None))
+    await ask(db.requests.pay_request("r1", 2, paying(2, 299), password_free=None))
+    await ask(db.requests.pay_request("r1", 2, paying(2, 300), password_free=free))
+    await ask(db.requests.pay_request("r1", 2, paying(2, 300), password_free=None))
+    await ask(db.requests.pay_request("r1", 3, paying(3, 300), password_free=None))
+    await ask(db.requests.pay_request("r4", 2, paying(2, 1), password_free=free))  # past it
+    await ask(db.requests.get_request("r4"))
+    await ask(db.requests.pay_request("r2", 2, paying(2, 5_000), password_free=None))
+    await ask(db.requests.pay_request("nope", 2, paying(2, 1), password_free=None))
     await ask(db.holds.outgoing_totals(accounts[2], 0))
     await ask(db.requests.cancel_request("r2", 2))
     await ask(db.requests.cancel_request("r1", 1))
     await ask(db.requests.cancel_request("r2", 1))
     await ask(db.requests.cancel_request("r2", 1))
-    await ask(db.requests.pay_request("r2", 2, paying(2, 5_000), password_free=False))
+    await ask(db.requests.pay_request("r2", 2, paying(2, 5_000), password_free=None))
     clock.advance(ms=10)
-    await ask(db.requests.pay_request("r3", 2, paying(2, 1), password_free=False))
+    await ask(db.requests.pay_request("r3", 2, paying(2, 1), password_free=None))
     await ask(db.requests.cancel_request("r3", 1))
     await ask(db.requests.cancel_request("nope", 1))
     await ask(db.requests.get_request("r1"))

@@ -147,7 +147,7 @@ async def test_a_request_paid_by_two_payers_in_two_processes_at_once_is_paid_onc
 
     def pay(db: PgDatabase, token: str, payer: int, name: str):
         spec = TransferSpec(world[name], world["alice"], 300, "transfer", ref=token)
-        return db.requests.pay_request(token, payer, spec, password_free=False)
+        return db.requests.pay_request(token, payer, spec, password_free=None)
 
     paid_by = Counter()
     for request in requests:
@@ -180,7 +180,7 @@ async def test_a_request_paid_and_cancelled_at_once_is_either_paid_or_cancelled(
     for request in requests:
         spec = TransferSpec(world["bob"], world["alice"], 300, "transfer")
         results = await asyncio.gather(
-            first.requests.pay_request(request.token, BOB, spec, password_free=False),
+            first.requests.pay_request(request.token, BOB, spec, password_free=None),
             second.requests.cancel_request(request.token, ALICE),
             return_exceptions=True,
         )

@@ -4,7 +4,6 @@ server that answers, fails, stalls and hangs up on purpose."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from aiohttp import web
@@ -36,8 +35,10 @@ class FaultServer:
         self.waiting = asyncio.Event()  # set when a call reaches /wait
 
     async def ok(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        self.calls.append({"form": dict(form), "agent": request.headers["User-Agent"]})
+        body = await request.json() if request.can_read_body else None
+        self.calls.append(
+            {"json": body, "type": request.content_type, "agent": request.headers["User-Agent"]}
+        )
         return web.json_response({"ok": True, "result": {"id": 1}})
 
     async def upload(self, request: web.Request) -> web.Response:
@@ -115,17 +116,25 @@ def data(**parameters) -> RequestData:
     return RequestData([RequestParameter.from_input(k, v) for k, v in parameters.items()])
 
 
-async def test_a_call_sends_a_form_and_returns_the_result(server, request_):
+async def test_a_call_sends_its_parameters_as_json_and_returns_the_result(server, request_):
     markup = {"inline_keyboard": [[{"text": "余额", "callback_data": "bal"}]]}
-    result = await request_.post(f"{server.url}/ok", data(chat_id=42, reply_markup=markup))
+    parameters = data(chat_id=42, text="🧧 抢到 ¥1.23 & more", show_alert=True, reply_markup=markup)
+    result = await request_.post(f"{server.url}/ok", parameters)
     assert result == {"id": 1}
     [call] = server.calls
-    assert call["form"] == {"chat_id": "42", "reply_markup": json.dumps(markup)}
+    assert call["type"] == "application/json"
+    assert call["json"] == {
+        "chat_id": 42,
+        "text": "🧧 抢到 ¥1.23 & more",
+        "show_alert": True,
+        "reply_markup": markup,
+    }
     assert call["agent"] == BaseRequest.USER_AGENT
 
 
 async def test_a_call_without_parameters_works(server, request_):
     assert await request_.post(f"{server.url}/ok") == {"id": 1}
+    assert server.calls[0]["json"] is None
 
 
 async def test_files_upload_with_their_name_bytes_and_mime_type(server, request_):

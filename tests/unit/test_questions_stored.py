@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from telegram import Update
+
 from bot.handlers.payouts import PROMPT_TTL_S, Prompt
-from bot.handlers.questions import Questions
+from bot.handlers.questions import Questions, restored_first
 from tests.fakes import MemoryDatabase
 
 
@@ -66,3 +70,19 @@ async def test_each_feature_takes_back_only_its_own_topic():
     again: Questions[int] = Questions(PROMPT_TTL_S, clock, topic="ticket_answer")
     await again.restore(db.followups)
     assert again.open_for(7) == 12
+
+
+async def test_the_restoring_handler_matches_until_the_questions_are_back_then_never():
+    db, clock = MemoryDatabase(), Clock()
+    before = payout_questions(clock)
+    await before.restore(db.followups)
+    await before.ask(7, Prompt(payout_id=3, paid=True, message_id=40))
+    after, tickets = payout_questions(clock), Questions(PROMPT_TTL_S, clock, topic="ticket")
+    handler = restored_first(after, tickets)
+    update = Update(1)
+    assert handler.check_update(update)
+    context = SimpleNamespace(wallet=SimpleNamespace(store=SimpleNamespace(followups=db.followups)))
+    await handler.callback(update, context)
+    assert after.open_for(7) == Prompt(payout_id=3, paid=True, message_id=40)
+    assert after.restored and tickets.restored
+    assert not handler.check_update(update)  # a busy group's updates no longer call it

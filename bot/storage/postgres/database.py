@@ -19,6 +19,7 @@ from bot.domain.errors import StorageError
 from bot.domain.ports import Database
 from bot.storage.postgres.admin_store import PgAdmin
 from bot.storage.postgres.adminview_store import PgAdminView
+from bot.storage.postgres.batch import PgGroupCommit
 from bot.storage.postgres.broadcasts_store import PgBroadcasts
 from bot.storage.postgres.flows_store import PgFlows
 from bot.storage.postgres.followups_store import PgFollowUps
@@ -28,6 +29,7 @@ from bot.storage.postgres.identity_store import PgIdentity
 from bot.storage.postgres.leases import PgJobLeases
 from bot.storage.postgres.ledger_store import PgLedger
 from bot.storage.postgres.merchants_store import PgMerchants
+from bot.storage.postgres.notices_store import PgNotices
 from bot.storage.postgres.offers_store import PgOffers
 from bot.storage.postgres.operations_store import PgOperations
 from bot.storage.postgres.payouts_store import PgPayouts
@@ -87,19 +89,22 @@ class PgDatabase(Database):
     - ``operations``: ``OperationsStore`` of ``bot.domain.operations`` (the metrics and
       the health probe)
     - ``flows``: ``FlowStore`` of ``bot.domain.guided``
+    - ``notices``: ``NoticeStore`` of ``bot.domain.notices``
     """
 
     STORES = ("ledger", "users", "security", "identity", "rotation")
     STORES += ("redpackets", "refunds", "history", "admin", "adminview")
     STORES += ("holds", "requests", "topups", "withdrawals", "payouts")
     STORES += ("merchants", "offers", "followups", "support", "broadcasts")
-    STORES += ("operations", "flows")
+    STORES += ("operations", "flows", "notices")
 
     def __init__(self, pool: asyncpg.Pool, clock: Callable[[], int]) -> None:
         self.pool = pool
         self._shared = shared = PgShared(pool, clock)
         self._clock = clock
         self._store = PgPortStore(shared)
+        # the group commit of transfers and grabs (``batch.py``); its ``stats`` say how
+        self.group_commit = shared.group = PgGroupCommit(self._store)
         self.ledger = PgLedger(shared)
         self.users = PgUsers(shared)
         self.security = PgSecurity(shared)
@@ -123,6 +128,7 @@ class PgDatabase(Database):
         self.broadcasts = PgBroadcasts(shared)
         self.operations = PgOperations(shared)
         self.flows = PgFlows(shared)
+        self.notices = PgNotices(shared)
 
     @classmethod
     async def open(
@@ -157,6 +163,7 @@ class PgDatabase(Database):
     async def close(self) -> None:
         if self._shared.closed:
             return
+        await self._shared.group.close()  # what is queued is written first
         self._shared.closed = True
         await self.pool.close()
 

@@ -17,12 +17,23 @@ from collections.abc import Callable, Sequence
 import asyncpg
 
 from bot.domain.errors import IdempotencyConflict
-from bot.domain.holds import GuardStore, Held, HoldState, PayerRecord, event_details
+from bot.domain.holds import (
+    GuardStore,
+    Held,
+    HoldState,
+    PasswordFreePayment,
+    PayerRecord,
+    event_details,
+)
 from bot.domain.kinds import PAYMENT_KINDS, TransferKind
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.redpackets import grab_chat_id
 from bot.domain.risk import RecentGrab, RecentPayment
-from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
+from bot.domain.security_errors import (
+    HeldPaymentAlreadyDecided,
+    HeldPaymentNotFound,
+    PasswordFreeSpentToday,
+)
 from bot.storage.postgres.events import PgRecordsEvents, append_event
 from bot.storage.postgres.ledger_store import create_transfers, is_bigint
 from bot.storage.postgres.port import JOURNAL_LOCK
@@ -31,10 +42,12 @@ __all__ = [
     "HELD_COLUMNS",
     "HELD_FROM",
     "PgHolds",
+    "charge_password_free",
     "key_taken",
     "mark_password_free",
     "open_hold",
     "row_to_held",
+    "transfer_password_free",
 ]
 
 _KINDS = ", ".join(f"'{kind.value}'" for kind in sorted(PAYMENT_KINDS))  # constants, not input
@@ -125,6 +138,37 @@ async def mark_password_free(
         telegram_id,
         clock(),
     )
+
+
+async def charge_password_free(
+    conn: asyncpg.Connection, clock: Callable[[], int], key: str, payment: PasswordFreePayment
+) -> None:
+    """In the transaction that moved the money of ``key``: mark it password-free, then
+    refuse it (the transaction rolls back whole) if today's password-free payments, this
+    one and every one committed before it, pass the daily limit. Counted under the
+    journal's lock (held to the commit, in any process), so of two payments at once the
+    second counts the first."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", JOURNAL_LOCK)  # held already
+    await mark_password_free(conn, clock, key, payment.telegram_id)
+    _, spent = await conn.fetchrow(_OUTGOING_TOTALS, payment.account_id, payment.day_start_ms)
+    if spent > payment.daily_limit_fen:
+        raise PasswordFreeSpentToday()
+
+
+async def transfer_password_free(
+    conn: asyncpg.Connection,
+    clock: Callable[[], int],
+    key: str,
+    specs: Sequence[TransferSpec],
+    payment: PasswordFreePayment,
+) -> tuple[Transfer, ...]:
+    """``create_transfers`` for a payment without the PIN: marked and checked with it. A
+    replay (the key exists) is answered from the journal and checks nothing again."""
+    replay = await key_taken(conn, key)
+    moved = await create_transfers(conn, clock, key, specs)
+    if not replay:
+        await charge_password_free(conn, clock, key, payment)
+    return moved
 
 
 async def open_hold(
@@ -222,6 +266,13 @@ class PgHolds(PgRecordsEvents, GuardStore):
 
     async def mark_password_free(self, key: str, telegram_id: int) -> None:
         await self._write(mark_password_free, self._clock, key, telegram_id)
+
+    async def transfer_password_free(
+        self, key: str, specs: Sequence[TransferSpec], payment: PasswordFreePayment
+    ) -> tuple[Transfer, ...]:
+        return await self._write(
+            transfer_password_free, self._clock, key, tuple(specs), payment
+        )
 
     # Held payments -----------------------------------------------------------------------
 

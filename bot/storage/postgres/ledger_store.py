@@ -8,6 +8,11 @@ have one total order across every process, answers a key seen before from the jo
 ledger's rules (``bot.domain.ledger_rules``) say whether and why not, and the balances
 move by conditional updates that the database refuses on their own when the rules were
 wrong (and the CHECK constraint of ``accounts`` is the last lock on the same door).
+
+That is the one-by-one path. Posted transfers the rules accept as asked
+(:func:`batchable`) join the process's group commit instead (``batch.py``): the same
+checks in memory for many at once, a few statements for all, and this path again for
+each of them when the database disagrees.
 """
 
 from __future__ import annotations
@@ -43,8 +48,10 @@ from bot.storage.rows import ACCOUNT_COLUMNS, TRANSFER_COLUMNS, row_to_account, 
 
 __all__ = [
     "ACCOUNT_COLUMNS",
+    "MAY_DEBIT_SQL",
     "TRANSFER_COLUMNS",
     "PgLedger",
+    "batchable",
     "is_bigint",
     "row_to_account",
     "row_to_transfer",
@@ -66,20 +73,30 @@ def _sql_list(values: Iterable[str]) -> str:
     return ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(values))
 
 
-# The debit side's guard, from the model's sets (the rules read the same sets).
-_MAY_DEBIT = (
+# The debit side's guard, from the model's sets (the rules read the same sets); the
+# amount is $2.
+MAY_DEBIT_SQL = (
     f"status IN ({_sql_list(MAY_SEND)}) AND (kind IN ({_sql_list(MAY_GO_NEGATIVE)})"
     " OR credits_posted - debits_posted - debits_pending >= $2)"
 )
 _DEBIT_POSTED = (
-    f"UPDATE accounts SET debits_posted = debits_posted + $2 WHERE id = $1 AND {_MAY_DEBIT}"
+    f"UPDATE accounts SET debits_posted = debits_posted + $2 WHERE id = $1 AND {MAY_DEBIT_SQL}"
 )
 _DEBIT_PENDING = (
-    f"UPDATE accounts SET debits_pending = debits_pending + $2 WHERE id = $1 AND {_MAY_DEBIT}"
+    f"UPDATE accounts SET debits_pending = debits_pending + $2 WHERE id = $1 AND {MAY_DEBIT_SQL}"
 )
 _CREDIT_POSTED = "UPDATE accounts SET credits_posted = credits_posted + $2 WHERE id = $1"
 
 
+def batchable(key: str, specs: Sequence[TransferSpec]) -> bool:
+    """Whether ``create_transfers(key, specs)`` may join a group commit (``batch.py``):
+    posted transfers the rules let through as asked, between ids that fit a BIGINT."""
+    return operation_error(key, specs) is None and all(
+        spec.flag is TransferFlag.POSTED
+        and is_bigint(spec.debit_account_id)
+        and is_bigint(spec.credit_account_id)
+        for spec in specs
+    )
 
 
 def _updated(status: str) -> int:
@@ -309,6 +326,11 @@ class PgLedger(PgPortStore, LedgerStore):
     async def create_transfers(
         self, key: str, specs: Sequence[TransferSpec]
     ) -> tuple[Transfer, ...]:
+        """Posted transfers join this process's group commit (``batch.py``); the rest
+        (reservations, resolutions, what the rules refuse as asked) run one by one."""
+        group = self._shared.group
+        if group is not None and batchable(key, specs):
+            return await group.transfer(key, specs)
         return await self._write(create_transfers, self._clock, key, specs)
 
     async def get_account(self, account_id: int) -> Account:

@@ -50,6 +50,7 @@ from bot.domain.merchants import (
     Takings,
     check_charge,
     check_not_yourself,
+    check_shown,
 )
 from bot.domain.model import AccountKind, AccountStatus, SystemAccount, Transfer, TransferSpec
 from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_refund
@@ -194,6 +195,7 @@ async def _pay_merchant(
         ):
             raise IdempotencyConflict(key=order.key)
         return done, True
+    check_shown(plan, order.shown)  # never more than the payer's card said
     merchant = await _merchant(conn, order.merchant_id)
     check_not_yourself(merchant, order.payer_id)
     await _check_open(conn, merchant)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -62,6 +63,9 @@ class PgShared:
     pool: asyncpg.Pool
     clock: Callable[[], int]
     closed: bool = field(default=False)
+    # this process's group commit of the hot money writes (``batch.PgGroupCommit``);
+    # None: every write runs one by one
+    group: Any = field(default=None)
 
 
 class PgPortStore:

@@ -15,10 +15,12 @@ row first keeps the lowest free share the one taken (the same rows as SQLite) an
 "this grab took the last share" and "nothing was grabbed after the refund" exact.
 
 Locks are always taken in this order: the grabber's row (a registration), the packet,
-the journal, the accounts. A grab is one transaction of about fifteen short statements on
-one connection; the journal's hash is the domain's (``transfer_hash``), so the grab is
-not one SQL function. A tap on a finished or expired packet (those states are final)
-reads it without waiting for the grabs in flight.
+the journal, the accounts. A grab alone is one transaction of about fifteen short
+statements on one connection; grabs normally join the group commit of ``batch.py``,
+which checks many with the same rules and writes them in a few statements, and falls
+back on :func:`grab_alone` (this module's path) when the database disagrees. A tap on a
+finished or expired packet (those states are final) reads it without waiting for the
+grabs in flight.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bot.domain.errors import (
     UserNotFound,
     WalletError,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import (
@@ -54,6 +57,7 @@ from bot.domain.redpackets import (
     grab_transfer,
 )
 from bot.domain.risk import RecentGrab
+from bot.storage.postgres.holds_store import charge_password_free
 from bot.storage.postgres.ledger_store import create_transfers
 from bot.storage.postgres.port import (
     JOURNAL_LOCK,
@@ -63,7 +67,14 @@ from bot.storage.postgres.port import (
 )
 from bot.storage.postgres.users_store import upsert_user
 
-__all__ = ["PACKET_COLUMNS", "SHARE_COLUMNS", "PgRedPackets", "row_to_packet", "row_to_share"]
+__all__ = [
+    "PACKET_COLUMNS",
+    "SHARE_COLUMNS",
+    "PgRedPackets",
+    "grab_alone",
+    "row_to_packet",
+    "row_to_share",
+]
 
 PACKET_COLUMNS = (
     "id, sender_id, kind, total, count, greeting, recipient_id, password, chat_id, message_id,"
@@ -146,6 +157,7 @@ async def _create(
     packet: RedPacket,
     shares: Sequence[int],
     spec: TransferSpec,
+    password_free: PasswordFreePayment | None = None,
 ) -> tuple[RedPacket, bool]:
     # the journal's lock first: two processes creating the same packet (or two packets
     # on one inline message) are put in order before either looks
@@ -186,6 +198,8 @@ async def _create(
         "INSERT INTO red_packet_shares (packet_id, position, amount) VALUES ($1, $2, $3)",
         [(packet.id, i, amount) for i, amount in enumerate(shares)],
     )
+    if password_free is not None:  # made without the PIN: marked and checked here
+        await charge_password_free(conn, clock, packet.create_key, password_free)
     return packet, False
 
 
@@ -311,28 +325,43 @@ async def _attach(
     )
 
 
+async def grab_alone(store: PgPortStore, request: GrabRequest) -> GrabAttempt:
+    """One grab on its own, in a transaction of its own (the one-by-one path)."""
+    if request.profile is not None:  # a registration that outlives a refusal
+        return await store._write(
+            _grab,
+            store.now_ms,
+            request,
+            retry=RETRY_SQLSTATES | {UNIQUE_VIOLATION},  # a username claimed at once
+        )
+    try:  # nothing to keep: a refusal rolls the whole transaction back
+        grab = await store._write(_take_share, store.now_ms, request)
+    except WalletError as refused:
+        return GrabAttempt(None, None, refused)
+    return GrabAttempt(None, grab)
+
+
 # The store ------------------------------------------------------------------------------
 
 
 class PgRedPackets(PgPortStore, RedPacketStore):
     async def create_red_packet(
-        self, packet: RedPacket, shares: Sequence[int], spec: TransferSpec
+        self,
+        packet: RedPacket,
+        shares: Sequence[int],
+        spec: TransferSpec,
+        password_free: PasswordFreePayment | None = None,
     ) -> tuple[RedPacket, bool]:
-        return await self._write(_create, self._clock, packet, tuple(shares), spec)
+        return await self._write(
+            _create, self._clock, packet, tuple(shares), spec, password_free
+        )
 
     async def grab_red_packet(self, request: GrabRequest) -> GrabAttempt:
-        if request.profile is not None:  # a registration that outlives a refusal
-            return await self._write(
-                _grab,
-                self._clock,
-                request,
-                retry=RETRY_SQLSTATES | {UNIQUE_VIOLATION},  # a username claimed at once
-            )
-        try:  # nothing to keep: a refusal rolls the whole transaction back
-            grab = await self._write(_take_share, self._clock, request)
-        except WalletError as refused:
-            return GrabAttempt(None, None, refused)
-        return GrabAttempt(None, grab)
+        """The grab joins this process's group commit (``batch.py``)."""
+        group = self._shared.group
+        if group is not None:
+            return await group.grab(request)
+        return await grab_alone(self, request)
 
     async def expire_red_packet(
         self, packet_id: str, escrow_id: int, unclaimed_now: bool = False

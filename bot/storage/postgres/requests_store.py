@@ -23,6 +23,7 @@ from bot.domain.errors import (
     PaymentRequestNotFound,
     PaymentRequestNotYours,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.requests import (
     PaymentRequest,
@@ -31,7 +32,7 @@ from bot.domain.requests import (
     check_payable,
     request_key,
 )
-from bot.storage.postgres.holds_store import key_taken, mark_password_free
+from bot.storage.postgres.holds_store import charge_password_free, key_taken
 from bot.storage.postgres.ledger_store import (
     TRANSFER_COLUMNS,
     create_transfers,
@@ -92,7 +93,7 @@ async def _pay_request(
     token: str,
     payer_id: int,
     spec: TransferSpec,
-    password_free: bool,
+    password_free: PasswordFreePayment | None,
 ) -> tuple[PaymentRequest, Transfer, bool]:
     request = await _locked(conn, token)
     key = request_key(token)
@@ -115,8 +116,8 @@ async def _pay_request(
     if await key_taken(conn, key):  # the key was taken though the request is open: refuse
         raise IdempotencyConflict(key=key)
     (transfer,) = await create_transfers(conn, clock, key, (spec,))
-    if password_free:
-        await mark_password_free(conn, clock, key, payer_id)
+    if password_free:  # without the PIN: marked, and refused past the day's limit
+        await charge_password_free(conn, clock, key, password_free)
     paid = await conn.fetchrow(
         "UPDATE payment_requests SET state = 'paid', paid_by = $1, transfer_key = $2,"
         f" settled_at = $3 WHERE token = $4 AND state = 'open' RETURNING {REQUEST_COLUMNS}",
@@ -161,7 +162,12 @@ class PgRequests(PgPortStore, RequestStore):
         return row_to_request(row) if row else None
 
     async def pay_request(
-        self, token: str, payer_id: int, spec: TransferSpec, *, password_free: bool
+        self,
+        token: str,
+        payer_id: int,
+        spec: TransferSpec,
+        *,
+        password_free: PasswordFreePayment | None,
     ) -> tuple[PaymentRequest, Transfer, bool]:
         return await self._write(_pay_request, self._clock, token, payer_id, spec, password_free)
 

@@ -38,6 +38,7 @@ from bot.storage.sqlite.identity_store import SqliteIdentity
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.ledger_store import SqliteLedger
 from bot.storage.sqlite.merchants_store import SqliteMerchants
+from bot.storage.sqlite.notices_store import SqliteNotices
 from bot.storage.sqlite.offers_store import SqliteOffers
 from bot.storage.sqlite.operations_store import SqliteOperations
 from bot.storage.sqlite.payouts_store import SqlitePayouts
@@ -97,6 +98,8 @@ class SqliteDatabase(Database):
       the health check of ``bot.ops``)
     - ``flows``: ``FlowStore`` of ``bot.domain.guided`` (``Guides``: the guided flows,
       recent recipients and favourite amounts)
+    - ``notices``: ``NoticeStore`` of ``bot.domain.notices`` (``Notices``: what the bot
+      owes one person's private chat)
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class SqliteDatabase(Database):
         self.followups = SqliteFollowUps(shared)
         self.operations = SqliteOperations(shared, path)
         self.flows = SqliteFlows(shared)
+        self.notices = SqliteNotices(shared)
 
     @classmethod
     async def open(

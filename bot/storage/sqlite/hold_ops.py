@@ -16,18 +16,29 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from bot.domain.errors import IdempotencyConflict
-from bot.domain.holds import Held, event_details
-from bot.domain.model import TransferFlag, TransferSpec
-from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
-from bot.storage.sqlite.guard_queries import HELD_COLUMNS, HELD_FROM, row_to_held
+from bot.domain.holds import Held, PasswordFreePayment, event_details
+from bot.domain.model import Transfer, TransferFlag, TransferSpec
+from bot.domain.security_errors import (
+    HeldPaymentAlreadyDecided,
+    HeldPaymentNotFound,
+    PasswordFreeSpentToday,
+)
+from bot.storage.sqlite.guard_queries import (
+    HELD_COLUMNS,
+    HELD_FROM,
+    OUTGOING_TOTALS,
+    row_to_held,
+)
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
+    "charge_password_free",
     "decide_hold",
     "mark_password_free",
     "open_hold",
+    "transfer_password_free",
 ]
 
 
@@ -45,6 +56,35 @@ def mark_password_free(
         " VALUES (?, ?, ?) ON CONFLICT (transfer_key) DO NOTHING",
         (key, telegram_id, clock()),
     )
+
+
+def charge_password_free(
+    conn: sqlite3.Connection, clock: Callable[[], int], key: str, payment: PasswordFreePayment
+) -> None:
+    """In the write that moved the money of ``key``: mark it password-free, then refuse
+    it (the operation rolls back whole) if today's password-free payments, this one and
+    every one committed before it, pass the daily limit. The writer runs one operation
+    at a time, so two payments at once cannot both see room for one."""
+    mark_password_free(conn, clock, key, payment.telegram_id)
+    (_, spent) = conn.execute(
+        OUTGOING_TOTALS, {"account": payment.account_id, "since": payment.day_start_ms}
+    ).fetchone()
+    if spent > payment.daily_limit_fen:
+        raise PasswordFreeSpentToday()
+
+
+def transfer_password_free(
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    key: str,
+    specs: Sequence[TransferSpec],
+    payment: PasswordFreePayment,
+) -> tuple[Transfer, ...]:
+    """``create_transfers`` for a payment without the PIN: marked and checked with it. A
+    replay (the key exists) is answered from the journal by the ledger's own replay."""
+    moved = ledger.create_transfers(conn, key, tuple(specs))  # RollBackThen on a replay
+    charge_password_free(conn, ledger.clock, key, payment)
+    return moved
 
 
 def open_hold(

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.domain.holds import GuardStore, Held, PayerRecord
-from bot.domain.model import TransferSpec
+from bot.domain.holds import GuardStore, Held, PasswordFreePayment, PayerRecord
+from bot.domain.model import Transfer, TransferSpec
 from bot.domain.risk import RecentGrab, RecentPayment
 from bot.storage.sqlite import guard_queries as q
 from bot.storage.sqlite import hold_ops
@@ -37,6 +37,14 @@ class SqliteHolds(RecordsEvents, PortStore, GuardStore):
 
     async def mark_password_free(self, key: str, telegram_id: int) -> None:
         await self._writer.run(hold_ops.mark_password_free, self._clock, key, telegram_id)
+
+    async def transfer_password_free(
+        self, key: str, specs: Sequence[TransferSpec], payment: PasswordFreePayment
+    ) -> tuple[Transfer, ...]:
+        # one by one, not with the ledger's fast path: the check reads what came before
+        return await self._writer.run(
+            hold_ops.transfer_password_free, self._ledger, key, tuple(specs), payment
+        )
 
     # Held payments -----------------------------------------------------------------------
 

@@ -7,20 +7,47 @@ pass over their packets, shares and grabbers instead of one each.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import Expiry, GrabAttempt, GrabRequest, RedPacket, RedPacketStore, Share
 from bot.storage.sqlite import redpacket_ops as ops
+from bot.storage.sqlite.hold_ops import charge_password_free
+from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore
 
 __all__ = ["SqliteRedPackets"]
 
 
+def _create_password_free(
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    packet: RedPacket,
+    shares: Sequence[int],
+    spec: TransferSpec,
+    payment: PasswordFreePayment,
+) -> tuple[RedPacket, bool]:
+    """A packet made without the PIN: marked and checked in its own write."""
+    created, replayed = ops.create_packet(conn, ledger, packet, shares, spec)
+    if not replayed:
+        charge_password_free(conn, ledger.clock, packet.create_key, payment)
+    return created, replayed
+
+
 class SqliteRedPackets(PortStore, RedPacketStore):
     async def create_red_packet(
-        self, packet: RedPacket, shares: Sequence[int], spec: TransferSpec
+        self,
+        packet: RedPacket,
+        shares: Sequence[int],
+        spec: TransferSpec,
+        password_free: PasswordFreePayment | None = None,
     ) -> tuple[RedPacket, bool]:
+        if password_free is not None:
+            return await self._writer.run(
+                _create_password_free, self._ledger, packet, tuple(shares), spec, password_free
+            )
         return await self._writer.run(ops.create_packet, self._ledger, packet, tuple(shares), spec)
 
     async def grab_red_packet(self, request: GrabRequest) -> GrabAttempt:

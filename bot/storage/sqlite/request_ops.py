@@ -23,9 +23,10 @@ from bot.domain.errors import (
     PaymentRequestNotFound,
     PaymentRequestNotYours,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.requests import PaymentRequest, RequestState, check_payable, request_key
-from bot.storage.sqlite.hold_ops import mark_password_free
+from bot.storage.sqlite.hold_ops import charge_password_free
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.writer import RollBackThen
 
@@ -87,7 +88,7 @@ def pay_request(
     token: str,
     payer_id: int,
     spec: TransferSpec,
-    password_free: bool,
+    password_free: PasswordFreePayment | None,
 ) -> tuple[PaymentRequest, Transfer, bool]:
     request = _request(conn, token)
     key = request_key(token)
@@ -108,8 +109,8 @@ def pay_request(
         (transfer,) = ledger.create_transfers(conn, key, (spec,))
     except RollBackThen:  # the key was taken though the request is open: refuse it all
         raise IdempotencyConflict(key=key) from None
-    if password_free:
-        mark_password_free(conn, ledger.clock, key, payer_id)
+    if password_free:  # without the PIN: marked, and refused past the day's limit
+        charge_password_free(conn, ledger.clock, key, password_free)
     paid = conn.execute(
         f"UPDATE payment_requests SET state = 'paid', paid_by = ?, transfer_key = ?,"
         f" settled_at = ? WHERE token = ? AND state = 'open' RETURNING {REQUEST_COLUMNS}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import Transfer, TransferSpec
 from bot.domain.requests import PaymentRequest, RequestStore
 from bot.storage.sqlite import request_ops
@@ -22,7 +23,12 @@ class SqliteRequests(PortStore, RequestStore):
         return request_ops.row_to_request(row) if row else None
 
     async def pay_request(
-        self, token: str, payer_id: int, spec: TransferSpec, *, password_free: bool
+        self,
+        token: str,
+        payer_id: int,
+        spec: TransferSpec,
+        *,
+        password_free: PasswordFreePayment | None,
     ) -> tuple[PaymentRequest, Transfer, bool]:
         return await self._writer.run(
             request_ops.pay_request, self._ledger, token, payer_id, spec, password_free

@@ -1,0 +1,128 @@
+"""Notices on SQLite (the ``NoticeStore`` of ``bot.domain.notices``).
+
+Each write is one operation of the group-commit writer, so claims are taken one after
+the other: a claim is a conditional ``UPDATE`` of open rows, and two senders never take
+the same notice while its claim holds. A trigger keeps a final state final.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore
+from bot.storage.sqlite.port import PortStore
+
+__all__ = ["SqliteNotices", "add_notices"]
+
+_COLUMNS = "id, key, telegram_id, kind, params, state, attempts, created_at"
+
+
+def _row_to_notice(row: Sequence) -> Notice:
+    return Notice(
+        row[0], row[1], row[2], row[3], json.loads(row[4]), NoticeState(row[5]), *row[6:8]
+    )
+
+
+def add_notices(conn: sqlite3.Connection, now: int, notices: Sequence[NewNotice]) -> int:
+    """Write each notice whose key is new (inside the caller's transaction); how many."""
+    added = 0
+    for notice in notices:
+        added += conn.execute(
+            "INSERT INTO notices (key, telegram_id, kind, params, due_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (
+                notice.key,
+                notice.telegram_id,
+                notice.kind,
+                json.dumps(notice.params, sort_keys=True),
+                now,
+                now,
+            ),
+        ).rowcount
+    return added
+
+
+def _claim(
+    conn: sqlite3.Connection,
+    now: int,
+    limit: int,
+    claim_ms: int,
+    max_attempts: int,
+    key: str | None,
+) -> list[Notice]:
+    only = " AND key = :key" if key is not None else ""
+    values = {"now": now, "until": now + claim_ms, "max": max_attempts, "key": key}
+    conn.execute(
+        "UPDATE notices SET state = 'failed', claimed_until = NULL WHERE state = 'sending'"
+        f" AND claimed_until <= :now AND attempts >= :max{only}",
+        values,
+    )
+    rows = conn.execute(
+        "UPDATE notices SET state = 'sending', attempts = attempts + 1,"
+        " claimed_until = :until WHERE id IN (SELECT id FROM notices"
+        " WHERE ((state = 'pending' AND due_at <= :now)"
+        f"  OR (state = 'sending' AND claimed_until <= :now)){only}"
+        f" ORDER BY id LIMIT :limit) RETURNING {_COLUMNS}",
+        values | {"limit": limit},
+    ).fetchall()
+    return sorted((_row_to_notice(row) for row in rows), key=lambda n: n.id)
+
+
+def _record(
+    conn: sqlite3.Connection,
+    now: int,
+    results: dict[int, NoticeState],
+    max_attempts: int,
+    retry_ms: int,
+) -> None:
+    for notice_id, state in results.items():
+        if state is NoticeState.PENDING:
+            sql = "state = 'pending', attempts = attempts - 1, due_at = :now"
+        elif state is NoticeState.FAILED:
+            sql = (
+                "state = CASE WHEN attempts >= :max THEN 'failed' ELSE 'pending' END,"
+                " due_at = :now + :retry"
+            )
+        elif state in (NoticeState.SENT, NoticeState.BLOCKED):
+            sql = "state = :state, sent_at = :now"
+        else:
+            raise ValueError(f"not a notice's result: {state!r}")
+        conn.execute(
+            f"UPDATE notices SET {sql}, claimed_until = NULL"
+            " WHERE id = :id AND state = 'sending'",
+            {
+                "now": now,
+                "max": max_attempts,
+                "retry": retry_ms,
+                "state": state.value,
+                "id": notice_id,
+            },
+        )
+
+
+class SqliteNotices(PortStore, NoticeStore):
+    async def add_notices(self, notices: Sequence[NewNotice]) -> int:
+        return await self._writer.run(
+            lambda conn: add_notices(conn, self._clock(), list(notices))
+        )
+
+    async def get_notice(self, key: str) -> Notice | None:
+        row = await self._fetchone(f"SELECT {_COLUMNS} FROM notices WHERE key = ?", (key,))
+        return _row_to_notice(row) if row else None
+
+    async def claim_notices(
+        self, limit: int, claim_ms: int, max_attempts: int, key: str | None = None
+    ) -> list[Notice]:
+        return await self._writer.run(
+            lambda conn: _claim(conn, self._clock(), limit, claim_ms, max_attempts, key)
+        )
+
+    async def record_notices(
+        self, results: dict[int, NoticeState], max_attempts: int, retry_ms: int
+    ) -> None:
+        results = dict(results)
+        await self._writer.run(
+            lambda conn: _record(conn, self._clock(), results, max_attempts, retry_ms)
+        )

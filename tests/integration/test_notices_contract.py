@@ -1,0 +1,176 @@
+"""The ``NoticeStore`` keeps one contract on SQLite, PostgreSQL and in memory: a notice
+is written once per key, claimed by one sender at a time, sent once; a claim whose time
+ran out is sent once more, never a third time; a refusal is tried again later, a 403 is
+final. And with real concurrency (two senders at once, on PostgreSQL two connection
+pools as two processes would have), each notice is sent exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.domain.errors import StorageError
+from bot.domain.notices import NewNotice, NoticeState, NoticeStore
+from bot.storage.postgres import PgDatabase
+from bot.wallet.notices import MAX_ATTEMPTS, Notices
+from tests.fakes.state import ManualClock
+from tests.integration.twins import BACK_ENDS
+
+CLAIM_MS, RETRY_MS = 60_000, 5_000
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
+async def db(request, tmp_path, clock) -> AsyncIterator:
+    if request.param == "postgres":
+        database = await request.getfixturevalue("pg_open")(clock=clock)
+    else:
+        database = await BACK_ENDS[request.param](tmp_path, clock)
+    yield database
+    await database.close()
+
+
+def notice(n: int, person: int = 7, kind: str = "voucher.received") -> NewNotice:
+    return NewNotice(f"voucher:1:{n}", person, kind, {"amount": 500, "categories": ["food"]})
+
+
+async def claim(db, limit: int = 10, key: str | None = None) -> list:
+    return await db.notices.claim_notices(limit, CLAIM_MS, MAX_ATTEMPTS, key)
+
+
+async def record(db, results: dict) -> None:
+    await db.notices.record_notices(results, MAX_ATTEMPTS, RETRY_MS)
+
+
+def test_every_store_defines_the_whole_port(db):
+    members = {m for m in vars(NoticeStore) if not m.startswith("_")}
+    for name in members:
+        assert getattr(type(db.notices), name) is not getattr(NoticeStore, name, None), name
+
+
+async def test_a_notice_is_written_once_per_key_and_kept_as_written(db, clock):
+    assert await db.notices.add_notices([notice(1), notice(2, person=8)]) == 2
+    clock.advance(seconds=1)
+    assert await db.notices.add_notices([notice(1, person=9), notice(3)]) == 1
+
+    first = await db.notices.get_notice("voucher:1:1")
+    assert (first.telegram_id, first.kind, first.state, first.attempts) == (
+        7,
+        "voucher.received",
+        NoticeState.PENDING,
+        0,
+    )
+    assert first.params == {"amount": 500, "categories": ["food"]}
+    assert first.created_at == clock() - 1000
+    assert await db.notices.get_notice("voucher:1:404") is None
+    assert await db.notices.add_notices([]) == 0
+
+
+async def test_a_claimed_notice_is_not_claimed_again_until_its_claim_runs_out(db, clock):
+    await db.notices.add_notices([notice(n) for n in range(1, 6)])
+
+    first = await claim(db, limit=3)
+    second = await claim(db, limit=3)
+    assert [n.key for n in first] == ["voucher:1:1", "voucher:1:2", "voucher:1:3"]
+    assert [n.key for n in second] == ["voucher:1:4", "voucher:1:5"]
+    assert {(n.state, n.attempts) for n in first + second} == {(NoticeState.SENDING, 1)}
+    assert await claim(db) == []
+
+    clock.advance(ms=CLAIM_MS)  # their senders died: each is sent once more
+    again = await claim(db)
+    assert [(n.key, n.attempts) for n in again] == [(f"voucher:1:{n}", 2) for n in range(1, 6)]
+
+
+async def test_sent_and_blocked_are_final_and_a_claim_left_twice_fails(db, clock):
+    await db.notices.add_notices([notice(n) for n in range(1, 4)])
+    one, two, three = await claim(db)
+    await record(db, {one.id: NoticeState.SENT, two.id: NoticeState.BLOCKED})
+    await record(db, {one.id: NoticeState.FAILED})  # no longer claimed: nothing changes
+
+    assert (await db.notices.get_notice(one.key)).state is NoticeState.SENT
+    assert (await db.notices.get_notice(two.key)).state is NoticeState.BLOCKED
+    for _ in range(MAX_ATTEMPTS - 1):
+        clock.advance(ms=CLAIM_MS)
+        assert [n.key for n in await claim(db)] == [three.key]
+    clock.advance(ms=CLAIM_MS)
+    assert await claim(db) == []  # uncertain MAX_ATTEMPTS times: closed, not sent again
+    left = await db.notices.get_notice(three.key)
+    assert (left.state, left.attempts) == (NoticeState.FAILED, MAX_ATTEMPTS)
+
+
+async def test_a_refused_send_is_tried_again_later_up_to_its_attempts(db, clock):
+    await db.notices.add_notices([notice(1)])
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        [claimed] = await claim(db)
+        assert claimed.attempts == attempt
+        await record(db, {claimed.id: NoticeState.FAILED})
+        assert await claim(db) == []  # not due yet
+        clock.advance(ms=RETRY_MS)
+    assert await claim(db) == []
+    assert (await db.notices.get_notice("voucher:1:1")).state is NoticeState.FAILED
+
+
+async def test_an_unsent_claim_handed_back_is_due_at_once_without_an_attempt(db):
+    await db.notices.add_notices([notice(1), notice(2)])
+    one, two = await claim(db)
+    await record(db, {two.id: NoticeState.PENDING})
+
+    [again] = await claim(db)
+    assert (again.key, again.attempts) == (two.key, 1)
+    with pytest.raises((ValueError, StorageError)):
+        await record(db, {one.id: NoticeState.SENDING})
+
+
+async def test_a_claim_of_one_key_takes_that_notice_only(db):
+    await db.notices.add_notices([notice(1), notice(2)])
+
+    [only] = await claim(db, key="voucher:1:2")
+    assert only.key == "voucher:1:2"
+    assert await claim(db, key="voucher:1:2") == []
+    assert [n.key for n in await claim(db)] == ["voucher:1:1"]
+
+
+async def _send_all(notices: Notices, sent: Counter) -> int:
+    async def deliver(claimed) -> NoticeState:
+        sent[claimed.key] += 1
+        await asyncio.sleep(0.001)  # the send's round trip: the other sender runs meanwhile
+        return NoticeState.SENT
+
+    return await notices.run(deliver)
+
+
+async def _two_senders_send_each_once(first, second) -> None:
+    people = 300
+    await first.add_notices([notice(n, person=n) for n in range(people)])
+    sent: Counter = Counter()
+    senders = [Notices(first, batch=7), Notices(second, batch=5)]
+
+    claimed = await asyncio.gather(*(_send_all(s, sent) for s in senders))
+
+    assert sum(claimed) == people
+    assert all(count > 0 for count in claimed)  # both took part
+    assert sorted(sent) == sorted(f"voucher:1:{n}" for n in range(people))
+    assert set(sent.values()) == {1}
+    assert await first.claim_notices(10, CLAIM_MS, MAX_ATTEMPTS) == []
+
+
+async def test_two_senders_at_once_send_each_notice_exactly_once(db):
+    await _two_senders_send_each_once(db.notices, db.notices)
+
+
+async def test_two_processes_on_postgresql_send_each_notice_exactly_once(pg_url):
+    """Two databases opened on one PostgreSQL database: two pools, as two processes."""
+    first = await PgDatabase.open(pg_url)
+    second = await PgDatabase.open(pg_url)
+    try:
+        await _two_senders_send_each_once(first.notices, second.notices)
+    finally:
+        await first.close()
+        await second.close()
