@@ -32,6 +32,7 @@ def handler_errors(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.both_back_ends
 async def test_a_burst_of_newcomers_each_get_a_welcome_with_their_balance(emulator, wallet, caplog):
     people = [emulator.add_user(f"N{i}", f"newcomer{i}", "en") for i in range(NEWCOMERS)]
     mark = emulator.mark()
@@ -48,6 +49,7 @@ async def test_a_burst_of_newcomers_each_get_a_welcome_with_their_balance(emulat
         assert (await wallet.users.get(person.id)).private_chat
 
 
+@pytest.mark.both_back_ends
 async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, wallet, running, caplog):
     await fund(wallet, ALICE, 200_00)
     await start_private(emulator, "alice")

@@ -49,6 +49,7 @@ def join_group(emulator, count: int) -> list:
     return members
 
 
+@pytest.mark.both_back_ends
 async def test_members_taps_and_private_chats_do_not_wait_for_a_busy_groups_replies(
     sandbox, settings, wallet, caplog
 ):
@@ -94,6 +95,7 @@ async def test_members_taps_and_private_chats_do_not_wait_for_a_busy_groups_repl
     assert handler_errors(caplog) == []
 
 
+@pytest.mark.both_back_ends
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter's
 async def test_a_groups_429_is_retried_later_while_private_chats_go_on(
     sandbox, settings, wallet, caplog

@@ -63,6 +63,7 @@ async def menu(emulator, who: str):
     return await emulator.wait_for_message(who)
 
 
+@pytest.mark.both_back_ends
 async def test_a_neighbour_without_a_username_is_paid_by_the_contact_picker(
     emulator, wallet, laoli, caplog
 ):
@@ -104,6 +105,7 @@ async def test_a_neighbour_without_a_username_is_paid_by_the_contact_picker(
     assert handler_errors(caplog) == []
 
 
+@pytest.mark.both_back_ends
 async def test_a_random_packet_is_made_in_private_and_sent_into_the_group_by_inline_mode(
     emulator, wallet, caplog
 ):
@@ -310,6 +312,7 @@ async def test_hb_in_the_group_offers_to_make_the_packet_in_private(emulator, wa
     assert handler_errors(caplog) == []
 
 
+@pytest.mark.both_back_ends
 async def test_a_withdrawal_by_taps_ends_on_its_card(emulator, wallet, caplog):
     await withdraw_fund(wallet, ALICE, 300_00)
     welcome = await menu(emulator, "alice")
@@ -343,6 +346,7 @@ async def test_the_command_lists_are_short_and_localized_and_the_bot_describes_i
         assert descriptions[which, ""] != descriptions[which, "zh"]
 
 
+@pytest.mark.both_back_ends
 async def test_a_bill_is_split_with_people_picked_at_once(
     emulator, wallet, laoli, settings, caplog
 ):

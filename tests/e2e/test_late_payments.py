@@ -137,6 +137,7 @@ async def test_a_late_checkout_says_until_when_the_invoice_could_be_paid(emulato
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 0
 
 
+@pytest.mark.both_back_ends
 async def test_money_telegram_took_for_an_expired_invoice_is_credited_once(emulator, wallet):
     await emulator.send_text("bob", "/topup 25")
     invoice = await wait_for_invoice(emulator, "bob")

@@ -67,6 +67,7 @@ async def shop_account(wallet) -> int:
     return (await wallet.ledger.balance(merchant.account_id)).available
 
 
+@pytest.mark.both_back_ends
 async def test_a_new_customer_pays_a_merchant_from_a_photo_of_its_qr(emulator, wallet, caplog):
     png = await make_shop(emulator, wallet)
     await fund(wallet, BOB, 50_00)
@@ -147,6 +148,7 @@ async def test_a_charge_is_paid_once_when_two_payers_tap_at_once(emulator, walle
     assert errors_logged(caplog) == []
 
 
+@pytest.mark.both_back_ends
 async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_pin(
     emulator, wallet, caplog
 ):
@@ -277,6 +279,7 @@ async def test_sales_show_today_and_this_month(emulator, wallet):
     assert await shop_account(wallet) == 0
 
 
+@pytest.mark.both_back_ends
 async def test_twenty_four_customers_paying_at_once_sum_exactly(emulator, wallet, caplog):
     png = await make_shop(emulator, wallet)
     assert png

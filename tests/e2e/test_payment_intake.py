@@ -41,6 +41,7 @@ async def _invoice(emulator, wallet, settings) -> str:
     return invoice.data["invoice_payload"]
 
 
+@pytest.mark.both_back_ends
 async def test_a_payment_received_by_a_bot_that_died_is_credited_once_by_the_next(
     sandbox, settings, wallet
 ):

@@ -32,11 +32,11 @@ REFUSED = "This command is for the wallet's admins only."
 
 
 @pytest.fixture
-def settings(sandbox, tmp_path) -> Settings:
+def settings(sandbox, tmp_path, database_url) -> Settings:
     return Settings(
         telegram_bot_token=sandbox.token,
         telegram_api_base_url=sandbox.url,
-        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        database_url=database_url,
         admin_ids=frozenset({ALICE, FANG}),
         data_dir=tmp_path,
         payout_gateway="manual",
@@ -137,6 +137,7 @@ async def test_a_payout_marked_paid_leaves_once_and_the_owner_is_told(
     assert handler_errors(caplog) == []
 
 
+@pytest.mark.both_back_ends
 async def test_a_rejected_payout_gives_the_money_back_and_the_owner_reads_why(emulator, wallet):
     await withdraw_by_hand(emulator, wallet, "xiaoming", XIAOMING, "40")
     assert await balance(wallet, XIAOMING) == (60_00, 40_00)
@@ -171,6 +172,7 @@ async def test_a_rejected_payout_gives_the_money_back_and_the_owner_reads_why(em
     )
 
 
+@pytest.mark.both_back_ends
 async def test_two_admins_answering_paid_at_once_pay_once(emulator, wallet, caplog):
     await withdraw_by_hand(emulator, wallet, "bob", BOB, "50")
     outside = await external_balance(wallet)

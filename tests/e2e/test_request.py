@@ -72,6 +72,7 @@ async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator, wallet):
     assert [b["text"] for b in sent.buttons()] == ["✖ Cancel request"]
 
 
+@pytest.mark.both_back_ends
 async def test_a_request_is_paid_through_its_link_with_the_pin_and_the_requester_is_told(
     emulator, wallet
 ):
@@ -93,6 +94,7 @@ async def test_a_request_is_paid_through_its_link_with_the_pin_and_the_requester
     assert (paid.state, paid.paid_by) == ("paid", BOB)
 
 
+@pytest.mark.both_back_ends
 async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulator, wallet):
     await fund(wallet, BOB, 50_00)
     await fund(wallet, WANGFANG, 50_00)

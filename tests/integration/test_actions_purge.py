@@ -6,6 +6,11 @@ from bot.domain.security_errors import ActionExpired, ActionNotFound
 from bot.security.actions import DEFAULT_TTL_S, KEEP_ENDED_S, Actions
 
 
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
 async def test_actions_are_purged_a_day_after_they_expire(store, clock):
     actions = Actions(store.security)
     old = await actions.create(1, "transfer", {"amount": 1})

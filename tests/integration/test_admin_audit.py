@@ -3,23 +3,20 @@ only, while the wallet is open; what was tampered with is listed."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
 from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
+from tests.integration.raw import drop_triggers, execute
 
 ADMIN = 1
 
 
 @pytest.fixture
-async def wallet(tmp_path):
-    opened = await open_wallet(
-        Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", data_dir=tmp_path)
-    )
+async def wallet(tmp_path, database_url):
+    opened = await open_wallet(Settings(database_url=database_url, data_dir=tmp_path))
     yield opened
     await opened.close()
 
@@ -33,18 +30,13 @@ async def some_business(wallet) -> None:
     await wallet.admin.set_frozen(ADMIN, bob, True)  # a security event
 
 
-def tamper(tmp_path, *sql: str) -> None:
-    """What someone with the file could do: drop the guards and change rows."""
-    conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
-    for trigger in (
-        "transfers_are_immutable",
-        "transfers_are_permanent",
-        "security_events_are_immutable",
-    ):
-        conn.execute(f"DROP TRIGGER {trigger}")
-    for statement in sql:
-        conn.execute(statement)
-    conn.close()
+async def tamper(database_url: str, *sql: str) -> None:
+    """What someone with the file (or the server) could do: drop the guards, change rows."""
+    await drop_triggers(
+        database_url, "transfers", "transfers_are_immutable", "transfers_are_permanent"
+    )
+    await drop_triggers(database_url, "security_events", "security_events_are_immutable")
+    await execute(database_url, *sql)
 
 
 async def test_a_whole_wallet_passes_with_its_counts(wallet):
@@ -55,10 +47,10 @@ async def test_a_whole_wallet_passes_with_its_counts(wallet):
     assert result.events >= 1
 
 
-async def test_a_changed_transfer_and_a_changed_event_are_both_listed(wallet, tmp_path):
+async def test_a_changed_transfer_and_a_changed_event_are_both_listed(wallet, database_url):
     await some_business(wallet)
-    tamper(
-        tmp_path,
+    await tamper(
+        database_url,
         "UPDATE transfers SET amount = 99999 WHERE key = 'p2p-1'",
         "UPDATE security_events SET subject_id = 666 WHERE event = 'admin.freeze'",
     )

@@ -1,11 +1,10 @@
-"""Broadcasts on a real SQLite file: written once with their recipients and audit event,
-claimed so that concurrent or restarted runs never send anyone the same broadcast twice,
-unreachable people left out of later broadcasts, text checked."""
+"""Broadcasts on a real database (SQLite, PostgreSQL): written once with their recipients
+and audit event, claimed so that concurrent or restarted runs never send anyone the same
+broadcast twice, unreachable people left out of later broadcasts, text checked."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -14,8 +13,14 @@ from bot.domain.errors import BroadcastNobody, BroadcastNotFound, BroadcastTextI
 from bot.domain.users import Profile
 from bot.wallet.broadcasts import Broadcasts, check_text
 from bot.wallet.users import Users
+from tests.integration import raw
 
 ADMIN = 900_001
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
 
 
 async def people(store, count: int, *, private: bool = True, first: int = 1) -> list[int]:
@@ -126,11 +131,9 @@ async def crash_a_run(broadcasts, broadcast_id: int, deliver: Crashing) -> None:
 
 
 async def test_after_a_crash_the_uncertain_sends_are_made_once_more_and_nobody_is_missed(
-    db_path, clock
+    store, reopen
 ):
-    from bot.storage.sqlite import SqliteDatabase
-
-    async with await SqliteDatabase.open(db_path, clock=clock) as store:
+    async with store:
         ours = await people(store, 40)
         broadcasts = Broadcasts(store.broadcasts, batch=10)
         begun = await broadcasts.begin("k", ADMIN, "hi")
@@ -139,7 +142,7 @@ async def test_after_a_crash_the_uncertain_sends_are_made_once_more_and_nobody_i
         stood = await broadcasts.get(begun.id)
         assert (stood.sent, stood.failed, stood.finished) == (15, 0, False)
 
-    async with await SqliteDatabase.open(db_path, clock=clock) as store:  # the restart
+    async with await reopen() as store:  # the restart
         broadcasts = Broadcasts(store.broadcasts, batch=10)
         uncertain = first.hanging
         assert await broadcasts.reopen_stale_claims(begun.id) == (len(uncertain), 0)
@@ -184,7 +187,7 @@ async def test_people_refused_once_are_left_out_of_later_broadcasts(store):
     assert sorted(deliver.sent) == ours[2:]
 
 
-async def test_text_is_checked_and_nobody_to_send_to_is_refused(store, db_path):
+async def test_text_is_checked_and_nobody_to_send_to_is_refused(store, database_url):
     broadcasts = Broadcasts(store.broadcasts)
     for text, code in [("", "broadcast_text_missing"), (" \n ", "broadcast_text_missing")]:
         with pytest.raises(BroadcastTextInvalid) as refused:
@@ -201,12 +204,8 @@ async def test_text_is_checked_and_nobody_to_send_to_is_refused(store, db_path):
     await people(store, 1)
     begun = await broadcasts.begin("k", ADMIN, "y" * 4096)
     await broadcasts.run(begun.id, Recorder(), no_report)
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="once"):
-            conn.execute("UPDATE broadcast_recipients SET state = 'pending'")
-    finally:
-        conn.close()
+    refusal = await raw.refused(database_url, "UPDATE broadcast_recipients SET state = 'pending'")
+    assert "once" in refusal
 
 
 async def test_someone_who_unblocks_the_bot_gets_later_broadcasts_again(store):

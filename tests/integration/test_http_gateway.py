@@ -18,7 +18,7 @@ from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
 from bot.domain.withdrawals import WithdrawalState
 from bot.gateways.http import HttpGateway, UntrustedMessage, sign, verify_callback
-from bot.storage.sqlite import open_snapshot
+from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import (
     NOT_RECEIVED,
@@ -365,11 +365,11 @@ def test_the_worked_example_of_the_contract_is_what_the_code_signs():
 
 
 @pytest.fixture
-async def wallet(tmp_path, bank):
+async def wallet(tmp_path, bank, database_url):
     """A wallet whose withdrawals go to the fake bank; Alice has ¥5,000 and a card."""
     gateway = HttpGateway(bank.url, SECRET, timeout_s=1.0)
     wallet = await open_wallet(
-        Settings(database_url=f"sqlite:///{tmp_path / 'wallet.db'}", data_dir=tmp_path),
+        Settings(database_url=database_url, data_dir=tmp_path),
         gateway=gateway,
     )
     user = await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
@@ -380,7 +380,7 @@ async def wallet(tmp_path, bank):
     yield wallet
     await wallet.close()
     await gateway.close()
-    async with open_snapshot(tmp_path / "wallet.db") as snapshot:
+    async with open_store_snapshot(database_url) as snapshot:
         report = await audit_ledger(snapshot)
     assert report.ok, report.problems
 

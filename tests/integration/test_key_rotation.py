@@ -1,8 +1,8 @@
-"""Encrypted values move to a new master key; a wrong key stops the wallet at start-up."""
+"""Encrypted values move to a new master key; a wrong key stops the wallet at start-up
+(on SQLite and on PostgreSQL; the key file's own tests on SQLite)."""
 
 import base64
 import os
-import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,26 +15,25 @@ from bot.config import Settings
 from bot.domain.security_errors import IdNumberTaken, MasterKeyError, WrongMasterKey
 from bot.domain.users import Profile
 from bot.security.cipher import key_id
+from tests.integration.raw import fetch
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_A, KEY_B, KEY_C = (bytes([n]) * 32 for n in (1, 2, 3))
 ID_NUMBER = "11010519491231002X"
 
 
-def settings_for(tmp_path: Path, key: bytes) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path / 'w.db'}", master_key=key, data_dir=tmp_path
-    )
+def settings_for(tmp_path: Path, key: bytes, database_url: str | None = None) -> Settings:
+    url = database_url or f"sqlite:///{tmp_path / 'wallet.db'}"
+    return Settings(database_url=url, master_key=key, data_dir=tmp_path)
 
 
-def tokens(tmp_path: Path) -> list[str]:
-    conn = sqlite3.connect(tmp_path / "w.db")
-    rows = conn.execute(
+async def tokens(database_url: str) -> list[str]:
+    rows = await fetch(
+        database_url,
         "SELECT real_name FROM identities UNION ALL SELECT id_number FROM identities"
         " UNION ALL SELECT card_number FROM bank_cards"
-        " UNION ALL SELECT totp_secret FROM credentials WHERE totp_secret IS NOT NULL"
-    ).fetchall()
-    conn.close()
+        " UNION ALL SELECT totp_secret FROM credentials WHERE totp_secret IS NOT NULL",
+    )
     return [row[0] for row in rows]
 
 
@@ -51,14 +50,16 @@ async def populate(settings: Settings) -> None:
         await wallet.close()
 
 
-def rotate(tmp_path: Path, new_key: bytes, old_key: bytes) -> subprocess.CompletedProcess:
+def rotate(
+    tmp_path: Path, database_url: str, new_key: bytes, old_key: bytes
+) -> subprocess.CompletedProcess:
     old = tmp_path / "master.key.old1"
     fd = os.open(old, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(fd, base64.b64encode(old_key))
     os.close(fd)
     env = {
         **os.environ,
-        "WALLET_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "WALLET_DATABASE_URL": database_url,
         "WALLET_DATA_DIR": str(tmp_path),
         "WALLET_MASTER_KEY": base64.b64encode(new_key).decode(),
         "PYTHONPATH": str(ROOT),
@@ -73,17 +74,17 @@ def rotate(tmp_path: Path, new_key: bytes, old_key: bytes) -> subprocess.Complet
     )
 
 
-async def test_rotation_moves_every_secret_to_the_new_key(tmp_path):
-    await populate(settings_for(tmp_path, KEY_A))
-    assert {t.split(".")[1] for t in tokens(tmp_path)} == {key_id(KEY_A)}
+async def test_rotation_moves_every_secret_to_the_new_key(tmp_path, database_url):
+    await populate(settings_for(tmp_path, KEY_A, database_url))
+    assert {t.split(".")[1] for t in await tokens(database_url)} == {key_id(KEY_A)}
 
-    done = rotate(tmp_path, KEY_B, KEY_A)
+    done = rotate(tmp_path, database_url, KEY_B, KEY_A)
     assert done.returncode == 0, done.stderr
     assert "re-encrypted 4 values and 2 blind indexes" in done.stdout
-    assert {t.split(".")[1] for t in tokens(tmp_path)} == {key_id(KEY_B)}
+    assert {t.split(".")[1] for t in await tokens(database_url)} == {key_id(KEY_B)}
 
     # with the old key still beside it: the PIN (peppered with A) works and moves to B
-    wallet = await open_wallet(settings_for(tmp_path, KEY_B))
+    wallet = await open_wallet(settings_for(tmp_path, KEY_B, database_url))
     try:
         assert (await wallet.identity.summary(1)).name == "张*"
         assert await wallet.identity.card_number(1) == "4111111111111111"
@@ -97,7 +98,7 @@ async def test_rotation_moves_every_secret_to_the_new_key(tmp_path):
     # the old key, put in the data folder, was moved beside it at the rotation; it can go now
     assert not (tmp_path / "master.key.old1").exists()
     (settings_for(tmp_path, KEY_B).master_key_dir / "master.key.old1").unlink()
-    wallet = await open_wallet(settings_for(tmp_path, KEY_B))
+    wallet = await open_wallet(settings_for(tmp_path, KEY_B, database_url))
     try:
         assert (await wallet.identity.summary(1)).id_number == "1101**********002X"
         await wallet.pins.verify(1, "739201")
@@ -105,11 +106,11 @@ async def test_rotation_moves_every_secret_to_the_new_key(tmp_path):
         await wallet.close()
 
 
-async def test_a_wrong_master_key_stops_the_wallet_at_start_up(tmp_path):
-    await populate(settings_for(tmp_path, KEY_A))
+async def test_a_wrong_master_key_stops_the_wallet_at_start_up(tmp_path, database_url):
+    await populate(settings_for(tmp_path, KEY_A, database_url))
     with pytest.raises(WrongMasterKey):
-        await open_wallet(settings_for(tmp_path, KEY_C))
-    refused = rotate(tmp_path, KEY_C, KEY_B)  # neither key wrote this database
+        await open_wallet(settings_for(tmp_path, KEY_C, database_url))
+    refused = rotate(tmp_path, database_url, KEY_C, KEY_B)  # neither key wrote this database
     assert refused.returncode == 2
     assert "none of the configured keys" in refused.stderr
 

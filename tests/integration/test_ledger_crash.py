@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.domain.model import AccountKind, TransferFlag
-from bot.storage.sqlite import open_snapshot
+from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,12 +29,12 @@ LOAD = textwrap.dedent(
     f"""
     import asyncio, sys
 
-    from bot.storage.sqlite import SqliteDatabase
+    from bot.storage import open_store
     from bot.domain.errors import (InsufficientFunds,)
     from bot.wallet.ledger import (Ledger,)
     from bot.domain.model import SystemAccount, TransferSpec
 
-    path, run = sys.argv[1], sys.argv[2]
+    url, run = sys.argv[1], sys.argv[2]
 
     async def worker(ledger, users, w):
         for i in range(10**9):
@@ -55,7 +55,7 @@ LOAD = textwrap.dedent(
                 print("committed", key, flush=True)
 
     async def main():
-        store = await SqliteDatabase.open(path)
+        store = await open_store(url)
         ledger = Ledger(store.ledger, "CNY")
         external = await ledger.system_account_id(SystemAccount.EXTERNAL)
         users = [(await ledger.open_user_account(n)).id for n in range({USERS})]
@@ -76,26 +76,26 @@ class Run:
     stderr: str = ""
 
 
-def child_env(tmp_path: Path, db: Path) -> dict[str, str]:
+def child_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WALLET_", "TELEGRAM_"))}
     env.update(
         PYTHONPATH=str(ROOT),
-        WALLET_DATABASE_URL=f"sqlite:///{db}",
+        WALLET_DATABASE_URL=database_url,
         WALLET_DATA_DIR=str(tmp_path),
     )
     return env
 
 
-def run_and_kill(tmp_path: Path, db: Path, run: str, kill_after: int) -> Run:
+def run_and_kill(tmp_path: Path, database_url: str, run: str, kill_after: int) -> Run:
     """Start the load, SIGKILL it once ``kill_after`` operations reported their commit."""
     script = tmp_path / "load.py"
     script.write_text(LOAD)
     errors = tmp_path / f"load-{run}.stderr"
     with errors.open("wb") as stderr:
         child = subprocess.Popen(
-            [sys.executable, str(script), str(db), run],
+            [sys.executable, str(script), database_url, run],
             cwd=tmp_path,
-            env=child_env(tmp_path, db),
+            env=child_env(tmp_path, database_url),
             stdout=subprocess.PIPE,
             stderr=stderr,
         )
@@ -129,9 +129,9 @@ def run_and_kill(tmp_path: Path, db: Path, run: str, kill_after: int) -> Run:
     return result
 
 
-async def check_whole(db: Path, runs: int, reported: Run) -> int:
-    """Audit the file and check every operation; return how many operations it holds."""
-    async with open_snapshot(db) as snapshot:
+async def check_whole(database_url: str, runs: int, reported: Run) -> int:
+    """Audit the database and check every operation; return how many operations it holds."""
+    async with open_store_snapshot(database_url) as snapshot:
         report = await audit_ledger(snapshot)
         accounts = {a.id: a for a in await snapshot.accounts()}
         transfers = [t async for t in snapshot.transfers()]
@@ -162,15 +162,18 @@ async def check_whole(db: Path, runs: int, reported: Run) -> int:
     return len(operations)
 
 
-def test_killed_load_leaves_every_operation_whole_and_the_audit_command_passes(tmp_path):
-    db = tmp_path / "wallet.db"
+def test_killed_load_leaves_every_operation_whole_and_the_audit_command_passes(
+    tmp_path, database_url
+):
+    """On SQLite a killed process leaves its file; on PostgreSQL its connections are cut
+    mid-transaction. Either way every operation is all or nothing."""
     reported = Run()
     held = 0
     for run, kill_after in enumerate((5, 300, 2_000)):
-        this_run = run_and_kill(tmp_path, db, f"r{run}", kill_after)
+        this_run = run_and_kill(tmp_path, database_url, f"r{run}", kill_after)
         reported.committed |= this_run.committed
         reported.refused |= this_run.refused
-        now_held = asyncio.run(check_whole(db, run + 1, reported))
+        now_held = asyncio.run(check_whole(database_url, run + 1, reported))
         assert now_held >= held + len(this_run.committed)  # and the chain went on
         held = now_held
     assert reported.refused, "the load should include refused operations"
@@ -178,7 +181,7 @@ def test_killed_load_leaves_every_operation_whole_and_the_audit_command_passes(t
     audit = subprocess.run(
         [sys.executable, "-m", "bot", "audit"],
         cwd=tmp_path,
-        env=child_env(tmp_path, db),
+        env=child_env(tmp_path, database_url),
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,4 +1,7 @@
-"""Random sequences of ledger calls on a real SQLite file, checked against a small model.
+"""Random sequences of ledger calls on a real database, checked against a small model.
+
+Each example gets a database of its own: a SQLite file, or a fresh PostgreSQL database
+(fewer examples there, each costs a database and a round trip a call).
 
 After every step each account's available and reserved money must equal the model's,
 and the audit of a fresh snapshot must pass.
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -40,6 +44,7 @@ from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
 from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
+from tests.postgres import PgServer, create_database, drop_database
 
 UNKNOWN_ACCOUNT = 999_999
 UNKNOWN_TRANSFER = 888_888
@@ -105,16 +110,17 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     any_pairs = often(pairs, otherwise=odd_pairs, odds=8)
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, server: PgServer | None = None) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.now_ms = START_MS
         self.path = directory / f"ledger-{next(_files)}.db"
+        self.server = server
         self.keys = itertools.count()
         self.accounts: dict[int, ModelAccount] = {}
         self.owners: dict[tuple[str, int], int] = {}
         self.open_pendings: dict[int, ModelPending] = {}
-        self.store = self.run(SqliteDatabase.open(self.path, clock=lambda: self.now_ms))
+        self.store = self.run(self._open_store())
         self.ledger = Ledger(self.store.ledger, "CNY")
         self.system = self.run(self.ledger.open_system_accounts())
         for account in self.system.values():
@@ -122,6 +128,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.external = self.system[SystemAccount.EXTERNAL].id
 
     # Plumbing ----------------------------------------------------------------------------
+
+    async def _open_store(self):
+        if self.server is None:
+            return await SqliteDatabase.open(self.path, clock=lambda: self.now_ms)
+        from bot.storage.postgres import PgDatabase
+
+        self.url = await create_database(self.server)
+        return await PgDatabase.open(self.url, clock=lambda: self.now_ms, pool_size=2)
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return self.loop.run_until_complete(coroutine)
@@ -401,6 +415,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert report.open_pending == len(self.open_pendings)
 
     async def _audit(self):
+        if self.server is not None:  # a snapshot transaction on a pooled connection
+            async with self.store.snapshot() as snapshot:
+                return await audit_ledger(snapshot)
         async with open_snapshot(self.path) as snapshot:
             return await audit_ledger(snapshot)
 
@@ -409,16 +426,20 @@ class LedgerMachine(RuleBasedStateMachine):
             self.audit_passes()
             self.run(self.store.close())
         finally:
+            if self.server is not None:
+                self.run(drop_database(self.server, self.url))
             self.loop.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
-def test_random_ledger_calls_keep_balances_and_audit_right(tmp_path):
+@pytest.mark.parametrize("back_end", ["sqlite", "postgres"])
+def test_random_ledger_calls_keep_balances_and_audit_right(tmp_path, request, back_end):
+    server = request.getfixturevalue("pg_server") if back_end == "postgres" else None
     run_state_machine_as_test(
-        lambda: LedgerMachine(tmp_path),
+        lambda: LedgerMachine(tmp_path, server),
         settings=settings(
-            max_examples=60,
+            max_examples=60 if server is None else 5,
             stateful_step_count=40,
             deadline=None,
             database=None,

@@ -27,7 +27,8 @@ from bot.domain.merchants import MERCHANT_ADDED, PaidVia, PayStatus
 from bot.domain.model import SystemAccount
 from bot.domain.offers import VOUCHER_ESCROW, PaymentPlan, RefundSplit, VoucherPart
 from bot.domain.users import Profile, User
-from bot.storage.sqlite import offers_ops, open_snapshot
+from bot.storage import open_store_snapshot
+from bot.storage.sqlite import offers_ops
 from bot.wallet.audit import audit_ledger
 from bot.wallet.merchants import PayTarget
 
@@ -43,10 +44,10 @@ class Clock:
 
 
 @pytest.fixture
-async def wallet(tmp_path):
+async def wallet(tmp_path, database_url):
     """Alice and Bob with ¥500 each and a PIN; 老王 runs a merchant (``wallet.shop``)."""
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        database_url=database_url,
         data_dir=tmp_path,
         admin_ids=frozenset({ADMIN}),
     )
@@ -63,7 +64,7 @@ async def wallet(tmp_path):
     opened.shop = await opened.merchants.add(ADMIN, owner, "老王面馆", "Food")
     yield opened
     await opened.close()
-    async with open_snapshot(tmp_path / "wallet.db") as snapshot:
+    async with open_store_snapshot(database_url) as snapshot:
         report = await audit_ledger(snapshot)
         _, event_problems = await verify_events(snapshot.events())
     assert report.ok and not event_problems, report.problems + event_problems
@@ -273,8 +274,18 @@ def offers_calls(monkeypatch):
     def give_back(conn, ledger, payment_id, split, full, now_ms):
         calls.append(("give_back", payment_id, split, full))
 
+    async def pg_use(conn, plan, *rest):
+        use(conn, None, plan, *rest)
+
+    async def pg_give_back(conn, clock, *rest):
+        give_back(conn, None, *rest)
+
+    from bot.storage.postgres import merchants_store
+
     monkeypatch.setattr(offers_ops, "use", use)
     monkeypatch.setattr(offers_ops, "give_back", give_back)
+    monkeypatch.setattr(merchants_store, "use", pg_use)
+    monkeypatch.setattr(merchants_store, "give_back", pg_give_back)
     return calls
 
 

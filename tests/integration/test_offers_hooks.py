@@ -3,7 +3,8 @@
 A merchant payment's write is simulated here as the contract of ``bot.domain.offers``
 says it is made (one ledger operation of one transfer per leg, then
 ``offers_ops.use`` in the same transaction; a refund moves its split back and calls
-``offers_ops.give_back``), so the hooks are driven exactly as the payment drives them.
+``offers_ops.give_back``), so the hooks are driven exactly as the payment drives them;
+on PostgreSQL the same with ``offers_store.use`` and ``offers_store.give_back``.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ from bot.domain.points import points_for
 from bot.domain.promotions import CampaignOrder, CouponRule
 from bot.domain.users import Profile
 from bot.domain.vouchers import VoucherIssueOrder
-from bot.storage.sqlite import SqliteDatabase, offers_ops, open_snapshot
+from bot.storage import is_postgres_url, open_store_snapshot, sqlite_path
+from bot.storage.sqlite import SqliteDatabase, offers_ops
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 from bot.wallet.offers import Offers
 from bot.wallet.users import Users
+from tests.integration import raw
 from tests.integration.conftest import Clock
+from tests.postgres import PgServer, create_database, drop_database
 
 DAY_S = 86_400
 MERCHANT_ID = 7
@@ -51,14 +55,37 @@ CATEGORY = "food"
 
 
 class World:
-    """A payer or two, a merchant account, the offers service, on one SQLite store."""
+    """A payer or two, a merchant account, the offers service, on one store."""
 
-    def __init__(self, store, ledger, clock) -> None:
+    def __init__(self, store, ledger, clock, database_url: str) -> None:
         self.store, self.ledger, self.clock = store, ledger, clock
+        self.database_url = database_url
         self.users = Users(store.users, "CNY")
         self.offers = Offers(store.offers, ledger, self.users)
-        self.ops = store.offers._ledger  # the writer's LedgerOps
         self.payments = 0
+
+    async def write(self, key: str, specs: list[TransferSpec], hook: str, *args) -> None:
+        """The transfers under ``key`` and then the offers' ``hook`` (``use`` or
+        ``give_back``) in one transaction of the store's, as a payment or refund does."""
+        if is_postgres_url(self.database_url):
+            from bot.storage.postgres import ledger_store, offers_store
+
+            async def pg_write(conn) -> None:
+                await ledger_store.create_transfers(conn, self.clock, key, specs)
+                if hook == "use":
+                    await offers_store.use(conn, *args)
+                else:
+                    await offers_store.give_back(conn, self.clock, *args)
+
+            await self.store.offers._write(pg_write)
+            return
+        ops = self.store.offers._ledger  # the writer's LedgerOps
+
+        def write(conn: sqlite3.Connection) -> None:
+            ops.create_transfers(conn, key, specs)
+            getattr(offers_ops, hook)(conn, ops, *args)
+
+        await self.store.writer.run(write)
 
     async def person(self, telegram_id: int, money: int = 0) -> int:
         profile = Profile(telegram_id, f"p{telegram_id}", "P")
@@ -89,21 +116,16 @@ class World:
         payer_account = (await self.users.get(payer)).account_id
         escrow = await self.account(VOUCHER_ESCROW)
 
-        def write(conn: sqlite3.Connection) -> None:
-            kind = TransferKind.MERCHANT_PAYMENT
-            specs = []
-            if plan.own_fen:
-                specs.append(TransferSpec(payer_account, self.merchant, plan.own_fen, kind))
-            for part in plan.vouchers:
-                specs.append(TransferSpec(escrow, self.merchant, part.amount_fen, kind))
-            if plan.discount_fen:
-                specs.append(TransferSpec(self.promotions, self.merchant, plan.discount_fen, kind))
-            self.ops.create_transfers(conn, f"pay:{payment_id}", specs)
-            offers_ops.use(
-                conn, self.ops, plan, payment_id, payer, MERCHANT_ID, category, self.clock()
-            )
-
-        await self.store.writer.run(write)
+        kind = TransferKind.MERCHANT_PAYMENT
+        specs = []
+        if plan.own_fen:
+            specs.append(TransferSpec(payer_account, self.merchant, plan.own_fen, kind))
+        for part in plan.vouchers:
+            specs.append(TransferSpec(escrow, self.merchant, part.amount_fen, kind))
+        if plan.discount_fen:
+            specs.append(TransferSpec(self.promotions, self.merchant, plan.discount_fen, kind))
+        args = (plan, payment_id, payer, MERCHANT_ID, category, self.clock())
+        await self.write(f"pay:{payment_id}", specs, "use", *args)
         return payment_id
 
     async def refund(
@@ -122,20 +144,17 @@ class World:
         payer_account = (await self.users.get(payer)).account_id
         escrow = await self.account(VOUCHER_ESCROW)
 
-        def write(conn: sqlite3.Connection) -> None:
-            kind = TransferKind.PAYMENT_REFUND
-            specs = []
-            if split.own_fen:
-                specs.append(TransferSpec(self.merchant, payer_account, split.own_fen, kind))
-            for part in split.vouchers:
-                specs.append(TransferSpec(self.merchant, escrow, part.amount_fen, kind))
-            self.ops.create_transfers(conn, f"refund:{payment_id}:{before}", specs)
-            offers_ops.give_back(conn, self.ops, payment_id, split, full, self.clock())
-
-        await self.store.writer.run(write)
+        kind = TransferKind.PAYMENT_REFUND
+        specs = []
+        if split.own_fen:
+            specs.append(TransferSpec(self.merchant, payer_account, split.own_fen, kind))
+        for part in split.vouchers:
+            specs.append(TransferSpec(self.merchant, escrow, part.amount_fen, kind))
+        args = (payment_id, split, full, self.clock())
+        await self.write(f"refund:{payment_id}:{before}", specs, "give_back", *args)
 
     async def audit(self):
-        async with open_snapshot(self.store.path) as snapshot:
+        async with open_store_snapshot(self.database_url) as snapshot:
             return await audit_ledger(snapshot)
 
     async def issue(self, amount: int, days: int, holders, key="issue-1", categories=(CATEGORY,)):
@@ -159,8 +178,13 @@ class World:
 
 
 @pytest.fixture
-async def world(store, ledger, clock) -> World:
-    made = World(store, ledger, clock)
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+async def world(store, ledger, clock, database_url) -> World:
+    made = World(store, ledger, clock, database_url)
     await made.setup()
     return made
 
@@ -330,10 +354,9 @@ async def test_granting_to_nobody_or_to_strangers_is_refused(world):
 async def test_the_audit_catches_an_escrow_that_disagrees_with_the_vouchers(world):
     await world.issue(30_00, 10, [1, 2])
     assert (await world.audit()).ok
-    conn = sqlite3.connect(world.store.path)
-    conn.execute("UPDATE vouchers SET remaining_fen = 10 WHERE holder_id = 2")
-    conn.commit()
-    conn.close()
+    await raw.execute(
+        world.database_url, "UPDATE vouchers SET remaining_fen = 10 WHERE holder_id = 2"
+    )
     report = await world.audit()
     assert not report.ok
     assert any("escrow:vouchers" in p and "live vouchers hold 3010" in p for p in report.problems)
@@ -358,13 +381,18 @@ OPS = st.lists(
 )
 
 
-async def mixed(folder: Path, voucher: int, budget: int, ops) -> None:
+async def mixed(database_url: str, voucher: int, budget: int, ops) -> None:
     clock = Clock()
-    store = await SqliteDatabase.open(folder / "wallet.db", clock=clock)
+    if is_postgres_url(database_url):
+        from bot.storage.postgres import PgDatabase
+
+        store = await PgDatabase.open(database_url, clock=clock, pool_size=2)
+    else:
+        store = await SqliteDatabase.open(sqlite_path(database_url), clock=clock)
     try:
         ledger = Ledger(store.ledger, "CNY")
         await ledger.open_system_accounts()
-        world = World(store, ledger, clock)
+        world = World(store, ledger, clock, database_url)
         await world.setup()
         await world.issue(voucher, 10, [1])
         made = await world.campaign(budget_fen=budget, off_fen=3_00, min_spend_fen=20_00)
@@ -417,4 +445,17 @@ def test_any_mix_of_payments_and_refunds_conserves_money_vouchers_budget_and_poi
     voucher, budget, ops
 ):
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(mixed(Path(folder), voucher, budget, ops))
+        asyncio.run(mixed(f"sqlite:///{Path(folder) / 'wallet.db'}", voucher, budget, ops))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 80_00), st.integers(3_00, 20_00), OPS)
+def test_any_mix_conserves_everything_on_postgres_too(pg_server: PgServer, voucher, budget, ops):
+    async def on_a_database_of_its_own() -> None:
+        url = await create_database(pg_server)
+        try:
+            await mixed(url, voucher, budget, ops)
+        finally:
+            await drop_database(pg_server, url)
+
+    asyncio.run(on_a_database_of_its_own())

@@ -17,14 +17,15 @@ from bot.domain.users import Profile
 from bot.domain.vouchers import VoucherIssueOrder
 from bot.wallet.audit import audit_ledger
 from bot.wallet.merchants import PayStatus, PayTarget
+from tests.integration.raw import execute
 
 ADMIN, PAYER, OWNER = 100, 1, 2
 
 
 @pytest.fixture
-async def wallet(tmp_path):
+async def wallet(tmp_path, database_url):
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        database_url=database_url,
         admin_ids=frozenset({ADMIN}),
         data_dir=tmp_path,
     )
@@ -95,11 +96,10 @@ async def test_a_voucher_spent_between_the_card_and_the_payment_refuses_it(walle
     assert len(await wallet.offers.coupons(PAYER)) == 1  # the coupon was not taken
 
 
-async def test_a_coupon_whose_budget_ran_out_refuses_the_payment(wallet):
+async def test_a_coupon_whose_budget_ran_out_refuses_the_payment(wallet, database_url):
     merchant = await shop(wallet)
     quoted = await wallet.offers.plan(PAYER, merchant.id, "food", 30_00)
-    conn_budget = "UPDATE campaigns SET spent_fen = budget_fen - 1"
-    await wallet.store.writer.run(lambda conn: conn.execute(conn_budget))
+    await execute(database_url, "UPDATE campaigns SET spent_fen = budget_fen - 1")
     stale = MerchantPaymentOrder("pay-2", PAYER, merchant.id, quoted, PaidVia.QR)
     with pytest.raises(CouponBudgetExhausted):
         await wallet.store.merchants.pay_merchant(stale)

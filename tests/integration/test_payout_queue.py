@@ -16,9 +16,10 @@ from bot.domain.payouts import PayoutState
 from bot.domain.users import Profile
 from bot.domain.withdrawals import WithdrawalState, WithdrawalStatus
 from bot.gateways.manual import REJECTED, ManualGateway
-from bot.storage.sqlite import open_snapshot
+from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import NOT_RECEIVED, GatewayUnavailable, PayoutMode, PayoutStatus
+from tests.postgres import sqlite_only
 
 ALICE = 100_002
 ADMINS = tuple(range(900_001, 900_021))  # twenty admins
@@ -26,11 +27,11 @@ CARD = "4111111111111111"
 
 
 @pytest.fixture
-async def wallet(tmp_path):
+async def wallet(tmp_path, database_url):
     """A wallet paying out by hand, Alice in it with ¥5,000, verified, with a card; its
     ledger must audit clean afterwards."""
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'wallet.db'}",
+        database_url=database_url,
         data_dir=tmp_path,
         payout_gateway="manual",
         admin_ids=frozenset(ADMINS),
@@ -43,7 +44,7 @@ async def wallet(tmp_path):
     await opened.identity.bind_card(ALICE, CARD)
     yield opened
     await opened.close()
-    async with open_snapshot(tmp_path / "wallet.db") as snapshot:
+    async with open_store_snapshot(database_url) as snapshot:
         report = await audit_ledger(snapshot)
     assert report.ok, report.problems
 
@@ -86,7 +87,8 @@ async def test_a_manual_withdrawal_is_reserved_and_queued_once(wallet):
     assert item.sent_today == 120_00 and item.lookback_hours > 0
 
 
-async def test_the_queue_never_holds_the_card_number(wallet, tmp_path):
+async def test_the_queue_never_holds_the_card_number(wallet, tmp_path, database_url):
+    sqlite_only(database_url, "reads the bytes of the database file")
     await withdraw(wallet, "10", "k1")
     await wallet.close()
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("wallet.db*"))

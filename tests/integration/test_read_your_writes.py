@@ -3,22 +3,29 @@
 Under load many coroutines read at once. SQLite keeps a connection's snapshot open while
 any statement on it is active, so reads that interleave on one shared connection can
 keep reading an old snapshot; these tests fire hundreds of write-then-read pairs at once
-and require every read to see its own write.
+and require every read to see its own write. PostgreSQL is held to the same (a pool of
+connections, each read on whichever is free).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.domain.users import Profile
-from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
 
 PAIRS = 500
 
 
-async def test_every_new_member_reads_their_own_fresh_account(store: SqliteDatabase) -> None:
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
+async def test_every_new_member_reads_their_own_fresh_account(store) -> None:
     """The `/start` burst in the core: get, seen (a write), then the balance (a read)."""
     users = Users(store.users, "CNY")
     ledger = Ledger(store.ledger, "CNY")
@@ -34,7 +41,7 @@ async def test_every_new_member_reads_their_own_fresh_account(store: SqliteDatab
 
 
 async def test_each_transfer_is_seen_by_the_read_that_follows_it(
-    store: SqliteDatabase, ledger: Ledger, external: int
+    store, ledger: Ledger, external: int
 ) -> None:
     """500 callers each move money, then read the balance and the transfer back."""
     accounts = [(await ledger.open_user_account(1_000 + i)).id for i in range(PAIRS)]
@@ -50,7 +57,7 @@ async def test_each_transfer_is_seen_by_the_read_that_follows_it(
 
 
 async def test_reads_interleaved_with_long_scans_still_see_new_writes(
-    store: SqliteDatabase, ledger: Ledger, external: int
+    store, ledger: Ledger, external: int
 ) -> None:
     """A history scan running beside the write-then-read pairs holds no old snapshot."""
     account = (await ledger.open_user_account(1)).id

@@ -62,14 +62,16 @@ def test_each_store_implements_every_member_of_its_ports(store, attribute, ports
         assert missing == [], f"db.{attribute} lacks {port.__name__}: {missing}"
 
 
-def test_the_database_keeps_only_what_belongs_to_the_whole_file(store):
+def test_the_database_keeps_only_what_belongs_to_the_whole_file(both_store):
+    store = both_store
     assert all(_implemented(store, name) for name in _members(Database))
     port_methods = set().union(*(_members(p) for ports in PORTS.values() for p in ports))
     offered = {m for m in port_methods - _members(Database) if callable(getattr(store, m, None))}
     assert sorted(offered) == []  # (``history`` is the history's store, not the method)
 
 
-async def test_the_stores_share_one_clock_and_one_security_log(store, clock):
+async def test_the_stores_share_one_clock_and_one_security_log(both_store, clock):
+    store = both_store
     clock.advance(seconds=5)
     now = store.now_ms()
     assert {getattr(store, attribute).now_ms() for attribute in PORTS} == {now}

@@ -1,12 +1,11 @@
-"""Support tickets and disputes on a real SQLite file: a ticket keeps its attached
-transfers and its thread, a transfer has one open dispute however many taps race, a
-ticket is closed once however many admins race, and the admins' actions are in the
-security log's chain."""
+"""Support tickets and disputes on a real database (SQLite, PostgreSQL): a ticket keeps
+its attached transfers and its thread, a transfer has one open dispute however many taps
+race, a ticket is closed once however many admins race, and the admins' actions are in
+the security log's chain."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -29,8 +28,14 @@ from bot.domain.users import Profile
 from bot.wallet.history import History
 from bot.wallet.support import ATTACHED, TEXT_MAX, Support, check_text, parse_ticket_id
 from bot.wallet.users import Users
+from tests.integration.raw import fetch, refused
 
 BOB, CAROL, ADMIN = 100_004, 100_005, 900_001
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
 
 
 async def test_a_ticket_keeps_its_attached_transfers_and_its_thread(store, clock):
@@ -120,17 +125,12 @@ async def test_admin_answers_and_closings_are_in_the_security_chain(store):
     assert count == 2 and problems == []
 
 
-async def test_tickets_and_their_messages_are_kept(store, db_path):
+async def test_tickets_and_their_messages_are_kept(store, database_url):
     ticket = await store.support.open_ticket(BOB, "help", ())
     await store.support.add_message(ticket.id, BOB, "more")
-    conn = sqlite3.connect(db_path)
-    try:
-        with pytest.raises(sqlite3.IntegrityError):
-            conn.execute("DELETE FROM support_tickets")
-        with pytest.raises(sqlite3.IntegrityError):
-            conn.execute("DELETE FROM support_messages")
-    finally:
-        conn.close()
+    await refused(database_url, "DELETE FROM support_tickets")
+    await refused(database_url, "DELETE FROM support_messages")
+    assert await fetch(database_url, "SELECT count(*) FROM support_messages") == [(1,)]
 
 
 async def test_the_service_attaches_the_newest_transfers_and_disputes_only_ones_own(

@@ -1,9 +1,9 @@
-"""The top-up service over a real SQLite store: checkout checks and once-only credits."""
+"""The top-up service over a real store (SQLite, PostgreSQL): checkout checks and
+once-only credits."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
@@ -22,8 +22,19 @@ from bot.domain.users import Profile
 from bot.wallet.ledger import Ledger
 from bot.wallet.topups import PAYMENT_FLAGGED, PAYMENT_NOT_CREDITED, TopUps
 from bot.wallet.users import Users
+from tests.integration.raw import fetch, refused
 
 ALICE, BOB = 1001, 1002
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+def audit(both_audit):
+    return both_audit
 
 
 @pytest.fixture
@@ -202,13 +213,9 @@ async def test_a_payment_in_another_currency_is_not_credited_but_recorded(
     assert (await audit()).ok
 
 
-async def test_a_paid_top_up_cannot_be_changed_or_removed(topups, store, people, db_path):
+async def test_a_paid_top_up_cannot_be_changed_or_removed(topups, store, people, database_url):
     topup = await topups.open(people[0], "10")
     await topups.credit(people[0], payment(topup, "final"))
-    conn = sqlite3.connect(db_path)
-    try:
-        for sql in ("UPDATE topups SET state = 'open'", "DELETE FROM topups"):
-            with pytest.raises(sqlite3.IntegrityError):
-                conn.execute(sql)
-    finally:
-        conn.close()
+    for sql in ("UPDATE topups SET state = 'open'", "DELETE FROM topups"):
+        await refused(database_url, sql)
+    assert await fetch(database_url, "SELECT state FROM topups") == [("paid",)]

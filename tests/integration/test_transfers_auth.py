@@ -11,9 +11,9 @@ from bot.security.cipher import field_aad
 from bot.wallet.transfers import TransferOrder
 
 
-async def test_a_pin_alone_does_not_cover_a_payment_that_now_needs_2fa(tmp_path):
+async def test_a_pin_alone_does_not_cover_a_payment_that_now_needs_2fa(tmp_path, database_url):
     wallet = await open_wallet(
-        Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", data_dir=tmp_path)
+        Settings(database_url=database_url, data_dir=tmp_path)
     )
     try:
         payer = await wallet.users.seen(Profile(1, "payer", "Payer", "en"), private_chat=True)

@@ -32,10 +32,10 @@ class SlowBank:
         return PayoutResult(request_id, PayoutStatus.FAILED, NOT_RECEIVED)
 
 
-async def test_withdrawals_pending_at_the_bank_do_not_starve_the_sweep(tmp_path):
+async def test_withdrawals_pending_at_the_bank_do_not_starve_the_sweep(tmp_path, database_url):
     bank = SlowBank()
     wallet = await open_wallet(
-        Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", data_dir=tmp_path), gateway=bank
+        Settings(database_url=database_url, data_dir=tmp_path), gateway=bank
     )
     external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
     outcomes = []

@@ -14,7 +14,7 @@ from bot.domain.risk import RiskReason
 from bot.domain.users import Profile
 from bot.domain.withdrawals import WithdrawalState
 from bot.gateways.sandbox import SandboxGateway
-from bot.storage.sqlite import open_snapshot
+from bot.storage import open_store_snapshot
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import PayoutResult, PayoutStatus
 
@@ -50,11 +50,11 @@ class SlowBank(SandboxGateway):
 
 
 @pytest.fixture
-async def opened(tmp_path):
+async def opened(tmp_path, database_url):
     """(wallet, gateway) over a file in tmp_path; the ledger must audit clean afterwards."""
     gateway = SlowBank(state_path=tmp_path / "gateway.db")
     wallet = await open_wallet(
-        Settings(database_url=f"sqlite:///{tmp_path / 'wallet.db'}", data_dir=tmp_path),
+        Settings(database_url=database_url, data_dir=tmp_path),
         gateway=gateway,
     )
     user = await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
@@ -65,7 +65,7 @@ async def opened(tmp_path):
     yield wallet, gateway
     await wallet.close()
     gateway.close()
-    async with open_snapshot(tmp_path / "wallet.db") as snapshot:
+    async with open_store_snapshot(database_url) as snapshot:
         report = await audit_ledger(snapshot)
     assert report.ok, report.problems
 
