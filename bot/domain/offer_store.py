@@ -31,7 +31,8 @@ class VoucherIssue:
     expires_at: int
     transfer_id: int
     replayed: bool = False
-    holders: tuple[int, ...] = ()  # who got one (known to the issuing call only)
+    # who got one: the issuing call's list; on a replay, the first issue's holders
+    holders: tuple[int, ...] = ()
 
     @property
     def total_fen(self) -> int:

@@ -179,9 +179,11 @@ class Offers:
             "expires_at": issued.expires_at,
         }
         # written right after the issue, once per holder (a replay of the key writes
-        # what a stop in between left unwritten, and nothing twice)
-        await self._tell(f"voucher:{issued.id}", VOUCHER_NOTICE, holder_ids, params)
-        return replace(issued, holders=tuple(holder_ids))
+        # what a stop in between left unwritten, and nothing twice, to the first issue's
+        # holders only: a list that grew since names people who got nothing)
+        holders = issued.holders if issued.replayed else tuple(holder_ids)
+        await self._tell(f"voucher:{issued.id}", VOUCHER_NOTICE, holders, params)
+        return replace(issued, holders=holders)
 
     async def _tell(self, key: str, kind: str, holder_ids: Sequence[int], params: dict) -> None:
         if self.notices is not None:

@@ -112,8 +112,10 @@ def _issue(
     admin_id: int,
     event: str,
 ) -> VoucherIssue:
-    if key in state.issue_keys:
-        return replace(state.voucher_issues[state.issue_keys[key]].issue, replayed=True)
+    if key in state.issue_keys:  # who the first issue gave a voucher, not who is asked now
+        issue = state.voucher_issues[state.issue_keys[key]].issue
+        given = tuple(v.holder_id for v in state.vouchers.values() if v.issue_id == issue.id)
+        return replace(issue, replayed=True, holders=given)
     holders = list(dict.fromkeys(holder_ids))
     if not holders:
         raise ValueError("an issue of vouchers has holders")

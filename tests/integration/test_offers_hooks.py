@@ -43,6 +43,7 @@ from bot.storage import is_postgres_url, open_store_snapshot, sqlite_path
 from bot.storage.sqlite import SqliteDatabase, offers_ops
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
+from bot.wallet.notices import Notices
 from bot.wallet.offers import Offers
 from bot.wallet.users import Users
 from tests.integration import raw
@@ -216,6 +217,21 @@ async def test_issuing_is_one_ledger_operation_replayed_by_its_key(world):
     assert await world.balance(await world.account(VOUCHER_ESCROW)) == 40_00
     assert await world.offers.voucher_total(1) == 20_00
     assert (await world.audit()).ok
+
+
+async def test_a_replayed_issue_tells_only_the_holders_it_gave_a_voucher(world):
+    """The same command confirmed from a second card whose list grew meanwhile ("all
+    residents"): the key replays the first issue, and nobody it left out is told of a
+    voucher they do not have."""
+    world.offers.notices = Notices(world.store.notices)
+    first = await world.issue(20_00, 5, [1])
+    again = await world.issue(20_00, 5, [1, 2])
+
+    assert again.replayed and again.id == first.id and again.holders == (1,)
+    assert await world.offers.vouchers(2) == []
+    told = world.store.notices
+    assert await told.get_notice(f"voucher:{first.id}:1") is not None
+    assert await told.get_notice(f"voucher:{first.id}:2") is None
 
 
 async def test_a_budget_spent_between_plan_and_write_refuses_the_payment_and_moves_nothing(world):

@@ -289,3 +289,37 @@ async def test_reservations_still_run_one_by_one_beside_groups(pg_url, two):
     assert results[1][0].flag is TransferFlag.POST_PENDING
     assert await balances(first, [a, b]) == [START - 12_00, START + 12_00]
     assert (await audit(pg_url))[0].ok
+
+
+async def test_a_refused_group_is_redone_one_by_one_with_a_pool_of_one_connection(pg_url):
+    """``WALLET_DATABASE_POOL_SIZE=1`` is allowed: the operations of a group whose
+    transaction failed need a connection of their own, so the group's is given back
+    first (else every money write of the process waits forever)."""
+    db = await PgDatabase.open(pg_url, pool_size=1, clock=ManualClock())
+    try:
+        ledger, (a, b, c) = await people(db, 3)
+        await db.pool.execute(  # a credit to c overflows in the database only
+            "UPDATE accounts SET credits_posted = $1::bigint, debits_posted = $1::bigint - $2"
+            " WHERE id = $3",
+            2**63 - 2,
+            START,
+            c,
+        )
+
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(ledger.transfer(f"ok{n}", a, b, 1_00, "p2p") for n in range(5)),
+                ledger.transfer("overflow", a, c, 1_00, "p2p"),
+                return_exceptions=True,
+            ),
+            timeout=20,
+        )
+
+        assert [r.amount for r in results[:5]] == [1_00] * 5
+        assert isinstance(results[5], StorageError)
+        assert db.group_commit.stats.alone == 6
+        assert await balances(db, [a, b]) == [START - 5_00, START + 5_00]
+        later = await asyncio.wait_for(ledger.transfer("after", b, a, 50, "p2p"), timeout=20)
+        assert later.amount == 50  # the process writes on
+    finally:
+        await asyncio.wait_for(db.close(), timeout=20)

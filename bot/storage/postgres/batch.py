@@ -100,22 +100,28 @@ class PgGroupCommit:
         """Write the queue in groups on one pooled connection, kept while writes keep
         coming (:data:`LINGER_S`): a pool's connection is reset when it goes back."""
         while self._queue:
+            refused: list = []  # a group whose transaction failed: written one by one
             try:
                 async with self._store._pool().acquire() as conn:
-                    await self._serve(conn)
+                    refused = await self._serve(conn)
+                # with the group's connection back in the pool (a pool of one, maybe)
+                await self._one_by_one(refused)
             except Exception as exc:  # no connection to be had: the queued hear why
-                group, self._queue = self._queue, []
+                group, self._queue = [*refused, *self._queue], []
                 error = exc if isinstance(exc, StorageError) else storage_error(exc)
-                self._answer(group, [(False, error)] * len(group))
+                self._answer(group, [(False, error)] * len(group))  # (not the answered)
 
-    async def _serve(self, conn: asyncpg.Connection) -> None:
+    async def _serve(self, conn: asyncpg.Connection) -> list:
+        """Groups on ``conn`` while writes keep coming; a group whose transaction failed
+        is handed back, to be written one by one once ``conn`` is released (its ops
+        take connections of their own)."""
         while not conn.is_closed():
             if not self._queue:
                 self._more.clear()
                 try:
                     await asyncio.wait_for(self._more.wait(), LINGER_S)
                 except TimeoutError:
-                    return
+                    return []
                 continue
             group = self._queue[:MAX_OPERATIONS]
             del self._queue[:MAX_OPERATIONS]
@@ -124,7 +130,23 @@ class PgGroupCommit:
             except BaseException as exc:  # cancelled: every caller hears of it
                 self._answer(group, [(False, exc)] * len(group))
                 raise
+            if answers is None:
+                return group
             self._answer(group, answers)
+        return []
+
+    async def _one_by_one(self, group: list) -> None:
+        """Each operation of ``group`` alone, in a transaction of its own; each caller
+        hears its own answer (a cancellation reaches only those not yet written)."""
+        self.stats.alone += len(group)
+        answers: list[tuple[bool, object]] = []
+        try:
+            for op, _ in group:
+                answers.append(await self._alone(op))
+        except BaseException as exc:
+            self._answer(group, [*answers, *[(False, exc)] * (len(group) - len(answers))])
+            raise
+        self._answer(group, answers)
 
     @staticmethod
     def _answer(group: list, answers: list[tuple[bool, object]]) -> None:
@@ -138,7 +160,8 @@ class PgGroupCommit:
 
     async def _run(
         self, conn: asyncpg.Connection, ops: list[object]
-    ) -> list[tuple[bool, object]]:
+    ) -> list[tuple[bool, object]] | None:
+        """The group's answers, or None when it is to be written one by one."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 answers = await self._attempt(conn, ops)
@@ -153,8 +176,7 @@ class PgGroupCommit:
                 stats.operations += len(ops)
                 stats.largest = max(stats.largest, len(ops))
                 return answers
-        self.stats.alone += len(ops)
-        return [await self._alone(op) for op in ops]
+        return None
 
     async def _attempt(
         self, conn: asyncpg.Connection, ops: list[object]

@@ -107,9 +107,11 @@ def row_to_voucher(row: Sequence) -> Voucher:
     return Voucher(*row[:5], parse_categories(row[5]), row[6], row[7], VoucherState(row[8]))
 
 
-def _issue(row: Sequence, replayed: bool) -> VoucherIssue:
+def _issue(row: Sequence, replayed: bool, holders: tuple[int, ...] = ()) -> VoucherIssue:
     row = tuple(row)
-    return VoucherIssue(*row[:3], parse_categories(row[3]), *row[4:], replayed=replayed)
+    return VoucherIssue(
+        *row[:3], parse_categories(row[3]), *row[4:], replayed=replayed, holders=holders
+    )
 
 
 def _updated(status: str) -> int:
@@ -488,8 +490,11 @@ async def _issue_vouchers(
     row = await conn.fetchrow(
         f"SELECT {_ISSUE_COLUMNS} FROM voucher_issues WHERE issue_key = $1", key
     )
-    if row is not None:
-        return _issue(row, replayed=True)
+    if row is not None:  # a replay: who the first issue gave a voucher, not who is asked now
+        given = await conn.fetch(
+            "SELECT holder_id FROM vouchers WHERE issue_id = $1 ORDER BY id", row[0]
+        )
+        return _issue(row, replayed=True, holders=tuple(r[0] for r in given))
     holders = list(dict.fromkeys(holder_ids))
     if not holders:
         raise ValueError("an issue of vouchers has holders")

@@ -74,8 +74,10 @@ def row_to_voucher(row: Sequence) -> Voucher:
     )
 
 
-def _issue(row: Sequence, replayed: bool) -> VoucherIssue:
-    return VoucherIssue(*row[:3], parse_categories(row[3]), *row[4:], replayed=replayed)
+def _issue(row: Sequence, replayed: bool, holders: tuple[int, ...] = ()) -> VoucherIssue:
+    return VoucherIssue(
+        *row[:3], parse_categories(row[3]), *row[4:], replayed=replayed, holders=holders
+    )
 
 
 def campaign(conn: sqlite3.Connection, campaign_id: int) -> Campaign:
@@ -179,8 +181,11 @@ def issue_vouchers(
     row = conn.execute(
         f"SELECT {_ISSUE_COLUMNS} FROM voucher_issues WHERE issue_key = ?", (key,)
     ).fetchone()
-    if row is not None:
-        return _issue(row, replayed=True)
+    if row is not None:  # a replay: who the first issue gave a voucher, not who is asked now
+        given = conn.execute(
+            "SELECT holder_id FROM vouchers WHERE issue_id = ? ORDER BY id", (row[0],)
+        ).fetchall()
+        return _issue(row, replayed=True, holders=tuple(h for (h,) in given))
     holders = list(dict.fromkeys(holder_ids))
     if not holders:
         raise ValueError("an issue of vouchers has holders")
