@@ -11,7 +11,7 @@ import json
 
 from bot.domain.model import Transfer
 
-__all__ = ["GENESIS_HASH", "hash_fields", "rehash", "transfer_hash"]
+__all__ = ["GENESIS_HASH", "hash_fields", "hash_posted", "rehash", "transfer_hash"]
 
 GENESIS_HASH = "0" * 64
 # One encoder for every hash: json.dumps with options would build a new one per call.
@@ -78,6 +78,34 @@ def hash_fields(fields: list) -> str:
     """:func:`transfer_hash` of its fields given as one list, in its order (``flag`` as
     plain text): for a writer that has them at hand, without the keywords."""
     return hashlib.sha256(_ENCODE(fields).encode()).hexdigest()
+
+
+_TEXT = json.encoder.encode_basestring  # what the encoders above write a str as
+
+
+def hash_posted(
+    id: int,
+    key: str,
+    debit_account_id: int,
+    credit_account_id: int,
+    amount: int,
+    currency: str,
+    kind: str,
+    ref: str,
+    memo: str,
+    created_at: int,
+    prev_hash: str,
+) -> str:
+    """:func:`transfer_hash` of a posted transfer (no pending id, no timeout) whose numbers
+    are plain ``int`` and whose texts are ``str``, written out directly: the same bytes
+    as the encoder's (tests/unit/test_chain.py), in less time, for a writer that hashes
+    many such transfers in a row. Other types go through :func:`hash_fields`."""
+    text = (
+        f"[{id},{_TEXT(key)},{debit_account_id},{credit_account_id},{amount},"
+        f'{_TEXT(currency)},{_TEXT(kind)},"posted",null,{_TEXT(ref)},{_TEXT(memo)},0,'
+        f"{created_at},{_TEXT(prev_hash)}]"
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def rehash(transfer: Transfer) -> str:

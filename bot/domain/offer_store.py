@@ -5,18 +5,31 @@ Every write is one transaction: an issue of vouchers with its ledger operation
 security log; a campaign with its event; a grant of coupons; a redemption of points
 for a coupon; the expiry of an issue with its transfer of the unspent value back to
 the issuer. Each is idempotent on the key its caller gives.
+
+An issue and a grant also write, in their own transaction, the notice each holder is
+owed (:class:`HolderNotice`, when the caller gives one): the holders are told exactly
+when what they are told of is committed, and a replay of the key writes no notice twice
+(``bot.domain.notices``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.domain.notices import NewNotice
 from bot.domain.promotions import Campaign, CampaignOrder, Coupon, HeldCoupon
 from bot.domain.vouchers import Voucher, VoucherIssueOrder
 
-__all__ = ["OfferStore", "VoucherExpiry", "VoucherIssue"]
+__all__ = [
+    "HolderNotice",
+    "OfferStore",
+    "VoucherExpiry",
+    "VoucherIssue",
+    "grant_notices",
+    "issue_notices",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +44,55 @@ class VoucherIssue:
     expires_at: int
     transfer_id: int
     replayed: bool = False
-    # who got one: the issuing call's list; on a replay, the first issue's holders
+    # who got one, in order: on a replay the first issue's holders, not the list asked
     holders: tuple[int, ...] = ()
 
     @property
     def total_fen(self) -> int:
         return self.amount_fen * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class HolderNotice:
+    """The notice owed to each holder of an issue or a grant: what it says (``kind``)
+    and its ``params`` (a JSON object). An issue's notices also carry the issue's own
+    amount, categories and expiry (those of the first issue, on a replay)."""
+
+    kind: str
+    params: dict = field(default_factory=dict)
+
+    def to(self, prefix: str, holder_ids: Sequence[int], facts: dict) -> list[NewNotice]:
+        """One notice per holder (each once, in order), keyed ``{prefix}:{holder}``."""
+        params = self.params | facts
+        return [
+            NewNotice(f"{prefix}:{holder}", holder, self.kind, params)
+            for holder in dict.fromkeys(holder_ids)
+        ]
+
+
+def issue_notices(
+    tell: HolderNotice | None, issue: VoucherIssue, holder_ids: Sequence[int]
+) -> list[NewNotice]:
+    """The notices of an issue's holders (``voucher:{issue id}:{holder}``); none when
+    nobody is to be told."""
+    if tell is None:
+        return []
+    facts = {
+        "amount": issue.amount_fen,
+        "categories": sorted(issue.categories),
+        "expires_at": issue.expires_at,
+    }
+    return tell.to(f"voucher:{issue.id}", holder_ids, facts)
+
+
+def grant_notices(
+    tell: HolderNotice | None, key: str, campaign_id: int, holder_ids: Sequence[int]
+) -> list[NewNotice]:
+    """The notices of a grant's holders (``coupon:{grant key}:{holder}``); none when
+    nobody is to be told."""
+    if tell is None:
+        return []
+    return tell.to(f"coupon:{key}", holder_ids, {"campaign_id": campaign_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +127,12 @@ class OfferStore(Protocol):
         holder_ids: Sequence[int],
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> int:
         """Give each holder one coupon of the campaign, once per ``(key, holder)``; how
-        many were new. Raises ``CampaignNotFound``, ``CouponUnavailable`` (ended)."""
+        many were new. With ``tell``, each holder's notice (:func:`grant_notices`) in
+        the same transaction, once per key and holder.
+        Raises ``CampaignNotFound``, ``CouponUnavailable`` (ended)."""
         ...
 
     async def held_coupons(self, holder_id: int, now_ms: int) -> list[HeldCoupon]:
@@ -93,9 +152,13 @@ class OfferStore(Protocol):
         issuer_id: int,
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> VoucherIssue:
         """One voucher per holder and one ledger operation for the total, with the
-        admin's event, once per ``key`` (a replay answers the first issue)."""
+        admin's event, once per ``key`` (a replay answers the first issue). With
+        ``tell``, each holder's notice (:func:`issue_notices`) in the same transaction;
+        a replay writes those the first issue's holders lack (none, once it committed
+        them) and tells nobody it left out."""
         ...
 
     async def live_vouchers(self, holder_id: int, now_ms: int) -> list[Voucher]:

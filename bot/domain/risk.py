@@ -397,6 +397,8 @@ def _grab_burst(facts: PaymentFacts, rules: RiskRules) -> bool:
 
 def grab_burst(recent_grabs: Sequence[RecentGrab], now_ms: int, rules: RiskRules) -> bool:
     """The grab-burst rule: enough earlier grabs within the window, over enough chats."""
+    if len(recent_grabs) < rules.grab_burst_grabs:  # too few, whenever they were
+        return False
     since = now_ms - rules.grab_burst_window_ms
     recent = [g for g in recent_grabs if g[0] > since]
     if len(recent) < rules.grab_burst_grabs:

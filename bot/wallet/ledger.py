@@ -120,8 +120,13 @@ class Ledger:
         memo: str = "",
     ) -> Transfer:
         """Move ``amount`` fen at once from the debit to the credit account."""
-        spec = TransferSpec(debit_account_id, credit_account_id, amount, kind, ref=ref, memo=memo)
-        (transfer,) = await self.execute(key, [spec])
+        specs = (
+            TransferSpec(debit_account_id, credit_account_id, amount, kind, ref=ref, memo=memo),
+        )
+        error = operation_error(key, specs)  # :meth:`execute`, one hop shorter (the hot path)
+        if error is not None:
+            raise error
+        (transfer,) = await self.store.create_transfers(key, specs)
         return transfer
 
     async def reserve(

@@ -9,8 +9,9 @@ It is also where admins issue vouchers (one ledger operation ``vouchers:issuer``
 ``escrow:vouchers`` for the total, idempotent on the issue's key), create campaigns and
 grant coupons, each with its event in the security log, and where residents read
 their coupons, vouchers and points and redeem points for coupons. Each holder of an issue
-or a grant is owed a notice, written right after it (``bot.wallet.notices``: sent once,
-also after a restart). Expired issues give
+or a grant is owed a notice, written by the store in the issue's or the grant's own
+transaction (``bot.domain.offer_store``; sent once, also after a restart, by
+``bot.wallet.notices``). Expired issues give
 their unspent value back to the issuer (:meth:`Offers.expire_due`, a sweep like the
 red packets').
 """
@@ -18,7 +19,7 @@ red packets').
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
@@ -28,8 +29,7 @@ from bot.domain.errors import (
 )
 from bot.domain.ledger_rules import key_error
 from bot.domain.model import AccountKind
-from bot.domain.notices import NewNotice
-from bot.domain.offer_store import OfferStore, VoucherExpiry, VoucherIssue
+from bot.domain.offer_store import HolderNotice, OfferStore, VoucherExpiry, VoucherIssue
 from bot.domain.offers import VOUCHER_ESCROW, VOUCHER_ISSUER, PaymentPlan
 from bot.domain.points import TIER_WINDOW_MS, PointsStanding, TierThresholds, standing
 from bot.domain.promotions import (
@@ -170,26 +170,30 @@ class Offers:
         issuer = await self.ledger.store.open_account(
             VOUCHER_ISSUER, AccountKind.SYSTEM, self.ledger.currency
         )
+        # each holder's notice is written with the issue, in its transaction; a replay
+        # of the key tells only the first issue's holders (a list that grew since names
+        # people who got nothing), and nobody twice
         issued = await self.store.issue_vouchers(
-            key, order, holder_ids, escrow.id, issuer.id, admin_id, ISSUE_EVENT
+            key,
+            order,
+            holder_ids,
+            escrow.id,
+            issuer.id,
+            admin_id,
+            ISSUE_EVENT,
+            self._notice(VOUCHER_NOTICE),
         )
-        params = {
-            "amount": issued.amount_fen,
-            "categories": sorted(issued.categories),
-            "expires_at": issued.expires_at,
-        }
-        # written right after the issue, once per holder (a replay of the key writes
-        # what a stop in between left unwritten, and nothing twice, to the first issue's
-        # holders only: a list that grew since names people who got nothing)
-        holders = issued.holders if issued.replayed else tuple(holder_ids)
-        await self._tell(f"voucher:{issued.id}", VOUCHER_NOTICE, holders, params)
-        return replace(issued, holders=holders)
+        self._wake()
+        return issued
 
-    async def _tell(self, key: str, kind: str, holder_ids: Sequence[int], params: dict) -> None:
+    def _notice(self, kind: str) -> HolderNotice | None:
+        """What each holder is told (None: nobody is told)."""
+        return None if self.notices is None else HolderNotice(kind)
+
+    def _wake(self) -> None:
+        """Let this process's sender send the notices just committed."""
         if self.notices is not None:
-            await self.notices.add(
-                [NewNotice(f"{key}:{holder}", holder, kind, params) for holder in holder_ids]
-            )
+            self.notices.wake()
 
     async def vouchers(self, holder_id: int) -> list[Voucher]:
         """The holder's vouchers that can still pay, soonest expiring first."""
@@ -233,10 +237,9 @@ class Offers:
         if not holder_ids:
             raise OfferNobody()
         granted = await self.store.grant_coupons(
-            key, campaign_id, holder_ids, admin_id, GRANT_EVENT
+            key, campaign_id, holder_ids, admin_id, GRANT_EVENT, self._notice(COUPON_NOTICE)
         )
-        params = {"campaign_id": campaign_id}
-        await self._tell(f"coupon:{key}", COUPON_NOTICE, holder_ids, params)
+        self._wake()
         return CouponGrant(found, len(holder_ids), granted, tuple(holder_ids))
 
     async def coupons(self, holder_id: int) -> list[HeldCoupon]:

@@ -9,6 +9,8 @@ import logging
 
 import aiohttp
 import pytest
+from telegram import Update
+from telegram.ext import TypeHandler
 
 from bot.handlers.outbox import outbox
 from bot.sandbox.formatting import detect_entities
@@ -130,6 +132,35 @@ async def test_a_body_that_is_no_update_is_refused_and_logged(
     update = new_update(emulator, "bob", "/balance", 900_002)
     assert await post(hook_url(served), json.dumps(update).encode(), {SECRET_HEADER: SECRET}) == 200
     assert (await emulator.wait_for_message("bob", since=mark)).text == "余额 Balance: ¥0.00"
+    assert not handler_errors(caplog)
+
+
+async def test_an_update_is_answered_200_while_its_handling_is_still_under_way(
+    emulator, wallet, application, served, caplog
+):
+    held_id = 940_000
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(update: Update, context) -> None:
+        """Keep the held update's handling from going on until the test releases it."""
+        if update.update_id == held_id:
+            entered.set()
+            await release.wait()
+
+    application.add_handler(TypeHandler(Update, hold), group=-1_000)
+    mark = emulator.mark()
+    body = json.dumps(new_update(emulator, "bob", "/balance", held_id)).encode()
+
+    # the 200 comes although the handling cannot finish before the release
+    status = await asyncio.wait_for(post(hook_url(served), body, {SECRET_HEADER: SECRET}), 5)
+    assert status == 200
+    await asyncio.wait_for(entered.wait(), 5)  # the handling began, after the reply
+    assert not release.is_set()
+    assert replies_to(emulator, BOB, mark) == []
+
+    release.set()
+    reply = await emulator.wait_for_message("bob", since=mark)
+    assert reply.text == "余额 Balance: ¥0.00"
     assert not handler_errors(caplog)
 
 

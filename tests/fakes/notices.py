@@ -13,7 +13,7 @@ from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore
 from tests.fakes.port import MemoryPort
 from tests.fakes.state import MemoryState
 
-__all__ = ["MemoryNotices"]
+__all__ = ["MemoryNotices", "add_notices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,29 +23,37 @@ class _Row:
     claimed_until: int | None = None
 
 
-class MemoryNotices(MemoryPort, NoticeStore):
-    def __init__(self, state: MemoryState) -> None:
-        super().__init__(state)
-        self._rows: dict[int, _Row] = {}
-        self._keys: dict[str, int] = {}
+def add_notices(state: MemoryState, notices: Sequence[NewNotice]) -> int:
+    """Write each notice whose key is new (inside the caller's write); how many."""
+    now, added = state.clock(), 0
+    for new in notices:
+        if new.key in state.notice_keys:
+            continue
+        params = json.loads(json.dumps(new.params))  # stored as JSON text is
+        notice_id = len(state.notices) + 1
+        notice = Notice(
+            notice_id, new.key, new.telegram_id, new.kind, params, NoticeState.PENDING, 0, now
+        )
+        state.notices[notice_id] = _Row(notice, now)
+        state.notice_keys[new.key] = notice_id
+        added += 1
+    return added
 
-    def _add(self, notices: Sequence[NewNotice]) -> int:
-        now, added = self._state.clock(), 0
-        for new in notices:
-            if new.key in self._keys:
-                continue
-            params = json.loads(json.dumps(new.params))  # stored as JSON text is
-            notice_id = len(self._rows) + 1
-            notice = Notice(
-                notice_id, new.key, new.telegram_id, new.kind, params, NoticeState.PENDING, 0, now
-            )
-            self._rows[notice_id] = _Row(notice, now)
-            self._keys[new.key] = notice_id
-            added += 1
-        return added
+
+class MemoryNotices(MemoryPort, NoticeStore):
+    """The rows are the state's (``notices``, ``notice_keys``), so a write of another
+    port's that adds notices keeps or loses them with its own rows."""
+
+    @property
+    def _rows(self) -> dict[int, _Row]:
+        return self._state.notices
+
+    @property
+    def _keys(self) -> dict[str, int]:
+        return self._state.notice_keys
 
     async def add_notices(self, notices: Sequence[NewNotice]) -> int:
-        return await self._state.write(self._add, list(notices))
+        return await self._state.write(add_notices, self._state, list(notices))
 
     async def get_notice(self, key: str) -> Notice | None:
         self._state.check_open()

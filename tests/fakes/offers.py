@@ -18,10 +18,18 @@ from bot.domain.errors import (
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
-from bot.domain.offer_store import OfferStore, VoucherExpiry, VoucherIssue
+from bot.domain.offer_store import (
+    HolderNotice,
+    OfferStore,
+    VoucherExpiry,
+    VoucherIssue,
+    grant_notices,
+    issue_notices,
+)
 from bot.domain.promotions import Campaign, CampaignOrder, Coupon, HeldCoupon
 from bot.domain.vouchers import Voucher, VoucherIssueOrder, VoucherState, format_categories
 from tests.fakes.ledger import create_transfers
+from tests.fakes.notices import add_notices
 from tests.fakes.port import MemoryPort
 from tests.fakes.state import MemoryState, record_event
 
@@ -84,6 +92,7 @@ def _grant(
     holder_ids: tuple[int, ...],
     admin_id: int,
     event: str,
+    tell: HolderNotice | None = None,
 ) -> int:
     now = state.clock()
     if not _campaign(state, campaign_id).is_running(now):
@@ -99,6 +108,7 @@ def _grant(
     if granted:
         details = {"campaign_id": campaign_id, "granted": granted, "key": key}
         record_event(state, admin_id, event, None, details)
+    add_notices(state, grant_notices(tell, key, campaign_id, holder_ids))
     return granted
 
 
@@ -111,11 +121,14 @@ def _issue(
     issuer_id: int,
     admin_id: int,
     event: str,
+    tell: HolderNotice | None = None,
 ) -> VoucherIssue:
     if key in state.issue_keys:  # who the first issue gave a voucher, not who is asked now
         issue = state.voucher_issues[state.issue_keys[key]].issue
         given = tuple(v.holder_id for v in state.vouchers.values() if v.issue_id == issue.id)
-        return replace(issue, replayed=True, holders=given)
+        issue = replace(issue, replayed=True, holders=given)
+        add_notices(state, issue_notices(tell, issue, given))
+        return issue
     holders = list(dict.fromkeys(holder_ids))
     if not holders:
         raise ValueError("an issue of vouchers has holders")
@@ -131,6 +144,7 @@ def _issue(
         now,
         order.expires_at(now),
         moved.id,
+        holders=tuple(holders),
     )
     currency = state.accounts[escrow_id].currency
     state.voucher_issues[issue.id] = IssueRow(issue, key, escrow_id, issuer_id, currency)
@@ -155,6 +169,7 @@ def _issue(
         "key": key,
     }
     record_event(state, admin_id, event, None, details)
+    add_notices(state, issue_notices(tell, issue, holders))
     return issue
 
 
@@ -225,9 +240,10 @@ class MemoryOffers(MemoryPort, OfferStore):
         holder_ids: Sequence[int],
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> int:
         return await self._state.write(
-            _grant, self._state, key, campaign_id, tuple(holder_ids), admin_id, event
+            _grant, self._state, key, campaign_id, tuple(holder_ids), admin_id, event, tell
         )
 
     async def held_coupons(self, holder_id: int, now_ms: int) -> list[HeldCoupon]:
@@ -257,6 +273,7 @@ class MemoryOffers(MemoryPort, OfferStore):
         issuer_id: int,
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> VoucherIssue:
         return await self._state.write(
             _issue,
@@ -268,6 +285,7 @@ class MemoryOffers(MemoryPort, OfferStore):
             issuer_id,
             admin_id,
             event,
+            tell,
         )
 
     async def live_vouchers(self, holder_id: int, now_ms: int) -> list[Voucher]:

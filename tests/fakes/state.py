@@ -70,6 +70,8 @@ _TABLES = (
     "issue_keys",
     "vouchers",
     "points",
+    "notices",
+    "notice_keys",
 )
 
 
@@ -142,6 +144,8 @@ class MemoryState:
         self.issue_keys: dict = {}  # issue key -> issue id
         self.vouchers: dict = {}  # id -> Voucher
         self.points: list = []  # PointsEntry, the points journal in order
+        self.notices: dict = {}  # id -> _Row (tests.fakes.notices)
+        self.notice_keys: dict = {}  # notice key -> notice id
 
     # Reading and writing ----------------------------------------------------------------
 

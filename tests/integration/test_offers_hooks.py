@@ -24,6 +24,7 @@ from bot.domain.errors import (
     OfferNobody,
     OfferRecipientsUnknown,
     PointsShort,
+    StorageError,
     VoucherUnavailable,
 )
 from bot.domain.kinds import TransferKind
@@ -40,11 +41,12 @@ from bot.domain.promotions import CampaignOrder, CouponRule
 from bot.domain.users import Profile
 from bot.domain.vouchers import VoucherIssueOrder
 from bot.storage import is_postgres_url, open_store_snapshot, sqlite_path
-from bot.storage.sqlite import SqliteDatabase, offers_ops
+from bot.storage.postgres import offers_store as pg_offers
+from bot.storage.sqlite import SqliteDatabase, offer_writes, offers_ops
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 from bot.wallet.notices import Notices
-from bot.wallet.offers import Offers
+from bot.wallet.offers import COUPON_NOTICE, VOUCHER_NOTICE, Offers
 from bot.wallet.users import Users
 from tests.integration import raw
 from tests.integration.conftest import Clock
@@ -232,6 +234,79 @@ async def test_a_replayed_issue_tells_only_the_holders_it_gave_a_voucher(world):
     told = world.store.notices
     assert await told.get_notice(f"voucher:{first.id}:1") is not None
     assert await told.get_notice(f"voucher:{first.id}:2") is None
+
+
+class Stopped(Exception):
+    """The process stopped after the write's last row, before its commit."""
+
+
+def stop_before_commit(monkeypatch) -> None:
+    """The offers' notice writer (the last step of an issue's or a grant's write) writes
+    its rows, then fails before the commit, on either back end."""
+    on_sqlite, on_postgres = offer_writes.add_notices, pg_offers.tell
+
+    def sqlite_then_stop(conn, now_ms, notices):
+        on_sqlite(conn, now_ms, notices)
+        raise Stopped
+
+    async def postgres_then_stop(conn, now_ms, notices):
+        await on_postgres(conn, now_ms, notices)
+        raise Stopped
+
+    monkeypatch.setattr(offer_writes, "add_notices", sqlite_then_stop)
+    monkeypatch.setattr(pg_offers, "tell", postgres_then_stop)
+
+
+async def unsent(world) -> list[tuple[str, int, str]]:
+    """The notices waiting to be sent, read through the notices' store."""
+    claimed = await world.store.notices.claim_notices(1_000, 60_000, 3)
+    return [(n.key, n.telegram_id, n.kind) for n in claimed]
+
+
+async def test_an_issue_and_its_notices_commit_together_or_not_at_all(world, monkeypatch):
+    notices = world.offers.notices = Notices(world.store.notices)
+    stop_before_commit(monkeypatch)
+    with pytest.raises(StorageError):
+        await world.issue(20_00, 5, [1, 2])
+    assert await world.offers.vouchers(1) == [] and await world.offers.vouchers(2) == []
+    assert await world.balance(await world.account(VOUCHER_ESCROW)) == 0
+    assert await unsent(world) == []
+    monkeypatch.undo()
+
+    woken = asyncio.create_task(notices.wait(60))  # the sender, idle
+    issued = await world.issue(20_00, 5, [1, 2, 1])
+    await asyncio.wait_for(woken, 5)  # told at once that there is something to send
+    assert not issued.replayed and issued.holders == (1, 2)
+    expected = [(f"voucher:{issued.id}:{h}", h, VOUCHER_NOTICE) for h in (1, 2)]
+    assert await unsent(world) == expected
+    assert (await world.issue(20_00, 5, [1, 2])).replayed
+    assert await unsent(world) == []  # a replay adds none
+    assert (await world.audit()).ok
+
+
+async def test_a_grant_and_its_notices_commit_together_or_not_at_all(world, monkeypatch):
+    world.offers.notices = Notices(world.store.notices)
+    campaign = await world.campaign()
+    stop_before_commit(monkeypatch)
+    with pytest.raises(StorageError):
+        await world.offers.grant(100, "g-1", campaign.id, [1, 2])
+    assert await world.offers.coupons(1) == [] and await world.offers.coupons(2) == []
+    assert await unsent(world) == []
+    monkeypatch.undo()
+
+    done = await world.offers.grant(100, "g-1", campaign.id, [1, 2])
+    assert (done.granted, done.holders) == (2, (1, 2))
+    assert await unsent(world) == [(f"coupon:g-1:{h}", h, COUPON_NOTICE) for h in (1, 2)]
+    assert (await world.offers.grant(100, "g-1", campaign.id, [1, 2])).granted == 0
+    assert await unsent(world) == []
+    notice = await world.offers.notices.get("coupon:g-1:1")
+    assert notice.params == {"campaign_id": campaign.id}
+
+
+async def test_an_offers_service_without_notices_writes_none(world):
+    await world.issue(20_00, 5, [1])
+    await world.offers.grant(100, "g-1", (await world.campaign()).id, [1])
+    assert await unsent(world) == []
 
 
 async def test_a_budget_spent_between_plan_and_write_refuses_the_payment_and_moves_nothing(world):

@@ -1,8 +1,8 @@
 """The password-free daily limit holds under concurrent payments (transfers, red packets,
-payment requests; on SQLite, then on PostgreSQL): every payment made without the PIN is
-marked and counted again in the transaction that moves its money, so payments that all
-passed the guard's check at once cannot together pass the limit. The ones past it move
-nothing and need the PIN."""
+payment requests, merchant payments; on SQLite, then on PostgreSQL): every payment made
+without the PIN is marked and counted again in the transaction that moves its money, so
+payments that all passed the guard's check at once cannot together pass the limit. The
+ones past it move nothing and need the PIN."""
 
 import asyncio
 
@@ -10,6 +10,8 @@ import pytest
 
 from bot.domain.errors import WalletError
 from bot.domain.kinds import TransferKind
+from bot.domain.merchants import MerchantPaymentOrder, PaidVia
+from bot.domain.offers import PaymentPlan
 from bot.domain.redpackets import RedPacketLimits
 from bot.domain.requests import PaymentStatus, RequestState
 from bot.domain.risk import RiskRules
@@ -177,9 +179,7 @@ async def test_concurrent_password_free_red_packets_stop_at_the_daily_limit(
     assert (await ledger.balance(alice.account_id)).available == 1_000 * YUAN - 4 * EACH
 
 
-async def test_a_password_free_tip_and_packet_share_one_daily_limit(
-    store, ledger, clock, external
-):
+async def test_a_password_free_tip_and_packet_share_one_daily_limit(store, ledger, clock, external):
     users, alice, bob = await people(store, ledger, clock, external)
     guard = guard_of(store, 2)
     transfers = Transfers(ledger, users, guard)
@@ -220,5 +220,40 @@ async def test_concurrent_password_free_request_payments_stop_at_the_daily_limit
     assert sum(r.state is RequestState.OPEN for r in still_open) == PAYMENTS - 3
     assert (await ledger.balance(alice.account_id)).available == 1_000 * YUAN - 3 * EACH
     assert (await ledger.balance(bob.account_id)).available == 3 * EACH
+    report = await audit()
+    assert report.ok, report
+
+
+async def test_concurrent_password_free_merchant_payments_stop_at_the_daily_limit(
+    store, ledger, clock, external, audit
+):
+    """Each payment passed the guard on the same "spent today"; the payment's write
+    counts again, as a transfer's does, and a refused key is left unmarked."""
+    _, alice, _ = await people(store, ledger, clock, external)
+    shop = await store.merchants.add_merchant(900, BOB, "Noodles", "food", "tok-bob", "CNY")
+    day_start = clock.now_ms - 12 * 3600 * 1000
+
+    def order(key: str, password_free: bool = True) -> MerchantPaymentOrder:
+        limit = {"password_free_daily_fen": 100 * YUAN, "day_start_ms": day_start}
+        return MerchantPaymentOrder(
+            key, ALICE, shop.id, PaymentPlan(EACH), PaidVia.QR, "", password_free, **limit
+        )
+
+    results = await asyncio.gather(
+        *(store.merchants.pay_merchant(order(f"shop-{i}")) for i in range(PAYMENTS)),
+        return_exceptions=True,
+    )
+
+    paid = [r for r in results if not isinstance(r, BaseException)]
+    refused = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert len(paid) == 3
+    assert all(isinstance(results[i], PasswordFreeSpentToday) for i in refused), results
+    assert len(refused) == PAYMENTS - 3
+    assert (await ledger.balance(alice.account_id)).available == 1_000 * YUAN - 3 * EACH
+    assert (await ledger.balance(shop.account_id)).available == 3 * EACH
+    assert await store.holds.outgoing_totals(alice.account_id, day_start) == (3 * EACH, 3 * EACH)
+    # a refused key moved nothing and was not marked: paid with the PIN, it is not counted
+    await store.merchants.pay_merchant(order(f"shop-{refused[0]}", password_free=False))
+    assert await store.holds.outgoing_totals(alice.account_id, day_start) == (4 * EACH, 3 * EACH)
     report = await audit()
     assert report.ok, report

@@ -24,6 +24,7 @@ from bot.domain.errors import (
     InsufficientFunds,
     UserNotFound,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.kinds import TransferKind
 from bot.domain.merchant_errors import (
     ChargeAlreadyPaid,
@@ -33,7 +34,6 @@ from bot.domain.merchant_errors import (
     MerchantNotFound,
     MerchantPaymentNotFound,
     MerchantRefundExceedsRemaining,
-    PasswordFreeSpentToday,
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
@@ -56,8 +56,7 @@ from bot.domain.model import AccountKind, AccountStatus, SystemAccount, Transfer
 from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_refund
 from bot.domain.refunds import refund_ref
 from bot.storage.postgres.events import append_event
-from bot.storage.postgres.holds_store import _OUTGOING_TOTALS as OUTGOING_TOTALS
-from bot.storage.postgres.holds_store import mark_password_free
+from bot.storage.postgres.holds_store import charge_password_free
 from bot.storage.postgres.ledger_store import (
     TRANSFER_COLUMNS,
     is_bigint,
@@ -272,13 +271,13 @@ async def _pay_merchant(
             raise ChargeAlreadyPaid()
     await use(conn, plan, payment_id, order.payer_id, merchant.id, merchant.category, now)
     if order.password_free:
-        await mark_password_free(conn, clock, order.key, order.payer_id)
         # the guard counted today's password-free payments before this write; payments
         # committed since (two shops collecting at once, in any processes) count too:
-        # checked here, under the journal's lock, so every earlier one is committed
-        _, spent = await conn.fetchrow(OUTGOING_TOTALS, payer_account, order.day_start_ms)
-        if spent > order.password_free_daily_fen:
-            raise PasswordFreeSpentToday()
+        # checked here, as every payment without the PIN is, under the journal's lock
+        payment = PasswordFreePayment(
+            order.payer_id, payer_account, order.password_free_daily_fen, order.day_start_ms
+        )
+        await charge_password_free(conn, clock, order.key, payment)
     return await _payment_by(conn, "id = $1", payment_id), False
 
 
@@ -363,9 +362,7 @@ async def _refund_payment(
     if full and payment.discount_transfer_id is not None:
         discount_back = payment.discount - await _refunded(conn, payment.discount_transfer_id)
         if discount_back > 0:
-            promotions = await system_account(
-                conn, clock, SystemAccount.PROMOTIONS.value, currency
-            )
+            promotions = await system_account(conn, clock, SystemAccount.PROMOTIONS.value, currency)
             ref = refund_ref(payment.discount_transfer_id)
             specs.append(
                 TransferSpec(merchant.account_id, promotions, discount_back, kind, ref=ref)
@@ -421,9 +418,7 @@ async def after_leg_refund(
         if back > 0:
             merchant = await _merchant(conn, payment.merchant_id)
             _, currency, _ = await _wallet(conn, payment.payer_id)
-            promotions = await system_account(
-                conn, clock, SystemAccount.PROMOTIONS.value, currency
-            )
+            promotions = await system_account(conn, clock, SystemAccount.PROMOTIONS.value, currency)
             spec = TransferSpec(
                 merchant.account_id,
                 promotions,
@@ -584,9 +579,7 @@ class PgMerchants(PgPortStore, MerchantStore):
     async def refund_payment(
         self, key: str, merchant_id: int, payment_id: int, amount: int | None
     ) -> MerchantRefund:
-        return await self._write(
-            _refund_payment, self._clock, key, merchant_id, payment_id, amount
-        )
+        return await self._write(_refund_payment, self._clock, key, merchant_id, payment_id, amount)
 
     async def takings(self, merchant_id: int, since_ms: int, until_ms: int) -> Takings:
         merchant = await self.merchant(merchant_id)

@@ -11,11 +11,13 @@ put in order, and a key repeated at once is answered as a replay. What must hold
 whatever the order is also kept by the rows themselves: a voucher part is taken by a
 conditional update (only while the voucher is live and has the value left), a coupon
 once (``used_payment_id IS NULL``), a campaign's budget by a conditional update of what
-it has spent; points are redeemed under a per-person advisory lock.
+it has spent; points are redeemed under a per-person advisory lock. An issue and a grant
+write the notice each holder is owed in their own transaction (:func:`tell`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -32,7 +34,15 @@ from bot.domain.errors import (
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind, Transfer, TransferSpec
-from bot.domain.offer_store import OfferStore, VoucherExpiry, VoucherIssue
+from bot.domain.notices import NewNotice
+from bot.domain.offer_store import (
+    HolderNotice,
+    OfferStore,
+    VoucherExpiry,
+    VoucherIssue,
+    grant_notices,
+    issue_notices,
+)
 from bot.domain.offers import PaymentPlan, RefundSplit
 from bot.domain.points import points_for, points_kept
 from bot.domain.promotions import (
@@ -65,6 +75,7 @@ __all__ = [
     "give_back",
     "money_lock",
     "system_account",
+    "tell",
     "use",
 ]
 
@@ -439,6 +450,28 @@ async def _create_campaign(
     return created, False
 
 
+async def tell(conn: asyncpg.Connection, now_ms: int, notices: Sequence[NewNotice]) -> int:
+    """Write each notice whose key is new, in order, inside the caller's transaction (as
+    ``notices_store.add_notices`` does, in one statement however many holders: an issue
+    to every resident holds the journal's lock while it writes); how many were new."""
+    if not notices:
+        return 0
+    return _updated(
+        await conn.execute(
+            "INSERT INTO notices (key, telegram_id, kind, params, due_at, created_at)"
+            " SELECT n.key, n.telegram_id, n.kind, n.params, $5, $5"
+            " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])"
+            "  WITH ORDINALITY AS n (key, telegram_id, kind, params, i)"
+            " ORDER BY n.i ON CONFLICT (key) DO NOTHING",
+            [n.key for n in notices],
+            [n.telegram_id for n in notices],
+            [n.kind for n in notices],
+            [json.dumps(n.params, sort_keys=True) for n in notices],
+            now_ms,
+        )
+    )
+
+
 async def _grant_coupons(
     conn: asyncpg.Connection,
     clock: Callable[[], int],
@@ -448,6 +481,7 @@ async def _grant_coupons(
     admin_id: int,
     event: str,
     now_ms: int,
+    told: HolderNotice | None = None,
 ) -> int:
     granted_to = await campaign(conn, campaign_id)
     if not granted_to.is_running(now_ms):
@@ -471,6 +505,7 @@ async def _grant_coupons(
     if granted:
         details = {"campaign_id": campaign_id, "granted": granted, "key": key}
         await append_event(conn, clock, admin_id, event, None, details)
+    await tell(conn, now_ms, grant_notices(told, key, campaign_id, holder_ids))
     return granted
 
 
@@ -485,6 +520,7 @@ async def _issue_vouchers(
     admin_id: int,
     event: str,
     now_ms: int,
+    told: HolderNotice | None = None,
 ) -> VoucherIssue:
     await money_lock(conn)  # an issue of the same key at once: the later one replays
     row = await conn.fetchrow(
@@ -494,7 +530,9 @@ async def _issue_vouchers(
         given = await conn.fetch(
             "SELECT holder_id FROM vouchers WHERE issue_id = $1 ORDER BY id", row[0]
         )
-        return _issue(row, replayed=True, holders=tuple(r[0] for r in given))
+        issued = _issue(row, replayed=True, holders=tuple(r[0] for r in given))
+        await tell(conn, now_ms, issue_notices(told, issued, issued.holders))
+        return issued
     holders = list(dict.fromkeys(holder_ids))
     if not holders:
         raise ValueError("an issue of vouchers has holders")
@@ -534,7 +572,9 @@ async def _issue_vouchers(
     details = {"issue_id": row[0], "amount": order.amount_fen, "count": len(holders)}
     details |= {"total": total, "categories": categories, "expires_at": expires_at, "key": key}
     await append_event(conn, clock, admin_id, event, None, details)
-    return _issue(row, replayed=False)
+    issued = _issue(row, replayed=False, holders=tuple(holders))
+    await tell(conn, now_ms, issue_notices(told, issued, issued.holders))
+    return issued
 
 
 async def _expire_issue(
@@ -586,11 +626,7 @@ async def _redeem_points(
     if row is not None:
         return row_to_coupon(row)
     offered = await campaign(conn, campaign_id)
-    if (
-        offered.points_cost <= 0
-        or not offered.is_running(now_ms)
-        or offered.budget_left_fen <= 0
-    ):
+    if offered.points_cost <= 0 or not offered.is_running(now_ms) or offered.budget_left_fen <= 0:
         raise CampaignNotRedeemable(campaign_id=campaign_id)
     balance = await conn.fetchval(
         "SELECT coalesce(sum(points), 0)::bigint FROM points_journal WHERE holder_id = $1",
@@ -657,6 +693,7 @@ class PgOffers(PgPortStore, OfferStore):
         holder_ids: Sequence[int],
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> int:
         return await self._write(
             _grant_coupons,
@@ -667,6 +704,7 @@ class PgOffers(PgPortStore, OfferStore):
             admin_id,
             event,
             self._clock(),
+            tell,
         )
 
     async def held_coupons(self, holder_id: int, now_ms: int) -> list[HeldCoupon]:
@@ -689,6 +727,7 @@ class PgOffers(PgPortStore, OfferStore):
         issuer_id: int,
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> VoucherIssue:
         return await self._write(
             _issue_vouchers,
@@ -701,6 +740,7 @@ class PgOffers(PgPortStore, OfferStore):
             admin_id,
             event,
             self._clock(),
+            tell,
         )
 
     async def live_vouchers(self, holder_id: int, now_ms: int) -> list[Voucher]:

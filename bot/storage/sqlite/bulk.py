@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import chain
 
 __all__ = ["CHUNK_SIZES", "run_chunked", "values"]
 
@@ -35,7 +36,7 @@ def run_chunked(
     for size in CHUNK_SIZES:
         while left >= size:
             chunk = rows[start : start + size]
-            changed += conn.execute(sql_for(size), [v for row in chunk for v in row]).rowcount
+            changed += conn.execute(sql_for(size), list(chain.from_iterable(chunk))).rowcount
             start += size
             left -= size
     return changed

@@ -19,6 +19,7 @@ from bot.domain.errors import (
     InsufficientFunds,
     UserNotFound,
 )
+from bot.domain.holds import PasswordFreePayment
 from bot.domain.kinds import TransferKind
 from bot.domain.merchant_errors import (
     ChargeNotFound,
@@ -27,7 +28,6 @@ from bot.domain.merchant_errors import (
     MerchantNotFound,
     MerchantPaymentNotFound,
     MerchantRefundExceedsRemaining,
-    PasswordFreeSpentToday,
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
@@ -50,8 +50,7 @@ from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_re
 from bot.domain.refunds import refund_ref
 from bot.storage.rows import row_to_charge, row_to_merchant, row_to_payment
 from bot.storage.sqlite import offers_ops
-from bot.storage.sqlite.guard_queries import OUTGOING_TOTALS
-from bot.storage.sqlite.hold_ops import mark_password_free
+from bot.storage.sqlite.hold_ops import charge_password_free
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, LedgerOps, row_to_transfer
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
@@ -264,15 +263,13 @@ def pay_merchant(
         conn, ledger, plan, payment_id, order.payer_id, merchant.id, merchant.category, now
     )
     if order.password_free:
-        mark_password_free(conn, ledger.clock, order.key, order.payer_id)
         # the guard counted today's password-free payments before this write; payments
-        # committed since (two shops collecting at once) count too: checked here, where
-        # the writer runs one payment at a time
-        (_, spent) = conn.execute(
-            OUTGOING_TOTALS, {"account": payer_account, "since": order.day_start_ms}
-        ).fetchone()
-        if spent > order.password_free_daily_fen:
-            raise PasswordFreeSpentToday()
+        # committed since (two shops collecting at once) count too: checked here, as
+        # every payment without the PIN is, where the writer runs one at a time
+        payment = PasswordFreePayment(
+            order.payer_id, payer_account, order.password_free_daily_fen, order.day_start_ms
+        )
+        charge_password_free(conn, ledger.clock, order.key, payment)
     return payment_by(conn, "id = ?", payment_id), False
 
 

@@ -3,9 +3,9 @@ the SQL that reads their rows back.
 
 Each operation is one SAVEPOINT of the writer's transaction; money moves through the
 ledger's own operation (its checks, the journal chain, idempotency), so an issue of
-vouchers and its rows, or an expiry and its transfer back to the issuer, commit together
-or not at all. The writer runs one operation at a time: an expiry and a payment spending
-the same voucher are put in order.
+vouchers and its rows (and the notice each holder is owed), or an expiry and its
+transfer back to the issuer, commit together or not at all. The writer runs one
+operation at a time: an expiry and a payment spending the same voucher are put in order.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from bot.domain.errors import (
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
-from bot.domain.offer_store import VoucherExpiry, VoucherIssue
+from bot.domain.offer_store import (
+    HolderNotice,
+    VoucherExpiry,
+    VoucherIssue,
+    grant_notices,
+    issue_notices,
+)
 from bot.domain.promotions import Campaign, CampaignOrder, Coupon, CouponRule
 from bot.domain.vouchers import (
     Voucher,
@@ -32,6 +38,7 @@ from bot.domain.vouchers import (
     parse_categories,
 )
 from bot.storage.sqlite.ledger_ops import LedgerOps
+from bot.storage.sqlite.notices_store import add_notices
 from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
 
@@ -69,9 +76,7 @@ def row_to_coupon(row: Sequence) -> Coupon:
 
 
 def row_to_voucher(row: Sequence) -> Voucher:
-    return Voucher(
-        *row[:5], parse_categories(row[5]), row[6], row[7], VoucherState(row[8])
-    )
+    return Voucher(*row[:5], parse_categories(row[5]), row[6], row[7], VoucherState(row[8]))
 
 
 def _issue(row: Sequence, replayed: bool, holders: tuple[int, ...] = ()) -> VoucherIssue:
@@ -148,6 +153,7 @@ def grant_coupons(
     admin_id: int,
     event: str,
     now_ms: int,
+    tell: HolderNotice | None = None,
 ) -> int:
     granted_to = campaign(conn, campaign_id)
     if not granted_to.is_running(now_ms):
@@ -162,6 +168,7 @@ def grant_coupons(
     if granted:
         details = {"campaign_id": campaign_id, "granted": granted, "key": key}
         security.record_event(conn, admin_id, event, None, details)
+    add_notices(conn, now_ms, grant_notices(tell, key, campaign_id, holder_ids))
     return granted
 
 
@@ -177,6 +184,7 @@ def issue_vouchers(
     admin_id: int,
     event: str,
     now_ms: int,
+    tell: HolderNotice | None = None,
 ) -> VoucherIssue:
     row = conn.execute(
         f"SELECT {_ISSUE_COLUMNS} FROM voucher_issues WHERE issue_key = ?", (key,)
@@ -185,7 +193,9 @@ def issue_vouchers(
         given = conn.execute(
             "SELECT holder_id FROM vouchers WHERE issue_id = ? ORDER BY id", (row[0],)
         ).fetchall()
-        return _issue(row, replayed=True, holders=tuple(h for (h,) in given))
+        issued = _issue(row, replayed=True, holders=tuple(h for (h,) in given))
+        add_notices(conn, now_ms, issue_notices(tell, issued, issued.holders))
+        return issued
     holders = list(dict.fromkeys(holder_ids))
     if not holders:
         raise ValueError("an issue of vouchers has holders")
@@ -225,7 +235,9 @@ def issue_vouchers(
     row = conn.execute(
         f"SELECT {_ISSUE_COLUMNS} FROM voucher_issues WHERE id = ?", (issue_id,)
     ).fetchone()
-    return _issue(row, replayed=False)
+    issued = _issue(row, replayed=False, holders=tuple(holders))
+    add_notices(conn, now_ms, issue_notices(tell, issued, issued.holders))
+    return issued
 
 
 def expire_issue(
@@ -273,11 +285,7 @@ def redeem_points(
     if row is not None:
         return row_to_coupon(row)
     offered = campaign(conn, campaign_id)
-    if (
-        offered.points_cost <= 0
-        or not offered.is_running(now_ms)
-        or offered.budget_left_fen <= 0
-    ):
+    if offered.points_cost <= 0 or not offered.is_running(now_ms) or offered.budget_left_fen <= 0:
         raise CampaignNotRedeemable(campaign_id=campaign_id)
     balance = points_balance(conn, holder_id)
     if balance < offered.points_cost:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.domain.offer_store import OfferStore, VoucherExpiry, VoucherIssue
+from bot.domain.offer_store import HolderNotice, OfferStore, VoucherExpiry, VoucherIssue
 from bot.domain.promotions import Campaign, CampaignOrder, Coupon, HeldCoupon
 from bot.domain.vouchers import Voucher, VoucherIssueOrder
 from bot.storage.sqlite import offer_writes as ops
@@ -55,6 +55,7 @@ class SqliteOffers(PortStore, OfferStore):
         holder_ids: Sequence[int],
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> int:
         return await self._writer.run(
             ops.grant_coupons,
@@ -65,6 +66,7 @@ class SqliteOffers(PortStore, OfferStore):
             admin_id,
             event,
             self._clock(),
+            tell,
         )
 
     async def held_coupons(self, holder_id: int, now_ms: int) -> list[HeldCoupon]:
@@ -87,6 +89,7 @@ class SqliteOffers(PortStore, OfferStore):
         issuer_id: int,
         admin_id: int,
         event: str,
+        tell: HolderNotice | None = None,
     ) -> VoucherIssue:
         return await self._writer.run(
             ops.issue_vouchers,
@@ -100,6 +103,7 @@ class SqliteOffers(PortStore, OfferStore):
             admin_id,
             event,
             self._clock(),
+            tell,
         )
 
     async def live_vouchers(self, holder_id: int, now_ms: int) -> list[Voucher]:
@@ -131,6 +135,4 @@ class SqliteOffers(PortStore, OfferStore):
         return row[0], row[1]
 
     async def redeem_points(self, key: str, holder_id: int, campaign_id: int) -> Coupon:
-        return await self._writer.run(
-            ops.redeem_points, key, holder_id, campaign_id, self._clock()
-        )
+        return await self._writer.run(ops.redeem_points, key, holder_id, campaign_id, self._clock())

@@ -326,7 +326,7 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
             "SELECT t.credit_account_id, t.created_at, t.ref FROM transfers AS t"
             f" WHERE t.credit_account_id IN ({_in(ids)})"
             f" AND t.kind = '{TransferKind.RED_PACKET_GRAB}'"
-            " AND t.flag = 'posted' AND t.created_at > ? ORDER BY t.created_at, t.id",
+            " AND t.flag = 'posted' AND t.created_at > ?",  # (the rule counts; order is moot)
             [*ids, since],
         ):
             recent.setdefault(account, []).append(_recent_grab((created_at, grab_chat_id(ref))))
@@ -390,9 +390,9 @@ def _take_in_memory(
     account = accounts.get(request.user_id)
     if account is None:
         raise UserNotFound(telegram_id=request.user_id)
-    since = now - request.check.window_ms
     mine = recent.setdefault(account, [])
-    check_burst(request, [g for g in mine if g.at_ms > since] if mine else (), now)
+    since = now - request.check.window_ms
+    check_burst(request, [g for g in mine if g.at_ms > since] if mine else [], now)
     position, amount = state.free.popleft()
     key, spec = grab_transfer(packet, request, account, position, amount)
     moves.append((key, (spec,)))

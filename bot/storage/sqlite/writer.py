@@ -370,7 +370,8 @@ async def _settle(running: asyncio.Future) -> list[tuple[bool, Any]] | None:
 def _deliver(batch: list, outcomes: list[tuple[bool, Any]] | None) -> None:
     if outcomes is None:
         outcomes = [(False, StorageError("the write group failed"))] * len(batch)
-    for (future, *_), (ok, value) in zip(batch, outcomes, strict=True):
+    for item, (ok, value) in zip(batch, outcomes, strict=True):
+        future = item[0]
         if future.done():
             continue
         if ok:
