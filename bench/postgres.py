@@ -18,9 +18,11 @@ its user must be allowed to create databases (one per measurement, dropped after
 2. **red packet core**: ``--grabbers`` members the wallet knows grab
    ``--grabbers / --shares`` packets open at once, each member one packet, so every grab
    succeeds: grabs per second.
-3. **end to end**: the bot as it is deployed with several processes: ``python -m bot
-   dispatch`` in front of N ``python -m bot run --webhook …`` processes, the sandbox
-   emulator (in this process) delivering by webhook to the dispatcher, as Telegram does.
+3. **end to end**: the bot as it is deployed with several processes: N ``python -m bot
+   run --webhook …`` processes behind ``--front``: nginx spreading the updates by person
+   as ``deploy/`` configures it (the default when nginx is installed), or the dispatcher
+   (``python -m bot dispatch``); the sandbox emulator (in this process) delivering by
+   webhook to the front, as Telegram does.
    Per round ``--tappers`` new members of a new group tap one ``--packet-shares``-share
    packet Alice sent through the bot: taps per second from the burst to the last answer,
    answer p50 and p99. SQLite with one
@@ -66,7 +68,7 @@ from bot.storage.postgres import PgDatabase  # noqa: E402
 from bot.wallet.ledger import Ledger  # noqa: E402
 from bot.wallet.redpackets import RedPackets  # noqa: E402
 from bot.wallet.users import Users  # noqa: E402
-from tests.cluster import Cluster, log_problems  # noqa: E402
+from tests.cluster import Cluster, log_problems, nginx_binary  # noqa: E402
 
 SCRIPT = ROOT / "scripts" / "postgres.sh"
 SENDER = 1
@@ -284,6 +286,7 @@ async def e2e_rounds(
             database_url=url,
             workers=processes,
             env={"WALLET_REDPACKET_MAX_SHARES": str(max(args.packet_shares, 100))},
+            front=args.front,
         )
         settings = Settings(database_url=url, master_key=cluster.master_key, data_dir=folder)
         wallet = await open_wallet(settings)
@@ -369,7 +372,7 @@ async def core_benches(args: argparse.Namespace, databases: Databases) -> None:
 
 async def e2e_bench(args: argparse.Namespace, databases: Databases, folder: Path) -> None:
     print(f"\nend to end: {args.tappers} new members tap one {args.packet_shares}-share"
-          f" packet at once, dispatcher + N webhook processes, median of {args.rounds}")
+          f" packet at once, {args.front} + N webhook processes, median of {args.rounds}")
     print("                        taps/s      p50      p99   unanswered  log errors")
     configs = [("SQLite", 1)] + [("PostgreSQL", n) for n in args.processes]
     base = None
@@ -405,6 +408,12 @@ def main() -> None:
     parser.add_argument("--tappers", type=int, default=1000)
     parser.add_argument("--packet-shares", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--front",
+        choices=("nginx", "dispatch"),
+        default="nginx" if nginx_binary() else "dispatch",
+        help="what spreads the updates over the processes (default: nginx when installed)",
+    )
     parser.add_argument(
         "--processes", default="1,2,3", type=lambda s: [int(n) for n in s.split(",")]
     )

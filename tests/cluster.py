@@ -1,7 +1,9 @@
-"""Several bot processes in webhook mode on one database, behind the dispatcher, against
-the sandbox: ``python -m bot dispatch`` and N ``python -m bot run --webhook …`` as child
-processes, each writing its log to a file of its own (used by tests/e2e/test_scale_out.py
-and bench/postgres.py).
+"""Several bot processes in webhook mode on one database, behind a front that sends each
+update to the process of its person, against the sandbox: N ``python -m bot run --webhook
+…`` as child processes behind either the dispatcher (``python -m bot dispatch``) or nginx
+with deploy/'s way of spreading updates (``hash $wallet_person consistent`` over the
+upstream, ``$wallet_person`` from ``deploy/nginx-wallet-person.conf``); each child writes
+its log to a file of its own (used by tests/e2e/test_scale_out.py and bench/postgres.py).
 """
 
 from __future__ import annotations
@@ -10,16 +12,21 @@ import asyncio
 import base64
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["Child", "Cluster", "free_port", "log_problems"]
+from bot.dispatch import worker_of
+
+__all__ = ["Child", "Cluster", "free_port", "log_problems", "nginx_binary"]
 
 ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
 PATH = "/tg/updates"
 SECRET = "scale-out-secret_0123456789abcdef"
 START_TIMEOUT_S = 60.0
@@ -29,6 +36,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def nginx_binary() -> str | None:
+    """nginx's path (``scripts/nginx.sh install`` installs it), or None."""
+    return shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
+    )
 
 
 def log_problems(text: str) -> list[str]:
@@ -44,6 +58,7 @@ class Child:
     args: list[str]
     log: Path
     env: dict[str, str]
+    program: Sequence[str] = (sys.executable, "-m", "bot")
     process: asyncio.subprocess.Process | None = None
     _file: IO[bytes] | None = field(default=None, repr=False)
 
@@ -52,9 +67,7 @@ class Child:
         self._file = self.log.open("ab")
         offset = self._file.tell()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
+            *self.program,
             *self.args,
             cwd=self.log.parent,
             env=self.env,
@@ -88,9 +101,56 @@ class Child:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+NGINX_CONF = """\
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/log.txt notice;
+{user}
+events {{}}
+http {{
+    include {person};
+    log_format person '$wallet_person $upstream_addr $status';
+    access_log {folder}/access.log person;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+{upstream}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 256k;
+        client_body_buffer_size 256k;
+        location = {path} {{
+            proxy_pass http://wallet_bot;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 30s;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_upstream(ports: Sequence[int]) -> str:
+    """deploy/nginx-wallet-bot.conf's upstream block, its servers replaced by ``ports``."""
+    sample = (DEPLOY / "nginx-wallet-bot.conf").read_text()
+    block = re.search(r"^upstream wallet_bot \{\n(.*?)^\}", sample, re.M | re.S)
+    assert block, "deploy/nginx-wallet-bot.conf has no upstream wallet_bot"
+    lines = [
+        line
+        for line in block.group(1).splitlines()
+        if not re.match(r"\s*#?\s*server ", line) and not line.strip().startswith("#")
+    ]
+    assert any("hash $wallet_person consistent;" in line for line in lines), lines
+    servers = [f"    server 127.0.0.1:{port};" for port in ports]
+    return "\n".join(["upstream wallet_bot {", *lines, *servers, "}"])
+
+
 class Cluster:
-    """The dispatcher on a free port and ``workers`` bot processes behind it; each bot sets
-    the emulator's webhook to the dispatcher's URL."""
+    """``workers`` bot processes behind a front on a free port: the dispatcher
+    (``front="dispatch"``) or nginx with deploy/'s configuration (``front="nginx"``); each
+    bot sets the emulator's webhook to the front's URL."""
 
     def __init__(
         self,
@@ -101,6 +161,7 @@ class Cluster:
         database_url: str,
         workers: int,
         env: dict[str, str] | None = None,
+        front: str = "dispatch",
     ) -> None:
         self.folder = folder
         self.port = free_port()
@@ -119,14 +180,36 @@ class Cluster:
         self.env = base
         self.worker_ports = [free_port() for _ in range(workers)]
         self.workers = [self._worker(i) for i in range(workers)]
-        hooks = ",".join(f"http://127.0.0.1:{port}{PATH}" for port in self.worker_ports)
-        self.dispatcher = Child(
-            "dispatcher",
-            ["dispatch", "--port", str(self.port), "--url-path", PATH, "--secret-token", SECRET,
-             "--workers", hooks],
-            self._folder("dispatcher") / "log.txt",
-            {**base, "WALLET_DATA_DIR": str(self._folder("dispatcher"))},
+        self.kind = front
+        if front == "nginx":
+            self.front = self._nginx()
+        else:
+            hooks = ",".join(f"http://127.0.0.1:{port}{PATH}" for port in self.worker_ports)
+            self.front = Child(
+                "dispatcher",
+                ["dispatch", "--port", str(self.port), "--url-path", PATH,
+                 "--secret-token", SECRET, "--workers", hooks],
+                self._folder("dispatcher") / "log.txt",
+                {**base, "WALLET_DATA_DIR": str(self._folder("dispatcher"))},
+            )
+
+    def _nginx(self) -> Child:
+        binary = nginx_binary()
+        assert binary, "nginx is not installed (scripts/nginx.sh install)"
+        folder = self._folder("nginx")
+        conf = folder / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                folder=folder,
+                user="user root;" if os.geteuid() == 0 else "",
+                person=DEPLOY / "nginx-wallet-person.conf",
+                upstream=nginx_upstream(self.worker_ports),
+                port=self.port,
+                path=PATH,
+            )
         )
+        return Child("nginx", ["-c", str(conf), "-e", str(folder / "log.txt")],
+                     folder / "log.txt", dict(os.environ), program=(binary,))
 
     @property
     def master_key(self) -> bytes:
@@ -148,7 +231,8 @@ class Cluster:
         )
 
     async def start(self) -> None:
-        await self.dispatcher.start("dispatch: listening")
+        ready = "start worker process" if self.kind == "nginx" else "dispatch: listening"
+        await self.front.start(ready)
         await asyncio.gather(*(self.start_worker(i) for i in range(len(self.workers))))
 
     async def start_worker(self, index: int) -> None:
@@ -158,16 +242,40 @@ class Cluster:
         return await self.workers[index].stop()
 
     async def stop(self) -> list[int]:
-        """Stop the bots, then the dispatcher; their exit statuses."""
+        """Stop the bots, then the front; their exit statuses."""
         codes = list(await asyncio.gather(*(w.stop() for w in self.workers)))
-        return [*codes, await self.dispatcher.stop()]
+        return [*codes, await self.front.stop()]
 
     def logs(self) -> dict[str, str]:
-        return {c.name: c.text() for c in (*self.workers, self.dispatcher)}
+        """The bots' logs, and the dispatcher's (nginx's is not a Python log)."""
+        children = self.workers if self.kind == "nginx" else [*self.workers, self.front]
+        return {c.name: c.text() for c in children}
+
+    def _delivered(self) -> list[tuple[int, int]]:
+        """(person, worker index) of each update nginx delivered (its access log)."""
+        index = {f"127.0.0.1:{port}": i for i, port in enumerate(self.worker_ports)}
+        found = []
+        log = self.folder / "nginx" / "access.log"
+        for line in log.read_text().splitlines() if log.exists() else []:
+            person, *addresses, status = line.replace(",", " ").split()
+            if status.startswith("2"):
+                found.append((int(person), index[addresses[-1]]))
+        return found
+
+    def workers_of(self, person: int) -> set[int]:
+        """The workers ``person``'s updates went to so far (behind nginx, read from its
+        access log), or would go to (the dispatcher's ``worker_of``)."""
+        if self.kind == "nginx":
+            return {worker for who, worker in self._delivered() if who == person}
+        return {worker_of(person, len(self.workers))}
 
     def forwarded(self) -> list[int]:
-        """The updates the dispatcher forwarded to each bot (logged when it stopped)."""
-        counts, log = [], self.dispatcher.text()
+        """The updates the front forwarded to each bot (the dispatcher logs them when it
+        stops; nginx, in its access log)."""
+        if self.kind == "nginx":
+            workers = [worker for _, worker in self._delivered()]
+            return [workers.count(i) for i in range(len(self.workers))]
+        counts, log = [], self.front.text()
         for port in self.worker_ports:
             hook = re.escape(f"http://127.0.0.1:{port}{PATH}")
             found = re.findall(rf"dispatch: (\d+) updates forwarded to {hook},", log)

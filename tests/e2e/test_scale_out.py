@@ -1,8 +1,10 @@
-"""Three bot processes in webhook mode on one PostgreSQL database, behind the dispatcher
-(``python -m bot dispatch``), the emulator delivering by webhook to the dispatcher:
+"""Three bot processes in webhook mode on one PostgreSQL database, behind each of the two
+fronts of deploy/ (the dispatcher, ``python -m bot dispatch``, and nginx spreading the
+updates by ``hash $wallet_person``), the emulator delivering by webhook to the front:
 
 - 1,000 members tap one 200-share red packet at once, their taps spread over the three
   processes: exactly 200 winners, each credited the share they were told, the sums exact;
+- one person's updates all reach the same process;
 - a packet's deadline comes while all three run, each with its expiry job for it (two of
   them restarted after it was sent, so their start-up sweep scheduled it): it is refunded
   once, and its sender told once;
@@ -21,13 +23,12 @@ import pytest
 
 from bot.app import open_wallet
 from bot.config import Settings
-from bot.dispatch import worker_of
 from bot.domain.model import SystemAccount
 from bot.domain.money import format_fen
 from bot.domain.redpackets import PacketState
 from bot.i18n import translate
 from bot.sandbox.testing import tap_burst
-from tests.cluster import SECRET, Cluster, log_problems
+from tests.cluster import SECRET, Cluster, log_problems, nginx_binary
 from tests.e2e.test_send import ALICE, PIN, available, fund
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,10 @@ def answers(emulator) -> dict[str, str]:
     }
 
 
-async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path):
+@pytest.mark.parametrize("front", ["dispatch", "nginx"])
+async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path, front):
+    if front == "nginx" and nginx_binary() is None:
+        pytest.skip("nginx is not installed: run scripts/nginx.sh install (as root)")
     emulator = sandbox.emulator
     cluster = Cluster(
         tmp_path,
@@ -90,6 +94,7 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path):
             "WALLET_REDPACKET_MAX_SHARES": str(SHARES),
             "WALLET_REDPACKET_EXPIRY": str(EXPIRY_S),
         },
+        front=front,
     )
     settings = Settings(database_url=pg_url, master_key=cluster.master_key, data_dir=tmp_path)
     wallet = await open_wallet(settings)
@@ -112,7 +117,7 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path):
             await emulator.wait_for_answer(query, timeout=30)
         # the two processes Alice's updates do not reach start again: their start-up
         # sweep schedules the small packet's deadline, so all three have a job for it
-        alices = worker_of(ALICE, WORKERS)
+        (alices,) = cluster.workers_of(ALICE)
         for index in range(WORKERS):
             if index != alices:
                 assert await cluster.stop_worker(index) == 0
@@ -126,7 +131,9 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path):
         mark = emulator.mark()
         burst = await tap_burst(emulator, members, big, "Grab", timeout=EXPIRY_S - 5)
         assert burst.unanswered == 0
-        routed = [worker_of(m.id, WORKERS) for m in members]
+        routes = {m.id: cluster.workers_of(m.id) for m in members}
+        assert all(len(workers) == 1 for workers in routes.values())  # one process each
+        routed = [next(iter(workers)) for workers in routes.values()]
         assert all(routed.count(i) > MEMBERS // 5 for i in range(WORKERS))
 
         results = await wallet.redpackets.results(big_id)
@@ -147,7 +154,7 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path):
             if member.id in winners:  # each winner was told their own amount
                 assert format_fen(winners[member.id]) in told[queries[member.id]]
         assert sum(balances.values()) == TOTAL
-        won_at = [worker_of(winner, WORKERS) for winner in winners]
+        won_at = [next(iter(routes[winner])) for winner in winners]
         assert all(won_at.count(i) for i in range(WORKERS))  # every process gave shares
 
         # the small packet's deadline passes while all three run
