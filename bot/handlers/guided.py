@@ -290,6 +290,11 @@ class Guide:
                     refusal = error_text(language, frozen)
                 except WalletError:
                     pass  # too little money: said at the amount, with the balance
+        if not refusal and kind == "withdraw":
+            try:  # no real name or no card: said now, not after an amount is chosen
+                await wallet.withdrawals.check_ready(user.telegram_id)
+            except WalletError as missing:
+                refusal = error_text(language, missing)
         if refusal:
             await update.effective_chat.send_message(refusal, reply_markup=markup)
             return None

@@ -44,7 +44,10 @@ async def menu_language(update: Update, context: WalletContext) -> None:
     choice = "en" if language_of(update, user) == "zh" else "zh"
     await context.wallet.users.set_language(user.telegram_id, choice)
     await query.answer(translate(choice, "lang.set"))
-    await query.edit_message_reply_markup(menu_markup(choice))
+    # the whole menu changes language, its text with its buttons
+    await query.edit_message_text(
+        translate(choice, "guided.menu"), reply_markup=menu_markup(choice)
+    )
 
 
 def handlers() -> list:

@@ -28,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.domain.errors import WalletError
+from bot.domain.errors import InsufficientFunds, WalletError
 from bot.domain.money import format_fen
 from bot.domain.redpackets import (
     Creation,
@@ -149,6 +149,9 @@ def _asker(kind: PacketKind):
             return
         try:
             order = await _parse(update, context, kind, user)
+        except InsufficientFunds:  # said in the group: the sender's balance stays private
+            await reply(update, context, translate(language, "redpacket.not_enough"))
+            return
         except WalletError as refused:
             text = error_text(language, refused) + "\n" + translate(language, _USAGE[kind])
             await reply(update, context, text)

@@ -29,7 +29,13 @@ async def two_factor(update: Update, context: WalletContext) -> None:
     if user is None:
         return
     wallet = context.wallet
-    if await wallet.two_factor.is_enabled(user.telegram_id):
+    enabled = await wallet.two_factor.is_enabled(user.telegram_id)
+    wanted = (context.args or [""])[0].lower()
+    if wanted in ("on", "off") and (wanted == "on") == enabled:  # already as asked
+        key = "totp_already_enabled" if enabled else "totp_not_enabled"
+        await update.effective_message.reply_text(translate(language, key))
+        return
+    if enabled:
         view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=False)
         await update.effective_message.reply_text(
             translate(language, "2fa.disable_prompt") + "\n\n" + keypad_text(language, view),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.domain.errors import WalletError
+from bot.domain.errors import InsufficientFunds, WalletError
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.domain.users import Profile, User
@@ -95,6 +95,12 @@ async def send(update: Update, context: WalletContext) -> None:
             chat_id=None if is_private(update) else update.effective_chat.id,
             message_id=None if replied is None else replied.message_id,
         )
+    except InsufficientFunds as refused:
+        if is_private(update):
+            await message.reply_text(error_text(language, refused))
+        else:  # said in the group: the sender's balance stays private
+            await reply(update, context, translate(language, "send.not_enough_group"))
+        return
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"
         await reply(

@@ -29,6 +29,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
+    AmountError,
     RedPacketExhausted,
     RedPacketGrabBlocked,
     RedPacketLimit,
@@ -126,7 +127,12 @@ class RedPackets:
         """
         kind = PacketKind(kind)
         limits = self.limits
-        amount = parse_amount(amount_text)
+        try:
+            amount = parse_amount(amount_text)
+        except AmountError as refused:  # a packet's own limit, not the ¥1,000,000 of a transfer
+            if refused.code != "amount_too_large":
+                raise
+            raise RedPacketLimit("red_packet_total_too_large", maximum=limits.max_total) from None
         count = 1 if kind is PacketKind.EXCLUSIVE else _count(count_text, limits)
         total = amount * count if kind is PacketKind.EQUAL else amount
         if total > limits.max_total:

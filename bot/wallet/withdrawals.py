@@ -139,6 +139,11 @@ class Withdrawals:
             raise CardNotBound(telegram_id=telegram_id)
         return card.masked[-4:]
 
+    async def check_ready(self, telegram_id: int) -> None:
+        """Raise ``VerificationRequired`` or ``CardNotBound`` while nothing can be withdrawn
+        whatever the amount, so that a person is told before choosing one."""
+        await self._card_last4(telegram_id)
+
     async def order(self, user: User, amount_text: str) -> WithdrawalOrder:
         """Check everything the user can get wrong, before anything is shown or moved."""
         card_last4 = await self._card_last4(user.telegram_id)

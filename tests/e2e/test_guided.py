@@ -172,6 +172,21 @@ async def test_money_is_requested_by_qr_and_history_and_statement_are_a_tap_away
     assert handler_errors(caplog) == []
 
 
+async def test_a_request_with_a_typed_memo_is_told_without_pointing_at_the_wrong_message(
+    emulator, wallet
+):
+    welcome = await menu(emulator, "xiaoming")
+    await Taps(emulator, "xiaoming").tap(welcome, "收款码")
+    await emulator.send_text("xiaoming", "12.5")
+    await emulator.wait_for_message("xiaoming")
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "午饭")  # the memo typed: the QR code comes first
+    qr = await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo, since=mark)
+    made = await emulator.wait_for_message("xiaoming", text="收款码已生成", since=mark)
+    assert made.seq > qr.seq
+    assert made.text == "📥 ¥12.50 的收款码已生成：出示收款二维码，或转发给付款人。"  # not "下方"
+
+
 async def test_every_step_refuses_bad_input_kindly_and_moves_nothing(emulator, wallet, caplog):
     await fund(wallet, ALICE, 50_00)
     await wallet.users.seen(PROFILES[BOB])
@@ -322,6 +337,22 @@ async def test_a_withdrawal_by_taps_ends_on_its_card(emulator, wallet, caplog):
     assert "¥100.00" in card.text and "Confirm" in str(card.reply_markup)
     assert await available(wallet, ALICE) == 300_00
     assert handler_errors(caplog) == []
+
+
+async def test_a_withdrawal_by_taps_says_first_what_is_missing_before_any_amount(emulator, wallet):
+    await fund(wallet, XIAOMING, 50_00)  # a PIN and money, but no real name nor card
+    welcome = await menu(emulator, "xiaoming")
+    mark = emulator.mark()
+    await Taps(emulator, "xiaoming").tap(welcome, "提现")
+    told = await emulator.wait_for_message("xiaoming", since=mark)
+    assert told.text == "请先用 /verify 完成实名认证。" and told.buttons() == []  # no keypad
+
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
+    mark = emulator.mark()
+    await Taps(emulator, "xiaoming").tap(welcome, "提现")
+    told = await emulator.wait_for_message("xiaoming", since=mark)
+    assert told.text == "请先绑定银行卡：/bindcard <卡号>。"
+    assert await available(wallet, XIAOMING) == 50_00
 
 
 async def test_the_command_lists_are_short_and_localized_and_the_bot_describes_itself(

@@ -280,3 +280,27 @@ async def test_a_count_in_other_digits_is_refused_clearly(emulator, wallet, alic
     reply = await emulator.wait_for_message(emulator.group)
     assert "1 to 100 shares" in reply.text
     assert await available(wallet, ALICE) == 300_00
+
+
+@pytest.mark.parametrize(
+    ("sender", "words"),
+    [("alice", "Not enough money in your wallet"), ("xiaoming", "钱包余额不足")],
+)
+async def test_a_packet_beyond_the_balance_is_refused_in_the_group_without_showing_the_balance(
+    emulator, wallet, sender, words
+):
+    await fund(wallet, ALICE, 7_35)
+    await fund(wallet, XIAOMING, 7_35)
+    await emulator.send_text(sender, "/redpacket 10 3", emulator.group)
+    reply = await emulator.wait_for_message(emulator.group)
+    assert words in reply.text
+    assert "¥" not in reply.text  # not "you have ¥7.35" for the whole group to read
+    assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 7_35
+
+
+async def test_a_huge_amount_is_refused_with_the_packets_own_limit(emulator, wallet, alice):
+    for command in ("/redpacket 99999999 3", "/redpacket_equal 99999999 2"):
+        await emulator.send_text("alice", command, emulator.group)
+        reply = await emulator.wait_for_message(emulator.group)
+        assert reply.text.startswith("A red packet holds at most ¥200.00.")  # not ¥1,000,000.00
+    assert await available(wallet, ALICE) == 300_00

@@ -66,6 +66,25 @@ async def test_2fa_setup_sends_a_qr_code_and_a_code_is_accepted_once(emulator, w
     assert not await wallet.two_factor.is_enabled(ALICE)
 
 
+async def test_2fa_off_or_on_when_it_already_is_says_so_and_starts_nothing(emulator, wallet):
+    await emulator.send_text("xiaoming", "/2fa off")
+    reply = await emulator.wait_for_message("xiaoming")
+    assert reply.text == "双重验证未开启，请用 /2fa 开启。"
+    assert not reply.message.photo and reply.buttons() == []  # no setup QR code, no keypad
+
+    await emulator.send_text("alice", "/start")
+    await emulator.wait_for_message("alice")
+    await wallet.two_factor.begin_setup(ALICE, "alice")
+    secret = await totp_secret(wallet, ALICE)
+    await wallet.two_factor.confirm_setup(ALICE, totp.code_at(secret, time.time() - 30))
+    await emulator.send_text("alice", "/2fa on")
+    reply = await emulator.wait_for_message("alice")
+    assert reply.text == "Two-factor authentication is already on." and reply.buttons() == []
+    assert await wallet.two_factor.is_enabled(ALICE)
+    await emulator.send_text("alice", "/2fa off")
+    assert "turn it off" in (await emulator.wait_for_message("alice")).text
+
+
 async def test_verify_checks_the_id_number_stores_it_once_and_deletes_the_message(emulator, wallet):
     await emulator.send_text("alice", "/verify")
     assert "/verify <your name>" in (await emulator.wait_for_message("alice")).text

@@ -279,3 +279,20 @@ async def test_a_large_payment_asks_for_a_2fa_code_after_the_pin(emulator, walle
     assert done.text.startswith("⏳")  # a new wallet moving this much also waits for review
     alice = await wallet.users.get(ALICE)
     assert (await wallet.ledger.balance(alice.account_id)).reserved == 2_000_00
+
+
+async def test_not_enough_money_is_told_plainly_and_never_shows_a_balance_in_the_group(
+    emulator, wallet
+):
+    await fund(wallet, ALICE, 20_00)
+    await fund(wallet, XIAOMING, 20_00)
+    await emulator.send_text("alice", "/send @xiaoming 25")
+    reply = await emulator.wait_for_message("alice")
+    assert reply.text == "Not enough money: you have ¥20.00, this needs ¥25.00."  # no usage line
+
+    said = await emulator.send_text("bob", "I fixed the gate 🔧", emulator.group)
+    for sender, words in (("alice", "Not enough money"), ("xiaoming", "钱包余额不足")):
+        await emulator.send_text(sender, "/send 50", emulator.group, reply_to=said)
+        reply = await emulator.wait_for_message(emulator.group)
+        assert words in reply.text and "¥" not in reply.text
+    assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 20_00

@@ -94,6 +94,12 @@ async def test_the_language_button_toggles_and_redraws_the_menu(emulator):
     assert (await emulator.wait_for_answer(query_id)).text == "已切换为中文。"
     edit = await emulator.wait_for_edit(menu)
     assert buttons(edit) == MENU_ZH
+    assert edit.text == "你想做什么？"  # no English left above the Chinese buttons
+
+    query_id = await emulator.tap("alice", menu, "English")
+    assert (await emulator.wait_for_answer(query_id)).text == "Language set to English."
+    edit = await emulator.wait_for_edit(menu)
+    assert (edit.text, buttons(edit)) == ("What would you like to do?", MENU_EN)
 
 
 async def test_help_lists_the_commands_of_the_chat_and_admin_ones_for_admins(emulator):
