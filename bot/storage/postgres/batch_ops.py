@@ -149,17 +149,17 @@ class GroupRefused(Exception):
 
 async def register_together(
     conn: asyncpg.Connection, clock: Callable[[], int], asked: Sequence[tuple[Profile, str]]
-) -> tuple[dict[int, User], set[int]]:
+) -> tuple[list[User], set[int]]:
     """``upsert_user(profile, currency, private_chat=False)`` for each of ``asked``, in a
-    few statements: the users by telegram id, and the ids registered for the first time.
-    (Two of them for one person or one username: one by one, in order.)"""
+    few statements: the user each one left (in ``asked``'s order), and the ids registered
+    for the first time. (Two of them for one person or one username: one by one, in
+    order, each answered with the user as it left it.)"""
     ids = [profile.telegram_id for profile, _ in asked]
     names = [profile.username.lower() for profile, _ in asked if profile.username]
     if len(set(ids)) != len(ids) or len(set(names)) != len(names):
-        users: dict[int, User] = {}
-        for profile, currency in asked:
-            users[profile.telegram_id] = await upsert_user(conn, clock, profile, currency, False)
-        return users, set()  # (only "new before its grab" needs the set: none then)
+        return [
+            await upsert_user(conn, clock, profile, currency, False) for profile, currency in asked
+        ], set()  # (only "new before its grab" needs the set: none then)
     now = clock()
     account_names = [f"user:{n}" for n in ids]
     currencies = [currency for _, currency in asked]
@@ -185,7 +185,8 @@ async def register_together(
         [p.language_code for p, _ in asked],
         now,
     )
-    return {row[0]: row_to_user(row) for row in rows}, {row[0] for row in rows if row[-1]}
+    users = {row[0]: row_to_user(row) for row in rows}
+    return [users[telegram_id] for telegram_id in ids], {row[0] for row in rows if row[-1]}
 
 
 # The group's checks in memory ------------------------------------------------------------
@@ -352,11 +353,12 @@ async def write_group(
     """Check and write ``ops`` (``(key, specs)`` pairs and ``GrabRequest``s) in the
     transaction open on ``conn`` (which holds the journal's lock when ``locked``)."""
     grabs = [op for op in ops if isinstance(op, GrabRequest)]
-    users: dict[int, User] = {}
+    registered: list[User] = []
     new: set[int] = set()
     asked = [(r.profile, r.currency) for r in grabs if r.profile is not None]
     if asked:
-        users, new = await register_together(conn, clock, asked)
+        registered, new = await register_together(conn, clock, asked)
+    users = iter(registered)  # each registering grab's user, in the queue's order
     packet_ids = sorted({r.packet_id for r in grabs})
     if not locked:
         await conn.execute(_LOCK_PACKETS_THEN_JOURNAL, packet_ids, JOURNAL_LOCK)
@@ -394,7 +396,7 @@ async def write_group(
     answers: list[tuple[bool, object]] = []
     for op in ops:
         if isinstance(op, GrabRequest):
-            user = users.get(op.user_id) if op.profile is not None else None
+            user = next(users) if op.profile is not None else None
             if user is not None:
                 known[user.telegram_id] = user.account_id  # registered at its turn
             try:
