@@ -130,6 +130,8 @@ PRIVATE_COMMANDS = (
     "split",
     "paycode",
     "start",
+    "menu",
+    "cancel",
     "balance",
     "history",
     "statement",
@@ -154,8 +156,9 @@ PRIVATE_COMMANDS = (
     "help",
 )
 # The list a private chat's menu button shows: short, the rest is one tap away in the
-# /start menu (every command above still works when typed).
-MENU_COMMANDS = ("start", "send", "request", "balance", "history", "help", "lang")
+# /menu (every command above still works when typed, /start too: Telegram offers it to
+# a newcomer by itself).
+MENU_COMMANDS = ("menu", "send", "request", "balance", "history", "help", "lang", "cancel")
 GROUP_COMMANDS = (
     "redpacket",
     "redpacket_equal",

@@ -162,6 +162,7 @@ __all__ = [
     "SplitNamesYou",
     "SplitNeedsNames",
     "SplitTooManyNames",
+    "SplitUnknownNames",
     "StorageError",
     "SupportError",
     "SupportTextInvalid",
@@ -446,6 +447,14 @@ class SplitNamesYou(SplitError):
     """The sender named themselves: they share every bill they split already."""
 
     code = "split_names_yourself"
+
+
+class SplitUnknownNames(SplitError):
+    """Names nobody in the wallet answers to; ``params['names']``, as written, comma
+    separated. The split is refused whole: no one is asked for a share of a bill that
+    leaves some of its people out."""
+
+    code = "split_unknown_names"
 
 
 class SplitAmountTooSmall(SplitError):

@@ -105,8 +105,8 @@ class RequestPayment:
 class SplitShare:
     name: str  # as the sender wrote it
     amount: int  # fen
-    user: User | None  # None: nobody the wallet knows
-    request: PaymentRequest | None  # None for an unknown name
+    user: User  # whom the name names (a split names no one the wallet does not know)
+    request: PaymentRequest  # asking them for ``amount``
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,9 @@ class WalletContext(CallbackContext[ExtBot, dict, dict, dict]):
 
     def __init__(self, application: Application, chat_id=None, user_id=None) -> None:
         super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+        # a /start link opened by someone new to the private chat (set by start_link), so
+        # what the link shows may greet them
+        self.first_visit = False
 
     @property
     def wallet(self) -> Wallet:

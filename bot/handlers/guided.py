@@ -6,7 +6,8 @@ id (``g:<flow id>:<key>``). Send begins with Telegram's contact picker
 (``KeyboardButtonRequestUsers``: the bot learns the user id, so people without a
 username can be paid) or the people paid lately; amounts come from a number pad with ¥
 quick picks; every step can also be typed (the person's next message is the answer, a
-stored :class:`~bot.handlers.questions.Questions`). Back and Cancel are on every step.
+stored :class:`~bot.handlers.questions.Questions`). Back and Cancel are on every step, and
+``/cancel`` leaves the flow (and any PIN keypad) from anywhere.
 A finished flow shows the feature's own confirmation card (then the PIN keypad): the
 money rules and the moving of money stay in the feature's service. A flow left half way
 expires quietly (:func:`sweep`), and a button of an expired or replaced step says so.
@@ -39,6 +40,7 @@ from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
     button_pattern,
+    command,
     current_user,
     error_text,
     language_of,
@@ -455,6 +457,27 @@ class Guide:
         else:
             await self.accept(update, context, flow, user, text, edit=False)
 
+    async def cancel_command(self, update: Update, context: WalletContext) -> None:
+        """Leave the guided flow and the PIN keypads in progress (/cancel), or say none was."""
+        user, language = await private_user(update, context, "guided.private_only")
+        if user is None:
+            return
+        wallet = context.wallet
+        flow = await wallet.guides.current(user.telegram_id)
+        ended = flow is not None and await wallet.guides.end(flow)
+        await self.answers.drop(user.telegram_id)
+        keypads = await wallet.pin_entry.cancel_open(user.telegram_id)
+        if ended and flow.message_id is not None:  # its step's buttons go with it
+            await _quietly(
+                context.bot.edit_message_text(
+                    translate(language, "guided.cancelled"), user.telegram_id, flow.message_id
+                )
+            )
+        key = "cancel.done" if ended or keypads else "cancel.nothing"
+        await update.effective_message.reply_text(
+            translate(language, key), reply_markup=ReplyKeyboardRemove()
+        )
+
     async def nothing_open(self, update: Update, context: WalletContext) -> None:
         """Back or Cancel of a recipient's keyboard whose flow is gone."""
         user = await current_user(update, context)
@@ -501,6 +524,7 @@ class Guide:
             MessageHandler(private & filters.StatusUpdate.USERS_SHARED, self.shared),
             MessageHandler(private & asked & filters.TEXT & ~filters.COMMAND, self.typed),
             MessageHandler(private & keyboard, self.nothing_open),
+            command("cancel", self.cancel_command),
             start_link(PACKET_LINK, self.from_link),
         ]
 

@@ -15,7 +15,6 @@ from telegram import (
 
 from bot.domain.errors import (
     AccountsMustBeDifferent,
-    SplitNeedsNames,
     UserNotFound,
     WalletError,
 )
@@ -30,7 +29,9 @@ from bot.i18n import LANGUAGES, translate
 
 __all__ = ["PACKET_KINDS", "check", "finish", "known_recipient", "pin_markup", "refusal"]
 
-PACKET_KINDS = tuple(PacketKind)  # the kind step's buttons, in this order
+# the kind step's buttons, in this order: not the password packet, which is grabbed by
+# typing its phrase in a group and so is made there (typed here, its name says so)
+PACKET_KINDS = tuple(kind for kind in PacketKind if kind is not PacketKind.PASSWORD)
 _KIND_NAMES = {"拼手气": "random", "普通": "equal", "专属": "exclusive", "口令": "password"}
 
 SET_PIN = "m:s:pin"  # the security menu's Set PIN (bot.handlers.menu)
@@ -76,7 +77,8 @@ def packet_kind(value: str) -> PacketKind:
     word = " ".join(value.split()).casefold()
     for kind in PacketKind:
         labels = {translate(language, f"guided.kind.{kind}").casefold() for language in LANGUAGES}
-        if word == kind.value or _KIND_NAMES.get(word) == kind.value or word in labels:
+        named = _KIND_NAMES.get(word.removesuffix("红包"))  # 口令 or 口令红包
+        if word == kind.value or named == kind.value or word in labels:
             if kind is PacketKind.PASSWORD:
                 raise PacketByPhrase()
             return kind
@@ -107,10 +109,9 @@ async def check(context: WalletContext, flow: Flow, user: User, value: str) -> d
         if recipient.telegram_id == user.telegram_id:
             raise AccountsMustBeDifferent(account_id=user.account_id)
         return {"recipient_id": recipient.telegram_id}
-    if step == "people":  # ids from the picker, or @names typed; split() checks them all
+    if step == "people":  # ids from the picker, or @names typed: each must be known
         people = list(dict.fromkeys(value.replace(",", " ").split()))
-        if not people:
-            raise SplitNeedsNames()
+        await wallet.requests.split_people(user, people)
         return {"people": people}
     if step == "amount":
         if kind == "send":

@@ -16,10 +16,13 @@ from bot.handlers.context import (
     admin_only,
     button_pattern,
     command,
+    is_private,
+    private_link,
     refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
 from bot.i18n import translate
+from bot.render.labels import kind_label
 
 HOLD = "h:"  # h:<held id>:a|r
 APPROVE, REJECT = "a", "r"
@@ -38,6 +41,19 @@ def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
     return user.display_name if user else str(telegram_id)
 
 
+def _reasons(language: str, reasons: tuple[str, ...]) -> str:
+    """Why the payment was held, in words (a reason whose words need the payer's limits,
+    or one the catalogs do not know, by its code)."""
+    words = []
+    for code in reasons:
+        try:
+            text = translate(language, f"risk.{code}")
+        except KeyError:
+            text = code
+        words.append(code if "{" in text else text)
+    return "; ".join(words)
+
+
 async def hold_text(application: Application, language: str, held: Held) -> str:
     wallet = application.bot_data[WALLET_KEY]
     people = {
@@ -52,8 +68,8 @@ async def hold_text(application: Application, language: str, held: Held) -> str:
         payer=_who(people, held.payer_telegram_id, language, held.kind),
         recipient=_who(people, held.recipient_telegram_id, language, held.kind),
         amount=format_fen(held.amount),
-        kind=held.kind,
-        reasons=", ".join(held.reasons),
+        kind=kind_label(language, held.kind),
+        reasons=_reasons(language, held.reasons),
     )
 
 
@@ -127,7 +143,11 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
 
 @admin_only
 async def review(update: Update, context: WalletContext, user, language) -> None:
-    """List the open holds with their buttons (admins only)."""
+    """List the open holds with their buttons (admins only, in the private chat)."""
+    if not is_private(update):
+        link = private_link(context)
+        await reply(update, context, translate(language, "admin.private_only", link=link))
+        return
     held = await context.wallet.guard.open_holds()
     if not held:
         await reply(update, context, translate(language, "hold.none"))

@@ -215,6 +215,10 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
     usage = translate(language, "merchant.refund_usage")
     try:
         payment_id, amount = _refund_args(list(context.args or []))
+        await wallet.merchants.check_refund(user.telegram_id, payment_id)
+    except WalletError as refused:
+        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        return
     except ValueError:
         await reply(update, context, usage)
         return
@@ -222,7 +226,6 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
         await reply(update, context, translate(language, "pin_not_set"))
         return
     try:
-        await wallet.merchants.check_refund(user.telegram_id, payment_id)
         key = f"mrefund:{payment_id}:{user.telegram_id}:{update.effective_message.message_id}"
         payload = {"payment_id": payment_id, "amount": amount, "key": key}
         view = await wallet.pin_entry.start_confirmation(
@@ -257,6 +260,12 @@ async def settle(update: Update, context: WalletContext) -> None:
     if len(args) > 1:
         await reply(update, context, translate(language, "merchant.settle_usage"))
         return
+    if not args:  # all of it: say so plainly when there is nothing
+        held = await context.wallet.ledger.balance(merchant.account_id)
+        if held.available <= 0:
+            text = translate(language, "merchant.settle_nothing", amount=format_fen(0))
+            await reply(update, context, text)
+            return
     key = f"msettle:{user.telegram_id}:{update.effective_message.message_id}"
     try:
         moved = await context.wallet.merchants.settle(

@@ -23,6 +23,7 @@ from bot.domain.errors import (
     CouponBudgetExhausted,
     CouponLimitReached,
     CouponUnavailable,
+    InsufficientFunds,
     VoucherUnavailable,
     WalletError,
 )
@@ -193,11 +194,20 @@ class Amounts:
             again = translate(language, "merchant.amount_again")
             await reply(update, context, error_text(language, refused) + "\n" + again)
             return
-        await self.questions.drop(user.telegram_id)
         if "code" in question:
+            await self.questions.drop(user.telegram_id)
             await collect_and_tell(update, context, user, language, question["code"], text)
             return
         target = PayTarget(int(question["merchant_id"]), amount)
+        try:  # more than the payer has: a smaller amount may still do, so ask again
+            await context.wallet.merchants.quote(user, target)
+        except InsufficientFunds as short:
+            again = translate(language, "merchant.amount_again")
+            await reply(update, context, error_text(language, short) + "\n" + again)
+            return
+        except WalletError:
+            pass  # the card says why
+        await self.questions.drop(user.telegram_id)
         await update.effective_message.reply_text(
             **await card_message(context, user, language, target)
         )

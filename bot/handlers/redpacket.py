@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
@@ -74,6 +73,7 @@ from bot.handlers.redpacket_text import (
 from bot.handlers.risk_text import decision_text
 from bot.handlers.start import start_link
 from bot.i18n import translate
+from bot.render.labels import deadline_time
 from bot.wallet.redpackets import CONFIRMATION
 
 __all__ = [
@@ -375,12 +375,8 @@ async def show_details(update: Update, context: WalletContext, packet_id: str) -
         )
     ]
     if packet.is_open:
-        deadline = datetime.fromtimestamp(packet.expires_at / 1000, UTC)
-        lines.append(
-            translate(
-                language, "redpacket.state.open", deadline=deadline.strftime("%Y-%m-%d %H:%M")
-            )
-        )
+        deadline = deadline_time(packet.expires_at)
+        lines.append(translate(language, "redpacket.state.open", deadline=deadline))
     elif packet.state.value == "finished":
         lines.append(translate(language, "redpacket.state.finished"))
     else:

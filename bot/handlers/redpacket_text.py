@@ -98,7 +98,8 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
             translate(language, "redpacket.luckiest", name=name, amount=format_fen(luckiest.amount))
         )
     if results.remaining == 0:
-        lines.append(translate(language, "redpacket.finished", count=packet.count))
+        key = "redpacket.finished_one" if packet.count == 1 else "redpacket.finished"
+        lines.append(translate(language, key, count=packet.count))
     else:
         lines.append(
             translate(

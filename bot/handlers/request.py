@@ -13,7 +13,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
-from bot.domain.errors import PaymentRequestExpired, PaymentRequestNotFound, WalletError
+from bot.domain.errors import (
+    InsufficientFunds,
+    PaymentRequestExpired,
+    PaymentRequestNotFound,
+    WalletError,
+)
 from bot.domain.money import format_fen
 from bot.domain.requests import PaymentRequest, PaymentStatus, RequestPayment
 from bot.domain.risk import RiskAction, RiskDecision
@@ -32,6 +37,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import tell
 from bot.handlers.risk_text import decision_text, reason_text
+from bot.handlers.start import MENU_TOPUP
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
@@ -164,6 +170,9 @@ async def show_request(update: Update, context: WalletContext, token: str) -> bo
         made, _ = await wallet.requests.quote(token, user)
     except PaymentRequestNotFound:
         return False
+    except InsufficientFunds as short:
+        await _top_up_first(update, context, language, user, token, short)
+        return True
     except WalletError as refused:
         await message.reply_text(error_text(language, refused))
         return True
@@ -173,6 +182,34 @@ async def show_request(update: Update, context: WalletContext, token: str) -> bo
         card_text(language, made, requester), reply_markup=card_markup(language, action.id)
     )
     return True
+
+
+async def _top_up_first(
+    update: Update,
+    context: WalletContext,
+    language: str,
+    payer: User,
+    token: str,
+    short: InsufficientFunds,
+) -> None:
+    """Too little money to pay the request: what it is, that the balance is short, and a
+    Top up button (with a welcome first for someone new here)."""
+    made = await context.wallet.requests.get(token)
+    requester = await context.wallet.users.get(made.requester_id)
+    welcome = translate(language, "request.welcome", name=payer.display_name)
+    lines = [welcome] if context.first_visit else []
+    asks = translate(
+        language, "request.asks", name=requester.display_name, amount=format_fen(made.amount)
+    )
+    lines += [
+        with_memo(language, asks, made.memo),
+        error_text(language, short),
+        translate(language, "request.top_up_first", link=pay_link(context, made)),
+    ]
+    button = InlineKeyboardButton(translate(language, "menu.topup"), callback_data=MENU_TOPUP)
+    await update.effective_message.reply_text(
+        "\n".join(lines), reply_markup=InlineKeyboardMarkup([[button]])
+    )
 
 
 async def _review(context: WalletContext, language: str, action) -> tuple:

@@ -2,17 +2,17 @@
 
 ``/split 90 @a @b [memo]`` → the total is shared by the sender and the people named
 (``bot.wallet.requests``: the sender's share first, taking any odd fen); each named person
-the wallet knows gets their request by DM, with a button that opens its pay link
-(``bot.handlers.request`` takes it from there). The sender gets an overview: their own
-share, who was asked, whom the bot could not message (with their links), and the names
-nobody here answers to.
+gets their request by DM, with a button that opens its pay link (``bot.handlers.request``
+takes it from there). The sender gets an overview: their own share, who was asked, and
+whom the bot could not message (with their links). A name nobody here answers to refuses
+the split before anything is made, naming them.
 """
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.domain.errors import WalletError
+from bot.domain.errors import SplitUnknownNames, WalletError
 from bot.domain.money import format_fen
 from bot.domain.requests import SplitBill, SplitShare
 from bot.domain.users import User
@@ -40,6 +40,9 @@ async def split(update: Update, context: WalletContext) -> None:
     memo = " ".join(args[1 + len(names) :])
     try:
         bill = await context.wallet.requests.split(user, args[0], names, memo)
+    except SplitUnknownNames as unknown:  # the names were well written: say whom to fix
+        await message.reply_text(error_text(language, unknown))
+        return
     except WalletError as refused:
         text = error_text(language, refused) + "\n" + translate(language, "split.usage")
         await message.reply_text(text)
@@ -51,7 +54,7 @@ async def share_bill(context: WalletContext, language: str, user: User, bill: Sp
     """DM each person of ``bill`` their share; the sender's overview."""
     unreached = []
     for share in bill.shares:
-        if share.request is not None and not await _send_share(context, user, bill, share):
+        if not await _send_share(context, user, bill, share):
             unreached.append(share)
     return split_summary(context, language, bill, unreached)
 
@@ -97,8 +100,7 @@ def split_summary(
             own=format_fen(bill.own_share),
         )
     ]
-    sent = [s for s in bill.shares if s.request is not None and s not in unreached]
-    unknown = [s for s in bill.shares if s.request is None]
+    sent = [s for s in bill.shares if s not in unreached]
     if sent:
         lines.append(translate(language, "split.sent"))
         lines += [f"• {s.user.display_name}: {format_fen(s.amount)}" for s in sent]
@@ -108,9 +110,6 @@ def split_summary(
             f"• {s.user.display_name}: {format_fen(s.amount)} {pay_link(context, s.request)}"
             for s in unreached
         ]
-    if unknown:
-        lines.append(translate(language, "split.unknown"))
-        lines += [f"• {s.name}: {format_fen(s.amount)}" for s in unknown]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""/start, /help and the main menu; the frame of every ``/start <payload>`` link.
+"""/start, /menu, /help and the main menu; the frame of every ``/start <payload>`` link.
 
 A feature that owns a deep link (``t.me/<bot>?start=<prefix><rest>``) adds a handler of
 its own made by :func:`start_link` (PTB's deep-linking pattern: a ``/start`` handler per
@@ -35,6 +35,7 @@ __all__ = [
     "MENU_LANGUAGE",
     "MENU_PREFIX",
     "MENU_SUPPORT",
+    "MENU_TOPUP",
     "Links",
     "follow",
     "handlers",
@@ -47,6 +48,7 @@ MENU_BALANCE = "m:balance"
 MENU_HELP = "m:help"
 MENU_LANGUAGE = "m:lang"
 MENU_SUPPORT = "m:support"
+MENU_TOPUP = "m:topup"
 
 # Shows what a link's ``rest`` names in the private chat; False: there is no such thing.
 Show = Callable[[Update, WalletContext, str], Awaitable[bool]]
@@ -58,7 +60,7 @@ Links = Mapping[str, Sequence[Show]]
 # security settings and the offers two: their own menus). Each button's feature owns
 # its handler; the guided flows (send, request, packet, withdraw) are bot.handlers.guided.
 MENU_ROWS = (
-    ((MENU_BALANCE, "menu.balance"), ("m:topup", "menu.topup")),
+    ((MENU_BALANCE, "menu.balance"), (MENU_TOPUP, "menu.topup")),
     ((f"{MENU}send", "menu.send"), (f"{MENU}request", "menu.request")),
     ((f"{MENU}packet", "menu.packet"), (f"{MENU}split", "menu.split")),
     (("m:scan", "menu.scan"), ("m:history", "menu.history")),
@@ -113,8 +115,8 @@ async def _welcome(update: Update, context: WalletContext, before, user, *, bad_
     )
 
 
-async def start(update: Update, context: WalletContext) -> None:
-    """Open the user's wallet and show the menu."""
+async def _open(update: Update, context: WalletContext, *, bad_link: bool) -> None:
+    """The wallet and its menu in a private chat; in a group, the way to the private chat."""
     before, user = await _arrive(update, context)
     if user is None:
         return
@@ -122,16 +124,27 @@ async def start(update: Update, context: WalletContext) -> None:
         language = language_of(update, user)
         await reply(update, context, translate(language, "help.group", link=private_link(context)))
         return
+    await _welcome(update, context, before, user, bad_link=bad_link)
+
+
+async def start(update: Update, context: WalletContext) -> None:
+    """Open the user's wallet and show the menu."""
     # a payload no feature took: an unknown link (a feature's own links come to its handler)
-    await _welcome(update, context, before, user, bad_link=bool(context.args))
+    await _open(update, context, bad_link=bool(context.args))
+
+
+async def menu_command(update: Update, context: WalletContext) -> None:
+    """Show the main menu, as /start does."""
+    await _open(update, context, bad_link=False)
 
 
 def start_link(prefix: str, *shows: Show) -> CommandHandler:
     """The handler of ``/start <prefix><rest>`` in a private chat.
 
-    The first of ``shows`` that finds what ``rest`` names answers; when none does, the
-    welcome says the link is not valid, as for any unknown link. In a group a link is
-    not followed: the plain /start points to the private chat.
+    The first of ``shows`` that finds what ``rest`` names answers (``context.first_visit``
+    says whether the person is new to the private chat); when none does, the welcome says
+    the link is not valid, as for any unknown link. In a group a link is not followed:
+    the plain /start points to the private chat.
     """
     link = re.compile(rf"^/start(?:@\w+)?\s+{re.escape(prefix)}(\S*)")
 
@@ -141,6 +154,7 @@ def start_link(prefix: str, *shows: Show) -> CommandHandler:
         if user is None:
             return
         rest = context.match.group(1)
+        context.first_visit = before is None or not before.private_chat
         for show in shows:
             if await show(update, context, rest):
                 return
@@ -178,9 +192,10 @@ async def menu_help(update: Update, context: WalletContext) -> None:
 
 def handlers() -> list:
     """/start (the plain one: register it after every feature's :func:`start_link`),
-    /help and the menu's help button."""
+    /menu, /help and the menu's help button."""
     return [
         command("start", start),
+        command("menu", menu_command),
         command("help", help_command),
         CallbackQueryHandler(menu_help, pattern=f"^{MENU_HELP}$"),
     ]

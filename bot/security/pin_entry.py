@@ -87,6 +87,7 @@ class _Entry:
     reset: bool = False  # a 2FA code replaced the current PIN
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     born: float = field(default_factory=time.monotonic)
+    owner: int | None = None  # the person typing (known once the keypad is shown or used)
 
 
 class PinEntry:
@@ -112,22 +113,19 @@ class PinEntry:
         """A keypad to set a PIN, or to change it (asking for the current one first)."""
         self._forget_stale()
         purpose = CHANGE if await self.pins.has_pin(telegram_id) else SET
-        action = await self.actions.create(telegram_id, purpose)
-        return self._view(action.id, _FIRST_STEP[purpose])
+        return self._opened(await self.actions.create(telegram_id, purpose))
 
     async def start_reset(self, telegram_id: int) -> KeypadView:
         """A keypad to replace a forgotten PIN, proving who you are with a 2FA code."""
         self._forget_stale()
         if not await self.two_factor.is_enabled(telegram_id):
             raise TotpNotEnabled()
-        action = await self.actions.create(telegram_id, RESET)
-        return self._view(action.id, _FIRST_STEP[RESET])
+        return self._opened(await self.actions.create(telegram_id, RESET))
 
     async def start_two_factor(self, telegram_id: int, *, enable: bool) -> KeypadView:
         """A keypad for the code that turns 2FA on (after ``begin_setup``) or off."""
         self._forget_stale()
-        action = await self.actions.create(telegram_id, TOTP_ON if enable else TOTP_OFF)
-        return self._view(action.id, _FIRST_STEP[action.purpose])
+        return self._opened(await self.actions.create(telegram_id, TOTP_ON if enable else TOTP_OFF))
 
     async def start_confirmation(
         self, telegram_id: int, what: str, payload: dict, *, pin: bool = True
@@ -141,8 +139,7 @@ class PinEntry:
         if what not in self._confirmations:
             raise ValueError(f"no confirmation registered for {what!r}")
         payload = {**payload, "needs_pin": pin}
-        action = await self.actions.create(telegram_id, CONFIRM + what, payload)
-        return self._view(action.id, _first_step(action))
+        return self._opened(await self.actions.create(telegram_id, CONFIRM + what, payload))
 
     async def press(self, telegram_id: int, action_id: str, key: str) -> KeypadView:
         """One key of the keypad: a digit, DELETE or CANCEL."""
@@ -160,6 +157,7 @@ class PinEntry:
                 raise ActionNotFound(action_id=action_id)
             if not entry.step:
                 entry.step = _first_step(action)
+            entry.owner = telegram_id
             if key == CANCEL:
                 await self.actions.cancel(action)
                 self._entries.pop(action_id, None)
@@ -174,6 +172,28 @@ class PinEntry:
                 return self._view(action_id, entry.step, entry.digits)
             digits, entry.digits = entry.digits, ""
             return await self._complete(action, entry, digits)
+
+    async def cancel_open(self, telegram_id: int) -> int:
+        """Cancel the person's keypads in progress, as their Cancel key would; how many.
+
+        Only keypads shown or pressed since this process started are known here (half-typed
+        PINs live in memory); an older keypad's own Cancel key still works.
+        """
+        cancelled = 0
+        for action_id, entry in list(self._entries.items()):
+            if entry.owner != telegram_id:
+                continue
+            async with entry.lock:  # after any press already under way
+                if self._entries.get(action_id) is not entry:
+                    continue  # finished meanwhile
+                del self._entries[action_id]
+                try:
+                    action = await self.actions.open_for(telegram_id, action_id, purpose="")
+                except WalletError:
+                    continue  # used, expired or cancelled already
+                await self.actions.cancel(action)
+                cancelled += 1
+        return cancelled
 
     async def _complete(self, action: Action, entry: _Entry, digits: str) -> KeypadView:
         user = action.telegram_id
@@ -240,6 +260,12 @@ class PinEntry:
         await self.actions.finish(action)
         self._entries.pop(action.id, None)
         return KeypadView(action.id, f"2fa.{entry.step.removeprefix('totp_')}", finished=True)
+
+    def _opened(self, action: Action) -> KeypadView:
+        """The first step of a new keypad, which belongs to the person it was made for."""
+        view = self._view(action.id, _first_step(action))
+        self._entries[action.id].owner = action.telegram_id
+        return view
 
     def _view(
         self, action_id: str, step: str, digits: str = "", error: WalletError | None = None

@@ -24,9 +24,10 @@ request is paid at once or not at all, so the payer is told why and nothing is r
 request stays open; ``/send`` still offers the reviewed way).
 
 Split bills: the total is shared by the sender and the people they name, in fen, by
-:func:`split_shares`, the sender's share first. Each named person the wallet knows gets a
-request for their share; unknown names are reported with their share, and nothing is
-created until every name and the total have passed the checks.
+:func:`split_shares`, the sender's share first. Each named person gets a request for their
+share. A name the wallet does not know refuses the whole split (the refusal names every
+unknown one, so the sender can fix them all at once), and nothing is created until every
+name and the total have passed the checks.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bot.domain.errors import (
     SplitNamesYou,
     SplitNeedsNames,
     SplitTooManyNames,
+    SplitUnknownNames,
     UserNotFound,
     WalletError,
 )
@@ -228,17 +230,13 @@ class Requests:
             raise PaymentRequestNotFound(token=token)
         return await self.store.cancel_request(token, requester_id)
 
-    async def split(
-        self, requester: User, amount_text: str, names: Sequence[str], memo: str = ""
-    ) -> SplitBill:
-        """Split a bill among the sender and ``names``; a request to each known person.
+    async def split_people(self, requester: User, names: Sequence[str]) -> list[User]:
+        """The people ``names`` name, in order, for a bill ``requester`` splits.
 
-        The shares come from :func:`split_shares` over the sender and then the names in
-        the order written, so the sender's share takes the first odd fen. Every check (the
-        total, 1–20 names, no one twice, not the sender, a fen each) runs before anything
-        is saved; the requests are saved together.
+        Refused unless there are 1–20 names, no one twice (as written, or as a username
+        and an id of the same person), not the requester, and every name is someone the
+        wallet knows (``SplitUnknownNames`` names all the others at once).
         """
-        total = parse_amount(amount_text)
         if not names:
             raise SplitNeedsNames()
         if len(names) > MAX_SPLIT_NAMES:
@@ -248,10 +246,6 @@ class Requests:
             if _name_key(name) in seen:
                 raise SplitDuplicateName(name=name)
             seen.add(_name_key(name))
-        memo = _clean_memo(memo)
-        people = len(names) + 1
-        if total < people:
-            raise SplitAmountTooSmall(people=people, minimum=people)
         found = [await self.users.find(name) for name in names]
         ids: set[int] = set()
         for name, user in zip(names, found, strict=True):
@@ -262,18 +256,32 @@ class Requests:
             if user.telegram_id in ids:  # @bob and Bob's numeric id
                 raise SplitDuplicateName(name=name)
             ids.add(user.telegram_id)
+        unknown = [name for name, user in zip(names, found, strict=True) if user is None]
+        if unknown:
+            raise SplitUnknownNames(names=", ".join(unknown))
+        return [user for user in found if user is not None]
+
+    async def split(
+        self, requester: User, amount_text: str, names: Sequence[str], memo: str = ""
+    ) -> SplitBill:
+        """Split a bill among the sender and ``names``; a request to each of them.
+
+        The shares come from :func:`split_shares` over the sender and then the names in
+        the order written, so the sender's share takes the first odd fen. Every check (the
+        total, the people: :meth:`split_people`, a fen each) runs before anything is
+        saved; the requests are saved together.
+        """
+        total = parse_amount(amount_text)
+        found = await self.split_people(requester, names)
+        memo = _clean_memo(memo)
+        people = len(names) + 1
+        if total < people:
+            raise SplitAmountTooSmall(people=people, minimum=people)
         own, *amounts = split_shares(total, people)
         now = self.store.now_ms()
         shares = [
-            SplitShare(
-                name,
-                amount,
-                user,
-                self._new(requester.telegram_id, amount, memo, now) if user else None,
-            )
+            SplitShare(name, amount, user, self._new(requester.telegram_id, amount, memo, now))
             for name, amount, user in zip(names, amounts, found, strict=True)
         ]
-        made = [share.request for share in shares if share.request is not None]
-        if made:
-            await self.store.create_requests(made)
+        await self.store.create_requests([share.request for share in shares])
         return SplitBill(total, own, tuple(shares), memo)

@@ -145,9 +145,11 @@ class Withdrawals:
         await self._card_last4(telegram_id)
 
     async def order(self, user: User, amount_text: str) -> WithdrawalOrder:
-        """Check everything the user can get wrong, before anything is shown or moved."""
-        card_last4 = await self._card_last4(user.telegram_id)
+        """Check everything the user can get wrong, before anything is shown or moved: the
+        amount as written first (a typo is told as one, verified or not), then the real
+        name and the card, then the balance."""
         amount = parse_amount(amount_text)
+        card_last4 = await self._card_last4(user.telegram_id)
         await self.ledger.check_can_send(user.account_id, amount)
         return WithdrawalOrder(user.telegram_id, amount, card_last4)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 
@@ -149,3 +150,43 @@ async def test_a_failed_audit_lists_what_was_tampered_with(emulator, wallet, set
 
     # the row as it was: the wallet fixture audits the ledger again after the test
     tamper(settings.database_url, "UPDATE transfers SET amount = 1234 WHERE key = 't1'")
+
+
+async def test_a_held_payment_is_shown_to_the_admin_in_words_not_codes(emulator, wallet):
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
+    await start_private(emulator, "alice")
+    await emulator.send_text("xiaoming", "/send @bob 1500")
+    card = await emulator.wait_for_message("xiaoming")
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    await enter_pin(emulator, "xiaoming", card)
+    told = await emulator.wait_for_message("alice", since=0, text="Held payment")
+    await emulator.send_text("alice", "/review")
+    listed = await emulator.wait_for_message("alice", text="Held payment")
+    for review in (told, listed):
+        assert review.text == (
+            "⏳ Held payment #1: 小明 → Bob, ¥1,500.00 (Transfer). Reasons: this is a large "
+            "amount for a new wallet; the payment PIN is needed"
+        )
+
+
+async def test_review_asked_in_a_group_stays_in_the_private_chat(emulator, wallet):
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
+    await emulator.send_text("xiaoming", "/send @bob 1500")  # held for review
+    card = await emulator.wait_for_message("xiaoming")
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    await enter_pin(emulator, "xiaoming", card)
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/review", emulator.group)
+    answer = await emulator.wait_for_message(emulator.group, since=mark)
+    assert answer.text == (
+        "Admin information is shown in our private chat only: https://t.me/wallet_sandbox_bot"
+    )
+    await asyncio.sleep(0.2)  # and no held payment with its buttons follows
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert said == [answer]
+    await emulator.send_text("alice", "/review")  # in private it is shown
+    assert (await emulator.wait_for_message("alice", text="Held payment")).buttons()

@@ -128,7 +128,7 @@ async def test_a_random_packet_is_made_in_private_and_sent_into_the_group_by_inl
     assert await available(wallet, ALICE) == 100_00  # nothing moves before the PIN
     await taps.tap(card, "Confirm")
     done = await enter_pin(emulator, "alice", card)
-    assert "Your red packet of ¥20.00 is ready" in done.text
+    assert "Your red packet of ¥20.00 is in the chat now" in done.text
     print(f"\nsend a random red packet into the group: {taps.count} taps + the PIN")
     assert taps.count <= 9
     await emulator.wait_for(
@@ -370,7 +370,7 @@ async def test_the_command_lists_are_short_and_localized_and_the_bot_describes_i
         for language in ("", "zh"):
             assert 1 <= len(names[scope, language]) <= 8
         assert texts[scope, ""] != texts[scope, "zh"]
-    assert "start" in names["all_private_chats", "zh"]
+    assert {"menu", "cancel"} <= set(names["all_private_chats", "zh"])
     descriptions = sandbox.emulator.descriptions
     for which in ("description", "short_description"):
         assert descriptions[which, ""] and descriptions[which, "zh"]
@@ -398,6 +398,126 @@ async def test_a_bill_is_split_with_people_picked_at_once(
     assert "split a bill of ¥100.00 among 3 people. Your share: ¥33.33" in told.text
     assert requests_saved(settings) == 2
     print(f"\nsplit a bill with two neighbours: {taps.count} taps")
+    assert handler_errors(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("who", "welcome"), [("alice", "Welcome back, Alice."), ("xiaoming", "欢迎回来")]
+)
+async def test_menu_shows_the_main_menu_as_start_does(emulator, wallet, caplog, who, welcome):
+    started = await menu(emulator, who)
+    mark = emulator.mark()
+    await emulator.send_text(who, "/menu")
+    shown = await emulator.wait_for_message(who, since=mark)
+    assert shown.text.startswith(welcome)
+    assert shown.reply_markup == started.reply_markup and len(shown.buttons()) > 10
+    assert handler_errors(caplog) == []
+
+
+CANCELLED = {
+    "alice": "✖ Cancelled what was in progress. Nothing was sent and nothing was changed.",
+    "xiaoming": "✖ 已取消进行中的操作，没有付款，也没有任何改动。",
+}
+NOTHING_TO_CANCEL = {
+    "alice": "Nothing is in progress, so there is nothing to cancel. /menu shows what you can do.",
+    "xiaoming": "当前没有进行中的操作，无需取消。发送 /menu 查看能做什么。",
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "telegram_id", "send_button", "request_button", "step_cancelled"),
+    [
+        ("alice", ALICE, "Send", "Request", "✖ Cancelled. Nothing was sent."),
+        ("xiaoming", XIAOMING, "转账", "收款码", "✖ 已取消，没有付出任何钱。"),
+    ],
+)
+async def test_cancel_leaves_the_guided_flow_in_progress_and_says_so(
+    emulator,
+    wallet,
+    settings,
+    caplog,
+    who,
+    telegram_id,
+    send_button,
+    request_button,
+    step_cancelled,
+):
+    await fund(wallet, telegram_id, 100_00)
+    taps = Taps(emulator, who)
+    welcome = await menu(emulator, who)
+    await taps.tap(welcome, send_button)  # the recipient's step: the contact picker's keyboard
+    assert emulator.chat(who).reply_keyboard
+    mark = emulator.mark()
+    await emulator.send_text(who, "/cancel")
+    told = await emulator.wait_for_message(who, since=mark)
+    assert told.text == CANCELLED[who]
+    assert await wallet.guides.current(telegram_id) is None
+    assert not emulator.chat(who).reply_keyboard  # the picker went with the flow
+
+    step = await taps.tap(welcome, request_button)  # the amount's number pad
+    mark = emulator.mark()
+    await emulator.send_text(who, "/cancel")
+    told = await emulator.wait_for_message(who, since=mark)
+    assert told.text == CANCELLED[who]
+    assert (await emulator.wait_for_edit(step, since=mark)).text == step_cancelled
+    mark = emulator.mark()
+    await emulator.send_text(who, "12")  # no step asks for it any more
+    assert "/help" in (await emulator.wait_for_message(who, since=mark)).text
+    assert requests_saved(settings) == 0
+
+    mark = emulator.mark()
+    await emulator.send_text(who, "/cancel")
+    assert (await emulator.wait_for_message(who, since=mark)).text == NOTHING_TO_CANCEL[who]
+    assert handler_errors(caplog) == []
+
+
+@pytest.mark.parametrize("who", ["alice", "xiaoming"])
+async def test_cancel_leaves_a_pin_keypad_and_its_keys_then_do_nothing(
+    emulator, wallet, caplog, who
+):
+    payer = {"alice": ALICE, "xiaoming": XIAOMING}[who]
+    await fund(wallet, payer, 100_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text(who, "/send @bob 5")
+    card = await emulator.wait_for_message(who)
+    await Taps(emulator, who).tap(card, card.buttons()[0]["text"])  # Confirm: the keypad
+    mark = emulator.mark()
+    await emulator.send_text(who, "/cancel")
+    assert (await emulator.wait_for_message(who, since=mark)).text == CANCELLED[who]
+    mark = emulator.mark()
+    for digit in "739201":  # the right PIN, too late
+        answer = await emulator.wait_for_answer(await emulator.tap(who, card, digit), since=mark)
+    assert answer.data.get("show_alert")
+    assert await available(wallet, payer) == 100_00 and await available(wallet, BOB) == 0
+    assert handler_errors(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("who", "telegram_id", "button", "asked_again", "refused"),
+    [
+        ("alice", ALICE, "Split a bill", "Split with whom?", "I don't know @nobody yet"),
+        ("xiaoming", XIAOMING, "AA 收款", "和谁一起分？", "我还不认识 @nobody，"),
+    ],
+)
+async def test_a_split_by_taps_refuses_a_typed_name_nobody_answers_to(
+    emulator, wallet, settings, caplog, who, telegram_id, button, asked_again, refused
+):
+    await emulator.send_text("bob", "/start")
+    await emulator.wait_for_message("bob")
+    taps = Taps(emulator, who)
+    await taps.tap(await menu(emulator, who), button)
+    mark = emulator.mark()
+    await emulator.send_text(who, "@bob @nobody")
+    again = await emulator.wait_for_message(who, since=mark)
+    assert refused in again.text and asked_again in again.text
+    assert (await wallet.guides.current(telegram_id)).step == "people"
+    assert "people" not in (await wallet.guides.current(telegram_id)).data
+    mark = emulator.mark()
+    await emulator.send_text(who, "@bob")  # fixed: the flow goes on to the amount
+    amount = await emulator.wait_for_message(who, since=mark)
+    assert (await wallet.guides.current(telegram_id)).step == "amount"
+    assert "Bob" in amount.text
+    assert requests_saved(settings) == 0
     assert handler_errors(caplog) == []
 
 

@@ -1,5 +1,5 @@
-"""The guided red packet offers every kind; inline mode sends each; the admins' command
-list stays short.
+"""The guided red packet offers every kind made in private (a password packet is made in
+its group); inline mode sends each; the admins' command list stays short.
 
 Made by taps from the /start menu (amounts typed where a person would type them), sent
 into the neighbourhood group through inline mode, grabbed there.
@@ -24,7 +24,7 @@ async def send_by_inline_mode(emulator, ready, who: str = "alice"):
     card = await emulator.wait_for_message(who, text="red packet")
     await Taps(emulator, who).tap(card, "Confirm")
     done = await enter_pin(emulator, who, card)
-    assert "is ready" in done.text
+    assert "is in the chat now" in done.text
     await emulator.wait_for(
         lambda e: e.kind == "edit" and e.inline_message_id == posted.inline_message_id, since=0
     )
@@ -116,7 +116,11 @@ async def test_the_password_kind_explains_itself_and_a_wrong_kind_is_asked_again
     welcome = await menu(emulator, "alice")
     taps = Taps(emulator, "alice")
     step = await taps.tap(welcome, "Red packet")
-    told = await taps.tap(step, "Password")
+    offered = [b["text"] for b in step.buttons()]
+    assert "🔑 Password (口令)" not in offered and "👤 Exclusive (专属)" in offered
+    mark = emulator.mark()
+    await emulator.send_text("alice", "password")  # typed all the same: where to make one
+    told = await emulator.wait_for_message("alice", since=mark)
     assert "/redpacket_pwd <total> <count> <phrase>" in told.text
     assert "Which kind of red packet?" in told.text and "Equal" in str(told.reply_markup)
     mark = emulator.mark()
@@ -142,7 +146,10 @@ async def test_the_kind_step_speaks_chinese(emulator, wallet, caplog):
     taps = Taps(emulator, "xiaoming")
     step = await taps.tap(welcome, "红包")
     assert "发哪种红包" in step.text and "专属红包" in str(step.reply_markup)
-    told = await taps.tap(step, "口令红包")
+    assert "口令红包" not in str(step.reply_markup)  # made in a group only: not offered here
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "口令红包")
+    told = await emulator.wait_for_message("xiaoming", since=mark)
     assert "口令红包要在群里发" in told.text and "/redpacket_pwd" in told.text
     assert handler_errors(caplog) == []
 
@@ -157,7 +164,7 @@ async def test_the_admins_command_list_is_short_and_localized(sandbox, applicati
             admin[language] = value
     names = {language: [c["command"] for c in value] for language, value in admin.items()}
     assert names[""] == names["zh"] == list(MENU_COMMANDS + ADMIN_MENU)
-    assert len(names[""]) <= 13 < len(MENU_COMMANDS + ADMIN_COMMANDS)
+    assert len(names[""]) <= 14 < len(MENU_COMMANDS + ADMIN_COMMANDS)
     assert "freeze" not in names[""] and "voucher_issue" not in names[""]
     english = [c["description"] for c in admin[""]]
     chinese = [c["description"] for c in admin["zh"]]

@@ -50,18 +50,19 @@ async def test_a_request_opened_after_its_deadline_says_when_it_expired_in_both_
     sent, payload = await make_request(emulator, "alice", "/request 5 noodles")
     made = await wallet.requests.get(payload.removeprefix("pay_"))
     deadline = deadline_time(made.expires_at)
-    assert f"It can be paid until {deadline}." in sent.text
+    assert f"It can be paid until {deadline} (Beijing time)." in sent.text
     await outlive(made.expires_at)
 
     late = await open_card(emulator, "bob", payload)
     assert late.text == (
-        f"This request expired on {deadline}. No money was sent;"
+        f"This request expired on {deadline} (Beijing time). No money was sent;"
         " ask for a new request if you still want to pay."
     )
     assert not late.buttons()
     zh = await open_card(emulator, "xiaoming", payload)
     assert (
-        zh.text == f"这笔收款请求已于 {deadline} 过期，没有扣款。如仍需付款，请让对方重新发起收款。"
+        zh.text == f"这笔收款请求已于 {deadline}（北京时间）过期，没有扣款。"
+        "如仍需付款，请让对方重新发起收款。"
     )
     assert await available(wallet, BOB) == await available(wallet, XIAOMING) == 50_00
     assert await available(wallet, ALICE) == 0
@@ -78,7 +79,8 @@ async def test_a_request_that_expires_at_the_keypad_is_refused_and_moves_nothing
     await outlive(made.expires_at)
 
     done = await enter_pin(emulator, "bob", card)  # the PIN comes too late
-    assert done.text.startswith(f"This request expired on {deadline_time(made.expires_at)}.")
+    deadline = deadline_time(made.expires_at)
+    assert done.text.startswith(f"This request expired on {deadline} (Beijing time).")
     assert await available(wallet, BOB) == 50_00
     assert await available(wallet, ALICE) == 0
 
@@ -103,7 +105,8 @@ async def test_the_requester_sees_an_expired_request_as_expired(emulator, wallet
 
     shown = await tap_and_wait(emulator, "alice", sent, "Cancel request")
     assert shown.text == (
-        f"Request for ¥6.00 expired on {deadline_time(made.expires_at)} without being paid."
+        f"Request for ¥6.00 expired on {deadline_time(made.expires_at)} (Beijing time)"
+        " without being paid."
         " Its link and QR code no longer work."
     )
     assert not shown.buttons()
@@ -123,7 +126,7 @@ async def test_a_late_checkout_says_until_when_the_invoice_could_be_paid(emulato
 
     deadline = deadline_time(topup.expires_at)
     assert await refusal_of(emulator, "alice", invoice) == (
-        f"This invoice has expired (it could be paid until {deadline})."
+        f"This invoice has expired (it could be paid until {deadline}, Beijing time)."
         " Nothing was charged; send /topup for a new one."
     )
     await emulator.send_text("xiaoming", "/topup 10")
@@ -131,7 +134,7 @@ async def test_a_late_checkout_says_until_when_the_invoice_could_be_paid(emulato
     topup = await wallet.store.topups.get_topup(invoice.data["invoice_payload"])
     await outlive(topup.expires_at)
     assert await refusal_of(emulator, "xiaoming", invoice) == (
-        f"这张账单已过期（付款期限为 {deadline_time(topup.expires_at)}），未扣款。"
+        f"这张账单已过期（付款期限为 {deadline_time(topup.expires_at)}，北京时间），未扣款。"
         "请发送 /topup 重新充值。"
     )
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 0

@@ -7,6 +7,7 @@ import asyncio
 import io
 import logging
 import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from PIL import Image
@@ -189,6 +190,25 @@ async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_
     assert errors_logged(caplog) == []
 
 
+@pytest.mark.parametrize(
+    ("who", "deadline"),
+    [
+        ("bob", r"\(until (\d{4}-\d\d-\d\d \d\d:\d\d), Beijing time\)"),
+        ("xiaoming", r"（至 (\d{4}-\d\d-\d\d \d\d:\d\d)，北京时间）"),
+    ],
+)
+async def test_the_pay_code_says_until_when_in_beijing_time(emulator, wallet, who, deadline):
+    await start_private(emulator, who)
+    await emulator.send_text(who, "/paycode")
+    shown = await emulator.wait_for_message(who)
+    until = re.search(deadline, shown.text)
+    assert until, shown.text
+    beijing = timezone(timedelta(hours=8))
+    when = datetime.strptime(until.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=beijing)
+    expected = datetime.now(UTC) + timedelta(seconds=wallet.paycodes.ttl_s)
+    assert abs((when - expected).total_seconds()) <= 60
+
+
 async def test_a_merchant_collects_by_a_photo_of_the_pay_code_and_a_late_code_is_refused(
     emulator, wallet
 ):
@@ -274,7 +294,7 @@ async def test_sales_show_today_and_this_month(emulator, wallet):
     await emulator.wait_for_message("wangfang")
     await emulator.send_text("wangfang", "/settle")  # nothing left to move
     empty = await emulator.wait_for_message("wangfang")
-    assert empty.text.startswith("余额不足")
+    assert empty.text == "店铺余额为 ¥0.00，暂时没有可转入钱包的钱。"
     assert await available(wallet, WANGFANG) == 18_50
     assert await shop_account(wallet) == 0
 
@@ -390,3 +410,51 @@ async def test_a_photo_of_a_request_or_a_charge_shows_the_card_its_link_would(em
     card = await emulator.wait_for_message("bob")
     assert card.text == f"🏪 Pay ¥7.50 to {SHOP}?"
     assert [b["text"] for b in card.buttons()] == ["✅ Confirm", "✖ Cancel"]
+
+
+async def test_a_bad_refund_is_answered_with_its_reason_before_the_pin_is_asked_for(
+    emulator, wallet, caplog
+):
+    await make_shop(emulator, wallet)  # 王芳 has set no PIN yet
+    cases = [
+        ("/merchant_refund 1 abc", "“abc”不是金额"),
+        ("/merchant_refund 1 0", "金额必须大于 ¥0.00"),
+        ("/merchant_refund 1 -2", "金额不能是负数"),
+        ("/merchant_refund 999", "你的店铺没有编号为 #999 的付款"),
+        ("/merchant_refund 999 5", "你的店铺没有编号为 #999 的付款"),
+    ]
+    for text, expected in cases:
+        await emulator.send_text("wangfang", text)
+        answer = await emulator.wait_for_message("wangfang")
+        assert answer.text.startswith(expected), (text, answer.text)
+        assert "用法：/merchant_refund" in answer.text
+    assert errors_logged(caplog) == []
+
+
+async def test_settling_an_empty_shop_says_there_is_nothing_to_move(emulator, wallet, caplog):
+    await make_shop(emulator, wallet)
+    await emulator.send_text("wangfang", "/settle")
+    answer = await emulator.wait_for_message("wangfang")
+    assert answer.text == "店铺余额为 ¥0.00，暂时没有可转入钱包的钱。"
+    assert await available(wallet, WANGFANG) == 0
+    assert errors_logged(caplog) == []
+
+
+async def test_an_amount_beyond_the_balance_asks_again_and_a_smaller_one_pays(emulator, wallet):
+    png = await make_shop(emulator, wallet)
+    await fund(wallet, XIAOMING, 5_00)
+    await emulator.send_photo("xiaoming", png)
+    await emulator.wait_for_message("xiaoming")
+    await emulator.send_text("xiaoming", "50")
+    short = await emulator.wait_for_message("xiaoming")
+    assert short.text == (
+        "余额不足：你有 ¥5.00，需要 ¥50.00。\n请重新发送金额，例如 12.50（发送任意命令可取消）。"
+    )
+    assert not short.buttons()
+    await emulator.send_text("xiaoming", "3")
+    card = await emulator.wait_for_message("xiaoming")
+    assert card.text == f"🏪 付款 ¥3.00 给 {SHOP}？"
+    done = await tap_and_wait(emulator, "xiaoming", card, "确认")
+    assert "请输入支付密码" in done.text
+    assert (await enter_pin(emulator, "xiaoming", card)).text.startswith("✅ 已付款 ¥3.00")
+    assert await shop_account(wallet) == 3_00

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from bot.domain.model import SystemAccount
+from bot.render.labels import deadline_time
 from tests.e2e.test_send import (
     ALICE,
     BOB,
@@ -227,6 +228,27 @@ async def test_start_rp_shows_a_packets_details(emulator, wallet, alice):
     assert "¥3.00 in 3 shares, 1 grabbed" in details.text
 
 
+@pytest.mark.parametrize(
+    ("who", "open_until"),
+    [
+        ("bob", "Open until {deadline} (Beijing time)."),
+        ("xiaoming", "领取截止 {deadline}（北京时间）。"),
+    ],
+)
+async def test_a_packets_details_say_until_when_it_is_open_in_beijing_time(
+    emulator, wallet, alice, who, open_until
+):
+    _, posted = await send_packet(emulator, "/redpacket 3 3")
+    link = next(b["url"] for b in posted.buttons() if b.get("url"))
+    packet = (await wallet.redpackets.open_packets())[0]
+    await start_private(emulator, who)
+    mark = emulator.mark()
+    await emulator.send_text(who, "/start " + link.split("start=", 1)[1])
+    details = await emulator.wait_for_message(who, since=mark)
+    lines = details.text.split("\n")
+    assert lines[1] == open_until.format(deadline=deadline_time(packet.expires_at))
+
+
 async def test_inline_mode_sends_a_packet_into_a_chat_without_the_bot(emulator, wallet, alice):
     family = emulator.add_group("Family", ["alice", "bob", "xiaoming"])
     family.bot_is_member = False
@@ -241,7 +263,7 @@ async def test_inline_mode_sends_a_packet_into_a_chat_without_the_bot(emulator, 
 
     await tap_and_wait(emulator, "alice", card, "Confirm")
     done = await enter_pin(emulator, "alice", card)
-    assert "Your red packet of ¥20.00 is ready" in done.text
+    assert done.text == "🧧 Your red packet of ¥20.00 is in the chat now."
     shown = await emulator.wait_for(
         lambda e: e.kind == "edit" and e.inline_message_id == message.inline_message_id,
         since=0,
@@ -304,3 +326,14 @@ async def test_a_huge_amount_is_refused_with_the_packets_own_limit(emulator, wal
         reply = await emulator.wait_for_message(emulator.group)
         assert reply.text.startswith("A red packet holds at most ¥200.00.")  # not ¥1,000,000.00
     assert await available(wallet, ALICE) == 300_00
+
+
+async def test_a_one_share_packet_ends_saying_it_was_grabbed(emulator, wallet, alice):
+    await wallet.users.seen(PROFILES[BOB])
+    _, posted = await send_packet(emulator, "/redpacket_for @bob 2 for you")
+    await grab(emulator, "bob", posted)
+    final = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and not e.buttons(),
+        timeout=10,
+    )
+    assert final.text.endswith("\n\nBob ¥2.00\nThe red packet was grabbed.")

@@ -62,7 +62,7 @@ async def test_a_request_is_sent_as_a_qr_code_of_its_pay_link(emulator, wallet):
     link = f"https://t.me/wallet_sandbox_bot?start={payload}"
     assert sent.text == (
         "🧾 Payment request: ¥12.50\nMemo: lunch at 老王\n"
-        f"It can be paid until {deadline_time(made.expires_at)}.\n"
+        f"It can be paid until {deadline_time(made.expires_at)} (Beijing time).\n"
         f"Show this QR code, or share the link, to be paid:\n{link}"
     )
     decoded = decode_qr(png)
@@ -119,6 +119,47 @@ async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulat
     assert await available(wallet, BOB) == 40_00
     assert await available(wallet, WANGFANG) == 50_00
     assert await available(wallet, ALICE) == 10_00
+
+
+@pytest.mark.parametrize(
+    ("who", "told", "top_up"),
+    [
+        (
+            "bob",
+            "👋 Welcome to the community wallet, Bob! Your wallet is ready.\n"
+            "🧾 Alice asks you to pay ¥12.50.\nMemo: lunch\n"
+            "Not enough money: you have ¥0.00, this needs ¥12.50.\n"
+            "Top up your wallet with the button below (or /topup), then open the link again "
+            "to pay:\n{link}",
+            "➕ Top up",
+        ),
+        (
+            "xiaoming",
+            "👋 欢迎使用社区钱包，小明！你的钱包已开通。\n"
+            "🧾 Alice 请你支付 ¥12.50。\n备注：lunch\n"
+            "余额不足：你有 ¥0.00，需要 ¥12.50。\n"
+            "请先点下方按钮充值（或发送 /topup），然后再次打开链接付款：\n{link}",
+            "➕ 充值",
+        ),
+    ],
+)
+async def test_a_newcomer_without_money_is_welcomed_and_told_what_is_asked_and_how_to_top_up(
+    emulator, wallet, who, told, top_up
+):
+    _, payload = await make_request(emulator, "alice", "/request 12.50 lunch")
+    link = f"https://t.me/wallet_sandbox_bot?start={payload}"
+    reply = await open_card(emulator, who, payload)
+    assert reply.text == told.format(link=link)
+    assert [b["text"] for b in reply.buttons()] == [top_up]
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap(who, reply, top_up), since=mark)
+    shown = await emulator.wait_for_message(who, since=mark)
+    mark = emulator.mark()
+    await emulator.send_text(who, "/topup")
+    assert shown.text == (await emulator.wait_for_message(who, since=mark)).text
+    again = await open_card(emulator, who, payload)  # no longer new here: no welcome
+    assert again.text == told.format(link=link).split("\n", 1)[1]
+    assert await available(wallet, ALICE) == 0
 
 
 async def test_paying_your_own_request_is_refused(emulator, wallet):
@@ -206,19 +247,62 @@ async def test_a_split_bill_sends_each_known_person_their_share(emulator, wallet
     assert await available(wallet, ALICE) == 3_33
 
 
-async def test_a_split_reports_unknown_names_and_people_it_cannot_message(emulator, wallet):
+async def test_a_split_reports_the_people_it_cannot_message_with_their_links(emulator, wallet):
     await start_private(emulator, "bob")
     await wallet.users.seen(PROFILES[XIAOMING])  # known from a group, private chat never opened
-    await emulator.send_text("alice", "/split 10.03 @bob @nobody_here @xiaoming")
+    await emulator.send_text("alice", "/split 10.03 @bob @xiaoming")
     summary = await emulator.wait_for_message("alice")
     lines = summary.text.split("\n")
-    assert lines[0] == "🧾 Split ¥10.03 among 4 people. Your own share: ¥2.51"
-    assert lines[1:3] == ["Requests sent:", "• Bob: ¥2.51"]
+    assert lines[0] == "🧾 Split ¥10.03 among 3 people. Your own share: ¥3.35"
+    assert lines[1:3] == ["Requests sent:", "• Bob: ¥3.34"]
     assert lines[3].startswith("Not told: they have not opened a chat with me yet.")
-    assert lines[4].startswith("• 小明: ¥2.50 https://t.me/wallet_sandbox_bot?start=pay_")
-    assert lines[5].startswith("I don't know these people")
-    assert lines[6] == "• @nobody_here: ¥2.51"
+    assert lines[4].startswith("• 小明: ¥3.34 https://t.me/wallet_sandbox_bot?start=pay_")
+    assert len(lines) == 5
     assert await wallet.requests.get(LINK.search(lines[4]).group(1).removeprefix("pay_"))
+
+
+@pytest.mark.parametrize(
+    ("who", "command", "told"),
+    [
+        (
+            "alice",
+            "/split 90 @nobody",
+            "I don't know @nobody yet, so no split was made and nobody was asked. "
+            "Ask them to open this bot once (then they can be named), or pick them with "
+            "📇 Choose the people under the menu's 👥 Split a bill.",
+        ),
+        (
+            "alice",
+            "/split 90 @bob @nobody_here @xiaoming 999999 dinner",
+            "I don't know @nobody_here, 999999 yet, so no split was made and nobody was asked.",
+        ),
+        (
+            "xiaoming",
+            "/split 90 @nobody",
+            "我还不认识 @nobody，所以没有发起分账，也没有向任何人收款。"
+            "请对方先打开本机器人一次（之后就能点名了），"
+            "或在菜单的 👥 AA 收款 里用 📇 选择好友 来选 TA。",
+        ),
+        (
+            "xiaoming",
+            "/split 90 @bob @nobody_here",
+            "我还不认识 @nobody_here，所以没有发起分账，也没有向任何人收款。",
+        ),
+    ],
+)
+async def test_a_split_naming_someone_unknown_is_refused_whole_naming_them(
+    emulator, wallet, settings, who, command, told
+):
+    await start_private(emulator, "bob")
+    await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    mark = emulator.mark()
+    await emulator.send_text(who, command)
+    reply = await emulator.wait_for_message(who, since=mark)
+    assert reply.text.startswith(told)
+    assert "Split ¥" not in reply.text and "分给" not in reply.text
+    assert requests_saved(settings) == 0
+    sent = emulator.bot_events("message")
+    assert not [e for e in sent if e.seq > mark and e.chat_id != reply.chat_id]
 
 
 @pytest.mark.parametrize(

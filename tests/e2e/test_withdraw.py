@@ -130,6 +130,39 @@ async def test_an_unverified_user_is_told_to_verify_first(emulator, wallet, gate
     assert gateway.payout_calls == 0
 
 
+@pytest.mark.parametrize(
+    ("who", "telegram_id", "command", "told"),
+    [
+        (
+            "alice",
+            ALICE,
+            "/withdraw abc",
+            '"abc" is not an amount. Write it like 12 or 12.50.\n'
+            "Write /withdraw <amount>, for example /withdraw 100.",
+        ),
+        (
+            "xiaoming",
+            XIAOMING,
+            "/withdraw abc",
+            "“abc”不是金额。请写成 12 或 12.50 这样。\n"
+            "请这样写：/withdraw <金额>，例如 /withdraw 100。",
+        ),
+        ("alice", ALICE, "/withdraw 10", "Please verify your real name first with /verify."),
+        ("xiaoming", XIAOMING, "/withdraw 10", "请先用 /verify 完成实名认证。"),
+    ],
+)
+async def test_a_bad_amount_is_told_as_one_before_asking_an_unverified_user_to_verify(
+    emulator, wallet, gateway, who, telegram_id, command, told
+):
+    await fund(wallet, telegram_id, 100_00, verified=False, card=False)
+    await emulator.send_text(who, command)
+    reply = await emulator.wait_for_message(who)
+    assert reply.text.startswith(told)
+    assert not reply.buttons()
+    assert await balance(wallet, telegram_id) == (100_00, 0)
+    assert gateway.payout_calls == 0
+
+
 async def test_a_verified_user_without_a_card_is_told_to_bind_one(emulator, wallet, gateway):
     await fund(wallet, ALICE, 100_00, card=False)
     await emulator.send_text("alice", "/withdraw 10")

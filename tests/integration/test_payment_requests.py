@@ -14,6 +14,7 @@ from bot.domain.errors import (
     PaymentRequestNotYours,
     SplitDuplicateName,
     SplitNamesYou,
+    SplitUnknownNames,
     StorageError,
 )
 from bot.domain.model import TransferSpec
@@ -227,7 +228,7 @@ async def test_a_settled_request_cannot_be_changed_in_the_database(world, databa
     assert settled == ("paid", 3_00)
 
 
-async def test_a_split_saves_requests_only_for_known_people_after_every_check(
+async def test_a_split_saves_requests_only_after_every_check_and_every_name_is_known(
     world, database_url
 ):
     alice = world.people[ALICE]
@@ -239,17 +240,18 @@ async def test_a_split_saves_requests_only_for_known_people_after_every_check(
         await world.requests.split(alice, "10", ["@user202", str(BOB)])
     with pytest.raises(SplitNamesYou):
         await world.requests.split(alice, "10", ["@user202", "@USER101"])
+    with pytest.raises(SplitUnknownNames) as unknown:
+        await world.requests.split(alice, "10.03", ["@user202", "@nobody_here", "@ghost"])
+    assert unknown.value.params == {"names": "@nobody_here, @ghost"}
     assert await saved() == 0
 
-    bill = await world.requests.split(alice, "10.03", ["@user202", "@nobody_here", "@user303"])
-    assert (bill.total, bill.own_share, bill.people) == (10_03, 2_51, 4)
+    bill = await world.requests.split(alice, "10.03", ["@user202", "@user303"])
+    assert (bill.total, bill.own_share, bill.people) == (10_03, 3_35, 3)
     assert [(s.name, s.amount, s.user is not None) for s in bill.shares] == [
-        ("@user202", 2_51, True),
-        ("@nobody_here", 2_51, False),
-        ("@user303", 2_50, True),
+        ("@user202", 3_34, True),
+        ("@user303", 3_34, True),
     ]
     assert await saved() == 2
     for share in bill.shares:
-        if share.request is not None:
-            stored = await world.requests.get(share.request.token)
-            assert (stored.requester_id, stored.amount) == (ALICE, share.amount)
+        stored = await world.requests.get(share.request.token)
+        assert (stored.requester_id, stored.amount) == (ALICE, share.amount)

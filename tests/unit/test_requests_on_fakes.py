@@ -16,13 +16,14 @@ from bot.domain.errors import (
     PaymentRequestNotYours,
     SplitDuplicateName,
     SplitNamesYou,
+    SplitUnknownNames,
 )
 from bot.domain.requests import PaymentStatus, RequestState
 from bot.domain.risk import HOUR_MS, RiskRules
 from bot.wallet.requests import DEFAULT_TTL_S
 from tests.fakes.wallet import FakeWallet
 
-ALICE, BOB, CAROL = 1, 2, 3
+ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
 
 
 @pytest.fixture
@@ -117,23 +118,26 @@ async def test_a_request_can_be_paid_until_it_expires(wallet):
     assert await wallet.available(alice) == 0
 
 
-async def test_a_split_bill_asks_each_known_person_for_their_share(wallet):
+async def test_a_split_bill_asks_each_person_for_their_share_once_all_are_known(wallet):
     alice = await wallet.person(ALICE)
     await wallet.person(BOB, username="bob_k")
     await wallet.person(CAROL, username="carol_k")
+    await wallet.person(DAVE, username="dave_k")
 
-    bill = await wallet.requests.split(alice, "100", ["@bob_k", "@carol_k", "@stranger"], "dinner")
+    with pytest.raises(SplitUnknownNames) as unknown:  # refused whole: nobody is asked
+        await wallet.requests.split(alice, "100", ["@bob_k", "@carol_k", "@stranger"], "dinner")
+    assert unknown.value.params == {"names": "@stranger"}
     with pytest.raises(SplitDuplicateName):
         await wallet.requests.split(alice, "100", ["@bob_k", str(BOB)])
     with pytest.raises(SplitNamesYou):
         await wallet.requests.split(alice, "100", ["@user1"])
+    bill = await wallet.requests.split(alice, "100", ["@bob_k", "@carol_k", "@dave_k"], "dinner")
 
     assert (bill.own_share, [s.amount for s in bill.shares]) == (2_500, [2_500, 2_500, 2_500])
-    assert [s.user.telegram_id if s.user else None for s in bill.shares] == [BOB, CAROL, None]
-    for share in bill.shares[:2]:
+    assert [s.user.telegram_id for s in bill.shares] == [BOB, CAROL, DAVE]
+    for share in bill.shares:
         stored = await wallet.requests.get(share.request.token)
         assert (stored.amount, stored.memo, stored.requester_id) == (2_500, "dinner", ALICE)
-    assert bill.shares[2].request is None
 
 
 async def test_of_two_payers_at_once_one_pays_and_the_other_is_told_it_is_paid(wallet):
