@@ -371,7 +371,7 @@ async def open_wallet(
         )
         return ConfirmationResult("transfer.settled", outcome=creation)
 
-    pin_entry.register_confirmation(RED_PACKET, create_red_packet)
+    pin_entry.register_confirmation(RED_PACKET, create_red_packet, redpackets.not_made)
     history = History(db.history)
     admin_view = AdminView(
         db.adminview, admin, ledger, history, identity, two_factor, password_free

@@ -89,6 +89,8 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── CouponBudgetExhausted   params: campaign_id
     │   ├── VoucherUnavailable      spent meanwhile, expired or not for this category
     │   ├── CampaignNotRedeemable   not offered for points
+    │   ├── RedeemLimitReached      params: campaign_id, limit
+    │   ├── CampaignMerchantUnknown params: merchant_id
     │   └── PointsShort             params: balance, cost
     └── SecurityError               the security layer's tree: bot.domain.security_errors
 """
@@ -106,6 +108,7 @@ __all__ = [
     "BroadcastNobody",
     "BroadcastNotFound",
     "BroadcastTextInvalid",
+    "CampaignMerchantUnknown",
     "CampaignNotFound",
     "CampaignNotRedeemable",
     "CouponBudgetExhausted",
@@ -149,6 +152,7 @@ __all__ = [
     "RedPacketNotForYou",
     "RedPacketNotFound",
     "RedPacketWrongPassword",
+    "RedeemLimitReached",
     "RefundArgumentsInvalid",
     "RefundError",
     "RefundExceedsRemaining",
@@ -851,6 +855,19 @@ class CampaignNotRedeemable(OffersError):
     """The campaign's coupons are not offered for points (now); ``params['campaign_id']``."""
 
     code = "campaign_not_redeemable"
+
+
+class RedeemLimitReached(OffersError):
+    """The person already got as many of the campaign's coupons as one person may use:
+    points buy no more; ``params``: ``campaign_id``, ``limit``."""
+
+    code = "redeem_limit_reached"
+
+
+class CampaignMerchantUnknown(OffersError):
+    """A campaign names a merchant that does not exist; ``params['merchant_id']``."""
+
+    code = "campaign_merchant_unknown"
 
 
 class PointsShort(OffersError):

@@ -15,6 +15,7 @@ __all__ = [
     "MerchantNameInvalid",
     "MerchantNotFound",
     "MerchantPaymentNotFound",
+    "MerchantPaymentRefunded",
     "MerchantRefundExceedsRemaining",
     "NotAMerchant",
     "PasswordFreeSpentToday",
@@ -91,6 +92,14 @@ class MerchantRefundExceedsRemaining(MerchantError):
 
     code = "merchant_refund_exceeds_remaining"
     money_params = ("amount", "left")
+
+
+class MerchantPaymentRefunded(MerchantRefundExceedsRemaining):
+    """The payment was refunded in full: nothing is left to give back (any amount asked
+    exceeds what is left); ``params['payment_id']``."""
+
+    code = "merchant_payment_refunded"
+    money_params = ()
 
 
 class PayCodeInvalid(MerchantError):

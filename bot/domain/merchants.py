@@ -36,6 +36,9 @@ from typing import Protocol
 from bot.domain.merchant_errors import (
     ChargeAlreadyPaid,
     ChargeExpired,
+    MerchantError,
+    MerchantPaymentRefunded,
+    MerchantRefundExceedsRemaining,
     PayingYourself,
     PriceChanged,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "Takings",
     "check_charge",
     "check_shown",
+    "refund_refusal",
     "saving",
 ]
 
@@ -176,6 +180,12 @@ class MerchantPayment:
     def paid_by_payer(self) -> int:
         return self.price - self.discount
 
+    def payer_legs(self) -> tuple[tuple[int, int], ...]:
+        """What the payer paid, leg by leg: ``(fen, transfer id)`` of the own money (if
+        any), then of each voucher part; a refund gives back along these legs."""
+        own = ((self.own, self.own_transfer_id),) if self.own else ()
+        return own + tuple((part.amount_fen, tid) for part, tid in self.vouchers)
+
 
 class PayStatus(StrEnum):
     PAID = "paid"
@@ -217,6 +227,17 @@ class Sales:
     balance: int
 
 
+def refund_refusal(payment_id: int, asked: int | None, left: int) -> MerchantError | None:
+    """Why ``asked`` (None: all that is left) of a payment with ``left`` still to refund
+    cannot be given back (None: it can): nothing is left, or more is asked than is left.
+    Checked before the owner's PIN is asked, and again in the refund's write."""
+    if left <= 0:
+        return MerchantPaymentRefunded(payment_id=payment_id)
+    if asked is not None and asked > left:
+        return MerchantRefundExceedsRemaining(payment_id=payment_id, amount=asked, left=left)
+    return None
+
+
 def check_not_yourself(merchant: Merchant, payer_id: int) -> None:
     if merchant.owner_id == payer_id:
         raise PayingYourself()
@@ -254,6 +275,11 @@ class MerchantStore(Protocol):
         self, key: str, merchant_id: int, payment_id: int, amount: int | None
     ) -> MerchantRefund:
         """Give back ``amount`` (None: all that is left) of the payment, once per key."""
+        ...
+
+    async def refund_left(self, payment: MerchantPayment) -> int:
+        """What is still left to refund of the payment (what its payer paid less the
+        refunds so far): a read, for the owner's answer before the PIN."""
         ...
 
     async def takings(self, merchant_id: int, since_ms: int, until_ms: int) -> Takings: ...

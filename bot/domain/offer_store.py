@@ -111,13 +111,22 @@ class OfferStore(Protocol):
         self, key: str, order: CampaignOrder, admin_id: int, event: str
     ) -> tuple[Campaign, bool]:
         """Create the campaign (starting now) with the admin's ``event`` in the security
-        log, once per ``key``; a replay answers the first campaign and True."""
+        log, once per ``key``; a replay answers the first campaign and True. Raises
+        ``CampaignMerchantUnknown`` when it names a merchant that does not exist."""
+        ...
+
+    async def merchant_known(self, merchant_id: int) -> bool:
+        """Whether merchant ``merchant_id`` exists (a campaign may be limited to it)."""
         ...
 
     async def get_campaign(self, campaign_id: int) -> Campaign | None: ...
 
-    async def redeemable_campaigns(self, now_ms: int) -> list[Campaign]:
-        """Running campaigns offered for points, with budget left, cheapest first."""
+    async def redeemable_campaigns(
+        self, now_ms: int, holder_id: int | None = None
+    ) -> list[Campaign]:
+        """Running campaigns offered for points, with budget left, cheapest first; with
+        ``holder_id``, only those of which the holder got fewer coupons than one person
+        may use (``bot.domain.promotions.redeem_refusal``)."""
         ...
 
     async def grant_coupons(
@@ -178,6 +187,8 @@ class OfferStore(Protocol):
         ...
 
     async def redeem_points(self, key: str, holder_id: int, campaign_id: int) -> Coupon:
-        """Spend the campaign's points cost for one of its coupons, once per ``key``.
-        Raises ``CampaignNotFound``, ``CampaignNotRedeemable``, ``PointsShort``."""
+        """Spend the campaign's points cost for one of its coupons, once per ``key``,
+        checking in the same write what the holder got of the campaign (two redemptions
+        at once by one person are put in order). Raises ``CampaignNotFound``,
+        ``CampaignNotRedeemable``, ``RedeemLimitReached``, ``PointsShort``."""
         ...

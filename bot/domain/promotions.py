@@ -28,11 +28,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.domain.errors import (
+    CampaignNotRedeemable,
     CouponBudgetExhausted,
     CouponLimitReached,
     CouponUnavailable,
     OfferArgumentsInvalid,
     OffersError,
+    PointsShort,
+    RedeemLimitReached,
 )
 from bot.domain.money import parse_amount
 
@@ -47,6 +50,7 @@ __all__ = [
     "coupon_refusal",
     "normalize_category",
     "parse_campaign",
+    "redeem_refusal",
 ]
 
 DAY_MS = 86_400_000
@@ -160,12 +164,28 @@ def coupon_refusal(
     if discount <= 0:
         return 0, unavailable
     if held.used_by_holder >= campaign.per_user_limit:
-        return discount, CouponLimitReached(
-            campaign_id=campaign.id, limit=campaign.per_user_limit
-        )
+        return discount, CouponLimitReached(campaign_id=campaign.id, limit=campaign.per_user_limit)
     if discount > campaign.budget_left_fen:
         return discount, CouponBudgetExhausted(campaign_id=campaign.id)
     return discount, None
+
+
+def redeem_refusal(
+    campaign: Campaign, now_ms: int, coupons_got: int, balance: int
+) -> OffersError | None:
+    """Why points cannot buy one more coupon of the campaign (None: they can), in order
+    of precedence: not offered for points (now), or its budget spent; the person already
+    got ``coupons_got`` of its coupons (used or not, however given), as many as one person
+    may use; fewer points than it costs. Checked inside the write that spends the points."""
+    if campaign.points_cost <= 0 or not campaign.is_running(now_ms):
+        return CampaignNotRedeemable(campaign_id=campaign.id)
+    if campaign.budget_left_fen <= 0:
+        return CampaignNotRedeemable(campaign_id=campaign.id)
+    if coupons_got >= campaign.per_user_limit:
+        return RedeemLimitReached(campaign_id=campaign.id, limit=campaign.per_user_limit)
+    if balance < campaign.points_cost:
+        return PointsShort(balance=balance, cost=campaign.points_cost)
+    return None
 
 
 def best_coupon(

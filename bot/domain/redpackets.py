@@ -198,14 +198,16 @@ class CreationStatus(StrEnum):
     CREATED = "created"  # the money is in escrow and the packet open (now or before)
     BLOCKED = "blocked"  # nothing moved
     NEEDS_REVIEW = "needs_review"  # the guard would hold it: not made, nothing reserved
+    NOT_MADE = "not_made"  # its keypad was cancelled, or making it failed: nothing moved
 
 
 @dataclass(frozen=True, slots=True)
 class Creation:
     status: CreationStatus
     order: PacketOrder
-    decision: RiskDecision
+    decision: RiskDecision | None  # None: not made before any decision was taken
     packet: RedPacket | None = None
+    refusal: WalletError | None = None  # NOT_MADE: why (None: the sender cancelled it)
 
     def __post_init__(self) -> None:  # a status given as text is the member it names
         object.__setattr__(self, "status", CreationStatus(self.status))

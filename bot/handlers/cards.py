@@ -38,6 +38,7 @@ from bot.handlers.context import (
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
+from bot.security.pin_entry import KeypadView
 
 __all__ = [
     "CONFIRM_LINK",
@@ -113,6 +114,10 @@ class CardFlow:
     settle_now: Callable[[WalletContext, str, Action], Awaitable[str]] | None
     # What the keypad's confirmation needs to settle.
     payload: Callable[[Action], dict] = lambda action: dict(action.payload)
+    # Told that the card's payment will not be made (cancelled or refused at the card).
+    abandoned: Callable[[WalletContext, str, Action], Awaitable[None]] | None = None
+    # Told that the card turned into the PIN keypad of the given view.
+    keypad_shown: Callable[[WalletContext, Action, KeypadView], Awaitable[None]] | None = None
 
 
 async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> None:
@@ -143,6 +148,8 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     await query.answer()
     if refusal:
         await query.edit_message_text(refusal)
+        if flow.abandoned is not None:
+            await flow.abandoned(context, language, action)
         return
     note = ""  # why the PIN is asked after all
     if decision.auth is RiskAction.ALLOW and flow.settle_now is not None:
@@ -161,6 +168,8 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
         query.message.text + "\n\n" + note + keypad_text(language, view),
         reply_markup=keypad_markup(view),
     )
+    if flow.keypad_shown is not None:
+        await flow.keypad_shown(context, action, view)
 
 
 async def second_factor(context: WalletContext, telegram_id: int, confirmation: str, payload: dict):

@@ -12,7 +12,7 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, CommandHandler, ExtBot, filters
 
-from bot.domain.errors import WalletError
+from bot.domain.errors import AccountFrozen, StorageError, WalletError
 from bot.domain.money import format_fen
 from bot.domain.users import Profile, User, resolve_language
 from bot.handlers.outbox import reply
@@ -67,6 +67,7 @@ __all__ = [
     "private_user",
     "profile_of",
     "refusal_text",
+    "refusal_with_usage",
     "replied_to",
     "topic_of",
 ]
@@ -211,6 +212,15 @@ def error_text(language: str, error: WalletError) -> str:
         return translate(language, error.code, **params)
     except (KeyError, IndexError):
         return translate(language, "internal_error")
+
+
+def refusal_with_usage(language: str, refused: WalletError, usage: str) -> str:
+    """Why a command was refused, then how to write it (the ``usage`` message key), unless
+    the refusal is not about what was written (a frozen wallet, a failed database)."""
+    text = error_text(language, refused)
+    if isinstance(refused, AccountFrozen | StorageError):
+        return text
+    return text + "\n" + translate(language, usage)
 
 
 def private_link(context: WalletContext, payload: str = "") -> str:

@@ -215,7 +215,7 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
     usage = translate(language, "merchant.refund_usage")
     try:
         payment_id, amount = _refund_args(list(context.args or []))
-        await wallet.merchants.check_refund(user.telegram_id, payment_id)
+        await wallet.merchants.check_refund(user.telegram_id, payment_id, amount)
     except WalletError as refused:
         await reply(update, context, error_text(language, refused) + "\n" + usage)
         return

@@ -61,13 +61,15 @@ async def coupons(update: Update, context: WalletContext) -> None:
 
 
 async def points(update: Update, context: WalletContext) -> None:
-    """Show the person's points, tier and progress, with a button per coupon on offer."""
+    """Show the person's points, tier and progress, with a button per coupon on offer
+    (only campaigns the person may still redeem: not those of which they already hold
+    as many coupons as one person may use)."""
     user, language = await private_user(update, context, "offers.private_only")
     if user is None:
         return
     wallet = context.wallet
     standing = await wallet.offers.points(user.telegram_id)
-    offered = await wallet.offers.redeemable()
+    offered = await wallet.offers.redeemable(user.telegram_id)
     text = points_text(language, standing)
     rows = []
     if offered:

@@ -129,7 +129,7 @@ async def campaign_add(update: Update, context: WalletContext, user, language) -
     if not await _private(update, context, language):
         return
     try:
-        order = parse_campaign(context.args or [])
+        order = await context.wallet.offers.check_campaign(parse_campaign(context.args or []))
         payload = campaign_payload(order) | {"key": _key("campaign", user, update)}
         action_id = await _card(context, user, "campaign", payload)
     except WalletError as refused:

@@ -26,7 +26,7 @@ from bot.handlers.outbox import reply
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
-from bot.wallet.paycodes import PayCode
+from bot.wallet.paycodes import PayCode, looks_like_code
 
 __all__ = ["CODE_LINK", "handlers"]
 
@@ -86,8 +86,12 @@ async def collect(update: Update, context: WalletContext) -> None:
     if user is None:
         return
     args = list(context.args or [])
+    usage = translate(language, "paycode.collect_usage")
+    if args and looks_like_code(" ".join(args)):  # the code alone, maybe in groups
+        await reply(update, context, translate(language, "paycode.amount_missing") + "\n" + usage)
+        return
     if len(args) < 2:
-        await reply(update, context, translate(language, "paycode.collect_usage"))
+        await reply(update, context, usage)
         return
     # the code may be typed in groups of digits: the last word is the amount
     await collect_and_tell(update, context, user, language, "".join(args[:-1]), args[-1])

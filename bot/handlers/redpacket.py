@@ -38,6 +38,7 @@ from bot.domain.redpackets import (
     TapPlace,
     normalize_password,
 )
+from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.users import Profile
 from bot.handlers import redpacket_inline
 from bot.handlers.cards import CardFlow, card_pattern, offer_card, press_card
@@ -50,6 +51,7 @@ from bot.handlers.context import (
     language_of,
     private_link,
     profile_of,
+    refusal_with_usage,
     replied_to,
     topic_of,
 )
@@ -74,6 +76,8 @@ from bot.handlers.risk_text import decision_text
 from bot.handlers.start import start_link
 from bot.i18n import translate
 from bot.render.labels import deadline_time
+from bot.security.actions import DEFAULT_TTL_S
+from bot.security.pin_entry import KeypadView
 from bot.wallet.redpackets import CONFIRMATION
 
 __all__ = [
@@ -153,8 +157,7 @@ def _asker(kind: PacketKind):
             await reply(update, context, translate(language, "redpacket.not_enough"))
             return
         except WalletError as refused:
-            text = error_text(language, refused) + "\n" + translate(language, _USAGE[kind])
-            await reply(update, context, text)
+            await reply(update, context, refusal_with_usage(language, refused, _USAGE[kind]))
             return
         if order is None:  # a random one is also made step by step in private, then posted
             private = InlineKeyboardButton(
@@ -198,11 +201,40 @@ def _blocked(language: str, action, decision) -> str:
 
 async def _create_now(context: WalletContext, language: str, action) -> str:
     order = PacketOrder.from_payload(action.payload)
-    creation = await context.wallet.redpackets.create(action.id, order, authenticated=False)
+    redpackets = context.wallet.redpackets
+    try:
+        creation = await redpackets.create(action.id, order, authenticated=False)
+    except PasswordFreeSpentToday:  # the keypad follows: the packet may still be made
+        raise
+    except WalletError as refused:  # spent or frozen since the card was shown
+        creation = redpackets.not_made(action, refused)
     return await announce(context, language, creation)
 
 
-FLOW = CardFlow(PURPOSE, CONFIRMATION, "redpacket.cancelled", _review, _blocked, _create_now)
+async def _abandoned(context: WalletContext, language: str, action) -> None:
+    """The card was cancelled or refused: an inline packet's message says it was not sent."""
+    order = PacketOrder.from_payload(action.payload)
+    await redpacket_inline.withdraw_offer(
+        context.application, order.inline_message_id, order.sender_id, language
+    )
+
+
+async def _keypad_shown(context: WalletContext, action, view: KeypadView) -> None:
+    """An inline packet's offer now waits for the keypad's confirmation."""
+    order = PacketOrder.from_payload(action.payload)
+    redpacket_inline.watch(context.application, order, view.action_id, DEFAULT_TTL_S)
+
+
+FLOW = CardFlow(
+    PURPOSE,
+    CONFIRMATION,
+    "redpacket.cancelled",
+    _review,
+    _blocked,
+    _create_now,
+    abandoned=_abandoned,
+    keypad_shown=_keypad_shown,
+)
 
 
 async def card_press(update: Update, context: WalletContext) -> None:
@@ -215,6 +247,13 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
     the sender's text."""
     order = creation.order
     if creation.status is not CreationStatus.CREATED or creation.packet is None:
+        await redpacket_inline.withdraw_offer(
+            context.application, order.inline_message_id, order.sender_id, language
+        )
+        if creation.status is CreationStatus.NOT_MADE:  # ✖ on the keypad, or refused
+            if creation.refusal is None:
+                return translate(language, "redpacket.cancelled")
+            return error_text(language, creation.refusal)
         return translate(
             language,
             "redpacket.not_sent",

@@ -8,10 +8,13 @@ The offer is a message with a grab button that says the packet is on its way; wh
 sent (chosen_inline_result, with its inline_message_id) the card goes to the sender's
 private chat, the same card and PIN keypad as in a group. Once confirmed the packet is
 escrowed and the inline message shows it; grabs then come with inline_message_id.
+When the packet will not be made (the card or the keypad cancelled or refused, the
+payment failed, the confirmation expired) the message says so and loses its button.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from telegram import (
@@ -21,14 +24,22 @@ from telegram import (
     InputTextMessageContent,
     Update,
 )
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
 from bot.domain.redpackets import PacketKind, PacketOrder
 from bot.domain.users import User
 from bot.handlers.cards import CONFIRM_LINK
-from bot.handlers.context import WalletContext, current_user, error_text, language_of, private_link
+from bot.handlers.context import (
+    WALLET_KEY,
+    WalletContext,
+    current_user,
+    error_text,
+    language_of,
+    private_link,
+)
 from bot.handlers.redpacket_text import (
     GRAB,
     INLINE_PENDING,
@@ -38,8 +49,21 @@ from bot.handlers.redpacket_text import (
     name_of,
 )
 from bot.i18n import translate
+from bot.security.actions import DEFAULT_TTL_S
 
-__all__ = ["KIND_WORDS", "inline_chosen", "inline_query", "query_of"]
+__all__ = [
+    "KIND_WORDS",
+    "inline_chosen",
+    "inline_query",
+    "query_of",
+    "watch",
+    "withdraw_offer",
+]
+
+log = logging.getLogger(__name__)
+
+CARD_TTL_S = DEFAULT_TTL_S  # how long the sender's card for an inline packet can be confirmed
+AFTER_EXPIRY_S = 2.0  # the offer is checked this long after its confirmation expired
 
 # The first word of a query that names a packet's kind (a random packet needs none).
 KIND_WORDS = {
@@ -142,6 +166,61 @@ async def inline_query(update: Update, context: WalletContext) -> None:
     await query.answer([result], cache_time=0, is_personal=True)
 
 
+# The offer while the sender confirms it -----------------------------------------------------
+
+
+def _watch_name(inline_message_id: str) -> str:
+    return f"redpacket.inline.{inline_message_id}"
+
+
+def watch(application: Application, order: PacketOrder, key: str, ttl_s: float) -> None:
+    """Once the confirmation ``key`` (the card's, then the keypad's) has expired, look
+    whether the packet offered on the inline message was made by it; if not, say so there.
+    Each step replaces the previous one's watch."""
+    jobs = application.job_queue
+    if order.inline_message_id is None or jobs is None:
+        return
+    name = _watch_name(order.inline_message_id)
+    for job in jobs.get_jobs_by_name(name):
+        job.schedule_removal()
+    data = (order.to_payload(), key)
+    jobs.run_once(_expired, when=ttl_s + AFTER_EXPIRY_S, data=data, name=name)
+
+
+async def _expired(context: WalletContext) -> None:
+    """The confirmation of an inline packet expired: unless it made the packet, withdraw it."""
+    if WALLET_KEY not in context.application.bot_data:
+        return
+    payload, key = context.job.data
+    if await context.wallet.redpackets.made(key) is None:
+        order = PacketOrder.from_payload(payload)
+        await withdraw_offer(context.application, order.inline_message_id, order.sender_id)
+
+
+async def withdraw_offer(
+    application: Application,
+    inline_message_id: str | None,
+    sender_id: int,
+    language: str | None = None,
+) -> None:
+    """The packet ``sender_id`` offered on an inline message will not be made: the
+    message says so, with no grab button (nothing moved)."""
+    if inline_message_id is None:
+        return
+    jobs = application.job_queue
+    for job in jobs.get_jobs_by_name(_watch_name(inline_message_id)) if jobs else ():
+        job.schedule_removal()
+    if language is None:
+        sender = await application.bot_data[WALLET_KEY].users.get(sender_id)
+        language = sender.effective_language if sender is not None else "zh"
+    try:
+        await application.bot.edit_message_text(
+            translate(language, "redpacket.inline_not_sent"), inline_message_id=inline_message_id
+        )
+    except TelegramError:  # withdrawn already, or the message is gone: nothing to show
+        log.info("could not withdraw inline red packet %s", inline_message_id, exc_info=True)
+
+
 async def inline_chosen(update: Update, context: WalletContext) -> None:
     """The packet offered inline was sent: its card goes to the sender's private chat."""
     chosen = update.chosen_inline_result
@@ -153,12 +232,18 @@ async def inline_chosen(update: Update, context: WalletContext) -> None:
     language = language_of(update, user)
     try:
         order = await _order(context, user, chosen.query)
-    except WalletError:
-        return
+    except WalletError:  # refused since it was offered (the balance, say): not made
+        order = None
     if order is None:
+        await withdraw_offer(
+            context.application, chosen.inline_message_id, user.telegram_id, language
+        )
         return
     order = replace(order, inline_message_id=chosen.inline_message_id)
-    action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
+    action = await context.wallet.actions.create(
+        user.telegram_id, PURPOSE, order.to_payload(), ttl_s=CARD_TTL_S
+    )
+    watch(context.application, order, action.id, CARD_TTL_S)
     try:
         await context.bot.send_message(
             user.telegram_id,

@@ -23,6 +23,7 @@ from bot.handlers.context import (
     error_text,
     is_private,
     language_of,
+    refusal_with_usage,
     replied_to,
 )
 from bot.handlers.outbox import outbox, reply, tell
@@ -103,9 +104,7 @@ async def send(update: Update, context: WalletContext) -> None:
         return
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"
-        await reply(
-            update, context, error_text(language, refused) + "\n" + translate(language, usage)
-        )
+        await reply(update, context, refusal_with_usage(language, refused, usage))
         return
     action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
     text, markup = card_text(language, order, recipient), card_markup(language, action.id)

@@ -64,6 +64,9 @@ class ConfirmationResult:
 
 
 Confirmation = Callable[[Action], Awaitable[str | ConfirmationResult]]
+# What a confirmation that will not run reports (the keypad view's outcome): given its
+# action and why (None: the person pressed ✖).
+Abandoned = Callable[[Action, WalletError | None], object]
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class PinEntry:
         self.two_factor = two_factor
         self._entries: dict[str, _Entry] = {}
         self._confirmations: dict[str, Confirmation] = {}
+        self._abandoned: dict[str, Abandoned] = {}
 
     def _forget_stale(self) -> None:
         """Drop keypads abandoned for longer than an action lives."""
@@ -105,9 +109,25 @@ class PinEntry:
             if not self._entries[action_id].lock.locked():
                 del self._entries[action_id]
 
-    def register_confirmation(self, what: str, run: Confirmation) -> None:
-        """``run(action)`` is called once the PIN for a ``confirm:<what>`` action is right."""
+    def register_confirmation(
+        self, what: str, run: Confirmation, abandoned: Abandoned | None = None
+    ) -> None:
+        """``run(action)`` is called once the PIN for a ``confirm:<what>`` action is right.
+
+        ``abandoned(action, refused)``, if given, says what the keypad reports when ``run``
+        will not happen after all: ✖ pressed, the PIN locked, or ``run`` refused (its
+        ``WalletError`` is then reported instead of raised).
+        """
         self._confirmations[what] = run
+        if abandoned is not None:
+            self._abandoned[what] = abandoned
+
+    def _abandon(self, action: Action, refused: WalletError | None = None) -> object:
+        """The outcome of a confirmation that will not run, if it has one."""
+        if not action.purpose.startswith(CONFIRM):
+            return None
+        abandoned = self._abandoned.get(action.purpose.removeprefix(CONFIRM))
+        return abandoned(action, refused) if abandoned is not None else None
 
     async def start_setup(self, telegram_id: int) -> KeypadView:
         """A keypad to set a PIN, or to change it (asking for the current one first)."""
@@ -161,7 +181,8 @@ class PinEntry:
             if key == CANCEL:
                 await self.actions.cancel(action)
                 self._entries.pop(action_id, None)
-                return KeypadView(action_id, "pin.cancelled", finished=True)
+                outcome = self._abandon(action)
+                return KeypadView(action_id, "pin.cancelled", finished=True, outcome=outcome)
             if key == DELETE:
                 entry.digits = entry.digits[:-1]
                 return self._view(action_id, entry.step, entry.digits)
@@ -205,7 +226,10 @@ class PinEntry:
             except PinLocked as locked:
                 await self.actions.cancel(action)
                 self._entries.pop(action.id, None)
-                return KeypadView(action.id, "pin.locked", error=locked, finished=True)
+                outcome = self._abandon(action, locked)
+                return KeypadView(
+                    action.id, "pin.locked", error=locked, finished=True, outcome=outcome
+                )
             except PinWrong as wrong:
                 return self._view(action.id, entry.step, error=wrong)
             if entry.step == "old":
@@ -232,7 +256,15 @@ class PinEntry:
         await self.actions.finish(action)  # atomic: a second run is refused here
         self._entries.pop(action.id, None)
         run = self._confirmations[action.purpose.removeprefix(CONFIRM)]
-        result = await run(action)
+        try:
+            result = await run(action)
+        except WalletError as refused:
+            outcome = self._abandon(action, refused)
+            if outcome is None:
+                raise
+            return KeypadView(
+                action.id, refused.code, error=refused, finished=True, outcome=outcome
+            )
         if isinstance(result, str):
             result = ConfirmationResult(result)
         return KeypadView(

@@ -53,6 +53,7 @@ from bot.domain.merchants import (
     check_charge,
     check_not_yourself,
     check_shown,
+    refund_refusal,
     saving,
 )
 from bot.domain.model import AccountStatus, Transfer
@@ -324,12 +325,20 @@ class Merchants:
         merchant = await self.mine(owner_id)
         return await self.store.refund_payment(key, merchant.id, payment_id, amount)
 
-    async def check_refund(self, owner_id: int, payment_id: int) -> MerchantPayment:
-        """The shop's payment ``payment_id``, before its owner is asked for the PIN."""
+    async def check_refund(
+        self, owner_id: int, payment_id: int, amount: int | None = None
+    ) -> MerchantPayment:
+        """The shop's payment ``payment_id``, before its owner is asked for the PIN, if
+        ``amount`` (None: all that is left) can be refunded of it now: raises
+        ``MerchantPaymentNotFound``, ``MerchantPaymentRefunded`` or
+        ``MerchantRefundExceedsRemaining``. The refund's write checks it again."""
         merchant = await self.mine(owner_id)
         payment = await self.store.payment(payment_id)
         if payment is None or payment.merchant_id != merchant.id:
             raise MerchantPaymentNotFound(payment_id=payment_id)
+        refused = refund_refusal(payment_id, amount, await self.store.refund_left(payment))
+        if refused is not None:
+            raise refused
         return payment
 
     async def confirm_refund(self, action: Action) -> ConfirmationResult:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
+    CampaignMerchantUnknown,
     CampaignNotFound,
     OfferNobody,
     OfferRecipientsUnknown,
@@ -214,10 +215,20 @@ class Offers:
 
     # Campaigns and coupons ------------------------------------------------------------
 
+    async def check_campaign(self, order: CampaignOrder) -> CampaignOrder:
+        """The order, if it can be a campaign: the merchant it names exists (raises
+        ``CampaignMerchantUnknown``). Asked before the admin's card is shown; the
+        campaign's write checks it again."""
+        merchant = order.merchant_id
+        if merchant is not None and not await self.store.merchant_known(merchant):
+            raise CampaignMerchantUnknown(merchant_id=merchant)
+        return order
+
     async def create_campaign(
         self, admin_id: int, key: str, order: CampaignOrder
     ) -> tuple[Campaign, bool]:
-        """The campaign, starting now, once per ``key`` (True: a replay)."""
+        """The campaign, starting now, once per ``key`` (True: a replay). Raises
+        ``CampaignMerchantUnknown`` when it names a merchant that does not exist."""
         error = key_error(key)
         if error is not None:
             raise error
@@ -253,8 +264,10 @@ class Offers:
         balance, earned = await self.store.points_of(holder_id, now - TIER_WINDOW_MS)
         return standing(balance, earned, self.thresholds)
 
-    async def redeemable(self) -> list[Campaign]:
-        return await self.store.redeemable_campaigns(self.store.now_ms())
+    async def redeemable(self, holder_id: int | None = None) -> list[Campaign]:
+        """The campaigns on offer for points (with ``holder_id``: those the holder may
+        still redeem, not yet holding as many of its coupons as one person may use)."""
+        return await self.store.redeemable_campaigns(self.store.now_ms(), holder_id)
 
     async def redeem(self, key: str, holder_id: int, campaign_id: int) -> Coupon:
         """Spend points for one coupon of the campaign, once per ``key``."""

@@ -27,7 +27,7 @@ from bot.domain.money import parse_amount
 from bot.security.cipher import Keyring
 from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
 
-__all__ = ["PAY_CODE_TTL_S", "PayCode", "PayCodes", "code_key"]
+__all__ = ["PAY_CODE_TTL_S", "PayCode", "PayCodes", "code_key", "looks_like_code"]
 
 PAY_CODE_TTL_S = 60
 _RANDOM_DIGITS = 12
@@ -44,6 +44,18 @@ class PayCode:
     def spaced(self) -> str:
         """The code as people read it: groups of six digits."""
         return " ".join(self.code[i : i + 6] for i in range(0, len(self.code), 6))
+
+
+def _digits(text: str) -> str:
+    """``text`` as a pay code is read: full-width digits normalised, spaces and dashes out."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).replace("-", "")
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether ``text`` is written as a pay code alone (18 digits, maybe in groups), with
+    nothing after it: a code with an amount is at least 19 digits."""
+    code = _digits(text)
+    return len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
 
 
 def code_key(digest: str) -> str:
@@ -74,9 +86,9 @@ class PayCodes:
 
     def parse(self, text: str) -> str:
         """The code in ``text`` (spaces and full-width digits allowed), if its HMAC holds."""
-        code = "".join(unicodedata.normalize("NFKC", text).split()).replace("-", "")
-        if len(code) != CODE_DIGITS or not (code.isascii() and code.isdigit()):
+        if not looks_like_code(text):
             raise PayCodeInvalid()
+        code = _digits(text)
         nonce, check = code[:_RANDOM_DIGITS], code[_RANDOM_DIGITS:]
         if not secrets.compare_digest(check, self._check_digits(nonce)):
             raise PayCodeInvalid()

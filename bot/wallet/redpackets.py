@@ -36,6 +36,7 @@ from bot.domain.errors import (
     RedPacketNotFound,
     StorageError,
     UserNotFound,
+    WalletError,
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount, TransferSpec
@@ -66,6 +67,7 @@ from bot.wallet.users import Users
 
 if TYPE_CHECKING:
     from bot.domain.risk import RiskDecision
+    from bot.domain.security_ports import Action
     from bot.security.guard import PaymentGuard
 
 __all__ = [
@@ -229,6 +231,16 @@ class RedPackets:
             free = self.guard.password_free(sender.telegram_id, sender.account_id, decision)
         created, _ = await self.store.create_red_packet(packet, shares, spec, free)
         return Creation(CreationStatus.CREATED, order, decision, created)
+
+    def not_made(self, action: Action, refused: WalletError | None = None) -> Creation:
+        """What the keypad of ``action`` reports when the packet will not be made: the
+        sender cancelled it (``refused`` None), or the PIN or the packet was refused."""
+        order = PacketOrder.from_payload(action.payload)
+        return Creation(CreationStatus.NOT_MADE, order, None, refusal=refused)
+
+    async def made(self, key: str) -> RedPacket | None:
+        """The packet made under ``key`` (a confirmation's), if one was."""
+        return await self.store.red_packet_by_key(key)
 
     async def attach_message(
         self,

@@ -146,9 +146,11 @@ class Withdrawals:
 
     async def order(self, user: User, amount_text: str) -> WithdrawalOrder:
         """Check everything the user can get wrong, before anything is shown or moved: the
-        amount as written first (a typo is told as one, verified or not), then the real
-        name and the card, then the balance."""
+        amount as written first (a typo is told as one, verified or not), then a frozen
+        wallet (nothing leaves it, verified or not), then the real name and the card, then
+        the balance."""
         amount = parse_amount(amount_text)
+        await self.ledger.check_can_send(user.account_id, 0)  # frozen: AccountFrozen
         card_last4 = await self._card_last4(user.telegram_id)
         await self.ledger.check_can_send(user.account_id, amount)
         return WithdrawalOrder(user.telegram_id, amount, card_last4)

@@ -274,6 +274,91 @@ async def test_inline_mode_sends_a_packet_into_a_chat_without_the_bot(emulator, 
     assert await available(wallet, ALICE) == 280_00
 
 
+async def offer_inline(emulator, query: str = "20 5 恭喜发财"):
+    """Alice sends an inline packet into a chat without the bot: its message and her card."""
+    family = emulator.add_group("Family", ["alice", "bob", "xiaoming"])
+    family.bot_is_member = False
+    answer = await emulator.inline_query("alice", query)
+    message = await emulator.choose_inline_result("alice", answer, answer.results[0]["id"], family)
+    return message, await emulator.wait_for_message("alice")
+
+
+async def withdrawn(emulator, message, since):
+    """The inline packet's message once it says the packet was not sent."""
+    edit = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.inline_message_id == message.inline_message_id,
+        since=since,
+        timeout=10,
+    )
+    assert edit.text == "🧧 This red packet was not sent.", edit.text
+    assert not edit.buttons()
+    with pytest.raises(LookupError):  # nothing left to tap
+        await emulator.tap("bob", message, "Grab")
+    return edit
+
+
+async def test_an_inline_packet_cancelled_on_its_card_says_it_was_not_sent(emulator, wallet, alice):
+    message, card = await offer_inline(emulator)
+    mark = emulator.mark()
+    cancelled = await tap_and_wait(emulator, "alice", card, "Cancel")
+    assert cancelled.text == "Red packet cancelled; nothing was sent."
+    await withdrawn(emulator, message, mark)
+    assert await available(wallet, ALICE) == 300_00 and await escrow(wallet) == 0
+
+
+async def test_an_inline_packet_cancelled_on_the_keypad_says_it_was_not_sent(
+    emulator, wallet, alice
+):
+    message, card = await offer_inline(emulator)
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    mark = emulator.mark()
+    ended = await tap_and_wait(emulator, "alice", card, "✖", since=mark)
+    assert ended.text == "Red packet cancelled; nothing was sent."
+    await withdrawn(emulator, message, mark)
+    assert await available(wallet, ALICE) == 300_00 and await escrow(wallet) == 0
+
+
+async def test_an_inline_packet_that_fails_after_the_pin_says_it_was_not_sent(
+    emulator, wallet, alice
+):
+    message, card = await offer_inline(emulator)
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    user = await wallet.users.get(ALICE)  # meanwhile most of the money leaves the wallet
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer("spent", user.account_id, external, 290_00, "withdraw")
+    mark = emulator.mark()
+    done = await enter_pin(emulator, "alice", card)
+    assert "Not enough money" in done.text
+    await withdrawn(emulator, message, mark)
+    assert await available(wallet, ALICE) == 10_00 and await escrow(wallet) == 0
+
+
+async def test_an_inline_packet_whose_card_expired_says_it_was_not_sent_in_chinese(
+    emulator, wallet, monkeypatch
+):
+    from bot.handlers import redpacket_inline
+
+    monkeypatch.setattr(redpacket_inline, "CARD_TTL_S", 1)
+    await fund(wallet, XIAOMING, 300_00)
+    await start_private(emulator, "xiaoming")
+    family = emulator.add_group("Family", ["alice", "bob", "xiaoming"])
+    family.bot_is_member = False
+    answer = await emulator.inline_query("xiaoming", "20 5")
+    message = await emulator.choose_inline_result(
+        "xiaoming", answer, answer.results[0]["id"], family
+    )
+    card = await emulator.wait_for_message("xiaoming")
+    edit = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.inline_message_id == message.inline_message_id,
+        since=0,
+        timeout=10,
+    )
+    assert edit.text == "🧧 这个红包没有发出。" and not edit.buttons()
+    query_id = await emulator.tap("xiaoming", card, "确认")
+    assert "过期" in (await emulator.wait_for_answer(query_id)).text
+    assert await available(wallet, XIAOMING) == 300_00 and await escrow(wallet) == 0
+
+
 async def test_a_packet_shows_in_the_history_of_both_sender_and_grabber(emulator, wallet, alice):
     _, posted = await send_packet(emulator, "/redpacket 4 1")
     await grab(emulator, "bob", posted)

@@ -141,6 +141,23 @@ async def test_a_frozen_wallet_or_a_missing_pin_cannot_send(emulator, wallet):
     assert await available(wallet, ALICE) == 50_00
 
 
+async def test_a_frozen_wallet_is_refused_without_a_usage_line(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    alice = await wallet.users.get(ALICE)
+    await wallet.ledger.freeze(alice.account_id)
+    await emulator.send_text("alice", "/send @bob 5")
+    refused = await emulator.wait_for_message("alice")
+    assert refused.text.startswith("This wallet is frozen") and "\n" not in refused.text
+    assert not refused.buttons()
+    await emulator.send_text("alice", "/redpacket 5 2", emulator.group)
+    in_group = await emulator.wait_for_message(emulator.group)
+    assert in_group.text.startswith("This wallet is frozen") and "\n" not in in_group.text
+    await emulator.send_text("alice", "/send @bob 1e5")  # a bad amount keeps its usage line
+    assert "Write /send" in (await emulator.wait_for_message("alice")).text
+    assert await available(wallet, ALICE) == 50_00
+
+
 async def test_cancel_and_a_second_tap_move_nothing_more(emulator, wallet):
     await fund(wallet, ALICE, 50_00)
     await wallet.users.seen(PROFILES[BOB])

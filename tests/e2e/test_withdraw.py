@@ -237,6 +237,19 @@ async def test_a_frozen_wallet_cannot_withdraw_and_a_group_is_sent_to_private(em
     assert await balance(wallet, ALICE) == (100_00, 0)
 
 
+async def test_a_frozen_wallet_is_told_it_is_frozen_before_being_asked_to_verify(emulator, wallet):
+    await fund(wallet, ALICE, 100_00, verified=False, card=False)
+    alice = await wallet.users.get(ALICE)
+    await wallet.ledger.freeze(alice.account_id)
+    await emulator.send_text("alice", "/withdraw 10")
+    reply = await emulator.wait_for_message("alice")
+    assert reply.text.startswith("This wallet is frozen"), reply.text
+    assert "verify" not in reply.text.lower()
+    await emulator.send_text("alice", "/withdraw 1e5")  # a bad amount is still told first
+    assert "frozen" not in (await emulator.wait_for_message("alice")).text
+    assert await balance(wallet, ALICE) == (100_00, 0)
+
+
 @pytest.mark.parametrize("gateway", [LostAnswerGateway(seed=1)])
 async def test_a_lost_answer_keeps_the_money_reserved_until_the_sweep_settles_it(
     emulator, running, wallet, gateway

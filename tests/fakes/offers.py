@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.domain.errors import (
+    CampaignMerchantUnknown,
     CampaignNotFound,
-    CampaignNotRedeemable,
     CouponUnavailable,
-    PointsShort,
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
@@ -26,7 +25,7 @@ from bot.domain.offer_store import (
     grant_notices,
     issue_notices,
 )
-from bot.domain.promotions import Campaign, CampaignOrder, Coupon, HeldCoupon
+from bot.domain.promotions import Campaign, CampaignOrder, Coupon, HeldCoupon, redeem_refusal
 from bot.domain.vouchers import Voucher, VoucherIssueOrder, VoucherState, format_categories
 from tests.fakes.ledger import create_transfers
 from tests.fakes.notices import add_notices
@@ -76,6 +75,8 @@ def _create_campaign(
 ) -> tuple[Campaign, bool]:
     if key in state.campaign_keys:
         return state.campaigns[state.campaign_keys[key]], True
+    if order.merchant_id is not None:  # the memory back end holds no merchants
+        raise CampaignMerchantUnknown(merchant_id=order.merchant_id)
     made = order.campaign(len(state.campaigns) + 1, state.clock())
     state.campaigns[made.id] = made
     state.campaign_keys[key] = made.id
@@ -204,11 +205,12 @@ def _redeem(state: MemoryState, key: str, holder_id: int, campaign_id: int) -> C
         return state.coupons[state.coupon_keys[(key, holder_id)]]
     now = state.clock()
     offered = _campaign(state, campaign_id)
-    if offered.points_cost <= 0 or not offered.is_running(now) or offered.budget_left_fen <= 0:
-        raise CampaignNotRedeemable(campaign_id=campaign_id)
-    balance = _balance(state, holder_id)
-    if balance < offered.points_cost:
-        raise PointsShort(balance=balance, cost=offered.points_cost)
+    got = sum(
+        k.campaign_id == campaign_id and k.holder_id == holder_id for k in state.coupons.values()
+    )
+    refused = redeem_refusal(offered, now, got, _balance(state, holder_id))
+    if refused is not None:
+        raise refused
     coupon = Coupon(len(state.coupons) + 1, campaign_id, holder_id, now)
     state.coupons[coupon.id] = coupon
     state.coupon_keys[(key, holder_id)] = coupon.id
@@ -222,14 +224,26 @@ class MemoryOffers(MemoryPort, OfferStore):
     ) -> tuple[Campaign, bool]:
         return await self._state.write(_create_campaign, self._state, key, order, admin_id, event)
 
+    async def merchant_known(self, merchant_id: int) -> bool:
+        return False  # the memory back end holds no merchants
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None:
         return self._db.campaigns.get(campaign_id)
 
-    async def redeemable_campaigns(self, now_ms: int) -> list[Campaign]:
+    async def redeemable_campaigns(
+        self, now_ms: int, holder_id: int | None = None
+    ) -> list[Campaign]:
+        def got(campaign: Campaign) -> int:
+            coupons = self._db.coupons.values()
+            return sum(k.campaign_id == campaign.id and k.holder_id == holder_id for k in coupons)
+
         found = [
             c
             for c in self._db.campaigns.values()
-            if c.points_cost > 0 and c.is_running(now_ms) and c.spent_fen < c.budget_fen
+            if c.points_cost > 0
+            and c.is_running(now_ms)
+            and c.spent_fen < c.budget_fen
+            and (holder_id is None or got(c) < c.per_user_limit)
         ]
         return sorted(found, key=lambda c: (c.points_cost, c.id))[:20]
 

@@ -418,7 +418,7 @@ async def test_a_campaign_allows_each_person_its_limit_of_uses(world):
 
 
 async def test_points_redeem_for_a_coupon_once_per_key(world):
-    campaign = await world.campaign(points_cost=100)
+    campaign = await world.campaign(points_cost=100, per_user_limit=2)
     plan = await world.offers.plan(1, MERCHANT_ID, CATEGORY, 150_00)
     await world.pay(1, plan)
     assert [c.id for c in await world.offers.redeemable()] == [campaign.id]

@@ -337,7 +337,16 @@ async def test_points_redeemed_at_once_on_two_processes_never_go_below_zero(two)
     )
     earned, _ = await first.offers.points_of(2, 0)
     offered = CampaignOrder(
-        "Tea", CouponRule.SPEND_OFF, 20_00, 5_00, 0, 0, 100_00, 7, points_cost=earned // 2
+        "Tea",
+        CouponRule.SPEND_OFF,
+        20_00,
+        5_00,
+        0,
+        0,
+        100_00,
+        7,
+        per_user_limit=6,  # points, not the person's limit, are what runs short here
+        points_cost=earned // 2,
     )
     tea, _ = await first.offers.create_campaign("t", offered, ADMIN, "campaign.add")
     answers = await settle(

@@ -33,7 +33,6 @@ from bot.domain.merchant_errors import (
     MerchantFrozen,
     MerchantNotFound,
     MerchantPaymentNotFound,
-    MerchantRefundExceedsRemaining,
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
@@ -51,6 +50,7 @@ from bot.domain.merchants import (
     check_charge,
     check_not_yourself,
     check_shown,
+    refund_refusal,
 )
 from bot.domain.model import AccountKind, AccountStatus, SystemAccount, Transfer, TransferSpec
 from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_refund
@@ -339,9 +339,10 @@ async def _refund_payment(
             raise IdempotencyConflict(key=key)
         legs = await _transfers(conn, key, len(payment.vouchers) + 2)
         return MerchantRefund(payment, done[1], done[2], done[3], done[4], left, legs, True)
+    refused = refund_refusal(payment_id, amount, left)
+    if refused is not None:
+        raise refused
     wanted = left if amount is None else amount
-    if left == 0 or wanted > left:
-        raise MerchantRefundExceedsRemaining(payment_id=payment_id, amount=wanted, left=left)
     split = split_refund(own_left, tuple(part for part, _ in vouchers_left), wanted)
     merchant = await _merchant(conn, merchant_id)
     await _check_open(conn, merchant)
@@ -572,6 +573,13 @@ class PgMerchants(PgPortStore, MerchantStore):
         if not is_bigint(payment_id):
             return None
         return await self._payment_where("id = $1", payment_id)
+
+    async def refund_left(self, payment: MerchantPayment) -> int:
+        left = 0
+        for paid, transfer_id in payment.payer_legs():
+            refunded = await self._fetchrow(_REFUNDED, refund_ref(transfer_id))
+            left += max(0, paid - refunded[0])
+        return left
 
     async def payment_by_key(self, key: str) -> MerchantPayment | None:
         return await self._payment_where("key = $1", key)

@@ -11,7 +11,9 @@ put in order, and a key repeated at once is answered as a replay. What must hold
 whatever the order is also kept by the rows themselves: a voucher part is taken by a
 conditional update (only while the voucher is live and has the value left), a coupon
 once (``used_payment_id IS NULL``), a campaign's budget by a conditional update of what
-it has spent; points are redeemed under a per-person advisory lock. An issue and a grant
+it has spent; points are redeemed under a per-person advisory lock (the person's coupons
+of the campaign and their points counted under it, so two redemptions at once by one
+person are put in order). An issue and a grant
 write the notice each holder is owed in their own transaction (:func:`tell`).
 """
 
@@ -23,13 +25,12 @@ from collections.abc import Callable, Sequence
 import asyncpg
 
 from bot.domain.errors import (
+    CampaignMerchantUnknown,
     CampaignNotFound,
-    CampaignNotRedeemable,
     CouponBudgetExhausted,
     CouponUnavailable,
     IdempotencyConflict,
     LedgerError,
-    PointsShort,
     VoucherUnavailable,
 )
 from bot.domain.kinds import TransferKind
@@ -52,6 +53,7 @@ from bot.domain.promotions import (
     CouponRule,
     HeldCoupon,
     coupon_refusal,
+    redeem_refusal,
 )
 from bot.domain.vouchers import (
     Voucher,
@@ -408,6 +410,12 @@ async def give_back(
 # The store's own writes ------------------------------------------------------------------
 
 
+async def _merchant_known(conn: asyncpg.Connection, merchant_id: int) -> bool:
+    if not is_bigint(merchant_id):
+        return False
+    return await conn.fetchval("SELECT 1 FROM merchants WHERE id = $1", merchant_id) is not None
+
+
 async def _create_campaign(
     conn: asyncpg.Connection,
     clock: Callable[[], int],
@@ -420,6 +428,8 @@ async def _create_campaign(
     found = await conn.fetchval("SELECT id FROM campaigns WHERE create_key = $1", key)
     if found is not None:
         return await campaign(conn, found), True
+    if order.merchant_id is not None and not await _merchant_known(conn, order.merchant_id):
+        raise CampaignMerchantUnknown(merchant_id=order.merchant_id)
     made = order.campaign(0, now_ms)
     campaign_id = await conn.fetchval(
         "INSERT INTO campaigns (name, rule, min_spend_fen, off_fen, percent, cap_fen,"
@@ -626,14 +636,19 @@ async def _redeem_points(
     if row is not None:
         return row_to_coupon(row)
     offered = await campaign(conn, campaign_id)
-    if offered.points_cost <= 0 or not offered.is_running(now_ms) or offered.budget_left_fen <= 0:
-        raise CampaignNotRedeemable(campaign_id=campaign_id)
+    # under the person's lock: two redemptions of theirs at once count one after the other
+    got = await conn.fetchval(
+        "SELECT count(*) FROM coupons WHERE campaign_id = $1 AND holder_id = $2",
+        campaign_id,
+        holder_id,
+    )
     balance = await conn.fetchval(
         "SELECT coalesce(sum(points), 0)::bigint FROM points_journal WHERE holder_id = $1",
         holder_id,
     )
-    if balance < offered.points_cost:
-        raise PointsShort(balance=balance, cost=offered.points_cost)
+    refused = redeem_refusal(offered, now_ms, got, balance)
+    if refused is not None:
+        raise refused
     coupon_id = await conn.fetchval(
         "INSERT INTO coupons (campaign_id, holder_id, grant_key, granted_at)"
         " VALUES ($1, $2, $3, $4) RETURNING id",
@@ -669,6 +684,12 @@ class PgOffers(PgPortStore, OfferStore):
             retry=RETRY_SQLSTATES | {UNIQUE_VIOLATION},  # the same key at once: a replay
         )
 
+    async def merchant_known(self, merchant_id: int) -> bool:
+        if not is_bigint(merchant_id):
+            return False
+        row = await self._fetchrow("SELECT 1 FROM merchants WHERE id = $1", merchant_id)
+        return row is not None
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None:
         if not is_bigint(campaign_id):
             return None
@@ -677,12 +698,17 @@ class PgOffers(PgPortStore, OfferStore):
         )
         return None if row is None else row_to_campaign(row)
 
-    async def redeemable_campaigns(self, now_ms: int) -> list[Campaign]:
+    async def redeemable_campaigns(
+        self, now_ms: int, holder_id: int | None = None
+    ) -> list[Campaign]:
         rows = await self._fetch(
-            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE points_cost > 0"
+            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns AS c WHERE points_cost > 0"
             " AND starts_at <= $1 AND $1 < ends_at AND spent_fen < budget_fen"
+            " AND ($2::bigint IS NULL OR (SELECT count(*) FROM coupons AS k"
+            "  WHERE k.campaign_id = c.id AND k.holder_id = $2) < per_user_limit)"
             " ORDER BY points_cost, id LIMIT 20",
             now_ms,
+            holder_id,
         )
         return [row_to_campaign(row) for row in rows]
 

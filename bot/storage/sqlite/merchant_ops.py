@@ -27,7 +27,6 @@ from bot.domain.merchant_errors import (
     MerchantFrozen,
     MerchantNotFound,
     MerchantPaymentNotFound,
-    MerchantRefundExceedsRemaining,
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
@@ -44,6 +43,7 @@ from bot.domain.merchants import (
     check_charge,
     check_not_yourself,
     check_shown,
+    refund_refusal,
 )
 from bot.domain.model import AccountKind, AccountStatus, SystemAccount, Transfer, TransferSpec
 from bot.domain.offers import VOUCHER_ESCROW, RefundSplit, VoucherPart, split_refund
@@ -58,6 +58,7 @@ from bot.storage.sqlite.writer import RollBackThen
 __all__ = [
     "SELECT_CHARGE",
     "SELECT_MERCHANT",
+    "SELECT_REFUNDED",
     "add_merchant",
     "claim_pay_code",
     "create_charge",
@@ -84,7 +85,7 @@ SELECT_VOUCHERS = (
     "SELECT voucher_id, amount, transfer_id FROM merchant_payment_vouchers"
     " WHERE payment_id = ? ORDER BY rowid"
 )
-_REFUNDED = (
+SELECT_REFUNDED = (
     "SELECT coalesce(sum(amount), 0) FROM transfers"
     f" WHERE kind = '{TransferKind.PAYMENT_REFUND}' AND ref = ?"
 )
@@ -283,7 +284,7 @@ def _check_open(conn: sqlite3.Connection, merchant: Merchant) -> None:
 
 
 def _refunded(conn: sqlite3.Connection, transfer_id: int) -> int:
-    return conn.execute(_REFUNDED, (refund_ref(transfer_id),)).fetchone()[0]
+    return conn.execute(SELECT_REFUNDED, (refund_ref(transfer_id),)).fetchone()[0]
 
 
 def _transfers(conn: sqlite3.Connection, key: str) -> tuple:
@@ -329,9 +330,10 @@ def refund_payment(
         return MerchantRefund(
             payment, done[1], done[2], done[3], done[4], left, _transfers(conn, key), True
         )
+    refused = refund_refusal(payment_id, amount, left)
+    if refused is not None:
+        raise refused
     wanted = left if amount is None else amount
-    if left == 0 or wanted > left:
-        raise MerchantRefundExceedsRemaining(payment_id=payment_id, amount=wanted, left=left)
     split = split_refund(own_left, tuple(part for part, _ in vouchers_left), wanted)
     merchant = _merchant(conn, merchant_id)
     _check_open(conn, merchant)

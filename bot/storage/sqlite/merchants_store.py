@@ -13,6 +13,7 @@ from bot.domain.merchants import (
     Takings,
 )
 from bot.domain.model import Transfer
+from bot.domain.refunds import refund_ref
 from bot.storage.sqlite import merchant_ops
 from bot.storage.sqlite.port import PortStore
 
@@ -77,6 +78,13 @@ class SqliteMerchants(PortStore, MerchantStore):
         return await self._writer.run(
             merchant_ops.refund_payment, self._ledger, key, merchant_id, payment_id, amount
         )
+
+    async def refund_left(self, payment: MerchantPayment) -> int:
+        left = 0
+        for paid, transfer_id in payment.payer_legs():
+            row = await self._fetchone(merchant_ops.SELECT_REFUNDED, (refund_ref(transfer_id),))
+            left += max(0, paid - row[0])
+        return left
 
     async def takings(self, merchant_id: int, since_ms: int, until_ms: int) -> Takings:
         merchant = await self.merchant(merchant_id)

@@ -14,11 +14,10 @@ import sqlite3
 from collections.abc import Sequence
 
 from bot.domain.errors import (
+    CampaignMerchantUnknown,
     CampaignNotFound,
-    CampaignNotRedeemable,
     CouponUnavailable,
     IdempotencyConflict,
-    PointsShort,
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
@@ -29,7 +28,7 @@ from bot.domain.offer_store import (
     grant_notices,
     issue_notices,
 )
-from bot.domain.promotions import Campaign, CampaignOrder, Coupon, CouponRule
+from bot.domain.promotions import Campaign, CampaignOrder, Coupon, CouponRule, redeem_refusal
 from bot.domain.vouchers import (
     Voucher,
     VoucherIssueOrder,
@@ -50,6 +49,7 @@ __all__ = [
     "expire_issue",
     "grant_coupons",
     "issue_vouchers",
+    "merchant_known",
     "redeem_points",
     "row_to_campaign",
     "row_to_coupon",
@@ -102,6 +102,13 @@ def _moved(conn: sqlite3.Connection, ledger: LedgerOps, key: str, spec: Transfer
     return moved.id
 
 
+def merchant_known(conn: sqlite3.Connection, merchant_id: int) -> bool:
+    if not -(2**63) <= merchant_id < 2**63:
+        return False
+    found = conn.execute("SELECT 1 FROM merchants WHERE id = ?", (merchant_id,)).fetchone()
+    return found is not None
+
+
 def create_campaign(
     conn: sqlite3.Connection,
     security: SecurityOps,
@@ -114,6 +121,8 @@ def create_campaign(
     row = conn.execute("SELECT id FROM campaigns WHERE create_key = ?", (key,)).fetchone()
     if row is not None:
         return campaign(conn, row[0]), True
+    if order.merchant_id is not None and not merchant_known(conn, order.merchant_id):
+        raise CampaignMerchantUnknown(merchant_id=order.merchant_id)
     made = order.campaign(0, now_ms)
     cursor = conn.execute(
         f"INSERT INTO campaigns ({CAMPAIGN_COLUMNS}, created_by, create_key)"
@@ -285,11 +294,14 @@ def redeem_points(
     if row is not None:
         return row_to_coupon(row)
     offered = campaign(conn, campaign_id)
-    if offered.points_cost <= 0 or not offered.is_running(now_ms) or offered.budget_left_fen <= 0:
-        raise CampaignNotRedeemable(campaign_id=campaign_id)
-    balance = points_balance(conn, holder_id)
-    if balance < offered.points_cost:
-        raise PointsShort(balance=balance, cost=offered.points_cost)
+    # the writer runs one operation at a time: what is counted here is what is written
+    (got,) = conn.execute(
+        "SELECT count(*) FROM coupons WHERE campaign_id = ? AND holder_id = ?",
+        (campaign_id, holder_id),
+    ).fetchone()
+    refused = redeem_refusal(offered, now_ms, got, points_balance(conn, holder_id))
+    if refused is not None:
+        raise refused
     coupon_id = conn.execute(
         "INSERT INTO coupons (campaign_id, holder_id, grant_key, granted_at) VALUES (?, ?, ?, ?)",
         (campaign_id, holder_id, key, now_ms),

@@ -33,18 +33,28 @@ class SqliteOffers(PortStore, OfferStore):
             ops.create_campaign, self._security, key, order, admin_id, event, self._clock()
         )
 
+    async def merchant_known(self, merchant_id: int) -> bool:
+        if not -(2**63) <= merchant_id < 2**63:
+            return False
+        row = await self._fetchone("SELECT 1 FROM merchants WHERE id = ?", (merchant_id,))
+        return row is not None
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None:
         row = await self._fetchone(
             f"SELECT {ops.CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?", (campaign_id,)
         )
         return None if row is None else ops.row_to_campaign(row)
 
-    async def redeemable_campaigns(self, now_ms: int) -> list[Campaign]:
+    async def redeemable_campaigns(
+        self, now_ms: int, holder_id: int | None = None
+    ) -> list[Campaign]:
         rows = await self._fetchall(
-            f"SELECT {ops.CAMPAIGN_COLUMNS} FROM campaigns WHERE points_cost > 0"
-            " AND starts_at <= ? AND ? < ends_at AND spent_fen < budget_fen"
+            f"SELECT {ops.CAMPAIGN_COLUMNS} FROM campaigns AS c WHERE points_cost > 0"
+            " AND starts_at <= ?1 AND ?1 < ends_at AND spent_fen < budget_fen"
+            " AND (?2 IS NULL OR (SELECT count(*) FROM coupons AS k"
+            "  WHERE k.campaign_id = c.id AND k.holder_id = ?2) < per_user_limit)"
             " ORDER BY points_cost, id LIMIT 20",
-            (now_ms, now_ms),
+            (now_ms, holder_id),
         )
         return [ops.row_to_campaign(row) for row in rows]
 

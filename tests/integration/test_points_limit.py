@@ -1,0 +1,94 @@
+"""Points buy a campaign's coupon only while the person got fewer of its coupons than one
+person may use (``bot.domain.promotions.redeem_refusal``), checked in the write that
+spends the points: on SQLite and on PostgreSQL, also with many redemptions at once from
+two processes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.domain.errors import PointsShort, RedeemLimitReached
+from bot.wallet.offers import Offers
+from bot.wallet.users import Users
+from tests.integration.test_offers_hooks import CATEGORY, MERCHANT_ID, World
+
+
+@pytest.fixture
+def store(both_store):
+    return both_store
+
+
+@pytest.fixture
+async def world(store, ledger, clock, database_url) -> World:
+    made = World(store, ledger, clock, database_url)
+    await made.setup()
+    return made
+
+
+async def earn(world: World, holder: int, fen: int) -> None:
+    """A payment of ``fen`` to the merchant: one point per yuan."""
+    await world.pay(holder, await world.offers.plan(holder, MERCHANT_ID, CATEGORY, fen))
+
+
+async def test_points_buy_no_more_coupons_than_one_person_may_use(world):
+    campaign = await world.campaign(per_user_limit=1, points_cost=5)
+    await earn(world, 1, 20_00)
+    assert [c.id for c in await world.offers.redeemable(1)] == [campaign.id]
+    await world.offers.redeem("r-1", 1, campaign.id)
+    assert await world.offers.redeemable(1) == []  # /points offers it no more
+    assert [c.id for c in await world.offers.redeemable(2)] == [campaign.id]  # others: yes
+    with pytest.raises(RedeemLimitReached) as refused:
+        await world.offers.redeem("r-2", 1, campaign.id)
+    assert refused.value.params == {"campaign_id": campaign.id, "limit": 1}
+    assert (await world.offers.points(1)).balance == 15  # spent once
+    assert len(await world.offers.coupons(1)) == 1
+    assert (await world.audit()).ok
+
+
+async def test_a_used_or_granted_coupon_counts_against_the_limit(world):
+    campaign = await world.campaign(per_user_limit=2, points_cost=5)
+    await world.offers.grant(100, "g-1", campaign.id, [1])
+    used = await world.offers.plan(1, MERCHANT_ID, CATEGORY, 100_00)
+    assert used.coupon_id is not None
+    await world.pay(1, used)  # the granted coupon, used: 90 points
+    await world.offers.redeem("r-1", 1, campaign.id)
+    with pytest.raises(RedeemLimitReached):
+        await world.offers.redeem("r-2", 1, campaign.id)
+    assert (await world.offers.points(1)).balance == 90 - 5
+
+
+async def test_the_limit_is_told_before_points_short(world):
+    campaign = await world.campaign(per_user_limit=1, points_cost=500)
+    await world.offers.grant(100, "g-1", campaign.id, [1])
+    with pytest.raises(RedeemLimitReached):
+        await world.offers.redeem("r-1", 1, campaign.id)
+    with pytest.raises(PointsShort):
+        await world.offers.redeem("r-1", 2, campaign.id)
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_many_redemptions_at_once_give_the_limit_and_spend_points_for_it(
+    world, reopen, limit
+):
+    campaign = await world.campaign(per_user_limit=limit, points_cost=5)
+    await earn(world, 1, 100_00)
+    other = await reopen()  # a second process on the same database
+    try:
+        second = Offers(other.offers, world.ledger, Users(other.users, "CNY"))
+        services = (world.offers, second)
+        answers = await asyncio.gather(
+            *(services[n % 2].redeem(f"r-{n}", 1, campaign.id) for n in range(24)),
+            return_exceptions=True,
+        )
+    finally:
+        await other.close()
+    got = [a for a in answers if not isinstance(a, BaseException)]
+    refused = [a for a in answers if isinstance(a, BaseException)]
+    assert len(got) == limit, answers
+    assert all(isinstance(a, RedeemLimitReached) for a in refused), refused
+    assert len({c.id for c in got}) == limit
+    assert (await world.offers.points(1)).balance == 100 - 5 * limit
+    assert len(await world.offers.coupons(1)) == limit
+    assert await world.offers.redeemable(1) == []
