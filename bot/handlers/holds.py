@@ -21,6 +21,7 @@ from bot.handlers.context import (
     refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.risk_text import join_reasons
 from bot.i18n import translate
 from bot.render.labels import kind_label
 
@@ -51,7 +52,7 @@ def _reasons(language: str, reasons: tuple[str, ...]) -> str:
         except KeyError:
             text = code
         words.append(code if "{" in text else text)
-    return "; ".join(words)
+    return join_reasons(language, words)
 
 
 async def hold_text(application: Application, language: str, held: Held) -> str:

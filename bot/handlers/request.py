@@ -36,7 +36,7 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.handlers.outbox import tell
-from bot.handlers.risk_text import decision_text, reason_text
+from bot.handlers.risk_text import decision_text, join_reasons, reason_text
 from bot.handlers.start import MENU_TOPUP
 from bot.i18n import translate
 from bot.render.labels import deadline_time
@@ -76,10 +76,13 @@ def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
 
 def review_text(language: str, decision: RiskDecision, amount: int) -> str:
     """A payment the guard would hold: a request is not paid that way."""
-    reasons = "; ".join(
-        reason_text(language, r.value, decision)
-        for r in decision.reasons
-        if r.action is RiskAction.HOLD
+    reasons = join_reasons(
+        language,
+        (
+            reason_text(language, r.value, decision)
+            for r in decision.reasons
+            if r.action is RiskAction.HOLD
+        ),
     )
     return translate(language, "request.needs_review", amount=format_fen(amount), reasons=reasons)
 

@@ -201,7 +201,7 @@ async def tell_admins(context: WalletContext, payer: User, credit: Credit) -> No
             "name": payer.display_name,
             "telegram_id": payer.telegram_id,
             "charge": payment.telegram_charge_id,
-            "problem": credit.problem,
+            "problem": problem_text(language, credit.problem),
         }
         if credit.transfer is None:
             text = translate(
@@ -222,6 +222,14 @@ async def tell_admins(context: WalletContext, payer: User, credit: Credit) -> No
             )
         # an admin who never opened the private chat: the security log has it
         await tell(context.bot, admin_id, text, about="a top-up that did not match its invoice")
+
+
+def problem_text(language: str, code: str) -> str:
+    """What was wrong with a payment, in words with its code; the bare code if unknown."""
+    try:
+        return translate(language, f"topup.problem.{code}")
+    except KeyError:
+        return code
 
 
 def handlers() -> list:

@@ -40,7 +40,7 @@ from bot.handlers.context import (
 from bot.handlers.leases import lease
 from bot.handlers.notices import renders, send_one
 from bot.handlers.outbox import Told
-from bot.handlers.risk_text import reason_text
+from bot.handlers.risk_text import join_reasons, reason_text
 from bot.i18n import translate
 from bot.wallet.gateway import PayoutMode
 from bot.wallet.withdrawals import CONFIRMATION, WITHDRAWAL_NOTICE
@@ -75,7 +75,7 @@ def _reasons(language: str, decision: RiskDecision) -> str:
     serious = [
         r for r in decision.reasons if r.action in (RiskAction.HOLD, RiskAction.BLOCK)
     ] or list(decision.reasons)
-    return "; ".join(reason_text(language, r.value, decision) for r in serious)
+    return join_reasons(language, (reason_text(language, r.value, decision) for r in serious))
 
 
 async def withdraw(update: Update, context: WalletContext) -> None:

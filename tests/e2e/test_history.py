@@ -75,7 +75,7 @@ async def test_history_shows_the_newest_first_with_signs_and_readable_names(emul
 
     assert page.text.splitlines()[0] == "🧾 Your transactions (Beijing time)"
     assert [e[:3] for e in entries(page.text)] == [
-        ("Red packet", "Red packets", "-¥20.00"),
+        ("Red packet", "Red packet pool", "-¥20.00"),
         ("Tip", "Bob", "+¥3.00"),
         ("Transfer", "Bob", "-¥12.50"),
         ("Top-up", "Bank / payment gateway", "+¥100.00"),
@@ -83,6 +83,26 @@ async def test_history_shows_the_newest_first_with_signs_and_readable_names(emul
     ids = [e[3] for e in entries(page.text)]
     assert ids == sorted(ids, reverse=True)
     assert page.buttons() == []  # one page: no paging buttons
+
+
+async def test_red_packet_lines_name_the_packet_pool_not_the_kind_again(emulator, wallet):
+    """The red packet's counterparty is the pool the shares wait in, said in the person's
+    language, not "Red packet · Red packets" (红包 · 红包)."""
+    await top_up(wallet, XIAOMING, 50_00)
+    escrow = await wallet.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+    mine, hers = await account(wallet, XIAOMING), await account(wallet, WANGFANG)
+    await wallet.ledger.transfer("rp-2", mine, escrow, 10_00, "red_packet", memo="恭喜发财")
+    await wallet.ledger.transfer("rp-2-grab", escrow, hers, 6_00, "redpacket_grab")
+    await wallet.ledger.transfer("rp-2-refund", escrow, mine, 4_00, "redpacket_refund")
+
+    sender = await ask(emulator, "xiaoming", "/history")
+    grabber = await ask(emulator, "wangfang", "/history")
+
+    assert [e[:3] for e in entries(sender.text)][:2] == [
+        ("红包退款", "红包资金池", "+¥4.00"),
+        ("发红包", "红包资金池", "-¥10.00"),
+    ]
+    assert [e[:3] for e in entries(grabber.text)] == [("抢红包", "红包资金池", "+¥6.00")]
 
 
 async def test_a_reservation_shows_as_reserved_and_released_not_as_money_moved(emulator, wallet):

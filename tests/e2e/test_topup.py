@@ -209,6 +209,29 @@ async def test_money_taken_for_an_expired_or_unknown_invoice_is_credited_and_rep
     assert [e.details["problem"] for e in flagged] == ["topup_expired", "topup_not_found"]
 
 
+async def test_the_admins_report_says_what_was_wrong_in_words_in_their_language(emulator, wallet):
+    await emulator.send_text("alice", "/start")  # the admin opened the private chat
+    await emulator.wait_for_message("alice")
+    wallet.topups.ttl_s = 1
+    await emulator.send_text("bob", "/topup 25")
+    invoice = await wait_for_invoice(emulator, "bob")
+    await asyncio.sleep(1.05)
+
+    push_payment(emulator, "bob", invoice.data["invoice_payload"], 25_00)
+    report = await emulator.wait_for_message("alice", since=0, text="Top-up to check")
+    assert "Problem: the invoice had expired (topup_expired)." in report.text
+
+    await wallet.users.set_language(ALICE, "zh")
+    mark = emulator.mark()
+    push_payment(emulator, "bob", "no-such-invoice", 7_50)
+    report = await emulator.wait_for_message("alice", since=mark, text="需核查的充值")
+    assert "问题：本钱包没有这张账单（topup_not_found）。" in report.text
+    mark = emulator.mark()
+    push_payment(emulator, "bob", "some-invoice", 3_00, currency="USD")
+    report = await emulator.wait_for_message("alice", since=mark, text="充值未入账")
+    assert "问题：币种不是本钱包使用的币种（topup_currency_mismatch）。" in report.text
+
+
 @pytest.mark.parametrize("provider_token", [None])
 async def test_without_a_provider_token_top_up_says_it_is_not_configured(emulator, wallet):
     for command in ("/topup 50", "/topup"):

@@ -226,6 +226,39 @@ async def test_bad_amounts_are_refused_and_move_nothing(emulator, wallet, gatewa
     assert gateway.payout_calls == 0
 
 
+@pytest.mark.parametrize(
+    ("who", "telegram_id", "confirm", "told"),
+    [
+        (
+            "alice",
+            ALICE,
+            "Confirm",
+            "⛔ Your withdrawal of ¥50,000.01 was refused because it is above your limit of"
+            " ¥50,000.00 per payment; this is a large amount for a new wallet. No money moved.",
+        ),
+        (
+            "xiaoming",
+            XIAOMING,
+            "确认",
+            "⛔ 你的 ¥50,000.01 提现被拒绝，原因：超过单笔限额 ¥50,000.00；新钱包的大额付款。"
+            "没有资金变动。",
+        ),
+    ],
+)
+async def test_a_withdrawal_above_the_top_limit_is_refused_without_a_hint_to_verify_again(
+    emulator, wallet, gateway, who, telegram_id, confirm, told
+):
+    """A person verified with a card has the highest limits already: the refusal lists
+    its reasons in the person's language and sends them to no /verify."""
+    await fund(wallet, telegram_id, 60_000_00)
+    await emulator.send_text(who, "/withdraw 50000.01")
+    card = await emulator.wait_for_message(who)
+    refused = await tap_and_wait(emulator, who, card, confirm)
+    assert refused.text == told
+    assert await balance(wallet, telegram_id) == (60_000_00, 0)
+    assert gateway.payout_calls == 0
+
+
 async def test_a_frozen_wallet_cannot_withdraw_and_a_group_is_sent_to_private(emulator, wallet):
     await fund(wallet, ALICE, 100_00)
     await emulator.send_text("alice", "/withdraw 10", emulator.group)

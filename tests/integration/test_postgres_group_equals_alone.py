@@ -19,7 +19,7 @@ import os
 from dataclasses import replace
 
 import asyncpg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.model import SystemAccount
@@ -162,6 +162,13 @@ async def _both(server: PgServer, drawn) -> list:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(drawn=st.lists(grabs, min_size=2, max_size=40))
+# a person registered twice in the group (so one by one), and a newcomer tapping before
+# the tap that registers them: unknown at their first tap, as one by one
+@example(
+    drawn=[(0, 11, None, None, None)] * 4
+    + [(0, 11, None, None, 0)] * 2
+    + [(0, 21, None, None, None), (0, 21, None, None, 0)]
+)
 def test_a_group_of_grabs_equals_the_same_grabs_one_by_one(pg_server, drawn):
     asyncio.run(_both(pg_server, drawn))
 

@@ -74,7 +74,7 @@ def test_times_are_shown_in_beijing():
 def test_system_accounts_and_merchants_get_readable_names():
     assert party_label("en", BOB) == "Bob"
     assert party_label("zh", Party(9, AccountKind.SYSTEM, "external")) == "银行 / 支付渠道"
-    assert party_label("en", Party(9, AccountKind.SYSTEM, "escrow:redpackets")) == "Red packets"
+    assert party_label("en", Party(9, AccountKind.SYSTEM, "escrow:redpackets")) == "Red packet pool"
     assert party_label("en", Party(9, AccountKind.SYSTEM, "fx:usd")) == "Wallet system"
     assert party_label("zh", Party(9, AccountKind.MERCHANT, "merchant:5", "老王")) == "商户 老王"
 

@@ -203,7 +203,7 @@ def test_the_csv_has_a_bom_a_header_and_one_exact_row_per_transfer():
         "Time (Beijing),Transfer,Kind,Counterparty,Amount (CNY),Memo,Balance after (CNY)\r\n"
         "2026-01-01 00:00:05,7,Top-up,Bank / payment gateway,100.00,,102.50\r\n"
         "2026-01-05 09:30:00,9,Transfer,王芳,-12.34,午饭 lunch,90.16\r\n"
-        "2026-01-18 20:00:00,12,Red packet,Red packets,-20.00,,70.16\r\n"
+        "2026-01-18 20:00:00,12,Red packet,Red packet pool,-20.00,,70.16\r\n"
         '2026-01-18 20:01:00,13,Tip,王芳,-0.01,"\'+1, ""thanks""",70.15\r\n'
         "2026-01-31 23:59:59,15,Transfer,'=cmd|' /C calc'!A0,5.00,'=1+2,75.15\r\n"
         "2026-01-31 23:59:59,16,Withdrawal,Bank / payment gateway,-30.00,,45.15\r\n"

@@ -157,9 +157,13 @@ async def register_together(
     ids = [profile.telegram_id for profile, _ in asked]
     names = [profile.username.lower() for profile, _ in asked if profile.username]
     if len(set(ids)) != len(ids) or len(set(names)) != len(names):
-        return [
+        known = await conn.fetch(
+            "SELECT telegram_id FROM users WHERE telegram_id = ANY($1::bigint[])", ids
+        )
+        users = [
             await upsert_user(conn, clock, profile, currency, False) for profile, currency in asked
-        ], set()  # (only "new before its grab" needs the set: none then)
+        ]
+        return users, set(ids) - {row[0] for row in known}
     now = clock()
     account_names = [f"user:{n}" for n in ids]
     currencies = [currency for _, currency in asked]
