@@ -23,7 +23,7 @@ from typing import IO
 
 from bot.dispatch import worker_of
 
-__all__ = ["Child", "Cluster", "free_port", "log_problems", "nginx_binary"]
+__all__ = ["Child", "Cluster", "free_port", "log_problems", "nginx_binary", "nginx_child"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -110,7 +110,7 @@ events {{}}
 http {{
     include {person};
     log_format person '$wallet_person $upstream_addr $status';
-    access_log {folder}/access.log person;
+    access_log {access_log};
     client_body_temp_path {folder}/body;
     proxy_temp_path {folder}/proxy;
     fastcgi_temp_path {folder}/fastcgi;
@@ -125,7 +125,7 @@ http {{
             proxy_pass http://wallet_bot;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_read_timeout 30s;
+            proxy_read_timeout 30s;{extra}
         }}
     }}
 }}
@@ -145,6 +145,32 @@ def nginx_upstream(ports: Sequence[int]) -> str:
     assert any("hash $wallet_person consistent;" in line for line in lines), lines
     servers = [f"    server 127.0.0.1:{port};" for port in ports]
     return "\n".join(["upstream wallet_bot {", *lines, *servers, "}"])
+
+
+def nginx_child(
+    folder: Path, ports: Sequence[int], port: int, path: str, *, log: bool = True, extra: str = ""
+) -> Child:
+    """nginx on 127.0.0.1:``port`` passing ``path`` to ``ports`` as deploy/ spreads them
+    (its person map and upstream block), its files in ``folder``; with ``log``, an access
+    log of ``$wallet_person``, the upstream and the status (``access.log``); ``extra``:
+    more directives for the location."""
+    binary = nginx_binary()
+    assert binary, "nginx is not installed (scripts/nginx.sh install)"
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            folder=folder,
+            user="user root;" if os.geteuid() == 0 else "",
+            person=DEPLOY / "nginx-wallet-person.conf",
+            access_log=f"{folder}/access.log person" if log else "off",
+            upstream=nginx_upstream(ports),
+            port=port,
+            path=path,
+            extra=f"\n            {extra}" if extra else "",
+        )
+    )
+    return Child("nginx", ["-c", str(conf), "-e", str(folder / "log.txt")],
+                 folder / "log.txt", dict(os.environ), program=(binary,))
 
 
 class Cluster:
@@ -194,22 +220,7 @@ class Cluster:
             )
 
     def _nginx(self) -> Child:
-        binary = nginx_binary()
-        assert binary, "nginx is not installed (scripts/nginx.sh install)"
-        folder = self._folder("nginx")
-        conf = folder / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(
-                folder=folder,
-                user="user root;" if os.geteuid() == 0 else "",
-                person=DEPLOY / "nginx-wallet-person.conf",
-                upstream=nginx_upstream(self.worker_ports),
-                port=self.port,
-                path=PATH,
-            )
-        )
-        return Child("nginx", ["-c", str(conf), "-e", str(folder / "log.txt")],
-                     folder / "log.txt", dict(os.environ), program=(binary,))
+        return nginx_child(self._folder("nginx"), self.worker_ports, self.port, PATH)
 
     @property
     def master_key(self) -> bytes:

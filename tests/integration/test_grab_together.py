@@ -81,42 +81,49 @@ async def _services(store: SqliteDatabase) -> tuple[RedPackets, Users, object]:
     return red, users, sender
 
 
+async def build_world(store, expire) -> tuple[list[str], int]:
+    """Five packets in chats CHAT and CHAT2 on ``store`` (SQLite or PostgreSQL), the last
+    past its deadline by ``expire(store, packet_id)``; (packet ids, escrow id)."""
+    red, users, sender = await _services(store)
+    for known in KNOWN:
+        await users.seen(_profile(known))
+    made = []
+    for i, (kind, amount, count, chat, extra) in enumerate(
+        [
+            ("random", "10", 6, CHAT, {}),
+            ("equal", "1", 4, CHAT2, {}),
+            ("exclusive", "5", 1, CHAT, {"recipient": await users.get(KNOWN[0])}),
+            ("password", "8", 5, CHAT2, {"password": "恭喜 发财"}),
+            ("random", "3", 3, CHAT, {}),
+            ("random", "2", 2, CHAT2, {}),
+        ]
+    ):
+        order = await red.order(sender, kind, amount, count, chat_id=chat, **extra)
+        creation = await red.create(f"create-{i}", order, authenticated=True)
+        made.append(creation.packet.id)
+    # history the run must read: one member grabbed in two chats a moment ago
+    for packet_id in (made[4], made[5]):
+        await red.grab(packet_id, await users.get(KNOWN[3]))
+    made.pop()  # a packet only the history knows
+    await expire(store, made[-1])  # the last one has run out of time already
+    return made, await red.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+
+
+async def _expire_sqlite(store: SqliteDatabase, packet_id: str) -> None:
+    await store.writer.run(
+        lambda conn: conn.execute(
+            "UPDATE red_packets SET expires_at = ? WHERE id = ?", (NOW_MS - 1, packet_id)
+        )
+    )
+
+
 async def _make(path: Path) -> tuple[list[str], int]:
     """A wallet with five packets in chats CHAT and CHAT2; (packet ids, escrow id)."""
     store = await SqliteDatabase.open(path, clock=lambda: NOW_MS)
     try:
-        red, users, sender = await _services(store)
-        ledger = red.ledger
-        for known in KNOWN:
-            await users.seen(_profile(known))
-        made = []
-        for i, (kind, amount, count, chat, extra) in enumerate(
-            [
-                ("random", "10", 6, CHAT, {}),
-                ("equal", "1", 4, CHAT2, {}),
-                ("exclusive", "5", 1, CHAT, {"recipient": await users.get(KNOWN[0])}),
-                ("password", "8", 5, CHAT2, {"password": "恭喜 发财"}),
-                ("random", "3", 3, CHAT, {}),
-                ("random", "2", 2, CHAT2, {}),
-            ]
-        ):
-            order = await red.order(sender, kind, amount, count, chat_id=chat, **extra)
-            creation = await red.create(f"create-{i}", order, authenticated=True)
-            made.append(creation.packet.id)
-        # history the run must read: one member grabbed in two chats a moment ago
-        for packet_id in (made[4], made[5]):
-            await red.grab(packet_id, await users.get(KNOWN[3]))
-        made.pop()  # a packet only the history knows
-        # the last one has run out of time already
-        await store.writer.run(
-            lambda conn: conn.execute(
-                "UPDATE red_packets SET expires_at = ? WHERE id = ?", (NOW_MS - 1, made[-1])
-            )
-        )
-        escrow = await ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        return await build_world(store, _expire_sqlite)
     finally:
         await store.close()
-    return made, escrow
 
 
 _TEMPLATE: dict[str, tuple[Path, list[str], int]] = {}

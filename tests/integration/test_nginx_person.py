@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections import defaultdict
 
 import aiohttp
@@ -17,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from bot.dispatch import person_of
-from tests.cluster import DEPLOY, Child, free_port, nginx_binary, nginx_upstream
+from tests.cluster import free_port, nginx_binary, nginx_child
 
 pytestmark = pytest.mark.skipif(
     nginx_binary() is None, reason="nginx is not installed: run scripts/nginx.sh install"
@@ -25,34 +24,6 @@ pytestmark = pytest.mark.skipif(
 
 BOT = 900_000_001
 PATH = "/tg/hook"
-
-CONF = """\
-daemon off;
-pid {folder}/nginx.pid;
-error_log {folder}/log.txt notice;
-{user}
-events {{}}
-http {{
-    include {person};
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-{upstream}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 256k;
-        client_body_buffer_size 256k;
-        location = {path} {{
-            proxy_pass http://wallet_bot;
-            proxy_set_header X-Wallet-Person $wallet_person;
-        }}
-    }}
-}}
-"""
-
 
 def user(uid: int, name: str = "A") -> dict:
     return {"id": uid, "is_bot": False, "first_name": name, "language_code": "zh-hans"}
@@ -157,19 +128,10 @@ async def front(tmp_path):
     processes = Processes(3)
     await processes.start()
     port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        CONF.format(
-            folder=tmp_path,
-            user="user root;" if os.geteuid() == 0 else "",
-            person=DEPLOY / "nginx-wallet-person.conf",
-            upstream=nginx_upstream(processes.ports),
-            port=port,
-            path=PATH,
-        )
+    nginx = nginx_child(
+        tmp_path, processes.ports, port, PATH, log=False,
+        extra="proxy_set_header X-Wallet-Person $wallet_person;",
     )
-    nginx = Child("nginx", ["-c", str(conf), "-e", str(tmp_path / "log.txt")],
-                  tmp_path / "log.txt", dict(os.environ), program=(nginx_binary(),))
     await nginx.start("start worker process")
     try:
         yield f"http://127.0.0.1:{port}{PATH}", processes

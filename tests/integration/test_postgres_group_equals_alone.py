@@ -22,20 +22,17 @@ import asyncpg
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.model import SystemAccount
 from bot.domain.redpackets import GrabAttempt
 from bot.storage.postgres import PgDatabase
 from bot.storage.postgres.redpackets_store import grab_alone
 from bot.storage.postgres.snapshot import open_pg_snapshot
 from bot.wallet.audit import audit_ledger
 from tests.integration.test_grab_together import (
-    CHAT,
     CHAT2,
     KNOWN,
     NOW_MS,
-    _profile,
     _requests,
-    _services,
+    build_world,
     grabs,
 )
 from tests.postgres import PgServer, _admin
@@ -44,36 +41,19 @@ _TEMPLATE: dict[str, tuple[str, list[str], int]] = {}
 _copies = iter(range(1, 10**9))
 
 
+async def _expire(store: PgDatabase, packet_id: str) -> None:
+    await store.pool.execute(
+        "UPDATE red_packets SET expires_at = $1 WHERE id = $2", NOW_MS - 1, packet_id
+    )
+
+
 async def _make(url: str) -> tuple[list[str], int]:
     """The world of ``test_grab_together`` on PostgreSQL: (packet ids, escrow id)."""
     store = await PgDatabase.open(url, clock=lambda: NOW_MS, pool_size=2)
     try:
-        red, users, sender = await _services(store)
-        for known in KNOWN:
-            await users.seen(_profile(known))
-        made = []
-        for i, (kind, amount, count, chat, extra) in enumerate(
-            [
-                ("random", "10", 6, CHAT, {}),
-                ("equal", "1", 4, CHAT2, {}),
-                ("exclusive", "5", 1, CHAT, {"recipient": await users.get(KNOWN[0])}),
-                ("password", "8", 5, CHAT2, {"password": "恭喜 发财"}),
-                ("random", "3", 3, CHAT, {}),
-                ("random", "2", 2, CHAT2, {}),
-            ]
-        ):
-            order = await red.order(sender, kind, amount, count, chat_id=chat, **extra)
-            made.append((await red.create(f"create-{i}", order, authenticated=True)).packet.id)
-        for packet_id in (made[4], made[5]):  # recent grabs the burst rule must read
-            await red.grab(packet_id, await users.get(KNOWN[3]))
-        made.pop()  # a packet only the history knows
-        await store.pool.execute(
-            "UPDATE red_packets SET expires_at = $1 WHERE id = $2", NOW_MS - 1, made[-1]
-        )
-        escrow = await red.ledger.system_account_id(SystemAccount.ESCROW_REDPACKETS)
+        return await build_world(store, _expire)
     finally:
         await store.close()
-    return made, escrow
 
 
 async def _copy(server: PgServer) -> tuple[str, list[str], int]:
