@@ -17,7 +17,7 @@ from string import Formatter
 
 from babel.messages.pofile import read_po
 
-__all__ = ["LANGUAGES", "catalog", "placeholders", "translate"]
+__all__ = ["LANGUAGES", "catalog", "placeholders", "translate", "translate_or"]
 
 LANGUAGES = {"zh": "zh_CN", "en": "en"}
 _FALLBACK = "en"
@@ -51,3 +51,12 @@ def translate(language: str, key: str, **params: object) -> str:
     if text is None:
         raise KeyError(f"no message {key!r} in the catalogs")
     return text.format(**params) if params else text
+
+
+def translate_or(language: str, key: str, default: str, **params: object) -> str:
+    """:func:`translate`, or ``default`` when no catalog has ``key`` (a code from the
+    database or a log that may have no words yet)."""
+    try:
+        return translate(language, key, **params)
+    except KeyError:
+        return default

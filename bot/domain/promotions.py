@@ -177,9 +177,8 @@ def redeem_refusal(
     of precedence: not offered for points (now), or its budget spent; the person already
     got ``coupons_got`` of its coupons (used or not, however given), as many as one person
     may use; fewer points than it costs. Checked inside the write that spends the points."""
-    if campaign.points_cost <= 0 or not campaign.is_running(now_ms):
-        return CampaignNotRedeemable(campaign_id=campaign.id)
-    if campaign.budget_left_fen <= 0:
+    offered = campaign.points_cost > 0 and campaign.is_running(now_ms)
+    if not offered or campaign.budget_left_fen <= 0:
         return CampaignNotRedeemable(campaign_id=campaign.id)
     if coupons_got >= campaign.per_user_limit:
         return RedeemLimitReached(campaign_id=campaign.id, limit=campaign.per_user_limit)

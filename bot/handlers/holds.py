@@ -22,7 +22,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.risk_text import join_reasons
-from bot.i18n import translate
+from bot.i18n import translate, translate_or
 from bot.render.labels import kind_label
 
 HOLD = "h:"  # h:<held id>:a|r
@@ -34,10 +34,7 @@ log = logging.getLogger(__name__)
 
 def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
     if telegram_id is None:  # a withdrawal's gateway, a shop, an escrow: not a person
-        try:
-            return translate(language, f"hold.to_{kind}")
-        except KeyError:
-            return translate(language, "hold.to_outside")
+        return translate_or(language, f"hold.to_{kind}", translate(language, "hold.to_outside"))
     user = users.get(telegram_id)
     return user.display_name if user else str(telegram_id)
 
@@ -47,10 +44,7 @@ def _reasons(language: str, reasons: tuple[str, ...]) -> str:
     or one the catalogs do not know, by its code)."""
     words = []
     for code in reasons:
-        try:
-            text = translate(language, f"risk.{code}")
-        except KeyError:
-            text = code
+        text = translate_or(language, f"risk.{code}", code)
         words.append(code if "{" in text else text)
     return join_reasons(language, words)
 

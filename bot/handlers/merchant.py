@@ -17,7 +17,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.domain.errors import WalletError
+from bot.domain.errors import InsufficientFunds, WalletError
 from bot.domain.merchant_errors import MerchantPaymentNotFound, NotAMerchant
 from bot.domain.merchants import Charge, Merchant, MerchantRefund, Sales
 from bot.domain.money import format_fen, parse_amount
@@ -260,18 +260,17 @@ async def settle(update: Update, context: WalletContext) -> None:
     if len(args) > 1:
         await reply(update, context, translate(language, "merchant.settle_usage"))
         return
-    if not args:  # all of it: say so plainly when there is nothing
-        held = await context.wallet.ledger.balance(merchant.account_id)
-        if held.available <= 0:
-            text = translate(language, "merchant.settle_nothing", amount=format_fen(0))
-            await reply(update, context, text)
-            return
     key = f"msettle:{user.telegram_id}:{update.effective_message.message_id}"
     try:
         moved = await context.wallet.merchants.settle(
             user.telegram_id, args[0] if args else None, key
         )
     except WalletError as refused:
+        if not args and isinstance(refused, InsufficientFunds):  # "all of it", and it is 0
+            amount = format_fen(refused.params.get("available", 0))
+            text = translate(language, "merchant.settle_nothing", amount=amount)
+            await reply(update, context, text)
+            return
         usage = translate(language, "merchant.settle_usage")
         await reply(update, context, error_text(language, refused) + "\n" + usage)
         return

@@ -30,7 +30,7 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.handlers.outbox import tell
-from bot.i18n import translate
+from bot.i18n import translate, translate_or
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +226,7 @@ async def tell_admins(context: WalletContext, payer: User, credit: Credit) -> No
 
 def problem_text(language: str, code: str) -> str:
     """What was wrong with a payment, in words with its code; the bare code if unknown."""
-    try:
-        return translate(language, f"topup.problem.{code}")
-    except KeyError:
-        return code
+    return translate_or(language, f"topup.problem.{code}", code)
 
 
 def handlers() -> list:
