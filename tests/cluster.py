@@ -32,10 +32,42 @@ SECRET = "scale-out-secret_0123456789abcdef"
 START_TIMEOUT_S = 60.0
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections (and to ``bind(0)``)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+_EPHEMERAL = _ephemeral_ports()
+# Ports handed out below the ephemeral range, each process from its own place in it: a
+# port from ``bind(0)`` is one the kernel may give the next outgoing connection (the
+# tests' own clients make hundreds) between the probe's close and the server's bind.
+_FIRST = 20_000 if _EPHEMERAL.start > 30_000 else 61_000
+_SPAN = 10_000 if _EPHEMERAL.start > 30_000 else 4_000
+_next = _FIRST + (os.getpid() * 97) % _SPAN
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on, for a server that will bind it: never
+    one the kernel hands to outgoing connections, never the same twice in a process."""
+    global _next
+    for _ in range(_SPAN):
+        port = _next
+        _next = _FIRST + (_next - _FIRST + 1) % _SPAN
+        if port in _given or port in _EPHEMERAL:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def nginx_binary() -> str | None:
@@ -169,8 +201,13 @@ def nginx_child(
             extra=f"\n            {extra}" if extra else "",
         )
     )
-    return Child("nginx", ["-c", str(conf), "-e", str(folder / "log.txt")],
-                 folder / "log.txt", dict(os.environ), program=(binary,))
+    return Child(
+        "nginx",
+        ["-c", str(conf), "-e", str(folder / "log.txt")],
+        folder / "log.txt",
+        dict(os.environ),
+        program=(binary,),
+    )
 
 
 class Cluster:
@@ -213,8 +250,17 @@ class Cluster:
             hooks = ",".join(f"http://127.0.0.1:{port}{PATH}" for port in self.worker_ports)
             self.front = Child(
                 "dispatcher",
-                ["dispatch", "--port", str(self.port), "--url-path", PATH,
-                 "--secret-token", SECRET, "--workers", hooks],
+                [
+                    "dispatch",
+                    "--port",
+                    str(self.port),
+                    "--url-path",
+                    PATH,
+                    "--secret-token",
+                    SECRET,
+                    "--workers",
+                    hooks,
+                ],
                 self._folder("dispatcher") / "log.txt",
                 {**base, "WALLET_DATA_DIR": str(self._folder("dispatcher"))},
             )
@@ -235,8 +281,17 @@ class Cluster:
         folder = self._folder(f"bot{index}")
         return Child(
             f"bot{index}",
-            ["run", "--webhook", self.url, "--port", str(self.worker_ports[index]),
-             "--url-path", PATH, "--secret-token", SECRET],
+            [
+                "run",
+                "--webhook",
+                self.url,
+                "--port",
+                str(self.worker_ports[index]),
+                "--url-path",
+                PATH,
+                "--secret-token",
+                SECRET,
+            ],
             folder / "log.txt",
             {**self.env, "WALLET_DATA_DIR": str(folder)},
         )

@@ -4,13 +4,13 @@ gateway (which pays nothing) unless the operator says so for staging."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from bot.__main__ import sandbox_payouts_refusal
 from bot.config import Settings
+from tests.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"  # looks real; never sent anywhere
@@ -18,9 +18,7 @@ TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"  # looks real; never sent anyw
 
 def unused_port() -> int:
     """A port on 127.0.0.1 nothing listens on: calls to it fail at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 def run_bot(tmp_path: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -15,14 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.webhook import SECRET_FILE
+from tests.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def environment(tmp_path: Path, **more: str) -> dict[str, str]:
@@ -102,9 +96,7 @@ async def test_run_with_webhook_answers_an_update_and_stops_on_sigterm(sandbox, 
         (["--webhook", "https://bot.example/tg"], {"TELEGRAM_BOT_TOKEN": ""}, "needs TELEGRAM"),
     ],
 )
-def test_bad_webhook_options_are_refused_with_a_clear_message(
-    tmp_path, arguments, more_env, words
-):
+def test_bad_webhook_options_are_refused_with_a_clear_message(tmp_path, arguments, more_env, words):
     env = environment(
         tmp_path,
         TELEGRAM_BOT_TOKEN="123456:" + "A" * 30,

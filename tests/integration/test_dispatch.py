@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -18,16 +17,11 @@ from aiohttp import web
 
 from bot.dispatch import SECRET_HEADER, Dispatcher, DispatchOptions, person_of, worker_of
 from bot.sandbox.server import start_sandbox
+from tests.cluster import free_port
 
 SECRET = "dispatch-secret-of-the-tests_0123"
 ROOT = Path(__file__).resolve().parents[2]
 PATH = "/tg/hook"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class FakeWorker:
@@ -158,9 +152,7 @@ async def test_each_update_reaches_its_persons_worker_with_the_secret(dispatcher
     assert dispatcher.forwarded == [3, 3, 3] and dispatcher.failed == [0, 0, 0]
 
 
-async def test_one_persons_updates_wait_for_each_other_and_nobody_else_waits(
-    dispatcher, workers
-):
+async def test_one_persons_updates_wait_for_each_other_and_nobody_else_waits(dispatcher, workers):
     alice, bob = person_routed_to(0), person_routed_to(0, start=person_routed_to(0) + 1)
     worker = workers[0]
     worker.slow[1] = 0.6  # Alice's first update is slow to be accepted
@@ -191,9 +183,7 @@ async def test_refusals_go_to_no_worker(dispatcher, workers):
     assert all(w.arrived == [] for w in workers)
 
 
-async def test_a_worker_down_or_refusing_is_a_502_and_the_update_comes_again(
-    dispatcher, workers
-):
+async def test_a_worker_down_or_refusing_is_a_502_and_the_update_comes_again(dispatcher, workers):
     down, refusing = workers[1], workers[2]
     await down.stop()
     refusing.status = 403  # e.g. started with another secret

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from bot.wallet.gateway import (
     PayoutResult,
     PayoutStatus,
 )
+from tests.cluster import free_port
 from tests.fakebank import FakeBank, signature
 
 SECRET = b"a-secret-the-wallet-and-the-bank-share"
@@ -163,9 +163,7 @@ async def test_a_5xx_is_unavailable_and_status_tells_what_happened(
 
 
 async def test_a_bank_that_cannot_be_reached_is_unavailable():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     async with HttpGateway(f"http://127.0.0.1:{port}/bank/v1", SECRET) as gateway:
         with pytest.raises(GatewayUnavailable) as raised:
             await gateway.payout("wd-1", CARD, 30_00, "CNY")
