@@ -14,6 +14,9 @@ __all__ = [
     "HistoryLine",
     "HistoryStore",
     "HistoryView",
+    "PacketFacts",
+    "PacketRole",
+    "PacketSide",
     "Party",
     "StatementStore",
     "TransferDetail",
@@ -39,6 +42,33 @@ class Party:
     person: str | None = None  # the display name of the person behind a user/merchant account
 
 
+class PacketRole(StrEnum):
+    """What a red packet transfer was to the person reading it."""
+
+    SENT = "sent"  # their money into a packet they sent
+    GRABBED = "grabbed"  # a share of someone's packet they grabbed
+    REFUNDED = "refunded"  # what nobody grabbed of their packet, back to them
+
+
+@dataclass(frozen=True, slots=True)
+class PacketFacts:
+    """What the parties to a red packet's transfers may read of it: what its own message
+    in the chat shows (who sent it, to whom), nothing more."""
+
+    packet_id: str
+    sender: str  # the sender's display name (``User.display_name``)
+    in_group: bool  # posted in a group; False: sent to a chat through inline mode
+    recipient: str | None = None  # an exclusive packet: the display name of its one person
+
+
+@dataclass(frozen=True, slots=True)
+class PacketSide:
+    """The red packet behind a transfer of the escrow account, as the viewer took part."""
+
+    role: PacketRole
+    packet: PacketFacts
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryLine:
     """One transfer seen from the viewer's account.
@@ -54,6 +84,7 @@ class HistoryLine:
     amount: int
     counterparty: Party
     memo: str
+    packet: PacketSide | None = None  # a red packet's transfer: the packet behind the escrow
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +132,10 @@ class HistoryStore(Protocol):
         """The accounts, with the person behind each user or merchant account."""
         ...
 
+    async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]:
+        """The red packets of these ids (unknown ids are left out), in one read."""
+        ...
+
 
 class StatementStore(Protocol):
     async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
@@ -114,5 +149,7 @@ class StatementStore(Protocol):
     async def transfers_by_id(self, ids: Iterable[int]) -> dict[int, Transfer]: ...
 
     async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]: ...
+
+    async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]: ...
 
     def now_ms(self) -> int: ...

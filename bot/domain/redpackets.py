@@ -55,6 +55,8 @@ __all__ = [
     "TapPlace",
     "grab_chat_id",
     "normalize_password",
+    "packet_id_of",
+    "shown_password",
 ]
 
 
@@ -337,9 +339,14 @@ def refuse_finished(
     raise RedPacketExhausted(packet_id=packet.id)
 
 
+def shown_password(text: str) -> str:
+    """The phrase as kept and shown: NFKC, spaces collapsed, its case as the sender typed it."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
 def normalize_password(text: str) -> str:
     """The phrase as compared: NFKC, spaces collapsed, case folded."""
-    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+    return shown_password(text).casefold()
 
 
 def check_open(packet: RedPacket, request: GrabRequest, now: int) -> None:
@@ -351,7 +358,7 @@ def check_open(packet: RedPacket, request: GrabRequest, now: int) -> None:
     if packet.kind is PacketKind.EXCLUSIVE and packet.recipient_id != request.user_id:
         raise RedPacketNotForYou(packet_id=packet.id)
     if packet.kind is PacketKind.PASSWORD and not hmac.compare_digest(
-        (request.password or "").encode(), (packet.password or "").encode()
+        (request.password or "").encode(), normalize_password(packet.password or "").encode()
     ):
         raise RedPacketWrongPassword(packet_id=packet.id)
 
@@ -377,6 +384,20 @@ def grab_transfer(
 
 
 _CHAT_REF = re.compile(r"chat:(-?[0-9]{1,20})")
+_PACKET_REF = re.compile(r"redpacket:([A-Za-z0-9_-]{1,64})")  # creation and refund
+_GRAB_KEY = re.compile(r"redpacket:([A-Za-z0-9_-]{1,64}):[0-9]{1,9}")  # grab_transfer's key
+
+
+def packet_id_of(kind: str, key: str, ref: str) -> str | None:
+    """The red packet a transfer moved money of: its creation and its refund name it in
+    their ``ref``, a grab in its key (:func:`grab_transfer`); None for any other."""
+    if kind == TransferKind.RED_PACKET_GRAB:
+        match = _GRAB_KEY.fullmatch(key)
+    elif kind in (TransferKind.RED_PACKET, TransferKind.RED_PACKET_REFUND):
+        match = _PACKET_REF.fullmatch(ref)
+    else:
+        return None
+    return match.group(1) if match else None
 
 
 UNKNOWN_CHAT = 0

@@ -32,7 +32,15 @@ from bot.handlers.context import (
 )
 from bot.handlers.support import dispute_markup
 from bot.i18n import translate
-from bot.render.labels import amount_text, full_time, kind_label, party_label, short_time
+from bot.render.labels import (
+    amount_text,
+    counterparty_label,
+    full_time,
+    kind_label,
+    packet_label,
+    party_label,
+    short_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +56,18 @@ def page_text(language: str, view: HistoryView) -> str:
         return translate(language, "history.empty")
     lines = [translate(language, "history.title")]
     for line in view.lines:
-        lines.append(
-            translate(
-                language,
-                "history.line",
-                time=short_time(line.created_at),
-                kind=kind_label(language, line.kind),
-                party=party_label(language, line.counterparty),
-                amount=amount_text(language, line),
-                id=line.transfer_id,
-            )
-        )
+        shown = {
+            "time": short_time(line.created_at),
+            "amount": amount_text(language, line),
+            "id": line.transfer_id,
+        }
+        if line.packet is not None:  # "Red packet from Alice": the packet says what it was
+            what = packet_label(language, line.packet)
+            lines.append(translate(language, "history.line_packet", what=what, **shown))
+            continue
+        kind = kind_label(language, line.kind)
+        party = party_label(language, line.counterparty)
+        lines.append(translate(language, "history.line", kind=kind, party=party, **shown))
     lines.append(translate(language, "history.hint"))
     return "\n".join(lines)
 
@@ -82,9 +91,10 @@ async def page_markup(
     return InlineKeyboardMarkup([row])
 
 
-def _name(language: str, party: Party, account_id: int) -> str:
-    name = party_label(language, party)
-    return translate(language, "history.you", name=name) if party.account_id == account_id else name
+def _name(language: str, party: Party, account_id: int, detail: TransferDetail) -> str:
+    if party.account_id == account_id:
+        return translate(language, "history.you", name=party_label(language, party))
+    return counterparty_label(language, party, detail.line.packet)
 
 
 def _state(language: str, transfer: Transfer, resolution: Transfer | None) -> str:
@@ -114,8 +124,8 @@ def detail_text(language: str, detail: TransferDetail, account_id: int) -> str:
         id=transfer.id,
         time=full_time(transfer.created_at),
         kind=kind_label(language, transfer.kind),
-        debit=_name(language, detail.debit, account_id),
-        credit=_name(language, detail.credit, account_id),
+        debit=_name(language, detail.debit, account_id, detail),
+        credit=_name(language, detail.credit, account_id, detail),
         amount=amount_text(language, detail.line),
     )
     if detail.memo:

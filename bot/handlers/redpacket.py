@@ -359,7 +359,7 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
     ):
         packets = [p for p in packets if p.message_id == replied.message_id] or packets
     phrase = normalize_password(message.text)
-    matching = [p for p in packets if p.password == phrase]
+    matching = [p for p in packets if normalize_password(p.password or "") == phrase]
     if not matching:
         return  # not a phrase: an ordinary message, or a wrong guess
     user = await current_user(update, context)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.history import EntryState, HistoryLine, Party
+from bot.domain.history import EntryState, HistoryLine, PacketRole, PacketSide, Party
 from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind
 from bot.domain.money import format_fen
@@ -16,9 +16,11 @@ from bot.wallet.statements import CHINA
 
 __all__ = [
     "amount_text",
+    "counterparty_label",
     "deadline_time",
     "full_time",
     "kind_label",
+    "packet_label",
     "party_label",
     "short_time",
     "signed_fen",
@@ -54,6 +56,25 @@ def party_label(language: str, party: Party) -> str:
     if party.kind is AccountKind.MERCHANT:
         return translate(language, "history.party.merchant", name=party.person or party.name)
     return party.person or translate(language, "history.party.unknown")
+
+
+def packet_label(language: str, side: PacketSide) -> str:
+    """Who a red packet's line was with, instead of the escrow account that held it: the
+    sender of a share grabbed; the group, chat or person of a packet sent; its refund."""
+    packet = side.packet
+    if side.role is PacketRole.GRABBED:
+        return translate(language, "history.packet.from", name=packet.sender)
+    if side.role is PacketRole.REFUNDED:
+        return translate(language, "history.packet.refund")
+    if packet.recipient is not None:
+        return translate(language, "history.packet.to_person", name=packet.recipient)
+    key = "history.packet.to_group" if packet.in_group else "history.packet.to_chat"
+    return translate(language, key)
+
+
+def counterparty_label(language: str, party: Party, packet: PacketSide | None) -> str:
+    """The other side of a line: the red packet behind the escrow, else the account."""
+    return packet_label(language, packet) if packet is not None else party_label(language, party)
 
 
 def signed_fen(fen: int) -> str:

@@ -4,6 +4,8 @@ UTF-8 with a byte order mark (without it Excel reads Chinese as mojibake), CRLF 
 one header row in the reader's language, then one row per transfer, oldest first:
 time (Beijing), transfer id, kind, counterparty, amount in yuan with two decimals
 (``-3.00``), memo, balance after. Amounts are written from integers of fen, never floats.
+A red packet's counterparty is what ``/history`` shows for it (the packet's sender, where
+it was sent, its refund), not the escrow account that held the money.
 
 Names and memos are other people's words: a cell that would start a spreadsheet formula
 (``=``, ``+``, ``-``, ``@``, tab, carriage return) gets a leading apostrophe, so opening a
@@ -17,7 +19,7 @@ import io
 
 from bot.domain.money import FEN_PER_YUAN
 from bot.i18n import translate
-from bot.render.labels import full_time, kind_label, party_label
+from bot.render.labels import counterparty_label, full_time, kind_label
 from bot.wallet.statements import Statement
 
 __all__ = ["BOM", "COLUMNS", "statement_csv", "yuan"]
@@ -48,7 +50,7 @@ def statement_csv(statement: Statement, language: str) -> bytes:
                 full_time(row.created_at),
                 row.transfer_id,
                 kind_label(language, row.kind),
-                _text_cell(party_label(language, row.counterparty)),
+                _text_cell(counterparty_label(language, row.counterparty, row.packet)),
                 yuan(row.amount),
                 _text_cell(row.memo),
                 yuan(row.balance_after),

@@ -11,6 +11,10 @@ The credit side of a reservation sees nothing until it is posted: nothing reache
 Anyone else's transfer is "not found", the same answer as for an id that does not exist,
 so the answer reveals nothing about other people's money.
 
+A red packet's money sits in the escrow account between its sender and its grabbers, so
+its lines name the packet instead (:func:`packet_sides`): the sender of a share grabbed,
+the group or person of a packet sent, the refund of one's own packet.
+
 Pages are newest first. A page is asked for by a cursor: ``before`` (the page of the
 entries just older than that transfer id) or ``after`` (the page just newer). Transfers
 are append-only and their ids only grow, so paging back and forth has no gaps or repeats.
@@ -27,10 +31,15 @@ from bot.domain.history import (
     HistoryLine,
     HistoryStore,
     HistoryView,
+    PacketRole,
+    PacketSide,
     Party,
+    StatementStore,
     TransferDetail,
 )
+from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
+from bot.domain.redpackets import packet_id_of
 
 __all__ = [
     "PAGE_SIZE",
@@ -61,7 +70,13 @@ def parse_transfer_id(text: str) -> int:
     return value
 
 
-def line_for(transfer: Transfer, account_id: int, counterparty: Party, memo: str) -> HistoryLine:
+def line_for(
+    transfer: Transfer,
+    account_id: int,
+    counterparty: Party,
+    memo: str,
+    packet: PacketSide | None = None,
+) -> HistoryLine:
     """The transfer as the owner of ``account_id`` sees it (it must be visible to them)."""
     outgoing = transfer.debit_account_id == account_id
     state = {
@@ -80,6 +95,7 @@ def line_for(transfer: Transfer, account_id: int, counterparty: Party, memo: str
         amount=amount,
         counterparty=counterparty,
         memo=memo,
+        packet=packet,
     )
 
 
@@ -136,9 +152,10 @@ class History:
         parties = await self.store.parties({transfer.debit_account_id, transfer.credit_account_id})
         memo = transfer.memo or (reservation.memo if reservation else "")
         counterparty = parties[counterparty_id(transfer, account_id)]
+        packet = (await packet_sides(self.store, (transfer,), account_id)).get(transfer.id)
         return TransferDetail(
             transfer=transfer,
-            line=line_for(transfer, account_id, counterparty, memo),
+            line=line_for(transfer, account_id, counterparty, memo, packet),
             debit=parties[transfer.debit_account_id],
             credit=parties[transfer.credit_account_id],
             memo=memo,
@@ -151,8 +168,15 @@ class History:
     ) -> tuple[HistoryLine, ...]:
         parties = await self.store.parties({counterparty_id(t, account_id) for t in transfers})
         memos = await memos_of(self.store, transfers)
+        packets = await packet_sides(self.store, transfers, account_id)
         return tuple(
-            line_for(t, account_id, parties[counterparty_id(t, account_id)], memos[t.id])
+            line_for(
+                t,
+                account_id,
+                parties[counterparty_id(t, account_id)],
+                memos[t.id],
+                packets.get(t.id),
+            )
             for t in transfers
         )
 
@@ -164,4 +188,36 @@ async def memos_of(store: HistoryStore, transfers: Sequence[Transfer]) -> dict[i
     return {
         t.id: t.memo or (reservations[t.pending_id].memo if t.pending_id in reservations else "")
         for t in transfers
+    }
+
+
+_PACKET_ROLES = {
+    TransferKind.RED_PACKET: PacketRole.SENT,
+    TransferKind.RED_PACKET_GRAB: PacketRole.GRABBED,
+    TransferKind.RED_PACKET_REFUND: PacketRole.REFUNDED,
+}
+
+
+async def packet_sides(
+    store: HistoryStore | StatementStore, transfers: Sequence[Transfer], account_id: int
+) -> dict[int, PacketSide]:
+    """The red packet behind each red packet transfer the account took part in, read in
+    one go for the whole page; a transfer whose packet is not found has none."""
+    wanted: dict[int, tuple[PacketRole, str]] = {}
+    for t in transfers:
+        role = _PACKET_ROLES.get(t.kind)
+        packet_id = packet_id_of(t.kind, t.key, t.ref) if role else None
+        if role is None or packet_id is None:
+            continue
+        # the sender pays in and is refunded; the grabber is paid: nobody else is a party
+        ours = t.credit_account_id if role is not PacketRole.SENT else t.debit_account_id
+        if ours == account_id:
+            wanted[t.id] = (role, packet_id)
+    if not wanted:
+        return {}
+    facts = await store.packet_facts({packet_id for _, packet_id in wanted.values()})
+    return {
+        transfer_id: PacketSide(role, facts[packet_id])
+        for transfer_id, (role, packet_id) in wanted.items()
+        if packet_id in facts
     }

@@ -58,6 +58,7 @@ from bot.domain.redpackets import (
     TapPlace,
     normalize_password,
     refuse_finished,
+    shown_password,
 )
 from bot.domain.risk import RiskAction, Verdict, verdict
 from bot.domain.users import Profile, User
@@ -151,8 +152,8 @@ class RedPackets:
                 raise RedPacketLimit("red_packet_for_yourself")
         phrase = None
         if kind is PacketKind.PASSWORD:
-            phrase = normalize_password(password or "")
-            if not phrase or len(phrase) > limits.max_password:
+            phrase = shown_password(password or "")  # as typed; compared case-folded
+            if not normalize_password(phrase) or len(phrase) > limits.max_password:
                 raise RedPacketLimit("red_packet_password_invalid", limit=limits.max_password)
         await self.ledger.check_can_send(sender.account_id, total)
         return PacketOrder(

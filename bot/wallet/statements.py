@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from bot.domain.errors import MonthInvalid
-from bot.domain.history import Party, StatementStore
+from bot.domain.history import PacketSide, Party, StatementStore
 from bot.domain.model import Transfer
-from bot.wallet.history import counterparty_id, memos_of
+from bot.wallet.history import counterparty_id, memos_of, packet_sides
 
 __all__ = [
     "CHINA",
@@ -106,6 +106,7 @@ class StatementRow:
     amount: int  # signed fen: + in, - out
     memo: str
     balance_after: int  # fen
+    packet: PacketSide | None = None  # a red packet's transfer: the packet behind the escrow
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ def build_statement(
     memos: dict[int, str] | None = None,
     *,
     as_of_ms: int | None = None,
+    packets: dict[int, PacketSide] | None = None,
 ) -> Statement:
     """The statement of ``transfers`` (the month's balance-moving ones, in id order)."""
     balance = opening_balance
@@ -181,6 +183,7 @@ def build_statement(
                 amount=amount,
                 memo=(memos or {}).get(transfer.id, transfer.memo),
                 balance_after=balance,
+                packet=(packets or {}).get(transfer.id),
             )
         )
     return Statement(month, account_id, opening_balance, tuple(rows), as_of_ms)
@@ -202,7 +205,8 @@ class Statements:
         transfers = await self.store.moved_between(account_id, month.start_ms, month.end_ms)
         parties = await self.store.parties({counterparty_id(t, account_id) for t in transfers})
         memos = await memos_of(self.store, transfers)
+        packets = await packet_sides(self.store, transfers, account_id)
         as_of = now if now < month.end_ms else None
         return build_statement(
-            month, account_id, opening, transfers, parties, memos, as_of_ms=as_of
+            month, account_id, opening, transfers, parties, memos, as_of_ms=as_of, packets=packets
         )

@@ -137,6 +137,18 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     assert fen_of(told.text) + fen_of(dm.text) == 6_00
 
 
+async def test_a_password_packet_shows_its_phrase_as_typed_and_opens_in_any_case(
+    emulator, wallet, alice
+):
+    _, posted = await send_packet(emulator, "/redpacket_pwd 4 2 Happy  New Year")
+    assert "Happy New Year" in posted.text and "happy new year" not in posted.text
+    packet = (await wallet.redpackets.password_packets(emulator.group.id))[0]
+    assert packet.password == "Happy New Year"
+    await emulator.send_text("bob", "HAPPY new   year", emulator.group, reply_to=posted)
+    told = await emulator.wait_for_message(emulator.group, text="Bob grabbed")
+    assert await available(wallet, BOB) == fen_of(told.text) > 0
+
+
 @pytest.mark.both_back_ends
 async def test_an_unfinished_packet_expires_and_the_rest_goes_back(emulator, wallet, alice):
     wallet.redpackets.limits = replace(wallet.redpackets.limits, expiry_s=2)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from bot.domain.admin import AdminStore, WalletStats
-from bot.domain.history import HistoryStore, Party, StatementStore
+from bot.domain.history import HistoryStore, PacketFacts, Party, StatementStore
 from bot.domain.model import AccountKind, AccountStatus, Transfer, TransferFlag
 from tests.fakes.port import MemoryPort, RecordsEvents
 
@@ -76,6 +76,23 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
             user = state.users.get(owner) if owner is not None else None
             person = user.display_name if user is not None else None
             found[account_id] = Party(account_id, account.kind, account.name, person)
+        return found
+
+    async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]:
+        state = self._db
+        found: dict[str, PacketFacts] = {}
+        for packet_id in set(packet_ids):
+            packet = state.packets.get(packet_id)
+            sender = state.users.get(packet.sender_id) if packet is not None else None
+            if sender is None:
+                continue
+            recipient = state.users.get(packet.recipient_id)
+            found[packet_id] = PacketFacts(
+                packet_id,
+                sender=sender.display_name,
+                in_group=packet.chat_id is not None and packet.inline_message_id is None,
+                recipient=recipient.display_name if recipient is not None else None,
+            )
         return found
 
     async def posted_balance_before(self, account_id: int, before_ms: int) -> int:

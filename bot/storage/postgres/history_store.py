@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.domain.history import HistoryStore, Party, StatementStore
+from bot.domain.history import HistoryStore, PacketFacts, Party, StatementStore
 from bot.domain.model import AccountKind, Transfer
 from bot.storage.postgres.ledger_store import TRANSFER_COLUMNS, is_bigint, row_to_transfer
 from bot.storage.postgres.port import PgPortStore
@@ -60,12 +60,33 @@ _PARTIES = (
     " WHERE a.id = ANY($1::bigint[])"
 )
 
+# The red packets behind a page's red packet lines, by their primary key: the sender's and
+# (exclusive packets) the recipient's users rows for their names, by theirs.
+_PACKETS = (
+    "SELECT p.id, p.chat_id, p.inline_message_id, s.telegram_id, s.username, s.first_name,"
+    " r.telegram_id, r.username, r.first_name"
+    " FROM red_packets AS p"
+    " JOIN users AS s ON s.telegram_id = p.sender_id"
+    " LEFT JOIN users AS r ON r.telegram_id = p.recipient_id"
+    " WHERE p.id = ANY($1::text[])"
+)
+
 
 def _person(telegram_id: int | None, username: str | None, first_name: str | None) -> str | None:
     """The same display name as ``bot.domain.users.User.display_name``."""
     if telegram_id is None:
         return None
     return first_name or (f"@{username}" if username else str(telegram_id))
+
+
+def _packet_facts(row) -> PacketFacts:
+    packet_id, chat_id, inline_message_id = row[0], row[1], row[2]
+    return PacketFacts(
+        packet_id,
+        sender=_person(row[3], row[4], row[5]) or "",
+        in_group=chat_id is not None and inline_message_id is None,
+        recipient=_person(row[6], row[7], row[8]),
+    )
 
 
 def _ids(ids: Iterable[int]) -> list[int]:
@@ -117,6 +138,13 @@ class PgHistory(PgPortStore, HistoryStore, StatementStore):
                 account_id, AccountKind(kind), name, _person(telegram_id, username, first_name)
             )
         return found
+
+    async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]:
+        wanted = sorted(set(packet_ids))
+        if not wanted:
+            return {}
+        rows = await self._fetch(_PACKETS, wanted)
+        return {row[0]: _packet_facts(row) for row in rows}
 
     async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
         return (await self._fetchrow(_BALANCE_BEFORE, account_id, before_ms))[0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.domain.history import HistoryStore, Party, StatementStore
+from bot.domain.history import HistoryStore, PacketFacts, Party, StatementStore
 from bot.domain.model import AccountKind, Transfer
 from bot.storage.sqlite.ledger_ops import TRANSFER_COLUMNS, row_to_transfer
 from bot.storage.sqlite.ledger_store import SELECT_TRANSFER
@@ -61,12 +61,33 @@ _PARTIES = (
     " WHERE a.id IN ({marks})"
 )
 
+# The red packets behind a page's red packet lines, by their primary key: the sender's and
+# (exclusive packets) the recipient's users rows for their names, by theirs.
+_PACKETS = (
+    "SELECT p.id, p.chat_id, p.inline_message_id, s.telegram_id, s.username, s.first_name,"
+    " r.telegram_id, r.username, r.first_name"
+    " FROM red_packets AS p"
+    " JOIN users AS s ON s.telegram_id = p.sender_id"
+    " LEFT JOIN users AS r ON r.telegram_id = p.recipient_id"
+    " WHERE p.id IN ({marks})"
+)
+
 
 def _person(telegram_id: int | None, username: str | None, first_name: str | None) -> str | None:
     """The same display name as ``bot.domain.users.User.display_name``."""
     if telegram_id is None:
         return None
     return first_name or (f"@{username}" if username else str(telegram_id))
+
+
+def _packet_facts(row) -> PacketFacts:
+    packet_id, chat_id, inline_message_id = row[:3]
+    return PacketFacts(
+        packet_id,
+        sender=_person(*row[3:6]) or "",
+        in_group=chat_id is not None and inline_message_id is None,
+        recipient=_person(*row[6:9]),
+    )
 
 
 def _chunks(ids: Iterable[int]) -> list[list[int]]:
@@ -118,6 +139,16 @@ class SqliteHistory(PortStore, HistoryStore, StatementStore):
                 found[account_id] = Party(
                     account_id, AccountKind(kind), name, _person(telegram_id, username, first_name)
                 )
+        return found
+
+    async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]:
+        found: dict[str, PacketFacts] = {}
+        unique = sorted(set(packet_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            sql = _PACKETS.format(marks=", ".join("?" * len(chunk)))
+            for row in await self._fetchall(sql, chunk):
+                found[row[0]] = _packet_facts(row)
         return found
 
     async def posted_balance_before(self, account_id: int, before_ms: int) -> int:
