@@ -41,6 +41,7 @@ from bot.handlers import (
     offers_admin,
     payouts,
     redpacket,
+    redpacket_inline,
     redpacket_live,
     refund,
     request,
@@ -543,6 +544,7 @@ def build_application(
         _purge_actions, interval=PURGE_INTERVAL_S, first=60, name="actions.purge"
     )
     redpacket.schedule(application)
+    redpacket_inline.schedule(application)
     broadcast.schedule(application)
     notices_sender.schedule(application)
     offers.schedule(application)

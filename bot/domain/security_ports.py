@@ -79,6 +79,11 @@ class SecurityStore(Protocol):
         """Delete actions whose expiry is before ``before_ms``; return how many."""
         ...
 
+    async def open_actions(self, purpose: str) -> list[Action]:
+        """The actions of ``purpose`` still open, expired ones included (until purged),
+        oldest first."""
+        ...
+
     # PINs
     async def get_pin(self, telegram_id: int) -> PinRecord: ...
 

@@ -61,7 +61,7 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     payout_handlers, payout_followers, payout_questions = payouts.handlers()
     support_handlers, support_followers, support_questions = support.handlers()
     merchant_handlers, amounts = merchant.handlers()
-    guided_handlers, guided_questions = guided.handlers(application)
+    guided_handlers, guided_questions = guided.handlers(application, outcomes)
     # the links a scanned code may be, each prefix's shows in order (also its /start)
     scannable = {
         request.PAY_LINK: (request.show_request, amounts.show_merchant, merchant_pay.show_charge),

@@ -47,6 +47,7 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.handlers.numpad import DELETE, DOT, OK, QUICK, amount_text, pad_rows, press, quick_row
+from bot.handlers.pin import Outcomes, cancel_keypads
 from bot.handlers.questions import Questions
 from bot.handlers.start import MENU_PREFIX, menu_markup, start_link
 from bot.i18n import LANGUAGES, translate
@@ -114,10 +115,12 @@ def _nav(flow: Flow, language: str, *extra: InlineKeyboardButton) -> list[Inline
 
 
 class Guide:
-    """The flows' handlers, with the stored question that takes a typed answer."""
+    """The flows' handlers, with the stored question that takes a typed answer;
+    ``outcomes`` acts on the PIN keypads /cancel leaves (see :mod:`bot.handlers.pin`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, outcomes: Outcomes) -> None:
         self.answers: Questions[str] = Questions(FLOW_TTL_S, topic="guided_step")
+        self.outcomes = outcomes
 
     # Showing a step ---------------------------------------------------------------------
 
@@ -466,7 +469,7 @@ class Guide:
         flow = await wallet.guides.current(user.telegram_id)
         ended = flow is not None and await wallet.guides.end(flow)
         await self.answers.drop(user.telegram_id)
-        keypads = await wallet.pin_entry.cancel_open(user.telegram_id)
+        keypads = await cancel_keypads(context, user.telegram_id, language, self.outcomes)
         if ended and flow.message_id is not None:  # its step's buttons go with it
             await _quietly(
                 context.bot.edit_message_text(
@@ -572,10 +575,10 @@ async def sweep(context: WalletContext) -> None:
 GUIDE_KEY = "guide"
 
 
-def handlers(application: Application) -> tuple[list, Questions[str]]:
+def handlers(application: Application, outcomes: Outcomes) -> tuple[list, Questions[str]]:
     """The flows' handlers and their stored question (see ``questions.restored_first``);
-    the sweep of expired flows is scheduled."""
-    guide = application.bot_data.setdefault(GUIDE_KEY, Guide())
+    the sweep of expired flows is scheduled. ``outcomes`` as the PIN keypad's."""
+    guide = application.bot_data.setdefault(GUIDE_KEY, Guide(outcomes))
     application.job_queue.run_repeating(
         sweep, interval=SWEEP_INTERVAL_S, first=SWEEP_INTERVAL_S, name="guided.sweep"
     )

@@ -123,6 +123,19 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
             raise
 
 
+async def cancel_keypads(
+    context: WalletContext, telegram_id: int, language: str, outcomes: Outcomes
+) -> int:
+    """Cancel the person's keypads in progress (/cancel), each acted on as its ✖ would
+    (an inline red packet's message says it was not sent); how many."""
+    abandoned = await context.wallet.pin_entry.cancel_open(telegram_id)
+    for outcome in abandoned:
+        render = outcomes.get(type(outcome)) if outcome is not None else None
+        if render is not None:  # its text was for the keypad's message: /cancel says its own
+            await render(context, language, outcome)
+    return len(abandoned)
+
+
 def handlers(outcomes: Outcomes) -> list:
     """/setpin and the keypad, which shows a confirmation's outcome by ``outcomes``."""
 

@@ -10,6 +10,12 @@ private chat, the same card and PIN keypad as in a group. Once confirmed the pac
 escrowed and the inline message shows it; grabs then come with inline_message_id.
 When the packet will not be made (the card or the keypad cancelled or refused, the
 payment failed, the confirmation expired) the message says so and loses its button.
+The confirmation's expiry is watched by a job; at start-up the confirmations still open
+(stored actions) are watched again, those that expired meanwhile at once.
+
+A query that is not a packet yet (empty, or a word short) is answered with how to write
+one, a refused one with why; either result, if chosen, posts only that usage and makes
+nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from telegram import (
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application
 
-from bot.domain.errors import WalletError
-from bot.domain.money import format_fen
+from bot.domain.errors import AmountError, WalletError
+from bot.domain.money import format_fen, parse_amount
 from bot.domain.redpackets import PacketKind, PacketOrder
 from bot.domain.users import User
 from bot.handlers.cards import CONFIRM_LINK
@@ -50,12 +56,14 @@ from bot.handlers.redpacket_text import (
 )
 from bot.i18n import translate
 from bot.security.actions import DEFAULT_TTL_S
+from bot.wallet.redpackets import CONFIRMATION
 
 __all__ = [
     "KIND_WORDS",
     "inline_chosen",
     "inline_query",
     "query_of",
+    "schedule",
     "watch",
     "withdraw_offer",
 ]
@@ -64,6 +72,7 @@ log = logging.getLogger(__name__)
 
 CARD_TTL_S = DEFAULT_TTL_S  # how long the sender's card for an inline packet can be confirmed
 AFTER_EXPIRY_S = 2.0  # the offer is checked this long after its confirmation expired
+USAGE, REFUSED = "usage", "refused"  # ids of the results that offer no packet
 
 # The first word of a query that names a packet's kind (a random packet needs none).
 KIND_WORDS = {
@@ -86,6 +95,16 @@ def query_of(order: PacketOrder, amount: str) -> str:
     return " ".join([*words, order.greeting]).strip()
 
 
+def _check_amount(text: str) -> None:
+    """A word that is no amount is refused before the rest is typed (how large it may be
+    is the packet's own limit, checked with the rest)."""
+    try:
+        parse_amount(text)
+    except AmountError as refused:
+        if refused.code != "amount_too_large":
+            raise
+
+
 async def _order(context: WalletContext, user: User, text: str) -> PacketOrder | None:
     """The packet the query asks for, checked (``WalletError`` when refused); None when
     the query is not one yet."""
@@ -101,6 +120,8 @@ async def _order(context: WalletContext, user: User, text: str) -> PacketOrder |
     if kind is PacketKind.EQUAL:
         words = words[1:]
     if len(words) < 2:
+        if words:
+            _check_amount(words[0])
         return None
     kind = kind or PacketKind.RANDOM
     return await redpackets.order(user, kind, words[0], words[1], " ".join(words[2:]))
@@ -117,16 +138,10 @@ async def inline_query(update: Update, context: WalletContext) -> None:
     try:
         order = await _order(context, user, query.query)
     except WalletError as refused:
-        title = error_text(language, refused)
-        result = InlineQueryResultArticle(
-            id="refused",
-            title=title[:100],
-            input_message_content=InputTextMessageContent(title),
-        )
-        await query.answer([result], cache_time=0, is_personal=True)
+        await query.answer([_usage(language, refused)], cache_time=0, is_personal=True)
         return
     if order is None:
-        await query.answer([], cache_time=0, is_personal=True)
+        await query.answer([_usage(language)], cache_time=0, is_personal=True)
         return
     title = translate(
         language, "redpacket.inline_title", amount=format_fen(order.total), count=order.count
@@ -166,6 +181,22 @@ async def inline_query(update: Update, context: WalletContext) -> None:
     await query.answer([result], cache_time=0, is_personal=True)
 
 
+def _usage(language: str, refused: WalletError | None = None) -> InlineQueryResultArticle:
+    """How to write a packet's query (titled with why, when ``refused``); chosen, it
+    posts only that usage: the chat learns nothing of the sender's wallet."""
+    usage = translate(language, "redpacket.inline_usage")
+    if refused is None:
+        return InlineQueryResultArticle(
+            id=USAGE, title=usage, input_message_content=InputTextMessageContent(usage)
+        )
+    return InlineQueryResultArticle(
+        id=REFUSED,
+        title=error_text(language, refused)[:100],
+        description=usage,
+        input_message_content=InputTextMessageContent(usage),
+    )
+
+
 # The offer while the sender confirms it -----------------------------------------------------
 
 
@@ -195,6 +226,26 @@ async def _expired(context: WalletContext) -> None:
     if await context.wallet.redpackets.made(key) is None:
         order = PacketOrder.from_payload(payload)
         await withdraw_offer(context.application, order.inline_message_id, order.sender_id)
+
+
+async def _watch_again(context: WalletContext) -> None:
+    """At start-up: watch again the inline offers whose confirmation (the card, or the
+    keypad after it) was open when the bot stopped; one that expired meanwhile at once."""
+    if WALLET_KEY not in context.application.bot_data:
+        return
+    wallet = context.wallet
+    waiting = await wallet.actions.still_open(PURPOSE)
+    waiting += await wallet.pin_entry.open_confirmations(CONFIRMATION)
+    now_ms = wallet.store.now_ms()
+    for action in sorted(waiting, key=lambda a: a.created_at):  # an offer's latest wins
+        order = PacketOrder.from_payload(action.payload)
+        watch(context.application, order, action.id, max(0.0, (action.expires_at - now_ms) / 1000))
+
+
+def schedule(application: Application) -> None:
+    """Watch the inline offers still being confirmed once the application starts."""
+    if application.job_queue is not None:
+        application.job_queue.run_once(_watch_again, when=0, name="redpacket.inline.restore")
 
 
 async def withdraw_offer(

@@ -75,6 +75,11 @@ class Actions:
         "not valid" instead of "expired". Keeps the table from growing forever."""
         return await self.store.purge_actions(self.store.now_ms() - KEEP_ENDED_S * 1000)
 
+    async def still_open(self, purpose: str) -> list[Action]:
+        """The actions of ``purpose`` nobody used or cancelled, expired ones included (for
+        a day: :meth:`purge`), oldest first: what a restart may still owe them."""
+        return await self.store.open_actions(purpose)
+
     async def finish(self, action: Action) -> Action:
         """Mark the action done; raises ``ActionAlreadyUsed`` if someone was faster."""
         return await self.store.finish_action(

@@ -194,13 +194,19 @@ class PinEntry:
             digits, entry.digits = entry.digits, ""
             return await self._complete(action, entry, digits)
 
-    async def cancel_open(self, telegram_id: int) -> int:
-        """Cancel the person's keypads in progress, as their Cancel key would; how many.
+    async def open_confirmations(self, what: str) -> list[Action]:
+        """The keypads of ``confirm:<what>`` nobody finished or cancelled (expired ones
+        included), oldest first: what a restart may still owe them."""
+        return await self.actions.still_open(CONFIRM + what)
+
+    async def cancel_open(self, telegram_id: int) -> list[object]:
+        """Cancel the person's keypads in progress, as their Cancel key would; for each,
+        the outcome its Cancel key would report (None for a keypad without one).
 
         Only keypads shown or pressed since this process started are known here (half-typed
         PINs live in memory); an older keypad's own Cancel key still works.
         """
-        cancelled = 0
+        cancelled: list[object] = []
         for action_id, entry in list(self._entries.items()):
             if entry.owner != telegram_id:
                 continue
@@ -213,7 +219,7 @@ class PinEntry:
                 except WalletError:
                     continue  # used, expired or cancelled already
                 await self.actions.cancel(action)
-                cancelled += 1
+                cancelled.append(self._abandon(action))
         return cancelled
 
     async def _complete(self, action: Action, entry: _Entry, digits: str) -> KeypadView:

@@ -194,6 +194,10 @@ class MemorySecurity(RecordsEvents, MemoryPort, SecurityStore):
     async def purge_actions(self, before_ms: int) -> int:
         return await self._state.write(_purge_actions, self._state, before_ms)
 
+    async def open_actions(self, purpose: str) -> list[Action]:
+        found = [a for a in self._db.actions.values() if a.state == "open" and a.purpose == purpose]
+        return sorted(found, key=lambda a: (a.created_at, a.id))
+
     async def get_pin(self, telegram_id: int) -> PinRecord:
         return _pin_record(self._db.credentials.get(telegram_id))
 

@@ -68,6 +68,9 @@ async def security_story(db, clock, told: Told) -> None:
     await ask(db.security.finish_action("a2", 1, "done", now))
     await ask(db.security.finish_action("a3", 1, "done", now + 10))
     await ask(db.security.finish_action("nope", 1, "done", now))
+    await ask(db.security.create_action(Action("b1", 2, "transfer", {}, "open", now + 900, now)))
+    await ask(db.security.open_actions("transfer"))  # a3 expired but never used, and b1
+    await ask(db.security.open_actions("x"))
     await ask(db.security.purge_actions(now + 500))
     await ask(db.security.get_action("a3"))
     for _ in range(6):

@@ -154,6 +154,14 @@ class PgSecurity(PgRecordsEvents, SecurityStorePort):
     async def purge_actions(self, before_ms: int) -> int:
         return await self._write(_purge_actions, before_ms)
 
+    async def open_actions(self, purpose: str) -> list[Action]:
+        rows = await self._fetch(
+            f"SELECT {ACTION_COLUMNS} FROM pending_actions WHERE state = 'open' AND purpose = $1"
+            " ORDER BY created_at, id",
+            purpose,
+        )
+        return [row_to_action(row) for row in rows]
+
     async def get_pin(self, telegram_id: int) -> PinRecord:
         row = await self._fetchrow(
             f"SELECT {PIN_COLUMNS} FROM credentials WHERE telegram_id = $1", telegram_id

@@ -39,6 +39,14 @@ class SqliteSecurity(RecordsEvents, PortStore, SecurityStore):
     async def purge_actions(self, before_ms: int) -> int:
         return await self._writer.run(self._security.purge_actions, before_ms)
 
+    async def open_actions(self, purpose: str) -> list[Action]:
+        rows = await self._fetchall(
+            f"SELECT {ACTION_COLUMNS} FROM pending_actions WHERE state = 'open' AND purpose = ?"
+            " ORDER BY created_at, id",
+            (purpose,),
+        )
+        return [row_to_action(row) for row in rows]
+
     async def get_pin(self, telegram_id: int) -> PinRecord:
         row = await self._fetchone(
             f"SELECT {PIN_COLUMNS} FROM credentials WHERE telegram_id = ?", (telegram_id,)
