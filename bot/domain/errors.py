@@ -90,6 +90,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── VoucherUnavailable      spent meanwhile, expired or not for this category
     │   ├── CampaignNotRedeemable   not offered for points
     │   ├── RedeemLimitReached      params: campaign_id, limit
+    │   ├── CouponGrantLimitReached params: campaign_id, limit, holder_id, holders, full, who
     │   ├── CampaignMerchantUnknown params: merchant_id
     │   └── PointsShort             params: balance, cost
     └── SecurityError               the security layer's tree: bot.domain.security_errors
@@ -112,6 +113,7 @@ __all__ = [
     "CampaignNotFound",
     "CampaignNotRedeemable",
     "CouponBudgetExhausted",
+    "CouponGrantLimitReached",
     "CouponLimitReached",
     "CouponUnavailable",
     "CurrencyMismatch",
@@ -862,6 +864,16 @@ class RedeemLimitReached(OffersError):
     points buy no more; ``params``: ``campaign_id``, ``limit``."""
 
     code = "redeem_limit_reached"
+
+
+class CouponGrantLimitReached(OffersError):
+    """A grant would give someone more of the campaign's coupons than one person may use:
+    the write grants nothing; ``params``: ``campaign_id``, ``limit``, ``holder_id`` (the
+    first such holder), ``holders`` (how many there are), ``full`` (all of them), ``who``
+    (the first one's name, once the service has put it in). The service grants to the
+    others and raises it only when everyone asked is at the limit."""
+
+    code = "coupon_grant_limit_reached"
 
 
 class CampaignMerchantUnknown(OffersError):

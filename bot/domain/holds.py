@@ -60,7 +60,7 @@ class Held:
     recipient_telegram_id: int | None
     amount: int
     kind: str
-    reasons: tuple[str, ...]  # risk reason codes, most severe first
+    reasons: tuple[str, ...]  # codes of the rules that held it (RiskDecision.hold_reasons)
     memo: str
     state: HoldState
     created_at: int  # unix ms

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.domain.errors import (
     CampaignNotRedeemable,
     CouponBudgetExhausted,
+    CouponGrantLimitReached,
     CouponLimitReached,
     CouponUnavailable,
     OfferArgumentsInvalid,
@@ -48,6 +49,7 @@ __all__ = [
     "HeldCoupon",
     "best_coupon",
     "coupon_refusal",
+    "grant_refusal",
     "normalize_category",
     "parse_campaign",
     "redeem_refusal",
@@ -185,6 +187,25 @@ def redeem_refusal(
     if balance < campaign.points_cost:
         return PointsShort(balance=balance, cost=campaign.points_cost)
     return None
+
+
+def grant_refusal(campaign: Campaign, coupons_got: Mapping[int, int]) -> OffersError | None:
+    """Why a grant of one coupon of the campaign to each holder cannot be made (None: it
+    can): someone already got (``coupons_got``: holder → how many of its coupons, used or
+    not, however given; only the holders the grant would give a new one) as many as one
+    person may use. The whole write is refused, naming every such holder (the service
+    then grants to the others). Checked inside the grant's write, as
+    :func:`redeem_refusal` is."""
+    full = [holder for holder, got in coupons_got.items() if got >= campaign.per_user_limit]
+    if not full:
+        return None
+    return CouponGrantLimitReached(
+        campaign_id=campaign.id,
+        limit=campaign.per_user_limit,
+        holder_id=full[0],
+        holders=len(full),
+        full=tuple(full),
+    )
 
 
 def best_coupon(

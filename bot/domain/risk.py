@@ -321,6 +321,12 @@ class RiskDecision:
     limits: AppliedLimits
 
     @property
+    def hold_reasons(self) -> tuple[RiskReason, ...]:
+        """Why the payment is held: the rules that hold it, in order, without the step-up
+        (the PIN or 2FA) the payer enters before it is held at all."""
+        return tuple(r for r in self.reasons if r.action is RiskAction.HOLD)
+
+    @property
     def needs_pin_setup(self) -> bool:
         """The payer has no PIN yet: the caller asks them to set one, then to enter it."""
         return RiskReason.NO_PIN_SET in self.reasons

@@ -8,7 +8,13 @@ from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
 from bot.handlers.adminview import send_activity_chart
 from bot.handlers.cards import second_factor
-from bot.handlers.context import WalletContext, admin_only, command, error_text
+from bot.handlers.context import (
+    WalletContext,
+    admin_in_private,
+    admin_only,
+    command,
+    error_text,
+)
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
@@ -25,7 +31,9 @@ async def admin_menu(update: Update, context: WalletContext, user, language) -> 
 
 @admin_only
 async def stats(update: Update, context: WalletContext, user, language) -> None:
-    """Show the wallet's numbers."""
+    """Show the wallet's numbers (in the private chat only)."""
+    if not await admin_in_private(update, context, language):
+        return
     numbers = await context.wallet.admin.stats()
     await reply(
         update,
@@ -47,7 +55,9 @@ async def stats(update: Update, context: WalletContext, user, language) -> None:
 
 @admin_only
 async def audit(update: Update, context: WalletContext, user, language) -> None:
-    """Verify the ledger and the security log now (read-only)."""
+    """Verify the ledger and the security log now (read-only; in the private chat only)."""
+    if not await admin_in_private(update, context, language):
+        return
     result = await context.wallet.admin.audit()
     text = translate(
         language,

@@ -4,10 +4,8 @@ the admin enabled it), and the chart of the last days that follows /stats' figur
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 
 from telegram import Update
-from telegram.constants import ChatType
 
 from bot.domain.adminview import RECENT_DAYS, VIEW_USER, WalletView
 from bot.domain.errors import UserNotFound, WalletError
@@ -21,7 +19,7 @@ from bot.handlers.context import (
     is_private,
     private_link,
 )
-from bot.handlers.outbox import outbox, reply
+from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.render.activity_chart import activity_chart
@@ -149,17 +147,11 @@ async def user_view(update: Update, context: WalletContext, user, language) -> N
 
 
 async def send_activity_chart(update: Update, context: WalletContext, language: str) -> None:
-    """The last days drawn as a picture, after /stats' figures (in a group, through the
-    outbox, after them)."""
+    """The last days drawn as a picture, after /stats' figures (private chat only)."""
     activity = await context.wallet.adminview.activity()
     picture = await asyncio.to_thread(activity_chart, activity, language)
-    message = update.effective_message
     caption = translate(language, "adminview.chart_caption", days=len(activity.days))
-    if message.chat.type == ChatType.PRIVATE:
-        await message.reply_photo(picture, caption=caption)
-        return
-    send = partial(message.reply_photo, picture, caption=caption, allow_sending_without_reply=True)
-    outbox(context.application).put(message.chat_id, send)
+    await update.effective_message.reply_photo(picture, caption=caption)
 
 
 def handlers() -> list:

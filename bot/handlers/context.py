@@ -55,6 +55,7 @@ __all__ = [
     "ID",
     "Wallet",
     "WalletContext",
+    "admin_in_private",
     "admin_only",
     "button_pattern",
     "command",
@@ -284,6 +285,17 @@ async def private_user(
         await reply(update, context, translate(language, refusal_key, link=private_link(context)))
         return None, language
     return user, language
+
+
+async def admin_in_private(update: Update, context: WalletContext, language: str) -> bool:
+    """Whether this is the private chat; else say, with a link, that admin information is
+    shown there only (a group sees none of the wallet's figures)."""
+    if is_private(update):
+        return True
+    await reply(
+        update, context, translate(language, "admin.private_only", link=private_link(context))
+    )
+    return False
 
 
 def refusal_text(language: str, refused: Exception) -> str:

@@ -13,11 +13,10 @@ from bot.domain.money import format_fen
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
+    admin_in_private,
     admin_only,
     button_pattern,
     command,
-    is_private,
-    private_link,
     refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
@@ -139,9 +138,7 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
 @admin_only
 async def review(update: Update, context: WalletContext, user, language) -> None:
     """List the open holds with their buttons (admins only, in the private chat)."""
-    if not is_private(update):
-        link = private_link(context)
-        await reply(update, context, translate(language, "admin.private_only", link=link))
+    if not await admin_in_private(update, context, language):
         return
     held = await context.wallet.guard.open_holds()
     if not held:

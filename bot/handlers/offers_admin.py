@@ -257,13 +257,21 @@ async def campaign_text(context: WalletContext, language: str, campaign: Campaig
 async def grant_text(context: WalletContext, language: str, grant: CouponGrant) -> str:
     """The admin's answer; each holder's notice was written with the grant
     (:func:`coupon_notice`), sent once."""
-    return translate(
+    text = translate(
         language,
         "coupon.granted",
         granted=grant.granted,
         asked=grant.asked,
         name=grant.campaign.name,
     )
+    if grant.at_limit:
+        text += "\n" + translate(
+            language,
+            "coupon.granted_at_limit",
+            count=grant.at_limit,
+            limit=grant.campaign.per_user_limit,
+        )
+    return text
 
 
 def handlers() -> list:

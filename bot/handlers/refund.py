@@ -30,7 +30,7 @@ from bot.i18n import translate
 from bot.render.labels import kind_label
 from bot.wallet.refunds import CONFIRMATION, command_key
 
-__all__ = ["REFUND_TAP", "done_text", "handlers"]
+__all__ = ["REFUND_TAP", "done_text", "handlers", "refused_text"]
 
 CARD = "refund_card"  # the purpose of a card's action
 REFUND = "rf:"  # rf:<action id>:y|n

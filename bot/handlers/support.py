@@ -15,8 +15,10 @@ sending the answer as their next message (the question stays open 10 minutes in 
 process; a command instead ends it). Close closes the ticket and tells the person.
 
 Answering and closing are recorded in the security log. They move no money, so they
-ask no 2FA code. A dispute's ticket also has Refund: it shows the refund feature's own
-confirmation card for the disputed transfer (``/refund <id>``, with its 2FA step).
+ask no 2FA code. A dispute of a transfer that can be refunded (a payment between people
+or to a merchant, with money left to give back; not a top-up) also has Refund: it shows
+the refund feature's own confirmation card for the disputed transfer (``/refund <id>``,
+with its 2FA step). A Refund press the transfer no longer allows is answered with why.
 """
 
 from __future__ import annotations
@@ -115,8 +117,16 @@ def ticket_text(language: str, ticket: Ticket, who: str, age_ms: int | None = No
     return text + "\n" + _attached_lines(language, ticket)
 
 
-def ticket_markup(language: str, ticket: Ticket) -> InlineKeyboardMarkup:
-    """Reply / Close, and Refund on a dispute (the refunds' own confirmation card)."""
+async def refundable(wallet, ticket: Ticket) -> bool:
+    """Whether the ticket is a dispute of a transfer the refunds could give back now."""
+    if not ticket.is_dispute or wallet.refunds is None:
+        return False
+    return await wallet.refunds.refundable(ticket.transfer_id)
+
+
+def ticket_markup(language: str, ticket: Ticket, refund: bool = False) -> InlineKeyboardMarkup:
+    """Reply / Close, and with ``refund`` (a dispute of a refundable transfer) Refund: the
+    refunds' own confirmation card."""
     row = [
         InlineKeyboardButton(
             translate(language, "support.reply_button"),
@@ -127,7 +137,7 @@ def ticket_markup(language: str, ticket: Ticket) -> InlineKeyboardMarkup:
             callback_data=f"{TICKET}{ticket.id}:{CLOSE}",
         ),
     ]
-    if ticket.is_dispute:
+    if refund and ticket.is_dispute:
         row.append(
             InlineKeyboardButton(
                 translate(language, "support.refund_button"),
@@ -167,6 +177,7 @@ async def _tell_admins(application: Application, key: str, ticket: Ticket, **par
     wallet = application.bot_data[WALLET_KEY]
     person = await wallet.users.get(ticket.telegram_id)
     who = person.display_name if person else str(ticket.telegram_id)
+    refund = await refundable(wallet, ticket)
     for admin_id in sorted(wallet.settings.admin_ids):
         admin = await wallet.users.get(admin_id)
         language = admin.effective_language if admin else "en"
@@ -179,7 +190,7 @@ async def _tell_admins(application: Application, key: str, ticket: Ticket, **par
             admin_id,
             text,
             about=f"ticket {ticket.id}",
-            reply_markup=ticket_markup(language, ticket),
+            reply_markup=ticket_markup(language, ticket, refund),
         )
 
 
@@ -376,7 +387,7 @@ async def list_tickets(update: Update, context: WalletContext, user, language) -
             update,
             context,
             ticket_text(language, ticket, who, now - ticket.created_at),
-            reply_markup=ticket_markup(language, ticket),
+            reply_markup=ticket_markup(language, ticket, await refundable(context.wallet, ticket)),
         )
 
 
@@ -432,8 +443,14 @@ async def _refund_card(update: Update, context: WalletContext, language: str, ti
     if ticket.transfer_id is None:  # a button the bot never puts on a plain ticket
         await query.answer(translate(language, "callback.unknown"), show_alert=True)
         return
-    if context.wallet.refunds is None:
+    refunds = context.wallet.refunds
+    if refunds is None:
         await query.answer(translate(language, "support.refund_unavailable"), show_alert=True)
+        return
+    try:  # a button from before the transfer was refunded in full, or on a top-up's dispute
+        await refunds.preview(ticket.transfer_id)
+    except WalletError as refused:
+        await query.answer(refund.refused_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
     context.args = [str(ticket.transfer_id)]

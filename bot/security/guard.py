@@ -249,7 +249,7 @@ class PaymentGuard:
         error = operation_error(key, (spec,))  # a hold's key becomes its transfer's
         if error is not None:
             raise error
-        reasons = [r.value for r in decision.reasons]
+        reasons = [r.value for r in decision.hold_reasons]
         held = await self.store.open_hold(key, spec, reasons, HOLD_OPENED)
         if self.notify_admins is not None:
             try:

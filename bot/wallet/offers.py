@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from bot.domain.errors import (
     CampaignMerchantUnknown,
     CampaignNotFound,
+    CouponGrantLimitReached,
     OfferNobody,
     OfferRecipientsUnknown,
 )
@@ -94,12 +95,14 @@ class IssuePreview:
 
 @dataclass(frozen=True, slots=True)
 class CouponGrant:
-    """Coupons given to ``asked`` people, ``granted`` of them new (a replay gives none)."""
+    """Coupons given to ``asked`` people, ``granted`` of them new (a replay gives none),
+    none to the ``at_limit`` of them who had as many as one person may use."""
 
     campaign: Campaign
     asked: int
     granted: int
     holders: tuple[int, ...] = ()
+    at_limit: int = 0
 
 
 class Offers:
@@ -243,15 +246,37 @@ class Offers:
     async def grant(
         self, admin_id: int, key: str, campaign_id: int, holder_ids: Sequence[int]
     ) -> CouponGrant:
-        """One coupon of the campaign to each holder, once per ``(key, holder)``."""
+        """One coupon of the campaign to each holder, once per ``(key, holder)``, except to
+        those who already have as many of its coupons as one person may use (counted in
+        the write); ``CouponGrantLimitReached``, naming one of them, when that is
+        everyone asked."""
         found = await self.campaign(campaign_id)
         if not holder_ids:
             raise OfferNobody()
-        granted = await self.store.grant_coupons(
-            key, campaign_id, holder_ids, admin_id, GRANT_EVENT, self._notice(COUPON_NOTICE)
-        )
+        left_out: set[int] = set()
+        while True:  # each refusal names more people at the limit: it ends
+            asked = [holder for holder in holder_ids if holder not in left_out]
+            try:
+                granted = await self.store.grant_coupons(
+                    key, campaign_id, asked, admin_id, GRANT_EVENT, self._notice(COUPON_NOTICE)
+                )
+                break
+            except CouponGrantLimitReached as full:
+                left_out.update(full.params["full"])
+                if any(holder not in left_out for holder in holder_ids):
+                    continue
+                first = full.params["holder_id"]
+                holder = await self.users.get(first)
+                who = holder.display_name if holder is not None else str(first)
+                raise CouponGrantLimitReached(**full.params, who=who) from None
         self._wake()
-        return CouponGrant(found, len(holder_ids), granted, tuple(holder_ids))
+        return CouponGrant(
+            found,
+            len(holder_ids),
+            granted,
+            tuple(asked),
+            at_limit=len(set(holder_ids)) - len(set(asked)),
+        )
 
     async def coupons(self, holder_id: int) -> list[HeldCoupon]:
         """The holder's unused coupons of running campaigns, ending soonest first."""

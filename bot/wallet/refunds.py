@@ -29,6 +29,7 @@ from bot.domain.errors import (
     AccountFrozen,
     InsufficientFunds,
     RefundArgumentsInvalid,
+    RefundError,
     RefundPayeeFrozen,
     RefundPayeeShort,
 )
@@ -58,6 +59,16 @@ class Refunds:
         """What refunding ``amount`` (None: all that is left) would do now, or the refusal
         (the payee's balance is checked when the refund is made)."""
         return await self.store.preview(transfer_id, amount)
+
+    async def refundable(self, transfer_id: int) -> bool:
+        """Whether something of ``transfer_id`` can be refunded now: a completed payment
+        between people (or a merchant) with money left to give back. Not a top-up, a red
+        packet's leg, a withdrawal, a reservation, a refund, nor one refunded in full."""
+        try:
+            await self.store.preview(transfer_id, None)
+        except RefundError:
+            return False
+        return True
 
     async def refund(
         self, admin_id: int, transfer_id: int, amount: int | None, reason: str, key: str

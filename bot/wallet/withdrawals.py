@@ -181,7 +181,7 @@ class Withdrawals:
         )
         request_id = f"wd-{key}"
         if then is Verdict.HOLD:
-            reasons = [r.value for r in decision.reasons]
+            reasons = [r.value for r in decision.hold_reasons]
             held, withdrawal = await self.store.open_held_withdrawal(
                 key, spec, reasons, HOLD_OPENED, order.telegram_id, order.card_last4, request_id
             )

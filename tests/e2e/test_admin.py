@@ -49,6 +49,31 @@ async def test_stats_and_audit_report_the_ledger(emulator, wallet):
     )
 
 
+async def test_stats_and_audit_asked_in_a_group_point_to_the_private_chat(emulator, wallet):
+    await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"))
+    bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    await wallet.ledger.transfer("t1", external, bob.account_id, 12_34, "topup")
+    pointers = {
+        "en": "Admin information is shown in our private chat only: https://t.me/wallet_sandbox_bot",
+        "zh": "管理信息只在私聊中显示：https://t.me/wallet_sandbox_bot",
+    }
+    mark = emulator.mark()
+    for language, pointer in pointers.items():
+        await wallet.users.set_language(ALICE, language)
+        for command in ("/stats", "/audit"):
+            since = emulator.mark()
+            await emulator.send_text("alice", command, emulator.group)
+            answer = await emulator.wait_for_message(emulator.group, since=since)
+            assert answer.text == pointer, (language, command)
+    await asyncio.sleep(0.3)  # and no figures, chart or audit follow
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert len(said) == 4 and all("¥" not in (e.text or "") for e in said)
+    assert not any(e.message.photo for e in said)
+    await emulator.send_text("alice", "/audit")  # in private they are shown
+    assert (await emulator.wait_for_message("alice")).text.startswith("✅ 核对通过：1 笔转账")
+
+
 async def test_freeze_stops_sending_and_is_logged(emulator, wallet):
     bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
     external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
@@ -164,11 +189,15 @@ async def test_a_held_payment_is_shown_to_the_admin_in_words_not_codes(emulator,
     told = await emulator.wait_for_message("alice", since=0, text="Held payment")
     await emulator.send_text("alice", "/review")
     listed = await emulator.wait_for_message("alice", text="Held payment")
-    for review in (told, listed):
+    for review in (told, listed):  # the reasons it was held, not the PIN the payer entered
         assert review.text == (
             "⏳ Held payment #1: 小明 → Bob, ¥1,500.00 (Transfer). Reasons: this is a large "
-            "amount for a new wallet; the payment PIN is needed"
+            "amount for a new wallet"
         )
+    await wallet.users.set_language(ALICE, "zh")
+    await emulator.send_text("alice", "/review")
+    listed = await emulator.wait_for_message("alice", text="待审核付款")
+    assert listed.text == "⏳ 待审核付款 #1：小明 → Bob，¥1,500.00（转账）。原因：新钱包的大额付款"
 
 
 async def test_review_asked_in_a_group_stays_in_the_private_chat(emulator, wallet):

@@ -75,7 +75,9 @@ async def test_an_admin_issues_vouchers_once_and_residents_see_them(emulator, wa
     told = await emulator.wait_for_message("xiaoming", text="你获得一张 ¥50.00 的消费券")
     assert "（food）" in told.text
     notices = [
-        m for who in ("bob", "xiaoming") for m in emulator.messages(who)
+        m
+        for who in ("bob", "xiaoming")
+        for m in emulator.messages(who)
         if "consumption voucher of" in (m.text or "") or "的消费券（" in (m.text or "")
     ]
     assert len(notices) == 2  # once each, although the issue was confirmed twice
@@ -154,6 +156,47 @@ async def test_a_campaign_is_created_its_coupons_granted_and_listed(emulator, wa
     assert errors(caplog) == []
 
 
+async def test_a_grant_past_the_per_person_limit_is_refused_in_words(emulator, wallet, caplog):
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/campaign_add Lunch 满30减5 100 7 limit=1")
+    created = await tap_and_wait(
+        emulator, "alice", await emulator.wait_for_message("alice", text="New campaign"), "Confirm"
+    )
+    assert created.text.startswith("🎁 Campaign #1 is running")
+    await emulator.send_text("alice", "/coupon_grant 1 @bob")
+    card = await emulator.wait_for_message("alice", text="Give one coupon")
+    assert "Gave 1 new" in (await tap_and_wait(emulator, "alice", card, "Confirm")).text
+
+    await start_private(emulator, "xiaoming")  # Bob is at the limit, 小明 is not
+    await emulator.send_text("alice", "/coupon_grant 1 @bob,@xiaoming")
+    card = await emulator.wait_for_message("alice", text="Give one coupon")
+    mixed = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert mixed.text.startswith("🎟 Gave 1 new coupon(s) of “Lunch” (2 asked")
+    assert mixed.text.endswith(
+        "\n1 of them got none: they already have 1 coupon(s) of this campaign, as many as "
+        "one person may use."
+    )
+    await emulator.send_text("alice", "/coupon_grant 1 @bob")
+    card = await emulator.wait_for_message("alice", text="Give one coupon")
+    refused = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert refused.text == (
+        "Nothing was granted: everyone asked already has 1 coupon(s) of campaign #1, as many "
+        "as one person may use (Bob among them)."
+    )
+    await wallet.users.set_language(ALICE, "zh")
+    await emulator.send_text("alice", "/coupon_grant 1 @bob")
+    card = await emulator.wait_for_message("alice", text="优惠券")
+    refused = await tap_and_wait(emulator, "alice", card, "确认")
+    assert refused.text == (
+        "未发放任何优惠券：名单中的人都已有活动 #1 的 1 张优惠券，已达每人上限（包括 Bob）。"
+    )
+    for person in (BOB, XIAOMING):
+        assert len([c for c in await wallet.offers.coupons(person) if c.campaign.id == 1]) == 1
+    logged = [e.event async for e in wallet.store.security.events() if e.actor_id == ALICE]
+    assert logged.count(GRANT_EVENT) == 2
+    assert errors(caplog) == []
+
+
 async def test_an_admin_with_2fa_enters_a_code_before_vouchers_are_issued(emulator, wallet):
     await start_private(emulator, "bob")
     await wallet.users.seen(PROFILES[ALICE], private_chat=True)
@@ -181,8 +224,9 @@ async def test_points_accrue_from_a_merchant_payment_and_redeem_once(emulator, w
     owner = await wallet.users.seen(PROFILES[BOB], private_chat=True)
     merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
     offered, _ = await wallet.offers.create_campaign(
-        ALICE, "c1", CampaignOrder("Tea", CouponRule.PERCENT_OFF, 0, 0, 10, 3_00, 50_00, 30, 1,
-                                   None, None, 100)
+        ALICE,
+        "c1",
+        CampaignOrder("Tea", CouponRule.PERCENT_OFF, 0, 0, 10, 3_00, 50_00, 30, 1, None, None, 100),
     )
     paid = await wallet.merchants.pay(
         "p1", XIAOMING, PayTarget(merchant.id, 150_00), authenticated=True

@@ -3,6 +3,7 @@ new users per day; an empty wallet gets an empty chart, not an error."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from PIL import Image
@@ -52,8 +53,17 @@ async def test_an_empty_wallet_draws_an_empty_chart(emulator, wallet, sandbox):
     assert not emulator.errors()
 
 
-async def test_stats_in_a_group_sends_the_chart_through_the_outbox(emulator, wallet, sandbox):
+async def test_stats_in_a_group_shows_neither_figures_nor_chart_there(emulator, wallet, sandbox):
     await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
-    figures, photo, image = await _chart(emulator, sandbox, emulator.group)
-    assert figures.chat_id == photo.chat_id == emulator.group.id
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/stats", emulator.group)
+    pointer = await emulator.wait_for_message(emulator.group, since=mark)
+    assert pointer.text == (
+        "Admin information is shown in our private chat only: https://t.me/wallet_sandbox_bot"
+    )
+    await asyncio.sleep(0.3)  # the outbox would have sent a chart by now
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert said == [pointer]
+    figures, photo, image = await _chart(emulator, sandbox)  # in private, as ever
+    assert figures.chat_id == photo.chat_id != emulator.group.id
     assert image.size == (WIDTH, HEIGHT)

@@ -109,7 +109,7 @@ async def test_reply_command_answers_and_the_chinese_user_reads_it_in_chinese(em
     mark = emulator.mark()
     await emulator.send_text("xiaoming", "/support 我的红包没有退回")
     opened = await emulator.wait_for_message("xiaoming", since=mark)
-    assert opened.text.startswith("🎫 #1 您的工单已创建")
+    assert opened.text.startswith("🎫 #1 你的工单已创建")
     await emulator.wait_for_message("alice", since=mark)  # the admin is told
     mark = emulator.mark()
     await emulator.send_text("alice", "/reply #1 已退回，请查看余额。")
@@ -277,8 +277,50 @@ async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emula
     await emulator.wait_for_edit(card, since=mark)
     assert (await wallet.ledger.balance(bob.account_id)).available == 50_00
     assert (await wallet.ledger.balance(xiaoming.account_id)).available == 0
+    # refunded in full: the list offers no Refund, and the old button says why
+    listed = await said(emulator, "alice", "/tickets")
+    assert [b["text"] for b in listed.buttons()] == ["↩️ Reply", "✅ Close"]
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(await emulator.tap("alice", told, "Refund"), since=mark)
+    assert answer.data["show_alert"] and answer.text.startswith(
+        f"Only ¥0.00 of transfer #{paid.id} is left to refund"
+    )
     # a plain ticket has no Refund button
     mark = emulator.mark()
     await emulator.send_text("bob", "/support thanks")
     plain = await emulator.wait_for_message("alice", since=mark)
     assert [b["text"] for b in plain.buttons()] == ["↩️ Reply", "✅ Close"]
+
+
+async def test_a_top_up_dispute_offers_no_refund_and_a_stale_refund_press_says_why(
+    emulator, wallet, caplog
+):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    await fund(wallet, BOB, 20_00, pin=False)
+    [line] = (await wallet.history.page((await wallet.users.get(BOB)).account_id)).lines
+    mark = emulator.mark()
+    await emulator.send_text("bob", f"/dispute {line.transfer_id} I never made this top-up")
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert told.text.startswith(f"🎫 #1 Dispute of transfer #{line.transfer_id}")
+    assert [b["text"] for b in told.buttons()] == ["↩️ Reply", "✅ Close"]
+    listed = await said(emulator, "alice", "/tickets")
+    assert [b["text"] for b in listed.buttons()] == ["↩️ Reply", "✅ Close"]
+
+    # a Refund button from elsewhere (an older message, a forged one) is answered with why
+    alert = await forged_tap(emulator, "alice", listed, "tk:1:f")
+    assert alert.data["show_alert"] and alert.text == (
+        f"Transfer #{line.transfer_id} (Top-up) cannot be refunded: only a completed payment "
+        "between people or to a merchant can."
+    )
+    await wallet.users.set_language(ALICE, "zh")
+    listed = await said(emulator, "alice", "/tickets")
+    assert [b["text"] for b in listed.buttons()] == ["↩️ 回复", "✅ 关闭"]
+    alert = await forged_tap(emulator, "alice", listed, "tk:1:f")
+    assert alert.text == (
+        f"交易 #{line.transfer_id}（充值）不能退款：只有已完成的个人之间或付给商户的付款可以退款。"
+    )
+    assert (await wallet.ledger.balance((await wallet.users.get(BOB)).account_id)).available == (
+        20_00
+    )
+    assert handler_errors(caplog) == []

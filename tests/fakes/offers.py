@@ -25,7 +25,14 @@ from bot.domain.offer_store import (
     grant_notices,
     issue_notices,
 )
-from bot.domain.promotions import Campaign, CampaignOrder, Coupon, HeldCoupon, redeem_refusal
+from bot.domain.promotions import (
+    Campaign,
+    CampaignOrder,
+    Coupon,
+    HeldCoupon,
+    grant_refusal,
+    redeem_refusal,
+)
 from bot.domain.vouchers import Voucher, VoucherIssueOrder, VoucherState, format_categories
 from tests.fakes.ledger import create_transfers
 from tests.fakes.notices import add_notices
@@ -96,8 +103,19 @@ def _grant(
     tell: HolderNotice | None = None,
 ) -> int:
     now = state.clock()
-    if not _campaign(state, campaign_id).is_running(now):
+    granted_to = _campaign(state, campaign_id)
+    if not granted_to.is_running(now):
         raise CouponUnavailable(coupon_id=0, campaign_id=campaign_id)
+    got = {
+        holder: sum(
+            k.campaign_id == campaign_id and k.holder_id == holder for k in state.coupons.values()
+        )
+        for holder in dict.fromkeys(holder_ids)
+        if (key, holder) not in state.coupon_keys
+    }
+    refused = grant_refusal(granted_to, got)
+    if refused is not None:
+        raise refused
     granted = 0
     for holder in holder_ids:
         if (key, holder) in state.coupon_keys:

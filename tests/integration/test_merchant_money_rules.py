@@ -163,12 +163,25 @@ async def test_coupon_budget_and_limit_hold_under_concurrency(wallet):
             "Lunch", CouponRule.SPEND_OFF, 20_00, 5_00, 0, 0, 15_00, 30, per_user_limit=2
         ),
     )
-    for i in range(5):
+    for i in range(2):  # the limit: a third grant is refused (test_coupon_grant_limit.py)
         await wallet.offers.grant(ADMIN, f"g{i}", campaign.id, [PAYER, OTHER])
+    for i in range(2, 5):  # more, as a wallet from before grants were held to the limit has
+        for who in (PAYER, OTHER):
+            await rows(
+                wallet,
+                "INSERT INTO coupons (campaign_id, holder_id, grant_key, granted_at)"
+                " VALUES (?, ?, ?, ?) RETURNING id",
+                campaign.id,
+                who,
+                f"g{i}",
+                0,
+            )
     outcomes = await asyncio.gather(
         *[
             wallet.merchants.pay(
-                f"p{who}-{i}", who, PayTarget(wallet.shop.id, 30_00),
+                f"p{who}-{i}",
+                who,
+                PayTarget(wallet.shop.id, 30_00),
                 authenticated=True,
             )
             for i in range(10)
@@ -177,8 +190,7 @@ async def test_coupon_budget_and_limit_hold_under_concurrency(wallet):
     )
     redeemed = await rows(
         wallet,
-        "SELECT holder_id, count(*), sum(discount_fen) FROM coupon_redemptions"
-        " GROUP BY holder_id",
+        "SELECT holder_id, count(*), sum(discount_fen) FROM coupon_redemptions GROUP BY holder_id",
     )
     total = sum(r[2] for r in redeemed)
     assert total <= 15_00, redeemed
@@ -264,10 +276,15 @@ async def test_a_charge_and_a_key_pay_once_under_concurrency(wallet):
     _, charge = await wallet.merchants.charge(OWNER, "12.34")
     target = PayTarget(wallet.shop.id, charge.amount, PaidVia.CHARGE, charge.token)
     outcomes = await asyncio.gather(
-        *[wallet.merchants.pay(f"k{i}", who, target, authenticated=True)
-          for i in range(10) for who in (PAYER, OTHER)],
-        *[wallet.merchants.pay("same", PAYER, PayTarget(wallet.shop.id, 5_00), authenticated=True)
-          for _ in range(10)],
+        *[
+            wallet.merchants.pay(f"k{i}", who, target, authenticated=True)
+            for i in range(10)
+            for who in (PAYER, OTHER)
+        ],
+        *[
+            wallet.merchants.pay("same", PAYER, PayTarget(wallet.shop.id, 5_00), authenticated=True)
+            for _ in range(10)
+        ],
         return_exceptions=True,
     )
     crashed = [o for o in outcomes if isinstance(o, Exception)]

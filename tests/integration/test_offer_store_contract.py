@@ -12,6 +12,7 @@ import pytest
 from bot.domain.errors import (
     CampaignNotFound,
     CampaignNotRedeemable,
+    CouponGrantLimitReached,
     CouponUnavailable,
     IdempotencyConflict,
     PointsShort,
@@ -109,6 +110,23 @@ async def test_campaigns_and_grants_are_once_per_key(db, clock):
     assert await db.offers.held_coupons(1, clock()) == []  # the campaign ended
     with pytest.raises(CouponUnavailable):
         await db.offers.grant_coupons("late", made.id, [1], 9, "grant")
+
+
+async def test_a_grant_past_the_per_person_limit_writes_nothing(db, clock):
+    made, _ = await db.offers.create_campaign("c", LUNCH, 9, "campaign")  # one a person
+    assert await db.offers.grant_coupons("g", made.id, [1], 9, "grant") == 1
+    with pytest.raises(CouponGrantLimitReached) as refused:
+        await db.offers.grant_coupons("g2", made.id, [2, 1, 3], 9, "grant")
+    assert refused.value.params == {
+        "campaign_id": made.id,
+        "limit": 1,
+        "holder_id": 1,
+        "holders": 1,
+        "full": (1,),
+    }
+    assert await db.offers.held_coupons(2, clock()) == []  # all or nothing
+    assert await db.offers.grant_coupons("g", made.id, [1], 9, "grant") == 0  # a replay
+    assert await db.offers.grant_coupons("g3", made.id, [2, 3, 2], 9, "grant") == 2
 
 
 async def test_points_redeem_only_what_is_offered_and_held(db):

@@ -90,6 +90,22 @@ class World:
 
         await self.store.writer.run(write)
 
+    async def legacy_coupon(self, campaign_id: int, holder: int) -> None:
+        """A coupon written as a grant from before grants were held to the campaign's
+        per-person limit wrote it: what the payment's own check must still refuse."""
+        sql = "INSERT INTO coupons (campaign_id, holder_id, grant_key, granted_at)"
+        key = f"legacy:{campaign_id}:{holder}"
+        if is_postgres_url(self.database_url):
+            await self.store.pool.execute(
+                sql + " VALUES ($1, $2, $3, $4)", campaign_id, holder, key, self.clock()
+            )
+            return
+        await self.store.writer.run(
+            lambda conn: conn.execute(
+                sql + " VALUES (?, ?, ?, ?)", (campaign_id, holder, key, self.clock())
+            )
+        )
+
     async def person(self, telegram_id: int, money: int = 0) -> int:
         profile = Profile(telegram_id, f"p{telegram_id}", "P")
         user = await self.users.seen(profile, private_chat=True)
@@ -407,7 +423,7 @@ async def test_points_are_awarded_and_a_full_refund_takes_them_all_back(world):
 async def test_a_campaign_allows_each_person_its_limit_of_uses(world):
     campaign = await world.campaign(per_user_limit=1)
     await world.offers.grant(100, "g-1", campaign.id, [1])
-    await world.offers.grant(100, "g-2", campaign.id, [1])
+    await world.legacy_coupon(campaign.id, 1)  # one more than a grant now gives
     assert len(await world.offers.coupons(1)) == 2
     stale = await world.offers.plan(1, MERCHANT_ID, CATEGORY, 100_00)
     await world.pay(1, stale)
@@ -486,7 +502,9 @@ async def mixed(database_url: str, voucher: int, budget: int, ops) -> None:
         world = World(store, ledger, clock, database_url)
         await world.setup()
         await world.issue(voucher, 10, [1])
-        made = await world.campaign(budget_fen=budget, off_fen=3_00, min_spend_fen=20_00)
+        made = await world.campaign(
+            budget_fen=budget, off_fen=3_00, min_spend_fen=20_00, per_user_limit=2
+        )
         await world.offers.grant(100, "g", made.id, [1, 1])
         await world.offers.grant(100, "g2", made.id, [1])
         paid = []  # [payment id, plan, refunded so far]

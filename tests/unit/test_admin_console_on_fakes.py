@@ -17,6 +17,7 @@ from bot.domain.errors import (
     RefundPayeeShort,
 )
 from bot.domain.kinds import TransferKind
+from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
 from bot.domain.withdrawals import WithdrawalStatus
 from bot.gateways.manual import ManualGateway
@@ -71,9 +72,7 @@ async def events(wallet: FakeWallet, name: str) -> list:
         return [e async for e in snapshot.events() if e.event == name]
 
 
-async def test_a_queued_payout_is_told_once_and_two_admins_at_once_decide_it_once(
-    wallet, queued
-):
+async def test_a_queued_payout_is_told_once_and_two_admins_at_once_decide_it_once(wallet, queued):
     alice = await queue_a_withdrawal(wallet)
     assert [(p.id, p.amount, p.card_last4, p.telegram_id) for p in queued] == [
         (1, 60_00, CARD[-4:], ALICE)
@@ -133,6 +132,25 @@ async def test_a_partial_refund_leaves_the_rest_and_no_more_can_be_refunded(wall
         await refunds.refund(ADMIN, payment.id, None, "the rest", "r3")
     assert (await wallet.ledger.balance(bob.account_id)).available == 5_00
     assert len(await events(wallet, "admin.refund")) == 1
+
+
+async def test_only_a_payment_with_money_left_to_give_back_is_refundable(wallet):
+    alice = await wallet.person(ALICE)
+    bob = await wallet.person(BOB)
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    top_up = await wallet.ledger.transfer(
+        "top-up", external, alice.account_id, 100_00, TransferKind.TOPUP
+    )
+    payment = await wallet.ledger.transfer(
+        "pay", alice.account_id, bob.account_id, 50_00, TransferKind.TRANSFER
+    )
+    refunds = Refunds(wallet.db.refunds)
+    assert await refunds.refundable(payment.id)
+    assert not await refunds.refundable(top_up.id)
+    assert not await refunds.refundable(999_999)  # no such transfer
+    refund = await refunds.refund(ADMIN, payment.id, None, "all of it", "r1")
+    assert not await refunds.refundable(payment.id)  # nothing left
+    assert not await refunds.refundable(refund.transfer.id)  # a refund itself
 
 
 async def test_a_broadcast_a_crash_interrupted_reaches_everyone_the_uncertain_once_more(wallet):

@@ -150,6 +150,7 @@ def test_a_wallet_younger_than_a_day_moving_over_1000_yuan_is_held():
     held = evaluate(facts(account_age_ms=young, amount=large))
     assert held.action == "hold"
     assert held.reasons == ("new_account_large_amount", "pin_required")
+    assert held.hold_reasons == ("new_account_large_amount",)  # not the PIN it still needs
 
 
 def test_a_wallet_exactly_a_day_old_is_no_longer_new():
@@ -327,6 +328,12 @@ def test_a_held_large_payment_still_asks_for_the_2fa_code():
     assert decision.action == "hold"
     assert decision.reasons == ("new_account_large_amount", "above_2fa_threshold")
     assert decision.auth == RiskAction.STEP_UP_2FA
+    assert decision.hold_reasons == ("new_account_large_amount",)
+
+
+def test_a_payment_that_is_not_held_has_no_hold_reasons():
+    assert evaluate(facts()).hold_reasons == ()
+    assert evaluate(facts(tier=0, amount=600 * YUAN)).hold_reasons == ()  # blocked, not held
 
 
 def test_severity_follows_the_documented_order():

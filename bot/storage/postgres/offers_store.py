@@ -13,7 +13,9 @@ conditional update (only while the voucher is live and has the value left), a co
 once (``used_payment_id IS NULL``), a campaign's budget by a conditional update of what
 it has spent; points are redeemed under a per-person advisory lock (the person's coupons
 of the campaign and their points counted under it, so two redemptions at once by one
-person are put in order). An issue and a grant
+person are put in order); a grant counts each holder's coupons of the campaign under the
+campaign's row lock (grants of it at once, and redemptions, put in order), so nobody
+gets more than one person may use. An issue and a grant
 write the notice each holder is owed in their own transaction (:func:`tell`).
 """
 
@@ -53,6 +55,7 @@ from bot.domain.promotions import (
     CouponRule,
     HeldCoupon,
     coupon_refusal,
+    grant_refusal,
     redeem_refusal,
 )
 from bot.domain.vouchers import (
@@ -164,11 +167,18 @@ async def system_account(
     return (await open_account(conn, clock, name, AccountKind.SYSTEM, currency)).id
 
 
-async def campaign(conn: asyncpg.Connection, campaign_id: int) -> Campaign:
+_ROW_LOCKS = ("", " FOR UPDATE", " FOR KEY SHARE")
+
+
+async def campaign(conn: asyncpg.Connection, campaign_id: int, lock: str = "") -> Campaign:
+    """The campaign's row, locked with ``lock`` (one of :data:`_ROW_LOCKS`) till the end
+    of the transaction; ``CampaignNotFound`` when there is none."""
+    if lock not in _ROW_LOCKS:
+        raise ValueError(f"no such row lock: {lock!r}")
     row = None
     if is_bigint(campaign_id):
         row = await conn.fetchrow(
-            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1", campaign_id
+            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1{lock}", campaign_id
         )
     if row is None:
         raise CampaignNotFound(campaign_id=campaign_id)
@@ -493,9 +503,26 @@ async def _grant_coupons(
     now_ms: int,
     told: HolderNotice | None = None,
 ) -> int:
-    granted_to = await campaign(conn, campaign_id)
+    # the campaign's row locked: grants of it (and redemptions, which share the row's key
+    # lock) are put in order, so each counts what the one before it wrote
+    granted_to = await campaign(conn, campaign_id, lock=" FOR UPDATE")
     if not granted_to.is_running(now_ms):
         raise CouponUnavailable(coupon_id=0, campaign_id=campaign_id)
+    holders = list(dict.fromkeys(holder_ids))
+    rows = await conn.fetch(
+        "SELECT h.holder, (SELECT count(*) FROM coupons AS k"
+        "  WHERE k.campaign_id = $1 AND k.holder_id = h.holder)"
+        " FROM unnest($2::bigint[]) WITH ORDINALITY AS h (holder, n)"
+        " WHERE NOT EXISTS (SELECT 1 FROM coupons AS k"
+        "  WHERE k.grant_key = $3 AND k.holder_id = h.holder)"
+        " ORDER BY h.n",
+        campaign_id,
+        holders,
+        key,
+    )
+    refused = grant_refusal(granted_to, {holder: got for holder, got in rows})
+    if refused is not None:
+        raise refused
     # in the order given, each holder once; those the key granted before are left out
     # (a concurrent grant of the same key meets the unique index and grants nothing)
     granted = _updated(
@@ -509,7 +536,7 @@ async def _grant_coupons(
             campaign_id,
             key,
             now_ms,
-            list(dict.fromkeys(holder_ids)),
+            holders,
         )
     )
     if granted:
@@ -635,7 +662,9 @@ async def _redeem_points(
     )
     if row is not None:
         return row_to_coupon(row)
-    offered = await campaign(conn, campaign_id)
+    # the campaign's key lock: a grant of it at once (which locks the row for update) is
+    # put before or after this redemption, so either counts the other's coupon
+    offered = await campaign(conn, campaign_id, lock=" FOR KEY SHARE")
     # under the person's lock: two redemptions of theirs at once count one after the other
     got = await conn.fetchval(
         "SELECT count(*) FROM coupons WHERE campaign_id = $1 AND holder_id = $2",

@@ -28,7 +28,14 @@ from bot.domain.offer_store import (
     grant_notices,
     issue_notices,
 )
-from bot.domain.promotions import Campaign, CampaignOrder, Coupon, CouponRule, redeem_refusal
+from bot.domain.promotions import (
+    Campaign,
+    CampaignOrder,
+    Coupon,
+    CouponRule,
+    grant_refusal,
+    redeem_refusal,
+)
 from bot.domain.vouchers import (
     Voucher,
     VoucherIssueOrder,
@@ -167,6 +174,19 @@ def grant_coupons(
     granted_to = campaign(conn, campaign_id)
     if not granted_to.is_running(now_ms):
         raise CouponUnavailable(coupon_id=0, campaign_id=campaign_id)
+    # the writer runs one operation at a time: what is counted here is what is written
+    got = {}
+    for holder in dict.fromkeys(holder_ids):
+        mine, again = conn.execute(
+            "SELECT (SELECT count(*) FROM coupons WHERE campaign_id = ? AND holder_id = ?),"
+            " EXISTS (SELECT 1 FROM coupons WHERE grant_key = ? AND holder_id = ?)",
+            (campaign_id, holder, key, holder),
+        ).fetchone()
+        if not again:  # a replay of the key gives nothing more: nothing to count
+            got[holder] = mine
+    refused = grant_refusal(granted_to, got)
+    if refused is not None:
+        raise refused
     granted = 0
     for holder in holder_ids:
         granted += conn.execute(
