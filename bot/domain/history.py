@@ -53,12 +53,13 @@ class PacketRole(StrEnum):
 @dataclass(frozen=True, slots=True)
 class PacketFacts:
     """What the parties to a red packet's transfers may read of it: what its own message
-    in the chat shows (who sent it, to whom), nothing more."""
+    in the chat shows (who sent it, to whom, in which group), nothing more."""
 
     packet_id: str
     sender: str  # the sender's display name (``User.display_name``)
     in_group: bool  # posted in a group; False: sent to a chat through inline mode
     recipient: str | None = None  # an exclusive packet: the display name of its one person
+    chat_title: str | None = None  # the group's title when the packet was posted in it
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.domain.model import Transfer, TransferSpec
-from bot.domain.risk import HOUR_MS, RecentGrab, RecentPayment
+from bot.domain.risk import HOUR_MS, RecentGrab, RecentPayment, holding_codes
 from bot.domain.security_ports import SecurityEvent
 
 __all__ = [
@@ -49,7 +49,9 @@ class Held:
     """A payment waiting for (or past) an admin's review; its money is the pending transfer.
 
     The Telegram ids are those of the accounts' owners, None for a system or merchant
-    account (a red packet's escrow, a withdrawal's gateway, a shop).
+    account (a red packet's escrow, a withdrawal's gateway, a shop). ``reasons`` are only
+    the codes of rules that hold a payment (:func:`bot.domain.risk.holding_codes`), however
+    the stored hold listed them.
     """
 
     id: int
@@ -66,6 +68,9 @@ class Held:
     created_at: int  # unix ms
     decided_by: int | None  # the admin's Telegram id
     decided_at: int | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reasons", holding_codes(self.reasons))
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,7 +278,11 @@ class RedPacketStore(Protocol):
         chat_id: int | None,
         message_id: int | None,
         inline_message_id: str | None,
-    ) -> None: ...
+        chat_title: str | None = None,
+    ) -> None:
+        """Remember where the packet's message is; ``chat_title`` (a group's title as it
+        was when the packet was posted there) is kept unless a new one is given."""
+        ...
 
     async def get_red_packet(self, packet_id: str) -> RedPacket | None: ...
 

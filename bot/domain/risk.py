@@ -21,7 +21,7 @@ fill the review queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import NamedTuple
@@ -43,6 +43,7 @@ __all__ = [
     "covers",
     "evaluate",
     "grab_burst",
+    "holding_codes",
     "verdict",
 ]
 
@@ -330,6 +331,26 @@ class RiskDecision:
     def needs_pin_setup(self) -> bool:
         """The payer has no PIN yet: the caller asks them to set one, then to enter it."""
         return RiskReason.NO_PIN_SET in self.reasons
+
+
+def holding_codes(codes: Iterable[str]) -> tuple[str, ...]:
+    """Of the reason codes a hold keeps, those of the rules that hold a payment, in order.
+
+    Holds opened by earlier versions also kept the step-up the payer went through
+    (``pin_required``, ``above_2fa_threshold``, …): that is not why the payment waits, so it
+    is left out. A code this version does not know is kept, to be shown as it is: it may be
+    a hold rule retired since, and the admin is not told less than the hold said.
+    """
+    kept = []
+    for code in codes:
+        try:
+            known = RiskReason(code)
+        except ValueError:
+            kept.append(str(code))
+            continue
+        if known.action is RiskAction.HOLD:
+            kept.append(known.value)
+    return tuple(kept)
 
 
 def evaluate(facts: PaymentFacts, rules: RiskRules = DEFAULT_RULES) -> RiskDecision:

@@ -23,7 +23,7 @@ from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
 from bot.render.activity_chart import activity_chart
-from bot.render.labels import amount_text, kind_label, party_label, short_time
+from bot.render.labels import line_text
 
 __all__ = ["handlers", "send_activity_chart", "view_text"]
 
@@ -91,18 +91,7 @@ def view_text(language: str, view: WalletView) -> str:
         lines.append(translate(language, "adminview.no_transfers"))
     else:
         lines.append(translate(language, "adminview.transfers"))
-        lines.extend(
-            translate(
-                language,
-                "history.line",
-                time=short_time(line.created_at),
-                kind=kind_label(language, line.kind),
-                party=party_label(language, line.counterparty),
-                amount=amount_text(language, line),
-                id=line.transfer_id,
-            )
-            for line in view.transfers
-        )
+        lines.extend(line_text(language, line) for line in view.transfers)
     return "\n".join(lines)
 
 

@@ -37,9 +37,8 @@ from bot.render.labels import (
     counterparty_label,
     full_time,
     kind_label,
-    packet_label,
+    line_text,
     party_label,
-    short_time,
 )
 
 log = logging.getLogger(__name__)
@@ -55,19 +54,7 @@ def page_text(language: str, view: HistoryView) -> str:
     if not view.lines:
         return translate(language, "history.empty")
     lines = [translate(language, "history.title")]
-    for line in view.lines:
-        shown = {
-            "time": short_time(line.created_at),
-            "amount": amount_text(language, line),
-            "id": line.transfer_id,
-        }
-        if line.packet is not None:  # "Red packet from Alice": the packet says what it was
-            what = packet_label(language, line.packet)
-            lines.append(translate(language, "history.line_packet", what=what, **shown))
-            continue
-        kind = kind_label(language, line.kind)
-        party = party_label(language, line.counterparty)
-        lines.append(translate(language, "history.line", kind=kind, party=party, **shown))
+    lines.extend(line_text(language, line) for line in view.lines)
     lines.append(translate(language, "history.hint"))
     return "\n".join(lines)
 

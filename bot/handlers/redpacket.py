@@ -282,7 +282,10 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
         saw, and say so."""
         if isinstance(sent, Message):
             await wallet.redpackets.attach_message(
-                packet.id, chat_id=packet.chat_id, message_id=sent.message_id
+                packet.id,
+                chat_id=packet.chat_id,
+                message_id=sent.message_id,
+                chat_title=sent.chat.title,  # the sender's history says where it went
             )
             editor(context.application).posted(packet.id, text, markup)
             return

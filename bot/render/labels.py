@@ -20,6 +20,7 @@ __all__ = [
     "deadline_time",
     "full_time",
     "kind_label",
+    "line_text",
     "packet_label",
     "party_label",
     "short_time",
@@ -68,13 +69,32 @@ def packet_label(language: str, side: PacketSide) -> str:
         return translate(language, "history.packet.refund")
     if packet.recipient is not None:
         return translate(language, "history.packet.to_person", name=packet.recipient)
-    key = "history.packet.to_group" if packet.in_group else "history.packet.to_chat"
-    return translate(language, key)
+    if not packet.in_group:
+        return translate(language, "history.packet.to_chat")
+    if packet.chat_title:  # the group's own words, as plain text like a person's name
+        return translate(language, "history.packet.to_group_named", title=packet.chat_title)
+    return translate(language, "history.packet.to_group")  # posted before titles were kept
 
 
 def counterparty_label(language: str, party: Party, packet: PacketSide | None) -> str:
     """The other side of a line: the red packet behind the escrow, else the account."""
     return packet_label(language, packet) if packet is not None else party_label(language, party)
+
+
+def line_text(language: str, line: HistoryLine) -> str:
+    """One line of a history page (the person's own, or an admin's look at it):
+    time, what it was and with whom, amount, id."""
+    shown = {
+        "time": short_time(line.created_at),
+        "amount": amount_text(language, line),
+        "id": line.transfer_id,
+    }
+    if line.packet is not None:  # "Red packet from Alice": the packet says what it was
+        what = packet_label(language, line.packet)
+        return translate(language, "history.line_packet", what=what, **shown)
+    kind = kind_label(language, line.kind)
+    party = party_label(language, line.counterparty)
+    return translate(language, "history.line", kind=kind, party=party, **shown)
 
 
 def signed_fen(fen: int) -> str:

@@ -81,6 +81,7 @@ log = logging.getLogger(__name__)
 
 FINISHED_KEPT = 1_000  # finished packets whose grabbers are kept in memory
 ID_BYTES = 8  # 11 characters of base64url: unguessable, fits a deep link and callback data
+MAX_CHAT_TITLE = 128  # Telegram's longest group title; a longer one is cut there
 
 
 def _count(text: str | int, limits: RedPacketLimits) -> int:
@@ -250,10 +251,13 @@ class RedPackets:
         chat_id: int | None = None,
         message_id: int | None = None,
         inline_message_id: str | None = None,
+        chat_title: str | None = None,
     ) -> None:
-        """Remember where the packet's message is, to edit it later."""
+        """Remember where the packet's message is, to edit it later, and the title of the
+        group it was posted in (the sender's history names it)."""
+        title = chat_title[:MAX_CHAT_TITLE] if chat_title else None
         await self.store.attach_red_packet_message(
-            packet_id, chat_id, message_id, inline_message_id
+            packet_id, chat_id, message_id, inline_message_id, title
         )
 
     # Grabbing ---------------------------------------------------------------------

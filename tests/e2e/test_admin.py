@@ -7,7 +7,8 @@ import copy
 import time
 
 from bot.domain.errors import AccountFrozen
-from bot.domain.model import SystemAccount
+from bot.domain.holds import HOLD_OPENED
+from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
 from bot.domain.users import Profile
 from bot.security import totp
 from bot.security.cipher import field_aad
@@ -198,6 +199,34 @@ async def test_a_held_payment_is_shown_to_the_admin_in_words_not_codes(emulator,
     await emulator.send_text("alice", "/review")
     listed = await emulator.wait_for_message("alice", text="待审核付款")
     assert listed.text == "⏳ 待审核付款 #1：小明 → Bob，¥1,500.00（转账）。原因：新钱包的大额付款"
+
+
+async def test_a_hold_kept_with_the_pin_among_its_reasons_shows_only_why_it_was_held(
+    emulator, wallet
+):
+    """A hold opened before holds kept their hold rules alone: its stored step-up (the PIN,
+    2FA) is not read out to the admin, and a code no catalog knows is shown as it is."""
+    await fund(wallet, XIAOMING, 3_000_00)
+    bob = await wallet.users.seen(PROFILES[BOB])
+    ming = await wallet.users.get(XIAOMING)
+    spec = TransferSpec(
+        ming.account_id, bob.account_id, 1_500_00, "transfer", flag=TransferFlag.PENDING
+    )
+    stored = ["new_account_large_amount", "pin_required", "above_2fa_threshold", "retired_rule"]
+    await wallet.store.holds.open_hold("old-hold", spec, stored, HOLD_OPENED)
+    await start_private(emulator, "alice")
+    await emulator.send_text("alice", "/review")
+    listed = await emulator.wait_for_message("alice", text="Held payment")
+    assert listed.text == (
+        "⏳ Held payment #1: 小明 → Bob, ¥1,500.00 (Transfer). Reasons: this is a large "
+        "amount for a new wallet; retired_rule"
+    )
+    await wallet.users.set_language(ALICE, "zh")
+    await emulator.send_text("alice", "/review")
+    listed = await emulator.wait_for_message("alice", text="待审核付款")
+    assert listed.text == (
+        "⏳ 待审核付款 #1：小明 → Bob，¥1,500.00（转账）。原因：新钱包的大额付款；retired_rule"
+    )
 
 
 async def test_review_asked_in_a_group_stays_in_the_private_chat(emulator, wallet):

@@ -12,6 +12,8 @@ from bot.domain.security_errors import PinLocked, PinWrong
 from bot.security import totp
 from bot.security.cipher import field_aad
 from bot.security.ratelimit import BucketLimit, RateLimits
+from tests.e2e.test_packet_history import send_packet_zh
+from tests.e2e.test_redpacket import fen_of
 from tests.e2e.test_send import (
     ALICE,
     BOB,
@@ -146,3 +148,23 @@ async def test_an_admin_with_2fa_enters_a_code_before_seeing_a_wallet(emulator, 
     assert "2FA: no" in shown.text
     events = [(e.event, e.actor_id, e.subject_id) async for e in wallet.store.security.events()]
     assert events.count(("admin.view_user", ALICE, BOB)) == 1
+
+
+async def test_user_names_red_packets_as_their_owner_reads_them(emulator, wallet):
+    await fund(wallet, XIAOMING, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await start_private(emulator, "xiaoming")
+    await start_private(emulator, "alice")
+    posted = await send_packet_zh(emulator, "/redpacket 6 1 新年快乐")
+    query_id = await emulator.tap("bob", posted, "抢红包")  # the sender's words
+    assert fen_of((await emulator.wait_for_answer(query_id)).text) == 6_00
+
+    ming, bob = await ask(emulator, "/user @xiaoming"), await ask(emulator, "/user @bob")
+    assert "  Red packet to Neighbourhood  -¥6.00  #" in ming  # the group's title
+    assert "  Red packet from 小明  +¥6.00  #" in bob
+    await wallet.users.set_language(ALICE, "zh")
+    ming, bob = await ask(emulator, "/user @xiaoming"), await ask(emulator, "/user @bob")
+    assert "  发到「Neighbourhood」的红包  -¥6.00  #" in ming
+    assert "  来自 小明 的红包  +¥6.00  #" in bob
+    for text in (ming, bob):  # the escrow that held the money is not what the admin reads
+        assert "红包资金池" not in text and "Red packet pool" not in text

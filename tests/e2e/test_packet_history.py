@@ -1,6 +1,6 @@
 """Red packets in /history and /statement through the real application and the emulator:
-a grabber's line names the packet's sender, the sender's names where the packet went, in
-English and in Chinese."""
+a grabber's line names the packet's sender, the sender's names where the packet went (the
+group by its title, as plain text), in English and in Chinese."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ async def test_a_grabber_sees_who_sent_the_packet_and_the_sender_where_it_went(e
     assert await history(emulator, "xiaoming") == [("来自 Alice 的红包", f"+{yuan(ming)}")]
     assert await history(emulator, "bob") == [("Red packet from Alice", f"+{yuan(bob)}")]
     sent, topup = await history(emulator, "alice")
-    assert sent == ("Red packet to a group", "-¥10.00")
+    assert sent == ("Red packet to Neighbourhood", "-¥10.00")  # the group's title
     assert topup == ("Top-up · Bank / payment gateway", "+¥100.00")
 
     page = await ask(emulator, "xiaoming", "/history")
@@ -86,7 +86,7 @@ async def test_a_chinese_sender_an_exclusive_packet_and_a_refund(emulator, walle
     assert await history(emulator, "alice") == [("Red packet from 小明", f"+{yuan(got)}")]
     assert (await history(emulator, "xiaoming"))[:2] == [
         ("发给 Bob 的红包", "-¥2.00"),
-        ("发到群里的红包", "-¥6.00"),
+        ("发到「Neighbourhood」的红包", "-¥6.00"),
     ]
 
     wallet.redpackets.limits = replace(wallet.redpackets.limits, expiry_s=1)
@@ -104,7 +104,7 @@ async def test_the_statement_csv_names_the_packet_like_the_history(emulator, wal
 
     for user, counterparty in (
         ("xiaoming", "来自 Alice 的红包"),
-        ("alice", "Red packet to a group"),
+        ("alice", "Red packet to Neighbourhood"),
     ):
         mark = emulator.mark()
         await emulator.send_text(user, "/statement")
@@ -114,3 +114,30 @@ async def test_the_statement_csv_names_the_packet_like_the_history(emulator, wal
         content = emulator.files[document.message.document["file_id"]].content
         rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
         assert rows[-1][3] == counterparty
+
+
+async def test_a_groups_own_title_is_shown_as_it_is_written(emulator, wallet):
+    title = "<b>邻里</b> & *新年* {name} _群_"  # markup and braces are just characters here
+    family = emulator.add_group(title, ["alice", "bob", "xiaoming"])
+    await fund(wallet, XIAOMING, 50_00)
+    await fund(wallet, ALICE, 50_00)
+    await start_private(emulator, "xiaoming")
+    await start_private(emulator, "alice")
+    for user, command, button in (
+        ("xiaoming", "/redpacket 3 1 新年快乐", "确认"),
+        ("alice", "/redpacket 2 1", "Confirm"),
+    ):
+        await emulator.send_text(user, command, family)
+        card = await emulator.wait_for_message(user)
+        mark = emulator.mark()
+        await tap_and_wait(emulator, user, card, button)
+        await enter_pin(emulator, user, card)
+        await emulator.wait_for_message(family, text="🧧", since=mark)
+
+    assert (await history(emulator, "xiaoming"))[0] == (f"发到「{title}」的红包", "-¥3.00")
+    assert (await history(emulator, "alice"))[0] == (f"Red packet to {title}", "-¥2.00")
+    page = await ask(emulator, "xiaoming", "/history")
+    transfer_id = page.text.splitlines()[1].rsplit("#", 1)[1]
+    detail = await ask(emulator, "xiaoming", f"/history {transfer_id}")
+    assert f"收款方：发到「{title}」的红包" in detail.text
+    assert not detail.message.entities  # plain text: nothing of the title became formatting

@@ -92,6 +92,7 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
                 sender=sender.display_name,
                 in_group=packet.chat_id is not None and packet.inline_message_id is None,
                 recipient=recipient.display_name if recipient is not None else None,
+                chat_title=state.chat_titles.get(packet_id),
             )
         return found
 

@@ -171,6 +171,7 @@ def _attach(
     chat_id: int | None,
     message_id: int | None,
     inline_message_id: str | None,
+    chat_title: str | None = None,
 ) -> None:
     packet = state.packets.get(packet_id)
     if packet is None:
@@ -186,6 +187,8 @@ def _attach(
         message_id=message_id,
         inline_message_id=inline_message_id,
     )
+    if chat_title is not None:
+        state.chat_titles[packet_id] = chat_title
 
 
 class MemoryRedPackets(MemoryPort, RedPacketStore):
@@ -214,9 +217,10 @@ class MemoryRedPackets(MemoryPort, RedPacketStore):
         chat_id: int | None,
         message_id: int | None,
         inline_message_id: str | None,
+        chat_title: str | None = None,
     ) -> None:
         await self._state.write(
-            _attach, self._state, packet_id, chat_id, message_id, inline_message_id
+            _attach, self._state, packet_id, chat_id, message_id, inline_message_id, chat_title
         )
 
     async def get_red_packet(self, packet_id: str) -> RedPacket | None:

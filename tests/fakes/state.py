@@ -134,6 +134,7 @@ class MemoryState:
         self.inbox: dict = {}  # update id -> the kept payment update's JSON
         self.withdrawals: dict = {}  # id -> Withdrawal
         self.packets: dict = {}  # id -> RedPacket
+        self.chat_titles: dict = {}  # packet id -> the title of the group it was posted in
         self.shares: dict = {}  # packet id -> tuple of Share, by position
         self.campaigns: dict = {}  # id -> Campaign
         self.campaign_keys: dict = {}  # create key -> campaign id

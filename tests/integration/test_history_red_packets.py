@@ -15,6 +15,7 @@ from bot.domain.history import PacketFacts, PacketRole
 from bot.domain.redpackets import RedPacketLimits, packet_id_of
 from bot.domain.risk import RiskRules
 from bot.domain.users import Profile
+from bot.render.labels import packet_label
 from bot.render.statement_csv import BOM, statement_csv
 from bot.security.cipher import Keyring
 from bot.security.guard import PaymentGuard
@@ -125,6 +126,37 @@ async def test_the_refund_exclusive_and_inline_packets_say_what_they_were(world)
     )
     (grabbed,) = await world.lines(CAROL)
     assert grabbed.packet.role is PacketRole.GRABBED and grabbed.packet.packet.sender == "Alice"
+
+
+async def test_the_sender_sees_the_title_the_group_had_when_the_packet_was_posted(world):
+    title = "<b>邻里</b> & {friends} =1+1"  # a group's own words: shown as they are
+    titled = await world.packet("confirm-titled", chat_id=GROUP)
+    await world.packets.attach_message(titled.id, chat_id=GROUP, message_id=7, chat_title=title)
+    await world.packets.attach_message(titled.id, chat_id=GROUP, message_id=9)  # title kept
+    older = await world.packet("confirm-older", amount="2", chat_id=GROUP)
+    await world.packets.attach_message(older.id, chat_id=GROUP, message_id=8)  # no title
+    long = await world.packet("confirm-long", amount="3", chat_id=GROUP)
+    await world.packets.attach_message(long.id, chat_id=GROUP, message_id=10, chat_title="群" * 300)
+    await world.packets.grab(titled.id, world.people[BOB])
+
+    to_long, to_older, to_titled, _topup = await world.lines(ALICE)
+    assert to_titled.packet.packet == PacketFacts(
+        titled.id, "Alice", in_group=True, chat_title=title
+    )
+    assert to_older.packet.packet == PacketFacts(older.id, "Alice", in_group=True)
+    assert to_long.packet.packet.chat_title == "群" * 128
+    assert packet_label("en", to_titled.packet) == f"Red packet to {title}"
+    assert packet_label("zh", to_titled.packet) == f"发到「{title}」的红包"
+    assert packet_label("en", to_older.packet) == "Red packet to a group"
+    assert packet_label("zh", to_older.packet) == "发到群里的红包"
+    (grabbed,) = await world.lines(BOB)  # the grabber is told who sent it, as before
+    assert packet_label("en", grabbed.packet) == "Red packet from Alice"
+
+    month = Month.containing(world.store.now_ms())
+    alice = await Statements(world.store.history).for_month(world.people[ALICE].account_id, month)
+    text = statement_csv(alice, "zh").decode("utf-8").removeprefix(BOM)
+    cells = [row[3] for row in csv.reader(io.StringIO(text))][1:]
+    assert cells[1:] == [f"发到「{title}」的红包", "发到群里的红包", f"发到「{'群' * 128}」的红包"]
 
 
 async def test_a_sender_without_a_first_name_is_shown_as_elsewhere(world):

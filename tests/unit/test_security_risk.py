@@ -15,6 +15,7 @@ from bot.domain.risk import (
     RiskAction,
     RiskRules,
     evaluate,
+    holding_codes,
 )
 
 NOW = 1_700_000_000_000
@@ -334,6 +335,26 @@ def test_a_held_large_payment_still_asks_for_the_2fa_code():
 def test_a_payment_that_is_not_held_has_no_hold_reasons():
     assert evaluate(facts()).hold_reasons == ()
     assert evaluate(facts(tier=0, amount=600 * YUAN)).hold_reasons == ()  # blocked, not held
+
+
+def test_a_stored_hold_keeps_only_the_codes_of_rules_that_hold_a_payment():
+    stored = [
+        "velocity_payments",
+        "pin_required",  # a step-up, kept by holds opened before hold_reasons
+        "new_account_large_amount",
+        "above_2fa_threshold",
+        "exceeds_daily_limit",  # blocks; it never held anything
+        "a_rule_retired_since",  # unknown here: kept as it is, no crash
+    ]
+    assert holding_codes(stored) == (
+        "velocity_payments",
+        "new_account_large_amount",
+        "a_rule_retired_since",
+    )
+    assert holding_codes(()) == ()
+    decision = evaluate(facts(account_age_ms=0, amount=2_000 * YUAN))
+    assert decision.action == "hold" and "pin_required" in decision.reasons
+    assert holding_codes(r.value for r in decision.reasons) == decision.hold_reasons
 
 
 def test_severity_follows_the_documented_order():

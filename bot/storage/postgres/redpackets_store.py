@@ -314,13 +314,15 @@ async def _attach(
     chat_id: int | None,
     message_id: int | None,
     inline_message_id: str | None,
+    chat_title: str | None = None,
 ) -> None:
     await conn.execute(
         "UPDATE red_packets SET chat_id = coalesce($1, chat_id), message_id = $2,"
-        " inline_message_id = $3 WHERE id = $4",
+        " inline_message_id = $3, chat_title = coalesce($4, chat_title) WHERE id = $5",
         chat_id,
         message_id,
         inline_message_id,
+        chat_title,
         packet_id,
     )
 
@@ -374,8 +376,9 @@ class PgRedPackets(PgPortStore, RedPacketStore):
         chat_id: int | None,
         message_id: int | None,
         inline_message_id: str | None,
+        chat_title: str | None = None,
     ) -> None:
-        await self._write(_attach, packet_id, chat_id, message_id, inline_message_id)
+        await self._write(_attach, packet_id, chat_id, message_id, inline_message_id, chat_title)
 
     async def _packets_where(self, where: str, *params: object) -> list[RedPacket]:
         rows = await self._fetch(f"SELECT {PACKET_COLUMNS} FROM red_packets WHERE {where}", *params)

@@ -65,7 +65,7 @@ _PARTIES = (
 # (exclusive packets) the recipient's users rows for their names, by theirs.
 _PACKETS = (
     "SELECT p.id, p.chat_id, p.inline_message_id, s.telegram_id, s.username, s.first_name,"
-    " r.telegram_id, r.username, r.first_name"
+    " r.telegram_id, r.username, r.first_name, p.chat_title"
     " FROM red_packets AS p"
     " JOIN users AS s ON s.telegram_id = p.sender_id"
     " LEFT JOIN users AS r ON r.telegram_id = p.recipient_id"
@@ -87,6 +87,7 @@ def _packet_facts(row) -> PacketFacts:
         sender=_person(*row[3:6]) or "",
         in_group=chat_id is not None and inline_message_id is None,
         recipient=_person(*row[6:9]),
+        chat_title=row[9] or None,
     )
 
 

@@ -459,9 +459,10 @@ def attach_message(
     chat_id: int | None,
     message_id: int | None,
     inline_message_id: str | None,
+    chat_title: str | None = None,
 ) -> None:
     conn.execute(
         "UPDATE red_packets SET chat_id = coalesce(?, chat_id), message_id = ?,"
-        " inline_message_id = ? WHERE id = ?",
-        (chat_id, message_id, inline_message_id, packet_id),
+        " inline_message_id = ?, chat_title = coalesce(?, chat_title) WHERE id = ?",
+        (chat_id, message_id, inline_message_id, chat_title, packet_id),
     )

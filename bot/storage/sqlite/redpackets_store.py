@@ -68,9 +68,10 @@ class SqliteRedPackets(PortStore, RedPacketStore):
         chat_id: int | None,
         message_id: int | None,
         inline_message_id: str | None,
+        chat_title: str | None = None,
     ) -> None:
         await self._writer.run(
-            ops.attach_message, packet_id, chat_id, message_id, inline_message_id
+            ops.attach_message, packet_id, chat_id, message_id, inline_message_id, chat_title
         )
 
     async def _packets_where(self, where: str, params: Sequence) -> list[RedPacket]:
