@@ -36,7 +36,7 @@ from bot.handlers.context import (
     refusal_text,
 )
 from bot.handlers.outbox import reply
-from bot.handlers.pin import keypad_markup, keypad_text
+from bot.handlers.pin import keypad_markup, keypad_text, set_pin_markup
 from bot.i18n import translate
 from bot.security.pin_entry import KeypadView
 
@@ -129,13 +129,13 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     wallet = context.wallet
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, flow.purpose)
-        refusal = ""
+        refusal, markup = "", None
         if choice != CONFIRM:
             refusal = translate(language, flow.cancelled)
         else:
             decision, refusal = await flow.review(context, language, action)
             if decision is not None and decision.needs_pin_setup:
-                refusal = translate(language, "pin_not_set")
+                refusal, markup = translate(language, "pin_not_set"), set_pin_markup(language)
             elif decision is not None and decision.action is RiskAction.BLOCK:
                 refusal = flow.blocked(language, action, decision)
         if refusal:
@@ -147,7 +147,7 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
         return
     await query.answer()
     if refusal:
-        await query.edit_message_text(refusal)
+        await query.edit_message_text(refusal, reply_markup=markup)
         if flow.abandoned is not None:
             await flow.abandoned(context, language, action)
         return

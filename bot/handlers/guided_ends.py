@@ -25,6 +25,7 @@ from bot.domain.users import Profile, User
 from bot.handlers import redpacket_inline, request, send, split, withdraw
 from bot.handlers.context import WalletContext, error_text
 from bot.handlers.numpad import amount_text
+from bot.handlers.pin import set_pin_markup
 from bot.i18n import LANGUAGES, translate
 
 __all__ = ["PACKET_KINDS", "check", "finish", "known_recipient", "pin_markup", "refusal"]
@@ -34,13 +35,9 @@ __all__ = ["PACKET_KINDS", "check", "finish", "known_recipient", "pin_markup", "
 PACKET_KINDS = tuple(kind for kind in PacketKind if kind is not PacketKind.PASSWORD)
 _KIND_NAMES = {"拼手气": "random", "普通": "equal", "专属": "exclusive", "口令": "password"}
 
-SET_PIN = "m:s:pin"  # the security menu's Set PIN (bot.handlers.menu)
-
 
 def pin_markup(language: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(translate(language, "guided.set_pin"), callback_data=SET_PIN)]]
-    )
+    return set_pin_markup(language)
 
 
 def refusal(language: str, refused: WalletError) -> str:

@@ -33,8 +33,16 @@ ANSWER_WITHIN_S = 0.7
 # How the outcome of a confirmation is shown (and acted on), by the outcome's type:
 # async (context, language, outcome) -> the keypad message's text. Given by bot.app.
 Outcomes = Mapping[type, Callable[[WalletContext, str, Any], Awaitable[str]]]
+SET_PIN = "m:s:pin"  # the security menu's Set PIN (bot.handlers.menu): /setpin's keypad
 _LAYOUT = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), (DELETE, "0", CANCEL))
 _LABELS = {DELETE: "⌫", CANCEL: "✖"}
+
+
+def set_pin_markup(language: str) -> InlineKeyboardMarkup:
+    """One button, to set the PIN a payment was refused for the want of."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(translate(language, "guided.set_pin"), callback_data=SET_PIN)]]
+    )
 
 
 def keypad_text(language: str, view: KeypadView) -> str:

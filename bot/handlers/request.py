@@ -37,7 +37,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import tell
 from bot.handlers.risk_text import decision_text, join_reasons, reason_text
-from bot.handlers.start import MENU_TOPUP
+from bot.handlers.start import MENU_TOPUP, by_taps_markup
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.render.qr import qr_png
@@ -93,8 +93,10 @@ async def request(update: Update, context: WalletContext) -> None:
     if user is None:
         return
     message = update.effective_message
-    if not context.args:
-        await message.reply_text(translate(language, "request.usage"))
+    if not context.args:  # with the menu's Request, step by step
+        await message.reply_text(
+            translate(language, "request.usage"), reply_markup=by_taps_markup(language, "request")
+        )
         return
     try:
         made = await context.wallet.requests.create(

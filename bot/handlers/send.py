@@ -28,6 +28,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import outbox, reply, tell
 from bot.handlers.risk_text import decision_text
+from bot.handlers.start import by_taps_markup
 from bot.i18n import translate
 from bot.wallet.transfers import Settlement, SettlementStatus, TransferOrder
 
@@ -75,8 +76,11 @@ async def send(update: Update, context: WalletContext) -> None:
     args = context.args
     replied = None
     if is_private(update):
-        if len(args) < 2:
-            await message.reply_text(translate(language, "send.usage_private"))
+        if len(args) < 2:  # with the menu's Send, step by step
+            await message.reply_text(
+                translate(language, "send.usage_private"),
+                reply_markup=by_taps_markup(language, "send"),
+            )
             return
         target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), TransferKind.TRANSFER
     else:

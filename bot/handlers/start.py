@@ -37,6 +37,7 @@ __all__ = [
     "MENU_SUPPORT",
     "MENU_TOPUP",
     "Links",
+    "by_taps_markup",
     "follow",
     "handlers",
     "menu_markup",
@@ -79,6 +80,15 @@ def menu_markup(language: str) -> InlineKeyboardMarkup:
             ]
             for row in MENU_ROWS
         ]
+    )
+
+
+def by_taps_markup(language: str, kind: str) -> InlineKeyboardMarkup:
+    """The menu's button of one guided flow (``send``, ``request``…): under a command's
+    usage, the same thing step by step."""
+    label = next(key for row in MENU_ROWS for data, key in row if data == f"{MENU}{kind}")
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(translate(language, label), callback_data=f"{MENU}{kind}")]]
     )
 
 

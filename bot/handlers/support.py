@@ -1,9 +1,10 @@
 """Support tickets and disputes: /support, /dispute, and the admins' /tickets and /reply.
 
-A person opens a ticket with ``/support <text>`` (or the menu's Support button, which
-asks for the text); the admins are told, each with Reply / Close buttons. A dispute is
-a ticket about one transfer, opened from that transfer's detail view (``/history <id>``,
-its Dispute button) or with ``/dispute <transfer id> [what went wrong]``.
+A person opens a ticket with ``/support <text>`` (or the menu's Support button or a bare
+``/support``, which ask for the text); the admins are told, each with Reply / Close
+buttons. A dispute is a ticket about one transfer, opened from that transfer's detail
+view (``/history <id>``, its Dispute button) or with ``/dispute <transfer id> [what went
+wrong]``.
 
 **Threads are continued by replying.** Every message the bot sends about a ticket starts
 with ``🎫 #<number>``. A person continues their ticket by replying (Telegram's Reply) to
@@ -215,8 +216,13 @@ async def support(update: Update, context: WalletContext) -> None:
     try:
         ticket = await context.wallet.support.open(user, " ".join(context.args or ()))
     except SupportTextInvalid as bad:
-        if bad.code == "support_text_missing":
-            await reply(update, context, translate(language, "support.usage"))
+        if bad.code == "support_text_missing":  # the answer to it opens the ticket
+            await reply(
+                update,
+                context,
+                translate(language, "support.usage"),
+                reply_markup=ForceReply(selective=True),
+            )
         else:
             await reply(update, context, error_text(language, bad))
         return
@@ -279,11 +285,16 @@ async def dispute_press(update: Update, context: WalletContext) -> None:
 
 
 class _RepliesToTicket(filters.MessageFilter):
-    """A reply to one of the bot's messages about a ticket, or to its Support question."""
+    """A reply to one of the bot's messages about a ticket, or to its Support question
+    (the menu's, or the one a bare ``/support`` asks)."""
 
     def __init__(self) -> None:
         super().__init__(name="replies_to_ticket")
-        self.asks = {translate(language, "support.ask") for language in LANGUAGES}
+        self.asks = {
+            translate(language, key)
+            for language in LANGUAGES
+            for key in ("support.ask", "support.usage")
+        }
 
     def filter(self, message: Message) -> bool:
         replied = message.reply_to_message
@@ -304,7 +315,7 @@ def _thread(prompts: Questions[int]):
         mark = MARK.match(message.reply_to_message.text or "")
         wallet = context.wallet
         try:
-            if mark is None:  # the answer to the menu's "what is your question?"
+            if mark is None:  # the answer to "what is your question?" (menu or /support)
                 ticket = await wallet.support.open(user, message.text or "")
                 await _opened(update, context, language, ticket)
                 return

@@ -98,7 +98,7 @@ async def test_changing_the_pin_asks_for_the_current_one_first(emulator, wallet)
     keypad = await open_keypad(emulator, "bob")
     assert keypad.text.startswith("Enter your current payment PIN:")
     await press(emulator, "bob", keypad, "000000")
-    assert "Wrong PIN. 4 tries left" in emulator.last_message("bob").text
+    assert "Wrong PIN. Tries left before it locks: 4." in emulator.last_message("bob").text
     await press(emulator, "bob", keypad, "739201" + "480613" + "480613")
     assert emulator.last_message("bob").text.startswith("✅")
     await wallet.pins.verify(BOB, "480613")
@@ -108,7 +108,7 @@ async def test_five_wrong_pins_lock_and_are_logged(emulator, wallet):
     await set_pin(emulator, "bob", "739201")
     keypad = await open_keypad(emulator, "bob")
     await press(emulator, "bob", keypad, "111112" * 4)
-    assert "1 tries left" in emulator.last_message("bob").text
+    assert "Tries left before it locks: 1." in emulator.last_message("bob").text
     await press(emulator, "bob", keypad, "111112")
     final = emulator.last_message("bob")
     assert "locked" in final.text and final.reply_markup is None
