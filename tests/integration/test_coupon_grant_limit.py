@@ -2,6 +2,7 @@
 (``bot.domain.promotions.grant_refusal``), checked in the grant's own write: on SQLite
 and on PostgreSQL, also with many grants (and redemptions) at once from two processes."""
 
+# ruff: noqa: F811  (the tests take the fixtures imported from test_offers_hooks by name)
 from __future__ import annotations
 
 import asyncio
@@ -9,23 +10,16 @@ import asyncio
 import pytest
 
 from bot.domain.errors import CouponGrantLimitReached, RedeemLimitReached
-from bot.wallet.offers import Offers
-from bot.wallet.users import Users
-from tests.integration.test_offers_hooks import CATEGORY, MERCHANT_ID, World
+from tests.integration.test_offers_hooks import (  # store, world: its fixtures
+    CATEGORY,
+    MERCHANT_ID,
+    World,
+    second_process,
+    store,  # noqa: F401
+    world,  # noqa: F401
+)
 
 ADMIN = 100
-
-
-@pytest.fixture
-def store(both_store):
-    return both_store
-
-
-@pytest.fixture
-async def world(store, ledger, clock, database_url) -> World:
-    made = World(store, ledger, clock, database_url)
-    await made.setup()
-    return made
 
 
 async def coupons_of(world: World, holder: int, campaign_id: int) -> int:
@@ -77,16 +71,12 @@ async def test_a_used_or_redeemed_coupon_counts_against_the_limit(world):
 @pytest.mark.parametrize("limit", [1, 3])
 async def test_many_grants_at_once_never_give_a_person_more_than_the_limit(world, reopen, limit):
     campaign = await world.campaign(per_user_limit=limit)
-    other = await reopen()  # a second process on the same database
-    try:
-        second = Offers(other.offers, world.ledger, Users(other.users, "CNY"))
+    async with second_process(world, reopen) as second:  # on the same database
         services = (world.offers, second)
         answers = await asyncio.gather(
             *(services[n % 2].grant(ADMIN, f"g-{n}", campaign.id, [1, 2]) for n in range(16)),
             return_exceptions=True,
         )
-    finally:
-        await other.close()
     granted = [a for a in answers if not isinstance(a, BaseException)]
     refused = [a for a in answers if isinstance(a, BaseException)]
     assert len(granted) == limit, answers
@@ -99,9 +89,7 @@ async def test_many_grants_at_once_never_give_a_person_more_than_the_limit(world
 async def test_grants_and_redemptions_at_once_never_pass_the_limit_together(world, reopen):
     campaign = await world.campaign(per_user_limit=2, points_cost=5)
     await world.pay(1, await world.offers.plan(1, MERCHANT_ID, CATEGORY, 100_00))  # 100 points
-    other = await reopen()
-    try:
-        second = Offers(other.offers, world.ledger, Users(other.users, "CNY"))
+    async with second_process(world, reopen) as second:  # on the same database
         asked = []
         for n in range(12):
             service = (world.offers, second)[n % 2]
@@ -110,8 +98,6 @@ async def test_grants_and_redemptions_at_once_never_pass_the_limit_together(worl
             else:
                 asked.append(service.redeem(f"r-{n}", 1, campaign.id))
         answers = await asyncio.gather(*asked, return_exceptions=True)
-    finally:
-        await other.close()
     refused = [a for a in answers if isinstance(a, BaseException)]
     assert all(isinstance(a, CouponGrantLimitReached | RedeemLimitReached) for a in refused)
     assert len(answers) - len(refused) == 2

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,16 @@ class World:
         fields.update(changes)
         made, _ = await self.offers.create_campaign(100, key, CampaignOrder(**fields))
         return made
+
+
+@asynccontextmanager
+async def second_process(world: World, reopen) -> AsyncIterator[Offers]:
+    """The offers of a second process on the world's database (``reopen``), closed after."""
+    other = await reopen()
+    try:
+        yield Offers(other.offers, world.ledger, Users(other.users, "CNY"))
+    finally:
+        await other.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ person may use (``bot.domain.promotions.redeem_refusal``), checked in the write 
 spends the points: on SQLite and on PostgreSQL, also with many redemptions at once from
 two processes."""
 
+# ruff: noqa: F811  (the tests take the fixtures imported from test_offers_hooks by name)
 from __future__ import annotations
 
 import asyncio
@@ -10,21 +11,14 @@ import asyncio
 import pytest
 
 from bot.domain.errors import PointsShort, RedeemLimitReached
-from bot.wallet.offers import Offers
-from bot.wallet.users import Users
-from tests.integration.test_offers_hooks import CATEGORY, MERCHANT_ID, World
-
-
-@pytest.fixture
-def store(both_store):
-    return both_store
-
-
-@pytest.fixture
-async def world(store, ledger, clock, database_url) -> World:
-    made = World(store, ledger, clock, database_url)
-    await made.setup()
-    return made
+from tests.integration.test_offers_hooks import (  # store, world: its fixtures
+    CATEGORY,
+    MERCHANT_ID,
+    World,
+    second_process,
+    store,  # noqa: F401
+    world,  # noqa: F401
+)
 
 
 async def earn(world: World, holder: int, fen: int) -> None:
@@ -74,16 +68,12 @@ async def test_many_redemptions_at_once_give_the_limit_and_spend_points_for_it(
 ):
     campaign = await world.campaign(per_user_limit=limit, points_cost=5)
     await earn(world, 1, 100_00)
-    other = await reopen()  # a second process on the same database
-    try:
-        second = Offers(other.offers, world.ledger, Users(other.users, "CNY"))
+    async with second_process(world, reopen) as second:  # on the same database
         services = (world.offers, second)
         answers = await asyncio.gather(
             *(services[n % 2].redeem(f"r-{n}", 1, campaign.id) for n in range(24)),
             return_exceptions=True,
         )
-    finally:
-        await other.close()
     got = [a for a in answers if not isinstance(a, BaseException)]
     refused = [a for a in answers if isinstance(a, BaseException)]
     assert len(got) == limit, answers
