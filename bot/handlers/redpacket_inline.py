@@ -219,11 +219,15 @@ def watch(application: Application, order: PacketOrder, key: str, ttl_s: float) 
 
 
 async def _expired(context: WalletContext) -> None:
-    """The confirmation of an inline packet expired: unless it made the packet, withdraw it."""
+    """The confirmation of an inline packet expired: unless it made the packet or was used
+    (a card confirmed: its keypad, watched by whichever process showed it, decides),
+    withdraw it. A restarted process watches every open confirmation, not only those of
+    the people it serves, so the card it watches may have been confirmed elsewhere."""
     if WALLET_KEY not in context.application.bot_data:
         return
     payload, key = context.job.data
-    if await context.wallet.redpackets.made(key) is None:
+    wallet = context.wallet
+    if await wallet.redpackets.made(key) is None and not await wallet.actions.was_used(key):
         order = PacketOrder.from_payload(payload)
         await withdraw_offer(context.application, order.inline_message_id, order.sender_id)
 

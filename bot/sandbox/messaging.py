@@ -188,7 +188,8 @@ async def send_message(emulator: Emulator, params: Params) -> dict:
         reply_to=reply_to,
         reply_markup=apply_reply_keyboard(chat, markup),
     )
-    return record_sent(emulator, message)
+    # a reply keyboard or force_reply is the chat's, not the message's: kept as asked
+    return record_sent(emulator, message, asked_markup=markup)
 
 
 def editable_message(emulator: Emulator, params: Params) -> Message:

@@ -75,6 +75,11 @@ class Actions:
         "not valid" instead of "expired". Keeps the table from growing forever."""
         return await self.store.purge_actions(self.store.now_ms() - KEEP_ENDED_S * 1000)
 
+    async def was_used(self, action_id: str) -> bool:
+        """Whether the action was used (its step done; what followed is another action's)."""
+        action = await self.store.get_action(action_id)
+        return action is not None and action.state == "done"
+
     async def still_open(self, purpose: str) -> list[Action]:
         """The actions of ``purpose`` nobody used or cancelled, expired ones included (for
         a day: :meth:`purge`), oldest first: what a restart may still owe them."""

@@ -216,9 +216,9 @@ class PinEntry:
                 del self._entries[action_id]
                 try:
                     action = await self.actions.open_for(telegram_id, action_id, purpose="")
+                    await self.actions.cancel(action)
                 except WalletError:
-                    continue  # used, expired or cancelled already
-                await self.actions.cancel(action)
+                    continue  # used, expired or cancelled already (or just now)
                 cancelled.append(self._abandon(action))
         return cancelled
 

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from bot.domain.redpackets import PacketOrder
 from bot.handlers import redpacket_inline
 from tests.e2e.test_admin_restart import bot_running
 from tests.e2e.test_redpacket import escrow
@@ -152,10 +153,13 @@ async def test_an_offer_whose_card_expired_while_the_bot_was_down_is_withdrawn_o
     sandbox, settings, monkeypatch, who, telegram_id, texts
 ):
     monkeypatch.setattr(redpacket_inline, "CARD_TTL_S", 1)
+    after = redpacket_inline.AFTER_EXPIRY_S
+    monkeypatch.setattr(redpacket_inline, "AFTER_EXPIRY_S", 600)  # the first bot never looks
     emulator = sandbox.emulator
     message, _ = await offer_and_stop(emulator, settings, who, telegram_id)
-    assert edits_of(emulator, message) == []  # the bot stopped before the card expired
+    assert edits_of(emulator, message) == []  # the bot stopped before it looked
     await asyncio.sleep(1.5)
+    monkeypatch.setattr(redpacket_inline, "AFTER_EXPIRY_S", after)
     mark = emulator.mark()
     async with bot_running(settings) as (_, wallet):
         edit = await emulator.wait_for(
@@ -170,14 +174,40 @@ async def test_an_offer_whose_card_expired_while_the_bot_was_down_is_withdrawn_o
 async def test_a_card_confirmed_after_a_restart_makes_the_packet_and_is_not_withdrawn(
     sandbox, settings, monkeypatch
 ):
-    monkeypatch.setattr(redpacket_inline, "CARD_TTL_S", 3)
+    monkeypatch.setattr(redpacket_inline, "CARD_TTL_S", 6)  # a restart and a tap fit in it
     emulator = sandbox.emulator
     message, card = await offer_and_stop(emulator, settings, "alice", ALICE)
     async with bot_running(settings) as (_, wallet):
         await tap_and_wait(emulator, "alice", card, "Confirm")
         done = await enter_pin(emulator, "alice", card)
         assert done.text == "🧧 Your red packet of ¥20.00 is in the chat now."
-        await asyncio.sleep(3 + redpacket_inline.AFTER_EXPIRY_S + 0.5)  # the card's watch
+        await asyncio.sleep(6 + redpacket_inline.AFTER_EXPIRY_S + 0.5)  # the card's watch
         shown = edits_of(emulator, message)
         assert len(shown) == 1 and "Alice sent a red packet" in shown[0]
+        assert await available(wallet, ALICE) == 280_00 and await escrow(wallet) == 20_00
+
+
+async def test_a_card_confirmed_elsewhere_is_not_withdrawn_by_a_stale_watch(sandbox, settings):
+    """A restarted process watches every open card, also those of people another process
+    serves: when such a card was confirmed there, its watch here must leave the offer be."""
+    emulator = sandbox.emulator
+    async with bot_running(settings) as (application, wallet):
+        family = await family_of(emulator, wallet, "alice", ALICE)
+        answer = await emulator.inline_query("alice", "20 5")
+        message = await emulator.choose_inline_result(
+            "alice", answer, answer.results[0]["id"], family
+        )
+        card = await emulator.wait_for_message("alice")
+        (action,) = await wallet.actions.still_open(redpacket_inline.PURPOSE)
+        await tap_and_wait(emulator, "alice", card, "Confirm")  # the keypad, elsewhere
+        order = PacketOrder.from_payload(action.payload)
+        redpacket_inline.watch(application, order, action.id, 0)  # the other process's
+        await asyncio.sleep(redpacket_inline.AFTER_EXPIRY_S + 1)
+        assert edits_of(emulator, message) == []  # not withdrawn
+        done = await enter_pin(emulator, "alice", card)
+        assert done.text == "🧧 Your red packet of ¥20.00 is in the chat now."
+        shown = await emulator.wait_for(
+            lambda e: e.kind == "edit" and e.inline_message_id == message.inline_message_id
+        )
+        assert "Alice sent a red packet" in shown.text and shown.buttons()
         assert await available(wallet, ALICE) == 280_00 and await escrow(wallet) == 20_00

@@ -64,6 +64,7 @@ async def test_a_bare_support_asks_for_the_question_and_the_reply_opens_the_tick
     await emulator.send_text(who, "/support")  # as tapped in Telegram's command list
     asked = await emulator.wait_for_message(who, since=mark)
     assert asked.text == asks
+    assert asked.data["asked_markup"]["force_reply"]  # the client offers the reply
 
     mark = emulator.mark()  # it asks for a reply (force_reply): the client quotes it
     await emulator.send_text(who, question, reply_to=asked)
