@@ -455,6 +455,13 @@ async def publish_descriptions(application: Application) -> None:
             log.warning("setMyDescription failed for %s", language, exc_info=True)
 
 
+def _keep_unreached(bot: WalletBot, wallet: Wallet) -> None:
+    """What a person could not be told (a 403) is kept as a notice, sent when they open
+    the chat (``bot.handlers.notices.catch_up``)."""
+    if wallet.notices is not None:
+        bot.keep_unreached_with(wallet.notices.keep_unreached)
+
+
 def _tell_admins_of_payouts(application: Application, wallet: Wallet) -> None:
     """With the manual gateway, the admins are told of each payout queued."""
     gateway = wallet.withdrawals.gateway
@@ -488,6 +495,7 @@ def build_application(
             )
             application.bot_data[_OWNS_WALLET] = True
             bot.keep_with(application.bot_data[WALLET_KEY].topups.keep)
+            _keep_unreached(bot, application.bot_data[WALLET_KEY])
             _tell_admins_of_payouts(application, application.bot_data[WALLET_KEY])
             ops.watch(application.bot_data[WALLET_KEY])
         await ops.start()  # /healthz and /metrics, when WALLET_METRICS_PORT is set
@@ -531,6 +539,7 @@ def build_application(
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
         bot.keep_with(wallet.topups.keep)
+        _keep_unreached(bot, wallet)
         # opened by the caller before this application (and its bot) existed, so its
         # guard could not be given the hook when it was made: it is given it here
         wallet.guard.notify_admins = holds.notifier(application)

@@ -145,6 +145,7 @@ __all__ = [
     "PendingTransferNotFound",
     "PointsShort",
     "RedPacketAlreadyGrabbed",
+    "RedPacketCountNotANumber",
     "RedPacketError",
     "RedPacketExhausted",
     "RedPacketExpired",
@@ -198,6 +199,9 @@ class WalletError(Exception):
     code: ClassVar[str] = "wallet_error"
     money_params: ClassVar[tuple[str, ...]] = ()  # params that are amounts of fen
     time_params: ClassVar[tuple[str, ...]] = ()  # params that are moments, unix ms
+    # params that are moments something lasts until, unix ms: shown rounded up to the
+    # minute (never before that moment), with the date only when it is not today's
+    until_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, message: str = "", **params: Any) -> None:
         self.params = params
@@ -525,6 +529,13 @@ class RedPacketLimit(RedPacketError):
     def __init__(self, code: str, message: str = "", **params: Any) -> None:
         self.code = code  # type: ignore[misc]  # per-instance reason
         super().__init__(message or code, **params)
+
+
+class RedPacketCountNotANumber(RedPacketError):
+    """The number of shares is not written as a whole number: ``text`` is what was
+    written (cut to a few characters), ``limit`` the most shares a packet may have."""
+
+    code = "red_packet_count_not_a_number"
 
 
 class RedPacketInlineUsed(RedPacketError):

@@ -15,6 +15,14 @@ more** (a repeated notice is harmless next to a missed one) and closed ``failed`
 than sent a third time. Any other refusal of Telegram's is tried again later, up to the
 same number of attempts. A 403 (the person blocked the bot, or never opened its chat)
 closes the notice ``blocked``: what it tells of stands all the same.
+
+A message to a person's chat that Telegram refused with a 403 before it was written
+down as a notice (a transfer's "you received") is kept as one, closed ``blocked``, of
+kind :data:`UNREACHED` (its text as it was made). When the person opens the chat (the
+first time, or again after blocking the bot), what ended ``blocked`` for them in the
+last 30 days (``bot.wallet.notices.REDELIVER_DAYS``) is sent after all: each such
+notice gets one copy, keyed ``again:<its id>`` (:func:`again_key`), so it is sent once
+however many ``/start`` come at once, and the original stays final.
 """
 
 from __future__ import annotations
@@ -24,7 +32,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["NewNotice", "Notice", "NoticeState", "NoticeStore"]
+__all__ = [
+    "AGAIN",
+    "UNREACHED",
+    "NewNotice",
+    "Notice",
+    "NoticeState",
+    "NoticeStore",
+    "again_key",
+]
+
+UNREACHED = "unreached"  # a message Telegram refused (403), kept: params {"text": ...}
+AGAIN = "again:"  # the key prefix of a blocked notice's copy, sent when the chat opens
+
+
+def again_key(notice_id: int) -> str:
+    """The key of the copy that sends the notice ``notice_id`` (closed blocked) again."""
+    return f"{AGAIN}{notice_id}"
 
 
 class NoticeState(StrEnum):
@@ -69,6 +93,19 @@ class NoticeStore(Protocol):
 
     async def add_notices(self, notices: Sequence[NewNotice]) -> int:
         """Write each notice whose key is new, pending; how many were new."""
+        ...
+
+    async def add_blocked(self, notices: Sequence[NewNotice]) -> int:
+        """Write each notice whose key is new already closed ``blocked`` (a message
+        Telegram refused with a 403 before it was a notice); how many were new."""
+        ...
+
+    async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
+        """The person's chat is open now: for each of their notices closed ``blocked``
+        and created since ``since_ms`` whose copy (:func:`again_key`) is not written
+        yet, write that copy (same kind, params and created_at) claimed for ``claim_ms``
+        as its first attempt. The copies written, oldest first; a copy is written once,
+        so of callers at once (in any processes) one gets each."""
         ...
 
     async def get_notice(self, key: str) -> Notice | None: ...

@@ -96,6 +96,7 @@ class PinLocked(SecurityError):
     """Too many wrong PINs; ``params`` has ``locked_until_ms`` and ``retry_after_s``."""
 
     code = "pin_locked"
+    until_params = ("locked_until_ms",)  # "try again after 18:31"
 
 
 class _ReasonedSecurityError(SecurityError):

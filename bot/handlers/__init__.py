@@ -21,6 +21,7 @@ from bot.handlers import (
     menu,
     merchant,
     merchant_pay,
+    notices,
     offers,
     offers_admin,
     paycode,
@@ -52,6 +53,7 @@ __all__ = ["Outcomes", "register"]
 RESTORE_GROUP = -2  # first of all: what the bot owes a chat from before a restart
 THROTTLE_GROUP = -1  # runs before every feature handler
 AFTER_GROUP = 1  # runs after the feature handlers: what follows up on any update
+CATCH_UP_GROUP = 2  # after all: what a person's chat could not be told before it opened
 
 
 def register(application: Application, *, outcomes: Outcomes) -> None:
@@ -119,4 +121,5 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     application.add_handlers(payout_followers, group=AFTER_GROUP)
     application.add_handlers(support_followers, group=AFTER_GROUP)
     application.add_handler(amounts.ended_by_a_command(), group=AFTER_GROUP)
+    application.add_handlers(notices.handlers(), group=CATCH_UP_GROUP)
     application.add_error_handler(on_error)

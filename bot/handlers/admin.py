@@ -17,7 +17,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
-from bot.i18n import translate
+from bot.i18n import translate, translate_plural
 from bot.wallet.admin import FREEZE
 
 SHOWN_PROBLEMS = 10  # an audit's problems listed in the chat; the count says how many
@@ -59,13 +59,15 @@ async def audit(update: Update, context: WalletContext, user, language) -> None:
     if not await admin_in_private(update, context, language):
         return
     result = await context.wallet.admin.audit()
-    text = translate(
-        language,
-        "admin.audit_ok" if result.ok else "admin.audit_failed",
-        transfers=result.transfers,
-        events=result.events,
-        problems=result.problem_count,
-    )
+    counts = {
+        "transfers": result.transfers,
+        "events": result.events,
+        "problems": result.problem_count,
+    }
+    if result.ok:
+        text = translate(language, "admin.audit_ok", **counts)
+    else:
+        text = translate_plural(language, "admin.audit_failed", result.problem_count, **counts)
     if not result.ok:
         text += "\n" + "\n".join(f"• {p}" for p in result.problems[:SHOWN_PROBLEMS])
     await reply(update, context, text)

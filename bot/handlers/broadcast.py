@@ -35,7 +35,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.leases import lease
 from bot.handlers.outbox import Told, reply, tell
-from bot.i18n import translate
+from bot.i18n import translate, translate_plural
 from bot.wallet.broadcasts import CONFIRMATION, check_text
 
 __all__ = ["BROADCAST_TAP", "begun_text", "handlers", "resume", "schedule", "stop"]
@@ -128,7 +128,9 @@ async def begun_text(context: WalletContext, language: str, begun: Broadcast) ->
     """The admin's answer once a broadcast is begun; its sending starts now (also the
     keypad's outcome for an admin who entered a 2FA code first)."""
     launch(context.application, begun.id)
-    return translate(language, "broadcast.begun", id=begun.id, total=begun.total)
+    return translate_plural(
+        language, "broadcast.begun", begun.total, id=begun.id, total=begun.total
+    )
 
 
 def _running(application: Application) -> dict[int, tuple[asyncio.Task, asyncio.Event]]:
@@ -168,7 +170,8 @@ async def _run(
     bot = application.bot
 
     async def deliver(telegram_id: int, text: str) -> RecipientState:
-        told = await tell(bot, telegram_id, text, about=f"broadcast {broadcast_id}")
+        # a broadcast keeps its own recipients' states: not sent again when a chat opens
+        told = await tell(bot, telegram_id, text, about=f"broadcast {broadcast_id}", keep=False)
         return _TOLD.get(told, RecipientState.FAILED)
 
     async def report(broadcast: Broadcast) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import time
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from bot.domain.money import format_fen
 from bot.domain.users import Profile, User, resolve_language
 from bot.handlers.outbox import reply
 from bot.i18n import translate
-from bot.render.labels import deadline_time
+from bot.render.labels import deadline_time, until_time
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -197,7 +198,8 @@ def language_of(update: Update, user: User | None) -> str:
 
 def error_text(language: str, error: WalletError) -> str:
     """A domain error as a message: its code picks the text, money params become ¥,
-    time params a Beijing date and time.
+    time params a Beijing date and time, until params the Beijing time it ends (rounded
+    up to the minute).
 
     An error without a message of its own (a bug, not a user's mistake) reads as the
     generic apology rather than failing a second time.
@@ -209,6 +211,9 @@ def error_text(language: str, error: WalletError) -> str:
     for name in type(error).time_params:
         if isinstance(params.get(name), int):
             params[name] = deadline_time(params[name])
+    for name in type(error).until_params:
+        if isinstance(params.get(name), int):
+            params[name] = until_time(params[name], int(time.time() * 1000))
     try:
         return translate(language, error.code, **params)
     except (KeyError, IndexError):

@@ -73,4 +73,4 @@ async def on_error(update: object, context: WalletContext) -> None:
     if since:
         report += "\n" + translate("en", "admin.error_report_more", count=since)
     for admin in context.wallet.settings.admin_ids:
-        await tell(context.bot, admin, report, about="an error")
+        await tell(context.bot, admin, report, about="an error", keep=False)

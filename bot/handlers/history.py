@@ -18,6 +18,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
 from bot.domain.history import HistoryView, Party, TransferDetail
+from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.security_errors import ActionAlreadyUsed
 from bot.handlers.context import (
@@ -103,12 +104,25 @@ def _state(language: str, transfer: Transfer, resolution: Transfer | None) -> st
     return translate(language, key, id=transfer.pending_id)
 
 
+# Kinds whose detail is titled by their own name ("Top-up #2"); any other is a
+# "Transaction #N", its kind named on the line below.
+_TITLED_KINDS = frozenset(
+    {TransferKind.TRANSFER, TransferKind.TIP, TransferKind.TOPUP, TransferKind.WITHDRAW}
+)
+
+
+def detail_title(language: str, transfer_id: int, kind: str) -> str:
+    titled = kind in _TITLED_KINDS
+    key = f"history.detail_title.{kind}" if titled else "history.detail_title"
+    return translate(language, key, id=transfer_id)
+
+
 def detail_text(language: str, detail: TransferDetail, account_id: int) -> str:
     transfer = detail.transfer
     text = translate(
         language,
         "history.detail",
-        id=transfer.id,
+        title=detail_title(language, transfer.id, transfer.kind),
         time=full_time(transfer.created_at),
         kind=kind_label(language, transfer.kind),
         debit=_name(language, detail.debit, account_id, detail),

@@ -9,6 +9,11 @@ closes the notice ``blocked``: not an error. The sender starts with the applicat
 stopped process left at once, then what is added in this process as soon as it is
 added, and looks for what other processes added every ``POLL_S``. Stopping ends it
 between notices: what it claimed is sent and recorded, the rest waits for the next start.
+
+When a person opens the private chat (``/start``, the first time or after blocking the
+bot), :func:`catch_up` sends after the welcome what could not reach them then (notices
+closed ``blocked`` in the last 30 days, each once): registered in a group after the
+feature handlers, so it runs once the welcome (or a link's answer) was sent.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from telegram.ext import Application
+from telegram import Update
+from telegram.ext import Application, CommandHandler, filters
 
-from bot.domain.notices import Notice, NoticeState
+from bot.domain.notices import UNREACHED, Notice, NoticeState
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.outbox import Told, tell
 
-__all__ = ["deliver", "launch", "renders", "schedule", "send_one", "stop"]
+__all__ = ["catch_up", "deliver", "handlers", "launch", "renders", "schedule", "send_one", "stop"]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +65,29 @@ def deliver(application: Application) -> Callable[[Notice], Awaitable[NoticeStat
         person = await wallet.users.get(notice.telegram_id)
         language = person.effective_language if person else wallet.users.default_language
         text = await render(wallet, language, notice.params)
-        told = await tell(application.bot, notice.telegram_id, text, about=notice.key)
+        told = await tell(application.bot, notice.telegram_id, text, about=notice.key, keep=False)
         return _ANSWERS.get(told, NoticeState.FAILED)
 
     return send
+
+
+@renders(UNREACHED)
+async def unreached_notice(wallet: Wallet, language: str, params: dict) -> str:
+    """A message refused then: its text, as it was made for the person."""
+    return params["text"]
+
+
+async def catch_up(update: Update, context: WalletContext) -> None:
+    """Send what could not reach the person before they opened the chat, after the welcome."""
+    notices = context.wallet.notices
+    if notices is not None and update.effective_user is not None:
+        await notices.redeliver(update.effective_user.id, deliver(context.application))
+
+
+def handlers() -> list:
+    """``/start`` in a private chat, for a group after the feature handlers'."""
+    only = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+    return [CommandHandler("start", catch_up, filters=only)]
 
 
 async def send_one(application: Application, key: str) -> Told | None:

@@ -27,7 +27,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.offers_text import campaign_line, points_text, voucher_line
 from bot.handlers.outbox import reply
-from bot.i18n import translate
+from bot.i18n import translate, translate_plural
 
 __all__ = ["REDEEM_TAP", "SWEEP_INTERVAL_S", "handlers", "schedule"]
 
@@ -75,9 +75,10 @@ async def points(update: Update, context: WalletContext) -> None:
     if offered:
         text += "\n\n" + translate(language, "points.redeem_title")
         for campaign in offered:
-            text += "\n• " + translate(
+            text += "\n• " + translate_plural(
                 language,
                 "points.offer",
+                campaign.points_cost,
                 cost=campaign.points_cost,
                 line=campaign_line(language, campaign),
             )
@@ -112,7 +113,13 @@ async def redeem_press(update: Update, context: WalletContext) -> None:
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
-    text = translate(language, "points.redeemed", cost=campaign.points_cost, name=campaign.name)
+    text = translate_plural(
+        language,
+        "points.redeemed",
+        campaign.points_cost,
+        cost=campaign.points_cost,
+        name=campaign.name,
+    )
     await query.answer(text[:200])
     await query.message.reply_text(text)
 

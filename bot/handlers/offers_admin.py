@@ -32,7 +32,7 @@ from bot.handlers.context import (
 from bot.handlers.notices import renders
 from bot.handlers.offers_text import campaign_line, categories_text
 from bot.handlers.outbox import reply
-from bot.i18n import translate
+from bot.i18n import translate, translate_plural
 from bot.render.labels import deadline_time
 from bot.wallet.offers import (
     CAMPAIGN,
@@ -257,9 +257,10 @@ async def campaign_text(context: WalletContext, language: str, campaign: Campaig
 async def grant_text(context: WalletContext, language: str, grant: CouponGrant) -> str:
     """The admin's answer; each holder's notice was written with the grant
     (:func:`coupon_notice`), sent once."""
-    text = translate(
+    text = translate_plural(
         language,
         "coupon.granted",
+        grant.granted,
         granted=grant.granted,
         asked=grant.asked,
         name=grant.campaign.name,

@@ -8,7 +8,7 @@ from bot.domain.money import format_fen
 from bot.domain.points import PointsStanding, Tier
 from bot.domain.promotions import Campaign, CouponRule
 from bot.domain.vouchers import Voucher
-from bot.i18n import translate
+from bot.i18n import translate, translate_plural
 from bot.render.labels import deadline_time
 
 __all__ = [
@@ -44,9 +44,7 @@ def rule_text(language: str, campaign: Campaign) -> str:
             cap=format_fen(campaign.cap_fen),
         )
         if campaign.min_spend_fen:
-            text += translate(
-                language, "coupon.rule.from", min=format_fen(campaign.min_spend_fen)
-            )
+            text += translate(language, "coupon.rule.from", min=format_fen(campaign.min_spend_fen))
     if campaign.merchant_id is not None:
         text += translate(language, "coupon.where.merchant", merchant=campaign.merchant_id)
     if campaign.category is not None:
@@ -88,9 +86,10 @@ def tier_label(language: str, tier: Tier) -> str:
 def points_text(language: str, standing: PointsStanding) -> str:
     lines = [
         translate(language, "points.balance", balance=standing.balance),
-        translate(
+        translate_plural(
             language,
             "points.tier",
+            standing.earned_12m,
             tier=tier_label(language, standing.tier),
             earned=standing.earned_12m,
         ),
@@ -99,9 +98,10 @@ def points_text(language: str, standing: PointsStanding) -> str:
         lines.append(translate(language, "points.top"))
     else:
         lines.append(
-            translate(
+            translate_plural(
                 language,
                 "points.next",
+                standing.to_next,
                 to_next=standing.to_next,
                 tier=tier_label(language, standing.next_tier),
             )

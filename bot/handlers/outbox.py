@@ -14,7 +14,8 @@ what is still unsent then is dropped, and its continuations get :class:`OutboxCl
 
 A notice to one person's private chat goes at once instead, through :func:`tell`: they
 may never have opened that chat, or have blocked the bot, and what they are told about
-stands all the same.
+stands all the same. A plain text Telegram refused that way is kept by the bot
+(``WalletBot.keep_unreached``), to be sent when they open the chat.
 """
 
 from __future__ import annotations
@@ -188,20 +189,36 @@ class Told(Enum):
     FAILED = "failed"  # any other refusal of Telegram's; logged
 
 
-async def tell(bot: Bot, chat_id: int, text: str, *, about: str, **options) -> Told:
+async def tell(
+    bot: Bot, chat_id: int, text: str, *, about: str, keep: bool = True, **options
+) -> Told:
     """Send ``text`` to a person's (or an admin's) private chat; never raises for it.
 
     What they are told about stands whether or not the message arrives (the money waits
     in the wallet, a hold in the review queue), so a person the bot may not write to is
     no error and is not logged; any other failure is logged as a warning naming
     ``about``. The answer lets a caller do more: tell a person it cannot reach another
-    way, or try again later.
+    way, or try again later. A plain text (no ``options``: no buttons of the moment)
+    refused with a 403 is kept, unless ``keep`` is false, to be sent when the person
+    opens the chat (``bot.wallet.notices``).
     """
     try:
         await bot.send_message(chat_id, text, **options)
     except Forbidden:
+        if keep and not options:
+            await _keep_unreached(bot, chat_id, text, about)
         return Told.BLOCKED
     except TelegramError:
         log.warning("could not tell %s about %s", chat_id, about, exc_info=True)
         return Told.FAILED
     return Told.SENT
+
+
+async def _keep_unreached(bot: Bot, chat_id: int, text: str, about: str) -> None:
+    keep = getattr(bot, "keep_unreached", None)  # a WalletBot's (bot.botclient)
+    if keep is None:
+        return
+    try:
+        await keep(chat_id, text)
+    except Exception:
+        log.warning("could not keep %s for %s to read later", about, chat_id, exc_info=True)

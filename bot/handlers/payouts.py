@@ -45,7 +45,7 @@ from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.handlers.questions import Questions
 from bot.handlers.withdraw import tell_owner
-from bot.i18n import translate
+from bot.i18n import translate, translate_plural
 from bot.render.labels import deadline_time
 from bot.wallet.gateway import PayoutMode
 from bot.wallet.payouts import (
@@ -107,9 +107,10 @@ def item_text(language: str, item: PayoutItem) -> str:
     if item.owner is None or item.account_age_days is None:
         owner = item.owner.display_name if item.owner else str(payout.telegram_id or "—")
         return translate(language, "payouts.item_unknown_owner", owner=owner, **params)
-    return translate(
+    return translate_plural(
         language,
         "payouts.item",
+        item.account_age_days,
         owner=item.owner.display_name,
         owner_id=item.owner.telegram_id,
         tier=_tier(language, item.tier),
@@ -198,9 +199,7 @@ async def _tell_admins(application: Application, payout: QueuedPayout) -> None:
                 card=payout.card,
             ),
             about=f"payout {payout.id}",
-            reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton(button, callback_data=LIST)]]
-            ),
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(button, callback_data=LIST)]]),
         )
         if told is Told.BLOCKED:  # not their error, nor the payout's: it waits in /payouts
             log.info("admin %s never opened the chat: not told of payout %s", admin_id, payout.id)

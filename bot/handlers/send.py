@@ -36,10 +36,14 @@ CARD = "tx:"
 PURPOSE = "transfer"
 
 
+def _is_tip(order: TransferOrder) -> bool:
+    return order.kind == TransferKind.TIP
+
+
 def card_text(language: str, order: TransferOrder, recipient: User) -> str:
-    text = translate(
-        language, "transfer.card", amount=format_fen(order.amount), name=recipient.display_name
-    )
+    """The card: "Send ¥5.00 to Bob?", or for a tip (a reply in a group) "Tip Bob ¥5.00?"."""
+    key = "transfer.tip_card" if _is_tip(order) else "transfer.card"
+    text = translate(language, key, amount=format_fen(order.amount), name=recipient.display_name)
     if order.memo:
         text += "\n" + translate(language, "transfer.memo", memo=order.memo)
     return text
@@ -167,7 +171,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
     balance = await context.wallet.ledger.balance(recipient.account_id)
     dm = translate(
         recipient.effective_language,
-        "transfer.received",
+        "transfer.tip_received" if _is_tip(order) else "transfer.received",
         name=payer.display_name,
         amount=amount,
         balance=format_fen(balance.available),
@@ -189,7 +193,8 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
             reply_to_message_id=order.message_id,
             allow_sending_without_reply=True,  # the tipped message may be gone by then
         )
-    return translate(language, "transfer.sent", amount=amount, name=recipient.display_name)
+    key = "transfer.tip_sent" if _is_tip(order) else "transfer.sent"
+    return translate(language, key, amount=amount, name=recipient.display_name)
 
 
 def handlers() -> list:

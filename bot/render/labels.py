@@ -25,6 +25,7 @@ __all__ = [
     "party_label",
     "short_time",
     "signed_fen",
+    "until_time",
 ]
 
 SYSTEM_KEYS = {
@@ -126,3 +127,15 @@ def full_time(ms: int) -> str:
 def deadline_time(ms: int) -> str:
     """``2025-11-21 14:05``, Beijing time: when something expires or expired."""
     return china_time(ms).strftime("%Y-%m-%d %H:%M")
+
+
+def until_time(ms: int, now_ms: int) -> str:
+    """``18:31``, Beijing time, with the date (``2025-11-22 18:31``) when that is not
+    today's: when something ends, rounded up to the minute, so that the time shown is
+    never before it ends ("try again after 18:31")."""
+    minute = 60_000
+    ceiled = -(-ms // minute) * minute
+    when = china_time(ceiled)
+    if when.date() == china_time(now_ms).date():
+        return when.strftime("%H:%M")
+    return deadline_time(ceiled)

@@ -8,6 +8,12 @@ what Telegram answered is written just after, so senders in several processes ne
 send one notice twice, and a sender stopped between notices hands its unsent claims
 back. A claim whose time ran out (its process died) is sent once more, never a third
 time (``bot.domain.notices``).
+
+What ended ``blocked`` (a 403: the person had never opened the chat, or had blocked
+the bot) is sent when they open it: :meth:`Notices.redeliver`, after the welcome, the
+last ``REDELIVER_DAYS`` days' worth, oldest first, each once (a copy per notice,
+written once). A message the chat layer sent itself and Telegram refused with a 403
+is kept for that (:meth:`Notices.keep_unreached`).
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore
+from bot.domain.notices import UNREACHED, NewNotice, Notice, NoticeState, NoticeStore
 
-__all__ = ["BATCH", "CLAIM_S", "MAX_ATTEMPTS", "Notices"]
+__all__ = ["BATCH", "CLAIM_S", "MAX_ATTEMPTS", "REDELIVER_DAYS", "Notices"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,8 @@ BATCH = 20  # notices claimed at once (the limiter paces their sends)
 CLAIM_S = 300  # how long a claim holds: far longer than a batch takes to send
 MAX_ATTEMPTS = 3  # claims of one notice: an uncertain or refused send is tried again
 RETRY_S = 60  # a send Telegram refused (not a 403) is tried again after this
+REDELIVER_DAYS = 30  # what ended blocked this long ago or less is sent when the chat opens
+DAY_MS = 86_400_000
 
 Deliver = Callable[[Notice], Awaitable[NoticeState]]
 
@@ -56,6 +65,20 @@ class Notices:
 
     async def get(self, key: str) -> Notice | None:
         return await self.store.get_notice(key)
+
+    async def keep_unreached(self, telegram_id: int, text: str) -> None:
+        """Keep a message Telegram refused with a 403 (closed ``blocked``), to be sent
+        when the person opens the chat (:meth:`redeliver`)."""
+        key = f"{UNREACHED}:{uuid.uuid4().hex}"
+        await self.store.add_blocked([NewNotice(key, telegram_id, UNREACHED, {"text": text})])
+
+    async def redeliver(self, telegram_id: int, deliver: Deliver) -> list[NoticeState]:
+        """The person opened the chat: send, one after the other and oldest first, what
+        ended ``blocked`` for them in the last ``REDELIVER_DAYS`` days and was not sent
+        again yet; what became of each. Of callers at once, one sends each."""
+        since = self.store.now_ms() - REDELIVER_DAYS * DAY_MS
+        copies = await self.store.claim_blocked(telegram_id, since, self.claim_ms)
+        return [await self._one(copy, deliver) for copy in copies]
 
     def wake(self) -> None:
         """Let :meth:`wait` return now (notices were added, or the sender stops)."""
@@ -90,18 +113,19 @@ class Notices:
     async def _send(
         self, claimed: list[Notice], deliver: Deliver, stopping: asyncio.Event | None = None
     ) -> dict[int, NoticeState]:
-        async def one(notice: Notice) -> NoticeState:
-            if stopping is not None and stopping.is_set():
-                return NoticeState.PENDING  # handed back unsent, for the next sender
-            try:
-                answer = await deliver(notice)
-            except Exception:
-                log.error("notice %s to %s failed", notice.key, notice.telegram_id, exc_info=True)
-                answer = NoticeState.FAILED
-            await self.store.record_notices(
-                {notice.id: answer}, MAX_ATTEMPTS, self.retry_ms
-            )
-            return answer
-
-        answers = await asyncio.gather(*(one(notice) for notice in claimed))
+        answers = await asyncio.gather(*(self._one(n, deliver, stopping) for n in claimed))
         return {notice.id: answer for notice, answer in zip(claimed, answers, strict=True)}
+
+    async def _one(
+        self, notice: Notice, deliver: Deliver, stopping: asyncio.Event | None = None
+    ) -> NoticeState:
+        """Send one claimed notice and write what became of it."""
+        if stopping is not None and stopping.is_set():
+            return NoticeState.PENDING  # handed back unsent, for the next sender
+        try:
+            answer = await deliver(notice)
+        except Exception:
+            log.error("notice %s to %s failed", notice.key, notice.telegram_id, exc_info=True)
+            answer = NoticeState.FAILED
+        await self.store.record_notices({notice.id: answer}, MAX_ATTEMPTS, self.retry_ms)
+        return answer

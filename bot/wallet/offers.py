@@ -265,10 +265,12 @@ class Offers:
                 left_out.update(full.params["full"])
                 if any(holder not in left_out for holder in holder_ids):
                     continue
-                first = full.params["holder_id"]
+                everyone = tuple(h for h in dict.fromkeys(holder_ids) if h in left_out)
+                first = everyone[0]
                 holder = await self.users.get(first)
                 who = holder.display_name if holder is not None else str(first)
-                raise CouponGrantLimitReached(**full.params, who=who) from None
+                params = {**full.params, "holder_id": first, "holders": len(everyone)}
+                raise CouponGrantLimitReached(**params | {"full": everyone, "who": who}) from None
         self._wake()
         return CouponGrant(
             found,

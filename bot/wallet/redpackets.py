@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
     AmountError,
+    RedPacketCountNotANumber,
     RedPacketExhausted,
     RedPacketGrabBlocked,
     RedPacketLimit,
@@ -84,9 +85,17 @@ ID_BYTES = 8  # 11 characters of base64url: unguessable, fits a deep link and ca
 MAX_CHAT_TITLE = 128  # Telegram's longest group title; a longer one is cut there
 
 
+COUNT_SHOWN = 12  # characters of a wrong count quoted back to the sender
+
+
 def _count(text: str | int, limits: RedPacketLimits) -> int:
+    """The number of shares: a whole number from 1 to the limit. Text that is no such
+    number ("abc", "2.5") and a number out of range are told apart."""
     text = unicodedata.normalize("NFKC", str(text)).strip()
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= limits.max_count:
+    if not (text.isascii() and text.isdigit()):
+        shown = text if len(text) <= COUNT_SHOWN else text[: COUNT_SHOWN - 1] + "…"
+        raise RedPacketCountNotANumber(text=shown, limit=limits.max_count)
+    if not 1 <= int(text) <= limits.max_count:
         raise RedPacketLimit("red_packet_count_out_of_range", limit=limits.max_count)
     return int(text)
 

@@ -46,7 +46,7 @@ async def test_stats_and_audit_report_the_ledger(emulator, wallet):
     await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo)  # the chart
     await emulator.send_text("alice", "/audit")
     assert (await emulator.wait_for_message("alice")).text.startswith(
-        "✅ Audit passed: 1 transfers"
+        "✅ Audit passed: every transfer (1) and security event ("
     )
 
 
@@ -170,7 +170,7 @@ async def test_a_failed_audit_lists_what_was_tampered_with(emulator, wallet, set
     await emulator.send_text("alice", "/audit")
     lines = (await emulator.wait_for_message("alice")).text.splitlines()
     assert lines[0].startswith("❌ Audit FAILED with ")
-    assert lines[0].endswith("(1 transfers, 0 security events):")
+    assert lines[0].endswith("(transfers checked: 1, security events: 0):")
     assert lines[1].startswith("• transfer 1: hash does not match")
     assert len(lines) == 1 + int(lines[0].split()[4])  # every problem listed (fewer than 10)
 

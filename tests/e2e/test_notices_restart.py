@@ -60,7 +60,7 @@ async def test_a_restart_half_way_tells_every_holder_exactly_once(
         await emulator.send_text("alice", f"/voucher_issue 5 30 food {names}")
         card = await emulator.wait_for_message("alice", text="consumption voucher")
         done = await tap_and_wait(emulator, "alice", card, "Confirm")
-        assert f"Issued {HOLDERS} voucher(s) of ¥5.00" in done.text
+        assert f"Issued {HOLDERS} vouchers of ¥5.00" in done.text
         await emulator.wait_for(lambda e: len(told(emulator)) >= 5, 30)
         await notices.stop(first)  # what the application does when it stops (post_stop)
         await outbox(first).close(grace=5)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 from telegram.ext import CommandHandler
 
 from bot.domain.model import SystemAccount
@@ -10,7 +14,8 @@ from bot.handlers.context import current_user, language_of
 from bot.handlers.pin import keypad_markup, keypad_text
 from tests.e2e.database import rows
 
-ALICE, BOB = 100_002, 100_004
+XIAOMING, ALICE, BOB = 100_001, 100_002, 100_004
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def keypad_digits(event) -> list[str]:
@@ -201,3 +206,36 @@ async def test_typing_a_pin_or_card_number_gets_the_message_deleted(emulator):
     await emulator.send_text("bob", "call me at 13800138000")
     reply = await emulator.wait_for_message("bob")
     assert "deleted" not in reply.text
+
+
+def unlock_shown(locked_until_ms: int) -> str:
+    """When a lock ends, as the person is told it: Beijing time, the next whole minute."""
+    ends = datetime.fromtimestamp(-(-locked_until_ms // 60_000) * 60, tz=BEIJING)
+    assert ends.timestamp() * 1000 >= locked_until_ms  # never before the lock ends
+    return ends.strftime("%H:%M")
+
+
+@pytest.mark.parametrize(
+    ("user", "telegram_id", "said"),
+    [
+        ("bob", BOB, "Please try again after {} (Beijing time)."),
+        ("xiaoming", XIAOMING, "请在 {}（北京时间）后再试。"),
+    ],
+)
+async def test_a_locked_pin_says_when_to_try_again_in_beijing_time(
+    emulator, wallet, settings, user, telegram_id, said
+):
+    await set_pin(emulator, user, "739201")
+    keypad = await open_keypad(emulator, user)
+    await press(emulator, user, keypad, "111112" * 5)
+    ((until,),) = rows(
+        settings.database_url,
+        "SELECT pin_locked_until FROM credentials WHERE telegram_id = ?",
+        telegram_id,
+    )
+    shown = said.format(unlock_shown(until))
+    assert emulator.last_message(user).text.endswith(shown)
+
+    keypad = await open_keypad(emulator, user)  # later, still locked: the same time
+    await press(emulator, user, keypad, "739201")
+    assert emulator.last_message(user).text.endswith(shown)

@@ -116,7 +116,7 @@ async def test_bad_input_is_answered_and_moves_nothing(emulator, wallet):
         f"/refund {payment.id} 1.234": "/refund <transfer number>",
         f"/refund {payment.id} 100.01": "Only ¥100.00 of transfer",
         "/refund 99999": "There is no transfer #99999.",
-        f"/refund {topup_id}": f"Transfer #{topup_id} (Top-up) cannot be refunded",
+        f"/refund {topup_id}": f"Transaction #{topup_id} (Top-up) cannot be refunded",
     }
     for text, expected in cases.items():
         await emulator.send_text("alice", text)

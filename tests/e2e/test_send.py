@@ -187,7 +187,7 @@ async def test_a_tip_by_reply_in_a_group_is_confirmed_in_private_and_announced(e
     await emulator.send_text("alice", "/send 5 thanks!", emulator.group, reply_to=said)
     note = await emulator.wait_for_message(emulator.group)
     assert "confirm the payment in our private chat" in note.text
-    card = await emulator.wait_for_message("alice", since=0, text="Send ¥5.00 to Bob?")
+    card = await emulator.wait_for_message("alice", since=0, text="Tip Bob ¥5.00?")
     await tap_and_wait(emulator, "alice", card, "Confirm")
     mark = emulator.mark()
     await enter_pin(emulator, "alice", card)
@@ -206,7 +206,7 @@ async def test_a_tipper_who_never_opened_the_private_chat_gets_a_link_to_it(emul
     assert url.startswith("https://t.me/wallet_sandbox_bot?start=confirm_")
     await emulator.send_text("wangfang", f"/start {url.split('start=')[1]}")
     card = await emulator.wait_for_message("wangfang")
-    assert card.text == "向 Bob 转账 ¥2.00？"
+    assert card.text == "打赏 Bob ¥2.00？"
 
 
 async def test_a_reply_tip_needs_a_reply_and_an_amount(emulator, wallet):

@@ -66,7 +66,7 @@ async def test_a_card_link_opened_by_someone_else_shows_them_nothing_of_it(emula
 
     await emulator.send_text("bob", f"/start {payload}")  # its owner still gets the card
     card = await emulator.wait_for_message("bob")
-    assert card.text == "Send ¥2.00 to Alice?"
+    assert card.text == "Tip Alice ¥2.00?"
 
 
 async def test_a_link_sent_in_a_group_points_to_the_private_chat(emulator, wallet):

@@ -310,7 +310,7 @@ async def test_a_top_up_dispute_offers_no_refund_and_a_stale_refund_press_says_w
     # a Refund button from elsewhere (an older message, a forged one) is answered with why
     alert = await forged_tap(emulator, "alice", listed, "tk:1:f")
     assert alert.data["show_alert"] and alert.text == (
-        f"Transfer #{line.transfer_id} (Top-up) cannot be refunded: only a completed payment "
+        f"Transaction #{line.transfer_id} (Top-up) cannot be refunded: only a completed payment "
         "between people or to a merchant can."
     )
     await wallet.users.set_language(ALICE, "zh")

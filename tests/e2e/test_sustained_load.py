@@ -198,7 +198,8 @@ class Load:
 
     async def card(self, user, text: str, group, reply_to=None) -> None:
         """A payment begun in the group and confirmed on its card in private."""
-        future = self.watcher.message(user.id, lambda t: t.startswith(("Send ", "🧧 Send ")))
+        cards = ("Send ", "Tip ", "🧧 Send ")  # a transfer's, a tip's, a red packet's
+        future = self.watcher.message(user.id, lambda t: t.startswith(cards))
         asked = time.monotonic()
         await self.emulator.send_text(user, text, group, reply_to=reply_to)
         try:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore
+from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore, again_key
 from tests.fakes.port import MemoryPort
 from tests.fakes.state import MemoryState
 
@@ -54,6 +54,39 @@ class MemoryNotices(MemoryPort, NoticeStore):
 
     async def add_notices(self, notices: Sequence[NewNotice]) -> int:
         return await self._state.write(add_notices, self._state, list(notices))
+
+    def _add_blocked(self, notices: Sequence[NewNotice]) -> int:
+        first = len(self._rows)
+        added = add_notices(self._state, notices)
+        for notice_id in range(first + 1, first + added + 1):
+            row = self._rows[notice_id]
+            self._set(row, NoticeState.BLOCKED, 1)
+        return added
+
+    async def add_blocked(self, notices: Sequence[NewNotice]) -> int:
+        return await self._state.write(self._add_blocked, list(notices))
+
+    def _claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
+        now, copies = self._state.clock(), []
+        for notice_id in sorted(self._rows):
+            notice = self._rows[notice_id].notice
+            key = again_key(notice_id)
+            if (
+                notice.telegram_id != telegram_id
+                or notice.state is not NoticeState.BLOCKED
+                or notice.created_at < since_ms
+                or key in self._keys
+            ):
+                continue
+            copy_id = len(self._rows) + 1
+            copy = replace(notice, id=copy_id, key=key, state=NoticeState.SENDING, attempts=1)
+            self._rows[copy_id] = _Row(copy, now, now + claim_ms)
+            self._keys[key] = copy_id
+            copies.append(copy)
+        return sorted(copies, key=lambda n: (n.created_at, n.id))
+
+    async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
+        return await self._state.write(self._claim_blocked, telegram_id, since_ms, claim_ms)
 
     async def get_notice(self, key: str) -> Notice | None:
         self._state.check_open()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.domain.errors import StorageError
-from bot.domain.notices import NewNotice, NoticeState, NoticeStore
+from bot.domain.notices import UNREACHED, NewNotice, NoticeState, NoticeStore
 from bot.storage.postgres import PgDatabase
 from bot.wallet.notices import MAX_ATTEMPTS, Notices
 from tests.fakes.state import ManualClock
@@ -171,6 +171,110 @@ async def test_two_processes_on_postgresql_send_each_notice_exactly_once(pg_url)
     second = await PgDatabase.open(pg_url)
     try:
         await _two_senders_send_each_once(first.notices, second.notices)
+    finally:
+        await first.close()
+        await second.close()
+
+
+# What ended blocked is sent when the person opens the chat ----------------------------
+
+DAY_MS = 86_400_000
+
+
+async def test_a_message_refused_with_a_403_is_kept_closed_blocked(db):
+    told = NewNotice("unreached:1", 7, UNREACHED, {"text": "Alice tipped you ¥5.00"})
+    assert await db.notices.add_blocked([told]) == 1
+    assert await db.notices.add_blocked([told]) == 0
+
+    kept = await db.notices.get_notice("unreached:1")
+    assert (kept.state, kept.kind, kept.params) == (
+        NoticeState.BLOCKED,
+        UNREACHED,
+        {"text": "Alice tipped you ¥5.00"},
+    )
+    assert await claim(db) == []  # final: the sender never takes it
+
+
+async def test_blocked_notices_of_the_window_are_copied_once_oldest_first(db, clock):
+    await db.notices.add_blocked([NewNotice("unreached:old", 7, UNREACHED, {"text": "old"})])
+    clock.advance(seconds=10 * DAY_MS // 1000)
+    await db.notices.add_notices([notice(1), notice(2), notice(3), notice(4, person=8)])
+    one, two, three, other = await claim(db)
+    blocked, sent = NoticeState.BLOCKED, NoticeState.SENT
+    await record(db, {one.id: blocked, two.id: sent, three.id: blocked, other.id: blocked})
+    clock.advance(seconds=1)
+    await db.notices.add_blocked([NewNotice("unreached:1", 7, UNREACHED, {"text": "hi"})])
+    clock.advance(seconds=25 * DAY_MS // 1000)  # "old" is 35 days old now, the rest 25
+
+    copies = await db.notices.claim_blocked(7, clock() - 30 * DAY_MS, CLAIM_MS)
+    hi = await db.notices.get_notice("unreached:1")
+    assert [c.key for c in copies] == [f"again:{one.id}", f"again:{three.id}", f"again:{hi.id}"]
+    assert [(c.kind, c.state, c.attempts) for c in copies] == [
+        ("voucher.received", NoticeState.SENDING, 1),
+        ("voucher.received", NoticeState.SENDING, 1),
+        (UNREACHED, NoticeState.SENDING, 1),
+    ]
+    assert (copies[0].params, copies[0].created_at) == (one.params, one.created_at)
+    assert copies[2].params == {"text": "hi"}
+    assert await db.notices.claim_blocked(7, clock() - 30 * DAY_MS, CLAIM_MS) == []  # once
+    assert [c.key for c in await db.notices.claim_blocked(7, 0, CLAIM_MS)] == [
+        f"again:{(await db.notices.get_notice('unreached:old')).id}"  # a wider window
+    ]
+    assert await claim(db) == []  # the copies are claimed by whoever wrote them
+    assert (await db.notices.get_notice(one.key)).state is NoticeState.BLOCKED  # still final
+
+    await record(db, {copies[0].id: NoticeState.SENT, copies[1].id: NoticeState.BLOCKED})
+    [again] = await db.notices.claim_blocked(7, 0, CLAIM_MS)  # blocked again: once more
+    assert (again.key, again.params) == (f"again:{copies[1].id}", three.params)
+    clock.advance(ms=CLAIM_MS)  # whoever claimed the rest died: the sender takes them
+    assert {n.key for n in await claim(db)} == {copies[2].key, again.key} | {
+        f"again:{(await db.notices.get_notice('unreached:old')).id}"
+    }
+
+
+async def _open_chat_at_once(stores, person: int = 7, times: int = 8) -> Counter:
+    await stores[0].add_notices([notice(n, person=person) for n in range(1, 13)])
+    claimed = await stores[0].claim_notices(20, CLAIM_MS, MAX_ATTEMPTS)
+    await stores[0].record_notices(
+        {n.id: NoticeState.BLOCKED for n in claimed}, MAX_ATTEMPTS, RETRY_MS
+    )
+    await stores[0].add_blocked(
+        [NewNotice(f"unreached:{n}", person, UNREACHED, {"text": str(n)}) for n in range(5)]
+    )
+    sent: Counter = Counter()
+    order: list[list[str]] = []
+
+    async def open_chat(notices: Notices) -> None:
+        seen: list[str] = []
+
+        async def deliver(copy) -> NoticeState:
+            sent[copy.key] += 1
+            seen.append(copy.key)
+            await asyncio.sleep(0.001)
+            return NoticeState.SENT
+
+        await notices.redeliver(person, deliver)
+        order.append(seen)
+
+    senders = [Notices(stores[i % len(stores)]) for i in range(times)]
+    await asyncio.gather(*(open_chat(s) for s in senders))
+    assert len(sent) == 17 and set(sent.values()) == {1}
+    for seen in order:  # whoever sent them, in the order they happened
+        ids = [int(key.removeprefix("again:")) for key in seen]
+        assert ids == sorted(ids)
+    assert await stores[0].claim_blocked(person, 0, CLAIM_MS) == []
+    return sent
+
+
+async def test_several_starts_at_once_send_each_blocked_notice_once(db):
+    await _open_chat_at_once([db.notices])
+
+
+async def test_starts_in_two_processes_on_postgresql_send_each_blocked_notice_once(pg_url):
+    first = await PgDatabase.open(pg_url)
+    second = await PgDatabase.open(pg_url)
+    try:
+        await _open_chat_at_once([first.notices, second.notices])
     finally:
         await first.close()
         await second.close()

@@ -10,6 +10,7 @@ import pytest
 from bot.domain.errors import (
     InsufficientFunds,
     RedPacketAlreadyGrabbed,
+    RedPacketCountNotANumber,
     RedPacketExhausted,
     RedPacketExpired,
     RedPacketGrabBlocked,
@@ -65,6 +66,20 @@ async def test_an_order_refuses_what_the_sender_got_wrong(wallet):
 
     equal = await wallet.redpackets.order(alice, PacketKind.EQUAL, "0.5", "４")
     assert (equal.total, equal.count) == (200, 4)
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [("abc", "abc"), ("2.5", "2.5"), ("-3", "-3"), ("᧚", "᧚"), ("x" * 40, "x" * 11 + "…")],
+)
+async def test_a_count_that_is_no_whole_number_is_told_apart_from_one_out_of_range(
+    wallet, written, shown
+):
+    alice = await wallet.person(ALICE, funds=500_00)
+    with pytest.raises(RedPacketCountNotANumber) as refused:
+        await wallet.redpackets.order(alice, PacketKind.RANDOM, "10", written)
+    assert refused.value.params == {"text": shown, "limit": 100}
+    assert (await wallet.ledger.balance(alice.account_id)).available == 500_00
 
 
 async def test_a_packet_escrows_its_total_once_per_confirmation(wallet):

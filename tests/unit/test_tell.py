@@ -57,3 +57,45 @@ async def test_any_other_failure_is_logged_as_a_warning_and_not_raised(caplog, f
 async def test_an_error_that_is_not_telegrams_is_not_swallowed():
     with pytest.raises(ZeroDivisionError):
         await tell(FakeBot(ZeroDivisionError()), 42, "text", about="a bug")
+
+
+class KeepingFakeBot(FakeBot):
+    """A ``FakeBot`` that keeps what Telegram refused with a 403, as ``WalletBot`` does."""
+
+    def __init__(self, failure: Exception | None = None, keep_fails: bool = False) -> None:
+        super().__init__(failure)
+        self.kept: list[tuple[int, str]] = []
+        self.keep_fails = keep_fails
+
+    async def keep_unreached(self, chat_id: int, text: str) -> None:
+        if self.keep_fails:
+            raise RuntimeError("the database is down")
+        self.kept.append((chat_id, text))
+
+
+async def test_a_plain_text_refused_with_a_403_is_kept_for_when_the_chat_opens():
+    bot = KeepingFakeBot(Forbidden("Forbidden: bot can't initiate conversation with a user"))
+    assert await tell(bot, 42, "¥5.00 for you", about="a transfer") is Told.BLOCKED
+    assert bot.kept == [(42, "¥5.00 for you")]
+
+
+@pytest.mark.parametrize(
+    ("options", "failure"),
+    [
+        ({"keep": False}, Forbidden("Forbidden: bot was blocked by the user")),
+        ({"reply_markup": "buttons"}, Forbidden("Forbidden: bot was blocked by the user")),
+        ({}, BadRequest("Chat not found")),
+    ],
+)
+async def test_buttons_other_failures_and_keep_false_are_not_kept(options, failure):
+    bot = KeepingFakeBot(failure)
+    await tell(bot, 42, "¥5.00 for you", about="a transfer", **options)
+    assert bot.kept == []
+
+
+async def test_a_failure_to_keep_is_logged_and_not_raised(caplog):
+    bot = KeepingFakeBot(Forbidden("Forbidden: bot was blocked by the user"), keep_fails=True)
+    with caplog.at_level(logging.DEBUG, logger="bot.handlers.outbox"):
+        assert await tell(bot, 42, "¥5.00 for you", about="a transfer") is Told.BLOCKED
+    (record,) = caplog.records
+    assert record.getMessage() == "could not keep a transfer for 42 to read later"

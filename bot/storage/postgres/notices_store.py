@@ -3,7 +3,9 @@
 Several processes may send at once: a claim picks its rows with ``FOR UPDATE SKIP
 LOCKED`` and marks them claimed in the same statement, so a row another sender is
 claiming is skipped and one it claimed (committed) no longer matches; a trigger keeps a
-final state final.
+final state final. A blocked notice's copy (``again:<id>``) is written by one ``INSERT …
+ON CONFLICT DO NOTHING``: of several ``/start`` at once (in any processes), one writes
+each copy and the others wait for it on the unique key, then skip it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
-from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore
+from bot.domain.notices import AGAIN, NewNotice, Notice, NoticeState, NoticeStore
 from bot.storage.postgres.port import PgPortStore
 
 __all__ = ["PgNotices", "add_notices"]
@@ -46,6 +48,46 @@ async def add_notices(conn: asyncpg.Connection, now: int, notices: Sequence[NewN
 
 async def _add(conn: asyncpg.Connection, clock: Callable[[], int], notices) -> int:
     return await add_notices(conn, clock(), notices)
+
+
+async def _add_blocked(conn: asyncpg.Connection, clock: Callable[[], int], notices) -> int:
+    now, added = clock(), 0
+    for notice in notices:
+        status = await conn.execute(
+            "INSERT INTO notices (key, telegram_id, kind, params, state, attempts, due_at,"
+            " created_at, sent_at) VALUES ($1, $2, $3, $4, 'blocked', 1, $5, $5, $5)"
+            " ON CONFLICT (key) DO NOTHING",
+            notice.key,
+            notice.telegram_id,
+            notice.kind,
+            json.dumps(notice.params, sort_keys=True),
+            now,
+        )
+        added += int(status.rsplit(" ", 1)[-1])
+    return added
+
+
+async def _claim_blocked(
+    conn: asyncpg.Connection,
+    clock: Callable[[], int],
+    telegram_id: int,
+    since: int,
+    claim_ms: int,
+) -> list[Notice]:
+    now = clock()
+    rows = await conn.fetch(
+        "INSERT INTO notices (key, telegram_id, kind, params, state, attempts, due_at,"
+        " claimed_until, created_at)"
+        " SELECT $1::text || id, telegram_id, kind, params, 'sending', 1, $2, $3, created_at"
+        " FROM notices WHERE telegram_id = $4 AND state = 'blocked' AND created_at >= $5"
+        f" ORDER BY id ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}",
+        AGAIN,
+        now,
+        now + claim_ms,
+        telegram_id,
+        since,
+    )
+    return sorted((_row_to_notice(row) for row in rows), key=lambda n: (n.created_at, n.id))
 
 
 async def _claim(
@@ -109,6 +151,12 @@ async def _record(
 class PgNotices(PgPortStore, NoticeStore):
     async def add_notices(self, notices: Sequence[NewNotice]) -> int:
         return await self._write(_add, self._clock, list(notices))
+
+    async def add_blocked(self, notices: Sequence[NewNotice]) -> int:
+        return await self._write(_add_blocked, self._clock, list(notices))
+
+    async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
+        return await self._write(_claim_blocked, self._clock, telegram_id, since_ms, claim_ms)
 
     async def get_notice(self, key: str) -> Notice | None:
         row = await self._fetchrow(f"SELECT {_COLUMNS} FROM notices WHERE key = $1", key)

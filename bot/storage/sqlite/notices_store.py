@@ -2,7 +2,9 @@
 
 Each write is one operation of the group-commit writer, so claims are taken one after
 the other: a claim is a conditional ``UPDATE`` of open rows, and two senders never take
-the same notice while its claim holds. A trigger keeps a final state final.
+the same notice while its claim holds. A trigger keeps a final state final. A blocked
+notice's copy (``again:<id>``) is written by one ``INSERT … ON CONFLICT DO NOTHING``,
+so of several ``/start`` at once the first takes each copy and the others none.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from bot.domain.notices import NewNotice, Notice, NoticeState, NoticeStore
+from bot.domain.notices import AGAIN, NewNotice, Notice, NoticeState, NoticeStore
 from bot.storage.sqlite.port import PortStore
 
 __all__ = ["SqliteNotices", "add_notices"]
@@ -42,6 +44,47 @@ def add_notices(conn: sqlite3.Connection, now: int, notices: Sequence[NewNotice]
             ),
         ).rowcount
     return added
+
+
+def _add_blocked(conn: sqlite3.Connection, now: int, notices: Sequence[NewNotice]) -> int:
+    added = 0
+    for notice in notices:
+        added += conn.execute(
+            "INSERT INTO notices (key, telegram_id, kind, params, state, attempts, due_at,"
+            " created_at, sent_at) VALUES (?, ?, ?, ?, 'blocked', 1, ?, ?, ?)"
+            " ON CONFLICT (key) DO NOTHING",
+            (
+                notice.key,
+                notice.telegram_id,
+                notice.kind,
+                json.dumps(notice.params, sort_keys=True),
+                now,
+                now,
+                now,
+            ),
+        ).rowcount
+    return added
+
+
+def _claim_blocked(
+    conn: sqlite3.Connection, now: int, telegram_id: int, since: int, claim_ms: int
+) -> list[Notice]:
+    rows = conn.execute(
+        "INSERT INTO notices (key, telegram_id, kind, params, state, attempts, due_at,"
+        " claimed_until, created_at)"
+        " SELECT :again || id, telegram_id, kind, params, 'sending', 1, :now, :until, created_at"
+        " FROM notices WHERE telegram_id = :person AND state = 'blocked'"
+        " AND created_at >= :since ORDER BY id"
+        f" ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}",
+        {
+            "again": AGAIN,
+            "now": now,
+            "until": now + claim_ms,
+            "person": telegram_id,
+            "since": since,
+        },
+    ).fetchall()
+    return sorted((_row_to_notice(row) for row in rows), key=lambda n: (n.created_at, n.id))
 
 
 def _claim(
@@ -106,6 +149,14 @@ class SqliteNotices(PortStore, NoticeStore):
     async def add_notices(self, notices: Sequence[NewNotice]) -> int:
         return await self._writer.run(
             lambda conn: add_notices(conn, self._clock(), list(notices))
+        )
+
+    async def add_blocked(self, notices: Sequence[NewNotice]) -> int:
+        return await self._writer.run(lambda conn: _add_blocked(conn, self._clock(), list(notices)))
+
+    async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
+        return await self._writer.run(
+            lambda conn: _claim_blocked(conn, self._clock(), telegram_id, since_ms, claim_ms)
         )
 
     async def get_notice(self, key: str) -> Notice | None:
