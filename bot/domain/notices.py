@@ -108,6 +108,11 @@ class NoticeStore(Protocol):
         so of callers at once (in any processes) one gets each."""
         ...
 
+    async def owes_blocked(self, telegram_id: int, since_ms: int) -> bool:
+        """Whether :meth:`claim_blocked` would write a copy now (a read: the common
+        ``/start`` of someone owed nothing costs no write)."""
+        ...
+
     async def get_notice(self, key: str) -> Notice | None: ...
 
     async def claim_notices(

@@ -77,6 +77,8 @@ class Notices:
         ended ``blocked`` for them in the last ``REDELIVER_DAYS`` days and was not sent
         again yet; what became of each. Of callers at once, one sends each."""
         since = self.store.now_ms() - REDELIVER_DAYS * DAY_MS
+        if not await self.store.owes_blocked(telegram_id, since):  # most /start: no write
+            return []
         copies = await self.store.claim_blocked(telegram_id, since, self.claim_ms)
         return [await self._one(copy, deliver) for copy in copies]
 

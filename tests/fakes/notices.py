@@ -88,6 +88,16 @@ class MemoryNotices(MemoryPort, NoticeStore):
     async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
         return await self._state.write(self._claim_blocked, telegram_id, since_ms, claim_ms)
 
+    async def owes_blocked(self, telegram_id: int, since_ms: int) -> bool:
+        self._state.check_open()
+        return any(
+            row.notice.telegram_id == telegram_id
+            and row.notice.state is NoticeState.BLOCKED
+            and row.notice.created_at >= since_ms
+            and again_key(notice_id) not in self._keys
+            for notice_id, row in self._rows.items()
+        )
+
     async def get_notice(self, key: str) -> Notice | None:
         self._state.check_open()
         notice_id = self._keys.get(key)

@@ -206,6 +206,9 @@ async def test_blocked_notices_of_the_window_are_copied_once_oldest_first(db, cl
     await db.notices.add_blocked([NewNotice("unreached:1", 7, UNREACHED, {"text": "hi"})])
     clock.advance(seconds=25 * DAY_MS // 1000)  # "old" is 35 days old now, the rest 25
 
+    window = clock() - 30 * DAY_MS
+    assert await db.notices.owes_blocked(7, window) and await db.notices.owes_blocked(8, window)
+    assert not await db.notices.owes_blocked(9, 0)  # nobody refused them anything
     copies = await db.notices.claim_blocked(7, clock() - 30 * DAY_MS, CLAIM_MS)
     hi = await db.notices.get_notice("unreached:1")
     assert [c.key for c in copies] == [f"again:{one.id}", f"again:{three.id}", f"again:{hi.id}"]
@@ -217,6 +220,8 @@ async def test_blocked_notices_of_the_window_are_copied_once_oldest_first(db, cl
     assert (copies[0].params, copies[0].created_at) == (one.params, one.created_at)
     assert copies[2].params == {"text": "hi"}
     assert await db.notices.claim_blocked(7, clock() - 30 * DAY_MS, CLAIM_MS) == []  # once
+    assert not await db.notices.owes_blocked(7, window)  # copied: nothing owed in the window
+    assert await db.notices.owes_blocked(7, 0)  # "old", in a wider one
     assert [c.key for c in await db.notices.claim_blocked(7, 0, CLAIM_MS)] == [
         f"again:{(await db.notices.get_notice('unreached:old')).id}"  # a wider window
     ]
@@ -224,6 +229,7 @@ async def test_blocked_notices_of_the_window_are_copied_once_oldest_first(db, cl
     assert (await db.notices.get_notice(one.key)).state is NoticeState.BLOCKED  # still final
 
     await record(db, {copies[0].id: NoticeState.SENT, copies[1].id: NoticeState.BLOCKED})
+    assert await db.notices.owes_blocked(7, 0)  # its copy was refused too
     [again] = await db.notices.claim_blocked(7, 0, CLAIM_MS)  # blocked again: once more
     assert (again.key, again.params) == (f"again:{copies[1].id}", three.params)
     clock.advance(ms=CLAIM_MS)  # whoever claimed the rest died: the sender takes them

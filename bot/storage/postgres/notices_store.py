@@ -158,6 +158,17 @@ class PgNotices(PgPortStore, NoticeStore):
     async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
         return await self._write(_claim_blocked, self._clock, telegram_id, since_ms, claim_ms)
 
+    async def owes_blocked(self, telegram_id: int, since_ms: int) -> bool:
+        row = await self._fetchrow(
+            "SELECT 1 FROM notices AS n WHERE n.telegram_id = $1 AND n.state = 'blocked'"
+            " AND n.created_at >= $2 AND NOT EXISTS"
+            " (SELECT 1 FROM notices AS c WHERE c.key = $3::text || n.id) LIMIT 1",
+            telegram_id,
+            since_ms,
+            AGAIN,
+        )
+        return row is not None
+
     async def get_notice(self, key: str) -> Notice | None:
         row = await self._fetchrow(f"SELECT {_COLUMNS} FROM notices WHERE key = $1", key)
         return _row_to_notice(row) if row else None

@@ -159,6 +159,15 @@ class SqliteNotices(PortStore, NoticeStore):
             lambda conn: _claim_blocked(conn, self._clock(), telegram_id, since_ms, claim_ms)
         )
 
+    async def owes_blocked(self, telegram_id: int, since_ms: int) -> bool:
+        row = await self._fetchone(
+            "SELECT 1 FROM notices AS n WHERE n.telegram_id = ? AND n.state = 'blocked'"
+            " AND n.created_at >= ? AND NOT EXISTS"
+            " (SELECT 1 FROM notices AS c WHERE c.key = ? || n.id) LIMIT 1",
+            (telegram_id, since_ms, AGAIN),
+        )
+        return row is not None
+
     async def get_notice(self, key: str) -> Notice | None:
         row = await self._fetchone(f"SELECT {_COLUMNS} FROM notices WHERE key = ?", (key,))
         return _row_to_notice(row) if row else None
