@@ -50,8 +50,9 @@ from bot.handlers.questions import restored_first
 __all__ = ["Outcomes", "register"]
 
 
-RESTORE_GROUP = -2  # first of all: what the bot owes a chat from before a restart
-THROTTLE_GROUP = -1  # runs before every feature handler
+RESTORE_GROUP = -3  # first of all: what the bot owes a chat from before a restart
+THROTTLE_GROUP = -2  # runs before every feature handler
+LEAVE_GROUP = -1  # then: back to the menu, the guided flow in progress is left
 AFTER_GROUP = 1  # runs after the feature handlers: what follows up on any update
 CATCH_UP_GROUP = 2  # after all: what a person's chat could not be told before it opened
 
@@ -63,7 +64,9 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     payout_handlers, payout_followers, payout_questions = payouts.handlers()
     support_handlers, support_followers, support_questions = support.handlers()
     merchant_handlers, amounts = merchant.handlers()
-    guided_handlers, guided_questions = guided.handlers(application, outcomes)
+    guided_handlers, guided_leavers, guided_questions = guided.handlers(
+        application, outcomes, menu.BUTTONS
+    )
     # the links a scanned code may be, each prefix's shows in order (also its /start)
     scannable = {
         request.PAY_LINK: (request.show_request, amounts.show_merchant, merchant_pay.show_charge),
@@ -116,6 +119,7 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     # handler, they match nothing else, and no two of them match the same button.
     taps = [h for h in features if isinstance(h, CallbackQueryHandler)]
     taps.sort(key=lambda h: h.callback is not redpacket.grab_press)
+    application.add_handlers(guided_leavers, group=LEAVE_GROUP)
     application.add_handlers(taps + [h for h in features if h not in taps])
     application.add_handlers(fallback.handlers())
     application.add_handlers(payout_followers, group=AFTER_GROUP)

@@ -103,7 +103,12 @@ async def broadcast(update: Update, context: WalletContext, user, language) -> N
     await reply(
         update,
         context,
-        translate(language, "broadcast.ask", count=count, characters=len(text)),
+        translate(
+            language,
+            "broadcast.ask",
+            count=count,
+            length=translate_plural(language, "broadcast.length", len(text)),
+        ),
         reply_markup=markup,
     )
 

@@ -7,7 +7,9 @@ id (``g:<flow id>:<key>``). Send begins with Telegram's contact picker
 username can be paid) or the people paid lately; amounts come from a number pad with ¥
 quick picks; every step can also be typed (the person's next message is the answer, a
 stored :class:`~bot.handlers.questions.Questions`). Back and Cancel are on every step, and
-``/cancel`` leaves the flow (and any PIN keypad) from anywhere.
+``/cancel`` leaves the flow (and any PIN keypad) from anywhere; going back to the menu (a
+plain ``/start`` or ``/menu``) or opening another of its screens leaves it quietly
+(:meth:`Guide.leave`), while a stray message, a typed command or a restart does not.
 A finished flow shows the feature's own confirmation card (then the PIN keypad): the
 money rules and the moving of money stay in the feature's service. A flow left half way
 expires quietly (:func:`sweep`), and a button of an expired or replaced step says so.
@@ -17,6 +19,8 @@ What each flow checks and makes is in :mod:`bot.handlers.guided_ends`.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 
 from telegram import (
     InlineKeyboardButton,
@@ -28,7 +32,13 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
 from bot.domain.errors import AccountFrozen, WalletError
 from bot.domain.guided import Flow, FlowExpired, FlowStale
@@ -43,6 +53,7 @@ from bot.handlers.context import (
     command,
     current_user,
     error_text,
+    is_private,
     language_of,
     private_user,
 )
@@ -168,8 +179,12 @@ class Guide:
             rows.extend([kinds[:2], kinds[2:]])
             rows.append(_nav(flow, language))
         elif step == "amount":
-            entry = flow.data.get("entry", "")
-            lines.append(translate(language, "guided.amount_entry", amount=f"¥{entry or '0'}"))
+            entry = flow.data.get("entry", "")  # as typed ("12." while typing)
+            lines.append(
+                translate(language, "guided.amount_entry", amount=f"¥{entry}")
+                if entry
+                else translate(language, "guided.amount_empty")  # a dash, not "¥0"
+            )
             equal = flow.data.get("packet") == "equal"
             lines.append(translate(language, f"guided.ask.amount.{flow.kind}{'_each' * equal}"))
             rows.append(quick_row(_key(flow, ""), await self._amounts(context, flow)))
@@ -309,9 +324,11 @@ class Guide:
 
     def starter(self, kind: str):
         async def begin_flow(update: Update, context: WalletContext) -> None:
-            """Begin a guided flow from the menu."""
+            """Begin a guided flow from the menu (it replaces the one in progress; when it
+            cannot begin, that one was left all the same)."""
             await update.callback_query.answer()
-            await self.begin(update, context, kind)
+            if await self.begin(update, context, kind) is None:
+                await self.leave(update, context)
 
         return begin_flow
 
@@ -481,6 +498,40 @@ class Guide:
             translate(language, key), reply_markup=ReplyKeyboardRemove()
         )
 
+    async def leave(self, update: Update, context: WalletContext) -> None:
+        """The person went back to the menu or opened another of its screens: the flow in
+        progress ends, quietly (its step loses its buttons by an edit, which notifies
+        nobody), and their next message is no answer to its step. What they went to
+        answers for itself."""
+        person = update.effective_user
+        guides = context.wallet.guides
+        if person is None or guides is None or not is_private(update):
+            return
+        flow = await guides.current(person.id)
+        if flow is not None and await guides.end(flow) and flow.message_id is not None:
+            language = language_of(update, await context.wallet.users.get(person.id))
+            await _quietly(
+                context.bot.edit_message_text(
+                    translate(language, "guided.cancelled"), person.id, flow.message_id
+                )
+            )
+        if flow is not None or self.answers.open_for(person.id) is not None:
+            await self.answers.drop(person.id)
+
+    def leavers(self, buttons: Iterable[str]) -> list:
+        """For a group before the features': a plain ``/start`` (a link's is not), ``/menu``
+        and a tap on one of the menu's ``buttons`` that opens no flow (a flow's own replaces
+        the one in progress) leave the flow in progress (:meth:`leave`)."""
+        private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        others = sorted(set(buttons) - {f"{MENU_PREFIX}{kind}" for kind in STEPS})
+        return [
+            CommandHandler("start", self.leave, filters=private, has_args=False),
+            CommandHandler("menu", self.leave, filters=private),
+            CallbackQueryHandler(
+                self.leave, pattern="^(?:" + "|".join(map(re.escape, others)) + r")\Z"
+            ),
+        ]
+
     async def nothing_open(self, update: Update, context: WalletContext) -> None:
         """Back or Cancel of a recipient's keyboard whose flow is gone."""
         user = await current_user(update, context)
@@ -514,7 +565,8 @@ class Guide:
 
     def handlers(self) -> list:
         """The flows' handlers. A command sent in the middle of a flow does not end it: its
-        step still takes a typed answer, until the flow ends or expires."""
+        step still takes a typed answer, until the flow ends or expires (but see
+        :meth:`leavers`: going back to the menu does)."""
         private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
         asked = self.answers.asked("asked_for_a_step")
         keyboard = filters.Text(sorted(_labels("guided.back") | _labels("guided.cancel")))
@@ -575,11 +627,15 @@ async def sweep(context: WalletContext) -> None:
 GUIDE_KEY = "guide"
 
 
-def handlers(application: Application, outcomes: Outcomes) -> tuple[list, Questions[str]]:
-    """The flows' handlers and their stored question (see ``questions.restored_first``);
-    the sweep of expired flows is scheduled. ``outcomes`` as the PIN keypad's."""
+def handlers(
+    application: Application, outcomes: Outcomes, menu_buttons: Iterable[str]
+) -> tuple[list, list, Questions[str]]:
+    """The flows' handlers, the ones that leave a flow when the person goes back to the
+    menu (``menu_buttons``: the data of its buttons; for a group before the features') and
+    their stored question (see ``questions.restored_first``); the sweep of expired flows
+    is scheduled. ``outcomes`` as the PIN keypad's."""
     guide = application.bot_data.setdefault(GUIDE_KEY, Guide(outcomes))
     application.job_queue.run_repeating(
         sweep, interval=SWEEP_INTERVAL_S, first=SWEEP_INTERVAL_S, name="guided.sweep"
     )
-    return guide.handlers(), guide.answers
+    return guide.handlers(), guide.leavers(menu_buttons), guide.answers

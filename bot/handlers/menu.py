@@ -16,10 +16,10 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.handlers import history, offers, paycode, pin, security, statement, topup
 from bot.handlers.context import WalletContext, current_user, language_of
-from bot.handlers.start import MENU_PREFIX, menu_markup
+from bot.handlers.start import MENU_PREFIX, MENU_ROWS, menu_markup
 from bot.i18n import translate
 
-__all__ = ["handlers"]
+__all__ = ["BUTTONS", "handlers"]
 
 MAIN = f"{MENU_PREFIX}main"
 SECURITY = f"{MENU_PREFIX}security"
@@ -53,6 +53,12 @@ SUBMENUS = {
         (("o:paycode", "menu.paycode"),),
     ),
 }
+
+
+# the data of every button of the main menu and its two small menus (Back to the main one too)
+BUTTONS = frozenset(
+    [data for row in MENU_ROWS for data, _ in row] + [*OPENS, *SUBMENUS, MAIN, SCAN]
+)
 
 
 def submenu_markup(language: str, data: str) -> InlineKeyboardMarkup:

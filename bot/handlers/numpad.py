@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton
 
 from bot.domain.money import format_fen
 
-__all__ = ["DELETE", "DOT", "OK", "amount_text", "pad_rows", "press", "quick_row"]
+__all__ = ["DELETE", "DOT", "OK", "amount_text", "pad_rows", "press", "quick_label", "quick_row"]
 
 DOT, DELETE, OK = "dot", "del", "ok"
 QUICK = "q"  # q<fen>: a quick pick
@@ -23,11 +23,14 @@ def amount_text(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
+def quick_label(fen: int) -> str:
+    """A quick-pick amount as its button reads in every flow: ``¥10``, ``¥12.50``."""
+    return format_fen(fen).removesuffix(".00")
+
+
 def quick_row(prefix: str, amounts: list[int]) -> list[InlineKeyboardButton]:
     return [
-        InlineKeyboardButton(
-            format_fen(fen).removesuffix(".00"), callback_data=f"{prefix}{QUICK}{fen}"
-        )
+        InlineKeyboardButton(quick_label(fen), callback_data=f"{prefix}{QUICK}{fen}")
         for fen in amounts
     ]
 

@@ -29,6 +29,7 @@ from bot.handlers.context import (
     language_of,
     private_user,
 )
+from bot.handlers.numpad import quick_label
 from bot.handlers.outbox import tell
 from bot.i18n import translate, translate_or
 
@@ -42,7 +43,7 @@ PER_ROW = 2
 
 def menu_markup(action_id: str, amounts: list[int]) -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(format_fen(amount), callback_data=f"{MENU}{action_id}:{index}")
+        InlineKeyboardButton(quick_label(amount), callback_data=f"{MENU}{action_id}:{index}")
         for index, amount in enumerate(amounts)
     ]
     return InlineKeyboardMarkup([buttons[i : i + PER_ROW] for i in range(0, len(buttons), PER_ROW)])

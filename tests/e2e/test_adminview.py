@@ -77,7 +77,7 @@ async def test_user_shows_the_wallet_with_its_risk_and_personal_data_masked(emul
     assert "held payments 1 (1 waiting for review) · PIN lockouts 1" in text
     assert "PIN locked now: yes · 2FA: no · password-free: no" in text
     assert "Open support tickets: 1" in text
-    assert "Latest transfers:" in text and "#1" in text
+    assert "Latest transactions:" in text and "#1" in text
     # never a full number, nor the full name
     assert ID_NUMBER not in text and CARD not in text and "张三丰" not in text
     events = [(e.event, e.actor_id, e.subject_id) async for e in wallet.store.security.events()]
@@ -92,7 +92,7 @@ async def test_user_by_id_shows_a_frozen_empty_wallet(emulator, wallet):
     assert "Status: ❄️ frozen" in text and "Verification: not verified" in text
     assert "Real name" not in text and "Bank card" not in text
     assert "Open support tickets: 0" in text
-    assert text.endswith("No transfers yet.")
+    assert text.endswith("No transactions yet.")
 
 
 async def test_user_answers_bad_input_in_the_admins_language(emulator, wallet):

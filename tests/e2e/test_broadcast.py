@@ -272,6 +272,27 @@ async def test_bad_input_is_answered_and_cancel_sends_nothing(emulator, wallet):
     assert all(len(received(emulator, p, longest)) == 1 for p in people)
 
 
+async def test_the_question_says_one_character_and_one_person_in_the_singular(emulator, wallet):
+    await emulator.send_text("alice", "/broadcast !")
+    question = await emulator.wait_for_message("alice", text="Send this message")
+    assert question.text == "Send this message (1 character) to 1 person?"
+    await residents(emulator, wallet, 1)
+    await emulator.send_text("alice", "/lang zh")
+    await emulator.wait_for_message("alice", text="中文")
+    for text, asked in [("!", "（1 个字符）发送给 2 人？"), ("好的", "（2 个字符）发送给 2 人？")]:
+        mark = emulator.mark()
+        await emulator.send_text("alice", f"/broadcast {text}")
+        question = await emulator.wait_for_message("alice", text="将这条消息", since=mark)
+        assert question.text == "将这条消息" + asked
+    await emulator.send_text("alice", "/lang en")
+    await emulator.wait_for_message("alice", text="English")
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/broadcast hi")
+    question = await emulator.wait_for_message("alice", text="Send this message", since=mark)
+    assert question.text == "Send this message (2 characters) to 2 people?"
+    assert sent_so_far(emulator, "!") == 0  # asked, never confirmed
+
+
 async def test_a_second_tap_on_confirm_begins_nothing_more(emulator, wallet):
     people = await residents(emulator, wallet, 2)
     question = await ask(emulator)

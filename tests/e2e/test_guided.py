@@ -215,7 +215,7 @@ async def test_every_step_refuses_bad_input_kindly_and_moves_nothing(emulator, w
     for key in "999":
         await taps.tap(step, key)
     refused = await taps.tap(step, "OK")
-    assert "Not enough money" in refused.text and "Amount: ¥0" in refused.text
+    assert "Not enough money" in refused.text and "Amount: —" in refused.text
     mark = emulator.mark()
     await emulator.send_text("alice", "12.345")
     assert "at most two decimals" in (await emulator.wait_for_message("alice", since=mark)).text
@@ -489,6 +489,51 @@ async def test_cancel_leaves_a_pin_keypad_and_its_keys_then_do_nothing(
         answer = await emulator.wait_for_answer(await emulator.tap(who, card, digit), since=mark)
     assert answer.data.get("show_alert")
     assert await available(wallet, payer) == 100_00 and await available(wallet, BOB) == 0
+    assert handler_errors(caplog) == []
+
+
+LEFT_FOR = {  # who -> their id, the red packet's button, its first step, History, a greeting
+    "alice": (ALICE, "Red packet", "Which kind of red packet?", "History", "hello"),
+    "xiaoming": (XIAOMING, "红包", "发哪种红包", "账单", "你好"),
+}
+
+
+@pytest.mark.parametrize("who", ["alice", "xiaoming"])
+@pytest.mark.parametrize("went_to", ["/start", "History"])
+async def test_going_back_to_the_menu_leaves_the_flow_in_progress(
+    emulator, wallet, caplog, who, went_to
+):
+    telegram_id, packet, asked, history, greeting = LEFT_FOR[who]
+    await fund(wallet, telegram_id, 100_00)
+    welcome = await menu(emulator, who)
+    step = await Taps(emulator, who).tap(welcome, packet)
+    assert asked in step.text
+    mark = emulator.mark()
+    await emulator.send_text(who, "/help")  # a command typed meanwhile leaves it be
+    await emulator.wait_for_message(who, since=mark)
+    assert (await wallet.guides.current(telegram_id)).step == "kind"
+
+    mark = emulator.mark()
+    if went_to == "/start":
+        await emulator.send_text(who, "/start")
+        shown = await emulator.wait_for_message(who, since=mark)
+        assert shown.reply_markup == welcome.reply_markup  # the menu, as before the flow
+    else:
+        await emulator.wait_for_answer(await emulator.tap(who, welcome, history), since=mark)
+        shown = await emulator.wait_for_message(who, since=mark)
+        assert "¥100.00" in shown.text  # the page of History
+    left = await emulator.wait_for_edit(step, since=mark)  # quietly: an edit, no message
+    assert asked not in left.text and not left.buttons()
+    assert await wallet.guides.current(telegram_id) is None
+
+    mark = emulator.mark()
+    await emulator.send_text(who, greeting)
+    told = await emulator.wait_for_message(who, since=mark)
+    assert "/start" in told.text and not told.buttons()  # no step took it
+    await emulator.send_text(who, "/balance")  # anything the bot says after it comes later
+    await emulator.wait_for_message(who, since=emulator.mark())
+    said = [e.text or "" for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert not [text for text in said if asked in text]
     assert handler_errors(caplog) == []
 
 

@@ -224,7 +224,7 @@ async def test_one_transfer_in_full_for_its_parties_only(emulator, wallet):
     missing = await ask(emulator, "alice", "/history 987654")
     assert (
         refused.text
-        == f"There is no transfer #{others.id} in your history. Send /history to see your list."
+        == f"There is no transaction #{others.id} in your history. Send /history to see your list."
     )
     assert missing.text == refused.text.replace(str(others.id), "987654")
     assert "Bob" not in refused.text and "王芳" not in refused.text
@@ -233,11 +233,11 @@ async def test_one_transfer_in_full_for_its_parties_only(emulator, wallet):
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ("/history abc", "is not a transfer number"),
-        ("/history 0", "is not a transfer number"),
-        ("/history -3", "is not a transfer number"),
-        ("/history 1.5", "is not a transfer number"),
-        ("/history 99999999999999999999999", "is not a transfer number"),
+        ("/history abc", "is not a transaction number"),
+        ("/history 0", "is not a transaction number"),
+        ("/history -3", "is not a transaction number"),
+        ("/history 1.5", "is not a transaction number"),
+        ("/history 99999999999999999999999", "is not a transaction number"),
         ("/statement 2026-13", "is not a month between 2000-01 and"),
         ("/statement 26-01", "Write it as YYYY-MM"),
         ("/statement 2999-01", "has not come yet"),

@@ -424,7 +424,7 @@ async def test_a_bad_refund_is_answered_with_its_reason_before_the_pin_is_asked_
 ):
     await make_shop(emulator, wallet)  # 王芳 has set no PIN yet
     cases = [
-        ("/merchant_refund 1 abc", "“abc”不是金额"),
+        ("/merchant_refund 1 abc", "「abc」不是金额"),
         ("/merchant_refund 1 0", "金额必须大于 ¥0.00"),
         ("/merchant_refund 1 -2", "金额不能是负数"),
         ("/merchant_refund 999", "你的店铺没有编号为 #999 的付款"),

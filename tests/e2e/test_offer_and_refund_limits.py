@@ -48,7 +48,7 @@ async def test_points_redeem_a_campaign_only_up_to_its_per_person_limit(emulator
     mark = emulator.mark()
     await emulator.send_text("xiaoming", "/points")
     second = await emulator.wait_for_message("xiaoming", text="积分", since=mark)
-    assert "5 积分：“Tea”" in first.text and first.buttons()
+    assert "5 积分：「Tea」" in first.text and first.buttons()
     redeemed = await emulator.tap("xiaoming", first, "兑换 Tea（5）")
     await emulator.wait_for_answer(redeemed)
     await emulator.wait_for_message("xiaoming", text="已用 5 积分兑换")
@@ -61,7 +61,7 @@ async def test_points_redeem_a_campaign_only_up_to_its_per_person_limit(emulator
 
     await emulator.send_text("xiaoming", "/points")
     shown = await emulator.wait_for_message("xiaoming", text="积分", since=mark)
-    assert "“Tea”" not in shown.text and not shown.buttons()  # no longer offered
+    assert "「Tea」" not in shown.text and not shown.buttons()  # no longer offered
     assert (await wallet.offers.points(XIAOMING)).balance == 20 - 5  # spent once
     assert [h.campaign.id for h in await wallet.offers.coupons(XIAOMING)] == [tea.id]
     assert errors(caplog) == []

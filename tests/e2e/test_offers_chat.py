@@ -236,7 +236,7 @@ async def test_points_accrue_from_a_merchant_payment_and_redeem_once(emulator, w
     await emulator.send_text("xiaoming", "/points")
     shown = await emulator.wait_for_message("xiaoming", text="积分")
     assert "⭐ 积分：150" in shown.text and "等级：普通（近 12 个月 150 积分）" in shown.text
-    assert "再得 850 积分升级为银卡" in shown.text and "100 积分：“Tea”" in shown.text
+    assert "再得 850 积分升级为银卡" in shown.text and "100 积分：「Tea」" in shown.text
     redeemed = await emulator.tap("xiaoming", shown, "兑换 Tea（100）")
     await emulator.wait_for_answer(redeemed)
     await emulator.wait_for_message("xiaoming", text="已用 100 积分兑换")

@@ -397,7 +397,7 @@ async def test_a_copy_of_the_packet_outside_its_group_cannot_be_grabbed(emulator
 async def test_a_count_in_other_digits_is_refused_clearly(emulator, wallet, alice):
     await emulator.send_text("alice", "/hb 5 ᧚", emulator.group)  # a digit to Unicode only
     reply = await emulator.wait_for_message(emulator.group)
-    assert '"᧚" is not a number of shares: write a number from 1 to 100.' in reply.text
+    assert "“᧚” is not a number of shares: write a number from 1 to 100." in reply.text
     assert await available(wallet, ALICE) == 300_00
 
 

@@ -32,7 +32,7 @@ ENGLISH = {
 }
 CHINESE = {
     "usage": "输入金额和个数：20 5 祝福语",
-    "not_amount": "“abc”不是金额。请写成 12 或 12.50 这样。",
+    "not_amount": "「abc」不是金额。请写成 12 或 12.50 这样。",
     "confirm": "确认",
     "cancelled": "✖ 已取消进行中的操作，没有付款，也没有任何改动。",
     "not_sent": "🧧 这个红包没有发出。",

@@ -110,12 +110,12 @@ async def test_bad_input_is_answered_and_moves_nothing(emulator, wallet):
     topup_id = payment.id - 1
     cases = {
         "/refund": "Which payment?",
-        "/refund abc": "“abc” is not a transfer number",
-        f"/refund {payment.id} 0": "/refund <transfer number>",
-        f"/refund {payment.id} -5": "/refund <transfer number>",
-        f"/refund {payment.id} 1.234": "/refund <transfer number>",
-        f"/refund {payment.id} 100.01": "Only ¥100.00 of transfer",
-        "/refund 99999": "There is no transfer #99999.",
+        "/refund abc": "“abc” is not a transaction number",
+        f"/refund {payment.id} 0": "/refund <transaction number>",
+        f"/refund {payment.id} -5": "/refund <transaction number>",
+        f"/refund {payment.id} 1.234": "/refund <transaction number>",
+        f"/refund {payment.id} 100.01": "Only ¥100.00 of transaction",
+        "/refund 99999": "There is no transaction #99999.",
         f"/refund {topup_id}": f"Transaction #{topup_id} (Top-up) cannot be refunded",
     }
     for text, expected in cases.items():

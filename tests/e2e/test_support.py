@@ -40,7 +40,7 @@ async def test_a_ticket_goes_to_the_admin_is_answered_continued_and_closed(
     assert told.text.splitlines() == [
         "🎫 #1 Ticket from Bob (id 100004):",
         "My top-up of ¥50 shows twice",
-        "Their latest transfers:",
+        "Their latest transactions:",
         f"#{told.text.split('#')[2].split()[0]} +¥50.00 "
         + told.text.splitlines()[3].split(" ", 2)[2],
     ]
@@ -146,7 +146,7 @@ async def test_the_menu_support_button_asks_and_the_reply_opens_a_ticket(emulato
     opened = await emulator.wait_for_message("bob", since=mark)
     assert opened.text.startswith("🎫 #1 Your ticket is open.")
     told = await emulator.wait_for_message("alice", since=mark)
-    assert "They have no transfers yet." in told.text
+    assert "They have no transactions yet." in told.text
     ticket = await wallet.support.get(1)
     assert ticket.text == "I forgot my PIN" and ticket.attached == ()
 
@@ -162,9 +162,9 @@ async def test_a_dispute_is_opened_from_a_history_line_once(emulator, wallet, ca
     mark = emulator.mark()
     await emulator.tap("bob", detail, "Dispute")
     opened = await emulator.wait_for_message("bob", since=mark)
-    assert opened.text.startswith(f"🎫 #1 Your dispute of transfer #{line.transfer_id} is open.")
+    assert opened.text.startswith(f"🎫 #1 Your dispute of transaction #{line.transfer_id} is open.")
     told = await emulator.wait_for_message("alice", since=mark)
-    assert told.text.startswith(f"🎫 #1 Dispute of transfer #{line.transfer_id} from Bob")
+    assert told.text.startswith(f"🎫 #1 Dispute of transaction #{line.transfer_id} from Bob")
     # the reason, as a reply to the confirmation
     await said(emulator, "bob", "I never made this top-up", reply_to=opened)
     assert (await wallet.support.view(1)).thread[0].text == "I never made this top-up"
@@ -172,9 +172,9 @@ async def test_a_dispute_is_opened_from_a_history_line_once(emulator, wallet, ca
     # a second tap, or /dispute of the same transfer: one open dispute per transfer
     mark = emulator.mark()
     answer = await emulator.wait_for_answer(await emulator.tap("bob", detail, "Dispute"))
-    assert answer.text.startswith(f"Transfer #{line.transfer_id} is disputed already")
+    assert answer.text.startswith(f"Transaction #{line.transfer_id} is disputed already")
     refused = await said(emulator, "bob", f"/dispute {line.transfer_id} again")
-    assert refused.text.startswith(f"Transfer #{line.transfer_id} is disputed already")
+    assert refused.text.startswith(f"Transaction #{line.transfer_id} is disputed already")
     assert [t.id for t in await wallet.support.open_tickets()] == [1]
     assert handler_errors(caplog) == []
 
@@ -186,7 +186,8 @@ async def test_someone_elses_transfer_cannot_be_disputed(emulator, wallet):
     refused = await said(emulator, "bob", f"/dispute {line.transfer_id} not mine")
     assert "#" not in refused.text.split()[0] and "dispute" not in refused.text.lower()
     assert refused.text == (
-        f"There is no transfer #{line.transfer_id} in your history. Send /history to see your list."
+        f"There is no transaction #{line.transfer_id} in your history."
+        " Send /history to see your list."
     )
     assert (await said(emulator, "bob", "/dispute 999999")).text == refused.text.replace(
         f"#{line.transfer_id}", "#999999"
@@ -205,7 +206,8 @@ async def test_bad_input_is_answered_plainly(emulator, wallet, caplog):
     assert (await said(emulator, "bob", "/support " + "x" * 1001)).text == (
         "The message is too long: at most 1000 characters. Nothing changed."
     )
-    assert (await said(emulator, "bob", "/dispute")).text.startswith("Write the transfer's number")
+    usage = (await said(emulator, "bob", "/dispute")).text
+    assert usage.startswith("Write the transaction's number")
     assert "abc" in (await said(emulator, "bob", "/dispute abc")).text
     # /support in a group points to the private chat
     group = emulator.group
@@ -283,7 +285,7 @@ async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emula
     mark = emulator.mark()
     answer = await emulator.wait_for_answer(await emulator.tap("alice", told, "Refund"), since=mark)
     assert answer.data["show_alert"] and answer.text.startswith(
-        f"Only ¥0.00 of transfer #{paid.id} is left to refund"
+        f"Only ¥0.00 of transaction #{paid.id} is left to refund"
     )
     # a plain ticket has no Refund button
     mark = emulator.mark()
@@ -302,7 +304,7 @@ async def test_a_top_up_dispute_offers_no_refund_and_a_stale_refund_press_says_w
     mark = emulator.mark()
     await emulator.send_text("bob", f"/dispute {line.transfer_id} I never made this top-up")
     told = await emulator.wait_for_message("alice", since=mark)
-    assert told.text.startswith(f"🎫 #1 Dispute of transfer #{line.transfer_id}")
+    assert told.text.startswith(f"🎫 #1 Dispute of transaction #{line.transfer_id}")
     assert [b["text"] for b in told.buttons()] == ["↩️ Reply", "✅ Close"]
     listed = await said(emulator, "alice", "/tickets")
     assert [b["text"] for b in listed.buttons()] == ["↩️ Reply", "✅ Close"]

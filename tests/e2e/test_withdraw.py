@@ -144,7 +144,7 @@ async def test_an_unverified_user_is_told_to_verify_first(emulator, wallet, gate
             "xiaoming",
             XIAOMING,
             "/withdraw abc",
-            "“abc”不是金额。请写成 12 或 12.50 这样。\n"
+            "「abc」不是金额。请写成 12 或 12.50 这样。\n"
             "请这样写：/withdraw <金额>，例如 /withdraw 100。",
         ),
         ("alice", ALICE, "/withdraw 10", "Please verify your real name first with /verify."),

@@ -1,6 +1,8 @@
 """What residents read, in Chinese and in English, through the real application and the
 emulator: counts in the singular, a tip called a tip, a detail titled by what it is, a
-wrong number of shares named as such, and the group's buttons readable by everyone."""
+number that may be any transaction called a transaction, a wrong number of shares named as
+such, the amount pad blank until a digit is typed, quick picks that read alike everywhere,
+and the group's buttons readable by everyone."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 
 from bot.domain.model import SystemAccount
 from bot.wallet.statements import Month
+from tests.e2e.test_guided import Taps
 from tests.e2e.test_resident_walk import handler_errors
 from tests.e2e.test_send import (
     ALICE,
@@ -83,7 +86,7 @@ async def test_a_packet_of_one_share_says_share_and_its_buttons_read_in_both_lan
 
 
 NOT_A_COUNT = {
-    "en": '"abc" is not a number of shares: write a number from 1 to 100.',
+    "en": "“abc” is not a number of shares: write a number from 1 to 100.",
     "zh": "「abc」不是红包个数：请写 1 到 100 之间的数字。",
 }
 
@@ -169,3 +172,80 @@ async def test_a_detail_is_titled_by_its_kind_or_as_a_transaction(emulator, wall
     lines = shown.text.splitlines()
     assert lines[0] == other_title.format(packet.id)
     assert kind_line in lines
+
+
+# language: no such number, not a number, the dispute opened, opened twice
+ANY_TRANSACTION = {
+    "en": (
+        "There is no transaction #{} in your history. Send /history to see your list.",
+        "“abc” is not a transaction number. Send /history for your list, or /history 42 for "
+        "transaction #42.",
+        "🎫 #1 Your dispute of transaction #{} is open.",
+        "Transaction #{} is disputed already, in ticket #1.",
+    ),
+    "zh": (
+        "你的收支明细中没有交易 #{}。发送 /history 查看列表。",
+        "「abc」不是交易编号。发送 /history 查看列表，或 /history 42 查看交易 #42。",
+        "🎫 #1 你对交易 #{} 的争议已提交",
+        "交易 #{} 已在工单 #1 中提出争议。",
+    ),
+}
+
+
+async def test_a_number_that_may_be_any_transaction_is_called_a_transaction(
+    emulator, wallet, language, caplog
+):
+    who, who_id, _, _ = PEOPLE[language]
+    missing, not_a_number, opened, twice = ANY_TRANSACTION[language]
+    mine = (await wallet.users.seen(PROFILES[who_id])).account_id
+    external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    topup = await wallet.ledger.transfer("topup-1", external, mine, 20_00, "topup")
+    await start_private(emulator, "alice")  # the admin, told of disputes in English
+    await start_private(emulator, who)
+
+    async def answer(command: str, part: str):
+        mark = emulator.mark()
+        await emulator.send_text(who, command)
+        return (await emulator.wait_for_message(who, text=part, since=mark)).text
+
+    unknown = topup.id + 1000
+    assert await answer(f"/history {unknown}", f"#{unknown}") == missing.format(unknown)
+    assert await answer("/history abc", "abc") == not_a_number
+    mark = emulator.mark()
+    dispute = await answer(f"/dispute {topup.id} it never arrived", opened.format(topup.id))
+    assert dispute.startswith(opened.format(topup.id))  # a top-up, disputed as a transaction
+    admins = await emulator.wait_for_message("alice", text="🎫 #1 Dispute", since=mark)
+    assert admins.text.startswith(f"🎫 #1 Dispute of transaction #{topup.id} from ")
+    again = await answer(f"/dispute {topup.id}", f"#{topup.id}")
+    assert again.startswith(twice.format(topup.id))
+    assert handler_errors(caplog) == []
+
+
+# language: the Request button, the pad's amount line before a key / after "1", "2", "."
+AMOUNT_PAD = {
+    "en": ("Request", "Amount: —", "Amount: ¥12."),
+    "zh": ("收款码", "金额：—", "金额：¥12."),
+}
+QUICK_PICKS = ["¥10", "¥20", "¥50", "¥100"]  # as /topup's presets (tests/e2e/test_topup.py)
+
+
+async def test_the_amount_pad_is_blank_until_a_key_and_its_quick_picks_read_as_top_ups_do(
+    emulator, wallet, language, caplog
+):
+    who, _, _, _ = PEOPLE[language]
+    button, blank, typed = AMOUNT_PAD[language]
+    await emulator.send_text(who, "/start")
+    welcome = await emulator.wait_for_message(who)
+    taps = Taps(emulator, who)
+    step = await taps.tap(welcome, button)
+    lines = step.text.splitlines()
+    assert blank in lines and "¥0" not in step.text  # nothing typed is not an amount of ¥0
+    assert [b["text"] for b in step.buttons()[:4]] == QUICK_PICKS
+    for key in ("1", "2", "."):
+        shown = await taps.tap(step, key)
+    assert typed in shown.text.splitlines()  # shown as typed while typing
+    shown = await taps.tap(step, "⌫")
+    shown = await taps.tap(step, "⌫")
+    shown = await taps.tap(step, "⌫")
+    assert blank in shown.text.splitlines()  # everything deleted: blank again
+    assert handler_errors(caplog) == []

@@ -1,5 +1,7 @@
 """Both catalogs say the same things, with the same placeholders."""
 
+import re
+
 import pytest
 
 from bot.domain import errors, security_errors
@@ -27,7 +29,13 @@ PLURALS = sorted(key for key, message in catalog("en").items() if isinstance(mes
 
 
 def test_counted_messages_are_plural_entries_in_both_languages():
-    assert {"redpacket.card.random", "statement.csv_caption", "voucher.issued"} <= set(PLURALS)
+    counted = {
+        "redpacket.card.random",
+        "statement.csv_caption",
+        "voucher.issued",
+        "broadcast.length",
+    }
+    assert counted <= set(PLURALS)
     for key in PLURALS:
         assert len(catalog("en")[key]) == 2  # one, other
         assert isinstance(catalog("zh")[key], tuple) and len(catalog("zh")[key]) == 1
@@ -43,6 +51,14 @@ def test_no_english_message_says_s_in_brackets():
     for key, message in catalog("en").items():
         texts = (message,) if isinstance(message, str) else message
         assert not any("(s)" in text for text in texts), key
+
+
+def test_chinese_quotes_what_people_wrote_in_corner_brackets():
+    """「…」 around a greeting, a memo or a mistyped word, as on the red packet's card."""
+    for key, message in catalog("zh").items():
+        texts = (message,) if isinstance(message, str) else message
+        assert not any(re.search(r"“\{\w+\}”", text) for text in texts), key
+    assert translate("zh", "transfer_id_invalid", text="abc").startswith("「abc」不是交易编号")
 
 
 def test_the_plural_form_follows_the_count():

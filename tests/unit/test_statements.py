@@ -200,7 +200,7 @@ def test_the_csv_has_a_bom_a_header_and_one_exact_row_per_transfer():
 
     assert data.startswith(BOM.encode("utf-8"))
     assert data.decode("utf-8") == BOM + (
-        "Time (Beijing),Transfer,Kind,Counterparty,Amount (CNY),Memo,Balance after (CNY)\r\n"
+        "Time (Beijing),Transaction,Kind,Counterparty,Amount (CNY),Memo,Balance after (CNY)\r\n"
         "2026-01-01 00:00:05,7,Top-up,Bank / payment gateway,100.00,,102.50\r\n"
         "2026-01-05 09:30:00,9,Transfer,王芳,-12.34,午饭 lunch,90.16\r\n"
         "2026-01-18 20:00:00,12,Red packet,Red packet pool,-20.00,,70.16\r\n"
