@@ -215,7 +215,7 @@ class Load:
         except TimeoutError:
             self.tally.unanswered += 1
             return
-        if not (edit.text or "").startswith(("✅ Sent", "🧧 Your red packet")):
+        if not (edit.text or "").startswith(("✅ Sent", "✅ Tipped", "🧧 Your red packet")):
             self.tally.refused.append(edit.text or "")
         elif reply_to is not None:
             self.tally.tips += 1
