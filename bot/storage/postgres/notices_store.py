@@ -29,42 +29,35 @@ def _row_to_notice(row: Sequence) -> Notice:
     )
 
 
-async def add_notices(conn: asyncpg.Connection, now: int, notices: Sequence[NewNotice]) -> int:
-    """Write each notice whose key is new (inside the caller's transaction); how many."""
+async def add_notices(
+    conn: asyncpg.Connection, now: int, notices: Sequence[NewNotice], *, blocked: bool = False
+) -> int:
+    """Write each notice whose key is new (inside the caller's transaction), pending, or
+    with ``blocked`` already closed so (a message refused before it was a notice); how many."""
+    state, attempts, sent_at = ("blocked", 1, now) if blocked else ("pending", 0, None)
     added = 0
     for notice in notices:
         status = await conn.execute(
-            "INSERT INTO notices (key, telegram_id, kind, params, due_at, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (key) DO NOTHING",
-            notice.key,
-            notice.telegram_id,
-            notice.kind,
-            json.dumps(notice.params, sort_keys=True),
-            now,
-        )
-        added += int(status.rsplit(" ", 1)[-1])
-    return added
-
-
-async def _add(conn: asyncpg.Connection, clock: Callable[[], int], notices) -> int:
-    return await add_notices(conn, clock(), notices)
-
-
-async def _add_blocked(conn: asyncpg.Connection, clock: Callable[[], int], notices) -> int:
-    now, added = clock(), 0
-    for notice in notices:
-        status = await conn.execute(
             "INSERT INTO notices (key, telegram_id, kind, params, state, attempts, due_at,"
-            " created_at, sent_at) VALUES ($1, $2, $3, $4, 'blocked', 1, $5, $5, $5)"
+            " created_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)"
             " ON CONFLICT (key) DO NOTHING",
             notice.key,
             notice.telegram_id,
             notice.kind,
             json.dumps(notice.params, sort_keys=True),
+            state,
+            attempts,
             now,
+            sent_at,
         )
         added += int(status.rsplit(" ", 1)[-1])
     return added
+
+
+async def _add(
+    conn: asyncpg.Connection, clock: Callable[[], int], notices, blocked: bool = False
+) -> int:
+    return await add_notices(conn, clock(), notices, blocked=blocked)
 
 
 async def _claim_blocked(
@@ -153,7 +146,7 @@ class PgNotices(PgPortStore, NoticeStore):
         return await self._write(_add, self._clock, list(notices))
 
     async def add_blocked(self, notices: Sequence[NewNotice]) -> int:
-        return await self._write(_add_blocked, self._clock, list(notices))
+        return await self._write(_add, self._clock, list(notices), True)
 
     async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
         return await self._write(_claim_blocked, self._clock, telegram_id, since_ms, claim_ms)

@@ -27,40 +27,28 @@ def _row_to_notice(row: Sequence) -> Notice:
     )
 
 
-def add_notices(conn: sqlite3.Connection, now: int, notices: Sequence[NewNotice]) -> int:
-    """Write each notice whose key is new (inside the caller's transaction); how many."""
-    added = 0
-    for notice in notices:
-        added += conn.execute(
-            "INSERT INTO notices (key, telegram_id, kind, params, due_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            (
-                notice.key,
-                notice.telegram_id,
-                notice.kind,
-                json.dumps(notice.params, sort_keys=True),
-                now,
-                now,
-            ),
-        ).rowcount
-    return added
-
-
-def _add_blocked(conn: sqlite3.Connection, now: int, notices: Sequence[NewNotice]) -> int:
+def add_notices(
+    conn: sqlite3.Connection, now: int, notices: Sequence[NewNotice], *, blocked: bool = False
+) -> int:
+    """Write each notice whose key is new (inside the caller's transaction), pending, or
+    with ``blocked`` already closed so (a message refused before it was a notice); how many."""
+    state, attempts, sent_at = ("blocked", 1, now) if blocked else ("pending", 0, None)
     added = 0
     for notice in notices:
         added += conn.execute(
             "INSERT INTO notices (key, telegram_id, kind, params, state, attempts, due_at,"
-            " created_at, sent_at) VALUES (?, ?, ?, ?, 'blocked', 1, ?, ?, ?)"
+            " created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO NOTHING",
             (
                 notice.key,
                 notice.telegram_id,
                 notice.kind,
                 json.dumps(notice.params, sort_keys=True),
+                state,
+                attempts,
                 now,
                 now,
-                now,
+                sent_at,
             ),
         ).rowcount
     return added
@@ -133,8 +121,7 @@ def _record(
         else:
             raise ValueError(f"not a notice's result: {state!r}")
         conn.execute(
-            f"UPDATE notices SET {sql}, claimed_until = NULL"
-            " WHERE id = :id AND state = 'sending'",
+            f"UPDATE notices SET {sql}, claimed_until = NULL WHERE id = :id AND state = 'sending'",
             {
                 "now": now,
                 "max": max_attempts,
@@ -147,12 +134,12 @@ def _record(
 
 class SqliteNotices(PortStore, NoticeStore):
     async def add_notices(self, notices: Sequence[NewNotice]) -> int:
-        return await self._writer.run(
-            lambda conn: add_notices(conn, self._clock(), list(notices))
-        )
+        return await self._writer.run(lambda conn: add_notices(conn, self._clock(), list(notices)))
 
     async def add_blocked(self, notices: Sequence[NewNotice]) -> int:
-        return await self._writer.run(lambda conn: _add_blocked(conn, self._clock(), list(notices)))
+        return await self._writer.run(
+            lambda conn: add_notices(conn, self._clock(), list(notices), blocked=True)
+        )
 
     async def claim_blocked(self, telegram_id: int, since_ms: int, claim_ms: int) -> list[Notice]:
         return await self._writer.run(
