@@ -18,8 +18,10 @@ thousands of cyclic objects wait a little longer to be freed.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["MIDDLE", "OLD", "YOUNG", "tune_collector"]
+__all__ = ["MIDDLE", "OLD", "YOUNG", "as_the_bot_runs", "tune_collector"]
 
 YOUNG = 20_000
 MIDDLE = 20
@@ -33,3 +35,14 @@ def tune_collector() -> tuple[int, int, int]:
     if young:  # 0: collection is off, on purpose; leave it so
         gc.set_threshold(max(young, YOUNG), max(middle, MIDDLE), max(old, OLD))
     return gc.get_threshold()
+
+
+@contextmanager
+def as_the_bot_runs() -> Iterator[tuple[int, int, int]]:
+    """The thresholds of :func:`tune_collector` for a while, the ones before again after:
+    for a bench that measures the wallet core as the bot's process runs it."""
+    saved = gc.get_threshold()
+    try:
+        yield tune_collector()
+    finally:
+        gc.set_threshold(*saved)

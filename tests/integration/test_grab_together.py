@@ -182,7 +182,7 @@ def _comparable(outcome, timeless: bool = False):
     refusal = value.refusal
     grab = value.grab
     if timeless and grab is not None:
-        grab = replace(grab, packet=replace(grab.packet, settled_at=None))
+        grab = grab._replace(packet=replace(grab.packet, settled_at=None))
     return (
         value.user,
         grab,
@@ -314,6 +314,47 @@ async def test_a_run_answers_every_kind_of_refusal_in_order(tmp_path):
     assert answers[1][2][1]["amount"] == answers[0][1].amount
     assert answers[9][0] is not None and answers[9][0].telegram_id == NEWCOMERS[0]
     assert taken == len(drawn)
+
+
+async def test_the_burst_rule_stops_a_grabber_who_reaches_it_within_the_run(tmp_path):
+    """KNOWN[3] grabbed twice in two chats a moment ago; the rule stops the third grab.
+    Grabbing once in the run they cannot reach it; grabbing twice, their second grab is
+    the third: the run reads their history and refuses it, as one by one does."""
+    once = [(0, KNOWN[3], None, CHAT, None), (0, KNOWN[1], None, CHAT, None)]
+    answers, taken, _ = await asyncio.to_thread(asyncio.run, _both(tmp_path, once))
+    assert [r for _, _, r in answers] == [None, None] and taken == 2
+    twice = [(0, KNOWN[3], None, CHAT, None), (1, KNOWN[3], None, CHAT2, None)]
+    answers, taken, _ = await asyncio.to_thread(asyncio.run, _both(tmp_path, twice))
+    assert [None if r is None else r[0] for _, _, r in answers] == [
+        None,
+        "RedPacketGrabBlocked",
+    ]
+    assert taken == 2
+
+
+async def test_a_run_reads_the_history_only_of_grabbers_the_rule_could_stop(tmp_path):
+    """The recent grabs a run reads: none of a grabber too far below the rule's count to
+    reach it in the run (the common case: nothing to read), all of one who could."""
+    store, packet_ids, escrow = await _setup(tmp_path / "history.db")
+    try:
+        account = (await store.users.get_user(KNOWN[3])).account_id
+        ledger = store.redpackets._ledger
+        accounts = {KNOWN[3]: account, KNOWN[1]: (await store.users.get_user(KNOWN[1])).account_id}
+
+        def read(drawn):
+            requests = _requests(packet_ids, escrow, drawn)
+            return store.writer.on_thread(
+                lambda conn: ops._recent_grabs(conn, ledger, requests, accounts)
+            )
+
+        once = [(0, KNOWN[3], None, None, None), (0, KNOWN[1], None, None, None)]
+        assert await read(once) == {}
+        twice = [(0, KNOWN[3], None, None, None), (1, KNOWN[3], None, None, None)]
+        history = await read(twice)
+        assert list(history) == [account]
+        assert sorted(chat for _, chat in history[account]) == sorted([CHAT, CHAT2])
+    finally:
+        await store.close()
 
 
 @asynccontextmanager

@@ -2,7 +2,9 @@
 
 import asyncio
 import sqlite3
+import sys
 import threading
+import time
 
 import pytest
 
@@ -136,6 +138,43 @@ async def test_a_burst_starts_its_first_group_before_the_rest_of_the_burst_has_q
     assert handed and all(handed)
     rows = sqlite3.connect(store.path).execute("SELECT count(*) FROM burst").fetchone()
     assert rows == (3 * size,)
+
+
+async def test_the_writer_thread_begins_a_bursts_first_group_while_the_burst_still_queues(
+    store, monkeypatch
+):
+    """The callers of a burst hand the writer thread the interpreter until it has begun
+    the group the burst filled: its statements run beside the rest of the burst. (With
+    the interpreter's forced switches put off for the test, nothing else would let the
+    thread in before the loop stops queuing.)"""
+    size = store.writer._max_batch
+    began: list[float] = []
+    commit = store.writer._commit
+
+    def timed_commit(batch, tell):
+        began.append(time.perf_counter())
+        return commit(batch, tell)
+
+    monkeypatch.setattr(store.writer, "_commit", timed_commit)
+
+    def op(conn, i):
+        return i
+
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)
+    try:
+        futures = [store.writer.submit(None, op, i) for i in range(20 * size)]  # no await
+        queued = time.perf_counter()
+    finally:
+        sys.setswitchinterval(saved)
+    assert began and began[0] < queued
+    assert await asyncio.gather(*futures) == list(range(20 * size))
+
+
+async def test_a_closed_writer_refuses_a_submission_at_once(store):
+    await store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.writer.submit(None, lambda conn: None)
 
 
 async def test_cancelling_the_writer_while_a_group_a_caller_started_runs_tells_the_truth(store):

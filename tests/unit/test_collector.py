@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from bot.ops.collector import MIDDLE, OLD, YOUNG, tune_collector
+from bot.ops.collector import MIDDLE, OLD, YOUNG, as_the_bot_runs, tune_collector
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +32,16 @@ def test_a_collector_turned_off_stays_off():
     gc.set_threshold(0)
     assert tune_collector()[0] == 0
     assert gc.get_threshold()[0] == 0
+
+
+def test_a_bench_runs_with_the_bots_thresholds_then_puts_back_its_own():
+    gc.set_threshold(700, 10, 10)
+    with as_the_bot_runs() as inside:
+        assert inside == gc.get_threshold() == (YOUNG, MIDDLE, OLD)
+    assert gc.get_threshold() == (700, 10, 10)
+    with pytest.raises(RuntimeError), as_the_bot_runs():
+        raise RuntimeError("a bench that fails")
+    assert gc.get_threshold() == (700, 10, 10)
 
 
 def test_building_the_application_tunes_the_collector(tmp_path):

@@ -27,6 +27,7 @@ from bot.domain.errors import (
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import (
+    UNKNOWN_CHAT,
     Expiry,
     Grab,
     GrabAttempt,
@@ -318,18 +319,7 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
         users.upsert(conn, r.profile, r.currency, False) if r.profile is not None else None
         for r in requests
     ]
-    since = ledger.clock() - max(r.check.window_ms for r in requests)
-    recent: dict[int, list[RecentGrab]] = {}
-    ids = list(set(accounts.values()))
-    if ids:
-        for account, created_at, ref in conn.execute(
-            "SELECT t.credit_account_id, t.created_at, t.ref FROM transfers AS t"
-            f" WHERE t.credit_account_id IN ({_in(ids)})"
-            f" AND t.kind = '{TransferKind.RED_PACKET_GRAB}'"
-            " AND t.flag = 'posted' AND t.created_at > ?",  # (the rule counts; order is moot)
-            [*ids, since],
-        ):
-            recent.setdefault(account, []).append(_recent_grab((created_at, grab_chat_id(ref))))
+    recent = _recent_grabs(conn, ledger, requests, accounts)
     outcomes: list[object] = []  # a refusal, or what a grab needs once its money moved
     moves: list[tuple[str, tuple[TransferSpec]]] = []
     for request, user in zip(requests, registered, strict=True):
@@ -366,6 +356,48 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
     return results
 
 
+_RECENT_GRABS = (
+    "SELECT t.credit_account_id, t.created_at, t.ref FROM transfers AS t"
+    " WHERE t.credit_account_id IN ("
+    "  SELECT g.credit_account_id FROM transfers AS g"
+    "  WHERE g.credit_account_id IN ({ids})"
+    f" AND g.kind = '{TransferKind.RED_PACKET_GRAB}' AND g.created_at > ?"  # (the index alone:
+    "  GROUP BY g.credit_account_id HAVING count(*) >= ?)"  # a count of all, posted or not)
+    f" AND t.kind = '{TransferKind.RED_PACKET_GRAB}'"
+    " AND t.flag = 'posted' AND t.created_at > ?"  # (the rule counts; order is moot)
+)
+
+
+def _recent_grabs(
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    requests: list[GrabRequest],
+    accounts: dict[int, int],
+) -> dict[int, list[RecentGrab]]:
+    """The recent grabs of the run's grabbers that the grab-burst rule could count.
+
+    The rule fires only on a grabber with ``grab_burst_grabs`` earlier grabs in its
+    window; a grabber with fewer than that less their grabs in this run cannot get
+    there within the run, whatever their grabs were, so only the others' rows are read
+    (in a busy group: nobody's, and one entry into SQLite instead of one a row).
+    """
+    ids = list(set(accounts.values()))
+    if not ids:
+        return {}
+    since = ledger.clock() - max(r.check.window_ms for r in requests)
+    per_grabber: dict[int, int] = {}
+    for r in requests:
+        per_grabber[r.user_id] = per_grabber.get(r.user_id, 0) + 1
+    fewest = min(r.check.rules.grab_burst_grabs for r in requests)
+    could_fire = max(0, fewest - max(per_grabber.values()) + 1)
+    recent: dict[int, list[RecentGrab]] = {}
+    for account, created_at, ref in conn.execute(
+        _RECENT_GRABS.format(ids=_in(ids)), [*ids, since, could_fire, since]
+    ):
+        recent.setdefault(account, []).append(_recent_grab((created_at, grab_chat_id(ref))))
+    return recent
+
+
 def _take_in_memory(
     ledger: LedgerOps,
     request: GrabRequest,
@@ -397,7 +429,7 @@ def _take_in_memory(
     key, spec = grab_transfer(packet, request, account, position, amount)
     moves.append((key, (spec,)))
     state.taken[request.user_id] = amount
-    mine.append(_recent_grab((now, grab_chat_id(spec.ref))))
+    mine.append(_recent_grab((now, packet.chat_id or UNKNOWN_CHAT)))  # grab_chat_id(spec.ref)
     state.left -= 1
     remaining = state.left
     if remaining == 0:

@@ -8,7 +8,7 @@ pass over their packets, shares and grabbers instead of one each.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from bot.domain.holds import PasswordFreePayment
 from bot.domain.model import TransferSpec
@@ -50,8 +50,9 @@ class SqliteRedPackets(PortStore, RedPacketStore):
             )
         return await self._writer.run(ops.create_packet, self._ledger, packet, tuple(shares), spec)
 
-    async def grab_red_packet(self, request: GrabRequest) -> GrabAttempt:
-        return await self._writer.run_together(
+    def grab_red_packet(self, request: GrabRequest) -> Awaitable[GrabAttempt]:
+        # the writer's own future, not a coroutine around it: one frame less a tap
+        return self._writer.submit(
             ops.grab_together, ops.grab_share, self._ledger, self._users, request
         )
 

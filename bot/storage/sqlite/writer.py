@@ -12,7 +12,12 @@ the disk: they resume beside an fsync rather than beside statements that need th
 interpreter too (every SQLite step hands it over); never later than ``HOLD_S`` after
 their COMMIT. With nothing queued they are told at once. A burst that fills a group
 while the writer sleeps has that group started by the caller that filled it, so the
-group need not wait until every callback the burst made ready has run.
+group need not wait until every callback the burst made ready has run; that caller
+and the callers after it hand the writer thread the interpreter (``time.sleep(0)``)
+until it has begun the group, whose statements then run beside the rest of the burst
+instead of after it. A caller on the
+busiest path (a grab) may queue with :meth:`GroupCommitWriter.submit` and await the
+future itself.
 
 The whole group runs in one hop to the writer thread. aiosqlite would hop once per
 statement, which costs more than the statements themselves; reads go through a pool of
@@ -35,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +119,7 @@ class GroupCommitWriter:
         # a full group a caller started while the writer was idle: (batch, its run)
         self._early: tuple[list, asyncio.Future] | None = None
         self._idle = False  # the writer's task waits for work (woken or not)
+        self._began = True  # False while a group started early waits for the thread
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="sqlite-writer")
@@ -124,10 +131,18 @@ class GroupCommitWriter:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in the next group; return once it is committed."""
-        return await self.run_together(None, fn, *args)
+        return await self.submit(None, fn, *args)
 
     async def run_together(self, together: Together | None, fn: Callable[..., T], *args: Any) -> T:
         """Like :meth:`run`, letting ``together`` take this operation with its neighbours."""
+        return await self.submit(together, fn, *args)
+
+    def submit(
+        self, together: Together | None, fn: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """Queue the operation of :meth:`run_together`; its answer is the future's, set
+        once its group committed. (A plain call, not a coroutine: a busy caller, a grab
+        say, awaits the future itself, without a frame of the writer's in between.)"""
         if self._closed or self._task is None or self._task.done():
             raise StorageError("the database is closed")
         loop = asyncio.get_running_loop()
@@ -139,10 +154,17 @@ class GroupCommitWriter:
             # Waking the writer's task would put it behind every callback already ready
             # (the rest of the burst), and the group would wait for all of them.
             batch = [queue.popleft() for _ in range(self._max_batch)]
+            self._began = False
             running = loop.run_in_executor(self._executor, self._commit, batch, None)
             self._early = (batch, running)
+        if not self._began:
+            # Hand the writer thread the interpreter until it has begun that group: else
+            # it waits for the lock until the loop has run the rest of the burst (or the
+            # switch interval, 5 ms, is up), while the group's statements, which let go
+            # of the lock, could run beside that work.
+            time.sleep(0)
         self._wake()
-        return await future
+        return future
 
     def _wake(self) -> None:
         waiter, self._waiter = self._waiter, None
@@ -254,6 +276,7 @@ class GroupCommitWriter:
             _deliver(*self._committed.pop(0))
 
     def _commit(self, batch: list, tell: Callable[[], object] | None) -> list[tuple[bool, Any]]:
+        self._began = True  # (on the writer thread)
         try:
             return self._commit_group(batch, tell)
         except BaseException:
