@@ -381,7 +381,7 @@ def grab_transfer(
         account,
         amount,
         TransferKind.RED_PACKET_GRAB,
-        ref=f"chat:{packet.chat_id or 0}",
+        ref=f"chat:{grab_chat(packet)}",
         memo=packet.greeting,
     )
     return f"redpacket:{packet.id}:{position}", spec
@@ -408,6 +408,12 @@ UNKNOWN_CHAT = 0
 
 
 @lru_cache(maxsize=4096)  # a few refs (one a chat) stand behind every grab
+def grab_chat(packet: RedPacket) -> int:
+    """The chat a grab of ``packet`` is counted in (the burst rule's chats): the one it was
+    posted in, or ``UNKNOWN_CHAT``; its grabs' ``ref`` names it (:func:`grab_chat_id`)."""
+    return packet.chat_id or UNKNOWN_CHAT
+
+
 def grab_chat_id(ref: str) -> int:
     """The chat a grab's ``ref`` (``chat:<id>``) names; 0 when it names none."""
     match = _CHAT_REF.fullmatch(ref)

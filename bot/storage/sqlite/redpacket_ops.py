@@ -27,7 +27,6 @@ from bot.domain.errors import (
 from bot.domain.kinds import TransferKind
 from bot.domain.model import TransferSpec
 from bot.domain.redpackets import (
-    UNKNOWN_CHAT,
     Expiry,
     Grab,
     GrabAttempt,
@@ -38,6 +37,7 @@ from bot.domain.redpackets import (
     Share,
     check_burst,
     check_open,
+    grab_chat,
     grab_chat_id,
     grab_transfer,
 )
@@ -429,7 +429,7 @@ def _take_in_memory(
     key, spec = grab_transfer(packet, request, account, position, amount)
     moves.append((key, (spec,)))
     state.taken[request.user_id] = amount
-    mine.append(_recent_grab((now, packet.chat_id or UNKNOWN_CHAT)))  # grab_chat_id(spec.ref)
+    mine.append(_recent_grab((now, grab_chat(packet))))  # what grab_chat_id(spec.ref) reads
     state.left -= 1
     remaining = state.left
     if remaining == 0:
