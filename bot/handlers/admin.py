@@ -25,7 +25,9 @@ SHOWN_PROBLEMS = 10  # an audit's problems listed in the chat; the count says ho
 
 @admin_only
 async def admin_menu(update: Update, context: WalletContext, user, language) -> None:
-    """List the admin commands."""
+    """List the admin commands (in the private chat only)."""
+    if not await admin_in_private(update, context, language):
+        return
     await reply(update, context, translate(language, "help.admin"))
 
 
@@ -99,13 +101,18 @@ async def _set_frozen(update: Update, context: WalletContext, user, language, fr
 
 @admin_only
 async def freeze(update: Update, context: WalletContext, user, language) -> None:
-    """Freeze a wallet: it may receive money but not send any."""
+    """Freeze a wallet: it may receive money but not send any (in the private chat only:
+    whose wallet an admin froze is not the group's business)."""
+    if not await admin_in_private(update, context, language):
+        return
     await _set_frozen(update, context, user, language, True)
 
 
 @admin_only
 async def unfreeze(update: Update, context: WalletContext, user, language) -> None:
-    """Unfreeze a wallet."""
+    """Unfreeze a wallet (in the private chat only)."""
+    if not await admin_in_private(update, context, language):
+        return
     await _set_frozen(update, context, user, language, False)
 
 

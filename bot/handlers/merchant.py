@@ -25,6 +25,7 @@ from bot.handlers import merchant_pay
 from bot.handlers.cards import card_pattern
 from bot.handlers.context import (
     WalletContext,
+    admin_in_private,
     admin_only,
     command,
     error_text,
@@ -55,7 +56,9 @@ def _add_args(args: list[str]) -> tuple[str, str, str] | None:
 
 @admin_only
 async def merchant_add(update: Update, context: WalletContext, user, language) -> None:
-    """Register a person as a merchant (admins only)."""
+    """Register a person as a merchant (admins only, in the private chat)."""
+    if not await admin_in_private(update, context, language):
+        return
     wallet = context.wallet
     parsed = _add_args(list(context.args or []))
     if parsed is None:

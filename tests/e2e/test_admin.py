@@ -75,6 +75,33 @@ async def test_stats_and_audit_asked_in_a_group_point_to_the_private_chat(emulat
     assert (await emulator.wait_for_message("alice")).text.startswith("✅ 核对通过：1 笔转账")
 
 
+async def test_the_menu_freezing_and_merchants_stay_out_of_groups(emulator, wallet):
+    """An admin's /admin, /freeze, /unfreeze and /merchant_add typed in a group do
+    nothing there but point to the private chat, in the admin's language."""
+    await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"))
+    bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
+    pointers = {
+        "en": "Admin information is shown in our private chat only: https://t.me/wallet_sandbox_bot",
+        "zh": "管理信息只在私聊中显示：https://t.me/wallet_sandbox_bot",
+    }
+    mark = emulator.mark()
+    commands = ("/admin", "/freeze @bob", f"/unfreeze {BOB}", "/merchant_add @bob Noodles food")
+    for language, pointer in pointers.items():
+        await wallet.users.set_language(ALICE, language)
+        for typed in commands:
+            since = emulator.mark()
+            await emulator.send_text("alice", typed, emulator.group)
+            answer = await emulator.wait_for_message(emulator.group, since=since)
+            assert answer.text == pointer, (language, typed)
+    await asyncio.sleep(0.2)
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert len(said) == 2 * len(commands)  # nothing else was said, in the group or to Bob
+    assert (await wallet.ledger.account(bob.account_id)).status == "active"
+    assert await wallet.merchants.store.merchant_by_owner(BOB) is None
+    events = [e.event async for e in wallet.store.security.events()]
+    assert "admin.freeze" not in events and "admin.merchant_add" not in events
+
+
 async def test_freeze_stops_sending_and_is_logged(emulator, wallet):
     bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
     external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
