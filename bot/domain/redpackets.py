@@ -407,13 +407,13 @@ def packet_id_of(kind: str, key: str, ref: str) -> str | None:
 UNKNOWN_CHAT = 0
 
 
-@lru_cache(maxsize=4096)  # a few refs (one a chat) stand behind every grab
 def grab_chat(packet: RedPacket) -> int:
     """The chat a grab of ``packet`` is counted in (the burst rule's chats): the one it was
     posted in, or ``UNKNOWN_CHAT``; its grabs' ``ref`` names it (:func:`grab_chat_id`)."""
     return packet.chat_id or UNKNOWN_CHAT
 
 
+@lru_cache(maxsize=4096)  # a few refs (one a chat) stand behind every grab
 def grab_chat_id(ref: str) -> int:
     """The chat a grab's ``ref`` (``chat:<id>``) names; 0 when it names none."""
     match = _CHAT_REF.fullmatch(ref)

@@ -15,9 +15,8 @@ while the writer sleeps has that group started by the caller that filled it, so 
 group need not wait until every callback the burst made ready has run; that caller
 and the callers after it hand the writer thread the interpreter (``time.sleep(0)``)
 until it has begun the group, whose statements then run beside the rest of the burst
-instead of after it. A caller on the
-busiest path (a grab) may queue with :meth:`GroupCommitWriter.submit` and await the
-future itself.
+instead of after it. A caller on the busiest path (a grab) may queue with
+:meth:`GroupCommitWriter.submit` and await the future itself.
 
 The whole group runs in one hop to the writer thread. aiosqlite would hop once per
 statement, which costs more than the statements themselves; reads go through a pool of
