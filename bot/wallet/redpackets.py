@@ -322,7 +322,7 @@ class RedPackets:
                     "recipient_id": None,
                 },
             )
-        if isinstance(refused, RedPacketExhausted) or (attempt.grab and attempt.grab.finished):
+        if isinstance(refused, RedPacketExhausted):
             self._remember_finished(packet_id)
         if refused is not None:
             raise refused
@@ -330,8 +330,10 @@ class RedPackets:
 
     def _remember_finished(self, packet_id: str) -> None:
         """Keep a finished packet's grabbers in memory: it never changes again, so the
-        taps that keep coming are answered without a write. Loaded once per packet, in
-        the background: nobody's answer waits for it."""
+        taps that keep coming are answered without a write. Loaded once per packet, on
+        its first tap that came too late (the store answered that one), in the
+        background: nobody's answer waits for it, and a packet nobody taps once it is
+        finished (a busy minute's other packets) costs no reads."""
         if packet_id in self._finished or packet_id in self._loading:
             return
         loading = asyncio.ensure_future(self._load_finished(packet_id))

@@ -414,7 +414,13 @@ async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_
         await red.grab(packet.id, _profile(KNOWN[1]), place=here)
         late = _profile(KNOWN[2])
         await users.seen(late)
-        await _remembered(red, packet.id)
+        await asyncio.sleep(0.05)
+        assert packet.id not in red._finished  # finishing it read nothing
+        writes = store.writer.operations
+        with pytest.raises(RedPacketExhausted):  # the first late tap: the store answers
+            await red.grab(packet.id, late, place=here)
+        assert store.writer.operations == writes + 1
+        await _remembered(red, packet.id)  # and from then on, memory
 
         writes = store.writer.operations
         with pytest.raises(RedPacketAlreadyGrabbed) as again:
@@ -441,6 +447,8 @@ async def test_answers_from_memory_are_the_stores_answers(tmp_path):
         for winner in KNOWN[:2]:
             await red.grab(packet.id, _profile(winner), place=TapPlace(CHAT, None))
         await users.seen(_profile(KNOWN[2]))
+        with pytest.raises(RedPacketExhausted):  # a late tap has it remembered
+            await red.grab(packet.id, _profile(KNOWN[2]), place=TapPlace(CHAT, None))
         await _remembered(red, packet.id)
         places = [None, TapPlace(CHAT, None), TapPlace(CHAT2, None), TapPlace(None, "inline")]
         writes = store.writer.operations
@@ -457,7 +465,7 @@ async def test_answers_from_memory_are_the_stores_answers(tmp_path):
         assert store.writer.operations == writes + 8  # the store's answers, not memory's
 
 
-async def test_the_last_grab_is_answered_even_when_remembering_the_packet_fails(
+async def test_late_taps_are_answered_even_when_remembering_the_packet_fails(
     tmp_path, monkeypatch
 ):
     async with _one_packet(tmp_path / "last.db", "equal", "1", 1) as world:
@@ -469,6 +477,8 @@ async def test_the_last_grab_is_answered_even_when_remembering_the_packet_fails(
         monkeypatch.setattr(store.redpackets, "red_packet_shares", broken)
         grab = await red.grab(packet.id, _profile(KNOWN[0]), place=TapPlace(CHAT, None))
         assert grab.finished and grab.amount == 1_00
+        with pytest.raises(RedPacketExhausted):  # the first late tap: the store answers
+            await red.grab(packet.id, _profile(KNOWN[1]), place=TapPlace(CHAT, None))
         await asyncio.sleep(0.05)  # the failed load in the background leaves nothing behind
         assert packet.id not in red._finished and not red._loading
         with pytest.raises(RedPacketExhausted):  # the store answers instead
