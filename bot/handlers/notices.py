@@ -28,6 +28,8 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.domain.notices import UNREACHED, Notice, NoticeState
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.outbox import Told, tell
+from bot.i18n import translate
+from bot.render.labels import short_time
 
 __all__ = ["catch_up", "deliver", "handlers", "launch", "renders", "schedule", "send_one", "stop"]
 
@@ -73,8 +75,12 @@ def deliver(application: Application) -> Callable[[Notice], Awaitable[NoticeStat
 
 @renders(UNREACHED)
 async def unreached_notice(wallet: Wallet, language: str, params: dict) -> str:
-    """A message refused then: its text, as it was made for the person."""
-    return params["text"]
+    """A message refused then: its text, as it was made for the person, under the time
+    it was meant for them (what it quotes, a balance say, was true then, not now)."""
+    if "at" not in params:  # kept before the time was
+        return params["text"]
+    when = translate(language, "notices.caught_up", at=short_time(params["at"]))
+    return f"{when}\n{params['text']}"
 
 
 async def catch_up(update: Update, context: WalletContext) -> None:

@@ -70,7 +70,8 @@ class Notices:
         """Keep a message Telegram refused with a 403 (closed ``blocked``), to be sent
         when the person opens the chat (:meth:`redeliver`)."""
         key = f"{UNREACHED}:{uuid.uuid4().hex}"
-        await self.store.add_blocked([NewNotice(key, telegram_id, UNREACHED, {"text": text})])
+        params = {"text": text, "at": self.store.now_ms()}  # when it was meant for them
+        await self.store.add_blocked([NewNotice(key, telegram_id, UNREACHED, params)])
 
     async def redeliver(self, telegram_id: int, deliver: Deliver) -> list[NoticeState]:
         """The person opened the chat: send, one after the other and oldest first, what

@@ -34,24 +34,26 @@ def said_to(emulator, user: str, since: int) -> list[str]:
 
 @pytest.mark.both_back_ends
 @pytest.mark.parametrize(
-    ("payee", "payee_id", "welcome", "told"),
+    ("payee", "payee_id", "welcome", "then", "told"),
     [
         (
             "bob",
             100_004,
             "Welcome to the community wallet, Bob!",
+            " (Beijing time), before you had opened this chat:",
             "💰 Alice tipped you ¥5.00. Your balance: ¥5.00\nMemo: thanks!",
         ),
         (
             "xiaoming",
             100_001,
             "欢迎使用社区钱包，小明！",
+            "（北京时间），你打开本对话之前的消息：",
             "💰 Alice 打赏了你 ¥5.00。你的余额：¥5.00\n备注：thanks!",
         ),
     ],
 )
 async def test_a_tip_before_the_chat_was_opened_is_told_after_the_first_welcome_once(
-    emulator, wallet, payee, payee_id, welcome, told
+    emulator, wallet, payee, payee_id, welcome, then, told
 ):
     await fund(wallet, 100_002, 50_00)
     await start_private(emulator, "alice")
@@ -64,7 +66,9 @@ async def test_a_tip_before_the_chat_was_opened_is_told_after_the_first_welcome_
     await emulator.wait_for_message(payee, since=mark, text=told.split("\n")[0])
     first, second = said_to(emulator, payee, mark)
     assert first.startswith(welcome) and "¥5.00" in first
-    assert second == told
+    # under the time it was meant for them: the balance it quotes was true then
+    when, text = second.split("\n", 1)
+    assert when.startswith("📬 ") and when.endswith(then) and text == told
 
     mark = emulator.mark()
     await emulator.send_text(payee, "/start")
@@ -88,7 +92,7 @@ async def test_several_missed_messages_come_in_order_and_one_start_of_many_sends
         await emulator.send_text("bob", "/start")
     await emulator.send_text("bob", "/balance")
     await emulator.wait_for_message("bob", since=mark, text="余额 Balance: ¥6.00")
-    told = [t for t in said_to(emulator, "bob", mark) if "tipped you" in t]
+    told = [t.split("\n", 1)[1] for t in said_to(emulator, "bob", mark) if "tipped you" in t]
     assert told == [
         "💰 Alice tipped you ¥1.00. Your balance: ¥1.00",
         "💰 Alice tipped you ¥2.00. Your balance: ¥3.00",
@@ -112,6 +116,6 @@ async def test_what_came_while_the_bot_was_blocked_is_told_when_the_chat_is_star
     mark = emulator.mark()
     await emulator.send_text("bob", "/start")  # Telegram's Restart after unblocking
     await emulator.wait_for_message("bob", since=mark, text="sent you")
-    assert said_to(emulator, "bob", mark)[1:] == [
-        "💰 Alice sent you ¥3.00. Your balance: ¥3.00\nMemo: rent"
-    ]
+    ((when, text),) = [t.split("\n", 1) for t in said_to(emulator, "bob", mark)[1:]]
+    assert when.endswith("before you had opened this chat:")
+    assert text == "💰 Alice sent you ¥3.00. Your balance: ¥3.00\nMemo: rent"
