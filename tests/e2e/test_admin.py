@@ -46,7 +46,7 @@ async def test_stats_and_audit_report_the_ledger(emulator, wallet):
     await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo)  # the chart
     await emulator.send_text("alice", "/audit")
     assert (await emulator.wait_for_message("alice")).text.startswith(
-        "✅ Audit passed: every transfer (1) and security event ("
+        "✅ Audit passed: every ledger entry (1) and security event ("
     )
 
 
@@ -72,7 +72,7 @@ async def test_stats_and_audit_asked_in_a_group_point_to_the_private_chat(emulat
     assert len(said) == 4 and all("¥" not in (e.text or "") for e in said)
     assert not any(e.message.photo for e in said)
     await emulator.send_text("alice", "/audit")  # in private they are shown
-    assert (await emulator.wait_for_message("alice")).text.startswith("✅ 核对通过：1 笔转账")
+    assert (await emulator.wait_for_message("alice")).text.startswith("✅ 核对通过：1 笔账目")
 
 
 async def test_the_menu_freezing_and_merchants_stay_out_of_groups(emulator, wallet):
@@ -197,7 +197,7 @@ async def test_a_failed_audit_lists_what_was_tampered_with(emulator, wallet, set
     await emulator.send_text("alice", "/audit")
     lines = (await emulator.wait_for_message("alice")).text.splitlines()
     assert lines[0].startswith("❌ Audit FAILED with ")
-    assert lines[0].endswith("(transfers checked: 1, security events: 0):")
+    assert lines[0].endswith("(ledger entries checked: 1, security events: 0):")
     assert lines[1].startswith("• transfer 1: hash does not match")
     assert len(lines) == 1 + int(lines[0].split()[4])  # every problem listed (fewer than 10)
 
