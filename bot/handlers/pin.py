@@ -11,6 +11,7 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
+from bot.domain.security_errors import ActionError
 from bot.handlers.context import (
     ID,
     WalletContext,
@@ -113,10 +114,13 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     try:
         view = await pressing
     except (WalletError, ValueError) as refused:
-        if answered:
-            await query.edit_message_text(refusal_text(language, refused))
-        else:
+        if not answered:
             await query.answer(refusal_text(language, refused)[:200], show_alert=True)
+        if answered or not isinstance(refused, (ActionError, ValueError)):
+            # The PIN was taken and what it confirmed was refused (not enough money,
+            # say): the keypad is used up, so the card says why, with no keys left. A
+            # tap on a keypad that is no longer active leaves its card as it is.
+            await query.edit_message_text(refusal_text(language, refused))
         return
     if not answered:
         await query.answer(error_text(language, view.error)[:200] if view.error else None)

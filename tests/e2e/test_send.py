@@ -313,3 +313,26 @@ async def test_not_enough_money_is_told_plainly_and_never_shows_a_balance_in_the
         reply = await emulator.wait_for_message(emulator.group)
         assert words in reply.text and "¥" not in reply.text
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 20_00
+
+
+async def test_a_payment_refused_after_its_pin_says_so_on_its_card_with_no_keys_left(
+    emulator, wallet
+):
+    """Two cards confirmed one after the other with money for one: the second keypad's
+    card becomes the reason, not a keypad whose keys all say "already done"."""
+    await fund(wallet, ALICE, 30_00)
+    await wallet.users.seen(PROFILES[BOB])
+    cards = []
+    for memo in ("first", "second"):
+        await emulator.send_text("alice", f"/send @bob 20 {memo}")
+        cards.append(await emulator.wait_for_message("alice", text=f"Memo: {memo}"))
+    for card in cards:
+        await tap_and_wait(emulator, "alice", card, "Confirm")
+    sent = await enter_pin(emulator, "alice", cards[0])
+    assert sent.text.startswith("✅ Sent ¥20.00 to Bob")
+
+    refused = await enter_pin(emulator, "alice", cards[1])
+    assert refused.text == "Not enough money: you have ¥10.00, this needs ¥20.00."
+    assert not (refused.data.get("reply_markup") or {}).get("inline_keyboard")
+    assert await available(wallet, ALICE) == 10_00
+    assert await available(wallet, BOB) == 20_00
