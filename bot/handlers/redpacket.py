@@ -57,7 +57,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.fallback import unknown_callback
 from bot.handlers.guided import PACKET_LINK
-from bot.handlers.outbox import Told, outbox, reply, tell
+from bot.handlers.outbox import outbox, reply, tell
 from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
 from bot.handlers.redpacket_text import (
     CARD,
@@ -375,20 +375,15 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
         except WalletError:
             continue  # grabbed already, finished, expired: say nothing in the group
         amount = format_fen(grab.amount)
-        told = await tell(
+        await tell(
             context.bot,
             user.telegram_id,
             translate(language, "redpacket.grabbed", amount=amount),
             about=f"a grab of red packet {packet.id}",
         )
-        if told is Told.BLOCKED:  # never opened the private chat: say it in the group
-            await reply(
-                update,
-                context,
-                translate(
-                    language, "redpacket.grabbed_reply", name=user.display_name, amount=amount
-                ),
-            )
+        # Who never opened the private chat (told when they do) finds their share in the
+        # packet's message, which lists an open password packet's grabbers: one edit for
+        # many grabs, where a reply each would queue behind the group's send limit.
         editor(context.application).touch(packet.id)
         return
 

@@ -84,13 +84,14 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
         ),
     ]
     if packet.is_open:
+        if packet.kind is PacketKind.PASSWORD and results.grabs:
+            # a phrase typed in the group gets no pop-up: its grabber finds their share
+            # here (one edit for many grabs), not in a group reply of its own
+            lines.append("")
+            lines += await _grabber_lines(context, language, results)
         return "\n".join(lines)
     lines.append("")
-    for share in results.grabs:
-        name = await name_of(context, share.user_id)
-        lines.append(
-            translate(language, "redpacket.grabber", name=name, amount=format_fen(share.amount))
-        )
+    lines += await _grabber_lines(context, language, results)
     luckiest = results.luckiest
     if luckiest is not None:
         name = await name_of(context, luckiest.user_id)
@@ -107,6 +108,18 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
             )
         )
     return "\n".join(lines)
+
+
+async def _grabber_lines(
+    context: WalletContext, language: str, results: PacketResults
+) -> list[str]:
+    lines = []
+    for share in results.grabs:
+        name = await name_of(context, share.user_id)
+        lines.append(
+            translate(language, "redpacket.grabber", name=name, amount=format_fen(share.amount))
+        )
+    return lines
 
 
 def packet_markup(

@@ -129,12 +129,20 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
     assert not [e for e in said if e.chat_id == emulator.group.id]  # a wrong phrase: silence
     await emulator.send_text("bob", " 芝麻开门 ", emulator.group, reply_to=posted)
-    told = await emulator.wait_for_message(emulator.group, text="Bob grabbed")
-    assert await available(wallet, BOB) == fen_of(told.text) > 0
+    # Bob never opened the private chat: his share shows in the packet's message (an
+    # edit), not in a group reply of its own
+    shown = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "Bob ¥" in e.text
+    )
+    bob = shown.text.split("\n\n", 1)[1]
+    assert await available(wallet, BOB) == fen_of(bob) > 0
+    assert "1/2 grabbed" in shown.text
     await start_private(emulator, "xiaoming")
     await emulator.send_text("xiaoming", "芝麻开门", emulator.group, reply_to=posted)
     dm = await emulator.wait_for_message("xiaoming", text="¥")
-    assert fen_of(told.text) + fen_of(dm.text) == 6_00
+    assert fen_of(bob) + fen_of(dm.text) == 6_00
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert not [e for e in said if e.chat_id == emulator.group.id]  # no reply per grab
 
 
 async def test_a_password_packet_shows_its_phrase_as_typed_and_opens_in_any_case(
@@ -145,8 +153,10 @@ async def test_a_password_packet_shows_its_phrase_as_typed_and_opens_in_any_case
     packet = (await wallet.redpackets.password_packets(emulator.group.id))[0]
     assert packet.password == "Happy New Year"
     await emulator.send_text("bob", "HAPPY new   year", emulator.group, reply_to=posted)
-    told = await emulator.wait_for_message(emulator.group, text="Bob grabbed")
-    assert await available(wallet, BOB) == fen_of(told.text) > 0
+    shown = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "Bob ¥" in e.text
+    )
+    assert await available(wallet, BOB) == fen_of(shown.text.split("Bob ", 1)[1]) > 0
 
 
 @pytest.mark.both_back_ends
