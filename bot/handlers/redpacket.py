@@ -18,7 +18,8 @@ import logging
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
     ChosenInlineResultHandler,
@@ -138,6 +139,24 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     )
 
 
+async def _may_see(context: WalletContext, chat_id: int, telegram_id: int | None) -> bool:
+    """Whether the person is in the group (a packet only for them is grabbed there): no
+    when Telegram says they left, were removed, or are unknown to it; yes when it cannot
+    say now (the packet would go back to the sender at its deadline, as any other)."""
+    if telegram_id is None:
+        return True
+    try:
+        member = await context.bot.get_chat_member(chat_id, telegram_id)
+    except BadRequest:  # "user not found", "participant id invalid"
+        return False
+    except TelegramError:
+        log.warning("could not ask whether %s is in chat %s", telegram_id, chat_id)
+        return True
+    if member.status == ChatMemberStatus.RESTRICTED:
+        return bool(getattr(member, "is_member", True))
+    return member.status not in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+
+
 def _asker(kind: PacketKind):
     async def ask(update: Update, context: WalletContext) -> None:
         """Check a red packet and send its card to the sender's private chat."""
@@ -167,8 +186,14 @@ def _asker(kind: PacketKind):
             markup = InlineKeyboardMarkup([[private]]) if kind is PacketKind.RANDOM else None
             await reply(update, context, translate(language, _USAGE[kind]), reply_markup=markup)
             return
-        action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         recipient = await name_of(context, order.recipient_id)
+        if kind is PacketKind.EXCLUSIVE and not await _may_see(
+            context, update.effective_chat.id, order.recipient_id
+        ):
+            text = translate(language, "redpacket.not_a_member", name=recipient)
+            await reply(update, context, text)
+            return
+        action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         text, markup = card_text(language, order, recipient), card_markup(language, action.id)
         await offer_card(update, context, language, user.telegram_id, text, markup, action.id)
 

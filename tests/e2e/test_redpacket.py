@@ -444,3 +444,33 @@ async def test_a_one_share_packet_ends_saying_it_was_grabbed(emulator, wallet, a
         timeout=10,
     )
     assert final.text.endswith("\n\nBob ¥2.00\nThe red packet was grabbed.")
+
+
+@pytest.mark.parametrize(
+    ("sender", "said"),
+    [
+        ("alice", "Bob is not in this group, so a red packet only for them could not be grabbed"),
+        ("xiaoming", "Bob 不在本群，专属红包在这里无法领取。"),
+    ],
+)
+async def test_a_packet_only_for_someone_who_is_not_in_the_group_is_refused(
+    emulator, wallet, sender, said
+):
+    """Else its money would wait for a person who cannot see it, until the deadline."""
+    await fund(wallet, ALICE, 20_00)
+    await fund(wallet, XIAOMING, 20_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await start_private(emulator, sender)
+    bob = emulator.user("bob").id
+    emulator.group.member_ids.remove(bob)
+    mark = emulator.mark()
+    await emulator.send_text(sender, "/redpacket_for @bob 5 for you", emulator.group)
+    told = await emulator.wait_for_message(emulator.group, since=mark)
+    assert told.text.startswith(said)
+    assert not [e for e in emulator.events[mark:] if e.by_bot and e.chat_id != emulator.group.id]
+    assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 20_00
+
+    emulator.group.member_ids.append(bob)  # back in the group: the card comes
+    await emulator.send_text(sender, "/redpacket_for @bob 5 for you", emulator.group)
+    card = await emulator.wait_for_message(sender)
+    assert "Bob" in card.text and card.buttons()
