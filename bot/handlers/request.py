@@ -15,6 +15,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import (
     InsufficientFunds,
+    PaymentRequestAlreadyPaid,
     PaymentRequestExpired,
     PaymentRequestNotFound,
     WalletError,
@@ -147,12 +148,40 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
         )
         await _show_ended(update, text)
         return
+    except PaymentRequestAlreadyPaid as paid:  # the requester's view says by whom, and when
+        text = await _paid_text(context, language, context.match.group(1), user.telegram_id)
+        if text is None:
+            await query.answer(error_text(language, paid)[:200], show_alert=True)
+            return
+        await query.answer()
+        await _show_ended(update, text)
+        return
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
     await _show_ended(
         update, translate(language, "request.cancelled", amount=format_fen(cancelled.amount))
+    )
+
+
+async def _paid_text(
+    context: WalletContext, language: str, token: str, requester_id: int
+) -> str | None:
+    """How a paid request ended, for its requester: who paid, and when."""
+    try:
+        request = await context.wallet.requests.get(token)
+    except WalletError:
+        return None
+    if request.requester_id != requester_id or request.paid_by is None:
+        return None
+    payer = await context.wallet.users.get(request.paid_by)
+    return translate(
+        language,
+        "request.ended_paid",
+        amount=format_fen(request.amount),
+        name=payer.display_name if payer else str(request.paid_by),
+        paid_at=deadline_time(request.settled_at or request.created_at),
     )
 
 

@@ -94,6 +94,37 @@ async def test_a_request_is_paid_through_its_link_with_the_pin_and_the_requester
     assert (paid.state, paid.paid_by) == ("paid", BOB)
 
 
+@pytest.mark.parametrize(
+    ("requester", "said"),
+    [
+        ("alice", "✅ Bob paid this request of ¥6.00 on {at} (Beijing time). Nothing is left"),
+        ("xiaoming", "✅ Bob 已于 {at}（北京时间）支付了这笔 ¥6.00 的收款，无需取消。"),
+    ],
+)
+async def test_cancel_on_a_paid_request_shows_who_paid_and_when(
+    emulator, wallet, requester, said
+):
+    """The requester's QR message still has its Cancel button once paid: a tap turns it
+    into how the request ended, not the payer's "already paid, no money was sent"."""
+    await fund(wallet, BOB, 50_00)
+    sent, payload = await make_request(emulator, requester, "/request 6")
+    card = await open_card(emulator, "bob", payload)
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    await enter_pin(emulator, "bob", card)
+    paid = await wallet.requests.get(payload.removeprefix("pay_"))
+
+    mark = emulator.mark()
+    query = await emulator.tap(requester, sent, sent.buttons()[0]["text"])
+    answer = await emulator.wait_for_answer(query)
+    assert not answer.data.get("show_alert")
+    ended = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == sent.message_id, since=mark
+    )
+    assert ended.text.startswith(said.format(at=deadline_time(paid.settled_at)))
+    assert not ended.buttons()
+    assert await available(wallet, BOB) == 44_00
+
+
 @pytest.mark.both_back_ends
 async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulator, wallet):
     await fund(wallet, BOB, 50_00)
