@@ -71,6 +71,7 @@ async def test_a_random_packet_is_confirmed_posted_grabbed_and_ends_with_the_res
     ming = await grab(emulator, "xiaoming", posted)
     assert "You grabbed ¥" in bob
     assert "open @wallet_sandbox_bot" in bob  # Bob never opened the bot: a wallet waits
+    assert "new wallet" not in bob  # (nor is it new on his next grab)
     assert fen_of(bob) + fen_of(ming) == 10_00
     assert await available(wallet, BOB) == fen_of(bob)
     assert await available(wallet, XIAOMING) == fen_of(ming)
