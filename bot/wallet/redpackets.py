@@ -92,7 +92,7 @@ def _count(text: str | int, limits: RedPacketLimits) -> int:
     """The number of shares: a whole number from 1 to the limit. Text that is no such
     number ("abc", "2.5") and a number out of range are told apart."""
     text = unicodedata.normalize("NFKC", str(text)).strip()
-    if not (text.isascii() and text.isdigit()):
+    if not text.isdecimal():  # decimal digits of any script, as amounts take them
         shown = text if len(text) <= COUNT_SHOWN else text[: COUNT_SHOWN - 1] + "…"
         raise RedPacketCountNotANumber(text=shown, limit=limits.max_count)
     if not 1 <= int(text) <= limits.max_count:

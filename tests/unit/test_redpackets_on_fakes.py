@@ -66,6 +66,9 @@ async def test_an_order_refuses_what_the_sender_got_wrong(wallet):
 
     equal = await wallet.redpackets.order(alice, PacketKind.EQUAL, "0.5", "４")
     assert (equal.total, equal.count) == (200, 4)
+    # decimal digits of any script, as an amount takes them ("٣" is ¥3 there)
+    arabic = await wallet.redpackets.order(alice, PacketKind.EQUAL, "٠.٥", "٤")
+    assert (arabic.total, arabic.count) == (200, 4)
 
 
 @pytest.mark.parametrize(
