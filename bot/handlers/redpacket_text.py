@@ -83,43 +83,67 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
             total=format_fen(packet.total),
         ),
     ]
-    if packet.is_open:
-        if packet.kind is PacketKind.PASSWORD and results.grabs:
-            # a phrase typed in the group gets no pop-up: its grabber finds their share
-            # here (one edit for many grabs), not in a group reply of its own
-            lines.append("")
-            lines += await _grabber_lines(context, language, results)
+    if packet.is_open and (packet.kind is not PacketKind.PASSWORD or not results.grabs):
         return "\n".join(lines)
-    lines.append("")
-    lines += await _grabber_lines(context, language, results)
+    names = {s.user_id: await name_of(context, s.user_id) for s in results.grabs}
+    if packet.is_open:
+        # a phrase typed in the group gets no pop-up: its grabber finds their share here
+        # (one edit for many grabs), not in a group reply of its own
+        return _fitted(lines, [""], language, results, names, [])
+    end = []
     luckiest = results.luckiest
     if luckiest is not None:
-        name = await name_of(context, luckiest.user_id)
-        lines.append(
+        name = names[luckiest.user_id]
+        end.append(
             translate(language, "redpacket.luckiest", name=name, amount=format_fen(luckiest.amount))
         )
     if results.remaining == 0:
         key = "redpacket.finished_one" if packet.count == 1 else "redpacket.finished"
-        lines.append(translate(language, key, count=packet.count))
+        end.append(translate(language, key, count=packet.count))
     else:
-        lines.append(
+        end.append(
             translate(
                 language, "redpacket.expired", amount=format_fen(results.remaining), name=sender
             )
         )
-    return "\n".join(lines)
+    return _fitted(lines, [""], language, results, names, end)
 
 
-async def _grabber_lines(
-    context: WalletContext, language: str, results: PacketResults
-) -> list[str]:
-    lines = []
-    for share in results.grabs:
-        name = await name_of(context, share.user_id)
-        lines.append(
-            translate(language, "redpacket.grabber", name=name, amount=format_fen(share.amount))
-        )
-    return lines
+# Telegram takes at most 4,096 characters a message: a hundred grabbers with long names
+# would not fit, and the edit showing them would be refused.
+TEXT_LIMIT = 4_000
+_NAME_WIDTHS = (None, 24, 16, 10, 6)  # how far names are cut, until the text fits
+
+
+def _fitted(
+    head: list[str],
+    gap: list[str],
+    language: str,
+    results: PacketResults,
+    names: dict[int, str],
+    end: list[str],
+) -> str:
+    """``head``, a line per grabber and ``end``, the grabbers' names cut as short as it
+    takes for the whole to fit in a message."""
+    text = ""
+    for width in _NAME_WIDTHS:
+        grabbers = [
+            translate(
+                language,
+                "redpacket.grabber",
+                name=_cut(names[share.user_id], width),
+                amount=format_fen(share.amount),
+            )
+            for share in results.grabs
+        ]
+        text = "\n".join([*head, *gap, *grabbers, *end])
+        if len(text) <= TEXT_LIMIT:
+            break
+    return text[:TEXT_LIMIT]
+
+
+def _cut(name: str, width: int | None) -> str:
+    return name if width is None or len(name) <= width else name[: width - 1] + "…"
 
 
 def packet_markup(
