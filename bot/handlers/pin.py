@@ -116,7 +116,7 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     except (WalletError, ValueError) as refused:
         if not answered:
             await query.answer(refusal_text(language, refused)[:200], show_alert=True)
-        if answered or not isinstance(refused, (ActionError, ValueError)):
+        if not isinstance(refused, (ActionError, ValueError)):
             # The PIN was taken and what it confirmed was refused (not enough money,
             # say): the keypad is used up, so the card says why, with no keys left. A
             # tap on a keypad that is no longer active leaves its card as it is.

@@ -106,11 +106,10 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     chat_id = update.effective_chat.id
     topic = topic_of(update.effective_message)  # a forum topic: the packet is posted there
     if kind is PacketKind.EXCLUSIVE:
-        reply = replied_to(update.effective_message)  # not a topic's first message
-        if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
+        author = _replied_author(update.effective_message)  # not a topic's first message
+        if author is not None:
             if not args:
                 return None
-            author = reply.from_user
             recipient = await wallet.users.seen(
                 Profile(
                     author.id, author.username, author.first_name or "", author.language_code or ""
@@ -139,6 +138,17 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     )
 
 
+_NOT_A_MEMBER = ("user not found", "participant_id_invalid", "participant id invalid")
+
+
+def _replied_author(message: Message | None):
+    """The person whose message ``message`` replies to (not a bot's), if any."""
+    reply = replied_to(message) if message is not None else None
+    if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
+        return reply.from_user
+    return None
+
+
 async def _may_see(context: WalletContext, chat_id: int, telegram_id: int | None) -> bool:
     """Whether the person is in the group (a packet only for them is grabbed there): no
     when Telegram says they left, were removed, or are unknown to it; yes when it cannot
@@ -147,8 +157,10 @@ async def _may_see(context: WalletContext, chat_id: int, telegram_id: int | None
         return True
     try:
         member = await context.bot.get_chat_member(chat_id, telegram_id)
-    except BadRequest:  # "user not found", "participant id invalid"
-        return False
+    except BadRequest as exc:
+        # only an answer about the person says no ("user not found"); one about the
+        # chat or the bot's rights ("member list is inaccessible") says nothing
+        return not any(words in str(exc).lower() for words in _NOT_A_MEMBER)
     except TelegramError:
         log.warning("could not ask whether %s is in chat %s", telegram_id, chat_id)
         return True
@@ -187,8 +199,10 @@ def _asker(kind: PacketKind):
             await reply(update, context, translate(language, _USAGE[kind]), reply_markup=markup)
             return
         recipient = await name_of(context, order.recipient_id)
-        if kind is PacketKind.EXCLUSIVE and not await _may_see(
-            context, update.effective_chat.id, order.recipient_id
+        if (
+            kind is PacketKind.EXCLUSIVE
+            and _replied_author(message) is None  # one who wrote here sees the chat
+            and not await _may_see(context, update.effective_chat.id, order.recipient_id)
         ):
             text = translate(language, "redpacket.not_a_member", name=recipient)
             await reply(update, context, text)

@@ -124,8 +124,10 @@ def _fitted(
     end: list[str],
 ) -> str:
     """``head``, a line per grabber and ``end``, the grabbers' names cut as short as it
-    takes for the whole to fit in a message."""
-    text = ""
+    takes for the whole to fit in a message; should even that not fit (hundreds of
+    shares), the grabbers that do (the latest while the packet is open, where the newest
+    look for themselves; else the first) and how many more there are."""
+    grabbers: list[str] = []
     for width in _NAME_WIDTHS:
         grabbers = [
             translate(
@@ -138,8 +140,18 @@ def _fitted(
         ]
         text = "\n".join([*head, *gap, *grabbers, *end])
         if len(text) <= TEXT_LIMIT:
+            return text
+    room = TEXT_LIMIT - len("\n".join([*head, *gap, *end])) - 40  # (the "more" line)
+    kept: list[str] = []
+    for line in reversed(grabbers) if results.packet.is_open else grabbers:
+        room -= len(line) + 1
+        if room < 0:
             break
-    return text[:TEXT_LIMIT]
+        kept.append(line)
+    more = translate(language, "redpacket.more_grabbers", count=len(grabbers) - len(kept))
+    if results.packet.is_open:
+        return "\n".join([*head, *gap, more, *reversed(kept), *end])
+    return "\n".join([*head, *gap, *kept, more, *end])
 
 
 def _cut(name: str, width: int | None) -> str:

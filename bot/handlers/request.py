@@ -190,7 +190,9 @@ async def _show_ended(update: Update, text: str) -> None:
     query = update.callback_query
     try:
         await query.edit_message_caption(text)
-    except BadRequest:  # not a photo (or gone): say it in a message of its own
+    except BadRequest as exc:  # not a photo (or gone): say it in a message of its own
+        if "not modified" in str(exc).lower():  # a second tap: it says so already
+            return
         await update.effective_message.reply_text(text)
 
 

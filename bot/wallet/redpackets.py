@@ -117,6 +117,8 @@ class RedPackets:
         # finished packets: (packet, grabber id -> amount), oldest first
         self._finished: dict[str, tuple[RedPacket, dict[int, int]]] = {}
         self._loading: dict[str, asyncio.Future] = {}
+        # packets seen to finish here, not loaded yet: their first tap after that loads them
+        self._ended: dict[str, None] = {}
         self._escrow: int | None = None
 
     # Ordering ---------------------------------------------------------------------
@@ -290,6 +292,8 @@ class RedPackets:
         finished = self._finished.get(packet_id)
         if finished is not None and profile is None:  # nothing to write: answer from memory
             refuse_finished(*finished, grabber.telegram_id, place)
+        if packet_id in self._ended:  # a tap after the end: the taps after it need no write
+            self._remember_finished(packet_id)
         escrow = self._escrow  # a system account's id never changes: asked once
         if escrow is None:
             escrow = self._escrow = await self.ledger.system_account_id(
@@ -324,6 +328,8 @@ class RedPackets:
             )
         if isinstance(refused, RedPacketExhausted):
             self._remember_finished(packet_id)
+        elif attempt.grab is not None and attempt.grab.finished:
+            self._ended_here(packet_id)
         if refused is not None:
             raise refused
         return attempt.grab
@@ -331,14 +337,23 @@ class RedPackets:
     def _remember_finished(self, packet_id: str) -> None:
         """Keep a finished packet's grabbers in memory: it never changes again, so the
         taps that keep coming are answered without a write. Loaded once per packet, on
-        its first tap that came too late (the store answered that one), in the
-        background: nobody's answer waits for it, and a packet nobody taps once it is
-        finished (a busy minute's other packets) costs no reads."""
+        its first tap once it is known finished (the store answers that one: a late
+        grabber, a grabber tapping again, a copy elsewhere), in the background: nobody's
+        answer waits for it, and a packet nobody taps again once finished (a busy
+        minute's other packets) costs no reads."""
+        self._ended.pop(packet_id, None)
         if packet_id in self._finished or packet_id in self._loading:
             return
         loading = asyncio.ensure_future(self._load_finished(packet_id))
         self._loading[packet_id] = loading
         loading.add_done_callback(lambda _: self._loading.pop(packet_id, None))
+
+    def _ended_here(self, packet_id: str) -> None:
+        """The packet's last share was just taken: load it on its next tap, if one comes
+        (a busy minute's packets are often never tapped again: no reads for them)."""
+        while len(self._ended) >= FINISHED_KEPT:
+            del self._ended[next(iter(self._ended))]
+        self._ended[packet_id] = None
 
     async def _load_finished(self, packet_id: str) -> None:
         try:

@@ -40,14 +40,14 @@ def said_to(emulator, user: str, since: int) -> list[str]:
             "bob",
             100_004,
             "Welcome to the community wallet, Bob!",
-            " (Beijing time), before you had opened this chat:",
+            " (Beijing time), when the bot could not write to you:",
             "💰 Alice tipped you ¥5.00. Your balance: ¥5.00\nMemo: thanks!",
         ),
         (
             "xiaoming",
             100_001,
             "欢迎使用社区钱包，小明！",
-            "（北京时间），你打开本对话之前的消息：",
+            "（北京时间）发给你、但当时未能送达的消息：",
             "💰 Alice 打赏了你 ¥5.00。你的余额：¥5.00\n备注：thanks!",
         ),
     ],
@@ -117,5 +117,5 @@ async def test_what_came_while_the_bot_was_blocked_is_told_when_the_chat_is_star
     await emulator.send_text("bob", "/start")  # Telegram's Restart after unblocking
     await emulator.wait_for_message("bob", since=mark, text="sent you")
     ((when, text),) = [t.split("\n", 1) for t in said_to(emulator, "bob", mark)[1:]]
-    assert when.endswith("before you had opened this chat:")
+    assert when.endswith("when the bot could not write to you:")
     assert text == "💰 Alice sent you ¥3.00. Your balance: ¥3.00\nMemo: rent"

@@ -10,6 +10,8 @@ import pytest
 
 from bot.domain.model import SystemAccount
 from bot.render.labels import deadline_time
+from bot.sandbox.errors import bad_request
+from bot.sandbox.params import METHODS
 from tests.e2e.test_send import (
     ALICE,
     BOB,
@@ -472,6 +474,25 @@ async def test_a_packet_only_for_someone_who_is_not_in_the_group_is_refused(
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 20_00
 
     emulator.group.member_ids.append(bob)  # back in the group: the card comes
+    mark = emulator.mark()
     await emulator.send_text(sender, "/redpacket_for @bob 5 for you", emulator.group)
-    card = await emulator.wait_for_message(sender)
+    card = await emulator.wait_for_message(sender, since=mark)
+    assert "Bob" in card.text and card.buttons()
+
+
+async def test_a_membership_telegram_cannot_tell_does_not_refuse_the_packet(
+    emulator, wallet, monkeypatch
+):
+    """An answer about the chat ("member list is inaccessible") says nothing of the
+    person: the card comes, as it did before the check."""
+
+    async def inaccessible(emulator, params):
+        raise bad_request("member list is inaccessible")
+
+    monkeypatch.setitem(METHODS, "getchatmember", inaccessible)
+    await fund(wallet, ALICE, 20_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await start_private(emulator, "alice")
+    await emulator.send_text("alice", "/redpacket_for @bob 5 for you", emulator.group)
+    card = await emulator.wait_for_message("alice")
     assert "Bob" in card.text and card.buttons()

@@ -438,6 +438,27 @@ async def test_taps_on_a_finished_packet_are_answered_alike_without_a_write(tmp_
         assert (await store.users.get_user(NEWCOMERS[0])) is not None
 
 
+async def test_a_finished_packet_tapped_again_by_its_own_grabbers_is_remembered(tmp_path):
+    """Re-taps by those who grabbed it (to see their amount again) are the common late
+    taps of a small group: the first costs a write, the ones after it none."""
+    async with _one_packet(tmp_path / "again.db", "random", "1", 2) as world:
+        store, red, _, packet = world
+        here = TapPlace(CHAT, None)
+        for winner in KNOWN[:2]:
+            await red.grab(packet.id, _profile(winner), place=here)
+        await asyncio.sleep(0.05)
+        assert packet.id not in red._finished  # finishing it read nothing
+        writes = store.writer.operations
+        with pytest.raises(RedPacketAlreadyGrabbed):
+            await red.grab(packet.id, _profile(KNOWN[0]), place=here)
+        assert store.writer.operations == writes + 1  # the store answered that one
+        await _remembered(red, packet.id)
+        for _ in range(10):
+            with pytest.raises(RedPacketAlreadyGrabbed):
+                await red.grab(packet.id, _profile(KNOWN[1]), place=here)
+        assert store.writer.operations == writes + 1  # the rest from memory
+
+
 async def test_answers_from_memory_are_the_stores_answers(tmp_path):
     """For every tapper and every place a tap can come from, a finished packet's answer
     from memory is the one the store gives (checked by asking the store directly)."""

@@ -18,9 +18,11 @@ class _Users:
         return SimpleNamespace(display_name=f"{telegram_id} {LONG}" if telegram_id > 1 else "Amy")
 
 
-def _results(kind: PacketKind, state: PacketState, grabbed: int) -> PacketResults:
+def _results(
+    kind: PacketKind, state: PacketState, grabbed: int, count: int = 100
+) -> PacketResults:
     packet = RedPacket(
-        "p1", 1, kind, 100 * 1_00, 100, "恭喜发财 " * 10, None,
+        "p1", 1, kind, count * 1_00, count, "恭喜发财 " * 10, None,
         "芝麻开门" if kind is PacketKind.PASSWORD else None, -100, 5, None, state, "k",
         0, 10**12, None if state is PacketState.OPEN else 1, 0,
     )
@@ -53,3 +55,26 @@ async def test_every_grabber_is_listed_within_one_message(language, kind, state,
 async def test_short_names_are_not_cut():
     text = await packet_text(CONTEXT, "en", _results(PacketKind.RANDOM, PacketState.FINISHED, 3))
     assert f"1000 {LONG}" in text and "…" not in text
+
+
+@pytest.mark.parametrize(("language", "more"), [("en", "more grabbers"), ("zh", "另有")])
+async def test_hundreds_of_grabbers_keep_the_ending_and_say_how_many_more(language, more):
+    """Up to 1,000 shares may be allowed: what does not fit is counted, not cut off."""
+    finished = _results(PacketKind.RANDOM, PacketState.FINISHED, 600, count=600)
+    lines = (await packet_text(CONTEXT, language, finished)).split("\n")
+    assert len("\n".join(lines)) <= TEXT_LIMIT
+    *_, counted, luckiest, ending = lines
+    shown = lines[lines.index("") + 1 : lines.index(counted)]
+    assert 100 < len(shown) < 600
+    assert [line.split(" ")[0] for line in shown] == [str(1_000 + i) for i in range(len(shown))]
+    assert more in counted and f" {600 - len(shown)} " in counted
+    assert "1000 " in luckiest and "600" in ending  # the draw and "all 600 grabbed" remain
+
+    still_open = _results(PacketKind.PASSWORD, PacketState.OPEN, 600, count=1_000)
+    lines = (await packet_text(CONTEXT, language, still_open)).split("\n")
+    assert len("\n".join(lines)) <= TEXT_LIMIT
+    counted = lines[lines.index("") + 1]
+    shown = lines[lines.index(counted) + 1 :]
+    first = 1_600 - len(shown)
+    assert [line.split(" ")[0] for line in shown] == [str(first + i) for i in range(len(shown))]
+    assert more in counted and f" {600 - len(shown)} " in counted  # the newest see themselves
