@@ -89,7 +89,7 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
     if packet.is_open:
         # a phrase typed in the group gets no pop-up: its grabber finds their share here
         # (one edit for many grabs), not in a group reply of its own
-        return _fitted(lines, [""], language, results, names, [])
+        return _fitted([*lines, ""], language, results, names, [])
     end = []
     luckiest = results.luckiest
     if luckiest is not None:
@@ -106,7 +106,7 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
                 language, "redpacket.expired", amount=format_fen(results.remaining), name=sender
             )
         )
-    return _fitted(lines, [""], language, results, names, end)
+    return _fitted([*lines, ""], language, results, names, end)
 
 
 # Telegram takes at most 4,096 characters a message: a hundred grabbers with long names
@@ -117,7 +117,6 @@ _NAME_WIDTHS = (None, 24, 16, 10, 6)  # how far names are cut, until the text fi
 
 def _fitted(
     head: list[str],
-    gap: list[str],
     language: str,
     results: PacketResults,
     names: dict[int, str],
@@ -138,10 +137,10 @@ def _fitted(
             )
             for share in results.grabs
         ]
-        text = "\n".join([*head, *gap, *grabbers, *end])
+        text = "\n".join([*head, *grabbers, *end])
         if len(text) <= TEXT_LIMIT:
             return text
-    room = TEXT_LIMIT - len("\n".join([*head, *gap, *end])) - 40  # (the "more" line)
+    room = TEXT_LIMIT - len("\n".join([*head, *end])) - 40  # (the "more" line)
     kept: list[str] = []
     for line in reversed(grabbers) if results.packet.is_open else grabbers:
         room -= len(line) + 1
@@ -150,8 +149,8 @@ def _fitted(
         kept.append(line)
     more = translate(language, "redpacket.more_grabbers", count=len(grabbers) - len(kept))
     if results.packet.is_open:
-        return "\n".join([*head, *gap, more, *reversed(kept), *end])
-    return "\n".join([*head, *gap, *kept, more, *end])
+        return "\n".join([*head, more, *reversed(kept), *end])
+    return "\n".join([*head, *kept, more, *end])
 
 
 def _cut(name: str, width: int | None) -> str:
