@@ -238,13 +238,18 @@ class _Live:
     left: int  # free shares in all (``free`` may hold only the first of them)
 
 
+_PACKET_AND_LEFT = (  # the packet, and how many of its shares are free
+    f"SELECT {PACKET_COLUMNS}, (SELECT count(*) FROM red_packet_shares AS s"
+    " WHERE s.packet_id = red_packets.id AND s.user_id IS NULL) FROM red_packets WHERE id = ?"
+)
+
+
 def _load_live(conn: sqlite3.Connection, packet_id: str, grabbers: list[int]) -> _Live | None:
     """The packet, as much of its free shares as ``grabbers`` could take (lowest position
     first) and which of ``grabbers`` took a share already: a busy packet's other shares
     and grabbers are not read."""
-    try:
-        packet = _packet(conn, packet_id)
-    except RedPacketNotFound:
+    row = conn.execute(_PACKET_AND_LEFT, (packet_id,)).fetchone()
+    if row is None:
         return None
     free: deque[tuple[int, int]] = deque(
         conn.execute(
@@ -253,12 +258,6 @@ def _load_live(conn: sqlite3.Connection, packet_id: str, grabbers: list[int]) ->
             (packet_id, len(grabbers)),
         )
     )
-    left = len(free)
-    if left == len(grabbers):  # perhaps more than the run can take: how many in all
-        (left,) = conn.execute(
-            "SELECT count(*) FROM red_packet_shares WHERE packet_id = ? AND user_id IS NULL",
-            (packet_id,),
-        ).fetchone()
     taken: dict[int, int] = dict(
         conn.execute(
             "SELECT user_id, amount FROM red_packet_shares"
@@ -266,12 +265,15 @@ def _load_live(conn: sqlite3.Connection, packet_id: str, grabbers: list[int]) ->
             [packet_id, *grabbers],
         )
     )
-    return _Live(packet, free, taken, left)
+    return _Live(row_to_packet(row[:-1]), free, taken, row[-1])
 
 
 # RecentGrab from a tuple of its fields, without the Python-level __new__ of a NamedTuple
 # (a run builds one for every recent grab of its grabbers, and one for each of its own)
 _recent_grab = partial(tuple.__new__, RecentGrab)
+# and Grab, GrabAttempt likewise (one each per grab of a run)
+_grab = partial(tuple.__new__, Grab)
+_attempt = partial(tuple.__new__, GrabAttempt)
 
 
 def _may_take(state: _Live | None) -> bool:
@@ -342,13 +344,13 @@ def grab_together(conn: sqlite3.Connection, calls: list[tuple]) -> list[tuple[bo
     finishes: list[tuple[int, str]] = []
     for request, user, outcome in zip(requests, registered, outcomes, strict=True):
         if isinstance(outcome, WalletError):
-            results.append((True, GrabAttempt(user, None, outcome)))
+            results.append((True, _attempt((user, None, outcome))))
             continue
         grab, position, now = outcome
         takes.append((request.user_id, next(transfer_ids), now, request.packet_id, position))
         if grab.finished:
             finishes.append((now, request.packet_id))
-        results.append((True, GrabAttempt(user, grab)))
+        results.append((True, _attempt((user, grab, None))))
     if takes and run_chunked(conn, _take_shares_sql, takes) != len(takes):
         raise LedgerError("a share is missing; one by one instead")
     if finishes and conn.executemany(_FINISH, finishes).rowcount != len(finishes):
@@ -434,7 +436,7 @@ def _take_in_memory(
     remaining = state.left
     if remaining == 0:
         state.packet = replace(packet, state=PacketState.FINISHED, settled_at=now)
-    return Grab(state.packet, amount, remaining, remaining == 0), position, now
+    return _grab((state.packet, amount, remaining, remaining == 0)), position, now
 
 
 def expire_packet(
