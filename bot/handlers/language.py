@@ -38,10 +38,16 @@ async def lang(update: Update, context: WalletContext) -> None:
 
 
 async def menu_language(update: Update, context: WalletContext) -> None:
-    """Toggle between Chinese and English from the menu."""
+    """Set the language the menu's button offers (a button of an older menu without
+    one: the other language than the current)."""
     query = update.callback_query
     user = await current_user(update, context)
-    choice = "en" if language_of(update, user) == "zh" else "zh"
+    if user is None:
+        await query.answer()
+        return
+    choice = query.data.removeprefix(MENU_LANGUAGE).removeprefix(":")
+    if choice not in ("en", "zh"):
+        choice = "en" if language_of(update, user) == "zh" else "zh"
     await context.wallet.users.set_language(user.telegram_id, choice)
     await query.answer(translate(choice, "lang.set"))
     # the whole menu changes language, its text with its buttons
@@ -53,5 +59,5 @@ async def menu_language(update: Update, context: WalletContext) -> None:
 def handlers() -> list:
     return [
         command("lang", lang),
-        CallbackQueryHandler(menu_language, pattern=f"^{MENU_LANGUAGE}$"),
+        CallbackQueryHandler(menu_language, pattern=f"^{MENU_LANGUAGE}(:(en|zh))?$"),
     ]

@@ -75,12 +75,20 @@ def menu_markup(language: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(translate(language, key), callback_data=data)
+                InlineKeyboardButton(translate(language, key), callback_data=_data(data, language))
                 for data, key in row
             ]
             for row in MENU_ROWS
         ]
     )
+
+
+def _data(data: str, language: str) -> str:
+    """A button's data; the language button's names the language its label offers (the
+    other one), so that an old menu's button still sets what it says."""
+    if data == MENU_LANGUAGE:
+        return f"{MENU_LANGUAGE}:{'en' if language == 'zh' else 'zh'}"
+    return data
 
 
 def by_taps_markup(language: str, kind: str) -> InlineKeyboardMarkup:

@@ -114,3 +114,23 @@ async def test_the_emulator_refuses_a_description_longer_than_telegram_allows(sa
             await bot.set_my_description("x" * 513)
         assert await bot.set_my_description("")  # removes it
         assert (await bot.get_my_description()).description == ""
+
+
+async def test_an_old_menus_language_button_sets_the_language_it_offers(emulator, wallet):
+    """The button labelled 中文 sets Chinese even when the language changed meanwhile
+    (it used to flip whatever the language was, so an old menu set English)."""
+    await emulator.send_text("bob", "/lang en")
+    await emulator.wait_for_message("bob")
+    await emulator.send_text("bob", "/start")
+    menu = await emulator.wait_for_message("bob", text="Welcome")
+    await emulator.send_text("bob", "/lang zh")  # meanwhile, by command
+    await emulator.wait_for_message("bob")
+    query = await emulator.tap("bob", menu, "中文")
+    assert (await emulator.wait_for_answer(query)).text == translate("zh", "lang.set")
+    edited = await emulator.wait_for_edit(menu)
+    assert "English" in str(edited.data)  # the menu offers English now
+    await emulator.send_text("bob", "/help")
+    assert (await emulator.wait_for_message("bob")).text == translate("zh", "help.private")
+    # and a fresh menu's button goes the other way
+    query = await emulator.tap("bob", menu, "English")
+    assert (await emulator.wait_for_answer(query)).text == translate("en", "lang.set")

@@ -18,7 +18,7 @@ from tests.unit.test_button_routing import data_of, matching
 FEATURES = {
     "m:balance", "m:topup", "m:send", "m:request", "m:split", "m:scan", "m:packet",
     "m:history", "m:statement", "m:withdraw", "m:s:pin", "m:s:2fa", "m:s:nopin",
-    "m:s:verify", "m:s:card", "m:lang", "m:help", "m:support", "m:o:coupons",
+    "m:s:verify", "m:s:card", "m:lang:zh", "m:help", "m:support", "m:o:coupons",
     "m:o:points", "m:o:paycode",
 }  # fmt: skip
 
