@@ -7,6 +7,7 @@ every chat, and acts as the chosen resident through the POST endpoints.
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +109,14 @@ async def _state(request: web.Request) -> web.Response:
 
 async def _events(request: web.Request) -> web.Response:
     emulator = _emulator(request)
-    after = int(request.query.get("after", "0"))
-    timeout = min(float(request.query.get("timeout", LONG_POLL)), LONG_POLL)
+    try:
+        after = int(request.query.get("after", "0"))
+        timeout = float(request.query.get("timeout", LONG_POLL))
+    except ValueError:
+        return _fail("after is a whole number and timeout a number of seconds")
+    if after < 0 or not 0 <= timeout < math.inf:
+        return _fail("after and timeout are 0 or more")
+    timeout = min(timeout, LONG_POLL)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while len(emulator.events) <= after and not emulator.closed:

@@ -135,3 +135,14 @@ async def test_page_actions_refuse_what_a_resident_cannot_do(http, sandbox):
     assert refused["ok"] is False and "not a member" in refused["error"]
     empty = await post(http, sandbox, "send", user_id=ALICE, text="   ")
     assert empty == {"ok": False, "error": "a message needs some text"}
+
+
+@pytest.mark.parametrize(
+    "query", ["after=abc", "timeout=abc", "after=-1", "timeout=-2", "timeout=nan", "timeout=inf"]
+)
+async def test_the_feed_refuses_a_bad_query_plainly(http, sandbox, query, caplog):
+    async with http.get(f"{sandbox.url}/sandbox/api/events?{query}") as response:
+        assert response.status == 400
+        found = await response.json()
+    assert found["ok"] is False and "after" in found["error"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
