@@ -73,6 +73,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RefundOfRefund          the transfer is a refund itself
     │   ├── TransferNotRefundable   not a completed payment between people; params: kind
     │   ├── RefundExceedsRemaining  params: amount, left
+    │   │   └── RefundedInFull      nothing is left (left 0)
     │   ├── RefundPayeeShort        the payee no longer holds it; params: available, amount
     │   └── RefundPayeeFrozen       the payee's wallet is frozen: it sends nothing
     ├── BroadcastError              an admin's broadcast cannot be begun
@@ -163,6 +164,7 @@ __all__ = [
     "RefundPayeeFrozen",
     "RefundPayeeShort",
     "RefundTransferNotFound",
+    "RefundedInFull",
     "SplitAmountTooSmall",
     "SplitDuplicateName",
     "SplitError",
@@ -711,6 +713,13 @@ class RefundExceedsRemaining(RefundError):
 
     code = "refund_exceeds_remaining"
     money_params = ("amount", "left")
+
+
+class RefundedInFull(RefundExceedsRemaining):
+    """Nothing is left to refund: the payment was refunded in full already; ``params``
+    as :class:`RefundExceedsRemaining`'s (``left`` 0)."""
+
+    code = "refunded_in_full"
 
 
 class RefundPayeeShort(RefundError):

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from bot.domain.errors import (
     RefundArgumentsInvalid,
+    RefundedInFull,
     RefundError,
     RefundExceedsRemaining,
     RefundOfRefund,
@@ -82,6 +83,7 @@ def parse_refund(args: Sequence[str]) -> RefundCommand:
     if not args:
         raise RefundArgumentsInvalid("refund_usage")
     first = unicodedata.normalize("NFKC", args[0]).strip()  # full-width digits too
+    first = first.removeprefix("#")  # "#12", as history shows it
     if not (first.isascii() and first.isdigit()) or not 0 < int(first) < 2**63:
         raise RefundArgumentsInvalid("refund_id_invalid", text=first[:32])
     rest = list(args[1:])
@@ -187,6 +189,8 @@ def refund_refusal(
         return 0, TransferNotRefundable(transfer_id=tid, kind=str(original.kind))
     left = original.amount - refunded
     wanted = left if amount is None else amount
+    if left <= 0:
+        return wanted, RefundedInFull(transfer_id=tid, amount=wanted, left=0)
     if wanted <= 0 or wanted > left:
         return wanted, RefundExceedsRemaining(transfer_id=tid, amount=wanted, left=left)
     return wanted, None

@@ -126,6 +126,18 @@ async def test_bad_input_is_answered_and_moves_nothing(emulator, wallet):
     assert await refunds_logged(wallet) == 0
 
 
+async def test_a_number_written_as_history_shows_it_is_taken(emulator, wallet):
+    payment = await paid(wallet)
+    for text, expected in {
+        f"/refund #{payment.id} 100.01": "Only ¥100.00 of transaction",  # "#12", as in history
+        "/refund ##5": "“#5” is not a transaction number",
+    }.items():
+        await emulator.send_text("alice", text)
+        reply = await emulator.wait_for_message("alice")
+        assert expected in reply.text, (text, reply.text)
+    assert (await available(wallet, XIAOMING), await available(wallet, BOB)) == (400_00, 100_00)
+
+
 async def test_a_refund_of_a_refund_and_a_payee_short_of_money_are_refused(emulator, wallet):
     payment = await paid(wallet)
     refund = await wallet.refunds.refund(ALICE, payment.id, 10_00, "", "k1")

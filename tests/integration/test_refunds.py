@@ -12,6 +12,7 @@ import pytest
 
 from bot.domain.errors import (
     IdempotencyConflict,
+    RefundedInFull,
     RefundExceedsRemaining,
     RefundOfRefund,
     RefundPayeeFrozen,
@@ -127,9 +128,11 @@ async def test_more_than_is_left_is_refused_with_what_is_left(wallet):
         await wallet.refunds.refund(ADMIN, wallet.paid.id, 40_01, "", "k2")
     assert refused.value.params["left"] == 40_00
     await wallet.refunds.refund(ADMIN, wallet.paid.id, 40_00, "", "k3")
-    with pytest.raises(RefundExceedsRemaining) as nothing:
+    with pytest.raises(RefundedInFull) as nothing:  # (a RefundExceedsRemaining too)
         await wallet.refunds.refund(ADMIN, wallet.paid.id, None, "", "k4")
     assert nothing.value.params["left"] == 0
+    with pytest.raises(RefundedInFull):  # any amount: nothing is left
+        await wallet.refunds.refund(ADMIN, wallet.paid.id, 1, "", "k5")
     assert await balances(wallet) == (500_00, 0)
 
 
