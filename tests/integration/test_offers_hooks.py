@@ -459,6 +459,22 @@ async def test_points_redeem_for_a_coupon_once_per_key(world):
     assert short.value.params == {"balance": 50, "cost": 100}
 
 
+async def test_a_refund_never_takes_points_below_zero_once_they_were_spent(world):
+    """Points spent on a coupon stay spent: a refund of the payment that earned them
+    takes back what is left, not more (the balance read -60 before)."""
+    campaign = await world.campaign(points_cost=100)
+    plan = await world.offers.plan(1, MERCHANT_ID, CATEGORY, 150_00)
+    payment = await world.pay(1, plan)
+    await world.offers.redeem("r-1", 1, campaign.id)
+    assert (await world.offers.points(1)).balance == 50
+    await world.refund(1, payment, plan, 150_00)
+    assert (await world.offers.points(1)).balance == 0
+    # points earned later count in full again
+    await world.pay(1, await world.offers.plan(1, MERCHANT_ID, CATEGORY, 30_00))
+    assert (await world.offers.points(1)).balance == 30
+    assert (await world.audit()).ok
+
+
 async def test_granting_to_nobody_or_to_strangers_is_refused(world):
     campaign = await world.campaign()
     with pytest.raises(OfferNobody):

@@ -407,14 +407,25 @@ async def give_back(
         payment_id,
     )
     if kept < points:
+        # never below zero: points already spent (a coupon bought with them) stay spent;
+        # under the person's lock, so a redemption at once is counted before or after
         await conn.execute(
-            "INSERT INTO points_journal (holder_id, points, reason, payment_id, created_at)"
-            " VALUES ($1, $2, 'refund', $3, $4)",
-            payer,
-            kept - points,
-            payment_id,
-            now_ms,
+            "SELECT pg_advisory_xact_lock($1, hashtext($2::text))", POINTS_LOCK, str(payer)
         )
+        held = await conn.fetchval(
+            "SELECT coalesce(sum(points), 0)::bigint FROM points_journal WHERE holder_id = $1",
+            payer,
+        )
+        taken = min(points - kept, max(held, 0))
+        if taken:
+            await conn.execute(
+                "INSERT INTO points_journal (holder_id, points, reason, payment_id, created_at)"
+                " VALUES ($1, $2, 'refund', $3, $4)",
+                payer,
+                -taken,
+                payment_id,
+                now_ms,
+            )
 
 
 # The store's own writes ------------------------------------------------------------------

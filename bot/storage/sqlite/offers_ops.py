@@ -224,8 +224,14 @@ def give_back(
         (refunded, kept, payment_id),
     )
     if kept < points:
-        conn.execute(
-            "INSERT INTO points_journal (holder_id, points, reason, payment_id, created_at)"
-            " VALUES (?, ?, 'refund', ?, ?)",
-            (payer, kept - points, payment_id, now_ms),
-        )
+        # never below zero: points already spent (a coupon bought with them) stay spent
+        (held,) = conn.execute(
+            "SELECT coalesce(sum(points), 0) FROM points_journal WHERE holder_id = ?", (payer,)
+        ).fetchone()
+        taken = min(points - kept, max(held, 0))
+        if taken:
+            conn.execute(
+                "INSERT INTO points_journal (holder_id, points, reason, payment_id, created_at)"
+                " VALUES (?, ?, 'refund', ?, ?)",
+                (payer, -taken, payment_id, now_ms),
+            )
