@@ -58,6 +58,21 @@ def keypad_text(language: str, view: KeypadView) -> str:
     return "\n".join(lines)
 
 
+_DOTS = {"●", "○"}
+
+
+def _above_keypad(message) -> str:
+    """The text a keypad's message shows above the keypad (a card's summary, with its
+    blank line), read back from the message: "" when the keypad is all there is."""
+    text = getattr(message, "text", None) or ""
+    lines = text.split("\n")
+    dots = [i for i, line in enumerate(lines) if len(line) == PIN_LENGTH and set(line) <= _DOTS]
+    if not dots or dots[-1] < 1:
+        return ""
+    head = lines[: dots[-1] - 1]  # less the prompt above the dots
+    return "\n".join(head) + "\n" if head else ""
+
+
 def keypad_markup(view: KeypadView) -> InlineKeyboardMarkup | None:
     if view.finished:
         return None
@@ -127,7 +142,12 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     if view.finished and view.error is None and view.prompt == TWO_FACTOR_ON:
         await delete_setup_qr(context, user.telegram_id)  # the secret has done its work
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
-    text = await render(context, language, view.outcome) if render else keypad_text(language, view)
+    if render is not None:
+        text = await render(context, language, view.outcome)
+    elif view.finished:
+        text = keypad_text(language, view)
+    else:  # what is being confirmed stays above the keypad until it is done
+        text = _above_keypad(query.message) + keypad_text(language, view)
     try:
         await query.edit_message_text(text, reply_markup=keypad_markup(view))
     except BadRequest as exc:  # the same text twice (e.g. ⌫ on an empty entry)

@@ -76,6 +76,40 @@ async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_
     assert (await emulator.wait_for_message("bob")).text == "余额 Balance: ¥12.50"
 
 
+async def test_the_card_keeps_what_is_paid_above_the_keypad_while_the_pin_is_typed(
+    emulator, wallet
+):
+    """Two cards open at once must not look alike: the summary stays as digits go in, a
+    wrong PIN's line comes and goes below the dots, and the outcome replaces it all."""
+    await fund(wallet, ALICE, 100_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await emulator.send_text("alice", "/send @bob 6 tea")
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    summary = "Send ¥6.00 to Bob?\nMemo: tea\n\nEnter your payment PIN to confirm:\n"
+    mark = emulator.mark()
+    await emulator.tap("alice", card, PIN[0])
+    edited = await emulator.wait_for_edit(card, since=mark)
+    assert edited.text == summary + "●○○○○○"
+    for digit in "99999":  # a wrong PIN: the card says so below the dots, summary kept
+        mark = emulator.mark()
+        await emulator.tap("alice", card, digit)
+        edited = await emulator.wait_for_edit(card, since=mark)
+    assert edited.text.startswith(summary + "○○○○○○\n"), edited.text
+    assert "wrong" in edited.text.lower()
+    mark = emulator.mark()
+    await emulator.tap("alice", card, PIN[0])
+    edited = await emulator.wait_for_edit(card, since=mark)
+    assert edited.text == summary + "●○○○○○"  # the error line gone with the next digit
+    for digit in PIN[1:]:
+        await emulator.tap("alice", card, digit)
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == card.message_id and "○" not in e.text,
+        since=mark,
+    )
+    assert done.text == "✅ Sent ¥6.00 to Bob."
+
+
 async def test_the_recipient_who_opened_the_chat_is_told(emulator, wallet):
     await fund(wallet, ALICE, 50_00)
     await start_private(emulator, "bob")
