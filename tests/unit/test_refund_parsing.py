@@ -26,6 +26,10 @@ def test_an_amount_and_a_reason_are_read():
     assert parse_refund(["42", "３元"]) == RefundCommand(42, 3_00, "")
 
 
+def test_a_hash_before_the_id_is_read_as_history_writes_it():
+    assert parse_refund(["#42", "5"]) == RefundCommand(42, 5_00, "")
+
+
 def test_full_width_digits_name_a_transfer_as_ascii_ones_do():
     assert parse_refund(["４２", "５"]) == RefundCommand(42, 5_00, "")
 
@@ -42,7 +46,7 @@ def test_no_arguments_is_the_usage():
     assert refused.value.code == "refund_usage"
 
 
-@pytest.mark.parametrize("text", ["abc", "#42", "0", "-3", "4.2", "９" * 30, "1２a"])
+@pytest.mark.parametrize("text", ["abc", "##42", "#", "0", "-3", "4.2", "９" * 30, "1２a"])
 def test_a_transfer_id_is_a_whole_number_from_one(text):
     with pytest.raises(RefundArgumentsInvalid) as refused:
         parse_refund([text])
