@@ -66,7 +66,7 @@ from bot.security.guard import (
     NotifyAdmins,
     PaymentGuard,
 )
-from bot.security.identity import Identity
+from bot.security.identity import CARD_CHANGE, Identity
 from bot.security.password_free import (
     CONFIRMATION as PASSWORD_FREE,
 )
@@ -291,6 +291,7 @@ async def open_wallet(
     broadcasts = Broadcasts(db.broadcasts)
     pin_entry.register_confirmation(BROADCAST, broadcasts.confirm)
     identity = Identity(db.identity, keyring)
+    pin_entry.register_confirmation(CARD_CHANGE, identity.apply_card_change)
     guard = PaymentGuard(db.holds, identity, notify_admins=notify_admins)
     transfers = Transfers(ledger, users, guard)
     topups = TopUps(

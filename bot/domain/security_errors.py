@@ -49,6 +49,7 @@ __all__ = [
     "ActionNotFound",
     "ActionNotYours",
     "AlreadyVerified",
+    "CardChangeNeedsPin",
     "CardNotBound",
     "CardNumberInvalid",
     "DecryptionFailed",
@@ -196,6 +197,14 @@ class IdNumberTaken(SecurityError):
 
 class VerificationRequired(SecurityError):
     code = "verification_required"
+
+
+class CardChangeNeedsPin(SecurityError):
+    """Another card is bound already: replacing it is confirmed with the PIN (and the
+    2FA code when on), so a phone left unlocked cannot redirect withdrawals; ``params``:
+    ``card`` (the new one, masked), ``bound`` (the one bound, masked)."""
+
+    code = "card_change_needs_pin"
 
 
 class CardNotBound(SecurityError):

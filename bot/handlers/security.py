@@ -7,10 +7,12 @@ from telegram.error import TelegramError
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen, parse_amount
+from bot.domain.security_errors import CardChangeNeedsPin
 from bot.handlers.context import WalletContext, command, error_text, private_user
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.handlers.setup_qr import remember_setup_qr
 from bot.i18n import translate
+from bot.security.identity import CARD_CHANGE
 from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
 from bot.security.password_free import MAX_DAILY, MAX_PER_PAYMENT
 
@@ -83,15 +85,34 @@ async def bind_card(update: Update, context: WalletContext) -> None:
         await update.effective_message.reply_text(translate(language, "bindcard.usage"))
         return
     await _forget_message(update)
+    wallet, number = context.wallet, "".join(context.args)
+    markup = None
     try:
-        card = await context.wallet.identity.bind_card(user.telegram_id, "".join(context.args))
+        card = await wallet.identity.bind_card(user.telegram_id, number)
+    except CardChangeNeedsPin as change:  # another card is bound: the PIN replaces it
+        text, markup = await _card_change_keypad(context, user.telegram_id, language, change)
+        text = translate(language, "bindcard.deleted") + "\n\n" + text
     except WalletError as refused:
-        text = error_text(language, refused)
+        text = error_text(language, refused) + "\n" + translate(language, "bindcard.deleted")
     else:
         text = translate(language, "bindcard.done", card=card.masked)
-    await context.bot.send_message(
-        update.effective_chat.id, text + "\n" + translate(language, "bindcard.deleted")
-    )
+        text += "\n" + translate(language, "bindcard.deleted")
+    await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
+
+
+async def _card_change_keypad(
+    context: WalletContext, telegram_id: int, language: str, change: CardChangeNeedsPin
+) -> tuple[str, object]:
+    """The question and PIN keypad that replace the bound card (text, markup); without a
+    PIN, why not (and no keypad)."""
+    wallet = context.wallet
+    if not await wallet.pins.has_pin(telegram_id):
+        return translate(language, "pin_not_set"), None
+    payload = await wallet.identity.card_change(telegram_id, "".join(context.args))
+    payload["needs_2fa"] = await wallet.two_factor.is_enabled(telegram_id)
+    view = await wallet.pin_entry.start_confirmation(telegram_id, CARD_CHANGE, payload)
+    question = translate(language, "bindcard.change", **change.params)
+    return question + "\n\n" + keypad_text(language, view), keypad_markup(view)
 
 
 async def password_free(update: Update, context: WalletContext) -> None:

@@ -13,13 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.domain.security_errors import AlreadyVerified, VerificationRequired
-from bot.domain.security_ports import EncryptedCard, EncryptedIdentity, IdentityStore
+from bot.domain.security_errors import AlreadyVerified, CardChangeNeedsPin, VerificationRequired
+from bot.domain.security_ports import Action, EncryptedCard, EncryptedIdentity, IdentityStore
 from bot.security.cards import mask_card, validate_card_number
 from bot.security.cipher import Keyring, field_aad
 from bot.security.idnumber import mask_id_number, validate_id_number, validate_real_name
+from bot.security.pin_entry import ConfirmationResult
 
-__all__ = ["CardSummary", "Identity", "IdentitySummary", "mask_name"]
+__all__ = ["CARD_CHANGE", "CardSummary", "Identity", "IdentitySummary", "mask_name"]
+
+CARD_CHANGE = "card"  # the PIN keypad purpose that replaces a bound card
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +77,61 @@ class Identity:
         return IdentitySummary(mask_name(name), mask_id_number(number))
 
     async def bind_card(self, telegram_id: int, text: str) -> CardSummary:
-        """Bind a bank card (Luhn-checked) to a verified wallet, replacing an older one."""
+        """Bind a bank card (Luhn-checked) to a verified wallet. Replacing another card
+        bound already is refused with :class:`CardChangeNeedsPin`: it goes through
+        :meth:`card_change` and a PIN keypad whose confirmation is :meth:`apply_card_change`.
+        """
         number = validate_card_number(text)
         if await self.store.get_identity(telegram_id) is None:
             raise VerificationRequired(telegram_id=telegram_id)
-        await self.store.save_card(
-            EncryptedCard(
-                telegram_id=telegram_id,
-                card_number=self.keyring.encrypt_text(
-                    number, field_aad("bank_cards", "card_number", telegram_id)
-                ),
-                card_index=self.keyring.blind_index(number, "card_number"),
-                last4=number[-4:],
-                bound_at=self.store.now_ms(),
-            )
-        )
+        card = self._encrypted_card(telegram_id, number)
+        bound = await self.store.get_card(telegram_id)
+        if bound is not None and bound.card_index != card.card_index:
+            raise CardChangeNeedsPin(card=mask_card(number), bound=f"**** {bound.last4}")
+        await self.store.save_card(card)
         await self.store.record_event(
             telegram_id, "card.bound", telegram_id, {"last4": number[-4:]}
         )
         return CardSummary(mask_card(number))
+
+    async def card_change(self, telegram_id: int, text: str) -> dict:
+        """The payload of the PIN confirmation that replaces the bound card with ``text``'s
+        (the number only as its AES-GCM token): the checks of :meth:`bind_card` first."""
+        number = validate_card_number(text)
+        if await self.store.get_identity(telegram_id) is None:
+            raise VerificationRequired(telegram_id=telegram_id)
+        card = self._encrypted_card(telegram_id, number)
+        return {"card_number": card.card_number, "card_index": card.card_index, "last4": card.last4}
+
+    async def apply_card_change(self, action: Action) -> ConfirmationResult:
+        """Run by the PIN keypad once the PIN (and 2FA code) is right: bind the new card."""
+        payload, telegram_id = action.payload, action.telegram_id
+        card = EncryptedCard(
+            telegram_id=telegram_id,
+            card_number=str(payload["card_number"]),
+            card_index=str(payload["card_index"]),
+            last4=str(payload["last4"]),
+            bound_at=self.store.now_ms(),
+        )
+        self.keyring.decrypt_text(  # a token for this wallet's row, or nothing is saved
+            card.card_number, field_aad("bank_cards", "card_number", telegram_id)
+        )
+        await self.store.save_card(card)
+        await self.store.record_event(
+            telegram_id, "card.changed", telegram_id, {"last4": card.last4}
+        )
+        return ConfirmationResult("bindcard.changed", {"card": f"**** {card.last4}"})
+
+    def _encrypted_card(self, telegram_id: int, number: str) -> EncryptedCard:
+        return EncryptedCard(
+            telegram_id=telegram_id,
+            card_number=self.keyring.encrypt_text(
+                number, field_aad("bank_cards", "card_number", telegram_id)
+            ),
+            card_index=self.keyring.blind_index(number, "card_number"),
+            last4=number[-4:],
+            bound_at=self.store.now_ms(),
+        )
 
     async def card(self, telegram_id: int) -> CardSummary | None:
         stored = await self.store.get_card(telegram_id)

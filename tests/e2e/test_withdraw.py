@@ -16,6 +16,7 @@ from bot.gateways.sandbox import SandboxGateway
 from bot.handlers import withdraw
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import GatewayTimeout
+from tests.e2e.test_resident_walk import handler_errors
 
 XIAOMING, ALICE, BOB = 100_001, 100_002, 100_004  # Alice is the admin
 PROFILES = {
@@ -387,3 +388,59 @@ async def test_the_last_pin_tap_is_answered_at_once_while_a_slow_bank_works(
     )
     assert done.text.startswith("✅ ¥10.00")
     assert await balance(wallet, ALICE) == (90_00, 0)
+
+
+NEW_CARD = "5500000000000004"
+
+
+async def test_replacing_the_bound_card_needs_the_pin_and_nothing_changes_before_it(
+    emulator, wallet, gateway, caplog
+):
+    await fund(wallet, ALICE, 100_00)
+    await emulator.send_text("alice", f"/bindcard {NEW_CARD}")
+    card = await emulator.wait_for_message("alice")
+    assert "Replace the card **** 1111 with **** 0004?" in card.text
+    assert "Enter your payment PIN" in card.text
+    assert await wallet.identity.card_number(ALICE) == CARD  # not before the PIN
+
+    done = await enter_pin(emulator, "alice", card)
+    assert done.text.startswith("✅ Card **** 0004 is bound for withdrawals now")
+    assert await wallet.identity.card_number(ALICE) == NEW_CARD
+    await emulator.send_text("alice", "/withdraw 10")
+    asked = await emulator.wait_for_message("alice")
+    assert asked.text.startswith("Withdraw ¥10.00 to your bank card **** 0004?")
+    assert handler_errors(caplog) == []
+
+
+async def test_a_wrong_pin_leaves_the_bound_card_as_it_was(emulator, wallet, gateway):
+    await fund(wallet, XIAOMING, 100_00)
+    await emulator.send_text("xiaoming", f"/bindcard {NEW_CARD}")
+    card = await emulator.wait_for_message("xiaoming")
+    assert "要把银行卡 **** 1111 换成 **** 0004 吗？" in card.text
+    mark = emulator.mark()
+    for digit in "111111":
+        await emulator.tap("xiaoming", card, digit)
+    told = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == card.message_id and "密码错误" in e.text,
+        since=mark,
+    )
+    assert "4 次" in told.text
+    assert await wallet.identity.card_number(XIAOMING) == CARD
+
+
+async def test_without_a_pin_the_card_is_not_replaced_and_the_way_is_named(
+    emulator, wallet, gateway
+):
+    await fund(wallet, ALICE, 100_00, pin=False)
+    await emulator.send_text("alice", f"/bindcard {NEW_CARD}")
+    told = await emulator.wait_for_message("alice")
+    assert "no payment PIN yet" in told.text and not told.buttons()
+    assert await wallet.identity.card_number(ALICE) == CARD
+
+
+async def test_binding_the_same_card_again_needs_no_pin(emulator, wallet, gateway):
+    await fund(wallet, ALICE, 100_00)
+    await emulator.send_text("alice", f"/bindcard {CARD}")
+    told = await emulator.wait_for_message("alice")
+    assert told.text.startswith("✅") and "1111" in told.text and not told.buttons()
+    assert await wallet.identity.card_number(ALICE) == CARD

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount, TransferFlag
 from bot.domain.risk import RiskReason
+from bot.domain.security_ports import Action
 from bot.domain.users import Profile
 from bot.domain.withdrawals import WithdrawalState
 from bot.gateways.sandbox import SandboxGateway
@@ -137,7 +138,8 @@ async def test_an_approved_hold_to_a_card_changed_since_is_not_paid_and_refunded
     wallet, bank = opened
     withdrawal = await hold_and_approve(wallet, "1500")
     assert await balance(wallet) == (3_500_00, 0)  # the approval posted it
-    await wallet.identity.bind_card(ALICE, OTHER_CARD)
+    payload = await wallet.identity.card_change(ALICE, OTHER_CARD)  # the PIN confirms it
+    await wallet.identity.apply_card_change(Action("c", ALICE, "card", payload, "open", 0, 0))
 
     (settled,) = await wallet.withdrawals.recover(min_age_s=0)
     assert (settled.id, settled.state) == (withdrawal.id, WithdrawalState.FAILED)

@@ -18,6 +18,7 @@ from bot.domain.errors import (
 )
 from bot.domain.kinds import TransferKind
 from bot.domain.model import SystemAccount
+from bot.domain.security_ports import Action
 from bot.domain.users import Profile
 from bot.domain.withdrawals import WithdrawalStatus
 from bot.gateways.manual import ManualGateway
@@ -92,6 +93,12 @@ async def test_a_queued_payout_is_told_once_and_two_admins_at_once_decide_it_onc
     assert len(await events(wallet, "admin.payout_paid")) == 1
 
 
+async def change_card(wallet, number: str) -> None:
+    """Alice replaces her bound card, as her PIN keypad's confirmation does."""
+    payload = await wallet.identity.card_change(ALICE, number)
+    await wallet.identity.apply_card_change(Action("c", ALICE, "card", payload, "open", 0, 0))
+
+
 async def test_the_full_card_is_shown_audited_and_only_while_it_is_the_payouts(wallet, queued):
     await queue_a_withdrawal(wallet)
     queue = payouts(wallet)
@@ -105,10 +112,10 @@ async def test_the_full_card_is_shown_audited_and_only_while_it_is_the_payouts(w
     )
     assert CARD not in str(logged.details)  # the log names the card, never its number
 
-    await wallet.identity.bind_card(ALICE, NEW_CARD)  # another card now: not this payout's
+    await change_card(wallet, NEW_CARD)  # another card now: not this payout's
     with pytest.raises(PayoutCardUnavailable):
         await queue.reveal_card(action(ADMIN, payout_id=1))
-    await wallet.identity.bind_card(ALICE, CARD)
+    await change_card(wallet, CARD)
     await queue.decide(1, ADMIN, paid=False, note="name differs")
     with pytest.raises(PayoutAlreadyDecided):
         await queue.reveal_card(action(ADMIN, payout_id=1))

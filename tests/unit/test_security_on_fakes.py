@@ -16,6 +16,8 @@ from bot.domain.security_errors import (
     ActionNotFound,
     ActionNotYours,
     AlreadyVerified,
+    CardChangeNeedsPin,
+    DecryptionFailed,
     IdNumberTaken,
     PinLocked,
     PinNotSet,
@@ -26,6 +28,7 @@ from bot.domain.security_errors import (
     TotpReplayed,
     VerificationRequired,
 )
+from bot.domain.security_ports import Action
 from bot.security import pins as pins_module
 from bot.security import totp
 from bot.security.cards import luhn_check_digit
@@ -214,6 +217,34 @@ async def test_a_wallet_is_verified_once_and_one_id_number_verifies_one_wallet(w
     assert card.masked.endswith(CARD[-4:]) and await wallet.identity.card_number(ALICE) == CARD
     summary = await wallet.identity.summary(ALICE)
     assert summary.name == "张*" and "*" in summary.id_number
+
+
+async def test_another_card_replaces_the_bound_one_only_through_the_pin_confirmation(wallet):
+    alice = await wallet.person(ALICE)
+    await wallet.verify(alice, card=CARD)
+    other = "4111111111111111"
+    with pytest.raises(CardChangeNeedsPin) as refused:
+        await wallet.identity.bind_card(ALICE, other)
+    assert refused.value.params == {"card": "**** 1111", "bound": f"**** {CARD[-4:]}"}
+    assert await wallet.identity.card_number(ALICE) == CARD  # refused: nothing changed
+
+    payload = await wallet.identity.card_change(ALICE, other)
+    assert other not in str(payload)  # the pending action holds the number encrypted
+    result = await wallet.identity.apply_card_change(
+        Action("c", ALICE, "card", payload, "open", 0, 0)
+    )
+    assert (result.prompt, result.params) == ("bindcard.changed", {"card": "**** 1111"})
+    assert await wallet.identity.card_number(ALICE) == other
+    assert (await wallet.identity.bind_card(ALICE, other)).masked == "**** 1111"  # the same
+
+
+async def test_a_card_change_payload_is_not_applied_to_another_wallet(wallet):
+    for telegram_id in (ALICE, BOB):
+        await wallet.verify(await wallet.person(telegram_id), card=CARD)
+    payload = await wallet.identity.card_change(ALICE, "4111111111111111")
+    with pytest.raises(DecryptionFailed):  # the token is bound to Alice's row
+        await wallet.identity.apply_card_change(Action("c", BOB, "card", payload, "open", 0, 0))
+    assert await wallet.identity.card_number(BOB) == CARD
 
 
 # Password-free payments ---------------------------------------------------------------
