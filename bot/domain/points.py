@@ -6,8 +6,9 @@
   never has points to undo, and a resident earns for what they spend themselves.
 - A refund takes back what the refunded own money earned: what the payment keeps is
   what its own money that is still not refunded would earn (:func:`points_kept`), and
-  nothing once the payment is refunded in full. A refund may leave a balance below zero
-  (the points were redeemed meanwhile); such a balance redeems nothing until it grows.
+  nothing once the payment is refunded in full. A refund takes back at most the points
+  still held: points already redeemed for a coupon stay spent, and the balance never
+  goes below zero.
 - The tier (普通 / 银卡 / 金卡) is read from the points earned over the last 12 months
   (earned less taken back; redeeming does not lower it), against thresholds that are
   settings (``WALLET_POINTS_SILVER``, ``WALLET_POINTS_GOLD``).
