@@ -315,7 +315,7 @@ async def _review(context: WalletContext, language: str, action) -> tuple:
         return None, error_text(language, refused)
     decision = await wallet.merchants.review(user.telegram_id, merchant, target.amount)
     if decision.needs_pin_setup:
-        return None, translate(language, "pin_not_set")
+        return decision, ""  # press_card says so, with a button that sets the PIN
     if decision.action is RiskAction.BLOCK:
         return None, decision_text(language, decision, target.amount)
     if decision.action is RiskAction.HOLD:

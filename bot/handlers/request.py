@@ -251,6 +251,8 @@ async def _top_up_first(
 async def _review(context: WalletContext, language: str, action) -> tuple:
     user = await context.wallet.users.get(action.telegram_id)
     refusal, decision = await _refusal(context, language, user, action.payload["token"])
+    if decision is not None and decision.needs_pin_setup:
+        return decision, ""  # press_card says so, with a button that sets the PIN
     return (None, refusal) if refusal else (decision, "")
 
 

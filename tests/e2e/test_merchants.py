@@ -465,3 +465,19 @@ async def test_an_amount_beyond_the_balance_asks_again_and_a_smaller_one_pays(em
     assert "请输入支付密码" in done.text
     assert (await enter_pin(emulator, "xiaoming", card)).text.startswith("✅ 已付款 ¥3.00")
     assert await shop_account(wallet) == 3_00
+
+
+async def test_paying_a_shop_without_a_pin_offers_to_set_one_and_moves_nothing(
+    emulator, wallet, caplog
+):
+    png = await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00, pin=False)
+    await emulator.send_photo("bob", png)
+    await emulator.wait_for_message("bob")
+    await emulator.send_text("bob", "12.5")
+    card = await emulator.wait_for_message("bob")
+    told = await tap_and_wait(emulator, "bob", card, "Confirm")
+    assert told.text == "You have no payment PIN yet. Set one with /setpin first."
+    assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"]
+    assert await available(wallet, BOB) == 50_00 and await shop_account(wallet) == 0
+    assert errors_logged(caplog) == []

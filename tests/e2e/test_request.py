@@ -381,3 +381,21 @@ async def test_requests_and_splits_are_made_in_private_chat_only(emulator, setti
         reply = await emulator.wait_for_message(emulator.group)
         assert reply.text.startswith("Payment requests and split bills are made in our private")
     assert requests_saved(settings) == 0
+
+
+async def test_paying_a_request_without_a_pin_offers_to_set_one_and_moves_nothing(
+    emulator, wallet, caplog
+):
+    await fund(wallet, BOB, 50_00, pin=False)
+    _, payload = await make_request(emulator, "alice", "/request 12.50 lunch")
+    card = await open_card(emulator, "bob", payload)
+    told = await tap_and_wait(emulator, "bob", card, "Confirm")
+    assert told.text == "You have no payment PIN yet. Set one with /setpin first."
+    assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"]
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("bob", told, "🔑 Set my PIN"), since=mark)
+    pad = await emulator.wait_for_message("bob", since=mark)
+    assert "PIN" in pad.text and len(pad.buttons()) >= 10  # the keypad that sets it
+    assert await available(wallet, BOB) == 50_00
+    assert (await wallet.requests.get(payload.removeprefix("pay_"))).state == "open"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
