@@ -138,6 +138,12 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
                 refusal, markup = translate(language, "pin_not_set"), set_pin_markup(language)
             elif decision is not None and decision.action is RiskAction.BLOCK:
                 refusal = flow.blocked(language, action, decision)
+            elif (
+                not refusal
+                and decision is not None
+                and not (decision.auth is RiskAction.ALLOW and flow.settle_now is not None)
+            ):
+                await wallet.pins.check_unlocked(user.telegram_id)  # PinLocked: card kept
         if refusal:
             await wallet.actions.cancel(action)
         else:
@@ -163,7 +169,13 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
             await query.edit_message_text(text)
             return
     payload = {**flow.payload(action), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
-    view = await wallet.pin_entry.start_confirmation(user.telegram_id, flow.confirmation, payload)
+    try:
+        view = await wallet.pin_entry.start_confirmation(
+            user.telegram_id, flow.confirmation, payload
+        )
+    except WalletError as refused:  # the PIN locked since the check above
+        await query.edit_message_text(error_text(language, refused))
+        return
     await query.edit_message_text(
         query.message.text + "\n\n" + note + keypad_text(language, view),
         reply_markup=keypad_markup(view),

@@ -110,7 +110,10 @@ async def _card_change_keypad(
         return translate(language, "pin_not_set"), None
     payload = await wallet.identity.card_change(telegram_id, "".join(context.args))
     payload["needs_2fa"] = await wallet.two_factor.is_enabled(telegram_id)
-    view = await wallet.pin_entry.start_confirmation(telegram_id, CARD_CHANGE, payload)
+    try:
+        view = await wallet.pin_entry.start_confirmation(telegram_id, CARD_CHANGE, payload)
+    except WalletError as refused:  # the PIN is locked
+        return error_text(language, refused), None
     question = translate(language, "bindcard.change", **change.params)
     return question + "\n\n" + keypad_text(language, view), keypad_markup(view)
 

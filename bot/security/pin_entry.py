@@ -153,11 +153,13 @@ class PinEntry:
         """A keypad asking for the PIN (and/or a 2FA code) before ``what`` runs.
 
         ``pin=False`` asks for a 2FA code only (admin actions); ``payload["needs_2fa"]``
-        adds a code after the PIN.
+        adds a code after the PIN. Raises :class:`PinLocked` while the PIN is locked.
         """
         self._forget_stale()
         if what not in self._confirmations:
             raise ValueError(f"no confirmation registered for {what!r}")
+        if pin:
+            await self.pins.check_unlocked(telegram_id)  # PinLocked: no keypad to type into
         payload = {**payload, "needs_pin": pin}
         return self._opened(await self.actions.create(telegram_id, CONFIRM + what, payload))
 

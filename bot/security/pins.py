@@ -35,6 +35,11 @@ class Pins:
     async def has_pin(self, telegram_id: int) -> bool:
         return (await self.store.get_pin(telegram_id)).pin_hash is not None
 
+    async def check_unlocked(self, telegram_id: int) -> None:
+        """Raise :class:`PinLocked` while wrong tries keep the PIN locked (a keypad shown
+        then could take no digit)."""
+        (await self.store.get_pin(telegram_id)).state.check(self.store.now_ms())
+
     async def set_pin(self, telegram_id: int, pin: str, *, reset: bool = False) -> None:
         """Store a new PIN and lift any lock.
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.domain.model import SystemAccount
+from bot.domain.security_errors import PinLocked, PinWrong
 from bot.domain.users import Profile
 
 XIAOMING, ALICE, WANGFANG, BOB = 100_001, 100_002, 100_003, 100_004  # Alice is the admin
@@ -370,3 +373,25 @@ async def test_a_payment_refused_after_its_pin_says_so_on_its_card_with_no_keys_
     assert not (refused.data.get("reply_markup") or {}).get("inline_keyboard")
     assert await available(wallet, ALICE) == 10_00
     assert await available(wallet, BOB) == 20_00
+
+
+async def lock_pin(wallet, telegram_id: int) -> None:
+    """Five wrong PINs, as a thief's guesses would be: the PIN locks."""
+    for _ in range(5):
+        with pytest.raises((PinWrong, PinLocked)):
+            await wallet.pins.verify(telegram_id, "111112")
+
+
+async def test_a_locked_pin_is_said_on_confirm_and_no_keypad_is_shown(emulator, wallet, caplog):
+    await fund(wallet, ALICE, 100_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await lock_pin(wallet, ALICE)
+    await emulator.send_text("alice", "/send @bob 6 tea")
+    card = await emulator.wait_for_message("alice")
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(await emulator.tap("alice", card, "Confirm"))
+    assert answer.data["show_alert"] and "your PIN is locked for now" in answer.text
+    await asyncio.sleep(0.2)
+    assert [e for e in emulator.events[mark:] if e.kind == "edit"] == []  # the card is kept
+    assert await available(wallet, ALICE) == 100_00
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

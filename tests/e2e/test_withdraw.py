@@ -17,6 +17,7 @@ from bot.handlers import withdraw
 from bot.wallet.audit import audit_ledger
 from bot.wallet.gateway import GatewayTimeout
 from tests.e2e.test_resident_walk import handler_errors
+from tests.e2e.test_send import lock_pin
 
 XIAOMING, ALICE, BOB = 100_001, 100_002, 100_004  # Alice is the admin
 PROFILES = {
@@ -443,4 +444,13 @@ async def test_binding_the_same_card_again_needs_no_pin(emulator, wallet, gatewa
     await emulator.send_text("alice", f"/bindcard {CARD}")
     told = await emulator.wait_for_message("alice")
     assert told.text.startswith("✅") and "1111" in told.text and not told.buttons()
+    assert await wallet.identity.card_number(ALICE) == CARD
+
+
+async def test_a_locked_pin_replaces_no_card_and_says_until_when(emulator, wallet, gateway):
+    await fund(wallet, ALICE, 100_00)
+    await lock_pin(wallet, ALICE)
+    await emulator.send_text("alice", f"/bindcard {NEW_CARD}")
+    told = await emulator.wait_for_message("alice")
+    assert "your PIN is locked for now" in told.text and not told.buttons()
     assert await wallet.identity.card_number(ALICE) == CARD
