@@ -806,6 +806,8 @@ class OfferArgumentsInvalid(OffersError):
             "campaign_usage",
             "campaign_rule_invalid",
             "campaign_option_invalid",
+            "campaign_option_unknown",
+            "campaign_days_invalid",
             "campaign_budget_too_small",
             "coupon_grant_usage",
         }

@@ -294,10 +294,16 @@ def parse_campaign(args: Sequence[str]) -> CampaignOrder:
     for word in rest:
         key, sep, value = word.partition("=")
         if not sep or key.lower() not in _OPTIONS or key.lower() in options or not value:
-            raise OfferArgumentsInvalid("campaign_option_invalid", option=key, text=word[:32])
+            raise OfferArgumentsInvalid("campaign_option_unknown", text=word[:32])
         options[key.lower()] = value
     budget = parse_amount(budget_text)
-    days = _small_int(days_text, 1, CAMPAIGN_DAYS_MAX, "days")
+    if not (days_text.isascii() and days_text.isdigit()) or not (
+        1 <= int(days_text) <= CAMPAIGN_DAYS_MAX
+    ):
+        raise OfferArgumentsInvalid(
+            "campaign_days_invalid", text=days_text[:16], maximum_days=CAMPAIGN_DAYS_MAX
+        )
+    days = int(days_text)
     minimum = parse_amount(options["min"]) if "min" in options else 0
     spend_off = _SPEND_OFF.fullmatch(rule_text)
     percent_match = _PERCENT.fullmatch(rule_text)

@@ -118,7 +118,10 @@ async def test_bad_offers_commands_say_what_is_wrong(emulator, wallet, caplog):
         "/campaign_add": "/campaign_add <name>",
         "/campaign_add Sale 15% 100 7": "is not a rule",
         "/campaign_add Sale 100-10 5 7": "must cover at least one discount (¥10.00)",
-        "/campaign_add Sale 100-10 500 7 colour=red": "is not a valid colour",
+        "/campaign_add Sale 100-10 500 7 colour=red": "“colour=red” is not an option: write cap=",
+        "/campaign_add Sale 100-10 500 7 1": "“1” is not an option",
+        "/campaign_add Sale 100-10 500 0": "“0” is not a number of days from 1 to",
+        "/campaign_add Sale 100-10 500 7 limit=x": "“x” is not a valid limit",
         "/coupon_grant": "/coupon_grant <campaign number>",
         "/coupon_grant 42 all": "There is no campaign #42.",
     }
