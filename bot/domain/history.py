@@ -40,6 +40,7 @@ class Party:
     kind: AccountKind
     name: str  # the account's name: user:<id>, merchant:<id>, escrow:redpackets, ...
     person: str | None = None  # the display name of the person behind a user/merchant account
+    shop: str | None = None  # a merchant account's shop name (王芳面馆), not its owner's
 
 
 class PacketRole(StrEnum):

@@ -56,7 +56,8 @@ def party_label(language: str, party: Party) -> str:
     if party.kind is AccountKind.SYSTEM:
         return translate(language, SYSTEM_KEYS.get(party.name, "history.party.system"))
     if party.kind is AccountKind.MERCHANT:
-        return translate(language, "history.party.merchant", name=party.person or party.name)
+        shop = party.shop or party.person or party.name  # the shop's name, as its code says
+        return translate(language, "history.party.merchant", name=shop)
     return party.person or translate(language, "history.party.unknown")
 
 

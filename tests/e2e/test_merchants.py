@@ -481,3 +481,17 @@ async def test_paying_a_shop_without_a_pin_offers_to_set_one_and_moves_nothing(
     assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"]
     assert await available(wallet, BOB) == 50_00 and await shop_account(wallet) == 0
     assert errors_logged(caplog) == []
+
+
+async def test_history_names_the_shop_not_its_owner(emulator, wallet):
+    png = await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await emulator.send_photo("bob", png)
+    await emulator.wait_for_message("bob")
+    await emulator.send_text("bob", "12.5")
+    card = await emulator.wait_for_message("bob")
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    await enter_pin(emulator, "bob", card)
+    await emulator.send_text("bob", "/history")
+    page = await emulator.wait_for_message("bob")
+    assert f"Shop {SHOP}" in page.text and "王芳" not in page.text.replace(SHOP, "")

@@ -51,9 +51,10 @@ _MOVED_BETWEEN = (
 # The person behind a user account (users.account_id) or a merchant account (merchant:<id>).
 _PARTIES = (
     "SELECT a.id, a.kind, a.name, coalesce(u.telegram_id, m.telegram_id),"
-    " coalesce(u.username, m.username), coalesce(u.first_name, m.first_name)"
+    " coalesce(u.username, m.username), coalesce(u.first_name, m.first_name), shop.name"
     " FROM accounts AS a"
     " LEFT JOIN users AS u ON u.account_id = a.id"
+    " LEFT JOIN merchants AS shop ON shop.account_id = a.id"
     " LEFT JOIN users AS m ON a.kind = 'merchant' AND m.telegram_id ="
     "  CASE WHEN a.name ~ '^merchant:[0-9]{1,18}$'"
     "  THEN substr(a.name, length('merchant:') + 1)::bigint END"
@@ -132,12 +133,10 @@ class PgHistory(PgPortStore, HistoryStore, StatementStore):
 
     async def parties(self, account_ids: Iterable[int]) -> dict[int, Party]:
         found: dict[int, Party] = {}
-        for account_id, kind, name, telegram_id, username, first_name in await self._fetch(
-            _PARTIES, _ids(account_ids)
-        ):
-            found[account_id] = Party(
-                account_id, AccountKind(kind), name, _person(telegram_id, username, first_name)
-            )
+        for row in await self._fetch(_PARTIES, _ids(account_ids)):
+            account_id, kind, name, telegram_id, username, first_name, shop = row
+            person = _person(telegram_id, username, first_name)
+            found[account_id] = Party(account_id, AccountKind(kind), name, person, shop)
         return found
 
     async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]:

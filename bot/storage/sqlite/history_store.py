@@ -53,9 +53,10 @@ _MOVED_BETWEEN = (
 # The person behind a user account (users.account_id) or a merchant account (merchant:<id>).
 _PARTIES = (
     "SELECT a.id, a.kind, a.name, coalesce(u.telegram_id, m.telegram_id),"
-    " coalesce(u.username, m.username), coalesce(u.first_name, m.first_name)"
+    " coalesce(u.username, m.username), coalesce(u.first_name, m.first_name), shop.name"
     " FROM accounts AS a"
     " LEFT JOIN users AS u ON u.account_id = a.id"
+    " LEFT JOIN merchants AS shop ON shop.account_id = a.id"
     " LEFT JOIN users AS m ON a.kind = 'merchant'"
     "  AND m.telegram_id = CAST(substr(a.name, length('merchant:') + 1) AS INTEGER)"
     " WHERE a.id IN ({marks})"
@@ -134,12 +135,10 @@ class SqliteHistory(PortStore, HistoryStore, StatementStore):
         found: dict[int, Party] = {}
         for chunk in _chunks(account_ids):
             sql = _PARTIES.format(marks=", ".join("?" * len(chunk)))
-            for account_id, kind, name, telegram_id, username, first_name in await self._fetchall(
-                sql, chunk
-            ):
-                found[account_id] = Party(
-                    account_id, AccountKind(kind), name, _person(telegram_id, username, first_name)
-                )
+            for row in await self._fetchall(sql, chunk):
+                account_id, kind, name, telegram_id, username, first_name, shop = row
+                person = _person(telegram_id, username, first_name)
+                found[account_id] = Party(account_id, AccountKind(kind), name, person, shop)
         return found
 
     async def packet_facts(self, packet_ids: Iterable[str]) -> dict[str, PacketFacts]:
