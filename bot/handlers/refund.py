@@ -13,6 +13,8 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import TransferNotRefundable, WalletError
+from bot.domain.kinds import TransferKind
+from bot.domain.model import Transfer
 from bot.domain.money import format_fen
 from bot.domain.refunds import Refund, RefundPreview, parse_refund
 from bot.domain.users import resolve_language
@@ -44,6 +46,21 @@ async def _name(context: WalletContext, telegram_id: int | None) -> str:
     return person.display_name if person is not None else str(telegram_id)
 
 
+def _to_a_shop(original: Transfer) -> bool:
+    """The payment was to a shop: its money comes back out of the shop's account."""
+    return original.kind == TransferKind.MERCHANT_PAYMENT
+
+
+async def _payee_name(context: WalletContext, original: Transfer, telegram_id: int | None) -> str:
+    """Who was paid: the shop's name for a payment to a shop (王芳面馆, not 王芳)."""
+    if telegram_id is not None and _to_a_shop(original):
+        try:
+            return (await context.wallet.merchants.mine(telegram_id)).name
+        except WalletError:  # no longer a merchant: their own name
+            pass
+    return await _name(context, telegram_id)
+
+
 def _reason(language: str, reason: str) -> str:
     return reason or translate(language, "refund.no_reason")
 
@@ -72,7 +89,7 @@ async def _card_text(context: WalletContext, language: str, preview: RefundPrevi
         original=format_fen(preview.original.amount),
         left=format_fen(preview.left),
         payer=await _name(context, preview.payer_id),
-        payee=await _name(context, preview.payee_id),
+        payee=await _payee_name(context, preview.original, preview.payee_id),
         reason=_reason(language, reason),
     )
 
@@ -158,7 +175,8 @@ async def done_text(context: WalletContext, language: str, refund: Refund) -> st
     (they were told then)."""
     original = refund.original
     payer = await _name(context, refund.payer_id)
-    payee = await _name(context, refund.payee_id)
+    payee = await _payee_name(context, original, refund.payee_id)
+    shop = _to_a_shop(original)
     params = {
         "id": original.id,
         "refund_id": refund.transfer.id,
@@ -173,7 +191,7 @@ async def done_text(context: WalletContext, language: str, refund: Refund) -> st
     reason = refund.transfer.memo
     sides = (
         (refund.payer_id, "refund.told_payer", payer),
-        (refund.payee_id, "refund.told_payee", payee),
+        (refund.payee_id, "refund.told_shop" if shop else "refund.told_payee", payee),
     )
     for telegram_id, key, name in sides:
         told = await _tell(context, telegram_id, key, reason=reason, **params)

@@ -16,6 +16,7 @@ from bot.domain.users import Profile
 from bot.handlers import scan
 from bot.render.qr import qr_png
 from bot.wallet.merchants import PayTarget
+from tests.e2e.database import rows
 from tests.e2e.test_send import (
     BOB,
     PIN,
@@ -483,15 +484,39 @@ async def test_paying_a_shop_without_a_pin_offers_to_set_one_and_moves_nothing(
     assert errors_logged(caplog) == []
 
 
-async def test_history_names_the_shop_not_its_owner(emulator, wallet):
+async def bob_pays_the_shop(emulator, wallet, amount: str = "12.5") -> None:
     png = await make_shop(emulator, wallet)
     await fund(wallet, BOB, 50_00)
     await emulator.send_photo("bob", png)
     await emulator.wait_for_message("bob")
-    await emulator.send_text("bob", "12.5")
+    await emulator.send_text("bob", amount)
     card = await emulator.wait_for_message("bob")
     await tap_and_wait(emulator, "bob", card, "Confirm")
     await enter_pin(emulator, "bob", card)
+
+
+async def test_history_names_the_shop_not_its_owner(emulator, wallet):
+    await bob_pays_the_shop(emulator, wallet)
     await emulator.send_text("bob", "/history")
     page = await emulator.wait_for_message("bob")
     assert f"Shop {SHOP}" in page.text and "王芳" not in page.text.replace(SHOP, "")
+
+
+async def test_an_admin_refund_of_a_shop_payment_names_the_shop_and_its_account(
+    emulator, wallet, settings, caplog
+):
+    await bob_pays_the_shop(emulator, wallet)
+    ((transfer_id,),) = rows(
+        settings.database_url, "SELECT id FROM transfers WHERE kind = 'merchant_payment'"
+    )
+    await emulator.send_text("alice", f"/refund {transfer_id} 2.5 cold noodles")
+    card = await emulator.wait_for_message("alice", text="Refund of payment")
+    assert f"¥2.50 back from {SHOP} to Bob" in card.text
+    done = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert done.text.startswith("✅ Refunded ¥2.50")
+    payer = await emulator.wait_for_message("bob", text="was refunded", since=0)
+    assert f"payment #{transfer_id} to {SHOP}" in payer.text
+    owner = await emulator.wait_for_message("wangfang", text="管理员", since=0)
+    assert f"从你的店铺账户（{SHOP}）" in owner.text and "钱包" not in owner.text
+    assert await shop_account(wallet) == 10_00 and await available(wallet, BOB) == 40_00
+    assert errors_logged(caplog) == []
