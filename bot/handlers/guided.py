@@ -156,9 +156,17 @@ class Guide:
         return lines
 
     async def _amounts(self, context: WalletContext, flow: Flow) -> list[int]:
-        favourites = await context.wallet.guides.favourites(flow.telegram_id, flow.kind)
-        picks = list(dict.fromkeys([*favourites, *QUICK_AMOUNTS[flow.kind]]))[:4]
-        return sorted(picks)  # the person's favourites first, then the usual ones
+        """The quick picks: the person's favourites first, then the usual ones; where money
+        leaves the wallet, only those the balance covers (a pick that must be refused is
+        no help)."""
+        wallet = context.wallet
+        picks = [*await wallet.guides.favourites(flow.telegram_id, flow.kind)]
+        picks += QUICK_AMOUNTS[flow.kind]
+        if flow.kind in MOVES_MONEY:
+            user = await wallet.users.get(flow.telegram_id)
+            available = (await wallet.ledger.balance(user.account_id)).available if user else 0
+            picks = [fen for fen in picks if fen <= available]
+        return sorted(list(dict.fromkeys(picks))[:4])
 
     async def view(
         self, context: WalletContext, flow: Flow, language: str, error: str = ""
@@ -187,7 +195,9 @@ class Guide:
             )
             equal = flow.data.get("packet") == "equal"
             lines.append(translate(language, f"guided.ask.amount.{flow.kind}{'_each' * equal}"))
-            rows.append(quick_row(_key(flow, ""), await self._amounts(context, flow)))
+            picks = await self._amounts(context, flow)
+            if picks:
+                rows.append(quick_row(_key(flow, ""), picks))
             rows.extend(pad_rows(_key(flow, ""), translate(language, "guided.ok"))[:-1])
             rows.append(
                 _nav(

@@ -640,3 +640,20 @@ async def test_the_flows_speak_chinese_to_a_chinese_resident(emulator, wallet, l
     assert "已取消，没有付出任何钱。" in cancelled.text
     assert await available(wallet, XIAOMING) == 100_00
     assert handler_errors(caplog) == []
+
+
+async def test_quick_picks_are_only_amounts_the_balance_covers(emulator, wallet, caplog):
+    await withdraw_fund(wallet, ALICE, 150_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    step = await taps.tap(welcome, "Withdraw")
+    labels = [b["text"] for b in step.buttons()]
+    assert "¥100" in labels and not {"¥200", "¥500", "¥1000"} & set(labels)
+    await taps.tap(step, "Cancel")
+
+    await wallet.users.seen(PROFILES[BOB])
+    await taps.tap(welcome, "Send")
+    step = await taps.pick([BOB])
+    quick = [b["text"] for b in step.buttons()][:4]
+    assert quick[:4] == ["¥10", "¥20", "¥50", "¥100"]  # all within ¥150
+    assert handler_errors(caplog) == []
