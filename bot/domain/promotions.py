@@ -104,6 +104,12 @@ class Campaign:
     def budget_left_fen(self) -> int:
         return self.budget_fen - self.spent_fen
 
+    @property
+    def budget_spent(self) -> bool:
+        """Whether what is left of the budget covers no discount at all any more."""
+        smallest = self.off_fen if self.rule is CouponRule.SPEND_OFF else 1
+        return self.budget_left_fen < smallest
+
     def is_running(self, now_ms: int) -> bool:
         return self.starts_at <= now_ms < self.ends_at
 

@@ -13,6 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import WalletError
+from bot.domain.promotions import HeldCoupon
 from bot.handlers.context import (
     ID,
     WALLET_KEY,
@@ -39,6 +40,16 @@ REDEEM_TAP = button_pattern(REDEEM_PREFIX, ID)
 SWEEP_INTERVAL_S = 60
 
 
+def _unusable(language: str, held: HeldCoupon) -> str:
+    """Why a coupon held cannot take anything off now (its campaign's budget is spent, or
+    its holder used as many as one person may), as a note after its line; else nothing."""
+    if held.campaign.budget_spent:
+        return " " + translate(language, "coupons.budget_spent")
+    if held.used_by_holder >= held.campaign.per_user_limit:
+        return " " + translate(language, "coupons.limit_used")
+    return ""
+
+
 async def coupons(update: Update, context: WalletContext) -> None:
     """List the person's coupons (what each does, until when) and vouchers."""
     user, language = await private_user(update, context, "offers.private_only")
@@ -50,7 +61,7 @@ async def coupons(update: Update, context: WalletContext) -> None:
     lines = []
     if held:
         lines.append(translate(language, "coupons.title"))
-        lines += ["• " + campaign_line(language, h.campaign) for h in held]
+        lines += ["• " + campaign_line(language, h.campaign) + _unusable(language, h) for h in held]
     else:
         lines.append(translate(language, "coupons.none"))
     if vouchers:

@@ -31,6 +31,7 @@ from bot.domain.vouchers import (
     parse_voucher_issue,
     voucher_parts,
 )
+from bot.handlers.offers import _unusable
 
 NOW = 1_000_000
 
@@ -319,3 +320,34 @@ def test_tiers_follow_the_points_of_the_last_twelve_months():
     assert (top.tier, top.next_tier, top.to_next) == (Tier.GOLD, None, 0)
     with pytest.raises(ValueError):
         TierThresholds(silver=5_000, gold=1_000)
+
+
+@pytest.mark.parametrize(
+    ("changes", "spent"),
+    [
+        ({"off_fen": 10_00, "budget_fen": 100_00, "spent_fen": 90_00}, False),  # one more
+        ({"off_fen": 10_00, "budget_fen": 100_00, "spent_fen": 90_01}, True),  # short by 1 fen
+        ({"rule": CouponRule.PERCENT_OFF, "off_fen": 0, "percent": 15, "cap_fen": 20_00,
+          "budget_fen": 100_00, "spent_fen": 99_99}, False),  # a 1 fen discount still fits
+        ({"rule": CouponRule.PERCENT_OFF, "off_fen": 0, "percent": 15, "cap_fen": 20_00,
+          "budget_fen": 100_00, "spent_fen": 100_00}, True),
+    ],
+)
+def test_a_budget_is_spent_once_it_covers_no_discount(changes, spent):
+    assert campaign(**changes).budget_spent is spent
+
+
+@pytest.mark.parametrize(
+    ("language", "changes", "used", "note"),
+    [
+        ("en", {"budget_fen": 100_00, "spent_fen": 100_00}, 0, "budget has run out"),
+        ("zh", {"budget_fen": 100_00, "spent_fen": 100_00}, 0, "活动预算已用完"),
+        ("en", {"per_user_limit": 2}, 2, "used as often as one person may"),
+        ("zh", {"per_user_limit": 2}, 2, "每人使用次数上限"),
+        ("en", {"per_user_limit": 2}, 1, ""),
+    ],
+)
+def test_coupons_that_take_nothing_off_say_why_in_the_list(language, changes, used, note):
+    held = HeldCoupon(Coupon(1, 1, 7, 0), campaign(**changes), used)
+    said = _unusable(language, held)
+    assert (note in said and said.strip() != "") if note else said == ""
