@@ -24,6 +24,7 @@ __all__ = [
     "PayCodeUsed",
     "PayingYourself",
     "PriceChanged",
+    "ShopFrozen",
 ]
 
 
@@ -59,6 +60,13 @@ class MerchantFrozen(MerchantError):
     """The merchant (or its owner's wallet) is frozen: it takes no payments."""
 
     code = "merchant_frozen"
+
+
+class ShopFrozen(MerchantFrozen):
+    """Said to the owner: their shop (its account, or their wallet) is frozen, so it takes
+    no payment and none of its money leaves it (no charge, refund or settling)."""
+
+    code = "shop_frozen"
 
 
 class PayingYourself(MerchantError):

@@ -35,6 +35,7 @@ from bot.domain.merchant_errors import (
     MerchantPaymentNotFound,
     NotAMerchant,
     PriceChanged,
+    ShopFrozen,
 )
 from bot.domain.merchants import (
     CATEGORY_MAX,
@@ -200,6 +201,7 @@ class Merchants:
         """A one-time code for ``amount_text``, paid once, before it expires."""
         merchant = await self.mine(owner_id)
         amount = parse_amount(amount_text)
+        await self._check_merchant(merchant, ShopFrozen)  # a code nobody could pay
         now = self.store.now_ms()
         charge = Charge(
             secrets.token_urlsafe(CHARGE_TOKEN_BYTES),
@@ -218,12 +220,16 @@ class Merchants:
 
     # Paying -------------------------------------------------------------------------
 
-    async def _check_merchant(self, merchant: Merchant) -> None:
+    async def _check_merchant(
+        self, merchant: Merchant, refused: type[MerchantFrozen] = MerchantFrozen
+    ) -> None:
+        """Raise ``refused`` (a payer's MerchantFrozen, the owner's ShopFrozen) when the
+        shop's account or its owner's wallet is frozen."""
         owner = await self.users.get(merchant.owner_id)
         accounts = [merchant.account_id] + ([owner.account_id] if owner else [])
         for account_id in accounts:
             if (await self.ledger.account(account_id)).status is AccountStatus.FROZEN:
-                raise MerchantFrozen()
+                raise refused()
 
     async def quote(self, payer: User, target: PayTarget) -> tuple[Merchant, PaymentPlan]:
         """What the payer's card shows, after every check made before money moves."""
@@ -336,6 +342,7 @@ class Merchants:
         payment = await self.store.payment(payment_id)
         if payment is None or payment.merchant_id != merchant.id:
             raise MerchantPaymentNotFound(payment_id=payment_id)
+        await self._check_merchant(merchant, ShopFrozen)
         refused = refund_refusal(payment_id, amount, await self.store.refund_left(payment))
         if refused is not None:
             raise refused

@@ -520,3 +520,16 @@ async def test_an_admin_refund_of_a_shop_payment_names_the_shop_and_its_account(
     assert f"从你的店铺账户（{SHOP}）" in owner.text and "钱包" not in owner.text
     assert await shop_account(wallet) == 10_00 and await available(wallet, BOB) == 40_00
     assert errors_logged(caplog) == []
+
+
+async def test_a_frozen_shop_owner_is_told_their_shop_is_frozen(emulator, wallet, caplog):
+    await bob_pays_the_shop(emulator, wallet)
+    await emulator.send_text("alice", "/freeze @wangfang")
+    await emulator.wait_for_message("alice")
+    for command in ("/charge 5", "/merchant_refund 1 2", "/settle"):
+        await emulator.send_text("wangfang", command)
+        told = await emulator.wait_for_message("wangfang")
+        assert told.text.startswith("你的店铺已被冻结"), (command, told.text)
+        assert not told.buttons()
+    assert await shop_account(wallet) == 12_50
+    assert errors_logged(caplog) == []

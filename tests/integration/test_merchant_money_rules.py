@@ -17,7 +17,7 @@ from bot.app import open_wallet
 from bot.config import Settings
 from bot.domain.errors import WalletError
 from bot.domain.kinds import TransferKind
-from bot.domain.merchant_errors import PayCodeExpired
+from bot.domain.merchant_errors import PayCodeExpired, ShopFrozen
 from bot.domain.merchants import PaidVia, PayStatus
 from bot.domain.model import SystemAccount
 from bot.domain.offers import VOUCHER_ESCROW
@@ -236,9 +236,10 @@ async def test_voucher_value_is_conserved_when_refunded_after_expiry(wallet):
     assert await balance(wallet, PAYER) == 1000_00
 
 
-async def test_a_frozen_owner_still_refunds_and_settles(wallet):
-    """/freeze freezes only the owner's wallet: payments to the shop are refused, but the
-    frozen owner can still move the shop's money out (refund to payers, settle)."""
+async def test_a_frozen_owner_moves_none_of_the_shops_money_and_is_told_so(wallet):
+    """/freeze freezes the owner's wallet: payments to the shop are refused (the payer is
+    told the shop cannot take payments), and the owner can neither move the shop's money
+    out (refund, settle) nor make a charge: each says their shop is frozen."""
     paid = await wallet.merchants.pay(
         "pay-1", PAYER, PayTarget(wallet.shop.id, 50_00), authenticated=True
     )
@@ -247,18 +248,16 @@ async def test_a_frozen_owner_still_refunds_and_settles(wallet):
     refused = await wallet.merchants.pay(
         "pay-2", PAYER, PayTarget(wallet.shop.id, 1_00), authenticated=True
     )
-    assert refused.status is PayStatus.REFUSED  # merchant_frozen
-    moved = []
-    for name, call in (
-        ("refund", wallet.merchants.refund(OWNER, paid.payment.id, 10_00, "mr1")),
-        ("settle", wallet.merchants.settle(OWNER, None, "s1")),
+    assert (refused.status, refused.error.code) == (PayStatus.REFUSED, "merchant_frozen")
+    for call in (
+        wallet.merchants.refund(OWNER, paid.payment.id, 10_00, "mr1"),
+        wallet.merchants.check_refund(OWNER, paid.payment.id, 10_00),
+        wallet.merchants.settle(OWNER, None, "s1"),
+        wallet.merchants.charge(OWNER, "5"),
     ):
-        try:
+        with pytest.raises(ShopFrozen):
             await call
-            moved.append(name)
-        except WalletError:
-            pass
-    assert moved == [], f"a frozen owner could still {moved}"
+    assert await balance(wallet, PAYER) == 1000_00 - 50_00
 
 
 async def test_a_refreshed_pay_code_retires_the_old_one(wallet):

@@ -36,6 +36,7 @@ from bot.domain.merchant_errors import (
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
+    ShopFrozen,
 )
 from bot.domain.merchants import (
     MERCHANT_ADDED,
@@ -281,15 +282,17 @@ async def _pay_merchant(
     return await _payment_by(conn, "id = $1", payment_id), False
 
 
-async def _check_open(conn: asyncpg.Connection, merchant: Merchant) -> None:
+async def _check_open(
+    conn: asyncpg.Connection, merchant: Merchant, refused: type[MerchantFrozen] = MerchantFrozen
+) -> None:
     """A shop whose owner's wallet or own account is frozen takes no payment and moves
-    none of its money out (no refund, no settling)."""
+    none of its money out (no refund, no settling): ``refused`` says so to whoever asked."""
     _, _, owner_status = await _wallet(conn, merchant.owner_id)
     shop_status = await conn.fetchval(
         "SELECT status FROM accounts WHERE id = $1", merchant.account_id
     )
     if AccountStatus.FROZEN.value in (owner_status, shop_status):
-        raise MerchantFrozen()
+        raise refused()
 
 
 async def _refunded(conn: asyncpg.Connection, transfer_id: int) -> int:
@@ -345,7 +348,7 @@ async def _refund_payment(
     wanted = left if amount is None else amount
     split = split_refund(own_left, tuple(part for part, _ in vouchers_left), wanted)
     merchant = await _merchant(conn, merchant_id)
-    await _check_open(conn, merchant)
+    await _check_open(conn, merchant, ShopFrozen)  # the owner's own act
     payer_account, currency, _ = await _wallet(conn, payment.payer_id)
     kind = TransferKind.PAYMENT_REFUND.value
     specs = []
@@ -451,7 +454,7 @@ async def _settle_to_owner(
         if not same or (amount is not None and amount != first.amount):
             raise IdempotencyConflict(key=key)
         return first
-    await _check_open(conn, merchant)
+    await _check_open(conn, merchant, ShopFrozen)  # the owner's own act
     if amount is None:
         amount = await conn.fetchval(
             "SELECT credits_posted - debits_posted - debits_pending FROM accounts WHERE id = $1",

@@ -30,6 +30,7 @@ from bot.domain.merchant_errors import (
     PayCodeExpired,
     PayCodeInvalid,
     PayCodeUsed,
+    ShopFrozen,
 )
 from bot.domain.merchants import (
     MERCHANT_ADDED,
@@ -274,13 +275,15 @@ def pay_merchant(
     return payment_by(conn, "id = ?", payment_id), False
 
 
-def _check_open(conn: sqlite3.Connection, merchant: Merchant) -> None:
+def _check_open(
+    conn: sqlite3.Connection, merchant: Merchant, refused: type[MerchantFrozen] = MerchantFrozen
+) -> None:
     """A shop whose owner's wallet or own account is frozen takes no payment and moves
-    none of its money out (no refund, no settling)."""
+    none of its money out (no refund, no settling): ``refused`` says so to whoever asked."""
     _, _, owner_status = _wallet(conn, merchant.owner_id)
     frozen = AccountStatus.FROZEN.value
     if frozen in (owner_status, _status(conn, merchant.account_id)):
-        raise MerchantFrozen()
+        raise refused()
 
 
 def _refunded(conn: sqlite3.Connection, transfer_id: int) -> int:
@@ -336,7 +339,7 @@ def refund_payment(
     wanted = left if amount is None else amount
     split = split_refund(own_left, tuple(part for part, _ in vouchers_left), wanted)
     merchant = _merchant(conn, merchant_id)
-    _check_open(conn, merchant)
+    _check_open(conn, merchant, ShopFrozen)  # the owner's own act
     payer_account, currency, _ = _wallet(conn, payment.payer_id)
     kind = TransferKind.PAYMENT_REFUND.value
     specs = []
@@ -432,7 +435,7 @@ def settle_to_owner(
         if not same or (amount is not None and amount != first.amount):
             raise IdempotencyConflict(key=key)
         return first
-    _check_open(conn, merchant)
+    _check_open(conn, merchant, ShopFrozen)  # the owner's own act
     if amount is None:
         row = conn.execute(
             "SELECT credits_posted - debits_posted - debits_pending FROM accounts WHERE id = ?",
