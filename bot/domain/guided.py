@@ -37,6 +37,13 @@ class FlowExpired(WalletError):
     code = "flow_expired"
 
 
+class FlowEnded(WalletError):
+    """A button of a flow that is over (its card shown, cancelled, or swept once it
+    expired): its message already says how it ended, and is left as it is."""
+
+    code = "flow_ended"
+
+
 class FlowStale(WalletError):
     """A button of a flow that another one replaced since."""
 

@@ -41,7 +41,7 @@ from telegram.ext import (
 )
 
 from bot.domain.errors import AccountFrozen, WalletError
-from bot.domain.guided import Flow, FlowExpired, FlowStale
+from bot.domain.guided import Flow, FlowEnded, FlowExpired, FlowStale
 from bot.domain.money import format_fen
 from bot.domain.users import User
 from bot.handlers import guided_ends as ends
@@ -432,6 +432,9 @@ class Guide:
             flow = await guides.touch(user.telegram_id, flow_id)
             if query.message is None or query.message.message_id != flow.message_id:
                 raise FlowStale()
+        except FlowEnded as gone:  # its message says how it ended (a card, a receipt): kept
+            await query.answer(error_text(language, gone), show_alert=True)
+            return
         except (FlowExpired, FlowStale) as gone:
             await query.answer(error_text(language, gone), show_alert=True)
             if isinstance(gone, FlowExpired):

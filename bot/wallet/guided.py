@@ -2,8 +2,9 @@
 
 A flow is begun, moved from step to step and ended here; every touch pushes its deadline
 on by ``ttl_s``. A flow past its deadline is gone: touching one raises ``FlowExpired``,
-touching a button of a flow replaced since raises ``FlowStale``, and :meth:`Guides.due`
-hands the expired ones to a sweep that says so quietly. What a flow makes (a transfer
+touching a button of a flow that ended raises ``FlowEnded``, of a flow replaced since
+``FlowStale``, and :meth:`Guides.due` hands the expired ones to a sweep that says so
+quietly. What a flow makes (a transfer
 order, a payment request, a red packet) is checked by that feature's service; nothing
 here moves money.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
-from bot.domain.guided import Flow, FlowExpired, FlowStale, FlowStore
+from bot.domain.guided import Flow, FlowEnded, FlowExpired, FlowStale, FlowStore
 
 __all__ = ["FLOW_TTL_S", "Guides"]
 
@@ -48,8 +49,10 @@ class Guides:
     async def touch(self, telegram_id: int, flow_id: str | None = None) -> Flow:
         """The person's flow (the one ``flow_id`` names, when given), still open."""
         flow = await self.store.get_flow(telegram_id)
-        if flow is None or (flow_id is not None and flow.flow_id != flow_id):
-            raise FlowStale() if flow is not None and flow_id is not None else FlowExpired()
+        if flow is None:
+            raise FlowEnded() if flow_id is not None else FlowExpired()
+        if flow_id is not None and flow.flow_id != flow_id:
+            raise FlowStale()
         if flow.expires_at <= self.store.now_ms():
             raise FlowExpired()
         return flow

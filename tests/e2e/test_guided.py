@@ -17,6 +17,7 @@ from bot.app import publish_commands, publish_descriptions
 from bot.handlers import guided
 from tests.e2e.database import rows
 from tests.e2e.test_redpacket import escrow, fen_of
+from tests.e2e.test_refund import again
 from tests.e2e.test_send import ALICE, BOB, PROFILES, XIAOMING, available, enter_pin, fund
 from tests.e2e.test_withdraw import fund as withdraw_fund
 
@@ -656,4 +657,32 @@ async def test_quick_picks_are_only_amounts_the_balance_covers(emulator, wallet,
     step = await taps.pick([BOB])
     quick = [b["text"] for b in step.buttons()][:4]
     assert quick[:4] == ["¥10", "¥20", "¥50", "¥100"]  # all within ¥150
+    assert handler_errors(caplog) == []
+
+
+async def test_a_stale_step_button_after_the_payment_leaves_the_receipt_as_it_is(
+    emulator, wallet, caplog
+):
+    await fund(wallet, ALICE, 100_00)
+    await wallet.users.seen(PROFILES[BOB])
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    await taps.tap(welcome, "Send")
+    step = await taps.pick([BOB])
+    memo = await taps.tap(step, "¥10")
+    old_keys = [b["callback_data"] for b in memo.buttons()]  # Skip, Back, Cancel
+    card = await taps.tap(memo, "Skip")
+    await taps.tap(card, "Confirm")
+    done = await enter_pin(emulator, "alice", card)
+    assert done.text == "✅ Sent ¥10.00 to Bob."
+    for data in old_keys:  # a second device's old view, or a late double tap
+        mark = emulator.mark()
+        answer = await emulator.wait_for_answer(
+            await emulator.tap("alice", again(memo, data), data=data), since=mark
+        )
+        assert "This step is over" in answer.text and "Nothing was sent" not in answer.text
+    await asyncio.sleep(0.2)
+    kept = emulator.chat("alice").messages[card.message_id]
+    assert kept.text == "✅ Sent ¥10.00 to Bob."
+    assert await available(wallet, ALICE) == 90_00
     assert handler_errors(caplog) == []

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bot.domain.errors import StorageError
-from bot.domain.guided import Flow, FlowExpired, FlowStale
+from bot.domain.guided import Flow, FlowEnded, FlowExpired, FlowStale
 from bot.wallet.guided import Guides
 from tests.fakes import ManualClock
 from tests.integration.twins import BACK_ENDS
@@ -95,8 +95,13 @@ async def test_a_button_of_a_replaced_flow_is_stale_and_cannot_end_the_new_one(d
         await guides.touch(7, old.flow_id)
     assert not await guides.end(old)
     assert (await guides.touch(7, new.flow_id)).kind == "packet"
-    with pytest.raises(FlowExpired):
+    with pytest.raises(FlowEnded):  # a button of a flow that is over (or never was)
         await guides.touch(8, "nothing")
+    with pytest.raises(FlowExpired):
+        await guides.touch(8)
+    assert await guides.end(new)
+    with pytest.raises(FlowEnded):
+        await guides.touch(7, new.flow_id)
 
 
 async def test_moving_a_flow_adds_and_removes_its_answers(db):
