@@ -63,6 +63,9 @@ def page_event(event: BotEvent) -> dict[str, Any]:
     if event.message is not None:
         data["message"] = page_message(event.message)
         data["chat_keyboard"] = event.message.chat.reply_keyboard
+        asked = event.data.get("asked_markup") if event.data else None
+        if isinstance(asked, dict) and asked.get("force_reply"):
+            data["force_reply"] = True  # the page replies to it, as Telegram's apps do
     if event.kind == "callback_answer":
         data["show_alert"] = event.data.get("show_alert", False)
     if event.kind == "error":

@@ -208,6 +208,12 @@ async def test_resident_starts_the_wallet_and_taps_a_button_in_the_page(
             await browser.click("#private .keyboard button", "Balance")
             await browser.wait("#toasts .toast", "Balance: ¥12.34")
             await browser.wait("#private .msg .text", "Balance: ¥12.34")
+            await browser.click("#private .keyboard button", "Support")
+            await browser.wait("#private .msg .text", "What can we help you with?")
+            await browser.wait("#private .replying:not([hidden])", "Replying to")  # as in Telegram
+            await browser.type("#private .composer input[type=text]", "Where is my top-up?")
+            await browser.click("#private .composer .send")
+            await browser.wait("#private .msg .text", "Your ticket is open")
             await browser.type("#group .composer input[type=text]", "Thanks 小明!")
             await browser.click("#group .composer .send")
             await browser.wait("#group .msg.own .text", "Thanks 小明!")
@@ -216,6 +222,9 @@ async def test_resident_starts_the_wallet_and_taps_a_button_in_the_page(
             )
         finally:
             await browser.close()
-    assert emulator.last_message("alice").text == "余额 Balance: ¥12.34"
-    assert [e.text for e in emulator.bot_events("callback_answer")] == ["余额 Balance: ¥12.34"]
+    assert "余额 Balance: ¥12.34" in [m.text for m in emulator.messages("alice")]
+    answers = [e.text for e in emulator.bot_events("callback_answer") if e.text]
+    assert answers == ["余额 Balance: ¥12.34"]
     assert emulator.last_message(emulator.group, from_bot=False).text == "Thanks 小明!"
+    (ticket,) = await wallet.support.open_tickets()
+    assert ticket.text == "Where is my top-up?"

@@ -226,6 +226,10 @@ function apply(event) {
   if (event.message) {
     storeMessage(event.message);
     state.keyboards.set(event.chat_id, event.chat_keyboard ?? null);
+    if (paneChatId("private") === event.chat_id) { // a private chat's question: reply to it
+      if (event.force_reply) state.replyTo.private = event.message_id; // as Telegram's apps do
+      else if (event.kind === "user_message") state.replyTo.private = null;
+    }
   }
   if (event.kind === "delete") {
     const message = state.chats.get(event.chat_id)?.get(event.message_id);
