@@ -65,7 +65,10 @@ def register(application: Application, *, outcomes: Outcomes) -> None:
     support_handlers, support_followers, support_questions = support.handlers()
     merchant_handlers, amounts = merchant.handlers()
     guided_handlers, guided_leavers, guided_questions = guided.handlers(
-        application, outcomes, menu.BUTTONS
+        application,
+        outcomes,
+        menu.BUTTONS,
+        others=(amounts.questions, payout_questions, support_questions),
     )
     # the links a scanned code may be, each prefix's shows in order (also its /start)
     scannable = {

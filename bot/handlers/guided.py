@@ -132,6 +132,7 @@ class Guide:
     def __init__(self, outcomes: Outcomes) -> None:
         self.answers: Questions[str] = Questions(FLOW_TTL_S, topic="guided_step")
         self.outcomes = outcomes
+        self.others: tuple[Questions, ...] = ()  # other features' questions /cancel ends
 
     # Showing a step ---------------------------------------------------------------------
 
@@ -499,6 +500,11 @@ class Guide:
         flow = await wallet.guides.current(user.telegram_id)
         ended = flow is not None and await wallet.guides.end(flow)
         await self.answers.drop(user.telegram_id)
+        asked = False  # "how much?" of a shop's code, an admin's note…
+        for question in self.others:
+            if question.open_for(user.telegram_id) is not None:
+                await question.drop(user.telegram_id)
+                asked = True
         keypads = await cancel_keypads(context, user.telegram_id, language, self.outcomes)
         if ended and flow.message_id is not None:  # its step's buttons go with it
             await _quietly(
@@ -506,7 +512,7 @@ class Guide:
                     translate(language, "guided.cancelled"), user.telegram_id, flow.message_id
                 )
             )
-        key = "cancel.done" if ended or keypads else "cancel.nothing"
+        key = "cancel.done" if ended or keypads or asked else "cancel.nothing"
         await update.effective_message.reply_text(
             translate(language, key), reply_markup=ReplyKeyboardRemove()
         )
@@ -641,13 +647,18 @@ GUIDE_KEY = "guide"
 
 
 def handlers(
-    application: Application, outcomes: Outcomes, menu_buttons: Iterable[str]
+    application: Application,
+    outcomes: Outcomes,
+    menu_buttons: Iterable[str],
+    others: Iterable[Questions] = (),
 ) -> tuple[list, list, Questions[str]]:
     """The flows' handlers, the ones that leave a flow when the person goes back to the
     menu (``menu_buttons``: the data of its buttons; for a group before the features') and
     their stored question (see ``questions.restored_first``); the sweep of expired flows
-    is scheduled. ``outcomes`` as the PIN keypad's."""
+    is scheduled. ``outcomes`` as the PIN keypad's; ``others``: the questions of other
+    features that ``/cancel`` ends too."""
     guide = application.bot_data.setdefault(GUIDE_KEY, Guide(outcomes))
+    guide.others = tuple(others)
     application.job_queue.run_repeating(
         sweep, interval=SWEEP_INTERVAL_S, first=SWEEP_INTERVAL_S, name="guided.sweep"
     )

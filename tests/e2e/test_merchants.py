@@ -533,3 +533,21 @@ async def test_a_frozen_shop_owner_is_told_their_shop_is_frozen(emulator, wallet
         assert not told.buttons()
     assert await shop_account(wallet) == 12_50
     assert errors_logged(caplog) == []
+
+
+async def test_cancel_ends_the_question_how_much_and_says_so(emulator, wallet, caplog):
+    png = await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await emulator.send_photo("bob", png)
+    asked = await emulator.wait_for_message("bob")
+    assert "how much?" in asked.text
+    await emulator.send_text("bob", "/cancel")
+    told = await emulator.wait_for_message("bob")
+    assert told.text.startswith("✖ Cancelled what was in progress")
+    await emulator.send_text("bob", "12.5")  # no longer the answer: no card to pay
+    after = await emulator.wait_for_message("bob")
+    assert "Pay ¥12.50" not in after.text
+    await emulator.send_text("bob", "/cancel")
+    assert (await emulator.wait_for_message("bob")).text.startswith("Nothing is in progress")
+    assert await available(wallet, BOB) == 50_00
+    assert errors_logged(caplog) == []
