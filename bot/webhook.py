@@ -212,7 +212,9 @@ class WebhookServer:
         if refusal is not None:
             return refusal
         try:
-            update = Update.de_json(data, self.application.bot)
+            bot = self.application.bot
+            reading = isinstance(bot, KeepingBot)  # taps on one message share its reading
+            update = bot.read_update(data) if reading else Update.de_json(data, bot)
         except Exception as exc:  # whatever is wrong with the update, it is refused
             log.warning("webhook: refused an update it cannot read (%d bytes): %r", len(body), exc)
             return web.Response(status=400)
