@@ -45,6 +45,27 @@ def _strip_currency(text: str) -> str:
     return text
 
 
+def _written_out(body: str) -> str | None:
+    """An exponent's number in plain digits (``1e5`` → ``100000``, ``2.5e-1`` → ``0.25``),
+    when that is a sensible amount (positive, at most two decimals and twelve digits
+    before the point); None otherwise."""
+    mantissa, _, exponent = body.lower().partition("e")
+    if mantissa.startswith("-") or not -20 <= int(exponent) <= 20:
+        return None
+    whole, _, fraction = mantissa.lstrip("+").partition(".")
+    digits, point = whole + fraction, len(whole) + int(exponent)
+    if point >= len(digits):
+        before, after = digits + "0" * (point - len(digits)), ""
+    elif point <= 0:
+        before, after = "0", "0" * -point + digits
+    else:
+        before, after = digits[:point], digits[point:]
+    before, after = before.lstrip("0") or "0", after.rstrip("0")
+    if len(after) > 2 or len(before) > 12 or (before == "0" and not after):
+        return None
+    return before + ("." + after if after else "")
+
+
 def parse_amount(text: str, *, maximum: int = DEFAULT_MAX_AMOUNT_FEN) -> int:
     """Return the amount in fen that ``text`` names, or raise :class:`AmountError`.
 
@@ -70,7 +91,9 @@ def parse_amount(text: str, *, maximum: int = DEFAULT_MAX_AMOUNT_FEN) -> int:
     if _NOT_FINITE.fullmatch(body):
         raise AmountError("amount_not_finite", text=text)
     if _EXPONENT.fullmatch(body):
-        raise AmountError("amount_exponent_not_allowed", text=text)
+        raise AmountError(
+            "amount_exponent_not_allowed", text=text, plain=_written_out(body) or "12.50"
+        )
 
     match = _NUMBER.fullmatch(body)
     if match is None or (match["int"] is None and not match["frac"]):

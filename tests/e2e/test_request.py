@@ -348,7 +348,7 @@ async def test_a_split_naming_someone_unknown_is_refused_whole_naming_them(
         ("/split", "Write /split 90 @alice @bob [memo]"),
         ("/split 10", "Name at least one person"),
         ("/split abc @bob", "is not an amount"),
-        ("/split 1e3 @bob", "plain digits"),
+        ("/split 1e3 @bob", "plain digits (like 1000)"),
         ("/split 10 @bob @bob", "@bob is named twice"),
         ("/split 10 @bob @BOB", "@BOB is named twice"),
         ("/split 10 @bob 100004", "100004 is named twice"),

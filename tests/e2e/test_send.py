@@ -130,7 +130,7 @@ async def test_the_recipient_who_opened_the_chat_is_told(emulator, wallet):
         ("/send @bob 12.345", "at most two decimals"),
         ("/send @bob 0", "more than ¥0.00"),
         ("/send @bob -5", "cannot be negative"),
-        ("/send @bob 1e5", "plain digits"),
+        ("/send @bob 1e5", "plain digits (like 100000)"),
         ("/send @bob NaN", "is not an amount"),
         ("/send @bob 99999999999", "too much"),
         ("/send @bob abc", "is not an amount"),

@@ -124,3 +124,25 @@ def test_any_text_either_parses_to_a_positive_amount_or_raises_amount_error(text
     else:
         assert isinstance(fen, int)
         assert 0 < fen <= DEFAULT_MAX_AMOUNT_FEN
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("1e5", "100000"),
+        ("1E3", "1000"),
+        ("2.5e-1", "0.25"),
+        ("1.2345e2", "123.45"),
+        ("+3e0", "3"),
+        ("12e-2", "0.12"),
+        ("1e-3", "12.50"),  # three decimals: no amount, so the usual example
+        ("1e15", "12.50"),  # sixteen digits: no amount either
+        ("0e5", "12.50"),
+        ("9e999", "12.50"),
+    ],
+)
+def test_an_exponent_is_answered_with_its_number_in_plain_digits(text, plain):
+    with pytest.raises(AmountError) as refused:
+        parse_amount(text)
+    assert refused.value.code == "amount_exponent_not_allowed"
+    assert refused.value.params["plain"] == plain
