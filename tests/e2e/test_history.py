@@ -106,6 +106,8 @@ async def test_red_packet_lines_name_the_packet_pool_not_the_kind_again(emulator
 
 
 async def test_a_reservation_shows_as_reserved_and_released_not_as_money_moved(emulator, wallet):
+    """One line a withdrawal: its hold while it holds, then what became of the money (paid
+    out, or released); the hold stays readable by its number."""
     await top_up(wallet, XIAOMING, 100_00)
     external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
     mine = await account(wallet, XIAOMING)
@@ -113,15 +115,15 @@ async def test_a_reservation_shows_as_reserved_and_released_not_as_money_moved(e
     await wallet.ledger.void("wd-1-void", held.id)
     posted = await wallet.ledger.reserve("wd-2", mine, external, 10_00, "withdraw")
     await wallet.ledger.post("wd-2-post", posted.id)
+    await wallet.ledger.reserve("wd-3", mine, external, 5_00, "withdraw")  # still on its way
 
     page = await ask(emulator, "xiaoming", "/history")
 
     assert page.text.splitlines()[0] == "🧾 收支明细（北京时间）"
     assert [e[:3] for e in entries(page.text)] == [
+        ("提现", "银行 / 支付渠道", "预留 ¥5.00"),
         ("提现", "银行 / 支付渠道", "-¥10.00"),
-        ("提现", "银行 / 支付渠道", "预留 ¥10.00"),
         ("提现", "银行 / 支付渠道", "已释放 ¥30.00"),
-        ("提现", "银行 / 支付渠道", "预留 ¥30.00"),
         ("充值", "银行 / 支付渠道", "+¥100.00"),
     ]
     detail = await ask(emulator, "xiaoming", f"/history {held.id}")

@@ -3,7 +3,9 @@
 ``bot.domain.admin``, as ``history_store`` and ``admin_store`` read them.
 
 Visible to an account (``bot.wallet.history``'s rule, as the SQL puts it): a transfer
-debiting it (any flag), or one crediting it whose money moved (posted or a post).
+debiting it (any flag), or one crediting it whose money moved (posted or a post). Listed
+(a page): the visible ones, less the holds that were resolved since (their resolution's
+line says what became of the money).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def _visible(transfer: Transfer, account_id: int) -> bool:
 class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
     """Reads only: it moves nothing and writes nothing."""
 
+    def _listed(self, transfer: Transfer, account_id: int) -> bool:
+        resolved = transfer.flag is TransferFlag.PENDING and transfer.id in self._db.resolutions
+        return not resolved and _visible(transfer, account_id)
+
     async def get_transfer(self, transfer_id: int) -> Transfer | None:
         return self._db.transfer(transfer_id)
 
@@ -40,7 +46,9 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
         for transfer in reversed(self._db.transfers):
             if len(found) >= limit:
                 break
-            if (before_id is None or transfer.id < before_id) and _visible(transfer, account_id):
+            if (before_id is None or transfer.id < before_id) and self._listed(
+                transfer, account_id
+            ):
                 found.append(transfer)
         return found
 
@@ -49,7 +57,7 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
         for transfer in self._db.transfers[max(after_id, 0) :]:
             if len(found) >= limit:
                 break
-            if _visible(transfer, account_id):
+            if self._listed(transfer, account_id):
                 found.append(transfer)
         return found
 

@@ -26,19 +26,22 @@ async def test_a_page_shows_moved_money_and_the_viewers_own_reservations(wallet)
     pay = await wallet.ledger.transfer("pay", alice.account_id, bob.account_id, 100, "transfer")
     held = await wallet.ledger.reserve("hold", alice.account_id, bob.account_id, 50, "transfer")
     released = await wallet.ledger.void("void", held.id)
+    holding = await wallet.ledger.reserve("h2", alice.account_id, bob.account_id, 20, "transfer")
 
     mine = await wallet.history.page(alice.account_id)
     theirs = await wallet.history.page(bob.account_id)
 
     assert [(line.transfer_id, line.state, line.amount) for line in mine.lines] == [
-        (released.id, EntryState.RELEASED, 50),
-        (held.id, EntryState.RESERVED, 50),
+        (holding.id, EntryState.RESERVED, 20),  # a hold shows while it holds
+        (released.id, EntryState.RELEASED, 50),  # once resolved, its resolution stands for it
         (pay.id, EntryState.MOVED, -100),
         (1, EntryState.MOVED, 1_000),
     ]
     assert [line.transfer_id for line in theirs.lines] == [pay.id]  # a reservation reached nobody
     assert mine.lines[2].counterparty.person == "U2"
     assert mine.lines[3].counterparty.kind is AccountKind.SYSTEM
+    shown = await wallet.history.detail(alice.account_id, held.id)  # still there by its number
+    assert shown.resolution.id == released.id
 
 
 async def test_pages_go_back_and_forth_without_gaps_or_repeats(wallet):

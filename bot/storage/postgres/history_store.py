@@ -23,9 +23,16 @@ _MOVED = "flag IN ('posted', 'post_pending')"
 _MAX_ID = 2**63 - 1
 
 
+_RESOLVED_HOLD = (
+    "(flag = 'pending' AND EXISTS (SELECT 1 FROM transfers AS r WHERE r.pending_id = transfers.id))"
+)
+
+
 def _visible(bound: str, order: str) -> str:
     side = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {{who}} AND id {bound} $2"
-    debit = side.format(who="debit_account_id = $1")
+    # a hold shows while it holds; once posted, voided or expired, its resolution's line
+    # says what became of the money (the hold and its payment are one event to a person)
+    debit = side.format(who=f"debit_account_id = $1 AND NOT {_RESOLVED_HOLD}")
     credit = side.format(who=f"credit_account_id = $1 AND {_MOVED}")
     return (
         f"SELECT {TRANSFER_COLUMNS} FROM (({debit} ORDER BY id {order} LIMIT $3)"

@@ -25,9 +25,16 @@ _MOVED = "flag IN ('posted', 'post_pending')"
 _CHUNK = 500  # ids per IN (...) list, well below SQLite's limit on parameters
 
 
+_RESOLVED_HOLD = (
+    "(flag = 'pending' AND EXISTS (SELECT 1 FROM transfers AS r WHERE r.pending_id = transfers.id))"
+)
+
+
 def _visible(bound: str, order: str) -> str:
     side = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {{who}} AND id {bound} :b"
-    debit = side.format(who="debit_account_id = :a")
+    # a hold shows while it holds; once posted, voided or expired, its resolution's line
+    # says what became of the money (the hold and its payment are one event to a person)
+    debit = side.format(who=f"debit_account_id = :a AND NOT {_RESOLVED_HOLD}")
     credit = side.format(who=f"credit_account_id = :a AND {_MOVED}")
     return (
         f"SELECT * FROM (SELECT * FROM ({debit} ORDER BY id {order} LIMIT :n)"
