@@ -376,7 +376,11 @@ async def announce(
     if outcome.saving is not None:
         shown, now = (format_fen(fen) for fen in outcome.saving)
         lines.append(translate(language, "merchant.paid_less", shown=shown, now=now))
-    return "\n".join(lines + plan_lines(language, outcome.plan))
+    lines += plan_lines(language, outcome.plan)
+    legs = payment.payer_legs()
+    if legs and legs[0][1] is not None:  # the number /history and /dispute know it by
+        lines.append(translate(language, "merchant.paid_in_history", id=legs[0][1]))
+    return "\n".join(lines)
 
 
 async def _tell_merchant(context: WalletContext, outcome: MerchantPaymentOutcome) -> None:

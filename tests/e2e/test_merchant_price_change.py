@@ -22,6 +22,7 @@ from tests.e2e.test_send import (
     fund,
     tap_and_wait,
 )
+from tests.integration import raw
 from tests.integration.test_merchant_price_held import execute, unused_coupons
 
 pytestmark = pytest.mark.both_back_ends
@@ -37,6 +38,13 @@ CHANGED = (
 
 def errors_logged(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def own_leg(wallet) -> int:
+    """The transfer that took the payer's own money for the last shop payment."""
+    sql = "SELECT own_transfer_id FROM merchant_payments ORDER BY id DESC LIMIT 1"
+    ((transfer_id,),) = await raw.fetch(wallet.settings.database_url, sql)
+    return transfer_id
 
 
 async def shop_with_coupon(wallet):
@@ -81,7 +89,7 @@ async def test_a_coupon_that_ends_before_confirm_gets_a_new_card_paid_at_the_new
     keypad = await tap_and_wait(emulator, "bob", fresh, "Confirm")
     assert "Enter your payment PIN" in keypad.text
     done = await enter_pin(emulator, "bob", fresh)
-    assert done.text == "✅ Paid ¥30.00 to Noodles. Payment #1."
+    assert done.text.splitlines()[0] == "✅ Paid ¥30.00 to Noodles. Payment #1."
     assert await available(wallet, BOB) == 70_00 and await shop_balance(wallet, merchant) == 30_00
     assert errors_logged(caplog) == []
 
@@ -105,7 +113,7 @@ async def test_a_coupon_used_up_while_the_pin_is_typed_refuses_and_offers_a_new_
 
     await tap_and_wait(emulator, "bob", fresh, "Confirm")
     done = await enter_pin(emulator, "bob", fresh)
-    assert done.text == "✅ Paid ¥30.00 to Noodles. Payment #1."
+    assert done.text.splitlines()[0] == "✅ Paid ¥30.00 to Noodles. Payment #1."
     assert await available(wallet, BOB) == 70_00
     assert errors_logged(caplog) == []
 
@@ -125,6 +133,7 @@ async def test_a_plan_cheaper_than_the_card_is_paid_and_the_receipt_says_so(
         "💡 Less than your card showed: ¥25.00 instead of ¥30.00.",
         "Coupon −¥5.00",
         "From your balance: ¥25.00",
+        f"Shown in /history as #{await own_leg(wallet)}.",
     ]
     assert await available(wallet, BOB) == 75_00
     assert errors_logged(caplog) == []
@@ -185,7 +194,7 @@ async def test_a_pay_code_card_shown_to_the_customer_is_held_to_its_price(
     assert await available(wallet, BOB) == 100_00
     await tap_and_wait(emulator, "bob", fresh, "Confirm")
     done = await enter_pin(emulator, "bob", fresh)
-    assert done.text == "✅ Paid ¥30.00 to Noodles. Payment #1."
+    assert done.text.splitlines()[0] == "✅ Paid ¥30.00 to Noodles. Payment #1."
     told = await emulator.wait_for_message("wangfang", text="¥30.00", since=mark)
     assert "Bob" in told.text
     assert await available(wallet, BOB) == 70_00

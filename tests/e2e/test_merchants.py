@@ -83,12 +83,21 @@ async def test_a_new_customer_pays_a_merchant_from_a_photo_of_its_qr(emulator, w
     assert "Enter your payment PIN" in keypad.text
     assert await available(wallet, BOB) == 50_00  # nothing moves before the PIN
     done = await enter_pin(emulator, "bob", card)
-    assert done.text == f"✅ Paid ¥12.50 to {SHOP}. Payment #1."
+    paid, listed = done.text.splitlines()
+    assert paid == f"✅ Paid ¥12.50 to {SHOP}. Payment #1."
+    number = re.fullmatch(r"Shown in /history as #(\d+)\.", listed).group(1)
     assert await available(wallet, BOB) == 37_50
     assert await shop_account(wallet) == 12_50
     told = await emulator.wait_for_message("wangfang", since=0, text="收到")
     assert told.text == "💰 收到 Bob 付款 ¥12.50（付款编号 #1）。店铺余额：¥12.50"
     assert await available(wallet, WANGFANG) == 0  # the shop's money is not her wallet's
+    await emulator.send_text("bob", "/history")  # the receipt's number is the one listed
+    history = await emulator.wait_for_message("bob", text="#")
+    line = next(line for line in history.text.splitlines() if line.endswith(f"#{number}"))
+    assert SHOP in line and "¥12.50" in line
+    await emulator.send_text("bob", f"/dispute {number} charged twice")  # and disputable
+    opened = await emulator.wait_for_message("bob", text="dispute")
+    assert f"transaction #{number} is open" in opened.text
     assert errors_logged(caplog) == []
 
 
@@ -131,7 +140,7 @@ async def test_a_charge_is_paid_once_when_two_payers_tap_at_once(emulator, walle
         emulator.tap("xiaoming", cards["xiaoming"], "确认"),
     )
     done = [await edited(emulator, card, mark) for card in cards.values()]
-    texts = sorted(d.text for d in done)
+    texts = sorted(d.text.splitlines()[0] for d in done)
     assert texts in (
         [f"✅ Paid ¥30.00 to {SHOP}. Payment #1.", "这个收款码已经付过了，没有扣款。"],
         [
@@ -167,7 +176,7 @@ async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_
     collected = await emulator.wait_for_message("wangfang")
     assert collected.text == "✅ 已向 Bob 收款 ¥8.00。付款编号 #1。"
     receipt = await emulator.wait_for_message("bob", since=0, text="Paid ¥8.00")
-    assert receipt.text == f"✅ Paid ¥8.00 to {SHOP}. Payment #1."
+    assert receipt.text.splitlines()[0] == f"✅ Paid ¥8.00 to {SHOP}. Payment #1."
     await emulator.send_text("wangfang", f"/collect {code} 8")
     used = await emulator.wait_for_message("wangfang")
     assert used.text.startswith("付款码已被使用，请顾客刷新。")
@@ -185,7 +194,7 @@ async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_
     card = await emulator.wait_for_message("bob", since=0, text="🏪 Pay ¥30.00")
     await tap_and_wait(emulator, "bob", card, "Confirm")
     done = await enter_pin(emulator, "bob", card)
-    assert done.text == f"✅ Paid ¥30.00 to {SHOP}. Payment #2."
+    assert done.text.splitlines()[0] == f"✅ Paid ¥30.00 to {SHOP}. Payment #2."
     assert await available(wallet, BOB) == 12_00
     assert await shop_account(wallet) == 38_00
     assert errors_logged(caplog) == []
