@@ -412,12 +412,13 @@ class Guide:
         text = translate(language, "guided.cancelled")
         query = update.callback_query
         if query is not None:
-            await _edit(update, text, reply_markup=menu_markup(language) if to_menu else None)
+            menu = menu_markup(language, context) if to_menu else None
+            await _edit(update, text, reply_markup=menu)
         else:  # typed on the recipient's keyboard: the keyboard goes with it
             await update.effective_chat.send_message(text, reply_markup=ReplyKeyboardRemove())
             if to_menu:
                 await update.effective_chat.send_message(
-                    translate(language, "guided.menu"), reply_markup=menu_markup(language)
+                    translate(language, "guided.menu"), reply_markup=menu_markup(language, context)
                 )
 
     # Handlers ---------------------------------------------------------------------------------
@@ -559,7 +560,7 @@ class Guide:
             translate(language, "guided.nothing_open"), reply_markup=ReplyKeyboardRemove()
         )
         await update.effective_chat.send_message(
-            translate(language, "guided.menu"), reply_markup=menu_markup(language)
+            translate(language, "guided.menu"), reply_markup=menu_markup(language, context)
         )
 
     async def shared(self, update: Update, context: WalletContext) -> None:

@@ -52,7 +52,7 @@ async def menu_language(update: Update, context: WalletContext) -> None:
     await query.answer(translate(choice, "lang.set"))
     # the whole menu changes language, its text with its buttons
     await query.edit_message_text(
-        translate(choice, "guided.menu"), reply_markup=menu_markup(choice)
+        translate(choice, "guided.menu"), reply_markup=menu_markup(choice, context)
     )
 
 

@@ -96,7 +96,7 @@ async def main_menu(update: Update, context: WalletContext) -> None:
     await query.answer()
     language = language_of(update, await current_user(update, context))
     await query.edit_message_text(
-        translate(language, "guided.menu"), reply_markup=menu_markup(language)
+        translate(language, "guided.menu"), reply_markup=menu_markup(language, context)
     )
 
 

@@ -229,23 +229,23 @@ async def _top_up_first(
     short: InsufficientFunds,
 ) -> None:
     """Too little money to pay the request: what it is, that the balance is short, and a
-    Top up button (with a welcome first for someone new here)."""
+    Top up button when top-ups are set up (with a welcome first for someone new here)."""
     made = await context.wallet.requests.get(token)
     requester = await context.wallet.users.get(made.requester_id)
     welcome = translate(language, "request.welcome", name=payer.display_name)
     lines = [welcome] if context.first_visit else []
+    first = "request.top_up_first" if context.wallet.topups.enabled else "request.receive_first"
     asks = translate(
         language, "request.asks", name=requester.display_name, amount=format_fen(made.amount)
     )
     lines += [
         with_memo(language, asks, made.memo),
         error_text(language, short),
-        translate(language, "request.top_up_first", link=pay_link(context, made)),
+        translate(language, first, link=pay_link(context, made)),
     ]
     button = InlineKeyboardButton(translate(language, "menu.topup"), callback_data=MENU_TOPUP)
-    await update.effective_message.reply_text(
-        "\n".join(lines), reply_markup=InlineKeyboardMarkup([[button]])
-    )
+    top_up = InlineKeyboardMarkup([[button]]) if context.wallet.topups.enabled else None
+    await update.effective_message.reply_text("\n".join(lines), reply_markup=top_up)
 
 
 async def _review(context: WalletContext, language: str, action) -> tuple:

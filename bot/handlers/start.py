@@ -71,12 +71,15 @@ MENU_ROWS = (
 )
 
 
-def menu_markup(language: str) -> InlineKeyboardMarkup:
+def menu_markup(language: str, context: WalletContext) -> InlineKeyboardMarkup:
+    """The main menu; without a payment provider, no Top up button (it could only say so)."""
+    hidden = set() if context.wallet.topups.enabled else {MENU_TOPUP}
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(translate(language, key), callback_data=_data(data, language))
                 for data, key in row
+                if data not in hidden
             ]
             for row in MENU_ROWS
         ]
@@ -129,7 +132,7 @@ async def _welcome(update: Update, context: WalletContext, before, user, *, bad_
         translate(language, greeting, name=user.display_name, balance=format_fen(balance.available))
     )
     await update.effective_message.reply_text(
-        "\n\n".join(lines), reply_markup=menu_markup(language)
+        "\n\n".join(lines), reply_markup=menu_markup(language, context)
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -22,8 +23,20 @@ from tests.e2e.test_send import (
     start_private,
     tap_and_wait,
 )
+from tests.e2e.test_topup import PROVIDER_TOKEN
 
 LINK = re.compile(r"https://t\.me/wallet_sandbox_bot\?start=(pay_[A-Za-z0-9_-]{16})")
+
+
+@pytest.fixture
+def provider_token() -> str | None:
+    return PROVIDER_TOKEN
+
+
+@pytest.fixture
+def settings(settings, provider_token):
+    """Telegram Payments set up, as in the sandbox (unless a test says otherwise)."""
+    return replace(settings, payment_provider_token=provider_token)
 
 
 def decode_qr(png: bytes) -> str | None:
@@ -191,6 +204,18 @@ async def test_a_newcomer_without_money_is_welcomed_and_told_what_is_asked_and_h
     again = await open_card(emulator, who, payload)  # no longer new here: no welcome
     assert again.text == told.format(link=link).split("\n", 1)[1]
     assert await available(wallet, ALICE) == 0
+
+
+@pytest.mark.parametrize("provider_token", [None])
+async def test_without_top_ups_a_payer_short_of_money_is_not_offered_one(emulator, wallet):
+    _, payload = await make_request(emulator, "alice", "/request 12.50 lunch")
+    reply = await open_card(emulator, "bob", payload)
+    assert reply.text.endswith(
+        "Not enough money: you have ¥0.00, this needs ¥12.50.\n"
+        "Your wallet needs money first (a transfer or a red packet to you), then open the link"
+        f" again to pay:\nhttps://t.me/wallet_sandbox_bot?start={payload}"
+    )
+    assert not reply.buttons()  # a Top up button could only say top-ups are not set up
 
 
 async def test_paying_your_own_request_is_refused(emulator, wallet):

@@ -240,6 +240,10 @@ async def test_without_a_provider_token_top_up_says_it_is_not_configured(emulato
         assert "Top-up is not configured" in reply.text
         assert not reply.buttons()
     assert not invoices(emulator)
+    await emulator.send_text("alice", "/start")  # and the menu offers no Top up button
+    menu = await emulator.wait_for_message("alice")
+    labels = [button["text"] for button in menu.buttons()]
+    assert "💰 Balance" in labels and "➕ Top up" not in labels
 
 
 @pytest.mark.parametrize(

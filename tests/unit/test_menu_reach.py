@@ -10,7 +10,7 @@ from bot.app import build_application
 from bot.config import Settings
 from bot.handlers import guided, menu, start
 from bot.handlers.fallback import unknown_callback
-from tests.unit.test_button_routing import data_of, matching
+from tests.unit.test_button_routing import TOPPING_UP, data_of, matching
 
 # the issue's list: balance, top up, send, request (QR), split, scan to pay, red packet,
 # history, statement, security (PIN, 2FA, password-free, verification, card), language,
@@ -30,7 +30,7 @@ def handlers() -> list:
 
 def reachable() -> dict[str, int]:
     """Each button's data, and the taps it takes from the /start menu."""
-    taps = dict.fromkeys(data_of(start.menu_markup("en")), 1)
+    taps = dict.fromkeys(data_of(start.menu_markup("en", TOPPING_UP)), 1)
     for data in [d for d in taps if d in menu.SUBMENUS]:
         for inner in data_of(menu.submenu_markup("en", data)):
             taps.setdefault(inner, 2)
@@ -59,10 +59,14 @@ def test_each_guided_flow_has_its_menu_button(handlers):
     assert {f"m:{kind}" for kind in guided.STEPS} <= set(reachable())
 
 
+def labels_of(language: str) -> list[str]:
+    return [b.text for row in start.menu_markup(language, TOPPING_UP).inline_keyboard for b in row]
+
+
 def test_the_menus_read_the_same_in_both_languages():
     for language in ("en", "zh"):
-        labels = [b.text for row in start.menu_markup(language).inline_keyboard for b in row]
-        assert len(labels) == len(set(labels)) == len(data_of(start.menu_markup(language)))
-    english = [b.text for row in start.menu_markup("en").inline_keyboard for b in row]
-    chinese = [b.text for row in start.menu_markup("zh").inline_keyboard for b in row]
+        labels = labels_of(language)
+        data = data_of(start.menu_markup(language, TOPPING_UP))
+        assert len(labels) == len(set(labels)) == len(data)
+    english, chinese = labels_of("en"), labels_of("zh")
     assert all(e != c for e, c in zip(english, chinese, strict=True))
