@@ -9,6 +9,7 @@ __all__ = [
     "ChargeAlreadyPaid",
     "ChargeExpired",
     "ChargeNotFound",
+    "MerchantCategoryInvalid",
     "MerchantError",
     "MerchantExists",
     "MerchantFrozen",
@@ -51,9 +52,15 @@ class MerchantExists(MerchantError):
 
 
 class MerchantNameInvalid(MerchantError):
-    """An empty or too long name or category; ``params``: ``limit``."""
+    """An empty or too long name; ``params``: ``limit``."""
 
     code = "merchant_name_invalid"
+
+
+class MerchantCategoryInvalid(MerchantError):
+    """A category that is not one word (what vouchers name it by); ``params``: ``limit``."""
+
+    code = "merchant_category_invalid"
 
 
 class MerchantFrozen(MerchantError):

@@ -72,18 +72,21 @@ async def merchant_add(update: Update, context: WalletContext, user, language) -
         text = error_text(language, refused) + "\n" + translate(language, "merchant.add_usage")
         await reply(update, context, text)
         return
-    await reply(
-        update,
-        context,
-        translate(
-            language,
-            "merchant.added",
-            name=merchant.name,
-            category=merchant.category,
-            owner=owner.display_name,
-            id=merchant.id,
-        ),
+    added = translate(
+        language,
+        "merchant.added",
+        name=merchant.name,
+        category=merchant.category,
+        owner=owner.display_name,
+        id=merchant.id,
     )
+    shops = await wallet.merchants.categories()
+    if shops.get(merchant.category) == 1 and len(shops) > 1:  # a typo of a category?
+        others = ", ".join(sorted(shops))
+        added += "\n" + translate(
+            language, "merchant.new_category", category=merchant.category, categories=others
+        )
+    await reply(update, context, added)
     told = owner.effective_language
     try:
         await context.bot.send_photo(

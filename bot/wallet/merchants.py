@@ -29,6 +29,7 @@ from bot.domain.kinds import TransferKind
 from bot.domain.ledger_rules import key_error
 from bot.domain.merchant_errors import (
     ChargeNotFound,
+    MerchantCategoryInvalid,
     MerchantFrozen,
     MerchantNameInvalid,
     MerchantNotFound,
@@ -60,6 +61,7 @@ from bot.domain.merchants import (
 from bot.domain.model import AccountStatus, Transfer
 from bot.domain.money import parse_amount
 from bot.domain.offers import NO_OFFERS, Offers, PaymentPlan
+from bot.domain.promotions import normalize_category
 from bot.domain.risk import Verdict, verdict
 from bot.domain.security_ports import Action
 from bot.domain.users import User
@@ -171,11 +173,18 @@ class Merchants:
     async def add(self, admin_id: int, owner: User, name: str, category: str = "") -> Merchant:
         """Register ``owner`` as a merchant (their merchant account and static code)."""
         name = _clean(name, NAME_MAX)
-        category = _clean(category or DEFAULT_CATEGORY, CATEGORY_MAX).lower()
+        category = normalize_category(category or DEFAULT_CATEGORY)  # as vouchers name it
+        if category is None or len(category) > CATEGORY_MAX:
+            raise MerchantCategoryInvalid(limit=CATEGORY_MAX)
         token = secrets.token_urlsafe(MERCHANT_TOKEN_BYTES)
         return await self.store.add_merchant(
             admin_id, owner.telegram_id, name, category, token, self.ledger.currency
         )
+
+    async def categories(self) -> dict[str, int]:
+        """The categories the merchants have (what vouchers can name), in order, each with
+        its number of shops."""
+        return await self.store.categories()
 
     async def mine(self, owner_id: int) -> Merchant:
         """The merchant ``owner_id`` runs, or ``NotAMerchant``."""

@@ -363,6 +363,7 @@ async def test_bad_input_is_answered_clearly(emulator, wallet, monkeypatch):
         ("wangfang", "/merchant_refund abc", "你的店铺没有编号为 #abc"),
         ("alice", "/merchant_add @nobody Shop", "Use: /merchant_add"),
         ("alice", "/merchant_add @wangfang Again", "This person already runs a merchant"),
+        ("alice", "/merchant_add @bob Noodles f&b", "A category is one word"),
         ("alice", "/merchant_add", "Use: /merchant_add"),
         ("bob", "/merchant_add @bob Mine", "admin"),
     ]
@@ -376,6 +377,25 @@ async def test_bad_input_is_answered_clearly(emulator, wallet, monkeypatch):
     await emulator.send_text("bob", "/start pay_" + "A" * 22)  # no such shop
     assert (await emulator.wait_for_message("bob")).text.startswith("This link is not valid")
     assert await shop_account(wallet) == 0
+
+
+async def test_a_category_no_other_shop_has_is_pointed_out_to_the_admin(emulator, wallet):
+    """A voucher names shops by category: a typo (or the last word of a name taken for
+    the category) would keep a shop out of them, so a new category is said, with the
+    others."""
+    await make_shop(emulator, wallet)  # food
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/merchant_add @bob Noodle House")
+    added = (await emulator.wait_for_message("alice")).text.splitlines()
+    assert added == [
+        "✅ Noodle (house) is a merchant now, run by Bob. Merchant #2.",
+        "🆕 No other shop has the category house yet: a voucher for a category takes it only"
+        " if its name is the same. The categories so far: food, house.",
+    ]
+    await start_private(emulator, "xiaoming")
+    await emulator.send_text("alice", "/merchant_add @xiaoming 小明超市 FOOD")
+    added = await emulator.wait_for_message("alice")  # a category shops have: said once
+    assert added.text == "✅ 小明超市 (food) is a merchant now, run by 小明. Merchant #3."
 
 
 async def test_a_pay_code_in_groups_without_an_amount_is_told_the_amount_is_missing(

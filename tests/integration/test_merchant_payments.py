@@ -14,6 +14,7 @@ from bot.domain.events import verify_events
 from bot.domain.kinds import TransferKind
 from bot.domain.merchant_errors import (
     ChargeAlreadyPaid,
+    MerchantCategoryInvalid,
     MerchantExists,
     MerchantNameInvalid,
     MerchantPaymentNotFound,
@@ -236,6 +237,22 @@ async def test_only_a_known_person_with_a_valid_name_becomes_a_merchant(wallet):
         with pytest.raises(MerchantNameInvalid):
             await wallet.merchants.add(ADMIN, alice, name)
     assert await wallet.store.merchants.merchant_by_owner(ALICE) is None
+
+
+async def test_a_category_is_one_word_as_vouchers_name_it(wallet):
+    """A shop's category is what a voucher names (``food,grocery``): one word, folded the
+    way a voucher's is, or the shop could never take a voucher for it."""
+    alice, bob = await wallet.users.get(ALICE), await wallet.users.get(BOB)
+    for category in ("food & drink", "Food Drink", "x" * 25, "面馆!", "a,b"):
+        with pytest.raises(MerchantCategoryInvalid):
+            await wallet.merchants.add(ADMIN, alice, "Noodles", category)
+    assert await wallet.store.merchants.merchant_by_owner(ALICE) is None
+    assert await wallet.merchants.categories() == {"food": 1}  # "Food", folded
+    shop = await wallet.merchants.add(ADMIN, alice, "Noodles", "ＦＯＯＤ")  # full-width
+    assert shop.category == "food"
+    other = await wallet.merchants.add(ADMIN, bob, "Corner shop")  # none: "general"
+    assert other.category == "general"
+    assert await wallet.merchants.categories() == {"food": 2, "general": 1}
 
 
 async def test_the_owner_moves_the_shops_money_to_their_wallet_once_per_key(wallet):

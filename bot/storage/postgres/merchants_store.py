@@ -78,6 +78,7 @@ __all__ = ["PgMerchants", "after_leg_refund"]
 
 MERCHANT_COLUMNS = "id, owner_id, account_id, name, category, token, created_at"
 SELECT_MERCHANT = f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE "
+SELECT_CATEGORIES = "SELECT category, count(*) FROM merchants GROUP BY category ORDER BY category"
 CHARGE_COLUMNS = "token, merchant_id, amount, created_at, expires_at, payment_id"
 SELECT_CHARGE = f"SELECT {CHARGE_COLUMNS} FROM merchant_charges WHERE token = $1"
 PAYMENT_COLUMNS = (
@@ -546,6 +547,10 @@ class PgMerchants(PgPortStore, MerchantStore):
         if not is_bigint(owner_id):
             return None
         return await self._merchant_where("owner_id = $1", owner_id)
+
+    async def categories(self) -> dict[str, int]:
+        rows = await self._fetch(SELECT_CATEGORIES)
+        return {category: shops for category, shops in rows}
 
     async def merchant_by_token(self, token: str) -> Merchant | None:
         return await self._merchant_where("token = $1", token)

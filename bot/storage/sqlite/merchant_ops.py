@@ -57,6 +57,7 @@ from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
+    "SELECT_CATEGORIES",
     "SELECT_CHARGE",
     "SELECT_MERCHANT",
     "SELECT_REFUNDED",
@@ -75,6 +76,7 @@ __all__ = [
 
 MERCHANT_COLUMNS = "id, owner_id, account_id, name, category, token, created_at"
 SELECT_MERCHANT = f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE "
+SELECT_CATEGORIES = "SELECT category, count(*) FROM merchants GROUP BY category ORDER BY category"
 CHARGE_COLUMNS = "token, merchant_id, amount, created_at, expires_at, payment_id"
 SELECT_CHARGE = f"SELECT {CHARGE_COLUMNS} FROM merchant_charges WHERE token = ?"
 PAYMENT_COLUMNS = (

@@ -43,6 +43,10 @@ class SqliteMerchants(PortStore, MerchantStore):
     async def merchant_by_owner(self, owner_id: int) -> Merchant | None:
         return await self._merchant_where("owner_id = ?", owner_id)
 
+    async def categories(self) -> dict[str, int]:
+        rows = await self._fetchall(merchant_ops.SELECT_CATEGORIES, ())
+        return {category: shops for category, shops in rows}
+
     async def merchant_by_token(self, token: str) -> Merchant | None:
         return await self._merchant_where("token = ?", token)
 
