@@ -57,7 +57,7 @@ __all__ = [
 
 DAY_MS = 86_400_000
 CAMPAIGN_DAYS_MAX = 366
-_CATEGORY = re.compile(r"[a-z0-9_\-\u4e00-\u9fff]{1,32}")
+_CATEGORY = re.compile(r"[a-z0-9_\-\u4e00-\u9fff]{1,24}")  # a shop's (CATEGORY_MAX)
 
 
 def normalize_category(text: str) -> str | None:

@@ -275,12 +275,37 @@ async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card
     await tap_and_wait(emulator, "bob", card, "Confirm")
     done = await enter_pin(emulator, "bob", card)
     assert done.text.startswith("✅ Paid ¥30.00 to Noodles"), done.text
+    number = done.text.splitlines()[-1].removeprefix("Shown in /history as #").rstrip(".")
+    await emulator.send_text("bob", "/history")  # the balance's part, by that number
+    listed = await emulator.wait_for_message("bob", text="Noodles")
+    lines = listed.text.splitlines()
+    assert any(line.endswith(f"#{number}") and "¥15.00" in line for line in lines)
     bob = await wallet.users.get(BOB)
     assert (await wallet.ledger.balance(bob.account_id)).available == 35_00
     assert await wallet.offers.voucher_total(BOB) == 0 and await escrow(wallet) == 0
     assert (await wallet.offers.points(BOB)).balance == 15
     await emulator.send_text("bob", "/points")
     assert "Points: 15" in (await emulator.wait_for_message("bob", text="Points")).text
+    assert errors(caplog) == []
+
+
+async def test_a_payment_by_vouchers_alone_gives_no_history_number(emulator, wallet, caplog):
+    """Vouchers move the escrow's money, not the payer's: the receipt names no line of
+    /history (there is none), only the shop's payment number."""
+    await fund(wallet, BOB, 1_00)
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await wallet.offers.issue(ALICE, "v1", VoucherIssueOrder(10_00, 30, frozenset(), None), [BOB])
+    await start_private(emulator, "bob")
+    await emulator.send_text("bob", f"/start pay_{merchant.token}")
+    await emulator.wait_for_message("bob", text="how much")
+    await emulator.send_text("bob", "8")
+    card = await emulator.wait_for_message("bob", text="Pay ¥8.00 to Noodles")
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text.splitlines()[0] == "✅ Paid ¥8.00 to Noodles. Payment #1."
+    assert "/history" not in done.text, done.text
+    assert await wallet.offers.voucher_total(BOB) == 2_00
     assert errors(caplog) == []
 
 
