@@ -114,7 +114,7 @@ def ledger_section(size: dict, directory: Path) -> list[str]:
     import ledger
 
     f = ledger.measure(size["n"], directory)
-    single, grouped = f["single"], f["grouped"]
+    single, grouped, bound = f["single"], f["grouped"], statistics.median(f["ratios"])
     rows = [
         ["core, 1 caller", rate(f["core1"]), "plain sqlite3, 1 row a commit", rate(single),
          f"{f['core1'] / single:.2f}x", "—"],
@@ -122,8 +122,8 @@ def ledger_section(size: dict, directory: Path) -> list[str]:
          " without grouping)", rate(single), f"{f['core64'] / single:.2f}x",
          f"≥ 5x (issue 2): {verdict(f['core64'] / single >= 5)}"],
         ["core, 64 callers", rate(f["core64"]), "plain sqlite3, 64 rows + balance updates a"
-         " commit (bound of the core)", rate(grouped), f"{f['core64'] / grouped:.2f}x",
-         f"≥ 0.6x (issue 11): {verdict(f['core64'] / grouped >= 0.6)}"],
+         " commit (bound of the core)", rate(grouped), f"{bound:.2f}x",
+         f"≥ 0.6x (issue 11): {verdict(bound >= 0.6)}"],
     ]
     raw = [
         ["plain sqlite3, 64 rows a commit (rows only)", rate(f["grouped_rows"])],
@@ -132,7 +132,9 @@ def ledger_section(size: dict, directory: Path) -> list[str]:
     return [
         f"Durable transfers a second (WAL, synchronous=FULL, the garbage collector as the"
         f" bot sets it), {size['n']:,} transfers with"
-        f" 64 callers ({f['group']:.1f} a commit), {max(size['n'] // 8, 200):,} with 1.",
+        f" 64 callers ({f['group']:.1f} a commit), {max(size['n'] // 8, 200):,} with 1;"
+        f" the 64-caller core and its bound are the medians of {len(f['ratios'])} runs, each"
+        " core run followed at once by its bound, and their ratio the median of the pairs'.",
         "",
         *table(["figure", "value", "baseline", "value", "ratio", "target"], rows),
         "",
