@@ -27,7 +27,13 @@ from bot.domain.errors import (
     VoucherUnavailable,
     WalletError,
 )
-from bot.domain.merchant_errors import PriceChanged
+from bot.domain.merchant_errors import (
+    MerchantFrozen,
+    MerchantNotFound,
+    PayingYourself,
+    PriceChanged,
+    ShopFrozen,
+)
 from bot.domain.merchants import Merchant, PaidVia, PayStatus, check_shown
 from bot.domain.money import format_fen, parse_amount
 from bot.domain.offers import PaymentPlan
@@ -293,9 +299,37 @@ async def collect_and_tell(
         )
     else:
         text = translate(language, "paycode.not_collected", name=payer.display_name) + "\n" + (
-            await announce(context, language, outcome, tell_merchant=False)
+            await _shop_side(context, language, outcome)
         )
+        if outcome.status is not PayStatus.PAID_BEFORE:  # why, to the customer alone
+            tried = translate(
+                payer_language,
+                "paycode.not_paid",
+                name=outcome.merchant.name,
+                amount=format_fen(outcome.amount),
+            )
+            await tell(
+                context.bot, payer.telegram_id, f"{tried}\n{receipt}", about="a refused pay code"
+            )
     await reply(update, context, text)
+
+
+# Why a collection failed, as the shop may hear it: its own side's reasons in full; of the
+# customer's, that the balance was short, else only that they were told why (their
+# balance, a frozen wallet or a risk rule are theirs to know, not the shop's).
+SHOPS_OWN = (MerchantFrozen, MerchantNotFound, PayingYourself, ShopFrozen)
+
+
+async def _shop_side(
+    context: WalletContext, language: str, outcome: MerchantPaymentOutcome
+) -> str:
+    if outcome.status is PayStatus.PAID_BEFORE:
+        return await announce(context, language, outcome, tell_merchant=False)
+    if outcome.status is PayStatus.REFUSED and isinstance(outcome.error, SHOPS_OWN):
+        return error_text(language, outcome.error)
+    if outcome.status is PayStatus.REFUSED and isinstance(outcome.error, InsufficientFunds):
+        return translate(language, "paycode.customer_short")
+    return translate(language, "paycode.customer_told")
 
 
 # The card -----------------------------------------------------------------------------

@@ -200,6 +200,43 @@ async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_
     assert errors_logged(caplog) == []
 
 
+@pytest.mark.both_back_ends
+async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
+    emulator, wallet, caplog
+):
+    """The shop hears that a collection failed, and that the balance was short, but not
+    the customer's balance nor that their wallet is frozen: the customer hears why."""
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 5_00)
+    await start_private(emulator, "bob")
+    await wallet.store.identity.set_password_free(BOB, 20_00, 100_00)
+
+    async def collect(amount: str):
+        mark = emulator.mark()
+        await emulator.send_text("bob", "/paycode")
+        shown = await emulator.wait_for_message("bob", since=mark, text="pay code")
+        code = PAY_CODE.search(shown.text).group(1)
+        await emulator.send_text("wangfang", f"/collect {code} {amount}")
+        told = await emulator.wait_for_message("wangfang", since=mark)
+        return told.text, (await emulator.wait_for_message("bob", since=mark, text="🏪")).text
+
+    shop, customer = await collect("8")
+    assert shop == (
+        "未能向 Bob 收款：\n顾客余额不足。请让顾客换一种方式付款，或充值后出示新的付款码。"
+    )
+    assert customer == (
+        f"🏪 {SHOP} tried to collect ¥8.00 with your pay code; nothing was paid:\n"
+        "Not enough money: you have ¥5.00, this needs ¥8.00."
+    )
+    bob = await wallet.users.get(BOB)
+    await wallet.ledger.freeze(bob.account_id)
+    shop, customer = await collect("3")
+    assert shop == "未能向 Bob 收款：\n原因已私聊告知顾客，请让顾客查看。"
+    assert "frozen" in customer and "frozen" not in shop and "冻结" not in shop
+    assert await available(wallet, BOB) == 5_00 and await shop_account(wallet) == 0
+    assert errors_logged(caplog) == []
+
+
 @pytest.mark.parametrize(
     ("who", "deadline"),
     [
