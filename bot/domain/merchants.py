@@ -275,6 +275,10 @@ class MerchantStore(Protocol):
 
     async def payment_by_key(self, key: str) -> MerchantPayment | None: ...
 
+    async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
+        """The payment one of whose payer's legs (own money, a voucher) is that transfer."""
+        ...
+
     async def refund_payment(
         self, key: str, merchant_id: int, payment_id: int, amount: int | None
     ) -> MerchantRefund:

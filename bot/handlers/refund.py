@@ -193,6 +193,9 @@ async def done_text(context: WalletContext, language: str, refund: Refund) -> st
         (refund.payer_id, "refund.told_payer", payer),
         (refund.payee_id, "refund.told_shop" if shop else "refund.told_payee", payee),
     )
+    if shop:  # the shop knows the payment by its own number (/sales, /merchant_refund)
+        paid = await context.wallet.merchants.payment_of_leg(original.id)
+        params["shop_payment"] = paid.id if paid is not None else original.id
     for telegram_id, key, name in sides:
         told = await _tell(context, telegram_id, key, reason=reason, **params)
         if told is not Told.SENT:

@@ -181,6 +181,10 @@ class Merchants:
             admin_id, owner.telegram_id, name, category, token, self.ledger.currency
         )
 
+    async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
+        """The shop payment of which that transfer is a payer's leg (None: it is none)."""
+        return await self.store.payment_of_leg(transfer_id)
+
     async def categories(self) -> dict[str, int]:
         """The categories the merchants have (what vouchers can name), in order, each with
         its number of shops."""

@@ -584,6 +584,13 @@ async def test_an_admin_refund_of_a_shop_payment_names_the_shop_and_its_account(
     assert f"payment #{transfer_id} to {SHOP}" in payer.text
     owner = await emulator.wait_for_message("wangfang", text="管理员", since=0)
     assert f"从你的店铺账户（{SHOP}）" in owner.text and "钱包" not in owner.text
+    ((payment_id,),) = rows(settings.database_url, "SELECT id FROM merchant_payments")
+    assert payment_id != transfer_id  # the shop's own number, as /sales and its refund say
+    assert f"将付款 #{payment_id} 中的 ¥2.50" in owner.text
+    await wallet.pins.set_pin(WANGFANG, "739201")
+    await emulator.send_text("wangfang", f"/merchant_refund {payment_id} 1")  # and it works
+    asked = await emulator.wait_for_message("wangfang")
+    assert "¥1.00" in asked.text and asked.buttons(), asked.text
     assert await shop_account(wallet) == 10_00 and await available(wallet, BOB) == 40_00
     assert errors_logged(caplog) == []
 

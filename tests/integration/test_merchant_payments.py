@@ -28,6 +28,7 @@ from bot.domain.merchants import MERCHANT_ADDED, PaidVia, PayStatus
 from bot.domain.model import SystemAccount
 from bot.domain.offers import VOUCHER_ESCROW, PaymentPlan, RefundSplit, VoucherPart
 from bot.domain.users import Profile, User
+from bot.domain.vouchers import VoucherIssueOrder
 from bot.storage import open_store_snapshot
 from bot.storage.sqlite import offers_ops
 from bot.wallet.audit import audit_ledger
@@ -79,6 +80,20 @@ async def pay(wallet, payer: int, amount: int, key: str, **target) -> object:
     return await wallet.merchants.pay(
         key, payer, PayTarget(wallet.shop.id, amount, **target), authenticated=True
     )
+
+
+async def test_each_leg_a_payer_paid_with_finds_its_payment(wallet):
+    """An admin refunds a transfer; the shop knows the payment by its own number."""
+    await wallet.offers.issue(ADMIN, "v", VoucherIssueOrder(4_00, 7, frozenset(), None), [ALICE])
+    mixed = (await pay(wallet, ALICE, 10_00, "p1")).payment  # ¥4 of vouchers, ¥6 own
+    own = (await pay(wallet, BOB, 3_00, "p2")).payment
+    legs = [tid for _, tid in mixed.payer_legs()]
+    assert len(legs) == 2 and mixed.own == 6_00
+    for leg in legs:
+        assert (await wallet.merchants.payment_of_leg(leg)).id == mixed.id
+    assert (await wallet.merchants.payment_of_leg(own.own_transfer_id)).id == own.id
+    assert await wallet.merchants.payment_of_leg(1) is None  # a top-up: no shop's
+    assert await wallet.merchants.payment_of_leg(10**30) is None
 
 
 async def test_registering_opens_a_merchant_account_and_is_audited(wallet):

@@ -592,6 +592,15 @@ class PgMerchants(PgPortStore, MerchantStore):
     async def payment_by_key(self, key: str) -> MerchantPayment | None:
         return await self._payment_where("key = $1", key)
 
+    async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
+        if not is_bigint(transfer_id):
+            return None
+        return await self._payment_where(
+            "own_transfer_id = $1"
+            " OR id = (SELECT payment_id FROM merchant_payment_vouchers WHERE transfer_id = $1)",
+            transfer_id,
+        )
+
     async def refund_payment(
         self, key: str, merchant_id: int, payment_id: int, amount: int | None
     ) -> MerchantRefund:

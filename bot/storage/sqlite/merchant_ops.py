@@ -57,6 +57,7 @@ from bot.storage.sqlite.security_ops import SecurityOps
 from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
+    "OF_LEG",
     "SELECT_CATEGORIES",
     "SELECT_CHARGE",
     "SELECT_MERCHANT",
@@ -84,6 +85,11 @@ PAYMENT_COLUMNS = (
     " own_transfer_id, discount_transfer_id"
 )
 SELECT_PAYMENT = f"SELECT {PAYMENT_COLUMNS} FROM merchant_payments WHERE "
+# the payment one of whose payer's legs is the transfer (twice its id)
+OF_LEG = (
+    "own_transfer_id = ?"
+    " OR id = (SELECT payment_id FROM merchant_payment_vouchers WHERE transfer_id = ?)"
+)
 SELECT_VOUCHERS = (
     "SELECT voucher_id, amount, transfer_id FROM merchant_payment_vouchers"
     " WHERE payment_id = ? ORDER BY rowid"

@@ -76,6 +76,17 @@ class SqliteMerchants(PortStore, MerchantStore):
     async def payment_by_key(self, key: str) -> MerchantPayment | None:
         return await self._payment_where("key = ?", key)
 
+    async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
+        if not -(2**63) <= transfer_id < 2**63:  # no row's id, and no SQLite integer
+            return None
+        row = await self._fetchone(
+            merchant_ops.SELECT_PAYMENT + merchant_ops.OF_LEG, (transfer_id, transfer_id)
+        )
+        if row is None:
+            return None
+        vouchers = await self._fetchall(merchant_ops.SELECT_VOUCHERS, (row[0],))
+        return merchant_ops.row_to_payment(row, vouchers)
+
     async def refund_payment(
         self, key: str, merchant_id: int, payment_id: int, amount: int | None
     ) -> MerchantRefund:
