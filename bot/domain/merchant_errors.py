@@ -25,6 +25,7 @@ __all__ = [
     "PayCodeUsed",
     "PayingYourself",
     "PriceChanged",
+    "ShopBalanceShort",
     "ShopFrozen",
 ]
 
@@ -74,6 +75,14 @@ class ShopFrozen(MerchantFrozen):
     no payment and none of its money leaves it (no charge, refund or settling)."""
 
     code = "shop_frozen"
+
+
+class ShopBalanceShort(MerchantError):
+    """The shop's account holds less than a refund would take out of it (its money was
+    settled to the owner's wallet, say); ``params``: ``available``, ``needed``."""
+
+    code = "shop_balance_short"
+    money_params = ("available", "needed")
 
 
 class PayingYourself(MerchantError):

@@ -221,7 +221,7 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
     usage = translate(language, "merchant.refund_usage")
     try:
         payment_id, amount = _refund_args(list(context.args or []))
-        await wallet.merchants.check_refund(user.telegram_id, payment_id, amount)
+        _, wanted = await wallet.merchants.prepare_refund(user.telegram_id, payment_id, amount)
     except WalletError as refused:
         await reply(update, context, error_text(language, refused) + "\n" + usage)
         return
@@ -240,9 +240,9 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
     except WalletError as refused:
         await reply(update, context, error_text(language, refused) + "\n" + usage)
         return
-    what = (
-        format_fen(amount) if amount is not None else translate(language, "merchant.refund_all")
-    )
+    what = format_fen(wanted)
+    if amount is None:  # all that is left: the amount, and that it is all
+        what = translate(language, "merchant.refund_all", amount=what)
     ask = translate(language, "merchant.refund_confirm", what=what, id=payment_id)
     text = ask + "\n\n" + keypad_text(language, view)
     await reply(update, context, text, reply_markup=keypad_markup(view))

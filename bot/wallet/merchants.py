@@ -36,6 +36,7 @@ from bot.domain.merchant_errors import (
     MerchantPaymentNotFound,
     NotAMerchant,
     PriceChanged,
+    ShopBalanceShort,
     ShopFrozen,
 )
 from bot.domain.merchants import (
@@ -351,15 +352,31 @@ class Merchants:
         ``amount`` (None: all that is left) can be refunded of it now: raises
         ``MerchantPaymentNotFound``, ``MerchantPaymentRefunded`` or
         ``MerchantRefundExceedsRemaining``. The refund's write checks it again."""
+        payment, _ = await self.prepare_refund(owner_id, payment_id, amount)
+        return payment
+
+    async def prepare_refund(
+        self, owner_id: int, payment_id: int, amount: int | None = None
+    ) -> tuple[MerchantPayment, int]:
+        """:meth:`check_refund`, and that the shop's account holds what the refund takes
+        out of it (``ShopBalanceShort``); the payment and the fen given back (all that is
+        left, when ``amount`` is None)."""
         merchant = await self.mine(owner_id)
         payment = await self.store.payment(payment_id)
         if payment is None or payment.merchant_id != merchant.id:
             raise MerchantPaymentNotFound(payment_id=payment_id)
         await self._check_merchant(merchant, ShopFrozen)
-        refused = refund_refusal(payment_id, amount, await self.store.refund_left(payment))
+        left = await self.store.refund_left(payment)
+        refused = refund_refusal(payment_id, amount, left)
         if refused is not None:
             raise refused
-        return payment
+        wanted = left if amount is None else amount
+        # a refund of all that is left also gives the coupon's discount back to promotions
+        needed = wanted + (payment.discount if wanted == left else 0)
+        available = (await self.ledger.balance(merchant.account_id)).available
+        if available < needed:
+            raise ShopBalanceShort(available=available, needed=needed)
+        return payment, wanted
 
     async def confirm_refund(self, action: Action) -> ConfirmationResult:
         """The keypad's confirmation (``confirm:merchant_refund``) after the owner's PIN."""

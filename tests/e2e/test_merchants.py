@@ -311,6 +311,20 @@ async def test_a_partial_refund_then_one_beyond_what_is_left_is_refused(emulator
     await emulator.send_text("wangfang", "/merchant_refund 9 1")
     assert (await emulator.wait_for_message("wangfang")).text.startswith("你的店铺没有编号为 #9")
 
+    await emulator.send_text("wangfang", "/merchant_refund 1")  # all that is left: how much
+    keypad = await emulator.wait_for_message("wangfang")
+    assert keypad.text.startswith("↩️ 向顾客退还付款 #1 中的 ¥15.00（全部剩余金额）？")
+    await emulator.send_text("wangfang", "/settle 10")  # the shop's money to her wallet
+    await emulator.wait_for_message("wangfang")
+    await emulator.send_text("wangfang", "/merchant_refund 1")  # the shop holds ¥5: said now
+    short = await emulator.wait_for_message("wangfang")
+    assert short.text.startswith(
+        "未退款：店铺余额为 ¥5.00，这笔退款需要从店铺转出 ¥15.00。"
+        "（用 /settle 转入你钱包的钱已不属于店铺。）"
+    )
+    assert not short.buttons()
+    assert await shop_account(wallet) == 5_00 and await available(wallet, BOB) == 35_00
+
 
 async def test_sales_show_today_and_this_month(emulator, wallet):
     await make_shop(emulator, wallet)

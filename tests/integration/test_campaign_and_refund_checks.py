@@ -11,7 +11,11 @@ import pytest
 from bot.app import open_wallet
 from bot.config import Settings
 from bot.domain.errors import CampaignMerchantUnknown
-from bot.domain.merchant_errors import MerchantPaymentRefunded, MerchantRefundExceedsRemaining
+from bot.domain.merchant_errors import (
+    MerchantPaymentRefunded,
+    MerchantRefundExceedsRemaining,
+    ShopBalanceShort,
+)
 from bot.domain.model import SystemAccount
 from bot.domain.promotions import CampaignOrder, CouponRule
 from bot.domain.users import Profile
@@ -89,3 +93,25 @@ async def test_what_is_left_to_refund_is_read_before_the_pin(wallet):
             await merchants.check_refund(OWNER, payment.id, asked)
         with pytest.raises(MerchantPaymentRefunded):  # the write's own check says the same
             await merchants.refund(OWNER, payment.id, asked, f"r-{asked}")
+
+
+async def test_a_refund_the_shop_cannot_cover_is_refused_before_the_pin(wallet):
+    """What the refund takes out of the shop: the amount, and on a refund of all that is
+    left the coupon's discount too (back to promotions); the shop's money settled to its
+    owner's wallet is not the shop's any more."""
+    merchants, shop = wallet.merchants, wallet.shop
+    campaign, _ = await wallet.offers.create_campaign(ADMIN, "c", sale(None))  # ¥10 off ¥100
+    await wallet.offers.grant(ADMIN, "g", campaign.id, [PAYER])
+    paid = await merchants.pay("p", PAYER, PayTarget(shop.id, 100_00), authenticated=True)
+    payment = paid.payment
+    assert (payment.own, payment.discount) == (90_00, 10_00)
+    assert await merchants.prepare_refund(OWNER, payment.id) == (payment, 90_00)
+    await merchants.settle(OWNER, "15", "s1")  # the shop keeps ¥85
+    assert await merchants.prepare_refund(OWNER, payment.id, 85_00) == (payment, 85_00)
+    with pytest.raises(ShopBalanceShort) as refused:  # all: ¥90 to the payer, ¥10 back
+        await merchants.prepare_refund(OWNER, payment.id)
+    assert refused.value.params == {"available": 85_00, "needed": 100_00}
+    with pytest.raises(ShopBalanceShort):
+        await merchants.check_refund(OWNER, payment.id, 85_01)
+    shop_account = (await wallet.ledger.balance(shop.account_id)).available
+    assert shop_account == 85_00  # nothing moved
