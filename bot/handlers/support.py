@@ -101,9 +101,17 @@ def age_text(language: str, ms: int) -> str:
     return translate(language, "support.age_days", d=minutes // (24 * 60))
 
 
+def _no_reason() -> frozenset[str]:
+    return frozenset(translate(language, "support.dispute_default") for language in LANGUAGES)
+
+
 def ticket_text(language: str, ticket: Ticket, who: str, age_ms: int | None = None) -> str:
-    """A ticket as an admin sees it: who, what about, the text, the attached transfers."""
+    """A ticket as an admin sees it: who, what about, the text, the attached transfers
+    (a dispute opened with no reason says so in the admin's language, not the payer's)."""
     key = "support.admin_dispute" if ticket.is_dispute else "support.admin_ticket"
+    said = ticket.text
+    if ticket.is_dispute and said in _no_reason():
+        said = translate(language, "support.dispute_default")
     text = translate(
         language,
         key,
@@ -111,7 +119,7 @@ def ticket_text(language: str, ticket: Ticket, who: str, age_ms: int | None = No
         who=who,
         person_id=ticket.telegram_id,
         transfer_id=ticket.transfer_id,
-        text=ticket.text,
+        text=said,
     )
     if age_ms is not None:
         text += "\n" + translate(language, "support.opened_ago", age=age_text(language, age_ms))

@@ -179,6 +179,18 @@ async def test_a_dispute_is_opened_from_a_history_line_once(emulator, wallet, ca
     assert handler_errors(caplog) == []
 
 
+async def test_a_dispute_without_a_reason_reads_in_the_admins_language(emulator, wallet):
+    await start_private(emulator, "alice")  # an English admin
+    await start_private(emulator, "xiaoming")  # a Chinese resident
+    await fund(wallet, XIAOMING, 30_00, pin=False)
+    [line] = (await wallet.history.page((await wallet.users.get(XIAOMING)).account_id)).lines
+    mark = emulator.mark()
+    opened = await said(emulator, "xiaoming", f"/dispute {line.transfer_id}")
+    assert opened.text.startswith("🎫 #1 ") and f"#{line.transfer_id}" in opened.text
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert "(No reason given.)" in told.text and "未说明" not in told.text, told.text
+
+
 async def test_someone_elses_transfer_cannot_be_disputed(emulator, wallet):
     await start_private(emulator, "bob")
     await fund(wallet, XIAOMING, 30_00, pin=False)
