@@ -120,6 +120,13 @@ async def voucher_issue(update: Update, context: WalletContext, user, language) 
         categories=categories_text(language, order.categories),
         until=deadline_time(order.expires_at(offers.store.now_ms())),
     )
+    shops = await context.wallet.merchants.categories()
+    idle = sorted(order.categories - shops.keys())
+    if idle:  # a typo, or a category still to come: said before the vouchers are issued
+        known = ", ".join(shops) or translate(language, "voucher.no_shops_yet")
+        text += "\n" + translate(
+            language, "voucher.no_shop", names=", ".join(idle), categories=known
+        )
     await _show(update, context, language, text, action_id)
 
 

@@ -60,6 +60,10 @@ async def test_an_admin_issues_vouchers_once_and_residents_see_them(emulator, wa
     card = await emulator.wait_for_message("alice", text="consumption voucher")
     assert "Issue 2 consumption vouchers of ¥50.00 each?" in card.text
     assert "Total from the issuer: ¥100.00" in card.text and "food" in card.text
+    assert card.text.splitlines()[-1] == (  # no shop sells food yet: said before Confirm
+        "⚠️ No shop has the category food yet: vouchers for it cannot be spent until one has."
+        " The shops' categories: none yet."
+    )
     assert await escrow(wallet) == 0  # nothing before Confirm
     mark = emulator.mark()
     emulator.push_update("message", command.to_api())  # the same message twice
@@ -90,6 +94,21 @@ async def test_an_admin_issues_vouchers_once_and_residents_see_them(emulator, wa
     listed = await emulator.wait_for_message("xiaoming", text="消费券")
     assert "剩余 ¥50.00（面额 ¥50.00）— food" in listed.text
     assert errors(caplog) == []
+
+
+async def test_a_voucher_card_names_the_categories_no_shop_has(emulator, wallet):
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/voucher_issue 10 7 food,fod @bob")
+    card = await emulator.wait_for_message("alice", text="consumption voucher")
+    assert card.text.splitlines()[-1] == (
+        "⚠️ No shop has the category fod yet: vouchers for it cannot be spent until one has."
+        " The shops' categories: food."
+    )
+    await emulator.send_text("alice", "/voucher_issue 10 7 food @bob")
+    card = await emulator.wait_for_message("alice", text="consumption voucher")
+    assert "No shop has" not in card.text
 
 
 async def test_vouchers_to_every_verified_resident_and_cancel_moves_nothing(emulator, wallet):
