@@ -30,6 +30,7 @@ from bot.domain.security_errors import WrongMasterKey
 from bot.domain.withdrawals import WithdrawalOutcome
 from bot.gateways.manual import ManualGateway
 from bot.gateways.sandbox import SandboxGateway
+from bot.handlers import admin as admin_commands
 from bot.handlers import (
     adminview,
     broadcast,
@@ -81,7 +82,7 @@ from bot.security.twofactor import (
 )
 from bot.storage import open_store
 from bot.transport import make_requests
-from bot.wallet.admin import FREEZE, Admin
+from bot.wallet.admin import FREEZE, Admin, FreezeOutcome
 from bot.wallet.adminview import AdminView
 from bot.wallet.broadcasts import CONFIRMATION as BROADCAST
 from bot.wallet.broadcasts import Broadcasts
@@ -211,6 +212,7 @@ KEYPAD_OUTCOMES: Outcomes = {
     VoucherIssue: offers_admin.issued_text,
     Campaign: offers_admin.campaign_text,
     CouponGrant: offers_admin.grant_text,
+    FreezeOutcome: admin_commands.frozen_text,
 }
 
 

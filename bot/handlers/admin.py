@@ -15,10 +15,10 @@ from bot.handlers.context import (
     command,
     error_text,
 )
-from bot.handlers.outbox import reply
+from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate, translate_plural
-from bot.wallet.admin import FREEZE
+from bot.wallet.admin import FREEZE, FreezeOutcome
 
 SHOWN_PROBLEMS = 10  # an audit's problems listed in the chat; the count says how many
 
@@ -90,13 +90,26 @@ async def _set_frozen(update: Update, context: WalletContext, user, language, fr
                 update, context, keypad_text(language, view), reply_markup=keypad_markup(view)
             )
             return
-        await wallet.admin.set_frozen(user.telegram_id, target, frozen)
+        done = await wallet.admin.set_frozen(user.telegram_id, target, frozen)
     except WalletError as refused:
         await reply(update, context, error_text(language, refused))
         return
-    await reply(
-        update, context, translate(language, "admin.frozen" if frozen else "admin.unfrozen")
-    )
+    await reply(update, context, await frozen_text(context, language, done))
+
+
+async def frozen_text(context: WalletContext, language: str, done: FreezeOutcome) -> str:
+    """The admin's answer to a freeze or an unfreeze (also the keypad's outcome after a 2FA
+    code): whose wallet, and whether it was so already; its owner is told of a change."""
+    name = done.target.display_name
+    if not done.changed:
+        key = "admin.already_frozen" if done.frozen else "admin.not_frozen"
+        return translate(language, key, name=name)
+    text = translate(language, "admin.frozen" if done.frozen else "admin.unfrozen", name=name)
+    told = done.target.effective_language
+    notice = translate(told, "admin.frozen_notice" if done.frozen else "admin.unfrozen_notice")
+    if await tell(context.bot, done.target.telegram_id, notice, about="a freeze") is not Told.SENT:
+        text += "\n" + translate(language, "admin.not_told", name=name)
+    return text
 
 
 @admin_only

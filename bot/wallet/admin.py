@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.errors import UserNotFound
 from bot.domain.events import verify_events
+from bot.domain.model import AccountStatus
 from bot.domain.ports import AuditSnapshot
 from bot.domain.users import User
+from bot.security.pin_entry import ConfirmationResult
 from bot.wallet.audit import audit_ledger
 from bot.wallet.ledger import Ledger
 from bot.wallet.users import Users
@@ -19,6 +21,7 @@ from bot.wallet.users import Users
 __all__ = [
     "Admin",
     "AuditResult",
+    "FreezeOutcome",
 ]
 
 FREEZE = "admin_freeze"  # the confirmation an admin with 2FA passes first
@@ -42,6 +45,15 @@ class AuditResult:
         return len(self.problems) + self.more_problems
 
 
+@dataclass(frozen=True, slots=True)
+class FreezeOutcome:
+    """A freeze or unfreeze: whose wallet, which way, and whether it was so already."""
+
+    target: User
+    frozen: bool  # what the admin asked
+    changed: bool  # False: the wallet was frozen (or not) already
+
+
 class Admin:
     def __init__(
         self,
@@ -62,19 +74,24 @@ class Admin:
             raise UserNotFound(who=text)
         return user
 
-    async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> None:
+    async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> FreezeOutcome:
+        account = await self.ledger.account(target.account_id)
+        was = account.status == AccountStatus.FROZEN
         if frozen:
             await self.ledger.freeze(target.account_id)
         else:
             await self.ledger.unfreeze(target.account_id)
-        event = "admin.freeze" if frozen else "admin.unfreeze"
-        await self.store.record_event(admin_id, event, target.telegram_id, {})
+        if was != frozen:  # one event a change (a repeat changes, and logs, nothing)
+            event = "admin.freeze" if frozen else "admin.unfreeze"
+            await self.store.record_event(admin_id, event, target.telegram_id, {})
+        return FreezeOutcome(target, frozen, was != frozen)
 
-    async def apply_freeze(self, action) -> str:
+    async def apply_freeze(self, action) -> ConfirmationResult:
         """Run by the keypad after an admin with 2FA entered a code."""
         target = await self.users.get(action.payload["target"])
-        await self.set_frozen(action.telegram_id, target, action.payload["frozen"])
-        return "admin.frozen" if action.payload["frozen"] else "admin.unfrozen"
+        done = await self.set_frozen(action.telegram_id, target, action.payload["frozen"])
+        key = "admin.frozen" if done.frozen else "admin.unfrozen"
+        return ConfirmationResult(key, outcome=done)
 
     async def stats(self) -> WalletStats:
         """Numbers of the wallet; "today" is China's calendar day, as in the risk rules."""

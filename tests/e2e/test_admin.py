@@ -111,8 +111,17 @@ async def test_freeze_stops_sending_and_is_logged(emulator, wallet):
     await emulator.send_text("alice", "/freeze @nobody_known")
     assert "don't know" in (await emulator.wait_for_message("alice")).text
 
+    await start_private(emulator, "bob")
     await emulator.send_text("alice", "/freeze @bob")
-    assert (await emulator.wait_for_message("alice")).text.startswith("The wallet is frozen")
+    frozen = await emulator.wait_for_message("alice")
+    assert frozen.text == (
+        "🔒 Bob's wallet is frozen: it can receive transfers but cannot send or pay any."
+    )
+    told = await emulator.wait_for_message("bob", text="froze")
+    assert told.text.startswith("🔒 An admin froze your wallet")
+    await emulator.send_text("alice", "/freeze @bob")  # again: said, nothing changes
+    again = await emulator.wait_for_message("alice")
+    assert again.text == "Bob's wallet was frozen already: nothing changed."
     alice = await wallet.users.get(ALICE)
     try:
         await wallet.ledger.transfer("t2", bob.account_id, alice.account_id, 1_00, "p2p")
@@ -122,7 +131,13 @@ async def test_freeze_stops_sending_and_is_logged(emulator, wallet):
     await wallet.ledger.transfer("t3", external, bob.account_id, 1_00, "topup")  # still receives
 
     await emulator.send_text("alice", f"/unfreeze {BOB}")
-    assert (await emulator.wait_for_message("alice")).text == "The wallet is unfrozen."
+    unfrozen = await emulator.wait_for_message("alice")
+    assert unfrozen.text == "🔓 Bob's wallet is unfrozen."
+    told = await emulator.wait_for_message("bob", text="unfrozen")
+    assert told.text.startswith("🔓 Your wallet is unfrozen")
+    await emulator.send_text("alice", f"/unfreeze {BOB}")
+    again = await emulator.wait_for_message("alice")
+    assert again.text == "Bob's wallet was not frozen: nothing changed."
     await wallet.ledger.transfer("t4", bob.account_id, alice.account_id, 1_00, "p2p")
     events = [(e.event, e.actor_id, e.subject_id) async for e in wallet.store.security.events()]
     assert ("admin.freeze", ALICE, BOB) in events and ("admin.unfreeze", ALICE, BOB) in events
@@ -143,7 +158,11 @@ async def test_an_admin_with_2fa_enters_a_code_before_freezing(emulator, wallet)
     mark = emulator.mark()
     for digit in totp.code_at(secret, time.time()):
         await emulator.tap("alice", keypad, digit)
-    await emulator.wait_for(lambda e: e.kind == "edit" and "frozen" in (e.text or ""), since=mark)
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and "frozen" in (e.text or ""), since=mark
+    )
+    assert done.text.startswith("🔒 Bob's wallet is frozen")  # named, as without 2FA
+    assert "could not be told" in done.text  # Bob never opened the bot's chat
     assert (await wallet.ledger.account(bob.account_id)).status == "frozen"
 
 

@@ -37,14 +37,14 @@ READ_ONLY = {
 async def freeze(emulator, wallet):
     mark = emulator.mark()
     await emulator.send_text("alice", "/freeze @bob")
-    await emulator.wait_for_message("alice", since=mark, text="The wallet is frozen")
+    await emulator.wait_for_message("alice", since=mark, text="wallet is frozen")
     return "admin.freeze", BOB
 
 
 async def unfreeze(emulator, wallet):
     mark = emulator.mark()
     await emulator.send_text("alice", f"/unfreeze {BOB}")
-    await emulator.wait_for_message("alice", since=mark, text="The wallet is unfrozen.")
+    await emulator.wait_for_message("alice", since=mark, text="wallet is unfrozen.")
     return "admin.unfreeze", BOB
 
 

@@ -42,7 +42,10 @@ async def test_a_frozen_wallet_cannot_pay_until_unfrozen_and_both_are_logged(wal
     answer = await wallet.admin.apply_freeze(freeze)
     order = await wallet.transfers.order(alice, bob, "1")
 
-    assert answer == "admin.unfrozen" and order.amount == 100
+    assert answer.prompt == "admin.unfrozen" and order.amount == 100
+    assert (answer.outcome.target.telegram_id, answer.outcome.changed) == (ALICE, True)
+    again = await wallet.admin.set_frozen(ADMIN, alice, False)  # not frozen: nothing changes
+    assert (again.frozen, again.changed) == (False, False)
     events = await wallet.events("admin.")
     assert [(e.event, e.actor_id, e.subject_id) for e in events] == [
         ("admin.freeze", ADMIN, ALICE),
