@@ -114,7 +114,7 @@ async def test_a_voucher_card_names_the_categories_no_shop_has(emulator, wallet)
 async def test_vouchers_to_every_verified_resident_and_cancel_moves_nothing(emulator, wallet):
     await emulator.send_text("alice", "/voucher_issue 20 7 all")
     refused = await emulator.wait_for_message("alice")
-    assert "no verified resident yet" in refused.text
+    assert "no resident has passed /verify yet" in refused.text
     await emulator.send_text("alice", "/voucher_issue 20 7 all @bob")
     card = await emulator.wait_for_message("alice")
     assert "not know @bob" in card.text  # bob never used the bot
