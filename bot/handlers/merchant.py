@@ -292,13 +292,17 @@ async def settle(update: Update, context: WalletContext) -> None:
 
 
 def refund_text(language: str, refund: MerchantRefund) -> str:
-    return translate(
+    text = translate(
         language,
         "merchant.refunded",
         amount=format_fen(refund.amount),
         id=refund.payment.id,
         left=format_fen(refund.left),
     )
+    if refund.discount_back:  # all of it given back: the coupon's part goes back too
+        back = format_fen(refund.discount_back)
+        text += "\n" + translate(language, "merchant.refunded_discount", amount=back)
+    return text
 
 
 async def _tell_payer(context: WalletContext, merchant: Merchant, refund: MerchantRefund) -> None:

@@ -199,3 +199,26 @@ async def test_a_pay_code_card_shown_to_the_customer_is_held_to_its_price(
     assert "Bob" in told.text
     assert await available(wallet, BOB) == 70_00
     assert errors_logged(caplog) == []
+
+
+async def test_a_full_refund_says_the_coupons_part_went_back_to_the_promotion(
+    emulator, wallet, caplog
+):
+    """Bob paid ¥25 and a coupon ¥5 of a ¥30 bill: the shop's refund of all that is left
+    gives Bob his ¥25 and the promotion its ¥5, and the shop is told of both."""
+    merchant = await shop_with_coupon(wallet)
+    card = await pay_card(emulator, merchant)
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    await enter_pin(emulator, "bob", card)
+    assert await shop_balance(wallet, merchant) == 30_00
+    await wallet.pins.set_pin(WANGFANG, "739201")
+    await emulator.send_text("wangfang", "/merchant_refund 1")
+    keypad = await emulator.wait_for_message("wangfang", text="↩️")
+    assert keypad.text.startswith("↩️ 向顾客退还付款 #1 中的 ¥25.00（全部剩余金额）？")
+    done = await enter_pin(emulator, "wangfang", keypad)
+    assert done.text.splitlines() == [
+        "↩️ 已向顾客退还付款 #1 中的 ¥25.00。剩余可退：¥0.00",
+        "优惠券的 ¥5.00（由优惠活动付给店铺）已退回优惠活动。",
+    ]
+    assert await shop_balance(wallet, merchant) == 0 and await available(wallet, BOB) == 100_00
+    assert errors_logged(caplog) == []
