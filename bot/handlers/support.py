@@ -94,6 +94,8 @@ def _attached_lines(language: str, ticket: Ticket) -> str:
 
 def age_text(language: str, ms: int) -> str:
     minutes = max(ms, 0) // 60_000
+    if minutes < 1:
+        return translate(language, "support.age_moment")
     if minutes < 60:
         return translate(language, "support.age_minutes", n=minutes)
     if minutes < 48 * 60:
