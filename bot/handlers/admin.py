@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from telegram import Update
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
+from bot.handlers import holds, payouts, support
 from bot.handlers.adminview import send_activity_chart
 from bot.handlers.cards import second_factor
 from bot.handlers.context import (
@@ -25,10 +29,49 @@ SHOWN_PROBLEMS = 10  # an audit's problems listed in the chat; the count says ho
 
 @admin_only
 async def admin_menu(update: Update, context: WalletContext, user, language) -> None:
-    """List the admin commands (in the private chat only)."""
+    """List the admin commands, with a button for each of the daily ones (in the private
+    chat only)."""
     if not await admin_in_private(update, context, language):
         return
-    await reply(update, context, translate(language, "help.admin"))
+    await reply(
+        update, context, translate(language, "help.admin"), reply_markup=console_markup(language)
+    )
+
+
+# The console's buttons: each answers as its command with no arguments (the same function)
+CONSOLE_ROWS = (
+    (("stats", "admin.button_stats"), ("review", "admin.button_review")),
+    (("payouts", "admin.button_payouts"), ("tickets", "admin.button_tickets")),
+    (("audit", "admin.button_audit"),),
+)
+CONSOLE_TAP = re.compile(r"^adm:(stats|review|payouts|tickets|audit)\Z")
+
+
+def console_markup(language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(translate(language, key), callback_data=f"adm:{name}")
+                for name, key in row
+            ]
+            for row in CONSOLE_ROWS
+        ]
+    )
+
+
+@admin_only
+async def console_press(update: Update, context: WalletContext, user, language) -> None:
+    """A console button: its command's answer, below the console (which stays)."""
+    opens = {
+        "stats": stats,
+        "review": holds.review,
+        "payouts": payouts.list_payouts,
+        "tickets": support.list_tickets,
+        "audit": audit,
+    }
+    await update.callback_query.answer()
+    context.args = []
+    await opens[context.match.group(1)](update, context)
 
 
 @admin_only
@@ -132,6 +175,7 @@ async def unfreeze(update: Update, context: WalletContext, user, language) -> No
 def handlers() -> list:
     return [
         command("admin", admin_menu),
+        CallbackQueryHandler(console_press, pattern=CONSOLE_TAP),
         command("stats", stats),
         command("audit", audit),
         command("freeze", freeze),

@@ -13,6 +13,7 @@ from bot.domain.users import Profile
 from bot.security import totp
 from bot.security.cipher import field_aad
 from tests.e2e.database import tamper
+from tests.e2e.test_forged_buttons import forged_tap
 from tests.e2e.test_send import (
     PROFILES,
     XIAOMING,
@@ -294,3 +295,31 @@ async def test_review_asked_in_a_group_stays_in_the_private_chat(emulator, walle
     assert said == [answer]
     await emulator.send_text("alice", "/review")  # in private it is shown
     assert (await emulator.wait_for_message("alice", text="Held payment")).buttons()
+
+
+async def test_the_admin_console_has_a_button_for_each_daily_command(emulator, wallet):
+    await start_private(emulator, "alice")
+    await emulator.send_text("alice", "/admin")
+    console = await emulator.wait_for_message("alice")
+    assert console.text.startswith("Admin commands:")
+    labels = [b["text"] for b in console.buttons()]
+    assert labels == ["📊 Stats", "🛡 Review", "🏦 Payouts", "🎫 Tickets", "✅ Audit the ledger"]
+    answers = {  # each button answers as its command does
+        ("Stats", "/stats"): "📊 Wallet statistics",
+        ("Review", "/review"): "No payments are waiting for review.",
+        ("Payouts", "/payouts"): "No payouts are waiting.",
+        ("Tickets", "/tickets"): "No support tickets are open.",
+        ("Audit", "/audit"): "✅ Audit passed",
+    }
+    for (label, command), starts in answers.items():
+        mark = emulator.mark()
+        await emulator.tap("alice", console, label)
+        tapped = await emulator.wait_for_message("alice", since=mark, text=starts)
+        mark = emulator.mark()
+        await emulator.send_text("alice", command)
+        typed = await emulator.wait_for_message("alice", since=mark, text=starts)
+        assert tapped.text == typed.text and tapped.text.startswith(starts), label
+    await start_private(emulator, "bob")  # a resident who forges the button is refused
+    menu = await emulator.wait_for_message("bob")
+    alert = await forged_tap(emulator, "bob", menu, "adm:stats")
+    assert alert.text == "This command is for the wallet's admins only."

@@ -74,7 +74,8 @@ async def test_a_ticket_goes_to_the_admin_is_answered_continued_and_closed(
 
     # the admin's /tickets lists it with its age; Close closes it and tells Bob
     listed = await said(emulator, "alice", "/tickets")
-    assert listed.text.startswith("🎫 #1 Ticket from Bob") and "Opened less than a minute ago." in listed.text
+    assert listed.text.startswith("🎫 #1 Ticket from Bob")
+    assert "Opened less than a minute ago." in listed.text
     mark = emulator.mark()
     await emulator.wait_for_answer(await emulator.tap("alice", listed, "Close"), since=mark)
     closed = await emulator.wait_for_message("bob", since=mark)
