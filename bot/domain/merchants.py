@@ -57,6 +57,7 @@ __all__ = [
     "MerchantStore",
     "PaidVia",
     "PayStatus",
+    "RecentSale",
     "Sales",
     "Takings",
     "check_charge",
@@ -225,6 +226,16 @@ class Sales:
     month: Takings
     month_label: str
     balance: int
+    recent: tuple[RecentSale, ...] = ()  # the latest payments, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class RecentSale:
+    """One of a shop's latest payments, as /sales lists it (its number for a refund)."""
+
+    payment: MerchantPayment
+    payer_name: str
+    left: int  # still refundable
 
 
 def refund_refusal(payment_id: int, asked: int | None, left: int) -> MerchantError | None:
@@ -274,6 +285,10 @@ class MerchantStore(Protocol):
     async def payment(self, payment_id: int) -> MerchantPayment | None: ...
 
     async def payment_by_key(self, key: str) -> MerchantPayment | None: ...
+
+    async def recent_payments(self, merchant_id: int, limit: int) -> list[MerchantPayment]:
+        """The merchant's latest ``limit`` payments, newest first."""
+        ...
 
     async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
         """The payment one of whose payer's legs (own money, a voucher) is that transfer."""

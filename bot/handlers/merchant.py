@@ -19,7 +19,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.domain.errors import InsufficientFunds, WalletError
 from bot.domain.merchant_errors import MerchantPaymentNotFound, NotAMerchant
-from bot.domain.merchants import Charge, Merchant, MerchantRefund, Sales
+from bot.domain.merchants import Charge, Merchant, MerchantRefund, RecentSale, Sales
 from bot.domain.money import format_fen, parse_amount
 from bot.handlers import merchant_pay
 from bot.handlers.cards import card_pattern
@@ -36,7 +36,7 @@ from bot.handlers.merchant_pay import PAY_LINK, Amounts, card_press, static_link
 from bot.handlers.outbox import reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
-from bot.render.labels import deadline_time
+from bot.render.labels import deadline_time, short_time
 from bot.render.qr import qr_png
 from bot.wallet.merchants import REFUND_CONFIRMATION
 
@@ -183,14 +183,33 @@ def sales_text(language: str, sales: Sales) -> str:
             net=format_fen(t.net),
         )
 
-    return "\n".join(
-        [
-            translate(language, "merchant.sales_title", name=sales.merchant.name),
-            takings("merchant.sales_today", "", sales.today),
-            takings("merchant.sales_month", sales.month_label, sales.month),
-            translate(language, "merchant.sales_balance", balance=format_fen(sales.balance)),
-        ]
+    lines = [
+        translate(language, "merchant.sales_title", name=sales.merchant.name),
+        takings("merchant.sales_today", "", sales.today),
+        takings("merchant.sales_month", sales.month_label, sales.month),
+        translate(language, "merchant.sales_balance", balance=format_fen(sales.balance)),
+    ]
+    if sales.recent:
+        lines += ["", translate(language, "merchant.sales_recent")]
+        lines += [_sale_line(language, sale) for sale in sales.recent]
+    return "\n".join(lines)
+
+
+def _sale_line(language: str, sale: RecentSale) -> str:
+    """``#12  12-06 14:05  Bob  ¥30.00`` and what of it was refunded."""
+    payment = sale.payment
+    line = translate(
+        language,
+        "merchant.sales_line",
+        id=payment.id,
+        time=short_time(payment.created_at),
+        name=sale.payer_name,
+        amount=format_fen(payment.price),
     )
+    refunded = payment.paid_by_payer - sale.left
+    if refunded > 0:
+        line += translate(language, "merchant.sales_refunded", amount=format_fen(refunded))
+    return line
 
 
 async def sales(update: Update, context: WalletContext) -> None:

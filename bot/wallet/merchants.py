@@ -52,6 +52,7 @@ from bot.domain.merchants import (
     MerchantStore,
     PaidVia,
     PayStatus,
+    RecentSale,
     Sales,
     check_charge,
     check_not_yourself,
@@ -89,6 +90,7 @@ MERCHANT_TOKEN_BYTES = 16  # 22 characters: the static code's link
 CHARGE_TOKEN_BYTES = 15  # 20 characters: a one-time charge's link
 MERCHANT_TOKEN_LENGTH = 22
 CHARGE_TOKEN_LENGTH = 20
+RECENT_SALES = 10  # the latest payments /sales lists, with their numbers (for a refund)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,4 +414,9 @@ class Merchants:
         today = await self.store.takings(merchant.id, day_start, day_end)
         this_month = await self.store.takings(merchant.id, month.start_ms, month.end_ms)
         balance = await self.ledger.balance(merchant.account_id)
-        return Sales(merchant, today, this_month, month.label, balance.available)
+        recent = []
+        for payment in await self.store.recent_payments(merchant.id, RECENT_SALES):
+            payer = await self.users.get(payment.payer_id)
+            name = payer.display_name if payer else str(payment.payer_id)
+            recent.append(RecentSale(payment, name, await self.store.refund_left(payment)))
+        return Sales(merchant, today, this_month, month.label, balance.available, tuple(recent))

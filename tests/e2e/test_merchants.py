@@ -335,11 +335,14 @@ async def test_sales_show_today_and_this_month(emulator, wallet):
     await wallet.merchants.refund(WANGFANG, 1, 2_00, "r1")
     await emulator.send_text("wangfang", "/sales")
     sales = await emulator.wait_for_message("wangfang")
-    title, today, month, balance = sales.text.split("\n")
+    title, today, month, balance, _, recent, newest, first = sales.text.split("\n")
     assert title == f"📊 {SHOP} 营业额"
     assert today == "今日：2 笔，收款 ¥20.50，退款 ¥2.00，净收入 ¥18.50"
     assert month.endswith("：2 笔，收款 ¥20.50，退款 ¥2.00，净收入 ¥18.50")
     assert balance == "店铺余额：¥18.50"
+    assert recent == "最近的付款（编号用于 /merchant_refund 退款）："  # newest first, by number
+    assert re.fullmatch(r"#2  \d\d-\d\d \d\d:\d\d  小明  ¥8\.50", newest), newest
+    assert re.fullmatch(r"#1  \d\d-\d\d \d\d:\d\d  Bob  ¥12\.00（已退 ¥2\.00）", first), first
 
     await emulator.send_text("wangfang", "/settle 8.5")  # the shop's money to her wallet
     moved = await emulator.wait_for_message("wangfang")

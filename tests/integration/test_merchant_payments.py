@@ -96,6 +96,18 @@ async def test_each_leg_a_payer_paid_with_finds_its_payment(wallet):
     assert await wallet.merchants.payment_of_leg(10**30) is None
 
 
+async def test_sales_list_the_latest_payments_newest_first_with_what_is_left(wallet):
+    for i in range(12):
+        await pay(wallet, ALICE if i % 2 else BOB, 1_00 + i, f"r{i}")
+    await wallet.merchants.refund(SHOP, 12, 50, "back")  # half of the newest
+    sales = await wallet.merchants.sales(SHOP)
+    assert [s.payment.id for s in sales.recent] == list(range(12, 2, -1))  # ten of them
+    newest = sales.recent[0]
+    assert (newest.payment.price, newest.left, newest.payer_name) == (1_11, 61, "Alice")
+    assert sales.recent[1].payer_name == "Bob" and sales.recent[1].left == 1_10
+    assert await wallet.store.merchants.recent_payments(2**62, 10) == []
+
+
 async def test_registering_opens_a_merchant_account_and_is_audited(wallet):
     shop = wallet.shop
     assert (shop.name, shop.category, shop.owner_id) == ("老王面馆", "food", SHOP)

@@ -592,6 +592,14 @@ class PgMerchants(PgPortStore, MerchantStore):
     async def payment_by_key(self, key: str) -> MerchantPayment | None:
         return await self._payment_where("key = $1", key)
 
+    async def recent_payments(self, merchant_id: int, limit: int) -> list[MerchantPayment]:
+        if not is_bigint(merchant_id):
+            return []
+        rows = await self._fetch(
+            SELECT_PAYMENT + "merchant_id = $1 ORDER BY id DESC LIMIT $2", merchant_id, limit
+        )
+        return [row_to_payment(row, await self._fetch(SELECT_VOUCHERS, row[0])) for row in rows]
+
     async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
         if not is_bigint(transfer_id):
             return None

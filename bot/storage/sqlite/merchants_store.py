@@ -76,6 +76,17 @@ class SqliteMerchants(PortStore, MerchantStore):
     async def payment_by_key(self, key: str) -> MerchantPayment | None:
         return await self._payment_where("key = ?", key)
 
+    async def recent_payments(self, merchant_id: int, limit: int) -> list[MerchantPayment]:
+        rows = await self._fetchall(
+            merchant_ops.SELECT_PAYMENT + "merchant_id = ? ORDER BY id DESC LIMIT ?",
+            (merchant_id, limit),
+        )
+        found = []
+        for row in rows:
+            vouchers = await self._fetchall(merchant_ops.SELECT_VOUCHERS, (row[0],))
+            found.append(merchant_ops.row_to_payment(row, vouchers))
+        return found
+
     async def payment_of_leg(self, transfer_id: int) -> MerchantPayment | None:
         if not -(2**63) <= transfer_id < 2**63:  # no row's id, and no SQLite integer
             return None
