@@ -25,6 +25,7 @@ with its 2FA step). A Refund press the transfer no longer allows is answered wit
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 
 from telegram import (
     ForceReply,
@@ -33,9 +34,10 @@ from telegram import (
     Message,
     Update,
 )
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-from bot.domain.errors import SupportTextInvalid, WalletError
+from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
 from bot.domain.support import Ticket
 from bot.handlers import refund
 from bot.handlers.context import (
@@ -425,6 +427,11 @@ def _press(prompts: Questions[int]):
                 ticket = await support.close(user.telegram_id, ticket_id)
             else:
                 ticket = await support.get_open(ticket_id)
+        except TicketClosed:  # by another admin, or a tap on a card from before: said so
+            closed = translate(language, "support.closed_already", id=ticket_id)
+            await query.answer(closed, show_alert=True)
+            await _done_with(query)
+            return
         except WalletError as refused:
             await query.answer(refusal_text(language, refused)[:200], show_alert=True)
             return
@@ -433,6 +440,7 @@ def _press(prompts: Questions[int]):
             return
         await query.answer()
         if action == CLOSE:
+            await _done_with(query)
             person_language = await _language_of(context, ticket.telegram_id)
             await tell(
                 context.bot,
@@ -452,6 +460,12 @@ def _press(prompts: Questions[int]):
         await prompts.ask(user.telegram_id, ticket.id)  # the ticket to answer
 
     return ticket_press
+
+
+async def _done_with(query) -> None:
+    """Take a closed ticket's buttons off its card (its text stays)."""
+    with suppress(TelegramError):  # an old message, or one already without them
+        await query.edit_message_reply_markup(None)
 
 
 async def _refund_card(update: Update, context: WalletContext, language: str, ticket: Ticket):

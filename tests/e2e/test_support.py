@@ -83,15 +83,22 @@ async def test_a_ticket_goes_to_the_admin_is_answered_continued_and_closed(
     assert (await emulator.wait_for_message("alice", since=mark)).text == (
         "🎫 #1 is closed; the person was told."
     )
+    unbuttoned = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == listed.message_id, since=mark
+    )
+    assert not unbuttoned.buttons()
     assert (await said(emulator, "alice", "/tickets")).text == "No support tickets are open."
 
     # a closed ticket takes nothing more, and says how to open a new one
     late = await said(emulator, "bob", "one more thing", reply_to=answer)
     assert late.text == "Ticket #1 is closed. Write /support to open a new one."
-    again = await emulator.tap("alice", told, "Close")
-    assert (
-        await emulator.wait_for_answer(again)
-    ).text == "Ticket #1 is closed. Write /support to open a new one."
+    mark = emulator.mark()
+    again = await emulator.tap("alice", told, "Close")  # another card of the same ticket
+    assert (await emulator.wait_for_answer(again)).text == "Ticket #1 is closed already."
+    edited = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == told.message_id, since=mark
+    )
+    assert not edited.buttons()  # a closed ticket's card keeps no buttons
 
     view = await wallet.support.view(1)
     assert view.ticket.state is TicketState.CLOSED and view.ticket.closed_by == ALICE
