@@ -19,6 +19,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PendingTransferExpired
     │   └── PendingTransferNotExpired
     ├── UserNotFound
+    │   └── AdminTargetUnknown      an admin named someone the wallet does not know; params: who
     ├── MemoTooLong
     ├── TopUpError                  a top-up cannot be opened, or its invoice cannot be paid
     │   ├── TopUpNotConfigured      no payment provider token is set
@@ -105,6 +106,7 @@ __all__ = [
     "AccountFrozen",
     "AccountNotFound",
     "AccountsMustBeDifferent",
+    "AdminTargetUnknown",
     "AmountError",
     "BroadcastError",
     "BroadcastNobody",
@@ -291,6 +293,13 @@ class PendingTransferNotExpired(LedgerError):
 
 class UserNotFound(WalletError):
     code = "user_not_found"
+
+
+class AdminTargetUnknown(UserNotFound):
+    """An admin's command named a person (@username or id) the wallet does not know: said
+    to the admin as such (not a resident's hint to reply with /send)."""
+
+    code = "admin_target_unknown"
 
 
 class MemoTooLong(WalletError):

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from bot.domain.admin import AdminStore, WalletStats
-from bot.domain.errors import UserNotFound
+from bot.domain.errors import AdminTargetUnknown
 from bot.domain.events import verify_events
 from bot.domain.model import AccountStatus
 from bot.domain.ports import AuditSnapshot
@@ -68,10 +68,10 @@ class Admin:
         self.snapshot = snapshot  # a consistent read-only view of the whole database
 
     async def find_user(self, text: str) -> User:
-        """A person by @username or numeric Telegram id, or ``UserNotFound``."""
+        """A person by @username or numeric Telegram id, or ``AdminTargetUnknown``."""
         user = await self.users.find(text)
         if user is None:
-            raise UserNotFound(who=text)
+            raise AdminTargetUnknown(who=text[:40])
         return user
 
     async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> FreezeOutcome:

@@ -110,7 +110,9 @@ async def test_freeze_stops_sending_and_is_logged(emulator, wallet):
     await emulator.send_text("alice", "/freeze")
     assert "/freeze @username" in (await emulator.wait_for_message("alice")).text
     await emulator.send_text("alice", "/freeze @nobody_known")
-    assert "don't know" in (await emulator.wait_for_message("alice")).text
+    unknown = (await emulator.wait_for_message("alice")).text
+    assert unknown.startswith("I don't know @nobody_known: nobody by that @username or id")
+    assert "/send" not in unknown  # a resident's hint, not an admin's
 
     await start_private(emulator, "bob")
     await emulator.send_text("alice", "/freeze @bob")
