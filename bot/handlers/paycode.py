@@ -13,10 +13,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.errors import WalletError
 from bot.handlers.context import (
     WalletContext,
     command,
     current_user,
+    error_text,
     language_of,
     private_link,
     private_user,
@@ -60,7 +62,11 @@ async def paycode(update: Update, context: WalletContext) -> None:
     user, language = await private_user(update, context, "paycode.private_only")
     if user is None:
         return
-    made = await context.wallet.paycodes.issue(user.telegram_id)
+    try:
+        made = await context.wallet.paycodes.issue(user.telegram_id)
+    except WalletError as refused:  # a frozen wallet
+        await reply(update, context, error_text(language, refused))
+        return
     await _send_code(update, context, language, made)
 
 
@@ -76,7 +82,11 @@ async def refresh(update: Update, context: WalletContext) -> None:
         await query.edit_message_caption(translate(language, "paycode.replaced"))
     except BadRequest:  # gone or already replaced: the new code is what matters
         pass
-    made = await context.wallet.paycodes.issue(user.telegram_id)
+    try:
+        made = await context.wallet.paycodes.issue(user.telegram_id)
+    except WalletError as refused:  # frozen since the code was shown
+        await update.effective_chat.send_message(error_text(language, refused))
+        return
     await _send_code(update, context, language, made)
 
 

@@ -211,16 +211,19 @@ async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
     await start_private(emulator, "bob")
     await wallet.store.identity.set_password_free(BOB, 20_00, 100_00)
 
-    async def collect(amount: str):
+    async def show_code() -> str:
         mark = emulator.mark()
         await emulator.send_text("bob", "/paycode")
         shown = await emulator.wait_for_message("bob", since=mark, text="pay code")
-        code = PAY_CODE.search(shown.text).group(1)
+        return PAY_CODE.search(shown.text).group(1)
+
+    async def collect(code: str, amount: str):
+        mark = emulator.mark()
         await emulator.send_text("wangfang", f"/collect {code} {amount}")
         told = await emulator.wait_for_message("wangfang", since=mark)
         return told.text, (await emulator.wait_for_message("bob", since=mark, text="🏪")).text
 
-    shop, customer = await collect("8")
+    shop, customer = await collect(await show_code(), "8")
     assert shop == (
         "未能向 Bob 收款：\n顾客余额不足。请让顾客换一种方式付款，或充值后出示新的付款码。"
     )
@@ -228,12 +231,16 @@ async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
         f"🏪 {SHOP} tried to collect ¥8.00 with your pay code; nothing was paid:\n"
         "Not enough money: you have ¥5.00, this needs ¥8.00."
     )
+    code = await show_code()  # shown, then the wallet is frozen
     bob = await wallet.users.get(BOB)
     await wallet.ledger.freeze(bob.account_id)
-    shop, customer = await collect("3")
+    shop, customer = await collect(code, "3")
     assert shop == "未能向 Bob 收款：\n原因已私聊告知顾客，请让顾客查看。"
     assert "frozen" in customer and "frozen" not in shop and "冻结" not in shop
     assert await available(wallet, BOB) == 5_00 and await shop_account(wallet) == 0
+    await emulator.send_text("bob", "/paycode")  # a frozen wallet gets no new pay code
+    refused = await emulator.wait_for_message("bob")
+    assert refused.text.startswith("This wallet is frozen") and not refused.message.photo
     assert errors_logged(caplog) == []
 
 
