@@ -166,9 +166,10 @@ class Amounts:
         if merchant is None:
             return False
         user = await current_user(update, context)
-        if merchant.owner_id == user.telegram_id:
-            language = language_of(update, user)
-            await reply(update, context, translate(language, "merchant_paying_yourself"))
+        try:  # said now, not after the amount is typed: yours, frozen shop, frozen wallet
+            await context.wallet.merchants.check_open(merchant, user)
+        except WalletError as refused:
+            await reply(update, context, error_text(language_of(update, user), refused))
             return True
         await self.ask(update, context, user, {"merchant_id": merchant.id}, merchant.name)
         return True

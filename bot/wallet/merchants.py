@@ -247,6 +247,15 @@ class Merchants:
             if (await self.ledger.account(account_id)).status is AccountStatus.FROZEN:
                 raise refused()
 
+    async def check_open(self, merchant: Merchant, payer: User) -> None:
+        """Before a payer is asked how much: the shop takes payments (``MerchantFrozen``)
+        and the payer's wallet may pay (``AccountFrozen``), and it is not the payer's own
+        shop (``PayingYourself``)."""
+        check_not_yourself(merchant, payer.telegram_id)
+        await self._check_merchant(merchant)
+        if (await self.ledger.account(payer.account_id)).status is AccountStatus.FROZEN:
+            raise AccountFrozen()
+
     async def quote(self, payer: User, target: PayTarget) -> tuple[Merchant, PaymentPlan]:
         """What the payer's card shows, after every check made before money moves."""
         merchant = await self.get(target.merchant_id)

@@ -101,6 +101,19 @@ async def test_a_new_customer_pays_a_merchant_from_a_photo_of_its_qr(emulator, w
     assert errors_logged(caplog) == []
 
 
+async def test_a_frozen_wallet_is_told_before_it_is_asked_how_much(emulator, wallet):
+    await make_shop(emulator, wallet)
+    merchant = await wallet.merchants.mine(WANGFANG)
+    await fund(wallet, BOB, 5_00)
+    await wallet.ledger.freeze((await wallet.users.get(BOB)).account_id)
+    await emulator.send_text("bob", f"/start pay_{merchant.token}")
+    told = await emulator.wait_for_message("bob")
+    assert told.text.startswith("This wallet is frozen"), told.text
+    assert not told.data.get("asked_markup")  # no "how much?" to answer
+    await emulator.send_text("bob", "3")  # a number now is no payment's amount
+    assert "Pay" not in (await emulator.wait_for_message("bob")).text
+
+
 async def test_opening_your_own_shop_code_or_a_bad_amount_is_refused(emulator, wallet):
     png = await make_shop(emulator, wallet)
     await emulator.send_photo("wangfang", png)
