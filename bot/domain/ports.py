@@ -84,6 +84,12 @@ class LedgerStore(Protocol):
 
     async def set_account_status(self, account_id: int, status: AccountStatus) -> Account: ...
 
+    async def change_account_status(self, account_id: int, status: AccountStatus) -> bool:
+        """Set the status unless it is so already, in one write: True when it changed (of
+        two callers at once, one changes it); ``AccountNotFound`` when there is no such
+        account."""
+        ...
+
     async def create_transfers(
         self, key: str, specs: Sequence[TransferSpec]
     ) -> tuple[Transfer, ...]:

@@ -176,12 +176,18 @@ class Amounts:
 
     async def show_code(self, update: Update, context: WalletContext, code: str) -> bool:
         """``/start pc_<code>`` (a customer's pay code): a merchant is asked the amount to
-        collect; anyone else is told it is a code for merchants."""
+        collect (a frozen shop is told so first); anyone else is told it is a code for
+        merchants."""
         user = await current_user(update, context)
         language = language_of(update, user)
         merchant = await context.wallet.merchants.store.merchant_by_owner(user.telegram_id)
         if merchant is None:
             await reply(update, context, translate(language, "paycode.for_merchants"))
+            return True
+        try:
+            await context.wallet.merchants.check_shop(merchant)
+        except WalletError as refused:
+            await reply(update, context, error_text(language, refused))
             return True
         await self.ask(update, context, user, {"code": code}, merchant.name)
         return True
@@ -299,9 +305,7 @@ async def collect_and_tell(
             id=outcome.payment.id,
         )
     else:
-        text = translate(language, "paycode.not_collected", name=payer.display_name) + "\n" + (
-            await _shop_side(context, language, outcome)
-        )
+        told = Told.SENT
         if outcome.status is not PayStatus.PAID_BEFORE:  # why, to the customer alone
             tried = translate(
                 payer_language,
@@ -309,11 +313,16 @@ async def collect_and_tell(
                 name=outcome.merchant.name,
                 amount=format_fen(outcome.amount),
             )
-            await tell(
+            told = await tell(
                 context.bot, payer.telegram_id, f"{tried}\n{receipt}", about="a refused pay code"
             )
+        text = translate(language, "paycode.not_collected", name=payer.display_name) + "\n" + (
+            await _shop_side(context, language, outcome, told)
+        )
     await reply(update, context, text)
 
+
+SHOP_REVIEW = "merchant.needs_review"  # a shop is paid at once or not at all, as a request
 
 # Why a collection failed, as the shop may hear it: its own side's reasons in full; of the
 # customer's, that the balance was short, else only that they were told why (their
@@ -322,7 +331,7 @@ SHOPS_OWN = (MerchantFrozen, MerchantNotFound, PayingYourself, ShopFrozen)
 
 
 async def _shop_side(
-    context: WalletContext, language: str, outcome: MerchantPaymentOutcome
+    context: WalletContext, language: str, outcome: MerchantPaymentOutcome, told: Told
 ) -> str:
     if outcome.status is PayStatus.PAID_BEFORE:
         return await announce(context, language, outcome, tell_merchant=False)
@@ -330,6 +339,8 @@ async def _shop_side(
         return error_text(language, outcome.error)
     if outcome.status is PayStatus.REFUSED and isinstance(outcome.error, InsufficientFunds):
         return translate(language, "paycode.customer_short")
+    if told is not Told.SENT:  # blocked the bot, say: the shop cannot send them to look
+        return translate(language, "paycode.customer_untold")
     return translate(language, "paycode.customer_told")
 
 
@@ -354,7 +365,7 @@ async def _review(context: WalletContext, language: str, action) -> tuple:
     if decision.action is RiskAction.BLOCK:
         return None, decision_text(language, decision, target.amount)
     if decision.action is RiskAction.HOLD:
-        return None, review_text(language, decision, target.amount)
+        return None, review_text(language, decision, target.amount, SHOP_REVIEW)
     return decision, ""
 
 
@@ -395,7 +406,7 @@ async def announce(
     if outcome.status is PayStatus.BLOCKED:
         return decision_text(language, outcome.decision, outcome.amount)
     if outcome.status is PayStatus.NEEDS_REVIEW:
-        return review_text(language, outcome.decision, outcome.amount)
+        return review_text(language, outcome.decision, outcome.amount, SHOP_REVIEW)
     if outcome.status is PayStatus.REFUSED:
         target = outcome.target
         if isinstance(outcome.error, PLAN_LAPSED) and target and target.shown:

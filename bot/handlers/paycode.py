@@ -79,14 +79,14 @@ async def refresh(update: Update, context: WalletContext) -> None:
     if update.effective_chat is None or update.effective_chat.id != user.telegram_id:
         return  # a pay code is shown in its owner's private chat only
     try:
-        await query.edit_message_caption(translate(language, "paycode.replaced"))
-    except BadRequest:  # gone or already replaced: the new code is what matters
-        pass
-    try:
         made = await context.wallet.paycodes.issue(user.telegram_id)
     except WalletError as refused:  # frozen since the code was shown
         await update.effective_chat.send_message(error_text(language, refused))
         return
+    try:
+        await query.edit_message_caption(translate(language, "paycode.replaced"))
+    except BadRequest:  # gone or already replaced: the new code is what matters
+        pass
     await _send_code(update, context, language, made)
 
 

@@ -75,8 +75,10 @@ def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
     )
 
 
-def review_text(language: str, decision: RiskDecision, amount: int) -> str:
-    """A payment the guard would hold: a request is not paid that way."""
+def review_text(
+    language: str, decision: RiskDecision, amount: int, key: str = "request.needs_review"
+) -> str:
+    """A payment the guard would hold: a request (or a shop, ``key``) is not paid that way."""
     reasons = join_reasons(
         language,
         (
@@ -85,7 +87,7 @@ def review_text(language: str, decision: RiskDecision, amount: int) -> str:
             if r.action is RiskAction.HOLD
         ),
     )
-    return translate(language, "request.needs_review", amount=format_fen(amount), reasons=reasons)
+    return translate(language, key, amount=format_fen(amount), reasons=reasons)
 
 
 async def request(update: Update, context: WalletContext) -> None:

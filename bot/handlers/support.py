@@ -105,8 +105,13 @@ def age_text(language: str, ms: int) -> str:
     return translate(language, "support.age_days", d=minutes // (24 * 60))
 
 
+# what disputes opened without a reason stored before it was worded for any reader
+_EARLIER_NO_REASON = frozenset({"Disputed from the history.", "从账单中提出的争议。"})
+
+
 def _no_reason() -> frozenset[str]:
-    return frozenset(translate(language, "support.dispute_default") for language in LANGUAGES)
+    said = (translate(language, "support.dispute_default") for language in LANGUAGES)
+    return frozenset(said) | _EARLIER_NO_REASON
 
 
 def ticket_text(language: str, ticket: Ticket, who: str, age_ms: int | None = None) -> str:
@@ -464,6 +469,8 @@ def _press(prompts: Questions[int]):
 
 async def _done_with(query) -> None:
     """Take a closed ticket's buttons off its card (its text stays)."""
+    if not isinstance(query.message, Message):  # too old for the bot to edit
+        return
     with suppress(TelegramError):  # an old message, or one already without them
         await query.edit_message_reply_markup(None)
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.errors import AdminTargetUnknown
 from bot.domain.events import verify_events
-from bot.domain.model import AccountStatus
 from bot.domain.ports import AuditSnapshot
 from bot.domain.users import User
 from bot.security.pin_entry import ConfirmationResult
@@ -75,16 +74,11 @@ class Admin:
         return user
 
     async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> FreezeOutcome:
-        account = await self.ledger.account(target.account_id)
-        was = account.status == AccountStatus.FROZEN
-        if frozen:
-            await self.ledger.freeze(target.account_id)
-        else:
-            await self.ledger.unfreeze(target.account_id)
-        if was != frozen:  # one event a change (a repeat changes, and logs, nothing)
+        changed = await self.ledger.set_frozen(target.account_id, frozen)
+        if changed:  # one event a change (a repeat changes, and logs, nothing)
             event = "admin.freeze" if frozen else "admin.unfreeze"
             await self.store.record_event(admin_id, event, target.telegram_id, {})
-        return FreezeOutcome(target, frozen, was != frozen)
+        return FreezeOutcome(target, frozen, changed)
 
     async def apply_freeze(self, action) -> ConfirmationResult:
         """Run by the keypad after an admin with 2FA entered a code."""

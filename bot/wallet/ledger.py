@@ -86,6 +86,12 @@ class Ledger:
     async def unfreeze(self, account_id: int) -> Account:
         return await self.store.set_account_status(account_id, AccountStatus.ACTIVE)
 
+    async def set_frozen(self, account_id: int, frozen: bool) -> bool:
+        """Freeze or unfreeze; True when this call changed it (False: it was so already,
+        or another call at the same moment changed it first)."""
+        status = AccountStatus.FROZEN if frozen else AccountStatus.ACTIVE
+        return await self.store.change_account_status(account_id, status)
+
     async def balance(self, account_id: int) -> Balance:
         account = await self.store.get_account(account_id)
         return Balance(

@@ -247,6 +247,11 @@ class Merchants:
             if (await self.ledger.account(account_id)).status is AccountStatus.FROZEN:
                 raise refused()
 
+    async def check_shop(self, merchant: Merchant) -> None:
+        """``ShopFrozen`` when the owner's shop (or wallet) is frozen: before its owner is
+        asked an amount to collect."""
+        await self._check_merchant(merchant, ShopFrozen)
+
     async def check_open(self, merchant: Merchant, payer: User) -> None:
         """Before a payer is asked how much: the shop takes payments (``MerchantFrozen``)
         and the payer's wallet may pay (``AccountFrozen``), and it is not the payer's own

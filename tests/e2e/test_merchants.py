@@ -251,6 +251,17 @@ async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
     assert shop == "未能向 Bob 收款：\n原因已私聊告知顾客，请让顾客查看。"
     assert "frozen" in customer and "frozen" not in shop and "冻结" not in shop
     assert await available(wallet, BOB) == 5_00 and await shop_account(wallet) == 0
+
+    await wallet.ledger.unfreeze(bob.account_id)
+    code = await show_code()  # frozen again, and Bob blocks the bot: the shop is not
+    await wallet.ledger.freeze(bob.account_id)  # sent to ask him to look in a chat
+    emulator.block_bot("bob")  # he cannot read
+    mark = emulator.mark()
+    await emulator.send_text("wangfang", f"/collect {code} 3")
+    untold = await emulator.wait_for_message("wangfang", since=mark)
+    assert untold.text == "未能向 Bob 收款：\n" + (
+        "无法私聊告知顾客原因（对方没有打开机器人私聊或已屏蔽），请让顾客查看自己的钱包。"
+    )
     await emulator.send_text("bob", "/paycode")  # a frozen wallet gets no new pay code
     refused = await emulator.wait_for_message("bob")
     assert refused.text.startswith("This wallet is frozen") and not refused.message.photo
@@ -634,9 +645,13 @@ async def test_an_admin_refund_of_a_shop_payment_names_the_shop_and_its_account(
 
 async def test_a_frozen_shop_owner_is_told_their_shop_is_frozen(emulator, wallet, caplog):
     await bob_pays_the_shop(emulator, wallet)
+    await emulator.send_text("bob", "/paycode")
+    shown = await emulator.wait_for_message("bob", text="pay code")
+    code = PAY_CODE.search(shown.text).group(1).replace(" ", "")
     await emulator.send_text("alice", "/freeze @wangfang")
     await emulator.wait_for_message("alice")
-    for command in ("/charge 5", "/merchant_refund 1 2", "/settle"):
+    # a customer's pay code opened as a link: said before "how much?", as the commands
+    for command in ("/charge 5", "/merchant_refund 1 2", "/settle", f"/start pc_{code}"):
         await emulator.send_text("wangfang", command)
         told = await emulator.wait_for_message("wangfang")
         assert told.text.startswith("你的店铺已被冻结"), (command, told.text)

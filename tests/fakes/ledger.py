@@ -67,6 +67,16 @@ def set_status(state: MemoryState, account_id: int, status: AccountStatus) -> Ac
     return account
 
 
+def change_status(state: MemoryState, account_id: int, status: AccountStatus) -> bool:
+    account = state.accounts.get(account_id)
+    if account is None:
+        raise AccountNotFound(account_id=account_id)
+    if account.status == status:
+        return False
+    set_status(state, account_id, status)
+    return True
+
+
 def create_transfers(
     state: MemoryState, key: str, specs: Sequence[TransferSpec]
 ) -> tuple[tuple[Transfer, ...], bool]:
@@ -192,6 +202,9 @@ class MemoryLedger(MemoryPort, LedgerStore):
 
     async def set_account_status(self, account_id: int, status: AccountStatus) -> Account:
         return await self._state.write(set_status, self._state, account_id, status)
+
+    async def change_account_status(self, account_id: int, status: AccountStatus) -> bool:
+        return await self._state.write(change_status, self._state, account_id, status)
 
     async def create_transfers(
         self, key: str, specs: Sequence[TransferSpec]

@@ -60,3 +60,28 @@ async def test_a_changed_transfer_and_a_changed_event_are_both_listed(wallet, da
     assert any(p.startswith("transfer 2: hash does not match") for p in result.problems)
     assert any(p.startswith("security event ") for p in result.problems)
     assert result.problems[-1].startswith("security event ")  # the ledger's come first
+
+
+async def test_admins_freezing_at_once_change_it_once_and_log_each_change_once(wallet):
+    """Twenty freezes at once: one changes the wallet and is logged, the rest find it so;
+    then freezes and unfreezes at once: the log holds exactly the changes made, and they
+    add up to the wallet's state."""
+    import asyncio
+
+    from bot.domain.model import AccountStatus
+
+    bob = await wallet.users.seen(Profile(3, "bob", "Bob", "en"))
+    done = await asyncio.gather(*(wallet.admin.set_frozen(ADMIN, bob, True) for _ in range(20)))
+    assert sum(d.changed for d in done) == 1
+    assert (await wallet.ledger.account(bob.account_id)).status is AccountStatus.FROZEN
+    mixed = await asyncio.gather(
+        *(wallet.admin.set_frozen(ADMIN, bob, n % 2 == 0) for n in range(30))
+    )
+    events = [
+        e.event async for e in wallet.store.security.events() if e.event.startswith("admin.")
+    ]
+    changes = [d for d in [*done, *mixed] if d.changed]
+    assert len(events) == len(changes)  # each change logged once, no change logged
+    # each change flips the wallet: as many freezes as unfreezes, and one more if frozen
+    frozen = (await wallet.ledger.account(bob.account_id)).status is AccountStatus.FROZEN
+    assert events.count("admin.freeze") - events.count("admin.unfreeze") == int(frozen)

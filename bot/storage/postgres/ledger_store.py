@@ -142,6 +142,21 @@ async def set_status(conn: asyncpg.Connection, account_id: int, status: AccountS
     return row_to_account(row)
 
 
+async def change_status(conn: asyncpg.Connection, account_id: int, status: AccountStatus) -> bool:
+    """``set_status`` unless the status is so already (a concurrent change waits for the
+    row, then finds it so): whether this one changed it."""
+    if not is_bigint(account_id):
+        raise AccountNotFound(account_id=account_id)
+    done = await conn.execute(
+        "UPDATE accounts SET status = $1 WHERE id = $2 AND status <> $1", status.value, account_id
+    )
+    if done != "UPDATE 0":
+        return True
+    if await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id) is None:
+        raise AccountNotFound(account_id=account_id)
+    return False
+
+
 async def create_transfers(
     conn: asyncpg.Connection, clock: Callable[[], int], key: str, specs: Sequence[TransferSpec]
 ) -> tuple[Transfer, ...]:
@@ -322,6 +337,9 @@ class PgLedger(PgPortStore, LedgerStore):
 
     async def set_account_status(self, account_id: int, status: AccountStatus) -> Account:
         return await self._write(set_status, account_id, status)
+
+    async def change_account_status(self, account_id: int, status: AccountStatus) -> bool:
+        return await self._write(change_status, account_id, status)
 
     async def create_transfers(
         self, key: str, specs: Sequence[TransferSpec]

@@ -203,6 +203,19 @@ class LedgerOps:
             raise AccountNotFound(account_id=account_id)
         return row_to_account(row[0])
 
+    def change_status(
+        self, conn: sqlite3.Connection, account_id: int, status: AccountStatus
+    ) -> bool:
+        changed = conn.execute(
+            "UPDATE accounts SET status = ?1 WHERE id = ?2 AND status <> ?1",
+            (status.value, account_id),
+        ).rowcount
+        if not changed and not conn.execute(
+            "SELECT 1 FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone():
+            raise AccountNotFound(account_id=account_id)
+        return bool(changed)
+
     def _currency_of(self, conn: sqlite3.Connection, account_id: int) -> str | None:
         currency = self._currency.get(account_id)
         if currency is None:

@@ -32,6 +32,11 @@ class SqliteLedger(PortStore, LedgerStore):
     async def set_account_status(self, account_id: int, status: AccountStatus) -> Account:
         return await self._writer.run(self._ledger.set_status, account_id, status)
 
+    async def change_account_status(self, account_id: int, status: AccountStatus) -> bool:
+        if not -(2**63) <= account_id < 2**63:
+            raise AccountNotFound(account_id=account_id)
+        return await self._writer.run(self._ledger.change_status, account_id, status)
+
     async def create_transfers(
         self, key: str, specs: Sequence[TransferSpec]
     ) -> tuple[Transfer, ...]:
