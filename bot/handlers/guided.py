@@ -530,11 +530,7 @@ class Guide:
         flow = await guides.current(person.id)
         if flow is not None and await guides.end(flow) and flow.message_id is not None:
             language = language_of(update, await context.wallet.users.get(person.id))
-            await _quietly(
-                context.bot.edit_message_text(
-                    translate(language, "guided.cancelled"), person.id, flow.message_id
-                )
-            )
+            await _step_ended(context.bot, flow, translate(language, "guided.cancelled"))
         if flow is not None or self.answers.open_for(person.id) is not None:
             await self.answers.drop(person.id)
 
@@ -621,6 +617,16 @@ async def _quietly(call) -> None:
         pass
 
 
+async def _step_ended(bot, flow: Flow, text: str) -> None:
+    """Say on the flow's step that it ended: an edit of its message, which notifies nobody;
+    but a recipient step's keyboard (a reply keyboard, which no edit reaches) goes only
+    with a new message, or it would stay and start the flow again."""
+    if flow.step in ("recipient", "people"):
+        await _quietly(bot.send_message(flow.telegram_id, text, reply_markup=ReplyKeyboardRemove()))
+    else:
+        await _quietly(bot.edit_message_text(text, flow.telegram_id, flow.message_id))
+
+
 async def sweep(context: WalletContext) -> None:
     """Every half minute: flows left half way are ended, their step saying so (quietly:
     an edit notifies nobody). Safe with several processes by its own SQL (no lease):
@@ -637,11 +643,7 @@ async def sweep(context: WalletContext) -> None:
         user = await wallet.users.get(flow.telegram_id)
         language = user.effective_language if user else "en"
         if flow.message_id is not None:
-            await _quietly(
-                context.bot.edit_message_text(
-                    translate(language, "flow_expired"), flow.telegram_id, flow.message_id
-                )
-            )
+            await _step_ended(context.bot, flow, translate(language, "flow_expired"))
 
 
 GUIDE_KEY = "guide"

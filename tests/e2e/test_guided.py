@@ -686,3 +686,20 @@ async def test_a_stale_step_button_after_the_payment_leaves_the_receipt_as_it_is
     assert kept.text == "✅ Sent ¥10.00 to Bob."
     assert await available(wallet, ALICE) == 90_00
     assert handler_errors(caplog) == []
+
+
+async def test_leaving_the_recipient_step_takes_its_keyboard_away(emulator, wallet, caplog):
+    """The recipient step's keyboard is a reply keyboard, which no edit reaches: leaving
+    the flow for another screen says so in a message that takes the keyboard away, and
+    a contact picked from it afterwards would start no flow (it is gone)."""
+    await fund(wallet, ALICE, 100_00)
+    welcome = await menu(emulator, "alice")
+    taps = Taps(emulator, "alice")
+    asked = await taps.tap(welcome, "Send")
+    assert "Who to?" in asked.text and emulator.chat("alice").reply_keyboard
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", welcome, "History"), since=mark)
+    await emulator.wait_for_message("alice", since=mark, text="Cancelled")
+    assert not emulator.chat("alice").reply_keyboard  # gone from the person's screen
+    assert await wallet.guides.current(ALICE) is None
+    assert handler_errors(caplog) == []
