@@ -127,15 +127,16 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     language = language_of(update, user)
     action_id, choice = context.match.groups()
     wallet = context.wallet
+    needs_pin = False
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, flow.purpose)
-        refusal, markup = "", None
+        refusal = ""
         if choice != CONFIRM:
             refusal = translate(language, flow.cancelled)
         else:
             decision, refusal = await flow.review(context, language, action)
             if decision is not None and decision.needs_pin_setup:
-                refusal, markup = translate(language, "pin_not_set"), set_pin_markup(language)
+                needs_pin = True  # the card stays: Confirm it again once the PIN is set
             elif decision is not None and decision.action is RiskAction.BLOCK:
                 refusal = flow.blocked(language, action, decision)
             elif (
@@ -144,16 +145,21 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
                 and not (decision.auth is RiskAction.ALLOW and flow.settle_now is not None)
             ):
                 await wallet.pins.check_unlocked(user.telegram_id)  # PinLocked: card kept
-        if refusal:
+        if needs_pin:
+            pass
+        elif refusal:
             await wallet.actions.cancel(action)
         else:
             await wallet.actions.finish(action)  # the card is used up: one payment per card
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
+    if needs_pin:
+        await _ask_for_a_pin(query, language)
+        return
     await query.answer()
     if refusal:
-        await query.edit_message_text(refusal, reply_markup=markup)
+        await query.edit_message_text(refusal)
         if flow.abandoned is not None:
             await flow.abandoned(context, language, action)
         return
@@ -182,6 +188,19 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     )
     if flow.keypad_shown is not None:
         await flow.keypad_shown(context, action, view)
+
+
+async def _ask_for_a_pin(query, language: str) -> None:
+    """Confirm on a card before any PIN was set: the card says so, keeps its buttons and
+    gains one that sets the PIN; once it is set, Confirm goes on (said again: an alert)."""
+    note = translate(language, "pin_not_set")
+    card = query.message.text or ""
+    if note in card:  # said already on the card
+        await query.answer(note, show_alert=True)
+        return
+    await query.answer()
+    rows = [*query.message.reply_markup.inline_keyboard, *set_pin_markup(language).inline_keyboard]
+    await query.edit_message_text(f"{card}\n\n{note}", reply_markup=InlineKeyboardMarkup(rows))
 
 
 async def second_factor(context: WalletContext, telegram_id: int, confirmation: str, payload: dict):

@@ -592,8 +592,8 @@ async def test_paying_a_shop_without_a_pin_offers_to_set_one_and_moves_nothing(
     await emulator.send_text("bob", "12.5")
     card = await emulator.wait_for_message("bob")
     told = await tap_and_wait(emulator, "bob", card, "Confirm")
-    assert told.text == "You have no payment PIN yet. Set one with /setpin first."
-    assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"]
+    assert told.text == card.text + "\n\nYou have no payment PIN yet. Set one with /setpin first."
+    assert [b["text"] for b in told.buttons()][-1] == "🔑 Set my PIN"
     assert await available(wallet, BOB) == 50_00 and await shop_account(wallet) == 0
     assert errors_logged(caplog) == []
 

@@ -415,12 +415,22 @@ async def test_paying_a_request_without_a_pin_offers_to_set_one_and_moves_nothin
     _, payload = await make_request(emulator, "alice", "/request 12.50 lunch")
     card = await open_card(emulator, "bob", payload)
     told = await tap_and_wait(emulator, "bob", card, "Confirm")
-    assert told.text == "You have no payment PIN yet. Set one with /setpin first."
-    assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"]
+    assert told.text == card.text + "\n\nYou have no payment PIN yet. Set one with /setpin first."
+    buttons = [b["text"] for b in told.buttons()]
+    assert buttons == [*(b["text"] for b in card.buttons()), "🔑 Set my PIN"]  # card kept
+    mark = emulator.mark()
+    again = await emulator.tap("bob", told, "Confirm")  # still no PIN: said, card unchanged
+    assert (await emulator.wait_for_answer(again, since=mark)).text.startswith("You have no")
     mark = emulator.mark()
     await emulator.wait_for_answer(await emulator.tap("bob", told, "🔑 Set my PIN"), since=mark)
     pad = await emulator.wait_for_message("bob", since=mark)
     assert "PIN" in pad.text and len(pad.buttons()) >= 10  # the keypad that sets it
     assert await available(wallet, BOB) == 50_00
     assert (await wallet.requests.get(payload.removeprefix("pay_"))).state == "open"
+    await wallet.pins.set_pin(BOB, "739201")  # set: the same card's Confirm pays now
+    keypad = await tap_and_wait(emulator, "bob", told, "Confirm")
+    assert "Enter your payment PIN" in keypad.text
+    done = await enter_pin(emulator, "bob", told)
+    assert done.text == "✅ Paid ¥12.50 to Alice."
+    assert await available(wallet, BOB) == 37_50
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []

@@ -178,8 +178,8 @@ async def test_confirming_a_card_without_a_pin_offers_to_set_one(
     mark = emulator.mark()
     await emulator.wait_for_answer(await emulator.tap(who, card, confirm), since=mark)
     told = await emulator.wait_for_edit(card, since=mark)
-    assert told.text == refused
-    assert [b["text"] for b in told.buttons()] == [set_pin]
+    assert told.text == card.text + "\n\n" + refused  # the card stays, to confirm later
+    assert [b["text"] for b in told.buttons()] == [*(b["text"] for b in card.buttons()), set_pin]
 
     mark = emulator.mark()
     await emulator.wait_for_answer(await emulator.tap(who, told, set_pin), since=mark)
