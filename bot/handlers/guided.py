@@ -401,7 +401,10 @@ class Guide:
         if index == 0:
             await self.cancel(update, context, flow, language, to_menu=True)
             return
-        flow = await context.wallet.guides.move(flow, step=steps[index - 1], entry=None)
+        before, entry = steps[index - 1], None
+        if before == "amount" and "amount" in flow.data:  # the one chosen stays on the pad,
+            entry = amount_text(flow.data["amount"]).removesuffix(".00")  # to keep or change
+        flow = await context.wallet.guides.move(flow, step=before, entry=entry)
         await self.show(update, context, flow, language, edit=update.callback_query is not None)
 
     async def cancel(

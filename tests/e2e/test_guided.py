@@ -261,6 +261,10 @@ async def test_back_goes_one_step_back_and_an_old_step_says_it_was_replaced(
     await taps.tap(first, "¥5")
     back = await taps.tap(first, "Back")
     assert "How much in the packet" in back.text
+    assert "Amount: ¥5" in back.text  # the amount chosen stays on the pad, to keep or change
+    again = await taps.tap(first, "OK")  # kept as it was: on to the count
+    assert "Amount: ¥5.00" in again.text and again.buttons()[0]["text"] == "2", again.text
+    await taps.tap(first, "Back")
     second = await taps.tap(welcome, "Red packet")  # a new flow replaces the first
     mark = emulator.mark()
     query_id = await emulator.tap("alice", first, "¥5")
