@@ -89,7 +89,10 @@ async def send(update: Update, context: WalletContext) -> None:
         target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), TransferKind.TRANSFER
     else:
         replied = replied_to(message)  # in a forum topic, not the topic's first message
-        if replied is None or replied.from_user is None or replied.from_user.is_bot or not args:
+        if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
+            await reply(update, context, translate(language, "send.tip_a_bot"))
+            return
+        if replied is None or replied.from_user is None or not args:
             await reply(update, context, translate(language, "send.usage_group"))
             return
         target, amount, memo, kind = None, args[0], " ".join(args[1:]), TransferKind.TIP

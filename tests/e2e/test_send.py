@@ -251,6 +251,11 @@ async def test_a_reply_tip_needs_a_reply_and_an_amount(emulator, wallet):
     await emulator.send_text("alice", "/send@wallet_sandbox_bot 5", emulator.group)
     reply = await emulator.wait_for_message(emulator.group)
     assert "reply to their message with /send <amount>" in reply.text
+    # a reply to the bot's own message: a bot is no one to tip, said so
+    await emulator.send_text("alice", "/send 5", emulator.group, reply_to=reply)
+    to_bot = await emulator.wait_for_message(emulator.group)
+    assert to_bot.text.startswith("A bot cannot be tipped")
+    assert await available(wallet, ALICE) == 50_00
 
 
 async def test_over_the_limit_is_refused_and_a_new_wallet_moving_much_is_held(emulator, wallet):
