@@ -106,7 +106,9 @@ def by_taps_markup(language: str, kind: str) -> InlineKeyboardMarkup:
 def help_text(language: str, update: Update, context: WalletContext, user: User | None) -> str:
     if not is_private(update):
         return translate(language, "help.group", link=private_link(context))
-    text = translate(language, "help.private")
+    # /topup only where top-ups are set up (else it could only say they are not)
+    topup = translate(language, "help.topup") if context.wallet.topups.enabled else ""
+    text = translate(language, "help.private", topup=topup)
     if is_admin(context, user):
         text += "\n\n" + translate(language, "help.admin")
     return text

@@ -117,6 +117,7 @@ async def test_help_lists_the_commands_of_the_chat_and_admin_ones_for_admins(emu
     await emulator.send_text("bob", "/help")
     text = (await emulator.wait_for_message("bob")).text
     assert "/balance" in text and "/admin" not in text
+    assert "/topup 100 – add money · /withdraw 50" in text  # top-ups are set up here
     await emulator.send_text("alice", "/help")
     assert "/admin" in (await emulator.wait_for_message("alice")).text
     await emulator.send_text("bob", "/help@wallet_sandbox_bot", emulator.group)
