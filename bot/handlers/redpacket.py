@@ -54,6 +54,7 @@ from bot.handlers.context import (
     profile_of,
     refusal_with_usage,
     replied_to,
+    top_up_hint,
     topic_of,
 )
 from bot.handlers.fallback import unknown_callback
@@ -185,7 +186,7 @@ def _asker(kind: PacketKind):
         try:
             order = await _parse(update, context, kind, user)
         except InsufficientFunds:  # said in the group: the sender's balance stays private
-            await reply(update, context, translate(language, "redpacket.not_enough"))
+            await reply(update, context, top_up_hint(context, language, "redpacket.not_enough"))
             return
         except WalletError as refused:
             await reply(update, context, refusal_with_usage(language, refused, _USAGE[kind]))

@@ -25,6 +25,7 @@ from bot.handlers.context import (
     language_of,
     refusal_with_usage,
     replied_to,
+    top_up_hint,
 )
 from bot.handlers.outbox import outbox, reply, tell
 from bot.handlers.risk_text import decision_text
@@ -111,7 +112,7 @@ async def send(update: Update, context: WalletContext) -> None:
         if is_private(update):
             await message.reply_text(error_text(language, refused))
         else:  # said in the group: the sender's balance stays private
-            await reply(update, context, translate(language, "send.not_enough_group"))
+            await reply(update, context, top_up_hint(context, language, "send.not_enough_group"))
         return
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"

@@ -354,6 +354,8 @@ async def test_not_enough_money_is_told_plainly_and_never_shows_a_balance_in_the
         await emulator.send_text(sender, "/send 50", emulator.group, reply_to=said)
         reply = await emulator.wait_for_message(emulator.group)
         assert words in reply.text and "¥" not in reply.text
+        assert "top up" not in reply.text and "充值" not in reply.text  # no top-ups here
+    assert reply.text.endswith("余额属于隐私，请在私聊中查看。")
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 20_00
 
 

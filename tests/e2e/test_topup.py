@@ -329,3 +329,11 @@ async def test_a_payment_in_a_currency_the_wallet_does_not_keep_is_reported_not_
     report = await emulator.wait_for_message("alice", since=0, text="NOT credited")
     assert "300 minor units of USD" in report.text and charge in report.text
     assert await available(wallet, BOB) == 0
+
+
+async def test_a_tip_short_of_money_in_the_group_points_to_topping_up(emulator, wallet):
+    """Where top-ups are set up, the group's 'not enough' says where to top up."""
+    said = await emulator.send_text("bob", "hello", emulator.group)
+    await emulator.send_text("alice", "/send 5", emulator.group, reply_to=said)
+    short = await emulator.wait_for_message(emulator.group)
+    assert short.text.endswith("see it, or top up, in our private chat.") and "¥" not in short.text
