@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden
 
 from bot.domain.errors import WalletError
 from bot.domain.risk import RiskAction, RiskDecision
@@ -182,9 +183,9 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     except WalletError as refused:  # the PIN locked since the check above
         await query.edit_message_text(error_text(language, refused))
         return
+    card = query.message.text.replace("\n\n" + translate(language, "pin_not_set"), "")
     await query.edit_message_text(
-        query.message.text + "\n\n" + note + keypad_text(language, view),
-        reply_markup=keypad_markup(view),
+        card + "\n\n" + note + keypad_text(language, view), reply_markup=keypad_markup(view)
     )
     if flow.keypad_shown is not None:
         await flow.keypad_shown(context, action, view)
@@ -194,13 +195,15 @@ async def _ask_for_a_pin(query, language: str) -> None:
     """Confirm on a card before any PIN was set: the card says so, keeps its buttons and
     gains one that sets the PIN; once it is set, Confirm goes on (said again: an alert)."""
     note = translate(language, "pin_not_set")
-    card = query.message.text or ""
-    if note in card:  # said already on the card
+    message = query.message
+    card = message.text if isinstance(message, Message) and message.reply_markup else None
+    if card is None or note in card:  # said already on the card (or no card to say it on)
         await query.answer(note, show_alert=True)
         return
     await query.answer()
-    rows = [*query.message.reply_markup.inline_keyboard, *set_pin_markup(language).inline_keyboard]
-    await query.edit_message_text(f"{card}\n\n{note}", reply_markup=InlineKeyboardMarkup(rows))
+    rows = [*message.reply_markup.inline_keyboard, *set_pin_markup(language).inline_keyboard]
+    with suppress(BadRequest):  # a second tap's edit, the first having said it already
+        await query.edit_message_text(f"{card}\n\n{note}", reply_markup=InlineKeyboardMarkup(rows))
 
 
 async def second_factor(context: WalletContext, telegram_id: int, confirmation: str, payload: dict):

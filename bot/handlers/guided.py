@@ -90,6 +90,7 @@ STEPS = {
     "withdraw": ("amount",),
 }
 EXCLUSIVE_STEPS = ("kind", "recipient", "amount", "greeting")  # one share, for one person
+KEYBOARD_STEPS = ("recipient", "people")  # asked with a reply keyboard (the contact picker)
 ANSWERED_BY = {"kind": "packet", "recipient": "recipient_id"}  # a step's key in the data
 QUICK_AMOUNTS = {
     "send": (10_00, 20_00, 50_00, 100_00),
@@ -288,7 +289,7 @@ class Guide:
         edit: bool,
     ) -> Flow:
         """Show the flow's step: by editing the tapped message, else as a new message."""
-        if flow.step in ("recipient", "people"):
+        if flow.step in KEYBOARD_STEPS:
             if edit:
                 await _edit(update, translate(language, "guided.moved_below"))
             return await self._ask_recipient(update, context, flow, language, error)
@@ -330,7 +331,11 @@ class Guide:
             await update.effective_chat.send_message(refusal, reply_markup=markup)
             return None
         step = next(s for s in steps_of(kind, data) if ANSWERED_BY.get(s, s) not in data)
+        old = await wallet.guides.current(user.telegram_id)
         flow = await wallet.guides.begin(user.telegram_id, kind, step, **data)
+        if old is not None and old.step in KEYBOARD_STEPS and step not in KEYBOARD_STEPS:
+            # the flow replaced had its keyboard up: it goes (a new one replaces it else)
+            await _step_ended(context.bot, old, translate(language, "guided.cancelled"))
         return await self.show(update, context, flow, language, edit=False)
 
     def starter(self, kind: str):
@@ -623,18 +628,25 @@ async def _quietly(call) -> None:
 async def _step_ended(bot, flow: Flow, text: str) -> None:
     """Say on the flow's step that it ended: an edit of its message, which notifies nobody;
     but a recipient step's keyboard (a reply keyboard, which no edit reaches) goes only
-    with a new message, or it would stay and start the flow again."""
-    if flow.step in ("recipient", "people"):
-        await _quietly(bot.send_message(flow.telegram_id, text, reply_markup=ReplyKeyboardRemove()))
+    with a new message (a silent one), or it would stay and start the flow again."""
+    if flow.step in KEYBOARD_STEPS:
+        await _quietly(
+            bot.send_message(
+                flow.telegram_id,
+                text,
+                reply_markup=ReplyKeyboardRemove(),
+                disable_notification=True,
+            )
+        )
     else:
         await _quietly(bot.edit_message_text(text, flow.telegram_id, flow.message_id))
 
 
 async def sweep(context: WalletContext) -> None:
     """Every half minute: flows left half way are ended, their step saying so (quietly:
-    an edit notifies nobody). Safe with several processes by its own SQL (no lease):
-    ending a flow is a conditional delete, and only the process whose delete ended it
-    edits its message."""
+    an edit, or a silent message where a keyboard must go). Safe with several processes
+    by its own SQL (no lease): ending a flow is a conditional delete, and only the process
+    whose delete ended it edits its message."""
     wallet = context.application.bot_data.get(WALLET_KEY)
     if wallet is None or wallet.guides is None:
         return

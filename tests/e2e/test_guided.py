@@ -706,4 +706,13 @@ async def test_leaving_the_recipient_step_takes_its_keyboard_away(emulator, wall
     await emulator.wait_for_message("alice", since=mark, text="Cancelled")
     assert not emulator.chat("alice").reply_keyboard  # gone from the person's screen
     assert await wallet.guides.current(ALICE) is None
+
+    await emulator.wait_for_message("alice", since=mark, text="Top-up")  # the History page
+    await taps.tap(welcome, "Send")  # again, then another flow replaces it: the same
+    assert emulator.chat("alice").reply_keyboard
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", welcome, "Request"), since=mark)
+    await emulator.wait_for_message("alice", since=mark, text="Cancelled")
+    assert not emulator.chat("alice").reply_keyboard
+    assert (await wallet.guides.current(ALICE)).kind == "request"
     assert handler_errors(caplog) == []

@@ -429,7 +429,7 @@ async def test_paying_a_request_without_a_pin_offers_to_set_one_and_moves_nothin
     assert (await wallet.requests.get(payload.removeprefix("pay_"))).state == "open"
     await wallet.pins.set_pin(BOB, "739201")  # set: the same card's Confirm pays now
     keypad = await tap_and_wait(emulator, "bob", told, "Confirm")
-    assert "Enter your payment PIN" in keypad.text
+    assert "Enter your payment PIN" in keypad.text and "no payment PIN" not in keypad.text
     done = await enter_pin(emulator, "bob", told)
     assert done.text == "✅ Paid ¥12.50 to Alice."
     assert await available(wallet, BOB) == 37_50

@@ -62,6 +62,20 @@ async def test_a_changed_transfer_and_a_changed_event_are_both_listed(wallet, da
     assert result.problems[-1].startswith("security event ")  # the ledger's come first
 
 
+async def test_a_status_change_says_whether_it_changed_and_refuses_no_account(wallet):
+    from bot.domain.errors import AccountNotFound
+    from bot.domain.model import AccountStatus
+
+    bob = await wallet.users.seen(Profile(3, "bob", "Bob", "en"))
+    store = wallet.ledger.store
+    assert await store.change_account_status(bob.account_id, AccountStatus.FROZEN) is True
+    assert await store.change_account_status(bob.account_id, AccountStatus.FROZEN) is False
+    assert await store.change_account_status(bob.account_id, AccountStatus.ACTIVE) is True
+    for missing in (10**6, 2**63, -(2**63) - 1):
+        with pytest.raises(AccountNotFound):
+            await store.change_account_status(missing, AccountStatus.FROZEN)
+
+
 async def test_admins_freezing_at_once_change_it_once_and_log_each_change_once(wallet):
     """Twenty freezes at once: one changes the wallet and is logged, the rest find it so;
     then freezes and unfreezes at once: the log holds exactly the changes made, and they
