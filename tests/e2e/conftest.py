@@ -24,6 +24,7 @@ from bot.security.ratelimit import BucketLimit, RateLimits
 from bot.wallet.audit import audit_ledger
 
 ADMIN_ID = 100_002  # Alice in the emulator's default neighbourhood
+PROVIDER_TOKEN = "284685063:TEST:community-wallet"  # a test provider's token
 
 
 @pytest.fixture
@@ -65,13 +66,21 @@ def database_url(request, back_end, tmp_path) -> str:
 
 
 @pytest.fixture
-def settings(sandbox, tmp_path, database_url) -> Settings:
+def provider_token() -> str | None:
+    """No payment provider, so top-ups are off, unless a module or a test says otherwise
+    (``PROVIDER_TOKEN``: set up, as in the sandbox)."""
+    return None
+
+
+@pytest.fixture
+def settings(sandbox, tmp_path, database_url, provider_token) -> Settings:
     return Settings(
         telegram_bot_token=sandbox.token,
         telegram_api_base_url=sandbox.url,
         database_url=database_url,
         admin_ids=frozenset({ADMIN_ID}),
         data_dir=tmp_path,
+        payment_provider_token=provider_token,
     )
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from bot.render.labels import deadline_time
+from tests.e2e.conftest import PROVIDER_TOKEN
 from tests.e2e.database import rows
 from tests.e2e.test_send import (
     ALICE,
@@ -23,20 +23,14 @@ from tests.e2e.test_send import (
     start_private,
     tap_and_wait,
 )
-from tests.e2e.test_topup import PROVIDER_TOKEN
 
 LINK = re.compile(r"https://t\.me/wallet_sandbox_bot\?start=(pay_[A-Za-z0-9_-]{16})")
 
 
 @pytest.fixture
 def provider_token() -> str | None:
-    return PROVIDER_TOKEN
-
-
-@pytest.fixture
-def settings(settings, provider_token):
     """Telegram Payments set up, as in the sandbox (unless a test says otherwise)."""
-    return replace(settings, payment_provider_token=provider_token)
+    return PROVIDER_TOKEN
 
 
 def decode_qr(png: bytes) -> str | None:

@@ -3,19 +3,17 @@ thing is gone, gets the menu with a note that the link is not valid."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
+from tests.e2e.conftest import PROVIDER_TOKEN
 from tests.e2e.test_send import ALICE, BOB, PROFILES, fund
-from tests.e2e.test_topup import PROVIDER_TOKEN
 
 BAD_LINK = "This link is not valid or has expired. Here is your wallet menu instead."
 
 @pytest.fixture
-def settings(settings):
+def provider_token() -> str | None:
     """Telegram Payments set up, as in the sandbox: the menu has its Top up button."""
-    return replace(settings, payment_provider_token=PROVIDER_TOKEN)
+    return PROVIDER_TOKEN
 
 
 # the /start menu: every feature a tap away (bot.handlers.start.MENU_ROWS)

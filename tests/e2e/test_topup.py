@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 
 import pytest
 
@@ -13,20 +12,15 @@ from bot.domain.topups import TopUpState
 from bot.domain.users import Profile
 from bot.wallet.audit import audit_ledger
 from bot.wallet.topups import PAYMENT_FLAGGED
+from tests.e2e.conftest import PROVIDER_TOKEN
 
 ALICE, BOB = 100_002, 100_004  # Alice is the admin
-PROVIDER_TOKEN = "284685063:TEST:community-wallet"
 
 
 @pytest.fixture
 def provider_token() -> str | None:
+    """Telegram Payments set up (unless a test says otherwise)."""
     return PROVIDER_TOKEN
-
-
-@pytest.fixture
-def settings(settings, provider_token):
-    """The e2e settings with Telegram Payments configured (unless a test says otherwise)."""
-    return replace(settings, payment_provider_token=provider_token)
 
 
 async def available(wallet, telegram_id: int) -> int:

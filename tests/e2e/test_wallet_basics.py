@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from telegram.ext import CommandHandler
 
 from bot.app import publish_commands
 from bot.domain.model import SystemAccount
 from bot.domain.users import Profile
-from tests.e2e.conftest import ADMIN_ID
-from tests.e2e.test_topup import PROVIDER_TOKEN
+from tests.e2e.conftest import ADMIN_ID, PROVIDER_TOKEN
 
 
 @pytest.fixture
-def settings(settings):
+def provider_token() -> str | None:
     """Telegram Payments set up, as in the sandbox: the menu has its Top up button."""
-    return replace(settings, payment_provider_token=PROVIDER_TOKEN)
+    return PROVIDER_TOKEN
 
 
 # the /start menu: every feature a tap away (bot.handlers.start.MENU_ROWS)
