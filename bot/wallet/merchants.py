@@ -258,8 +258,7 @@ class Merchants:
         shop (``PayingYourself``)."""
         check_not_yourself(merchant, payer.telegram_id)
         await self._check_merchant(merchant)
-        if (await self.ledger.account(payer.account_id)).status is AccountStatus.FROZEN:
-            raise AccountFrozen()
+        await self.ledger.check_can_send(payer.account_id, 0)  # the ledger's rule: frozen
 
     async def quote(self, payer: User, target: PayTarget) -> tuple[Merchant, PaymentPlan]:
         """What the payer's card shows, after every check made before money moves."""

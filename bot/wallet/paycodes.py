@@ -21,10 +21,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
-from bot.domain.errors import AccountFrozen
 from bot.domain.merchant_errors import PayCodeInvalid
 from bot.domain.merchants import MerchantStore, PaidVia
-from bot.domain.model import AccountStatus
 from bot.domain.money import parse_amount
 from bot.security.cipher import Keyring
 from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
@@ -100,10 +98,8 @@ class PayCodes:
         """A new pay code for the customer, valid for a minute; ``AccountFrozen`` for a
         frozen wallet (a code no shop could collect with)."""
         payer = await self.merchants.users.get(payer_id)
-        if payer is not None:
-            account = await self.merchants.ledger.account(payer.account_id)
-            if account.status == AccountStatus.FROZEN:
-                raise AccountFrozen()
+        if payer is not None:  # the ledger's rule: a frozen wallet sends nothing
+            await self.merchants.ledger.check_can_send(payer.account_id, 0)
         nonce = f"{secrets.randbelow(10**_RANDOM_DIGITS):0{_RANDOM_DIGITS}d}"
         code = nonce + self._check_digits(nonce)
         expires_at = self.store.now_ms() + self.ttl_s * 1000
