@@ -198,7 +198,14 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
             allow_sending_without_reply=True,  # the tipped message may be gone by then
         )
     key = "transfer.tip_sent" if _is_tip(order) else "transfer.sent"
-    return translate(language, key, amount=amount, name=recipient.display_name)
+    left = await context.wallet.ledger.balance(payer.account_id)
+    return translate(
+        language,
+        key,
+        amount=amount,
+        name=recipient.display_name,
+        balance=format_fen(left.available),
+    )
 
 
 def handlers() -> list:

@@ -119,7 +119,7 @@ async def test_a_confirm_tap_delivered_twice_pays_once(emulator, wallet, caplog)
         lambda e: e.kind == "edit" and e.message_id == card.message_id and "Sent" in e.text,
         since=mark,
     )
-    assert done.text == "✅ Sent ¥5.00 to Bob."
+    assert done.text == "✅ Sent ¥5.00 to Bob. Your balance: ¥45.00"
     await asyncio.sleep(0.5)  # the copies of the taps have been handled too
     assert emulator.faults.count("getUpdates", "duplicate") == 1
     assert await available(wallet, ALICE) == 45_00
@@ -145,7 +145,7 @@ async def test_a_payment_whose_tap_was_answered_too_late_still_says_it_is_done(
     emulator.faults.add("answerCallbackQuery", "too_old")
     await emulator.tap("alice", card, PIN[-1])
     done = await emulator.wait_for_edit(card)
-    assert done.text == "✅ Sent ¥7.00 to Bob."
+    assert done.text == "✅ Sent ¥7.00 to Bob. Your balance: ¥43.00"
     assert emulator.faults.count("answerCallbackQuery", "too_old") == 1
     assert await available(wallet, ALICE) == 43_00
     await emulator.send_text("alice", "/balance")
@@ -172,7 +172,7 @@ async def test_a_payment_whose_confirmation_edit_failed_is_done_and_told(
     emulator.faults.add("editMessageText", kind)
     await emulator.tap("alice", card, PIN[-1])
     done = await emulator.wait_for_edit(card, timeout=10)
-    assert done.text == "✅ Sent ¥3.00 to Bob."
+    assert done.text == "✅ Sent ¥3.00 to Bob. Your balance: ¥47.00"
     assert emulator.faults.count("editMessageText", kind) == 1
     assert await available(wallet, ALICE) == 47_00
     assert handler_errors(caplog) == []
@@ -230,7 +230,7 @@ async def test_a_confirm_whose_answer_failed_still_pays_once_and_says_so(
     emulator.faults.add("answerCallbackQuery", kind, times=times)
     await emulator.tap("alice", card, "Confirm")
     done = await emulator.wait_for_edit(card, timeout=15)
-    assert done.text == "✅ Sent ¥6.00 to Bob."
+    assert done.text == "✅ Sent ¥6.00 to Bob. Your balance: ¥44.00"
     assert emulator.faults.count("answerCallbackQuery", kind) == times
     assert await available(wallet, ALICE) == 44_00
     assert handler_errors(caplog) == []
@@ -247,7 +247,7 @@ async def test_a_confirm_tap_delivered_twice_on_a_password_free_card_pays_once(
     emulator.faults.add("getUpdates", "duplicate", update="callback_query")
     query = await emulator.tap("alice", card, "Confirm")
     done = await emulator.wait_for_edit(card)
-    assert done.text == "✅ Sent ¥8.00 to Bob."
+    assert done.text == "✅ Sent ¥8.00 to Bob. Your balance: ¥42.00"
     await asyncio.sleep(0.5)  # the copy has been handled too
     assert emulator.faults.count("getUpdates", "duplicate") == 1
     assert emulator.callbacks[query]["answered"]  # by the first; the copy's answer was late

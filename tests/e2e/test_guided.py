@@ -678,7 +678,7 @@ async def test_a_stale_step_button_after_the_payment_leaves_the_receipt_as_it_is
     card = await taps.tap(memo, "Skip")
     await taps.tap(card, "Confirm")
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ Sent ¥10.00 to Bob."
+    assert done.text == "✅ Sent ¥10.00 to Bob. Your balance: ¥90.00"
     for data in old_keys:  # a second device's old view, or a late double tap
         mark = emulator.mark()
         answer = await emulator.wait_for_answer(
@@ -687,7 +687,7 @@ async def test_a_stale_step_button_after_the_payment_leaves_the_receipt_as_it_is
         assert "This step is over" in answer.text and "Nothing was sent" not in answer.text
     await asyncio.sleep(0.2)
     kept = emulator.chat("alice").messages[card.message_id]
-    assert kept.text == "✅ Sent ¥10.00 to Bob."
+    assert kept.text == "✅ Sent ¥10.00 to Bob. Your balance: ¥90.00"
     assert await available(wallet, ALICE) == 90_00
     assert handler_errors(caplog) == []
 

@@ -70,7 +70,7 @@ async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_
     assert await available(wallet, ALICE) == 100_00  # nothing moves before the PIN
 
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ Sent ¥12.50 to Bob."
+    assert done.text == "✅ Sent ¥12.50 to Bob. Your balance: ¥87.50"
     assert await available(wallet, ALICE) == 87_50
     assert await available(wallet, BOB) == 12_50
     assert any("can't initiate conversation" in e.data["description"] for e in emulator.errors())
@@ -110,7 +110,7 @@ async def test_the_card_keeps_what_is_paid_above_the_keypad_while_the_pin_is_typ
         lambda e: e.kind == "edit" and e.message_id == card.message_id and "○" not in e.text,
         since=mark,
     )
-    assert done.text == "✅ Sent ¥6.00 to Bob."
+    assert done.text == "✅ Sent ¥6.00 to Bob. Your balance: ¥94.00"
 
 
 async def test_the_recipient_who_opened_the_chat_is_told(emulator, wallet):
@@ -296,7 +296,7 @@ async def test_password_free_small_payments_skip_the_keypad(emulator, wallet):
     await emulator.send_text("alice", "/send @bob 10")
     card = await emulator.wait_for_message("alice")
     done = await tap_and_wait(emulator, "alice", card, "Confirm")
-    assert done.text == "✅ Sent ¥10.00 to Bob."
+    assert done.text == "✅ Sent ¥10.00 to Bob. Your balance: ¥40.00"
     await emulator.send_text("alice", "/send @bob 25")  # above the limit: the PIN again
     card = await emulator.wait_for_message("alice")
     keypad = await tap_and_wait(emulator, "alice", card, "Confirm")

@@ -75,7 +75,7 @@ async def test_a_password_free_transfer_past_the_limit_in_its_write_asks_for_the
     assert await available(wallet, ALICE) == 200_00 - 80_00  # only the payments elsewhere
     assert await available(wallet, BOB) == 80_00
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ Sent ¥30.00 to Bob."
+    assert done.text == "✅ Sent ¥30.00 to Bob. Your balance: ¥90.00"
     assert await available(wallet, ALICE) == 200_00 - 110_00
     assert await available(wallet, BOB) == 110_00
     assert handler_errors(caplog) == []
@@ -108,6 +108,6 @@ async def test_within_the_limit_a_password_free_transfer_goes_without_the_pin(
 
     done = await tap_and_wait(emulator, "alice", card, "Confirm")
 
-    assert done.text == "✅ Sent ¥30.00 to Bob."
+    assert done.text == "✅ Sent ¥30.00 to Bob. Your balance: ¥130.00"
     assert await available(wallet, BOB) == 70_00
     assert handler_errors(caplog) == []

@@ -62,7 +62,7 @@ async def test_cancel_on_a_card_that_became_the_keypad_is_no_longer_active(
     )
     assert emulator.last_message("alice").text == keypad.text  # still the keypad
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ Sent ¥5.00 to Bob."
+    assert done.text == "✅ Sent ¥5.00 to Bob. Your balance: ¥95.00"
     assert edits_since(emulator, card.message_id, mark)[0].text != old_card.text
     assert await available(wallet, ALICE) == 95_00
     assert_no_internal_error(emulator, caplog)
@@ -99,7 +99,7 @@ async def test_a_keypad_digit_after_the_payment_was_made_is_no_longer_active(
     answer, mark = await tap_old(emulator, "alice", old_keypad, "1")
     assert answer.data["show_alert"] is True
     assert "no longer active" in answer.text
-    assert emulator.last_message("alice").text == "✅ Sent ¥5.00 to Bob."
+    assert emulator.last_message("alice").text == "✅ Sent ¥5.00 to Bob. Your balance: ¥95.00"
     assert edits_since(emulator, card.message_id, mark) == []
     assert await available(wallet, ALICE) == 95_00
     assert_no_internal_error(emulator, caplog)

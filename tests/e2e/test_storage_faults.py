@@ -112,7 +112,7 @@ async def the_wallet_goes_on(emulator, wallet) -> None:
     card = emulator.last_message("alice")
     await tap_and_wait(emulator, "alice", card, "Confirm")
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ Sent ¥4.00 to Bob."
+    assert done.text == "✅ Sent ¥4.00 to Bob. Your balance: ¥46.00"
     assert await available(wallet, ALICE) == 46_00
 
 

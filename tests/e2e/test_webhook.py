@@ -82,7 +82,7 @@ async def test_the_webhook_is_set_with_the_secret_and_start_and_a_transfer_work(
     assert card.text == "Send ¥12.50 to Bob?\nMemo: lunch"
     await tap_and_wait(emulator, "alice", card, "Confirm")
     done = await enter_pin(emulator, "alice", card)
-    assert done.text == "✅ Sent ¥12.50 to Bob."
+    assert done.text == "✅ Sent ¥12.50 to Bob. Your balance: ¥87.50"
     assert (await available(wallet, ALICE), await available(wallet, BOB)) == (87_50, 12_50)
     told = await emulator.wait_for_message("bob", since=0, text="sent you")
     assert "¥12.50" in told.text

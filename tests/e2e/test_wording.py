@@ -105,13 +105,13 @@ async def test_a_number_of_shares_that_is_no_number_is_named(emulator, wallet, l
 TIP = {
     "en": (
         "Tip Bob ¥5.00?",
-        "✅ Tipped Bob ¥5.00.",
+        "✅ Tipped Bob ¥5.00. Your balance: ¥45.00",
         "💰 Alice tipped you ¥5.00. Your balance: ¥5.00",
         "🎉 Alice tipped Bob ¥5.00!",
     ),
     "zh": (
         "打赏 小明 ¥5.00？",
-        "✅ 已打赏 小明 ¥5.00。",
+        "✅ 已打赏 小明 ¥5.00。你的余额：¥45.00",
         "💰 王芳 打赏了你 ¥5.00。你的余额：¥5.00",
         "🎉 王芳 打赏了 小明 ¥5.00！",
     ),
