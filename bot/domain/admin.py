@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.model import AccountStatus
+
 __all__ = [
     "AdminStore",
     "WalletStats",
@@ -28,5 +30,13 @@ class AdminStore(Protocol):
     async def record_event(
         self, actor_id: int | None, event: str, subject_id: int | None, details: dict
     ) -> object: ...
+
+    async def change_status_logged(
+        self, actor_id: int, account_id: int, subject_id: int, status: AccountStatus, event: str
+    ) -> bool:
+        """Set the account's status and, if that changed it, append ``event`` to the
+        security log, in one write: True when this call changed it (False: it was so
+        already, and nothing is logged). ``AccountNotFound`` for an unknown account."""
+        ...
 
     def now_ms(self) -> int: ...

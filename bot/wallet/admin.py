@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.errors import AdminTargetUnknown
 from bot.domain.events import verify_events
+from bot.domain.model import AccountStatus
 from bot.domain.ports import AuditSnapshot
 from bot.domain.users import User
 from bot.security.pin_entry import ConfirmationResult
@@ -74,10 +75,15 @@ class Admin:
         return user
 
     async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> FreezeOutcome:
-        changed = await self.ledger.set_frozen(target.account_id, frozen)
-        if changed:  # one event a change (a repeat changes, and logs, nothing)
-            event = "admin.freeze" if frozen else "admin.unfreeze"
-            await self.store.record_event(admin_id, event, target.telegram_id, {})
+        """Freeze or unfreeze ``target``'s wallet; the change and its audit event are one
+        write (a repeat changes, and logs, nothing)."""
+        changed = await self.store.change_status_logged(
+            admin_id,
+            target.account_id,
+            target.telegram_id,
+            AccountStatus.FROZEN if frozen else AccountStatus.ACTIVE,
+            "admin.freeze" if frozen else "admin.unfreeze",
+        )
         return FreezeOutcome(target, frozen, changed)
 
     async def apply_freeze(self, action) -> ConfirmationResult:

@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.history import HistoryStore, PacketFacts, Party, StatementStore
 from bot.domain.model import AccountKind, AccountStatus, Transfer, TransferFlag
+from tests.fakes.ledger import change_status
 from tests.fakes.port import MemoryPort, RecordsEvents
+from tests.fakes.state import MemoryState, record_event
 
 __all__ = ["MemoryAdmin", "MemoryHistory"]
 
@@ -124,7 +126,28 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
         ]
 
 
+def _change_status_logged(
+    state: MemoryState,
+    actor_id: int,
+    account_id: int,
+    subject_id: int,
+    status: AccountStatus,
+    event: str,
+) -> bool:
+    changed = change_status(state, account_id, status)
+    if changed:
+        record_event(state, actor_id, event, subject_id, {})
+    return changed
+
+
 class MemoryAdmin(RecordsEvents, MemoryPort, AdminStore):
+    async def change_status_logged(
+        self, actor_id: int, account_id: int, subject_id: int, status: AccountStatus, event: str
+    ) -> bool:
+        return await self._state.write(
+            _change_status_logged, self._state, actor_id, account_id, subject_id, status, event
+        )
+
     async def stats(self, since_ms: int) -> WalletStats:
         state = self._db
         accounts = state.accounts.values()

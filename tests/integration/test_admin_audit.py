@@ -99,3 +99,41 @@ async def test_admins_freezing_at_once_change_it_once_and_log_each_change_once(w
     # each change flips the wallet: as many freezes as unfreezes, and one more if frozen
     frozen = (await wallet.ledger.account(bob.account_id)).status is AccountStatus.FROZEN
     assert events.count("admin.freeze") - events.count("admin.unfreeze") == int(frozen)
+
+
+async def test_a_freeze_whose_audit_event_cannot_be_written_changes_nothing(wallet, database_url):
+    """The status change and its event are one write: when the security log refuses the
+    event, the wallet stays as it was; once the log takes it, the same freeze goes
+    through and is logged once."""
+    from bot.domain.errors import StorageError
+    from bot.domain.model import AccountStatus
+    from bot.storage import is_postgres_url
+
+    bob = await wallet.users.seen(Profile(3, "bob", "Bob", "en"))
+    if is_postgres_url(database_url):
+        await execute(
+            database_url,
+            "CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'the log is unavailable'; END $$",
+            "CREATE TRIGGER no_events BEFORE INSERT ON security_events"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_events()",
+        )
+    else:
+        await execute(
+            database_url,
+            "CREATE TRIGGER no_events BEFORE INSERT ON security_events"
+            " BEGIN SELECT RAISE(ABORT, 'the log is unavailable'); END",
+        )
+    with pytest.raises(StorageError):
+        await wallet.admin.set_frozen(ADMIN, bob, True)
+    assert (await wallet.ledger.account(bob.account_id)).status is AccountStatus.ACTIVE
+    await drop_triggers(database_url, "security_events", "no_events")
+    done = await wallet.admin.set_frozen(ADMIN, bob, True)
+    assert done.changed
+    assert (await wallet.ledger.account(bob.account_id)).status is AccountStatus.FROZEN
+    events = [
+        (e.event, e.actor_id, e.subject_id)
+        async for e in wallet.store.security.events()
+        if e.event.startswith("admin.")
+    ]
+    assert events == [("admin.freeze", ADMIN, 3)]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import asyncpg
+
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.model import MAY_GO_NEGATIVE, AccountStatus
-from bot.storage.postgres.events import PgRecordsEvents
+from bot.storage.postgres.events import PgRecordsEvents, append_event
+from bot.storage.postgres.ledger_store import change_status
 
 __all__ = ["PgAdmin"]
 
@@ -23,7 +28,29 @@ _STATS = (
 )
 
 
+async def _change_status_logged(
+    conn: asyncpg.Connection,
+    clock: Callable[[], int],
+    actor_id: int,
+    account_id: int,
+    subject_id: int,
+    status: AccountStatus,
+    event: str,
+) -> bool:
+    changed = await change_status(conn, account_id, status)
+    if changed:  # the change and its entry in the log are one transaction
+        await append_event(conn, clock, actor_id, event, subject_id, {})
+    return changed
+
+
 class PgAdmin(PgRecordsEvents, AdminStore):
     async def stats(self, since_ms: int) -> WalletStats:
         row = await self._fetchrow(_STATS, since_ms)
         return WalletStats(*row)
+
+    async def change_status_logged(
+        self, actor_id: int, account_id: int, subject_id: int, status: AccountStatus, event: str
+    ) -> bool:
+        return await self._write(
+            _change_status_logged, self._clock, actor_id, account_id, subject_id, status, event
+        )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from bot.domain.admin import AdminStore, WalletStats
+from bot.domain.errors import AccountNotFound
 from bot.domain.model import MAY_GO_NEGATIVE, AccountStatus
+from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore, RecordsEvents
+from bot.storage.sqlite.security_ops import SecurityOps
 
 __all__ = ["SqliteAdmin"]
 
@@ -23,7 +28,39 @@ _STATS = (
 )
 
 
+def _change_status_logged(
+    conn: sqlite3.Connection,
+    ledger: LedgerOps,
+    security: SecurityOps,
+    actor_id: int,
+    account_id: int,
+    subject_id: int,
+    status: AccountStatus,
+    event: str,
+) -> bool:
+    changed = ledger.change_status(conn, account_id, status)
+    if changed:  # the change and its entry in the log are one write
+        security.record_event(conn, actor_id, event, subject_id, {})
+    return changed
+
+
 class SqliteAdmin(RecordsEvents, PortStore, AdminStore):
     async def stats(self, since_ms: int) -> WalletStats:
         row = await self._fetchone(_STATS, {"since": since_ms})
         return WalletStats(*row)
+
+    async def change_status_logged(
+        self, actor_id: int, account_id: int, subject_id: int, status: AccountStatus, event: str
+    ) -> bool:
+        if not -(2**63) <= account_id < 2**63:
+            raise AccountNotFound(account_id=account_id)
+        return await self._writer.run(
+            _change_status_logged,
+            self._ledger,
+            self._security,
+            actor_id,
+            account_id,
+            subject_id,
+            status,
+            event,
+        )
