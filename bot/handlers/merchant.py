@@ -334,6 +334,8 @@ async def _tell_payer(context: WalletContext, merchant: Merchant, refund: Mercha
         amount=format_fen(refund.amount),
         id=refund.payment.id,
     )
+    if refund.discount_back and refund.payment.coupon_id is not None:
+        text += "\n" + translate(told, "merchant.refund_coupon_back")
     await tell(context.bot, refund.payment.payer_id, text, about="a merchant refund")
 
 

@@ -201,11 +201,12 @@ async def test_a_pay_code_card_shown_to_the_customer_is_held_to_its_price(
     assert errors_logged(caplog) == []
 
 
-async def test_a_full_refund_says_the_coupons_part_went_back_to_the_promotion(
+async def test_a_full_refund_gives_the_promotion_its_part_and_bob_his_coupon(
     emulator, wallet, caplog
 ):
     """Bob paid ¥25 and a coupon ¥5 of a ¥30 bill: the shop's refund of all that is left
-    gives Bob his ¥25 and the promotion its ¥5, and the shop is told of both."""
+    gives Bob his ¥25 and the promotion its ¥5, and the shop is told of both; Bob is told
+    that his coupon is his again."""
     merchant = await shop_with_coupon(wallet)
     card = await pay_card(emulator, merchant)
     await tap_and_wait(emulator, "bob", card, "Confirm")
@@ -221,4 +222,11 @@ async def test_a_full_refund_says_the_coupons_part_went_back_to_the_promotion(
         "优惠券的 ¥5.00（由优惠活动付给店铺）已退回优惠活动。",
     ]
     assert await shop_balance(wallet, merchant) == 0 and await available(wallet, BOB) == 100_00
+    told = await emulator.wait_for_message("bob", text="refunded")
+    assert told.text.splitlines() == [
+        "↩️ Noodles refunded ¥25.00 of your payment #1.",
+        "🎟 All of it was given back, so the coupon you used is yours again while its"
+        " campaign runs: see /coupons.",
+    ]
+    assert len(await wallet.offers.coupons(BOB)) == 1  # and it pays again
     assert errors_logged(caplog) == []

@@ -171,6 +171,8 @@ class World:
             specs.append(TransferSpec(self.merchant, payer_account, split.own_fen, kind))
         for part in split.vouchers:
             specs.append(TransferSpec(self.merchant, escrow, part.amount_fen, kind))
+        if full and plan.discount_fen:  # as a shop's refund of all that is left does
+            specs.append(TransferSpec(self.merchant, self.promotions, plan.discount_fen, kind))
         args = (payment_id, split, full, self.clock())
         await self.write(f"refund:{payment_id}:{before}", specs, "give_back", *args)
 
@@ -535,6 +537,7 @@ async def mixed(database_url: str, voucher: int, budget: int, ops) -> None:
         )
         await world.offers.grant(100, "g", made.id, [1, 1])
         await world.offers.grant(100, "g2", made.id, [1])
+        granted = len(await world.offers.coupons(1))
         paid = []  # [payment id, plan, refunded so far]
         for op in ops:
             if op[0] == "pay":
@@ -553,7 +556,9 @@ async def mixed(database_url: str, voucher: int, budget: int, ops) -> None:
         own_paid = sum(p.own_fen for _, p, _ in paid)
         own_back = sum(min(back, p.own_fen) for _, p, back in paid)
         voucher_back = sum(max(0, back - p.own_fen) for _, p, back in paid)
-        spent = sum(p.discount_fen for _, p, _ in paid)
+        # a payment given back in full gave its coupon back, and its discount to the budget
+        spent = sum(p.discount_fen for _, p, back in paid if back < p.paid_by_payer_fen)
+        returned = sum(p.discount_fen for _, p, back in paid if back == p.paid_by_payer_fen)
         # money: the payer's own money, the voucher value and the budget each add up
         assert await world.balance(world.alice) == 500_00 - own_paid + own_back
         assert await world.balance(issuer) == -voucher
@@ -564,7 +569,9 @@ async def mixed(database_url: str, voucher: int, budget: int, ops) -> None:
         assert await world.balance(world.promotions) == -spent
         assert await world.balance(world.merchant) == sum(p.price_fen for _, p, _ in paid) - sum(
             back for _, _, back in paid
-        )
+        ) - returned
+        kept = sum(1 for _, p, back in paid if p.coupon_id and back < p.paid_by_payer_fen)
+        assert len(await world.offers.coupons(1)) == granted - kept
         # points: none for what was refunded, none at all for a payment refunded in full
         expected = sum(
             0 if back == p.paid_by_payer_fen else points_for(p.own_fen - min(back, p.own_fen))

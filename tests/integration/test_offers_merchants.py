@@ -107,3 +107,31 @@ async def test_a_coupon_whose_budget_ran_out_refuses_the_payment(wallet, databas
     assert await wallet.offers.voucher_total(PAYER) == 10_00
     replanned = await wallet.offers.plan(PAYER, merchant.id, "food", 30_00)
     assert replanned.coupon_id is None and replanned.own_fen == 20_00
+
+
+async def test_a_full_refund_gives_the_coupon_back_and_a_partial_one_does_not(wallet):
+    """All of a payment given back: its coupon is the payer's again, unused, and the
+    campaign's budget has its discount back; the coupon then pays a new payment. A
+    refund of part of it keeps the coupon spent."""
+    merchant = await shop(wallet)
+    (before,) = await wallet.offers.coupons(PAYER)
+    campaign_id = before.campaign.id
+    paid = await wallet.merchants.pay(
+        "pay-1", PAYER, PayTarget(merchant.id, 30_00), authenticated=True
+    )
+    assert (paid.plan.coupon_id, paid.plan.discount_fen) == (before.coupon.id, 5_00)
+    await wallet.merchants.refund(OWNER, paid.payment.id, 10_00, "refund-part")
+    assert await wallet.offers.coupons(PAYER) == []  # part of it only: still spent
+    done = await wallet.merchants.refund(OWNER, paid.payment.id, None, "refund-rest")
+    assert done.left == 0 and done.discount_back == 5_00
+    held = await wallet.offers.coupons(PAYER)
+    assert [h.coupon.id for h in held] == [paid.plan.coupon_id]
+    assert held[0].used_by_holder == 0  # no longer counted toward the per-person limit
+    assert (await wallet.store.offers.get_campaign(campaign_id)).spent_fen == 0
+    again = await wallet.merchants.pay(
+        "pay-2", PAYER, PayTarget(merchant.id, 30_00), authenticated=True
+    )
+    assert again.status is PayStatus.PAID
+    assert (again.plan.coupon_id, again.plan.discount_fen) == (paid.plan.coupon_id, 5_00)
+    assert await wallet.offers.coupons(PAYER) == []
+    assert (await wallet.store.offers.get_campaign(campaign_id)).spent_fen == 5_00

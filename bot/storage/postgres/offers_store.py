@@ -377,6 +377,28 @@ async def _return_voucher(
     )
 
 
+async def _return_coupon(conn: asyncpg.Connection, payment_id: int) -> None:
+    """The coupon of a payment given back in full: unused again, no longer counted
+    toward the per-person limit, its discount no longer spent of the campaign's budget."""
+    row = await conn.fetchrow(
+        "DELETE FROM coupon_redemptions WHERE payment_id = $1"
+        " RETURNING coupon_id, campaign_id, discount_fen",
+        payment_id,
+    )
+    if row is None:
+        return
+    coupon_id, campaign_id, discount = row
+    await conn.execute(
+        "UPDATE coupons SET used_payment_id = NULL, used_at = NULL"
+        " WHERE id = $1 AND used_payment_id = $2",
+        coupon_id,
+        payment_id,
+    )
+    await conn.execute(
+        "UPDATE campaigns SET spent_fen = spent_fen - $1 WHERE id = $2", discount, campaign_id
+    )
+
+
 async def give_back(
     conn: asyncpg.Connection,
     clock: Callable[[], int],
@@ -387,9 +409,13 @@ async def give_back(
 ) -> None:
     """Return a refund's voucher parts to their vouchers (to the issuer once a voucher
     has expired), and take back the points the refunded money earned, in the refund's
-    transaction."""
+    transaction; once all of the payment is given back (``full``: its discount went back
+    to the promotion), its coupon to the payer, unused again, and its discount to the
+    campaign's budget."""
     for part in split.vouchers:
         await _return_voucher(conn, clock, payment_id, part.voucher_id, part.amount_fen)
+    if full:
+        await _return_coupon(conn, payment_id)
     row = await conn.fetchrow(
         "SELECT payer_id, own_fen, own_refunded_fen, points FROM offer_payments"
         " WHERE payment_id = $1 FOR UPDATE",

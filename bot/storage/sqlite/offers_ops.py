@@ -197,6 +197,28 @@ def _return_voucher(
     )
 
 
+def _return_coupon(conn: sqlite3.Connection, payment_id: int) -> None:
+    """The coupon of a payment given back in full: unused again, no longer counted
+    toward the per-person limit, its discount no longer spent of the campaign's budget."""
+    row = conn.execute(
+        "SELECT coupon_id, campaign_id, discount_fen FROM coupon_redemptions"
+        " WHERE payment_id = ?",
+        (payment_id,),
+    ).fetchone()
+    if row is None:
+        return
+    coupon_id, campaign_id, discount = row
+    conn.execute(
+        "UPDATE coupons SET used_payment_id = NULL, used_at = NULL"
+        " WHERE id = ? AND used_payment_id = ?",
+        (coupon_id, payment_id),
+    )
+    conn.execute("DELETE FROM coupon_redemptions WHERE payment_id = ?", (payment_id,))
+    conn.execute(
+        "UPDATE campaigns SET spent_fen = spent_fen - ? WHERE id = ?", (discount, campaign_id)
+    )
+
+
 def give_back(
     conn: sqlite3.Connection,
     ledger: LedgerOps,
@@ -206,9 +228,13 @@ def give_back(
     now_ms: int,
 ) -> None:
     """Return a refund's voucher parts to their vouchers (to the issuer once a voucher
-    has expired), and take back the points the refunded money earned."""
+    has expired), take back the points the refunded money earned, and once all of the
+    payment is given back (``full``: its discount went back to the promotion), its
+    coupon to the payer, unused again, and its discount to the campaign's budget."""
     for part in split.vouchers:
         _return_voucher(conn, ledger, payment_id, part.voucher_id, part.amount_fen)
+    if full:
+        _return_coupon(conn, payment_id)
     row = conn.execute(
         "SELECT payer_id, own_fen, own_refunded_fen, points FROM offer_payments"
         " WHERE payment_id = ?",
