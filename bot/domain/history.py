@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.domain.model import AccountKind, Transfer
 
 __all__ = [
+    "REQUEST_PAID",
     "EntryState",
     "HistoryLine",
     "HistoryStore",
@@ -21,6 +22,12 @@ __all__ = [
     "StatementStore",
     "TransferDetail",
 ]
+
+
+# The kind a history line gives a transfer that paid a payment request: to the ledger and
+# the risk rules it is a transfer (kind ``transfer``, key ``request:<token>``), but the
+# payer and the requester read it as the request it paid.
+REQUEST_PAID = "request_paid"
 
 
 class EntryState(StrEnum):

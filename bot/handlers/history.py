@@ -122,9 +122,9 @@ def detail_text(language: str, detail: TransferDetail, account_id: int) -> str:
     text = translate(
         language,
         "history.detail",
-        title=detail_title(language, transfer.id, transfer.kind),
+        title=detail_title(language, transfer.id, detail.line.kind),
         time=full_time(transfer.created_at),
-        kind=kind_label(language, transfer.kind),
+        kind=kind_label(language, detail.line.kind),  # a paid request is named so
         debit=_name(language, detail.debit, account_id, detail),
         credit=_name(language, detail.credit, account_id, detail),
         amount=amount_text(language, detail.line),

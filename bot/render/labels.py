@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.history import EntryState, HistoryLine, PacketRole, PacketSide, Party
+from bot.domain.history import (
+    REQUEST_PAID,
+    EntryState,
+    HistoryLine,
+    PacketRole,
+    PacketSide,
+    Party,
+)
 from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind
 from bot.domain.money import format_fen
@@ -43,7 +50,10 @@ _STATE_KEYS = {
 
 def kind_label(language: str, kind: str) -> str:
     """What a transfer's kind is called: ``history.kind.<kind>``; "Other" for any kind
-    the wallet does not write (a row from an older or newer version)."""
+    the wallet does not write (a row from an older or newer version); a history line's
+    ``REQUEST_PAID``, the request it paid."""
+    if kind == REQUEST_PAID:
+        return translate(language, "history.kind.request_paid")
     try:
         known = TransferKind(kind)
     except ValueError:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 from bot.domain.errors import TransferIdInvalid, TransferNotFound
 from bot.domain.history import (
+    REQUEST_PAID,
     EntryState,
     HistoryLine,
     HistoryStore,
@@ -40,6 +41,7 @@ from bot.domain.history import (
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.redpackets import packet_id_of
+from bot.domain.requests import KEY_PREFIX as REQUEST_KEY_PREFIX
 
 __all__ = [
     "PAGE_SIZE",
@@ -90,13 +92,21 @@ def line_for(
     return HistoryLine(
         transfer_id=transfer.id,
         created_at=transfer.created_at,
-        kind=transfer.kind,
+        kind=line_kind(transfer),
         state=state,
         amount=amount,
         counterparty=counterparty,
         memo=memo,
         packet=packet,
     )
+
+
+def line_kind(transfer: Transfer) -> str:
+    """What a person reads a transfer as: its kind, or ``REQUEST_PAID`` for the transfer
+    that paid a payment request (a ``transfer`` to the ledger, under the request's key)."""
+    if transfer.kind == TransferKind.TRANSFER and transfer.key.startswith(REQUEST_KEY_PREFIX):
+        return REQUEST_PAID
+    return transfer.kind
 
 
 def counterparty_id(transfer: Transfer, account_id: int) -> int:

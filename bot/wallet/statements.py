@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from bot.domain.errors import MonthInvalid
 from bot.domain.history import PacketSide, Party, StatementStore
 from bot.domain.model import Transfer
-from bot.wallet.history import counterparty_id, memos_of, packet_sides
+from bot.wallet.history import counterparty_id, line_kind, memos_of, packet_sides
 
 __all__ = [
     "CHINA",
@@ -178,7 +178,7 @@ def build_statement(
             StatementRow(
                 transfer_id=transfer.id,
                 created_at=transfer.created_at,
-                kind=transfer.kind,
+                kind=line_kind(transfer),
                 counterparty=parties[counterparty_id(transfer, account_id)],
                 amount=amount,
                 memo=(memos or {}).get(transfer.id, transfer.memo),

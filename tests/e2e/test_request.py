@@ -99,6 +99,21 @@ async def test_a_request_is_paid_through_its_link_with_the_pin_and_the_requester
     assert told.text == "💰 Bob paid your request of ¥12.50. Your balance: ¥12.50\nMemo: lunch"
     paid = await wallet.requests.get(payload.removeprefix("pay_"))
     assert (paid.state, paid.paid_by) == ("paid", BOB)
+    # both read it in /history as the request it paid, not as a plain transfer
+    for who, line in (
+        ("bob", "Payment request · Alice  -¥12.50"),
+        ("alice", "Payment request · Bob  +¥12.50"),
+    ):
+        mark = emulator.mark()
+        await emulator.send_text(who, "/history")
+        page = await emulator.wait_for_message(who, since=mark, text="#")
+        found = re.search(re.escape(line) + r"  #(\d+)", page.text)
+        assert found, page.text
+        number = found[1]
+        mark = emulator.mark()
+        await emulator.send_text(who, f"/history {number}")
+        detail = await emulator.wait_for_message(who, since=mark, text="#")
+        assert "Payment request" in detail.text, detail.text
 
 
 @pytest.mark.parametrize(

@@ -135,3 +135,30 @@ async def test_this_months_statement_is_as_of_now_and_a_future_month_is_refused(
     assert current.month == Month(2026, 5) and current.as_of_ms == wallet.clock()
     assert current.opening_balance == current.closing_balance == 1_000
     assert refused.value.code == "month_in_future"
+
+
+async def test_the_transfer_that_paid_a_request_reads_as_the_request_on_both_sides(wallet):
+    """Under a request's key (``request:<token>``) a ``transfer`` is a paid request to
+    the payer and to the requester, in the list, the detail and the statement; the same
+    kind under any other key stays a transfer."""
+    from bot.domain.history import REQUEST_PAID
+    from bot.domain.requests import request_key
+    from bot.render.labels import kind_label
+
+    alice = await wallet.person(ALICE, funds=1_000)
+    bob = await wallet.person(BOB)
+    paid = await wallet.ledger.transfer(
+        request_key("tok1"), alice.account_id, bob.account_id, 300, "transfer"
+    )
+    sent = await wallet.ledger.transfer("send-1", alice.account_id, bob.account_id, 100, "transfer")
+    for account in (alice.account_id, bob.account_id):
+        page = await wallet.history.page(account)
+        kinds = {line.transfer_id: line.kind for line in page.lines}
+        assert (kinds[paid.id], kinds[sent.id]) == (REQUEST_PAID, "transfer")
+        detail = await wallet.history.detail(account, paid.id)
+        assert detail.line.kind == REQUEST_PAID
+        statement = await wallet.statements.statement(account, "")
+        rows = {row.transfer_id: row.kind for row in statement.rows}
+        assert (rows[paid.id], rows[sent.id]) == (REQUEST_PAID, "transfer")
+    assert kind_label("en", REQUEST_PAID) == "Payment request"
+    assert kind_label("zh", REQUEST_PAID) == "收款请求"
