@@ -37,6 +37,8 @@ class EntryState(StrEnum):
     RESERVED = "reserved"  # money was held (a pending transfer)
     RELEASED = "released"  # a hold was voided: the money is free again
     EXPIRED = "expired"  # a hold ran out of time: the money is free again
+    VOUCHER = "voucher"  # a shop paid with the viewer's consumption voucher: their balance
+    # did not move (the voucher's value left the vouchers' escrow for the shop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +124,20 @@ class HistoryStore(Protocol):
     async def visible_before(
         self, account_id: int, before_id: int | None, limit: int
     ) -> list[Transfer]:
-        """Transfers the account sees (``bot.wallet.history.visible_to``) with ids below
+        """Transfers the account sees (``bot.wallet.history.visible_to``, and the voucher
+        legs of its owner's shop payments, see :meth:`voucher_payer`) with ids below
         ``before_id``, newest first."""
         ...
 
     async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
-        """Transfers the account sees (``bot.wallet.history.visible_to``) with ids above
+        """Transfers the account sees (as :meth:`visible_before`) with ids above
         ``after_id``, oldest first."""
+        ...
+
+    async def voucher_payer(self, transfer_id: int) -> int | None:
+        """The account of the person who paid a shop with a consumption voucher in this
+        transfer (a voucher leg of their payment: the vouchers' escrow to the shop); None
+        for any other transfer."""
         ...
 
     async def resolution_of(self, pending_id: int) -> Transfer | None:

@@ -423,9 +423,11 @@ async def announce(
         shown, now = (format_fen(fen) for fen in outcome.saving)
         lines.append(translate(language, "merchant.paid_less", shown=shown, now=now))
     lines += plan_lines(language, outcome.plan)
-    if payment.own_transfer_id is not None:  # the number /history and /dispute know it by
-        # (vouchers alone move escrow's money, not the payer's: no line of their history)
-        lines.append(translate(language, "merchant.paid_in_history", id=payment.own_transfer_id))
+    # the number /history and /dispute know it by: its own money's line, else (vouchers
+    # alone) its first voucher's
+    legs = payment.payer_legs()
+    if legs:
+        lines.append(translate(language, "merchant.paid_in_history", id=legs[0][1]))
     return "\n".join(lines)
 
 

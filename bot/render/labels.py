@@ -38,6 +38,7 @@ __all__ = [
 SYSTEM_KEYS = {
     "external": "history.party.external",
     "escrow:redpackets": "history.party.escrow_redpackets",
+    "escrow:vouchers": "history.party.escrow_vouchers",
     "promotions": "history.party.promotions",
     "fees": "history.party.fees",
 }
@@ -45,6 +46,7 @@ _STATE_KEYS = {
     EntryState.RESERVED: "history.amount_reserved",
     EntryState.RELEASED: "history.amount_released",
     EntryState.EXPIRED: "history.amount_expired",
+    EntryState.VOUCHER: "history.amount_voucher",
 }
 
 

@@ -5,7 +5,11 @@ What a person sees (one rule, :func:`visible_to`, for the list and for a single 
 - every transfer that moved money into or out of their account: a posted transfer, or the
   post of a reservation (the money moves then, and only then);
 - their own reservations: a pending transfer debiting their account ("reserved") and its
-  void or expiry ("released"). Such money never moved, so it is not shown as moved twice.
+  void or expiry ("released"). Such money never moved, so it is not shown as moved twice;
+- the part of their shop payments that a consumption voucher paid: the voucher's value
+  moves from the vouchers' escrow to the shop, not out of their account, so the line says
+  "voucher" and no money of theirs is signed as moved (the store links the two through
+  the payment, :meth:`HistoryStore.voucher_payer`).
 
 The credit side of a reservation sees nothing until it is posted: nothing reached them.
 Anyone else's transfer is "not found", the same answer as for an id that does not exist,
@@ -81,6 +85,16 @@ def line_for(
 ) -> HistoryLine:
     """The transfer as the owner of ``account_id`` sees it (it must be visible to them)."""
     outgoing = transfer.debit_account_id == account_id
+    if not outgoing and transfer.credit_account_id != account_id:  # a voucher leg of theirs
+        return HistoryLine(
+            transfer_id=transfer.id,
+            created_at=transfer.created_at,
+            kind=line_kind(transfer),
+            state=EntryState.VOUCHER,
+            amount=transfer.amount,
+            counterparty=counterparty,
+            memo=memo,
+        )
     state = {
         TransferFlag.PENDING: EntryState.RESERVED,
         TransferFlag.VOID_PENDING: EntryState.RELEASED,
@@ -112,7 +126,9 @@ def line_kind(transfer: Transfer) -> str:
 def counterparty_id(transfer: Transfer, account_id: int) -> int:
     if transfer.debit_account_id == account_id:
         return transfer.credit_account_id
-    return transfer.debit_account_id
+    if transfer.credit_account_id == account_id:
+        return transfer.debit_account_id
+    return transfer.credit_account_id  # a voucher leg: the shop it paid
 
 
 class History:
@@ -152,7 +168,10 @@ class History:
         if isinstance(transfer_id, str):
             transfer_id = parse_transfer_id(transfer_id)
         transfer = await self.store.get_transfer(transfer_id)
-        if transfer is None or not visible_to(transfer, account_id):
+        if transfer is None or not (
+            visible_to(transfer, account_id)
+            or await self.store.voucher_payer(transfer.id) == account_id
+        ):
             raise TransferNotFound(transfer_id=transfer_id)
         reservation = resolution = None
         if transfer.pending_id is not None:

@@ -21,6 +21,7 @@ from bot.domain.errors import (
     TicketIdInvalid,
     TicketNotFound,
 )
+from bot.domain.history import EntryState, HistoryLine
 from bot.domain.support import (
     TICKET_CLOSED,
     TICKET_REPLIED,
@@ -47,6 +48,13 @@ __all__ = [
 ATTACHED = 5  # the person's newest transfers attached to a new ticket
 TEXT_MAX = 1000  # characters of one message of a ticket
 _MAX_ID = 2**63 - 1
+
+
+def _attached(line: HistoryLine) -> AttachedTransfer:
+    """A history line as a ticket keeps it; a voucher's part of a shop payment as money
+    out (the person's voucher paid it), as the admin reads the ticket."""
+    amount = -line.amount if line.state is EntryState.VOUCHER else line.amount
+    return AttachedTransfer(line.transfer_id, amount, str(line.kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +98,7 @@ class Support:
         """A new ticket from ``user`` with their newest transfers attached."""
         text = check_text(text)
         view = await self.history.page(user.account_id)
-        attached = tuple(
-            AttachedTransfer(line.transfer_id, line.amount, str(line.kind))
-            for line in view.lines[:ATTACHED]
-        )
+        attached = tuple(_attached(line) for line in view.lines[:ATTACHED])
         return await self.store.open_ticket(user.telegram_id, text, attached)
 
     async def dispute(self, user: User, transfer_id: int | str, text: str) -> Ticket:
@@ -101,8 +106,7 @@ class Support:
         else's; ``DisputeAlreadyOpen`` while the transfer has an open one)."""
         text = check_text(text)
         detail = await self.history.detail(user.account_id, transfer_id)
-        line = detail.line
-        attached = (AttachedTransfer(line.transfer_id, line.amount, str(line.kind)),)
+        attached = (_attached(detail.line),)
         return await self.store.open_ticket(
             user.telegram_id, text, attached, transfer_id=detail.transfer.id
         )

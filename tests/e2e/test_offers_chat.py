@@ -299,6 +299,9 @@ async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card
     listed = await emulator.wait_for_message("bob", text="Noodles")
     lines = listed.text.splitlines()
     assert any(line.endswith(f"#{number}") and "¥15.00" in line for line in lines)
+    # and the voucher's part, as a voucher: none of his money moved by it
+    voucher_line = f"🎫 voucher ¥10.00  #{int(number) + 1}"
+    assert any(line.endswith(voucher_line) for line in lines), lines
     bob = await wallet.users.get(BOB)
     assert (await wallet.ledger.balance(bob.account_id)).available == 35_00
     assert await wallet.offers.voucher_total(BOB) == 0 and await escrow(wallet) == 0
@@ -308,9 +311,12 @@ async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card
     assert errors(caplog) == []
 
 
-async def test_a_payment_by_vouchers_alone_gives_no_history_number(emulator, wallet, caplog):
-    """Vouchers move the escrow's money, not the payer's: the receipt names no line of
-    /history (there is none), only the shop's payment number."""
+async def test_a_payment_by_vouchers_alone_is_in_history_as_a_voucher_line(
+    emulator, wallet, caplog
+):
+    """Vouchers move the escrow's money, not the payer's: the receipt names the voucher's
+    line of /history, which says "voucher" and moves nothing of his balance, and opens
+    in full by that number."""
     await fund(wallet, BOB, 1_00)
     owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
     merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
@@ -323,8 +329,20 @@ async def test_a_payment_by_vouchers_alone_gives_no_history_number(emulator, wal
     await tap_and_wait(emulator, "bob", card, "Confirm")
     done = await enter_pin(emulator, "bob", card)
     assert done.text.splitlines()[0] == "✅ Paid ¥8.00 to Noodles. Payment #1."
-    assert "/history" not in done.text, done.text
+    number = done.text.splitlines()[-1].removeprefix("Shown in /history as #").rstrip(".")
+    assert number.isdigit(), done.text
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/history")
+    listed = await emulator.wait_for_message("bob", text="Noodles", since=mark)
+    (line,) = [x for x in listed.text.splitlines() if x.endswith(f"#{number}")]
+    assert "Shop payment · Shop Noodles  🎫 voucher ¥8.00" in line, line
+    mark = emulator.mark()
+    await emulator.send_text("bob", f"/history {number}")
+    detail = await emulator.wait_for_message("bob", text=f"#{number}", since=mark)
+    assert "🎫 voucher ¥8.00" in detail.text and "Consumption vouchers" in detail.text
     assert await wallet.offers.voucher_total(BOB) == 2_00
+    bob = await wallet.users.get(BOB)
+    assert (await wallet.ledger.balance(bob.account_id)).available == 1_00
     assert errors(caplog) == []
 
 

@@ -63,6 +63,9 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
                 found.append(transfer)
         return found
 
+    async def voucher_payer(self, transfer_id: int) -> int | None:
+        return None  # the fakes keep no shop payments (their stores are SQLite's and PG's)
+
     async def resolution_of(self, pending_id: int) -> Transfer | None:
         state = self._db
         return state.transfer(state.resolutions.get(pending_id))

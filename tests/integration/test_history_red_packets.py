@@ -230,3 +230,23 @@ async def test_the_packets_read_searches_by_primary_keys(world, db_path):
     finally:
         check.close()
     assert plan and not [step for step in plan if step.startswith("SCAN")], plan
+
+
+async def test_a_history_page_searches_every_side_by_an_index(world, db_path):
+    """Each side of a page (debits, credits, the voucher legs of the person's shop
+    payments) is read through an index: a page costs the same with a long journal."""
+    if not db_path.exists():
+        pytest.skip("the query plan is SQLite's")
+    check = sqlite3.connect(db_path)
+    try:
+        params = {"a": 2, "b": 100, "n": 11}
+        plans = [
+            [row[-1] for row in check.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+            for sql in (sqlite_history._VISIBLE_BEFORE, sqlite_history._VISIBLE_AFTER)
+        ]
+    finally:
+        check.close()
+    for plan in plans:  # (a subquery's rows are read as they come: "SCAN (subquery-N)")
+        tables = [step for step in plan if step.startswith("SCAN") and "subquery" not in step]
+        assert plan and not tables, plan
+        assert any("merchant_payments_by_payer" in step for step in plan), plan

@@ -135,3 +135,48 @@ async def test_a_full_refund_gives_the_coupon_back_and_a_partial_one_does_not(wa
     assert (again.plan.coupon_id, again.plan.discount_fen) == (paid.plan.coupon_id, 5_00)
     assert await wallet.offers.coupons(PAYER) == []
     assert (await wallet.store.offers.get_campaign(campaign_id)).spent_fen == 5_00
+
+
+async def test_a_payment_with_vouchers_shows_their_part_in_the_payers_history(wallet):
+    """A payment that vouchers paid alone is in the payer's /history (a "voucher" line,
+    the shop as the other side, no money of theirs moved), by the number its receipt
+    gives, in full and for a dispute; a payment of vouchers and own money shows both
+    lines. Nobody else sees those lines."""
+    from bot.domain.errors import TransferNotFound
+    from bot.domain.history import EntryState
+
+    merchant = await shop(wallet)
+    payer = await wallet.users.get(PAYER)
+    alone = await wallet.merchants.pay(
+        "pay-1", PAYER, PayTarget(merchant.id, 8_00), authenticated=True
+    )
+    assert (alone.plan.voucher_fen, alone.plan.own_fen) == (8_00, 0)
+    ((_, leg),) = alone.payment.payer_legs()
+    page = await wallet.history.page(payer.account_id)
+    line = page.lines[0]
+    assert (line.transfer_id, line.state, line.amount) == (leg, EntryState.VOUCHER, 8_00)
+    assert line.counterparty.shop == "Noodles"
+    detail = await wallet.history.detail(payer.account_id, f"#{leg}")
+    assert detail.credit.shop == "Noodles" and detail.line.state is EntryState.VOUCHER
+    owner = await wallet.users.get(OWNER)
+    with pytest.raises(TransferNotFound):
+        await wallet.history.detail(owner.account_id, leg)  # the owner's own wallet: not theirs
+    assert leg not in [x.transfer_id for x in (await wallet.history.page(owner.account_id)).lines]
+    ticket = await wallet.support.dispute(payer, str(leg), "the noodles never came")
+    assert ticket.transfer_id == leg
+    assert [(a.transfer_id, a.amount) for a in ticket.attached] == [(leg, -8_00)]  # paid out
+
+    mixed = await wallet.merchants.pay(
+        "pay-2", PAYER, PayTarget(merchant.id, 30_00), authenticated=True
+    )
+    plan = mixed.plan
+    assert (plan.discount_fen, plan.voucher_fen, plan.own_fen) == (5_00, 2_00, 23_00)
+    own_leg, voucher_leg = (tid for _, tid in mixed.payment.payer_legs())
+    newest = (await wallet.history.page(payer.account_id)).lines[:2]
+    assert [(x.transfer_id, x.state, x.amount) for x in newest] == [
+        (voucher_leg, EntryState.VOUCHER, 2_00),
+        (own_leg, EntryState.MOVED, -23_00),
+    ]
+    # paging back from the newest line reaches the older voucher line once
+    older = await wallet.history.page(payer.account_id, before=voucher_leg)
+    assert [x.transfer_id for x in older.lines].count(leg) == 1

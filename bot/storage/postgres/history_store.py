@@ -5,7 +5,10 @@ The visibility rule of ``bot.wallet.history`` in SQL, as on SQLite: a transfer d
 the account (any flag: moved money, a reservation, its release), or one crediting it
 whose money moved (``posted`` or ``post_pending``). Each query is a ``UNION ALL`` of a
 debit and a credit side so that both use their ``(account, id)`` index; a transfer never
-has the same account on both sides (a CHECK), so nothing is counted twice.
+has the same account on both sides (a CHECK), so nothing is counted twice. A third side
+adds the voucher legs of the account owner's shop payments (``merchant_payment_vouchers``,
+found by the payer's index on ``merchant_payments``): they debit the vouchers' escrow and
+credit a shop's own account, never a person's, so they are not counted twice either.
 """
 
 from __future__ import annotations
@@ -28,15 +31,32 @@ _RESOLVED_HOLD = (
 )
 
 
+# The voucher legs of the shop payments of the person whose account is $1.
+_VOUCHER_LEGS = (
+    "SELECT v.transfer_id FROM users AS u"
+    " JOIN merchant_payments AS p ON p.payer_id = u.telegram_id"
+    " JOIN merchant_payment_vouchers AS v ON v.payment_id = p.id"
+    " WHERE u.account_id = $1"
+)
+_VOUCHER_PAYER = (
+    "SELECT u.account_id FROM merchant_payment_vouchers AS v"
+    " JOIN merchant_payments AS p ON p.id = v.payment_id"
+    " JOIN users AS u ON u.telegram_id = p.payer_id"
+    " WHERE v.transfer_id = $1"
+)
+
+
 def _visible(bound: str, order: str) -> str:
     side = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {{who}} AND id {bound} $2"
     # a hold shows while it holds; once posted, voided or expired, its resolution's line
     # says what became of the money (the hold and its payment are one event to a person)
     debit = side.format(who=f"debit_account_id = $1 AND NOT {_RESOLVED_HOLD}")
     credit = side.format(who=f"credit_account_id = $1 AND {_MOVED}")
+    voucher = side.format(who=f"id IN ({_VOUCHER_LEGS})")
     return (
         f"SELECT {TRANSFER_COLUMNS} FROM (({debit} ORDER BY id {order} LIMIT $3)"
-        f" UNION ALL ({credit} ORDER BY id {order} LIMIT $3)) AS seen"
+        f" UNION ALL ({credit} ORDER BY id {order} LIMIT $3)"
+        f" UNION ALL ({voucher} ORDER BY id {order} LIMIT $3)) AS seen"
         f" ORDER BY id {order} LIMIT $3"
     )
 
@@ -123,6 +143,12 @@ class PgHistory(PgPortStore, HistoryStore, StatementStore):
     async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
         rows = await self._fetch(_VISIBLE_AFTER, account_id, after_id, limit)
         return [row_to_transfer(r) for r in rows]
+
+    async def voucher_payer(self, transfer_id: int) -> int | None:
+        if not is_bigint(transfer_id):
+            return None
+        row = await self._fetchrow(_VOUCHER_PAYER, transfer_id)
+        return row[0] if row else None
 
     async def resolution_of(self, pending_id: int) -> Transfer | None:
         if not is_bigint(pending_id):

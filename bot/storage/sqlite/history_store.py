@@ -6,7 +6,10 @@ The visibility rule of ``bot.wallet.history`` in SQL: a transfer debiting the ac
 flag: moved money, a reservation, its release), or one crediting it whose money moved
 (``posted`` or ``post_pending``). Each query is a ``UNION ALL`` of a debit and a credit
 side so that both use their ``(account, id)`` index; a transfer never has the same
-account on both sides (a CHECK), so nothing is counted twice.
+account on both sides (a CHECK), so nothing is counted twice. A third side adds the
+voucher legs of the account owner's shop payments (``merchant_payment_vouchers``, found
+by the payer's index on ``merchant_payments``): they debit the vouchers' escrow and credit
+a shop's own account, never a person's, so they are not counted twice either.
 """
 
 from __future__ import annotations
@@ -30,15 +33,32 @@ _RESOLVED_HOLD = (
 )
 
 
+# The voucher legs of the shop payments of the person whose account is :a.
+_VOUCHER_LEGS = (
+    "SELECT v.transfer_id FROM users AS u"
+    " JOIN merchant_payments AS p ON p.payer_id = u.telegram_id"
+    " JOIN merchant_payment_vouchers AS v ON v.payment_id = p.id"
+    " WHERE u.account_id = :a"
+)
+_VOUCHER_PAYER = (
+    "SELECT u.account_id FROM merchant_payment_vouchers AS v"
+    " JOIN merchant_payments AS p ON p.id = v.payment_id"
+    " JOIN users AS u ON u.telegram_id = p.payer_id"
+    " WHERE v.transfer_id = ?"
+)
+
+
 def _visible(bound: str, order: str) -> str:
     side = f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {{who}} AND id {bound} :b"
     # a hold shows while it holds; once posted, voided or expired, its resolution's line
     # says what became of the money (the hold and its payment are one event to a person)
     debit = side.format(who=f"debit_account_id = :a AND NOT {_RESOLVED_HOLD}")
     credit = side.format(who=f"credit_account_id = :a AND {_MOVED}")
+    voucher = side.format(who=f"id IN ({_VOUCHER_LEGS})")
     return (
         f"SELECT * FROM (SELECT * FROM ({debit} ORDER BY id {order} LIMIT :n)"
-        f" UNION ALL SELECT * FROM ({credit} ORDER BY id {order} LIMIT :n))"
+        f" UNION ALL SELECT * FROM ({credit} ORDER BY id {order} LIMIT :n)"
+        f" UNION ALL SELECT * FROM ({voucher} ORDER BY id {order} LIMIT :n))"
         f" ORDER BY id {order} LIMIT :n"
     )
 
@@ -121,6 +141,12 @@ class SqliteHistory(PortStore, HistoryStore, StatementStore):
     async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:
         rows = await self._fetchall(_VISIBLE_AFTER, {"a": account_id, "b": after_id, "n": limit})
         return [row_to_transfer(r) for r in rows]
+
+    async def voucher_payer(self, transfer_id: int) -> int | None:
+        if not 1 <= transfer_id < 2**63:
+            return None
+        row = await self._fetchone(_VOUCHER_PAYER, (transfer_id,))
+        return row[0] if row else None
 
     async def resolution_of(self, pending_id: int) -> Transfer | None:
         rows = await self._fetchall(
