@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
-from bot.domain.history import HistoryView, Party, TransferDetail
+from bot.domain.history import REQUEST_PAID, HistoryView, Party, TransferDetail
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.security_errors import ActionAlreadyUsed
@@ -107,7 +107,13 @@ def _state(language: str, transfer: Transfer, resolution: Transfer | None) -> st
 # Kinds whose detail is titled by their own name ("Top-up #2"); any other is a
 # "Transaction #N", its kind named on the line below.
 _TITLED_KINDS = frozenset(
-    {TransferKind.TRANSFER, TransferKind.TIP, TransferKind.TOPUP, TransferKind.WITHDRAW}
+    {
+        TransferKind.TRANSFER,
+        TransferKind.TIP,
+        TransferKind.TOPUP,
+        TransferKind.WITHDRAW,
+        REQUEST_PAID,
+    }
 )
 
 

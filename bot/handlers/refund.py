@@ -156,7 +156,9 @@ async def refund_press(update: Update, context: WalletContext, user, language) -
     await press_admin_card(update, context, user, language, _CARD)
 
 
-async def _tell(context: WalletContext, telegram_id: int | None, key: str, **params) -> Told:
+async def _tell(
+    context: WalletContext, telegram_id: int | None, key: str, also: str | None = None, **params
+) -> Told:
     if telegram_id is None:
         return Told.FAILED
     person = await context.wallet.users.get(telegram_id)
@@ -166,6 +168,8 @@ async def _tell(context: WalletContext, telegram_id: int | None, key: str, **par
         language = resolve_language(None, None, context.wallet.users.default_language)
     params["reason"] = _reason(language, params["reason"])
     text = translate(language, key, **params)
+    if also is not None:
+        text += "\n" + translate(language, also)
     return await tell(context.bot, telegram_id, text, about="a refund")
 
 
@@ -193,11 +197,15 @@ async def done_text(context: WalletContext, language: str, refund: Refund) -> st
         (refund.payer_id, "refund.told_payer", payer),
         (refund.payee_id, "refund.told_shop" if shop else "refund.told_payee", payee),
     )
+    coupon_back = False
     if shop:  # the shop knows the payment by its own number (/sales, /merchant_refund)
-        paid = await context.wallet.merchants.payment_of_leg(original.id)
+        merchants = context.wallet.merchants
+        paid = await merchants.payment_of_leg(original.id)
         params["shop_payment"] = paid.id if paid is not None else original.id
+        coupon_back = paid is not None and await merchants.coupon_given_back(paid)
     for telegram_id, key, name in sides:
-        told = await _tell(context, telegram_id, key, reason=reason, **params)
+        also = "merchant.refund_coupon_back" if coupon_back and key == "refund.told_payer" else None
+        told = await _tell(context, telegram_id, key, also, reason=reason, **params)
         if told is not Told.SENT:
             lines.append(translate(language, "refund.unreachable", name=name))
     return "\n".join(lines)

@@ -198,14 +198,12 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
             allow_sending_without_reply=True,  # the tipped message may be gone by then
         )
     key = "transfer.tip_sent" if _is_tip(order) else "transfer.sent"
-    left = await context.wallet.ledger.balance(payer.account_id)
-    return translate(
-        language,
-        key,
-        amount=amount,
-        name=recipient.display_name,
-        balance=format_fen(left.available),
-    )
+    text = translate(language, key, amount=amount, name=recipient.display_name)
+    try:  # the money moved: a balance that cannot be read now must not say otherwise
+        left = await context.wallet.ledger.balance(payer.account_id)
+    except WalletError:
+        return text
+    return text + translate(language, "transfer.your_balance", balance=format_fen(left.available))
 
 
 def handlers() -> list:

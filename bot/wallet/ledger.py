@@ -80,17 +80,13 @@ class Ledger:
         return account
 
     async def freeze(self, account_id: int) -> Account:
-        """A frozen account keeps receiving money but cannot send any."""
+        """A frozen account keeps receiving money but cannot send any. (No audit event:
+        an admin freezes through ``Admin.set_frozen``, which logs the change with it.)"""
         return await self.store.set_account_status(account_id, AccountStatus.FROZEN)
 
     async def unfreeze(self, account_id: int) -> Account:
         return await self.store.set_account_status(account_id, AccountStatus.ACTIVE)
 
-    async def set_frozen(self, account_id: int, frozen: bool) -> bool:
-        """Freeze or unfreeze; True when this call changed it (False: it was so already,
-        or another call at the same moment changed it first)."""
-        status = AccountStatus.FROZEN if frozen else AccountStatus.ACTIVE
-        return await self.store.change_account_status(account_id, status)
 
     async def balance(self, account_id: int) -> Balance:
         account = await self.store.get_account(account_id)

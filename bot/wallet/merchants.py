@@ -188,6 +188,11 @@ class Merchants:
         """The shop payment of which that transfer is a payer's leg (None: it is none)."""
         return await self.store.payment_of_leg(transfer_id)
 
+    async def coupon_given_back(self, payment: MerchantPayment) -> bool:
+        """Whether the payment's coupon is its payer's again: it had one, and all of the
+        payment was refunded (the refund that did so gave the coupon back with it)."""
+        return payment.coupon_id is not None and await self.store.refund_left(payment) == 0
+
     async def categories(self) -> dict[str, int]:
         """The categories the merchants have (what vouchers can name), in order, each with
         its number of shops."""

@@ -228,5 +228,28 @@ async def test_a_full_refund_gives_the_promotion_its_part_and_bob_his_coupon(
         "🎟 All of it was given back, so the coupon you used is yours again while its"
         " campaign runs: see /coupons.",
     ]
-    assert len(await wallet.offers.coupons(BOB)) == 1  # and it pays again
+    assert len(await wallet.offers.coupons(BOB)) == 1  # in /coupons again, unused
+    assert errors_logged(caplog) == []
+
+
+async def test_an_admins_refund_of_all_of_a_shop_payment_tells_bob_his_coupon_is_back(
+    emulator, wallet, caplog
+):
+    """An admin's /refund of the whole own-money leg empties the payment: its coupon is
+    Bob's again, and Bob's notice says so; a refund of part of it says nothing of it."""
+    merchant = await shop_with_coupon(wallet)
+    card = await pay_card(emulator, merchant)
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    await enter_pin(emulator, "bob", card)
+    leg = await own_leg(wallet)
+    for amount, back in (("5", False), ("20", True)):
+        mark = emulator.mark()
+        await emulator.send_text("alice", f"/refund {leg} {amount} wrong order")
+        refund_card = await emulator.wait_for_message("alice", text="Refund of payment", since=mark)
+        done = await tap_and_wait(emulator, "alice", refund_card, "Confirm")
+        assert done.text.startswith("✅ Refunded"), done.text
+        told = await emulator.wait_for_message("bob", text="was refunded", since=mark)
+        assert ("the coupon you used is yours again" in told.text) is back, told.text
+    assert len(await wallet.offers.coupons(BOB)) == 1
+    assert await available(wallet, BOB) == 100_00
     assert errors_logged(caplog) == []

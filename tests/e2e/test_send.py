@@ -402,3 +402,31 @@ async def test_a_locked_pin_is_said_on_confirm_and_no_keypad_is_shown(emulator, 
     assert [e for e in emulator.events[mark:] if e.kind == "edit"] == []  # the card is kept
     assert await available(wallet, ALICE) == 100_00
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+async def test_a_payment_whose_new_balance_cannot_be_read_still_says_it_was_sent(
+    emulator, wallet, monkeypatch, caplog
+):
+    """The money moved: if the payer's balance cannot be read just after (the database
+    busy, say), the card says "Sent" without it, never an error."""
+    from bot.domain.errors import StorageError
+
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.store.identity.set_password_free(ALICE, 20_00, 100_00)
+    alice = (await wallet.users.get(ALICE)).account_id
+    read = wallet.ledger.balance
+
+    async def balance(account_id: int):
+        if account_id == alice:
+            raise StorageError("the database is busy")
+        return await read(account_id)
+
+    monkeypatch.setattr(wallet.ledger, "balance", balance)
+    await emulator.send_text("alice", "/send @bob 10")
+    card = await emulator.wait_for_message("alice")
+    done = await tap_and_wait(emulator, "alice", card, "Confirm")
+    assert done.text == "✅ Sent ¥10.00 to Bob."
+    monkeypatch.undo()
+    assert await available(wallet, ALICE) == 40_00 and await available(wallet, BOB) == 10_00
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

@@ -128,6 +128,10 @@ async def test_a_full_refund_gives_the_coupon_back_and_a_partial_one_does_not(wa
     assert [h.coupon.id for h in held] == [paid.plan.coupon_id]
     assert held[0].used_by_holder == 0  # no longer counted toward the per-person limit
     assert (await wallet.store.offers.get_campaign(campaign_id)).spent_fen == 0
+    replay = await wallet.merchants.refund(OWNER, paid.payment.id, None, "refund-rest")
+    assert replay.replayed and replay.amount == done.amount  # the first answer, nothing more
+    assert (await wallet.store.offers.get_campaign(campaign_id)).spent_fen == 0
+    assert len(await wallet.offers.coupons(PAYER)) == 1
     again = await wallet.merchants.pay(
         "pay-2", PAYER, PayTarget(merchant.id, 30_00), authenticated=True
     )

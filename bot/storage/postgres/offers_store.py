@@ -388,12 +388,14 @@ async def _return_coupon(conn: asyncpg.Connection, payment_id: int) -> None:
     if row is None:
         return
     coupon_id, campaign_id, discount = row
-    await conn.execute(
+    done = await conn.execute(
         "UPDATE coupons SET used_payment_id = NULL, used_at = NULL"
         " WHERE id = $1 AND used_payment_id = $2",
         coupon_id,
         payment_id,
     )
+    if done == "UPDATE 0":
+        raise LedgerError("a redeemed coupon is not marked used by its payment")
     await conn.execute(
         "UPDATE campaigns SET spent_fen = spent_fen - $1 WHERE id = $2", discount, campaign_id
     )

@@ -208,11 +208,12 @@ def _return_coupon(conn: sqlite3.Connection, payment_id: int) -> None:
     if row is None:
         return
     coupon_id, campaign_id, discount = row
-    conn.execute(
+    if not conn.execute(
         "UPDATE coupons SET used_payment_id = NULL, used_at = NULL"
         " WHERE id = ? AND used_payment_id = ?",
         (coupon_id, payment_id),
-    )
+    ).rowcount:
+        raise LedgerError("a redeemed coupon is not marked used by its payment")
     conn.execute("DELETE FROM coupon_redemptions WHERE payment_id = ?", (payment_id,))
     conn.execute(
         "UPDATE campaigns SET spent_fen = spent_fen - ? WHERE id = ?", (discount, campaign_id)
