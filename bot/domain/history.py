@@ -39,6 +39,7 @@ class EntryState(StrEnum):
     EXPIRED = "expired"  # a hold ran out of time: the money is free again
     VOUCHER = "voucher"  # a shop paid with the viewer's consumption voucher: their balance
     # did not move (the voucher's value left the vouchers' escrow for the shop)
+    VOUCHER_BACK = "voucher_back"  # the shop refunded that part: back to the voucher
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ class HistoryStore(Protocol):
     async def voucher_payer(self, transfer_id: int) -> int | None:
         """The account of the person who paid a shop with a consumption voucher in this
         transfer (a voucher leg of their payment: the vouchers' escrow to the shop); None
-        for any other transfer."""
+        for any other transfer. (A refund of such a leg is theirs too: ask of the leg.)"""
         ...
 
     async def resolution_of(self, pending_id: int) -> Transfer | None:

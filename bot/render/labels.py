@@ -47,6 +47,7 @@ _STATE_KEYS = {
     EntryState.RELEASED: "history.amount_released",
     EntryState.EXPIRED: "history.amount_expired",
     EntryState.VOUCHER: "history.amount_voucher",
+    EntryState.VOUCHER_BACK: "history.amount_voucher_back",
 }
 
 

@@ -9,7 +9,8 @@ What a person sees (one rule, :func:`visible_to`, for the list and for a single 
 - the part of their shop payments that a consumption voucher paid: the voucher's value
   moves from the vouchers' escrow to the shop, not out of their account, so the line says
   "voucher" and no money of theirs is signed as moved (the store links the two through
-  the payment, :meth:`HistoryStore.voucher_payer`).
+  the payment, :meth:`HistoryStore.voucher_payer`); and a refund of that part, which goes
+  back to the voucher ("voucher back").
 
 The credit side of a reservation sees nothing until it is posted: nothing reached them.
 Anyone else's transfer is "not found", the same answer as for an id that does not exist,
@@ -45,6 +46,7 @@ from bot.domain.history import (
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.redpackets import packet_id_of
+from bot.domain.refunds import refund_ref
 from bot.domain.requests import KEY_PREFIX as REQUEST_KEY_PREFIX
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 PAGE_SIZE = 10
+REFUND_REF = refund_ref(0).removesuffix("0")  # "refund:", then the refunded transfer's id
 _MAX_ID = 2**63 - 1
 
 
@@ -86,11 +89,12 @@ def line_for(
     """The transfer as the owner of ``account_id`` sees it (it must be visible to them)."""
     outgoing = transfer.debit_account_id == account_id
     if not outgoing and transfer.credit_account_id != account_id:  # a voucher leg of theirs
+        back = transfer.kind == TransferKind.PAYMENT_REFUND  # (or its refund)
         return HistoryLine(
             transfer_id=transfer.id,
             created_at=transfer.created_at,
             kind=line_kind(transfer),
-            state=EntryState.VOUCHER,
+            state=EntryState.VOUCHER_BACK if back else EntryState.VOUCHER,
             amount=transfer.amount,
             counterparty=counterparty,
             memo=memo,
@@ -123,10 +127,22 @@ def line_kind(transfer: Transfer) -> str:
     return transfer.kind
 
 
+def voucher_leg_of(transfer: Transfer) -> int:
+    """The transfer whose voucher payer may see ``transfer``: the refunded one for a
+    refund (``refund_ref``), else itself."""
+    if transfer.kind == TransferKind.PAYMENT_REFUND and transfer.ref.startswith(REFUND_REF):
+        original = transfer.ref.removeprefix(REFUND_REF)
+        if original.isascii() and original.isdigit() and len(original) < 19:
+            return int(original)
+    return transfer.id
+
+
 def counterparty_id(transfer: Transfer, account_id: int) -> int:
     if transfer.debit_account_id == account_id:
         return transfer.credit_account_id
     if transfer.credit_account_id == account_id:
+        return transfer.debit_account_id
+    if transfer.kind == TransferKind.PAYMENT_REFUND:  # a voucher leg's refund: the shop
         return transfer.debit_account_id
     return transfer.credit_account_id  # a voucher leg: the shop it paid
 
@@ -170,7 +186,7 @@ class History:
         transfer = await self.store.get_transfer(transfer_id)
         if transfer is None or not (
             visible_to(transfer, account_id)
-            or await self.store.voucher_payer(transfer.id) == account_id
+            or await self.store.voucher_payer(voucher_leg_of(transfer)) == account_id
         ):
             raise TransferNotFound(transfer_id=transfer_id)
         reservation = resolution = None

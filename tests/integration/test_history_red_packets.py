@@ -234,7 +234,8 @@ async def test_the_packets_read_searches_by_primary_keys(world, db_path):
 
 async def test_a_history_page_searches_every_side_by_an_index(world, db_path):
     """Each side of a page (debits, credits, the voucher legs of the person's shop
-    payments) is read through an index: a page costs the same with a long journal."""
+    payments and their refunds) is read through an index: a page costs the same with a
+    long journal."""
     if not db_path.exists():
         pytest.skip("the query plan is SQLite's")
     check = sqlite3.connect(db_path)
@@ -250,3 +251,4 @@ async def test_a_history_page_searches_every_side_by_an_index(world, db_path):
         tables = [step for step in plan if step.startswith("SCAN") and "subquery" not in step]
         assert plan and not tables, plan
         assert any("merchant_payments_by_payer" in step for step in plan), plan
+        assert any("transfers_refunds" in step for step in plan), plan  # their refunds

@@ -184,3 +184,15 @@ async def test_a_payment_with_vouchers_shows_their_part_in_the_payers_history(wa
     # paging back from the newest line reaches the older voucher line once
     older = await wallet.history.page(payer.account_id, before=voucher_leg)
     assert [x.transfer_id for x in older.lines].count(leg) == 1
+
+    # the shop gives the voucher-only payment back: a "back to voucher" line, the shop's
+    back = await wallet.merchants.refund(OWNER, alone.payment.id, None, "refund-1")
+    (refund,) = back.transfers
+    line = (await wallet.history.page(payer.account_id)).lines[0]
+    assert (line.transfer_id, line.state, line.amount) == (refund.id, EntryState.VOUCHER_BACK, 8_00)
+    assert line.counterparty.shop == "Noodles"
+    shown = await wallet.history.detail(payer.account_id, refund.id)
+    assert shown.line.state is EntryState.VOUCHER_BACK
+    with pytest.raises(TransferNotFound):
+        await wallet.history.detail(owner.account_id, refund.id)
+    assert await wallet.offers.voucher_total(PAYER) == 8_00  # (2_00 of it spent on pay-2)

@@ -7,8 +7,9 @@ whose money moved (``posted`` or ``post_pending``). Each query is a ``UNION ALL`
 debit and a credit side so that both use their ``(account, id)`` index; a transfer never
 has the same account on both sides (a CHECK), so nothing is counted twice. A third side
 adds the voucher legs of the account owner's shop payments (``merchant_payment_vouchers``,
-found by the payer's index on ``merchant_payments``): they debit the vouchers' escrow and
-credit a shop's own account, never a person's, so they are not counted twice either.
+found by the payer's index on ``merchant_payments``), a fourth the refunds of those legs
+(by their ``ref``): they move money between the vouchers' escrow and a shop's own
+account, never a person's, so they are not counted twice either.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ _VOUCHER_LEGS = (
     " JOIN merchant_payment_vouchers AS v ON v.payment_id = p.id"
     " WHERE u.account_id = $1"
 )
+# The refs of their refunds (``bot.domain.refunds.refund_ref``), found by that index.
+_VOUCHER_REFUND_REFS = f"SELECT 'refund:' || transfer_id FROM ({_VOUCHER_LEGS}) AS legs"
 _VOUCHER_PAYER = (
     "SELECT u.account_id FROM merchant_payment_vouchers AS v"
     " JOIN merchant_payments AS p ON p.id = v.payment_id"
@@ -53,10 +56,12 @@ def _visible(bound: str, order: str) -> str:
     debit = side.format(who=f"debit_account_id = $1 AND NOT {_RESOLVED_HOLD}")
     credit = side.format(who=f"credit_account_id = $1 AND {_MOVED}")
     voucher = side.format(who=f"id IN ({_VOUCHER_LEGS})")
+    back = side.format(who=f"kind = 'payment_refund' AND ref IN ({_VOUCHER_REFUND_REFS})")
     return (
         f"SELECT {TRANSFER_COLUMNS} FROM (({debit} ORDER BY id {order} LIMIT $3)"
         f" UNION ALL ({credit} ORDER BY id {order} LIMIT $3)"
-        f" UNION ALL ({voucher} ORDER BY id {order} LIMIT $3)) AS seen"
+        f" UNION ALL ({voucher} ORDER BY id {order} LIMIT $3)"
+        f" UNION ALL ({back} ORDER BY id {order} LIMIT $3)) AS seen"
         f" ORDER BY id {order} LIMIT $3"
     )
 

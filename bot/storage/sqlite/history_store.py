@@ -8,8 +8,9 @@ flag: moved money, a reservation, its release), or one crediting it whose money 
 side so that both use their ``(account, id)`` index; a transfer never has the same
 account on both sides (a CHECK), so nothing is counted twice. A third side adds the
 voucher legs of the account owner's shop payments (``merchant_payment_vouchers``, found
-by the payer's index on ``merchant_payments``): they debit the vouchers' escrow and credit
-a shop's own account, never a person's, so they are not counted twice either.
+by the payer's index on ``merchant_payments``), a fourth the refunds of those legs (by
+their ``ref``): they move money between the vouchers' escrow and a shop's own account,
+never a person's, so they are not counted twice either.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _VOUCHER_LEGS = (
     " JOIN merchant_payment_vouchers AS v ON v.payment_id = p.id"
     " WHERE u.account_id = :a"
 )
+# The refs of their refunds (``bot.domain.refunds.refund_ref``), found by that index.
+_VOUCHER_REFUND_REFS = f"SELECT 'refund:' || transfer_id FROM ({_VOUCHER_LEGS})"
 _VOUCHER_PAYER = (
     "SELECT u.account_id FROM merchant_payment_vouchers AS v"
     " JOIN merchant_payments AS p ON p.id = v.payment_id"
@@ -55,10 +58,12 @@ def _visible(bound: str, order: str) -> str:
     debit = side.format(who=f"debit_account_id = :a AND NOT {_RESOLVED_HOLD}")
     credit = side.format(who=f"credit_account_id = :a AND {_MOVED}")
     voucher = side.format(who=f"id IN ({_VOUCHER_LEGS})")
+    back = side.format(who=f"kind = 'payment_refund' AND ref IN ({_VOUCHER_REFUND_REFS})")
     return (
         f"SELECT * FROM (SELECT * FROM ({debit} ORDER BY id {order} LIMIT :n)"
         f" UNION ALL SELECT * FROM ({credit} ORDER BY id {order} LIMIT :n)"
-        f" UNION ALL SELECT * FROM ({voucher} ORDER BY id {order} LIMIT :n))"
+        f" UNION ALL SELECT * FROM ({voucher} ORDER BY id {order} LIMIT :n)"
+        f" UNION ALL SELECT * FROM ({back} ORDER BY id {order} LIMIT :n))"
         f" ORDER BY id {order} LIMIT :n"
     )
 
