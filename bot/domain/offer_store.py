@@ -119,6 +119,10 @@ class OfferStore(Protocol):
         """Whether merchant ``merchant_id`` exists (a campaign may be limited to it)."""
         ...
 
+    async def merchant_name(self, merchant_id: int) -> str | None:
+        """The shop name of merchant ``merchant_id``; None when there is none."""
+        ...
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None: ...
 
     async def redeemable_campaigns(

@@ -88,6 +88,7 @@ class Campaign:
     merchant_id: int | None = None
     category: str | None = None
     points_cost: int = 0  # 0: not offered for points
+    shop: str | None = None  # the name of merchant ``merchant_id`` (as read; not stored)
 
     def __post_init__(self) -> None:
         if self.rule is CouponRule.SPEND_OFF:

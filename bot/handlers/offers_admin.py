@@ -142,7 +142,7 @@ async def campaign_add(update: Update, context: WalletContext, user, language) -
     except WalletError as refused:
         await reply(update, context, _refused(language, "campaign_add", refused))
         return
-    preview = order.campaign(0, context.wallet.offers.store.now_ms())
+    preview = await context.wallet.offers.preview_campaign(order)
     text = translate(
         language,
         "campaign.card",

@@ -45,7 +45,9 @@ def rule_text(language: str, campaign: Campaign) -> str:
         )
         if campaign.min_spend_fen:
             text += translate(language, "coupon.rule.from", min=format_fen(campaign.min_spend_fen))
-    if campaign.merchant_id is not None:
+    if campaign.shop is not None:  # the shop by its name, as its code and receipts say
+        text += translate(language, "coupon.where.shop", shop=campaign.shop)
+    elif campaign.merchant_id is not None:
         text += translate(language, "coupon.where.merchant", merchant=campaign.merchant_id)
     if campaign.category is not None:
         text += translate(language, "coupon.where.category", category=campaign.category)

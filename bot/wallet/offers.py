@@ -19,7 +19,7 @@ red packets').
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
@@ -226,6 +226,14 @@ class Offers:
         if merchant is not None and not await self.store.merchant_known(merchant):
             raise CampaignMerchantUnknown(merchant_id=merchant)
         return order
+
+    async def preview_campaign(self, order: CampaignOrder) -> Campaign:
+        """The campaign ``order`` would make if it started now, with its shop's name: what
+        the admin's card shows before Confirm."""
+        made = order.campaign(0, self.store.now_ms())
+        if made.merchant_id is None:
+            return made
+        return replace(made, shop=await self.store.merchant_name(made.merchant_id))
 
     async def create_campaign(
         self, admin_id: int, key: str, order: CampaignOrder

@@ -87,10 +87,25 @@ async def test_a_campaign_for_a_merchant_that_does_not_exist_is_refused(emulator
     assert not refused.buttons()  # no card to confirm
     assert await wallet.offers.store.get_campaign(1) is None
 
-    await tea_for_points(wallet)  # merchant #1 exists now
+    shop, _ = await tea_for_points(wallet)  # merchant #1 exists now
     await emulator.send_text("alice", "/campaign_add Sale 100-10 500 7 merchant=1")
     card = await emulator.wait_for_message("alice", text="New campaign")
     assert card.buttons()
+    assert ", at Noodles only" in card.text and "#1" not in card.text, card.text  # its name
+
+    # the coupon of a campaign for one shop names that shop wherever it is read
+    order = CampaignOrder(
+        "Noodle day", CouponRule.SPEND_OFF, 20_00, 3_00, 0, 0, 100_00, 7, 1, shop.id
+    )
+    made, _ = await wallet.offers.create_campaign(ALICE, "c-shop", order)
+    assert made.shop == "Noodles"
+    await wallet.offers.grant(ALICE, "g-shop", made.id, [XIAOMING])
+    assert [h.campaign.shop for h in await wallet.offers.coupons(XIAOMING)] == ["Noodles"]
+    await start_private(emulator, "xiaoming")
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "/coupons")
+    listed = await emulator.wait_for_message("xiaoming", text="Noodle day", since=mark)
+    assert "仅限 Noodles 使用" in listed.text, listed.text
 
 
 @pytest.mark.both_back_ends

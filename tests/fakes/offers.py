@@ -245,6 +245,9 @@ class MemoryOffers(MemoryPort, OfferStore):
     async def merchant_known(self, merchant_id: int) -> bool:
         return False  # the memory back end holds no merchants
 
+    async def merchant_name(self, merchant_id: int) -> str | None:
+        return None
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None:
         return self._db.campaigns.get(campaign_id)
 

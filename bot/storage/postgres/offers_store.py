@@ -92,6 +92,10 @@ CAMPAIGN_COLUMNS = (
     "id, name, rule, min_spend_fen, off_fen, percent, cap_fen, budget_fen, spent_fen,"
     " per_user_limit, starts_at, ends_at, merchant_id, category, points_cost"
 )
+# A campaign as read: its columns, then its merchant's shop name (Campaign.shop).
+CAMPAIGN_READ = (
+    f"{CAMPAIGN_COLUMNS}, (SELECT m.name FROM merchants AS m WHERE m.id = merchant_id)"
+)
 COUPON_COLUMNS = "id, campaign_id, holder_id, granted_at, used_payment_id"
 VOUCHER_COLUMNS = (
     "id, issue_id, holder_id, amount_fen, remaining_fen, categories, issued_at, expires_at, state"
@@ -101,6 +105,7 @@ _C_COLUMNS = ", ".join(f"c.{name.strip()}" for name in CAMPAIGN_COLUMNS.split(",
 _K_COLUMNS = ", ".join(f"k.{name.strip()}" for name in COUPON_COLUMNS.split(","))
 _HELD = (
     f"SELECT {_K_COLUMNS}, {_C_COLUMNS},"
+    " (SELECT m.name FROM merchants AS m WHERE m.id = c.merchant_id),"
     " (SELECT count(*) FROM coupon_redemptions AS r"
     "  WHERE r.holder_id = k.holder_id AND r.campaign_id = k.campaign_id)"
     " FROM coupons AS k JOIN campaigns AS c ON c.id = k.campaign_id"
@@ -110,8 +115,10 @@ _HELD = (
 
 
 def row_to_campaign(row: Sequence) -> Campaign:
+    """A campaign from its columns (``CAMPAIGN_COLUMNS``), and its shop's name after them
+    when read with ``CAMPAIGN_READ``."""
     row = tuple(row)
-    return Campaign(row[0], row[1], CouponRule(row[2]), *row[3:])
+    return Campaign(row[0], row[1], CouponRule(row[2]), *row[3:16])
 
 
 def row_to_coupon(row: Sequence) -> Coupon:
@@ -178,7 +185,7 @@ async def campaign(conn: asyncpg.Connection, campaign_id: int, lock: str = "") -
     row = None
     if is_bigint(campaign_id):
         row = await conn.fetchrow(
-            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1{lock}", campaign_id
+            f"SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = $1{lock}", campaign_id
         )
     if row is None:
         raise CampaignNotFound(campaign_id=campaign_id)
@@ -758,11 +765,17 @@ class PgOffers(PgPortStore, OfferStore):
         row = await self._fetchrow("SELECT 1 FROM merchants WHERE id = $1", merchant_id)
         return row is not None
 
+    async def merchant_name(self, merchant_id: int) -> str | None:
+        if not is_bigint(merchant_id):
+            return None
+        row = await self._fetchrow("SELECT name FROM merchants WHERE id = $1", merchant_id)
+        return None if row is None else row[0]
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None:
         if not is_bigint(campaign_id):
             return None
         row = await self._fetchrow(
-            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1", campaign_id
+            f"SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = $1", campaign_id
         )
         return None if row is None else row_to_campaign(row)
 
@@ -770,7 +783,7 @@ class PgOffers(PgPortStore, OfferStore):
         self, now_ms: int, holder_id: int | None = None
     ) -> list[Campaign]:
         rows = await self._fetch(
-            f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns AS c WHERE points_cost > 0"
+            f"SELECT {CAMPAIGN_READ} FROM campaigns AS c WHERE points_cost > 0"
             " AND starts_at <= $1 AND $1 < ends_at AND spent_fen < budget_fen"
             " AND ($2::bigint IS NULL OR (SELECT count(*) FROM coupons AS k"
             "  WHERE k.campaign_id = c.id AND k.holder_id = $2) < per_user_limit)"
@@ -804,7 +817,7 @@ class PgOffers(PgPortStore, OfferStore):
     async def held_coupons(self, holder_id: int, now_ms: int) -> list[HeldCoupon]:
         rows = await self._fetch(_HELD, holder_id, now_ms)
         return [
-            HeldCoupon(row_to_coupon(tuple(row)[:5]), row_to_campaign(tuple(row)[5:20]), row[20])
+            HeldCoupon(row_to_coupon(tuple(row)[:5]), row_to_campaign(tuple(row)[5:21]), row[21])
             for row in rows
         ]
 

@@ -50,6 +50,7 @@ from bot.storage.sqlite.writer import RollBackThen
 
 __all__ = [
     "CAMPAIGN_COLUMNS",
+    "CAMPAIGN_READ",
     "COUPON_COLUMNS",
     "VOUCHER_COLUMNS",
     "create_campaign",
@@ -67,6 +68,10 @@ CAMPAIGN_COLUMNS = (
     "id, name, rule, min_spend_fen, off_fen, percent, cap_fen, budget_fen, spent_fen,"
     " per_user_limit, starts_at, ends_at, merchant_id, category, points_cost"
 )
+# A campaign as read: its columns, then its merchant's shop name (Campaign.shop).
+CAMPAIGN_READ = (
+    f"{CAMPAIGN_COLUMNS}, (SELECT m.name FROM merchants AS m WHERE m.id = merchant_id)"
+)
 COUPON_COLUMNS = "id, campaign_id, holder_id, granted_at, used_payment_id"
 VOUCHER_COLUMNS = (
     "id, issue_id, holder_id, amount_fen, remaining_fen, categories, issued_at, expires_at, state"
@@ -75,7 +80,9 @@ _ISSUE_COLUMNS = "id, amount_fen, count, categories, issued_at, expires_at, tran
 
 
 def row_to_campaign(row: Sequence) -> Campaign:
-    return Campaign(row[0], row[1], CouponRule(row[2]), *row[3:])
+    """A campaign from its columns (``CAMPAIGN_COLUMNS``), and its shop's name after them
+    when read with ``CAMPAIGN_READ``."""
+    return Campaign(row[0], row[1], CouponRule(row[2]), *row[3:16])
 
 
 def row_to_coupon(row: Sequence) -> Coupon:
@@ -94,7 +101,7 @@ def _issue(row: Sequence, replayed: bool, holders: tuple[int, ...] = ()) -> Vouc
 
 def campaign(conn: sqlite3.Connection, campaign_id: int) -> Campaign:
     row = conn.execute(
-        f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?", (campaign_id,)
+        f"SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = ?", (campaign_id,)
     ).fetchone()
     if row is None:
         raise CampaignNotFound(campaign_id=campaign_id)

@@ -17,6 +17,7 @@ _C_COLUMNS = ", ".join(f"c.{name.strip()}" for name in ops.CAMPAIGN_COLUMNS.spli
 _K_COLUMNS = ", ".join(f"k.{name.strip()}" for name in ops.COUPON_COLUMNS.split(","))
 _HELD = (
     f"SELECT {_K_COLUMNS}, {_C_COLUMNS},"
+    " (SELECT m.name FROM merchants AS m WHERE m.id = c.merchant_id),"
     " (SELECT count(*) FROM coupon_redemptions AS r"
     "  WHERE r.holder_id = k.holder_id AND r.campaign_id = k.campaign_id)"
     " FROM coupons AS k JOIN campaigns AS c ON c.id = k.campaign_id"
@@ -39,9 +40,15 @@ class SqliteOffers(PortStore, OfferStore):
         row = await self._fetchone("SELECT 1 FROM merchants WHERE id = ?", (merchant_id,))
         return row is not None
 
+    async def merchant_name(self, merchant_id: int) -> str | None:
+        if not -(2**63) <= merchant_id < 2**63:
+            return None
+        row = await self._fetchone("SELECT name FROM merchants WHERE id = ?", (merchant_id,))
+        return None if row is None else row[0]
+
     async def get_campaign(self, campaign_id: int) -> Campaign | None:
         row = await self._fetchone(
-            f"SELECT {ops.CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?", (campaign_id,)
+            f"SELECT {ops.CAMPAIGN_READ} FROM campaigns WHERE id = ?", (campaign_id,)
         )
         return None if row is None else ops.row_to_campaign(row)
 
@@ -49,7 +56,7 @@ class SqliteOffers(PortStore, OfferStore):
         self, now_ms: int, holder_id: int | None = None
     ) -> list[Campaign]:
         rows = await self._fetchall(
-            f"SELECT {ops.CAMPAIGN_COLUMNS} FROM campaigns AS c WHERE points_cost > 0"
+            f"SELECT {ops.CAMPAIGN_READ} FROM campaigns AS c WHERE points_cost > 0"
             " AND starts_at <= ?1 AND ?1 < ends_at AND spent_fen < budget_fen"
             " AND (?2 IS NULL OR (SELECT count(*) FROM coupons AS k"
             "  WHERE k.campaign_id = c.id AND k.holder_id = ?2) < per_user_limit)"
@@ -82,7 +89,7 @@ class SqliteOffers(PortStore, OfferStore):
     async def held_coupons(self, holder_id: int, now_ms: int) -> list[HeldCoupon]:
         rows = await self._fetchall(_HELD, (holder_id, now_ms, now_ms))
         return [
-            HeldCoupon(ops.row_to_coupon(row[:5]), ops.row_to_campaign(row[5:20]), row[20])
+            HeldCoupon(ops.row_to_coupon(row[:5]), ops.row_to_campaign(row[5:21]), row[21])
             for row in rows
         ]
 
