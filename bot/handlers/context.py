@@ -204,6 +204,18 @@ def top_up_hint(context: WalletContext, language: str, key: str) -> str:
     return translate(language, key, or_top_up=hint)
 
 
+async def with_new_balance(
+    context: WalletContext, language: str, text: str, account_id: int
+) -> str:
+    """A payer's receipt (private chat only) with their balance after it; the receipt
+    alone when the balance cannot be read now (the money moved: never an error then)."""
+    try:
+        left = await context.wallet.ledger.balance(account_id)
+    except WalletError:
+        return text
+    return text + translate(language, "transfer.your_balance", balance=format_fen(left.available))
+
+
 def error_text(language: str, error: WalletError) -> str:
     """A domain error as a message: its code picks the text, money params become ¥,
     time params a Beijing date and time, until params the Beijing time it ends (rounded

@@ -35,6 +35,7 @@ from bot.handlers.context import (
     language_of,
     private_link,
     private_user,
+    with_new_balance,
 )
 from bot.handlers.outbox import tell
 from bot.handlers.risk_text import decision_text, join_reasons, reason_text
@@ -323,7 +324,8 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
     await tell(
         context.bot, requester.telegram_id, with_memo(told, dm, made.memo), about="a paid request"
     )
-    return translate(language, "request.paid", amount=amount, name=requester.display_name)
+    text = translate(language, "request.paid", amount=amount, name=requester.display_name)
+    return await with_new_balance(context, language, text, payer.account_id)
 
 
 def handlers() -> list:

@@ -26,6 +26,7 @@ from bot.handlers.context import (
     refusal_with_usage,
     replied_to,
     top_up_hint,
+    with_new_balance,
 )
 from bot.handlers.outbox import outbox, reply, tell
 from bot.handlers.risk_text import decision_text
@@ -199,11 +200,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
         )
     key = "transfer.tip_sent" if _is_tip(order) else "transfer.sent"
     text = translate(language, key, amount=amount, name=recipient.display_name)
-    try:  # the money moved: a balance that cannot be read now must not say otherwise
-        left = await context.wallet.ledger.balance(payer.account_id)
-    except WalletError:
-        return text
-    return text + translate(language, "transfer.your_balance", balance=format_fen(left.available))
+    return await with_new_balance(context, language, text, payer.account_id)
 
 
 def handlers() -> list:

@@ -92,7 +92,7 @@ async def test_a_request_is_paid_through_its_link_with_the_pin_and_the_requester
     assert await available(wallet, BOB) == 50_00  # nothing moves before the PIN
 
     done = await enter_pin(emulator, "bob", card)
-    assert done.text == "✅ Paid ¥12.50 to Alice."
+    assert done.text == "✅ Paid ¥12.50 to Alice. Your balance: ¥37.50"
     assert await available(wallet, BOB) == 37_50
     assert await available(wallet, ALICE) == 12_50
     told = await emulator.wait_for_message("alice", since=0, text="paid your request")
@@ -159,7 +159,8 @@ async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulat
     for who, card in zip(("bob", "bob", "wangfang"), cards, strict=False):
         await tap_and_wait(emulator, who, card, "Confirm" if who == "bob" else "确认")
 
-    assert (await enter_pin(emulator, "bob", cards[0])).text == "✅ Paid ¥10.00 to Alice."
+    paid = await enter_pin(emulator, "bob", cards[0])
+    assert paid.text == "✅ Paid ¥10.00 to Alice. Your balance: ¥40.00"
     second_tap = await enter_pin(emulator, "bob", cards[1])
     assert second_tap.text == "You have paid this request (¥10.00) already. No more money was sent."
     other_payer = await enter_pin(emulator, "wangfang", cards[2])
@@ -282,7 +283,7 @@ async def test_a_password_free_payment_of_a_small_request_skips_the_keypad(emula
     _, payload = await make_request(emulator, "alice", "/request 6")
     card = await open_card(emulator, "bob", payload)
     done = await tap_and_wait(emulator, "bob", card, "Confirm")
-    assert done.text == "✅ Paid ¥6.00 to Alice."
+    assert done.text == "✅ Paid ¥6.00 to Alice. Your balance: ¥44.00"
     assert await available(wallet, ALICE) == 6_00
 
 
@@ -308,7 +309,8 @@ async def test_a_split_bill_sends_each_known_person_their_share(emulator, wallet
     card = await open_card(emulator, "bob", LINK.search(button["url"]).group(1))
     assert card.text == "Pay ¥3.33 to Alice?\nMemo: hotpot"
     await tap_and_wait(emulator, "bob", card, "Confirm")
-    assert (await enter_pin(emulator, "bob", card)).text == "✅ Paid ¥3.33 to Alice."
+    paid = await enter_pin(emulator, "bob", card)
+    assert paid.text == "✅ Paid ¥3.33 to Alice. Your balance: ¥46.67"
     assert await available(wallet, ALICE) == 3_33
 
 
@@ -440,6 +442,6 @@ async def test_paying_a_request_without_a_pin_offers_to_set_one_and_moves_nothin
     keypad = await tap_and_wait(emulator, "bob", told, "Confirm")
     assert "Enter your payment PIN" in keypad.text and "no payment PIN" not in keypad.text
     done = await enter_pin(emulator, "bob", told)
-    assert done.text == "✅ Paid ¥12.50 to Alice."
+    assert done.text == "✅ Paid ¥12.50 to Alice. Your balance: ¥37.50"
     assert await available(wallet, BOB) == 37_50
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
