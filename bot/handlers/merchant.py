@@ -17,7 +17,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.domain.errors import InsufficientFunds, WalletError
+from bot.domain.errors import AmountError, InsufficientFunds, WalletError
 from bot.domain.merchant_errors import MerchantPaymentNotFound, NotAMerchant
 from bot.domain.merchants import Charge, Merchant, MerchantRefund, RecentSale, Sales
 from bot.domain.money import format_fen, parse_amount
@@ -221,6 +221,11 @@ async def sales(update: Update, context: WalletContext) -> None:
     await reply(update, context, sales_text(language, found))
 
 
+# What /merchant_refund answers with its usage too: the shop's owner wrote it wrong (a
+# refund already made, a frozen shop or a short balance is said on its own).
+_TYPED_WRONG = (MerchantPaymentNotFound, AmountError)
+
+
 def _refund_args(args: list[str]) -> tuple[int, int | None]:
     if not args or len(args) > 2:
         raise ValueError
@@ -242,7 +247,10 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
         payment_id, amount = _refund_args(list(context.args or []))
         _, wanted = await wallet.merchants.prepare_refund(user.telegram_id, payment_id, amount)
     except WalletError as refused:
-        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        text = error_text(language, refused)
+        if isinstance(refused, _TYPED_WRONG):  # a number or an amount mistyped: how to write it
+            text += "\n" + usage
+        await reply(update, context, text)
         return
     except ValueError:
         await reply(update, context, usage)
@@ -334,6 +342,13 @@ async def _tell_payer(context: WalletContext, merchant: Merchant, refund: Mercha
         amount=format_fen(refund.amount),
         id=refund.payment.id,
     )
+    if refund.voucher:  # where it went: a voucher's part is back on the voucher
+        text += "\n" + translate(
+            told,
+            "merchant.refund_split",
+            own=format_fen(refund.own),
+            voucher=format_fen(refund.voucher),
+        )
     if refund.discount_back and refund.payment.coupon_id is not None:
         text += "\n" + translate(told, "merchant.refund_coupon_back")
     await tell(context.bot, refund.payment.payer_id, text, about="a merchant refund")

@@ -229,6 +229,10 @@ async def test_a_full_refund_gives_the_promotion_its_part_and_bob_his_coupon(
         " campaign runs: see /coupons.",
     ]
     assert len(await wallet.offers.coupons(BOB)) == 1  # in /coupons again, unused
+    mark = emulator.mark()
+    await emulator.send_text("wangfang", "/merchant_refund 1")  # nothing left: said alone
+    again = await emulator.wait_for_message("wangfang", since=mark)
+    assert again.text == "付款 #1 已全额退款，没有可退的金额。", again.text
     assert errors_logged(caplog) == []
 
 

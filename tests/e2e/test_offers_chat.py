@@ -343,6 +343,24 @@ async def test_a_payment_by_vouchers_alone_is_in_history_as_a_voucher_line(
     assert await wallet.offers.voucher_total(BOB) == 2_00
     bob = await wallet.users.get(BOB)
     assert (await wallet.ledger.balance(bob.account_id)).available == 1_00
+
+    # the shop gives it back: Bob is told where it went, and /history has it
+    await wallet.pins.set_pin(XIAOMING, "739201")
+    await start_private(emulator, "xiaoming")
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "/merchant_refund 1")
+    keypad = await emulator.wait_for_message("xiaoming", text="↩️", since=mark)
+    await enter_pin(emulator, "xiaoming", keypad)
+    told = await emulator.wait_for_message("bob", text="refunded", since=mark)
+    assert told.text.splitlines() == [
+        "↩️ Noodles refunded ¥8.00 of your payment #1.",
+        "Back to your balance: ¥0.00; back to your vouchers: ¥8.00 (see /coupons).",
+    ]
+    assert await wallet.offers.voucher_total(BOB) == 10_00
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/history")
+    listed = await emulator.wait_for_message("bob", text="Noodles", since=mark)
+    assert "🎫 back to voucher ¥8.00" in listed.text.splitlines()[1], listed.text
     assert errors(caplog) == []
 
 
