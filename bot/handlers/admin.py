@@ -150,6 +150,14 @@ async def frozen_text(context: WalletContext, language: str, done: FreezeOutcome
     text = translate(language, "admin.frozen" if done.frozen else "admin.unfrozen", name=name)
     told = done.target.effective_language
     notice = translate(told, "admin.frozen_notice" if done.frozen else "admin.unfrozen_notice")
+    try:  # a shop goes with its owner's wallet: it cannot collect while that is frozen
+        shop = await context.wallet.merchants.mine(done.target.telegram_id)
+    except WalletError:
+        shop = None
+    if shop is not None:
+        key = "admin.frozen_shop" if done.frozen else "admin.unfrozen_shop"
+        text += "\n" + translate(language, key, shop=shop.name)
+        notice += "\n" + translate(told, key, shop=shop.name)
     if await tell(context.bot, done.target.telegram_id, notice, about="a freeze") is not Told.SENT:
         text += "\n" + translate(language, "admin.not_told", name=name)
     return text

@@ -648,8 +648,14 @@ async def test_a_frozen_shop_owner_is_told_their_shop_is_frozen(emulator, wallet
     await emulator.send_text("bob", "/paycode")
     shown = await emulator.wait_for_message("bob", text="pay code")
     code = PAY_CODE.search(shown.text).group(1).replace(" ", "")
+    mark = emulator.mark()
     await emulator.send_text("alice", "/freeze @wangfang")
-    await emulator.wait_for_message("alice")
+    done = await emulator.wait_for_message("alice", since=mark)
+    assert done.text.splitlines()[1] == (
+        f"🏪 The shop {SHOP} cannot collect payments or give refunds while this wallet is frozen."
+    ), done.text
+    notice = await emulator.wait_for_message("wangfang", text="🔒", since=mark)
+    assert notice.text.splitlines()[-1] == f"🏪 钱包冻结期间，店铺 {SHOP} 不能收款或退款。"
     # a customer's pay code opened as a link: said before "how much?", as the commands
     for command in ("/charge 5", "/merchant_refund 1 2", "/settle", f"/start pc_{code}"):
         await emulator.send_text("wangfang", command)
