@@ -264,8 +264,8 @@ async def merchant_refund(update: Update, context: WalletContext) -> None:
         view = await wallet.pin_entry.start_confirmation(
             user.telegram_id, REFUND_CONFIRMATION, payload
         )
-    except WalletError as refused:
-        await reply(update, context, error_text(language, refused) + "\n" + usage)
+    except WalletError as refused:  # a locked PIN, say: nothing mistyped
+        await reply(update, context, error_text(language, refused))
         return
     what = format_fen(wanted)
     if amount is None:  # all that is left: the amount, and that it is all
@@ -343,11 +343,9 @@ async def _tell_payer(context: WalletContext, merchant: Merchant, refund: Mercha
         id=refund.payment.id,
     )
     if refund.voucher:  # where it went: a voucher's part is back on the voucher
+        key = "merchant.refund_split" if refund.own else "merchant.refund_to_vouchers"
         text += "\n" + translate(
-            told,
-            "merchant.refund_split",
-            own=format_fen(refund.own),
-            voucher=format_fen(refund.voucher),
+            told, key, own=format_fen(refund.own), voucher=format_fen(refund.voucher)
         )
     if refund.discount_back and refund.payment.coupon_id is not None:
         text += "\n" + translate(told, "merchant.refund_coupon_back")

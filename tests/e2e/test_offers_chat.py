@@ -354,7 +354,8 @@ async def test_a_payment_by_vouchers_alone_is_in_history_as_a_voucher_line(
     told = await emulator.wait_for_message("bob", text="refunded", since=mark)
     assert told.text.splitlines() == [
         "↩️ Noodles refunded ¥8.00 of your payment #1.",
-        "Back to your balance: ¥0.00; back to your vouchers: ¥8.00 (see /coupons).",
+        "The ¥8.00 went back to the vouchers it came from (see /coupons; an expired"
+        " voucher's part goes back to its issuer).",
     ]
     assert await wallet.offers.voucher_total(BOB) == 10_00
     mark = emulator.mark()
