@@ -20,6 +20,7 @@ translated at the storage boundary with ``raise ... from``.
     │   └── PendingTransferNotExpired
     ├── UserNotFound
     │   └── AdminTargetUnknown      an admin named someone the wallet does not know; params: who
+    ├── AdminOwnWallet              an admin tried to freeze or unfreeze their own wallet
     ├── MemoTooLong
     ├── TopUpError                  a top-up cannot be opened, or its invoice cannot be paid
     │   ├── TopUpNotConfigured      no payment provider token is set
@@ -106,6 +107,7 @@ __all__ = [
     "AccountFrozen",
     "AccountNotFound",
     "AccountsMustBeDifferent",
+    "AdminOwnWallet",
     "AdminTargetUnknown",
     "AmountError",
     "BroadcastError",
@@ -300,6 +302,13 @@ class AdminTargetUnknown(UserNotFound):
     to the admin as such (not a resident's hint to reply with /send)."""
 
     code = "admin_target_unknown"
+
+
+class AdminOwnWallet(WalletError):
+    """An admin asked to freeze or unfreeze their own wallet: another admin must (a freeze
+    an admin could lift themselves would hold nothing)."""
+
+    code = "admin_own_wallet"
 
 
 class MemoTooLong(WalletError):

@@ -117,6 +117,16 @@ class TransferDetail:
     memo: str  # the transfer's memo, else that of the reservation it resolves
     reservation: Transfer | None  # for a post/void/expiry: the pending transfer
     resolution: Transfer | None  # for a pending transfer: its post/void/expiry, if any
+    refunds: tuple[Transfer, ...] = ()  # for a payment: the refunds that gave it back
+
+    @property
+    def refunded(self) -> int:
+        """Fen of the transfer given back by its refunds so far."""
+        return sum(refund.amount for refund in self.refunds)
+
+    @property
+    def refunded_in_full(self) -> bool:
+        return bool(self.refunds) and self.refunded >= self.transfer.amount
 
 
 class HistoryStore(Protocol):
@@ -128,6 +138,10 @@ class HistoryStore(Protocol):
         """Transfers the account sees (``bot.wallet.history.visible_to``, and the voucher
         legs of its owner's shop payments, see :meth:`voucher_payer`) with ids below
         ``before_id``, newest first."""
+        ...
+
+    async def refunds_of(self, transfer_id: int) -> list[Transfer]:
+        """The refunds of ``transfer_id`` (``bot.domain.refunds.refund_ref``), oldest first."""
         ...
 
     async def visible_after(self, account_id: int, after_id: int, limit: int) -> list[Transfer]:

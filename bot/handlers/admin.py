@@ -125,7 +125,7 @@ async def _set_frozen(update: Update, context: WalletContext, user, language, fr
         await reply(update, context, translate(language, "admin.target_usage", command=command))
         return
     try:
-        target = await wallet.admin.find_user(context.args[0])
+        target = await wallet.admin.freeze_target(user.telegram_id, context.args[0])
         payload = {"target": target.telegram_id, "frozen": frozen}
         view = await second_factor(context, user.telegram_id, FREEZE, payload)
         if view is not None:

@@ -20,6 +20,7 @@ from bot.domain.errors import WalletError
 from bot.domain.history import REQUEST_PAID, HistoryView, Party, TransferDetail
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
+from bot.domain.money import format_fen
 from bot.domain.security_errors import ActionAlreadyUsed
 from bot.handlers.context import (
     ID,
@@ -41,6 +42,7 @@ from bot.render.labels import (
     line_text,
     party_label,
 )
+from bot.wallet.history import refunded_id
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,43 @@ def detail_text(language: str, detail: TransferDetail, account_id: int) -> str:
     )
     if detail.memo:
         text += "\n" + translate(language, "history.detail_memo", memo=detail.memo)
+    refunded = refunded_id(transfer)
+    if refunded is not None:
+        text += "\n" + translate(language, "history.detail_refund_of", id=refunded)
     state = _state(language, transfer, detail.resolution)
+    if detail.refunds:
+        state = _refunded(language, detail)
     return text + "\n" + translate(language, "history.detail_state", state=state)
+
+
+def _refunded(language: str, detail: TransferDetail) -> str:
+    """A payment given back, in full or in part, and by which refunds."""
+    refunds = "; ".join(
+        translate(
+            language,
+            "history.refund_item",
+            amount=format_fen(refund.amount),
+            time=full_time(refund.created_at),
+            id=refund.id,
+        )
+        for refund in detail.refunds
+    )
+    if detail.refunded_in_full:
+        return translate(language, "history.state.refunded_full", refunds=refunds)
+    return translate(
+        language,
+        "history.state.refunded_part",
+        back=format_fen(detail.refunded),
+        amount=format_fen(detail.transfer.amount),
+        refunds=refunds,
+    )
+
+
+def detail_markup(language: str, detail: TransferDetail) -> InlineKeyboardMarkup | None:
+    """Dispute, unless the payment was given back in full already."""
+    if detail.refunded_in_full:
+        return None
+    return dispute_markup(language, detail.transfer.id)
 
 
 async def history(update: Update, context: WalletContext) -> None:
@@ -155,7 +192,7 @@ async def history(update: Update, context: WalletContext) -> None:
             return
         await message.reply_text(
             detail_text(language, detail, user.account_id),
-            reply_markup=dispute_markup(language, detail.transfer.id),
+            reply_markup=detail_markup(language, detail),
         )
         return
     view = await context.wallet.history.page(user.account_id)

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from bot.domain.admin import AdminStore, WalletStats
-from bot.domain.errors import AdminTargetUnknown
+from bot.domain.errors import AdminOwnWallet, AdminTargetUnknown
 from bot.domain.events import verify_events
 from bot.domain.model import AccountStatus
 from bot.domain.ports import AuditSnapshot
@@ -74,9 +74,20 @@ class Admin:
             raise AdminTargetUnknown(who=text[:40])
         return user
 
+    async def freeze_target(self, admin_id: int, text: str) -> User:
+        """The person a /freeze or /unfreeze names (:meth:`find_user`); never the admin
+        themselves (``AdminOwnWallet``)."""
+        target = await self.find_user(text)
+        if target.telegram_id == admin_id:
+            raise AdminOwnWallet()
+        return target
+
     async def set_frozen(self, admin_id: int, target: User, frozen: bool) -> FreezeOutcome:
         """Freeze or unfreeze ``target``'s wallet; the change and its audit event are one
-        write (a repeat changes, and logs, nothing)."""
+        write (a repeat changes, and logs, nothing). Not the admin's own
+        (``AdminOwnWallet``)."""
+        if target.telegram_id == admin_id:
+            raise AdminOwnWallet()
         changed = await self.store.change_status_logged(
             admin_id,
             target.account_id,

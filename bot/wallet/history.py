@@ -46,7 +46,7 @@ from bot.domain.history import (
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.redpackets import packet_id_of
-from bot.domain.refunds import refund_ref
+from bot.domain.refunds import REFUNDABLE_KINDS, refund_ref
 from bot.domain.requests import KEY_PREFIX as REQUEST_KEY_PREFIX
 
 __all__ = [
@@ -130,11 +130,17 @@ def line_kind(transfer: Transfer) -> str:
 def voucher_leg_of(transfer: Transfer) -> int:
     """The transfer whose voucher payer may see ``transfer``: the refunded one for a
     refund (``refund_ref``), else itself."""
+    refunded = refunded_id(transfer)
+    return transfer.id if refunded is None else refunded
+
+
+def refunded_id(transfer: Transfer) -> int | None:
+    """The transfer a refund (``refund_ref``) gave back; None for anything else."""
     if transfer.kind == TransferKind.PAYMENT_REFUND and transfer.ref.startswith(REFUND_REF):
         original = transfer.ref.removeprefix(REFUND_REF)
         if original.isascii() and original.isdigit() and len(original) < 19:
             return int(original)
-    return transfer.id
+    return None
 
 
 def counterparty_id(transfer: Transfer, account_id: int) -> int:
@@ -198,6 +204,9 @@ class History:
         memo = transfer.memo or (reservation.memo if reservation else "")
         counterparty = parties[counterparty_id(transfer, account_id)]
         packet = (await packet_sides(self.store, (transfer,), account_id)).get(transfer.id)
+        refunds = ()
+        if transfer.kind in REFUNDABLE_KINDS and transfer.flag.moves_posted_balance:
+            refunds = tuple(await self.store.refunds_of(transfer.id))
         return TransferDetail(
             transfer=transfer,
             line=line_for(transfer, account_id, counterparty, memo, packet),
@@ -206,6 +215,7 @@ class History:
             memo=memo,
             reservation=reservation,
             resolution=resolution,
+            refunds=refunds,
         )
 
     async def _lines(

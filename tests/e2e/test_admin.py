@@ -146,6 +146,24 @@ async def test_freeze_stops_sending_and_is_logged(emulator, wallet):
     assert ("admin.freeze", ALICE, BOB) in events and ("admin.unfreeze", ALICE, BOB) in events
 
 
+async def test_an_admin_cannot_freeze_or_unfreeze_their_own_wallet(emulator, wallet):
+    await start_private(emulator, "alice")
+    alice = await wallet.users.get(ALICE)
+    for command in ("/freeze @alice", f"/unfreeze {ALICE}"):
+        await emulator.send_text("alice", command)
+        refused = await emulator.wait_for_message("alice", text="own wallet")
+        assert refused.text == (
+            "That is your own wallet: another admin must freeze or unfreeze it."
+        )
+    assert (await wallet.ledger.account(alice.account_id)).status == "active"
+    await wallet.ledger.freeze(alice.account_id)  # frozen by another admin, say
+    await emulator.send_text("alice", f"/unfreeze {ALICE}")
+    await emulator.wait_for_message("alice", text="own wallet")
+    assert (await wallet.ledger.account(alice.account_id)).status == "frozen"
+    events = [e.event async for e in wallet.store.security.events()]
+    assert "admin.freeze" not in events and "admin.unfreeze" not in events
+
+
 async def test_an_admin_with_2fa_enters_a_code_before_freezing(emulator, wallet):
     await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
     bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))

@@ -86,6 +86,34 @@ async def test_a_partial_refund_replayed_refunds_once_and_both_sides_are_told(em
     assert len(told) == 1  # the payer is told once
 
 
+@pytest.mark.both_back_ends
+async def test_a_payments_detail_names_its_refunds_and_a_refund_names_its_payment(
+    emulator, wallet
+):
+    payment = await paid(wallet)
+    await start_private(emulator, "xiaoming")
+    await start_private(emulator, "bob")
+    first = await wallet.refunds.refund(ALICE, payment.id, 30_00, "wrong size", "r-1")
+
+    await emulator.send_text("bob", f"/history {payment.id}")
+    detail = await emulator.wait_for_message("bob", text=f"#{payment.id}")
+    assert "completed, then ¥30.00 of ¥100.00 refunded: ¥30.00 on" in detail.text
+    assert f"(#{first.transfer.id})" in detail.text
+    assert any("Dispute" in b["text"] for b in detail.buttons())  # ¥70.00 still stands
+    await emulator.send_text("xiaoming", f"/history {payment.id}")
+    zh = await emulator.wait_for_message("xiaoming", text=f"#{payment.id}")
+    assert "已完成，之后已退款 ¥30.00（共 ¥100.00）" in zh.text
+
+    second = await wallet.refunds.refund(ALICE, payment.id, None, "", "r-2")
+    await emulator.send_text("xiaoming", f"/history {payment.id}")
+    zh = await emulator.wait_for_message("xiaoming", text="全额退款")
+    assert f"#{first.transfer.id}" in zh.text and f"#{second.transfer.id}" in zh.text
+    assert "¥70.00" in zh.text and not zh.buttons()  # nothing left to dispute
+    await emulator.send_text("xiaoming", f"/history {second.transfer.id}")
+    back = await emulator.wait_for_message("xiaoming", text=f"#{second.transfer.id}")
+    assert f"退还的是：#{payment.id}" in back.text and "全额退款" not in back.text
+
+
 async def test_cancel_moves_nothing(emulator, wallet):
     payment = await paid(wallet)
     await emulator.send_text("alice", f"/refund {payment.id}")

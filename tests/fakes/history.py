@@ -15,7 +15,9 @@ from collections.abc import Iterable
 
 from bot.domain.admin import AdminStore, WalletStats
 from bot.domain.history import HistoryStore, PacketFacts, Party, StatementStore
+from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind, AccountStatus, Transfer, TransferFlag
+from bot.domain.refunds import refund_ref
 from tests.fakes.ledger import change_status
 from tests.fakes.port import MemoryPort, RecordsEvents
 from tests.fakes.state import MemoryState, record_event
@@ -62,6 +64,12 @@ class MemoryHistory(MemoryPort, HistoryStore, StatementStore):
             if self._listed(transfer, account_id):
                 found.append(transfer)
         return found
+
+    async def refunds_of(self, transfer_id: int) -> list[Transfer]:
+        ref = refund_ref(transfer_id)
+        return [
+            t for t in self._db.transfers if t.kind == TransferKind.PAYMENT_REFUND and t.ref == ref
+        ]
 
     async def voucher_payer(self, transfer_id: int) -> int | None:
         return None  # the fakes keep no shop payments (their stores are SQLite's and PG's)

@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.domain.history import HistoryStore, PacketFacts, Party, StatementStore
+from bot.domain.kinds import TransferKind
 from bot.domain.model import AccountKind, Transfer
+from bot.domain.refunds import refund_ref
 from bot.storage.postgres.ledger_store import TRANSFER_COLUMNS, is_bigint, row_to_transfer
 from bot.storage.postgres.port import PgPortStore
 
@@ -41,6 +43,11 @@ _VOUCHER_LEGS = (
 )
 # The refs of their refunds (``bot.domain.refunds.refund_ref``), found by that index.
 _VOUCHER_REFUND_REFS = f"SELECT 'refund:' || transfer_id FROM ({_VOUCHER_LEGS}) AS legs"
+# A payment's refunds, by the partial index on their ref (``transfers_refunds``).
+_REFUNDS_OF = (
+    f"SELECT {TRANSFER_COLUMNS} FROM transfers"
+    f" WHERE kind = '{TransferKind.PAYMENT_REFUND}' AND ref = $1 ORDER BY id"
+)
 _VOUCHER_PAYER = (
     "SELECT u.account_id FROM merchant_payment_vouchers AS v"
     " JOIN merchant_payments AS p ON p.id = v.payment_id"
@@ -154,6 +161,10 @@ class PgHistory(PgPortStore, HistoryStore, StatementStore):
             return None
         row = await self._fetchrow(_VOUCHER_PAYER, transfer_id)
         return row[0] if row else None
+
+    async def refunds_of(self, transfer_id: int) -> list[Transfer]:
+        rows = await self._fetch(_REFUNDS_OF, refund_ref(transfer_id))
+        return [row_to_transfer(r) for r in rows]
 
     async def resolution_of(self, pending_id: int) -> Transfer | None:
         if not is_bigint(pending_id):
