@@ -33,6 +33,7 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.handlers.merchant_pay import PAY_LINK, Amounts, card_press, static_link
+from bot.handlers.offers_text import category_label
 from bot.handlers.outbox import reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
@@ -76,7 +77,7 @@ async def merchant_add(update: Update, context: WalletContext, user, language) -
         language,
         "merchant.added",
         name=merchant.name,
-        category=merchant.category,
+        category=category_label(language, merchant.category),
         owner=owner.display_name,
         id=merchant.id,
     )
@@ -108,7 +109,7 @@ def shop_caption(context: WalletContext, language: str, merchant: Merchant) -> s
         language,
         "merchant.shop",
         name=merchant.name,
-        category=merchant.category,
+        category=category_label(language, merchant.category),
         link=static_link(context, merchant),
     )
 

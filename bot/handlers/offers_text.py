@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.domain.merchants import DEFAULT_CATEGORY
 from bot.domain.money import format_fen
 from bot.domain.points import PointsStanding, Tier
 from bot.domain.promotions import Campaign, CouponRule
@@ -14,6 +15,7 @@ from bot.render.labels import deadline_time
 __all__ = [
     "campaign_line",
     "categories_text",
+    "category_label",
     "points_text",
     "rule_text",
     "tier_label",
@@ -23,8 +25,16 @@ __all__ = [
 
 
 def categories_text(language: str, categories: Iterable[str]) -> str:
-    names = sorted(categories)
+    names = [category_label(language, name) for name in sorted(categories)]
     return ", ".join(names) if names else translate(language, "offers.all_categories")
+
+
+def category_label(language: str, category: str) -> str:
+    """A shop category as its admin typed it; the one a shop gets when none is given
+    (``general``) in the reader's language, with the word to type beside it."""
+    if category == DEFAULT_CATEGORY:
+        return translate(language, "merchant.category_general")
+    return category
 
 
 def rule_text(language: str, campaign: Campaign) -> str:
@@ -50,7 +60,8 @@ def rule_text(language: str, campaign: Campaign) -> str:
     elif campaign.merchant_id is not None:
         text += translate(language, "coupon.where.merchant", merchant=campaign.merchant_id)
     if campaign.category is not None:
-        text += translate(language, "coupon.where.category", category=campaign.category)
+        category = category_label(language, campaign.category)
+        text += translate(language, "coupon.where.category", category=category)
     return text
 
 

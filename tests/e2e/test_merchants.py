@@ -64,6 +64,17 @@ async def make_shop(emulator, wallet):
     return emulator.files[sent.message.photo[-1]["file_id"]].content
 
 
+async def test_a_shop_given_no_category_is_general_in_its_owners_language(emulator, wallet):
+    await start_private(emulator, "wangfang")
+    await wallet.users.seen(PROFILES[WANGFANG])
+    await emulator.send_text("alice", f"/merchant_add @wangfang {SHOP}")
+    added = await emulator.wait_for_message("alice")
+    assert added.text == f"✅ {SHOP} (general) is a merchant now, run by 王芳. Merchant #1."
+    sent = await emulator.wait_for_message("wangfang", since=0, text="🏪")
+    assert sent.text.startswith(f"🏪 {SHOP}（综合·general）\n顾客扫描此码")
+    assert (await wallet.merchants.mine(WANGFANG)).category == "general"
+
+
 async def shop_account(wallet) -> int:
     merchant = await wallet.merchants.mine(WANGFANG)
     return (await wallet.ledger.balance(merchant.account_id)).available
