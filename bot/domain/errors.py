@@ -823,6 +823,8 @@ class OfferArgumentsInvalid(OffersError):
             "voucher_amount_too_large",
             "campaign_usage",
             "campaign_rule_invalid",
+            "campaign_cap_missing",
+            "campaign_option_not_for_rule",
             "campaign_option_invalid",
             "campaign_option_unknown",
             "campaign_days_invalid",

@@ -316,8 +316,11 @@ def parse_campaign(args: Sequence[str]) -> CampaignOrder:
     percent_match = _PERCENT.fullmatch(rule_text)
     off = percent = cap = 0
     if spend_off is not None:
-        if "cap" in options or "min" in options:
-            raise OfferArgumentsInvalid("campaign_rule_invalid", text=rule_text[:32])
+        for option in ("cap", "min"):  # 100-10 says both its minimum and its most
+            if option in options:
+                raise OfferArgumentsInvalid(
+                    "campaign_option_not_for_rule", option=option, text=rule_text[:32]
+                )
         minimum = parse_amount(spend_off["spend"])
         off = parse_amount(spend_off["off"])
         if off >= minimum:
@@ -331,6 +334,8 @@ def parse_campaign(args: Sequence[str]) -> CampaignOrder:
         cap = parse_amount(options["cap"])
         rule = CouponRule.PERCENT_OFF
         largest = cap
+    elif percent_match is not None:
+        raise OfferArgumentsInvalid("campaign_cap_missing", text=rule_text[:32])
     else:
         raise OfferArgumentsInvalid("campaign_rule_invalid", text=rule_text[:32])
     if budget < largest:

@@ -32,6 +32,7 @@ from bot.domain.vouchers import (
     voucher_parts,
 )
 from bot.handlers.offers import _unusable
+from bot.i18n import translate
 
 NOW = 1_000_000
 
@@ -169,7 +170,19 @@ def test_a_percentage_campaign_needs_its_cap():
     assert order.points_cost == 300
     with pytest.raises(OfferArgumentsInvalid) as bad:
         parse_campaign(["Sale", "15%", "500", "7"])
-    assert bad.value.code == "campaign_rule_invalid"
+    assert bad.value.code == "campaign_cap_missing"  # the rule is right: the cap is missing
+    said = translate("en", bad.value.code, **bad.value.params)
+    assert said.startswith("15% off needs the most it takes off: add cap=20")
+    assert "加上 cap=20" in translate("zh", bad.value.code, **bad.value.params)
+
+
+def test_a_spend_and_take_off_campaign_takes_no_cap_or_minimum():
+    for option in ("cap", "min"):
+        with pytest.raises(OfferArgumentsInvalid) as bad:
+            parse_campaign(["Sale", "100-10", "500", "7", f"{option}=20"])
+        assert bad.value.code == "campaign_option_not_for_rule"
+        said = translate("en", bad.value.code, **bad.value.params)
+        assert said.startswith(f"100-10 takes no {option}=")
 
 
 @pytest.mark.parametrize(
