@@ -830,6 +830,7 @@ class OfferArgumentsInvalid(OffersError):
             "campaign_days_invalid",
             "campaign_budget_too_small",
             "coupon_grant_usage",
+            "campaign_number_invalid",
         }
     )
     money_params = ("maximum", "minimum")

@@ -12,6 +12,8 @@ language, also when the bot restarts half way; one who never opened the bot find
 
 from __future__ import annotations
 
+import unicodedata
+
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
@@ -155,8 +157,12 @@ async def campaign_add(update: Update, context: WalletContext, user, language) -
 
 
 def _grant_args(args: list[str]) -> tuple[int, list[str] | None]:
-    if not args or not (args[0].isascii() and args[0].isdigit()) or not 0 < int(args[0]) < 2**62:
+    if not args:
         raise OfferArgumentsInvalid("coupon_grant_usage")
+    number = unicodedata.normalize("NFKC", args[0]).strip().removeprefix("#")  # "#3", as shown
+    if not (number.isascii() and number.isdigit()) or not 0 < int(number) < 2**62:
+        raise OfferArgumentsInvalid("campaign_number_invalid", text=args[0][:32])
+    args = [number, *args[1:]]
     names = [n.strip() for word in args[1:] for n in word.replace("，", ",").split(",")]
     names = [n for n in names if n]
     return int(args[0]), (None if not names or names == ["all"] else names)

@@ -135,7 +135,9 @@ async def test_bad_offers_commands_say_what_is_wrong(emulator, wallet, caplog):
         "/voucher_issue 50 7 food;drink": "not a list of merchant categories",
         "/voucher_issue 50 7 all @bo!b": "is not a @username",
         "/campaign_add": "/campaign_add <name>",
-        "/campaign_add Sale 15% 100 7": "is not a rule",
+        "/campaign_add Sale 15% 100 7": "15% off needs the most it takes off: add cap=20",
+        "/campaign_add Sale 150% 100 7 cap=5": "is not a rule",
+        "/campaign_add Sale 100-10 500 7 min=5": "100-10 takes no min=",
         "/campaign_add Sale 100-10 5 7": "must cover at least one discount (¥10.00)",
         "/campaign_add Sale 100-10 500 7 colour=red": "“colour=red” is not an option: write cap=",
         "/campaign_add Sale 100-10 500 7 1": "“1” is not an option",
@@ -143,6 +145,8 @@ async def test_bad_offers_commands_say_what_is_wrong(emulator, wallet, caplog):
         "/campaign_add Sale 100-10 500 7 limit=x": "“x” is not a valid limit",
         "/coupon_grant": "/coupon_grant <campaign number>",
         "/coupon_grant 42 all": "There is no campaign #42.",
+        "/coupon_grant #42 all": "There is no campaign #42.",  # as its card shows it
+        "/coupon_grant Lunch all": "“Lunch” is not a campaign's number",
     }
     for text, expected in cases.items():
         await emulator.send_text("alice", text)
