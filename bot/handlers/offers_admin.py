@@ -153,6 +153,13 @@ async def campaign_add(update: Update, context: WalletContext, user, language) -
         limit=order.per_user_limit,
         points=order.points_cost,
     )
+    if order.category is not None and preview.merchant_id is None:
+        shops = await context.wallet.merchants.categories()
+        if order.category not in shops:  # a typo, or a category still to come
+            known = ", ".join(shops) or translate(language, "voucher.no_shops_yet")
+            text += "\n" + translate(
+                language, "campaign.no_shop", name=order.category, categories=known
+            )
     await _show(update, context, language, text, action_id)
 
 

@@ -492,6 +492,12 @@ async def test_a_category_no_other_shop_has_is_pointed_out_to_the_admin(emulator
     await emulator.send_text("alice", "/merchant_add @xiaoming 小明超市 FOOD")
     added = await emulator.wait_for_message("alice")  # a category shops have: said once
     assert added.text == "✅ 小明超市 (food) is a merchant now, run by 小明. Merchant #3."
+    await emulator.send_text("alice", "/campaign_add Lunch 满30减5 100 7 category=food")
+    card = await emulator.wait_for_message("alice", text="New campaign")
+    assert "No shop has the category" not in card.text  # food has shops: nothing to warn of
+    await emulator.send_text("alice", "/campaign_add Lunch 满30减5 100 7 category=fod")
+    card = await emulator.wait_for_message("alice", text="New campaign")
+    assert "No shop has the category fod yet" in card.text and "food, house" in card.text
 
 
 async def test_a_pay_code_in_groups_without_an_amount_is_told_the_amount_is_missing(

@@ -163,6 +163,10 @@ async def test_a_campaign_is_created_its_coupons_granted_and_listed(emulator, wa
     await emulator.send_text("alice", "/campaign_add Lunch 满30减5 100 7 limit=2 category=food")
     card = await emulator.wait_for_message("alice", text="New campaign")
     assert "spend ¥30.00, get ¥5.00 off, at food merchants only" in card.text
+    assert card.text.endswith(  # no shop is in "food" yet: said before it runs
+        "\n⚠️ No shop has the category food yet: its coupons cannot be used until one has."
+        " The shops' categories: none yet."
+    )
     created = await tap_and_wait(emulator, "alice", card, "Confirm")
     assert created.text.startswith("🎁 Campaign #1 is running")
 
