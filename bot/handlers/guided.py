@@ -43,6 +43,7 @@ from telegram.ext import (
 from bot.domain.errors import AccountFrozen, WalletError
 from bot.domain.guided import Flow, FlowEnded, FlowExpired, FlowStale
 from bot.domain.money import format_fen
+from bot.domain.security_errors import CardNotBound, VerificationRequired
 from bot.domain.users import User
 from bot.handlers import guided_ends as ends
 from bot.handlers.context import (
@@ -124,6 +125,21 @@ def _nav(flow: Flow, language: str, *extra: InlineKeyboardButton) -> list[Inline
         ),
         *extra,
     ]
+
+
+def _first_markup(language: str, missing: WalletError) -> InlineKeyboardMarkup | None:
+    """A withdrawal's missing step as a button: verifying the real name, binding a card."""
+    opens = {
+        VerificationRequired: ("s:verify", "menu.verify"),
+        CardNotBound: ("s:card", "menu.card"),
+    }
+    found = opens.get(type(missing))
+    if found is None:
+        return None
+    data, key = found
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(translate(language, key), callback_data=f"{MENU_PREFIX}{data}")]]
+    )
 
 
 class Guide:
@@ -326,7 +342,7 @@ class Guide:
             try:  # no real name or no card: said now, not after an amount is chosen
                 await wallet.withdrawals.check_ready(user.telegram_id)
             except WalletError as missing:
-                refusal = error_text(language, missing)
+                refusal, markup = error_text(language, missing), _first_markup(language, missing)
         if refusal:
             await update.effective_chat.send_message(refusal, reply_markup=markup)
             return None

@@ -350,13 +350,19 @@ async def test_a_withdrawal_by_taps_says_first_what_is_missing_before_any_amount
     mark = emulator.mark()
     await Taps(emulator, "xiaoming").tap(welcome, "提现")
     told = await emulator.wait_for_message("xiaoming", since=mark)
-    assert told.text == "请先用 /verify 完成实名认证。" and told.buttons() == []  # no keypad
+    assert told.text == "请先用 /verify 完成实名认证。"  # no keypad: the step that is missing
+    assert [b["text"] for b in told.buttons()] == ["🪪 实名认证"]
+    mark = emulator.mark()
+    await Taps(emulator, "xiaoming").tap(told, "实名认证")
+    how = await emulator.wait_for_message("xiaoming", since=mark)
+    assert "/verify" in how.text and "身份证" in how.text
 
     await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
     mark = emulator.mark()
     await Taps(emulator, "xiaoming").tap(welcome, "提现")
     told = await emulator.wait_for_message("xiaoming", since=mark)
     assert told.text == "请先绑定银行卡：/bindcard <卡号>。"
+    assert [b["text"] for b in told.buttons()] == ["💳 银行卡"]
     assert await available(wallet, XIAOMING) == 50_00
 
 
