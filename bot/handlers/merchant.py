@@ -208,6 +208,10 @@ def _sale_line(language: str, sale: RecentSale) -> str:
         amount=format_fen(payment.price),
     )
     refunded = payment.paid_by_payer - sale.left
+    if sale.left == 0 and refunded > 0:
+        # all of it given back: the coupon's discount went back to the promotion too, as
+        # the day's refunds count it
+        refunded = payment.price
     if refunded > 0:
         line += translate(language, "merchant.sales_refunded", amount=format_fen(refunded))
     return line

@@ -316,6 +316,18 @@ async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card
     assert (await wallet.offers.points(BOB)).balance == 15
     await emulator.send_text("bob", "/points")
     assert "Points: 15" in (await emulator.wait_for_message("bob", text="Points")).text
+
+    await wallet.merchants.refund(XIAOMING, 1, 5_00, "r1")  # part of it, then the rest
+    await emulator.send_text("xiaoming", "/sales")
+    sales = await emulator.wait_for_message("xiaoming", text="营业额")
+    assert "收款 ¥30.00，退款 ¥5.00，净收入 ¥25.00" in sales.text
+    assert sales.text.endswith("Bob  ¥30.00（已退 ¥5.00）")
+    await wallet.merchants.refund(XIAOMING, 1, None, "r2")
+    await emulator.send_text("xiaoming", "/sales")
+    sales = await emulator.wait_for_message("xiaoming", text="营业额")
+    # all of it back, the coupon's ¥5.00 to the promotion too: the line says what the day does
+    assert "收款 ¥30.00，退款 ¥30.00，净收入 ¥0.00" in sales.text
+    assert sales.text.endswith("Bob  ¥30.00（已退 ¥30.00）")
     assert errors(caplog) == []
 
 
