@@ -1,10 +1,13 @@
 """Bank card numbers: folding what people type, the Luhn check, lengths and masking."""
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.security_errors import CardNumberInvalid
+from bot.i18n import LANGUAGES, translate
 from bot.security.cards import is_luhn_valid, luhn_check_digit, mask_card, validate_card_number
 
 
@@ -94,3 +97,11 @@ def test_changing_any_one_digit_of_a_valid_number_breaks_it(partial, data):
     assert not is_luhn_valid(typo)
     with pytest.raises(CardNumberInvalid):
         validate_card_number(typo)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_example_in_bindcards_usage_is_a_number_it_accepts(language):
+    usage = translate(language, "bindcard.usage")
+    example = re.search(r"/bindcard ([0-9][0-9 ]{11,})", usage)
+    assert example is not None, usage
+    assert validate_card_number(example[1].strip()) == example[1].replace(" ", "").strip()
