@@ -28,6 +28,7 @@ field encryption.
         ├── TotpAlreadyEnabled
         ├── HeldPaymentNotFound     no payment held for review has this id
         ├── HeldPaymentAlreadyDecided  approved or rejected before; params: state
+        ├── HeldPaymentOwn          an admin may not approve a payment they pay or receive
         ├── PasswordFreeSpentToday  without the PIN it would pass today's password-free limit
         ├── DecryptionFailed        tampered, moved to another row, or unknown key
         └── MasterKeyError          start-up: the key cannot be used
@@ -55,6 +56,7 @@ __all__ = [
     "DecryptionFailed",
     "HeldPaymentAlreadyDecided",
     "HeldPaymentNotFound",
+    "HeldPaymentOwn",
     "IdNumberInvalid",
     "IdNumberTaken",
     "MasterKeyError",
@@ -264,6 +266,13 @@ class HeldPaymentNotFound(SecurityError):
     """No payment held for review has this id; ``params['held_id']``."""
 
     code = "held_payment_not_found"
+
+
+class HeldPaymentOwn(SecurityError):
+    """An admin tried to approve a held payment they pay or receive: another admin must
+    (a review its party could pass would hold nothing); rejecting it stays theirs to do."""
+
+    code = "held_payment_own"
 
 
 class HeldPaymentAlreadyDecided(SecurityError):

@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import WalletError
 from bot.domain.holds import Held
+from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.handlers.context import (
     WALLET_KEY,
@@ -127,12 +128,45 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
         + "\n"
         + translate(language, outcome, admin=user.display_name)
     )
-    if held.payer_telegram_id is not None:
-        payer = await wallet.users.get(held.payer_telegram_id)
+    await _tell_parties(context, held, approved=choice == APPROVE)
+
+
+async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -> None:
+    """The payer hears the decision, naming whom and the payment's number in /history;
+    on approval the recipient hears of the money as of any transfer (kept for their
+    first /start when they never opened the chat)."""
+    wallet = context.wallet
+    people = {
+        tid: await wallet.users.get(tid)
+        for tid in (held.payer_telegram_id, held.recipient_telegram_id)
+        if tid is not None
+    }
+    payer = people.get(held.payer_telegram_id)
+    if payer is not None:
+        language = payer.effective_language
         text = translate(
-            payer.effective_language, f"{outcome}_payer", amount=format_fen(held.amount)
+            language,
+            "hold.approved_payer" if approved else "hold.rejected_payer",
+            amount=format_fen(held.amount),
+            recipient=_who(people, held.recipient_telegram_id, language, held.kind),
+            number=held.pending_transfer_id,
         )
-        await tell(context.bot, held.payer_telegram_id, text, about=f"hold {held.id}")
+        await tell(context.bot, payer.telegram_id, text, about=f"hold {held.id}")
+    recipient = people.get(held.recipient_telegram_id)
+    if not approved or recipient is None:
+        return
+    language = recipient.effective_language
+    balance = await wallet.ledger.balance(recipient.account_id)
+    text = translate(
+        language,
+        "transfer.tip_received" if held.kind == TransferKind.TIP else "transfer.received",
+        name=payer.display_name if payer is not None else _who(people, None, language, held.kind),
+        amount=format_fen(held.amount),
+        balance=format_fen(balance.available),
+    )
+    if held.memo:
+        text += "\n" + translate(language, "transfer.memo", memo=held.memo)
+    await tell(context.bot, recipient.telegram_id, text, about=f"hold {held.id}")
 
 
 @admin_only

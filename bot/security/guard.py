@@ -72,7 +72,7 @@ from bot.domain.risk import (
     RiskRules,
     evaluate,
 )
-from bot.domain.security_errors import HeldPaymentNotFound
+from bot.domain.security_errors import HeldPaymentNotFound, HeldPaymentOwn
 from bot.security.identity import Identity
 
 __all__ = [
@@ -259,7 +259,11 @@ class PaymentGuard:
         return held
 
     async def approve(self, held_id: int, admin_id: int) -> Held:
-        """Post the held payment: the money reaches the recipient. Once."""
+        """Post the held payment: the money reaches the recipient. Once; never by an admin
+        who pays or receives it (``HeldPaymentOwn``: another admin must)."""
+        held = await self.get_hold(held_id)
+        if admin_id in (held.payer_telegram_id, held.recipient_telegram_id):
+            raise HeldPaymentOwn(held_id=held_id)
         return await self.store.decide_hold(held_id, True, admin_id, HOLD_APPROVED)
 
     async def reject(self, held_id: int, admin_id: int) -> Held:

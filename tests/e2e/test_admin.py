@@ -226,6 +226,62 @@ async def test_only_an_admin_can_approve_a_held_payment(emulator, wallet):
     decided = await tap_and_wait(emulator, "alice", review, "Approve")
     assert "Approved by Alice" in decided.text
     assert await available(wallet, BOB) == 1_500_00
+    held = (await wallet.guard.get_hold(int(approve.split(":")[1]))).pending_transfer_id
+    told = await emulator.wait_for_message("xiaoming", text="获批准")
+    assert told.text == f"✅ 你付给 Bob 的 ¥1,500.00（待审核）已获批准并转出（/history {held}）。"
+    received = await emulator.wait_for_message("bob", text="sent you")
+    assert received.text == "💰 小明 sent you ¥1,500.00. Your balance: ¥1,500.00"
+
+
+async def hold_a_payment(emulator, wallet, recipient: str) -> object:
+    """小明 pays ¥1,500 to ``recipient`` from a new wallet: held; the admin's review."""
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
+    await start_private(emulator, "alice")  # the admin can be told
+    await emulator.send_text("xiaoming", f"/send @{recipient} 1500 rent")
+    card = await emulator.wait_for_message("xiaoming")
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    assert (await enter_pin(emulator, "xiaoming", card)).text.startswith("⏳")
+    return await emulator.wait_for_message("alice", since=0, text="Held payment")
+
+
+async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it(
+    emulator, wallet
+):
+    review = await hold_a_payment(emulator, wallet, "alice")
+    assert "小明 → Alice" in review.text
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(
+        await emulator.tap("alice", review, "Approve"), since=mark
+    )
+    assert (answer.data["show_alert"], answer.text) == (
+        True,
+        "You pay or receive this payment: another admin must approve it. You can still "
+        "reject it.",
+    )
+    assert len(await wallet.guard.open_holds()) == 1
+    assert await available(wallet, ALICE) == 0
+
+    decided = await tap_and_wait(emulator, "alice", review, "Reject")
+    assert "Rejected by Alice" in decided.text
+    assert await available(wallet, XIAOMING) == 3_000_00
+    told = await emulator.wait_for_message("xiaoming", text="未获批准")
+    assert told.text.startswith("你付给 Alice 的 ¥1,500.00（待审核）未获批准，钱款已可再次使用")
+    assert not [m for m in emulator.messages("alice") if "sent you" in (m.text or "")]
+
+
+async def test_a_recipient_who_never_opened_the_chat_hears_of_the_approval_on_start(
+    emulator, wallet
+):
+    review = await hold_a_payment(emulator, wallet, "bob")
+    await tap_and_wait(emulator, "alice", review, "Approve")
+    await emulator.wait_for_message("xiaoming", text="获批准")
+    assert not emulator.messages("bob")  # Bob never opened the bot's chat
+
+    await emulator.send_text("bob", "/start")
+    received = await emulator.wait_for_message("bob", text="sent you")
+    assert received.text == "💰 小明 sent you ¥1,500.00. Your balance: ¥1,500.00\nMemo: rent"
 
 
 async def test_a_failed_audit_lists_what_was_tampered_with(emulator, wallet, settings):

@@ -23,7 +23,11 @@ from bot.domain.risk import (
     RiskReason,
     RiskRules,
 )
-from bot.domain.security_errors import HeldPaymentAlreadyDecided, HeldPaymentNotFound
+from bot.domain.security_errors import (
+    HeldPaymentAlreadyDecided,
+    HeldPaymentNotFound,
+    HeldPaymentOwn,
+)
 from bot.domain.users import Profile
 from bot.security.cipher import Keyring
 from bot.security.guard import PaymentGuard
@@ -416,6 +420,27 @@ async def test_approving_posts_the_held_payment_exactly_once(world, audit):
     (event,) = await world.events("admin.")
     assert (event.event, event.actor_id, event.subject_id) == ("admin.hold_approved", ADMIN, ALICE)
     assert event.details["held_id"] == held.id and event.details["amount"] == 20_00
+    assert (await audit()).ok
+
+
+async def test_an_admin_who_pays_or_receives_a_held_payment_may_reject_but_not_approve_it(
+    world, audit
+):
+    held = await held_payment(world)
+    guard = world.guard()
+    for admin in (ALICE, BOB):  # the payer, the recipient: another admin must approve
+        with pytest.raises(HeldPaymentOwn) as refused:
+            await guard.approve(held.id, admin)
+        assert refused.value.code == "held_payment_own"
+    assert await guard.open_holds() == [held]  # nothing decided, nothing moved
+    alice, bob = await world.balance(ALICE), await world.balance(BOB)
+    assert (alice.available, alice.reserved, bob.available) == (80 * YUAN, 20 * YUAN, 1 * YUAN)
+    assert await world.events("admin.") == []
+
+    rejected = await guard.reject(held.id, ALICE)  # the payer calls it off
+
+    assert (rejected.state, rejected.decided_by) == (HoldState.REJECTED, ALICE)
+    assert (await world.balance(ALICE)).available == 100 * YUAN
     assert (await audit()).ok
 
 
