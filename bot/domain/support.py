@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from bot.domain.history import EntryState
+
 __all__ = [
     "TICKET_CLOSED",
     "TICKET_REPLIED",
@@ -39,11 +41,13 @@ class TicketState(StrEnum):
 @dataclass(frozen=True, slots=True)
 class AttachedTransfer:
     """One of the person's transfers as their history showed it when the ticket opened
-    (``amount`` signed as in the history: + in, - out)."""
+    (``amount`` signed as in the history: + in, - out, for money moved; for a reservation,
+    its release or expiry the amount held or freed, and ``state`` says which)."""
 
     transfer_id: int
     amount: int
     kind: str
+    state: EntryState = EntryState.MOVED
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.questions import Questions
 from bot.handlers.start import MENU_SUPPORT
 from bot.i18n import LANGUAGES, translate
-from bot.render.labels import kind_label, signed_fen
+from bot.render.labels import entry_amount, kind_label
 from bot.wallet.support import parse_ticket_id
 
 __all__ = ["DISPUTE_TAP", "TICKET_TAP", "dispute_markup", "handlers"]
@@ -87,7 +87,7 @@ def _attached_lines(language: str, ticket: Ticket) -> str:
                 language,
                 "support.transfer_line",
                 id=item.transfer_id,
-                amount=signed_fen(item.amount),
+                amount=entry_amount(language, item.state, item.amount),
                 kind=kind_label(language, item.kind),
             )
         )

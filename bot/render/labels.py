@@ -25,6 +25,7 @@ __all__ = [
     "amount_text",
     "counterparty_label",
     "deadline_time",
+    "entry_amount",
     "full_time",
     "kind_label",
     "line_text",
@@ -119,9 +120,14 @@ def signed_fen(fen: int) -> str:
 
 def amount_text(language: str, line: HistoryLine) -> str:
     """Moved money signed; a reservation as "reserved"/"released", never as money moved."""
-    if line.state is EntryState.MOVED:
-        return signed_fen(line.amount)
-    return translate(language, _STATE_KEYS[line.state], amount=format_fen(line.amount))
+    return entry_amount(language, line.state, line.amount)
+
+
+def entry_amount(language: str, state: EntryState, amount: int) -> str:
+    """An entry's amount as a history reads it (:func:`amount_text`)."""
+    if state is EntryState.MOVED:
+        return signed_fen(amount)
+    return translate(language, _STATE_KEYS[state], amount=format_fen(amount))
 
 
 def china_time(ms: int) -> datetime:

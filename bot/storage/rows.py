@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 
 from bot.domain.errors import RefundTransferNotFound
+from bot.domain.history import EntryState
 from bot.domain.kinds import TransferKind
 from bot.domain.merchants import Charge, Merchant, MerchantPayment, PaidVia
 from bot.domain.model import (
@@ -31,6 +32,7 @@ __all__ = [
     "RefundQueries",
     "account_holder",
     "assess_refund",
+    "attached_json",
     "refund_original",
     "row_to_account",
     "row_to_charge",
@@ -174,9 +176,26 @@ TICKET_COLUMNS = (
 )
 
 
+def attached_json(attached: Sequence[AttachedTransfer]) -> str:
+    """A ticket's attached transfers as stored: ``[id, amount, kind]``, and the entry's
+    state after them when it is not money moved (a reservation, its release)."""
+    return json.dumps(
+        [
+            [a.transfer_id, a.amount, a.kind]
+            + ([] if a.state is EntryState.MOVED else [a.state.value])
+            for a in attached
+        ]
+    )
+
+
+def _attached(item: Sequence) -> AttachedTransfer:
+    state = EntryState(item[3]) if len(item) > 3 else EntryState.MOVED  # older rows: moved
+    return AttachedTransfer(int(item[0]), int(item[1]), str(item[2]), state)
+
+
 def row_to_ticket(row: Sequence) -> Ticket:
     """A support ticket from its :data:`TICKET_COLUMNS` (``attached`` is JSON text)."""
-    attached = tuple(AttachedTransfer(int(t), int(a), str(k)) for t, a, k in json.loads(row[5]))
+    attached = tuple(_attached(item) for item in json.loads(row[5]))
     return Ticket(
         id=row[0],
         telegram_id=row[1],

@@ -53,8 +53,9 @@ _MAX_ID = 2**63 - 1
 def _attached(line: HistoryLine) -> AttachedTransfer:
     """A history line as a ticket keeps it; a voucher's part of a shop payment as money
     out (the person's voucher paid it), as the admin reads the ticket."""
-    amount = -line.amount if line.state is EntryState.VOUCHER else line.amount
-    return AttachedTransfer(line.transfer_id, amount, str(line.kind))
+    if line.state is EntryState.VOUCHER:
+        return AttachedTransfer(line.transfer_id, -line.amount, str(line.kind))
+    return AttachedTransfer(line.transfer_id, line.amount, str(line.kind), line.state)
 
 
 @dataclass(frozen=True, slots=True)

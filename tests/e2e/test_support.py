@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.domain.model import SystemAccount
 from bot.domain.support import TICKET_CLOSED, TICKET_REPLIED, TicketState
 from tests.e2e.test_forged_buttons import forged_tap
 from tests.e2e.test_send import BOB, PROFILES, XIAOMING, fund, start_private
@@ -109,6 +110,27 @@ async def test_a_ticket_goes_to_the_admin_is_answered_continued_and_closed(
         TICKET_CLOSED,
     ]
     assert handler_errors(caplog) == []
+
+
+async def test_a_tickets_transactions_read_as_the_history_does_a_release_not_as_money_in(
+    emulator, wallet
+):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    await fund(wallet, BOB, 50_00, pin=False)
+    bob = await wallet.users.get(BOB)
+    gateway = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    held = await wallet.ledger.reserve("w-1", bob.account_id, gateway, 20_00, "withdraw")
+    freed = await wallet.ledger.void("w-1-void", held.id)
+
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support Where did my withdrawal go?")
+    told = await emulator.wait_for_message("alice", since=mark)
+    lines = told.text.splitlines()
+    assert lines[3:] == [f"#{freed.id} released ¥20.00 Withdrawal", "#1 +¥50.00 Top-up"]
+    await wallet.users.set_language(ALICE, "zh")
+    listed = await said(emulator, "alice", "/tickets")
+    assert f"#{freed.id} 已释放 ¥20.00" in listed.text
 
 
 async def test_reply_command_answers_and_the_chinese_user_reads_it_in_chinese(emulator, wallet):

@@ -18,6 +18,7 @@ from bot.domain.errors import (
     TransferNotFound,
 )
 from bot.domain.events import verify_events
+from bot.domain.history import EntryState
 from bot.domain.support import (
     TICKET_CLOSED,
     TICKET_REPLIED,
@@ -39,7 +40,11 @@ def store(both_store):
 
 
 async def test_a_ticket_keeps_its_attached_transfers_and_its_thread(store, clock):
-    attached = (AttachedTransfer(7, -12_50, "transfer"), AttachedTransfer(3, 50_00, "topup"))
+    attached = (
+        AttachedTransfer(9, 20_00, "withdraw", EntryState.RELEASED),  # not money in
+        AttachedTransfer(7, -12_50, "transfer"),
+        AttachedTransfer(3, 50_00, "topup"),
+    )
     ticket = await store.support.open_ticket(BOB, "where is my money?", attached)
     assert ticket.state is TicketState.OPEN and ticket.transfer_id is None
     assert ticket.attached == attached

@@ -10,7 +10,6 @@ is a conditional ``UPDATE … WHERE state = 'open'``, so it happens once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import asyncpg
@@ -26,7 +25,7 @@ from bot.domain.support import (
 from bot.storage.postgres.events import append_event
 from bot.storage.postgres.ledger_store import is_bigint
 from bot.storage.postgres.port import PgPortStore
-from bot.storage.rows import TICKET_COLUMNS, row_to_ticket
+from bot.storage.rows import TICKET_COLUMNS, attached_json, row_to_ticket
 
 __all__ = ["PgSupport"]
 
@@ -38,7 +37,7 @@ async def _open_ticket(
     attached: tuple[AttachedTransfer, ...],
     transfer_id: int | None,
 ) -> Ticket:
-    attached_json = json.dumps([[a.transfer_id, a.amount, a.kind] for a in attached])
+    stored = attached_json(attached)
     while True:
         winner = None
         if transfer_id is not None:
@@ -58,7 +57,7 @@ async def _open_ticket(
             telegram_id,
             transfer_id,
             text,
-            attached_json,
+            stored,
             clock(),
         )
         if row is not None:

@@ -9,7 +9,6 @@ closing is a conditional ``UPDATE … WHERE state = 'open'``, so it happens once
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 from bot.domain.errors import DisputeAlreadyOpen, TicketClosed, TicketNotFound
@@ -20,7 +19,7 @@ from bot.domain.support import (
     TicketState,
     TicketStore,
 )
-from bot.storage.rows import TICKET_COLUMNS, row_to_ticket
+from bot.storage.rows import TICKET_COLUMNS, attached_json, row_to_ticket
 from bot.storage.sqlite.ledger_ops import LedgerOps
 from bot.storage.sqlite.port import PortStore
 from bot.storage.sqlite.security_ops import SecurityOps
@@ -56,7 +55,7 @@ def _open_ticket(
             telegram_id,
             transfer_id,
             text,
-            json.dumps([[a.transfer_id, a.amount, a.kind] for a in attached]),
+            attached_json(attached),
             ledger.clock(),
         ),
     )
