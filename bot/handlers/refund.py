@@ -16,7 +16,7 @@ from bot.domain.errors import TransferNotRefundable, WalletError
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer
 from bot.domain.money import format_fen
-from bot.domain.refunds import Refund, RefundPreview, parse_refund
+from bot.domain.refunds import Refund, RefundCommand, RefundPreview, parse_refund
 from bot.domain.users import resolve_language
 from bot.handlers.cards import AdminCard, card_buttons, card_pattern, press_admin_card
 from bot.handlers.context import (
@@ -110,12 +110,24 @@ async def refund_command(update: Update, context: WalletContext, user, language)
         link = private_link(context)
         await reply(update, context, translate(language, "refund.private_only", link=link))
         return
+    try:
+        asked = parse_refund(context.args or [])
+    except WalletError as refused:
+        await reply(update, context, refused_text(language, refused))
+        return
+    await show_card(update, context, user, language, asked)
+
+
+async def show_card(
+    update: Update, context: WalletContext, user, language: str, asked: RefundCommand
+) -> None:
+    """The refund's confirmation card for ``asked`` (a command's, or a dispute's: its
+    words as the reason), or why there is none."""
     wallet, message = context.wallet, update.effective_message
     if wallet.refunds is None:  # a wallet assembled without refunds
         await reply(update, context, translate(language, "refund_error"))
         return
     try:
-        asked = parse_refund(context.args or [])
         preview = await wallet.refunds.preview(asked.transfer_id, asked.amount)
         payload = {
             "transfer_id": asked.transfer_id,

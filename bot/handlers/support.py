@@ -38,6 +38,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
+from bot.domain.refunds import REASON_MAX, RefundCommand
 from bot.domain.support import Ticket
 from bot.handlers import refund
 from bot.handlers.context import (
@@ -441,7 +442,7 @@ def _press(prompts: Questions[int]):
             await query.answer(refusal_text(language, refused)[:200], show_alert=True)
             return
         if action == REFUND:
-            await _refund_card(update, context, language, ticket)
+            await _refund_card(update, context, user, language, ticket)
             return
         await query.answer()
         if action == CLOSE:
@@ -475,8 +476,11 @@ async def _done_with(query) -> None:
         await query.edit_message_reply_markup(None)
 
 
-async def _refund_card(update: Update, context: WalletContext, language: str, ticket: Ticket):
-    """Show the refund feature's card for the disputed transfer, as ``/refund <id>`` would.
+async def _refund_card(
+    update: Update, context: WalletContext, user, language: str, ticket: Ticket
+) -> None:
+    """Show the refund feature's card for the disputed transfer, as ``/refund <id>`` would,
+    with the dispute's words as the refund's reason (none when it was opened without any).
 
     Its key is made from the ticket message the button is on, so the cards of repeated
     taps on one message refund once.
@@ -495,8 +499,11 @@ async def _refund_card(update: Update, context: WalletContext, language: str, ti
         await query.answer(refund.refused_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
-    context.args = [str(ticket.transfer_id)]
-    await refund.refund_command(update, context)
+    reason = "" if ticket.text in _no_reason() else " ".join(ticket.text.split())
+    if len(reason) > REASON_MAX:
+        reason = reason[: REASON_MAX - 1] + "…"
+    asked = RefundCommand(ticket.transfer_id, None, reason)
+    await refund.show_card(update, context, user, language, asked)
 
 
 def _take(prompts: Questions[int]):
