@@ -360,6 +360,9 @@ async def _answer(update: Update, context: WalletContext, user, language, ticket
     """Record an admin's answer and relay it to the person."""
     try:
         ticket = await context.wallet.support.answer(user.telegram_id, ticket_id, text)
+    except TicketClosed:  # the person's words ("write /support") are not the admin's
+        await reply(update, context, translate(language, "support.closed_already", id=ticket_id))
+        return
     except WalletError as refused:
         await reply(update, context, error_text(language, refused))
         return

@@ -100,6 +100,10 @@ async def test_a_ticket_goes_to_the_admin_is_answered_continued_and_closed(
         lambda e: e.kind == "edit" and e.message_id == told.message_id, since=mark
     )
     assert not edited.buttons()  # a closed ticket's card keeps no buttons
+    # the admin's late answer is told the ticket is closed, not to write /support
+    assert (await said(emulator, "alice", "/reply 1 one more thing")).text == (
+        "Ticket #1 is closed already."
+    )
 
     view = await wallet.support.view(1)
     assert view.ticket.state is TicketState.CLOSED and view.ticket.closed_by == ALICE
