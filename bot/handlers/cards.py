@@ -36,7 +36,7 @@ from bot.handlers.context import (
     private_link,
     refusal_text,
 )
-from bot.handlers.outbox import reply
+from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text, set_pin_markup
 from bot.i18n import translate
 from bot.security.pin_entry import KeypadView
@@ -50,6 +50,7 @@ __all__ = [
     "offer_card",
     "press_admin_card",
     "press_card",
+    "refuse_in_group",
     "second_factor",
 ]
 
@@ -100,6 +101,27 @@ async def offer_card(
         return
     # the card is in the private chat already: a busy group can do without this note
     await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
+
+
+async def refuse_in_group(
+    update: Update, context: WalletContext, language: str, payer_id: int, text: str
+) -> None:
+    """A payment asked for in a group and refused for the payer's own wallet (frozen):
+    the reason goes to their private chat, the group reads only that it went there. A
+    payer who never opened that chat gets a button to it (the reason is kept for them
+    and sent when they open it)."""
+    told = await tell(context.bot, payer_id, text, about="a refusal in a group")
+    if told is Told.SENT:
+        await reply(update, context, translate(language, "group.reason_in_private"))
+        return
+    link = private_link(context)
+    button = InlineKeyboardButton(translate(language, "group.open_private"), url=link)
+    await reply(
+        update,
+        context,
+        translate(language, "group.reason_open_private"),
+        reply_markup=InlineKeyboardMarkup([[button]]),
+    )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.domain.errors import InsufficientFunds, WalletError
+from bot.domain.errors import AccountFrozen, InsufficientFunds, WalletError
 from bot.domain.money import format_fen
 from bot.domain.redpackets import (
     Creation,
@@ -42,7 +42,7 @@ from bot.domain.redpackets import (
 from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.users import Profile
 from bot.handlers import redpacket_inline
-from bot.handlers.cards import CardFlow, card_pattern, offer_card, press_card
+from bot.handlers.cards import CardFlow, card_pattern, offer_card, press_card, refuse_in_group
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -187,6 +187,10 @@ def _asker(kind: PacketKind):
             order = await _parse(update, context, kind, user)
         except InsufficientFunds:  # said in the group: the sender's balance stays private
             await reply(update, context, top_up_hint(context, language, "redpacket.not_enough"))
+            return
+        except AccountFrozen as refused:  # said in private: the group does not learn it
+            text = error_text(language, refused)
+            await refuse_in_group(update, context, language, user.telegram_id, text)
             return
         except WalletError as refused:
             await reply(update, context, refusal_with_usage(language, refused, _USAGE[kind]))

@@ -11,11 +11,18 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.domain.errors import InsufficientFunds, WalletError
+from bot.domain.errors import AccountFrozen, InsufficientFunds, WalletError
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.domain.users import Profile, User
-from bot.handlers.cards import CardFlow, card_buttons, card_pattern, offer_card, press_card
+from bot.handlers.cards import (
+    CardFlow,
+    card_buttons,
+    card_pattern,
+    offer_card,
+    press_card,
+    refuse_in_group,
+)
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -114,6 +121,13 @@ async def send(update: Update, context: WalletContext) -> None:
             await message.reply_text(error_text(language, refused))
         else:  # said in the group: the sender's balance stays private
             await reply(update, context, top_up_hint(context, language, "send.not_enough_group"))
+        return
+    except AccountFrozen as refused:
+        if is_private(update):
+            await message.reply_text(error_text(language, refused))
+        else:  # said in private: the group does not learn the wallet is frozen
+            text = error_text(language, refused)
+            await refuse_in_group(update, context, language, user.telegram_id, text)
         return
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"

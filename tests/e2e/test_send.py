@@ -187,12 +187,36 @@ async def test_a_frozen_wallet_is_refused_without_a_usage_line(emulator, wallet)
     refused = await emulator.wait_for_message("alice")
     assert refused.text.startswith("This wallet is frozen") and "\n" not in refused.text
     assert not refused.buttons()
+    mark = emulator.mark()
     await emulator.send_text("alice", "/redpacket 5 2", emulator.group)
-    in_group = await emulator.wait_for_message(emulator.group)
-    assert in_group.text.startswith("This wallet is frozen") and "\n" not in in_group.text
+    in_group = await emulator.wait_for_message(emulator.group, since=mark)
+    # the group does not learn the wallet is frozen: the reason is said in private
+    assert in_group.text == (
+        "📩 I could not do that for you; I have sent you the reason in our private chat."
+    )
+    told = await emulator.wait_for_message("alice", since=mark)
+    assert told.text.startswith("This wallet is frozen") and "\n" not in told.text
     await emulator.send_text("alice", "/send @bob 1e5")  # a bad amount keeps its usage line
     assert "Write /send" in (await emulator.wait_for_message("alice")).text
     assert await available(wallet, ALICE) == 50_00
+
+
+async def test_a_frozen_tipper_who_never_opened_the_chat_reads_why_when_opening_it(
+    emulator, wallet
+):
+    await fund(wallet, WANGFANG, 20_00)
+    await wallet.ledger.freeze((await wallet.users.get(WANGFANG)).account_id)
+    said = await emulator.send_text("bob", "hello", emulator.group)
+    await emulator.send_text("wangfang", "/send 2 谢谢", emulator.group, reply_to=said)
+    note = await emulator.wait_for_message(emulator.group)
+    assert note.text == "📩 暂时无法为你办理，请打开与我的私聊查看原因。"
+    assert [b["text"] for b in note.buttons()] == ["打开私聊"]
+    assert "冻结" not in note.text and not emulator.messages("wangfang")
+
+    await emulator.send_text("wangfang", "/start")
+    told = await emulator.wait_for_message("wangfang", text="冻结")
+    assert told.text.startswith("📬") and "\n此钱包已被冻结：" in told.text  # kept for them
+    assert await available(wallet, WANGFANG) == 20_00
 
 
 async def test_cancel_and_a_second_tap_move_nothing_more(emulator, wallet):
