@@ -75,7 +75,7 @@ from bot.handlers.redpacket_text import (
     packet_text,
 )
 from bot.handlers.risk_text import decision_text
-from bot.handlers.start import start_link
+from bot.handlers.start import menu_markup, start_link
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 from bot.security.actions import DEFAULT_TTL_S
@@ -466,7 +466,11 @@ async def show_details(update: Update, context: WalletContext, packet_id: str) -
         )
     balance = await context.wallet.ledger.balance(user.account_id)
     lines.append(translate(language, "balance.available", amount=format_fen(balance.available)))
-    await update.effective_message.reply_text("\n".join(lines))
+    markup = None
+    if context.first_visit:  # someone new here: welcomed, with the menu to go on from
+        lines.insert(0, translate(language, "start.welcome_link", name=user.display_name))
+        markup = menu_markup(language, context)
+    await update.effective_message.reply_text("\n".join(lines), reply_markup=markup)
     return True
 
 

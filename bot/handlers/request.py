@@ -235,7 +235,7 @@ async def _top_up_first(
     Top up button when top-ups are set up (with a welcome first for someone new here)."""
     made = await context.wallet.requests.get(token)
     requester = await context.wallet.users.get(made.requester_id)
-    welcome = translate(language, "request.welcome", name=payer.display_name)
+    welcome = translate(language, "start.welcome_link", name=payer.display_name)
     lines = [welcome] if context.first_visit else []
     first = "request.top_up_first" if context.wallet.topups.enabled else "request.receive_first"
     asks = translate(

@@ -251,6 +251,22 @@ async def test_start_rp_shows_a_packets_details(emulator, wallet, alice):
     await emulator.send_text("bob", "/start " + link.split("start=", 1)[1])
     details = await emulator.wait_for_message("bob", text="Red packet from Alice")
     assert "¥3.00 in 3 shares, 1 grabbed" in details.text
+    assert not details.buttons()  # Bob has the menu already
+
+
+async def test_a_newcomer_from_a_packets_link_is_welcomed_with_the_menu(emulator, wallet, alice):
+    _, posted = await send_packet(emulator, "/redpacket 3 3")
+    link = next(b["url"] for b in posted.buttons() if b.get("url"))
+    await emulator.send_text("bob", "/start " + link.split("start=", 1)[1])  # never here before
+    details = await emulator.wait_for_message("bob", text="Red packet from Alice")
+    lines = details.text.splitlines()
+    assert lines[0] == "👋 Welcome to the community wallet, Bob! Your wallet is ready."
+    assert lines[1].startswith("🧧 Red packet from Alice")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/start")
+    menu = await emulator.wait_for_message("bob", since=mark)
+    assert [b["text"] for b in details.buttons()] == [b["text"] for b in menu.buttons()]
+    assert len(menu.buttons()) >= 6
 
 
 @pytest.mark.parametrize(
