@@ -58,6 +58,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RedPacketInlineUsed     that inline message shows another packet
     │   └── RedPacketLimit          code: red_packet_total_too_large | _count_out_of_range
     │                               | _share_too_small | _greeting_too_long | _password_invalid
+    │                               | _password_command
     ├── PayoutError                 an admin's decision on a queued payout cannot be taken
     │   ├── PayoutNotFound          no payout in the queue has this id
     │   ├── PayoutAlreadyDecided    params: state, admin (the one who decided)

@@ -413,11 +413,13 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
     if user is None:
         return
     language = language_of(update, user)
+    refusal = None
     for packet in matching:
         try:
             grab = await wallet.redpackets.grab(packet.id, user, message.text)
-        except WalletError:
-            continue  # grabbed already, finished, expired: say nothing in the group
+        except WalletError as refused:
+            refusal = refusal or refused  # the newest packet's: it was most likely meant
+            continue
         amount = format_fen(grab.amount)
         await tell(
             context.bot,
@@ -430,6 +432,10 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
         # many grabs, where a reply each would queue behind the group's send limit.
         editor(context.application).touch(packet.id)
         return
+    # grabbed already, finished, expired: said to them alone, never in the group (and
+    # not kept for later: by the time they open the chat it is old news)
+    text = error_text(language, refusal)
+    await tell(context.bot, user.telegram_id, text, about="a late phrase", keep=False)
 
 
 # Details ------------------------------------------------------------------------------------

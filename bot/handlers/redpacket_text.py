@@ -5,7 +5,13 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.money import format_fen
-from bot.domain.redpackets import PacketKind, PacketOrder, PacketResults, RedPacket
+from bot.domain.redpackets import (
+    PacketKind,
+    PacketOrder,
+    PacketResults,
+    RedPacket,
+    normalize_password,
+)
 from bot.handlers.cards import card_buttons
 from bot.handlers.context import ID, WalletContext, button_pattern, private_link
 from bot.i18n import translate
@@ -63,13 +69,14 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
             greeting=greeting,
         )
     elif packet.kind is PacketKind.PASSWORD:
-        head = translate(
-            language,
-            "redpacket.message_password",
-            name=sender,
-            greeting=greeting,
-            password=packet.password,
-        )
+        # the phrase once: a greeting that is the phrase itself is not said again, and a
+        # closed packet no longer asks for it
+        key = "redpacket.message_password"
+        if not packet.is_open:
+            key = "redpacket.message_password_closed"
+        elif normalize_password(packet.greeting) == normalize_password(packet.password or ""):
+            key = "redpacket.message_password_only"
+        head = translate(language, key, name=sender, greeting=greeting, password=packet.password)
     else:
         head = translate(language, "redpacket.message", name=sender, greeting=greeting)
     lines = [

@@ -83,6 +83,7 @@ log = logging.getLogger(__name__)
 FINISHED_KEPT = 1_000  # finished packets whose grabbers are kept in memory
 ID_BYTES = 8  # 11 characters of base64url: unguessable, fits a deep link and callback data
 MAX_CHAT_TITLE = 128  # Telegram's longest group title; a longer one is cut there
+CLOSED_PHRASES_S = 86_400  # how long after a deadline a typed phrase is still answered
 
 
 COUNT_SHOWN = 12  # characters of a wrong count quoted back to the sender
@@ -167,6 +168,8 @@ class RedPackets:
             phrase = shown_password(password or "")  # as typed; compared case-folded
             if not normalize_password(phrase) or len(phrase) > limits.max_password:
                 raise RedPacketLimit("red_packet_password_invalid", limit=limits.max_password)
+            if phrase.startswith("/"):  # a command to the group: nobody could type it in
+                raise RedPacketLimit("red_packet_password_command")
         await self.ledger.check_can_send(sender.account_id, total)
         return PacketOrder(
             sender.telegram_id,
@@ -412,5 +415,8 @@ class RedPackets:
         return [packet for i in ids if (packet := await self.store.get_red_packet(i))]
 
     async def password_packets(self, chat_id: int) -> list[RedPacket]:
-        """The open password packets of a chat, newest first."""
-        return await self.store.open_password_packets(chat_id, self.store.now_ms())
+        """A chat's password packets still open, and those that closed (finished or
+        expired) within a day of their deadline, newest first: a phrase typed for one that
+        closed is answered with why it cannot be grabbed."""
+        since = self.store.now_ms() - (self.limits.expiry_s + CLOSED_PHRASES_S) * 1000
+        return await self.store.recent_password_packets(chat_id, since)

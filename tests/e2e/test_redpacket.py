@@ -16,6 +16,7 @@ from tests.e2e.test_send import (
     ALICE,
     BOB,
     PROFILES,
+    WANGFANG,
     XIAOMING,
     available,
     enter_pin,
@@ -146,6 +147,29 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     assert fen_of(bob) + fen_of(dm.text) == 6_00
     said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
     assert not [e for e in said if e.chat_id == emulator.group.id]  # no reply per grab
+    # finished: the message no longer asks for the phrase, and says it once
+    final = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "2/2" in e.text,
+        since=0,
+    )
+    assert final.text.startswith("🧧 Alice sent a password red packet: “芝麻开门”\n2/2 grabbed")
+    assert final.text.count("芝麻开门") == 1 and "Reply" not in final.text
+
+    # the phrase typed too late, or again, is answered in private (never in the group)
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "芝麻开门", emulator.group, reply_to=posted)
+    again = await emulator.wait_for_message("xiaoming", since=mark)
+    assert again.text == f"你已经抢过这个红包了：¥{fen_of(dm.text) / 100:.2f}。"
+    await start_private(emulator, "wangfang")
+    mark = emulator.mark()
+    await emulator.send_text("wangfang", "芝麻开门", emulator.group, reply_to=posted)
+    late = await emulator.wait_for_message("wangfang", since=mark)
+    assert late.text == "手慢了，红包已被抢光。"
+    await emulator.send_text("bob", "芝麻开门", emulator.group, reply_to=posted)  # unreachable
+    await asyncio.sleep(0.3)
+    said = [e for e in emulator.events[mark:] if e.by_bot and e.kind == "message"]
+    assert [e.chat_id for e in said] == [WANGFANG]
+    assert await available(wallet, WANGFANG) == 0
 
 
 async def test_a_password_packet_shows_its_phrase_as_typed_and_opens_in_any_case(

@@ -241,14 +241,11 @@ class MemoryRedPackets(MemoryPort, RedPacketStore):
         due.sort(key=lambda p: p.expires_at)
         return [p.id for p in due[:limit]]
 
-    async def open_password_packets(self, chat_id: int, now_ms: int) -> list[RedPacket]:
+    async def recent_password_packets(self, chat_id: int, since_ms: int) -> list[RedPacket]:
         found = [
             p
             for p in self._db.packets.values()
-            if p.state is PacketState.OPEN
-            and p.kind is PacketKind.PASSWORD
-            and p.chat_id == chat_id
-            and p.expires_at > now_ms
+            if p.kind is PacketKind.PASSWORD and p.chat_id == chat_id and p.created_at > since_ms
         ]
         found.sort(key=lambda p: p.created_at, reverse=True)
         return found[:20]

@@ -375,7 +375,7 @@ async def redpackets_story(db, clock, told: Told) -> None:
     await ask(db.redpackets.attach_red_packet_message("pw", -100, 78, "im"))
     await ask(db.redpackets.red_packet_shares("p1"))
     await ask(db.redpackets.red_packet_by_key("create-p1"))
-    await ask(db.redpackets.open_password_packets(-100, clock()))
+    await ask(db.redpackets.recent_password_packets(-100, clock() - HOUR_MS))
     await ask(db.redpackets.expire_red_packet("quiet", escrow))
     await ask(db.redpackets.expire_red_packet("ex", escrow, True))
     await ask(db.redpackets.expire_red_packet("burst", escrow, True))

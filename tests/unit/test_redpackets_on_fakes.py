@@ -23,6 +23,7 @@ from bot.domain.model import SystemAccount
 from bot.domain.redpackets import CreationStatus, PacketKind, PacketState, TapPlace
 from bot.domain.risk import RiskRules
 from bot.domain.users import Profile
+from bot.wallet.redpackets import CLOSED_PHRASES_S
 from tests.fakes.wallet import FakeWallet
 
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
@@ -57,6 +58,8 @@ async def test_an_order_refuses_what_the_sender_got_wrong(wallet):
         (PacketKind.RANDOM, "1", 2, {"greeting": "x" * 61}, "red_packet_greeting_too_long"),
         (PacketKind.EXCLUSIVE, "1", 1, {"recipient": alice}, "red_packet_for_yourself"),
         (PacketKind.PASSWORD, "1", 2, {"password": "  "}, "red_packet_password_invalid"),
+        (PacketKind.PASSWORD, "1", 2, {"password": "/open"}, "red_packet_password_command"),
+        (PacketKind.PASSWORD, "1", 2, {"password": " ／开门"}, "red_packet_password_command"),
     ]:
         with pytest.raises(RedPacketLimit) as refused:
             await wallet.redpackets.order(alice, kind, amount, count, **more)
@@ -168,6 +171,23 @@ async def test_an_exclusive_packet_is_for_its_person_and_a_password_one_for_the_
     assert mine.finished and mine.amount == 100
     assert opened.remaining == 1
     assert await wallet.redpackets.password_packets(GROUP) == [opened.packet]
+
+
+async def test_a_closed_password_packet_is_still_found_for_a_day_so_a_late_phrase_hears_why(
+    wallet,
+):
+    alice = await wallet.person(ALICE, funds=1_000)
+    bob = await wallet.person(BOB)
+    phrase = await send(wallet, alice, PacketKind.PASSWORD, count=2, password="open sesame")
+    wallet.clock.advance(seconds=wallet.redpackets.limits.expiry_s)
+    await wallet.redpackets.expire_due()
+
+    (found,) = await wallet.redpackets.password_packets(GROUP)
+    assert (found.id, found.state) == (phrase.id, PacketState.EXPIRED)
+    with pytest.raises(RedPacketExpired):  # what the person is told in private
+        await wallet.redpackets.grab(phrase.id, bob, "open sesame")
+    wallet.clock.advance(seconds=CLOSED_PHRASES_S + 1)
+    assert await wallet.redpackets.password_packets(GROUP) == []  # old news: not looked at
 
 
 async def test_an_expired_packet_refunds_what_is_left_to_its_sender_once(wallet):

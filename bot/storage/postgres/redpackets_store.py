@@ -409,10 +409,10 @@ class PgRedPackets(PgPortStore, RedPacketStore):
         )
         return [row[0] for row in rows]
 
-    async def open_password_packets(self, chat_id: int, now_ms: int) -> list[RedPacket]:
+    async def recent_password_packets(self, chat_id: int, since_ms: int) -> list[RedPacket]:
         return await self._packets_where(
-            "state = 'open' AND kind = 'password' AND chat_id = $1 AND expires_at > $2"
+            "kind = 'password' AND chat_id = $1 AND created_at > $2"
             " ORDER BY created_at DESC LIMIT 20",
             chat_id,
-            now_ms,
+            since_ms,
         )

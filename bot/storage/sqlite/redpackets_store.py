@@ -105,9 +105,9 @@ class SqliteRedPackets(PortStore, RedPacketStore):
         )
         return [row[0] for row in rows]
 
-    async def open_password_packets(self, chat_id: int, now_ms: int) -> list[RedPacket]:
+    async def recent_password_packets(self, chat_id: int, since_ms: int) -> list[RedPacket]:
         return await self._packets_where(
-            "state = 'open' AND kind = 'password' AND chat_id = ? AND expires_at > ?"
+            "kind = 'password' AND chat_id = ? AND created_at > ?"
             " ORDER BY created_at DESC LIMIT 20",
-            (chat_id, now_ms),
+            (chat_id, since_ms),
         )
