@@ -213,7 +213,7 @@ async def show_request(update: Update, context: WalletContext, token: str) -> bo
         await _top_up_first(update, context, language, user, token, short)
         return True
     except WalletError as refused:
-        await message.reply_text(error_text(language, refused))
+        await message.reply_text(await _refused_text(context, language, user, token, refused))
         return True
     action = await wallet.actions.create(user.telegram_id, PURPOSE, {"token": made.token})
     requester = await wallet.users.get(made.requester_id)
@@ -282,6 +282,18 @@ async def card_press(update: Update, context: WalletContext) -> None:
     await press_card(update, context, FLOW)
 
 
+async def _refused_text(
+    context: WalletContext, language: str, user: User, token: str, refused: WalletError
+) -> str:
+    """Why the request cannot be paid; to the one who paid it, that they did (not "no
+    money was sent", which alarms someone who just paid)."""
+    if isinstance(refused, PaymentRequestAlreadyPaid):
+        made = await context.wallet.requests.get(token)
+        if made.paid_by == user.telegram_id:
+            return translate(language, "request.paid_before", amount=format_fen(made.amount))
+    return error_text(language, refused)
+
+
 async def _refusal(
     context: WalletContext, language: str, user: User, token: str
 ) -> tuple[str | None, RiskDecision | None]:
@@ -289,7 +301,7 @@ async def _refusal(
     try:
         made, order = await context.wallet.requests.quote(token, user)
     except WalletError as refused:
-        return error_text(language, refused), None
+        return await _refused_text(context, language, user, token, refused), None
     decision = await context.wallet.requests.review(order)
     if decision.needs_pin_setup:
         return translate(language, "pin_not_set"), decision

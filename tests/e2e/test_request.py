@@ -167,8 +167,10 @@ async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulat
     assert other_payer.text == "这笔收款已经有人付过了，没有扣款。"
     late = await tap_and_wait(emulator, "wangfang", cards[3], "确认")
     assert late.text == "这笔收款已经有人付过了，没有扣款。"
-    again = await open_card(emulator, "bob", payload)
-    assert again.text == "This request has already been paid. No money was sent."
+    again = await open_card(emulator, "bob", payload)  # the payer is told they paid it
+    assert again.text == "You have paid this request (¥10.00) already. No more money was sent."
+    someone_else = await open_card(emulator, "wangfang", payload)
+    assert someone_else.text == "这笔收款已经有人付过了，没有扣款。"
 
     assert await available(wallet, BOB) == 40_00
     assert await available(wallet, WANGFANG) == 50_00
