@@ -39,6 +39,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── PaymentRequestCancelled
     │   ├── PaymentRequestExpired   unpaid in time; params: expired_at (unix ms), amount
     │   ├── PaymentRequestIsYours   the requester cannot pay their own request
+    │   ├── PaymentRequestForSomeoneElse  a split bill's share is paid by its person only
     │   └── PaymentRequestNotYours  only the requester may cancel it
     ├── SplitError                  a split bill's total or names cannot be used
     │   ├── SplitNeedsNames
@@ -137,6 +138,7 @@ __all__ = [
     "PaymentRequestCancelled",
     "PaymentRequestError",
     "PaymentRequestExpired",
+    "PaymentRequestForSomeoneElse",
     "PaymentRequestIsYours",
     "PaymentRequestNotFound",
     "PaymentRequestNotYours",
@@ -444,6 +446,12 @@ class PaymentRequestIsYours(PaymentRequestError):
     """The requester opened their own link: nobody pays themselves."""
 
     code = "payment_request_is_yours"
+
+
+class PaymentRequestForSomeoneElse(PaymentRequestError):
+    """A split bill's share opened by someone other than the person it is for."""
+
+    code = "payment_request_for_someone_else"
 
 
 class PaymentRequestNotYours(PaymentRequestError):

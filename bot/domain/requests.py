@@ -11,6 +11,7 @@ from bot.domain.errors import (
     PaymentRequestAlreadyPaid,
     PaymentRequestCancelled,
     PaymentRequestExpired,
+    PaymentRequestForSomeoneElse,
     PaymentRequestIsYours,
     WalletError,
 )
@@ -59,6 +60,7 @@ class PaymentRequest:
     transfer_key: str | None = None  # the key of the transfer that paid it
     settled_at: int | None = None  # when it was paid or cancelled, unix ms
     expires_at: int = 0  # unix ms; from then on an open request can no longer be paid
+    payer_for: int | None = None  # a split bill's share: the one person who may pay it
 
     @property
     def key(self) -> str:
@@ -166,3 +168,5 @@ def check_payable(request: PaymentRequest, payer_id: int, now_ms: int) -> None:
         )
     if request.requester_id == payer_id:
         raise PaymentRequestIsYours(token=request.token)
+    if request.payer_for is not None and request.payer_for != payer_id:
+        raise PaymentRequestForSomeoneElse(token=request.token)

@@ -149,7 +149,7 @@ async def finish(
     if flow.kind == "split":
         bill = await wallet.requests.split(user, amount, data["people"], data.get("memo", ""))
         await wallet.guides.remember(user.telegram_id, "split", bill.total)
-        return await split.share_bill(context, language, user, bill), None
+        return await split.share_bill(context, language, user, bill)
     if flow.kind == "request":
         made = await wallet.requests.create(user, amount, data.get("memo", ""))
         await wallet.guides.remember(user.telegram_id, "request", made.amount)

@@ -11,15 +11,36 @@ the split before anything is made, naming them.
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler
 
-from bot.domain.errors import SplitUnknownNames, WalletError
+from bot.domain.errors import (
+    PaymentRequestAlreadyPaid,
+    PaymentRequestCancelled,
+    PaymentRequestExpired,
+    SplitUnknownNames,
+    WalletError,
+)
 from bot.domain.money import format_fen
 from bot.domain.requests import SplitBill, SplitShare
 from bot.domain.users import User
-from bot.handlers.context import WalletContext, command, error_text, private_user
+from bot.handlers.context import (
+    ID,
+    WalletContext,
+    button_pattern,
+    command,
+    current_user,
+    error_text,
+    language_of,
+    private_user,
+)
 from bot.handlers.outbox import Told, tell
 from bot.handlers.request import pay_link, with_memo
 from bot.i18n import translate
+from bot.render.labels import deadline_time
+
+CANCEL = "sx:"  # sx:<token>: the sender cancels one share (the token is bound to them)
+CANCEL_TAP = button_pattern(CANCEL, ID)
 
 
 async def split(update: Update, context: WalletContext) -> None:
@@ -47,16 +68,106 @@ async def split(update: Update, context: WalletContext) -> None:
         text = error_text(language, refused) + "\n" + translate(language, "split.usage")
         await message.reply_text(text)
         return
-    await message.reply_text(await share_bill(context, language, user, bill))
+    text, markup = await share_bill(context, language, user, bill)
+    await message.reply_text(text, reply_markup=markup)
 
 
-async def share_bill(context: WalletContext, language: str, user: User, bill: SplitBill) -> str:
-    """DM each person of ``bill`` their share; the sender's overview."""
+async def share_bill(
+    context: WalletContext, language: str, user: User, bill: SplitBill
+) -> tuple[str, InlineKeyboardMarkup]:
+    """DM each person of ``bill`` their share; the sender's overview, with a button to
+    cancel each share while it is unpaid."""
     unreached = []
     for share in bill.shares:
         if not await _send_share(context, user, bill, share):
             unreached.append(share)
-    return split_summary(context, language, bill, unreached)
+    return split_summary(context, language, bill, unreached), cancel_markup(language, bill)
+
+
+def cancel_markup(language: str, bill: SplitBill) -> InlineKeyboardMarkup:
+    """One ✖ per share: ``sx:<its request's token>`` (the token is bound to the sender)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    translate(
+                        language,
+                        "split.cancel_share",
+                        name=share.user.display_name,
+                        amount=format_fen(share.amount),
+                    ),
+                    callback_data=f"{CANCEL}{share.request.token}",
+                )
+            ]
+            for share in bill.shares
+        ]
+    )
+
+
+async def cancel_press(update: Update, context: WalletContext) -> None:
+    """Cancel one unpaid share of a split (only its sender may): the overview says so and
+    loses that button; the person is told their share no longer needs paying. A share
+    paid (or ended) meanwhile is said as such, and its button goes too."""
+    query = update.callback_query
+    user = await current_user(update, context)
+    language = language_of(update, user)
+    token = context.match.group(1)
+    wallet = context.wallet
+    try:
+        cancelled = await wallet.requests.cancel(token, user.telegram_id)
+    except (PaymentRequestAlreadyPaid, PaymentRequestCancelled, PaymentRequestExpired) as ended:
+        made = await wallet.requests.get(token)
+        payer = await wallet.users.get(made.paid_by) if made.paid_by is not None else None
+        line = None  # cancelled by a tap before this one: the overview says so already
+        if payer is not None:
+            paid = format_fen(made.amount)
+            line = translate(language, "split.share_paid", name=payer.display_name, amount=paid)
+        elif isinstance(ended, PaymentRequestExpired):
+            line = translate(
+                language,
+                "request.expired",
+                amount=format_fen(made.amount),
+                expired_at=deadline_time(made.expires_at),
+            )
+        await query.answer((line or error_text(language, ended))[:200], show_alert=True)
+        await _drop_button(query, token, line)
+        return
+    except WalletError as refused:  # not theirs, or no such request
+        await query.answer(error_text(language, refused)[:200], show_alert=True)
+        return
+    await query.answer()
+    person = await wallet.users.get(cancelled.payer_for) if cancelled.payer_for else None
+    name = person.display_name if person else "?"
+    amount = format_fen(cancelled.amount)
+    line = translate(language, "split.share_cancelled", name=name, amount=amount)
+    await _drop_button(query, token, line)
+    if person is not None:
+        told = translate(
+            person.effective_language,
+            "split.share_withdrawn",
+            name=user.display_name,
+            amount=amount,
+        )
+        await tell(context.bot, person.telegram_id, told, about="a cancelled split share")
+
+
+async def _drop_button(query, token: str, line: str | None) -> None:
+    """The overview without the share's button, and ``line`` (what became of it) below."""
+    message = query.message
+    if message is None:
+        return
+    rows = [
+        row
+        for row in (message.reply_markup.inline_keyboard if message.reply_markup else ())
+        if not any(b.callback_data == f"{CANCEL}{token}" for b in row)
+    ]
+    text = message.text + ("\n" + line if line else "")
+    markup = InlineKeyboardMarkup(rows) if rows else None
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():  # a second tap: it says so already
+            raise
 
 
 async def _send_share(
@@ -114,4 +225,4 @@ def split_summary(
 
 
 def handlers() -> list:
-    return [command("split", split)]
+    return [command("split", split), CallbackQueryHandler(cancel_press, pattern=CANCEL_TAP)]

@@ -132,7 +132,9 @@ class Requests:
         self.transfers = transfers
         self.ttl_s = ttl_s
 
-    def _new(self, requester_id: int, amount: int, memo: str, now: int) -> PaymentRequest:
+    def _new(
+        self, requester_id: int, amount: int, memo: str, now: int, payer_for: int | None = None
+    ) -> PaymentRequest:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         return PaymentRequest(
             token,
@@ -142,6 +144,7 @@ class Requests:
             RequestState.OPEN,
             now,
             expires_at=now + self.ttl_s * 1000,
+            payer_for=payer_for,
         )
 
     async def create(self, requester: User, amount_text: str, memo: str = "") -> PaymentRequest:
@@ -280,7 +283,12 @@ class Requests:
         own, *amounts = split_shares(total, people)
         now = self.store.now_ms()
         shares = [
-            SplitShare(name, amount, user, self._new(requester.telegram_id, amount, memo, now))
+            SplitShare(
+                name,
+                amount,
+                user,
+                self._new(requester.telegram_id, amount, memo, now, payer_for=user.telegram_id),
+            )
             for name, amount, user in zip(names, amounts, found, strict=True)
         ]
         await self.store.create_requests([share.request for share in shares])

@@ -316,6 +316,61 @@ async def test_a_split_bill_sends_each_known_person_their_share(emulator, wallet
     assert await available(wallet, ALICE) == 3_33
 
 
+@pytest.mark.both_back_ends
+async def test_a_split_share_is_paid_by_its_person_only_and_its_sender_can_cancel_it(
+    emulator, wallet
+):
+    await fund(wallet, XIAOMING, 50_00)
+    await start_private(emulator, "bob")
+    await start_private(emulator, "xiaoming")
+    await emulator.send_text("alice", "/split 9 @bob @xiaoming dinner")
+    summary = await emulator.wait_for_message("alice")
+    assert [b["text"] for b in summary.buttons()] == [
+        "✖ Cancel Bob's share (¥3.00)",
+        "✖ Cancel 小明's share (¥3.00)",
+    ]
+    to_bob = await emulator.wait_for_message("bob", since=0, text="split a bill")
+    bobs = LINK.search(to_bob.buttons()[0]["url"]).group(1)
+    to_ming = await emulator.wait_for_message("xiaoming", since=0, text="AA")
+    mings = LINK.search(to_ming.buttons()[0]["url"]).group(1)
+
+    # 小明 cannot pay Bob's share (only Bob may), and pays his own
+    refused = await open_card(emulator, "xiaoming", bobs)
+    assert refused.text == "这是别人在 AA 账单中的份额，只有本人可以支付。没有扣款。"
+    card = await open_card(emulator, "xiaoming", mings)
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    await enter_pin(emulator, "xiaoming", card)
+    assert await available(wallet, ALICE) == 3_00
+
+    # Alice cancels Bob's share: the summary says so, Bob is told, his link no longer pays
+    mark = emulator.mark()
+    await emulator.tap("alice", summary, "✖ Cancel Bob's share (¥3.00)")
+    edited = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == summary.message_id, since=mark
+    )
+    assert edited.text.endswith(
+        "\n✖ Bob's share of ¥3.00 is cancelled: its link no longer works."
+    )
+    assert [b["text"] for b in edited.buttons()] == ["✖ Cancel 小明's share (¥3.00)"]
+    told = await emulator.wait_for_message("bob", since=mark)
+    assert told.text == "🧾 Alice cancelled your share of ¥3.00: you need not pay it."
+    late = await open_card(emulator, "bob", bobs)
+    assert "cancelled" in late.text and not late.buttons()
+
+    # 小明 paid already: his button says so and goes
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(
+        await emulator.tap("alice", edited, "✖ Cancel 小明's share (¥3.00)"), since=mark
+    )
+    assert answer.text == "小明 has paid their share (¥3.00) already."
+    final = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == summary.message_id, since=mark
+    )
+    assert final.buttons() == []
+    assert await available(wallet, ALICE) == 3_00
+    assert await available(wallet, XIAOMING) == 47_00
+
+
 async def test_a_split_reports_the_people_it_cannot_message_with_their_links(emulator, wallet):
     await start_private(emulator, "bob")
     await wallet.users.seen(PROFILES[XIAOMING])  # known from a group, private chat never opened

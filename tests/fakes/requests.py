@@ -57,6 +57,7 @@ def _create(state: MemoryState, requests: Sequence[PaymentRequest]) -> None:
             RequestState.OPEN,
             request.created_at,
             expires_at=request.expires_at,
+            payer_for=request.payer_for,
         )
 
 

@@ -11,6 +11,7 @@ from bot.domain.errors import (
     PaymentRequestAlreadyPaid,
     PaymentRequestCancelled,
     PaymentRequestExpired,
+    PaymentRequestForSomeoneElse,
     PaymentRequestIsYours,
     PaymentRequestNotFound,
     PaymentRequestNotYours,
@@ -138,6 +139,26 @@ async def test_a_split_bill_asks_each_person_for_their_share_once_all_are_known(
     for share in bill.shares:
         stored = await wallet.requests.get(share.request.token)
         assert (stored.amount, stored.memo, stored.requester_id) == (2_500, "dinner", ALICE)
+        assert stored.payer_for == share.user.telegram_id
+
+
+async def test_a_split_share_is_paid_by_its_person_only(wallet):
+    alice = await wallet.person(ALICE)
+    bob = await wallet.person(BOB, username="bob_k", funds=5_000)
+    carol = await wallet.person(CAROL, username="carol_k", funds=5_000)
+    bill = await wallet.requests.split(alice, "100", ["@bob_k"])
+    token = bill.shares[0].request.token
+
+    with pytest.raises(PaymentRequestForSomeoneElse):
+        await wallet.requests.quote(token, carol)
+    refused = await wallet.requests.settle(token, CAROL, authenticated=True)
+    assert refused.status is PaymentStatus.REFUSED
+    assert isinstance(refused.error, PaymentRequestForSomeoneElse)
+    paid = await wallet.requests.settle(token, BOB, authenticated=True)
+    assert paid.status is PaymentStatus.PAID
+    assert (await wallet.available(bob), await wallet.available(carol)) == (0, 5_000)
+    plain = await wallet.requests.create(alice, "1")  # a plain request: anyone may pay
+    assert (await wallet.requests.quote(plain.token, carol))[0].payer_for is None
 
 
 async def test_of_two_payers_at_once_one_pays_and_the_other_is_told_it_is_paid(wallet):

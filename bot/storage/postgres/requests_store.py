@@ -45,7 +45,7 @@ __all__ = ["REQUEST_COLUMNS", "PgRequests", "row_to_request"]
 
 REQUEST_COLUMNS = (
     "token, requester_id, amount, memo, state, created_at, paid_by, transfer_key, settled_at,"
-    " expires_at"
+    " expires_at, payer_for"
 )
 _SELECT = f"SELECT {REQUEST_COLUMNS} FROM payment_requests WHERE token = $1"
 
@@ -62,6 +62,7 @@ def row_to_request(row: Sequence) -> PaymentRequest:
         transfer_key=row[7],
         settled_at=row[8],
         expires_at=row[9],
+        payer_for=row[10],
     )
 
 
@@ -81,9 +82,13 @@ async def _account_of(conn: asyncpg.Connection, telegram_id: int) -> int | None:
 
 async def _create_requests(conn: asyncpg.Connection, requests: Sequence[PaymentRequest]) -> None:
     await conn.executemany(
-        "INSERT INTO payment_requests (token, requester_id, amount, memo, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        [(r.token, r.requester_id, r.amount, r.memo, r.created_at, r.expires_at) for r in requests],
+        "INSERT INTO payment_requests"
+        " (token, requester_id, amount, memo, created_at, expires_at, payer_for)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (r.token, r.requester_id, r.amount, r.memo, r.created_at, r.expires_at, r.payer_for)
+            for r in requests
+        ],
     )
 
 

@@ -41,7 +41,7 @@ __all__ = [
 
 REQUEST_COLUMNS = (
     "token, requester_id, amount, memo, state, created_at, paid_by, transfer_key, settled_at,"
-    " expires_at"
+    " expires_at, payer_for"
 )
 SELECT_REQUEST = f"SELECT {REQUEST_COLUMNS} FROM payment_requests WHERE token = ?"
 
@@ -58,6 +58,7 @@ def row_to_request(row: Sequence) -> PaymentRequest:
         transfer_key=row[7],
         settled_at=row[8],
         expires_at=row[9],
+        payer_for=row[10],
     )
 
 
@@ -76,9 +77,13 @@ def _account_of(conn: sqlite3.Connection, telegram_id: int) -> int | None:
 
 def create_requests(conn: sqlite3.Connection, requests: Sequence[PaymentRequest]) -> None:
     conn.executemany(
-        "INSERT INTO payment_requests (token, requester_id, amount, memo, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(r.token, r.requester_id, r.amount, r.memo, r.created_at, r.expires_at) for r in requests],
+        "INSERT INTO payment_requests"
+        " (token, requester_id, amount, memo, created_at, expires_at, payer_for)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.token, r.requester_id, r.amount, r.memo, r.created_at, r.expires_at, r.payer_for)
+            for r in requests
+        ],
     )
 
 
