@@ -54,7 +54,7 @@ from bot.handlers import notices as notices_sender
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
-from bot.handlers.pin import Outcomes
+from bot.handlers.pin import Outcomes, shown_keypads
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
@@ -539,6 +539,7 @@ def build_application(
         .post_shutdown(post_shutdown)
         .build()
     )
+    shown_keypads(application)  # where each keypad is, for /cancel to close it
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
         bot.keep_with(wallet.topups.keep)

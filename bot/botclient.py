@@ -10,6 +10,10 @@ is a defect and raised.
 A message to a person's chat that Telegram refused with a 403 is handed to
 :meth:`WalletBot.keep_unreached` (by ``bot.handlers.outbox.tell``), which keeps it for
 when they open the chat.
+
+Every message the bot sends or edits with buttons is shown to the watchers given to
+:meth:`WalletBot.watch_buttons` (the PIN keypads note where each is, so ``/cancel`` can
+close them).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from telegram import Message
 from telegram.error import BadRequest, NetworkError
 
 from bot.intake import KeepingBot
@@ -34,6 +39,27 @@ class WalletBot(KeepingBot):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._unreached: Callable[[int, str], Awaitable[None]] | None = None
+        self._watchers: list[Callable[[Message], None]] = []
+
+    def watch_buttons(self, watcher: Callable[[Message], None]) -> None:
+        """Call ``watcher`` with each message sent or edited with buttons (it must be quick
+        and not fail: a failure is logged, the message stands)."""
+        self._watchers.append(watcher)
+
+    def _with_buttons(self, result):
+        if self._watchers and isinstance(result, Message) and result.reply_markup is not None:
+            for watcher in self._watchers:
+                try:
+                    watcher(result)
+                except Exception:
+                    log.exception("a watcher of sent buttons failed")
+        return result
+
+    async def send_message(self, *args, **kwargs) -> Message:
+        return self._with_buttons(await super().send_message(*args, **kwargs))
+
+    async def edit_message_text(self, *args, **kwargs):
+        return self._with_buttons(await super().edit_message_text(*args, **kwargs))
 
     def keep_unreached_with(self, keep: Callable[[int, str], Awaitable[None]] | None) -> None:
         self._unreached = keep

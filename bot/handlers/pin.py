@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
@@ -29,6 +31,8 @@ from bot.security.pin import PIN_LENGTH
 from bot.security.pin_entry import CANCEL, DELETE, KeypadView
 
 KEYPAD = "k:"  # k:<action id>:<key>; which keys there are is the keypad's business
+MAX_SHOWN = 10_000  # keypads whose messages /cancel can close
+_SHOWN = "pin.shown_keypads"  # bot_data
 KEYPAD_TAP = button_pattern(KEYPAD, ID, "[^:]{1,8}")
 ANSWER_WITHIN_S = 0.7
 # How the outcome of a confirmation is shown (and acted on), by the outcome's type:
@@ -64,7 +68,10 @@ _DOTS = {"●", "○"}
 def _above_keypad(message) -> str:
     """The text a keypad's message shows above the keypad (a card's summary, with its
     blank line), read back from the message: "" when the keypad is all there is."""
-    text = getattr(message, "text", None) or ""
+    return _above_keypad_text(getattr(message, "text", None) or "")
+
+
+def _above_keypad_text(text: str) -> str:
     lines = text.split("\n")
     dots = [i for i, line in enumerate(lines) if len(line) == PIN_LENGTH and set(line) <= _DOTS]
     if not dots or dots[-1] < 1:
@@ -155,16 +162,60 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
             raise
 
 
+class ShownKeypads:
+    """Where this process last showed each keypad (its chat, message and text), the
+    newest ``MAX_SHOWN``: what ``/cancel`` closes, as their ✖ would have."""
+
+    def __init__(self) -> None:
+        self._where: OrderedDict[str, tuple[int, int, str]] = OrderedDict()
+
+    def saw(self, message: Message) -> None:
+        """A message with buttons was sent or edited (``WalletBot.watch_buttons``)."""
+        for row in message.reply_markup.inline_keyboard:
+            for button in row:
+                data = button.callback_data
+                if isinstance(data, str) and data.startswith(KEYPAD):
+                    action_id = data[len(KEYPAD) :].split(":", 1)[0]
+                    self._where[action_id] = (message.chat_id, message.message_id, message.text)
+                    self._where.move_to_end(action_id)
+                    while len(self._where) > MAX_SHOWN:
+                        self._where.popitem(last=False)
+                    return
+
+    def pop(self, action_id: str) -> tuple[int, int, str] | None:
+        return self._where.pop(action_id, None)
+
+
+def shown_keypads(application) -> ShownKeypads:
+    """The application's :class:`ShownKeypads`, watching its bot's messages from the
+    first call (made when the application is built)."""
+    shown = application.bot_data.get(_SHOWN)
+    if shown is None:
+        shown = application.bot_data[_SHOWN] = ShownKeypads()
+        watch = getattr(application.bot, "watch_buttons", None)  # a WalletBot's
+        if watch is not None:
+            watch(shown.saw)
+    return shown
+
+
 async def cancel_keypads(
     context: WalletContext, telegram_id: int, language: str, outcomes: Outcomes
 ) -> int:
     """Cancel the person's keypads in progress (/cancel), each acted on as its ✖ would
-    (an inline red packet's message says it was not sent); how many."""
+    (an inline red packet's message says it was not sent), and each keypad's message
+    says it was cancelled, with no keys left; how many."""
     abandoned = await context.wallet.pin_entry.cancel_open(telegram_id)
-    for outcome in abandoned:
+    shown = shown_keypads(context.application)
+    for action_id, outcome in abandoned:
         render = outcomes.get(type(outcome)) if outcome is not None else None
         if render is not None:  # its text was for the keypad's message: /cancel says its own
             await render(context, language, outcome)
+        where = shown.pop(action_id)
+        if where is not None:
+            chat_id, message_id, text = where
+            closed = _above_keypad_text(text) + translate(language, "keypad.cancelled")
+            with suppress(TelegramError):  # deleted or edited meanwhile: nothing to close
+                await context.bot.edit_message_text(closed, chat_id, message_id)
     return len(abandoned)
 
 

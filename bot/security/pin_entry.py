@@ -201,14 +201,15 @@ class PinEntry:
         included), oldest first: what a restart may still owe them."""
         return await self.actions.still_open(CONFIRM + what)
 
-    async def cancel_open(self, telegram_id: int) -> list[object]:
+    async def cancel_open(self, telegram_id: int) -> list[tuple[str, object]]:
         """Cancel the person's keypads in progress, as their Cancel key would; for each,
-        the outcome its Cancel key would report (None for a keypad without one).
+        its action id and the outcome its Cancel key would report (None for a keypad
+        without one).
 
         Only keypads shown or pressed since this process started are known here (half-typed
         PINs live in memory); an older keypad's own Cancel key still works.
         """
-        cancelled: list[object] = []
+        cancelled: list[tuple[str, object]] = []
         for action_id, entry in list(self._entries.items()):
             if entry.owner != telegram_id:
                 continue
@@ -221,7 +222,7 @@ class PinEntry:
                     await self.actions.cancel(action)
                 except WalletError:
                     continue  # used, expired or cancelled already (or just now)
-                cancelled.append(self._abandon(action))
+                cancelled.append((action_id, self._abandon(action)))
         return cancelled
 
     async def _complete(self, action: Action, entry: _Entry, digits: str) -> KeypadView:

@@ -16,6 +16,7 @@ import pytest
 from bot.app import publish_commands, publish_descriptions
 from bot.handlers import guided
 from tests.e2e.database import rows
+from tests.e2e.test_forged_buttons import forged_tap
 from tests.e2e.test_redpacket import escrow, fen_of
 from tests.e2e.test_refund import again
 from tests.e2e.test_send import ALICE, BOB, PROFILES, XIAOMING, available, enter_pin, fund
@@ -429,6 +430,10 @@ CANCELLED = {
     "alice": "✖ Cancelled what was in progress. Nothing was sent and nothing was changed.",
     "xiaoming": "✖ 已取消进行中的操作，没有付款，也没有任何改动。",
 }
+KEYPAD_CANCELLED = {
+    "alice": "✖ Cancelled with /cancel: nothing was sent and nothing was changed.",
+    "xiaoming": "✖ 已用 /cancel 取消：没有付款，也没有任何改动。",
+}
 NOTHING_TO_CANCEL = {
     "alice": "Nothing is in progress, so there is nothing to cancel. /menu shows what you can do.",
     "xiaoming": "当前没有进行中的操作，无需取消。发送 /menu 查看能做什么。",
@@ -491,15 +496,33 @@ async def test_cancel_leaves_a_pin_keypad_and_its_keys_then_do_nothing(
     await wallet.users.seen(PROFILES[BOB])
     await emulator.send_text(who, "/send @bob 5")
     card = await emulator.wait_for_message(who)
-    await Taps(emulator, who).tap(card, card.buttons()[0]["text"])  # Confirm: the keypad
+    keypad = await Taps(emulator, who).tap(card, card.buttons()[0]["text"])  # the keypad
+    action = keypad.buttons()[0]["callback_data"].split(":")[1]
     mark = emulator.mark()
     await emulator.send_text(who, "/cancel")
     assert (await emulator.wait_for_message(who, since=mark)).text == CANCELLED[who]
-    mark = emulator.mark()
-    for digit in "739201":  # the right PIN, too late
-        answer = await emulator.wait_for_answer(await emulator.tap(who, card, digit), since=mark)
+    closed = await emulator.wait_for_edit(card, since=mark)  # the keypad says so, keyless
+    assert closed.text == card.text + "\n\n" + KEYPAD_CANCELLED[who]
+    assert closed.buttons() == []
+    for digit in "739201":  # the right PIN, too late (from a copy of the old keys)
+        answer = await forged_tap(emulator, who, card, f"k:{action}:{digit}")
     assert answer.data.get("show_alert")
     assert await available(wallet, payer) == 100_00 and await available(wallet, BOB) == 0
+    assert handler_errors(caplog) == []
+
+
+async def test_cancel_closes_a_set_pin_keypad_sent_as_a_message_of_its_own(
+    emulator, wallet, caplog
+):
+    await emulator.send_text("bob", "/setpin")
+    keypad = await emulator.wait_for_message("bob", text="○")
+    assert keypad.buttons()
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/cancel")
+    assert (await emulator.wait_for_message("bob", since=mark)).text == CANCELLED["alice"]
+    closed = await emulator.wait_for_edit(keypad, since=mark)
+    assert (closed.text, closed.buttons()) == (KEYPAD_CANCELLED["alice"], [])
+    assert not await wallet.pins.has_pin(BOB)
     assert handler_errors(caplog) == []
 
 
