@@ -104,7 +104,9 @@ async def test_inline_mode_reads_the_kind_from_the_query(emulator, wallet, caplo
     assert "don't know" in await title("for @nobody_here 5")
     assert "yourself" in await title(f"for {ALICE} 5")
     assert "at most ¥200.00" in await title("equal 50 5")
-    assert await title("equal 2") == "Type an amount and a count: 20 5 greeting"
+    assert await title("equal 2") == (
+        "Type an amount and a count: 20 5 greeting (or equal 20 5, or for @name 20)"
+    )
     assert await available(wallet, ALICE) == 100_00
     assert handler_errors(caplog) == []
 

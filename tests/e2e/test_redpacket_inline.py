@@ -11,6 +11,7 @@ import pytest
 from bot.domain.redpackets import PacketOrder
 from bot.handlers import redpacket_inline
 from tests.e2e.test_admin_restart import bot_running
+from tests.e2e.test_forged_buttons import forged_tap
 from tests.e2e.test_redpacket import escrow
 from tests.e2e.test_send import (
     ALICE,
@@ -24,14 +25,14 @@ from tests.e2e.test_send import (
 )
 
 ENGLISH = {
-    "usage": "Type an amount and a count: 20 5 greeting",
+    "usage": "Type an amount and a count: 20 5 greeting (or equal 20 5, or for @name 20)",
     "not_amount": '"abc" is not an amount. Write it like 12 or 12.50.',
     "confirm": "Confirm",
     "cancelled": "✖ Cancelled what was in progress. Nothing was sent and nothing was changed.",
     "not_sent": "🧧 This red packet was not sent.",
 }
 CHINESE = {
-    "usage": "输入金额和个数：20 5 祝福语",
+    "usage": "输入金额和个数：20 5 祝福语（或 普通 20 5 每人一样多，或 专属 @名字 20）",
     "not_amount": "「abc」不是金额。请写成 12 或 12.50 这样。",
     "confirm": "确认",
     "cancelled": "✖ 已取消进行中的操作，没有付款，也没有任何改动。",
@@ -110,7 +111,7 @@ async def test_cancel_during_the_pin_of_an_inline_packet_withdraws_it_at_once(
     answer = await emulator.inline_query(who, "20 5 恭喜发财")
     message = await emulator.choose_inline_result(who, answer, answer.results[0]["id"], family)
     card = await emulator.wait_for_message(who)
-    await tap_and_wait(emulator, who, card, texts["confirm"])  # the card is the keypad now
+    keypad = await tap_and_wait(emulator, who, card, texts["confirm"])  # the card's keypad
     mark = emulator.mark()
     await emulator.send_text(who, "/cancel")
     told = await emulator.wait_for_message(who, since=mark)
@@ -120,8 +121,11 @@ async def test_cancel_during_the_pin_of_an_inline_packet_withdraws_it_at_once(
         since=mark,
     )
     assert edit.text == texts["not_sent"] and not edit.buttons()  # nothing left to grab
-    query_id = await emulator.tap(who, card, "7")  # the keypad was cancelled with it
-    assert (await emulator.wait_for_answer(query_id)).data["show_alert"]
+    closed = await emulator.wait_for_edit(card, since=mark)  # the keypad was closed with it
+    assert closed.buttons() == []
+    action = keypad.buttons()[0]["callback_data"].split(":")[1]
+    late = await forged_tap(emulator, who, card, f"k:{action}:7")  # from a copy of its keys
+    assert late.data["show_alert"]
     assert await available(wallet, telegram_id) == 300_00 and await escrow(wallet) == 0
     assert await available(wallet, BOB) == 0
 
