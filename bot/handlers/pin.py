@@ -28,7 +28,7 @@ from bot.handlers.context import (
 from bot.handlers.setup_qr import TWO_FACTOR_ON, delete_setup_qr
 from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
-from bot.security.pin_entry import CANCEL, DELETE, KeypadView
+from bot.security.pin_entry import CANCEL, CANCELLED, DELETE, KeypadView
 
 KEYPAD = "k:"  # k:<action id>:<key>; which keys there are is the keypad's business
 MAX_SHOWN = 10_000  # keypads whose messages /cancel can close
@@ -151,6 +151,8 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     if render is not None:
         text = await render(context, language, view.outcome)
+    elif view.finished and view.prompt == CANCELLED:  # what was not done stays readable
+        text = _above_keypad(query.message) + keypad_text(language, view)
     elif view.finished:
         text = keypad_text(language, view)
     else:  # what is being confirmed stays above the keypad until it is done

@@ -39,11 +39,12 @@ from bot.security.pin import PIN_LENGTH, check_new_pin
 from bot.security.pins import Pins
 from bot.security.twofactor import TwoFactor
 
-__all__ = ["CANCEL", "DELETE", "ConfirmationResult", "KeypadView", "PinEntry"]
+__all__ = ["CANCEL", "CANCELLED", "DELETE", "ConfirmationResult", "KeypadView", "PinEntry"]
 
 DELETE, CANCEL = "d", "x"
 SET, CHANGE, CONFIRM = "pin.set", "pin.change", "confirm:"
 RESET = "pin.reset"
+CANCELLED = "pin.cancelled"  # the prompt of a keypad its ✖ ended
 TOTP_ON, TOTP_OFF = "2fa.enable", "2fa.disable"
 _FIRST_STEP = {
     SET: "new",
@@ -184,7 +185,7 @@ class PinEntry:
                 await self.actions.cancel(action)
                 self._entries.pop(action_id, None)
                 outcome = self._abandon(action)
-                return KeypadView(action_id, "pin.cancelled", finished=True, outcome=outcome)
+                return KeypadView(action_id, CANCELLED, finished=True, outcome=outcome)
             if key == DELETE:
                 entry.digits = entry.digits[:-1]
                 return self._view(action_id, entry.step, entry.digits)

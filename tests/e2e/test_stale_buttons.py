@@ -111,7 +111,10 @@ async def test_a_keypad_digit_after_the_keypad_was_cancelled_says_it_was_cancell
     card = await start_send(emulator, wallet)
     await tap_and_wait(emulator, "alice", card, "Confirm")
     old_keypad = old_view(card)
-    await tap_and_wait(emulator, "alice", card, "✖")
+    ended = await tap_and_wait(emulator, "alice", card, "✖")
+    # what was not sent stays readable above the outcome, with no keys left
+    assert ended.text == "Send ¥5.00 to Bob?\n\nCancelled. Nothing was changed."
+    assert ended.buttons() == []
 
     answer, _ = await tap_old(emulator, "alice", old_keypad, "7")
     assert answer.data["show_alert"] is True
