@@ -293,8 +293,8 @@ class RedPacketStore(Protocol):
     async def due_red_packets(self, now_ms: int, limit: int) -> list[str]: ...
 
     async def recent_password_packets(self, chat_id: int, since_ms: int) -> list[RedPacket]:
-        """A chat's password packets made after ``since_ms`` (open or closed), newest first,
-        20 at most."""
+        """A chat's password packets made after ``since_ms``: the open ones first, then
+        those closed, each newest first, 20 at most."""
 
 
 class GrabCheck:

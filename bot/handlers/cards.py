@@ -36,7 +36,7 @@ from bot.handlers.context import (
     private_link,
     refusal_text,
 )
-from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.outbox import Told, keep_unreached, reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text, set_pin_markup
 from bot.i18n import translate
 from bot.security.pin_entry import KeypadView
@@ -114,6 +114,8 @@ async def refuse_in_group(
     if told is Told.SENT:
         await reply(update, context, translate(language, "group.reason_in_private"))
         return
+    if told is Told.FAILED:  # not a 403 (kept by tell then): kept all the same
+        await keep_unreached(context.bot, payer_id, text, "a refusal in a group")
     link = private_link(context)
     button = InlineKeyboardButton(translate(language, "group.open_private"), url=link)
     await reply(

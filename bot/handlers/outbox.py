@@ -33,7 +33,7 @@ from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext
 
-__all__ = ["Outbox", "OutboxClosed", "Told", "outbox", "reply", "tell"]
+__all__ = ["Outbox", "OutboxClosed", "Told", "keep_unreached", "outbox", "reply", "tell"]
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ async def tell(
         await bot.send_message(chat_id, text, **options)
     except Forbidden:
         if keep and not options:
-            await _keep_unreached(bot, chat_id, text, about)
+            await keep_unreached(bot, chat_id, text, about)
         return Told.BLOCKED
     except TelegramError:
         log.warning("could not tell %s about %s", chat_id, about, exc_info=True)
@@ -214,7 +214,9 @@ async def tell(
     return Told.SENT
 
 
-async def _keep_unreached(bot: Bot, chat_id: int, text: str, about: str) -> None:
+async def keep_unreached(bot: Bot, chat_id: int, text: str, about: str) -> None:
+    """Keep ``text`` for the person to read when they next open the chat (a WalletBot's
+    notices; nothing with another bot)."""
     keep = getattr(bot, "keep_unreached", None)  # a WalletBot's (bot.botclient)
     if keep is None:
         return

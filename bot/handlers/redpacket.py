@@ -399,14 +399,21 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
     wallet = context.wallet
     packets = await wallet.redpackets.password_packets(update.effective_chat.id)
     replied = replied_to(message)
+    replied_id = None  # the bot's message it answers: a packet's, when it is one
     if (
         replied is not None
         and replied.from_user is not None
         and replied.from_user.id == context.bot.id
     ):
-        packets = [p for p in packets if p.message_id == replied.message_id] or packets
+        replied_id = replied.message_id
+        packets = [p for p in packets if p.message_id == replied_id] or packets
     phrase = normalize_password(message.text)
-    matching = [p for p in packets if normalize_password(p.password or "") == phrase]
+    matching = [
+        p
+        for p in packets
+        if normalize_password(p.password or "") == phrase
+        and (p.is_open or p.message_id == replied_id)  # a closed one only when answered
+    ]
     if not matching:
         return  # not a phrase: an ordinary message, or a wrong guess
     user = await current_user(update, context)
@@ -418,7 +425,8 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
         try:
             grab = await wallet.redpackets.grab(packet.id, user, message.text)
         except WalletError as refused:
-            refusal = refusal or refused  # the newest packet's: it was most likely meant
+            if packet.message_id == replied_id:  # said only to a reply to that packet:
+                refusal = refused  # the phrase as plain chat again is no grab to answer
             continue
         amount = format_fen(grab.amount)
         await tell(
@@ -431,6 +439,8 @@ async def phrase_typed(update: Update, context: WalletContext) -> None:
         # packet's message, which lists an open password packet's grabbers: one edit for
         # many grabs, where a reply each would queue behind the group's send limit.
         editor(context.application).touch(packet.id)
+        return
+    if refusal is None:
         return
     # grabbed already, finished, expired: said to them alone, never in the group (and
     # not kept for later: by the time they open the chat it is old news)

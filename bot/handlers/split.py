@@ -10,6 +10,8 @@ the split before anything is made, naming them.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
@@ -41,6 +43,8 @@ from bot.render.labels import deadline_time
 
 CANCEL = "sx:"  # sx:<token>: the sender cancels one share (the token is bound to them)
 CANCEL_TAP = button_pattern(CANCEL, ID)
+_DRAWN = "split.overviews"  # bot_data: (chat, message) -> the overview's text and buttons
+DRAWN_KEPT = 1_000  # overviews remembered as last drawn
 
 
 async def split(update: Update, context: WalletContext) -> None:
@@ -110,6 +114,9 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
     paid (or ended) meanwhile is said as such, and its button goes too."""
     query = update.callback_query
     user = await current_user(update, context)
+    if user is None:  # not a person: nothing of theirs to cancel
+        await query.answer()
+        return
     language = language_of(update, user)
     token = context.match.group(1)
     wallet = context.wallet
@@ -130,7 +137,7 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
                 expired_at=deadline_time(made.expires_at),
             )
         await query.answer((line or error_text(language, ended))[:200], show_alert=True)
-        await _drop_button(query, token, line)
+        await _drop_button(context, query, token, line)
         return
     except WalletError as refused:  # not theirs, or no such request
         await query.answer(error_text(language, refused)[:200], show_alert=True)
@@ -140,7 +147,7 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
     name = person.display_name if person else "?"
     amount = format_fen(cancelled.amount)
     line = translate(language, "split.share_cancelled", name=name, amount=amount)
-    await _drop_button(query, token, line)
+    await _drop_button(context, query, token, line)
     if person is not None:
         told = translate(
             person.effective_language,
@@ -151,17 +158,29 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
         await tell(context.bot, person.telegram_id, told, about="a cancelled split share")
 
 
-async def _drop_button(query, token: str, line: str | None) -> None:
-    """The overview without the share's button, and ``line`` (what became of it) below."""
+async def _drop_button(context: WalletContext, query, token: str, line: str | None) -> None:
+    """The overview without the share's button, and ``line`` (what became of it) below.
+
+    Read from the overview as this process last drew it: a tap's own copy of the message
+    is as it was when tapped, so two quick taps would each undo the other's edit.
+    """
     message = query.message
     if message is None:
         return
-    rows = [
-        row
-        for row in (message.reply_markup.inline_keyboard if message.reply_markup else ())
-        if not any(b.callback_data == f"{CANCEL}{token}" for b in row)
-    ]
-    text = message.text + ("\n" + line if line else "")
+    drawn: OrderedDict = context.application.bot_data.setdefault(_DRAWN, OrderedDict())
+    where = (message.chat_id, message.message_id)
+    text, rows = drawn.get(where) or (
+        message.text,
+        tuple(message.reply_markup.inline_keyboard if message.reply_markup else ()),
+    )
+    kept = tuple(row for row in rows if not any(b.callback_data == f"{CANCEL}{token}" for b in row))
+    if len(kept) == len(rows):  # its button went with an earlier tap: said already
+        return
+    rows, text = kept, text + ("\n" + line if line else "")
+    drawn[where] = (text, rows)
+    drawn.move_to_end(where)
+    while len(drawn) > DRAWN_KEPT:
+        drawn.popitem(last=False)
     markup = InlineKeyboardMarkup(rows) if rows else None
     try:
         await query.edit_message_text(text, reply_markup=markup)

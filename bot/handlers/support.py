@@ -38,7 +38,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
-from bot.domain.refunds import REASON_MAX, RefundCommand
+from bot.domain.refunds import RefundCommand
 from bot.domain.support import Ticket
 from bot.handlers import refund
 from bot.handlers.context import (
@@ -483,7 +483,7 @@ async def _refund_card(
     update: Update, context: WalletContext, user, language: str, ticket: Ticket
 ) -> None:
     """Show the refund feature's card for the disputed transfer, as ``/refund <id>`` would,
-    with the dispute's words as the refund's reason (none when it was opened without any).
+    with the dispute (its number) as the refund's reason.
 
     Its key is made from the ticket message the button is on, so the cards of repeated
     taps on one message refund once.
@@ -502,9 +502,9 @@ async def _refund_card(
         await query.answer(refund.refused_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
-    reason = "" if ticket.text in _no_reason() else " ".join(ticket.text.split())
-    if len(reason) > REASON_MAX:
-        reason = reason[: REASON_MAX - 1] + "…"
+    # the dispute named, not its words: the payee is told the reason, and a complaint
+    # about them is the payer's and the admins' to read
+    reason = translate(language, "support.refund_reason", id=ticket.id)
     asked = RefundCommand(ticket.transfer_id, None, reason)
     await refund.show_card(update, context, user, language, asked)
 

@@ -415,8 +415,8 @@ class RedPackets:
         return [packet for i in ids if (packet := await self.store.get_red_packet(i))]
 
     async def password_packets(self, chat_id: int) -> list[RedPacket]:
-        """A chat's password packets still open, and those that closed (finished or
-        expired) within a day of their deadline, newest first: a phrase typed for one that
-        closed is answered with why it cannot be grabbed."""
+        """A chat's password packets still open, then those that closed (finished or
+        expired) within a day of their deadline, each newest first: a phrase replied to one
+        that closed is answered with why it cannot be grabbed."""
         since = self.store.now_ms() - (self.limits.expiry_s + CLOSED_PHRASES_S) * 1000
         return await self.store.recent_password_packets(chat_id, since)

@@ -371,6 +371,27 @@ async def test_a_split_share_is_paid_by_its_person_only_and_its_sender_can_cance
     assert await available(wallet, XIAOMING) == 47_00
 
 
+async def test_two_quick_cancels_of_a_splits_shares_both_stay_said(emulator, wallet):
+    await start_private(emulator, "bob")
+    await wallet.users.seen(PROFILES[XIAOMING])
+    await emulator.send_text("alice", "/split 9 @bob @xiaoming")
+    summary = await emulator.wait_for_message("alice")
+    mark = emulator.mark()
+    first = await emulator.tap("alice", summary, "✖ Cancel Bob's share (¥3.00)")
+    second = await emulator.tap("alice", summary, "✖ Cancel 小明's share (¥3.00)")  # same copy
+    for query_id in (first, second):
+        await emulator.wait_for_answer(query_id, since=mark)
+    await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == summary.message_id and not e.buttons(),
+        since=mark,
+    )
+    edits = [e for e in emulator.events[mark:] if e.kind == "edit"]
+    final = edits[-1]
+    assert final.text.count("is cancelled: its link no longer works.") == 2
+    assert "Bob's share" in final.text and "小明's share" in final.text
+    assert final.buttons() == []
+
+
 async def test_a_split_reports_the_people_it_cannot_message_with_their_links(emulator, wallet):
     await start_private(emulator, "bob")
     await wallet.users.seen(PROFILES[XIAOMING])  # known from a group, private chat never opened

@@ -319,13 +319,16 @@ async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emula
     await emulator.tap("alice", told, "Refund")
     card = await emulator.wait_for_message("alice", since=mark)
     assert card.text.startswith(f"↩️ Refund of payment #{paid.id}?")
-    assert "Reason: I paid 小明 twice\n" in card.text  # the dispute's words, not "(none given)"
+    # the dispute named, not "(none given)", nor its words (the payee reads the reason)
+    assert "Reason: Dispute 🎫 #1\n" in card.text
     assert (await wallet.ledger.balance(bob.account_id)).available == 38_00  # not yet
     mark = emulator.mark()
     await emulator.tap("alice", card, "Confirm")
     await emulator.wait_for_edit(card, since=mark)
     refunded = await emulator.wait_for_message("bob", since=mark)
-    assert "Reason: I paid 小明 twice" in refunded.text
+    assert "Reason: Dispute 🎫 #1" in refunded.text
+    memos = [line.memo for line in (await wallet.history.page(xiaoming.account_id)).lines]
+    assert "Dispute 🎫 #1" in memos and not [m for m in memos if "twice" in m]  # the payee's
     assert (await wallet.ledger.balance(bob.account_id)).available == 50_00
     assert (await wallet.ledger.balance(xiaoming.account_id)).available == 0
     # refunded in full: the list offers no Refund, and the old button says why

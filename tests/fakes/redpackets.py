@@ -247,5 +247,5 @@ class MemoryRedPackets(MemoryPort, RedPacketStore):
             for p in self._db.packets.values()
             if p.kind is PacketKind.PASSWORD and p.chat_id == chat_id and p.created_at > since_ms
         ]
-        found.sort(key=lambda p: p.created_at, reverse=True)
+        found.sort(key=lambda p: (p.state is PacketState.OPEN, p.created_at), reverse=True)
         return found[:20]

@@ -190,6 +190,21 @@ async def test_a_closed_password_packet_is_still_found_for_a_day_so_a_late_phras
     assert await wallet.redpackets.password_packets(GROUP) == []  # old news: not looked at
 
 
+async def test_an_open_password_packet_is_never_crowded_out_by_closed_ones(wallet):
+    alice = await wallet.person(ALICE, funds=10_000)
+    bob = await wallet.person(BOB)
+    still_open = await send(wallet, alice, PacketKind.PASSWORD, count=2, password="first")
+    for i in range(25):  # a busy group: many packets, by many people, emptied at once
+        wallet.clock.advance(seconds=1)
+        sender = await wallet.person(5_000 + i, funds=1_000)
+        done = await send(wallet, sender, PacketKind.PASSWORD, count=1, password=f"p{i}")
+        await wallet.redpackets.grab(done.id, bob, f"p{i}")
+
+    found = await wallet.redpackets.password_packets(GROUP)
+    assert found[0].id == still_open.id and len(found) == 20
+    assert [p.state for p in found[1:]] == [PacketState.FINISHED] * 19
+
+
 async def test_an_expired_packet_refunds_what_is_left_to_its_sender_once(wallet):
     alice = await wallet.person(ALICE, funds=1_000)
     bob = await wallet.person(BOB)

@@ -412,7 +412,7 @@ class PgRedPackets(PgPortStore, RedPacketStore):
     async def recent_password_packets(self, chat_id: int, since_ms: int) -> list[RedPacket]:
         return await self._packets_where(
             "kind = 'password' AND chat_id = $1 AND created_at > $2"
-            " ORDER BY created_at DESC LIMIT 20",
+            " ORDER BY state = 'open' DESC, created_at DESC LIMIT 20",
             chat_id,
             since_ms,
         )
