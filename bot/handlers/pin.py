@@ -151,7 +151,8 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     if render is not None:
         text = await render(context, language, view.outcome)
-    elif view.finished and view.prompt == CANCELLED:  # what was not done stays readable
+    elif view.finished and (view.prompt == CANCELLED or view.error is not None):
+        # cancelled, or ended by a refusal (the PIN locked): what was not done stays readable
         text = _above_keypad(query.message) + keypad_text(language, view)
     elif view.finished:
         text = keypad_text(language, view)

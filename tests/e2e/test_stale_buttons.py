@@ -123,6 +123,22 @@ async def test_a_keypad_digit_after_the_keypad_was_cancelled_says_it_was_cancell
     assert_no_internal_error(emulator, caplog)
 
 
+async def test_a_pin_locked_on_a_card_keeps_what_was_not_paid_above_the_lock(
+    emulator, wallet, caplog
+):
+    card = await start_send(emulator, wallet)
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    for digit in "111112" * 5:  # five wrong PINs: locked
+        mark = emulator.mark()
+        await emulator.tap("alice", card, digit)
+        await emulator.wait_for_edit(card, since=mark)
+    locked = emulator.last_message("alice")
+    assert locked.text.startswith("Send ¥5.00 to Bob?\n\nToo many wrong PINs")
+    assert not locked.reply_markup
+    assert await available(wallet, ALICE) == 100_00
+    assert_no_internal_error(emulator, caplog)
+
+
 async def test_an_old_history_button_after_the_page_turned_is_no_longer_active(
     emulator, wallet, caplog
 ):
