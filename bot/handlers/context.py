@@ -71,7 +71,6 @@ __all__ = [
     "refusal_text",
     "refusal_with_usage",
     "replied_to",
-    "top_up_hint",
     "topic_of",
 ]
 
@@ -195,13 +194,6 @@ def language_of(update: Update, user: User | None) -> str:
         return user.effective_language
     person = update.effective_user  # nobody the wallet could know: the district's default
     return resolve_language(None, person.language_code if person else None)
-
-
-def top_up_hint(context: WalletContext, language: str, key: str) -> str:
-    """The message ``key`` whose ``{or_top_up}`` names topping up where top-ups are set up
-    (", or top up,"), and nothing where they are not."""
-    hint = translate(language, "hint.or_top_up") if context.wallet.topups.enabled else ""
-    return translate(language, key, or_top_up=hint)
 
 
 async def with_new_balance(

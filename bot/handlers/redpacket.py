@@ -54,7 +54,6 @@ from bot.handlers.context import (
     profile_of,
     refusal_with_usage,
     replied_to,
-    top_up_hint,
     topic_of,
 )
 from bot.handlers.fallback import unknown_callback
@@ -185,11 +184,8 @@ def _asker(kind: PacketKind):
             return
         try:
             order = await _parse(update, context, kind, user)
-        except InsufficientFunds:  # said in the group: the sender's balance stays private
-            await reply(update, context, top_up_hint(context, language, "redpacket.not_enough"))
-            return
-        except AccountFrozen as refused:  # said in private: the group does not learn it
-            text = error_text(language, refused)
+        except (InsufficientFunds, AccountFrozen) as refused:  # said in private: the group
+            text = error_text(language, refused)  # learns nothing of the sender's wallet
             await refuse_in_group(update, context, language, user.telegram_id, text)
             return
         except WalletError as refused:

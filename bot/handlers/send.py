@@ -32,7 +32,6 @@ from bot.handlers.context import (
     language_of,
     refusal_with_usage,
     replied_to,
-    top_up_hint,
     with_new_balance,
 )
 from bot.handlers.outbox import outbox, reply, tell
@@ -116,16 +115,10 @@ async def send(update: Update, context: WalletContext) -> None:
             chat_id=None if is_private(update) else update.effective_chat.id,
             message_id=None if replied is None else replied.message_id,
         )
-    except InsufficientFunds as refused:
+    except (InsufficientFunds, AccountFrozen) as refused:
         if is_private(update):
             await message.reply_text(error_text(language, refused))
-        else:  # said in the group: the sender's balance stays private
-            await reply(update, context, top_up_hint(context, language, "send.not_enough_group"))
-        return
-    except AccountFrozen as refused:
-        if is_private(update):
-            await message.reply_text(error_text(language, refused))
-        else:  # said in private: the group does not learn the wallet is frozen
+        else:  # said in private: the group learns nothing of the tipper's wallet
             text = error_text(language, refused)
             await refuse_in_group(update, context, language, user.telegram_id, text)
         return

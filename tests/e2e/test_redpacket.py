@@ -455,18 +455,30 @@ async def test_a_count_in_other_digits_is_refused_clearly(emulator, wallet, alic
 
 
 @pytest.mark.parametrize(
-    ("sender", "words"),
-    [("alice", "Not enough money in your wallet"), ("xiaoming", "钱包余额不足")],
+    ("sender", "neutral", "why"),
+    [
+        (
+            "alice",
+            "📩 I could not do that for you; I have sent you the reason in our private chat.",
+            "Not enough money: you have ¥7.35, this needs ¥10.00.",
+        ),
+        ("xiaoming", "📩 暂时无法为你办理，请打开与我的私聊查看原因。", "余额不足"),
+    ],
 )
-async def test_a_packet_beyond_the_balance_is_refused_in_the_group_without_showing_the_balance(
-    emulator, wallet, sender, words
+async def test_a_packet_beyond_the_balance_is_refused_in_private_and_the_group_learns_nothing(
+    emulator, wallet, sender, neutral, why
 ):
     await fund(wallet, ALICE, 7_35)
     await fund(wallet, XIAOMING, 7_35)
+    await start_private(emulator, "alice")  # 小明 never opened the private chat
+    mark = emulator.mark()
     await emulator.send_text(sender, "/redpacket 10 3", emulator.group)
-    reply = await emulator.wait_for_message(emulator.group)
-    assert words in reply.text
-    assert "¥" not in reply.text  # not "you have ¥7.35" for the whole group to read
+    reply = await emulator.wait_for_message(emulator.group, since=mark)
+    assert reply.text == neutral  # not "you have ¥7.35", nor "not enough", for all to read
+    if sender == "xiaoming":  # never opened the private chat: told when he does
+        await emulator.send_text("xiaoming", "/start")
+    told = await emulator.wait_for_message(sender, text=why)
+    assert why in told.text
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 7_35
 
 

@@ -374,12 +374,21 @@ async def test_not_enough_money_is_told_plainly_and_never_shows_a_balance_in_the
     assert reply.text == "Not enough money: you have ¥20.00, this needs ¥25.00."  # no usage line
 
     said = await emulator.send_text("bob", "I fixed the gate 🔧", emulator.group)
-    for sender, words in (("alice", "Not enough money"), ("xiaoming", "钱包余额不足")):
+    await start_private(emulator, "xiaoming")
+    for sender, neutral, why in (
+        (
+            "alice",
+            "📩 I could not do that for you; I have sent you the reason in our private chat.",
+            "Not enough money: you have ¥20.00, this needs ¥50.00.",
+        ),
+        ("xiaoming", "📩 暂时无法为你办理，原因已在私聊中告诉你。", "余额不足"),
+    ):
+        mark = emulator.mark()
         await emulator.send_text(sender, "/send 50", emulator.group, reply_to=said)
-        reply = await emulator.wait_for_message(emulator.group)
-        assert words in reply.text and "¥" not in reply.text
-        assert "top up" not in reply.text and "充值" not in reply.text  # no top-ups here
-    assert reply.text.endswith("余额属于隐私，请在私聊中查看。")
+        reply = await emulator.wait_for_message(emulator.group, since=mark)
+        assert reply.text == neutral  # the group learns nothing of the tipper's wallet
+        told = await emulator.wait_for_message(sender, since=mark)
+        assert why in told.text
     assert await available(wallet, ALICE) == await available(wallet, XIAOMING) == 20_00
 
 
