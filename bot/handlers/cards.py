@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden
 
-from bot.domain.errors import WalletError
+from bot.domain.errors import InsufficientFunds, WalletError
 from bot.domain.risk import RiskAction, RiskDecision
 from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.security_ports import Action
@@ -52,6 +52,7 @@ __all__ = [
     "press_card",
     "refuse_in_group",
     "second_factor",
+    "wallet_refusal",
 ]
 
 CONFIRM, CANCEL = "y", "n"
@@ -101,6 +102,15 @@ async def offer_card(
         return
     # the card is in the private chat already: a busy group can do without this note
     await reply(update, context, translate(language, "send.confirm_in_private"), droppable=True)
+
+
+def wallet_refusal(context: WalletContext, language: str, refused: WalletError) -> str:
+    """Why the payer's own wallet refused a payment (frozen, too little money), and where
+    top-ups are set up, that topping up would do."""
+    text = error_text(language, refused)
+    if isinstance(refused, InsufficientFunds) and context.wallet.topups.enabled:
+        text += "\n" + translate(language, "topup.hint")
+    return text
 
 
 async def refuse_in_group(

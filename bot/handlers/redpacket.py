@@ -42,7 +42,14 @@ from bot.domain.redpackets import (
 from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.users import Profile
 from bot.handlers import redpacket_inline
-from bot.handlers.cards import CardFlow, card_pattern, offer_card, press_card, refuse_in_group
+from bot.handlers.cards import (
+    CardFlow,
+    card_pattern,
+    offer_card,
+    press_card,
+    refuse_in_group,
+    wallet_refusal,
+)
 from bot.handlers.context import (
     WalletContext,
     command,
@@ -185,7 +192,7 @@ def _asker(kind: PacketKind):
         try:
             order = await _parse(update, context, kind, user)
         except (InsufficientFunds, AccountFrozen) as refused:  # said in private: the group
-            text = error_text(language, refused)  # learns nothing of the sender's wallet
+            text = wallet_refusal(context, language, refused)  # learns nothing of the wallet
             await refuse_in_group(update, context, language, user.telegram_id, text)
             return
         except WalletError as refused:

@@ -22,12 +22,12 @@ from bot.handlers.cards import (
     offer_card,
     press_card,
     refuse_in_group,
+    wallet_refusal,
 )
 from bot.handlers.context import (
     WalletContext,
     command,
     current_user,
-    error_text,
     is_private,
     language_of,
     refusal_with_usage,
@@ -116,10 +116,10 @@ async def send(update: Update, context: WalletContext) -> None:
             message_id=None if replied is None else replied.message_id,
         )
     except (InsufficientFunds, AccountFrozen) as refused:
+        text = wallet_refusal(context, language, refused)
         if is_private(update):
-            await message.reply_text(error_text(language, refused))
+            await message.reply_text(text)
         else:  # said in private: the group learns nothing of the tipper's wallet
-            text = error_text(language, refused)
             await refuse_in_group(update, context, language, user.telegram_id, text)
         return
     except WalletError as refused:

@@ -326,8 +326,12 @@ async def test_a_payment_in_a_currency_the_wallet_does_not_keep_is_reported_not_
 
 
 async def test_a_tip_short_of_money_in_the_group_points_to_topping_up(emulator, wallet):
-    """Where top-ups are set up, the group's 'not enough' says where to top up."""
+    """Where top-ups are set up, the tipper is told in private that topping up would do;
+    the group reads only that the reason went to the private chat."""
     said = await emulator.send_text("bob", "hello", emulator.group)
     await emulator.send_text("alice", "/send 5", emulator.group, reply_to=said)
     short = await emulator.wait_for_message(emulator.group)
-    assert short.text.endswith("see it, or top up, in our private chat.") and "¥" not in short.text
+    assert short.text == "📩 I could not do that for you. Open our private chat to see why."
+    await emulator.send_text("alice", "/start")  # kept for her: she never opened the chat
+    told = await emulator.wait_for_message("alice", text="Not enough money")
+    assert told.text.endswith("this needs ¥5.00.\nTop up with /topup, then try again.")
