@@ -116,7 +116,8 @@ def wallet_refusal(context: WalletContext, language: str, refused: WalletError) 
 async def refuse_in_group(
     update: Update, context: WalletContext, language: str, payer_id: int, text: str
 ) -> None:
-    """A payment asked for in a group and refused for the payer's own wallet (frozen):
+    """A payment asked for in a group and refused for the payer's own wallet (frozen, too
+    little money: :func:`wallet_refusal`):
     the reason goes to their private chat, the group reads only that it went there. A
     payer who never opened that chat gets a button to it (the reason is kept for them
     and sent when they open it)."""

@@ -22,6 +22,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.risk_text import join_reasons
+from bot.handlers.send import received_text
 from bot.i18n import translate, translate_or
 from bot.render.labels import kind_label
 
@@ -49,13 +50,17 @@ def _reasons(language: str, reasons: tuple[str, ...]) -> str:
     return join_reasons(language, words)
 
 
-async def hold_text(application: Application, language: str, held: Held) -> str:
-    wallet = application.bot_data[WALLET_KEY]
-    people = {
+async def _people(wallet, held: Held) -> dict:
+    """The payer and the recipient who are people, by Telegram id."""
+    return {
         tid: await wallet.users.get(tid)
         for tid in (held.payer_telegram_id, held.recipient_telegram_id)
         if tid is not None
     }
+
+
+async def hold_text(application: Application, language: str, held: Held) -> str:
+    people = await _people(application.bot_data[WALLET_KEY], held)
     return translate(
         language,
         "hold.review",
@@ -136,11 +141,7 @@ async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -
     on approval the recipient hears of the money as of any transfer (kept for their
     first /start when they never opened the chat)."""
     wallet = context.wallet
-    people = {
-        tid: await wallet.users.get(tid)
-        for tid in (held.payer_telegram_id, held.recipient_telegram_id)
-        if tid is not None
-    }
+    people = await _people(wallet, held)
     payer = people.get(held.payer_telegram_id)
     if payer is not None:
         language = payer.effective_language
@@ -157,15 +158,14 @@ async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -
         return
     language = recipient.effective_language
     balance = await wallet.ledger.balance(recipient.account_id)
-    text = translate(
+    text = received_text(
         language,
-        "transfer.tip_received" if held.kind == TransferKind.TIP else "transfer.received",
-        name=payer.display_name if payer is not None else _who(people, None, language, held.kind),
-        amount=format_fen(held.amount),
-        balance=format_fen(balance.available),
+        tip=held.kind == TransferKind.TIP,
+        payer=payer.display_name if payer is not None else _who(people, None, language, held.kind),
+        amount=held.amount,
+        balance=balance.available,
+        memo=held.memo,
     )
-    if held.memo:
-        text += "\n" + translate(language, "transfer.memo", memo=held.memo)
     await tell(context.bot, recipient.telegram_id, text, about=f"hold {held.id}")
 
 

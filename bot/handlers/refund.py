@@ -121,8 +121,8 @@ async def refund_command(update: Update, context: WalletContext, user, language)
 async def show_card(
     update: Update, context: WalletContext, user, language: str, asked: RefundCommand
 ) -> None:
-    """The refund's confirmation card for ``asked`` (a command's, or a dispute's: its
-    words as the reason), or why there is none."""
+    """The refund's confirmation card for ``asked`` (a command's, or a dispute's, which
+    names the dispute as the reason), or why there is none."""
     wallet, message = context.wallet, update.effective_message
     if wallet.refunds is None:  # a wallet assembled without refunds
         await reply(update, context, translate(language, "refund_error"))

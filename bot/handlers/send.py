@@ -44,6 +44,23 @@ CARD = "tx:"
 PURPOSE = "transfer"
 
 
+def received_text(
+    language: str, *, tip: bool, payer: str, amount: int, balance: int, memo: str
+) -> str:
+    """What the recipient of a transfer or a tip is told: from whom, how much, their
+    balance now, and the memo."""
+    text = translate(
+        language,
+        "transfer.tip_received" if tip else "transfer.received",
+        name=payer,
+        amount=format_fen(amount),
+        balance=format_fen(balance),
+    )
+    if memo:
+        text += "\n" + translate(language, "transfer.memo", memo=memo)
+    return text
+
+
 def _is_tip(order: TransferOrder) -> bool:
     return order.kind == TransferKind.TIP
 
@@ -181,15 +198,14 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
         return decision_text(language, settlement.decision, order.amount, settlement.held)
     recipient, payer = settlement.recipient, settlement.payer
     balance = await context.wallet.ledger.balance(recipient.account_id)
-    dm = translate(
+    dm = received_text(
         recipient.effective_language,
-        "transfer.tip_received" if _is_tip(order) else "transfer.received",
-        name=payer.display_name,
-        amount=amount,
-        balance=format_fen(balance.available),
+        tip=_is_tip(order),
+        payer=payer.display_name,
+        amount=order.amount,
+        balance=balance.available,
+        memo=order.memo,
     )
-    if order.memo:
-        dm += "\n" + translate(recipient.effective_language, "transfer.memo", memo=order.memo)
     await tell(context.bot, recipient.telegram_id, dm, about="a transfer")
     if order.chat_id is not None:
         outbox(context.application).send_message(
