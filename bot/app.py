@@ -472,6 +472,17 @@ def _tell_admins_of_payouts(application: Application, wallet: Wallet) -> None:
         gateway.on_queued = payouts.notifier(application)
 
 
+async def stop_sending(application: Application) -> None:
+    """What the application still owes when it stops (``post_stop``), before the wallet
+    closes: broadcasts and notices pause for the next start; the groups' outboxes are
+    drained; then the packets' last progress edits, which include those the drained
+    posts asked for (a packet's post, once sent, brings its message up to date)."""
+    await broadcast.stop(application)  # what is unsent waits for the next start
+    await notices_sender.stop(application)  # the same
+    await outbox(application).close()
+    await redpacket_live.editor(application).drain()
+
+
 def build_application(
     settings: Settings,
     *,
@@ -506,11 +517,8 @@ def build_application(
         await publish_commands(application, settings)
         await publish_descriptions(application)
 
-    async def post_stop(application: Application) -> None:  # the group messages still owed
-        await broadcast.stop(application)  # what is unsent waits for the next start
-        await notices_sender.stop(application)  # the same
-        await redpacket_live.editor(application).drain()  # a packet's last progress edit
-        await outbox(application).close()
+    async def post_stop(application: Application) -> None:
+        await stop_sending(application)
 
     async def post_shutdown(application: Application) -> None:
         await ops.stop()

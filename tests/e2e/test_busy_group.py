@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot.app import stop_sending
 from bot.handlers.outbox import outbox
 from bot.handlers.redpacket_live import editor
 from bot.sandbox.testing import tap_burst
@@ -165,6 +166,59 @@ async def test_a_post_that_waited_in_a_busy_outbox_catches_up_with_the_grabs(
         lambda e: e.kind == "edit" and e.message_id == posted.message_id, timeout=10
     )
     assert "2/2" in caught_up.text
+
+
+async def test_stopping_sends_the_owed_post_and_then_its_catch_up_edit(
+    emulator, wallet, running, monkeypatch
+):
+    """A packet's post still in a group's outbox when the bot stops is sent, and the edit
+    it asks for (the grabs made meanwhile) is made before the wallet closes, not after."""
+    await fund(wallet, ALICE, 10_00)
+    await start_private(emulator, "alice")
+    box, held = outbox(running), []
+    put = box.put
+
+    def hold_the_post(chat_id, send, *, then=None, droppable=False):
+        if chat_id == emulator.group.id and then is not None and not held:  # the post
+            held.append((send, then))
+            return True
+        return put(chat_id, send, then=then, droppable=droppable)
+
+    monkeypatch.setattr(box, "put", hold_the_post)
+    monkeypatch.setattr(emulator, "privacy_mode", False)  # the bot sees plain group text
+    await emulator.send_text("alice", "/redpacket_pwd 2 2 芝麻开门", emulator.group)
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    await enter_pin(emulator, "alice", card)
+    for _ in range(500):
+        if held:
+            break
+        await asyncio.sleep(0.01)
+    await emulator.send_text("bob", "芝麻开门", emulator.group)
+    for _ in range(500):
+        if await available(wallet, BOB):
+            break
+        await asyncio.sleep(0.01)
+    assert await available(wallet, BOB) > 0
+    await asyncio.sleep(0.2)
+    await editor(running).drain()  # the edit the grab asked for found no message yet
+
+    ((send, then),) = held
+    put(emulator.group.id, send, then=then)  # the post is owed when the bot stops
+    await stop_sending(running)  # post_stop
+
+    (post,) = [
+        e
+        for e in emulator.bot_events("message")
+        if e.chat_id == emulator.group.id and "芝麻开门" in (e.text or "")
+    ]
+    edits = [
+        e
+        for e in emulator.bot_events("edit")
+        if (e.chat_id, e.message_id) == (post.chat_id, post.message_id)
+    ]
+    assert [("1/2" in e.text) for e in edits] == [True]  # made already, once
+    assert not editor(running)._running
 
 
 async def test_a_group_reply_whose_message_was_deleted_meanwhile_still_arrives(
