@@ -26,7 +26,7 @@ from tests.e2e.test_send import (
 
 ENGLISH = {
     "usage": "Type an amount and a count: 20 5 greeting (or equal 20 5, or for @name 20)",
-    "not_amount": '"abc" is not an amount. Write it like 12 or 12.50.',
+    "not_amount": '“abc” is not an amount. Write it like 12 or 12.50.',
     "confirm": "Confirm",
     "cancelled": "✖ Cancelled what was in progress. Nothing was sent and nothing was changed.",
     "not_sent": "🧧 This red packet was not sent.",

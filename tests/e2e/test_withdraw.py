@@ -139,7 +139,7 @@ async def test_an_unverified_user_is_told_to_verify_first(emulator, wallet, gate
             "alice",
             ALICE,
             "/withdraw abc",
-            '"abc" is not an amount. Write it like 12 or 12.50.\n'
+            '“abc” is not an amount. Write it like 12 or 12.50.\n'
             "Write /withdraw <amount>, for example /withdraw 100.",
         ),
         (
