@@ -4,13 +4,18 @@
 sent as a QR code, with the link and the deadline in the caption and a Cancel button for
 the requester (which, once the request expired, turns the caption into "expired on …").
 ``/start pay_<token>`` → a card (Pay ¥12.50 to Alice?) → the risk guard → the PIN keypad
-→ the request is paid once (``bot.wallet.requests``) → the requester is told by DM.
+→ the request is paid once (``bot.wallet.requests``) → the requester is told by DM, and
+the QR code's message (when this process showed it, the newest ``MAX_SHOWN``) says who
+paid, with no Cancel button left.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import (
@@ -50,6 +55,10 @@ CARD = "rq:"  # rq:<action id>:y|n, the payer's card
 CANCEL = "rqx:"  # rqx:<token>, the requester's button: the token is bound to them
 CANCEL_TAP = button_pattern(CANCEL, ID)
 PURPOSE = "request.pay"  # the card's pending action
+MAX_SHOWN = 10_000
+_SHOWN = "request.shown"  # bot_data: token → (chat id, message id) of its QR code
+
+log = logging.getLogger(__name__)
 
 
 def pay_link(context: WalletContext, request: PaymentRequest) -> str:
@@ -127,11 +136,43 @@ async def show_made(
     button = InlineKeyboardButton(
         translate(language, "request.cancel"), callback_data=f"{CANCEL}{made.token}"
     )
-    await update.effective_message.reply_photo(
+    sent = await update.effective_message.reply_photo(
         qr_png(link),
         caption=caption + "\n" + translate(language, "request.share", link=link),
         reply_markup=InlineKeyboardMarkup([[button]]),
     )
+    shown = _shown(context)
+    shown[made.token] = (sent.chat_id, sent.message_id)
+    while len(shown) > MAX_SHOWN:
+        shown.popitem(last=False)
+
+
+def _shown(context: WalletContext) -> OrderedDict[str, tuple[int, int]]:
+    """Where this process showed each open request's QR code, the newest ``MAX_SHOWN``."""
+    return context.bot_data.setdefault(_SHOWN, OrderedDict())
+
+
+async def _close_shown(context: WalletContext, payment: RequestPayment, language: str) -> None:
+    """The paid request's QR message, when known here: who paid, and no Cancel button."""
+    where = _shown(context).pop(payment.request.token, None)
+    if where is None:
+        return
+    made = payment.request
+    caption = with_memo(
+        language, translate(language, "request.made", amount=format_fen(made.amount)), made.memo
+    )
+    caption += "\n" + translate(
+        language,
+        "request.shown_paid",
+        name=payment.payer.display_name,
+        paid_at=deadline_time(made.settled_at or made.created_at),
+    )
+    try:
+        await context.bot.edit_message_caption(
+            chat_id=where[0], message_id=where[1], caption=caption, reply_markup=None
+        )
+    except TelegramError as exc:  # deleted meanwhile, say: its Cancel tap says who paid
+        log.info("could not mark request %s paid on its QR code: %s", made.token, exc)
 
 
 async def cancel_press(update: Update, context: WalletContext) -> None:
@@ -163,6 +204,7 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
+    _shown(context).pop(cancelled.token, None)
     await _show_ended(
         update, translate(language, "request.cancelled", amount=format_fen(cancelled.amount))
     )
@@ -336,6 +378,7 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
     await tell(
         context.bot, requester.telegram_id, with_memo(told, dm, made.memo), about="a paid request"
     )
+    await _close_shown(context, payment, told)
     text = translate(language, "request.paid", amount=amount, name=requester.display_name)
     return await with_new_balance(context, language, text, payer.account_id)
 

@@ -36,17 +36,16 @@ async def available(wallet, telegram_id: int) -> int:
 async def tap_and_wait(emulator, user, message, label, *, since=None):
     query_id = await emulator.tap(user, message, label)
     await emulator.wait_for_answer(query_id, since=since)
-    return await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == message.message_id, since=since
-    )
+    return await emulator.wait_for_edit(message, since=since)
 
 
 async def enter_pin(emulator, user, message) -> object:
     mark = emulator.mark()
     for digit in PIN:
         await emulator.tap(user, message, digit)
+    where = (message.chat_id, message.message_id)
     return await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == message.message_id and "○" not in e.text,
+        lambda e: e.kind == "edit" and (e.chat_id, e.message_id) == where and "○" not in e.text,
         since=mark,
     )
 
