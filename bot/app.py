@@ -92,7 +92,7 @@ from bot.wallet.history import History
 from bot.wallet.ledger import Ledger
 from bot.wallet.merchants import CONFIRMATION as PAY_MERCHANT
 from bot.wallet.merchants import REFUND_CONFIRMATION as MERCHANT_REFUND
-from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
+from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayDropped, PayTarget
 from bot.wallet.notices import Notices
 from bot.wallet.offers import CAMPAIGN as OFFER_CAMPAIGN
 from bot.wallet.offers import GRANT as OFFER_GRANT
@@ -202,6 +202,7 @@ KEYPAD_OUTCOMES: Outcomes = {
     Settlement: send.announce,
     RequestPayment: request.announce,
     MerchantPaymentOutcome: merchant_pay.announce,
+    PayDropped: merchant_pay.dropped_text,
     MerchantRefund: merchant.refunded_text,
     Creation: redpacket.announce,
     WithdrawalOutcome: withdraw.outcome_text,
@@ -359,7 +360,7 @@ async def open_wallet(
         )
         return ConfirmationResult("transfer.settled", outcome=outcome)
 
-    pin_entry.register_confirmation(PAY_MERCHANT, pay_merchant)
+    pin_entry.register_confirmation(PAY_MERCHANT, pay_merchant, merchants.not_paid)
     pin_entry.register_confirmation(MERCHANT_REFUND, merchants.confirm_refund)
     limits = RedPacketLimits(
         max_total=settings.redpacket_max_fen,

@@ -150,8 +150,9 @@ class CardFlow:
     settle_now: Callable[[WalletContext, str, Action], Awaitable[str]] | None
     # What the keypad's confirmation needs to settle.
     payload: Callable[[Action], dict] = lambda action: dict(action.payload)
-    # Told that the card's payment will not be made (cancelled or refused at the card).
-    abandoned: Callable[[WalletContext, str, Action], Awaitable[None]] | None = None
+    # Told that the card's payment will not be made: cancelled (True) or refused at the
+    # card (False).
+    abandoned: Callable[[WalletContext, str, Action, bool], Awaitable[None]] | None = None
     # Told that the card turned into the PIN keypad of the given view.
     keypad_shown: Callable[[WalletContext, Action, KeypadView], Awaitable[None]] | None = None
 
@@ -197,7 +198,7 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
     if refusal:
         await query.edit_message_text(refusal)
         if flow.abandoned is not None:
-            await flow.abandoned(context, language, action)
+            await flow.abandoned(context, language, action, choice != CONFIRM)
         return
     note = ""  # why the PIN is asked after all
     if decision.auth is RiskAction.ALLOW and flow.settle_now is not None:

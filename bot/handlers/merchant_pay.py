@@ -52,7 +52,7 @@ from bot.handlers.questions import Questions
 from bot.handlers.request import review_text
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
-from bot.wallet.merchants import CONFIRMATION, MerchantPaymentOutcome, PayTarget
+from bot.wallet.merchants import CONFIRMATION, MerchantPaymentOutcome, PayDropped, PayTarget
 
 __all__ = [
     "CARD",
@@ -316,12 +316,20 @@ async def collect_and_tell(
             told = await tell(
                 context.bot, payer.telegram_id, f"{tried}\n{receipt}", about="a refused pay code"
             )
-        text = translate(language, "paycode.not_collected", name=payer.display_name) + "\n" + (
-            await _shop_side(context, language, outcome, told)
+        text = (
+            translate(
+                language,
+                "paycode.not_collected",
+                name=payer.display_name,
+                amount=format_fen(outcome.amount),
+            )
+            + "\n"
+            + await _shop_side(context, language, outcome, told)
         )
     await reply(update, context, text)
 
 
+NOT_PAID = (PayStatus.BLOCKED, PayStatus.NEEDS_REVIEW, PayStatus.REFUSED)
 SHOP_REVIEW = "merchant.needs_review"  # a shop is paid at once or not at all, as a request
 
 # Why a collection failed, as the shop may hear it: its own side's reasons in full; of the
@@ -356,6 +364,7 @@ async def _review(context: WalletContext, language: str, action) -> tuple:
         check_shown(plan, target.shown)
     except PriceChanged as changed:  # before the PIN is asked for a payment now dearer
         await new_card(context, user, language, target, action.payload["key"])
+        action.payload[_RENEWED] = True  # for _abandoned: the payment goes on, on the new card
         return None, error_text(language, changed)
     except WalletError as refused:
         return None, error_text(language, refused)
@@ -379,6 +388,16 @@ async def _pay_now(context: WalletContext, language: str, action) -> str:
     return await announce(context, language, outcome)
 
 
+async def _abandoned(context: WalletContext, language: str, action, cancelled: bool) -> None:
+    """The card was cancelled or refused: a shop collecting by pay code hears so."""
+    if not action.payload.get(_RENEWED):
+        payer = await context.wallet.users.get(action.telegram_id)
+        target = PayTarget.from_payload(action.payload)
+        await _tell_shop_not_paid(context, payer, target, cancelled=cancelled)
+
+
+_RENEWED = "renewed"  # set on a card replaced by a new one (its plan lapsed)
+
 FLOW = CardFlow(
     PURPOSE,
     CONFIRMATION,
@@ -386,7 +405,53 @@ FLOW = CardFlow(
     _review,
     blocked=lambda language, action, decision: "",  # _review words every refusal itself
     settle_now=_pay_now,
+    abandoned=_abandoned,
 )
+
+
+async def dropped_text(context: WalletContext, language: str, dropped: PayDropped) -> str:
+    """A pay card's keypad that will not pay (✖, /cancel, the PIN locked): the payer's
+    words; a shop collecting by pay code hears that nothing was collected."""
+    payer = await context.wallet.users.get(dropped.payer_id)
+    await _tell_shop_not_paid(context, payer, dropped.target, cancelled=dropped.refused is None)
+    if dropped.refused is None:
+        return translate(language, "transfer.cancelled")
+    return error_text(language, dropped.refused)
+
+
+async def _tell_shop_not_paid(
+    context: WalletContext,
+    payer: User | None,
+    target: PayTarget,
+    *,
+    cancelled: bool = False,
+    outcome: MerchantPaymentOutcome | None = None,
+) -> None:
+    """A collection by pay code the customer did not pay: the shop, told it would hear
+    when it is paid, hears that nothing was collected — that the customer cancelled, or
+    why as :func:`_shop_side` says it (from the ``outcome``), or else that the customer
+    was told why. Other payments have no shop waiting."""
+    if target.via is not PaidVia.PAY_CODE or payer is None:
+        return
+    try:
+        merchant = outcome.merchant if outcome else await context.wallet.merchants.get(
+            target.merchant_id
+        )
+    except WalletError:
+        return
+    owner = await context.wallet.users.get(merchant.owner_id)
+    told = owner.effective_language if owner else "en"
+    people = {"name": payer.display_name, "amount": format_fen(target.amount)}
+    if cancelled:
+        text = translate(told, "paycode.declined", **people)
+    else:
+        reason = (
+            await _shop_side(context, told, outcome, Told.SENT)
+            if outcome is not None
+            else translate(told, "paycode.customer_told")
+        )
+        text = translate(told, "paycode.not_collected", **people) + "\n" + reason
+    await tell(context.bot, merchant.owner_id, text, about="a pay code not paid")
 
 
 async def card_press(update: Update, context: WalletContext) -> None:
@@ -403,12 +468,16 @@ async def announce(
 ) -> str:
     """Tell the merchant they were paid; the payer's receipt is returned."""
     amount = format_fen(outcome.amount)
+    target = outcome.target
+    if outcome.status in NOT_PAID and tell_merchant and target is not None:
+        lapsed = isinstance(outcome.error, PLAN_LAPSED) and target.shown is not None
+        if not lapsed:  # (a lapsed plan's payment goes on, on a new card)
+            await _tell_shop_not_paid(context, outcome.payer, target, outcome=outcome)
     if outcome.status is PayStatus.BLOCKED:
         return decision_text(language, outcome.decision, outcome.amount)
     if outcome.status is PayStatus.NEEDS_REVIEW:
         return review_text(language, outcome.decision, outcome.amount, SHOP_REVIEW)
     if outcome.status is PayStatus.REFUSED:
-        target = outcome.target
         if isinstance(outcome.error, PLAN_LAPSED) and target and target.shown:
             await new_card(context, outcome.payer, language, target, outcome.key)
         return error_text(language, outcome.error)

@@ -151,6 +151,8 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     if render is not None:
         text = await render(context, language, view.outcome)
+        if view.prompt == CANCELLED or view.error is not None:  # what was not done stays
+            text = _above_keypad(query.message) + text
     elif view.finished and (view.prompt == CANCELLED or view.error is not None):
         # cancelled, or ended by a refusal (the PIN locked): what was not done stays readable
         text = _above_keypad(query.message) + keypad_text(language, view)

@@ -258,7 +258,7 @@ async def _create_now(context: WalletContext, language: str, action) -> str:
     return await announce(context, language, creation)
 
 
-async def _abandoned(context: WalletContext, language: str, action) -> None:
+async def _abandoned(context: WalletContext, language: str, action, cancelled: bool) -> None:
     """The card was cancelled or refused: an inline packet's message says it was not sent."""
     order = PacketOrder.from_payload(action.payload)
     await redpacket_inline.withdraw_offer(

@@ -146,6 +146,16 @@ class MerchantPaymentOutcome:
         return saving(self.plan, self.target.shown)
 
 
+@dataclass(frozen=True, slots=True)
+class PayDropped:
+    """A pay card's keypad that will not pay after all: ✖, ``/cancel``, or the PIN
+    locked (``refused``). Nothing moved; a shop collecting by pay code waits to hear."""
+
+    payer_id: int
+    target: PayTarget
+    refused: WalletError | None = None
+
+
 def _clean(text: str, limit: int) -> str:
     text = " ".join(unicodedata.normalize("NFKC", text).split())
     if not text or len(text) > limit:
@@ -351,6 +361,11 @@ class Merchants:
             return outcome(PayStatus.REFUSED, plan=plan, decision=decision, error=refused)
         status = PayStatus.PAID_BEFORE if replayed else PayStatus.PAID
         return outcome(status, plan=plan, payment=payment, decision=decision)
+
+    def not_paid(self, action: Action, refused: WalletError | None = None) -> PayDropped:
+        """What a pay card's keypad reports when it will not pay (``PinEntry``'s
+        ``abandoned``)."""
+        return PayDropped(action.telegram_id, PayTarget.from_payload(action.payload), refused)
 
     # Refunds and takings ------------------------------------------------------------
 

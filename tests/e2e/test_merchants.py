@@ -224,6 +224,80 @@ async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_
     assert errors_logged(caplog) == []
 
 
+async def test_a_shop_collecting_by_pay_code_hears_when_the_customer_does_not_pay(
+    emulator, wallet, caplog
+):
+    """The shop was told it would hear when the customer paid: it hears as well when they
+    cancel the card, close its keypad (✖ or /cancel), or their payment is refused."""
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await start_private(emulator, "bob")
+
+    async def card_for(amount: str):
+        mark = emulator.mark()
+        await emulator.send_text("bob", "/paycode")
+        shown = await emulator.wait_for_message("bob", since=mark, text="pay code")
+        code = PAY_CODE.search(shown.text).group(1)
+        await emulator.send_text("wangfang", f"/collect {code} {amount}")
+        waiting = await emulator.wait_for_message("wangfang", since=mark)
+        assert waiting.text.startswith("⏳ 已请 Bob 用支付密码确认")
+        return await emulator.wait_for_message("bob", since=mark, text="🏪 Pay")
+
+    async def shop_hears(mark: int) -> str:
+        return (await emulator.wait_for_message("wangfang", since=mark)).text
+
+    card = await card_for("30")  # Cancel on the card
+    mark = emulator.mark()
+    cancelled = await tap_and_wait(emulator, "bob", card, "Cancel")
+    assert cancelled.text == "Cancelled. No money was sent."
+    assert await shop_hears(mark) == "✖ Bob 取消了 ¥30.00 的付款，未收款。"
+
+    card = await card_for("31")  # ✖ on the keypad: the card's summary stays
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    mark = emulator.mark()
+    closed = await tap_and_wait(emulator, "bob", card, "✖", since=mark)
+    assert closed.text.startswith(f"🏪 Pay ¥31.00 to {SHOP}?")
+    assert closed.text.endswith("?\n\nCancelled. No money was sent.") and not closed.buttons()
+    assert await shop_hears(mark) == "✖ Bob 取消了 ¥31.00 的付款，未收款。"
+
+    card = await card_for("32")  # /cancel while the keypad is open
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/cancel")
+    assert await shop_hears(mark) == "✖ Bob 取消了 ¥32.00 的付款，未收款。"
+
+    card = await card_for("33")  # refused after the PIN: the wallet was frozen meanwhile
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    bob = await wallet.users.get(BOB)
+    await wallet.ledger.freeze(bob.account_id)
+    mark = emulator.mark()
+    refused = await enter_pin(emulator, "bob", card)
+    assert "frozen" in refused.text
+    assert await shop_hears(mark) == "未能向 Bob 收款 ¥33.00：\n原因已私聊告知顾客，请让顾客查看。"
+    await wallet.ledger.unfreeze(bob.account_id)
+
+    assert await available(wallet, BOB) == 50_00 and await shop_account(wallet) == 0
+    assert errors_logged(caplog) == []
+
+
+async def test_a_payment_by_the_shops_own_code_cancelled_tells_the_shop_nothing(
+    emulator, wallet
+):
+    """Nobody at the shop waits on a payer who scanned its code: a cancel is theirs alone."""
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    await start_private(emulator, "wangfang")
+    await emulator.send_text("wangfang", "/charge 12")
+    charge = await emulator.wait_for_message("wangfang")
+    payload = re.search(r"start=(pay_[A-Za-z0-9_-]+)", charge.text).group(1)
+    await emulator.send_text("bob", f"/start {payload}")
+    card = await emulator.wait_for_message("bob", text="🏪 Pay")
+    mark = emulator.mark()
+    await tap_and_wait(emulator, "bob", card, "Cancel")
+    await asyncio.sleep(0.3)
+    assert [e for e in emulator.bot_events("message") if e.seq > mark] == []
+
+
 @pytest.mark.both_back_ends
 async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
     emulator, wallet, caplog
@@ -249,7 +323,7 @@ async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
 
     shop, customer = await collect(await show_code(), "8")
     assert shop == (
-        "未能向 Bob 收款：\n顾客余额不足。请让顾客换一种方式付款，或充值后出示新的付款码。"
+        "未能向 Bob 收款 ¥8.00：\n顾客余额不足。请让顾客换一种方式付款，或充值后出示新的付款码。"
     )
     assert customer == (
         f"🏪 {SHOP} tried to collect ¥8.00 with your pay code; nothing was paid:\n"
@@ -259,7 +333,7 @@ async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
     bob = await wallet.users.get(BOB)
     await wallet.ledger.freeze(bob.account_id)
     shop, customer = await collect(code, "3")
-    assert shop == "未能向 Bob 收款：\n原因已私聊告知顾客，请让顾客查看。"
+    assert shop == "未能向 Bob 收款 ¥3.00：\n原因已私聊告知顾客，请让顾客查看。"
     assert "frozen" in customer and "frozen" not in shop and "冻结" not in shop
     assert await available(wallet, BOB) == 5_00 and await shop_account(wallet) == 0
 
@@ -270,7 +344,7 @@ async def test_a_failed_collection_tells_the_shop_no_secret_of_the_customers(
     mark = emulator.mark()
     await emulator.send_text("wangfang", f"/collect {code} 3")
     untold = await emulator.wait_for_message("wangfang", since=mark)
-    assert untold.text == "未能向 Bob 收款：\n" + (
+    assert untold.text == "未能向 Bob 收款 ¥3.00：\n" + (
         "无法私聊告知顾客原因（对方没有打开机器人私聊或已屏蔽），请让顾客查看自己的钱包。"
     )
     await emulator.send_text("bob", "/paycode")  # a frozen wallet gets no new pay code

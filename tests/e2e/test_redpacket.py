@@ -378,7 +378,7 @@ async def test_an_inline_packet_cancelled_on_the_keypad_says_it_was_not_sent(
     await tap_and_wait(emulator, "alice", card, "Confirm")
     mark = emulator.mark()
     ended = await tap_and_wait(emulator, "alice", card, "✖", since=mark)
-    assert ended.text == "Red packet cancelled; nothing was sent."
+    assert ended.text.endswith("?\n“恭喜发财”\n\nRed packet cancelled; nothing was sent.")
     await withdrawn(emulator, message, mark)
     assert await available(wallet, ALICE) == 300_00 and await escrow(wallet) == 0
 
