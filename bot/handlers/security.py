@@ -44,12 +44,16 @@ async def two_factor(update: Update, context: WalletContext) -> None:
             reply_markup=keypad_markup(view),
         )
         return
+    try:  # the PIN first, when one is set: refused at once while it is locked
+        view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=True)
+    except WalletError as refused:
+        await update.effective_message.reply_text(error_text(language, refused))
+        return
     _, png = await wallet.two_factor.begin_setup(
         user.telegram_id, user.username or str(user.telegram_id)
     )
     shown = await update.effective_message.reply_photo(png, caption=translate(language, "2fa.scan"))
     await remember_setup_qr(context, user.telegram_id, shown)
-    view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=True)
     await update.effective_message.reply_text(
         keypad_text(language, view), reply_markup=keypad_markup(view)
     )

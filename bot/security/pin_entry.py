@@ -46,6 +46,7 @@ SET, CHANGE, CONFIRM = "pin.set", "pin.change", "confirm:"
 RESET = "pin.reset"
 CANCELLED = "pin.cancelled"  # the prompt of a keypad its ✖ ended
 TOTP_ON, TOTP_OFF = "2fa.enable", "2fa.disable"
+PIN_FIRST = "pin_first"  # a TOTP_ON keypad's payload: the PIN, then the first code
 _FIRST_STEP = {
     SET: "new",
     CHANGE: "old",
@@ -144,9 +145,20 @@ class PinEntry:
         return self._opened(await self.actions.create(telegram_id, RESET))
 
     async def start_two_factor(self, telegram_id: int, *, enable: bool) -> KeypadView:
-        """A keypad for the code that turns 2FA on (after ``begin_setup``) or off."""
+        """A keypad for the code that turns 2FA on (after ``begin_setup``) or off.
+
+        Turning it on asks for the payment PIN first, when one is set (``PinLocked`` at
+        once while it is locked): 2FA can replace a forgotten PIN, so whoever holds an
+        unlocked phone must not be able to turn it on and then reset the PIN with it.
+        """
         self._forget_stale()
-        return self._opened(await self.actions.create(telegram_id, TOTP_ON if enable else TOTP_OFF))
+        if not enable:
+            return self._opened(await self.actions.create(telegram_id, TOTP_OFF))
+        payload = {}
+        if await self.pins.has_pin(telegram_id):
+            await self.pins.check_unlocked(telegram_id)
+            payload = {PIN_FIRST: True}
+        return self._opened(await self.actions.create(telegram_id, TOTP_ON, payload))
 
     async def start_confirmation(
         self, telegram_id: int, what: str, payload: dict, *, pin: bool = True
@@ -230,7 +242,7 @@ class PinEntry:
         user = action.telegram_id
         if entry.step.startswith("totp"):
             return await self._complete_code(action, entry, digits)
-        if entry.step in ("old", "verify"):
+        if entry.step in ("old", "verify", "pin_2fa"):
             try:
                 await self.pins.verify(user, digits)
             except PinLocked as locked:
@@ -244,6 +256,8 @@ class PinEntry:
                 return self._view(action.id, entry.step, error=wrong)
             if entry.step == "old":
                 return self._view(action.id, "new")
+            if entry.step == "pin_2fa":
+                return self._view(action.id, "totp_on")
             if action.payload.get("needs_2fa"):
                 return self._view(action.id, "totp")
             return await self._run_confirmation(action)
@@ -324,4 +338,6 @@ def _is_keypad(purpose: str) -> bool:
 def _first_step(action: Action) -> str:
     if action.purpose.startswith(CONFIRM):
         return "verify" if action.payload.get("needs_pin", True) else "totp"
+    if action.purpose == TOTP_ON and action.payload.get(PIN_FIRST):
+        return "pin_2fa"
     return _FIRST_STEP[action.purpose]

@@ -66,6 +66,44 @@ async def test_2fa_setup_sends_a_qr_code_and_a_code_is_accepted_once(emulator, w
     assert not await wallet.two_factor.is_enabled(ALICE)
 
 
+async def test_turning_2fa_on_asks_for_the_pin_first_and_not_at_all_while_it_is_locked(
+    emulator, wallet
+):
+    """2FA can reset a forgotten PIN: whoever holds an unlocked phone must not be able to
+    turn it on without the PIN, and then choose a PIN of their own with it."""
+    from tests.e2e.test_adminview import lock_pin
+    from tests.e2e.test_send import PIN, fund
+
+    await fund(wallet, ALICE, 10_00)
+    await emulator.send_text("alice", "/2fa")
+    keypad = await emulator.wait_for_message("alice", text="turn 2FA on")
+    assert keypad.text.startswith("Enter your payment PIN to turn 2FA on:")
+    await press(emulator, "alice", keypad, "000000")
+    assert "Wrong PIN" in emulator.last_message("alice").text
+    secret = await totp_secret(wallet, ALICE)
+    await press(emulator, "alice", keypad, totp.code_at(secret, time.time()))  # not the PIN
+    assert "Wrong PIN" in emulator.last_message("alice").text
+    assert not await wallet.two_factor.is_enabled(ALICE)
+    await press(emulator, "alice", keypad, PIN)
+    assert emulator.last_message("alice").text.startswith(
+        "Enter the 6-digit code from your authenticator app to turn 2FA on:"
+    )
+    await press(emulator, "alice", keypad, totp.code_at(secret, time.time()))
+    assert emulator.last_message("alice").text.startswith("✅ Two-factor authentication is on")
+
+    await fund(wallet, BOB, 10_00)  # Bob's PIN is locked: /2fa is refused at once
+    await lock_pin(wallet, BOB)
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/2fa")
+    refused = await emulator.wait_for_message("bob", since=mark)
+    assert refused.text.startswith("Too many wrong PINs")
+    assert not refused.message.photo and refused.buttons() == []
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/setpin reset")  # and so no way to replace it
+    assert "not on" in (await emulator.wait_for_message("bob", since=mark)).text
+    assert not await wallet.two_factor.is_enabled(BOB)
+
+
 async def test_2fa_off_or_on_when_it_already_is_says_so_and_starts_nothing(emulator, wallet):
     await emulator.send_text("xiaoming", "/2fa off")
     reply = await emulator.wait_for_message("xiaoming")
