@@ -217,11 +217,17 @@ async def _tell_admins(application: Application, key: str, ticket: Ticket, **par
 
 
 async def _opened(update: Update, context: WalletContext, language: str, ticket: Ticket):
-    key = "support.dispute_opened" if ticket.is_dispute else "support.opened"
+    """Say the ticket is open; a dispute without a reason asks what went wrong, and the
+    person's next message answers it (a forced reply: the apps quote the question)."""
+    asks = ticket.is_dispute and ticket.text in _no_reason()
+    key = "support.opened"
+    if ticket.is_dispute:
+        key = "support.dispute_opened" if asks else "support.dispute_opened_reason"
     await reply(
         update,
         context,
         translate(language, key, id=ticket.id, transfer_id=ticket.transfer_id),
+        reply_markup=ForceReply(selective=True) if asks else None,
     )
     await _tell_admins(context.application, "new", ticket)
 

@@ -197,6 +197,9 @@ async def test_a_dispute_is_opened_from_a_history_line_once(emulator, wallet, ca
     await emulator.tap("bob", detail, "Dispute")
     opened = await emulator.wait_for_message("bob", since=mark)
     assert opened.text.startswith(f"🎫 #1 Your dispute of transaction #{line.transfer_id} is open.")
+    assert "To say what went wrong, reply" in opened.text
+    # the apps quote the question for the next message: the reason is not lost
+    assert opened.data["asked_markup"] == {"force_reply": True, "selective": True}
     told = await emulator.wait_for_message("alice", since=mark)
     assert told.text.startswith(f"🎫 #1 Dispute of transaction #{line.transfer_id} from Bob")
     # the reason, as a reply to the confirmation
@@ -311,7 +314,9 @@ async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emula
     )
     mark = emulator.mark()
     await emulator.send_text("bob", f"/dispute {paid.id} I paid 小明 twice")
-    await emulator.wait_for_message("bob", since=mark)
+    opened = await emulator.wait_for_message("bob", since=mark)
+    assert opened.text.endswith("To add something, reply to this message.")  # not asked why
+    assert opened.data["asked_markup"] is None
     told = await emulator.wait_for_message("alice", since=mark)
     assert [b["text"] for b in told.buttons()] == ["↩️ Reply", "✅ Close", "↩️💰 Refund"]
 
