@@ -13,7 +13,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
-from bot.domain.security_errors import ActionError
+from bot.domain.security_errors import ActionError, PinLocked
 from bot.handlers.context import (
     ID,
     WalletContext,
@@ -109,6 +109,9 @@ async def setpin(update: Update, context: WalletContext) -> None:
             return
         else:
             view = await context.wallet.pin_entry.start_setup(user.telegram_id)
+    except PinLocked as locked:  # not a mistake in the command: no usage line
+        await update.effective_message.reply_text(error_text(language, locked))
+        return
     except WalletError as refused:
         text = error_text(language, refused)
         await update.effective_message.reply_text(text + "\n" + translate(language, "setpin.usage"))

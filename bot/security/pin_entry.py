@@ -135,6 +135,8 @@ class PinEntry:
         """A keypad to set a PIN, or to change it (asking for the current one first)."""
         self._forget_stale()
         purpose = CHANGE if await self.pins.has_pin(telegram_id) else SET
+        if purpose == CHANGE:  # PinLocked before six digits are typed in vain
+            await self.pins.check_unlocked(telegram_id)
         return self._opened(await self.actions.create(telegram_id, purpose))
 
     async def start_reset(self, telegram_id: int) -> KeypadView:

@@ -38,5 +38,5 @@ def test_the_locked_pin_message_says_when_in_both_languages():
     until = int(time.time() * 1000) + 60_500  # a lock of a minute from now
     locked = PinLocked(locked_until_ms=until, retry_after_s=61)
     shown = until_time(until, until - 60_500)
-    assert error_text("en", locked).endswith(f"try again after {shown} (Beijing time).")
-    assert error_text("zh", locked).endswith(f"请在 {shown}（北京时间）后再试。")
+    assert f"try again after {shown} (Beijing time). Forgot it?" in error_text("en", locked)
+    assert f"请在 {shown}（北京时间）后再试。忘记了？" in error_text("zh", locked)
