@@ -19,6 +19,7 @@ field encryption.
         │   └── ActionAlreadyUsed   replayed, double-tapped, or its message was replaced
         │       └── ActionCancelled the button's action was cancelled
         ├── AlreadyVerified
+        ├── HolderTooYoung          params: minimum_age (the ID number's holder is younger)
         ├── IdNumberTaken           the ID number verifies another wallet
         ├── VerificationRequired
         ├── CardNotBound            a withdrawal needs a bound bank card (/bindcard)
@@ -57,6 +58,7 @@ __all__ = [
     "HeldPaymentAlreadyDecided",
     "HeldPaymentNotFound",
     "HeldPaymentOwn",
+    "HolderTooYoung",
     "IdNumberInvalid",
     "IdNumberTaken",
     "MasterKeyError",
@@ -191,6 +193,13 @@ class ActionCancelled(ActionAlreadyUsed):
 
 class AlreadyVerified(SecurityError):
     code = "already_verified"
+
+
+class HolderTooYoung(SecurityError):
+    """The ID number is well formed, but its holder is under ``minimum_age``: a wallet
+    is verified by an adult's ID (its limits and withdrawals are theirs)."""
+
+    code = "verify_too_young"
 
 
 class IdNumberTaken(SecurityError):

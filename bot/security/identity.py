@@ -11,9 +11,14 @@ bound bank card.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from bot.domain.security_errors import AlreadyVerified, CardChangeNeedsPin, VerificationRequired
+from bot.domain.security_errors import (
+    AlreadyVerified,
+    CardChangeNeedsPin,
+    HolderTooYoung,
+    VerificationRequired,
+)
 from bot.domain.security_ports import Action, EncryptedCard, EncryptedIdentity, IdentityStore
 from bot.security.cards import mask_card, validate_card_number
 from bot.security.cipher import Keyring, field_aad
@@ -23,6 +28,7 @@ from bot.security.pin_entry import ConfirmationResult
 __all__ = ["CARD_CHANGE", "CardSummary", "Identity", "IdentitySummary", "mask_name"]
 
 CARD_CHANGE = "card"  # the PIN keypad purpose that replaces a bound card
+MINIMUM_AGE = 18  # a wallet is verified by an adult's ID number
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,11 @@ class Identity:
     async def verify(self, telegram_id: int, name_text: str, id_text: str) -> IdentitySummary:
         """Check the name and ID number, then store them encrypted (once per wallet)."""
         name = validate_real_name(name_text)
-        number = validate_id_number(id_text, self._today()).value
+        today = self._today()
+        checked = validate_id_number(id_text, today)
+        if _age(checked.birth_date, today) < MINIMUM_AGE:
+            raise HolderTooYoung(minimum_age=MINIMUM_AGE)
+        number = checked.value
         if await self.store.get_identity(telegram_id) is not None:
             raise AlreadyVerified(telegram_id=telegram_id)
         encrypt = self.keyring.encrypt_text
@@ -149,3 +159,9 @@ class Identity:
         if await self.store.get_identity(telegram_id) is None:
             return 0
         return 2 if await self.store.get_card(telegram_id) is not None else 1
+
+
+def _age(born: date, today: date) -> int:
+    """Whole years from ``born`` to ``today`` (someone born on 29 February is a year
+    older on 1 March of a common year)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -130,6 +130,15 @@ async def test_verify_checks_the_id_number_stores_it_once_and_deletes_the_messag
     reply = await emulator.wait_for_message("alice")
     assert "typo" in reply.text
     assert await wallet.identity.tier(ALICE) == 0
+    await emulator.send_text("alice", "/verify 张三 110105202512010017")  # a year old
+    reply = await emulator.wait_for_message("alice")
+    assert reply.text.startswith(
+        "A wallet is verified with the ID number of an adult: its holder must be 18 or older."
+    )
+    await emulator.send_text("xiaoming", "/verify 张三 110105202512010017")
+    reply = await emulator.wait_for_message("xiaoming")
+    assert reply.text.startswith("实名认证须使用年满 18 周岁的本人身份证号码。")
+    assert await wallet.identity.tier(ALICE) == 0
 
     await emulator.send_text("alice", f"/verify 张三 {ID_NUMBER.lower()}")
     reply = await emulator.wait_for_message("alice")

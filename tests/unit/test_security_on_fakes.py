@@ -4,6 +4,7 @@ verification, password-free payments and key rotation."""
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -18,6 +19,7 @@ from bot.domain.security_errors import (
     AlreadyVerified,
     CardChangeNeedsPin,
     DecryptionFailed,
+    HolderTooYoung,
     IdNumberTaken,
     PinLocked,
     PinNotSet,
@@ -34,6 +36,7 @@ from bot.security import totp
 from bot.security.cards import luhn_check_digit
 from bot.security.cipher import Keyring, field_aad
 from bot.security.identity import Identity
+from bot.security.idnumber import id_check_character
 from bot.security.pin import ScryptParams, hash_pin, verify_pin
 from bot.security.pins import Pins
 from bot.security.rotation import rotate_keys
@@ -217,6 +220,37 @@ async def test_a_wallet_is_verified_once_and_one_id_number_verifies_one_wallet(w
     assert card.masked.endswith(CARD[-4:]) and await wallet.identity.card_number(ALICE) == CARD
     summary = await wallet.identity.summary(ALICE)
     assert summary.name == "张*" and "*" in summary.id_number
+
+
+def _id_number(born: str) -> str:
+    first = "110105" + born + "001"
+    return first + id_check_character(first)
+
+
+@pytest.mark.parametrize(
+    ("today", "born", "verified"),
+    [
+        ("2026-12-06", "20081206", True),  # 18 today
+        ("2026-12-06", "20081207", False),  # 18 tomorrow
+        ("2026-12-06", "20251201", False),  # a year old: a valid number, not the user's
+        ("2026-03-01", "20080229", True),  # born on 29 February: 18 on 1 March
+        ("2026-02-28", "20080229", False),
+    ],
+)
+async def test_a_wallet_is_verified_only_with_an_adults_id_number(wallet, today, born, verified):
+    await wallet.person(ALICE)
+    moment = datetime.strptime(today, "%Y-%m-%d").replace(hour=12, tzinfo=UTC)
+    wallet.clock.now_ms = int(moment.timestamp() * 1000)
+    number = _id_number(born)
+    if verified:
+        await wallet.identity.verify(ALICE, "张三", number)
+        assert await wallet.identity.tier(ALICE) == 1
+        return
+    with pytest.raises(HolderTooYoung) as refused:
+        await wallet.identity.verify(ALICE, "张三", number)
+    assert refused.value.params == {"minimum_age": 18}
+    assert await wallet.identity.tier(ALICE) == 0
+    assert await wallet.db.identity.get_identity(ALICE) is None  # nothing stored
 
 
 async def test_another_card_replaces_the_bound_one_only_through_the_pin_confirmation(wallet):
