@@ -56,6 +56,7 @@ from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
 from bot.handlers.pin import Outcomes, shown_keypads
 from bot.handlers.send_limits import SendLimiter
+from bot.handlers.split import overviews
 from bot.handlers.throttle import LIMITER_KEY
 from bot.i18n import translate
 from bot.intake import handle_kept
@@ -549,6 +550,7 @@ def build_application(
         .build()
     )
     shown_keypads(application)  # where each keypad is, for /cancel to close it
+    overviews(application)  # where each split's overview is, to say a share paid
     if wallet is not None:
         application.bot_data[WALLET_KEY] = wallet
         bot.keep_with(wallet.topups.keep)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
@@ -57,6 +58,7 @@ CANCEL_TAP = button_pattern(CANCEL, ID)
 PURPOSE = "request.pay"  # the card's pending action
 MAX_SHOWN = 10_000
 _SHOWN = "request.shown"  # bot_data: token → (chat id, message id) of its QR code
+_AFTER_PAID = "request.after_paid"  # bot_data: what else is done when a request is paid
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,11 @@ async def show_made(
     shown[made.token] = (sent.chat_id, sent.message_id)
     while len(shown) > MAX_SHOWN:
         shown.popitem(last=False)
+
+
+def after_paid(application, hook: Callable[[WalletContext, RequestPayment], Awaitable[None]]):
+    """Have ``hook`` called with each request paid (after the requester was told)."""
+    application.bot_data.setdefault(_AFTER_PAID, []).append(hook)
 
 
 def _shown(context: WalletContext) -> OrderedDict[str, tuple[int, int]]:
@@ -379,6 +386,8 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
         context.bot, requester.telegram_id, with_memo(told, dm, made.memo), about="a paid request"
     )
     await _close_shown(context, payment, told)
+    for hook in context.bot_data.get(_AFTER_PAID, ()):  # a split's overview, say
+        await hook(context, payment)
     text = translate(language, "request.paid", amount=amount, name=requester.display_name)
     return await with_new_balance(context, language, text, payer.account_id)
 

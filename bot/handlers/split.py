@@ -10,10 +10,11 @@ the split before anything is made, naming them.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import (
@@ -24,7 +25,7 @@ from bot.domain.errors import (
     WalletError,
 )
 from bot.domain.money import format_fen
-from bot.domain.requests import SplitBill, SplitShare
+from bot.domain.requests import RequestPayment, SplitBill, SplitShare
 from bot.domain.users import User
 from bot.handlers.context import (
     ID,
@@ -37,14 +38,16 @@ from bot.handlers.context import (
     private_user,
 )
 from bot.handlers.outbox import Told, tell
-from bot.handlers.request import pay_link, with_memo
+from bot.handlers.request import after_paid, pay_link, with_memo
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 
 CANCEL = "sx:"  # sx:<token>: the sender cancels one share (the token is bound to them)
 CANCEL_TAP = button_pattern(CANCEL, ID)
-_DRAWN = "split.overviews"  # bot_data: (chat, message) -> the overview's text and buttons
+_DRAWN = "split.overviews"  # bot_data: the Overviews
 DRAWN_KEPT = 1_000  # overviews remembered as last drawn
+
+log = logging.getLogger(__name__)
 
 
 async def split(update: Update, context: WalletContext) -> None:
@@ -159,34 +162,115 @@ async def cancel_press(update: Update, context: WalletContext) -> None:
 
 
 async def _drop_button(context: WalletContext, query, token: str, line: str | None) -> None:
-    """The overview without the share's button, and ``line`` (what became of it) below.
-
-    Read from the overview as this process last drew it: a tap's own copy of the message
-    is as it was when tapped, so two quick taps would each undo the other's edit.
-    """
+    """The tapped overview without the share's button, and ``line`` below (see
+    :meth:`Overviews.drop`)."""
     message = query.message
-    if message is None:
+    if message is not None:
+        await overviews(context.application).drop(context.bot, message, token, line)
+
+
+class Overviews:
+    """The splits' overviews this process drew: where each share's ✖ is (the newest
+    ``DRAWN_KEPT`` overviews), and each overview as last drawn.
+
+    A tap's own copy of the message is as it was when tapped, so two quick taps would
+    each undo the other's edit: an overview is redrawn from how it was last drawn. A
+    share paid is said on its overview too, its button gone (:func:`share_paid`).
+    """
+
+    def __init__(self) -> None:
+        self._drawn: OrderedDict[tuple[int, int], tuple[str, tuple]] = OrderedDict()
+        self._where: dict[str, tuple[int, int]] = {}  # a share's token → its overview
+
+    def saw(self, message: Message) -> None:
+        """A message with buttons was sent or edited (``WalletBot.watch_buttons``)."""
+        rows = tuple(message.reply_markup.inline_keyboard)
+        tokens = [
+            b.callback_data[len(CANCEL) :]
+            for row in rows
+            for b in row
+            if isinstance(b.callback_data, str) and b.callback_data.startswith(CANCEL)
+        ]
+        if not tokens:
+            return
+        where = (message.chat_id, message.message_id)
+        for token in tokens:
+            self._where[token] = where
+        if where not in self._drawn:  # first drawn (later, drop() keeps it: see above)
+            self._remember(where, message.text, rows)
+
+    def _remember(self, where: tuple[int, int], text: str, rows: tuple) -> None:
+        self._drawn[where] = (text, rows)
+        self._drawn.move_to_end(where)
+        while len(self._drawn) > DRAWN_KEPT:
+            gone, _ = self._drawn.popitem(last=False)
+            for token in [t for t, w in self._where.items() if w == gone]:
+                del self._where[token]
+
+    def where(self, token: str) -> tuple[int, int] | None:
+        return self._where.get(token)
+
+    async def drop(
+        self, bot, message: Message | tuple[int, int], token: str, line: str | None
+    ) -> None:
+        """The overview without the share's button, and ``line`` (what became of it)
+        below; nothing if its button went already (said already)."""
+        if isinstance(message, tuple):
+            where, drawn = message, self._drawn.get(message)
+            if drawn is None:
+                return
+        else:
+            where = (message.chat_id, message.message_id)
+            drawn = self._drawn.get(where) or (
+                message.text,
+                tuple(message.reply_markup.inline_keyboard if message.reply_markup else ()),
+            )
+        text, rows = drawn
+        data = f"{CANCEL}{token}"
+        kept = tuple(row for row in rows if not any(b.callback_data == data for b in row))
+        if len(kept) == len(rows):
+            return
+        rows, text = kept, text + ("\n" + line if line else "")
+        self._remember(where, text, rows)
+        self._where.pop(token, None)
+        markup = InlineKeyboardMarkup(rows) if rows else None
+        try:
+            await bot.edit_message_text(text, where[0], where[1], reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():  # a second tap: said already
+                raise
+
+
+def overviews(application) -> Overviews:
+    """The application's :class:`Overviews`, watching its bot's messages from the first
+    call (made when the application is built), and told of each request paid."""
+    found = application.bot_data.get(_DRAWN)
+    if found is None:
+        found = application.bot_data[_DRAWN] = Overviews()
+        watch = getattr(application.bot, "watch_buttons", None)  # a WalletBot's
+        if watch is not None:
+            watch(found.saw)
+        after_paid(application, share_paid)
+    return found
+
+
+async def share_paid(context: WalletContext, payment: RequestPayment) -> None:
+    """A share paid: its overview says so, its ✖ gone (when this process drew it)."""
+    shown = overviews(context.application)
+    where = shown.where(payment.request.token)
+    if where is None:
         return
-    drawn: OrderedDict = context.application.bot_data.setdefault(_DRAWN, OrderedDict())
-    where = (message.chat_id, message.message_id)
-    text, rows = drawn.get(where) or (
-        message.text,
-        tuple(message.reply_markup.inline_keyboard if message.reply_markup else ()),
+    language = payment.requester.effective_language
+    line = translate(
+        language,
+        "split.share_paid_now",
+        name=payment.payer.display_name,
+        amount=format_fen(payment.request.amount),
     )
-    kept = tuple(row for row in rows if not any(b.callback_data == f"{CANCEL}{token}" for b in row))
-    if len(kept) == len(rows):  # its button went with an earlier tap: said already
-        return
-    rows, text = kept, text + ("\n" + line if line else "")
-    drawn[where] = (text, rows)
-    drawn.move_to_end(where)
-    while len(drawn) > DRAWN_KEPT:
-        drawn.popitem(last=False)
-    markup = InlineKeyboardMarkup(rows) if rows else None
     try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():  # a second tap: it says so already
-            raise
+        await shown.drop(context.bot, where, payment.request.token, line)
+    except TelegramError as exc:  # deleted meanwhile, say: its ✖ tap says who paid
+        log.info("could not mark a split share paid on its overview: %s", exc)
 
 
 async def _send_share(
