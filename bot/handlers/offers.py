@@ -8,12 +8,15 @@ id>``): a tap redeems once, a second tap, a stranger's or an expired one says so
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import WalletError
 from bot.domain.promotions import HeldCoupon
+from bot.domain.security_errors import ActionError
 from bot.handlers.context import (
     ID,
     WALLET_KEY,
@@ -105,7 +108,9 @@ async def points(update: Update, context: WalletContext) -> None:
 
 
 async def redeem_press(update: Update, context: WalletContext) -> None:
-    """Redeem points for the coupon a button offers (once per button)."""
+    """Redeem points for the coupon a button offers (once per button: the redemption is
+    keyed by it). A refusal (too few points yet) leaves the button for a later tap; a
+    redemption takes it off the message."""
     query = update.callback_query
     user = await current_user(update, context)
     language = language_of(update, user)
@@ -113,7 +118,6 @@ async def redeem_press(update: Update, context: WalletContext) -> None:
     (action_id,) = context.match.groups()
     try:
         action = await wallet.actions.open_for(user.telegram_id, action_id, purpose=REDEEM)
-        await wallet.actions.finish(action)  # atomic: a second tap is refused here
     except WalletError as refused:
         await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
@@ -124,6 +128,11 @@ async def redeem_press(update: Update, context: WalletContext) -> None:
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
+    try:
+        await wallet.actions.finish(action)
+    except ActionError:  # a second tap at once: the same redemption, said by the first
+        await query.answer()
+        return
     text = translate_plural(
         language,
         "points.redeemed",
@@ -132,6 +141,16 @@ async def redeem_press(update: Update, context: WalletContext) -> None:
         name=campaign.name,
     )
     await query.answer(text[:200])
+    message = query.message
+    if isinstance(message, Message) and message.reply_markup is not None:
+        data = f"{REDEEM_PREFIX}{action.id}"
+        rows = [
+            row
+            for row in message.reply_markup.inline_keyboard
+            if not any(b.callback_data == data for b in row)
+        ]
+        with suppress(BadRequest):  # edited meanwhile by another tap: its buttons stand
+            await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
     await query.message.reply_text(text)
 
 

@@ -51,7 +51,7 @@ async def test_points_redeem_a_campaign_only_up_to_its_per_person_limit(emulator
     assert "5 积分：「Tea」" in first.text and first.buttons()
     redeemed = await emulator.tap("xiaoming", first, "兑换 Tea（5）")
     await emulator.wait_for_answer(redeemed)
-    await emulator.wait_for_message("xiaoming", text="已用 5 积分兑换")
+    await emulator.wait_for_message("xiaoming", text="已用 5 积分兑换", since=mark)
 
     mark = emulator.mark()
     again = await emulator.tap("xiaoming", second, "兑换 Tea（5）")  # another /points' button

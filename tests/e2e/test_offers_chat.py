@@ -267,15 +267,53 @@ async def test_points_accrue_from_a_merchant_payment_and_redeem_once(emulator, w
     shown = await emulator.wait_for_message("xiaoming", text="积分")
     assert "⭐ 积分：150" in shown.text and "等级：普通（近 12 个月 150 积分）" in shown.text
     assert "再得 850 积分升级为银卡" in shown.text and "100 积分：「Tea」" in shown.text
+    (button,) = shown.buttons()
+    mark = emulator.mark()
     redeemed = await emulator.tap("xiaoming", shown, "兑换 Tea（100）")
     await emulator.wait_for_answer(redeemed)
     await emulator.wait_for_message("xiaoming", text="已用 100 积分兑换")
+    used = await emulator.wait_for_edit(shown, since=mark)
+    assert used.buttons() == []  # the button is used up: it goes
     mark = emulator.mark()
-    second = await emulator.tap("xiaoming", shown, "兑换 Tea（100）")
+    shown.message.reply_markup = {"inline_keyboard": [[button]]}  # a stale copy of it
+    second = await emulator.tap("xiaoming", shown, data=button["callback_data"])
     answer = await emulator.wait_for_answer(second, since=mark)
     assert answer.data["show_alert"]  # the same button: once
     assert (await wallet.offers.points(XIAOMING)).balance == 50
     assert [h.campaign.id for h in await wallet.offers.coupons(XIAOMING)] == [offered.id]
+    assert errors(caplog) == []
+
+
+async def test_a_redeem_button_refused_for_too_few_points_works_once_they_are_earned(
+    emulator, wallet, caplog
+):
+    await fund(wallet, XIAOMING, 300_00)
+    owner = await wallet.users.seen(PROFILES[BOB], private_chat=True)
+    merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await wallet.offers.create_campaign(
+        ALICE,
+        "c1",
+        CampaignOrder("Tea", CouponRule.PERCENT_OFF, 0, 0, 10, 3_00, 50_00, 30, 1, None, None, 100),
+    )
+    await start_private(emulator, "xiaoming")
+    await emulator.send_text("xiaoming", "/points")
+    shown = await emulator.wait_for_message("xiaoming", text="积分")
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(
+        await emulator.tap("xiaoming", shown, "兑换 Tea（100）"), since=mark
+    )
+    assert answer.data["show_alert"] and "你有 0 积分" in answer.text, answer.text
+    assert await wallet.offers.coupons(XIAOMING) == []
+
+    paid = await wallet.merchants.pay(  # 150 points earned
+        "p1", XIAOMING, PayTarget(merchant.id, 150_00), authenticated=True
+    )
+    assert paid.payment is not None, paid
+    mark = emulator.mark()
+    await emulator.tap("xiaoming", shown, "兑换 Tea（100）")  # the same button, later
+    await emulator.wait_for_message("xiaoming", text="已用 100 积分兑换", since=mark)
+    assert (await wallet.offers.points(XIAOMING)).balance == 50
+    assert len(await wallet.offers.coupons(XIAOMING)) == 1
     assert errors(caplog) == []
 
 
