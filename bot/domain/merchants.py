@@ -206,6 +206,9 @@ class MerchantRefund:
     left: int  # still refundable after this one
     transfers: tuple[Transfer, ...]
     replayed: bool = False
+    # of ``voucher``: what went on to the issuers of vouchers expired since the payment
+    # (the rest is back on the payer's vouchers); 0 on a replay
+    voucher_lapsed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

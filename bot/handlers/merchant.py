@@ -347,11 +347,17 @@ async def _tell_payer(context: WalletContext, merchant: Merchant, refund: Mercha
         amount=format_fen(refund.amount),
         id=refund.payment.id,
     )
-    if refund.voucher:  # where it went: a voucher's part is back on the voucher
+    # where it went: a voucher's part back on the voucher, or, that voucher expired
+    # since, on to its issuer
+    live = refund.voucher - refund.voucher_lapsed
+    if live:
         key = "merchant.refund_split" if refund.own else "merchant.refund_to_vouchers"
-        text += "\n" + translate(
-            told, key, own=format_fen(refund.own), voucher=format_fen(refund.voucher)
-        )
+        text += "\n" + translate(told, key, own=format_fen(refund.own), voucher=format_fen(live))
+    elif refund.voucher and refund.own:
+        text += "\n" + translate(told, "merchant.refund_own_only", own=format_fen(refund.own))
+    if refund.voucher_lapsed:
+        lapsed = format_fen(refund.voucher_lapsed)
+        text += "\n" + translate(told, "merchant.refund_lapsed", voucher=lapsed)
     if refund.discount_back and refund.payment.coupon_id is not None:
         text += "\n" + translate(told, "merchant.refund_coupon_back")
     await tell(context.bot, refund.payment.payer_id, text, about="a merchant refund")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
+from contextlib import closing
 
 import pytest
 
@@ -23,6 +25,7 @@ from tests.e2e.test_send import (
     BOB,
     PROFILES,
     XIAOMING,
+    available,
     enter_pin,
     fund,
     start_private,
@@ -412,14 +415,48 @@ async def test_a_payment_by_vouchers_alone_is_in_history_as_a_voucher_line(
     told = await emulator.wait_for_message("bob", text="refunded", since=mark)
     assert told.text.splitlines() == [
         "↩️ Noodles refunded ¥8.00 of your payment #1.",
-        "The ¥8.00 went back to the vouchers it came from (see /coupons; an expired"
-        " voucher's part goes back to its issuer).",
+        "The ¥8.00 went back to the vouchers it came from (see /coupons).",
     ]
     assert await wallet.offers.voucher_total(BOB) == 10_00
     mark = emulator.mark()
     await emulator.send_text("bob", "/history")
     listed = await emulator.wait_for_message("bob", text="Noodles", since=mark)
     assert "🎫 back to voucher ¥8.00" in listed.text.splitlines()[1], listed.text
+    assert errors(caplog) == []
+
+
+async def test_a_refund_of_a_voucher_expired_since_tells_the_payer_it_went_to_the_issuer(
+    emulator, wallet, settings, caplog
+):
+    await fund(wallet, BOB, 10_00)
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    merchant = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await wallet.offers.issue(ALICE, "v1", VoucherIssueOrder(10_00, 30, frozenset(), None), [BOB])
+    paid = await wallet.merchants.pay(
+        "p1", BOB, PayTarget(merchant.id, 15_00), authenticated=True
+    )
+    assert (paid.plan.voucher_fen, paid.plan.own_fen) == (10_00, 5_00), paid
+    path = settings.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as conn, conn:  # the voucher expires meanwhile
+        conn.execute("UPDATE voucher_issues SET expires_at = 1")
+        conn.execute("UPDATE vouchers SET expires_at = 1")
+    assert await wallet.offers.expire_due()
+    await wallet.pins.set_pin(XIAOMING, "739201")
+    await start_private(emulator, "bob")
+    await start_private(emulator, "xiaoming")
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "/merchant_refund 1")
+    keypad = await emulator.wait_for_message("xiaoming", text="↩️", since=mark)
+    await enter_pin(emulator, "xiaoming", keypad)
+    told = await emulator.wait_for_message("bob", text="refunded", since=mark)
+    assert told.text.splitlines() == [
+        "↩️ Noodles refunded ¥15.00 of your payment #1.",
+        "Back to your balance: ¥5.00.",
+        "¥10.00 of it was paid with vouchers that have expired since: it went back to their"
+        " issuer, not to you.",
+    ]
+    assert await wallet.offers.voucher_total(BOB) == 0
+    assert await available(wallet, BOB) == 10_00
     assert errors(caplog) == []
 
 

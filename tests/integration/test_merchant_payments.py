@@ -317,12 +317,13 @@ def offers_calls(monkeypatch):
 
     def give_back(conn, ledger, payment_id, split, full, now_ms):
         calls.append(("give_back", payment_id, split, full))
+        return 0
 
     async def pg_use(conn, plan, *rest):
         use(conn, None, plan, *rest)
 
     async def pg_give_back(conn, clock, *rest):
-        give_back(conn, None, *rest)
+        return give_back(conn, None, *rest)
 
     from bot.storage.postgres import merchants_store
 

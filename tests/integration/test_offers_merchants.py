@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.domain.errors import CouponBudgetExhausted, VoucherUnavailable
 from bot.domain.merchants import MerchantPaymentOrder, PaidVia
 from bot.domain.model import SystemAccount
-from bot.domain.offers import VOUCHER_ESCROW
+from bot.domain.offers import VOUCHER_ESCROW, VOUCHER_ISSUER
 from bot.domain.promotions import CampaignOrder, CouponRule
 from bot.domain.users import Profile
 from bot.domain.vouchers import VoucherIssueOrder
@@ -196,3 +196,30 @@ async def test_a_payment_with_vouchers_shows_their_part_in_the_payers_history(wa
     with pytest.raises(TransferNotFound):
         await wallet.history.detail(owner.account_id, refund.id)
     assert await wallet.offers.voucher_total(PAYER) == 8_00  # (2_00 of it spent on pay-2)
+
+
+async def test_a_refund_says_what_of_it_went_on_to_the_issuer_of_an_expired_voucher(
+    wallet, database_url
+):
+    """A voucher expired between the payment and its refund: its part of the refund goes
+    on to the issuer, and the refund says how much did (the payer is told so)."""
+    merchant = await shop(wallet)
+    target = PayTarget(merchant.id, 15_00)
+    paid = await wallet.merchants.pay("pay-1", PAYER, target, authenticated=True)
+    assert (paid.plan.voucher_fen, paid.plan.own_fen) == (10_00, 5_00), paid
+    live = await wallet.merchants.refund(OWNER, paid.payment.id, 7_00, "refund-1")
+    assert (live.own, live.voucher, live.voucher_lapsed) == (5_00, 2_00, 0)
+    await execute(
+        database_url,
+        "UPDATE voucher_issues SET expires_at = 1",
+        "UPDATE vouchers SET expires_at = 1",
+    )
+    assert await wallet.offers.expire_due()
+    issuer = (await wallet.store.ledger.find_account(VOUCHER_ISSUER, "CNY")).id
+    before = (await wallet.ledger.account(issuer)).balance
+    lapsed = await wallet.merchants.refund(OWNER, paid.payment.id, None, "refund-2")
+    assert (lapsed.own, lapsed.voucher, lapsed.voucher_lapsed) == (0, 8_00, 8_00)
+    assert (await wallet.ledger.account(issuer)).balance == before + 8_00
+    assert await wallet.offers.voucher_total(PAYER) == 0
+    replay = await wallet.merchants.refund(OWNER, paid.payment.id, None, "refund-2")
+    assert replay.replayed and replay.voucher == 8_00

@@ -385,9 +385,16 @@ async def _refund_payment(
         discount_back,
         moved[0].created_at,
     )
-    await give_back(conn, clock, payment_id, split, full, moved[0].created_at)
+    lapsed = await give_back(conn, clock, payment_id, split, full, moved[0].created_at)
     return MerchantRefund(
-        payment, wanted, split.own_fen, voucher_fen, discount_back, left - wanted, moved
+        payment,
+        wanted,
+        split.own_fen,
+        voucher_fen,
+        discount_back,
+        left - wanted,
+        moved,
+        voucher_lapsed=lapsed,
     )
 
 

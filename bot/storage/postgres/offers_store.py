@@ -343,7 +343,9 @@ async def _return_voucher(
     payment_id: int,
     voucher_id: int,
     amount: int,
-) -> None:
+) -> int:
+    """``amount`` back into the voucher it was spent from, or, that voucher having
+    expired, on to its issuer: how much went to the issuer (0 or ``amount``)."""
     spent = await conn.fetchrow(
         "SELECT amount_fen, returned_fen FROM voucher_spends"
         " WHERE payment_id = $1 AND voucher_id = $2 FOR UPDATE",
@@ -368,7 +370,7 @@ async def _return_voucher(
             amount,
             voucher_id,
         )
-        return
+        return 0
     escrow_id, issuer_id = await conn.fetchrow(
         "SELECT escrow_id, issuer_id FROM voucher_issues WHERE id = $1", issue_id
     )
@@ -382,6 +384,7 @@ async def _return_voucher(
         amount,
         issue_id,
     )
+    return amount
 
 
 async def _return_coupon(conn: asyncpg.Connection, payment_id: int) -> None:
@@ -415,14 +418,16 @@ async def give_back(
     split: RefundSplit,
     full: bool,
     now_ms: int,
-) -> None:
+) -> int:
     """Return a refund's voucher parts to their vouchers (to the issuer once a voucher
     has expired), and take back the points the refunded money earned, in the refund's
     transaction; once all of the payment is given back (``full``: its discount went back
     to the promotion), its coupon to the payer, unused again, and its discount to the
-    campaign's budget."""
+    campaign's budget. How much of the voucher parts went on to the issuers of vouchers
+    expired meanwhile."""
+    lapsed = 0
     for part in split.vouchers:
-        await _return_voucher(conn, clock, payment_id, part.voucher_id, part.amount_fen)
+        lapsed += await _return_voucher(conn, clock, payment_id, part.voucher_id, part.amount_fen)
     if full:
         await _return_coupon(conn, payment_id)
     row = await conn.fetchrow(
@@ -431,7 +436,7 @@ async def give_back(
         payment_id,
     )
     if row is None:  # a payment written before the offers existed: no points to undo
-        return
+        return lapsed
     payer, own, refunded, points = row
     refunded += split.own_fen
     kept = min(points, points_kept(own, refunded, full))
@@ -461,6 +466,7 @@ async def give_back(
                 payment_id,
                 now_ms,
             )
+    return lapsed
 
 
 # The store's own writes ------------------------------------------------------------------

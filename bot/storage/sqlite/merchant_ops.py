@@ -380,9 +380,16 @@ def refund_payment(
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (key, payment_id, wanted, split.own_fen, voucher_fen, discount_back, moved[0].created_at),
     )
-    offers_ops.give_back(conn, ledger, payment_id, split, full, moved[0].created_at)
+    lapsed = offers_ops.give_back(conn, ledger, payment_id, split, full, moved[0].created_at)
     return MerchantRefund(
-        payment, wanted, split.own_fen, voucher_fen, discount_back, left - wanted, moved
+        payment,
+        wanted,
+        split.own_fen,
+        voucher_fen,
+        discount_back,
+        left - wanted,
+        moved,
+        voucher_lapsed=lapsed,
     )
 
 

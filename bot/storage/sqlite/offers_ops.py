@@ -158,7 +158,9 @@ def use(
 
 def _return_voucher(
     conn: sqlite3.Connection, ledger: LedgerOps, payment_id: int, voucher_id: int, amount: int
-) -> None:
+) -> int:
+    """``amount`` back into the voucher it was spent from, or, that voucher having
+    expired, on to its issuer: how much went to the issuer (0 or ``amount``)."""
     spent = conn.execute(
         "SELECT amount_fen, returned_fen FROM voucher_spends"
         " WHERE payment_id = ? AND voucher_id = ?",
@@ -179,7 +181,7 @@ def _return_voucher(
             "UPDATE vouchers SET remaining_fen = remaining_fen + ? WHERE id = ?",
             (amount, voucher_id),
         )
-        return
+        return 0
     escrow_id, issuer_id = conn.execute(
         "SELECT escrow_id, issuer_id FROM voucher_issues WHERE id = ?", (issue_id,)
     ).fetchone()
@@ -195,6 +197,7 @@ def _return_voucher(
         "UPDATE voucher_issues SET returned_fen = returned_fen + ? WHERE id = ?",
         (amount, issue_id),
     )
+    return amount
 
 
 def _return_coupon(conn: sqlite3.Connection, payment_id: int) -> None:
@@ -227,13 +230,16 @@ def give_back(
     split: RefundSplit,
     full: bool,
     now_ms: int,
-) -> None:
+) -> int:
     """Return a refund's voucher parts to their vouchers (to the issuer once a voucher
     has expired), take back the points the refunded money earned, and once all of the
     payment is given back (``full``: its discount went back to the promotion), its
-    coupon to the payer, unused again, and its discount to the campaign's budget."""
-    for part in split.vouchers:
+    coupon to the payer, unused again, and its discount to the campaign's budget. How much
+    of the voucher parts went on to the issuers of vouchers expired meanwhile."""
+    lapsed = sum(
         _return_voucher(conn, ledger, payment_id, part.voucher_id, part.amount_fen)
+        for part in split.vouchers
+    )
     if full:
         _return_coupon(conn, payment_id)
     row = conn.execute(
@@ -242,7 +248,7 @@ def give_back(
         (payment_id,),
     ).fetchone()
     if row is None:  # a payment written before the offers existed: no points to undo
-        return
+        return lapsed
     payer, own, refunded, points = row
     refunded += split.own_fen
     kept = min(points, points_kept(own, refunded, full))
@@ -262,3 +268,4 @@ def give_back(
                 " VALUES (?, ?, 'refund', ?, ?)",
                 (payer, -taken, payment_id, now_ms),
             )
+    return lapsed
