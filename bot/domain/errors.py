@@ -76,6 +76,7 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RefundTransferNotFound  no transfer has this id
     │   ├── RefundOfRefund          the transfer is a refund itself
     │   ├── TransferNotRefundable   not a completed payment between people; params: kind
+    │   │   └── RefundVoucherLeg    a shop payment's voucher part; params: payment_id, own_id
     │   ├── RefundExceedsRemaining  params: amount, left
     │   │   └── RefundedInFull      nothing is left (left 0)
     │   ├── RefundPayeeShort        the payee no longer holds it; params: available, amount
@@ -171,6 +172,7 @@ __all__ = [
     "RefundPayeeFrozen",
     "RefundPayeeShort",
     "RefundTransferNotFound",
+    "RefundVoucherLeg",
     "RefundedInFull",
     "SplitAmountTooSmall",
     "SplitDuplicateName",
@@ -732,6 +734,15 @@ class TransferNotRefundable(RefundError):
     escrow leg, a withdrawal, a reservation); ``params``: ``transfer_id``, ``kind``."""
 
     code = "transfer_not_refundable"
+
+
+class RefundVoucherLeg(TransferNotRefundable):
+    """The voucher part of a shop payment: vouchers come back only by the shop's refund
+    (onto the payer's vouchers); ``params``: ``transfer_id``, ``kind``, ``payment_id``
+    (the shop's number), ``own_id`` (the payment's balance part, which an admin may
+    refund; 0 when vouchers paid all of it)."""
+
+    code = "refund_voucher_leg"
 
 
 class RefundExceedsRemaining(RefundError):

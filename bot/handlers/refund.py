@@ -12,7 +12,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.domain.errors import TransferNotRefundable, WalletError
+from bot.domain.errors import RefundVoucherLeg, TransferNotRefundable, WalletError
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer
 from bot.domain.money import format_fen
@@ -66,7 +66,19 @@ def _reason(language: str, reason: str) -> str:
 
 
 def refused_text(language: str, refused: WalletError) -> str:
-    """A refusal for the admin; a transfer that is not a payment names its kind."""
+    """A refusal for the admin; a transfer that is not a payment names its kind, and a
+    shop payment's voucher part its payment and balance part."""
+    if isinstance(refused, RefundVoucherLeg):
+        params = refused.params
+        text = translate(
+            language,
+            refused.code,
+            transfer_id=params["transfer_id"],
+            payment_id=params["payment_id"],
+        )
+        if params["own_id"]:
+            text += " " + translate(language, "refund.voucher_leg_own", own_id=params["own_id"])
+        return text
     if isinstance(refused, TransferNotRefundable):
         return translate(
             language,

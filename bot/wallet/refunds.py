@@ -23,6 +23,7 @@ payer and the payee is the caller's part (the chat's ``tell``), once the refund 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
@@ -32,12 +33,15 @@ from bot.domain.errors import (
     RefundError,
     RefundPayeeFrozen,
     RefundPayeeShort,
+    RefundVoucherLeg,
+    TransferNotRefundable,
 )
 from bot.domain.ledger_rules import key_error
 from bot.domain.refunds import REASON_MAX, REFUND_EVENT, Refund, RefundPreview, RefundStore
 from bot.security.pin_entry import ConfirmationResult
 
 if TYPE_CHECKING:
+    from bot.domain.merchants import MerchantPayment
     from bot.domain.security_ports import Action
 
 __all__ = ["CONFIRMATION", "Refunds", "command_key"]
@@ -52,13 +56,32 @@ def command_key(transfer_id: int, admin_id: int, message_id: int) -> str:
 
 
 class Refunds:
-    def __init__(self, store: RefundStore) -> None:
+    def __init__(
+        self,
+        store: RefundStore,
+        payment_of_leg: Callable[[int], Awaitable[MerchantPayment | None]] | None = None,
+    ) -> None:
         self.store = store
+        self._payment_of_leg = payment_of_leg  # a shop payment's legs, to name them
 
     async def preview(self, transfer_id: int, amount: int | None = None) -> RefundPreview:
         """What refunding ``amount`` (None: all that is left) would do now, or the refusal
         (the payee's balance is checked when the refund is made)."""
-        return await self.store.preview(transfer_id, amount)
+        try:
+            return await self.store.preview(transfer_id, amount)
+        except TransferNotRefundable as refused:
+            raise await self._named(refused, transfer_id) from None
+
+    async def _named(self, refused: TransferNotRefundable, transfer_id: int) -> RefundError:
+        """A shop payment's voucher part said as such (``RefundVoucherLeg``)."""
+        if self._payment_of_leg is None:
+            return refused
+        payment = await self._payment_of_leg(transfer_id)
+        if payment is None or not any(tid == transfer_id for _, tid in payment.vouchers):
+            return refused
+        return RefundVoucherLeg(
+            **refused.params, payment_id=payment.id, own_id=payment.own_transfer_id or 0
+        )
 
     async def refundable(self, transfer_id: int) -> bool:
         """Whether something of ``transfer_id`` can be refunded now: a completed payment
@@ -84,6 +107,8 @@ class Refunds:
             raise RefundArgumentsInvalid("refund_reason_too_long", limit=REASON_MAX)
         try:
             return await self.store.refund(key, transfer_id, amount, admin_id, reason, REFUND_EVENT)
+        except TransferNotRefundable as refused:
+            raise await self._named(refused, transfer_id) from None
         except InsufficientFunds as short:
             raise RefundPayeeShort(
                 transfer_id=transfer_id,

@@ -11,8 +11,10 @@ import pytest
 
 from bot.domain.kinds import TransferKind
 from bot.domain.refunds import REFUND_EVENT
+from bot.domain.vouchers import VoucherIssueOrder
 from bot.security import totp
 from bot.security.cipher import field_aad
+from bot.wallet.merchants import PayTarget
 from tests.e2e.test_send import (
     BOB,
     PROFILES,
@@ -202,3 +204,30 @@ async def test_an_admin_with_2fa_enters_a_code_before_the_refund(emulator, walle
     )
     assert "¥20.00" in done.text
     assert await available(wallet, BOB) == 80_00 and await refunds_logged(wallet) == 1
+
+
+@pytest.mark.parametrize(("voucher_only", "said"), [(False, " Its balance part is #"), (True, "")])
+async def test_a_shop_payments_voucher_part_is_refused_naming_the_payment(
+    emulator, wallet, voucher_only, said
+):
+    """A voucher's part comes back only by the shop's refund: the admin reads which shop
+    payment it is part of, and which number refunds the balance's part."""
+    await fund(wallet, BOB, 50_00)
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    shop = await wallet.merchants.add(ALICE, owner, "Noodles", "food")
+    await wallet.offers.issue(ALICE, "v1", VoucherIssueOrder(10_00, 30, frozenset(), None), [BOB])
+    amount = 10_00 if voucher_only else 30_00
+    made = await wallet.merchants.pay("p1", BOB, PayTarget(shop.id, amount), authenticated=True)
+    payment = made.payment
+    ((_, leg),) = payment.vouchers
+    await emulator.send_text("alice", f"/refund {leg}")
+    reply = await emulator.wait_for_message("alice")
+    expected = (
+        f"Transaction #{leg} is the voucher part of shop payment #{payment.id}: vouchers come"
+        " back only through the shop's /merchant_refund, onto the payer's vouchers."
+    )
+    if said:
+        expected += f"{said}{payment.own_transfer_id}, which /refund can give back."
+    assert reply.text == expected
+    assert await refunds_logged(wallet) == 0
+    assert await wallet.offers.voucher_total(BOB) == 0
