@@ -184,6 +184,7 @@ ADMIN_COMMANDS = (
     "reply",
     "broadcast",
     "merchant_add",
+    "merchants",
     "voucher_issue",
     "campaign_add",
     "coupon_grant",
@@ -380,7 +381,7 @@ async def open_wallet(
     pin_entry.register_confirmation(RED_PACKET, create_red_packet, redpackets.not_made)
     history = History(db.history)
     admin_view = AdminView(
-        db.adminview, admin, ledger, history, identity, two_factor, password_free
+        db.adminview, admin, ledger, history, identity, two_factor, password_free, db.merchants
     )
     pin_entry.register_confirmation(VIEW_USER, admin_view.confirm)
     return Wallet(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.domain.history import HistoryLine
+from bot.domain.merchants import Merchant
 from bot.domain.model import Balance
 from bot.domain.users import User
 
@@ -53,6 +54,8 @@ class WalletView:
     risk: RiskFlags
     transfers: tuple[HistoryLine, ...]  # the latest, newest first
     open_tickets: int | None = None  # None where the wallet keeps no support tickets
+    shop: Merchant | None = None  # the shop the person runs, if any
+    shop_balance: int = 0  # what the shop's account holds (fen)
 
 
 @dataclass(frozen=True, slots=True)

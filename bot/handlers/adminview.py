@@ -19,6 +19,7 @@ from bot.handlers.context import (
     is_private,
     private_link,
 )
+from bot.handlers.offers_text import category_label
 from bot.handlers.outbox import reply
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.i18n import translate
@@ -85,6 +86,17 @@ def view_text(language: str, view: WalletView) -> str:
             password_free=password_free,
         )
     )
+    if view.shop is not None:
+        lines.append(
+            translate(
+                language,
+                "adminview.shop",
+                id=view.shop.id,
+                name=view.shop.name,
+                category=category_label(language, view.shop.category),
+                balance=format_fen(view.shop_balance),
+            )
+        )
     if view.open_tickets is not None:
         lines.append(translate(language, "adminview.tickets", count=view.open_tickets))
     if not view.transfers:

@@ -104,6 +104,52 @@ async def merchant_add(update: Update, context: WalletContext, user, language) -
         )
 
 
+@admin_only
+async def merchants(update: Update, context: WalletContext, user, language) -> None:
+    """The shops by number, with their owners, accounts and state (admins only, in the
+    private chat): ``/merchants [page]``."""
+    if not await admin_in_private(update, context, language):
+        return
+    args = list(context.args or [])
+    page = args[0].removeprefix("#") if args else "1"
+    if len(args) > 1 or not (page.isascii() and page.isdigit()) or len(page) > 6:
+        await reply(update, context, translate(language, "merchants.usage"))
+        return
+    listing = await context.wallet.merchants.listing(int(page))
+    if not listing.total:
+        await reply(update, context, translate(language, "merchants.none"))
+        return
+    lines = [
+        translate(
+            language,
+            "merchants.title",
+            total=listing.total,
+            page=listing.page,
+            pages=listing.pages,
+        )
+    ]
+    for shop in listing.shops:
+        owner = shop.owner
+        name = owner.display_name if owner else str(shop.merchant.owner_id)
+        if owner is not None and owner.username:
+            name += f" (@{owner.username})"
+        line = translate(
+            language,
+            "merchants.line",
+            id=shop.merchant.id,
+            name=shop.merchant.name,
+            category=category_label(language, shop.merchant.category),
+            owner=name,
+            balance=format_fen(shop.balance),
+        )
+        if shop.frozen:
+            line += " · " + translate(language, "merchants.frozen")
+        lines.append(line)
+    if listing.page < listing.pages:
+        lines.append(translate(language, "merchants.more", next=listing.page + 1))
+    await reply(update, context, "\n".join(lines))
+
+
 def shop_caption(context: WalletContext, language: str, merchant: Merchant) -> str:
     return translate(
         language,
@@ -371,6 +417,7 @@ def handlers() -> tuple[list, Amounts]:
     answer = amounts.asked() & filters.TEXT & ~filters.COMMAND
     return [
         command("merchant_add", merchant_add),
+        command("merchants", merchants),
         command("charge", charge),
         command("sales", sales),
         command("shop", shop),

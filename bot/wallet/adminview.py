@@ -16,6 +16,7 @@ from bot.domain.adminview import (
 )
 from bot.domain.errors import UserNotFound
 from bot.domain.holds import CHINA_UTC_OFFSET_MS, DAY_MS, day_start_ms
+from bot.domain.merchants import MerchantStore
 from bot.domain.model import AccountStatus
 from bot.domain.security_ports import Action
 from bot.domain.users import User
@@ -40,8 +41,10 @@ class AdminView:
         identity: Identity,
         two_factor: TwoFactor,
         password_free: PasswordFree,
+        shops: MerchantStore | None = None,
     ) -> None:
         self.store = store
+        self.shops = shops  # the shop a person runs, shown with their wallet
         self.admin = admin
         self.ledger = ledger
         self.history = history
@@ -65,6 +68,8 @@ class AdminView:
         held, open_holds = await self.store.holds_of(account_id, since)
         per_payment, daily = await self.password_free.limits(telegram_id)
         page = await self.history.page(account_id)
+        shop = await self.shops.merchant_by_owner(telegram_id) if self.shops else None
+        shop_balance = (await self.ledger.account(shop.account_id)).balance if shop else 0
         view = WalletView(
             user=target,
             balance=balance,
@@ -84,6 +89,8 @@ class AdminView:
             ),
             transfers=page.lines[:SHOWN_TRANSFERS],
             open_tickets=await self.store.open_tickets(telegram_id),
+            shop=shop,
+            shop_balance=shop_balance,
         )
         await self.store.record_event(admin_id, VIEW_USER, telegram_id, {})
         return view

@@ -146,6 +146,27 @@ class MerchantPaymentOutcome:
         return saving(self.plan, self.target.shown)
 
 
+SHOPS_PAGE = 20  # shops a page of /merchants lists
+
+
+@dataclass(frozen=True, slots=True)
+class ShopLine:
+    """A shop as an admin's list shows it."""
+
+    merchant: Merchant
+    owner: User | None
+    balance: int  # what the shop's account holds (fen)
+    frozen: bool  # the shop or its owner's wallet
+
+
+@dataclass(frozen=True, slots=True)
+class ShopListing:
+    shops: tuple[ShopLine, ...]
+    page: int
+    pages: int
+    total: int
+
+
 @dataclass(frozen=True, slots=True)
 class PayDropped:
     """A pay card's keypad that will not pay after all: ✖, ``/cancel``, or the PIN
@@ -225,6 +246,24 @@ class Merchants:
         if merchant is None:
             raise MerchantNotFound()
         return merchant
+
+    async def listing(self, page: int = 1) -> ShopListing:
+        """The shops by number, ``SHOPS_PAGE`` a page (the last page when ``page`` is past
+        it): each with its owner, what its account holds, and whether it is frozen."""
+        total = sum((await self.store.categories()).values())
+        pages = max(1, -(-total // SHOPS_PAGE))
+        page = min(max(page, 1), pages)
+        shops = []
+        for merchant in await self.store.merchants((page - 1) * SHOPS_PAGE, SHOPS_PAGE):
+            owner = await self.users.get(merchant.owner_id)
+            account = await self.ledger.account(merchant.account_id)
+            try:
+                await self._check_merchant(merchant)
+                frozen = False
+            except MerchantFrozen:
+                frozen = True
+            shops.append(ShopLine(merchant, owner, account.balance, frozen))
+        return ShopListing(tuple(shops), page, pages, total)
 
     # Charges ------------------------------------------------------------------------
 

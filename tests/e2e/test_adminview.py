@@ -12,6 +12,7 @@ from bot.domain.security_errors import PinLocked, PinWrong
 from bot.security import totp
 from bot.security.cipher import field_aad
 from bot.security.ratelimit import BucketLimit, RateLimits
+from bot.wallet.merchants import PayTarget
 from tests.e2e.test_packet_history import send_packet_zh
 from tests.e2e.test_redpacket import fen_of
 from tests.e2e.test_send import (
@@ -78,6 +79,7 @@ async def test_user_shows_the_wallet_with_its_risk_and_personal_data_masked(emul
     assert "PIN locked now: yes · 2FA: no · password-free: no" in text
     assert "Open support tickets: 1" in text
     assert "Latest transactions:" in text and "#1" in text
+    assert "🏪" not in text  # runs no shop
     # never a full number, nor the full name
     assert ID_NUMBER not in text and CARD not in text and "张三丰" not in text
     events = [(e.event, e.actor_id, e.subject_id) async for e in wallet.store.security.events()]
@@ -168,3 +170,14 @@ async def test_user_names_red_packets_as_their_owner_reads_them(emulator, wallet
     assert "  来自 小明 的红包  +¥6.00  #" in bob
     for text in (ming, bob):  # the escrow that held the money is not what the admin reads
         assert "红包资金池" not in text and "Red packet pool" not in text
+
+
+async def test_user_shows_the_shop_its_person_runs(emulator, wallet):
+    await fund(wallet, BOB, 50_00)
+    owner = await wallet.users.seen(PROFILES[XIAOMING], private_chat=True)
+    shop = await wallet.merchants.add(ALICE, owner, "小明面馆", "food")
+    paid = await wallet.merchants.pay("p1", BOB, PayTarget(shop.id, 8_00), authenticated=True)
+    assert paid.payment is not None, paid
+    await start_private(emulator, "alice")
+    text = await ask(emulator, "/user @xiaoming")
+    assert "🏪 Runs shop #1 小明面馆 (food): ¥8.00 in its account (/merchants)" in text

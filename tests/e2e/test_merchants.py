@@ -773,3 +773,44 @@ async def test_cancel_ends_the_question_how_much_and_says_so(emulator, wallet, c
     assert (await emulator.wait_for_message("bob")).text.startswith("Nothing is in progress")
     assert await available(wallet, BOB) == 50_00
     assert errors_logged(caplog) == []
+
+
+async def test_admins_list_the_shops_with_owners_money_and_state_page_by_page(
+    emulator, wallet, caplog
+):
+    async def said(who: str, text: str) -> str:
+        mark = emulator.mark()
+        await emulator.send_text(who, text)
+        return (await emulator.wait_for_message(who, since=mark)).text
+
+    await start_private(emulator, "alice")
+    assert await said("alice", "/merchants") == (
+        "No shops yet. Add one with /merchant_add @user <shop name> [category]."
+    )
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00)
+    shop = await wallet.merchants.get(1)
+    paid = await wallet.merchants.pay("p1", BOB, PayTarget(shop.id, 12_00), authenticated=True)
+    assert paid.payment is not None, paid
+    admin = await wallet.users.get(100_002)
+    for n in range(2, 23):  # 22 shops: two pages
+        owner = await wallet.users.seen(Profile(500_000 + n, None, f"Owner {n}"))
+        await wallet.merchants.add(admin.telegram_id, owner, f"Shop {n}", "retail")
+    frozen = await wallet.merchants.get(3)
+    await wallet.ledger.freeze(frozen.account_id)
+
+    first = await said("alice", "/merchants")
+    lines = first.splitlines()
+    assert lines[0] == "🏪 Shops: 22 (page 1 of 2)"
+    assert lines[1] == f"#1 {SHOP} · food · 王芳 (@wangfang) · ¥12.00"
+    assert lines[3] == "#3 Shop 3 · retail · Owner 3 · ¥0.00 · ❄️ frozen"
+    assert len(lines) == 1 + 20 + 1 and lines[-1] == "More: /merchants 2"
+    second = (await said("alice", "/merchants 2")).splitlines()
+    assert second[0] == "🏪 Shops: 22 (page 2 of 2)"
+    assert [line.split()[0] for line in second[1:]] == ["#21", "#22"]
+    assert (await said("alice", "/merchants 9")).splitlines()[0].endswith("(page 2 of 2)")
+    for bad in ("/merchants abc", "/merchants 1 2"):  # (eight commands: the rate limit)
+        assert await said("alice", bad) == "Use: /merchants [page], e.g. /merchants 2", bad
+    await start_private(emulator, "xiaoming")
+    assert await said("xiaoming", "/merchants") == "此命令仅限钱包管理员使用。"
+    assert errors_logged(caplog) == []

@@ -567,6 +567,12 @@ class PgMerchants(PgPortStore, MerchantStore):
             return None
         return await self._merchant_where("id = $1", merchant_id)
 
+    async def merchants(self, offset: int, limit: int) -> list[Merchant]:
+        rows = await self._fetch(
+            SELECT_MERCHANT + "true ORDER BY id LIMIT $1 OFFSET $2", limit, offset
+        )
+        return [row_to_merchant(row) for row in rows]
+
     async def create_charge(self, charge: Charge) -> None:
         await self._write(_create_charge, charge)
 

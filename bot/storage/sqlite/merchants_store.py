@@ -53,6 +53,12 @@ class SqliteMerchants(PortStore, MerchantStore):
     async def merchant(self, merchant_id: int) -> Merchant | None:
         return await self._merchant_where("id = ?", merchant_id)
 
+    async def merchants(self, offset: int, limit: int) -> list[Merchant]:
+        rows = await self._fetchall(
+            merchant_ops.SELECT_MERCHANT + "1 ORDER BY id LIMIT ? OFFSET ?", (limit, offset)
+        )
+        return [merchant_ops.row_to_merchant(row) for row in rows]
+
     async def create_charge(self, charge: Charge) -> None:
         await self._writer.run(merchant_ops.create_charge, charge)
 
