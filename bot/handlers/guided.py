@@ -61,7 +61,7 @@ from bot.handlers.context import (
 from bot.handlers.numpad import DELETE, DOT, OK, QUICK, amount_text, pad_rows, press, quick_row
 from bot.handlers.pin import Outcomes, cancel_keypads
 from bot.handlers.questions import Questions
-from bot.handlers.start import MENU_PREFIX, menu_markup, start_link
+from bot.handlers.start import MENU_PREFIX, menu_for, start_link
 from bot.i18n import LANGUAGES, translate
 from bot.wallet.guided import FLOW_TTL_S
 
@@ -435,14 +435,14 @@ class Guide:
         await self.answers.drop(flow.telegram_id)
         text = translate(language, "guided.cancelled")
         query = update.callback_query
+        menu = await menu_for(context, language, flow.telegram_id) if to_menu else None
         if query is not None:
-            menu = menu_markup(language, context) if to_menu else None
             await _edit(update, text, reply_markup=menu)
         else:  # typed on the recipient's keyboard: the keyboard goes with it
             await update.effective_chat.send_message(text, reply_markup=ReplyKeyboardRemove())
             if to_menu:
                 await update.effective_chat.send_message(
-                    translate(language, "guided.menu"), reply_markup=menu_markup(language, context)
+                    translate(language, "guided.menu"), reply_markup=menu
                 )
 
     # Handlers ---------------------------------------------------------------------------------
@@ -579,9 +579,9 @@ class Guide:
         await update.effective_chat.send_message(
             translate(language, "guided.nothing_open"), reply_markup=ReplyKeyboardRemove()
         )
-        await update.effective_chat.send_message(
-            translate(language, "guided.menu"), reply_markup=menu_markup(language, context)
-        )
+        menu = await menu_for(context, language, user.telegram_id if user else None)
+        text = translate(language, "guided.menu")
+        await update.effective_chat.send_message(text, reply_markup=menu)
 
     async def shared(self, update: Update, context: WalletContext) -> None:
         """Contacts picked with a picker: the recipient of the open Send or the people of

@@ -7,7 +7,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.handlers.context import WalletContext, command, current_user, language_of
 from bot.handlers.outbox import reply
-from bot.handlers.start import MENU_LANGUAGE, menu_markup
+from bot.handlers.start import MENU_LANGUAGE, menu_for
 from bot.i18n import translate
 
 _NAMES = {
@@ -52,7 +52,8 @@ async def menu_language(update: Update, context: WalletContext) -> None:
     await query.answer(translate(choice, "lang.set"))
     # the whole menu changes language, its text with its buttons
     await query.edit_message_text(
-        translate(choice, "guided.menu"), reply_markup=menu_markup(choice, context)
+        translate(choice, "guided.menu"),
+        reply_markup=await menu_for(context, choice, user.telegram_id),
     )
 
 

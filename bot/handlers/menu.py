@@ -14,9 +14,9 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.handlers import history, offers, paycode, pin, security, statement, topup
+from bot.handlers import history, merchant, offers, paycode, pin, security, statement, topup
 from bot.handlers.context import WalletContext, current_user, language_of
-from bot.handlers.start import MENU_PREFIX, MENU_ROWS, menu_markup
+from bot.handlers.start import MENU_PREFIX, MENU_ROWS, SHOP_ROW, menu_for
 from bot.i18n import translate
 
 __all__ = ["BUTTONS", "handlers"]
@@ -39,6 +39,8 @@ OPENS = {
     f"{MENU_PREFIX}o:coupons": offers.coupons,
     f"{MENU_PREFIX}o:points": offers.points,
     f"{MENU_PREFIX}o:paycode": paycode.paycode,
+    f"{MENU_PREFIX}shop": merchant.shop,
+    f"{MENU_PREFIX}sales": merchant.sales,
 }
 SUBMENUS = {
     SECURITY: (
@@ -55,9 +57,10 @@ SUBMENUS = {
 }
 
 
-# the data of every button of the main menu and its two small menus (Back to the main one too)
+# the data of every button of the main menu (a merchant's too) and its two small menus (Back
+# to the main one too)
 BUTTONS = frozenset(
-    [data for row in MENU_ROWS for data, _ in row] + [*OPENS, *SUBMENUS, MAIN, SCAN]
+    [data for row in (*MENU_ROWS, SHOP_ROW) for data, _ in row] + [*OPENS, *SUBMENUS, MAIN, SCAN]
 )
 
 
@@ -94,9 +97,11 @@ async def main_menu(update: Update, context: WalletContext) -> None:
     """Back to the main menu."""
     query = update.callback_query
     await query.answer()
-    language = language_of(update, await current_user(update, context))
+    user = await current_user(update, context)
+    language = language_of(update, user)
     await query.edit_message_text(
-        translate(language, "guided.menu"), reply_markup=menu_markup(language, context)
+        translate(language, "guided.menu"),
+        reply_markup=await menu_for(context, language, user.telegram_id if user else None),
     )
 
 

@@ -14,7 +14,7 @@ the owner's wallet, from which ``/withdraw`` pays out as for anyone.
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.domain.errors import AmountError, InsufficientFunds, WalletError
@@ -36,6 +36,7 @@ from bot.handlers.merchant_pay import PAY_LINK, Amounts, card_press, static_link
 from bot.handlers.offers_text import category_label
 from bot.handlers.outbox import reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text
+from bot.handlers.start import MENU_SALES
 from bot.i18n import translate
 from bot.render.labels import deadline_time, short_time
 from bot.render.qr import qr_png
@@ -178,8 +179,11 @@ async def shop(update: Update, context: WalletContext) -> None:
     _, merchant, language = await _merchant_user(update, context)
     if merchant is None:
         return
+    sales_button = InlineKeyboardButton(translate(language, "menu.sales"), callback_data=MENU_SALES)
     await update.effective_message.reply_photo(
-        qr_png(static_link(context, merchant)), caption=shop_caption(context, language, merchant)
+        qr_png(static_link(context, merchant)),
+        caption=shop_caption(context, language, merchant),
+        reply_markup=InlineKeyboardMarkup([[sales_button]]),
     )
 
 

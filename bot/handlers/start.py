@@ -40,6 +40,7 @@ __all__ = [
     "by_taps_markup",
     "follow",
     "handlers",
+    "menu_for",
     "menu_markup",
     "start_link",
 ]
@@ -71,9 +72,18 @@ MENU_ROWS = (
 )
 
 
-def menu_markup(language: str, context: WalletContext) -> InlineKeyboardMarkup:
-    """The main menu; without a payment provider, no Top up button (it could only say so)."""
+# a merchant's menu has one row more, above the last: the shop's code and its takings
+MENU_SALES = f"{MENU}sales"
+SHOP_ROW = ((f"{MENU}shop", "menu.shop"), (MENU_SALES, "menu.sales"))
+
+
+def menu_markup(
+    language: str, context: WalletContext, *, shop: bool = False
+) -> InlineKeyboardMarkup:
+    """The main menu; without a payment provider, no Top up button (it could only say so);
+    with ``shop`` (the person runs one, :func:`menu_for`), the shop's row."""
     hidden = set() if context.wallet.topups.enabled else {MENU_TOPUP}
+    rows = [*MENU_ROWS[:-1], SHOP_ROW, MENU_ROWS[-1]] if shop else MENU_ROWS
     return InlineKeyboardMarkup(
         [
             [
@@ -81,9 +91,17 @@ def menu_markup(language: str, context: WalletContext) -> InlineKeyboardMarkup:
                 for data, key in row
                 if data not in hidden
             ]
-            for row in MENU_ROWS
+            for row in rows
         ]
     )
+
+
+async def menu_for(
+    context: WalletContext, language: str, telegram_id: int | None
+) -> InlineKeyboardMarkup:
+    """The main menu as this person sees it (a merchant's has the shop's row)."""
+    shop = telegram_id is not None and await context.wallet.merchants.runs_shop(telegram_id)
+    return menu_markup(language, context, shop=shop)
 
 
 def _data(data: str, language: str) -> str:
@@ -134,7 +152,7 @@ async def _welcome(update: Update, context: WalletContext, before, user, *, bad_
         translate(language, greeting, name=user.display_name, balance=format_fen(balance.available))
     )
     await update.effective_message.reply_text(
-        "\n\n".join(lines), reply_markup=menu_markup(language, context)
+        "\n\n".join(lines), reply_markup=await menu_for(context, language, user.telegram_id)
     )
 
 

@@ -229,6 +229,9 @@ class Merchants:
         its number of shops."""
         return await self.store.categories()
 
+    async def runs_shop(self, owner_id: int) -> bool:
+        return await self.store.merchant_by_owner(owner_id) is not None
+
     async def mine(self, owner_id: int) -> Merchant:
         """The merchant ``owner_id`` runs, or ``NotAMerchant``."""
         merchant = await self.store.merchant_by_owner(owner_id)

@@ -814,3 +814,28 @@ async def test_admins_list_the_shops_with_owners_money_and_state_page_by_page(
     await start_private(emulator, "xiaoming")
     assert await said("xiaoming", "/merchants") == "此命令仅限钱包管理员使用。"
     assert errors_logged(caplog) == []
+
+
+async def test_a_merchants_menu_has_the_shop_and_its_sales_one_tap_away(emulator, wallet, caplog):
+    await make_shop(emulator, wallet)
+    mark = emulator.mark()
+    await emulator.send_text("wangfang", "/start")
+    menu = await emulator.wait_for_message("wangfang", since=mark)
+    labels = [b["text"] for b in menu.buttons()]
+    assert "🏪 我的店铺" in labels and "📊 营业额" in labels
+    mark = emulator.mark()
+    await emulator.tap("wangfang", menu, "🏪 我的店铺")
+    shown = await emulator.wait_for_message("wangfang", since=mark)
+    assert shown.message.photo and shown.text.startswith(f"🏪 {SHOP}")
+    assert [b["text"] for b in shown.buttons()] == ["📊 营业额"]
+    mark = emulator.mark()
+    await emulator.tap("wangfang", shown, "📊 营业额")
+    sales = await emulator.wait_for_message("wangfang", since=mark)
+    assert sales.text.startswith(f"📊 {SHOP} 营业额\n今日："), sales.text
+
+    await start_private(emulator, "bob")  # someone without a shop: no shop row
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/menu")
+    plain = await emulator.wait_for_message("bob", since=mark)
+    assert plain.buttons() and not any("shop" in b["text"] for b in plain.buttons())
+    assert errors_logged(caplog) == []
