@@ -15,6 +15,7 @@ __all__ = [
     "MerchantFrozen",
     "MerchantNameInvalid",
     "MerchantNotFound",
+    "MerchantPaymentIdInvalid",
     "MerchantPaymentNotFound",
     "MerchantPaymentRefunded",
     "MerchantRefundExceedsRemaining",
@@ -109,6 +110,12 @@ class MerchantPaymentNotFound(MerchantError):
     """No payment of this number was made to this merchant; ``params``: ``payment_id``."""
 
     code = "merchant_payment_not_found"
+
+
+class MerchantPaymentIdInvalid(MerchantError):
+    """Not a payment number (digits, or "#" and digits); ``params``: ``text``."""
+
+    code = "merchant_payment_id_invalid"
 
 
 class MerchantRefundExceedsRemaining(MerchantError):

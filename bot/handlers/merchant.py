@@ -18,7 +18,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.domain.errors import AmountError, InsufficientFunds, WalletError
-from bot.domain.merchant_errors import MerchantPaymentNotFound, NotAMerchant
+from bot.domain.merchant_errors import (
+    MerchantPaymentIdInvalid,
+    MerchantPaymentNotFound,
+    NotAMerchant,
+    ShopFrozen,
+)
 from bot.domain.merchants import Charge, Merchant, MerchantRefund, RecentSale, Sales
 from bot.domain.money import format_fen, parse_amount
 from bot.handlers import merchant_pay
@@ -192,11 +197,14 @@ async def charge(update: Update, context: WalletContext) -> None:
     user, merchant, language = await _merchant_user(update, context)
     if merchant is None:
         return
-    if not context.args:
+    if len(context.args or ()) != 1:  # no amount, or words after it
         await reply(update, context, translate(language, "merchant.charge_usage"))
         return
     try:
         merchant, made = await context.wallet.merchants.charge(user.telegram_id, context.args[0])
+    except ShopFrozen as frozen:  # nothing mistyped: no usage line
+        await reply(update, context, error_text(language, frozen))
+        return
     except WalletError as refused:
         text = error_text(language, refused) + "\n" + translate(language, "merchant.charge_usage")
         await reply(update, context, text)
@@ -278,15 +286,17 @@ async def sales(update: Update, context: WalletContext) -> None:
 
 # What /merchant_refund answers with its usage too: the shop's owner wrote it wrong (a
 # refund already made, a frozen shop or a short balance is said on its own).
-_TYPED_WRONG = (MerchantPaymentNotFound, AmountError)
+_TYPED_WRONG = (MerchantPaymentIdInvalid, MerchantPaymentNotFound, AmountError)
 
 
 def _refund_args(args: list[str]) -> tuple[int, int | None]:
     if not args or len(args) > 2:
         raise ValueError
     number = args[0].removeprefix("#")
-    if not (number.isascii() and number.isdigit()) or not 0 < int(number) < 2**63:
-        raise MerchantPaymentNotFound(payment_id=args[0][:20])
+    if not (number.isascii() and number.isdigit()):
+        raise MerchantPaymentIdInvalid(text=args[0][:20])
+    if not 0 < int(number) < 2**63:
+        raise MerchantPaymentNotFound(payment_id=number[:20])
     return int(number), parse_amount(args[1]) if len(args) == 2 else None
 
 
@@ -359,8 +369,10 @@ async def settle(update: Update, context: WalletContext) -> None:
             text = translate(language, "merchant.settle_nothing", amount=amount)
             await reply(update, context, text)
             return
-        usage = translate(language, "merchant.settle_usage")
-        await reply(update, context, error_text(language, refused) + "\n" + usage)
+        text = error_text(language, refused)
+        if isinstance(refused, AmountError):  # mistyped: how to write it
+            text += "\n" + translate(language, "merchant.settle_usage")
+        await reply(update, context, text)
         return
     left = await context.wallet.ledger.balance(merchant.account_id)
     text = translate(

@@ -47,10 +47,12 @@ def _unusable(language: str, held: HeldCoupon) -> str:
     """Why a coupon held cannot take anything off now (its campaign's budget is spent, or
     its holder used as many as one person may), as a note after its line; else nothing."""
     if held.campaign.budget_spent:
-        return " " + translate(language, "coupons.budget_spent")
-    if held.used_by_holder >= held.campaign.per_user_limit:
-        return " " + translate(language, "coupons.limit_used")
-    return ""
+        note = translate(language, "coupons.budget_spent")
+    elif held.used_by_holder >= held.campaign.per_user_limit:
+        note = translate(language, "coupons.limit_used")
+    else:
+        return ""
+    return note if note.startswith("（") else " " + note  # no space before a full-width one
 
 
 async def coupons(update: Update, context: WalletContext) -> None:

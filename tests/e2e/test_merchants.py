@@ -525,12 +525,12 @@ async def test_bad_input_is_answered_clearly(emulator, wallet, monkeypatch):
         ("bob", "/sales", "Only merchants can do this."),
         ("bob", "/collect 123456789012345678 5", "Only merchants can do this."),
         ("wangfang", "/charge", "用法：/charge <金额>"),
-        ("wangfang", "/charge abc", "用法：/charge <金额>"),
+        ("wangfang", "/charge 10 extra", "用法：/charge <金额>"),  # not a ¥10 code
         ("wangfang", "/collect 123", "用法：/collect"),
         ("wangfang", "/collect 123456789012345678 5", "付款码无效"),
         ("wangfang", "/collect 123456789012345678 1e5", "用法：/collect"),
         ("wangfang", "/merchant_refund", "用法：/merchant_refund"),
-        ("wangfang", "/merchant_refund abc", "你的店铺没有编号为 #abc"),
+        ("wangfang", "/merchant_refund abc", "“abc”不是付款编号"),
         ("alice", "/merchant_add @nobody Shop", "Use: /merchant_add"),
         ("alice", "/merchant_add @wangfang Again", "This person already runs a merchant"),
         ("alice", "/merchant_add @bob Noodles f&b", "A category is one word"),
@@ -752,6 +752,7 @@ async def test_a_frozen_shop_owner_is_told_their_shop_is_frozen(emulator, wallet
         await emulator.send_text("wangfang", command)
         told = await emulator.wait_for_message("wangfang")
         assert told.text.startswith("你的店铺已被冻结"), (command, told.text)
+        assert "用法" not in told.text, (command, told.text)  # nothing was mistyped
         assert not told.buttons()
     assert await shop_account(wallet) == 12_50
     assert errors_logged(caplog) == []

@@ -364,3 +364,5 @@ def test_coupons_that_take_nothing_off_say_why_in_the_list(language, changes, us
     held = HeldCoupon(Coupon(1, 1, 7, 0), campaign(**changes), used)
     said = _unusable(language, held)
     assert (note in said and said.strip() != "") if note else said == ""
+    if said:  # after the line: a space before English words, none before a full-width "（"
+        assert said.startswith("（" if language == "zh" else " (")
