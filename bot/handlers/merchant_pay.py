@@ -363,8 +363,7 @@ async def _review(context: WalletContext, language: str, action) -> tuple:
         merchant, plan = await wallet.merchants.quote(user, target)
         check_shown(plan, target.shown)
     except PriceChanged as changed:  # before the PIN is asked for a payment now dearer
-        await new_card(context, user, language, target, action.payload["key"])
-        action.payload[_RENEWED] = True  # for _abandoned: the payment goes on, on the new card
+        action.payload[_RENEWED] = True  # _abandoned sends a new card, once this one says so
         return None, error_text(language, changed)
     except WalletError as refused:
         return None, error_text(language, refused)
@@ -389,11 +388,14 @@ async def _pay_now(context: WalletContext, language: str, action) -> str:
 
 
 async def _abandoned(context: WalletContext, language: str, action, cancelled: bool) -> None:
-    """The card was cancelled or refused: a shop collecting by pay code hears so."""
-    if not action.payload.get(_RENEWED):
-        payer = await context.wallet.users.get(action.telegram_id)
-        target = PayTarget.from_payload(action.payload)
-        await _tell_shop_not_paid(context, payer, target, cancelled=cancelled)
+    """The card was cancelled or refused: a shop collecting by pay code hears so; a card
+    whose plan lapsed is followed by a new one (below the old one, which says why)."""
+    payer = await context.wallet.users.get(action.telegram_id)
+    target = PayTarget.from_payload(action.payload)
+    if action.payload.get(_RENEWED):
+        await new_card(context, payer, language, target, action.payload["key"])
+        return
+    await _tell_shop_not_paid(context, payer, target, cancelled=cancelled)
 
 
 _RENEWED = "renewed"  # set on a card replaced by a new one (its plan lapsed)

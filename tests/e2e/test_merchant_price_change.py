@@ -82,6 +82,7 @@ async def test_a_coupon_that_ends_before_confirm_gets_a_new_card_paid_at_the_new
     fresh = await emulator.wait_for_message("bob", text="🏪 Pay", since=mark)
     assert fresh.message_id != card.message_id
     assert fresh.text == "🏪 Pay ¥30.00 to Noodles?"  # no coupon any more
+    assert refused.seq < fresh.seq  # the old card says a new one follows, then it comes
     assert await available(wallet, BOB) == 100_00 and await shop_balance(wallet, merchant) == 0
     assert await unused_coupons(wallet) == 1  # the coupon was not taken
 
