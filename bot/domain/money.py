@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from bot.domain.errors import AmountError
 
 __all__ = [
     "DEFAULT_MAX_AMOUNT_FEN",
     "FEN_PER_YUAN",
+    "amount_words",
     "format_fen",
     "parse_amount",
 ]
@@ -28,7 +30,7 @@ _NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)e[+-]?\d+", re.IGNORECASE)
 _NUMBER = re.compile(r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d*))?")
 _PREFIXES = ("¥", "cny", "rmb")
-_SUFFIXES = ("元", "块", "cny", "rmb")
+_SUFFIXES = ("元", "块钱", "块", "cny", "rmb")
 _MINUS_SIGNS = ("-", "−")  # ASCII hyphen-minus and U+2212 (full-width ones fold by NFKC)
 
 
@@ -43,6 +45,18 @@ def _strip_currency(text: str) -> str:
             text = text[: -len(suffix)].strip()
             break
     return text
+
+
+def amount_words(words: Sequence[str]) -> tuple[str, list[str]]:
+    """A command's amount and the words after it (a memo, a greeting): a currency sign or
+    unit written apart from the number (``¥ 5``, ``5 元``, ``5 RMB``) is the amount's,
+    not the memo's. ``words`` must not be empty."""
+    first, rest = words[0], list(words[1:])
+    if unicodedata.normalize("NFKC", first).lower() in _PREFIXES and rest:
+        first, rest = first + rest[0], rest[1:]
+    if rest and unicodedata.normalize("NFKC", rest[0]).lower() in _SUFFIXES:
+        first, rest = first + rest[0], rest[1:]
+    return first, rest
 
 
 def _written_out(body: str) -> str | None:

@@ -26,7 +26,7 @@ from bot.domain.errors import (
     PaymentRequestNotFound,
     WalletError,
 )
-from bot.domain.money import format_fen
+from bot.domain.money import amount_words, format_fen
 from bot.domain.requests import PaymentRequest, PaymentStatus, RequestPayment
 from bot.domain.risk import RiskAction, RiskDecision
 from bot.domain.users import User
@@ -113,10 +113,9 @@ async def request(update: Update, context: WalletContext) -> None:
             translate(language, "request.usage"), reply_markup=by_taps_markup(language, "request")
         )
         return
+    amount, memo = amount_words(context.args)
     try:
-        made = await context.wallet.requests.create(
-            user, context.args[0], " ".join(context.args[1:])
-        )
+        made = await context.wallet.requests.create(user, amount, " ".join(memo))
     except WalletError as refused:
         text = error_text(language, refused) + "\n" + translate(language, "request.usage")
         await message.reply_text(text)

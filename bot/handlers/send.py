@@ -13,7 +13,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import AccountFrozen, InsufficientFunds, WalletError
 from bot.domain.kinds import TransferKind
-from bot.domain.money import format_fen
+from bot.domain.money import amount_words, format_fen
 from bot.domain.users import Profile, User
 from bot.handlers.cards import (
     CardFlow,
@@ -111,7 +111,8 @@ async def send(update: Update, context: WalletContext) -> None:
                 reply_markup=by_taps_markup(language, "send"),
             )
             return
-        target, amount, memo, kind = args[0], args[1], " ".join(args[2:]), TransferKind.TRANSFER
+        amount, rest = amount_words(args[1:])
+        target, memo, kind = args[0], " ".join(rest), TransferKind.TRANSFER
     else:
         replied = replied_to(message)  # in a forum topic, not the topic's first message
         if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
@@ -120,7 +121,8 @@ async def send(update: Update, context: WalletContext) -> None:
         if replied is None or replied.from_user is None or not args:
             await reply(update, context, translate(language, "send.usage_group"))
             return
-        target, amount, memo, kind = None, args[0], " ".join(args[1:]), TransferKind.TIP
+        amount, rest = amount_words(args)
+        target, memo, kind = None, " ".join(rest), TransferKind.TIP
     try:
         recipient = await _recipient(context, target, replied)
         order = await context.wallet.transfers.order(

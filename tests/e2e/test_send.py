@@ -55,6 +55,19 @@ async def start_private(emulator, user) -> None:
     await emulator.wait_for_message(user)
 
 
+async def test_a_currency_written_apart_is_the_amounts_not_the_memos(emulator, wallet):
+    await fund(wallet, XIAOMING, 100_00)
+    await wallet.users.seen(PROFILES[BOB])
+    for command, card in (
+        ("/send @bob 5 元 午饭", "向 Bob 转账 ¥5.00？\n备注：午饭"),
+        ("/send @bob ¥ 6", "向 Bob 转账 ¥6.00？"),
+    ):
+        mark = emulator.mark()
+        await emulator.send_text("xiaoming", command)
+        shown = await emulator.wait_for_message("xiaoming", since=mark)
+        assert shown.text == card, (command, shown.text)
+
+
 @pytest.mark.both_back_ends
 async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_recipient(
     emulator, wallet

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.errors import AmountError
-from bot.domain.money import DEFAULT_MAX_AMOUNT_FEN, format_fen, parse_amount
+from bot.domain.money import DEFAULT_MAX_AMOUNT_FEN, amount_words, format_fen, parse_amount
 
 
 @pytest.mark.parametrize(
@@ -146,3 +146,21 @@ def test_an_exponent_is_answered_with_its_number_in_plain_digits(text, plain):
         parse_amount(text)
     assert refused.value.code == "amount_exponent_not_allowed"
     assert refused.value.params["plain"] == plain
+
+
+@pytest.mark.parametrize(
+    ("words", "amount", "rest"),
+    [
+        (["5", "元", "lunch"], "5元", ["lunch"]),
+        (["5", "块钱", "饭钱"], "5块钱", ["饭钱"]),
+        (["¥", "5", "taxi"], "¥5", ["taxi"]),
+        (["￥", "5"], "￥5", []),
+        (["5", "RMB"], "5RMB", []),
+        (["5", "元旦快乐"], "5", ["元旦快乐"]),  # a memo's word, not a unit
+        (["5", "lunch", "元"], "5", ["lunch", "元"]),
+        (["12.50"], "12.50", []),
+    ],
+)
+def test_a_currency_written_apart_belongs_to_the_amount_not_the_memo(words, amount, rest):
+    assert amount_words(words) == (amount, rest)
+    assert parse_amount(amount_words(words)[0]) > 0
