@@ -11,6 +11,7 @@ the split before anything is made, naming them.
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -42,6 +43,7 @@ from bot.handlers.request import after_paid, pay_link, with_memo
 from bot.i18n import translate
 from bot.render.labels import deadline_time
 
+_LIST_SEPARATORS = re.compile("[,，、;；]")  # between names, as people write lists
 CANCEL = "sx:"  # sx:<token>: the sender cancels one share (the token is bound to them)
 CANCEL_TAP = button_pattern(CANCEL, ID)
 _DRAWN = "split.overviews"  # bot_data: the Overviews
@@ -61,11 +63,14 @@ async def split(update: Update, context: WalletContext) -> None:
         await message.reply_text(translate(language, "split.usage"))
         return
     names: list[str] = []
+    taken = 0
     for word in args[1:]:  # the names come first, then the memo
-        if not (word.startswith("@") or (word.isascii() and word.isdigit())):
+        parts = [part for part in _LIST_SEPARATORS.split(word) if part]  # "@a," "@a,@b"
+        if not parts or not all(p.startswith("@") or (p.isascii() and p.isdigit()) for p in parts):
             break
-        names.append(word)
-    memo = " ".join(args[1 + len(names) :])
+        names += parts
+        taken += 1
+    memo = " ".join(args[1 + taken :])
     try:
         bill = await context.wallet.requests.split(user, args[0], names, memo)
     except SplitUnknownNames as unknown:  # the names were well written: say whom to fix

@@ -437,6 +437,18 @@ async def test_a_share_paid_on_an_overview_this_process_did_not_draw_is_said_whe
     assert final.buttons() == []
 
 
+@pytest.mark.parametrize("names", ["@bob, @xiaoming", "@bob,@xiaoming", "@bob，@xiaoming、"])
+async def test_names_written_as_a_list_with_commas_are_the_splits_people(emulator, wallet, names):
+    await start_private(emulator, "bob")
+    await wallet.users.seen(PROFILES[XIAOMING])
+    await emulator.send_text("alice", f"/split 9 {names} dinner")
+    summary = await emulator.wait_for_message("alice")
+    assert summary.text.startswith("🧾 Split ¥9.00 among 3 people."), summary.text
+    assert len(summary.buttons()) == 2
+    to_bob = await emulator.wait_for_message("bob", since=0, text="split a bill")
+    assert "Memo: dinner" in to_bob.text
+
+
 async def test_two_quick_cancels_of_a_splits_shares_both_stay_said(emulator, wallet):
     await start_private(emulator, "bob")
     await wallet.users.seen(PROFILES[XIAOMING])
