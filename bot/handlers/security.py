@@ -162,8 +162,15 @@ async def password_free(update: Update, context: WalletContext) -> None:
     except WalletError as refused:
         await update.effective_message.reply_text(error_text(language, refused) + "\n" + usage)
         return
+    asked = wallet.password_free.request(per, daily)  # what the PIN turns on, caps applied
+    summary = translate(
+        language,
+        "nopin.confirm",
+        per_payment=format_fen(asked["per_payment"]),
+        daily=format_fen(asked["daily"]),
+    )
     await update.effective_message.reply_text(
-        keypad_text(language, view), reply_markup=keypad_markup(view)
+        summary + "\n\n" + keypad_text(language, view), reply_markup=keypad_markup(view)
     )
 
 

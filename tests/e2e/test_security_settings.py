@@ -207,7 +207,10 @@ async def test_password_free_payments_need_the_pin_to_turn_on_and_have_caps(emul
 
     await emulator.send_text("bob", "/nopin 20 100")
     keypad = await emulator.wait_for_message("bob")
-    assert keypad.text.startswith("Enter your payment PIN to confirm")
+    assert keypad.text.startswith(  # what the PIN confirms, above the keypad
+        "🔓 Pay without the PIN: up to ¥20.00 per payment, ¥100.00 a day?\n\n"
+        "Enter your payment PIN to confirm"
+    )
     assert await wallet.password_free.limits(BOB) == (0, 0)
     await press(emulator, "bob", keypad, "739201")
     assert emulator.last_message("bob").text == "✅ Password-free payments are on."
