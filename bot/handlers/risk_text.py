@@ -6,11 +6,15 @@ from bot.domain.money import format_fen
 from bot.domain.risk import RiskAction, RiskDecision, RiskReason
 from bot.i18n import translate
 
-# Over the per-payment limit: what raises it from the payer's verification tier (the
+# Over the per-payment (or daily) limit: what raises it from the payer's verification tier (the
 # highest tier has no hint: nothing raises it further).
 _PAYMENT_LIMIT_KEYS = {
     0: "risk.exceeds_payment_limit",
     1: "risk.exceeds_payment_limit_verified",
+}
+_DAILY_LIMIT_KEYS = {  # the same for the daily limit
+    0: "risk.exceeds_daily_limit_verify",
+    1: "risk.exceeds_daily_limit_verified",
 }
 
 
@@ -19,6 +23,8 @@ def reason_text(language: str, reason: str, decision: RiskDecision) -> str:
     key = f"risk.{reason}"
     if reason == RiskReason.EXCEEDS_PAYMENT_LIMIT:
         key = _PAYMENT_LIMIT_KEYS.get(limits.tier, "risk.exceeds_payment_limit_top")
+    elif reason == RiskReason.EXCEEDS_DAILY_LIMIT:
+        key = _DAILY_LIMIT_KEYS.get(limits.tier, key)
     return translate(
         language,
         key,
