@@ -530,7 +530,7 @@ async def test_bad_input_is_answered_clearly(emulator, wallet, monkeypatch):
         ("wangfang", "/collect 123456789012345678 5", "付款码无效"),
         ("wangfang", "/collect 123456789012345678 1e5", "用法：/collect"),
         ("wangfang", "/merchant_refund", "用法：/merchant_refund"),
-        ("wangfang", "/merchant_refund abc", "“abc”不是付款编号"),
+        ("wangfang", "/merchant_refund abc", "「abc」不是付款编号"),
         ("alice", "/merchant_add @nobody Shop", "Use: /merchant_add"),
         ("alice", "/merchant_add @wangfang Again", "This person already runs a merchant"),
         ("alice", "/merchant_add @bob Noodles f&b", "A category is one word"),
