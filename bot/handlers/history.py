@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
-from bot.domain.history import REQUEST_PAID, HistoryView, Party, TransferDetail
+from bot.domain.history import REQUEST_PAID, EntryState, HistoryView, Party, TransferDetail
 from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer, TransferFlag
 from bot.domain.money import format_fen
@@ -171,9 +171,16 @@ def _refunded(language: str, detail: TransferDetail) -> str:
     )
 
 
+_MOVED_NOTHING = (EntryState.RELEASED, EntryState.EXPIRED)
+
+
 def detail_markup(language: str, detail: TransferDetail) -> InlineKeyboardMarkup | None:
-    """Dispute, unless the payment was given back in full already."""
-    if detail.refunded_in_full:
+    """Dispute, unless the payment was given back in full already, or it moved no money
+    (a reservation released or expired: there is nothing to dispute)."""
+    if detail.refunded_in_full or detail.line.state in _MOVED_NOTHING:
+        return None
+    resolution = detail.resolution  # a reservation: released or expired since, say
+    if resolution is not None and not resolution.flag.moves_posted_balance:
         return None
     return dispute_markup(language, detail.transfer.id)
 

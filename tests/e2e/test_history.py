@@ -128,6 +128,12 @@ async def test_a_reservation_shows_as_reserved_and_released_not_as_money_moved(e
     ]
     detail = await ask(emulator, "xiaoming", f"/history {held.id}")
     assert "状态：已预留，随后于" in detail.text and "撤销释放" in detail.text
+    assert detail.buttons() == []  # it moved no money: nothing to dispute
+    voided = [t for t in await all_transfers_of(wallet, XIAOMING) if t.key == "wd-1-void"]
+    released = await ask(emulator, "xiaoming", f"/history {voided[0].id}")
+    assert released.buttons() == []
+    paid_out = await ask(emulator, "xiaoming", f"/history {posted.id}")
+    assert [b["text"] for b in paid_out.buttons()] == ["⚠️ 提出争议"]  # the money left: disputable
 
 
 async def test_the_page_buttons_walk_the_whole_history_without_gaps_or_repeats(emulator, wallet):
