@@ -121,12 +121,17 @@ def by_taps_markup(language: str, kind: str) -> InlineKeyboardMarkup:
     )
 
 
-def help_text(language: str, update: Update, context: WalletContext, user: User | None) -> str:
+async def help_text(
+    language: str, update: Update, context: WalletContext, user: User | None
+) -> str:
     if not is_private(update):
         return translate(language, "help.group", link=private_link(context))
     # /topup only where top-ups are set up (else it could only say they are not)
     topup = translate(language, "help.topup") if context.wallet.topups.enabled else ""
     text = translate(language, "help.private", topup=topup)
+    if user is not None and await context.wallet.merchants.runs_shop(user.telegram_id):
+        *lines, last = text.split("\n")  # the shop's commands, before "/help – this list"
+        text = "\n".join([*lines, translate(language, "help.merchant"), last])
     if is_admin(context, user):
         text += "\n\n" + translate(language, "help.admin")
     return text
@@ -219,7 +224,8 @@ async def follow(update: Update, context: WalletContext, payload: str, links: Li
 async def help_command(update: Update, context: WalletContext) -> None:
     """List the commands of this kind of chat."""
     user = await current_user(update, context)
-    await reply(update, context, help_text(language_of(update, user), update, context, user))
+    text = await help_text(language_of(update, user), update, context, user)
+    await reply(update, context, text)
 
 
 async def menu_help(update: Update, context: WalletContext) -> None:
@@ -227,7 +233,7 @@ async def menu_help(update: Update, context: WalletContext) -> None:
     await update.callback_query.answer()
     user = await current_user(update, context)
     await update.effective_message.reply_text(
-        help_text(language_of(update, user), update, context, user)
+        await help_text(language_of(update, user), update, context, user)
     )
 
 

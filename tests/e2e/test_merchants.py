@@ -839,4 +839,10 @@ async def test_a_merchants_menu_has_the_shop_and_its_sales_one_tap_away(emulator
     await emulator.send_text("bob", "/menu")
     plain = await emulator.wait_for_message("bob", since=mark)
     assert plain.buttons() and not any("shop" in b["text"] for b in plain.buttons())
+    for who, shop_line in (("wangfang", True), ("bob", False)):  # /help: shops' commands
+        mark = emulator.mark()
+        await emulator.send_text(who, "/help")
+        listed = (await emulator.wait_for_message(who, since=mark)).text
+        assert ("/merchant_refund" in listed) is shop_line, listed
+        assert listed.splitlines()[-1].startswith("/help")
     assert errors_logged(caplog) == []
