@@ -97,14 +97,15 @@ def tier_label(language: str, tier: Tier) -> str:
 
 
 def points_text(language: str, standing: PointsStanding) -> str:
+    """Points, tier and what the next tier needs (counts with thousands separators)."""
     lines = [
-        translate(language, "points.balance", balance=standing.balance),
+        translate(language, "points.balance", balance=f"{standing.balance:,}"),
         translate_plural(
             language,
             "points.tier",
             standing.earned_12m,
             tier=tier_label(language, standing.tier),
-            earned=standing.earned_12m,
+            earned=f"{standing.earned_12m:,}",
         ),
     ]
     if standing.next_tier is None:
@@ -115,7 +116,7 @@ def points_text(language: str, standing: PointsStanding) -> str:
                 language,
                 "points.next",
                 standing.to_next,
-                to_next=standing.to_next,
+                to_next=f"{standing.to_next:,}",
                 tier=tier_label(language, standing.next_tier),
             )
         )

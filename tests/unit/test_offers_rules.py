@@ -14,7 +14,14 @@ from bot.domain.errors import (
     OfferArgumentsInvalid,
 )
 from bot.domain.offers import VoucherPart, split_refund
-from bot.domain.points import Tier, TierThresholds, points_for, points_kept, standing
+from bot.domain.points import (
+    PointsStanding,
+    Tier,
+    TierThresholds,
+    points_for,
+    points_kept,
+    standing,
+)
 from bot.domain.promotions import (
     Campaign,
     Coupon,
@@ -32,6 +39,7 @@ from bot.domain.vouchers import (
     voucher_parts,
 )
 from bot.handlers.offers import _unusable
+from bot.handlers.offers_text import points_text
 from bot.i18n import translate
 
 NOW = 1_000_000
@@ -366,3 +374,8 @@ def test_coupons_that_take_nothing_off_say_why_in_the_list(language, changes, us
     assert (note in said and said.strip() != "") if note else said == ""
     if said:  # after the line: a space before English words, none before a full-width "（"
         assert said.startswith("（" if language == "zh" else " (")
+
+
+def test_points_counts_are_written_with_thousands_separators():
+    shown = points_text("en", PointsStanding(12_345, 1_200, Tier.SILVER, Tier.GOLD, 3_800))
+    assert "12,345" in shown and "1,200" in shown and "3,800 more points" in shown
