@@ -323,6 +323,10 @@ class MerchantStore(Protocol):
         """Save a pay code (by its keyed digest, never the code itself)."""
         ...
 
+    async def pay_code(self, digest: str) -> tuple[int, int, int | None] | None:
+        """A saved pay code as it stands: (payer id, expires at, used at), or None."""
+        ...
+
     async def claim_pay_code(self, digest: str, merchant_id: int) -> int:
         """Use the pay code once, for the merchant; its payer's id. Raises
         ``PayCodeInvalid``, ``PayCodeExpired`` or ``PayCodeUsed``."""

@@ -186,6 +186,7 @@ class Amounts:
             return True
         try:
             await context.wallet.merchants.check_shop(merchant)
+            await context.wallet.paycodes.check(user.telegram_id, code)  # before "how much?"
         except WalletError as refused:
             await reply(update, context, error_text(language, refused))
             return True

@@ -21,7 +21,12 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
-from bot.domain.merchant_errors import PayCodeInvalid
+from bot.domain.merchant_errors import (
+    PayCodeExpired,
+    PayCodeInvalid,
+    PayCodeUsed,
+    PayingYourself,
+)
 from bot.domain.merchants import MerchantStore, PaidVia
 from bot.domain.money import parse_amount
 from bot.security.cipher import Keyring
@@ -105,6 +110,21 @@ class PayCodes:
         expires_at = self.store.now_ms() + self.ttl_s * 1000
         await self.store.issue_pay_code(self._digest(code), payer_id, expires_at)
         return PayCode(code, expires_at)
+
+    async def check(self, owner_id: int, code_text: str) -> None:
+        """Before a merchant is asked the amount: the code is one (``PayCodeInvalid``),
+        not used (``PayCodeUsed``) nor expired (``PayCodeExpired``), and not the owner's
+        own (``PayingYourself``). Collecting checks it again, and uses it."""
+        found = await self.store.pay_code(self._digest(self.parse(code_text)))
+        if found is None:
+            raise PayCodeInvalid()
+        payer_id, expires_at, used_at = found
+        if used_at is not None:
+            raise PayCodeUsed()
+        if self.store.now_ms() >= expires_at:
+            raise PayCodeExpired()
+        if payer_id == owner_id:
+            raise PayingYourself()
 
     async def collect(
         self, owner_id: int, code_text: str, amount_text: str

@@ -390,6 +390,9 @@ async def test_a_merchant_collects_by_a_photo_of_the_pay_code_and_a_late_code_is
     await emulator.send_photo("xiaoming", png)  # not a merchant
     told = await emulator.wait_for_message("xiaoming")
     assert told.text == "这是顾客的付款码，只有商家可以用它收款。"
+    await emulator.send_photo("wangfang", png)  # used: said before "how much?"
+    used = await emulator.wait_for_message("wangfang")
+    assert used.text.startswith("付款码已被使用，请顾客刷新。") and "多少钱" not in used.text
 
     wallet.paycodes.ttl_s = 0  # a code shown longer ago than its validity
     await emulator.send_text("bob", "/paycode")
@@ -397,6 +400,9 @@ async def test_a_merchant_collects_by_a_photo_of_the_pay_code_and_a_late_code_is
     await emulator.send_text("wangfang", f"/collect {late} 5")
     refused = await emulator.wait_for_message("wangfang")
     assert refused.text.startswith("付款码已过期，请顾客刷新。")
+    await emulator.send_text("wangfang", f"/start pc_{late.replace(' ', '')}")  # as a photo
+    refused = await emulator.wait_for_message("wangfang")
+    assert refused.text.startswith("付款码已过期，请顾客刷新。") and "多少钱" not in refused.text
     assert await available(wallet, BOB) == 45_00
 
 

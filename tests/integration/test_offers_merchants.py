@@ -9,6 +9,7 @@ import pytest
 from bot.app import open_wallet
 from bot.config import Settings
 from bot.domain.errors import CouponBudgetExhausted, VoucherUnavailable
+from bot.domain.merchant_errors import PayCodeInvalid, PayCodeUsed, PayingYourself
 from bot.domain.merchants import MerchantPaymentOrder, PaidVia
 from bot.domain.model import SystemAccount
 from bot.domain.offers import VOUCHER_ESCROW, VOUCHER_ISSUER
@@ -223,3 +224,17 @@ async def test_a_refund_says_what_of_it_went_on_to_the_issuer_of_an_expired_vouc
     assert await wallet.offers.voucher_total(PAYER) == 0
     replay = await wallet.merchants.refund(OWNER, paid.payment.id, None, "refund-2")
     assert replay.replayed and replay.voucher == 8_00
+
+
+async def test_a_pay_code_is_checked_before_the_amount_is_asked_without_using_it(wallet):
+    merchant = await shop(wallet)
+    code = await wallet.paycodes.issue(PAYER)
+    await wallet.paycodes.check(OWNER, code.code)  # fine, and still unused:
+    with pytest.raises(PayingYourself):
+        await wallet.paycodes.check(PAYER, code.code)
+    with pytest.raises(PayCodeInvalid):
+        await wallet.paycodes.check(OWNER, "1" * 18)
+    outcome, _ = await wallet.paycodes.collect(OWNER, code.code, "5")  # (the PIN to come)
+    assert outcome.merchant.id == merchant.id
+    with pytest.raises(PayCodeUsed):
+        await wallet.paycodes.check(OWNER, code.code)

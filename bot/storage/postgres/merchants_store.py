@@ -639,5 +639,11 @@ class PgMerchants(PgPortStore, MerchantStore):
     async def issue_pay_code(self, digest: str, payer_id: int, expires_at: int) -> None:
         await self._write(_issue_pay_code, self._clock, digest, payer_id, expires_at)
 
+    async def pay_code(self, digest: str) -> tuple[int, int, int | None] | None:
+        row = await self._fetchrow(
+            "SELECT payer_id, expires_at, used_at FROM pay_codes WHERE digest = $1", digest
+        )
+        return tuple(row) if row else None
+
     async def claim_pay_code(self, digest: str, merchant_id: int) -> int:
         return await self._write(_claim_pay_code, self._clock, digest, merchant_id)

@@ -77,6 +77,7 @@ __all__ = [
 
 MERCHANT_COLUMNS = "id, owner_id, account_id, name, category, token, created_at"
 SELECT_MERCHANT = f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE "
+SELECT_PAY_CODE = "SELECT payer_id, expires_at, used_at FROM pay_codes WHERE digest = ?"
 SELECT_CATEGORIES = "SELECT category, count(*) FROM merchants GROUP BY category ORDER BY category"
 CHARGE_COLUMNS = "token, merchant_id, amount, created_at, expires_at, payment_id"
 SELECT_CHARGE = f"SELECT {CHARGE_COLUMNS} FROM merchant_charges WHERE token = ?"
@@ -498,9 +499,7 @@ def issue_pay_code(
 def claim_pay_code(
     conn: sqlite3.Connection, ledger: LedgerOps, digest: str, merchant_id: int
 ) -> int:
-    row = conn.execute(
-        "SELECT payer_id, expires_at, used_at FROM pay_codes WHERE digest = ?", (digest,)
-    ).fetchone()
+    row = conn.execute(SELECT_PAY_CODE, (digest,)).fetchone()
     if row is None:
         raise PayCodeInvalid()
     payer_id, expires_at, used_at = row

@@ -138,6 +138,10 @@ class SqliteMerchants(PortStore, MerchantStore):
             merchant_ops.issue_pay_code, self._ledger, digest, payer_id, expires_at
         )
 
+    async def pay_code(self, digest: str) -> tuple[int, int, int | None] | None:
+        row = await self._fetchone(merchant_ops.SELECT_PAY_CODE, (digest,))
+        return tuple(row) if row else None
+
     async def claim_pay_code(self, digest: str, merchant_id: int) -> int:
         return await self._writer.run(
             merchant_ops.claim_pay_code, self._ledger, digest, merchant_id
