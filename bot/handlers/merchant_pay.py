@@ -48,6 +48,7 @@ from bot.handlers.context import (
     private_link,
 )
 from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.pin import set_pin_markup
 from bot.handlers.questions import Questions
 from bot.handlers.request import review_text
 from bot.handlers.risk_text import decision_text
@@ -314,8 +315,12 @@ async def collect_and_tell(
                 name=outcome.merchant.name,
                 amount=format_fen(outcome.amount),
             )
+            said, options = f"{tried}\n{receipt}", {}
+            if decision is not None and decision.needs_pin_setup:  # the way on: a PIN
+                said += "\n" + translate(payer_language, "pin_not_set")
+                options["reply_markup"] = set_pin_markup(payer_language)
             told = await tell(
-                context.bot, payer.telegram_id, f"{tried}\n{receipt}", about="a refused pay code"
+                context.bot, payer.telegram_id, said, about="a refused pay code", **options
             )
         text = (
             translate(

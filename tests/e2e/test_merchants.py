@@ -852,3 +852,23 @@ async def test_a_merchants_menu_has_the_shop_and_its_sales_one_tap_away(emulator
         assert ("/merchant_refund" in listed) is shop_line, listed
         assert listed.splitlines()[-1].startswith("/help")
     assert errors_logged(caplog) == []
+
+
+async def test_a_customer_without_a_pin_asked_by_a_shop_gets_a_button_to_set_one(
+    emulator, wallet, caplog
+):
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 50_00, pin=False)
+    await start_private(emulator, "bob")
+    await emulator.send_text("bob", "/paycode")
+    shown = await emulator.wait_for_message("bob", text="pay code")
+    code = PAY_CODE.search(shown.text).group(1)
+    mark = emulator.mark()
+    await emulator.send_text("wangfang", f"/collect {code} 8")
+    shop = await emulator.wait_for_message("wangfang", since=mark)
+    assert shop.text.startswith("未能向 Bob 收款 ¥8.00：")
+    told = await emulator.wait_for_message("bob", since=mark, text="🏪")
+    assert told.text.endswith("You have no payment PIN yet. Set one with /setpin first.")
+    assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"], told.buttons()
+    assert await available(wallet, BOB) == 50_00
+    assert errors_logged(caplog) == []
