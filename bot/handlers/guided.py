@@ -467,7 +467,11 @@ class Guide:
                 await self._expire_open(context, user.telegram_id)
             await _quietly(query.edit_message_text(error_text(language, gone)))
             return
-        await query.answer()
+        entry = flow.data.get("entry", "")
+        typed_past = (  # a digit the pad cannot take: said, not silently dropped
+            flow.step == "amount" and key.isdigit() and len(key) == 1 and press(entry, key) == entry
+        )
+        await query.answer(translate(language, "numpad.full") if typed_past else None)
         if key == CANCEL:
             await self.cancel(update, context, flow, language)
         elif key == BACK:

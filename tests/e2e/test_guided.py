@@ -189,6 +189,27 @@ async def test_a_request_with_a_typed_memo_is_told_without_pointing_at_the_wrong
     assert made.text == "📥 ¥12.50 的收款码已生成：出示收款二维码，或转发给付款人。"  # not "下方"
 
 
+async def test_a_digit_the_number_pad_cannot_take_is_said_not_dropped(emulator, wallet):
+    await fund(wallet, ALICE, 50_00)
+    await wallet.users.seen(PROFILES[BOB])
+    taps = Taps(emulator, "alice")
+    await taps.tap(await menu(emulator, "alice"), "Send")
+    mark = emulator.mark()
+    await emulator.send_text("alice", "@bob")
+    step = await emulator.wait_for_message("alice", since=mark)
+    for key in "1.25":
+        step = await taps.tap(step, key)
+    assert "Amount: ¥1.25" in step.text, step.text
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(await emulator.tap("alice", step, "0"), since=mark)
+    assert answer.text == "An amount has at most two decimals and 8 digits before the point."
+    mark = emulator.mark()
+    answer = await emulator.wait_for_answer(await emulator.tap("alice", step, "⌫"), since=mark)
+    assert not answer.text  # a key it takes: no words
+    edited = await emulator.wait_for_edit(step, since=mark)
+    assert "Amount: ¥1.2" in edited.text
+
+
 async def test_every_step_refuses_bad_input_kindly_and_moves_nothing(emulator, wallet, caplog):
     await fund(wallet, ALICE, 50_00)
     await wallet.users.seen(PROFILES[BOB])
