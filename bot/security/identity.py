@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from bot.domain.holds import CHINA_UTC_OFFSET_MS
 from bot.domain.security_errors import (
     AlreadyVerified,
     CardChangeNeedsPin,
@@ -51,8 +52,12 @@ class Identity:
         self.store = store
         self.keyring = keyring
 
-    def _today(self):
-        return datetime.fromtimestamp(self.store.now_ms() / 1000, UTC).date()
+    def _today(self) -> date:
+        """Today in China, where ID numbers' dates of birth are (a birthday begins at
+        midnight Beijing time, 16:00 UTC the day before)."""
+        return datetime.fromtimestamp(
+            (self.store.now_ms() + CHINA_UTC_OFFSET_MS) / 1000, UTC
+        ).date()
 
     async def verify(self, telegram_id: int, name_text: str, id_text: str) -> IdentitySummary:
         """Check the name and ID number, then store them encrypted (once per wallet)."""

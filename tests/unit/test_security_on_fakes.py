@@ -235,11 +235,14 @@ def _id_number(born: str) -> str:
         ("2026-12-06", "20251201", False),  # a year old: a valid number, not the user's
         ("2026-03-01", "20080229", True),  # born on 29 February: 18 on 1 March
         ("2026-02-28", "20080229", False),
+        ("2026-12-05T18:30", "20081206", True),  # 02:30 on the 6th in Beijing: 18 there
+        ("2026-12-05T15:30", "20081206", False),  # 23:30 on the 5th in Beijing
     ],
 )
 async def test_a_wallet_is_verified_only_with_an_adults_id_number(wallet, today, born, verified):
     await wallet.person(ALICE)
-    moment = datetime.strptime(today, "%Y-%m-%d").replace(hour=12, tzinfo=UTC)
+    moment = datetime.fromisoformat(today if "T" in today else today + "T12:00")
+    moment = moment.replace(tzinfo=UTC)  # (UTC: Beijing is 8 hours ahead)
     wallet.clock.now_ms = int(moment.timestamp() * 1000)
     number = _id_number(born)
     if verified:
