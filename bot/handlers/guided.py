@@ -58,7 +58,17 @@ from bot.handlers.context import (
     language_of,
     private_user,
 )
-from bot.handlers.numpad import DELETE, DOT, OK, QUICK, amount_text, pad_rows, press, quick_row
+from bot.handlers.numpad import (
+    DELETE,
+    DOT,
+    OK,
+    QUICK,
+    amount_text,
+    full,
+    pad_rows,
+    press,
+    quick_row,
+)
 from bot.handlers.pin import Outcomes, cancel_keypads
 from bot.handlers.questions import Questions
 from bot.handlers.start import MENU_PREFIX, menu_for, start_link
@@ -467,9 +477,8 @@ class Guide:
                 await self._expire_open(context, user.telegram_id)
             await _quietly(query.edit_message_text(error_text(language, gone)))
             return
-        entry = flow.data.get("entry", "")
         typed_past = (  # a digit the pad cannot take: said, not silently dropped
-            flow.step == "amount" and key.isdigit() and len(key) == 1 and press(entry, key) == entry
+            flow.step == "amount" and key.isdigit() and full(flow.data.get("entry", ""))
         )
         await query.answer(translate(language, "numpad.full") if typed_past else None)
         if key == CANCEL:

@@ -49,6 +49,13 @@ def pad_rows(prefix: str, ok_label: str) -> list[list[InlineKeyboardButton]]:
     return rows
 
 
+def full(entry: str) -> bool:
+    """Whether no digit can follow: two decimals typed, or ``MAX_WHOLE`` digits before
+    the point (a leading 0 is replaced by the next digit, so it is never full)."""
+    whole, point, decimals = entry.partition(".")
+    return len(decimals) >= 2 if point else len(whole) >= MAX_WHOLE
+
+
 def press(entry: str, key: str) -> str:
     """The amount typed so far after ``key`` (a digit, DOT or DELETE); keys that would
     make it unreadable are ignored."""

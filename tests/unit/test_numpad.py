@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.handlers.numpad import DELETE, DOT, amount_text, pad_rows, press, quick_row
+from bot.handlers.numpad import DELETE, DOT, amount_text, full, pad_rows, press, quick_row
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,13 @@ def test_the_pad_and_quick_picks_carry_their_keys():
     keys = [b.callback_data.removeprefix("g:abc:") for row in rows for b in row]
     assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", DOT, "0", DELETE, "ok"]
     assert all(len(b.callback_data.encode()) <= 64 for row in rows for b in row)
+
+
+@pytest.mark.parametrize(
+    ("entry", "is_full"),
+    [("", False), ("0", False), ("1.2", False), ("1.25", True), ("0.05", True),
+     ("12345678", True), ("1234567", False), ("12345678.", False)],
+)
+def test_full_is_when_no_digit_can_follow(entry, is_full):
+    assert full(entry) is is_full
+    assert (press(entry, "7") == entry) is is_full
