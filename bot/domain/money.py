@@ -54,8 +54,9 @@ def amount_words(words: Sequence[str]) -> tuple[str, list[str]]:
     first, rest = words[0], list(words[1:])
     if unicodedata.normalize("NFKC", first).lower() in _PREFIXES and rest:
         first, rest = first + rest[0], rest[1:]
-    if rest and unicodedata.normalize("NFKC", rest[0]).lower() in _SUFFIXES:
-        first, rest = first + rest[0], rest[1:]
+    has_unit = unicodedata.normalize("NFKC", first).lower().endswith(_SUFFIXES)
+    if rest and not has_unit and unicodedata.normalize("NFKC", rest[0]).lower() in _SUFFIXES:
+        first, rest = first + rest[0], rest[1:]  # (one unit: "5元 RMB" keeps its memo)
     return first, rest
 
 

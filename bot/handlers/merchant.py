@@ -25,7 +25,7 @@ from bot.domain.merchant_errors import (
     ShopFrozen,
 )
 from bot.domain.merchants import Charge, Merchant, MerchantRefund, RecentSale, Sales
-from bot.domain.money import format_fen, parse_amount
+from bot.domain.money import amount_words, format_fen, parse_amount
 from bot.handlers import merchant_pay
 from bot.handlers.cards import card_pattern
 from bot.handlers.context import (
@@ -197,11 +197,12 @@ async def charge(update: Update, context: WalletContext) -> None:
     user, merchant, language = await _merchant_user(update, context)
     if merchant is None:
         return
-    if len(context.args or ()) != 1:  # no amount, or words after it
+    amount, rest = amount_words(context.args) if context.args else ("", ["?"])
+    if rest:  # no amount, or words after it ("10 元" is an amount)
         await reply(update, context, translate(language, "merchant.charge_usage"))
         return
     try:
-        merchant, made = await context.wallet.merchants.charge(user.telegram_id, context.args[0])
+        merchant, made = await context.wallet.merchants.charge(user.telegram_id, amount)
     except ShopFrozen as frozen:  # nothing mistyped: no usage line
         await reply(update, context, error_text(language, frozen))
         return

@@ -25,7 +25,7 @@ from bot.domain.errors import (
     SplitUnknownNames,
     WalletError,
 )
-from bot.domain.money import format_fen
+from bot.domain.money import amount_words, format_fen
 from bot.domain.requests import RequestPayment, SplitBill, SplitShare
 from bot.domain.users import User
 from bot.handlers.context import (
@@ -62,17 +62,18 @@ async def split(update: Update, context: WalletContext) -> None:
     if not args:
         await message.reply_text(translate(language, "split.usage"))
         return
+    total, words = amount_words(args)  # "30 元 @a @b": the 元 is the total's
     names: list[str] = []
     taken = 0
-    for word in args[1:]:  # the names come first, then the memo
-        parts = [part for part in _LIST_SEPARATORS.split(word) if part]  # "@a," "@a,@b"
-        if not parts or not all(p.startswith("@") or (p.isascii() and p.isdigit()) for p in parts):
+    for word in words:  # the names come first, then the memo
+        parts = [part for part in _LIST_SEPARATORS.split(word) if part]  # "@a," "@a,@b" ","
+        if not all(p.startswith("@") or (p.isascii() and p.isdigit()) for p in parts):
             break
         names += parts
         taken += 1
-    memo = " ".join(args[1 + taken :])
+    memo = " ".join(words[taken:])
     try:
-        bill = await context.wallet.requests.split(user, args[0], names, memo)
+        bill = await context.wallet.requests.split(user, total, names, memo)
     except SplitUnknownNames as unknown:  # the names were well written: say whom to fix
         await message.reply_text(error_text(language, unknown))
         return

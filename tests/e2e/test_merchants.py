@@ -872,3 +872,10 @@ async def test_a_customer_without_a_pin_asked_by_a_shop_gets_a_button_to_set_one
     assert [b["text"] for b in told.buttons()] == ["🔑 Set my PIN"], told.buttons()
     assert await available(wallet, BOB) == 50_00
     assert errors_logged(caplog) == []
+
+
+async def test_a_charge_written_with_its_unit_apart_is_made_for_that_amount(emulator, wallet):
+    await make_shop(emulator, wallet)
+    await emulator.send_text("wangfang", "/charge 10 元")
+    made = await emulator.wait_for_message("wangfang")
+    assert made.message.photo and "¥10.00" in made.text, made.text

@@ -437,11 +437,13 @@ async def test_a_share_paid_on_an_overview_this_process_did_not_draw_is_said_whe
     assert final.buttons() == []
 
 
-@pytest.mark.parametrize("names", ["@bob, @xiaoming", "@bob,@xiaoming", "@bob，@xiaoming、"])
+@pytest.mark.parametrize(
+    "names", ["@bob, @xiaoming", "@bob,@xiaoming", "@bob，@xiaoming、", "@bob , @xiaoming"]
+)
 async def test_names_written_as_a_list_with_commas_are_the_splits_people(emulator, wallet, names):
     await start_private(emulator, "bob")
     await wallet.users.seen(PROFILES[XIAOMING])
-    await emulator.send_text("alice", f"/split 9 {names} dinner")
+    await emulator.send_text("alice", f"/split 9 元 {names} dinner")  # 元 apart, too
     summary = await emulator.wait_for_message("alice")
     assert summary.text.startswith("🧾 Split ¥9.00 among 3 people."), summary.text
     assert len(summary.buttons()) == 2

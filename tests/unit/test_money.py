@@ -159,6 +159,7 @@ def test_an_exponent_is_answered_with_its_number_in_plain_digits(text, plain):
         (["5", "元旦快乐"], "5", ["元旦快乐"]),  # a memo's word, not a unit
         (["5", "lunch", "元"], "5", ["lunch", "元"]),
         (["12.50"], "12.50", []),
+        (["5元", "RMB"], "5元", ["RMB"]),  # one unit already: the next word is the memo's
     ],
 )
 def test_a_currency_written_apart_belongs_to_the_amount_not_the_memo(words, amount, rest):
