@@ -25,7 +25,7 @@ from bot.handlers.context import (
     private_user,
     refusal_text,
 )
-from bot.handlers.setup_qr import TWO_FACTOR_ON, delete_setup_qr
+from bot.handlers.setup_qr import TWO_FACTOR_ON, delete_setup_qr, remember_setup_qr
 from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
 from bot.security.pin_entry import CANCEL, CANCELLED, DELETE, KeypadView
@@ -41,6 +41,9 @@ Outcomes = Mapping[type, Callable[[WalletContext, str, Any], Awaitable[str]]]
 SET_PIN = "m:s:pin"  # the security menu's Set PIN (bot.handlers.menu): /setpin's keypad
 _LAYOUT = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), (DELETE, "0", CANCEL))
 _LABELS = {DELETE: "⌫", CANCEL: "✖"}
+
+
+PIN_FOR_2FA = "pin.prompt.pin_2fa"  # the prompt of a keypad turning 2FA on: the PIN first
 
 
 def set_pin_markup(language: str) -> InlineKeyboardMarkup:
@@ -151,6 +154,15 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
         await query.answer(error_text(language, view.error)[:200] if view.error else None)
     if view.finished and view.error is None and view.prompt == TWO_FACTOR_ON:
         await delete_setup_qr(context, user.telegram_id)  # the secret has done its work
+    elif view.params.get("setup_over"):  # 2FA not turned on after all: nothing to scan
+        await delete_setup_qr(context, user.telegram_id)
+    elif "setup_qr" in view.params:  # the PIN was right: the secret to scan, then a code
+        shown = await context.bot.send_photo(
+            query.message.chat_id,
+            view.params["setup_qr"],
+            caption=translate(language, "2fa.scan_above"),
+        )
+        await remember_setup_qr(context, user.telegram_id, shown)
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     if render is not None:
         text = await render(context, language, view.outcome)

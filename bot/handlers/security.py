@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 from telegram import Update
 from telegram.error import TelegramError
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen, parse_amount
-from bot.domain.security_errors import CardChangeNeedsPin
+from bot.domain.security_errors import CardChangeNeedsPin, PinLocked
 from bot.handlers.context import WalletContext, command, error_text, private_user
-from bot.handlers.pin import keypad_markup, keypad_text
+from bot.handlers.pin import PIN_FOR_2FA, keypad_markup, keypad_text
 from bot.handlers.setup_qr import remember_setup_qr
 from bot.i18n import translate
+from bot.render.labels import until_time
 from bot.security.identity import CARD_CHANGE
 from bot.security.password_free import CONFIRMATION as PASSWORD_FREE
 from bot.security.password_free import MAX_DAILY, MAX_PER_PAYMENT
@@ -44,19 +47,35 @@ async def two_factor(update: Update, context: WalletContext) -> None:
             reply_markup=keypad_markup(view),
         )
         return
+    account_name = user.username or str(user.telegram_id)
     try:  # the PIN first, when one is set: refused at once while it is locked
-        view = await wallet.pin_entry.start_two_factor(user.telegram_id, enable=True)
+        view = await wallet.pin_entry.start_two_factor(
+            user.telegram_id, enable=True, account_name=account_name
+        )
+    except PinLocked as locked:
+        await update.effective_message.reply_text(_locked_for_2fa(language, locked))
+        return
     except WalletError as refused:
         await update.effective_message.reply_text(error_text(language, refused))
         return
-    _, png = await wallet.two_factor.begin_setup(
-        user.telegram_id, user.username or str(user.telegram_id)
-    )
+    if view.prompt == PIN_FOR_2FA:  # its secret and QR code come once the PIN is right
+        await update.effective_message.reply_text(
+            translate(language, "2fa.pin_first") + "\n\n" + keypad_text(language, view),
+            reply_markup=keypad_markup(view),
+        )
+        return
+    _, png = await wallet.two_factor.begin_setup(user.telegram_id, account_name)
     shown = await update.effective_message.reply_photo(png, caption=translate(language, "2fa.scan"))
     await remember_setup_qr(context, user.telegram_id, shown)
     await update.effective_message.reply_text(
         keypad_text(language, view), reply_markup=keypad_markup(view)
     )
+
+
+def _locked_for_2fa(language: str, locked: PinLocked) -> str:
+    """The PIN is locked: 2FA waits for it (not the lock's usual way out, which is 2FA)."""
+    until = until_time(locked.params["locked_until_ms"], int(time.time() * 1000))
+    return translate(language, "2fa.pin_locked", until=until)
 
 
 async def verify(update: Update, context: WalletContext) -> None:

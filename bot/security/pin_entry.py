@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.domain.errors import WalletError
 from bot.domain.security_errors import (
@@ -146,12 +146,19 @@ class PinEntry:
             raise TotpNotEnabled()
         return self._opened(await self.actions.create(telegram_id, RESET))
 
-    async def start_two_factor(self, telegram_id: int, *, enable: bool) -> KeypadView:
-        """A keypad for the code that turns 2FA on (after ``begin_setup``) or off.
+    async def start_two_factor(
+        self, telegram_id: int, *, enable: bool, account_name: str = ""
+    ) -> KeypadView:
+        """A keypad for the code that turns 2FA on or off.
 
         Turning it on asks for the payment PIN first, when one is set (``PinLocked`` at
         once while it is locked): 2FA can replace a forgotten PIN, so whoever holds an
-        unlocked phone must not be able to turn it on and then reset the PIN with it.
+        unlocked phone must not be able to turn it on and then reset the PIN with it,
+        nor see the new secret. The secret is made once the PIN is right: that view's
+        ``params["setup_qr"]`` is its QR code (PNG), to show before the first code. With
+        no PIN set, the caller makes the secret first (``TwoFactor.begin_setup``).
+        A keypad turning 2FA on that ends without it (✖, the PIN locked) says so in its
+        view's ``params["setup_over"]``: its QR code has nothing more to do.
         """
         self._forget_stale()
         if not enable:
@@ -159,7 +166,7 @@ class PinEntry:
         payload = {}
         if await self.pins.has_pin(telegram_id):
             await self.pins.check_unlocked(telegram_id)
-            payload = {PIN_FIRST: True}
+            payload = {PIN_FIRST: True, "account_name": account_name or str(telegram_id)}
         return self._opened(await self.actions.create(telegram_id, TOTP_ON, payload))
 
     async def start_confirmation(
@@ -199,7 +206,10 @@ class PinEntry:
                 await self.actions.cancel(action)
                 self._entries.pop(action_id, None)
                 outcome = self._abandon(action)
-                return KeypadView(action_id, CANCELLED, finished=True, outcome=outcome)
+                over = {"setup_over": True} if action.purpose == TOTP_ON else {}
+                return KeypadView(
+                    action_id, CANCELLED, finished=True, outcome=outcome, params=over
+                )
             if key == DELETE:
                 entry.digits = entry.digits[:-1]
                 return self._view(action_id, entry.step, entry.digits)
@@ -251,15 +261,23 @@ class PinEntry:
                 await self.actions.cancel(action)
                 self._entries.pop(action.id, None)
                 outcome = self._abandon(action, locked)
+                over = {"setup_over": True} if action.purpose == TOTP_ON else {}
                 return KeypadView(
-                    action.id, "pin.locked", error=locked, finished=True, outcome=outcome
+                    action.id,
+                    "pin.locked",
+                    error=locked,
+                    finished=True,
+                    outcome=outcome,
+                    params=over,
                 )
             except PinWrong as wrong:
                 return self._view(action.id, entry.step, error=wrong)
             if entry.step == "old":
                 return self._view(action.id, "new")
-            if entry.step == "pin_2fa":
-                return self._view(action.id, "totp_on")
+            if entry.step == "pin_2fa":  # the PIN is right: now the secret, and its QR
+                _, png = await self.two_factor.begin_setup(user, action.payload["account_name"])
+                view = self._view(action.id, "totp_on")
+                return replace(view, params={"setup_qr": png})
             if action.payload.get("needs_2fa"):
                 return self._view(action.id, "totp")
             return await self._run_confirmation(action)

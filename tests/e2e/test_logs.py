@@ -66,9 +66,16 @@ async def test_a_whole_run_logs_each_update_once_and_never_a_secret(
 
     await emulator.send_text("bob", "/2fa")
     keypad = await emulator.wait_for_message("bob", text="turn 2FA on")
+    mark = emulator.mark()
+    await press(emulator, "bob", keypad, PIN)  # the PIN first, then the secret's QR code
+    await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo, since=mark)
     secret = await totp_secret(wallet, BOB)
+    mark = emulator.mark()
     await press(emulator, "bob", keypad, totp.code_at(secret, time.time()))
-    assert emulator.last_message("bob").text.startswith("✅ Two-factor authentication is on")
+    await emulator.wait_for(
+        lambda e: e.kind == "edit" and "Two-factor authentication is on" in (e.text or ""),
+        since=mark,
+    )
 
     await emulator.send_text("bob", "/topup 50")
     invoice = await emulator.wait_for(lambda e: e.kind == "message" and e.message.invoice)

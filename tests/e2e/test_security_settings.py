@@ -70,33 +70,58 @@ async def test_turning_2fa_on_asks_for_the_pin_first_and_not_at_all_while_it_is_
     emulator, wallet
 ):
     """2FA can reset a forgotten PIN: whoever holds an unlocked phone must not be able to
-    turn it on without the PIN, and then choose a PIN of their own with it."""
+    turn it on without the PIN (nor see its secret), and then choose a PIN with it."""
     from tests.e2e.test_adminview import lock_pin
     from tests.e2e.test_send import PIN, fund
 
+    def photos(since: int) -> list:
+        return [e for e in emulator.bot_events("message") if e.seq > since and e.message.photo]
+
     await fund(wallet, ALICE, 10_00)
+    mark = emulator.mark()
     await emulator.send_text("alice", "/2fa")
-    keypad = await emulator.wait_for_message("alice", text="turn 2FA on")
-    assert keypad.text.startswith("Enter your payment PIN to turn 2FA on:")
+    keypad = await emulator.wait_for_message("alice", text="turn 2FA on", since=mark)
+    assert keypad.text.startswith("🔐 Turning on two-factor authentication: your payment PIN")
+    assert keypad.text.endswith("Enter your payment PIN to turn 2FA on:\n○○○○○○")
+    assert photos(mark) == []  # no secret before the PIN
+    assert (await wallet.store.identity.get_totp(ALICE))[0] is None
     await press(emulator, "alice", keypad, "000000")
     assert "Wrong PIN" in emulator.last_message("alice").text
-    secret = await totp_secret(wallet, ALICE)
-    await press(emulator, "alice", keypad, totp.code_at(secret, time.time()))  # not the PIN
-    assert "Wrong PIN" in emulator.last_message("alice").text
-    assert not await wallet.two_factor.is_enabled(ALICE)
+    assert photos(mark) == []
+    mark = emulator.mark()
     await press(emulator, "alice", keypad, PIN)
-    assert emulator.last_message("alice").text.startswith(
-        "Enter the 6-digit code from your authenticator app to turn 2FA on:"
-    )
+    qr = await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo, since=mark)
+    assert qr.text.endswith("enter the 6-digit code it shows on the keypad above.")
+    assert qr.seq > keypad.seq  # below the keypad, which asks for the code now:
+    asking = [e for e in emulator.bot_events("edit") if e.message_id == keypad.message_id][-1]
+    assert "Enter the 6-digit code from your authenticator app to turn 2FA on:" in asking.text
+    secret = await totp_secret(wallet, ALICE)
+    mark = emulator.mark()
     await press(emulator, "alice", keypad, totp.code_at(secret, time.time()))
-    assert emulator.last_message("alice").text.startswith("✅ Two-factor authentication is on")
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and "Two-factor authentication is on" in (e.text or ""),
+        since=mark,
+    )
+    assert done.text.startswith("✅ Two-factor authentication is on")
+    await emulator.wait_for(lambda e: e.kind == "delete", since=mark)  # its QR goes
 
-    await fund(wallet, BOB, 10_00)  # Bob's PIN is locked: /2fa is refused at once
-    await lock_pin(wallet, BOB)
+    await fund(wallet, BOB, 10_00)  # ✖ after the PIN: the QR goes, 2FA stays off
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/2fa")
+    keypad = await emulator.wait_for_message("bob", text="turn 2FA on", since=mark)
+    await press(emulator, "bob", keypad, PIN)
+    await emulator.wait_for(lambda e: e.kind == "message" and e.message.photo, since=mark)
+    mark = emulator.mark()
+    await emulator.tap("bob", keypad, "✖")
+    await emulator.wait_for(lambda e: e.kind == "delete" and e.chat_id == BOB, since=mark)
+    assert not await wallet.two_factor.is_enabled(BOB)
+
+    await lock_pin(wallet, BOB)  # locked: /2fa is refused at once, and says what to do
     mark = emulator.mark()
     await emulator.send_text("bob", "/2fa")
     refused = await emulator.wait_for_message("bob", since=mark)
-    assert refused.text.startswith("Too many wrong PINs")
+    assert refused.text.startswith("Your PIN is locked until ")
+    assert refused.text.endswith("Forgot your PIN? Write to /support.")
     assert not refused.message.photo and refused.buttons() == []
     mark = emulator.mark()
     await emulator.send_text("bob", "/setpin reset")  # and so no way to replace it
