@@ -196,9 +196,11 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
         return
     await query.answer()
     if refusal:
-        await query.edit_message_text(refusal)
-        if flow.abandoned is not None:
-            await flow.abandoned(context, language, action, choice != CONFIRM)
+        try:
+            await query.edit_message_text(refusal)
+        finally:  # told (the shop, a new card) even if the card could not be edited
+            if flow.abandoned is not None:
+                await flow.abandoned(context, language, action, choice != CONFIRM)
         return
     note = ""  # why the PIN is asked after all
     if decision.auth is RiskAction.ALLOW and flow.settle_now is not None:

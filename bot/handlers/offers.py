@@ -130,11 +130,6 @@ async def redeem_press(update: Update, context: WalletContext) -> None:
     except WalletError as refused:
         await query.answer(error_text(language, refused)[:200], show_alert=True)
         return
-    try:
-        await wallet.actions.finish(action)
-    except ActionError:  # a second tap at once: the same redemption, said by the first
-        await query.answer()
-        return
     text = translate_plural(
         language,
         "points.redeemed",
@@ -142,6 +137,11 @@ async def redeem_press(update: Update, context: WalletContext) -> None:
         cost=campaign.points_cost,
         name=campaign.name,
     )
+    try:
+        await wallet.actions.finish(action)
+    except ActionError:  # a second tap at once (the same redemption, the first says so)
+        await query.answer(text[:200])
+        return
     await query.answer(text[:200])
     message = query.message
     if isinstance(message, Message) and message.reply_markup is not None:
