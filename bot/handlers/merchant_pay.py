@@ -30,6 +30,7 @@ from bot.domain.errors import (
 from bot.domain.merchant_errors import (
     MerchantFrozen,
     MerchantNotFound,
+    PasswordFreeSpentToday,
     PayingYourself,
     PriceChanged,
     ShopFrozen,
@@ -282,7 +283,7 @@ async def collect_and_tell(
         and decision is not None
         and decision.action is not RiskAction.BLOCK
         and not decision.needs_pin_setup
-    )
+    ) or isinstance(outcome.error, PasswordFreeSpentToday)  # used up by payments meanwhile
     if needs_pin:
         target = PayTarget(outcome.merchant.id, outcome.amount, PaidVia.PAY_CODE, key)
         message = await card_message(context, payer, payer_language, target, key=key)
@@ -390,6 +391,8 @@ async def _pay_now(context: WalletContext, language: str, action) -> str:
         PayTarget.from_payload(action.payload),
         authenticated=False,
     )
+    if isinstance(outcome.error, PasswordFreeSpentToday):  # used up meanwhile: the card
+        raise outcome.error  # asks for the PIN instead (press_card), nothing was paid
     return await announce(context, language, outcome)
 
 

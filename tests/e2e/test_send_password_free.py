@@ -111,3 +111,100 @@ async def test_within_the_limit_a_password_free_transfer_goes_without_the_pin(
     assert done.text == "✅ Sent ¥30.00 to Bob. Your balance: ¥130.00"
     assert await available(wallet, BOB) == 70_00
     assert handler_errors(caplog) == []
+
+
+class ShopPaidElsewhereFirst:
+    """The merchants' store, except that just before the first payment's write the payer
+    pays ``amount`` without the PIN elsewhere, within the same day's password-free limit."""
+
+    def __init__(self, store, guard_store, payer: int, payer_account: int, payee: int, amount):
+        self._store, self._guard_store = store, guard_store
+        self._payer, self._account, self._payee, self._amount = (
+            payer, payer_account, payee, amount
+        )
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    async def pay_merchant(self, order):
+        if self._amount:
+            spec = TransferSpec(self._account, self._payee, self._amount, TransferKind.TRANSFER)
+            free = PasswordFreePayment(
+                self._payer, self._account, order.password_free_daily_fen, order.day_start_ms
+            )
+            await self._guard_store.transfer_password_free("elsewhere", (spec,), free)
+            self._amount = 0
+        return await self._store.pay_merchant(order)
+
+
+async def test_a_pay_code_whose_password_free_limit_went_meanwhile_asks_for_the_pin(
+    emulator, wallet, monkeypatch, caplog
+):
+    """A shop collects by pay code under the customer's password-free limit, which other
+    payments used up meanwhile: the customer gets the card for the PIN (the shop waits),
+    not a refusal; the PIN pays it."""
+    from tests.e2e.test_merchants import PAY_CODE, make_shop
+
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 100_00)
+    await wallet.store.identity.set_password_free(BOB, 20_00, 30_00)
+    await emulator.send_text("bob", "/start")
+    await emulator.wait_for_message("bob")
+    await emulator.send_text("bob", "/paycode")
+    shown = await emulator.wait_for_message("bob", text="pay code")
+    code = PAY_CODE.search(shown.text).group(1)
+    bob = await wallet.users.get(BOB)
+    xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
+    store = ShopPaidElsewhereFirst(
+        wallet.merchants.store,
+        wallet.transfers.guard.store,
+        BOB,
+        bob.account_id,
+        xiaoming.account_id,
+        20_00,  # ¥20 elsewhere + ¥15 here > ¥30 a day
+    )
+    monkeypatch.setattr(wallet.merchants, "store", store)
+    mark = emulator.mark()
+    await emulator.send_text("wangfang", f"/collect {code} 15")
+    waiting = await emulator.wait_for_message("wangfang", since=mark)
+    assert waiting.text == "⏳ 已请 Bob 用支付密码确认 ¥15.00，付款后会通知你。"
+    card = await emulator.wait_for_message("bob", text="🏪 Pay ¥15.00", since=mark)
+    assert await available(wallet, BOB) == 80_00  # only the payment elsewhere
+    await tap_and_wait(emulator, "bob", card, "Confirm")
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text.startswith("✅ Paid ¥15.00"), done.text
+    assert await available(wallet, BOB) == 65_00
+    assert handler_errors(caplog) == []
+
+
+async def test_a_shop_card_whose_password_free_limit_went_meanwhile_asks_for_the_pin(
+    emulator, wallet, monkeypatch, caplog
+):
+    from tests.e2e.test_merchants import make_shop
+
+    await make_shop(emulator, wallet)
+    await fund(wallet, BOB, 100_00)
+    await wallet.store.identity.set_password_free(BOB, 20_00, 30_00)
+    shop = await wallet.merchants.get(1)
+    await emulator.send_text("bob", f"/start pay_{shop.token}")
+    await emulator.wait_for_message("bob", text="how much")
+    await emulator.send_text("bob", "15")
+    card = await emulator.wait_for_message("bob", text="🏪 Pay ¥15.00")
+    bob = await wallet.users.get(BOB)
+    xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
+    store = ShopPaidElsewhereFirst(
+        wallet.merchants.store,
+        wallet.transfers.guard.store,
+        BOB,
+        bob.account_id,
+        xiaoming.account_id,
+        20_00,
+    )
+    monkeypatch.setattr(wallet.merchants, "store", store)
+    keypad = await tap_and_wait(emulator, "bob", card, "Confirm")
+    assert "password-free limit for today is used up" in keypad.text, keypad.text
+    assert "Enter your payment PIN" in keypad.text
+    done = await enter_pin(emulator, "bob", card)
+    assert done.text.startswith("✅ Paid ¥15.00"), done.text
+    assert await available(wallet, BOB) == 65_00
+    assert handler_errors(caplog) == []
