@@ -31,6 +31,8 @@ READ_ONLY = {
     "deciding one and showing its full card are audited (admin.payout_*)",
     "tickets": "lists the open tickets every admin is sent when opened; answering and "
     "closing are audited (admin.ticket_replied / admin.ticket_closed)",
+    "merchants": "lists the shops (names, owners, the shops' own balances), no person's "
+    "wallet nor personal data; adding one is audited (admin.merchant_add)",
 }
 
 
