@@ -244,7 +244,11 @@ async def test_a_shop_collecting_by_pay_code_hears_when_the_customer_does_not_pa
         return await emulator.wait_for_message("bob", since=mark, text="🏪 Pay")
 
     async def shop_hears(mark: int) -> str:
-        return (await emulator.wait_for_message("wangfang", since=mark)).text
+        heard = (await emulator.wait_for_message("wangfang", since=mark)).text
+        await asyncio.sleep(0.3)  # and once only
+        told = [e for e in emulator.bot_events("message") if e.seq > mark]
+        assert [e.text for e in told if e.chat_id == WANGFANG] == [heard]
+        return heard
 
     card = await card_for("30")  # Cancel on the card
     mark = emulator.mark()
