@@ -122,57 +122,10 @@ async def test_an_edit_that_would_change_nothing_is_not_sent(emulator, wallet, r
     assert emulator.errors() == []
 
 
-async def test_a_post_that_waited_in_a_busy_outbox_catches_up_with_the_grabs(
-    emulator, wallet, running, monkeypatch
-):
-    """A password packet can be grabbed by its phrase before its post leaves a busy
-    group's outbox: once posted, the message is brought up to date."""
-    await fund(wallet, ALICE, 10_00)
-    await start_private(emulator, "alice")
-    box, held = outbox(running), []
-    put = box.put
-
-    def hold_the_post(chat_id, send, *, then=None, droppable=False):
-        if chat_id == emulator.group.id and then is not None:  # the packet's post
-            held.append((send, then))
-            return True
-        return put(chat_id, send, then=then, droppable=droppable)
-
-    monkeypatch.setattr(box, "put", hold_the_post)
-    monkeypatch.setattr(emulator, "privacy_mode", False)  # the bot sees plain group text
-    await emulator.send_text("alice", "/redpacket_pwd 2 2 芝麻开门", emulator.group)
-    card = await emulator.wait_for_message("alice")
-    await tap_and_wait(emulator, "alice", card, "Confirm")
-    await enter_pin(emulator, "alice", card)
-    for _ in range(500):  # the post is queued once the keypad's work is done
-        if held:
-            break
-        await asyncio.sleep(0.01)
-    for member, telegram_id in (("bob", BOB), ("xiaoming", XIAOMING)):
-        await emulator.send_text(member, "芝麻开门", emulator.group)
-        for _ in range(500):  # no reply in the group: the share is in the wallet
-            if await available(wallet, telegram_id):
-                break
-            await asyncio.sleep(0.01)
-        assert await available(wallet, telegram_id) > 0
-
-    await asyncio.sleep(0.2)
-    await editor(running).drain()  # the edits the grabs asked for found no message yet
-    ((send, then),) = held
-    posted = await send()  # the outbox's turn came at last
-    assert "0/2" in posted.text
-    await then(posted)
-    caught_up = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id, timeout=10
-    )
-    assert "2/2" in caught_up.text
-
-
-async def test_stopping_sends_the_owed_post_and_then_its_catch_up_edit(
-    emulator, wallet, running, monkeypatch
-):
-    """A packet's post still in a group's outbox when the bot stops is sent, and the edit
-    it asks for (the grabs made meanwhile) is made before the wallet closes, not after."""
+async def held_password_packet(emulator, wallet, running, monkeypatch, grabbers):
+    """Alice's password packet of 2 shares, its post held back from the group's outbox
+    (a busy group's), grabbed meanwhile by its phrase by each of ``grabbers`` (name, id);
+    the held post's (send, then), once the edits the grabs asked for found no message."""
     await fund(wallet, ALICE, 10_00)
     await start_private(emulator, "alice")
     box, held = outbox(running), []
@@ -190,21 +143,49 @@ async def test_stopping_sends_the_owed_post_and_then_its_catch_up_edit(
     card = await emulator.wait_for_message("alice")
     await tap_and_wait(emulator, "alice", card, "Confirm")
     await enter_pin(emulator, "alice", card)
-    for _ in range(500):
+    for _ in range(500):  # the post is queued once the keypad's work is done
         if held:
             break
         await asyncio.sleep(0.01)
-    await emulator.send_text("bob", "芝麻开门", emulator.group)
-    for _ in range(500):
-        if await available(wallet, BOB):
-            break
-        await asyncio.sleep(0.01)
-    assert await available(wallet, BOB) > 0
+    for member, telegram_id in grabbers:
+        await emulator.send_text(member, "芝麻开门", emulator.group)
+        for _ in range(500):  # no reply in the group: the share is in the wallet
+            if await available(wallet, telegram_id):
+                break
+            await asyncio.sleep(0.01)
+        assert await available(wallet, telegram_id) > 0
     await asyncio.sleep(0.2)
-    await editor(running).drain()  # the edit the grab asked for found no message yet
-
+    await editor(running).drain()  # the edits the grabs asked for found no message yet
     ((send, then),) = held
-    put(emulator.group.id, send, then=then)  # the post is owed when the bot stops
+    return send, then
+
+
+async def test_a_post_that_waited_in_a_busy_outbox_catches_up_with_the_grabs(
+    emulator, wallet, running, monkeypatch
+):
+    """A password packet can be grabbed by its phrase before its post leaves a busy
+    group's outbox: once posted, the message is brought up to date."""
+    send, then = await held_password_packet(
+        emulator, wallet, running, monkeypatch, (("bob", BOB), ("xiaoming", XIAOMING))
+    )
+    posted = await send()  # the outbox's turn came at last
+    assert "0/2" in posted.text
+    await then(posted)
+    caught_up = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == posted.message_id, timeout=10
+    )
+    assert "2/2" in caught_up.text
+
+
+async def test_stopping_sends_the_owed_post_and_then_its_catch_up_edit(
+    emulator, wallet, running, monkeypatch
+):
+    """A packet's post still in a group's outbox when the bot stops is sent, and the edit
+    it asks for (the grabs made meanwhile) is made before the wallet closes, not after."""
+    send, then = await held_password_packet(
+        emulator, wallet, running, monkeypatch, (("bob", BOB),)
+    )
+    outbox(running).put(emulator.group.id, send, then=then)  # owed when the bot stops
     await stop_sending(running)  # post_stop
 
     (post,) = [

@@ -372,6 +372,18 @@ async def test_a_merchant_payment_applies_the_coupon_and_the_voucher_on_its_card
     assert errors(caplog) == []
 
 
+async def shop_refunds_all_of_payment_1(emulator, wallet):
+    """小明, Noodles' owner, refunds all that is left of its payment #1 with his PIN;
+    what Bob, its payer, is told."""
+    await wallet.pins.set_pin(XIAOMING, "739201")
+    await start_private(emulator, "xiaoming")
+    mark = emulator.mark()
+    await emulator.send_text("xiaoming", "/merchant_refund 1")
+    keypad = await emulator.wait_for_message("xiaoming", text="↩️", since=mark)
+    await enter_pin(emulator, "xiaoming", keypad)
+    return await emulator.wait_for_message("bob", text="refunded", since=mark)
+
+
 async def test_a_payment_by_vouchers_alone_is_in_history_as_a_voucher_line(
     emulator, wallet, caplog
 ):
@@ -406,13 +418,7 @@ async def test_a_payment_by_vouchers_alone_is_in_history_as_a_voucher_line(
     assert (await wallet.ledger.balance(bob.account_id)).available == 1_00
 
     # the shop gives it back: Bob is told where it went, and /history has it
-    await wallet.pins.set_pin(XIAOMING, "739201")
-    await start_private(emulator, "xiaoming")
-    mark = emulator.mark()
-    await emulator.send_text("xiaoming", "/merchant_refund 1")
-    keypad = await emulator.wait_for_message("xiaoming", text="↩️", since=mark)
-    await enter_pin(emulator, "xiaoming", keypad)
-    told = await emulator.wait_for_message("bob", text="refunded", since=mark)
+    told = await shop_refunds_all_of_payment_1(emulator, wallet)
     assert told.text.splitlines() == [
         "↩️ Noodles refunded ¥8.00 of your payment #1.",
         "The ¥8.00 went back to the vouchers it came from (see /coupons).",
@@ -441,14 +447,8 @@ async def test_a_refund_of_a_voucher_expired_since_tells_the_payer_it_went_to_th
         conn.execute("UPDATE voucher_issues SET expires_at = 1")
         conn.execute("UPDATE vouchers SET expires_at = 1")
     assert await wallet.offers.expire_due()
-    await wallet.pins.set_pin(XIAOMING, "739201")
     await start_private(emulator, "bob")
-    await start_private(emulator, "xiaoming")
-    mark = emulator.mark()
-    await emulator.send_text("xiaoming", "/merchant_refund 1")
-    keypad = await emulator.wait_for_message("xiaoming", text="↩️", since=mark)
-    await enter_pin(emulator, "xiaoming", keypad)
-    told = await emulator.wait_for_message("bob", text="refunded", since=mark)
+    told = await shop_refunds_all_of_payment_1(emulator, wallet)
     assert told.text.splitlines() == [
         "↩️ Noodles refunded ¥15.00 of your payment #1.",
         "Back to your balance: ¥5.00.",

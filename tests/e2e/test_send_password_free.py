@@ -137,6 +137,21 @@ class ShopPaidElsewhereFirst:
         return await self._store.pay_merchant(order)
 
 
+async def shop_race(wallet, monkeypatch, amount: int) -> None:
+    """Bob pays 小明 ``amount`` without the PIN just before his next shop payment's write."""
+    bob = await wallet.users.get(BOB)
+    xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
+    store = ShopPaidElsewhereFirst(
+        wallet.merchants.store,
+        wallet.transfers.guard.store,
+        BOB,
+        bob.account_id,
+        xiaoming.account_id,
+        amount,
+    )
+    monkeypatch.setattr(wallet.merchants, "store", store)
+
+
 async def test_a_pay_code_whose_password_free_limit_went_meanwhile_asks_for_the_pin(
     emulator, wallet, monkeypatch, caplog
 ):
@@ -153,17 +168,7 @@ async def test_a_pay_code_whose_password_free_limit_went_meanwhile_asks_for_the_
     await emulator.send_text("bob", "/paycode")
     shown = await emulator.wait_for_message("bob", text="pay code")
     code = PAY_CODE.search(shown.text).group(1)
-    bob = await wallet.users.get(BOB)
-    xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
-    store = ShopPaidElsewhereFirst(
-        wallet.merchants.store,
-        wallet.transfers.guard.store,
-        BOB,
-        bob.account_id,
-        xiaoming.account_id,
-        20_00,  # ¥20 elsewhere + ¥15 here > ¥30 a day
-    )
-    monkeypatch.setattr(wallet.merchants, "store", store)
+    await shop_race(wallet, monkeypatch, 20_00)  # ¥20 elsewhere + ¥15 here > ¥30 a day
     mark = emulator.mark()
     await emulator.send_text("wangfang", f"/collect {code} 15")
     waiting = await emulator.wait_for_message("wangfang", since=mark)
@@ -190,17 +195,7 @@ async def test_a_shop_card_whose_password_free_limit_went_meanwhile_asks_for_the
     await emulator.wait_for_message("bob", text="how much")
     await emulator.send_text("bob", "15")
     card = await emulator.wait_for_message("bob", text="🏪 Pay ¥15.00")
-    bob = await wallet.users.get(BOB)
-    xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
-    store = ShopPaidElsewhereFirst(
-        wallet.merchants.store,
-        wallet.transfers.guard.store,
-        BOB,
-        bob.account_id,
-        xiaoming.account_id,
-        20_00,
-    )
-    monkeypatch.setattr(wallet.merchants, "store", store)
+    await shop_race(wallet, monkeypatch, 20_00)
     keypad = await tap_and_wait(emulator, "bob", card, "Confirm")
     assert "password-free limit for today is used up" in keypad.text, keypad.text
     assert "Enter your payment PIN" in keypad.text
