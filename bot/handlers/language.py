@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
+from bot.domain.money import format_fen
 from bot.handlers.context import WalletContext, command, current_user, language_of
 from bot.handlers.outbox import reply
 from bot.handlers.start import MENU_LANGUAGE, menu_for
@@ -50,10 +51,20 @@ async def menu_language(update: Update, context: WalletContext) -> None:
         choice = "en" if language_of(update, user) == "zh" else "zh"
     await context.wallet.users.set_language(user.telegram_id, choice)
     await query.answer(translate(choice, "lang.set"))
-    # the whole menu changes language, its text with its buttons
+    # the whole menu changes language, its text with its buttons: the plain menu stays
+    # plain; the welcome above it (the /start menu) stays a greeting with the balance
+    text = translate(choice, "guided.menu")
+    shown = query.message.text if query.message else None
+    if shown and shown not in (translate(known, "guided.menu") for known in ("en", "zh")):
+        balance = await context.wallet.ledger.balance(user.account_id)
+        text = translate(
+            choice,
+            "start.welcome_back",
+            name=user.display_name,
+            balance=format_fen(balance.available),
+        )
     await query.edit_message_text(
-        translate(choice, "guided.menu"),
-        reply_markup=await menu_for(context, choice, user.telegram_id),
+        text, reply_markup=await menu_for(context, choice, user.telegram_id)
     )
 
 

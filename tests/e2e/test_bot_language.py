@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import build_application, open_wallet
 from bot.config import Settings
+from bot.domain.money import format_fen
 from bot.i18n import translate
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.testing import make_bot, polling
@@ -135,3 +136,34 @@ async def test_an_old_menus_language_button_sets_the_language_it_offers(emulator
     # and a fresh menu's button goes the other way
     query = await emulator.tap("bob", menu, "English")
     assert (await emulator.wait_for_answer(query)).text == translate("en", "lang.set")
+
+
+async def test_the_welcome_switched_to_another_language_keeps_its_greeting_and_balance(
+    emulator, wallet
+):
+    """The /start menu's language button translates the welcome with the balance; the
+    plain menu (after Back) stays the plain menu."""
+    await emulator.send_text("bob", "/lang en")
+    await emulator.wait_for_message("bob")
+    await emulator.send_text("bob", "/start")
+    menu = await emulator.wait_for_message("bob", text="Welcome")
+    bob = await wallet.users.get(emulator.user("bob").id)
+    balance = format_fen((await wallet.ledger.balance(bob.account_id)).available)
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("bob", menu, "中文"))
+    edited = await emulator.wait_for_edit(menu, since=mark)
+    assert edited.text == translate(
+        "zh", "start.welcome_back", name=bob.display_name, balance=balance
+    )
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("bob", menu, "English"))
+    edited = await emulator.wait_for_edit(menu, since=mark)
+    assert edited.text.startswith("Welcome back") and balance in edited.text
+    # the plain menu (a submenu's Back) switches to the plain menu
+    for label in (translate("en", "menu.security"), translate("en", "guided.back")):
+        mark = emulator.mark()
+        await emulator.wait_for_answer(await emulator.tap("bob", menu, label))
+        await emulator.wait_for_edit(menu, since=mark)
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("bob", menu, "中文"))
+    assert (await emulator.wait_for_edit(menu, since=mark)).text == translate("zh", "guided.menu")
