@@ -350,7 +350,7 @@ async def open_wallet(
     pin_entry.register_confirmation(OFFER_CAMPAIGN, planner.confirm_campaign)
     pin_entry.register_confirmation(OFFER_GRANT, planner.confirm_grant)
     merchants = Merchants(db.merchants, users, ledger, guard, offers=planner)
-    paycodes = PayCodes(db.merchants, keyring, merchants)
+    paycodes = PayCodes(db.merchants, keyring, merchants, actions=actions, notices=notices)
 
     async def pay_merchant(action) -> ConfirmationResult:
         outcome = await merchants.pay(
@@ -575,4 +575,5 @@ def build_application(
     offers.schedule(application)
     setup_qr.schedule(application)
     deletions.schedule(application)
+    merchant_pay.schedule(application)
     return application

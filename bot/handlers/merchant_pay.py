@@ -9,6 +9,8 @@
 - ``/start pc_<code>`` (a customer's pay code, photographed by a merchant): the merchant
   is asked the amount, then the code is collected as ``/collect`` does; the customer
   confirms on the same card when their password-free limit does not cover it.
+  A shop collecting so hears how it ended: paid, refused, cancelled, or (the sweep
+  below) the card or its keypad left to expire.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import secrets
 from dataclasses import replace
 
 from telegram import ForceReply, Update
-from telegram.ext import MessageHandler, filters
+from telegram.ext import Application, MessageHandler, filters
 
 from bot.domain.errors import (
     CouponBudgetExhausted,
@@ -42,19 +44,25 @@ from bot.domain.risk import RiskAction
 from bot.domain.users import User
 from bot.handlers.cards import CardFlow, card_buttons, press_card
 from bot.handlers.context import (
+    WALLET_KEY,
+    Wallet,
     WalletContext,
     current_user,
     error_text,
     language_of,
     private_link,
 )
+from bot.handlers.notices import renders
 from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.pin import set_pin_markup
 from bot.handlers.questions import Questions
 from bot.handlers.request import review_text
 from bot.handlers.risk_text import decision_text
 from bot.i18n import translate
+from bot.security.actions import DEFAULT_TTL_S
+from bot.security.pin_entry import CONFIRM
 from bot.wallet.merchants import CONFIRMATION, MerchantPaymentOutcome, PayDropped, PayTarget
+from bot.wallet.paycodes import LAPSED_NOTICE
 
 __all__ = [
     "CARD",
@@ -69,6 +77,7 @@ __all__ = [
 PAY_LINK = "pay_"  # /start pay_<token>: a merchant's static code or a charge (and requests)
 CARD = "mp:"  # mp:<action id>:y|n, the payer's card
 PURPOSE = "merchant.pay"  # the card's pending action
+CARD_TTL_S = DEFAULT_TTL_S  # how long the card may be confirmed
 QUESTION_TTL_S = 300  # how long "how much?" waits for its answer
 # Refusals that say the card's plan no longer holds (a coupon or voucher lapsed, found
 # before the write or by it): nothing was paid, and the payer gets a new card.
@@ -121,7 +130,7 @@ async def card_message(
     key = key or f"mpay:{secrets.token_urlsafe(12)}"
     shown = replace(target, shown=plan)  # held to: never charged more than this card
     action = await wallet.actions.create(
-        user.telegram_id, PURPOSE, {**shown.to_payload(), "key": key}
+        user.telegram_id, PURPOSE, {**shown.to_payload(), "key": key}, ttl_s=CARD_TTL_S
     )
     markup = card_buttons(
         CARD,
@@ -463,6 +472,34 @@ async def _tell_shop_not_paid(
         )
         text = translate(told, "paycode.not_collected", **people) + "\n" + reason
     await tell(context.bot, merchant.owner_id, text, about="a pay code not paid")
+
+
+LAPSED_SWEEP_S = 30  # how often expired pay-code confirmations are looked for
+
+
+@renders(LAPSED_NOTICE)
+async def lapsed_notice(wallet: Wallet, language: str, params: dict) -> str:
+    """The shop's notice that a customer let the confirmation of a collection expire."""
+    payer = await wallet.users.get(params["payer_id"])
+    name = payer.display_name if payer is not None else str(params["payer_id"])
+    return translate(language, "paycode.lapsed", name=name, amount=format_fen(params["amount"]))
+
+
+async def sweep_lapsed(context: WalletContext) -> None:
+    """Write the shops' notices of collections whose card or keypad expired untouched
+    (the notices' sender sends them, once)."""
+    if WALLET_KEY not in context.application.bot_data:
+        return  # the wallet is not open (yet, or any more)
+    await context.wallet.paycodes.tell_lapsed((PURPOSE, CONFIRM + CONFIRMATION))
+
+
+def schedule(application: Application) -> None:
+    """Look for lapsed pay-code confirmations at start-up (those that expired while the
+    bot was down too), then every ``LAPSED_SWEEP_S``."""
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            sweep_lapsed, interval=LAPSED_SWEEP_S, first=1, name="paycode.lapsed"
+        )
 
 
 async def card_press(update: Update, context: WalletContext) -> None:

@@ -8,6 +8,11 @@ seconds and used once: the merchant's claim is a conditional update in one write
 two merchants (or two tries) only the first gets the payer. Guessing one live code
 among 10¹² within its minute is hopeless.
 
+A collection the customer confirms on a card (or its PIN keypad) and lets expire
+untouched is told to the shop all the same (:meth:`PayCodes.tell_lapsed`, by the chat
+layer's sweep): a notice keyed by the card, so once, whichever process sweeps, also
+after a restart.
+
 Collecting (:meth:`PayCodes.collect`): the amount is read first (a typo does not use the
 code up), then the code is claimed for the merchant, then the payment is tried
 password-free under the key ``mpay:code:<digest>``; when the customer's password-free
@@ -21,6 +26,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from bot.domain.errors import WalletError
 from bot.domain.merchant_errors import (
     PayCodeExpired,
     PayCodeInvalid,
@@ -29,12 +35,23 @@ from bot.domain.merchant_errors import (
 )
 from bot.domain.merchants import MerchantStore, PaidVia
 from bot.domain.money import parse_amount
+from bot.domain.notices import NewNotice
+from bot.security.actions import Actions
 from bot.security.cipher import Keyring
 from bot.wallet.merchants import MerchantPaymentOutcome, Merchants, PayTarget
+from bot.wallet.notices import Notices
 
-__all__ = ["PAY_CODE_TTL_S", "PayCode", "PayCodes", "code_key", "looks_like_code"]
+__all__ = [
+    "LAPSED_NOTICE",
+    "PAY_CODE_TTL_S",
+    "PayCode",
+    "PayCodes",
+    "code_key",
+    "looks_like_code",
+]
 
 PAY_CODE_TTL_S = 60
+LAPSED_NOTICE = "paycode.lapsed"  # the shop's notice: the customer let the card expire
 _RANDOM_DIGITS = 12
 _CHECK_DIGITS = 6
 CODE_DIGITS = _RANDOM_DIGITS + _CHECK_DIGITS
@@ -76,11 +93,15 @@ class PayCodes:
         merchants: Merchants,
         *,
         ttl_s: int = PAY_CODE_TTL_S,
+        actions: Actions | None = None,
+        notices: Notices | None = None,  # the shops' notices of lapsed confirmations
     ) -> None:
         self.store = store
         self.keyring = keyring
         self.merchants = merchants
         self.ttl_s = ttl_s
+        self.actions = actions
+        self.notices = notices
 
     def _check_digits(self, nonce: str) -> str:
         mac = self.keyring.blind_index(nonce, "pay_code")
@@ -140,3 +161,27 @@ class PayCodes:
         target = PayTarget(merchant.id, amount, PaidVia.PAY_CODE, key)
         outcome = await self.merchants.pay(key, payer_id, target, authenticated=False)
         return outcome, key
+
+    async def tell_lapsed(self, purposes: tuple[str, ...]) -> int:
+        """Collections by pay code whose customer let the confirmation expire untouched
+        (the actions of ``purposes``: the card's, and its PIN keypad's): write the shop's
+        notice that nothing was collected, once per confirmation. A confirmation used,
+        cancelled or refused is not one of them (the shop heard then); how many are new.
+        """
+        if self.actions is None or self.notices is None:
+            return 0
+        now = self.store.now_ms()
+        lapsed = []
+        for purpose in purposes:
+            for action in await self.actions.still_open(purpose):
+                if action.expires_at > now or action.payload.get("via") != PaidVia.PAY_CODE:
+                    continue
+                target = PayTarget.from_payload(action.payload)
+                try:
+                    merchant = await self.merchants.get(target.merchant_id)
+                except WalletError:
+                    continue  # (a shop that is gone has no one to tell)
+                params = {"payer_id": action.telegram_id, "amount": target.amount}
+                key = f"{LAPSED_NOTICE}:{action.id}"
+                lapsed.append(NewNotice(key, merchant.owner_id, LAPSED_NOTICE, params))
+        return await self.notices.add(lapsed)

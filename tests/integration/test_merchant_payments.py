@@ -29,10 +29,12 @@ from bot.domain.model import SystemAccount
 from bot.domain.offers import VOUCHER_ESCROW, PaymentPlan, RefundSplit, VoucherPart
 from bot.domain.users import Profile, User
 from bot.domain.vouchers import VoucherIssueOrder
+from bot.security.pin_entry import CONFIRM
 from bot.storage import open_store_snapshot
 from bot.storage.sqlite import offers_ops
 from bot.wallet.audit import audit_ledger
-from bot.wallet.merchants import PayTarget
+from bot.wallet.merchants import CONFIRMATION, PayTarget
+from bot.wallet.paycodes import LAPSED_NOTICE
 
 ALICE, BOB, SHOP, ADMIN = 100_001, 100_002, 100_003, 900_001
 
@@ -253,6 +255,34 @@ async def test_an_expired_pay_code_is_refused(wallet):
     made = await wallet.paycodes.issue(BOB)
     with pytest.raises(PayCodeExpired):
         await wallet.paycodes.collect(SHOP, made.code, "1")
+
+
+async def test_a_pay_code_confirmation_left_to_expire_is_told_to_the_shop_once(wallet):
+    """A card (or its PIN keypad) of a collection by pay code that expired untouched gives
+    the shop one notice; used, cancelled, unexpired or other payments' cards give none."""
+    card, keypad = "merchant.pay", f"{CONFIRM}{CONFIRMATION}"
+
+    def payload(amount: int, via: PaidVia = PaidVia.PAY_CODE) -> dict:
+        target = PayTarget(wallet.shop.id, amount, via, f"mpay:code:{amount}")
+        return {**target.to_payload(), "key": target.ref}
+
+    lapsed_card = await wallet.actions.create(ALICE, card, payload(31_00), ttl_s=0)
+    lapsed_keypad = await wallet.actions.create(BOB, keypad, payload(32_00), ttl_s=0)
+    await wallet.actions.create(ALICE, card, payload(33_00, PaidVia.QR), ttl_s=0)
+    await wallet.actions.create(ALICE, card, payload(34_00))  # still in time
+    used = await wallet.actions.create(ALICE, card, payload(35_00), ttl_s=1)
+    cancelled = await wallet.actions.create(BOB, keypad, payload(36_00), ttl_s=1)
+    await wallet.actions.finish(used)
+    await wallet.actions.cancel(cancelled)
+    await asyncio.sleep(1.01)  # (the last two expire too: used and cancelled before)
+
+    assert await wallet.paycodes.tell_lapsed((card, keypad)) == 2
+    owner = wallet.shop.owner_id
+    for action, payer, amount in ((lapsed_card, ALICE, 31_00), (lapsed_keypad, BOB, 32_00)):
+        notice = await wallet.notices.get(f"{LAPSED_NOTICE}:{action.id}")
+        assert (notice.telegram_id, notice.kind) == (owner, LAPSED_NOTICE)
+        assert notice.params == {"payer_id": payer, "amount": amount}
+    assert await wallet.paycodes.tell_lapsed((card, keypad)) == 0  # once, at every sweep
 
 
 async def test_only_a_known_person_with_a_valid_name_becomes_a_merchant(wallet):
