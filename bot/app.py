@@ -19,6 +19,7 @@ from bot.botclient import WalletBot
 from bot.config import Settings
 from bot.domain.adminview import VIEW_USER, WalletView
 from bot.domain.broadcasts import Broadcast
+from bot.domain.holds import HoldDecision
 from bot.domain.merchants import MerchantRefund
 from bot.domain.offer_store import VoucherIssue
 from bot.domain.points import TierThresholds
@@ -65,6 +66,7 @@ from bot.ops.operations import Operations
 from bot.security.actions import Actions
 from bot.security.cipher import load_keyring
 from bot.security.guard import (
+    HOLD_DECISION,
     NotifyAdmins,
     PaymentGuard,
 )
@@ -216,6 +218,7 @@ KEYPAD_OUTCOMES: Outcomes = {
     Campaign: offers_admin.campaign_text,
     CouponGrant: offers_admin.grant_text,
     FreezeOutcome: admin_commands.frozen_text,
+    HoldDecision: holds.decided_text,
 }
 
 
@@ -298,6 +301,7 @@ async def open_wallet(
     identity = Identity(db.identity, keyring)
     pin_entry.register_confirmation(CARD_CHANGE, identity.apply_card_change)
     guard = PaymentGuard(db.holds, identity, notify_admins=notify_admins)
+    pin_entry.register_confirmation(HOLD_DECISION, guard.confirm_decision)
     transfers = Transfers(ledger, users, guard)
     topups = TopUps(
         db.topups,

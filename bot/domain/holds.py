@@ -19,6 +19,7 @@ __all__ = [
     "HOLD_REJECTED",
     "GuardStore",
     "Held",
+    "HoldDecision",
     "HoldState",
     "PasswordFreePayment",
     "PayerRecord",
@@ -68,6 +69,9 @@ class Held:
     created_at: int  # unix ms
     decided_by: int | None  # the admin's Telegram id
     decided_at: int | None
+    # the transfer that posted (approved) or voided (rejected) it, as its decision
+    # returned it: the number /history shows the payment by (None when read back later)
+    resolved_transfer_id: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reasons", holding_codes(self.reasons))
@@ -162,3 +166,13 @@ def event_details(held: Held, **more: object) -> dict:
         "recipient_id": held.recipient_telegram_id,
         **more,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class HoldDecision:
+    """An admin's decision on a held payment, taken after their 2FA code (the keypad's
+    outcome): the hold as decided, and which way."""
+
+    held: Held
+    approved: bool
+

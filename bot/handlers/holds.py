@@ -8,9 +8,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import WalletError
-from bot.domain.holds import Held
+from bot.domain.holds import Held, HoldDecision
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
+from bot.handlers.cards import second_factor
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -21,10 +22,12 @@ from bot.handlers.context import (
     refusal_text,
 )
 from bot.handlers.outbox import Told, reply, tell
+from bot.handlers.pin import keypad_markup, keypad_text
 from bot.handlers.risk_text import join_reasons
 from bot.handlers.send import received_text
 from bot.i18n import translate, translate_or
 from bot.render.labels import kind_label
+from bot.security.guard import HOLD_DECISION
 
 HOLD = "h:"  # h:<held id>:a|r
 APPROVE, REJECT = "a", "r"
@@ -114,26 +117,49 @@ def notifier(application: Application):
 
 @admin_only
 async def decide(update: Update, context: WalletContext, user, language) -> None:
-    """Approve or reject a held payment (admins only), once."""
+    """Approve or reject a held payment (admins only), once; an admin with 2FA on enters
+    a code first, on a keypad below the notice (its outcome: :func:`decided_text`)."""
     query = update.callback_query
     wallet = context.wallet
-    held_id, choice = int(context.match.group(1)), context.match.group(2)
+    held_id, approve = int(context.match.group(1)), context.match.group(2) == APPROVE
     try:
-        if choice == APPROVE:
-            held = await wallet.guard.approve(held_id, user.telegram_id)
-        else:
-            held = await wallet.guard.reject(held_id, user.telegram_id)
+        await wallet.guard.check_decision(held_id, user.telegram_id, approve=approve)
+        payload = {"held_id": held_id, "approve": approve}
+        view = await second_factor(context, user.telegram_id, HOLD_DECISION, payload)
+        if view is not None:
+            await query.answer()
+            await reply(
+                update, context, keypad_text(language, view), reply_markup=keypad_markup(view)
+            )
+            return
+        decide_now = wallet.guard.approve if approve else wallet.guard.reject
+        held = await decide_now(held_id, user.telegram_id)
     except WalletError as refused:
         await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
-    outcome = "hold.approved" if choice == APPROVE else "hold.rejected"
     await query.answer()
     await query.edit_message_text(
         await hold_text(context.application, language, held)
         + "\n"
-        + translate(language, outcome, admin=user.display_name)
+        + translate(
+            language, "hold.approved" if approve else "hold.rejected", admin=user.display_name
+        )
     )
-    await _tell_parties(context, held, approved=choice == APPROVE)
+    await _tell_parties(context, held, approved=approve)
+
+
+async def decided_text(context: WalletContext, language: str, decision: HoldDecision) -> str:
+    """The keypad's outcome once an admin's 2FA code decided a held payment: the parties
+    are told now; the admin reads the hold and what became of it."""
+    held, admin = decision.held, await context.wallet.users.get(decision.held.decided_by)
+    await _tell_parties(context, held, approved=decision.approved)
+    outcome = "hold.approved" if decision.approved else "hold.rejected"
+    name = admin.display_name if admin is not None else str(held.decided_by)
+    return (
+        await hold_text(context.application, language, held)
+        + "\n"
+        + translate(language, outcome, admin=name)
+    )
 
 
 async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -> None:
@@ -150,7 +176,8 @@ async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -
             "hold.approved_payer" if approved else "hold.rejected_payer",
             amount=format_fen(held.amount),
             recipient=_who(people, held.recipient_telegram_id, language, held.kind),
-            number=held.pending_transfer_id,
+            # the number /history shows the payment by: once approved, its posting
+            number=(held.resolved_transfer_id if approved else None) or held.pending_transfer_id,
         )
         await tell(context.bot, payer.telegram_id, text, about=f"hold {held.id}")
     recipient = people.get(held.recipient_telegram_id)

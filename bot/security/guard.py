@@ -56,6 +56,8 @@ from bot.domain.holds import (
     HOLD_REJECTED,
     GuardStore,
     Held,
+    HoldDecision,
+    HoldState,
     PasswordFreePayment,
     day_start_ms,
 )
@@ -72,10 +74,17 @@ from bot.domain.risk import (
     RiskRules,
     evaluate,
 )
-from bot.domain.security_errors import HeldPaymentNotFound, HeldPaymentOwn
+from bot.domain.security_errors import (
+    HeldPaymentAlreadyDecided,
+    HeldPaymentNotFound,
+    HeldPaymentOwn,
+)
+from bot.domain.security_ports import Action
 from bot.security.identity import Identity
+from bot.security.pin_entry import ConfirmationResult
 
 __all__ = [
+    "HOLD_DECISION",
     "NotifyAdmins",
     "PaymentGuard",
 ]
@@ -85,6 +94,7 @@ log = logging.getLogger(__name__)
 _LOGGED = frozenset({RiskAction.STEP_UP_2FA, RiskAction.HOLD, RiskAction.BLOCK})
 
 
+HOLD_DECISION = "hold_decision"  # the 2FA keypad's confirm:<what> of a decision on a hold
 NotifyAdmins = Callable[[Held], Awaitable[object]]
 
 
@@ -269,6 +279,24 @@ class PaymentGuard:
     async def reject(self, held_id: int, admin_id: int) -> Held:
         """Void the held payment: the money is the payer's to spend again. Once."""
         return await self.store.decide_hold(held_id, False, admin_id, HOLD_REJECTED)
+
+    async def check_decision(self, held_id: int, admin_id: int, *, approve: bool) -> Held:
+        """Before an admin with 2FA is asked for a code: the hold is there, still open,
+        and (to approve it) not their own payment. Deciding checks it all again, once."""
+        held = await self.get_hold(held_id)
+        if held.state is not HoldState.OPEN:
+            raise HeldPaymentAlreadyDecided(held_id=held_id, state=held.state.value)
+        if approve and admin_id in (held.payer_telegram_id, held.recipient_telegram_id):
+            raise HeldPaymentOwn(held_id=held_id)
+        return held
+
+    async def confirm_decision(self, action: Action) -> ConfirmationResult:
+        """The 2FA keypad's confirmation (``confirm:hold_decision``) of an admin's
+        approval or rejection of a held payment."""
+        held_id, approve = int(action.payload["held_id"]), bool(action.payload["approve"])
+        decide = self.approve if approve else self.reject
+        held = await decide(held_id, action.telegram_id)
+        return ConfirmationResult("hold.decided", outcome=HoldDecision(held, approve))
 
     async def get_hold(self, held_id: int) -> Held:
         held = await self.store.get_hold(held_id)

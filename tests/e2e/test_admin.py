@@ -12,7 +12,7 @@ from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
 from bot.domain.users import Profile
 from bot.security import totp
 from bot.security.cipher import field_aad
-from tests.e2e.database import tamper
+from tests.e2e.database import rows, tamper
 from tests.e2e.test_forged_buttons import forged_tap
 from tests.e2e.test_send import (
     PROFILES,
@@ -165,12 +165,8 @@ async def test_an_admin_cannot_freeze_or_unfreeze_their_own_wallet(emulator, wal
 
 
 async def test_an_admin_with_2fa_enters_a_code_before_freezing(emulator, wallet):
-    await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
     bob = await wallet.users.seen(Profile(BOB, "bob", "Bob", "en"))
-    await wallet.two_factor.begin_setup(ALICE, "alice")
-    token, _, _ = await wallet.store.identity.get_totp(ALICE)
-    secret = wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", ALICE))
-    await wallet.two_factor.confirm_setup(ALICE, totp.code_at(secret, time.time() - 30))
+    secret = await _two_factor_on(wallet)
 
     await emulator.send_text("alice", "/freeze @bob")
     keypad = await emulator.wait_for_message("alice")
@@ -226,11 +222,58 @@ async def test_only_an_admin_can_approve_a_held_payment(emulator, wallet):
     decided = await tap_and_wait(emulator, "alice", review, "Approve")
     assert "Approved by Alice" in decided.text
     assert await available(wallet, BOB) == 1_500_00
+    # the payer is given the number of the payment, the reservation's posting, which
+    # /history, /dispute and /refund know it by (not the reservation's own)
     held = (await wallet.guard.get_hold(int(approve.split(":")[1]))).pending_transfer_id
+    [(posted,)] = rows(wallet.settings.database_url, POSTING, held)
+    assert posted != held
     told = await emulator.wait_for_message("xiaoming", text="获批准")
-    assert told.text == f"✅ 你付给 Bob 的 ¥1,500.00（待审核）已获批准并转出（/history {held}）。"
+    assert told.text == f"✅ 你付给 Bob 的 ¥1,500.00（待审核）已获批准并转出（/history {posted}）。"
     received = await emulator.wait_for_message("bob", text="sent you")
     assert received.text == "💰 小明 sent you ¥1,500.00. Your balance: ¥1,500.00"
+
+
+POSTING = "SELECT id FROM transfers WHERE pending_id = ? AND flag = 'post_pending'"
+
+
+async def test_an_admin_with_2fa_enters_a_code_before_deciding_a_held_payment(emulator, wallet):
+    """Approving or rejecting a held payment is as sensitive as a freeze: an admin with
+    2FA on enters a code first; nothing is decided before it, and a wrong one decides
+    nothing."""
+    secret = await _two_factor_on(wallet)
+    review = await hold_a_payment(emulator, wallet, "bob")
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", review, "Approve"), since=mark)
+    keypad = await emulator.wait_for_message("alice", since=mark)
+    assert keypad.text.startswith("Enter the 6-digit code from your authenticator app")
+    assert await available(wallet, BOB) == 0 and len(await wallet.guard.open_holds()) == 1
+    mark = emulator.mark()
+    for digit in totp.code_at(secret, time.time()):
+        await emulator.tap("alice", keypad, digit)
+    done = await emulator.wait_for(
+        lambda e: e.kind == "edit" and "Approved by" in (e.text or ""), since=mark
+    )
+    assert done.text.startswith("⏳ Held payment #1") and "Approved by Alice" in done.text
+    assert await available(wallet, BOB) == 1_500_00 and await wallet.guard.open_holds() == []
+    told = await emulator.wait_for_message("xiaoming", since=mark, text="获批准")
+    assert "已获批准并转出" in told.text
+    # the notice's buttons, tapped again, say it was decided (no second keypad)
+    mark = emulator.mark()
+    again = await emulator.wait_for_answer(
+        await emulator.tap("alice", review, "Reject"), since=mark
+    )
+    assert again.text.startswith("That held payment was already")
+    assert [e for e in emulator.bot_events("message") if e.seq > mark] == []
+
+
+async def _two_factor_on(wallet) -> str:
+    """Alice (the admin) turns 2FA on; its secret."""
+    await wallet.users.seen(Profile(ALICE, "alice", "Alice", "en"), private_chat=True)
+    await wallet.two_factor.begin_setup(ALICE, "alice")
+    token, _, _ = await wallet.store.identity.get_totp(ALICE)
+    secret = wallet.keyring.decrypt(token, field_aad("credentials", "totp_secret", ALICE))
+    await wallet.two_factor.confirm_setup(ALICE, totp.code_at(secret, time.time() - 30))
+    return secret
 
 
 async def hold_a_payment(emulator, wallet, recipient: str) -> object:
@@ -246,9 +289,7 @@ async def hold_a_payment(emulator, wallet, recipient: str) -> object:
     return await emulator.wait_for_message("alice", since=0, text="Held payment")
 
 
-async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it(
-    emulator, wallet
-):
+async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it(emulator, wallet):
     review = await hold_a_payment(emulator, wallet, "alice")
     assert "小明 → Alice" in review.text
     mark = emulator.mark()
@@ -257,8 +298,7 @@ async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it
     )
     assert (answer.data["show_alert"], answer.text) == (
         True,
-        "You pay or receive this payment: another admin must approve it. You can still "
-        "reject it.",
+        "You pay or receive this payment: another admin must approve it. You can still reject it.",
     )
     assert len(await wallet.guard.open_holds()) == 1
     assert await available(wallet, ALICE) == 0

@@ -185,7 +185,7 @@ def decide_hold(state: MemoryState, held_id: int, approve: bool, admin_id: int, 
         raise IdempotencyConflict(key=f"hold:{held_id}")
     details = event_details(hold, transfer_id=resolved.id)
     record_event(state, admin_id, event, hold.payer_telegram_id, details)
-    return hold
+    return replace(hold, resolved_transfer_id=resolved.id)
 
 
 class MemoryHolds(RecordsEvents, MemoryPort, GuardStore):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import asyncpg
 
@@ -240,7 +241,7 @@ async def _decide_hold(
     (resolved,) = await create_transfers(conn, clock, f"hold:{held_id}", (spec,))
     details = event_details(held, transfer_id=resolved.id)
     await append_event(conn, clock, admin_id, event, held.payer_telegram_id, details)
-    return held
+    return replace(held, resolved_transfer_id=resolved.id)
 
 
 class PgHolds(PgRecordsEvents, GuardStore):

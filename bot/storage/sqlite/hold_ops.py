@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.domain.errors import IdempotencyConflict
 from bot.domain.holds import Held, PasswordFreePayment, event_details
@@ -160,4 +161,4 @@ def decide_hold(
     security.record_event(
         conn, admin_id, event, held.payer_telegram_id, event_details(held, transfer_id=resolved.id)
     )
-    return held
+    return replace(held, resolved_transfer_id=resolved.id)
