@@ -18,6 +18,7 @@ and the CHECK of the schema) lets through exactly what the rules allow.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sqlite3
 
@@ -65,10 +66,18 @@ ACCOUNT_IDS = [1, 2, 5, 6, 8] * 3 + [3, 4, 7, 9, UNKNOWN]  # mostly ones that ma
 REUSED = ["r0", "r1", "r2", "r0#1", "seed-5", "hold-6"]  # replays and conflicts
 
 
+@functools.cache
+def _migrated() -> sqlite3.Connection:
+    """The schema, migrated once; each database of the tests starts as a copy of it."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    apply_migrations(conn)
+    return conn
+
+
 def _open(clock) -> tuple[sqlite3.Connection, LedgerOps, GroupCommitWriter]:
     conn = sqlite3.connect(":memory:", isolation_level=None)
+    _migrated().backup(conn)
     conn.execute("PRAGMA foreign_keys = ON")
-    apply_migrations(conn)
     ops = LedgerOps(clock)
     return conn, ops, GroupCommitWriter(conn, ops)
 
