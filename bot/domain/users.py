@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
@@ -68,9 +69,16 @@ def resolve_language(
     return default if default in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def person_ref(text: str) -> str:
+    """A name or id as typed, in the ASCII form a Chinese keyboard's full-width one stands
+    for (``＠ｂｏｂ`` → ``@bob``, ``１２３`` → ``123``), without the spaces around it."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
 def normalize_username(text: str) -> str | None:
-    """``@Name`` → ``Name``; ``None`` when it cannot be a Telegram username."""
-    name = text.strip().removeprefix("@")
+    """``@Name`` → ``Name`` (full-width ``＠Ｎａｍｅ`` too); ``None`` when it cannot be
+    a Telegram username."""
+    name = person_ref(text).removeprefix("@")
     # Telegram's are 5–32; shorter ones exist (auctioned names, test servers)
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,31}", name):
         return name

@@ -22,6 +22,7 @@ from bot.domain.errors import OfferArgumentsInvalid
 from bot.domain.money import parse_amount
 from bot.domain.offers import VoucherPart
 from bot.domain.promotions import DAY_MS, normalize_category
+from bot.domain.users import person_ref
 
 __all__ = [
     "VOUCHER_DAYS_MAX",
@@ -139,7 +140,7 @@ def parse_voucher_issue(args: Sequence[str]) -> VoucherIssueOrder:
         for name in unicodedata.normalize("NFKC", word).replace("，", ",").split(",")
         if name.strip()
     ]
-    names = [name.strip() for name in names]
+    names = [person_ref(name) for name in names]
     if not names or [name.lower() for name in names] == [ALL]:
         return VoucherIssueOrder(amount, int(days_text), categories, None)
     if any(name.lower() == ALL for name in names):

@@ -27,7 +27,7 @@ from bot.domain.errors import (
 )
 from bot.domain.money import amount_words, format_fen
 from bot.domain.requests import RequestPayment, SplitBill, SplitShare
-from bot.domain.users import User
+from bot.domain.users import User, person_ref
 from bot.handlers.context import (
     ID,
     WalletContext,
@@ -66,7 +66,8 @@ async def split(update: Update, context: WalletContext) -> None:
     names: list[str] = []
     taken = 0
     for word in words:  # the names come first, then the memo
-        parts = [part for part in _LIST_SEPARATORS.split(word) if part]  # "@a," "@a,@b" ","
+        # "@a," "@a,@b" "," (a full-width ＠ as @)
+        parts = [person_ref(part) for part in _LIST_SEPARATORS.split(word) if part]
         if not all(p.startswith("@") or (p.isascii() and p.isdigit()) for p in parts):
             break
         names += parts

@@ -64,7 +64,7 @@ from bot.domain.requests import (
 )
 from bot.domain.risk import Verdict, verdict
 from bot.domain.security_errors import PasswordFreeSpentToday
-from bot.domain.users import User
+from bot.domain.users import User, person_ref
 from bot.wallet.transfers import MAX_MEMO, TransferOrder, Transfers
 from bot.wallet.users import Users
 
@@ -118,7 +118,7 @@ def _clean_memo(memo: str) -> str:
 
 
 def _name_key(name: str) -> str:
-    return name.strip().removeprefix("@").lower()
+    return person_ref(name).removeprefix("@").lower()
 
 
 class Requests:

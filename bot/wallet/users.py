@@ -11,7 +11,14 @@ from dataclasses import replace
 
 from bot.domain.errors import StorageError
 from bot.domain.ports import UserStore
-from bot.domain.users import DEFAULT_LANGUAGE, LANGUAGES, Profile, User, normalize_username
+from bot.domain.users import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    Profile,
+    User,
+    normalize_username,
+    person_ref,
+)
 
 __all__ = [
     "Users",
@@ -94,8 +101,8 @@ class Users:
         return self._ours(await self.store.find_user_by_username(name))
 
     async def find(self, text: str) -> User | None:
-        """A known person by ``@username`` or numeric Telegram id."""
-        text = text.strip()
+        """A known person by ``@username`` or numeric Telegram id (typed full-width too)."""
+        text = person_ref(text)
         if text.isascii() and text.isdigit():
             number = int(text)
             return await self.get(number) if 0 < number < 2**63 else None

@@ -95,6 +95,12 @@ async def test_user_by_id_shows_a_frozen_empty_wallet(emulator, wallet):
     assert "Real name" not in text and "Bank card" not in text
     assert "Open support tickets: 0" in text
     assert text.endswith("No transactions yet.")
+    # typed on a Chinese keyboard: a full-width ＠ and full-width digits
+    assert await ask(emulator, "/user ＠ｂｏｂ") == text
+    assert await ask(emulator, f"/user {str(BOB).translate(FULL_WIDTH)}") == text
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 async def test_user_answers_bad_input_in_the_admins_language(emulator, wallet):

@@ -73,6 +73,16 @@ async def test_a_person_is_found_by_username_any_case_or_by_id(users):
     assert await users.find("0") is None
 
 
+async def test_a_name_or_id_typed_full_width_finds_the_same_person(users):
+    """A Chinese keyboard types ＠ and digits full-width: they mean @ and the digits."""
+    alice = await users.seen(Profile(42, "Alice_W", "Alice"))
+
+    assert await users.find("＠alice_w") == alice
+    assert await users.find("＠ＡＬＩＣＥ＿Ｗ") == alice
+    assert await users.find("４２") == alice
+    assert await users.find("＠ｘ") is None
+
+
 async def test_a_username_moves_to_whoever_has_it_now(users):
     await users.seen(Profile(1, "shop", "Old owner"))
     new_owner = await users.seen(Profile(2, "Shop", "New owner"))
