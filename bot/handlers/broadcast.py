@@ -108,9 +108,19 @@ async def broadcast(update: Update, context: WalletContext, user, language) -> N
             "broadcast.ask",
             count=count,
             length=translate_plural(language, "broadcast.length", len(text)),
-        ),
+        )
+        + "\n\n"
+        + preview(text),
         reply_markup=markup,
     )
+
+
+PREVIEW_CHARS = 600  # of the message, on the card that asks to send it
+
+
+def preview(text: str) -> str:
+    """The message to be sent, as the card shows it: whole, or its start when long."""
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS].rstrip() + "…"
 
 
 async def _begin(context: WalletContext, language: str, user, action) -> str:

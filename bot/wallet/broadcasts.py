@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -52,10 +53,22 @@ Deliver = Callable[[int, str], Awaitable[RecipientState]]
 Report = Callable[[Broadcast], Awaitable[None]]
 
 
+# letters Unicode counts as such that show as blank space (Hangul fillers, a blank braille
+# cell): a message of these alone would reach everyone as an empty bubble
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(character: str) -> bool:
+    """Whether the character shows: not a space, a control or a format character (a
+    zero-width space or joiner, a direction mark), nor a blank letter."""
+    return unicodedata.category(character)[0] not in "CZ" and character not in _BLANK_LETTERS
+
+
 def check_text(text: str) -> str:
-    """The text as it will be sent, or BroadcastTextInvalid (empty, or over Telegram's
-    limit). Nothing is changed in it: it is sent exactly as written, as plain text."""
-    if not text.strip():
+    """The text as it will be sent, or BroadcastTextInvalid (empty or nothing anyone would
+    see, or over Telegram's limit). Nothing is changed in it: it is sent exactly as
+    written, as plain text."""
+    if not any(_visible(character) for character in text):
         raise BroadcastTextInvalid("broadcast_text_missing")
     if len(text) > BROADCAST_TEXT_MAX:
         raise BroadcastTextInvalid(

@@ -102,7 +102,7 @@ class Stamps:
 async def test_everyone_gets_the_broadcast_once_within_telegrams_rate(emulator, wallet):
     people = await residents(emulator, wallet, 300)
     question = await ask(emulator)
-    assert question.text == f"Send this message ({len(TEXT)} characters) to 301 people?"
+    assert question.text == f"Send this message ({len(TEXT)} characters) to 301 people?\n\n{TEXT}"
     stamps = Stamps(emulator)
     begun = await confirm(emulator, question)
     assert begun.text.startswith("Broadcast #1 begun: sending to 301 people.")
@@ -199,7 +199,7 @@ async def test_people_who_blocked_the_bot_are_counted_and_skipped_until_they_unb
     emulator.block_bot(people[2])  # the bot is told (my_chat_member)
     await audience_becomes(wallet, 10)  # ten residents and Alice, less the one it was told of
     question = await ask(emulator)
-    assert question.text.endswith("to 10 people?")
+    assert question.text.splitlines()[0].endswith("to 10 people?")
     await confirm(emulator, question)
     done = await finished(emulator)
     assert done.text.endswith("Sent: 8 · blocked the bot: 2 · failed: 0")
@@ -210,7 +210,7 @@ async def test_people_who_blocked_the_bot_are_counted_and_skipped_until_they_unb
     refused_before = len(emulator.errors())
     again = "Second notice"
     question = await ask(emulator, again)
-    assert question.text.endswith("to 9 people?")
+    assert question.text.splitlines()[0].endswith("to 9 people?")
     await confirm(emulator, question)
     await emulator.wait_for(lambda e: "#2 finished" in (e.text or ""), 30, since=0)
     assert len(emulator.errors()) == refused_before  # nobody blocked was tried again
@@ -275,7 +275,7 @@ async def test_bad_input_is_answered_and_cancel_sends_nothing(emulator, wallet):
 async def test_the_question_says_one_character_and_one_person_in_the_singular(emulator, wallet):
     await emulator.send_text("alice", "/broadcast !")
     question = await emulator.wait_for_message("alice", text="Send this message")
-    assert question.text == "Send this message (1 character) to 1 person?"
+    assert question.text == "Send this message (1 character) to 1 person?\n\n!"
     await residents(emulator, wallet, 1)
     await emulator.send_text("alice", "/lang zh")
     await emulator.wait_for_message("alice", text="中文")
@@ -283,14 +283,34 @@ async def test_the_question_says_one_character_and_one_person_in_the_singular(em
         mark = emulator.mark()
         await emulator.send_text("alice", f"/broadcast {text}")
         question = await emulator.wait_for_message("alice", text="将这条消息", since=mark)
-        assert question.text == "将这条消息" + asked
+        assert question.text == "将这条消息" + asked + "\n\n" + text
     await emulator.send_text("alice", "/lang en")
     await emulator.wait_for_message("alice", text="English")
     mark = emulator.mark()
     await emulator.send_text("alice", "/broadcast hi")
     question = await emulator.wait_for_message("alice", text="Send this message", since=mark)
-    assert question.text == "Send this message (2 characters) to 2 people?"
+    assert question.text == "Send this message (2 characters) to 2 people?\n\nhi"
     assert sent_so_far(emulator, "!") == 0  # asked, never confirmed
+
+
+async def test_a_broadcast_nobody_could_see_is_refused_and_a_long_one_is_shown_in_part(
+    emulator, wallet
+):
+    """Only invisible characters (a zero-width space, a Hangul filler, a direction mark)
+    would reach everyone as an empty bubble: refused as empty. A long message's card
+    shows its start."""
+    await residents(emulator, wallet, 1)
+    for blank in ("\u200b", "\u3164\u200d", "\u200e \u2800"):
+        mark = emulator.mark()
+        await emulator.send_text("alice", f"/broadcast {blank}")
+        refused = await emulator.wait_for_message("alice", since=mark)
+        assert refused.text.startswith("The broadcast has no text.") and not refused.buttons()
+    long = "通知" * 400
+    mark = emulator.mark()
+    await emulator.send_text("alice", f"/broadcast {long}")
+    question = await emulator.wait_for_message("alice", text="Send this message", since=mark)
+    assert question.text.endswith("\n\n" + long[:600] + "…")
+    assert question.buttons()
 
 
 async def test_a_second_tap_on_confirm_begins_nothing_more(emulator, wallet):
