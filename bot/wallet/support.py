@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import (
+    DisputeAlreadyOpen,
     SupportTextInvalid,
     TicketClosed,
     TicketIdInvalid,
@@ -104,13 +105,21 @@ class Support:
 
     async def dispute(self, user: User, transfer_id: int | str, text: str) -> Ticket:
         """A dispute of one of ``user``'s transfers (``TransferNotFound`` for anyone
-        else's; ``DisputeAlreadyOpen`` while the transfer has an open one)."""
+        else's; ``DisputeAlreadyOpen`` while the transfer has an open one of theirs).
+        While the other party's dispute of it is open, theirs is a ticket of its own with
+        the transfer attached: admins hear both sides, neither reads the other's."""
         text = check_text(text)
         detail = await self.history.detail(user.account_id, transfer_id)
         attached = (_attached(detail.line),)
-        return await self.store.open_ticket(
-            user.telegram_id, text, attached, transfer_id=detail.transfer.id
-        )
+        try:
+            return await self.store.open_ticket(
+                user.telegram_id, text, attached, transfer_id=detail.transfer.id
+            )
+        except DisputeAlreadyOpen as open_one:
+            disputed = await self.store.get_ticket(open_one.params["ticket_id"])
+            if disputed is None or disputed.telegram_id == user.telegram_id:
+                raise
+        return await self.store.open_ticket(user.telegram_id, text, attached)
 
     async def get(self, ticket_id: int) -> Ticket:
         ticket = await self.store.get_ticket(ticket_id)
