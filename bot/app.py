@@ -334,7 +334,7 @@ async def open_wallet(
     payouts_queue = Payouts(db.payouts, withdrawals, users, guard)
     pin_entry.register_confirmation(PAYOUT_DECISION, payouts_queue.confirm)
     pin_entry.register_confirmation(PAYOUT_CARD, payouts_queue.reveal_card)
-    refunds = Refunds(db.refunds, db.merchants.payment_of_leg)
+    refunds = Refunds(db.refunds, db.merchants.payment_of_leg, db.history.resolution_of)
     pin_entry.register_confirmation(REFUND, refunds.confirm)
     requests = Requests(db.requests, users, transfers, ttl_s=settings.request_expiry_s)
 

@@ -76,7 +76,8 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RefundTransferNotFound  no transfer has this id
     │   ├── RefundOfRefund          the transfer is a refund itself
     │   ├── TransferNotRefundable   not a completed payment between people; params: kind
-    │   │   └── RefundVoucherLeg    a shop payment's voucher part; params: payment_id, own_id
+    │   │   ├── RefundVoucherLeg    a shop payment's voucher part; params: payment_id, own_id
+    │   │   └── RefundReservationPosted  a held payment's reservation; params: posted_id
     │   ├── RefundExceedsRemaining  params: amount, left
     │   │   └── RefundedInFull      nothing is left (left 0)
     │   ├── RefundPayeeShort        the payee no longer holds it; params: available, amount
@@ -171,6 +172,7 @@ __all__ = [
     "RefundOfRefund",
     "RefundPayeeFrozen",
     "RefundPayeeShort",
+    "RefundReservationPosted",
     "RefundTransferNotFound",
     "RefundVoucherLeg",
     "RefundedInFull",
@@ -743,6 +745,13 @@ class RefundVoucherLeg(TransferNotRefundable):
     refund; 0 when vouchers paid all of it)."""
 
     code = "refund_voucher_leg"
+
+
+class RefundReservationPosted(TransferNotRefundable):
+    """The reservation of a payment held for review and then approved: the payment is
+    its posting, ``params['posted_id']``, which is what a refund gives back."""
+
+    code = "refund_reservation_posted"
 
 
 class RefundExceedsRemaining(RefundError):

@@ -83,8 +83,7 @@ def refused_text(language: str, refused: WalletError) -> str:
         return translate(
             language,
             refused.code,
-            transfer_id=refused.params["transfer_id"],
-            kind=kind_label(language, refused.params["kind"]),
+            **{**refused.params, "kind": kind_label(language, refused.params["kind"])},
         )
     text = error_text(language, refused)
     if refused.code.startswith("amount_") or refused.code in ("refund_usage", "refund_id_invalid"):

@@ -33,10 +33,12 @@ from bot.domain.errors import (
     RefundError,
     RefundPayeeFrozen,
     RefundPayeeShort,
+    RefundReservationPosted,
     RefundVoucherLeg,
     TransferNotRefundable,
 )
 from bot.domain.ledger_rules import key_error
+from bot.domain.model import Transfer, TransferFlag
 from bot.domain.refunds import REASON_MAX, REFUND_EVENT, Refund, RefundPreview, RefundStore
 from bot.security.pin_entry import ConfirmationResult
 
@@ -60,9 +62,11 @@ class Refunds:
         self,
         store: RefundStore,
         payment_of_leg: Callable[[int], Awaitable[MerchantPayment | None]] | None = None,
+        resolution_of: Callable[[int], Awaitable[Transfer | None]] | None = None,
     ) -> None:
         self.store = store
         self._payment_of_leg = payment_of_leg  # a shop payment's legs, to name them
+        self._resolution_of = resolution_of  # a reservation's posting, to name it
 
     async def preview(self, transfer_id: int, amount: int | None = None) -> RefundPreview:
         """What refunding ``amount`` (None: all that is left) would do now, or the refusal
@@ -73,7 +77,12 @@ class Refunds:
             raise await self._named(refused, transfer_id) from None
 
     async def _named(self, refused: TransferNotRefundable, transfer_id: int) -> RefundError:
-        """A shop payment's voucher part said as such (``RefundVoucherLeg``)."""
+        """A shop payment's voucher part said as such (``RefundVoucherLeg``); an approved
+        held payment's reservation, with the payment's number (``RefundReservationPosted``)."""
+        if self._resolution_of is not None:
+            posting = await self._resolution_of(transfer_id)
+            if posting is not None and posting.flag is TransferFlag.POST_PENDING:
+                return RefundReservationPosted(**refused.params, posted_id=posting.id)
         if self._payment_of_leg is None:
             return refused
         payment = await self._payment_of_leg(transfer_id)

@@ -23,6 +23,7 @@ from bot.domain.errors import (
     TicketNotFound,
 )
 from bot.domain.history import EntryState, HistoryLine
+from bot.domain.model import TransferFlag
 from bot.domain.support import (
     TICKET_CLOSED,
     TICKET_REPLIED,
@@ -110,6 +111,10 @@ class Support:
         the transfer attached: admins hear both sides, neither reads the other's."""
         text = check_text(text)
         detail = await self.history.detail(user.account_id, transfer_id)
+        posting = detail.resolution
+        if posting is not None and posting.flag is TransferFlag.POST_PENDING:
+            # a held payment's reservation, approved since: the payment is its posting
+            detail = await self.history.detail(user.account_id, posting.id)
         attached = (_attached(detail.line),)
         try:
             return await self.store.open_ticket(

@@ -231,6 +231,18 @@ async def test_only_an_admin_can_approve_a_held_payment(emulator, wallet):
     assert told.text == f"✅ 你付给 Bob 的 ¥1,500.00（待审核）已获批准并转出（/history {posted}）。"
     received = await emulator.wait_for_message("bob", text="sent you")
     assert received.text == "💰 小明 sent you ¥1,500.00. Your balance: ¥1,500.00"
+    # the reservation's number, written all the same, leads to the payment: a refund
+    # names it, a dispute is of it
+    await emulator.send_text("alice", f"/refund {held}")
+    refused = await emulator.wait_for_message("alice", text="reservation")
+    assert refused.text == (
+        f"Transaction #{held} is the reservation of a payment that was held for review;"
+        f" the payment itself is #{posted}. Refund that one: /refund {posted}"
+    )
+    await emulator.send_text("xiaoming", f"/dispute {held} 没收到货")
+    await emulator.wait_for_message("xiaoming", text="#")
+    [ticket] = await wallet.store.support.open_tickets(5)
+    assert ticket.transfer_id == posted and [a.transfer_id for a in ticket.attached] == [posted]
 
 
 POSTING = "SELECT id FROM transfers WHERE pending_id = ? AND flag = 'post_pending'"
