@@ -9,6 +9,8 @@ money is back, the payer and the payee are told, each in their language.
 
 from __future__ import annotations
 
+import re
+
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
@@ -17,7 +19,7 @@ from bot.domain.kinds import TransferKind
 from bot.domain.model import Transfer
 from bot.domain.money import format_fen
 from bot.domain.refunds import Refund, RefundCommand, RefundPreview, parse_refund
-from bot.domain.users import resolve_language
+from bot.domain.users import LANGUAGES, resolve_language
 from bot.handlers.cards import AdminCard, card_buttons, card_pattern, press_admin_card
 from bot.handlers.context import (
     WalletContext,
@@ -62,7 +64,19 @@ async def _payee_name(context: WalletContext, original: Transfer, telegram_id: i
 
 
 def _reason(language: str, reason: str) -> str:
-    return reason or translate(language, "refund.no_reason")
+    """The reason as ``language`` reads it: the one a dispute's Refund button gives
+    (written in the admin's language) in the reader's; any other as the admin wrote it."""
+    if not reason:
+        return translate(language, "refund.no_reason")
+    for written in LANGUAGES:
+        pattern = re.escape(translate(written, DISPUTE_REASON, id="0")).replace("0", r"(\d+)")
+        found = re.fullmatch(pattern, reason)
+        if found:
+            return translate(language, DISPUTE_REASON, id=found.group(1))
+    return reason
+
+
+DISPUTE_REASON = "support.refund_reason"  # a dispute's refund: "Dispute 🎫 #<ticket>"
 
 
 def refused_text(language: str, refused: WalletError) -> str:

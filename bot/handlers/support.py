@@ -510,7 +510,7 @@ async def _refund_card(
     await query.answer()
     # the dispute named, not its words: the payee is told the reason, and a complaint
     # about them is the payer's and the admins' to read
-    reason = translate(language, "support.refund_reason", id=ticket.id)
+    reason = translate(language, refund.DISPUTE_REASON, id=ticket.id)
     asked = RefundCommand(ticket.transfer_id, None, reason)
     await refund.show_card(update, context, user, language, asked)
 

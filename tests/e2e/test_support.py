@@ -306,6 +306,7 @@ async def test_an_admins_bad_ticket_number_or_missing_text_is_answered(emulator,
 async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emulator, wallet):
     await start_private(emulator, "alice")
     await start_private(emulator, "bob")
+    await start_private(emulator, "xiaoming")
     await fund(wallet, BOB, 50_00, pin=False)
     bob = await wallet.users.get(BOB)
     xiaoming = await wallet.users.seen(PROFILES[XIAOMING])
@@ -332,6 +333,8 @@ async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emula
     await emulator.wait_for_edit(card, since=mark)
     refunded = await emulator.wait_for_message("bob", since=mark)
     assert "Reason: Dispute 🎫 #1" in refunded.text
+    payee = await emulator.wait_for_message("xiaoming", since=mark)  # in their own language
+    assert "原因：争议工单 🎫 #1" in payee.text and "Dispute" not in payee.text
     memos = [line.memo for line in (await wallet.history.page(xiaoming.account_id)).lines]
     assert "Dispute 🎫 #1" in memos and not [m for m in memos if "twice" in m]  # the payee's
     assert (await wallet.ledger.balance(bob.account_id)).available == 50_00
