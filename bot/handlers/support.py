@@ -14,6 +14,8 @@ land in the wrong thread or swallow another feature's step. An admin answers wit
 ``/reply <ticket> <text>``, by replying to the ticket's message, or by tapping Reply and
 sending the answer as their next message (the question stays open 10 minutes in this
 process; a command instead ends it). Close closes the ticket and tells the person.
+A photo (a screenshot) is taken wherever a text is: the thread keeps its caption after
+📷, and the photo itself goes to the admins (or, an admin's answer, to the person).
 
 Answering and closing are recorded in the security log. They move no money, so they
 ask no 2FA code. A dispute of a transfer that can be refunded (a payment between people
@@ -24,6 +26,7 @@ with its 2FA step). A Refund press the transfer no longer allows is answered wit
 
 from __future__ import annotations
 
+import logging
 import re
 from contextlib import suppress
 
@@ -34,7 +37,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
@@ -64,6 +67,8 @@ from bot.render.labels import entry_amount, kind_label
 from bot.wallet.support import parse_ticket_id
 
 __all__ = ["DISPUTE_TAP", "TICKET_TAP", "dispute_markup", "handlers"]
+
+log = logging.getLogger(__name__)
 
 TICKET = "tk:"  # tk:<ticket id>:r|c|f
 ANSWER, CLOSE, REFUND = "r", "c", "f"
@@ -190,9 +195,11 @@ async def _name_of(context: WalletContext, telegram_id: int) -> str:
     return person.display_name if person else str(telegram_id)
 
 
-async def _tell_admins(application: Application, key: str, ticket: Ticket, **params) -> None:
+async def _tell_admins(
+    application: Application, key: str, ticket: Ticket, photo: str | None = None, **params
+) -> None:
     """Tell every admin about ``ticket`` (``key``: a new one, or the person's addition),
-    with Reply / Close."""
+    with Reply / Close; the ``photo`` the person sent (a file id) follows it."""
     wallet = application.bot_data[WALLET_KEY]
     person = await wallet.users.get(ticket.telegram_id)
     who = person.display_name if person else str(ticket.telegram_id)
@@ -204,21 +211,58 @@ async def _tell_admins(application: Application, key: str, ticket: Ticket, **par
             text = ticket_text(language, ticket, who)
         else:
             text = translate(language, key, id=ticket.id, who=who, **params)
-        await tell(
+        told = await tell(
             application.bot,
             admin_id,
             text,
             about=f"ticket {ticket.id}",
             reply_markup=ticket_markup(language, ticket, refund),
         )
+        if photo is not None and told is Told.SENT:
+            await _send_photo(application.bot, admin_id, photo, f"🎫 #{ticket.id} 📷 {who}")
+
+
+async def _send_photo(bot, chat_id: int, photo: str, caption: str) -> Told:
+    """Send a photo someone sent the bot (its file id) on to ``chat_id``."""
+    try:
+        await bot.send_photo(chat_id, photo, caption=caption[:CAPTION_MAX])
+    except Forbidden:
+        return Told.BLOCKED
+    except TelegramError:
+        log.warning("could not pass a ticket's photo on to %s", chat_id, exc_info=True)
+        return Told.FAILED
+    return Told.SENT
+
+
+CAPTION_MAX = 1024  # Telegram's limit of a photo's caption
+
+
+def _words(message: Message) -> str:
+    """What a message to a ticket says: its text, or a photo's caption after 📷."""
+    if message.photo:
+        caption = (message.caption or "").strip()
+        return f"📷 {caption}" if caption else "📷"
+    return message.text or ""
+
+
+def _photo_of(message: Message) -> str | None:
+    """The file id of the message's photo (its largest size), if it is one."""
+    return message.photo[-1].file_id if message.photo else None
 
 
 # --- the person's side ----------------------------------------------------------------
 
 
-async def _opened(update: Update, context: WalletContext, language: str, ticket: Ticket):
+async def _opened(
+    update: Update,
+    context: WalletContext,
+    language: str,
+    ticket: Ticket,
+    photo: str | None = None,
+):
     """Say the ticket is open; a dispute without a reason asks what went wrong, and the
-    person's next message answers it (a forced reply: the apps quote the question)."""
+    person's next message answers it (a forced reply: the apps quote the question). The
+    admins are told, with the ``photo`` it was opened with."""
     asks = ticket.is_dispute and ticket.text in _no_reason()
     key = "support.opened"
     if ticket.is_dispute:
@@ -229,7 +273,7 @@ async def _opened(update: Update, context: WalletContext, language: str, ticket:
         translate(language, key, id=ticket.id, transfer_id=ticket.transfer_id),
         reply_markup=ForceReply(selective=True) if asks else None,
     )
-    await _tell_admins(context.application, "new", ticket)
+    await _tell_admins(context.application, "new", ticket, photo)
 
 
 async def support(update: Update, context: WalletContext) -> None:
@@ -324,7 +368,7 @@ class _RepliesToTicket(filters.MessageFilter):
         replied = message.reply_to_message
         if replied is None or replied.from_user is None or not replied.from_user.is_bot:
             return False
-        text = replied.text or ""
+        text = replied.text or replied.caption or ""  # (a ticket's photo, its caption)
         return bool(MARK.match(text)) or text in self.asks
 
 
@@ -336,25 +380,27 @@ def _thread(prompts: Questions[int]):
         if user is None:
             return
         message = update.effective_message
-        mark = MARK.match(message.reply_to_message.text or "")
+        replied = message.reply_to_message
+        mark = MARK.match(replied.text or replied.caption or "")
         wallet = context.wallet
+        words, photo = _words(message), _photo_of(message)
         try:
             if mark is None:  # the answer to "what is your question?" (menu or /support)
-                ticket = await wallet.support.open(user, message.text or "")
-                await _opened(update, context, language, ticket)
+                ticket = await wallet.support.open(user, words)
+                await _opened(update, context, language, ticket, photo)
                 return
             ticket_id = int(mark.group(1))
             ticket = await wallet.support.get(ticket_id)
             if is_admin(context, user) and ticket.telegram_id != user.telegram_id:
                 await prompts.drop(user.telegram_id)
-                await _answer(update, context, user, language, ticket_id, message.text or "")
+                await _answer(update, context, user, language, ticket_id, words, photo)
                 return
-            ticket = await wallet.support.add(user, ticket_id, message.text or "")
+            ticket = await wallet.support.add(user, ticket_id, words)
         except WalletError as refused:
             await reply(update, context, error_text(language, refused))
             return
         await reply(update, context, translate(language, "support.added", id=ticket.id))
-        await _tell_admins(context.application, "support.admin_added", ticket, text=message.text)
+        await _tell_admins(context.application, "support.admin_added", ticket, photo, text=words)
 
     return thread_message
 
@@ -362,8 +408,16 @@ def _thread(prompts: Questions[int]):
 # --- the admins' side -----------------------------------------------------------------
 
 
-async def _answer(update: Update, context: WalletContext, user, language, ticket_id, text):
-    """Record an admin's answer and relay it to the person."""
+async def _answer(
+    update: Update,
+    context: WalletContext,
+    user,
+    language: str,
+    ticket_id: int,
+    text: str,
+    photo: str | None = None,
+):
+    """Record an admin's answer and relay it to the person (a photo with it as caption)."""
     try:
         ticket = await context.wallet.support.answer(user.telegram_id, ticket_id, text)
     except TicketClosed:  # the person's words ("write /support") are not the admin's
@@ -373,12 +427,11 @@ async def _answer(update: Update, context: WalletContext, user, language, ticket
         await reply(update, context, error_text(language, refused))
         return
     person_language = await _language_of(context, ticket.telegram_id)
-    told = await tell(
-        context.bot,
-        ticket.telegram_id,
-        translate(person_language, "support.answer", id=ticket.id, text=text.strip()),
-        about=f"ticket {ticket.id}",
-    )
+    answer = translate(person_language, "support.answer", id=ticket.id, text=text.strip())
+    if photo is not None:
+        told = await _send_photo(context.bot, ticket.telegram_id, photo, answer)
+    else:
+        told = await tell(context.bot, ticket.telegram_id, answer, about=f"ticket {ticket.id}")
     key = "support.answered" if told is Told.SENT else "support.answered_unreachable"
     await reply(update, context, translate(language, key, id=ticket.id))
 
@@ -524,7 +577,10 @@ def _take(prompts: Questions[int]):
             await reply(update, context, translate(language, "support.question_expired"))
             return
         await prompts.drop(user.telegram_id)
-        await _answer(update, context, user, language, ticket_id, update.effective_message.text)
+        message = update.effective_message
+        await _answer(
+            update, context, user, language, ticket_id, _words(message), _photo_of(message)
+        )
 
     return ticket_answer
 
@@ -535,7 +591,7 @@ def handlers() -> tuple[list, list, Questions[int]]:
     prompts: Questions[int] = Questions(PROMPT_TTL_S, topic="ticket_answer")  # the ticket
     private_text = (
         filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
-    )
+    ) | (filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.PHOTO)
     asked = prompts.asked("asked_for_ticket_answer")
 
     return (

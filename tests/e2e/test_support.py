@@ -4,7 +4,10 @@ history line, someone else's transfer refused, and bad input answered plainly.""
 
 from __future__ import annotations
 
+import io
 import logging
+
+from PIL import Image
 
 from bot.domain.model import SystemAccount
 from bot.domain.support import TICKET_CLOSED, TICKET_REPLIED, TicketState
@@ -385,4 +388,51 @@ async def test_a_top_up_dispute_offers_no_refund_and_a_stale_refund_press_says_w
     assert (await wallet.ledger.balance((await wallet.users.get(BOB)).account_id)).available == (
         20_00
     )
+    assert handler_errors(caplog) == []
+
+
+def _picture() -> bytes:
+    """A small screenshot (no QR code in it)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 80), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_a_screenshot_goes_into_the_ticket_and_an_admin_can_answer_with_one(
+    emulator, wallet, caplog
+):
+    """A photo replying to a ticket's message is part of the ticket (not a QR code to
+    read): its caption joins the thread after 📷 and the photo reaches the admins; an
+    admin's photo reaches the person with the answer as its caption."""
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    opened = await said(emulator, "bob", "/support My payment failed")
+    assert opened.text.startswith("🎫 #1 Your ticket is open.")
+
+    mark = emulator.mark()
+    await emulator.send_photo("bob", _picture(), caption="the error", reply_to=opened)
+    added = await emulator.wait_for_message("bob", since=mark)
+    assert added.text.startswith("🎫 #1 Added to your ticket.")
+    told = await emulator.wait_for_message("alice", since=mark, text="adds")
+    assert told.text == "🎫 #1 Bob adds:\n📷 the error"
+    photo = await emulator.wait_for(
+        lambda e: e.kind == "message" and e.chat_id == ALICE and bool(e.message.photo),
+        since=mark,
+    )
+    assert photo.message.caption == "🎫 #1 📷 Bob"
+    view = await wallet.support.view(1)
+    assert [m.text for m in view.thread] == ["📷 the error"]
+    assert not [e for e in emulator.bot_events("message") if e.seq > mark and "QR" in e.text]
+
+    # the admin replies to the photo itself with a photo of their own
+    mark = emulator.mark()
+    await emulator.send_photo("alice", _picture(), caption="Tap Retry here", reply_to=photo)
+    assert (await emulator.wait_for_message("alice", since=mark)).text == (
+        "🎫 #1 Your answer was sent."
+    )
+    answer = await emulator.wait_for(
+        lambda e: e.kind == "message" and e.chat_id == BOB and bool(e.message.photo),
+        since=mark,
+    )
+    assert answer.message.caption.startswith("🎫 #1 Support answers:\n📷 Tap Retry here")
     assert handler_errors(caplog) == []
