@@ -410,7 +410,7 @@ async def open_wallet(
         withdrawals=withdrawals,
         redpackets=redpackets,
         payouts=payouts_queue,
-        support=Support(db.support, History(db.history)),
+        support=Support(db.support, History(db.history), db.adminview.open_tickets),
         broadcasts=broadcasts,
         owned_gateway=owned_gateway,
         refunds=refunds,

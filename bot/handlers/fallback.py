@@ -28,9 +28,15 @@ async def unknown_command(update: Update, context: WalletContext) -> None:
 
 
 async def unknown_text(update: Update, context: WalletContext) -> None:
-    """Point a private-chat message that is not a command to /help."""
+    """Point a private-chat message that is not a command to /help; a person with a
+    support ticket open, to replying to it (a message that replies to nothing is never
+    taken into a ticket)."""
     user = await current_user(update, context)
-    await update.effective_message.reply_text(translate(language_of(update, user), "unknown_text"))
+    language = language_of(update, user)
+    text = translate(language, "unknown_text")
+    if user is not None and await context.wallet.support.has_open(user.telegram_id):
+        text = translate(language, "support.reply_to_add") + "\n" + text
+    await update.effective_message.reply_text(text)
 
 
 async def unknown_callback(update: Update, context: WalletContext) -> None:

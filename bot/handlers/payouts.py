@@ -354,6 +354,16 @@ def _take(prompts: Questions[Prompt]):
     return payout_note
 
 
+def _dropped(language: str, prompt: Prompt) -> str:
+    """What a command sent instead of the reference (or the reason) ended."""
+    key, button = (
+        ("payouts.reference_dropped", "payouts.paid_button")
+        if prompt.paid
+        else ("payouts.reason_dropped", "payouts.reject_button")
+    )
+    return translate(language, key, id=prompt.payout_id, button=translate(language, button))
+
+
 def handlers() -> tuple[list, list, Questions[Prompt]]:
     """The feature's handlers, those to run after every feature's (a command ends an
     admin's open question), and its questions (stored: see ``questions.restored_first``)."""
@@ -372,6 +382,6 @@ def handlers() -> tuple[list, list, Questions[Prompt]]:
             CallbackQueryHandler(list_pressed, pattern=LIST_TAP),
             MessageHandler(note & filters.TEXT & ~filters.COMMAND, _take(prompts)),
         ],
-        [prompts.ended_by_a_command("asked_for_payout_note")],
+        [prompts.ended_by_a_command("asked_for_payout_note", _dropped)],
         prompts,
     )

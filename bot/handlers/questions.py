@@ -22,6 +22,8 @@ from telegram import Message, Update
 from telegram.ext import MessageHandler, TypeHandler, filters
 
 from bot.domain.followups import FollowUpStore, OpenQuestion
+from bot.handlers.context import current_user, language_of
+from bot.handlers.outbox import reply
 
 __all__ = ["Questions", "restored_first"]
 
@@ -105,12 +107,20 @@ class Questions(Generic[Q]):
         """A private message from someone with an open question."""
         return filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & _Asked(self, name)
 
-    def ended_by_a_command(self, name: str) -> MessageHandler:
+    def ended_by_a_command(
+        self, name: str, said: Callable[[str, Q], str] | None = None
+    ) -> MessageHandler:
         """For the group after every feature's: a command sent instead of the answer ends
-        the question (the message after it is no answer)."""
+        the question (the message after it is no answer); ``said(language, question)``,
+        if given, tells the person so, after the command's own answer."""
 
         async def end_question(update: Update, context) -> None:
-            await self.drop(update.effective_user.id)
+            person = update.effective_user.id
+            question = self.open_for(person)
+            await self.drop(person)
+            if said is not None and question is not None:
+                user = await current_user(update, context)
+                await reply(update, context, said(language_of(update, user), question))
 
         return MessageHandler(self.asked(name) & filters.COMMAND, end_question)
 

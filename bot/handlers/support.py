@@ -392,8 +392,11 @@ def _thread(prompts: Questions[int]):
             ticket_id = int(mark.group(1))
             ticket = await wallet.support.get(ticket_id)
             if is_admin(context, user) and ticket.telegram_id != user.telegram_id:
+                asked = prompts.open_for(user.telegram_id)  # (Reply tapped on another)
                 await prompts.drop(user.telegram_id)
                 await _answer(update, context, user, language, ticket_id, words, photo)
+                if asked is not None and asked != ticket_id:
+                    await reply(update, context, _dropped(language, asked))
                 return
             ticket = await wallet.support.add(user, ticket_id, words)
         except WalletError as refused:
@@ -585,6 +588,12 @@ def _take(prompts: Questions[int]):
     return ticket_answer
 
 
+def _dropped(language: str, ticket_id: int) -> str:
+    """What a command sent instead of an admin's answer ended."""
+    button = translate(language, "support.reply_button")
+    return translate(language, "support.answer_dropped", id=ticket_id, button=button)
+
+
 def handlers() -> tuple[list, list, Questions[int]]:
     """The feature's handlers, those to run after every feature's (a command ends an
     admin's open question), and its questions (stored: see ``questions.restored_first``)."""
@@ -606,6 +615,6 @@ def handlers() -> tuple[list, list, Questions[int]]:
             MessageHandler(private_text & _RepliesToTicket(), _thread(prompts)),
             MessageHandler(private_text & asked, _take(prompts)),
         ],
-        [prompts.ended_by_a_command("asked_for_ticket_answer")],
+        [prompts.ended_by_a_command("asked_for_ticket_answer", _dropped)],
         prompts,
     )

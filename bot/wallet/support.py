@@ -12,6 +12,7 @@ No money moves here: a refund is the refunds' own service.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,8 +94,14 @@ def parse_ticket_id(text: str) -> int:
 
 
 class Support:
-    def __init__(self, store: TicketStore, history: History) -> None:
+    def __init__(
+        self,
+        store: TicketStore,
+        history: History,
+        open_count: Callable[[int], Awaitable[int | None]] | None = None,
+    ) -> None:
         self.store = store
+        self._open_count = open_count  # a person's open tickets (None: none are kept)
         self.history = history
 
     async def open(self, user: User, text: str) -> Ticket:
@@ -162,6 +169,10 @@ class Support:
     async def close(self, admin_id: int, ticket_id: int) -> Ticket:
         """Close an open ticket, once; recorded in the security log."""
         return await self.store.close_ticket(ticket_id, admin_id, TICKET_CLOSED)
+
+    async def has_open(self, telegram_id: int) -> bool:
+        """Whether the person has a ticket open (their stray message may be meant for it)."""
+        return self._open_count is not None and bool(await self._open_count(telegram_id))
 
     async def open_tickets(self, limit: int = 20) -> list[Ticket]:
         """The open tickets, oldest first."""

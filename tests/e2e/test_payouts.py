@@ -259,8 +259,14 @@ async def test_a_bad_reference_is_asked_again_and_a_command_cancels_the_question
     assert (await emulator.wait_for_message("alice")).text == (
         "That is too long: at most 64 characters.\nSend it again."
     )
+    mark = emulator.mark()
     await emulator.send_text("alice", "/balance")  # a command: the question is over
     assert (await emulator.wait_for_message("alice")).text.startswith("余额 Balance:")
+    dropped = await emulator.wait_for_message("alice", since=mark, text="not taken")
+    assert dropped.text == (  # said, after the command's own answer
+        "The bank reference for payout #1 was not taken: a command came first."
+        " Tap ✅ Paid on the payout again to mark it paid."
+    )
     await emulator.send_text("alice", "REF-LATE")
     assert "/help" in (await emulator.wait_for_message("alice")).text
     assert [i.payout.state for i in await wallet.payouts.queue()] == [PayoutState.QUEUED]

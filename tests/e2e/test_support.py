@@ -436,3 +436,58 @@ async def test_a_screenshot_goes_into_the_ticket_and_an_admin_can_answer_with_on
     )
     assert answer.message.caption.startswith("🎫 #1 Support answers:\n📷 Tap Retry here")
     assert handler_errors(caplog) == []
+
+
+async def test_a_stray_message_while_a_ticket_is_open_says_how_to_add_it(emulator, wallet):
+    """A message that replies to nothing is never taken into a ticket; while one is open,
+    the answer to it says how to add to it, in the person's language."""
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    plain = await said(emulator, "bob", "hello?")
+    assert plain.text.startswith("I only understand commands.")
+    await said(emulator, "bob", "/support My payment failed")
+    stray = await said(emulator, "bob", "I can't find my red packet")
+    assert stray.text.startswith("🎫 To add this to your support ticket, reply to one of its")
+    assert stray.text.endswith(
+        "I only understand commands. Send /help to see them, or /start for the menu."
+    )
+    await start_private(emulator, "xiaoming")
+    await said(emulator, "xiaoming", "/support 红包找不到了")
+    zh = await said(emulator, "xiaoming", "还在吗")
+    assert zh.text.startswith("🎫 如要补充到你的客服工单，请回复工单的任一条消息")
+    assert [t.text for t in await wallet.support.open_tickets()] == [
+        "My payment failed",
+        "红包找不到了",
+    ]
+
+
+async def test_an_admins_answer_no_longer_awaited_is_said_so(emulator, wallet):
+    """Reply tapped on a ticket, then a command, or an answer to another ticket by
+    replying to it: the first question ends, and the admin reads that nothing was sent."""
+    await start_private(emulator, "alice")
+    await start_private(emulator, "bob")
+    await start_private(emulator, "xiaoming")
+    first = await said(emulator, "bob", "/support first")
+    await said(emulator, "xiaoming", "/support second")
+    one = await emulator.wait_for_message("alice", since=0, text="🎫 #1 Ticket from")
+    two = await emulator.wait_for_message("alice", since=0, text="🎫 #2 Ticket from")
+    assert one.text.startswith("🎫 #1") and two.text.startswith("🎫 #2")
+
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", one, "Reply"), since=mark)
+    await emulator.send_text("alice", "/stats")
+    dropped = await emulator.wait_for_message("alice", since=mark, text="no longer awaited")
+    assert dropped.text == (
+        "🎫 #1 Your answer to this ticket is no longer awaited (you did something else first):"
+        " nothing was sent. Tap ↩️ Reply on the ticket again to answer it."
+    )
+
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", one, "Reply"), since=mark)
+    await emulator.send_text("alice", "On it.", reply_to=two)  # #2 answered instead
+    answered = await emulator.wait_for_message("xiaoming", since=mark)
+    assert answered.text.startswith("🎫 #2")
+    dropped = await emulator.wait_for_message("alice", since=mark, text="no longer awaited")
+    assert dropped.text.startswith("🎫 #1 Your answer to this ticket is no longer awaited")
+    assert not [e for e in emulator.bot_events("message") if e.seq > mark and e.chat_id == BOB]
+    assert first.text.startswith("🎫 #1")
