@@ -8,9 +8,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.errors import WalletError
-from bot.domain.holds import Held, HoldDecision
+from bot.domain.holds import Held, HoldDecision, HoldState
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
+from bot.domain.security_errors import HeldPaymentAlreadyDecided
 from bot.handlers.cards import second_factor
 from bot.handlers.context import (
     WALLET_KEY,
@@ -64,7 +65,7 @@ async def _people(wallet, held: Held) -> dict:
 
 async def hold_text(application: Application, language: str, held: Held) -> str:
     people = await _people(application.bot_data[WALLET_KEY], held)
-    return translate(
+    text = translate(
         language,
         "hold.review",
         id=held.id,
@@ -74,6 +75,9 @@ async def hold_text(application: Application, language: str, held: Held) -> str:
         kind=kind_label(language, held.kind),
         reasons=_reasons(language, held.reasons),
     )
+    if held.memo:  # what the payer said it is for ("rent"): part of what is judged
+        text += "\n" + translate(language, "hold.memo", memo=held.memo)
+    return text
 
 
 def hold_markup(language: str, held: Held) -> InlineKeyboardMarkup:
@@ -134,6 +138,9 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
             return
         decide_now = wallet.guard.approve if approve else wallet.guard.reject
         held = await decide_now(held_id, user.telegram_id)
+    except HeldPaymentAlreadyDecided:  # which way, and by whom
+        await query.answer(await _decided_before(wallet, language, held_id), show_alert=True)
+        return
     except WalletError as refused:
         await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
@@ -146,6 +153,15 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
         )
     )
     await _tell_parties(context, held, approved=approve)
+
+
+async def _decided_before(wallet, language: str, held_id: int) -> str:
+    """Who decided a held payment before, and which way."""
+    held = await wallet.guard.get_hold(held_id)
+    admin = await wallet.users.get(held.decided_by) if held.decided_by is not None else None
+    name = admin.display_name if admin is not None else str(held.decided_by)
+    key = "hold.already_approved" if held.state is HoldState.APPROVED else "hold.already_rejected"
+    return translate(language, key, admin=name)[:200]
 
 
 async def decided_text(context: WalletContext, language: str, decision: HoldDecision) -> str:

@@ -259,6 +259,7 @@ async def test_an_admin_with_2fa_enters_a_code_before_deciding_a_held_payment(em
     keypad = await emulator.wait_for_message("alice", since=mark)
     assert keypad.text.startswith("Enter the 6-digit code from your authenticator app")
     assert await available(wallet, BOB) == 0 and len(await wallet.guard.open_holds()) == 1
+    assert review.text.endswith("\nMemo: “rent”")  # what the payer said it is for
     mark = emulator.mark()
     for digit in totp.code_at(secret, time.time()):
         await emulator.tap("alice", keypad, digit)
@@ -274,7 +275,7 @@ async def test_an_admin_with_2fa_enters_a_code_before_deciding_a_held_payment(em
     again = await emulator.wait_for_answer(
         await emulator.tap("alice", review, "Reject"), since=mark
     )
-    assert again.text.startswith("That held payment was already")
+    assert again.text == "That held payment was already approved, by Alice."
     assert [e for e in emulator.bot_events("message") if e.seq > mark] == []
 
 
@@ -320,6 +321,7 @@ async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it
     assert await available(wallet, XIAOMING) == 3_000_00
     told = await emulator.wait_for_message("xiaoming", text="未获批准")
     assert told.text.startswith("你付给 Alice 的 ¥1,500.00（待审核）未获批准，钱款已可再次使用")
+    assert told.text.endswith("如有疑问，请发送 /support。")
     assert not [m for m in emulator.messages("alice") if "sent you" in (m.text or "")]
 
 
