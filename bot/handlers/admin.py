@@ -9,7 +9,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain.errors import WalletError
 from bot.domain.money import format_fen
-from bot.handlers import holds, payouts, support
+from bot.handlers import holds, merchant, payouts, support
 from bot.handlers.adminview import send_activity_chart
 from bot.handlers.cards import second_factor
 from bot.handlers.context import (
@@ -42,9 +42,10 @@ async def admin_menu(update: Update, context: WalletContext, user, language) -> 
 CONSOLE_ROWS = (
     (("stats", "admin.button_stats"), ("review", "admin.button_review")),
     (("payouts", "admin.button_payouts"), ("tickets", "admin.button_tickets")),
-    (("audit", "admin.button_audit"),),
+    (("merchants", "admin.button_merchants"), ("audit", "admin.button_audit")),
 )
-CONSOLE_TAP = re.compile(r"^adm:(stats|review|payouts|tickets|audit)\Z")
+# the console's buttons, and the main menu's that opens the console (an admin's menu)
+CONSOLE_TAP = re.compile(r"^adm:(stats|review|payouts|tickets|merchants|audit|console)\Z")
 
 
 def console_markup(language: str) -> InlineKeyboardMarkup:
@@ -67,7 +68,9 @@ async def console_press(update: Update, context: WalletContext, user, language) 
         "review": holds.review,
         "payouts": payouts.list_payouts,
         "tickets": support.list_tickets,
+        "merchants": merchant.merchants,
         "audit": audit,
+        "console": admin_menu,
     }
     await update.callback_query.answer()
     context.args = []

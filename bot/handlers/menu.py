@@ -16,7 +16,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.handlers import history, merchant, offers, paycode, pin, security, statement, topup
 from bot.handlers.context import WalletContext, current_user, language_of
-from bot.handlers.start import MENU_PREFIX, MENU_ROWS, SHOP_ROW, menu_for
+from bot.handlers.start import ADMIN_ROW, MENU_PREFIX, MENU_ROWS, SHOP_ROW, menu_for
 from bot.i18n import translate
 
 __all__ = ["BUTTONS", "handlers"]
@@ -60,7 +60,8 @@ SUBMENUS = {
 # the data of every button of the main menu (a merchant's too) and its two small menus (Back
 # to the main one too)
 BUTTONS = frozenset(
-    [data for row in (*MENU_ROWS, SHOP_ROW) for data, _ in row] + [*OPENS, *SUBMENUS, MAIN, SCAN]
+    [data for row in (*MENU_ROWS, SHOP_ROW, ADMIN_ROW) for data, _ in row]
+    + [*OPENS, *SUBMENUS, MAIN, SCAN]
 )
 
 

@@ -75,15 +75,21 @@ MENU_ROWS = (
 # a merchant's menu has one row more, above the last: the shop's code and its takings
 MENU_SALES = f"{MENU}sales"
 SHOP_ROW = ((f"{MENU}shop", "menu.shop"), (MENU_SALES, "menu.sales"))
+# an admin's menu ends with the admin console (bot.handlers.admin)
+MENU_ADMIN = "adm:console"
+ADMIN_ROW = ((MENU_ADMIN, "menu.admin"),)
 
 
 def menu_markup(
-    language: str, context: WalletContext, *, shop: bool = False
+    language: str, context: WalletContext, *, shop: bool = False, admin: bool = False
 ) -> InlineKeyboardMarkup:
     """The main menu; without a payment provider, no Top up button (it could only say so);
-    with ``shop`` (the person runs one, :func:`menu_for`), the shop's row."""
+    with ``shop`` (the person runs one, :func:`menu_for`), the shop's row; with ``admin``
+    (an admin's), the admin console's button last."""
     hidden = set() if context.wallet.topups.enabled else {MENU_TOPUP}
-    rows = [*MENU_ROWS[:-1], SHOP_ROW, MENU_ROWS[-1]] if shop else MENU_ROWS
+    rows = [*MENU_ROWS[:-1], SHOP_ROW, MENU_ROWS[-1]] if shop else list(MENU_ROWS)
+    if admin:
+        rows = [*rows, ADMIN_ROW]
     return InlineKeyboardMarkup(
         [
             [
@@ -99,9 +105,11 @@ def menu_markup(
 async def menu_for(
     context: WalletContext, language: str, telegram_id: int | None
 ) -> InlineKeyboardMarkup:
-    """The main menu as this person sees it (a merchant's has the shop's row)."""
+    """The main menu as this person sees it (a merchant's has the shop's row, an
+    admin's the console's button)."""
     shop = telegram_id is not None and await context.wallet.merchants.runs_shop(telegram_id)
-    return menu_markup(language, context, shop=shop)
+    admin = telegram_id is not None and telegram_id in context.wallet.settings.admin_ids
+    return menu_markup(language, context, shop=shop, admin=admin)
 
 
 def _data(data: str, language: str) -> str:

@@ -433,12 +433,20 @@ async def test_the_admin_console_has_a_button_for_each_daily_command(emulator, w
     console = await emulator.wait_for_message("alice")
     assert console.text.startswith("Admin commands:")
     labels = [b["text"] for b in console.buttons()]
-    assert labels == ["📊 Stats", "🛡 Review", "🏦 Payouts", "🎫 Tickets", "✅ Audit the ledger"]
+    assert labels == [
+        "📊 Stats",
+        "🛡 Review",
+        "🏦 Payouts",
+        "🎫 Tickets",
+        "🏪 Merchants",
+        "✅ Audit the ledger",
+    ]
     answers = {  # each button answers as its command does
         ("Stats", "/stats"): "📊 Wallet statistics",
         ("Review", "/review"): "No payments are waiting for review.",
         ("Payouts", "/payouts"): "No payouts are waiting.",
         ("Tickets", "/tickets"): "No support tickets are open.",
+        ("Merchants", "/merchants"): "No shops yet.",
         ("Audit", "/audit"): "✅ Audit passed",
     }
     for (label, command), starts in answers.items():
@@ -449,7 +457,15 @@ async def test_the_admin_console_has_a_button_for_each_daily_command(emulator, w
         await emulator.send_text("alice", command)
         typed = await emulator.wait_for_message("alice", since=mark, text=starts)
         assert tapped.text == typed.text and tapped.text.startswith(starts), label
+    # the admin's main menu ends with the console's button; a resident's has none
+    menu = await emulator.wait_for_message("alice", since=0, text="Welcome")  # her /start
+    assert [b["text"] for b in menu.buttons()][-1] == "🛠 Admin console"
+    mark = emulator.mark()
+    await emulator.tap("alice", menu, "Admin console")
+    opened = await emulator.wait_for_message("alice", since=mark)
+    assert opened.text == console.text and opened.buttons() == console.buttons()
     await start_private(emulator, "bob")  # a resident who forges the button is refused
     menu = await emulator.wait_for_message("bob")
+    assert "🛠 Admin console" not in [b["text"] for b in menu.buttons()]
     alert = await forged_tap(emulator, "bob", menu, "adm:stats")
     assert alert.text == "This command is for the wallet's admins only."

@@ -47,7 +47,7 @@ async def test_start_opens_a_wallet_and_shows_the_menu_in_the_users_language(emu
     await emulator.send_text("alice", "/start")
     reply = await emulator.wait_for_message("alice")
     assert reply.text.startswith("Welcome to the community wallet, Alice!")
-    assert buttons(reply) == MENU_EN
+    assert buttons(reply) == [*MENU_EN, "🛠 Admin console"]  # she is an admin
 
 
 async def test_balance_starts_at_zero_and_follows_the_ledger(emulator, wallet):
@@ -101,13 +101,17 @@ async def test_the_language_button_toggles_and_redraws_the_menu(emulator):
     query_id = await emulator.tap("alice", menu, "中文")
     assert (await emulator.wait_for_answer(query_id)).text == "已切换为中文。"
     edit = await emulator.wait_for_edit(menu)
-    assert buttons(edit) == MENU_ZH
-    assert edit.text == "你想做什么？"  # no English left above the Chinese buttons
+    assert buttons(edit) == [*MENU_ZH, "🛠 管理后台"]  # (Alice is an admin)
+    # no English left above the Chinese buttons: the welcome with the balance, in Chinese
+    assert edit.text == "欢迎回来，Alice。余额：¥0.00\n想做什么？"
 
     query_id = await emulator.tap("alice", menu, "English")
     assert (await emulator.wait_for_answer(query_id)).text == "Language set to English."
     edit = await emulator.wait_for_edit(menu)
-    assert (edit.text, buttons(edit)) == ("What would you like to do?", MENU_EN)
+    assert (edit.text, buttons(edit)) == (
+        "Welcome back, Alice. Balance: ¥0.00\nWhat would you like to do?",
+        [*MENU_EN, "🛠 Admin console"],
+    )
 
 
 async def test_help_lists_the_commands_of_the_chat_and_admin_ones_for_admins(emulator):
