@@ -48,6 +48,7 @@ class AttachedTransfer:
     amount: int
     kind: str
     state: EntryState = EntryState.MOVED
+    other: str = ""  # the other side as the history named it (a person, a shop); "": none
 
 
 @dataclass(frozen=True, slots=True)

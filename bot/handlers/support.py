@@ -88,15 +88,16 @@ def _attached_lines(language: str, ticket: Ticket) -> str:
         return translate(language, "support.no_transfers")
     lines = [translate(language, "support.recent")]
     for item in ticket.attached:
-        lines.append(
-            translate(
-                language,
-                "support.transfer_line",
-                id=item.transfer_id,
-                amount=entry_amount(language, item.state, item.amount),
-                kind=kind_label(language, item.kind),
-            )
+        line = translate(
+            language,
+            "support.transfer_line",
+            id=item.transfer_id,
+            amount=entry_amount(language, item.state, item.amount),
+            kind=kind_label(language, item.kind),
         )
+        if item.other:
+            line += translate(language, "support.transfer_with", name=item.other)
+        lines.append(line)
     return "\n".join(lines)
 
 

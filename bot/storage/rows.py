@@ -177,12 +177,14 @@ TICKET_COLUMNS = (
 
 
 def attached_json(attached: Sequence[AttachedTransfer]) -> str:
-    """A ticket's attached transfers as stored: ``[id, amount, kind]``, and the entry's
-    state after them when it is not money moved (a reservation, its release)."""
+    """A ticket's attached transfers as stored: ``[id, amount, kind]``, then the entry's
+    state when it is not money moved (a reservation, its release) or the other side is
+    named, then the other side's name when there is one."""
     return json.dumps(
         [
             [a.transfer_id, a.amount, a.kind]
-            + ([] if a.state is EntryState.MOVED else [a.state.value])
+            + ([] if a.state is EntryState.MOVED and not a.other else [a.state.value])
+            + ([a.other] if a.other else [])
             for a in attached
         ]
     )
@@ -190,7 +192,8 @@ def attached_json(attached: Sequence[AttachedTransfer]) -> str:
 
 def _attached(item: Sequence) -> AttachedTransfer:
     state = EntryState(item[3]) if len(item) > 3 else EntryState.MOVED  # older rows: moved
-    return AttachedTransfer(int(item[0]), int(item[1]), str(item[2]), state)
+    other = str(item[4]) if len(item) > 4 else ""  # older rows: no other side named
+    return AttachedTransfer(int(item[0]), int(item[1]), str(item[2]), state, other)
 
 
 def row_to_ticket(row: Sequence) -> Ticket:

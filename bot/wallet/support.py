@@ -56,9 +56,13 @@ _MAX_ID = 2**63 - 1
 def _attached(line: HistoryLine) -> AttachedTransfer:
     """A history line as a ticket keeps it; a voucher's part of a shop payment as money
     out (the person's voucher paid it), as the admin reads the ticket."""
+    party = line.counterparty
+    other = party.shop or party.person or ""  # (a system account: its kind says enough)
     if line.state is EntryState.VOUCHER:
-        return AttachedTransfer(line.transfer_id, -line.amount, str(line.kind))
-    return AttachedTransfer(line.transfer_id, line.amount, str(line.kind), line.state)
+        return AttachedTransfer(
+            line.transfer_id, -line.amount, str(line.kind), EntryState.MOVED, other
+        )
+    return AttachedTransfer(line.transfer_id, line.amount, str(line.kind), line.state, other)
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,6 +323,7 @@ async def test_a_dispute_is_answered_with_a_refund_through_the_refund_card(emula
     assert opened.data["asked_markup"] is None
     told = await emulator.wait_for_message("alice", since=mark)
     assert [b["text"] for b in told.buttons()] == ["↩️ Reply", "✅ Close", "↩️💰 Refund"]
+    assert f"#{paid.id} -¥12.00 Transfer, with 小明" in told.text.splitlines()  # whom with
 
     mark = emulator.mark()
     await emulator.tap("alice", told, "Refund")
