@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
@@ -69,10 +68,15 @@ def resolve_language(
     return default if default in LANGUAGES else DEFAULT_LANGUAGE
 
 
+# the full-width forms of ASCII a Chinese keyboard types (＠, ０-９, Ａ-Ｚ, ＿ …), and its space
+_FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+
+
 def person_ref(text: str) -> str:
     """A name or id as typed, in the ASCII form a Chinese keyboard's full-width one stands
-    for (``＠ｂｏｂ`` → ``@bob``, ``１２３`` → ``123``), without the spaces around it."""
-    return unicodedata.normalize("NFKC", text).strip()
+    for (``＠ｂｏｂ`` → ``@bob``, ``１２３`` → ``123``), without the spaces around it. Only
+    those: a look-alike such as ``²`` stays what it is, no name or id."""
+    return text.translate(_FULL_WIDTH).strip()
 
 
 def normalize_username(text: str) -> str | None:

@@ -148,7 +148,9 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
             # The PIN was taken and what it confirmed was refused (not enough money,
             # say): the keypad is used up, so the card says why, with no keys left. A
             # tap on a keypad that is no longer active leaves its card as it is.
-            await query.edit_message_text(refusal_text(language, refused))
+            await query.edit_message_text(
+                _above_keypad(query.message) + refusal_text(language, refused)
+            )
         return
     if not answered:
         await query.answer(error_text(language, view.error)[:200] if view.error else None)
@@ -166,8 +168,9 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
     if render is not None:
         text = await render(context, language, view.outcome)
-        if view.prompt == CANCELLED or view.error is not None:  # what was not done stays
-            text = _above_keypad(query.message) + text
+        refused = getattr(view.outcome, "error", None) is not None  # (nothing was done)
+        if view.prompt == CANCELLED or view.error is not None or refused:
+            text = _above_keypad(query.message) + text  # what was not done stays
     elif view.finished and (view.prompt == CANCELLED or view.error is not None):
         # cancelled, or ended by a refusal (the PIN locked): what was not done stays readable
         text = _above_keypad(query.message) + keypad_text(language, view)

@@ -80,7 +80,7 @@ async def test_a_request_that_expires_at_the_keypad_is_refused_and_moves_nothing
 
     done = await enter_pin(emulator, "bob", card)  # the PIN comes too late
     deadline = deadline_time(made.expires_at)
-    assert done.text.startswith(f"This request expired on {deadline} (Beijing time).")
+    assert f"\n\nThis request expired on {deadline} (Beijing time)." in done.text
     assert await available(wallet, BOB) == 50_00
     assert await available(wallet, ALICE) == 0
 

@@ -107,7 +107,9 @@ async def test_a_coupon_used_up_while_the_pin_is_typed_refuses_and_offers_a_new_
 
     mark = emulator.mark()
     refused = await enter_pin(emulator, "bob", card)
-    assert refused.text.startswith(CHANGED)
+    # the old card keeps what it offered, above why it was not paid
+    assert refused.text.startswith("🏪 Pay ¥30.00 to Noodles?\nCoupon −¥5.00\n")
+    assert "\n\n" + CHANGED in refused.text
     fresh = await emulator.wait_for_message("bob", text="🏪 Pay", since=mark)
     assert fresh.text == "🏪 Pay ¥30.00 to Noodles?"
     assert await available(wallet, BOB) == 100_00 and await shop_balance(wallet, merchant) == 0
@@ -159,7 +161,8 @@ async def test_a_coupon_ending_just_before_the_write_also_gets_a_new_card(
     await tap_and_wait(emulator, "bob", card, "Confirm")
     mark = emulator.mark()
     refused = await enter_pin(emulator, "bob", card)
-    assert refused.text.startswith("The coupon can no longer be used for this payment")
+    assert refused.text.startswith(CARD_WITH_COUPON + "\n\n")  # what it offered, then why not
+    assert "\n\nThe coupon can no longer be used for this payment" in refused.text
     fresh = await emulator.wait_for_message("bob", text="🏪 Pay", since=mark)
     assert fresh.text == "🏪 Pay ¥30.00 to Noodles?"
     assert await available(wallet, BOB) == 100_00 and await unused_coupons(wallet) == 1

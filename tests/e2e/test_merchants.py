@@ -277,6 +277,7 @@ async def test_a_shop_collecting_by_pay_code_hears_when_the_customer_does_not_pa
     mark = emulator.mark()
     refused = await enter_pin(emulator, "bob", card)
     assert "frozen" in refused.text
+    assert refused.text.startswith(f"🏪 Pay ¥33.00 to {SHOP}?")  # what was not paid stays
     assert await shop_hears(mark) == "未能向 Bob 收款 ¥33.00：\n原因已私聊告知顾客，请让顾客查看。"
     await wallet.ledger.unfreeze(bob.account_id)
 

@@ -205,7 +205,7 @@ async def test_a_second_payment_of_a_request_is_refused_and_moves_nothing(emulat
     second_tap = await enter_pin(emulator, "bob", cards[1])
     assert second_tap.text == "You have paid this request (¥10.00) already. No more money was sent."
     other_payer = await enter_pin(emulator, "wangfang", cards[2])
-    assert other_payer.text == "这笔收款已经有人付过了，没有扣款。"
+    assert other_payer.text.endswith("\n\n这笔收款已经有人付过了，没有扣款。")
     late = await tap_and_wait(emulator, "wangfang", cards[3], "确认")
     assert late.text == "这笔收款已经有人付过了，没有扣款。"
     again = await open_card(emulator, "bob", payload)  # the payer is told they paid it
@@ -289,7 +289,7 @@ async def test_a_cancelled_request_cannot_be_paid(emulator, wallet):
     cancelled = await tap_and_wait(emulator, "alice", sent, "Cancel request")
     assert cancelled.text == "Request for ¥8.00 cancelled. Its link and QR code no longer work."
     at_the_keypad = await enter_pin(emulator, "bob", card)
-    assert at_the_keypad.text == "This request was cancelled. No money was sent."
+    assert at_the_keypad.text.endswith("\n\nThis request was cancelled. No money was sent.")
     again = await open_card(emulator, "bob", payload)
     assert again.text == "This request was cancelled. No money was sent."
     data = sent.buttons()[0]["callback_data"]

@@ -421,7 +421,9 @@ async def test_a_payment_refused_after_its_pin_says_so_on_its_card_with_no_keys_
     assert sent.text.startswith("✅ Sent ¥20.00 to Bob")
 
     refused = await enter_pin(emulator, "alice", cards[1])
-    assert refused.text == "Not enough money: you have ¥10.00, this needs ¥20.00."
+    # what was refused stays above why (the card's summary), with no keys left
+    assert refused.text.startswith("Send ¥20.00 to Bob?\nMemo: second\n")
+    assert refused.text.endswith("\n\nNot enough money: you have ¥10.00, this needs ¥20.00.")
     assert not (refused.data.get("reply_markup") or {}).get("inline_keyboard")
     assert await available(wallet, ALICE) == 10_00
     assert await available(wallet, BOB) == 20_00
