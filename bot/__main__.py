@@ -135,7 +135,7 @@ def _restore(settings: Settings, path: Path, force: bool) -> int:
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"restored {path} (schema {report.schema}) to {report.target}")
+    print(f"restored {path.resolve()} (schema {report.schema}) to {report.target}")
     if report.replaced is not None:
         print(f"the database it replaced is kept as {report.replaced}")
     if report.key_matches is False:
