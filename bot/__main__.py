@@ -25,7 +25,7 @@ from bot.domain.errors import StorageError
 from bot.domain.events import verify_events
 from bot.domain.money import format_fen
 from bot.domain.security_errors import MasterKeyError
-from bot.storage import open_store_snapshot
+from bot.storage import holds_wallet, is_postgres_url, open_store_snapshot, sqlite_path
 from bot.wallet.audit import audit_ledger
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -112,6 +112,21 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an existing database (the bot stopped)"
     )
     return parser
+
+
+def _no_wallet(settings: Settings) -> str | None:
+    """Why a maintenance command that needs an existing wallet cannot run, or None: it
+    must never create an empty database (nor a master key) in the wrong place."""
+    if asyncio.run(holds_wallet(settings.database_url)):
+        return None
+    if is_postgres_url(settings.database_url):
+        where = f"the PostgreSQL database {redact_url(settings.database_url)}"
+    else:
+        where = str(sqlite_path(settings.database_url).resolve())
+    return (
+        f"error: no wallet database at {where}: set WALLET_DATABASE_URL (or WALLET_DATA_DIR)"
+        " as the bot's service does, or create one with migrate"
+    )
 
 
 def _backup(settings: Settings, path: Path) -> int:
@@ -357,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: WALLET_LOG_FILE: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if args.command in ("audit", "rotate-keys", "backup") and (
+            refusal := _no_wallet(settings)
+        ):
+            print(refusal, file=sys.stderr)
+            return EXIT_USAGE
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "audit":

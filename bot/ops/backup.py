@@ -205,7 +205,7 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
         return _pg_restore(settings, source, force=force)
     version = _check_copy(source)
     _refuse_newer(version)
-    target = sqlite_path(settings.database_url)
+    target = sqlite_path(settings.database_url).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     replaced = None
     with _exclusive(target):
@@ -232,7 +232,7 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
         finally:
             partial.unlink(missing_ok=True)
     return RestoreReport(
-        str(target.resolve()), version, replaced, _key_matches(settings, _key_check_of(target))
+        str(target), version, replaced, _key_matches(settings, _key_check_of(target))
     )
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
+import sys
+from asyncio.subprocess import PIPE
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,7 @@ from bot.config import Settings
 from bot.ops.backup import BackupError, backup, latest_schema, prune, restore
 from bot.security.cipher import Keyring
 
+ROOT = Path(__file__).resolve().parents[2]
 KEY_A, KEY_B = bytes([1]) * 32, bytes([2]) * 32
 
 pytestmark = pytest.mark.skipif(
@@ -144,3 +149,29 @@ async def test_the_restore_says_whether_the_configured_master_key_wrote_the_dump
     made = backup(written, tmp_path / "backups")
     settings = dataclasses.replace(written, master_key=configured)
     assert restore(settings, made, force=True).key_matches is matches
+
+
+async def test_rotate_keys_on_a_database_with_no_wallet_refuses_and_creates_nothing(
+    pg_server, tmp_path
+):
+    import asyncpg
+
+    name = f"empty_{os.getpid()}"
+    admin = await asyncpg.connect(pg_server.database_url("postgres"))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = pg_server.database_url(name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WALLET_"))}
+    env.update(PYTHONPATH=str(ROOT), WALLET_DATABASE_URL=url)
+    done = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "rotate-keys"), cwd=tmp_path, env=env, stdout=PIPE,
+        stderr=PIPE,
+    )
+    out, err = await asyncio.wait_for(done.communicate(), 60)
+    assert done.returncode == 2, out + err
+    assert err.decode().startswith("error: no wallet database at the PostgreSQL database")
+    assert await rows(url, "SELECT to_regclass('schema_migrations') IS NULL") == [(True,)]
+    assert list(tmp_path.iterdir()) == []  # no master key made either
