@@ -8,9 +8,11 @@ import asyncio
 import dataclasses
 import importlib.metadata
 import logging
+import os
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import (
@@ -243,6 +245,64 @@ def sandbox_payouts_refusal(settings: Settings, *, allowed: bool) -> str | None:
     )
 
 
+def _data_folder(settings: Settings) -> str | None:
+    """Make the data folder (mode 0700) when it is missing; why it cannot hold the bot's
+    files, or None."""
+    folder = settings.data_dir
+    name = f"the data folder {folder.resolve()} (WALLET_DATA_DIR)"
+    if folder.exists() and not folder.is_dir():
+        return f"error: {name} is a file, not a folder"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"error: cannot create {name}: {exc.strerror or exc}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
+        why = "is on a read-only file system" if read_only else "cannot be written by this user"
+        return f"error: {name} {why}"
+    return None
+
+
+def _start_failure(settings: Settings, exc: Exception) -> str:
+    """The one sentence for a bot that could not start talking to Telegram (never the
+    token in clear)."""
+    from telegram.error import BadRequest, InvalidToken, NetworkError
+
+    from bot.ops.logs import Redactor
+
+    redact = Redactor.for_settings(settings)
+    if isinstance(exc, InvalidToken):
+        bot_id = (settings.telegram_bot_token or "").split(":", 1)[0]
+        return (
+            f"error: Telegram rejected the bot token ({bot_id}:…, TELEGRAM_BOT_TOKEN or"
+            " TELEGRAM_BOT_TOKEN_FILE): copy it again from @BotFather, or make a new one there"
+        )
+    if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
+        return redact(
+            f"error: cannot reach the Bot API at {settings.telegram_api_base_url}"
+            f" (TELEGRAM_API_BASE_URL): {exc.message}"
+        )
+    return redact(f"error: Telegram refused to start the bot: {exc}")
+
+
+def _serve(settings: Settings, start: Callable[[], object]) -> int:
+    """Run ``start`` (the bot serving until it stops); the problems that stop it at start
+    become one sentence."""
+    from telegram.error import TelegramError
+
+    from bot.ops.operations import MetricsUnavailable
+
+    try:
+        start()
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TelegramError as exc:
+        print(_start_failure(settings, exc), file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import ALLOWED_UPDATES, build_application
 
@@ -266,14 +326,16 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         )
     if args.webhook:
         return _run_webhook(settings, args)
-    build_application(settings).run_polling(allowed_updates=ALLOWED_UPDATES)
-    return EXIT_OK
+    application = build_application(settings)
+    return _serve(settings, lambda: application.run_polling(allowed_updates=ALLOWED_UPDATES))
 
 
 def _run_webhook(settings: Settings, args: argparse.Namespace) -> int:
-    from telegram.error import TelegramError
+    from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
     from bot.app import build_application
+    from bot.ops.logs import Redactor
+    from bot.ops.operations import MetricsUnavailable
     from bot.webhook import WebhookOptions, run_webhook, secret_token
 
     options = WebhookOptions(
@@ -291,12 +353,23 @@ def _run_webhook(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         run_webhook(build_application(settings), settings, options)
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         where = f"{args.listen}:{args.port}"
         print(f"error: cannot serve the webhook on {where}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (InvalidToken, NetworkError) as exc:
+        if isinstance(exc, BadRequest):
+            redact = Redactor.for_settings(settings)
+            print(redact(f"error: setWebhook failed: {exc}"), file=sys.stderr)
+        else:
+            print(_start_failure(settings, exc), file=sys.stderr)
+        return EXIT_USAGE
     except TelegramError as exc:
-        print(f"error: setWebhook failed: {exc}", file=sys.stderr)
+        redact = Redactor.for_settings(settings)
+        print(redact(f"error: setWebhook failed: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -348,13 +421,12 @@ def _run_sandbox(settings: Settings, port: int) -> int:
     )
     print(f"Sandbox: open {sandbox.page_url} in a browser to chat with the bot (Ctrl+C stops).")
     try:
-        build_application(settings).run_polling()
+        return _serve(settings, build_application(settings).run_polling)
     finally:
         asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         server.join(timeout=10)
         loop.close()
-    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    if args.command in ("run", "sandbox", "migrate") and (problem := _data_folder(settings)):
+        print(problem, file=sys.stderr)
         return EXIT_USAGE
     from bot.ops.logs import configure_logging
 
@@ -392,6 +467,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, args)
     except (StorageError, MasterKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # what the machine refused (a folder, a port, a name)
+        from bot.ops.logs import Redactor
+
+        print(Redactor.for_settings(settings)(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
 

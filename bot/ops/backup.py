@@ -21,6 +21,7 @@ on it meanwhile. The database it replaces is first dumped beside the backup, as
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import os
 import re
@@ -108,22 +109,28 @@ def backup(settings: Settings, destination: Path, *, now: float | None = None) -
     """Copy the database into ``destination`` (a new file, or a folder to name one in)."""
     destination = Path(destination)
     suffix = "dump" if _is_postgres(settings.database_url) else "db"
-    target = _target(destination, suffix, now)
+    try:
+        target = _target(destination, suffix, now)
+    except OSError as exc:
+        raise BackupError(f"cannot make the folder {destination}: {exc.strerror or exc}") from exc
     _refuse_beside_keys(target.parent, settings)
     partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
     try:
-        if _is_postgres(settings.database_url):
-            _pg_dump(settings.database_url, partial)
-        else:
-            _sqlite_backup(sqlite_path(settings.database_url), partial)
-        os.chmod(partial, 0o600)
-        with open(partial, "rb") as file:
-            os.fsync(file.fileno())
-        os.replace(partial, target)
-        _fsync_dir(target.parent)
-    finally:
         partial.unlink(missing_ok=True)
+        try:
+            if _is_postgres(settings.database_url):
+                _pg_dump(settings.database_url, partial)
+            else:
+                _sqlite_backup(sqlite_path(settings.database_url), partial)
+            os.chmod(partial, 0o600)
+            with open(partial, "rb") as file:
+                os.fsync(file.fileno())
+            os.replace(partial, target)
+            _fsync_dir(target.parent)
+        finally:
+            partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot write {target.resolve()}: {exc.strerror or exc}") from exc
     return target
 
 
@@ -137,10 +144,18 @@ def _sqlite_backup(source: Path, target: Path) -> None:
             raise BackupError(f"{source} is not a wallet database (no migrations applied)")
         conn.execute("VACUUM INTO ?", (str(target),))  # one read transaction: a snapshot
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot back up {source}: {exc}") from exc
+        why = os.strerror(errno.EROFS) if _read_only(target.parent) else exc
+        raise BackupError(f"cannot back up {source} to {target.parent}: {why}") from exc
     finally:
         conn.close()
     _check_copy(target)
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _check_copy(path: Path) -> int:

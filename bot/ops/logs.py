@@ -31,7 +31,13 @@ from typing import TextIO
 
 from bot.config import Settings
 
-__all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
+__all__ = [
+    "JsonFormatter",
+    "QuietFailedStart",
+    "Redactor",
+    "TextFormatter",
+    "configure_logging",
+]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIETED = {
@@ -128,6 +134,16 @@ class JsonFormatter(logging.Formatter):
         return self.redact(json.dumps(entry, ensure_ascii=False, default=str))
 
 
+class QuietFailedStart(logging.Filter):
+    """Drops python-telegram-bot's report of a start that failed (getMe refused or out of
+    reach: an error with a traceback): the command line says it in one sentence."""
+
+    PREFIX = "Network Retry Loop (Bootstrap Initialize Application)"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or not record.getMessage().startswith(self.PREFIX)
+
+
 def configure_logging(
     settings: Settings, *, level: str | None = None, stream: TextIO | None = None
 ) -> list[logging.Handler]:
@@ -154,4 +170,7 @@ def configure_logging(
         logging.getLogger(name).setLevel(floor)
     for name, floor in CAPPED.items():
         logging.getLogger(name).setLevel(max(floor, numeric))
+    ptb = logging.getLogger("telegram.ext")
+    if not any(isinstance(f, QuietFailedStart) for f in ptb.filters):
+        ptb.addFilter(QuietFailedStart())
     return handlers

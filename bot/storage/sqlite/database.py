@@ -158,11 +158,17 @@ class SqliteDatabase(Database):
     ) -> SqliteDatabase:
         """Open (creating if needed) the file, apply migrations, start the writer."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the database's folder {path.parent.resolve()}:"
+                f" {exc.strerror or exc}"
+            ) from exc
         try:
             conn = schema.connect(path, synchronous)
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open {path}: {exc}") from exc
+            raise StorageError(f"cannot open {path.resolve()}: {exc}") from exc
         ledger = LedgerOps(clock)  # also the writer's state: the journal's tail
         writer = GroupCommitWriter(conn, ledger, max_batch=max_batch)
         try:
