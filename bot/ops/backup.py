@@ -221,7 +221,10 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
     version = _check_copy(source)
     _refuse_newer(version)
     target = sqlite_path(settings.database_url).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot make the folder {target.parent}: {exc.strerror}") from exc
     replaced = None
     with _exclusive(target):
         if target.exists():

@@ -22,6 +22,7 @@ import base64
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import time
@@ -33,6 +34,7 @@ from bot.config import Settings
 
 __all__ = [
     "JsonFormatter",
+    "PrivateFileHandler",
     "QuietFailedStart",
     "Redactor",
     "TextFormatter",
@@ -144,6 +146,15 @@ class QuietFailedStart(logging.Filter):
         return record.levelno < logging.ERROR or not record.getMessage().startswith(self.PREFIX)
 
 
+class PrivateFileHandler(logging.handlers.WatchedFileHandler):
+    """A log file made with mode 0600, also when it is made again after logrotate moved
+    it: its lines name people's hashed ids and what they did."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def configure_logging(
     settings: Settings, *, level: str | None = None, stream: TextIO | None = None
 ) -> list[logging.Handler]:
@@ -153,8 +164,8 @@ def configure_logging(
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if settings.log_file is not None:
         path = Path(settings.log_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.WatchedFileHandler(path, encoding="utf-8"))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handlers.append(PrivateFileHandler(path, encoding="utf-8"))
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_wallet_bot", False):

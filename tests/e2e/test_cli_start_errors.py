@@ -9,6 +9,7 @@ import asyncio
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,25 @@ async def test_a_token_telegram_rejects_is_one_sentence_with_the_token_masked(
     done = await asyncio.to_thread(run_bot, tmp_path, "run", *mode, *port, env=env)
     assert_one_error(done, "Telegram rejected the bot token (123456:…, TELEGRAM_BOT_TOKEN")
     assert SECRET_PART not in done.stdout + done.stderr
+
+
+def test_what_the_bot_creates_is_readable_by_its_user_alone_whatever_the_umask(tmp_path):
+    env = environment(tmp_path, WALLET_DATA_DIR="data", WALLET_LOG_FILE="yes")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0o022),  # the usual umask: 0755 folders, 0644 files
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = tmp_path / "data"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [data, *data.iterdir()]}
+    assert modes == {
+        "data": 0o700,
+        "wallet.db": 0o600,
+        "wallet-bot.log": 0o600,
+        "sandbox_gateway.db": 0o600,  # the sandbox payout gateway's state (no token set)
+    }
