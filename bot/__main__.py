@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import fcntl
 import importlib.metadata
 import logging
 import os
@@ -303,9 +304,34 @@ def _serve(settings: Settings, start: Callable[[], object]) -> int:
     return EXIT_OK
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application
+def _one_process(settings: Settings) -> tuple[int | None, str | None]:
+    """On SQLite, an exclusive ``flock`` on ``<database>.lock``, held for the life of the
+    process (the descriptor returned), with this process's id in it; or why not: another
+    process holds it. One process serves a SQLite database: a second one's jobs would run
+    twice. PostgreSQL: nothing to hold (several processes share it)."""
+    if is_postgres_url(settings.database_url):
+        return None, None
+    database = sqlite_path(settings.database_url).resolve()
+    lock = database.with_name(f"{database.name}.lock")
+    lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f" (process {holder})" if holder.isdigit() else ""
+        return None, (
+            f"error: a bot{who} is running on {database} already: with SQLite one process"
+            " serves a database (stop that one first; several processes need PostgreSQL,"
+            " deploy/README.md)"
+        )
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd, None
 
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "run" and args.webhook and not settings.telegram_bot_token:
         print(
             "error: --webhook needs TELEGRAM_BOT_TOKEN (without a token, run serves the"
@@ -313,12 +339,30 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if args.command == "sandbox" or not settings.telegram_bot_token:
-        return _run_sandbox(settings, args.sandbox_port)
-    refusal = sandbox_payouts_refusal(settings, allowed=args.allow_sandbox_payouts)
+    if args.command == "run" and settings.telegram_bot_token:
+        refusal = sandbox_payouts_refusal(settings, allowed=args.allow_sandbox_payouts)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return EXIT_USAGE
+    if problem := _data_folder(settings):
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    held, refusal = _one_process(settings)
     if refusal is not None:
         print(refusal, file=sys.stderr)
         return EXIT_USAGE
+    try:
+        return _run_one(settings, args)
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _run_one(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import ALLOWED_UPDATES, build_application
+
+    if args.command == "sandbox" or not settings.telegram_bot_token:
+        return _run_sandbox(settings, args.sandbox_port)
     if settings.payout_gateway == "sandbox":
         logging.getLogger("bot").warning(
             "--allow-sandbox-payouts: withdrawals are paid by the sandbox gateway, which pays"
@@ -436,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if args.command in ("run", "sandbox", "migrate") and (problem := _data_folder(settings)):
+    if args.command == "migrate" and (problem := _data_folder(settings)):
         print(problem, file=sys.stderr)
         return EXIT_USAGE
     from bot.ops.logs import configure_logging
