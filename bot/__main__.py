@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import fcntl
 import importlib.metadata
 import logging
+import os
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import (
@@ -25,7 +28,7 @@ from bot.domain.errors import StorageError
 from bot.domain.events import verify_events
 from bot.domain.money import format_fen
 from bot.domain.security_errors import MasterKeyError
-from bot.storage import open_store_snapshot
+from bot.storage import holds_wallet, is_postgres_url, open_store_snapshot, sqlite_path
 from bot.wallet.audit import audit_ledger
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -114,6 +117,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_wallet(settings: Settings) -> str | None:
+    """Why a maintenance command that needs an existing wallet cannot run, or None: it
+    must never create an empty database (nor a master key) in the wrong place."""
+    if asyncio.run(holds_wallet(settings.database_url)):
+        return None
+    if is_postgres_url(settings.database_url):
+        where = f"the PostgreSQL database {redact_url(settings.database_url)}"
+    else:
+        where = str(sqlite_path(settings.database_url).resolve())
+    return (
+        f"error: no wallet database at {where}: set WALLET_DATABASE_URL (or WALLET_DATA_DIR)"
+        " as the bot's service does, or create one with migrate"
+    )
+
+
 def _backup(settings: Settings, path: Path) -> int:
     from bot.ops.backup import BackupError, backup
 
@@ -135,7 +153,7 @@ def _restore(settings: Settings, path: Path, force: bool) -> int:
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"restored {path} (schema {report.schema}) to {report.target}")
+    print(f"restored {path.resolve()} (schema {report.schema}) to {report.target}")
     if report.replaced is not None:
         print(f"the database it replaced is kept as {report.replaced}")
     if report.key_matches is False:
@@ -228,9 +246,92 @@ def sandbox_payouts_refusal(settings: Settings, *, allowed: bool) -> str | None:
     )
 
 
-def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application
+def _data_folder(settings: Settings) -> str | None:
+    """Make the data folder (mode 0700) when it is missing; why it cannot hold the bot's
+    files, or None."""
+    folder = settings.data_dir
+    name = f"the data folder {folder.resolve()} (WALLET_DATA_DIR)"
+    if folder.exists() and not folder.is_dir():
+        return f"error: {name} is a file, not a folder"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"error: cannot create {name}: {exc.strerror or exc}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
+        why = "is on a read-only file system" if read_only else "cannot be written by this user"
+        return f"error: {name} {why}"
+    return None
 
+
+def _start_failure(settings: Settings, exc: Exception) -> str:
+    """The one sentence for a bot that could not start talking to Telegram (never the
+    token in clear)."""
+    from telegram.error import BadRequest, InvalidToken, NetworkError
+
+    from bot.ops.logs import Redactor
+
+    redact = Redactor.for_settings(settings)
+    if isinstance(exc, InvalidToken):
+        bot_id = (settings.telegram_bot_token or "").split(":", 1)[0]
+        return (
+            f"error: Telegram rejected the bot token ({bot_id}:…, TELEGRAM_BOT_TOKEN or"
+            " TELEGRAM_BOT_TOKEN_FILE): copy it again from @BotFather, or make a new one there"
+        )
+    if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
+        return redact(
+            f"error: cannot reach the Bot API at {settings.telegram_api_base_url}"
+            f" (TELEGRAM_API_BASE_URL): {exc.message}"
+        )
+    return redact(f"error: Telegram refused to start the bot: {exc}")
+
+
+def _serve(settings: Settings, start: Callable[[], object]) -> int:
+    """Run ``start`` (the bot serving until it stops); the problems that stop it at start
+    become one sentence."""
+    from telegram.error import TelegramError
+
+    from bot.ops.operations import MetricsUnavailable
+
+    try:
+        start()
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TelegramError as exc:
+        print(_start_failure(settings, exc), file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _one_process(settings: Settings) -> tuple[int | None, str | None]:
+    """On SQLite, an exclusive ``flock`` on ``<database>.lock``, held for the life of the
+    process (the descriptor returned), with this process's id in it; or why not: another
+    process holds it. One process serves a SQLite database: a second one's jobs would run
+    twice. PostgreSQL: nothing to hold (several processes share it)."""
+    if is_postgres_url(settings.database_url):
+        return None, None
+    database = sqlite_path(settings.database_url).resolve()
+    lock = database.with_name(f"{database.name}.lock")
+    lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f" (process {holder})" if holder.isdigit() else ""
+        return None, (
+            f"error: a bot{who} is running on {database} already: with SQLite one process"
+            " serves a database (stop that one first; several processes need PostgreSQL,"
+            " deploy/README.md)"
+        )
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd, None
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "run" and args.webhook and not settings.telegram_bot_token:
         print(
             "error: --webhook needs TELEGRAM_BOT_TOKEN (without a token, run serves the"
@@ -238,12 +339,30 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if args.command == "sandbox" or not settings.telegram_bot_token:
-        return _run_sandbox(settings, args.sandbox_port)
-    refusal = sandbox_payouts_refusal(settings, allowed=args.allow_sandbox_payouts)
+    if args.command == "run" and settings.telegram_bot_token:
+        refusal = sandbox_payouts_refusal(settings, allowed=args.allow_sandbox_payouts)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return EXIT_USAGE
+    if problem := _data_folder(settings):
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    held, refusal = _one_process(settings)
     if refusal is not None:
         print(refusal, file=sys.stderr)
         return EXIT_USAGE
+    try:
+        return _run_one(settings, args)
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _run_one(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import ALLOWED_UPDATES, build_application
+
+    if args.command == "sandbox" or not settings.telegram_bot_token:
+        return _run_sandbox(settings, args.sandbox_port)
     if settings.payout_gateway == "sandbox":
         logging.getLogger("bot").warning(
             "--allow-sandbox-payouts: withdrawals are paid by the sandbox gateway, which pays"
@@ -251,14 +370,16 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         )
     if args.webhook:
         return _run_webhook(settings, args)
-    build_application(settings).run_polling(allowed_updates=ALLOWED_UPDATES)
-    return EXIT_OK
+    application = build_application(settings)
+    return _serve(settings, lambda: application.run_polling(allowed_updates=ALLOWED_UPDATES))
 
 
 def _run_webhook(settings: Settings, args: argparse.Namespace) -> int:
-    from telegram.error import TelegramError
+    from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
     from bot.app import build_application
+    from bot.ops.logs import Redactor
+    from bot.ops.operations import MetricsUnavailable
     from bot.webhook import WebhookOptions, run_webhook, secret_token
 
     options = WebhookOptions(
@@ -276,12 +397,23 @@ def _run_webhook(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         run_webhook(build_application(settings), settings, options)
+    except MetricsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         where = f"{args.listen}:{args.port}"
         print(f"error: cannot serve the webhook on {where}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (InvalidToken, NetworkError) as exc:
+        if isinstance(exc, BadRequest):
+            redact = Redactor.for_settings(settings)
+            print(redact(f"error: setWebhook failed: {exc}"), file=sys.stderr)
+        else:
+            print(_start_failure(settings, exc), file=sys.stderr)
+        return EXIT_USAGE
     except TelegramError as exc:
-        print(f"error: setWebhook failed: {exc}", file=sys.stderr)
+        redact = Redactor.for_settings(settings)
+        print(redact(f"error: setWebhook failed: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -333,13 +465,12 @@ def _run_sandbox(settings: Settings, port: int) -> int:
     )
     print(f"Sandbox: open {sandbox.page_url} in a browser to chat with the bot (Ctrl+C stops).")
     try:
-        build_application(settings).run_polling()
+        return _serve(settings, build_application(settings).run_polling)
     finally:
         asyncio.run_coroutine_threadsafe(sandbox.stop(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         server.join(timeout=10)
         loop.close()
-    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "migrate" and (problem := _data_folder(settings)):
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     from bot.ops.logs import configure_logging
 
     try:  # text or JSON lines, secrets masked, the chatty libraries quieted
@@ -357,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: WALLET_LOG_FILE: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if args.command in ("audit", "rotate-keys", "backup") and (
+            refusal := _no_wallet(settings)
+        ):
+            print(refusal, file=sys.stderr)
+            return EXIT_USAGE
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "audit":
@@ -372,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings, args)
     except (StorageError, MasterKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # what the machine refused (a folder, a port, a name)
+        from bot.ops.logs import Redactor
+
+        print(Redactor.for_settings(settings)(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -61,6 +61,16 @@ class WalletBot(KeepingBot):
     async def edit_message_text(self, *args, **kwargs):
         return self._with_buttons(await super().edit_message_text(*args, **kwargs))
 
+    async def initialize(self) -> None:
+        """Open the connections and ask ``getMe``; if that fails (a rejected token, the
+        Bot API out of reach), close the connections again before raising: the
+        application is not initialized then and would leave them open."""
+        try:
+            await super().initialize()
+        except BaseException:
+            await self.shutdown()
+            raise
+
     def keep_unreached_with(self, keep: Callable[[int, str], Awaitable[None]] | None) -> None:
         self._unreached = keep
 

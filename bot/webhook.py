@@ -154,7 +154,7 @@ def secret_token(settings: Settings, given: str | None = None) -> str:
         return kept
     if kept:
         raise ValueError(f"{path} does not hold a secret token (16 to 256 of A-Z a-z 0-9 _ -)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     draft = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

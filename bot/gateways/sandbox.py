@@ -18,6 +18,7 @@ The file holds the last four digits of a card, never the number.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import threading
@@ -82,7 +83,8 @@ class SandboxGateway:
         self.payout_calls = 0  # how often payout was called (paid or not), in this process
         self.status_calls = 0
         if state_path is not None:
-            Path(state_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(state_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(state_path, os.O_RDWR | os.O_CREAT, 0o600))
         target = ":memory:" if state_path is None else str(state_path)
         self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout = 10000")

@@ -10,22 +10,31 @@ refuses a database newer than this code (its migrations unknown here), refuses t
 replace an existing database without ``force``, and never one a running bot has open
 (the bot holds a shared ``flock`` on the file; see ``bot.storage.sqlite.database``).
 Replacing keeps the replaced file beside it as ``<name>.before-restore-<time>``.
+
+On PostgreSQL every open wallet holds an advisory lock shared (``IN_USE_LOCK`` of
+``bot.storage.postgres.port``) on a connection of its own; a restore takes it exclusively
+for its whole length, so it is refused while a bot uses the database and no bot starts
+on it meanwhile. The database it replaces is first dumped beside the backup, as
+``wallet-before-restore-<time>.dump``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import fcntl
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from bot.config import Settings
+from bot.config import Settings, redact_url
 from bot.security.cipher import KEY_FILE, OLD_KEY_FILES
 from bot.storage import sqlite_path
 from bot.storage.sqlite import schema
@@ -100,22 +109,28 @@ def backup(settings: Settings, destination: Path, *, now: float | None = None) -
     """Copy the database into ``destination`` (a new file, or a folder to name one in)."""
     destination = Path(destination)
     suffix = "dump" if _is_postgres(settings.database_url) else "db"
-    target = _target(destination, suffix, now)
+    try:
+        target = _target(destination, suffix, now)
+    except OSError as exc:
+        raise BackupError(f"cannot make the folder {destination}: {exc.strerror or exc}") from exc
     _refuse_beside_keys(target.parent, settings)
     partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
     try:
-        if _is_postgres(settings.database_url):
-            _pg_dump(settings.database_url, partial)
-        else:
-            _sqlite_backup(sqlite_path(settings.database_url), partial)
-        os.chmod(partial, 0o600)
-        with open(partial, "rb") as file:
-            os.fsync(file.fileno())
-        os.replace(partial, target)
-        _fsync_dir(target.parent)
-    finally:
         partial.unlink(missing_ok=True)
+        try:
+            if _is_postgres(settings.database_url):
+                _pg_dump(settings.database_url, partial)
+            else:
+                _sqlite_backup(sqlite_path(settings.database_url), partial)
+            os.chmod(partial, 0o600)
+            with open(partial, "rb") as file:
+                os.fsync(file.fileno())
+            os.replace(partial, target)
+            _fsync_dir(target.parent)
+        finally:
+            partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot write {target.resolve()}: {exc.strerror or exc}") from exc
     return target
 
 
@@ -129,10 +144,18 @@ def _sqlite_backup(source: Path, target: Path) -> None:
             raise BackupError(f"{source} is not a wallet database (no migrations applied)")
         conn.execute("VACUUM INTO ?", (str(target),))  # one read transaction: a snapshot
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot back up {source}: {exc}") from exc
+        why = os.strerror(errno.EROFS) if _read_only(target.parent) else exc
+        raise BackupError(f"cannot back up {source} to {target.parent}: {why}") from exc
     finally:
         conn.close()
     _check_copy(target)
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _check_copy(path: Path) -> int:
@@ -197,8 +220,11 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
         return _pg_restore(settings, source, force=force)
     version = _check_copy(source)
     _refuse_newer(version)
-    target = sqlite_path(settings.database_url)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite_path(settings.database_url).resolve()
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot make the folder {target.parent}: {exc.strerror}") from exc
     replaced = None
     with _exclusive(target):
         if target.exists():
@@ -223,7 +249,9 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
             _fsync_dir(target.parent)
         finally:
             partial.unlink(missing_ok=True)
-    return RestoreReport(str(target), version, replaced, _key_matches(settings, target))
+    return RestoreReport(
+        str(target), version, replaced, _key_matches(settings, _key_check_of(target))
+    )
 
 
 def _refuse_newer(version: int, database_url: str = "sqlite:///") -> None:
@@ -274,11 +302,8 @@ class _exclusive:
             os.close(self.fd)
 
 
-def _key_matches(settings: Settings, path: Path) -> bool | None:
-    """Whether the configured master key wrote the database at ``path``; None when no
-    key is configured yet (none is made here) or the database has no key check."""
-    from bot.security.cipher import load_keyring
-
+def _key_check_of(path: Path) -> str | None:
+    """The master key's check value stored in the SQLite database at ``path``, if any."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         row = conn.execute("SELECT value FROM wallet_meta WHERE name = 'key_check'").fetchone()
@@ -286,11 +311,19 @@ def _key_matches(settings: Settings, path: Path) -> bool | None:
         row = None
     finally:
         conn.close()
+    return None if row is None else row[0]
+
+
+def _key_matches(settings: Settings, saved: str | None) -> bool | None:
+    """Whether the configured master key wrote the database whose key check is ``saved``;
+    None when no key is configured yet (none is made here) or the database has no check."""
+    from bot.security.cipher import load_keyring
+
     key_file = settings.master_key_dir / KEY_FILE
-    if row is None or (settings.master_key is None and not key_file.exists()):
+    if saved is None or (settings.master_key is None and not key_file.exists()):
         return None
     keyring = load_keyring(settings.master_key, settings.master_key_dir)
-    return keyring.key_id_for_check(row[0]) is not None
+    return keyring.key_id_for_check(saved) is not None
 
 
 # PostgreSQL ---------------------------------------------------------------------------
@@ -327,20 +360,119 @@ def _pg_restore(settings: Settings, source: Path, *, force: bool) -> RestoreRepo
         raise BackupError(f"{source} is not a dump of a wallet database")
     _refuse_newer(max(versions), settings.database_url)
     url = settings.database_url
-    exists = _run(
-        ["psql", url, "-tAc", "SELECT to_regclass('schema_migrations') IS NOT NULL"], "psql"
-    )
-    if exists.strip() == "t" and not force:
-        raise BackupError(
-            "the database holds a wallet: restoring replaces it. Stop the bot, then run restore"
-            " again with --force"
+    replaced = None
+    with _PgSession(url) as session:
+        session.hold_exclusively()
+        if session.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            if not force:
+                raise BackupError(
+                    "the database holds a wallet: restoring replaces it and every payment made"
+                    " since the backup. Stop the bot, then run restore again with --force (a"
+                    " dump of the replaced database is kept beside the backup)"
+                )
+            replaced = _keep_replaced(settings, source.resolve().parent)
+        _run(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+             f"--dbname={url}", str(source)],
+            "pg_restore",
         )
-    _run(
-        ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-         f"--dbname={url}", str(source)],
-        "pg_restore",
-    )
-    return RestoreReport("the PostgreSQL database", max(versions), None, None)
+        saved = session.fetchval("SELECT value FROM wallet_meta WHERE name = 'key_check'")
+    return RestoreReport(redact_url(url), max(versions), replaced, _key_matches(settings, saved))
+
+
+def _keep_replaced(settings: Settings, folder: Path) -> Path:
+    """A dump of the database about to be replaced, in ``folder`` (the backup's)."""
+    target = folder / f"wallet-before-restore-{_stamp()}.dump"
+    try:
+        return backup(settings, target)
+    except BackupError as exc:
+        raise BackupError(
+            f"nothing was restored: a copy of the database it would replace could not be kept"
+            f" ({exc})"
+        ) from exc
+
+
+class _PgSession:
+    """A connection of the restore's own, on an event loop in a thread of its own
+    (``restore`` is plain code, called from the command line and from running loops),
+    which takes the wallet's in-use lock exclusively: refused while any bot has the
+    database open, and no bot starts on it until the restore is done."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="restore", daemon=True)
+        self.conn = None
+
+    def __enter__(self) -> _PgSession:
+        import asyncpg
+
+        from bot.storage.postgres.port import APPLICATION_NAME
+
+        self.thread.start()
+        try:
+            self.conn = self._call(
+                asyncpg.connect(
+                    self.url, server_settings={"application_name": f"{APPLICATION_NAME} restore"}
+                )
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            self._stop()
+            raise BackupError(f"cannot connect to the PostgreSQL database: {exc}") from None
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self.conn is not None:
+                self._call(self.conn.close())
+        finally:
+            self._stop()
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def _stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+    def fetchval(self, sql: str, *args: object):
+        return self._query("fetchval", sql, *args)
+
+    def fetch(self, sql: str, *args: object) -> list:
+        return self._query("fetch", sql, *args)
+
+    def _query(self, method: str, sql: str, *args: object):
+        import asyncpg
+
+        try:
+            return self._call(getattr(self.conn, method)(sql, *args))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise BackupError(f"PostgreSQL: {exc}") from None
+
+    def hold_exclusively(self) -> None:
+        from bot.storage.postgres.port import IN_USE_LOCK
+
+        if self.fetchval("SELECT pg_try_advisory_lock($1)", IN_USE_LOCK):
+            return
+        holders = self.fetch(
+            "SELECT a.pid, a.client_addr FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " ORDER BY a.pid",
+            IN_USE_LOCK,
+        )
+        who = ", ".join(
+            f"session {pid} from {addr if addr is not None else 'the local socket'}"
+            for pid, addr in holders
+        )
+        raise BackupError(
+            f"the database is open in a running bot ({who or 'one process'}): stop it first"
+            " (systemctl stop 'wallet-bot@*', docker compose stop bot)"
+        )
 
 
 def _run(command: list[str], name: str) -> str:

@@ -22,6 +22,7 @@ import base64
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import time
@@ -31,7 +32,14 @@ from typing import TextIO
 
 from bot.config import Settings
 
-__all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
+__all__ = [
+    "JsonFormatter",
+    "PrivateFileHandler",
+    "QuietFailedStart",
+    "Redactor",
+    "TextFormatter",
+    "configure_logging",
+]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIETED = {
@@ -128,6 +136,25 @@ class JsonFormatter(logging.Formatter):
         return self.redact(json.dumps(entry, ensure_ascii=False, default=str))
 
 
+class QuietFailedStart(logging.Filter):
+    """Drops python-telegram-bot's report of a start that failed (getMe refused or out of
+    reach: an error with a traceback): the command line says it in one sentence."""
+
+    PREFIX = "Network Retry Loop (Bootstrap Initialize Application)"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or not record.getMessage().startswith(self.PREFIX)
+
+
+class PrivateFileHandler(logging.handlers.WatchedFileHandler):
+    """A log file made with mode 0600, also when it is made again after logrotate moved
+    it: its lines name people's hashed ids and what they did."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def configure_logging(
     settings: Settings, *, level: str | None = None, stream: TextIO | None = None
 ) -> list[logging.Handler]:
@@ -137,8 +164,8 @@ def configure_logging(
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if settings.log_file is not None:
         path = Path(settings.log_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.WatchedFileHandler(path, encoding="utf-8"))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handlers.append(PrivateFileHandler(path, encoding="utf-8"))
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_wallet_bot", False):
@@ -154,4 +181,7 @@ def configure_logging(
         logging.getLogger(name).setLevel(floor)
     for name, floor in CAPPED.items():
         logging.getLogger(name).setLevel(max(floor, numeric))
+    ptb = logging.getLogger("telegram.ext")
+    if not any(isinstance(f, QuietFailedStart) for f in ptb.filters):
+        ptb.addFilter(QuietFailedStart())
     return handlers

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -29,7 +30,7 @@ from bot.handlers.send_limits import SendLimiter
 from bot.ops.backup import BackupError, scheduled_backup
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 
-__all__ = ["OPS_KEY", "Operations"]
+__all__ = ["OPS_KEY", "MetricsUnavailable", "Operations"]
 
 log = logging.getLogger(__name__)
 updates_log = logging.getLogger("bot.updates")
@@ -39,6 +40,10 @@ HEARTBEAT_S = 10.0
 CHECK_TIMEOUT_S = 5.0
 BACKUP_LEASE_SHARE = 0.9  # of the backup interval: the next turn anywhere takes it again
 _UPDATE = contextvars.ContextVar[dict]("wallet_update")
+
+
+class MetricsUnavailable(Exception):
+    """/healthz and /metrics cannot be served where the settings say; the message says why."""
 
 
 def update_type(update: object) -> str:
@@ -104,9 +109,23 @@ class Operations:
         wallet.guard.on_decision = self.metrics.count_decision
 
     async def start(self) -> None:
-        """Serve /healthz and /metrics if a port is configured."""
-        if self.settings.metrics_port:
-            await self.serve(self.settings.metrics_host, self.settings.metrics_port)
+        """Serve /healthz and /metrics if a port is configured; :class:`MetricsUnavailable`
+        if they cannot be served there."""
+        if not self.settings.metrics_port:
+            return
+        host, port = self.settings.metrics_host, self.settings.metrics_port
+        try:
+            await self.serve(host, port)
+        except OSError as exc:
+            await self.stop()
+            if isinstance(exc, socket.gaierror):
+                raise MetricsUnavailable(
+                    f"WALLET_METRICS_HOST {host} does not resolve to an address ({exc.strerror})"
+                ) from exc
+            raise MetricsUnavailable(
+                f"cannot serve /healthz and /metrics on {host}:{port} (WALLET_METRICS_HOST,"
+                f" WALLET_METRICS_PORT): {exc.strerror or exc}"
+            ) from exc
 
     async def serve(self, host: str, port: int) -> int:
         """Serve on ``host:port`` (0: any free port); return the port."""

@@ -318,11 +318,20 @@ def load_master_key(env_key: bytes | None, data_dir: Path) -> bytes:
         return _check_key(env_key)
     path = Path(data_dir) / KEY_FILE
     if not path.exists():
-        Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
             return _create_key_file(path)
         except FileExistsError:
-            pass  # another process made it first: use theirs
+            if not path.is_file():
+                raise MasterKeyError(
+                    f"the key folder {Path(data_dir).resolve()} (WALLET_KEY_DIR) is not a folder"
+                ) from None
+            # else another process made it first: use theirs
+        except OSError as exc:
+            raise MasterKeyError(
+                f"cannot create the master key in {Path(data_dir).resolve()} (WALLET_KEY_DIR):"
+                f" {exc.strerror or exc}"
+            ) from exc
     return _read_key_file(path)
 
 

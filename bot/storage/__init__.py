@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
+    "holds_wallet",
     "is_postgres_url",
     "open_store",
     "open_store_snapshot",
@@ -82,3 +83,36 @@ def open_store_snapshot(database_url: str) -> AbstractAsyncContextManager[AuditS
     from bot.storage.sqlite import open_snapshot
 
     return open_snapshot(_require_sqlite(database_url))
+
+
+async def holds_wallet(database_url: str) -> bool:
+    """Whether the database a URL names exists and has the wallet's schema (migrations
+    applied); it is only read, never created."""
+    if is_postgres_url(database_url):
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(database_url)
+        except asyncpg.InvalidCatalogNameError:  # no such database
+            return False
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StorageError(f"cannot open the PostgreSQL database: {exc}") from exc
+        try:
+            return bool(await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"))
+        finally:
+            await conn.close()
+    import sqlite3
+
+    from bot.storage.sqlite import schema
+
+    path = _require_sqlite(database_url)
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return schema.schema_version(conn) >= 1
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read {path.resolve()}: {exc}") from exc

@@ -90,3 +90,47 @@ def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_s
         timeout=60,
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_a_second_run_on_the_same_sqlite_database_is_refused_naming_the_first(tmp_path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "WALLET_"))
+    }
+    env.update(WALLET_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "bot", "run", "--sandbox-port", "0"]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for_line(first, r"Application started")
+        second = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert second.stderr == (
+            f"error: a bot (process {first.pid}) is running on {tmp_path / 'wallet.db'} already:"
+            " with SQLite one process serves a database (stop that one first; several"
+            " processes need PostgreSQL, deploy/README.md)\n"
+        )
+        assert "Sandbox" not in second.stdout  # refused before serving anything
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        first.stdout.close()
+    again = subprocess.Popen(  # the first one gone, the next one starts
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for_line(again, r"Application started")
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=30) == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
+        again.stdout.close()

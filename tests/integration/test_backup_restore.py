@@ -172,10 +172,13 @@ def test_scheduled_backups_keep_only_the_newest(tmp_path):
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WALLET_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**inherited, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -184,7 +187,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 def test_the_command_line_backs_up_and_restores_then_audits(tmp_path):
     db = tmp_path / "data" / "wallet.db"
-    env = {"WALLET_DATA_DIR": str(tmp_path / "data")}
+    env = {"WALLET_DATA_DIR": "data"}  # relative: the restore still says where, in full
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
     done = run_cli("backup", str(tmp_path / "b.db"), env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -194,7 +197,25 @@ def test_the_command_line_backs_up_and_restores_then_audits(tmp_path):
     restored = run_cli("restore", "--force", str(tmp_path / "b.db"), env=env, cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr
     assert "ledger audit of" in restored.stdout and "OK:" in restored.stdout
+    assert f"restored {tmp_path / 'b.db'} (schema" in restored.stdout
+    assert f"to {db}\n" in restored.stdout
+    assert f"kept as {tmp_path / 'data'}/wallet.db.before-restore-" in restored.stdout
     assert db.is_file()
+
+
+@pytest.mark.parametrize("command", [["rotate-keys"], ["audit"], ["backup", "copy.db"]])
+def test_a_maintenance_command_in_a_folder_with_no_wallet_refuses_and_creates_nothing(
+    tmp_path, command
+):
+    done = run_cli(*command, env={}, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (
+        f"error: no wallet database at {tmp_path / 'data' / 'wallet.db'}: set"
+        " WALLET_DATABASE_URL (or WALLET_DATA_DIR) as the bot's service does, or create one"
+        " with migrate\n"
+    )
+    assert done.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no database, no data folder, no master key
 
 
 async def test_the_bot_refuses_to_start_on_a_database_newer_than_the_code(tmp_path):

@@ -33,7 +33,13 @@ from bot.storage.postgres.notices_store import PgNotices
 from bot.storage.postgres.offers_store import PgOffers
 from bot.storage.postgres.operations_store import PgOperations
 from bot.storage.postgres.payouts_store import PgPayouts
-from bot.storage.postgres.port import PgPortStore, PgShared, storage_error
+from bot.storage.postgres.port import (
+    APPLICATION_NAME,
+    IN_USE_LOCK,
+    PgPortStore,
+    PgShared,
+    storage_error,
+)
 from bot.storage.postgres.redpackets_store import PgRedPackets
 from bot.storage.postgres.refunds_store import PgRefunds
 from bot.storage.postgres.requests_store import PgRequests
@@ -58,6 +64,27 @@ MISSING_PORTS: tuple[str, ...] = ()
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+async def _hold_in_use(url: str) -> asyncpg.Connection:
+    """A connection holding :data:`IN_USE_LOCK` shared; StorageError while a restore
+    holds it."""
+    try:
+        conn = await asyncpg.connect(url, server_settings={"application_name": APPLICATION_NAME})
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise StorageError(f"cannot open the PostgreSQL database: {exc}") from exc
+    try:
+        held = await conn.fetchval("SELECT pg_try_advisory_lock_shared($1)", IN_USE_LOCK)
+    except BaseException:
+        await conn.close()
+        raise
+    if not held:
+        await conn.close()
+        raise StorageError(
+            "a restore is replacing this database (python -m bot restore): start the bot"
+            " again once it has finished"
+        )
+    return conn
 
 
 class PgDatabase(Database):
@@ -102,6 +129,7 @@ class PgDatabase(Database):
         self.pool = pool
         self._shared = shared = PgShared(pool, clock)
         self._clock = clock
+        self._in_use: asyncpg.Connection | None = None  # holds IN_USE_LOCK (``open``)
         self._store = PgPortStore(shared)
         # the group commit of transfers and grabs (``batch.py``); its ``stats`` say how
         self.group_commit = shared.group = PgGroupCommit(self._store)
@@ -138,24 +166,38 @@ class PgDatabase(Database):
         pool_size: int = DEFAULT_POOL_SIZE,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> PgDatabase:
-        """Connect a pool of ``pool_size`` connections and apply the migrations."""
+        """Connect a pool of ``pool_size`` connections and apply the migrations.
+
+        One more connection, for as long as the database is open here, holds
+        :data:`~bot.storage.postgres.port.IN_USE_LOCK` shared: a restore is refused while
+        it is held, and the open is refused while a restore holds it.
+        """
         if pool_size < 1:
             raise ValueError("a pool has at least one connection")
+        in_use = await _hold_in_use(url)
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=min(2, pool_size), max_size=pool_size, command_timeout=60
+                url,
+                min_size=min(2, pool_size),
+                max_size=pool_size,
+                command_timeout=60,
+                server_settings={"application_name": APPLICATION_NAME},
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            await in_use.close()
             raise StorageError(f"cannot open the PostgreSQL database: {exc}") from exc
         try:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
         except BaseException as exc:
             await pool.close()
+            await in_use.close()
             if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
                 raise storage_error(exc) from exc
             raise
-        return cls(pool, clock)
+        database = cls(pool, clock)
+        database._in_use = in_use
+        return database
 
     def now_ms(self) -> int:
         return self._clock()
@@ -165,7 +207,12 @@ class PgDatabase(Database):
             return
         await self._shared.group.close()  # what is queued is written first
         self._shared.closed = True
-        await self.pool.close()
+        try:
+            await self.pool.close()
+        finally:
+            in_use, self._in_use = self._in_use, None
+            if in_use is not None:
+                await in_use.close()
 
     async def __aenter__(self) -> PgDatabase:
         return self

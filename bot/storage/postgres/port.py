@@ -24,7 +24,9 @@ import asyncpg
 from bot.domain.errors import StorageError, WalletError
 
 __all__ = [
+    "APPLICATION_NAME",
     "EVENTS_LOCK",
+    "IN_USE_LOCK",
     "JOURNAL_LOCK",
     "MIGRATIONS_LOCK",
     "RETRY_SQLSTATES",
@@ -42,6 +44,12 @@ MIGRATIONS_LOCK = 0x77_61_6C_03  # applying migrations (session lock, at open)
 # pg_advisory_xact_lock(USERNAME_LOCK, hashtext(lower(username))): the claims of one
 # username, one after the other (the two-int key space, apart from the keys above)
 USERNAME_LOCK = 0x77_61_6C_04
+# pg_advisory_lock_shared(IN_USE_LOCK): held by each open wallet on a connection of its own
+# for as long as it is open; a restore (``bot.ops.backup``) takes it exclusively, so it is
+# refused while a bot uses the database, and a bot does not start while one replaces it
+IN_USE_LOCK = 0x77_61_6C_05
+# the application_name of the wallet's connections (``pg_stat_activity``)
+APPLICATION_NAME = "wallet-bot"
 
 # SQLSTATEs a transaction is simply run again after (nothing was committed).
 RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected

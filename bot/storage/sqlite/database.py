@@ -158,11 +158,17 @@ class SqliteDatabase(Database):
     ) -> SqliteDatabase:
         """Open (creating if needed) the file, apply migrations, start the writer."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # the folder 0700 and the file 0600 when made here, whatever the umask: they
+            # hold names, ids and balances (SQLite gives -wal and -shm the file's mode)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StorageError(f"cannot open {path.resolve()}: {exc.strerror or exc}") from exc
         try:
             conn = schema.connect(path, synchronous)
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open {path}: {exc}") from exc
+            raise StorageError(f"cannot open {path.resolve()}: {exc}") from exc
         ledger = LedgerOps(clock)  # also the writer's state: the journal's tail
         writer = GroupCommitWriter(conn, ledger, max_batch=max_batch)
         try:
