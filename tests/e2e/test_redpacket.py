@@ -268,6 +268,30 @@ async def test_packet_commands_are_for_groups_and_check_their_input(emulator, wa
     assert await available(wallet, ALICE) == 300_00
 
 
+@pytest.mark.parametrize(
+    ("sender", "too_much", "long_phrase"),
+    [
+        (
+            "alice",
+            "100 × ¥2.50 = ¥250.00, more than the ¥200.00 a red packet holds.",
+            "A phrase has 1 to 32 characters.",
+        ),
+        ("xiaoming", "100 × ¥2.50 = ¥250.00，超过了红包上限 ¥200.00。", "口令为 1 到 32 个字。"),
+    ],
+)
+async def test_an_equal_packet_over_the_limit_shows_its_sum_and_a_long_phrase_is_a_phrase(
+    emulator, wallet, sender, too_much, long_phrase
+):
+    for command, said in [
+        ("/redpacket_equal 2.5 100", too_much),
+        ("/redpacket_pwd 5 2 " + "芝麻开门" * 75, long_phrase),
+    ]:
+        mark = emulator.mark()
+        await emulator.send_text(sender, command, emulator.group)
+        reply = await emulator.wait_for_message(emulator.group, since=mark)
+        assert reply.text.split("\n")[0] == said, (command, reply.text)  # then the usage
+
+
 async def test_the_card_waits_behind_a_link_for_a_sender_who_never_opened_the_bot(emulator, wallet):
     await fund(wallet, BOB, 20_00)
     await emulator.send_text("bob", "/redpacket 5 2", emulator.group)
