@@ -77,6 +77,7 @@ from bot.handlers.redpacket_text import (
     card_text,
     group_language,
     name_of,
+    names_this_bot,
     packet_markup,
     packet_text,
 )
@@ -103,6 +104,14 @@ log = logging.getLogger(__name__)
 _USAGE = {kind: f"redpacket.usage.{kind.value}" for kind in PacketKind}
 
 
+class _Refused(Exception):
+    """A packet asked for in a way that cannot work, said by the message ``key``."""
+
+    def __init__(self, key: str, **params: str) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
 # Asking for a packet ------------------------------------------------------------------
 
 
@@ -113,8 +122,18 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     chat_id = update.effective_chat.id
     topic = topic_of(update.effective_message)  # a forum topic: the packet is posted there
     if kind is PacketKind.EXCLUSIVE:
-        author = _replied_author(update.effective_message)  # not a topic's first message
+        message = update.effective_message
+        named = args[0] if args and args[0].startswith("@") else None
+        replied = replied_to(message)  # not a topic's first message
+        if replied is not None and replied.from_user is not None and named is None:
+            if replied.from_user.is_bot:  # the bot's own message, or another bot's
+                raise _Refused("redpacket.for_a_bot")
+        author = _replied_author(message)
         if author is not None:
+            if named is not None:  # the person replied to, named too; or someone else?
+                if named[1:].casefold() != (author.username or "").casefold():
+                    raise _Refused("redpacket.reply_amount_only", name=named)
+                args = args[1:]
             if not args:
                 return None
             recipient = await wallet.users.seen(
@@ -126,7 +145,11 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
         else:
             if len(args) < 2:
                 return None
+            if names_this_bot(context, args[0]):
+                raise _Refused("redpacket.for_a_bot")
             recipient = await wallet.users.find(args[0])
+            if recipient is None:
+                raise _Refused("redpacket.unknown_person", name=args[0])
             amount, greeting = args[1], " ".join(args[2:])
         return await wallet.redpackets.order(
             user, kind, amount, 1, greeting, recipient=recipient, chat_id=chat_id, thread_id=topic
@@ -197,6 +220,10 @@ def _asker(kind: PacketKind):
             return
         except WalletError as refused:  # the group can do without it when busy
             text = refusal_with_usage(language, refused, _USAGE[kind])
+            await reply_chatter(update, context, language, text)
+            return
+        except _Refused as refused:  # what to write instead is in the text
+            text = translate(language, refused.key, **refused.params)
             await reply_chatter(update, context, language, text)
             return
         if order is None:  # a random one is also made step by step in private, then posted

@@ -49,6 +49,22 @@ def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
     )
 
 
+def names_this_bot(context: WalletContext, name: str) -> bool:
+    """Whether ``name`` (an ``@username`` or a numeric id) is this bot's."""
+    name = name.strip()
+    if name.isascii() and name.isdigit():
+        return int(name) == context.bot.id
+    return name.removeprefix("@").casefold() == (context.bot.username or "").casefold()
+
+
+def unknown_recipient(context: WalletContext, language: str, name: str) -> str:
+    """Why a packet only for ``name`` cannot be made: a bot (this one) cannot grab one;
+    anyone else the wallet has not met yet gets it as a reply to one of their messages."""
+    if names_this_bot(context, name):
+        return translate(language, "redpacket.for_a_bot")
+    return translate(language, "redpacket.unknown_person", name=name)
+
+
 async def name_of(context: WalletContext, telegram_id: int | None) -> str:
     user = await context.wallet.users.get(telegram_id) if telegram_id is not None else None
     return user.display_name if user is not None else str(telegram_id)

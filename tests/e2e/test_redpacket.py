@@ -143,6 +143,55 @@ async def test_an_exclusive_packet_as_a_reply(emulator, wallet, alice):
     assert card.text == "🧧 Send a red packet of ¥3.00 to Bob?"
 
 
+async def said_in_group(emulator, sender, command: str, reply_to=None):
+    mark = emulator.mark()
+    await emulator.send_text(sender, command, emulator.group, reply_to=reply_to)
+    return await emulator.wait_for_message(emulator.group, since=mark)
+
+
+@pytest.mark.parametrize(
+    ("sender", "unknown", "a_bot"),
+    [
+        (
+            "alice",
+            "I don't know “{name}” yet. Ask them to open this bot once, or reply to one of "
+            "their messages in the group with /redpacket_for <amount>.",
+            "A bot cannot receive a red packet: reply with /redpacket_for <amount> to a "
+            "message of the person it is for.",
+        ),
+        (
+            "xiaoming",
+            "我还不认识「{name}」。请对方先打开本机器人一次，或在群里回复对方的一条消息，"
+            "发送 /redpacket_for <金额>。",
+            "机器人不能收红包：请回复你要发给的那个人的消息，发送 /redpacket_for <金额>。",
+        ),
+    ],
+)
+async def test_a_packet_for_someone_unknown_or_for_a_bot_is_refused_with_packet_advice(
+    emulator, wallet, sender, unknown, a_bot
+):
+    for name in ("bob", "100004"):  # Bob never used the bot
+        said = await said_in_group(emulator, sender, f"/redpacket_for {name} 1")
+        assert said.text == unknown.format(name=name)
+    said = await said_in_group(emulator, sender, "/redpacket_for @wallet_sandbox_bot 3")
+    assert said.text == a_bot
+    said = await said_in_group(emulator, sender, "/redpacket_for 1", reply_to=said)
+    assert said.text == a_bot  # a reply to the bot's own message
+    assert await escrow(wallet) == 0
+
+
+async def test_a_reply_names_nobody_else_and_may_name_the_person_replied_to(
+    emulator, wallet, alice
+):
+    hello = await emulator.send_text("bob", "hello all", emulator.group)
+    said = await said_in_group(emulator, "alice", "/redpacket_for @wangfang 1", reply_to=hello)
+    assert said.text.startswith("As a reply, write only the amount: /redpacket_for <amount>")
+    assert "“@wangfang”" in said.text and "not an amount" not in said.text
+    await emulator.send_text("alice", "/redpacket_for @Bob 1", emulator.group, reply_to=hello)
+    card = await emulator.wait_for_message("alice")
+    assert card.text == "🧧 Send a red packet of ¥1.00 to Bob?"
+
+
 async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator, wallet, alice):
     _, posted = await send_packet(emulator, "/redpacket_pwd 6 2 芝麻开门")
     assert "芝麻开门" in posted.text and posted.buttons()[0].get("url")  # no grab button
@@ -260,7 +309,7 @@ async def test_packet_commands_are_for_groups_and_check_their_input(emulator, wa
         ("/redpacket 0.5 100", "at least ¥0.01"),
         ("/redpacket 10", "Write /redpacket"),
         ("/redpacket_pwd 10 2", "Write /redpacket_pwd"),
-        ("/redpacket_for @nobody_here 1", "don't know that person"),
+        ("/redpacket_for @nobody_here 1", "don't know “@nobody_here” yet"),
     ]:
         await emulator.send_text("alice", command, emulator.group)
         reply = await emulator.wait_for_message(emulator.group)
