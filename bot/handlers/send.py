@@ -32,6 +32,7 @@ from bot.handlers.context import (
     language_of,
     refusal_with_usage,
     replied_to,
+    topic_of,
     with_new_balance,
 )
 from bot.handlers.outbox import outbox, reply_chatter, tell
@@ -134,6 +135,7 @@ async def send(update: Update, context: WalletContext) -> None:
             kind=kind,
             chat_id=None if is_private(update) else update.effective_chat.id,
             message_id=None if replied is None else replied.message_id,
+            thread_id=None if is_private(update) else topic_of(message),
         )
     except (InsufficientFunds, AccountFrozen) as refused:
         text = wallet_refusal(context, language, refused)
@@ -223,6 +225,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
             ),
             reply_to_message_id=order.message_id,
             allow_sending_without_reply=True,  # the tipped message may be gone by then
+            message_thread_id=order.thread_id,  # in its topic, quoted or not
         )
     key = "transfer.tip_sent" if _is_tip(order) else "transfer.sent"
     text = translate(language, key, amount=amount, name=recipient.display_name)
