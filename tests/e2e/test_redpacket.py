@@ -108,6 +108,26 @@ async def test_a_random_packet_is_confirmed_posted_grabbed_and_ends_with_the_res
     assert final.buttons() == []
 
 
+async def test_the_results_tell_two_bobs_apart_and_name_a_member_whose_name_shows_nothing(
+    emulator, wallet, alice
+):
+    other_bob = emulator.add_user("Bob", "bobby", "en")
+    no_name = emulator.add_user("\u200b", None, "zh-hans")  # a zero-width space
+    emulator.group.member_ids.extend([other_bob.id, no_name.id])
+    _, posted = await send_packet(emulator, "/redpacket 3 3")
+    for person in ("bob", other_bob, no_name):
+        await grab(emulator, person, posted)
+    final = await emulator.wait_for(lambda e: edits(e, posted) and "All 3" in e.text, timeout=10)
+    names = ("Bob (@bob)", "Bob (@bobby)", "Member #3")
+    lines = final.text.split("\n")
+    grabbers = [
+        line.rsplit(" ", 1)[0] for line in lines if re.fullmatch(r"[^,:]* ¥\d+\.\d\d", line)
+    ]
+    assert sorted(grabbers) == sorted(names)
+    luckiest = next(line for line in final.text.split("\n") if "Luckiest draw" in line)
+    assert any(f"Luckiest draw: {name} ¥" in luckiest for name in names), luckiest
+
+
 async def test_the_alias_hb_and_an_equal_packet(emulator, wallet, alice):
     _, posted = await send_packet(emulator, "/hb 1 1")
     assert fen_of(await grab(emulator, "bob", posted)) == 1_00
