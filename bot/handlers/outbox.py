@@ -39,6 +39,7 @@ from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext
 
+from bot.domain.users import User
 from bot.i18n import translate
 
 __all__ = [
@@ -265,13 +266,13 @@ async def reply(
 
 
 async def reply_chatter(
-    update: Update, context: CallbackContext, language: str, text: str, **options
+    update: Update, context: CallbackContext, person: User, text: str, **options
 ) -> None:
-    """Reply with an answer the group can do without (how to write a command, why it was
-    refused): a reply in the group while it is quiet; while it is busy, the person's
-    private chat (saying which command it answers), and for one the bot may not write to
-    there, the group after all, as chatter, and once for everyone given the same answer
-    within a minute (they read it above)."""
+    """Reply to ``person`` with an answer the group can do without (how to write a
+    command, why it was refused): a reply in the group while it is quiet; while it is
+    busy, their private chat if they opened it (saying which command it answers), else
+    the group after all, as chatter, and once for everyone given the same answer within a
+    minute (they read it above)."""
     message = update.effective_message
     if message.chat.type == ChatType.PRIVATE:
         await message.reply_text(text, **options)
@@ -280,13 +281,22 @@ async def reply_chatter(
     send = partial(message.reply_text, text, allow_sending_without_reply=True, **options)
     if box.put(message.chat_id, send, droppable=True):
         return
-    person = update.effective_user
-    if person is not None:
+    if person.private_chat:
         typed = message.text or ""
         typed = typed if len(typed) <= QUOTED_MAX else typed[: QUOTED_MAX - 1] + "…"
-        aside = translate(language, "group.answer_in_private", text=typed, chat=message.chat.title)
+        aside = translate(
+            person.effective_language,
+            "group.answer_in_private",
+            text=typed,
+            chat=message.chat.title,
+        )
         told = await tell(
-            context.bot, person.id, f"{aside}\n{text}", about="an answer", keep=False, **options
+            context.bot,
+            person.telegram_id,
+            f"{aside}\n{text}",
+            about="an answer",
+            keep=False,
+            **options,
         )
         if told is Told.SENT:
             return

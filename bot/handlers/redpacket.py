@@ -220,11 +220,11 @@ def _asker(kind: PacketKind):
             return
         except WalletError as refused:  # the group can do without it when busy
             text = refusal_with_usage(language, refused, _USAGE[kind])
-            await reply_chatter(update, context, language, text)
+            await reply_chatter(update, context, user, text)
             return
         except _Refused as refused:  # what to write instead is in the text
             text = translate(language, refused.key, **refused.params)
-            await reply_chatter(update, context, language, text)
+            await reply_chatter(update, context, user, text)
             return
         if order is None:  # a random one is also made step by step in private, then posted
             private = InlineKeyboardButton(
@@ -233,7 +233,7 @@ def _asker(kind: PacketKind):
             )
             markup = InlineKeyboardMarkup([[private]]) if kind is PacketKind.RANDOM else None
             text = translate(language, _USAGE[kind])
-            await reply_chatter(update, context, language, text, reply_markup=markup)
+            await reply_chatter(update, context, user, text, reply_markup=markup)
             return
         recipient = await name_of(context, order.recipient_id)
         if (
@@ -242,7 +242,7 @@ def _asker(kind: PacketKind):
             and not await _may_see(context, update.effective_chat.id, order.recipient_id)
         ):
             text = translate(language, "redpacket.not_a_member", name=recipient)
-            await reply_chatter(update, context, language, text)
+            await reply_chatter(update, context, user, text)
             return
         action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         text, markup = card_text(language, order, recipient), card_markup(language, action.id)

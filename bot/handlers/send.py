@@ -117,11 +117,11 @@ async def send(update: Update, context: WalletContext) -> None:
     else:
         replied = replied_to(message)  # in a forum topic, not the topic's first message
         if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
-            await reply_chatter(update, context, language, translate(language, "send.tip_a_bot"))
+            await reply_chatter(update, context, user, translate(language, "send.tip_a_bot"))
             return
         if replied is None or replied.from_user is None or not args:
             text = translate(language, "send.usage_group")
-            await reply_chatter(update, context, language, text)
+            await reply_chatter(update, context, user, text)
             return
         amount, rest = amount_words(args)
         target, memo, kind = None, " ".join(rest), TransferKind.TIP
@@ -146,7 +146,7 @@ async def send(update: Update, context: WalletContext) -> None:
         return
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"
-        await reply_chatter(update, context, language, refusal_with_usage(language, refused, usage))
+        await reply_chatter(update, context, user, refusal_with_usage(language, refused, usage))
         return
     action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
     text, markup = card_text(language, order, recipient), card_markup(language, action.id)

@@ -86,6 +86,7 @@ async def test_a_packet_is_posted_at_once_after_two_dozen_bad_commands(
     # group a few times, not 25 times
     assert 1 <= len(in_group(emulator, mark, USAGE)) < 10
     assert handler_errors(caplog) == []
+    assert emulator.errors() == []  # not one private chat tried that was never opened
 
 
 async def test_in_a_busy_group_a_member_who_opened_the_bot_gets_the_usage_in_private(
