@@ -57,7 +57,8 @@ translated at the storage boundary with ``raise ... from``.
     │   ├── RedPacketWrongPassword
     │   ├── RedPacketGrabBlocked    the risk guard refused the grab
     │   ├── RedPacketInlineUsed     that inline message shows another packet
-    │   └── RedPacketLimit          code: red_packet_total_too_large | _count_out_of_range
+    │   └── RedPacketLimit          code: red_packet_total_too_large
+    │                               | _equal_total_too_large | _count_out_of_range
     │                               | _share_too_small | _greeting_too_long | _password_invalid
     │                               | _password_command
     ├── PayoutError                 an admin's decision on a queued payout cannot be taken
@@ -554,10 +555,11 @@ class RedPacketGrabBlocked(RedPacketError):
 
 class RedPacketLimit(RedPacketError):
     """Outside the configured limits; ``code`` says which, ``params`` the bound: an amount
-    (``maximum``, ``minimum``, in fen) or a count of shares or characters (``limit``)."""
+    (``maximum``, ``minimum``, in fen) or a count of shares or characters (``limit``); an
+    equal packet's total also says how it came about (``each`` × ``count`` = ``total``)."""
 
     code = "red_packet_limit"
-    money_params = ("maximum", "minimum")
+    money_params = ("maximum", "minimum", "each", "total")
 
     def __init__(self, code: str, message: str = "", **params: Any) -> None:
         self.code = code  # type: ignore[misc]  # per-instance reason

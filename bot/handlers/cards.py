@@ -28,6 +28,7 @@ from bot.domain.security_errors import PasswordFreeSpentToday
 from bot.domain.security_ports import Action
 from bot.handlers.context import (
     ID,
+    CardView,
     WalletContext,
     button_pattern,
     current_user,
@@ -122,8 +123,8 @@ async def refuse_in_group(
     payer who never opened that chat gets a button to it (the reason is kept for them
     and sent when they open it)."""
     told = await tell(context.bot, payer_id, text, about="a refusal in a group")
-    if told is Told.SENT:
-        await reply(update, context, translate(language, "group.reason_in_private"))
+    if told is Told.SENT:  # they have it: a busy group can do without the note
+        await reply(update, context, translate(language, "group.reason_in_private"), droppable=True)
         return
     if told is Told.FAILED:  # not a 403 (kept by tell then): kept all the same
         await keep_unreached(context.bot, payer_id, text, "a refusal in a group")
@@ -204,6 +205,7 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
         return
     note = ""  # why the PIN is asked after all
     if decision.auth is RiskAction.ALLOW and flow.settle_now is not None:
+        card = context.card = CardView(context.bot, query.message)
         try:
             text = await flow.settle_now(context, language, action)
         except PasswordFreeSpentToday as refused:  # used up meanwhile: nothing moved
@@ -211,7 +213,10 @@ async def press_card(update: Update, context: WalletContext, flow: CardFlow) -> 
         except WalletError as refused:  # spent or frozen since the card was shown
             text = error_text(language, refused)
         if not note:
-            await query.edit_message_text(text)
+            try:
+                await query.edit_message_text(text)
+            finally:
+                card.shown()
             return
     payload = {**flow.payload(action), "needs_2fa": decision.auth is RiskAction.STEP_UP_2FA}
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, CommandHandler, ExtBot, filters
 
 from bot.domain.errors import AccountFrozen, StorageError, WalletError
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ID",
+    "CardView",
     "Wallet",
     "WalletContext",
     "admin_in_private",
@@ -128,6 +132,33 @@ async def _close_gateway(gateway: object | None) -> None:
 
 
 WALLET_KEY = "wallet"
+CARD_SHOWN_WITHIN_S = 10.0  # how long a later correction waits for the press's own text
+
+log = logging.getLogger(__name__)
+
+
+class CardView:
+    """The card (in a private chat) a button press answers, for an outcome known only
+    later to correct it: a red packet whose post waits its turn in a busy group."""
+
+    def __init__(self, bot, message: Message) -> None:
+        self._bot, self._chat_id, self._message_id = bot, message.chat.id, message.message_id
+        self._shown = asyncio.Event()
+
+    def shown(self) -> None:
+        """The press's own answer is on the card now: a correction may follow it."""
+        self._shown.set()
+
+    async def correct(self, text: str) -> None:
+        """Put ``text`` on the card, after the press's own answer; never raises."""
+        try:
+            await asyncio.wait_for(self._shown.wait(), CARD_SHOWN_WITHIN_S)
+        except TimeoutError:
+            pass  # the press's answer failed: the correction is the card's last word
+        try:
+            await self._bot.edit_message_text(text, self._chat_id, self._message_id)
+        except TelegramError:
+            log.warning("could not correct the card %s", self._message_id, exc_info=True)
 
 
 class WalletContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -138,6 +169,9 @@ class WalletContext(CallbackContext[ExtBot, dict, dict, dict]):
         # a /start link opened by someone new to the private chat (set by start_link), so
         # what the link shows may greet them
         self.first_visit = False
+        # the card a press answers (set by the card and the keypad), so an outcome known
+        # only later may correct what the press said
+        self.card: CardView | None = None
 
     @property
     def wallet(self) -> Wallet:

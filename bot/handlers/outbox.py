@@ -8,6 +8,11 @@ through the bot (and so through the rate limiter), logs what fails, and hands th
 message — or the error — to the continuation given with it (a red packet's post attaches
 its message id that way, or refunds the packet). ``droppable`` messages (courtesy notes
 whose content the person also gets privately) are left out while the chat is busy.
+Chatter (droppable messages, and answers such as how to write a command: see
+:func:`reply_chatter`) never holds up what matters: any other message is queued ahead
+of the chatter still waiting, and droppable messages are left out once a chat had
+``CHATTER_PER_MINUTE`` of chatter, so a paid red packet is not posted a minute late
+behind two dozen usage notes that used up the group's 20 messages a minute.
 
 The queues are drained when the application stops (``post_stop``), for a bounded time;
 what is still unsent then is dropped, and its continuations get :class:`OutboxClosed`.
@@ -22,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from enum import Enum
 from functools import partial
 from typing import Any
@@ -33,17 +39,36 @@ from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext
 
-__all__ = ["Outbox", "OutboxClosed", "Told", "keep_unreached", "outbox", "reply", "tell"]
+from bot.domain.users import User
+from bot.i18n import translate
+
+__all__ = [
+    "Outbox",
+    "OutboxClosed",
+    "Told",
+    "keep_unreached",
+    "outbox",
+    "reply",
+    "reply_chatter",
+    "tell",
+]
 
 log = logging.getLogger(__name__)
 
 BUSY_AT = 3  # queued messages from which a chat counts as busy
+# chatter queued in a chat's last minute from which it counts as busy too: the rest of
+# Telegram's 20 a minute is kept for what matters
+CHATTER_PER_MINUTE = 6
+MINUTE_S = 60.0
+ONCE_WITHIN_S = MINUTE_S  # chatter said once (``once``) is not queued again in this time
+QUOTED_MAX = 40  # characters of a command quoted back in a private aside
 DRAIN_TIMEOUT_S = 10.0
 CONTINUE_TIMEOUT_S = 10.0  # at close: for continuations already running to finish
 _KEY = "outbox"
 
 Send = Callable[[], Awaitable[Any]]
 Then = Callable[[Any], Awaitable[None]]  # called with the sent Message, or the error
+Item = tuple[Send, Then | None, bool]  # the send, its continuation, whether it is chatter
 
 
 class OutboxClosed(Exception):
@@ -54,19 +79,69 @@ class Outbox:
     """A send queue and a task per chat; chats are independent of each other."""
 
     def __init__(self) -> None:
-        self._queues: dict[int, deque[tuple[Send, Then | None]]] = {}
+        self._queues: dict[int, deque[Item]] = {}
         self._workers: dict[int, asyncio.Task] = {}
-        self._sending: dict[int, tuple[Send, Then | None]] = {}  # sending, not yet sent
+        self._sending: dict[int, Item] = {}  # sending, not yet sent
         self._delivering: dict[int, asyncio.Task] = {}  # a chat's send and continuation
+        self._said: dict[tuple[int, Hashable], float] = {}  # ``once`` keys: when queued
+        self._chatter: dict[int, deque[float]] = {}  # when each chat's chatter was queued
 
-    def put(self, chat_id: int, send: Send, *, then: Then | None = None, droppable=False) -> bool:
-        """Queue ``send`` (a coroutine function) for ``chat_id``; False if it was dropped."""
-        if droppable and self.pending(chat_id) >= BUSY_AT:
+    def put(
+        self,
+        chat_id: int,
+        send: Send,
+        *,
+        then: Then | None = None,
+        droppable=False,
+        chatter=False,
+        once: Hashable | None = None,
+    ) -> bool:
+        """Queue ``send`` (a coroutine function) for ``chat_id``; False if it was dropped.
+
+        ``droppable``: left out while the chat is busy (and chatter). ``chatter``: sent
+        after every other message queued, even a later one. ``once``: chatter that is
+        left out when chatter with the same key was queued in this chat within
+        ``ONCE_WITHIN_S`` (the same answer to many people, given once).
+        """
+        chatter = chatter or droppable
+        if droppable and self.busy(chat_id):
             log.debug("chat %s is busy: a droppable message is left out", chat_id)
             return False
-        self._queues.setdefault(chat_id, deque()).append((send, then))
+        if once is not None and not self._first_time(chat_id, once):
+            log.debug("chat %s was given this answer just now: not again", chat_id)
+            return False
+        if chatter:
+            self._chatter.setdefault(chat_id, deque()).append(time.monotonic())
+        queue = self._queues.setdefault(chat_id, deque())
+        ahead_of = len(queue)
+        if not chatter:  # ahead of the chatter still waiting, behind what matters
+            ahead_of = next((i for i, item in enumerate(queue) if item[2]), len(queue))
+        queue.insert(ahead_of, (send, then, chatter))
         if chat_id not in self._workers:
             self._workers[chat_id] = asyncio.get_running_loop().create_task(self._work(chat_id))
+        return True
+
+    def busy(self, chat_id: int) -> bool:
+        """Whether ``chat_id`` has ``BUSY_AT`` messages waiting, or has had its minute's
+        share of chatter."""
+        if self.pending(chat_id) >= BUSY_AT:
+            return True
+        recent = self._chatter.get(chat_id)
+        if recent is None:
+            return False
+        while recent and recent[0] <= time.monotonic() - MINUTE_S:
+            recent.popleft()
+        if not recent:
+            del self._chatter[chat_id]
+        return len(recent) >= CHATTER_PER_MINUTE
+
+    def _first_time(self, chat_id: int, key: Hashable) -> bool:
+        """Whether ``key`` was not queued in ``chat_id`` recently (and note it now)."""
+        now = time.monotonic()
+        self._said = {k: t for k, t in self._said.items() if t > now - ONCE_WITHIN_S}
+        if (chat_id, key) in self._said:
+            return False
+        self._said[(chat_id, key)] = now
         return True
 
     def pending(self, chat_id: int | None = None) -> int:
@@ -107,7 +182,7 @@ class Outbox:
         self._queues.clear()
         self._sending.clear()
         log.warning("stopping with %d messages to groups unsent", len(left))
-        for _, then in left:
+        for _, then, _ in left:
             await _continue(then, OutboxClosed())
 
     async def _work(self, chat_id: int) -> None:
@@ -129,7 +204,7 @@ class Outbox:
             if not queue and chat_id not in self._sending:
                 self._queues.pop(chat_id, None)
 
-    async def _deliver(self, chat_id: int, send: Send, then: Then | None) -> None:
+    async def _deliver(self, chat_id: int, send: Send, then: Then | None, _chatter) -> None:
         """Send one message, then hand the result to its continuation."""
         try:
             result = await send()
@@ -143,11 +218,20 @@ class Outbox:
         await _continue(then, result)
 
     def send_message(
-        self, bot, chat_id: int, text: str, *, then: Then | None = None, droppable=False, **options
+        self,
+        bot,
+        chat_id: int,
+        text: str,
+        *,
+        then: Then | None = None,
+        droppable=False,
+        chatter=False,
+        once: Hashable | None = None,
+        **options,
     ) -> bool:
         """Queue ``bot.send_message(chat_id, text, **options)``."""
         send = partial(bot.send_message, chat_id, text, **options)
-        return self.put(chat_id, send, then=then, droppable=droppable)
+        return self.put(chat_id, send, then=then, droppable=droppable, chatter=chatter, once=once)
 
 
 async def _continue(then: Then | None, result: Any) -> None:
@@ -179,6 +263,44 @@ async def reply(
     options.setdefault("allow_sending_without_reply", True)
     send = partial(message.reply_text, text, **options)
     outbox(context.application).put(message.chat_id, send, droppable=droppable)
+
+
+async def reply_chatter(
+    update: Update, context: CallbackContext, person: User, text: str, **options
+) -> None:
+    """Reply to ``person`` with an answer the group can do without (how to write a
+    command, why it was refused): a reply in the group while it is quiet; while it is
+    busy, their private chat if they opened it (saying which command it answers), else
+    the group after all, as chatter, and once for everyone given the same answer within a
+    minute (they read it above)."""
+    message = update.effective_message
+    if message.chat.type == ChatType.PRIVATE:
+        await message.reply_text(text, **options)
+        return
+    box = outbox(context.application)
+    send = partial(message.reply_text, text, allow_sending_without_reply=True, **options)
+    if box.put(message.chat_id, send, droppable=True):
+        return
+    if person.private_chat:
+        typed = message.text or ""
+        typed = typed if len(typed) <= QUOTED_MAX else typed[: QUOTED_MAX - 1] + "…"
+        aside = translate(
+            person.effective_language,
+            "group.answer_in_private",
+            text=typed,
+            chat=message.chat.title,
+        )
+        told = await tell(
+            context.bot,
+            person.telegram_id,
+            f"{aside}\n{text}",
+            about="an answer",
+            keep=False,
+            **options,
+        )
+        if told is Told.SENT:
+            return
+    box.put(message.chat_id, send, chatter=True, once=text)
 
 
 class Told(Enum):

@@ -16,6 +16,7 @@ from bot.domain.errors import WalletError
 from bot.domain.security_errors import ActionError, PinLocked
 from bot.handlers.context import (
     ID,
+    CardView,
     WalletContext,
     button_pattern,
     command,
@@ -166,6 +167,7 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
         )
         await remember_setup_qr(context, user.telegram_id, shown)
     render = outcomes.get(type(view.outcome)) if view.outcome is not None else None
+    card = context.card = CardView(context.bot, query.message)  # an outcome may correct it
     if render is not None:
         text = await render(context, language, view.outcome)
         refused = getattr(view.outcome, "error", None) is not None  # (nothing was done)
@@ -183,6 +185,8 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
     except BadRequest as exc:  # the same text twice (e.g. ⌫ on an empty entry)
         if "not modified" not in str(exc).lower():
             raise
+    finally:
+        card.shown()
 
 
 class ShownKeypads:

@@ -65,7 +65,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.fallback import unknown_callback
 from bot.handlers.guided import PACKET_LINK
-from bot.handlers.outbox import outbox, reply, tell
+from bot.handlers.outbox import outbox, reply_chatter, tell
 from bot.handlers.redpacket_live import edit_packet, editor, schedule, schedule_expiry
 from bot.handlers.redpacket_text import (
     CARD,
@@ -77,6 +77,7 @@ from bot.handlers.redpacket_text import (
     card_text,
     group_language,
     name_of,
+    names_this_bot,
     packet_markup,
     packet_text,
 )
@@ -103,6 +104,14 @@ log = logging.getLogger(__name__)
 _USAGE = {kind: f"redpacket.usage.{kind.value}" for kind in PacketKind}
 
 
+class _Refused(Exception):
+    """A packet asked for in a way that cannot work, said by the message ``key``."""
+
+    def __init__(self, key: str, **params: str) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
 # Asking for a packet ------------------------------------------------------------------
 
 
@@ -113,8 +122,18 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     chat_id = update.effective_chat.id
     topic = topic_of(update.effective_message)  # a forum topic: the packet is posted there
     if kind is PacketKind.EXCLUSIVE:
-        author = _replied_author(update.effective_message)  # not a topic's first message
+        message = update.effective_message
+        named = args[0] if args and args[0].startswith("@") else None
+        replied = replied_to(message)  # not a topic's first message
+        if replied is not None and replied.from_user is not None and named is None:
+            if replied.from_user.is_bot:  # the bot's own message, or another bot's
+                raise _Refused("redpacket.for_a_bot")
+        author = _replied_author(message)
         if author is not None:
+            if named is not None:  # the person replied to, named too; or someone else?
+                if named[1:].casefold() != (author.username or "").casefold():
+                    raise _Refused("redpacket.reply_amount_only", name=named)
+                args = args[1:]
             if not args:
                 return None
             recipient = await wallet.users.seen(
@@ -126,7 +145,11 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
         else:
             if len(args) < 2:
                 return None
+            if names_this_bot(context, args[0]):
+                raise _Refused("redpacket.for_a_bot")
             recipient = await wallet.users.find(args[0])
+            if recipient is None:
+                raise _Refused("redpacket.unknown_person", name=args[0])
             amount, greeting = args[1], " ".join(args[2:])
         return await wallet.redpackets.order(
             user, kind, amount, 1, greeting, recipient=recipient, chat_id=chat_id, thread_id=topic
@@ -195,8 +218,13 @@ def _asker(kind: PacketKind):
             text = wallet_refusal(context, language, refused)  # learns nothing of the wallet
             await refuse_in_group(update, context, language, user.telegram_id, text)
             return
-        except WalletError as refused:
-            await reply(update, context, refusal_with_usage(language, refused, _USAGE[kind]))
+        except WalletError as refused:  # the group can do without it when busy
+            text = refusal_with_usage(language, refused, _USAGE[kind])
+            await reply_chatter(update, context, user, text)
+            return
+        except _Refused as refused:  # what to write instead is in the text
+            text = translate(language, refused.key, **refused.params)
+            await reply_chatter(update, context, user, text)
             return
         if order is None:  # a random one is also made step by step in private, then posted
             private = InlineKeyboardButton(
@@ -204,7 +232,8 @@ def _asker(kind: PacketKind):
                 url=private_link(context, PACKET_LINK),
             )
             markup = InlineKeyboardMarkup([[private]]) if kind is PacketKind.RANDOM else None
-            await reply(update, context, translate(language, _USAGE[kind]), reply_markup=markup)
+            text = translate(language, _USAGE[kind])
+            await reply_chatter(update, context, user, text, reply_markup=markup)
             return
         recipient = await name_of(context, order.recipient_id)
         if (
@@ -213,7 +242,7 @@ def _asker(kind: PacketKind):
             and not await _may_see(context, update.effective_chat.id, order.recipient_id)
         ):
             text = translate(language, "redpacket.not_a_member", name=recipient)
-            await reply(update, context, text)
+            await reply_chatter(update, context, user, text)
             return
         action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
         text, markup = card_text(language, order, recipient), card_markup(language, action.id)
@@ -320,9 +349,15 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
     if packet.message_id is not None or packet.chat_id is None:
         return translate(language, "redpacket.sent", amount=amount)  # posted before
     posting_language = await group_language(context, packet)
-    wallet, bot = context.wallet, context.bot
+    wallet, bot, card = context.wallet, context.bot, context.card
     text = await packet_text(context, posting_language, PacketResults(packet, ()))
     markup = packet_markup(context, posting_language, packet)
+
+    def correct_card(key: str) -> None:
+        """The sender's card says what became of the post (apart: the group's queue
+        goes on meanwhile)."""
+        if card is not None:
+            context.application.create_task(card.correct(translate(language, key, amount=amount)))
 
     async def posted(sent: Message | Exception) -> None:
         """Attach the post to the packet (and catch it up); or refund a packet nobody
@@ -335,10 +370,12 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
                 chat_title=sent.chat.title,  # the sender's history says where it went
             )
             editor(context.application).posted(packet.id, text, markup)
+            correct_card("redpacket.sent")
             return
         log.warning("could not post red packet %s: %r", packet.id, sent)
         if await wallet.redpackets.refund_unshown(packet.id) is None:
             return
+        correct_card("redpacket.post_failed")
         failed = translate(language, "redpacket.post_failed", amount=amount)
         await tell(bot, packet.sender_id, failed, about=f"red packet {packet.id}")
 
@@ -350,7 +387,9 @@ async def announce(context: WalletContext, language: str, creation: Creation) ->
         reply_markup=markup,
         message_thread_id=order.thread_id,  # the forum topic it was asked for in
     )
-    return translate(language, "redpacket.sent", amount=amount)
+    # ahead of the group's chatter, yet maybe behind a full minute's worth of posts: the
+    # card says so now, and what became of it once it is known
+    return translate(language, "redpacket.posting", amount=amount)
 
 
 # Grabbing -------------------------------------------------------------------------------

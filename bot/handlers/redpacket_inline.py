@@ -53,6 +53,7 @@ from bot.handlers.redpacket_text import (
     card_markup,
     card_text,
     name_of,
+    unknown_recipient,
 )
 from bot.i18n import translate
 from bot.security.actions import DEFAULT_TTL_S
@@ -105,6 +106,14 @@ def _check_amount(text: str) -> None:
             raise
 
 
+class UnknownRecipient(Exception):
+    """``for @name …`` names nobody the wallet knows (or this bot)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 async def _order(context: WalletContext, user: User, text: str) -> PacketOrder | None:
     """The packet the query asks for, checked (``WalletError`` when refused); None when
     the query is not one yet."""
@@ -115,6 +124,8 @@ async def _order(context: WalletContext, user: User, text: str) -> PacketOrder |
         if len(words) < 3:
             return None
         recipient = await context.wallet.users.find(words[1])
+        if recipient is None:  # said with packet advice, not a transfer's
+            raise UnknownRecipient(words[1])
         greeting = " ".join(words[3:])
         return await redpackets.order(user, kind, words[2], 1, greeting, recipient=recipient)
     if kind is PacketKind.EQUAL:
@@ -138,7 +149,12 @@ async def inline_query(update: Update, context: WalletContext) -> None:
     try:
         order = await _order(context, user, query.query)
     except WalletError as refused:
-        await query.answer([_usage(language, refused)], cache_time=0, is_personal=True)
+        why = error_text(language, refused)
+        await query.answer([_usage(language, why)], cache_time=0, is_personal=True)
+        return
+    except UnknownRecipient as unknown:
+        why = unknown_recipient(context, language, unknown.name)
+        await query.answer([_usage(language, why)], cache_time=0, is_personal=True)
         return
     if order is None:
         await query.answer([_usage(language)], cache_time=0, is_personal=True)
@@ -181,17 +197,17 @@ async def inline_query(update: Update, context: WalletContext) -> None:
     await query.answer([result], cache_time=0, is_personal=True)
 
 
-def _usage(language: str, refused: WalletError | None = None) -> InlineQueryResultArticle:
-    """How to write a packet's query (titled with why, when ``refused``); chosen, it
-    posts only that usage: the chat learns nothing of the sender's wallet."""
+def _usage(language: str, why: str | None = None) -> InlineQueryResultArticle:
+    """How to write a packet's query (titled with ``why`` it was refused, if it was);
+    chosen, it posts only that usage: the chat learns nothing of the sender's wallet."""
     usage = translate(language, "redpacket.inline_usage")
-    if refused is None:
+    if why is None:
         return InlineQueryResultArticle(
             id=USAGE, title=usage, input_message_content=InputTextMessageContent(usage)
         )
     return InlineQueryResultArticle(
         id=REFUSED,
-        title=error_text(language, refused)[:100],
+        title=why[:100],
         description=usage,
         input_message_content=InputTextMessageContent(usage),
     )

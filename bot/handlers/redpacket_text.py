@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.money import format_fen
@@ -10,8 +14,10 @@ from bot.domain.redpackets import (
     PacketOrder,
     PacketResults,
     RedPacket,
+    Share,
     normalize_password,
 )
+from bot.domain.users import User
 from bot.handlers.cards import card_buttons
 from bot.handlers.context import ID, WalletContext, button_pattern, private_link
 from bot.i18n import translate
@@ -49,9 +55,69 @@ def card_markup(language: str, action_id: str) -> InlineKeyboardMarkup:
     )
 
 
+def names_this_bot(context: WalletContext, name: str) -> bool:
+    """Whether ``name`` (an ``@username`` or a numeric id) is this bot's."""
+    name = name.strip()
+    if name.isascii() and name.isdigit():
+        return int(name) == context.bot.id
+    return name.removeprefix("@").casefold() == (context.bot.username or "").casefold()
+
+
+def unknown_recipient(context: WalletContext, language: str, name: str) -> str:
+    """Why a packet only for ``name`` cannot be made: a bot (this one) cannot grab one;
+    anyone else the wallet has not met yet gets it as a reply to one of their messages."""
+    if names_this_bot(context, name):
+        return translate(language, "redpacket.for_a_bot")
+    return translate(language, "redpacket.unknown_person", name=name)
+
+
+# letters to Unicode that show as nothing (Hangul fillers, the blank Braille pattern)
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible(name: str) -> bool:
+    """Whether ``name`` shows anything: not only spaces, zero-width or control characters,
+    combining marks or blank letters."""
+    return any(ch not in _BLANK_LETTERS and unicodedata.category(ch)[0] not in "CZM" for ch in name)
+
+
+def _shown_name(user: User) -> str | None:
+    """``user``'s name as shown, or their @username for a name that shows nothing; None
+    when neither shows."""
+    if visible(user.display_name):
+        return user.display_name.strip()
+    return f"@{user.username}" if user.username else None
+
+
 async def name_of(context: WalletContext, telegram_id: int | None) -> str:
     user = await context.wallet.users.get(telegram_id) if telegram_id is not None else None
-    return user.display_name if user is not None else str(telegram_id)
+    shown = _shown_name(user) if user is not None else None
+    return shown or str(telegram_id)
+
+
+async def grabber_names(
+    context: WalletContext, language: str, grabs: Sequence[Share]
+) -> dict[int, str]:
+    """The grabbers' names as the results list them, by user id: each one different (two
+    Bobs become “Bob (@bob)” and “Bob (@bobby)”, or “Bob (1)” and “Bob (2)”), and a name
+    that shows nothing is the @username, else “Member #n” (n: the order of the grab)."""
+    users = {s.user_id: await context.wallet.users.get(s.user_id) for s in grabs}
+    names: dict[int, str] = {}
+    for n, share in enumerate(grabs, 1):
+        user = users[share.user_id]
+        shown = _shown_name(user) if user is not None else None
+        names[share.user_id] = shown or translate(language, "redpacket.member_n", n=n)
+    alike = Counter(name.casefold() for name in names.values())
+    numbered: Counter[str] = Counter()
+    for user_id, name in names.items():
+        key = name.casefold()
+        if alike[key] < 2:
+            continue
+        user = users[user_id]
+        numbered[key] += 1
+        own = user is not None and user.username and not name.startswith("@")
+        names[user_id] = f"{name} (@{user.username})" if own else f"{name} ({numbered[key]})"
+    return names
 
 
 async def packet_text(context: WalletContext, language: str, results: PacketResults) -> str:
@@ -92,7 +158,7 @@ async def packet_text(context: WalletContext, language: str, results: PacketResu
     ]
     if packet.is_open and (packet.kind is not PacketKind.PASSWORD or not results.grabs):
         return "\n".join(lines)
-    names = {s.user_id: await name_of(context, s.user_id) for s in results.grabs}
+    names = await grabber_names(context, language, results.grabs)
     if packet.is_open:
         # a phrase typed in the group gets no pop-up: its grabber finds their share here
         # (one edit for many grabs), not in a group reply of its own

@@ -32,9 +32,10 @@ from bot.handlers.context import (
     language_of,
     refusal_with_usage,
     replied_to,
+    topic_of,
     with_new_balance,
 )
-from bot.handlers.outbox import outbox, reply, tell
+from bot.handlers.outbox import outbox, reply_chatter, tell
 from bot.handlers.risk_text import decision_text
 from bot.handlers.start import by_taps_markup
 from bot.i18n import translate
@@ -116,10 +117,11 @@ async def send(update: Update, context: WalletContext) -> None:
     else:
         replied = replied_to(message)  # in a forum topic, not the topic's first message
         if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
-            await reply(update, context, translate(language, "send.tip_a_bot"))
+            await reply_chatter(update, context, user, translate(language, "send.tip_a_bot"))
             return
         if replied is None or replied.from_user is None or not args:
-            await reply(update, context, translate(language, "send.usage_group"))
+            text = translate(language, "send.usage_group")
+            await reply_chatter(update, context, user, text)
             return
         amount, rest = amount_words(args)
         target, memo, kind = None, " ".join(rest), TransferKind.TIP
@@ -133,6 +135,7 @@ async def send(update: Update, context: WalletContext) -> None:
             kind=kind,
             chat_id=None if is_private(update) else update.effective_chat.id,
             message_id=None if replied is None else replied.message_id,
+            thread_id=None if is_private(update) else topic_of(message),
         )
     except (InsufficientFunds, AccountFrozen) as refused:
         text = wallet_refusal(context, language, refused)
@@ -143,7 +146,7 @@ async def send(update: Update, context: WalletContext) -> None:
         return
     except WalletError as refused:
         usage = "send.usage_private" if is_private(update) else "send.usage_group"
-        await reply(update, context, refusal_with_usage(language, refused, usage))
+        await reply_chatter(update, context, user, refusal_with_usage(language, refused, usage))
         return
     action = await context.wallet.actions.create(user.telegram_id, PURPOSE, order.to_payload())
     text, markup = card_text(language, order, recipient), card_markup(language, action.id)
@@ -222,6 +225,7 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
             ),
             reply_to_message_id=order.message_id,
             allow_sending_without_reply=True,  # the tipped message may be gone by then
+            message_thread_id=order.thread_id,  # in its topic, quoted or not
         )
     key = "transfer.tip_sent" if _is_tip(order) else "transfer.sent"
     text = translate(language, key, amount=amount, name=recipient.display_name)

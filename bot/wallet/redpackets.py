@@ -151,10 +151,25 @@ class RedPackets:
             raise RedPacketLimit("red_packet_total_too_large", maximum=limits.max_total) from None
         count = 1 if kind is PacketKind.EXCLUSIVE else _count(count_text, limits)
         total = amount * count if kind is PacketKind.EQUAL else amount
+        if total > limits.max_total and kind is PacketKind.EQUAL:  # the product says why
+            raise RedPacketLimit(
+                "red_packet_equal_total_too_large",
+                each=amount,
+                count=count,
+                total=total,
+                maximum=limits.max_total,
+            )
         if total > limits.max_total:
             raise RedPacketLimit("red_packet_total_too_large", maximum=limits.max_total)
         if total < count * limits.min_share:
             raise RedPacketLimit("red_packet_share_too_small", minimum=limits.min_share)
+        phrase = None
+        if kind is PacketKind.PASSWORD:  # its phrase is its greeting: its own limit first
+            phrase = shown_password(password or "")  # as typed; compared case-folded
+            if not normalize_password(phrase) or len(phrase) > limits.max_password:
+                raise RedPacketLimit("red_packet_password_invalid", limit=limits.max_password)
+            if phrase.startswith("/"):  # a command to the group: nobody could type it in
+                raise RedPacketLimit("red_packet_password_command")
         greeting = " ".join(greeting.split())
         if len(greeting) > limits.max_greeting:
             raise RedPacketLimit("red_packet_greeting_too_long", limit=limits.max_greeting)
@@ -163,13 +178,6 @@ class RedPackets:
                 raise UserNotFound()
             if recipient.telegram_id == sender.telegram_id:
                 raise RedPacketLimit("red_packet_for_yourself")
-        phrase = None
-        if kind is PacketKind.PASSWORD:
-            phrase = shown_password(password or "")  # as typed; compared case-folded
-            if not normalize_password(phrase) or len(phrase) > limits.max_password:
-                raise RedPacketLimit("red_packet_password_invalid", limit=limits.max_password)
-            if phrase.startswith("/"):  # a command to the group: nobody could type it in
-                raise RedPacketLimit("red_packet_password_command")
         await self.ledger.check_can_send(sender.account_id, total)
         return PacketOrder(
             sender.telegram_id,

@@ -41,6 +41,7 @@ class TransferOrder:
     kind: str = TransferKind.TRANSFER  # or TIP: a reply in a group
     chat_id: int | None = None  # the group of a tip, to announce it there
     message_id: int | None = None
+    thread_id: int | None = None  # the forum topic of a tip, announced there too
 
     def to_payload(self) -> dict:
         return asdict(self)
@@ -86,11 +87,19 @@ class Transfers:
         kind: str = TransferKind.TRANSFER,
         chat_id: int | None = None,
         message_id: int | None = None,
+        thread_id: int | None = None,
     ) -> TransferOrder:
         """Check everything the payer can get wrong, before anything is shown or moved."""
         amount = parse_amount(amount_text)
         return await self.order_amount(
-            payer, recipient, amount, memo, kind=kind, chat_id=chat_id, message_id=message_id
+            payer,
+            recipient,
+            amount,
+            memo,
+            kind=kind,
+            chat_id=chat_id,
+            message_id=message_id,
+            thread_id=thread_id,
         )
 
     async def order_amount(
@@ -103,6 +112,7 @@ class Transfers:
         kind: str = TransferKind.TRANSFER,
         chat_id: int | None = None,
         message_id: int | None = None,
+        thread_id: int | None = None,
     ) -> TransferOrder:
         """:meth:`order` for an amount already in fen (a payment request's, say)."""
         if recipient is None:
@@ -114,7 +124,14 @@ class Transfers:
             raise MemoTooLong(maximum=MAX_MEMO)
         await self.ledger.check_can_send(payer.account_id, amount)
         return TransferOrder(
-            payer.telegram_id, recipient.telegram_id, amount, memo, kind, chat_id, message_id
+            payer.telegram_id,
+            recipient.telegram_id,
+            amount,
+            memo,
+            kind,
+            chat_id,
+            message_id,
+            thread_id,
         )
 
     async def review(self, order: TransferOrder) -> RiskDecision:

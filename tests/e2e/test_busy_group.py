@@ -16,7 +16,7 @@ from bot.app import stop_sending
 from bot.handlers.outbox import outbox
 from bot.handlers.redpacket_live import editor
 from bot.sandbox.testing import tap_burst
-from tests.e2e.test_redpacket import escrow, fen_of, send_packet
+from tests.e2e.test_redpacket import edits, escrow, fen_of, send_packet
 from tests.e2e.test_send import (
     ALICE,
     BOB,
@@ -92,11 +92,7 @@ async def test_a_thousand_members_tap_a_200_share_packet_at_once(emulator, walle
     assert sum(balances) == 200_00 and sum(1 for b in balances if b) == SHARES
     assert handler_errors(caplog) == []
     await emulator.wait_for(  # the coalesced edits end with the results
-        lambda e: (
-            e.kind == "edit"
-            and e.message_id == posted.message_id
-            and f"{SHARES}/{SHARES} grabbed" in e.text
-        ),
+        lambda e: edits(e, posted) and f"{SHARES}/{SHARES} grabbed" in e.text,
         timeout=15,
     )
     await asyncio.sleep(0.5)  # the last answered taps touch the editor
@@ -110,15 +106,13 @@ async def test_an_edit_that_would_change_nothing_is_not_sent(emulator, wallet, r
     await start_private(emulator, "alice")
     _, posted = await send_packet(emulator, "/redpacket 10 2")
     await tap_burst(emulator, ["bob"], posted, "Grab")
-    await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "1/2" in e.text
-    )
+    await emulator.wait_for(lambda e: edits(e, posted) and "1/2" in e.text)
     await editor(running).drain()
-    edits = len(emulator.bot_events("edit"))
+    edit_count = len(emulator.bot_events("edit"))
     packet_id = (await wallet.redpackets.open_packets())[0].id
     editor(running).touch(packet_id)  # nothing changed since the last edit
     await editor(running).drain()
-    assert len(emulator.bot_events("edit")) == edits
+    assert len(emulator.bot_events("edit")) == edit_count
     assert emulator.errors() == []
 
 
@@ -131,11 +125,11 @@ async def held_password_packet(emulator, wallet, running, monkeypatch, grabbers)
     box, held = outbox(running), []
     put = box.put
 
-    def hold_the_post(chat_id, send, *, then=None, droppable=False):
+    def hold_the_post(chat_id, send, *, then=None, **options):
         if chat_id == emulator.group.id and then is not None and not held:  # the post
             held.append((send, then))
             return True
-        return put(chat_id, send, then=then, droppable=droppable)
+        return put(chat_id, send, then=then, **options)
 
     monkeypatch.setattr(box, "put", hold_the_post)
     monkeypatch.setattr(emulator, "privacy_mode", False)  # the bot sees plain group text
@@ -171,9 +165,7 @@ async def test_a_post_that_waited_in_a_busy_outbox_catches_up_with_the_grabs(
     posted = await send()  # the outbox's turn came at last
     assert "0/2" in posted.text
     await then(posted)
-    caught_up = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id, timeout=10
-    )
+    caught_up = await emulator.wait_for(lambda e: edits(e, posted), timeout=10)
     assert "2/2" in caught_up.text
 
 
@@ -182,9 +174,7 @@ async def test_stopping_sends_the_owed_post_and_then_its_catch_up_edit(
 ):
     """A packet's post still in a group's outbox when the bot stops is sent, and the edit
     it asks for (the grabs made meanwhile) is made before the wallet closes, not after."""
-    send, then = await held_password_packet(
-        emulator, wallet, running, monkeypatch, (("bob", BOB),)
-    )
+    send, then = await held_password_packet(emulator, wallet, running, monkeypatch, (("bob", BOB),))
     outbox(running).put(emulator.group.id, send, then=then)  # owed when the bot stops
     await stop_sending(running)  # post_stop
 

@@ -103,7 +103,7 @@ async def test_inline_mode_reads_the_kind_from_the_query(emulator, wallet, caplo
     assert "Red packet ¥1.00 for Bob" in await title("专属 @bob 1")
     assert "don't know" in await title("for @nobody_here 5")
     assert "yourself" in await title(f"for {ALICE} 5")
-    assert "at most ¥200.00" in await title("equal 50 5")
+    assert "5 × ¥50.00 = ¥250.00, more than the ¥200.00" in await title("equal 50 5")
     assert await title("equal 2") == (
         "Type an amount and a count: 20 5 greeting (or equal 20 5, or for @name 20)"
     )

@@ -49,6 +49,16 @@ async def grab(emulator, user, posted) -> str:
     return answer.text
 
 
+def same_message(event, message) -> bool:
+    """Whether ``event`` is about ``message`` (the emulator numbers messages per chat)."""
+    return (event.chat_id, event.message_id) == (message.chat_id, message.message_id)
+
+
+def edits(event, message) -> bool:
+    """Whether ``event`` is an edit of ``message``."""
+    return event.kind == "edit" and same_message(event, message)
+
+
 def fen_of(text: str) -> int:
     """The first amount in a message, in fen."""
     yuan, fen = re.search(r"¥([\d,]+)\.(\d\d)", text).groups()
@@ -66,7 +76,17 @@ async def test_a_random_packet_is_confirmed_posted_grabbed_and_ends_with_the_res
     emulator, wallet, alice
 ):
     done, posted = await send_packet(emulator, "/redpacket 10 2 Happy New Year")
-    assert done.text == "🧧 Your red packet of ¥10.00 is in the group."
+    # the keypad's answer cannot know when the group's queue lets the post out; the card
+    # says so, then that it is there
+    assert (
+        done.text
+        == "🧧 Your red packet of ¥10.00 is being posted in the group; it will show there shortly."
+    )
+    card = await emulator.wait_for(
+        lambda e: e.kind == "edit" and (e.chat_id, e.message_id) == (done.chat_id, done.message_id),
+        since=emulator.events.index(done) + 1,
+    )
+    assert card.text == "🧧 Your red packet of ¥10.00 is in the group."
     assert "Alice sent a red packet: Happy New Year" in posted.text
     assert await available(wallet, ALICE) == 290_00 and await escrow(wallet) == 10_00
 
@@ -81,11 +101,31 @@ async def test_a_random_packet_is_confirmed_posted_grabbed_and_ends_with_the_res
     assert await escrow(wallet) == 0
 
     final = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "All 2" in e.text,
+        lambda e: edits(e, posted) and "All 2" in e.text,
         timeout=10,
     )
     assert "Luckiest draw" in final.text and "Bob" in final.text and "小明" in final.text
     assert final.buttons() == []
+
+
+async def test_the_results_tell_two_bobs_apart_and_name_a_member_whose_name_shows_nothing(
+    emulator, wallet, alice
+):
+    other_bob = emulator.add_user("Bob", "bobby", "en")
+    no_name = emulator.add_user("\u200b", None, "zh-hans")  # a zero-width space
+    emulator.group.member_ids.extend([other_bob.id, no_name.id])
+    _, posted = await send_packet(emulator, "/redpacket 3 3")
+    for person in ("bob", other_bob, no_name):
+        await grab(emulator, person, posted)
+    final = await emulator.wait_for(lambda e: edits(e, posted) and "All 3" in e.text, timeout=10)
+    names = ("Bob (@bob)", "Bob (@bobby)", "Member #3")
+    lines = final.text.split("\n")
+    grabbers = [
+        line.rsplit(" ", 1)[0] for line in lines if re.fullmatch(r"[^,:]* ¥\d+\.\d\d", line)
+    ]
+    assert sorted(grabbers) == sorted(names)
+    luckiest = next(line for line in final.text.split("\n") if "Luckiest draw" in line)
+    assert any(f"Luckiest draw: {name} ¥" in luckiest for name in names), luckiest
 
 
 async def test_the_alias_hb_and_an_equal_packet(emulator, wallet, alice):
@@ -123,6 +163,55 @@ async def test_an_exclusive_packet_as_a_reply(emulator, wallet, alice):
     assert card.text == "🧧 Send a red packet of ¥3.00 to Bob?"
 
 
+async def said_in_group(emulator, sender, command: str, reply_to=None):
+    mark = emulator.mark()
+    await emulator.send_text(sender, command, emulator.group, reply_to=reply_to)
+    return await emulator.wait_for_message(emulator.group, since=mark)
+
+
+@pytest.mark.parametrize(
+    ("sender", "unknown", "a_bot"),
+    [
+        (
+            "alice",
+            "I don't know “{name}” yet. Ask them to open this bot once, or reply to one of "
+            "their messages in the group with /redpacket_for <amount>.",
+            "A bot cannot receive a red packet: reply with /redpacket_for <amount> to a "
+            "message of the person it is for.",
+        ),
+        (
+            "xiaoming",
+            "我还不认识「{name}」。请对方先打开本机器人一次，或在群里回复对方的一条消息，"
+            "发送 /redpacket_for <金额>。",
+            "机器人不能收红包：请回复你要发给的那个人的消息，发送 /redpacket_for <金额>。",
+        ),
+    ],
+)
+async def test_a_packet_for_someone_unknown_or_for_a_bot_is_refused_with_packet_advice(
+    emulator, wallet, sender, unknown, a_bot
+):
+    for name in ("bob", "100004"):  # Bob never used the bot
+        said = await said_in_group(emulator, sender, f"/redpacket_for {name} 1")
+        assert said.text == unknown.format(name=name)
+    said = await said_in_group(emulator, sender, "/redpacket_for @wallet_sandbox_bot 3")
+    assert said.text == a_bot
+    said = await said_in_group(emulator, sender, "/redpacket_for 1", reply_to=said)
+    assert said.text == a_bot  # a reply to the bot's own message
+    assert await escrow(wallet) == 0
+
+
+async def test_a_reply_names_nobody_else_and_may_name_the_person_replied_to(
+    emulator, wallet, alice
+):
+    hello = await emulator.send_text("bob", "hello all", emulator.group)
+    said = await said_in_group(emulator, "alice", "/redpacket_for @wangfang 1", reply_to=hello)
+    assert said.text.startswith("As a reply, write only the amount: /redpacket_for <amount>")
+    assert "“@wangfang”" in said.text and "not an amount" not in said.text
+    await emulator.send_text("alice", "/redpacket_for @Bob 1", emulator.group, reply_to=hello)
+    card = await emulator.wait_for_message("alice")
+    assert card.text == "🧧 Send a red packet of ¥1.00 to Bob?"
+
+
 async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator, wallet, alice):
     _, posted = await send_packet(emulator, "/redpacket_pwd 6 2 芝麻开门")
     assert "芝麻开门" in posted.text and posted.buttons()[0].get("url")  # no grab button
@@ -135,9 +224,7 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     await emulator.send_text("bob", " 芝麻开门 ", emulator.group, reply_to=posted)
     # Bob never opened the private chat: his share shows in the packet's message (an
     # edit), not in a group reply of its own
-    shown = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "Bob ¥" in e.text
-    )
+    shown = await emulator.wait_for(lambda e: edits(e, posted) and "Bob ¥" in e.text)
     bob = shown.text.split("\n\n", 1)[1]
     assert await available(wallet, BOB) == fen_of(bob) > 0
     assert "1/2 grabbed" in shown.text
@@ -149,7 +236,7 @@ async def test_a_password_packet_opens_with_the_phrase_and_not_without(emulator,
     assert not [e for e in said if e.chat_id == emulator.group.id]  # no reply per grab
     # finished: the message no longer asks for the phrase, and says it once
     final = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "2/2" in e.text,
+        lambda e: edits(e, posted) and "2/2" in e.text,
         since=0,
     )
     assert final.text.startswith("🧧 Alice sent a password red packet: “芝麻开门”\n2/2 grabbed")
@@ -180,9 +267,7 @@ async def test_a_password_packet_shows_its_phrase_as_typed_and_opens_in_any_case
     packet = (await wallet.redpackets.password_packets(emulator.group.id))[0]
     assert packet.password == "Happy New Year"
     await emulator.send_text("bob", "HAPPY new   year", emulator.group, reply_to=posted)
-    shown = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "Bob ¥" in e.text
-    )
+    shown = await emulator.wait_for(lambda e: edits(e, posted) and "Bob ¥" in e.text)
     assert await available(wallet, BOB) == fen_of(shown.text.split("Bob ", 1)[1]) > 0
 
 
@@ -199,7 +284,7 @@ async def test_an_unfinished_packet_expires_and_the_rest_goes_back(emulator, wal
     assert await available(wallet, ALICE) == 300_00 - got
     assert await escrow(wallet) == 0
     final = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "Expired" in e.text,
+        lambda e: edits(e, posted) and "Expired" in e.text,
         since=0,
     )
     assert "Bob" in final.text and final.buttons() == []
@@ -225,17 +310,13 @@ async def test_fifty_members_tapping_a_ten_share_packet_at_once(emulator, wallet
     for member in members:
         assert await available(wallet, member.id) == won.get(member.id, 0)
     final = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and "All 10" in e.text,
+        lambda e: edits(e, posted) and "All 10" in e.text,
         since=mark,
         timeout=10,
     )
     assert "Luckiest draw" in final.text
-    edits = [
-        e
-        for e in emulator.bot_events("edit")
-        if (e.chat_id, e.message_id) == (posted.chat_id, posted.message_id)
-    ]
-    assert len(edits) <= 3  # many grabs, a few edits: far under the group's 20 a minute
+    packet_edits = [e for e in emulator.bot_events("edit") if same_message(e, posted)]
+    assert len(packet_edits) <= 3  # many grabs, a few edits: far under the group's 20 a minute
     assert not [e for e in emulator.errors() if "Too Many Requests" in str(e.data)]
 
 
@@ -248,12 +329,36 @@ async def test_packet_commands_are_for_groups_and_check_their_input(emulator, wa
         ("/redpacket 0.5 100", "at least ¥0.01"),
         ("/redpacket 10", "Write /redpacket"),
         ("/redpacket_pwd 10 2", "Write /redpacket_pwd"),
-        ("/redpacket_for @nobody_here 1", "don't know that person"),
+        ("/redpacket_for @nobody_here 1", "don't know “@nobody_here” yet"),
     ]:
         await emulator.send_text("alice", command, emulator.group)
         reply = await emulator.wait_for_message(emulator.group)
         assert words in reply.text, (command, reply.text)
     assert await available(wallet, ALICE) == 300_00
+
+
+@pytest.mark.parametrize(
+    ("sender", "too_much", "long_phrase"),
+    [
+        (
+            "alice",
+            "100 × ¥2.50 = ¥250.00, more than the ¥200.00 a red packet holds.",
+            "A phrase has 1 to 32 characters.",
+        ),
+        ("xiaoming", "100 × ¥2.50 = ¥250.00，超过了红包上限 ¥200.00。", "口令为 1 到 32 个字。"),
+    ],
+)
+async def test_an_equal_packet_over_the_limit_shows_its_sum_and_a_long_phrase_is_a_phrase(
+    emulator, wallet, sender, too_much, long_phrase
+):
+    for command, said in [
+        ("/redpacket_equal 2.5 100", too_much),
+        ("/redpacket_pwd 5 2 " + "芝麻开门" * 75, long_phrase),
+    ]:
+        mark = emulator.mark()
+        await emulator.send_text(sender, command, emulator.group)
+        reply = await emulator.wait_for_message(emulator.group, since=mark)
+        assert reply.text.split("\n")[0] == said, (command, reply.text)  # then the usage
 
 
 async def test_the_card_waits_behind_a_link_for_a_sender_who_never_opened_the_bot(emulator, wallet):
@@ -495,7 +600,7 @@ async def test_a_one_share_packet_ends_saying_it_was_grabbed(emulator, wallet, a
     _, posted = await send_packet(emulator, "/redpacket_for @bob 2 for you")
     await grab(emulator, "bob", posted)
     final = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and not e.buttons(),
+        lambda e: edits(e, posted) and not e.buttons(),
         timeout=10,
     )
     assert final.text.endswith("\n\nBob ¥2.00\nThe red packet was grabbed.")

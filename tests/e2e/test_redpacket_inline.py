@@ -30,6 +30,10 @@ ENGLISH = {
     "confirm": "Confirm",
     "cancelled": "✖ Cancelled what was in progress. Nothing was sent and nothing was changed.",
     "not_sent": "🧧 This red packet was not sent.",
+    "unknown": "I don't know “@nobody” yet. Ask them to open this bot once, or reply to one of "
+    "their messages in the group with /redpacket_for <amount>.",
+    "a_bot": "A bot cannot receive a red packet: reply with /redpacket_for <amount> to a "
+    "message of the person it is for.",
 }
 CHINESE = {
     "usage": "输入金额和个数：20 5 祝福语（或 普通 20 5 每人一样多，或 专属 @名字 20）",
@@ -37,6 +41,9 @@ CHINESE = {
     "confirm": "确认",
     "cancelled": "✖ 已取消进行中的操作，没有付款，也没有任何改动。",
     "not_sent": "🧧 这个红包没有发出。",
+    "unknown": "我还不认识「@nobody」。请对方先打开本机器人一次，或在群里回复对方的一条消息，"
+    "发送 /redpacket_for <金额>。",
+    "a_bot": "机器人不能收红包：请回复你要发给的那个人的消息，发送 /redpacket_for <金额>。",
 }
 IN_EITHER_LANGUAGE = pytest.mark.parametrize(
     ("who", "telegram_id", "texts"),
@@ -101,6 +108,18 @@ async def test_a_bad_amount_says_what_is_wrong_and_choosing_it_makes_nothing(
     posted = await emulator.choose_inline_result(who, answer, answer.results[0]["id"], family)
     assert posted.text == texts["usage"] and not posted.reply_markup
     await nothing_made(emulator, wallet, who, telegram_id, mark)
+
+
+@IN_EITHER_LANGUAGE
+async def test_a_packet_for_someone_unknown_or_for_the_bot_says_so_as_a_packet(
+    emulator, wallet, who, telegram_id, texts
+):
+    await family_of(emulator, wallet, who, telegram_id)
+    (result,) = (await emulator.inline_query(who, "for @nobody 5")).results
+    assert result["title"] == texts["unknown"][:100]
+    assert result["description"] == texts["usage"]
+    (result,) = (await emulator.inline_query(who, "for @wallet_sandbox_bot 5")).results
+    assert result["title"] == texts["a_bot"][:100]
 
 
 @IN_EITHER_LANGUAGE

@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.app import build_application
 from bot.sandbox.testing import polling
 from tests.e2e.conftest import FAST_FINGERS
-from tests.e2e.test_redpacket import escrow, fen_of, grab, send_packet
+from tests.e2e.test_redpacket import edits, escrow, fen_of, grab, send_packet
 from tests.e2e.test_send import ALICE, BOB, available, fund, start_private
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +92,7 @@ async def test_a_packet_open_when_the_bot_was_killed_is_refunded_after_the_resta
     async with polling(build_application(settings, wallet=wallet, rate_limits=FAST_FINGERS)):
         dm = await emulator.wait_for_message("alice", text="expired", since=mark, timeout=10)
         final = await emulator.wait_for(
-            lambda e: (
-                e.kind == "edit" and e.message_id == posted.message_id and "Expired" in e.text
-            ),
+            lambda e: edits(e, posted) and "Expired" in e.text,
             since=mark,
         )
     assert fen_of(dm.text) == 10_00 - got

@@ -173,3 +173,19 @@ async def test_a_tip_as_a_reply_in_a_topic_goes_to_the_person_replied_to(
     await tap_and_wait(emulator, "alice", card, "Confirm")
     await enter_pin(emulator, "alice", card)
     assert await available(wallet, BOB) == 5_00
+
+
+@pytest.mark.parametrize("gone", [False, True], ids=["quoted", "replied_to_message_deleted"])
+async def test_a_tip_in_a_topic_is_announced_in_that_topic(emulator, wallet, alice, sent, gone):
+    bobs = await emulator.send_text("bob", "我来帮你搬家", emulator.group)
+    in_topic(emulator, "alice", "/send 1 thx", reply_to=bobs)
+    card = await emulator.wait_for_message("alice", text="¥1.00")
+    if gone:  # deleted before the tip is confirmed: the announcement is not quoted
+        bobs.deleted = True
+    mark = emulator.mark()
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    await enter_pin(emulator, "alice", card)
+    await emulator.wait_for_message(emulator.group, text="tipped", since=mark)
+    (call,) = [c for c in to_group(emulator, sent) if "tipped" in c["text"]]
+    assert topic_of(call) == TOPIC
+    assert await available(wallet, BOB) == 1_00

@@ -11,6 +11,7 @@ import pytest
 from bot.domain.model import SystemAccount
 from bot.wallet.statements import Month
 from tests.e2e.test_guided import Taps
+from tests.e2e.test_redpacket import edits
 from tests.e2e.test_resident_walk import handler_errors
 from tests.e2e.test_send import (
     ALICE,
@@ -75,7 +76,7 @@ async def test_a_packet_of_one_share_says_share_and_its_buttons_read_in_both_lan
     mark = emulator.mark()
     await emulator.wait_for_answer(await emulator.tap(grabber, posted, "Grab"))
     final = await emulator.wait_for(
-        lambda e: e.kind == "edit" and e.message_id == posted.message_id and not e.buttons(),
+        lambda e: edits(e, posted) and not e.buttons(),
         since=mark,
     )  # the packet is over: its buttons go
     assert final.text.endswith("\n" + finished)

@@ -228,7 +228,7 @@ async def test_the_luckiest_draw_is_the_largest_and_the_earliest_of_a_tie(world,
         ("random", "20", 101, "red_packet_count_out_of_range"),
         ("random", "20", 0, "red_packet_count_out_of_range"),
         ("random", "0.99", 100, "red_packet_share_too_small"),
-        ("equal", "2.01", 100, "red_packet_total_too_large"),
+        ("equal", "2.01", 100, "red_packet_equal_total_too_large"),
     ],
 )
 async def test_limits_are_checked_before_anything_moves(world, kind, amount, count, code):

@@ -7,7 +7,7 @@ import logging
 
 from telegram.error import BadRequest
 
-from bot.handlers.outbox import BUSY_AT, Outbox, OutboxClosed
+from bot.handlers.outbox import BUSY_AT, CHATTER_PER_MINUTE, Outbox, OutboxClosed
 
 GROUP, OTHER_GROUP = -100_1, -100_2
 
@@ -101,6 +101,50 @@ async def test_droppable_messages_are_left_out_while_the_chat_is_busy():
     gate.set()
     await outbox.drain(within=1)
     assert "note while busy" not in sent and {"note while quiet", "note elsewhere"} <= set(sent)
+
+
+async def test_a_message_that_matters_goes_ahead_of_the_chatter_still_waiting():
+    sent: list[str] = []
+    message = recorder(sent)
+    gate = asyncio.Event()
+    outbox = Outbox()
+    outbox.put(GROUP, message("reply", gate))  # being sent: its turn is not taken away
+    outbox.put(GROUP, message("usage 1"), chatter=True)
+    outbox.put(GROUP, message("note"), droppable=True)
+    outbox.put(GROUP, message("red packet"))
+    outbox.put(GROUP, message("usage 2"), chatter=True)
+    outbox.put(GROUP, message("tip"))
+    gate.set()
+    await outbox.drain(within=1)
+    assert sent == ["reply", "red packet", "tip", "usage 1", "note", "usage 2"]
+
+
+async def test_droppable_messages_are_left_out_once_a_chat_had_its_minutes_chatter():
+    """Chatter sent at once still uses up the group's 20 messages a minute."""
+    sent: list[str] = []
+    message = recorder(sent)
+    outbox = Outbox()
+    for n in range(CHATTER_PER_MINUTE):
+        assert outbox.put(GROUP, message(f"usage {n}"), droppable=True)
+        await outbox.drain(within=1)
+    assert not outbox.put(GROUP, message("one usage too many"), droppable=True)
+    assert outbox.put(GROUP, message("red packet"))
+    await outbox.drain(within=1)
+    assert sent[-1] == "red packet" and "one usage too many" not in sent
+
+
+async def test_chatter_said_once_is_not_queued_again_in_that_chat_for_a_while():
+    sent: list[str] = []
+    message = recorder(sent)
+    outbox = Outbox()
+    assert outbox.put(GROUP, message("usage"), chatter=True, once="usage")
+    assert not outbox.put(GROUP, message("usage"), chatter=True, once="usage")
+    assert outbox.put(OTHER_GROUP, message("usage elsewhere"), chatter=True, once="usage")
+    assert outbox.put(GROUP, message("other usage"), chatter=True, once="other")
+    await outbox.drain(within=1)
+    assert not outbox.put(GROUP, message("usage"), chatter=True, once="usage")  # sent just now
+    await outbox.drain(within=1)
+    assert sorted(sent) == ["other usage", "usage", "usage elsewhere"]
 
 
 async def test_closing_drains_then_drops_the_rest_and_tells_their_continuations(caplog):

@@ -58,6 +58,14 @@ async def test_an_order_refuses_what_the_sender_got_wrong(wallet):
         (PacketKind.RANDOM, "1", 2, {"greeting": "x" * 61}, "red_packet_greeting_too_long"),
         (PacketKind.EXCLUSIVE, "1", 1, {"recipient": alice}, "red_packet_for_yourself"),
         (PacketKind.PASSWORD, "1", 2, {"password": "  "}, "red_packet_password_invalid"),
+        (
+            PacketKind.PASSWORD,  # its phrase is its greeting too: the phrase's limit speaks
+            "5",
+            2,
+            {"password": "芝麻开门" * 75, "greeting": "芝麻开门" * 75},
+            "red_packet_password_invalid",
+        ),
+        (PacketKind.EQUAL, "2.5", 100, {}, "red_packet_equal_total_too_large"),
         (PacketKind.PASSWORD, "1", 2, {"password": "/open"}, "red_packet_password_command"),
         (PacketKind.PASSWORD, "1", 2, {"password": " ／开门"}, "red_packet_password_command"),
     ]:
