@@ -14,6 +14,7 @@ from bot.domain.security_ports import SecurityEvent
 __all__ = [
     "CHINA_UTC_OFFSET_MS",
     "DAY_MS",
+    "HELD_REF",
     "HOLD_APPROVED",
     "HOLD_OPENED",
     "HOLD_REJECTED",
@@ -37,6 +38,9 @@ HOLD_REJECTED = "admin.hold_rejected"
 def day_start_ms(now_ms: int, offset_ms: int = CHINA_UTC_OFFSET_MS) -> int:
     """The first millisecond of the calendar day holding ``now_ms``, at UTC + ``offset_ms``."""
     return (now_ms + offset_ms) // DAY_MS * DAY_MS - offset_ms
+
+
+HELD_REF = "hold:"  # the ref (and key) of a hold's decision: hold:<held id>
 
 
 class HoldState(StrEnum):

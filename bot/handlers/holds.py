@@ -130,11 +130,13 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
         await wallet.guard.check_decision(held_id, user.telegram_id, approve=approve)
         payload = {"held_id": held_id, "approve": approve}
         view = await second_factor(context, user.telegram_id, HOLD_DECISION, payload)
-        if view is not None:
+        if view is not None:  # what the code decides, above its keypad
             await query.answer()
-            await reply(
-                update, context, keypad_text(language, view), reply_markup=keypad_markup(view)
+            asked = translate(
+                language, "hold.confirm_approve" if approve else "hold.confirm_reject", id=held_id
             )
+            text = asked + "\n\n" + keypad_text(language, view)
+            await reply(update, context, text, reply_markup=keypad_markup(view))
             return
         decide_now = wallet.guard.approve if approve else wallet.guard.reject
         held = await decide_now(held_id, user.telegram_id)

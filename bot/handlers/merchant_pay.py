@@ -62,7 +62,7 @@ from bot.i18n import translate
 from bot.security.actions import DEFAULT_TTL_S
 from bot.security.pin_entry import CONFIRM
 from bot.wallet.merchants import CONFIRMATION, MerchantPaymentOutcome, PayDropped, PayTarget
-from bot.wallet.paycodes import LAPSED_NOTICE
+from bot.wallet.paycodes import LAPSED_GRACE_S, LAPSED_NOTICE
 
 __all__ = [
     "CARD",
@@ -490,7 +490,8 @@ async def sweep_lapsed(context: WalletContext) -> None:
     (the notices' sender sends them, once)."""
     if WALLET_KEY not in context.application.bot_data:
         return  # the wallet is not open (yet, or any more)
-    await context.wallet.paycodes.tell_lapsed((PURPOSE, CONFIRM + CONFIRMATION))
+    purposes = (PURPOSE, CONFIRM + CONFIRMATION)
+    await context.wallet.paycodes.tell_lapsed(purposes, grace_s=LAPSED_GRACE_S)
 
 
 def schedule(application: Application) -> None:

@@ -40,7 +40,7 @@ from bot.domain.redpackets import (
     normalize_password,
 )
 from bot.domain.security_errors import PasswordFreeSpentToday
-from bot.domain.users import Profile
+from bot.domain.users import Profile, person_ref
 from bot.handlers import redpacket_inline
 from bot.handlers.cards import (
     CardFlow,
@@ -123,7 +123,8 @@ async def _parse(update: Update, context: WalletContext, kind: PacketKind, user)
     topic = topic_of(update.effective_message)  # a forum topic: the packet is posted there
     if kind is PacketKind.EXCLUSIVE:
         message = update.effective_message
-        named = args[0] if args and args[0].startswith("@") else None
+        first = person_ref(args[0]) if args else ""  # (＠ typed full-width is @)
+        named = first if first.startswith("@") else None
         replied = replied_to(message)  # not a topic's first message
         if replied is not None and replied.from_user is not None and named is None:
             if replied.from_user.is_bot:  # the bot's own message, or another bot's

@@ -432,9 +432,13 @@ async def _answer(
         return
     person_language = await _language_of(context, ticket.telegram_id)
     answer = translate(person_language, "support.answer", id=ticket.id, text=text.strip())
-    if photo is not None:
-        told = await _send_photo(context.bot, ticket.telegram_id, photo, answer)
-    else:
+    told = None
+    if photo is not None:  # the answer as its caption, or after it when longer than one
+        caption = answer if len(answer) <= CAPTION_MAX else f"🎫 #{ticket.id} 📷"
+        told = await _send_photo(context.bot, ticket.telegram_id, photo, caption)
+        if told is Told.SENT and caption == answer:
+            answer = ""
+    if answer and told in (None, Told.SENT):
         told = await tell(context.bot, ticket.telegram_id, answer, about=f"ticket {ticket.id}")
     key = "support.answered" if told is Told.SENT else "support.answered_unreachable"
     await reply(update, context, translate(language, key, id=ticket.id))
@@ -449,20 +453,26 @@ async def _in_private(update: Update, context: WalletContext, language: str) -> 
     return False
 
 
-@admin_only
-async def reply_command(update: Update, context: WalletContext, user, language) -> None:
-    """Answer a ticket: /reply <ticket> <text>."""
-    if not await _in_private(update, context, language):
-        return
-    if len(context.args or ()) < 2:
-        await reply(update, context, translate(language, "support.reply_usage"))
-        return
-    try:
-        ticket_id = parse_ticket_id(context.args[0])
-    except WalletError as refused:
-        await reply(update, context, error_text(language, refused))
-        return
-    await _answer(update, context, user, language, ticket_id, " ".join(context.args[1:]))
+def _reply_command(prompts: Questions[int]):
+    @admin_only
+    async def reply_command(update: Update, context: WalletContext, user, language) -> None:
+        """Answer a ticket: /reply <ticket> <text> (the answer a Reply tap asked for,
+        when it is that ticket's)."""
+        if not await _in_private(update, context, language):
+            return
+        if len(context.args or ()) < 2:
+            await reply(update, context, translate(language, "support.reply_usage"))
+            return
+        try:
+            ticket_id = parse_ticket_id(context.args[0])
+        except WalletError as refused:
+            await reply(update, context, error_text(language, refused))
+            return
+        if prompts.open_for(user.telegram_id) == ticket_id:  # answered: no longer awaited
+            await prompts.drop(user.telegram_id)
+        await _answer(update, context, user, language, ticket_id, " ".join(context.args[1:]))
+
+    return reply_command
 
 
 @admin_only
@@ -608,7 +618,7 @@ def handlers() -> tuple[list, list, Questions[int]]:
         [
             command("support", support),
             command("dispute", dispute),
-            command("reply", reply_command),
+            command("reply", _reply_command(prompts)),
             command("tickets", list_tickets),
             CallbackQueryHandler(_press(prompts), pattern=TICKET_TAP),
             CallbackQueryHandler(dispute_press, pattern=DISPUTE_TAP),

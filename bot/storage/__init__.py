@@ -115,4 +115,6 @@ async def holds_wallet(database_url: str) -> bool:
         finally:
             conn.close()
     except sqlite3.Error as exc:
+        if "not a database" in str(exc):  # another kind of file altogether
+            raise StorageError(f"{path.resolve()} is not a wallet database ({exc})") from exc
         raise StorageError(f"cannot read {path.resolve()}: {exc}") from exc

@@ -60,8 +60,9 @@ _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 def _visible(character: str) -> bool:
     """Whether the character shows: not a space, a control or a format character (a
-    zero-width space or joiner, a direction mark), nor a blank letter."""
-    return unicodedata.category(character)[0] not in "CZ" and character not in _BLANK_LETTERS
+    zero-width space or joiner, a direction mark), a combining mark alone, nor a blank
+    letter."""
+    return unicodedata.category(character)[0] not in "CZM" and character not in _BLANK_LETTERS
 
 
 def check_text(text: str) -> str:

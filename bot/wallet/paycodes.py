@@ -52,6 +52,8 @@ __all__ = [
 
 PAY_CODE_TTL_S = 60
 LAPSED_NOTICE = "paycode.lapsed"  # the shop's notice: the customer let the card expire
+LAPSED_GRACE_S = 60  # a confirmation expired this long ago at least is told as lapsed
+LAPSED_WINDOW_S = 3600  # … and this long ago at most
 _RANDOM_DIGITS = 12
 _CHECK_DIGITS = 6
 CODE_DIGITS = _RANDOM_DIGITS + _CHECK_DIGITS
@@ -162,26 +164,42 @@ class PayCodes:
         outcome = await self.merchants.pay(key, payer_id, target, authenticated=False)
         return outcome, key
 
-    async def tell_lapsed(self, purposes: tuple[str, ...]) -> int:
+    async def tell_lapsed(
+        self,
+        purposes: tuple[str, ...],
+        *,
+        grace_s: float = LAPSED_GRACE_S,
+        window_s: float = LAPSED_WINDOW_S,
+    ) -> int:
         """Collections by pay code whose customer let the confirmation expire untouched
         (the actions of ``purposes``: the card's, and its PIN keypad's): write the shop's
         notice that nothing was collected, once per confirmation. A confirmation used,
         cancelled or refused is not one of them (the shop heard then); how many are new.
+
+        Only those expired ``grace_s`` ago at least: a confirmation whose last-moment use
+        is still being written (or another machine's clock a little behind) is not told
+        as lapsed. And ``window_s`` ago at most: a bot that was down longer does not tell
+        shops of long-past cards.
         """
         if self.actions is None or self.notices is None:
             return 0
         now = self.store.now_ms()
+        newest, oldest = now - int(grace_s * 1000), now - int(window_s * 1000)
         lapsed = []
         for purpose in purposes:
             for action in await self.actions.still_open(purpose):
-                if action.expires_at > now or action.payload.get("via") != PaidVia.PAY_CODE:
+                if not oldest < action.expires_at <= newest:
                     continue
+                if action.payload.get("via") != PaidVia.PAY_CODE:
+                    continue
+                key = f"{LAPSED_NOTICE}:{action.id}"
+                if await self.notices.get(key) is not None:
+                    continue  # told at an earlier sweep: no write for it again
                 target = PayTarget.from_payload(action.payload)
                 try:
                     merchant = await self.merchants.get(target.merchant_id)
                 except WalletError:
                     continue  # (a shop that is gone has no one to tell)
                 params = {"payer_id": action.telegram_id, "amount": target.amount}
-                key = f"{LAPSED_NOTICE}:{action.id}"
                 lapsed.append(NewNotice(key, merchant.owner_id, LAPSED_NOTICE, params))
         return await self.notices.add(lapsed)

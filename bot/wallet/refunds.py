@@ -37,9 +37,17 @@ from bot.domain.errors import (
     RefundVoucherLeg,
     TransferNotRefundable,
 )
+from bot.domain.holds import HELD_REF
 from bot.domain.ledger_rules import key_error
 from bot.domain.model import Transfer, TransferFlag
-from bot.domain.refunds import REASON_MAX, REFUND_EVENT, Refund, RefundPreview, RefundStore
+from bot.domain.refunds import (
+    REASON_MAX,
+    REFUND_EVENT,
+    REFUNDABLE_KINDS,
+    Refund,
+    RefundPreview,
+    RefundStore,
+)
 from bot.security.pin_entry import ConfirmationResult
 
 if TYPE_CHECKING:
@@ -79,9 +87,13 @@ class Refunds:
     async def _named(self, refused: TransferNotRefundable, transfer_id: int) -> RefundError:
         """A shop payment's voucher part said as such (``RefundVoucherLeg``); an approved
         held payment's reservation, with the payment's number (``RefundReservationPosted``)."""
-        if self._resolution_of is not None:
+        if self._resolution_of is not None and refused.params.get("kind") in REFUNDABLE_KINDS:
             posting = await self._resolution_of(transfer_id)
-            if posting is not None and posting.flag is TransferFlag.POST_PENDING:
+            if (
+                posting is not None
+                and posting.flag is TransferFlag.POST_PENDING
+                and posting.ref.startswith(HELD_REF)  # approved by an admin, not a withdrawal
+            ):
                 return RefundReservationPosted(**refused.params, posted_id=posting.id)
         if self._payment_of_leg is None:
             return refused

@@ -257,7 +257,17 @@ async def test_an_admin_with_2fa_enters_a_code_before_deciding_a_held_payment(em
     mark = emulator.mark()
     await emulator.wait_for_answer(await emulator.tap("alice", review, "Approve"), since=mark)
     keypad = await emulator.wait_for_message("alice", since=mark)
-    assert keypad.text.startswith("Enter the 6-digit code from your authenticator app")
+    assert keypad.text.startswith("✅ Approve held payment #1?\n\nEnter the 6-digit code")
+    assert await available(wallet, BOB) == 0 and len(await wallet.guard.open_holds()) == 1
+    wrong = "000000" if totp.code_at(secret, time.time()) != "000000" else "111111"
+    mark = emulator.mark()
+    for digit in wrong:
+        await emulator.tap("alice", keypad, digit)
+    await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == keypad.message_id and "○" * 6 in e.text,
+        since=mark,
+    )
+    await asyncio.sleep(0.2)
     assert await available(wallet, BOB) == 0 and len(await wallet.guard.open_holds()) == 1
     assert review.text.endswith("\nMemo: “rent”")  # what the payer said it is for
     mark = emulator.mark()

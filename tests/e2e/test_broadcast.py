@@ -300,7 +300,7 @@ async def test_a_broadcast_nobody_could_see_is_refused_and_a_long_one_is_shown_i
     would reach everyone as an empty bubble: refused as empty. A long message's card
     shows its start."""
     await residents(emulator, wallet, 1)
-    for blank in ("\u200b", "\u3164\u200d", "\u200e \u2800"):
+    for blank in ("\u200b", "\u3164\u200d", "\u200e \u2800", "\u034f"):
         mark = emulator.mark()
         await emulator.send_text("alice", f"/broadcast {blank}")
         refused = await emulator.wait_for_message("alice", since=mark)

@@ -20,9 +20,11 @@ CARD_TTL_S = 1
 
 @pytest.fixture
 def application(settings, wallet, monkeypatch):
-    """Cards that expire in a second, looked for every tenth of one."""
+    """Cards that expire in a second, looked for every tenth of one, told half a second
+    after they expired."""
     monkeypatch.setattr(merchant_pay, "CARD_TTL_S", CARD_TTL_S)
     monkeypatch.setattr(merchant_pay, "LAPSED_SWEEP_S", 0.1)
+    monkeypatch.setattr(merchant_pay, "LAPSED_GRACE_S", 0.5)
     return build_application(settings, wallet=wallet, rate_limits=FAST_FINGERS)
 
 

@@ -4,6 +4,7 @@ history line, someone else's transfer refused, and bad input answered plainly.""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 
@@ -492,3 +493,15 @@ async def test_an_admins_answer_no_longer_awaited_is_said_so(emulator, wallet):
     assert dropped.text.startswith("🎫 #1 Your answer to this ticket is no longer awaited")
     assert not [e for e in emulator.bot_events("message") if e.seq > mark and e.chat_id == BOB]
     assert first.text.startswith("🎫 #1")
+
+    # Reply tapped, then the answer given as /reply to the same ticket: it was awaited
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", one, "Reply"), since=mark)
+    await emulator.send_text("alice", "/reply 1 Fixed now.")
+    await emulator.wait_for_message("bob", since=mark, text="Fixed now.")
+    await asyncio.sleep(0.3)
+    said_to_alice = [
+        e.text for e in emulator.bot_events("message") if e.seq > mark and e.chat_id == ALICE
+    ]
+    assert said_to_alice[-1] == "🎫 #1 Your answer was sent."
+    assert not [t for t in said_to_alice if "no longer awaited" in t]

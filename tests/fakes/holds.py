@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from bot.domain.errors import IdempotencyConflict
 from bot.domain.holds import (
+    HELD_REF,
     GuardStore,
     Held,
     HoldState,
@@ -179,7 +180,7 @@ def decide_hold(state: MemoryState, held_id: int, approve: bool, admin_id: int, 
     state.holds[held_id] = row
     hold = held(state, row)
     flag = TransferFlag.POST_PENDING if approve else TransferFlag.VOID_PENDING
-    spec = TransferSpec.resolving(hold.pending_transfer_id, flag, ref=f"hold:{held_id}")
+    spec = TransferSpec.resolving(hold.pending_transfer_id, flag, ref=f"{HELD_REF}{held_id}")
     (resolved,), replayed = create_transfers(state, f"hold:{held_id}", (spec,))
     if replayed:  # the key was taken, though the hold was open: refuse it all
         raise IdempotencyConflict(key=f"hold:{held_id}")

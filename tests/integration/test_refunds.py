@@ -17,6 +17,7 @@ from bot.domain.errors import (
     RefundOfRefund,
     RefundPayeeFrozen,
     RefundPayeeShort,
+    RefundReservationPosted,
     RefundTransferNotFound,
     TransferNotRefundable,
 )
@@ -208,3 +209,24 @@ async def test_a_frozen_payee_is_refused_and_nothing_moves(wallet):
         await wallet.refunds.refund(ADMIN, wallet.paid.id, 10_00, "", "k1")
     assert await balances(wallet) == (400_00, 100_00)
     assert len(await refund_events(wallet)) == 0
+
+
+async def test_a_reservation_names_its_payment_only_when_an_admin_approved_a_hold(wallet):
+    """A held payment's reservation, approved (posted as ``hold:<id>``), is refused naming
+    the payment; a withdrawal's reservation posted by its payout is refused as what it
+    is, a withdrawal (no payment to point to)."""
+    refunds = Refunds(wallet.store.refunds, resolution_of=wallet.store.history.resolution_of)
+    alice, bob = wallet.accounts
+    held = await wallet.ledger.reserve("held", alice, bob, 20_00, TransferKind.TRANSFER)
+    posted = await wallet.ledger.post("hold:7", held.id, ref="hold:7")
+    with pytest.raises(RefundReservationPosted) as named:
+        await refunds.preview(held.id)
+    assert named.value.params["posted_id"] == posted.id
+    assert (await refunds.preview(posted.id)).amount == 20_00  # the payment itself
+
+    gateway = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+    out = await wallet.ledger.reserve("w", alice, gateway, 10_00, TransferKind.WITHDRAW)
+    await wallet.ledger.post("payout:1", out.id, ref="payout:1")
+    with pytest.raises(TransferNotRefundable) as refused:
+        await refunds.preview(out.id)
+    assert not isinstance(refused.value, RefundReservationPosted)

@@ -19,6 +19,7 @@ import asyncpg
 
 from bot.domain.errors import IdempotencyConflict
 from bot.domain.holds import (
+    HELD_REF,
     GuardStore,
     Held,
     HoldState,
@@ -234,7 +235,7 @@ async def _decide_hold(
         raise HeldPaymentAlreadyDecided(held_id=held_id, state=state)
     held = await _held(conn, "h.id", held_id)
     flag = TransferFlag.POST_PENDING if approve else TransferFlag.VOID_PENDING
-    spec = TransferSpec.resolving(held.pending_transfer_id, flag, ref=f"hold:{held_id}")
+    spec = TransferSpec.resolving(held.pending_transfer_id, flag, ref=f"{HELD_REF}{held_id}")
     if await key_taken(conn, f"hold:{held_id}"):  # though the hold was open: refuse it all
         raise IdempotencyConflict(key=f"hold:{held_id}")
     resolved: Transfer

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bot.domain.errors import IdempotencyConflict
-from bot.domain.holds import Held, PasswordFreePayment, event_details
+from bot.domain.holds import HELD_REF, Held, PasswordFreePayment, event_details
 from bot.domain.model import Transfer, TransferFlag, TransferSpec
 from bot.domain.security_errors import (
     HeldPaymentAlreadyDecided,
@@ -153,7 +153,7 @@ def decide_hold(
         raise HeldPaymentAlreadyDecided(held_id=held_id, state=row[0])
     held = _held(conn, "h.id", held_id)
     flag = TransferFlag.POST_PENDING if approve else TransferFlag.VOID_PENDING
-    spec = TransferSpec.resolving(held.pending_transfer_id, flag, ref=f"hold:{held_id}")
+    spec = TransferSpec.resolving(held.pending_transfer_id, flag, ref=f"{HELD_REF}{held_id}")
     try:
         (resolved,) = ledger.create_transfers(conn, f"hold:{held_id}", (spec,))
     except RollBackThen:  # the key was taken, though the hold was open: refuse it all
