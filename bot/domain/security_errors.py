@@ -65,6 +65,7 @@ __all__ = [
     "MasterKeyFileUnsafe",
     "PasswordFreeSpentToday",
     "PinFormatInvalid",
+    "PinKeyRetired",
     "PinLocked",
     "PinMismatch",
     "PinNotSet",
@@ -151,6 +152,13 @@ class CardNumberInvalid(_ReasonedSecurityError):
 
 class PinNotSet(SecurityError):
     code = "pin_not_set"
+
+
+class PinKeyRetired(SecurityError):
+    """The PIN was hashed under a master key no longer in the keyring (removed before its
+    holder entered the PIN again): it cannot be checked, and no try was counted."""
+
+    code = "pin_key_retired"
 
 
 class PinWrong(SecurityError):

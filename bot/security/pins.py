@@ -8,7 +8,9 @@ used, and a correct PIN under an old key is re-hashed under the current one.
 
 from __future__ import annotations
 
-from bot.domain.security_errors import PinLocked, PinNotSet, PinWrong
+import logging
+
+from bot.domain.security_errors import PinKeyRetired, PinLocked, PinNotSet, PinWrong
 from bot.domain.security_ports import MAX_TRIES, SecurityStore
 from bot.security.cipher import Keyring
 from bot.security.pin import (
@@ -22,6 +24,8 @@ from bot.security.pin import (
 )
 
 __all__ = ["Pins"]
+
+log = logging.getLogger(__name__)
 
 
 class Pins:
@@ -57,10 +61,19 @@ class Pins:
         await self.store.set_pin(telegram_id, stored, key_id)
 
     async def verify(self, telegram_id: int, pin: str) -> None:
-        """Return if ``pin`` is right; else raise PinWrong, PinLocked or PinNotSet."""
+        """Return if ``pin`` is right; else raise PinWrong, PinLocked or PinNotSet (or
+        PinKeyRetired: the key its hash needs was removed; no try is counted then)."""
         check_pin_format(pin)
-        if not await self.has_pin(telegram_id):
+        record = await self.store.get_pin(telegram_id)
+        if record.pin_hash is None:
             raise PinNotSet(telegram_id=telegram_id)
+        if record.key_id not in self.keyring.key_ids:
+            log.error(
+                "a PIN was hashed under master key %s, which is no longer in the keyring:"
+                " put that key back among the old keys until every PIN was entered again",
+                record.key_id,
+            )
+            raise PinKeyRetired()
         now = self.store.now_ms()
         before = await self.store.begin_pin_attempt(telegram_id, now)  # may raise PinLocked
         pepper = self.keyring.pin_pepper(before.key_id)

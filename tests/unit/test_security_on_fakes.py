@@ -4,6 +4,7 @@ verification, password-free payments and key rotation."""
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -21,6 +22,7 @@ from bot.domain.security_errors import (
     DecryptionFailed,
     HolderTooYoung,
     IdNumberTaken,
+    PinKeyRetired,
     PinLocked,
     PinNotSet,
     PinTooWeak,
@@ -30,7 +32,7 @@ from bot.domain.security_errors import (
     TotpReplayed,
     VerificationRequired,
 )
-from bot.domain.security_ports import Action
+from bot.domain.security_ports import MAX_TRIES, Action
 from bot.security import pins as pins_module
 from bot.security import totp
 from bot.security.cards import luhn_check_digit
@@ -165,6 +167,25 @@ async def test_a_pin_under_an_old_key_is_rehashed_under_the_new_one(wallet, pins
     await Pins(wallet.db.security, Keyring(bytes(range(1, 33))), params=CHEAP).verify(
         ALICE, "135790"
     )
+
+
+async def test_a_pin_whose_key_was_removed_is_refused_plainly_and_counts_no_try(
+    wallet, pins, caplog
+):
+    """The old key removed before its holder entered the PIN again: the PIN cannot be
+    checked. The person is told so (no crash, no apology); no try is counted (it would
+    lock them out), and the operator reads which key to put back."""
+    await wallet.person(ALICE, pin=False)
+    await pins.set_pin(ALICE, "135790")
+    without_old = Pins(wallet.db.security, Keyring(bytes(range(1, 33))), params=CHEAP)
+    for _ in range(MAX_TRIES + 1):
+        with pytest.raises(PinKeyRetired):
+            await without_old.verify(ALICE, "135790")
+    record = await wallet.db.security.get_pin(ALICE)
+    assert record.state.failed == 0 and record.key_id == KEYRING.current_key_id
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged and KEYRING.current_key_id in logged[0]
+    await pins.verify(ALICE, "135790")  # the key put back: the PIN works as before
 
 
 # 2FA ----------------------------------------------------------------------------------
