@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,23 +43,40 @@ def wait_for_line(process: subprocess.Popen, pattern: str, timeout: float = 30) 
     raise AssertionError(f"no line matching {pattern!r}")
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_signal):
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    """This environment without the bot's settings; the data in ``tmp_path``."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("TELEGRAM_", "WALLET_"))
     }
     env.update(WALLET_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return env
+
+
+RUN = [sys.executable, "-m", "bot", "run", "--sandbox-port", "0"]
+
+
+@contextlib.contextmanager
+def started(cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """``bot run`` as a process (its output on ``stdout``), killed if still running at
+    the end of the block."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--sandbox-port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        RUN, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_signal):
+    env = sandbox_env(tmp_path)
+    with started(tmp_path, env) as process:
         page = wait_for_line(process, r"open (http://127\.0\.0\.1:\d+)/sandbox/")[1]
         state = get(f"{page}/sandbox/api/state")
         alice = next(r for r in state["residents"] if r["first_name"] == "Alice")
@@ -72,11 +91,6 @@ def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_s
 
         process.send_signal(stop_signal)
         assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
 
     database = tmp_path / "wallet.db"
     assert database.is_file()
@@ -93,20 +107,11 @@ def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_s
 
 
 def test_a_second_run_on_the_same_sqlite_database_is_refused_naming_the_first(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "WALLET_"))
-    }
-    env.update(WALLET_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "bot", "run", "--sandbox-port", "0"]
-    first = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    env = sandbox_env(tmp_path)
+    with started(tmp_path, env) as first:
         wait_for_line(first, r"Application started")
         second = subprocess.run(
-            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+            RUN, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
         )
         assert second.returncode == 2, second.stdout + second.stderr
         assert second.stderr == (
@@ -117,20 +122,7 @@ def test_a_second_run_on_the_same_sqlite_database_is_refused_naming_the_first(tm
         assert "Sandbox" not in second.stdout  # refused before serving anything
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=30) == 0
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-        first.stdout.close()
-    again = subprocess.Popen(  # the first one gone, the next one starts
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    with started(tmp_path, env) as again:  # the first one gone, the next one starts
         wait_for_line(again, r"Application started")
         again.send_signal(signal.SIGTERM)
         assert again.wait(timeout=30) == 0
-    finally:
-        if again.poll() is None:
-            again.kill()
-            again.wait()
-        again.stdout.close()

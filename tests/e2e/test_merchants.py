@@ -224,6 +224,18 @@ async def test_a_pay_code_is_collected_once_password_free_or_confirmed_with_the_
     assert errors_logged(caplog) == []
 
 
+async def collect_by_pay_code(emulator, amount: str):
+    """Bob shows a pay code, 王芳 collects ``amount`` with it: her "waiting" answer, and
+    the card Bob confirms on (above his password-free limit)."""
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/paycode")
+    shown = await emulator.wait_for_message("bob", since=mark, text="pay code")
+    code = PAY_CODE.search(shown.text).group(1)
+    await emulator.send_text("wangfang", f"/collect {code} {amount}")
+    waiting = await emulator.wait_for_message("wangfang", since=mark)
+    return waiting, await emulator.wait_for_message("bob", since=mark, text="🏪 Pay")
+
+
 async def test_a_shop_collecting_by_pay_code_hears_when_the_customer_does_not_pay(
     emulator, wallet, caplog
 ):
@@ -234,14 +246,9 @@ async def test_a_shop_collecting_by_pay_code_hears_when_the_customer_does_not_pa
     await start_private(emulator, "bob")
 
     async def card_for(amount: str):
-        mark = emulator.mark()
-        await emulator.send_text("bob", "/paycode")
-        shown = await emulator.wait_for_message("bob", since=mark, text="pay code")
-        code = PAY_CODE.search(shown.text).group(1)
-        await emulator.send_text("wangfang", f"/collect {code} {amount}")
-        waiting = await emulator.wait_for_message("wangfang", since=mark)
+        waiting, card = await collect_by_pay_code(emulator, amount)
         assert waiting.text.startswith("⏳ 已请 Bob 用支付密码确认")
-        return await emulator.wait_for_message("bob", since=mark, text="🏪 Pay")
+        return card
 
     async def shop_hears(mark: int) -> str:
         heard = (await emulator.wait_for_message("wangfang", since=mark)).text

@@ -10,7 +10,12 @@ import pytest
 from bot.app import build_application
 from bot.handlers import merchant_pay
 from tests.e2e.conftest import FAST_FINGERS
-from tests.e2e.test_merchants import PAY_CODE, errors_logged, make_shop, shop_account
+from tests.e2e.test_merchants import (
+    collect_by_pay_code,
+    errors_logged,
+    make_shop,
+    shop_account,
+)
 from tests.e2e.test_send import BOB, WANGFANG, available, fund, start_private
 
 pytest.importorskip("zxingcpp")
@@ -34,14 +39,9 @@ async def test_a_card_left_to_expire_is_told_to_the_shop_once_and_pays_nothing(
     await make_shop(emulator, wallet)
     await fund(wallet, BOB, 50_00)
     await start_private(emulator, "bob")
-    mark = emulator.mark()
-    await emulator.send_text("bob", "/paycode")
-    shown = await emulator.wait_for_message("bob", since=mark, text="pay code")
-    code = PAY_CODE.search(shown.text).group(1)
-    await emulator.send_text("wangfang", f"/collect {code} 30")
-    waiting = await emulator.wait_for_message("wangfang", since=mark)
+    waiting, card = await collect_by_pay_code(emulator, "30")
     assert waiting.text == "⏳ 已请 Bob 用支付密码确认 ¥30.00，付款后会通知你。"
-    card = await emulator.wait_for_message("bob", since=mark, text="🏪 Pay ¥30.00")
+    assert card.text.startswith("🏪 Pay ¥30.00")
 
     mark = emulator.mark()  # Bob does nothing: the card expires
     heard = await emulator.wait_for_message("wangfang", since=mark, timeout=10)
