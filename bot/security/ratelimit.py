@@ -123,12 +123,16 @@ class BucketLimit:
 class RateLimits:
     """The limits per kind of request and per scope.
 
-    Commands in a group are answered with messages, and Telegram lets a bot post about 20
-    a minute in one group, so a group's command bucket refills at that pace.
+    A group's commands are not held to Telegram's 20 messages a minute per group: their
+    answers leave through the group's outbox, which keeps that pace itself (usage notes
+    and refusals go to the person's private chat once the group is busy). Holding the
+    commands to it instead refused a member's red packet ("slow down") after two dozen
+    others had typed a bad command. A group's command bucket only stops a flood: a
+    crowd's minute of commands, then one a second.
     """
 
     command_user: BucketLimit = BucketLimit(8, 0.5)
-    command_chat: BucketLimit = BucketLimit(20, 20 / 60)
+    command_chat: BucketLimit = BucketLimit(60, 1)
     callback_user: BucketLimit = BucketLimit(20, 5)  # a PIN typed twice is 12 quick taps
     # a red packet in a busy group draws a thousand taps within a second: each must be
     # answered with its share or "finished", never "slow down"; a flood from one person

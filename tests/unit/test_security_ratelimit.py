@@ -134,6 +134,16 @@ def test_a_busy_group_is_limited_as_a_whole_and_other_groups_are_not():
     assert limiter.check(999, OTHER_GROUP, T0, kind="callback") == 0.0
 
 
+def test_a_crowds_commands_in_a_group_pass_and_a_flood_is_held_to_one_a_second():
+    limiter = RateLimiter()
+    crowd = int(limiter.limits.command_chat.capacity)
+    assert crowd >= 50  # two dozen bad commands leave room for the packet after them
+    assert [limiter.check(100_000 + i, GROUP, T0) for i in range(crowd)] == [0.0] * crowd
+    assert limiter.check(999, GROUP, T0) == pytest.approx(1.0)
+    assert limiter.check(999, GROUP, T0 + 1) == 0.0
+    assert limiter.check(999, OTHER_GROUP, T0) == 0.0
+
+
 def test_a_request_refused_by_the_group_costs_the_user_nothing():
     limiter = RateLimiter(RateLimits(callback_chat=BucketLimit(1, 0.001)))
     assert limiter.check(OTHER_USER, GROUP, T0, kind="callback") == 0.0
