@@ -32,6 +32,7 @@ from bot.storage import holds_wallet, is_postgres_url, open_store_snapshot, sqli
 from bot.wallet.audit import audit_ledger
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as a shell reports a program stopped by Ctrl+C
 
 
 def version() -> str:
@@ -517,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(Redactor.for_settings(settings)(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl+C before the bot serves (it stops cleanly after)
+        print("stopped (Ctrl+C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

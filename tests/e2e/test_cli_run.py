@@ -57,12 +57,23 @@ def sandbox_env(tmp_path: Path) -> dict[str, str]:
 RUN = [sys.executable, "-m", "bot", "run", "--sandbox-port", "0"]
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl+C as a terminal sends it (a shell's background job would ignore it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def started(cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
     """``bot run`` as a process (its output on ``stdout``), killed if still running at
     the end of the block."""
     process = subprocess.Popen(
-        RUN, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        RUN,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         yield process
@@ -104,6 +115,24 @@ def test_run_without_token_serves_the_sandbox_and_stops_cleanly(tmp_path, stop_s
         timeout=60,
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_ctrl_c_while_the_bot_starts_stops_it_in_one_line(tmp_path):
+    """Ctrl+C as soon as the page's address is printed, while the bot is still being
+    built: it stops (no traceback, nothing left running), and the next start works."""
+    env = sandbox_env(tmp_path)
+    with started(tmp_path, env) as process:
+        wait_for_line(process, r"open (http://127\.0\.0\.1:\d+)/sandbox/")
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+        rest = process.stdout.read()
+    assert "Traceback" not in rest and "Error" not in rest, rest
+    # stopped while starting (130, said in one line), or once serving (0, as a stop)
+    assert (code, code == 130 and rest.splitlines()[-1]) in ((130, "stopped (Ctrl+C)"), (0, False))
+    with started(tmp_path, env) as again:
+        wait_for_line(again, r"Application started")
+        again.send_signal(signal.SIGINT)
+        assert again.wait(timeout=30) == 0
 
 
 def test_a_second_run_on_the_same_sqlite_database_is_refused_naming_the_first(tmp_path):
