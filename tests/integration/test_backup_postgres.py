@@ -120,6 +120,79 @@ async def test_a_bot_does_not_open_the_database_while_a_restore_holds_it(pg_url)
     await opened.close()
 
 
+async def eventually(check, timeout: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_lost_in_use_lock_is_taken_again_and_restores_stay_refused(
+    pg_url, tmp_path, caplog
+):
+    """The connection that holds the bot's in-use lock is cut (as by a PostgreSQL restart
+    or an administrator): the bot takes the lock again on a new one, so a restore is still
+    refused while it runs; once it is closed, the restore goes ahead."""
+    from bot.storage.postgres import PgDatabase
+
+    settings = Settings(database_url=pg_url, data_dir=tmp_path / "data")
+    made = backup(settings, tmp_path / "backups")
+    running = await PgDatabase.open(pg_url, pool_size=1)
+    try:
+        for cut in range(2):  # and again: each new connection is watched too
+            first = running.in_use.backend_pid
+            assert first is not None
+            await execute(pg_url, f"SELECT pg_terminate_backend({first})")
+
+            async def held_again() -> bool:
+                pid = running.in_use.backend_pid
+                return pid is not None and pid != first
+
+            await eventually(held_again)
+            assert running.in_use.lost == cut + 1
+            with pytest.raises(BackupError, match="open in a running bot"):
+                await asyncio.to_thread(restore, settings, made, force=True)
+        assert "taking it again" in caplog.text
+    finally:
+        await running.close()
+    report = await asyncio.to_thread(restore, settings, made, force=True)
+    assert report.replaced is not None
+
+
+async def test_a_lost_in_use_lock_met_by_a_restore_is_said_and_taken_after_it(pg_url, caplog):
+    import asyncpg
+
+    from bot.storage.postgres import PgDatabase
+    from bot.storage.postgres.port import IN_USE_LOCK
+
+    running = await PgDatabase.open(pg_url, pool_size=1)
+    restoring = await asyncpg.connect(pg_url)
+    try:
+        # a restore waits for the lock; the bot's connection is cut: the restore gets in
+        waiting = asyncio.create_task(
+            restoring.execute("SELECT pg_advisory_lock($1)", IN_USE_LOCK)
+        )
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        await execute(pg_url, f"SELECT pg_terminate_backend({running.in_use.backend_pid})")
+        await asyncio.wait_for(waiting, 15)
+
+        async def said() -> bool:
+            return "a restore is replacing the database while this bot runs" in caplog.text
+
+        await eventually(said)
+        assert not running.in_use.held
+        await restoring.execute("SELECT pg_advisory_unlock($1)", IN_USE_LOCK)
+
+        async def held() -> bool:
+            return running.in_use.held
+
+        await eventually(held, timeout=20)
+    finally:
+        await restoring.close()
+        await running.close()
+
+
 async def test_the_replaced_database_is_kept_as_a_dump_beside_the_backup(pg_url, tmp_path):
     settings = Settings(database_url=pg_url, data_dir=tmp_path / "data")
     made = backup(settings, tmp_path / "backups")

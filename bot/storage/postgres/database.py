@@ -26,6 +26,7 @@ from bot.storage.postgres.followups_store import PgFollowUps
 from bot.storage.postgres.history_store import PgHistory
 from bot.storage.postgres.holds_store import PgHolds
 from bot.storage.postgres.identity_store import PgIdentity
+from bot.storage.postgres.in_use import InUseLock
 from bot.storage.postgres.leases import PgJobLeases
 from bot.storage.postgres.ledger_store import PgLedger
 from bot.storage.postgres.merchants_store import PgMerchants
@@ -35,7 +36,6 @@ from bot.storage.postgres.operations_store import PgOperations
 from bot.storage.postgres.payouts_store import PgPayouts
 from bot.storage.postgres.port import (
     APPLICATION_NAME,
-    IN_USE_LOCK,
     PgPortStore,
     PgShared,
     storage_error,
@@ -64,27 +64,6 @@ MISSING_PORTS: tuple[str, ...] = ()
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-async def _hold_in_use(url: str) -> asyncpg.Connection:
-    """A connection holding :data:`IN_USE_LOCK` shared; StorageError while a restore
-    holds it."""
-    try:
-        conn = await asyncpg.connect(url, server_settings={"application_name": APPLICATION_NAME})
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        raise StorageError(f"cannot open the PostgreSQL database: {exc}") from exc
-    try:
-        held = await conn.fetchval("SELECT pg_try_advisory_lock_shared($1)", IN_USE_LOCK)
-    except BaseException:
-        await conn.close()
-        raise
-    if not held:
-        await conn.close()
-        raise StorageError(
-            "a restore is replacing this database (python -m bot restore): start the bot"
-            " again once it has finished"
-        )
-    return conn
 
 
 class PgDatabase(Database):
@@ -129,7 +108,7 @@ class PgDatabase(Database):
         self.pool = pool
         self._shared = shared = PgShared(pool, clock)
         self._clock = clock
-        self._in_use: asyncpg.Connection | None = None  # holds IN_USE_LOCK (``open``)
+        self.in_use: InUseLock | None = None  # holds IN_USE_LOCK (``open``)
         self._store = PgPortStore(shared)
         # the group commit of transfers and grabs (``batch.py``); its ``stats`` say how
         self.group_commit = shared.group = PgGroupCommit(self._store)
@@ -169,12 +148,13 @@ class PgDatabase(Database):
         """Connect a pool of ``pool_size`` connections and apply the migrations.
 
         One more connection, for as long as the database is open here, holds
-        :data:`~bot.storage.postgres.port.IN_USE_LOCK` shared: a restore is refused while
-        it is held, and the open is refused while a restore holds it.
+        :data:`~bot.storage.postgres.port.IN_USE_LOCK` shared (taken again should that
+        connection be lost: ``in_use.py``): a restore is refused while it is held, and the
+        open is refused while a restore holds it.
         """
         if pool_size < 1:
             raise ValueError("a pool has at least one connection")
-        in_use = await _hold_in_use(url)
+        in_use = await InUseLock.take(url)
         try:
             pool = await asyncpg.create_pool(
                 url,
@@ -196,7 +176,7 @@ class PgDatabase(Database):
                 raise storage_error(exc) from exc
             raise
         database = cls(pool, clock)
-        database._in_use = in_use
+        database.in_use = in_use
         return database
 
     def now_ms(self) -> int:
@@ -210,7 +190,7 @@ class PgDatabase(Database):
         try:
             await self.pool.close()
         finally:
-            in_use, self._in_use = self._in_use, None
+            in_use, self.in_use = self.in_use, None
             if in_use is not None:
                 await in_use.close()
 
