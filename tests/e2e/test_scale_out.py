@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 WORKERS = 3
 MEMBERS, SHARES, TOTAL = 1000, 200, 200_00
-EXPIRY_S = 50  # long enough for the burst, short enough for a test
+EXPIRY_S = 30  # long enough for the restarts and the burst (about 15 s), short enough for a test
 FUNDS = 500_00
 
 

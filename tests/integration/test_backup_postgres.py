@@ -120,8 +120,8 @@ async def test_a_bot_does_not_open_the_database_while_a_restore_holds_it(pg_url)
     await opened.close()
 
 
-async def eventually(check, timeout: float = 15) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check, within_s: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "not within the time"
         await asyncio.sleep(0.05)
@@ -144,7 +144,7 @@ async def test_a_lost_in_use_lock_is_taken_again_and_restores_stay_refused(
             assert first is not None
             await execute(pg_url, f"SELECT pg_terminate_backend({first})")
 
-            async def held_again() -> bool:
+            async def held_again(first: int = first) -> bool:
                 pid = running.in_use.backend_pid
                 return pid is not None and pid != first
 
@@ -187,7 +187,7 @@ async def test_a_lost_in_use_lock_met_by_a_restore_is_said_and_taken_after_it(pg
         async def held() -> bool:
             return running.in_use.held
 
-        await eventually(held, timeout=20)
+        await eventually(held, within_s=20)
     finally:
         await restoring.close()
         await running.close()
