@@ -1,7 +1,7 @@
-"""A notice every admin gets a copy of (a held payment) says what became of it on every
-copy once one admin acts: the other admins' copies are edited, in their own language,
-and lose their buttons; also after the 2FA keypad, after a restart, when a copy is
-gone, and when two admins tap at the same moment."""
+"""A notice every admin gets a copy of (a held payment, a support ticket) says what became
+of it on every copy once one admin acts: the other admins' copies are edited, in their
+own language, and lose their buttons; also after the 2FA keypad, after a restart, when
+a copy is gone, and when two admins tap at the same moment."""
 
 from __future__ import annotations
 
@@ -186,4 +186,31 @@ async def test_the_copies_are_found_after_a_restart(sandbox, settings, caplog):
         theirs = await edited(emulator, fangs, mark)
         assert theirs.text == fangs.text + "\n" + APPROVED[1]
         await settled(wallet, "hold:1")
+    assert handler_errors(caplog) == []
+
+
+async def test_a_ticket_closed_by_one_admin_takes_the_buttons_off_the_others_copies(
+    emulator, wallet, caplog
+):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "wangfang")
+    await start_private(emulator, "bob")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support My top-up shows twice")
+    opened = await emulator.wait_for_message("bob", since=mark)
+    alices = await emulator.wait_for_message("alice", since=mark, text="🎫 #1")
+    fangs = [await emulator.wait_for_message("wangfang", since=mark, text="🎫 #1")]
+    mark = emulator.mark()
+    await emulator.send_text("bob", "And the receipt is missing.", reply_to=opened)
+    fangs.append(await emulator.wait_for_message("wangfang", since=mark, text="Bob"))
+    assert [[b["text"] for b in f.buttons()] for f in fangs] == [["↩️ 回复", "✅ 关闭"]] * 2
+    mark = emulator.mark()
+
+    await emulator.wait_for_answer(await emulator.tap("alice", alices, "Close"), since=mark)
+
+    for fang in fangs:
+        theirs = await edited(emulator, fang, mark)
+        assert theirs.text == fang.text + "\n✅ 已由 Alice 关闭。"
+    await emulator.wait_for_message("bob", since=mark, text="closed")
+    await settled(wallet, "ticket:1")
     assert handler_errors(caplog) == []
