@@ -86,6 +86,7 @@ from bot.security.twofactor import (
 from bot.storage import open_store
 from bot.transport import make_requests
 from bot.wallet.admin import FREEZE, Admin, FreezeOutcome
+from bot.wallet.admin_copies import AdminCopies
 from bot.wallet.adminview import AdminView
 from bot.wallet.broadcasts import CONFIRMATION as BROADCAST
 from bot.wallet.broadcasts import Broadcasts
@@ -420,6 +421,7 @@ async def open_wallet(
         offers=planner,
         guides=Guides(db.flows),
         notices=notices,
+        copies=AdminCopies(db.copies),
     )
 
 

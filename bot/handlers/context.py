@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bot.security.pins import Pins
     from bot.security.twofactor import TwoFactor
     from bot.wallet.admin import Admin
+    from bot.wallet.admin_copies import AdminCopies
     from bot.wallet.adminview import AdminView
     from bot.wallet.broadcasts import Broadcasts
     from bot.wallet.guided import Guides
@@ -114,6 +115,7 @@ class Wallet:
     offers: Offers | None = None  # coupons, consumption vouchers and points
     guides: Guides | None = None  # guided flows: Send, Request, Red packet by taps
     notices: Notices | None = None  # what the bot owes one person's chat, sent once
+    copies: AdminCopies | None = None  # copies of a notice sent to several admins
 
     async def close(self) -> None:
         try:

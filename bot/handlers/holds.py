@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.domain.admin_copies import hold_subject
 from bot.domain.errors import WalletError
 from bot.domain.holds import Held, HoldDecision, HoldState
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.domain.security_errors import HeldPaymentAlreadyDecided
+from bot.handlers.admin_copies import Outcome, settle_later, tell_admin
 from bot.handlers.cards import second_factor
 from bot.handlers.context import (
     WALLET_KEY,
@@ -97,15 +101,17 @@ def hold_markup(language: str, held: Held) -> InlineKeyboardMarkup:
 
 
 def notifier(application: Application):
-    """The guard's hook: send every admin the held payment with approve/reject buttons."""
+    """The guard's hook: send every admin the held payment with approve/reject buttons
+    (each copy remembered: once one admin decides, the others' say so)."""
 
     async def notify(held: Held) -> None:
         wallet = application.bot_data[WALLET_KEY]
         for admin_id in sorted(wallet.settings.admin_ids):
             admin = await wallet.users.get(admin_id)
             language = admin.effective_language if admin else "en"
-            told = await tell(
-                application.bot,
+            told = await tell_admin(
+                application,
+                hold_subject(held.id),
                 admin_id,
                 await hold_text(application, language, held),
                 about=f"hold {held.id}",
@@ -122,7 +128,9 @@ def notifier(application: Application):
 @admin_only
 async def decide(update: Update, context: WalletContext, user, language) -> None:
     """Approve or reject a held payment (admins only), once; an admin with 2FA on enters
-    a code first, on a keypad below the notice (its outcome: :func:`decided_text`)."""
+    a code first, on a keypad below the notice (its outcome: :func:`decided_text`). The
+    other admins' notices are edited to the outcome; a notice of a hold decided before
+    is too."""
     query = update.callback_query
     wallet = context.wallet
     held_id, approve = int(context.match.group(1)), context.match.group(2) == APPROVE
@@ -140,44 +148,56 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
             return
         decide_now = wallet.guard.approve if approve else wallet.guard.reject
         held = await decide_now(held_id, user.telegram_id)
-    except HeldPaymentAlreadyDecided:  # which way, and by whom
-        await query.answer(await _decided_before(wallet, language, held_id), show_alert=True)
+    except HeldPaymentAlreadyDecided:  # which way, and by whom; the notice says it too
+        await _decided_before(context, query, language, held_id)
         return
     except WalletError as refused:
         await query.answer(refusal_text(language, refused)[:200], show_alert=True)
         return
     await query.answer()
+    outcome = _outcome(approve, user.display_name)
+    settle_later(context.application, hold_subject(held.id), user.telegram_id, outcome)
     await query.edit_message_text(
-        await hold_text(context.application, language, held)
-        + "\n"
-        + translate(
-            language, "hold.approved" if approve else "hold.rejected", admin=user.display_name
-        )
+        await hold_text(context.application, language, held) + "\n" + outcome(language)
     )
     await _tell_parties(context, held, approved=approve)
 
 
-async def _decided_before(wallet, language: str, held_id: int) -> str:
-    """Who decided a held payment before, and which way."""
-    held = await wallet.guard.get_hold(held_id)
+def _outcome(approved: bool, admin: str) -> Outcome:
+    """The line that says which way a held payment was decided, and by whom."""
+    key = "hold.approved" if approved else "hold.rejected"
+    return lambda language: translate(language, key, admin=admin)
+
+
+async def _decider(wallet, held: Held) -> str:
     admin = await wallet.users.get(held.decided_by) if held.decided_by is not None else None
-    name = admin.display_name if admin is not None else str(held.decided_by)
-    key = "hold.already_approved" if held.state is HoldState.APPROVED else "hold.already_rejected"
-    return translate(language, key, admin=name)[:200]
+    return admin.display_name if admin is not None else str(held.decided_by)
+
+
+async def _decided_before(context: WalletContext, query, language: str, held_id: int) -> None:
+    """Say who decided a held payment before, and which way; the notice tapped (one
+    whose buttons were left: sent while it was decided, or listed by /review) shows it."""
+    wallet = context.wallet
+    held = await wallet.guard.get_hold(held_id)
+    name, approved = await _decider(wallet, held), held.state is HoldState.APPROVED
+    key = "hold.already_approved" if approved else "hold.already_rejected"
+    await query.answer(translate(language, key, admin=name)[:200], show_alert=True)
+    if not isinstance(query.message, Message):  # too old for the bot to edit
+        return
+    text = await hold_text(context.application, language, held)
+    with suppress(TelegramError):  # edited meanwhile by the decision itself
+        await query.edit_message_text(text + "\n" + _outcome(approved, name)(language))
 
 
 async def decided_text(context: WalletContext, language: str, decision: HoldDecision) -> str:
-    """The keypad's outcome once an admin's 2FA code decided a held payment: the parties
-    are told now; the admin reads the hold and what became of it."""
-    held, admin = decision.held, await context.wallet.users.get(decision.held.decided_by)
+    """The keypad's outcome once an admin's 2FA code decided a held payment: the other
+    admins' notices are edited and the parties told now; the admin reads the hold and
+    what became of it."""
+    held = decision.held
+    outcome = _outcome(decision.approved, await _decider(context.wallet, held))
+    settle_later(context.application, hold_subject(held.id), held.decided_by, outcome)
     await _tell_parties(context, held, approved=decision.approved)
-    outcome = "hold.approved" if decision.approved else "hold.rejected"
-    name = admin.display_name if admin is not None else str(held.decided_by)
-    return (
-        await hold_text(context.application, language, held)
-        + "\n"
-        + translate(language, outcome, admin=name)
-    )
+    return await hold_text(context.application, language, held) + "\n" + outcome(language)
 
 
 async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -> None:

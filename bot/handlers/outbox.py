@@ -34,7 +34,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from telegram import Bot, Update
+from telegram import Bot, Message, Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext
@@ -51,6 +51,7 @@ __all__ = [
     "reply",
     "reply_chatter",
     "tell",
+    "tell_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -324,16 +325,25 @@ async def tell(
     refused with a 403 is kept, unless ``keep`` is false, to be sent when the person
     opens the chat (``bot.wallet.notices``).
     """
+    told, _ = await tell_message(bot, chat_id, text, about=about, keep=keep, **options)
+    return told
+
+
+async def tell_message(
+    bot: Bot, chat_id: int, text: str, *, about: str, keep: bool = True, **options
+) -> tuple[Told, Message | None]:
+    """:func:`tell`, with the message sent (None when it was not), for a caller that
+    edits it later."""
     try:
-        await bot.send_message(chat_id, text, **options)
+        sent = await bot.send_message(chat_id, text, **options)
     except Forbidden:
         if keep and not options:
             await keep_unreached(bot, chat_id, text, about)
-        return Told.BLOCKED
+        return Told.BLOCKED, None
     except TelegramError:
         log.warning("could not tell %s about %s", chat_id, about, exc_info=True)
-        return Told.FAILED
-    return Told.SENT
+        return Told.FAILED, None
+    return Told.SENT, sent
 
 
 async def keep_unreached(bot: Bot, chat_id: int, text: str, about: str) -> None:

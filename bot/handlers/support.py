@@ -13,7 +13,8 @@ a plain message that replies to nothing is not taken as part of a ticket, so it 
 land in the wrong thread or swallow another feature's step. An admin answers with
 ``/reply <ticket> <text>``, by replying to the ticket's message, or by tapping Reply and
 sending the answer as their next message (the question stays open 10 minutes in this
-process; a command instead ends it). Close closes the ticket and tells the person.
+process; a command instead ends it). Close closes the ticket and tells the person; the
+other admins' copies of the ticket's messages lose their buttons and say who closed it.
 A photo (a screenshot) is taken wherever a text is: the thread keeps its caption after
 📷, and the photo itself goes to the admins (or, an admin's answer, to the person).
 
@@ -40,10 +41,12 @@ from telegram import (
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
+from bot.domain.admin_copies import ticket_subject
 from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
 from bot.domain.refunds import RefundCommand
 from bot.domain.support import Ticket
 from bot.handlers import refund
+from bot.handlers.admin_copies import Outcome, settle_later, tell_admin
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -200,7 +203,8 @@ async def _tell_admins(
     application: Application, key: str, ticket: Ticket, photo: str | None = None, **params
 ) -> None:
     """Tell every admin about ``ticket`` (``key``: a new one, or the person's addition),
-    with Reply / Close; the ``photo`` the person sent (a file id) follows it."""
+    with Reply / Close (each copy remembered: once one admin closes the ticket, the
+    others' lose their buttons); the ``photo`` the person sent (a file id) follows it."""
     wallet = application.bot_data[WALLET_KEY]
     person = await wallet.users.get(ticket.telegram_id)
     who = person.display_name if person else str(ticket.telegram_id)
@@ -212,8 +216,9 @@ async def _tell_admins(
             text = ticket_text(language, ticket, who)
         else:
             text = translate(language, key, id=ticket.id, who=who, **params)
-        told = await tell(
-            application.bot,
+        told = await tell_admin(
+            application,
+            ticket_subject(ticket.id),
             admin_id,
             text,
             about=f"ticket {ticket.id}",
@@ -523,6 +528,8 @@ def _press(prompts: Questions[int]):
         await query.answer()
         if action == CLOSE:
             await _done_with(query)
+            closed = _closed_by(user.display_name)
+            settle_later(context.application, ticket_subject(ticket.id), user.telegram_id, closed)
             person_language = await _language_of(context, ticket.telegram_id)
             await tell(
                 context.bot,
@@ -542,6 +549,11 @@ def _press(prompts: Questions[int]):
         await prompts.ask(user.telegram_id, ticket.id)  # the ticket to answer
 
     return ticket_press
+
+
+def _closed_by(admin: str) -> Outcome:
+    """The line the other admins' notices of a closed ticket end with."""
+    return lambda language: translate(language, "support.closed_by", admin=admin)
 
 
 async def _done_with(query) -> None:

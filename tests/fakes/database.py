@@ -3,8 +3,9 @@
 ``MemoryDatabase`` has the attributes of ``SqliteDatabase`` (``ledger``, ``users``,
 ``security``, ``identity``, ``holds``, ``history``, ``admin``, ``requests``, ``topups``,
 ``withdrawals``, ``redpackets``, ``rotation``, ``support``, ``followups``, ``payouts``,
-``refunds``, ``broadcasts``, ``adminview``, ``offers``, ``flows``, ``notices``), each the
-store of the same port(s), all over one :class:`~tests.fakes.state.MemoryState` and one clock.
+``refunds``, ``broadcasts``, ``adminview``, ``offers``, ``flows``, ``notices``,
+``copies``), each the store of the same port(s), all over one
+:class:`~tests.fakes.state.MemoryState` and one clock.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from bot.domain.model import Account, Transfer
 from bot.domain.ports import Database
 from bot.domain.security_ports import SecurityEvent
+from tests.fakes.admin_copies import MemoryAdminCopies
 from tests.fakes.adminview import MemoryAdminView
 from tests.fakes.broadcasts import MemoryBroadcasts
 from tests.fakes.followups import MemoryFollowUps
@@ -89,6 +91,7 @@ class MemoryDatabase(Database):
         self.followups = MemoryFollowUps(state)
         self.flows = MemoryFlows(state)
         self.notices = MemoryNotices(state)
+        self.copies = MemoryAdminCopies(state)
         self.payouts = MemoryPayouts(state)
         self.refunds = MemoryRefunds(state)
         self.broadcasts = MemoryBroadcasts(state)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.domain.admin import AdminStore
+from bot.domain.admin_copies import AdminCopyStore
 from bot.domain.adminview import AdminViewStore
 from bot.domain.broadcasts import BroadcastStore
 from bot.domain.errors import (
@@ -83,6 +84,7 @@ PORTS = {
     "followups": (FollowUpStore,),
     "flows": (FlowStore,),
     "notices": (NoticeStore,),
+    "copies": (AdminCopyStore,),
 }
 
 

@@ -1,5 +1,6 @@
 """A notice to a private chat never fails what it tells about: a person the bot may not
-write to is no error, any other failure is logged, and the caller learns which."""
+write to is no error, any other failure is logged, and the caller learns which (and,
+when it was sent, the message)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 
-from bot.handlers.outbox import Told, tell
+from bot.handlers.outbox import Told, tell, tell_message
 
 
 class FakeBot:
@@ -18,10 +19,11 @@ class FakeBot:
         self.failure = failure
         self.sent: list[tuple[int, str, dict]] = []
 
-    async def send_message(self, chat_id: int, text: str, **options) -> None:
+    async def send_message(self, chat_id: int, text: str, **options) -> tuple:
         if self.failure is not None:
             raise self.failure
         self.sent.append((chat_id, text, options))
+        return ("message", chat_id, len(self.sent))  # (what Telegram gives back)
 
 
 async def test_a_notice_that_arrives_is_sent_with_its_options():
@@ -29,6 +31,16 @@ async def test_a_notice_that_arrives_is_sent_with_its_options():
     told = await tell(bot, 42, "¥5.00 for you", about="a transfer", reply_markup="buttons")
     assert told is Told.SENT
     assert bot.sent == [(42, "¥5.00 for you", {"reply_markup": "buttons"})]
+
+
+async def test_a_caller_that_edits_the_notice_later_is_given_the_message_sent():
+    bot = FakeBot()
+    sent = await tell_message(bot, 42, "⏳ Held", about="hold 1", reply_markup="buttons")
+    assert sent == (Told.SENT, ("message", 42, 1))
+    blocked = FakeBot(Forbidden("Forbidden: bot was blocked by the user"))
+    assert await tell_message(blocked, 42, "⏳ Held", about="hold 1") == (Told.BLOCKED, None)
+    failed = FakeBot(BadRequest("Chat not found"))
+    assert await tell_message(failed, 42, "⏳ Held", about="hold 1") == (Told.FAILED, None)
 
 
 async def test_a_person_who_blocked_the_bot_is_no_error_and_is_not_logged(caplog):

@@ -17,6 +17,7 @@ import asyncpg
 
 from bot.domain.errors import StorageError
 from bot.domain.ports import Database
+from bot.storage.postgres.admin_copies_store import PgAdminCopies
 from bot.storage.postgres.admin_store import PgAdmin
 from bot.storage.postgres.adminview_store import PgAdminView
 from bot.storage.postgres.batch import PgGroupCommit
@@ -96,13 +97,14 @@ class PgDatabase(Database):
       the health probe)
     - ``flows``: ``FlowStore`` of ``bot.domain.guided``
     - ``notices``: ``NoticeStore`` of ``bot.domain.notices``
+    - ``copies``: ``AdminCopyStore`` of ``bot.domain.admin_copies``
     """
 
     STORES = ("ledger", "users", "security", "identity", "rotation")
     STORES += ("redpackets", "refunds", "history", "admin", "adminview")
     STORES += ("holds", "requests", "topups", "withdrawals", "payouts")
     STORES += ("merchants", "offers", "followups", "support", "broadcasts")
-    STORES += ("operations", "flows", "notices")
+    STORES += ("operations", "flows", "notices", "copies")
 
     def __init__(self, pool: asyncpg.Pool, clock: Callable[[], int]) -> None:
         self.pool = pool
@@ -136,6 +138,7 @@ class PgDatabase(Database):
         self.operations = PgOperations(shared)
         self.flows = PgFlows(shared)
         self.notices = PgNotices(shared)
+        self.copies = PgAdminCopies(shared)
 
     @classmethod
     async def open(

@@ -26,6 +26,7 @@ from pathlib import Path
 from bot.domain.errors import StorageError
 from bot.domain.ports import Database
 from bot.storage.sqlite import schema
+from bot.storage.sqlite.admin_copies_store import SqliteAdminCopies
 from bot.storage.sqlite.admin_store import SqliteAdmin
 from bot.storage.sqlite.adminview_store import SqliteAdminView
 from bot.storage.sqlite.broadcasts_store import SqliteBroadcasts
@@ -100,6 +101,8 @@ class SqliteDatabase(Database):
       recent recipients and favourite amounts)
     - ``notices``: ``NoticeStore`` of ``bot.domain.notices`` (``Notices``: what the bot
       owes one person's private chat)
+    - ``copies``: ``AdminCopyStore`` of ``bot.domain.admin_copies`` (``AdminCopies``: the
+      copies of a notice sent to several admins)
     """
 
     def __init__(
@@ -145,6 +148,7 @@ class SqliteDatabase(Database):
         self.operations = SqliteOperations(shared, path)
         self.flows = SqliteFlows(shared)
         self.notices = SqliteNotices(shared)
+        self.copies = SqliteAdminCopies(shared)
 
     @classmethod
     async def open(

@@ -1,0 +1,42 @@
+"""Copies of one notice sent to several admins on PostgreSQL (the ``AdminCopyStore`` of
+``bot.domain.admin_copies``): each write one insert or delete, safe from any process."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from bot.domain.admin_copies import AdminCopy, AdminCopyStore
+from bot.storage.postgres.port import PgPortStore
+
+__all__ = ["PgAdminCopies"]
+
+
+async def _keep(conn: asyncpg.Connection, copy: AdminCopy) -> None:
+    await conn.execute(
+        "INSERT INTO admin_copies (subject, admin_id, message_id, text) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (subject, admin_id, message_id) DO NOTHING",
+        copy.subject,
+        copy.admin_id,
+        copy.message_id,
+        copy.text,
+    )
+
+
+async def _forget(conn: asyncpg.Connection, subject: str) -> None:
+    await conn.execute("DELETE FROM admin_copies WHERE subject = $1", subject)
+
+
+class PgAdminCopies(PgPortStore, AdminCopyStore):
+    async def keep_copy(self, copy: AdminCopy) -> None:
+        await self._write(_keep, copy)
+
+    async def copies(self, subject: str) -> list[AdminCopy]:
+        rows = await self._fetch(
+            "SELECT subject, admin_id, message_id, text FROM admin_copies"
+            " WHERE subject = $1 ORDER BY admin_id, message_id",
+            subject,
+        )
+        return [AdminCopy(*row) for row in rows]
+
+    async def forget_copies(self, subject: str) -> None:
+        await self._write(_forget, subject)

@@ -1,0 +1,39 @@
+"""Copies of one notice sent to several admins on SQLite (the ``AdminCopyStore`` of
+``bot.domain.admin_copies``): each write one operation of the group-commit writer."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.domain.admin_copies import AdminCopy, AdminCopyStore
+from bot.storage.sqlite.port import PortStore
+
+__all__ = ["SqliteAdminCopies"]
+
+
+def _keep(conn: sqlite3.Connection, copy: AdminCopy) -> None:
+    conn.execute(
+        "INSERT INTO admin_copies (subject, admin_id, message_id, text) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (subject, admin_id, message_id) DO NOTHING",
+        (copy.subject, copy.admin_id, copy.message_id, copy.text),
+    )
+
+
+def _forget(conn: sqlite3.Connection, subject: str) -> None:
+    conn.execute("DELETE FROM admin_copies WHERE subject = ?", (subject,))
+
+
+class SqliteAdminCopies(PortStore, AdminCopyStore):
+    async def keep_copy(self, copy: AdminCopy) -> None:
+        await self._writer.run(_keep, copy)
+
+    async def copies(self, subject: str) -> list[AdminCopy]:
+        rows = await self._fetchall(
+            "SELECT subject, admin_id, message_id, text FROM admin_copies"
+            " WHERE subject = ? ORDER BY admin_id, message_id",
+            (subject,),
+        )
+        return [AdminCopy(*row) for row in rows]
+
+    async def forget_copies(self, subject: str) -> None:
+        await self._writer.run(_forget, subject)

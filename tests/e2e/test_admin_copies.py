@@ -1,0 +1,216 @@
+"""A notice every admin gets a copy of (a held payment, a support ticket) says what became
+of it on every copy once one admin acts: the other admins' copies are edited, in their
+own language, and lose their buttons; also after the 2FA keypad, after a restart, when
+a copy is gone, and when two admins tap at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+
+import pytest
+
+from bot.domain.holds import HOLD_APPROVED, HOLD_REJECTED, HoldState
+from bot.security import totp
+from tests.e2e.test_admin import _two_factor_on, hold_a_payment
+from tests.e2e.test_admin_restart import bot_running
+from tests.e2e.test_send import BOB, available, start_private, tap_and_wait
+
+ALICE, FANG = 100_002, 100_003  # the admins who opened the chat: Alice English, 王芳 Chinese
+CHEN = 100_009  # an admin who never opened the bot's chat: told nothing, no copy
+
+
+@pytest.fixture
+def settings(settings):
+    return replace(settings, admin_ids=frozenset({ALICE, FANG, CHEN}))
+
+
+@pytest.fixture(autouse=True)
+def chen(sandbox):
+    return sandbox.emulator.add_user("陈", "chen", "zh-hans", user_id=CHEN)
+
+
+def handler_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def held_for_two(emulator, wallet):
+    """王芳 and Alice opened the chat; 小明's payment to Bob is held: each admin's notice
+    (Alice's, 王芳's)."""
+    await start_private(emulator, "wangfang")
+    alices = await hold_a_payment(emulator, wallet, "bob")
+    fangs = await emulator.wait_for_message("wangfang", since=0, text="待审核付款")
+    assert [b["text"] for b in fangs.buttons()] == ["✅ 批准", "✖ 拒绝"]
+    return alices, fangs
+
+
+async def edited(emulator, copy, since: int):
+    """The edit of ``copy`` that took its buttons off."""
+    return await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == copy.message_id
+        and e.chat_id == copy.chat_id and not e.buttons(),
+        since=since,
+    )
+
+
+async def settled(wallet, subject: str) -> None:
+    """Wait until the copies of ``subject`` were dealt with and forgotten."""
+    for _ in range(200):
+        if await wallet.store.copies.copies(subject) == []:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the copies of {subject} are still kept")
+
+
+# the outcome line of a decision by Alice, in English and in Chinese
+APPROVED = "Approved by Alice: the payment goes ahead.", "已由 Alice 批准：付款继续进行。"
+REJECTED = (
+    "Rejected by Alice: the money went back to the payer.",
+    "已由 Alice 拒绝：钱款已退回付款人。",
+)
+
+
+def edits_refused(emulator, since: int) -> list:
+    return [e for e in emulator.errors() if e.seq > since and e.data["method"].startswith("edit")]
+
+
+@pytest.mark.both_back_ends
+@pytest.mark.parametrize(
+    ("button", "english", "chinese"),
+    [("Approve", *APPROVED), ("Reject", *REJECTED)],
+    ids=["approve", "reject"],
+)
+async def test_a_decision_edits_the_other_admins_copy_in_their_language(
+    emulator, wallet, caplog, button, english, chinese
+):
+    alices, fangs = await held_for_two(emulator, wallet)
+    mark = emulator.mark()
+
+    decided = await tap_and_wait(emulator, "alice", alices, button)
+
+    assert decided.text == alices.text + "\n" + english and not decided.buttons()
+    theirs = await edited(emulator, fangs, mark)
+    assert theirs.text == fangs.text + "\n" + chinese
+    assert emulator.messages(CHEN) == []  # never opened the chat: no copy, nothing to edit
+    await settled(wallet, "hold:1")
+    assert edits_refused(emulator, mark) == []
+    assert handler_errors(caplog) == []
+
+
+async def test_a_decision_after_the_2fa_code_edits_the_other_admins_copy(emulator, wallet, caplog):
+    secret = await _two_factor_on(wallet)
+    alices, fangs = await held_for_two(emulator, wallet)
+    mark = emulator.mark()
+    await emulator.wait_for_answer(await emulator.tap("alice", alices, "Reject"), since=mark)
+    keypad = await emulator.wait_for_message("alice", since=mark)
+    assert keypad.text.startswith("✖ Reject held payment #1?")
+    await asyncio.sleep(0.1)
+    assert [e for e in emulator.bot_events("edit") if e.seq > mark] == []  # not before the code
+
+    for digit in totp.code_at(secret, time.time()):
+        await emulator.tap("alice", keypad, digit)
+
+    theirs = await edited(emulator, fangs, mark)
+    assert theirs.text == fangs.text + "\n" + REJECTED[1]
+    assert (await wallet.guard.get_hold(1)).state is HoldState.REJECTED
+    await settled(wallet, "hold:1")
+    # Alice's own notice, above the keypad, kept its buttons: tapped, it says so too
+    mark = emulator.mark()
+    again = await emulator.wait_for_answer(await emulator.tap("alice", alices, "Approve"))
+    assert again.text == "That held payment was already rejected, by Alice."
+    assert (await edited(emulator, alices, mark)).text == alices.text + "\n" + REJECTED[0]
+    assert handler_errors(caplog) == []
+
+
+async def test_a_copy_deleted_before_the_decision_is_passed_over(emulator, wallet, caplog):
+    alices, fangs = await held_for_two(emulator, wallet)
+    emulator.chat("wangfang").messages[fangs.message_id].deleted = True  # 王芳 deleted it
+    caplog.set_level(logging.DEBUG, logger="bot.handlers.admin_copies")
+    mark = emulator.mark()
+
+    decided = await tap_and_wait(emulator, "alice", alices, "Approve")
+
+    assert "Approved by Alice" in decided.text
+    assert await available(wallet, BOB) == 1_500_00
+    tried = await emulator.wait_for(
+        lambda e: e.kind == "error" and e.data["method"] == "editMessageText", since=mark
+    )
+    assert tried.data["description"] == "Bad Request: message to edit not found"
+    await settled(wallet, "hold:1")
+    passed_over = [r for r in caplog.records if r.name == "bot.handlers.admin_copies"]
+    assert [r.levelno for r in passed_over] == [logging.DEBUG]
+    assert handler_errors(caplog) == []
+
+
+async def test_two_admins_approving_at_once_decide_once_and_both_copies_say_so(
+    emulator, wallet, caplog
+):
+    alices, fangs = await held_for_two(emulator, wallet)
+    mark = emulator.mark()
+
+    taps = await asyncio.gather(
+        emulator.tap("alice", alices, "Approve"), emulator.tap("wangfang", fangs, "批准")
+    )
+    await asyncio.gather(*(emulator.wait_for_answer(t, since=mark) for t in taps))
+
+    held = await wallet.guard.get_hold(1)
+    winner = {ALICE: "Alice", FANG: "王芳"}[held.decided_by]
+    assert held.state is HoldState.APPROVED
+    assert (await edited(emulator, alices, mark)).text == (
+        alices.text + f"\nApproved by {winner}: the payment goes ahead."
+    )
+    assert (await edited(emulator, fangs, mark)).text == (
+        fangs.text + f"\n已由 {winner} 批准：付款继续进行。"
+    )
+    await settled(wallet, "hold:1")
+    for copy in (alices, fangs):  # as they are in the end
+        shown = emulator.chat(copy.chat_id).messages[copy.message_id]
+        assert shown.reply_markup is None and f" {winner}" in shown.text
+    assert await available(wallet, BOB) == 1_500_00
+    events = [e.event async for e in wallet.store.security.events()]
+    assert events.count(HOLD_APPROVED) == 1 and HOLD_REJECTED not in events
+    assert handler_errors(caplog) == []
+
+
+@pytest.mark.both_back_ends
+async def test_the_copies_are_found_after_a_restart(sandbox, settings, caplog):
+    emulator = sandbox.emulator
+    async with bot_running(settings) as (_, wallet):
+        alices, fangs = await held_for_two(emulator, wallet)
+
+    async with bot_running(settings) as (_, wallet):  # the same database, a new process
+        mark = emulator.mark()
+        await tap_and_wait(emulator, "alice", alices, "Approve")
+        theirs = await edited(emulator, fangs, mark)
+        assert theirs.text == fangs.text + "\n" + APPROVED[1]
+        await settled(wallet, "hold:1")
+    assert handler_errors(caplog) == []
+
+
+async def test_a_ticket_closed_by_one_admin_takes_the_buttons_off_the_others_copies(
+    emulator, wallet, caplog
+):
+    await start_private(emulator, "alice")
+    await start_private(emulator, "wangfang")
+    await start_private(emulator, "bob")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support My top-up shows twice")
+    opened = await emulator.wait_for_message("bob", since=mark)
+    alices = await emulator.wait_for_message("alice", since=mark, text="🎫 #1")
+    fangs = [await emulator.wait_for_message("wangfang", since=mark, text="🎫 #1")]
+    mark = emulator.mark()
+    await emulator.send_text("bob", "And the receipt is missing.", reply_to=opened)
+    fangs.append(await emulator.wait_for_message("wangfang", since=mark, text="Bob"))
+    assert [[b["text"] for b in f.buttons()] for f in fangs] == [["↩️ 回复", "✅ 关闭"]] * 2
+    mark = emulator.mark()
+
+    await emulator.wait_for_answer(await emulator.tap("alice", alices, "Close"), since=mark)
+
+    for fang in fangs:
+        theirs = await edited(emulator, fang, mark)
+        assert theirs.text == fang.text + "\n✅ 已由 Alice 关闭。"
+    await emulator.wait_for_message("bob", since=mark, text="closed")
+    await settled(wallet, "ticket:1")
+    assert handler_errors(caplog) == []

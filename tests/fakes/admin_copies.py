@@ -1,0 +1,34 @@
+"""Copies of one notice sent to several admins in memory (the ``AdminCopyStore`` of
+``bot.domain.admin_copies``), kept as ``admin_copies_store`` keeps them: one per
+message, by subject."""
+
+from __future__ import annotations
+
+from bot.domain.admin_copies import AdminCopy, AdminCopyStore
+from tests.fakes.port import MemoryPort
+from tests.fakes.state import MemoryState
+
+__all__ = ["MemoryAdminCopies"]
+
+
+class MemoryAdminCopies(MemoryPort, AdminCopyStore):
+    def __init__(self, state: MemoryState) -> None:
+        super().__init__(state)
+        self._copies: dict[tuple[str, int, int], AdminCopy] = {}
+
+    def _keep(self, copy: AdminCopy) -> None:
+        self._copies.setdefault((copy.subject, copy.admin_id, copy.message_id), copy)
+
+    async def keep_copy(self, copy: AdminCopy) -> None:
+        await self._state.write(self._keep, copy)
+
+    async def copies(self, subject: str) -> list[AdminCopy]:
+        self._state.check_open()
+        return [self._copies[key] for key in sorted(self._copies) if key[0] == subject]
+
+    def _forget(self, subject: str) -> None:
+        for key in [key for key in self._copies if key[0] == subject]:
+            del self._copies[key]
+
+    async def forget_copies(self, subject: str) -> None:
+        await self._state.write(self._forget, subject)
