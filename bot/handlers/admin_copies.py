@@ -68,11 +68,14 @@ async def settle(application: Application, subject: str, acted_by: int, outcome:
     wallet = application.bot_data[WALLET_KEY]
     if wallet.copies is None:
         return
-    for copy in await wallet.copies.others(subject, acted_by):
-        admin = await wallet.users.get(copy.admin_id)
-        language = admin.effective_language if admin is not None else "en"
-        await _edit(application, copy, f"{copy.text}\n{outcome(language)}")
-    await wallet.copies.forget(subject)
+    try:
+        for copy in await wallet.copies.others(subject, acted_by):
+            admin = await wallet.users.get(copy.admin_id)
+            language = admin.effective_language if admin is not None else "en"
+            await _edit(application, copy, f"{copy.text}\n{outcome(language)}")
+        await wallet.copies.forget(subject)
+    except StorageError:  # the decision stands; the other copies' buttons answer a tap
+        log.warning("could not bring the other admins' copies of %s up to date", subject)
 
 
 async def _edit(application: Application, copy: AdminCopy, text: str) -> None:
