@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
 
+from bot.domain.errors import StorageError
 from bot.domain.notices import UNREACHED, Notice, NoticeState
 from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.outbox import Told, tell
@@ -123,6 +124,8 @@ async def _serve(application: Application, wallet: Wallet, stopping: asyncio.Eve
     while not stopping.is_set():
         try:
             await wallet.notices.run(send, stopping)
+        except StorageError as refused:  # a full disk, a read-only file: one line a try,
+            log.warning("notices not sent now: %s", refused)  # the store logged its cause
         except Exception:
             log.warning("notices not sent now", exc_info=True)
         if not stopping.is_set():
