@@ -19,7 +19,7 @@ test: $(STAMP)
 	bash scripts/install-chromium.sh || echo "(the browser test will say why it is skipped)"
 	bash scripts/postgres.sh install || echo "(the PostgreSQL tests will say why they are skipped)"
 	bash scripts/nginx.sh install || echo "(the test behind nginx will say why it is skipped)"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4 --dist loadgroup
 
 bench: $(STAMP)  # every benchmark, written to bench/REPORT.md (bench/run --quick: a minute)
 	PYTHON=$(BIN)/python bench/run
