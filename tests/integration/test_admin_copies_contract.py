@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.domain.admin_copies import AdminCopy, AdminCopyStore
+from bot.domain.admin_copies import AdminCopy
 from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.admin_copies import AdminCopies
 from tests.fakes.state import ManualClock
@@ -24,13 +24,6 @@ async def db(request, tmp_path) -> AsyncIterator:
         database = await BACK_ENDS[request.param](tmp_path, ManualClock())
     yield database
     await database.close()
-
-
-def test_every_store_defines_the_whole_port(db):
-    members = {m for m in vars(AdminCopyStore) if not m.startswith("_")}
-    assert members <= set(dir(db.copies))
-    for name in members:
-        assert getattr(type(db.copies), name) is not getattr(AdminCopyStore, name), name
 
 
 async def test_a_subjects_copies_are_kept_listed_and_forgotten(db):
