@@ -44,9 +44,9 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 from bot.domain.admin_copies import ticket_subject
 from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
 from bot.domain.refunds import RefundCommand
-from bot.domain.support import Ticket
+from bot.domain.support import Ticket, TicketState
 from bot.handlers import refund
-from bot.handlers.admin_copies import Outcome, settle_later, tell_admin
+from bot.handlers.admin_copies import Outcome, Settled, settle_later, tell_admin
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -223,9 +223,25 @@ async def _tell_admins(
             text,
             about=f"ticket {ticket.id}",
             reply_markup=ticket_markup(language, ticket, refund),
+            settled=_closed_meanwhile(wallet, ticket.id),
         )
         if photo is not None and told is Told.SENT:
             await _send_photo(application.bot, admin_id, photo, f"🎫 #{ticket.id} 📷 {who}")
+
+
+def _closed_meanwhile(wallet, ticket_id: int) -> Settled:
+    """For a copy sent after an admin closed the ticket: who closed it, and the line
+    that says so (None: it is open)."""
+
+    async def closed() -> tuple[int, Outcome] | None:
+        ticket = await wallet.support.get(ticket_id)
+        if ticket.state is not TicketState.CLOSED or ticket.closed_by is None:
+            return None
+        admin = await wallet.users.get(ticket.closed_by)
+        name = admin.display_name if admin is not None else str(ticket.closed_by)
+        return ticket.closed_by, _closed_by(name)
+
+    return closed
 
 
 async def _send_photo(bot, chat_id: int, photo: str, caption: str) -> Told:
