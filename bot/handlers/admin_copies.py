@@ -75,10 +75,18 @@ async def tell_admin(
     return told
 
 
-def settle_later(application: Application, subject: str, acted_by: int, outcome: Outcome) -> None:
+def settle_later(
+    application: Application,
+    subject: str,
+    acted_by: int,
+    outcome: Outcome,
+    *,
+    acted_on: int | None = None,
+) -> None:
     """:func:`settle` in a task of its own, so the caller's answer does not wait on it."""
     application.create_task(
-        settle(application, subject, acted_by, outcome), name=f"admin_copies.settle {subject}"
+        settle(application, subject, acted_by, outcome, acted_on=acted_on),
+        name=f"admin_copies.settle {subject}",
     )
 
 
@@ -89,15 +97,17 @@ async def settle(
     outcome: Outcome,
     *,
     edited: AdminCopy | None = None,
+    acted_on: int | None = None,
 ) -> None:
     """Edit every copy of ``subject`` but those of ``acted_by`` (who acted, and has their
-    answer) and the one ``edited`` already to its text and the ``outcome`` line, in its
-    admin's language, without buttons; then forget the subject's copies."""
+    answer; with ``acted_on``, the message they acted on only) and the one ``edited``
+    already to its text and the ``outcome`` line, in its admin's language, without
+    buttons; then forget the subject's copies."""
     wallet = application.bot_data[WALLET_KEY]
     if wallet.copies is None:
         return
     try:
-        for copy in await wallet.copies.others(subject, acted_by):
+        for copy in await wallet.copies.others(subject, acted_by, acted_on):
             if edited is not None and (copy.admin_id, copy.message_id) == (
                 edited.admin_id,
                 edited.message_id,

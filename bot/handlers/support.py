@@ -14,7 +14,8 @@ land in the wrong thread or swallow another feature's step. An admin answers wit
 ``/reply <ticket> <text>``, by replying to the ticket's message, or by tapping Reply and
 sending the answer as their next message (the question stays open 10 minutes in this
 process; a command instead ends it). Close closes the ticket and tells the person; the
-other admins' copies of the ticket's messages lose their buttons and say who closed it.
+other admins' copies of the ticket's messages, and the closing admin's other notices of
+it (what the person added), lose their buttons and say who closed it.
 A photo (a screenshot) is taken wherever a text is: the thread keeps its caption after
 📷, and the photo itself goes to the admins (or, an admin's answer, to the person).
 
@@ -545,7 +546,9 @@ def _press(prompts: Questions[int]):
         if action == CLOSE:
             await _done_with(query)
             closed = _closed_by(user.display_name)
-            settle_later(context.application, ticket_subject(ticket.id), user.telegram_id, closed)
+            subject, tapped = ticket_subject(ticket.id), query.message.message_id
+            # the other admins' copies, and this admin's others (a person's additions)
+            settle_later(context.application, subject, user.telegram_id, closed, acted_on=tapped)
             person_language = await _language_of(context, ticket.telegram_id)
             await tell(
                 context.bot,

@@ -219,6 +219,34 @@ async def test_a_ticket_closed_by_one_admin_takes_the_buttons_off_the_others_cop
     assert handler_errors(caplog) == []
 
 
+async def test_the_closing_admins_other_copies_of_the_ticket_lose_their_buttons_too(
+    emulator, wallet, caplog
+):
+    """Alice closes a ticket from its first notice: her notice of what the person added
+    since says it was closed, without buttons, like 王芳's copies."""
+    for who in ("alice", "wangfang", "bob"):
+        await start_private(emulator, who)
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support My top-up shows twice")
+    opened = await emulator.wait_for_message("bob", since=mark)
+    alices = await emulator.wait_for_message("alice", since=mark, text="🎫 #1")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "And the receipt is missing.", reply_to=opened)
+    added = await emulator.wait_for_message("alice", since=mark, text="Bob adds")
+    fangs = await emulator.wait_for_message("wangfang", since=mark, text="Bob 补充")
+    mark = emulator.mark()
+
+    await emulator.wait_for_answer(await emulator.tap("alice", alices, "Close"), since=mark)
+
+    assert (await edited(emulator, added, mark)).text == added.text + "\n✅ Closed by Alice."
+    assert (await edited(emulator, fangs, mark)).text == fangs.text + "\n✅ 已由 Alice 关闭。"
+    await settled(wallet, "ticket:1")
+    tapped = emulator.chat("alice").messages[alices.message_id]  # its buttons gone, as before
+    assert tapped.text == alices.text and tapped.reply_markup is None
+    assert edits_refused(emulator, mark) == []
+    assert handler_errors(caplog) == []
+
+
 TICKETS_AT_ONCE = 30
 
 
