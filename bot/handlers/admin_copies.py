@@ -8,12 +8,19 @@ copy, in that admin's language, to what it said plus what became of it, with no
 buttons, and forgets the subject's copies: beside the acting admin's answer, which does
 not wait on it. A copy that can no longer be edited (deleted, too old, saying so
 already) is passed over: what it was about is settled whatever it shows.
+
+Copies go out one admin after another through the send queue, so under a burst an admin
+may act before the last copies are sent: :func:`tell_admin` asks the caller's
+``settled`` whether that happened once its copy is sent and kept, and if so edits the
+copy at once and settles the subject again. The action is committed before anyone
+settles, and the copy kept before ``settled`` reads, so every copy is brought up to date
+by one or the other.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -24,11 +31,13 @@ from bot.domain.errors import StorageError
 from bot.handlers.context import WALLET_KEY
 from bot.handlers.outbox import Told, tell_message
 
-__all__ = ["Outcome", "settle", "settle_later", "tell_admin"]
+__all__ = ["Outcome", "Settled", "settle", "settle_later", "tell_admin"]
 
 log = logging.getLogger(__name__)
 
 Outcome = Callable[[str], str]  # what became of the subject, as a line in a language
+# whether an admin has acted on the subject already: who did, and what became of it
+Settled = Callable[[], Awaitable[tuple[int, Outcome] | None]]
 
 
 async def tell_admin(
@@ -39,43 +48,81 @@ async def tell_admin(
     *,
     about: str,
     reply_markup: InlineKeyboardMarkup,
+    settled: Settled | None = None,
 ) -> Told:
     """Send ``admin_id`` their copy of a notice about ``subject`` (as
-    :func:`~bot.handlers.outbox.tell` does) and remember it."""
+    :func:`~bot.handlers.outbox.tell` does) and remember it; a copy sent after another
+    admin acted (``settled`` says who and what became of it) says so at once, without
+    buttons."""
     told, sent = await tell_message(
         application.bot, admin_id, text, about=about, reply_markup=reply_markup
     )
     copies = application.bot_data[WALLET_KEY].copies
-    if sent is not None and copies is not None:
-        try:
-            await copies.keep(subject, admin_id, sent.message_id, text)
-        except StorageError:  # the notice went all the same; its buttons answer a tap
-            log.warning("could not remember admin %s's copy of %s", admin_id, subject)
+    if sent is None or copies is None:
+        return told
+    copy = AdminCopy(subject, admin_id, sent.message_id, text)
+    try:
+        await copies.keep(subject, admin_id, sent.message_id, text)
+        done = await settled() if settled is not None else None
+        language = await _language(application, copy) if done is not None else ""
+    except StorageError:  # the notice went all the same; its buttons answer a tap
+        log.warning("could not remember admin %s's copy of %s", admin_id, subject)
+        return told
+    if done is not None:  # acted on while the copies went out: this one is stale already
+        acted_by, outcome = done
+        await _edit(application, copy, f"{text}\n{outcome(language)}")
+        await settle(application, subject, acted_by, outcome, edited=copy)
     return told
 
 
-def settle_later(application: Application, subject: str, acted_by: int, outcome: Outcome) -> None:
+def settle_later(
+    application: Application,
+    subject: str,
+    acted_by: int,
+    outcome: Outcome,
+    *,
+    acted_on: int | None = None,
+) -> None:
     """:func:`settle` in a task of its own, so the caller's answer does not wait on it."""
     application.create_task(
-        settle(application, subject, acted_by, outcome), name=f"admin_copies.settle {subject}"
+        settle(application, subject, acted_by, outcome, acted_on=acted_on),
+        name=f"admin_copies.settle {subject}",
     )
 
 
-async def settle(application: Application, subject: str, acted_by: int, outcome: Outcome) -> None:
+async def settle(
+    application: Application,
+    subject: str,
+    acted_by: int,
+    outcome: Outcome,
+    *,
+    edited: AdminCopy | None = None,
+    acted_on: int | None = None,
+) -> None:
     """Edit every copy of ``subject`` but those of ``acted_by`` (who acted, and has their
-    answer) to its text and the ``outcome`` line, in its admin's language, without
+    answer; with ``acted_on``, the message they acted on only) and the one ``edited``
+    already to its text and the ``outcome`` line, in its admin's language, without
     buttons; then forget the subject's copies."""
     wallet = application.bot_data[WALLET_KEY]
     if wallet.copies is None:
         return
     try:
-        for copy in await wallet.copies.others(subject, acted_by):
-            admin = await wallet.users.get(copy.admin_id)
-            language = admin.effective_language if admin is not None else "en"
+        for copy in await wallet.copies.others(subject, acted_by, acted_on):
+            if edited is not None and (copy.admin_id, copy.message_id) == (
+                edited.admin_id,
+                edited.message_id,
+            ):
+                continue
+            language = await _language(application, copy)
             await _edit(application, copy, f"{copy.text}\n{outcome(language)}")
         await wallet.copies.forget(subject)
     except StorageError:  # the decision stands; the other copies' buttons answer a tap
         log.warning("could not bring the other admins' copies of %s up to date", subject)
+
+
+async def _language(application: Application, copy: AdminCopy) -> str:
+    admin = await application.bot_data[WALLET_KEY].users.get(copy.admin_id)
+    return admin.effective_language if admin is not None else "en"
 
 
 async def _edit(application: Application, copy: AdminCopy, text: str) -> None:

@@ -15,7 +15,7 @@ from bot.domain.holds import Held, HoldDecision, HoldState
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.domain.security_errors import HeldPaymentAlreadyDecided
-from bot.handlers.admin_copies import Outcome, settle_later, tell_admin
+from bot.handlers.admin_copies import Outcome, Settled, settle_later, tell_admin
 from bot.handlers.cards import second_factor
 from bot.handlers.context import (
     WALLET_KEY,
@@ -116,6 +116,7 @@ def notifier(application: Application):
                 await hold_text(application, language, held),
                 about=f"hold {held.id}",
                 reply_markup=hold_markup(language, held),
+                settled=_decided_meanwhile(wallet, held.id),
             )
             if told is Told.BLOCKED:  # the payment waits on them: say whom it could not reach
                 log.warning(
@@ -123,6 +124,20 @@ def notifier(application: Application):
                 )
 
     return notify
+
+
+def _decided_meanwhile(wallet, held_id: int) -> Settled:
+    """For a copy sent after an admin decided the held payment: who decided it, and the
+    line that says which way (None: it is still open)."""
+
+    async def decided() -> tuple[int, Outcome] | None:
+        held = await wallet.guard.get_hold(held_id)
+        if held.state is HoldState.OPEN or held.decided_by is None:
+            return None
+        approved = held.state is HoldState.APPROVED
+        return held.decided_by, _outcome(approved, await _decider(wallet, held))
+
+    return decided
 
 
 @admin_only

@@ -14,7 +14,8 @@ land in the wrong thread or swallow another feature's step. An admin answers wit
 ``/reply <ticket> <text>``, by replying to the ticket's message, or by tapping Reply and
 sending the answer as their next message (the question stays open 10 minutes in this
 process; a command instead ends it). Close closes the ticket and tells the person; the
-other admins' copies of the ticket's messages lose their buttons and say who closed it.
+other admins' copies of the ticket's messages, and the closing admin's other notices of
+it (what the person added), lose their buttons and say who closed it.
 A photo (a screenshot) is taken wherever a text is: the thread keeps its caption after
 📷, and the photo itself goes to the admins (or, an admin's answer, to the person).
 
@@ -44,9 +45,9 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 from bot.domain.admin_copies import ticket_subject
 from bot.domain.errors import SupportTextInvalid, TicketClosed, WalletError
 from bot.domain.refunds import RefundCommand
-from bot.domain.support import Ticket
+from bot.domain.support import Ticket, TicketState
 from bot.handlers import refund
-from bot.handlers.admin_copies import Outcome, settle_later, tell_admin
+from bot.handlers.admin_copies import Outcome, Settled, settle_later, tell_admin
 from bot.handlers.context import (
     WALLET_KEY,
     WalletContext,
@@ -223,9 +224,25 @@ async def _tell_admins(
             text,
             about=f"ticket {ticket.id}",
             reply_markup=ticket_markup(language, ticket, refund),
+            settled=_closed_meanwhile(wallet, ticket.id),
         )
         if photo is not None and told is Told.SENT:
             await _send_photo(application.bot, admin_id, photo, f"🎫 #{ticket.id} 📷 {who}")
+
+
+def _closed_meanwhile(wallet, ticket_id: int) -> Settled:
+    """For a copy sent after an admin closed the ticket: who closed it, and the line
+    that says so (None: it is open)."""
+
+    async def closed() -> tuple[int, Outcome] | None:
+        ticket = await wallet.support.get(ticket_id)
+        if ticket.state is not TicketState.CLOSED or ticket.closed_by is None:
+            return None
+        admin = await wallet.users.get(ticket.closed_by)
+        name = admin.display_name if admin is not None else str(ticket.closed_by)
+        return ticket.closed_by, _closed_by(name)
+
+    return closed
 
 
 async def _send_photo(bot, chat_id: int, photo: str, caption: str) -> Told:
@@ -529,7 +546,9 @@ def _press(prompts: Questions[int]):
         if action == CLOSE:
             await _done_with(query)
             closed = _closed_by(user.display_name)
-            settle_later(context.application, ticket_subject(ticket.id), user.telegram_id, closed)
+            subject, tapped = ticket_subject(ticket.id), query.message.message_id
+            # the other admins' copies, and this admin's others (a person's additions)
+            settle_later(context.application, subject, user.telegram_id, closed, acted_on=tapped)
             person_language = await _language_of(context, ticket.telegram_id)
             await tell(
                 context.bot,

@@ -23,9 +23,16 @@ class AdminCopies:
         """Remember the copy of a notice about ``subject`` sent to ``admin_id``."""
         await self.store.keep_copy(AdminCopy(subject, admin_id, message_id, text))
 
-    async def others(self, subject: str, admin_id: int) -> list[AdminCopy]:
-        """The copies of ``subject`` sent to admins other than ``admin_id`` (who acted)."""
-        return [c for c in await self.store.copies(subject) if c.admin_id != admin_id]
+    async def others(
+        self, subject: str, admin_id: int, acted_on: int | None = None
+    ) -> list[AdminCopy]:
+        """The copies of ``subject`` sent to admins other than ``admin_id`` (who acted);
+        with ``acted_on`` (the message they acted on), their other copies too."""
+        return [
+            c
+            for c in await self.store.copies(subject)
+            if c.admin_id != admin_id or (acted_on is not None and c.message_id != acted_on)
+        ]
 
     async def forget(self, subject: str) -> None:
         """The subject is settled: forget its copies."""

@@ -13,10 +13,13 @@ from dataclasses import replace
 import pytest
 
 from bot.domain.holds import HOLD_APPROVED, HOLD_REJECTED, HoldState
+from bot.domain.model import SystemAccount
+from bot.domain.users import Profile
 from bot.security import totp
+from bot.security.idnumber import id_check_character
 from tests.e2e.test_admin import _two_factor_on, hold_a_payment
 from tests.e2e.test_admin_restart import bot_running
-from tests.e2e.test_send import BOB, available, start_private, tap_and_wait
+from tests.e2e.test_send import BOB, PIN, PROFILES, available, start_private, tap_and_wait
 
 ALICE, FANG = 100_002, 100_003  # the admins who opened the chat: Alice English, 王芳 Chinese
 CHEN = 100_009  # an admin who never opened the bot's chat: told nothing, no copy
@@ -213,4 +216,136 @@ async def test_a_ticket_closed_by_one_admin_takes_the_buttons_off_the_others_cop
         assert theirs.text == fang.text + "\n✅ 已由 Alice 关闭。"
     await emulator.wait_for_message("bob", since=mark, text="closed")
     await settled(wallet, "ticket:1")
+    assert handler_errors(caplog) == []
+
+
+async def test_the_closing_admins_other_copies_of_the_ticket_lose_their_buttons_too(
+    emulator, wallet, caplog
+):
+    """Alice closes a ticket from its first notice: her notice of what the person added
+    since says it was closed, without buttons, like 王芳's copies."""
+    for who in ("alice", "wangfang", "bob"):
+        await start_private(emulator, who)
+    mark = emulator.mark()
+    await emulator.send_text("bob", "/support My top-up shows twice")
+    opened = await emulator.wait_for_message("bob", since=mark)
+    alices = await emulator.wait_for_message("alice", since=mark, text="🎫 #1")
+    mark = emulator.mark()
+    await emulator.send_text("bob", "And the receipt is missing.", reply_to=opened)
+    added = await emulator.wait_for_message("alice", since=mark, text="Bob adds")
+    fangs = await emulator.wait_for_message("wangfang", since=mark, text="Bob 补充")
+    mark = emulator.mark()
+
+    await emulator.wait_for_answer(await emulator.tap("alice", alices, "Close"), since=mark)
+
+    assert (await edited(emulator, added, mark)).text == added.text + "\n✅ Closed by Alice."
+    assert (await edited(emulator, fangs, mark)).text == fangs.text + "\n✅ 已由 Alice 关闭。"
+    await settled(wallet, "ticket:1")
+    tapped = emulator.chat("alice").messages[alices.message_id]  # its buttons gone, as before
+    assert tapped.text == alices.text and tapped.reply_markup is None
+    assert edits_refused(emulator, mark) == []
+    assert handler_errors(caplog) == []
+
+
+TICKETS_AT_ONCE = 30
+
+
+async def test_copies_sent_after_a_ticket_was_closed_say_so_and_have_no_buttons(
+    emulator, wallet, caplog
+):
+    """Thirty residents open tickets at once; Alice closes each the moment her copy
+    arrives, while the other admins' copies still wait their turn in the send queue: a
+    copy sent after its ticket was closed says so too, without buttons."""
+    for admin in ("alice", "wangfang", "chen"):
+        await start_private(emulator, admin)
+    residents = [
+        emulator.add_user(f"R{i}", f"resident{i}", "en", started=True)
+        for i in range(TICKETS_AT_ONCE)
+    ]
+    mark = emulator.mark()
+    for i, resident in enumerate(residents):
+        await emulator.send_text(resident.id, f"/support question {i}")
+
+    async def close_when_told(ticket: int) -> None:
+        told = f"🎫 #{ticket} "
+        copy = await emulator.wait_for_message("alice", since=mark, text=told, timeout=60)
+        tap = await emulator.tap("alice", copy, "Close")
+        assert not (await emulator.wait_for_answer(tap, timeout=30)).data["show_alert"]
+
+    await asyncio.gather(*(close_when_told(t) for t in range(1, TICKETS_AT_ONCE + 1)))
+    for ticket in range(1, TICKETS_AT_ONCE + 1):
+        for admin in (FANG, CHEN):  # each copy, sent or edited, says it was closed
+            await emulator.wait_for(
+                lambda e, t=ticket, a=admin: e.chat_id == a and e.kind in ("message", "edit")
+                and (e.text or "").startswith(f"🎫 #{t} ") and not e.buttons()
+                and e.text.endswith("\n✅ 已由 Alice 关闭。"),
+                since=mark,
+                timeout=30,
+            )
+        await settled(wallet, f"ticket:{ticket}")
+    for admin in ("wangfang", "chen"):
+        copies = [m for m in emulator.messages(admin) if (m.text or "").startswith("🎫 #")]
+        assert len(copies) == TICKETS_AT_ONCE
+        assert [m.reply_markup for m in copies] == [None] * TICKETS_AT_ONCE, admin
+    assert handler_errors(caplog) == []
+
+
+HOLDS_AT_ONCE = 12
+
+
+async def test_copies_sent_after_a_hold_was_decided_say_so_and_have_no_buttons(
+    emulator, wallet, caplog
+):
+    """Twelve payers' payments are held at once; Alice approves each the moment her
+    notice arrives, while the other admins' copies still wait their turn in the send
+    queue: a copy sent after its hold was decided says so too, without buttons."""
+    for admin in ("alice", "wangfang", "chen"):
+        await start_private(emulator, admin)
+    await wallet.users.seen(PROFILES[BOB])
+    payers = []
+    for i in range(HOLDS_AT_ONCE):
+        payer = emulator.add_user(f"P{i}", f"payer{i}", "en", started=True)
+        profile = Profile(payer.id, payer.username, payer.first_name, "en")
+        user = await wallet.users.seen(profile, private_chat=True)
+        external = await wallet.ledger.system_account_id(SystemAccount.EXTERNAL)
+        await wallet.ledger.transfer(f"fund-{i}", external, user.account_id, 3_000_00, "topup")
+        await wallet.pins.set_pin(payer.id, PIN)
+        first = f"11010519900101{i:03d}"  # real-name verified: a new wallet's ¥1,500 is held
+        await wallet.identity.verify(payer.id, "张三", first + id_check_character(first))
+        payers.append(payer)
+    mark = emulator.mark()
+
+    async def pay(payer) -> None:
+        await emulator.send_text(payer.id, "/send @bob 1500 rent")
+        card = await emulator.wait_for_message(payer.id, since=mark, timeout=30)
+        tapped = emulator.mark()
+        await emulator.tap(payer.id, card, "Confirm")
+        await emulator.wait_for_edit(card, since=tapped, timeout=30)  # the keypad
+        for digit in PIN:
+            await emulator.wait_for_answer(await emulator.tap(payer.id, card, digit), timeout=30)
+
+    async def approve_when_told(held: int) -> None:
+        told = f"⏳ Held payment #{held}:"
+        notice = await emulator.wait_for_message("alice", since=mark, text=told, timeout=60)
+        tap = await emulator.tap("alice", notice, "Approve")
+        assert not (await emulator.wait_for_answer(tap, timeout=30)).data["show_alert"]
+
+    await asyncio.gather(
+        *(pay(p) for p in payers), *(approve_when_told(h) for h in range(1, HOLDS_AT_ONCE + 1))
+    )
+    for held in range(1, HOLDS_AT_ONCE + 1):
+        assert (await wallet.guard.get_hold(held)).state is HoldState.APPROVED
+        await emulator.wait_for(  # 陈's copy, sent or edited, says it was approved
+            lambda e, h=held: e.chat_id == CHEN and e.kind in ("message", "edit")
+            and (e.text or "").startswith(f"⏳ 待审核付款 #{h}：") and not e.buttons()
+            and e.text.endswith("\n" + APPROVED[1]),
+            since=mark,
+            timeout=30,
+        )
+        await settled(wallet, f"hold:{held}")
+    for admin in ("wangfang", "chen"):
+        copies = [m for m in emulator.messages(admin) if (m.text or "").startswith("⏳ 待审核付款")]
+        assert len(copies) == HOLDS_AT_ONCE
+        assert [m.reply_markup for m in copies] == [None] * HOLDS_AT_ONCE, admin
+    assert await available(wallet, BOB) == HOLDS_AT_ONCE * 1_500_00
     assert handler_errors(caplog) == []
