@@ -56,7 +56,6 @@ from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
 from bot.handlers.pin import Outcomes, shown_keypads
-from bot.handlers.redraws import redraws
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.split import overviews
 from bot.handlers.throttle import LIMITER_KEY
@@ -486,13 +485,11 @@ async def stop_sending(application: Application) -> None:
     """What the application still owes when it stops (``post_stop``), before the wallet
     closes: broadcasts and notices pause for the next start; the groups' outboxes are
     drained; then the packets' last progress edits, which include those the drained
-    posts asked for (a packet's post, once sent, brings its message up to date), and the
-    keypads' redraws still waiting."""
+    posts asked for (a packet's post, once sent, brings its message up to date)."""
     await broadcast.stop(application)  # what is unsent waits for the next start
     await notices_sender.stop(application)  # the same
     await outbox(application).close()
     await redpacket_live.editor(application).drain()
-    await redraws(application).drain()  # the keypads' last redraws
 
 
 def build_application(
