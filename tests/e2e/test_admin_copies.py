@@ -247,6 +247,17 @@ async def test_the_closing_admins_other_copies_of_the_ticket_lose_their_buttons_
     assert handler_errors(caplog) == []
 
 
+async def copy_says(emulator, admin: int, start: str, end: str, since: int) -> None:
+    """Wait until ``admin``'s copy starting ``start`` (sent so, or edited) ends with
+    ``end`` and has no buttons."""
+    await emulator.wait_for(
+        lambda e: e.chat_id == admin and e.kind in ("message", "edit")
+        and (e.text or "").startswith(start) and not e.buttons() and e.text.endswith(end),
+        since=since,
+        timeout=30,
+    )
+
+
 TICKETS_AT_ONCE = 30
 
 
@@ -275,13 +286,7 @@ async def test_copies_sent_after_a_ticket_was_closed_say_so_and_have_no_buttons(
     await asyncio.gather(*(close_when_told(t) for t in range(1, TICKETS_AT_ONCE + 1)))
     for ticket in range(1, TICKETS_AT_ONCE + 1):
         for admin in (FANG, CHEN):  # each copy, sent or edited, says it was closed
-            await emulator.wait_for(
-                lambda e, t=ticket, a=admin: e.chat_id == a and e.kind in ("message", "edit")
-                and (e.text or "").startswith(f"🎫 #{t} ") and not e.buttons()
-                and e.text.endswith("\n✅ 已由 Alice 关闭。"),
-                since=mark,
-                timeout=30,
-            )
+            await copy_says(emulator, admin, f"🎫 #{ticket} ", "\n✅ 已由 Alice 关闭。", mark)
         await settled(wallet, f"ticket:{ticket}")
     for admin in ("wangfang", "chen"):
         copies = [m for m in emulator.messages(admin) if (m.text or "").startswith("🎫 #")]
@@ -335,13 +340,8 @@ async def test_copies_sent_after_a_hold_was_decided_say_so_and_have_no_buttons(
     )
     for held in range(1, HOLDS_AT_ONCE + 1):
         assert (await wallet.guard.get_hold(held)).state is HoldState.APPROVED
-        await emulator.wait_for(  # 陈's copy, sent or edited, says it was approved
-            lambda e, h=held: e.chat_id == CHEN and e.kind in ("message", "edit")
-            and (e.text or "").startswith(f"⏳ 待审核付款 #{h}：") and not e.buttons()
-            and e.text.endswith("\n" + APPROVED[1]),
-            since=mark,
-            timeout=30,
-        )
+        # 陈's copy, sent or edited, says it was approved
+        await copy_says(emulator, CHEN, f"⏳ 待审核付款 #{held}：", "\n" + APPROVED[1], mark)
         await settled(wallet, f"hold:{held}")
     for admin in ("wangfang", "chen"):
         copies = [m for m in emulator.messages(admin) if (m.text or "").startswith("⏳ 待审核付款")]
