@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import (
@@ -56,6 +57,7 @@ from bot.handlers.context import WALLET_KEY, Wallet, WalletContext
 from bot.handlers.ordering import PersonChatUpdateProcessor
 from bot.handlers.outbox import outbox
 from bot.handlers.pin import Outcomes, shown_keypads
+from bot.handlers.redraws import redraws
 from bot.handlers.send_limits import SendLimiter
 from bot.handlers.split import overviews
 from bot.handlers.throttle import LIMITER_KEY
@@ -481,15 +483,38 @@ def _tell_admins_of_payouts(application: Application, wallet: Wallet) -> None:
         gateway.on_queued = payouts.notifier(application)
 
 
+async def settled(application: Application, *, poll_s: float = 0.005) -> None:
+    """Wait until ``application`` has handled every update it has begun (or queued) and
+    sent the PIN keypads' redraws they left, which their taps' answers do not wait for:
+    what a test reads after it saw the answers is then the bot's last word."""
+    processor = application.update_processor
+
+    def working() -> bool:
+        return (
+            application.update_queue.qsize() > 0
+            or processor.current_concurrent_updates > 0
+            or getattr(processor, "busy", False)  # (updates waiting for their turn)
+        )
+
+    while True:
+        if not working():
+            await redraws(application).drain()
+            if not working():
+                return
+        await asyncio.sleep(poll_s)
+
+
 async def stop_sending(application: Application) -> None:
     """What the application still owes when it stops (``post_stop``), before the wallet
     closes: broadcasts and notices pause for the next start; the groups' outboxes are
     drained; then the packets' last progress edits, which include those the drained
-    posts asked for (a packet's post, once sent, brings its message up to date)."""
+    posts asked for (a packet's post, once sent, brings its message up to date), and the
+    keypads' redraws still waiting."""
     await broadcast.stop(application)  # what is unsent waits for the next start
     await notices_sender.stop(application)  # the same
     await outbox(application).close()
     await redpacket_live.editor(application).drain()
+    await redraws(application).drain()  # the keypads' last redraws
 
 
 def build_application(

@@ -26,6 +26,7 @@ from bot.handlers.context import (
     private_user,
     refusal_text,
 )
+from bot.handlers.redraws import redraws
 from bot.handlers.setup_qr import TWO_FACTOR_ON, delete_setup_qr, remember_setup_qr
 from bot.i18n import translate
 from bot.security.pin import PIN_LENGTH
@@ -149,6 +150,7 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
             # The PIN was taken and what it confirmed was refused (not enough money,
             # say): the keypad is used up, so the card says why, with no keys left. A
             # tap on a keypad that is no longer active leaves its card as it is.
+            await redraws(context.application).settle(*_where(query.message))
             await query.edit_message_text(
                 _above_keypad(query.message) + refusal_text(language, refused)
             )
@@ -180,13 +182,23 @@ async def keypad_press(update: Update, context: WalletContext, outcomes: Outcome
         text = keypad_text(language, view)
     else:  # what is being confirmed stays above the keypad until it is done
         text = _above_keypad(query.message) + keypad_text(language, view)
+    if not view.finished:  # a redraw waits its turn in the send queue; the next tap not
+        redraws(context.application).put(*_where(query.message), text, keypad_markup(view))
+        card.shown()
+        return
+    await redraws(context.application).settle(*_where(query.message))  # the last word
     try:
         await query.edit_message_text(text, reply_markup=keypad_markup(view))
-    except BadRequest as exc:  # the same text twice (e.g. ⌫ on an empty entry)
+    except BadRequest as exc:  # the same text twice
         if "not modified" not in str(exc).lower():
             raise
     finally:
         card.shown()
+
+
+def _where(message) -> tuple[int, int]:
+    """The chat and message id of a keypad's message."""
+    return message.chat_id, message.message_id
 
 
 class ShownKeypads:
@@ -240,6 +252,7 @@ async def cancel_keypads(
         where = shown.pop(action_id)
         if where is not None:
             chat_id, message_id, text = where
+            await redraws(context.application).settle(chat_id, message_id)
             closed = _above_keypad_text(text) + translate(language, "keypad.cancelled")
             with suppress(TelegramError):  # deleted or edited meanwhile: nothing to close
                 await context.bot.edit_message_text(closed, chat_id, message_id)

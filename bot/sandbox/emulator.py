@@ -21,7 +21,7 @@ import hashlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from bot.sandbox.actions import UserActions
@@ -131,6 +131,8 @@ class Emulator(UserActions):
         self.inline_queries: dict[str, dict[str, Any]] = {}
         self.inline_messages: dict[str, Message] = {}
 
+        # what the harness waits for before it reads what a bot left (``settled``)
+        self.settle_hooks: list[Callable[[], Awaitable[None]]] = []
         self._updates: deque[dict] = deque()
         self._next_update_id = 1
         self._mark = 0
@@ -444,6 +446,15 @@ class Emulator(UserActions):
             timeout,
             since=since,
         )
+
+    async def settled(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait until the bots under test have done what they owe for the updates they
+        took (a PIN keypad's last redraw, which its tap's answer does not wait for): each
+        of ``settle_hooks``, which the harness that runs a bot registers. TimeoutError
+        after ``timeout`` seconds (an update still being handled)."""
+        async with asyncio.timeout(timeout):
+            for hook in list(self.settle_hooks):
+                await hook()
 
     def bot_events(self, kind: str | None = None) -> list[BotEvent]:
         return [e for e in self.events if e.by_bot and (kind is None or e.kind == kind)]

@@ -47,6 +47,9 @@ def application_builder(sandbox: SandboxServer) -> ApplicationBuilder:
     )
 
 
+_POLLING: list[Application] = []  # what ``polling`` runs in this process now
+
+
 @asynccontextmanager
 async def polling(application: Application) -> AsyncIterator[Application]:
     """Run ``application`` with long polling for the duration of the block."""
@@ -54,11 +57,18 @@ async def polling(application: Application) -> AsyncIterator[Application]:
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(timeout=POLL_TIMEOUT)
+        _POLLING.append(application)
         try:
             yield application
         finally:
+            _POLLING.remove(application)
             await application.updater.stop()
             await application.stop()
+
+
+def polling_applications() -> list[Application]:
+    """The applications that ``polling`` runs in this process now."""
+    return list(_POLLING)
 
 
 @dataclass(frozen=True)

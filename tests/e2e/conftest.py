@@ -14,12 +14,12 @@ import os
 
 import pytest
 
-from bot.app import build_application, open_wallet
+from bot.app import build_application, open_wallet, settled
 from bot.config import Settings
 from bot.domain.events import verify_events
 from bot.handlers.outbox import outbox
 from bot.sandbox.server import start_sandbox
-from bot.sandbox.testing import polling
+from bot.sandbox.testing import polling, polling_applications
 from bot.security.ratelimit import BucketLimit, RateLimits
 from bot.wallet.audit import audit_ledger
 
@@ -30,7 +30,14 @@ PROVIDER_TOKEN = "284685063:TEST:community-wallet"  # a test provider's token
 @pytest.fixture
 async def sandbox():
     async with await start_sandbox() as server:
+        server.emulator.settle_hooks.append(_settle_polling)
         yield server
+
+
+async def _settle_polling() -> None:
+    """What ``emulator.settled()`` waits for: every application polling, settled."""
+    for application in polling_applications():
+        await settled(application)
 
 
 BACK_END_VARIABLE = "WALLET_TEST_DATABASE"

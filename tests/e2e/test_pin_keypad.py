@@ -25,7 +25,8 @@ def keypad_digits(event) -> list[str]:
 
 
 async def press(emulator, user, message, keys: str) -> None:
-    """Tap keys as fast as a thumb would (without waiting), then wait for the last redraw."""
+    """Tap keys as fast as a thumb would (without waiting), then wait for the last redraw
+    (a redraw follows its tap's answer, and a newer one replaces one still waiting)."""
     mark = emulator.mark()
     for key in keys:
         await emulator.tap(user, message, key)
@@ -33,7 +34,7 @@ async def press(emulator, user, message, keys: str) -> None:
     while answered < len(keys):  # every tap is answered, then its redraw follows
         event = await emulator.wait_for(lambda e: e.kind == "callback_answer", since=mark)
         mark, answered = event.seq, answered + 1
-    await emulator.wait_for(lambda e: e.kind in ("edit", "error"), since=mark)
+    await emulator.settled()  # the redraws after the answers, the last one last
 
 
 async def open_keypad(emulator, user) -> object:

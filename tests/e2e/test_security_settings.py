@@ -26,7 +26,7 @@ async def press(emulator, user, message, keys: str) -> None:
     while answered < len(keys):
         event = await emulator.wait_for(lambda e: e.kind == "callback_answer", since=mark)
         mark, answered = event.seq, answered + 1
-    await emulator.wait_for(lambda e: e.kind in ("edit", "error"), since=mark)
+    await emulator.settled()  # the redraws after the answers, the last one last
 
 
 async def totp_secret(wallet, telegram_id: int) -> bytes:
