@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import (
@@ -483,25 +482,13 @@ def _tell_admins_of_payouts(application: Application, wallet: Wallet) -> None:
         gateway.on_queued = payouts.notifier(application)
 
 
-async def settled(application: Application, *, poll_s: float = 0.005) -> None:
-    """Wait until ``application`` has handled every update it has begun (or queued) and
-    sent the PIN keypads' redraws they left, which their taps' answers do not wait for:
-    what a test reads after it saw the answers is then the bot's last word."""
-    processor = application.update_processor
-
-    def working() -> bool:
-        return (
-            application.update_queue.qsize() > 0
-            or processor.current_concurrent_updates > 0
-            or getattr(processor, "busy", False)  # (updates waiting for their turn)
-        )
-
-    while True:
-        if not working():
-            await redraws(application).drain()
-            if not working():
-                return
-        await asyncio.sleep(poll_s)
+async def settled(application: Application) -> None:
+    """Wait until ``application`` has handled every update it took (its update queue is
+    done with them) and sent the PIN keypads' redraws they left, which their taps'
+    answers do not wait for. Other work a handler hands on (a group's outbox, a packet's
+    progress edits, notices) has waits of its own."""
+    await application.update_queue.join()
+    await redraws(application).drain()
 
 
 async def stop_sending(application: Application) -> None:
@@ -509,12 +496,12 @@ async def stop_sending(application: Application) -> None:
     closes: broadcasts and notices pause for the next start; the groups' outboxes are
     drained; then the packets' last progress edits, which include those the drained
     posts asked for (a packet's post, once sent, brings its message up to date), and the
-    keypads' redraws still waiting."""
+    keypads' redraws being sent."""
     await broadcast.stop(application)  # what is unsent waits for the next start
     await notices_sender.stop(application)  # the same
     await outbox(application).close()
     await redpacket_live.editor(application).drain()
-    await redraws(application).drain()  # the keypads' last redraws
+    await redraws(application).close()  # those being sent; the waiting ones are dropped
 
 
 def build_application(

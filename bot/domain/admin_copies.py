@@ -5,9 +5,9 @@ Reject), a support ticket and what its person adds (Reply / Close). Once one adm
 the buttons on every other admin's copy are stale. So each copy sent is remembered: the
 **subject** it is about (``hold:12``, ``ticket:7``: one subject for every notice about
 the same thing), the admin it went to, its message id in that admin's private chat and
-the text it says. Whoever acts (in any process, after a restart too) reads the
-subject's copies, edits the other admins' copies to say what became of it, and forgets
-them.
+the text it says. Whoever acts (in any process, after a restart too) takes the
+subject's copies (forgets them as it reads them, so no copy is edited twice) and edits
+the other admins' copies to say what became of it.
 
 A copy is one message: keeping it again changes nothing; another message about the same
 subject to the same admin (the notice told again, a person's addition to a ticket) is
@@ -52,6 +52,7 @@ class AdminCopyStore(Protocol):
         """The copies of ``subject``, by admin, then oldest message first."""
         ...
 
-    async def forget_copies(self, subject: str) -> None:
-        """Forget every copy of ``subject`` (none: harmless)."""
+    async def take_copies(self, subject: str) -> list[AdminCopy]:
+        """Forget every copy of ``subject`` and return them, ordered as :meth:`copies`
+        orders them: in one write, so of callers at once each copy goes to one only."""
         ...

@@ -5,14 +5,15 @@ every admin. :func:`tell_admin` sends one admin their copy and remembers it
 (``bot.wallet.admin_copies``: in the database, so any process, after a restart too,
 finds it). Once one admin has acted, :func:`settle_later` edits every other admin's
 copy, in that admin's language, to what it said plus what became of it, with no
-buttons, and forgets the subject's copies: beside the acting admin's answer, which does
-not wait on it. A copy that can no longer be edited (deleted, too old, saying so
-already) is passed over: what it was about is settled whatever it shows.
+buttons, and forgets the subject's copies as it takes them (so a copy is edited once):
+beside the acting admin's answer, which does not wait on it. A copy that can no longer
+be edited (deleted, too old, saying so already) is passed over: what it was about is
+settled whatever it shows.
 
 Copies go out one admin after another through the send queue, so under a burst an admin
 may act before the last copies are sent: :func:`tell_admin` asks the caller's
-``settled`` whether that happened once its copy is sent and kept, and if so edits the
-copy at once and settles the subject again. The action is committed before anyone
+``settled`` whether that happened once its copy is sent and kept, and if so settles the
+subject again, this copy included. The action is committed before anyone
 settles, and the copy kept before ``settled`` reads, so every copy is brought up to date
 by one or the other.
 """
@@ -64,14 +65,12 @@ async def tell_admin(
     try:
         await copies.keep(subject, admin_id, sent.message_id, text)
         done = await settled() if settled is not None else None
-        language = await _language(application, copy) if done is not None else ""
     except StorageError:  # the notice went all the same; its buttons answer a tap
         log.warning("could not remember admin %s's copy of %s", admin_id, subject)
         return told
     if done is not None:  # acted on while the copies went out: this one is stale already
         acted_by, outcome = done
-        await _edit(application, copy, f"{text}\n{outcome(language)}")
-        await settle(application, subject, acted_by, outcome, edited=copy)
+        await settle(application, subject, acted_by, outcome, late=copy)
     return told
 
 
@@ -96,26 +95,24 @@ async def settle(
     acted_by: int,
     outcome: Outcome,
     *,
-    edited: AdminCopy | None = None,
     acted_on: int | None = None,
+    late: AdminCopy | None = None,
 ) -> None:
-    """Edit every copy of ``subject`` but those of ``acted_by`` (who acted, and has their
-    answer; with ``acted_on``, the message they acted on only) and the one ``edited``
-    already to its text and the ``outcome`` line, in its admin's language, without
-    buttons; then forget the subject's copies."""
+    """Take the copies of ``subject`` (forget them) and edit each to its text and the
+    ``outcome`` line, in its admin's language, without buttons: all but those of
+    ``acted_by`` (who acted, and has their answer; with ``acted_on``, but the message they
+    acted on), and ``late`` (a copy sent after the action) whoever it went to. A copy
+    taken by a settling at the same time is that one's to edit."""
     wallet = application.bot_data[WALLET_KEY]
     if wallet.copies is None:
         return
     try:
-        for copy in await wallet.copies.others(subject, acted_by, acted_on):
-            if edited is not None and (copy.admin_id, copy.message_id) == (
-                edited.admin_id,
-                edited.message_id,
-            ):
+        for copy in await wallet.copies.settle(subject):
+            acted_here = copy.admin_id == acted_by and acted_on in (None, copy.message_id)
+            if acted_here and copy != late:
                 continue
             language = await _language(application, copy)
             await _edit(application, copy, f"{copy.text}\n{outcome(language)}")
-        await wallet.copies.forget(subject)
     except StorageError:  # the decision stands; the other copies' buttons answer a tap
         log.warning("could not bring the other admins' copies of %s up to date", subject)
 

@@ -53,11 +53,6 @@ class PersonChatUpdateProcessor(BaseUpdateProcessor):
             if not self._in_flight[key]:
                 del self._in_flight[key], self._locks[key]
 
-    @property
-    def busy(self) -> bool:
-        """Whether an update is being handled or waits for its turn (a snapshot)."""
-        return bool(self._in_flight) or self.current_concurrent_updates > 0
-
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         await (coroutine if self._around is None else self._around(update, coroutine))
 

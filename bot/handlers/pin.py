@@ -251,8 +251,9 @@ async def cancel_keypads(
             await render(context, language, outcome)
         where = shown.pop(action_id)
         if where is not None:
+            await redraws(context.application).settle(*where[:2])
+            where = shown.pop(action_id) or where  # a redraw sent meanwhile showed it anew
             chat_id, message_id, text = where
-            await redraws(context.application).settle(chat_id, message_id)
             closed = _above_keypad_text(text) + translate(language, "keypad.cancelled")
             with suppress(TelegramError):  # deleted or edited meanwhile: nothing to close
                 await context.bot.edit_message_text(closed, chat_id, message_id)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _KEY = "keypad.redraws"  # bot_data
 Where = tuple[int, int]  # (chat id, message id)
+CLOSE_TIMEOUT_S = 5.0
 
 
 class Redraws:
@@ -48,6 +49,7 @@ class Redraws:
         if where not in self._sending:
             task = asyncio.get_running_loop().create_task(self._send(where))
             self._sending[where] = task
+            task.add_done_callback(lambda _: self._sending.pop(where, None))
 
     async def settle(self, chat_id: int, message_id: int) -> None:
         """Drop the message's waiting redraws and wait for the one being sent: what is
@@ -56,28 +58,35 @@ class Redraws:
         self._waiting.pop(where, None)
         task = self._sending.get(where)
         if task is not None:
-            await asyncio.shield(task)  # (a cancelled caller leaves the redraw its end)
+            await asyncio.wait({task})  # (a cancelled caller leaves the redraw its end)
 
     async def drain(self) -> None:
-        """Wait for every redraw (shutdown, tests)."""
+        """Wait until every redraw given has been sent (tests)."""
         while self._sending:
-            await asyncio.gather(*list(self._sending.values()), return_exceptions=True)
+            await asyncio.wait(list(self._sending.values()))
+
+    async def close(self, grace: float = CLOSE_TIMEOUT_S) -> None:
+        """At a stop: drop the redraws still waiting (a PIN half typed is not kept over a
+        restart, so its dots would only mislead) and give those being sent ``grace``
+        seconds."""
+        self._waiting.clear()
+        if self._sending:
+            await asyncio.wait(list(self._sending.values()), timeout=grace)
 
     async def _send(self, where: Where) -> None:
-        try:
-            while where in self._waiting:
-                text, markup = self._waiting.pop(where)
-                try:
-                    await self._bot.edit_message_text(
-                        text, chat_id=where[0], message_id=where[1], reply_markup=markup
-                    )
-                except BadRequest as exc:  # the same text twice (⌫ on an empty entry)
-                    if "not modified" not in str(exc).lower():
-                        log.warning("could not redraw the keypad %s: %s", where, exc)
-                except TelegramError:
-                    log.warning("could not redraw the keypad %s", where, exc_info=True)
-        finally:
-            del self._sending[where]
+        while where in self._waiting:
+            text, markup = self._waiting.pop(where)
+            try:
+                await self._bot.edit_message_text(
+                    text, chat_id=where[0], message_id=where[1], reply_markup=markup
+                )
+            except BadRequest as exc:  # the same text twice (⌫ on an empty entry)
+                if "not modified" not in str(exc).lower():
+                    log.warning("could not redraw the keypad %s: %s", where, exc)
+            except TelegramError:
+                log.warning("could not redraw the keypad %s", where, exc_info=True)
+            except Exception:  # a defect: logged, and the keypad's outcome still shown
+                log.exception("redrawing the keypad %s failed", where)
 
 
 def redraws(application: Application) -> Redraws:

@@ -52,7 +52,8 @@ _POLLING: list[Application] = []  # what ``polling`` runs in this process now
 
 @asynccontextmanager
 async def polling(application: Application) -> AsyncIterator[Application]:
-    """Run ``application`` with long polling for the duration of the block."""
+    """Run ``application`` with long polling for the duration of the block; at its end
+    stop it as ``run_polling`` does (its ``post_stop`` included)."""
     async with application:
         await application.start()
         assert application.updater is not None
@@ -64,6 +65,8 @@ async def polling(application: Application) -> AsyncIterator[Application]:
             _POLLING.remove(application)
             await application.updater.stop()
             await application.stop()
+            if application.post_stop is not None:
+                await application.post_stop(application)
 
 
 def polling_applications() -> list[Application]:

@@ -11,6 +11,7 @@ queue, merchants, refunds).
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import pytest
 
@@ -30,13 +31,17 @@ PROVIDER_TOKEN = "284685063:TEST:community-wallet"  # a test provider's token
 @pytest.fixture
 async def sandbox():
     async with await start_sandbox() as server:
-        server.emulator.settle_hooks.append(_settle_polling)
+        server.emulator.settle_hooks.append(partial(_settle_polling, server.emulator))
         yield server
 
 
-async def _settle_polling() -> None:
-    """What ``emulator.settled()`` waits for: every application polling, settled."""
-    for application in polling_applications():
+async def _settle_polling(emulator) -> None:
+    """What ``emulator.settled()`` waits for, when applications are polling: that they
+    took every update queued for them, then that each of them is settled."""
+    applications = polling_applications()
+    while applications and emulator.update_log_size:  # (taken: confirmed by the next poll)
+        await emulator.event_pulse.wait(0.01)
+    for application in applications:
         await settled(application)
 
 

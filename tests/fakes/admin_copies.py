@@ -26,9 +26,8 @@ class MemoryAdminCopies(MemoryPort, AdminCopyStore):
         self._state.check_open()
         return [self._copies[key] for key in sorted(self._copies) if key[0] == subject]
 
-    def _forget(self, subject: str) -> None:
-        for key in [key for key in self._copies if key[0] == subject]:
-            del self._copies[key]
+    def _take(self, subject: str) -> list[AdminCopy]:
+        return [self._copies.pop(key) for key in sorted(self._copies) if key[0] == subject]
 
-    async def forget_copies(self, subject: str) -> None:
-        await self._state.write(self._forget, subject)
+    async def take_copies(self, subject: str) -> list[AdminCopy]:
+        return await self._state.write(self._take, subject)

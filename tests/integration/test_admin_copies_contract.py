@@ -1,6 +1,7 @@
 """The ``AdminCopyStore`` keeps one contract on SQLite, PostgreSQL and in memory: the copies
-of a subject come back the same from each, a copy kept twice is one copy, forgetting a
-subject forgets only its copies, and they survive a reopened SQLite file."""
+of a subject come back the same from each, a copy kept twice is one copy, taking a
+subject's copies forgets only those, and each goes to one taker of many at once; they
+survive a reopened SQLite file."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ async def db(request, tmp_path) -> AsyncIterator:
     await database.close()
 
 
-async def test_a_subjects_copies_are_kept_listed_and_forgotten(db):
+async def test_a_subjects_copies_are_kept_listed_and_taken(db):
     store = db.copies
     await store.keep_copy(AdminCopy("hold:12", 300, 41, "⏳ Held payment #12"))
     await store.keep_copy(AdminCopy("hold:12", 100, 7, "⏳ 待审核付款 #12"))
@@ -39,9 +40,12 @@ async def test_a_subjects_copies_are_kept_listed_and_forgotten(db):
     ]
     assert await store.copies("hold:1") == []  # a subject is whole, not a prefix
 
-    await store.forget_copies("hold:12")
-    await store.forget_copies("hold:12")  # twice: harmless
-    await store.forget_copies("hold:404")  # never kept: harmless
+    assert await store.take_copies("hold:12") == [
+        AdminCopy("hold:12", 100, 7, "⏳ 待审核付款 #12"),
+        AdminCopy("hold:12", 300, 41, "⏳ Held payment #12"),
+    ]
+    assert await store.take_copies("hold:12") == []  # twice: nothing left
+    assert await store.take_copies("hold:404") == []  # never kept: harmless
     assert await store.copies("hold:12") == []
     assert await store.copies("hold:13") == [AdminCopy("hold:13", 100, 9, "⏳ Held payment #13")]
     assert await store.copies("ticket:12") == [AdminCopy("ticket:12", 100, 8, "🎫 #12")]
@@ -60,18 +64,20 @@ async def test_a_copy_kept_again_is_one_copy_and_another_message_is_another(db):
     assert await store.copies("ticket:7") == [first, added]
 
 
-async def test_the_service_gives_the_copies_of_the_admins_who_did_not_act(db):
+async def test_copies_settled_from_many_places_at_once_each_go_to_one_of_them(db):
+    """An admin's action and copies sent late settle one subject at the same moment: each
+    copy is taken (to be edited) once, none twice, none lost."""
     copies = AdminCopies(db.copies)
-    await copies.keep("hold:3", 100, 5, "A's copy")
-    await copies.keep("hold:3", 200, 6, "B's copy")
-    await copies.keep("hold:3", 300, 2, "C's copy")
+    kept = [AdminCopy("ticket:3", 100 + n % 3, 10 + n, f"copy {n}") for n in range(40)]
+    await asyncio.gather(*(copies.keep(c.subject, c.admin_id, c.message_id, c.text) for c in kept))
+    await copies.keep("ticket:4", 100, 99, "another subject")
 
-    assert await copies.others("hold:3", 200) == [
-        AdminCopy("hold:3", 100, 5, "A's copy"),
-        AdminCopy("hold:3", 300, 2, "C's copy"),
-    ]
-    await copies.forget("hold:3")
-    assert await copies.others("hold:3", 200) == []
+    takes = await asyncio.gather(*(copies.settle("ticket:3") for _ in range(20)))
+
+    taken = [c for take in takes for c in take]
+    assert sorted(taken, key=lambda c: c.message_id) == kept  # each once
+    assert await copies.settle("ticket:3") == []
+    assert await db.copies.copies("ticket:4") == [AdminCopy("ticket:4", 100, 99, "another subject")]
 
 
 async def test_copies_outlive_the_sqlite_file_being_closed(tmp_path):

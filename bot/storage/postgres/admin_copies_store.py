@@ -22,8 +22,13 @@ async def _keep(conn: asyncpg.Connection, copy: AdminCopy) -> None:
     )
 
 
-async def _forget(conn: asyncpg.Connection, subject: str) -> None:
-    await conn.execute("DELETE FROM admin_copies WHERE subject = $1", subject)
+async def _take(conn: asyncpg.Connection, subject: str) -> list[AdminCopy]:
+    rows = await conn.fetch(
+        "DELETE FROM admin_copies WHERE subject = $1"
+        " RETURNING subject, admin_id, message_id, text",
+        subject,
+    )
+    return sorted((AdminCopy(*row) for row in rows), key=lambda c: (c.admin_id, c.message_id))
 
 
 class PgAdminCopies(PgPortStore, AdminCopyStore):
@@ -38,5 +43,5 @@ class PgAdminCopies(PgPortStore, AdminCopyStore):
         )
         return [AdminCopy(*row) for row in rows]
 
-    async def forget_copies(self, subject: str) -> None:
-        await self._write(_forget, subject)
+    async def take_copies(self, subject: str) -> list[AdminCopy]:
+        return await self._write(_take, subject)

@@ -19,8 +19,17 @@ def _keep(conn: sqlite3.Connection, copy: AdminCopy) -> None:
     )
 
 
-def _forget(conn: sqlite3.Connection, subject: str) -> None:
-    conn.execute("DELETE FROM admin_copies WHERE subject = ?", (subject,))
+def _take(conn: sqlite3.Connection, subject: str) -> list[AdminCopy]:
+    rows = conn.execute(
+        "DELETE FROM admin_copies WHERE subject = ?"
+        " RETURNING subject, admin_id, message_id, text",
+        (subject,),
+    ).fetchall()
+    return sorted((AdminCopy(*row) for row in rows), key=_order)
+
+
+def _order(copy: AdminCopy) -> tuple[int, int]:
+    return copy.admin_id, copy.message_id
 
 
 class SqliteAdminCopies(PortStore, AdminCopyStore):
@@ -35,5 +44,5 @@ class SqliteAdminCopies(PortStore, AdminCopyStore):
         )
         return [AdminCopy(*row) for row in rows]
 
-    async def forget_copies(self, subject: str) -> None:
-        await self._writer.run(_forget, subject)
+    async def take_copies(self, subject: str) -> list[AdminCopy]:
+        return await self._writer.run(_take, subject)
