@@ -32,6 +32,11 @@ _NUMBER = re.compile(r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d*))?")
 _PREFIXES = ("¥", "cny", "rmb")
 _SUFFIXES = ("元", "块钱", "块", "cny", "rmb")
 _MINUS_SIGNS = ("-", "−")  # ASCII hyphen-minus and U+2212 (full-width ones fold by NFKC)
+# digits grouped by spaces ("1 000", "12 500.50"): thousands, or an amount and a number?
+_SPACED = re.compile(r"\d{1,3}(?: \d{3})+(?:\.\d*)?")
+_LEADING_GROUP = re.compile(r"(?:¥|cny|rmb)?\d{1,3}", re.IGNORECASE)
+_GROUP = re.compile(r"\d{3}")
+_LAST_GROUP = re.compile(r"\d{3}(?:\.\d*)?")
 
 
 def _strip_currency(text: str) -> str:
@@ -50,10 +55,18 @@ def _strip_currency(text: str) -> str:
 def amount_words(words: Sequence[str]) -> tuple[str, list[str]]:
     """A command's amount and the words after it (a memo, a greeting): a currency sign or
     unit written apart from the number (``¥ 5``, ``5 元``, ``5 RMB``) is the amount's,
-    not the memo's. ``words`` must not be empty."""
+    not the memo's. Groups of three digits after an amount of one to three (``1 000``,
+    ``12 500.50``) are the amount's too, which :func:`parse_amount` then refuses as
+    unclear (thousands, or an amount and a memo?) rather than read ``1 000`` as ¥1 with
+    the memo "000". ``words`` must not be empty."""
     first, rest = words[0], list(words[1:])
     if unicodedata.normalize("NFKC", first).lower() in _PREFIXES and rest:
         first, rest = first + rest[0], rest[1:]
+    if _LEADING_GROUP.fullmatch(unicodedata.normalize("NFKC", first)):
+        while rest and _GROUP.fullmatch(unicodedata.normalize("NFKC", rest[0])):
+            first, rest = first + " " + rest[0], rest[1:]
+        if rest and _LAST_GROUP.fullmatch(unicodedata.normalize("NFKC", rest[0])):
+            first, rest = first + " " + rest[0], rest[1:]
     has_unit = unicodedata.normalize("NFKC", first).lower().endswith(_SUFFIXES)
     if rest and not has_unit and unicodedata.normalize("NFKC", rest[0]).lower() in _SUFFIXES:
         first, rest = first + rest[0], rest[1:]  # (one unit: "5元 RMB" keeps its memo)
@@ -86,8 +99,9 @@ def parse_amount(text: str, *, maximum: int = DEFAULT_MAX_AMOUNT_FEN) -> int:
 
     Accepted: ``12``, ``12.5``, ``12.50``, ``¥12.5``, ``12元``, ``1,234.5``, full-width
     digits (``１２．５``). Refused, each with its own code: empty text, ``NaN``/``inf``,
-    exponent notation, negative amounts, more than two decimals, zero, more than
-    ``maximum`` fen, and anything else that is not a number.
+    exponent notation, digits grouped by spaces (``1 000``: unclear), negative amounts,
+    more than two decimals, zero, more than ``maximum`` fen, and anything else that is
+    not a number.
     """
     if not isinstance(text, str):
         raise TypeError("parse_amount takes the text the user typed")
@@ -110,6 +124,8 @@ def parse_amount(text: str, *, maximum: int = DEFAULT_MAX_AMOUNT_FEN) -> int:
             "amount_exponent_not_allowed", text=text, plain=_written_out(body) or "12.50"
         )
 
+    if _SPACED.fullmatch(body):
+        raise AmountError("amount_spaced", text=text, plain=body.replace(" ", ""))
     match = _NUMBER.fullmatch(body)
     if match is None or (match["int"] is None and not match["frac"]):
         raise AmountError("amount_not_a_number", text=text)

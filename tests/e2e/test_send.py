@@ -68,6 +68,29 @@ async def test_a_currency_written_apart_is_the_amounts_not_the_memos(emulator, w
         assert shown.text == card, (command, shown.text)
 
 
+async def test_digits_grouped_by_spaces_are_refused_in_each_language_and_nothing_is_asked(
+    emulator, wallet
+):
+    """"/send @bob 1 000" is not ¥1 with the memo "000": the person is told how to write it,
+    and no card is shown."""
+    await fund(wallet, XIAOMING, 5_000_00)
+    await fund(wallet, ALICE, 5_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    for who, command, said in (
+        ("alice", "/send @bob 1 000", "“1 000”: write the amount without spaces, like 1000."),
+        ("xiaoming", "/send @bob 1 000 房租", "「1 000」：金额中间不要有空格，请写成 1000。"),
+    ):
+        mark = emulator.mark()
+        await emulator.send_text(who, command)
+        shown = await emulator.wait_for_message(who, since=mark)
+        assert shown.text.startswith(said), shown.text
+        assert not shown.buttons()
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/send @bob 5 lunch 000")  # after a word: the memo's
+    card = await emulator.wait_for_message("alice", since=mark)
+    assert card.text == "Send ¥5.00 to Bob?\nMemo: lunch 000"
+
+
 @pytest.mark.both_back_ends
 async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_recipient(
     emulator, wallet

@@ -165,3 +165,41 @@ def test_an_exponent_is_answered_with_its_number_in_plain_digits(text, plain):
 def test_a_currency_written_apart_belongs_to_the_amount_not_the_memo(words, amount, rest):
     assert amount_words(words) == (amount, rest)
     assert parse_amount(amount_words(words)[0]) > 0
+
+
+@pytest.mark.parametrize(
+    ("words", "amount", "rest", "plain"),
+    [
+        (["1", "000"], "1 000", [], "1000"),
+        (["1", "000", "rent"], "1 000", ["rent"], "1000"),
+        (["12", "500.50", "元", "deposit"], "12 500.50元", ["deposit"], "12500.50"),
+        (["1", "000", "000"], "1 000 000", [], "1000000"),
+        (["¥", "2", "000"], "¥2 000", [], "2000"),
+        (["５０", "１２３"], "５０ １２３", [], "50123"),  # typed on a Chinese keyboard
+    ],
+)
+def test_digits_grouped_by_spaces_are_refused_as_unclear_not_read_as_an_amount_and_a_memo(
+    words, amount, rest, plain
+):
+    """"1 000" is not ¥1 with the memo "000": the amount takes the groups, and is refused
+    with the digits to write instead."""
+    assert amount_words(words) == (amount, rest)
+    with pytest.raises(AmountError) as refused:
+        parse_amount(amount)
+    assert refused.value.code == "amount_spaced"
+    assert refused.value.params["plain"] == plain
+
+
+@pytest.mark.parametrize(
+    ("words", "amount", "rest"),
+    [
+        (["5", "2"], "5", ["2"]),  # a short number is a memo's
+        (["1000", "123"], "1000", ["123"]),  # four digits are no group of thousands
+        (["5", "0001"], "5", ["0001"]),
+        (["5", "lunch", "123"], "5", ["lunch", "123"]),  # a number after a word: the memo's
+        (["1.5", "000"], "1.5", ["000"]),
+    ],
+)
+def test_other_numbers_after_an_amount_stay_the_memos(words, amount, rest):
+    assert amount_words(words) == (amount, rest)
+    assert parse_amount(amount) > 0
