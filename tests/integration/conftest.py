@@ -12,6 +12,7 @@ from bot.domain.model import SystemAccount
 from bot.storage.sqlite import SqliteDatabase, open_snapshot
 from bot.wallet.audit import AuditReport, audit_ledger
 from bot.wallet.ledger import Ledger
+from tests.fakes.state import ManualClock
 from tests.integration.twins import BACK_ENDS, Opener, open_memory
 
 START_MS = 1_700_000_000_000  # 2023-11-14, any fixed moment will do
@@ -33,6 +34,24 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """The clock of ``db``: it stands still until the test moves it."""
+    return ManualClock()
+
+
+@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
+async def db(request, tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[object]:
+    """A fresh wallet database on each back end in turn (memory, SQLite, PostgreSQL), for
+    the contract tests: a port's store must answer alike on every one."""
+    if request.param == "postgres":
+        database = await request.getfixturevalue("pg_open")(clock=manual_clock)
+    else:
+        database = await BACK_ENDS[request.param](tmp_path, manual_clock)
+    yield database
+    await database.close()
 
 
 @pytest.fixture

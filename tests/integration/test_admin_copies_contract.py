@@ -6,25 +6,10 @@ survive a reopened SQLite file."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.domain.admin_copies import AdminCopy
 from bot.storage.sqlite import SqliteDatabase
 from bot.wallet.admin_copies import AdminCopies
-from tests.fakes.state import ManualClock
-from tests.integration.twins import BACK_ENDS
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path) -> AsyncIterator:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=ManualClock())
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, ManualClock())
-    yield database
-    await database.close()
 
 
 async def test_a_subjects_copies_are_kept_listed_and_taken(db):

@@ -4,7 +4,6 @@ says."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -13,22 +12,11 @@ from bot.domain.errors import StorageError
 from bot.domain.guided import Flow, FlowEnded, FlowExpired, FlowStale
 from bot.wallet.guided import Guides
 from tests.fakes import ManualClock
-from tests.integration.twins import BACK_ENDS
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path, clock) -> AsyncIterator[object]:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=clock)
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, clock)
-    yield database
-    await database.close()
+def clock(manual_clock) -> ManualClock:
+    return manual_clock  # the clock of ``db``
 
 
 async def test_a_person_has_one_flow_kept_with_its_data_as_json(db, clock):

@@ -3,24 +3,8 @@ pending deletions come back the same from both, and survive a reopened SQLite fi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bot.domain.followups import FollowUpStore, OpenQuestion, PendingDeletion
 from bot.storage.sqlite import SqliteDatabase
-from tests.fakes.state import ManualClock
-from tests.integration.twins import BACK_ENDS
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path) -> AsyncIterator:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=ManualClock())
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, ManualClock())
-    yield database
-    await database.close()
 
 
 def test_both_stores_define_the_whole_port(db):

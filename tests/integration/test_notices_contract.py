@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,24 +16,13 @@ from bot.domain.notices import UNREACHED, NewNotice, NoticeState, NoticeStore
 from bot.storage.postgres import PgDatabase
 from bot.wallet.notices import MAX_ATTEMPTS, Notices
 from tests.fakes.state import ManualClock
-from tests.integration.twins import BACK_ENDS
 
 CLAIM_MS, RETRY_MS = 60_000, 5_000
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path, clock) -> AsyncIterator:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=clock)
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, clock)
-    yield database
-    await database.close()
+def clock(manual_clock) -> ManualClock:
+    return manual_clock  # the clock of ``db``
 
 
 def notice(n: int, person: int = 7, kind: str = "voucher.received") -> NewNotice:

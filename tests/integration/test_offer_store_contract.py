@@ -5,7 +5,6 @@ same story."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,24 +27,14 @@ from bot.storage.sqlite import offer_writes as sqlite_offers
 from bot.wallet.audit import audit_ledger
 from tests.fakes import ManualClock
 from tests.fakes import offers as memory_offers
-from tests.integration.twins import BACK_ENDS, Told, assert_told_alike, spec, tell
+from tests.integration.twins import Told, assert_told_alike, spec, tell
 
 DAY_S = 86_400
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path, clock) -> AsyncIterator:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=clock)
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, clock)
-    yield database
-    await database.close()
+def clock(manual_clock) -> ManualClock:
+    return manual_clock  # the clock of ``db``
 
 
 async def accounts(db) -> tuple[int, int]:

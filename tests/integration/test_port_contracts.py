@@ -13,8 +13,6 @@ tests keep those stores honest. Two kinds:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.domain.admin import AdminStore
@@ -60,8 +58,8 @@ from bot.domain.withdrawals import WithdrawalStore
 from bot.storage.postgres import MISSING_PORTS, PgDatabase
 from bot.storage.sqlite import SqliteDatabase
 from bot.storage.sqlite.port import PortStore
-from tests.fakes import ManualClock, MemoryDatabase
-from tests.integration.twins import BACK_ENDS, Told, assert_told_alike, spec, tell
+from tests.fakes import ManualClock
+from tests.integration.twins import Told, assert_told_alike, spec, tell
 
 PORTS = {
     "ledger": (LedgerStore,),
@@ -89,18 +87,8 @@ PORTS = {
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path, clock) -> AsyncIterator[SqliteDatabase | MemoryDatabase]:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=clock)
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, clock)
-    yield database
-    await database.close()
+def clock(manual_clock) -> ManualClock:
+    return manual_clock  # the clock of ``db``
 
 
 @pytest.fixture

@@ -3,24 +3,10 @@ refusals, and the same security events, for the same story."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.domain.errors import DisputeAlreadyOpen, TicketClosed, TicketNotFound
 from bot.domain.support import TICKET_CLOSED, TICKET_REPLIED, AttachedTransfer, TicketState
-from tests.fakes.state import ManualClock
-from tests.integration.twins import BACK_ENDS
-
-
-@pytest.fixture(params=[*sorted(BACK_ENDS), "postgres"])
-async def db(request, tmp_path) -> AsyncIterator:
-    if request.param == "postgres":
-        database = await request.getfixturevalue("pg_open")(clock=ManualClock())
-    else:
-        database = await BACK_ENDS[request.param](tmp_path, ManualClock())
-    yield database
-    await database.close()
 
 
 async def test_a_ticket_story_is_told_alike(db):
