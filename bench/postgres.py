@@ -261,6 +261,9 @@ class Round:
     unanswered: int
 
 
+THUMB_S = 0.2  # between two keys: 5 a second, what the limit on a person's taps refills
+
+
 async def post_packet(emulator, group, amount: str, shares: int):
     """Alice sends a red packet into ``group`` through the bot: its message there."""
     await emulator.send_text("alice", f"/redpacket {amount} {shares}", group)
@@ -268,8 +271,9 @@ async def post_packet(emulator, group, amount: str, shares: int):
     await emulator.tap("alice", card, "Confirm")
     await emulator.wait_for_edit(card, timeout=60)
     mark = emulator.mark()
-    for digit in PIN:
+    for digit in PIN:  # at a thumb's pace: Alice's taps keep the bot's limit on one person's
         await emulator.tap("alice", card, digit)
+        await asyncio.sleep(THUMB_S)
     return await emulator.wait_for_message(group, text="🧧", since=mark, timeout=60)
 
 
