@@ -32,13 +32,16 @@ from bot.domain.errors import StorageError
 from bot.handlers.context import WALLET_KEY
 from bot.handlers.outbox import Told, tell_message
 
-__all__ = ["Outcome", "Settled", "settle", "settle_later", "tell_admin"]
+__all__ = ["ELSEWHERE", "Outcome", "Settled", "settle", "settle_later", "tell_admin"]
 
 log = logging.getLogger(__name__)
 
 Outcome = Callable[[str], str]  # what became of the subject, as a line in a language
 # whether an admin has acted on the subject already: who did, and what became of it
 Settled = Callable[[], Awaitable[tuple[int, Outcome] | None]]
+# ``acted_on`` when the admin acted on a message that is no copy (a 2FA code's keypad,
+# which shows the outcome): their copies are brought up to date too (no message is 0)
+ELSEWHERE = 0
 
 
 async def tell_admin(

@@ -15,7 +15,7 @@ from bot.domain.holds import Held, HoldDecision, HoldState
 from bot.domain.kinds import TransferKind
 from bot.domain.money import format_fen
 from bot.domain.security_errors import HeldPaymentAlreadyDecided
-from bot.handlers.admin_copies import Outcome, Settled, settle_later, tell_admin
+from bot.handlers.admin_copies import ELSEWHERE, Outcome, Settled, settle_later, tell_admin
 from bot.handlers.cards import second_factor
 from bot.handlers.context import (
     WALLET_KEY,
@@ -205,12 +205,13 @@ async def _decided_before(context: WalletContext, query, language: str, held_id:
 
 
 async def decided_text(context: WalletContext, language: str, decision: HoldDecision) -> str:
-    """The keypad's outcome once an admin's 2FA code decided a held payment: the other
-    admins' notices are edited and the parties told now; the admin reads the hold and
-    what became of it."""
+    """The keypad's outcome once an admin's 2FA code decided a held payment: every notice
+    of it (the admin's own above the keypad too) is edited and the parties told now; the
+    admin reads the hold and what became of it."""
     held = decision.held
     outcome = _outcome(decision.approved, await _decider(context.wallet, held))
-    settle_later(context.application, hold_subject(held.id), held.decided_by, outcome)
+    subject = hold_subject(held.id)  # the decider's notice too: the keypad has the outcome
+    settle_later(context.application, subject, held.decided_by, outcome, acted_on=ELSEWHERE)
     await _tell_parties(context, held, approved=decision.approved)
     return await hold_text(context.application, language, held) + "\n" + outcome(language)
 

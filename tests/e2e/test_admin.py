@@ -280,13 +280,17 @@ async def test_an_admin_with_2fa_enters_a_code_before_deciding_a_held_payment(em
     assert await available(wallet, BOB) == 1_500_00 and await wallet.guard.open_holds() == []
     told = await emulator.wait_for_message("xiaoming", since=mark, text="获批准")
     assert "已获批准并转出" in told.text
-    # the notice's buttons, tapped again, say it was decided (no second keypad)
-    mark = emulator.mark()
-    again = await emulator.wait_for_answer(
-        await emulator.tap("alice", review, "Reject"), since=mark
+    # the notice above the keypad says so too, and its buttons are gone
+    notice = await emulator.wait_for(
+        lambda e: e.kind == "edit" and e.message_id == review.message_id, since=mark
     )
+    assert notice.text == review.text + "\nApproved by Alice: the payment goes ahead."
+    assert not notice.buttons()
+    # a copy whose buttons were left (sent as it was decided), tapped, says it was decided
+    mark = emulator.mark()
+    again = await forged_tap(emulator, "alice", review, "h:1:r")
     assert again.text == "That held payment was already approved, by Alice."
-    assert [e for e in emulator.bot_events("message") if e.seq > mark] == []
+    assert [e for e in emulator.bot_events("message") if e.seq > mark] == []  # no keypad
 
 
 async def _two_factor_on(wallet) -> str:
