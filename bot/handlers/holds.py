@@ -102,9 +102,11 @@ def hold_markup(language: str, held: Held) -> InlineKeyboardMarkup:
 
 def notifier(application: Application):
     """The guard's hook: send every admin the held payment with approve/reject buttons
-    (each copy remembered: once one admin decides, the others' say so)."""
+    (each copy remembered: once one admin decides, the others' say so). The notices go
+    in a task of their own (the application awaits it when it stops), so the payer hears
+    that the payment is held without waiting for them in the send queue."""
 
-    async def notify(held: Held) -> None:
+    async def tell_every_admin(held: Held) -> None:
         wallet = application.bot_data[WALLET_KEY]
         for admin_id in sorted(wallet.settings.admin_ids):
             admin = await wallet.users.get(admin_id)
@@ -122,6 +124,15 @@ def notifier(application: Application):
                 log.warning(
                     "admin %s has not opened the bot's chat: not told of hold %s", admin_id, held.id
                 )
+
+    async def tell_or_log(held: Held) -> None:
+        try:
+            await tell_every_admin(held)
+        except Exception:  # the hold stands; /review lists it
+            log.exception("telling the admins about held payment %s failed", held.id)
+
+    async def notify(held: Held) -> None:
+        application.create_task(tell_or_log(held), name=f"holds.notify {held.id}")
 
     return notify
 

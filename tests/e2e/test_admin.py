@@ -316,6 +316,29 @@ async def hold_a_payment(emulator, wallet, recipient: str) -> object:
     return await emulator.wait_for_message("alice", since=0, text="Held payment")
 
 
+SLOW_NOTICE_S = 3.0
+
+
+async def test_a_held_payer_is_told_at_once_while_the_admins_notice_is_slow(emulator, wallet):
+    """The payer's "held" does not wait for the admins' notices in the send queue."""
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
+    await start_private(emulator, "alice")
+    await emulator.send_text("xiaoming", "/send @bob 1500 rent")
+    card = await emulator.wait_for_message("xiaoming")
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    emulator.faults.add("sendMessage", "slow", delay=SLOW_NOTICE_S)  # the next: the notice
+    started = time.monotonic()
+
+    held = await enter_pin(emulator, "xiaoming", card)
+
+    assert held.text.startswith("⏳") and time.monotonic() - started < SLOW_NOTICE_S / 2
+    notice = await emulator.wait_for_message("alice", since=0, text="Held payment #1")
+    assert notice.buttons() and emulator.faults.hits == [("sendMessage", "slow")]
+    assert len(await wallet.guard.open_holds()) == 1
+
+
 async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it(emulator, wallet):
     review = await hold_a_payment(emulator, wallet, "alice")
     assert "小明 → Alice" in review.text
