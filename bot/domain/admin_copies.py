@@ -52,6 +52,11 @@ class AdminCopyStore(Protocol):
         """The copies of ``subject``, by admin, then oldest message first."""
         ...
 
+    async def take_copy(self, copy: AdminCopy) -> bool:
+        """Forget ``copy``; whether it was still kept (so this caller is the one to edit
+        it): of callers at once, one only."""
+        ...
+
     async def take_copies(self, subject: str) -> list[AdminCopy]:
         """Forget every copy of ``subject`` and return them, ordered as :meth:`copies`
         orders them: in one write, so of callers at once each copy goes to one only."""

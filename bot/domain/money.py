@@ -36,7 +36,7 @@ _MINUS_SIGNS = ("-", "−")  # ASCII hyphen-minus and U+2212 (full-width ones fo
 _SPACED = re.compile(r"\d{1,3}(?: \d{3})+(?:\.\d*)?")
 _LEADING_GROUP = re.compile(r"(?:¥|cny|rmb)?\d{1,3}", re.IGNORECASE)
 _GROUP = re.compile(r"\d{3}")
-_LAST_GROUP = re.compile(r"\d{3}(?:\.\d*)?")
+_LAST_GROUP = re.compile(r"\d{3}(?:\.\d*)?(?:元|块钱|块|cny|rmb)?", re.IGNORECASE)  # a unit ends
 
 
 def _strip_currency(text: str) -> str:
@@ -124,8 +124,11 @@ def parse_amount(text: str, *, maximum: int = DEFAULT_MAX_AMOUNT_FEN) -> int:
             "amount_exponent_not_allowed", text=text, plain=_written_out(body) or "12.50"
         )
 
-    if _SPACED.fullmatch(body):
-        raise AmountError("amount_spaced", text=text, plain=body.replace(" ", ""))
+    if _SPACED.fullmatch(body):  # both readings, so neither is pressed on the person
+        first, _, rest = body.partition(" ")
+        raise AmountError(
+            "amount_spaced", text=text, plain=body.replace(" ", ""), first=first, rest=rest
+        )
     match = _NUMBER.fullmatch(body)
     if match is None or (match["int"] is None and not match["frac"]):
         raise AmountError("amount_not_a_number", text=text)

@@ -3,19 +3,20 @@
 A held payment's notice (Approve / Reject) and a support ticket's (Reply / Close) go to
 every admin. :func:`tell_admin` sends one admin their copy and remembers it
 (``bot.wallet.admin_copies``: in the database, so any process, after a restart too,
-finds it). Once one admin has acted, :func:`settle_later` edits every other admin's
-copy, in that admin's language, to what it said plus what became of it, with no
-buttons, and forgets the subject's copies as it takes them (so a copy is edited once):
-beside the acting admin's answer, which does not wait on it. A copy that can no longer
+finds it). Once one admin has acted, :func:`settle_later` edits every copy but the one
+acted on (the other admins', the acting admin's others), in its admin's language, to
+what it said plus what became of it, with no buttons, and forgets the subject's copies
+as it takes them (so a copy is edited once): beside the acting admin's answer, which
+does not wait on it. A copy that can no longer
 be edited (deleted, too old, saying so already) is passed over: what it was about is
 settled whatever it shows.
 
 Copies go out one admin after another through the send queue, so under a burst an admin
 may act before the last copies are sent: :func:`tell_admin` asks the caller's
-``settled`` whether that happened once its copy is sent and kept, and if so settles the
-subject again, this copy included. The action is committed before anyone
-settles, and the copy kept before ``settled`` reads, so every copy is brought up to date
-by one or the other.
+``settled`` whether that happened once its copy is sent and kept, and if so takes that
+copy and edits it, unless the settling took it first (and edits it). The action is
+committed before anyone settles, and the copy kept before ``settled`` reads, so every
+copy is taken, and brought up to date, by exactly one of them.
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ async def tell_admin(
     try:
         await copies.keep(subject, admin_id, sent.message_id, text)
         done = await settled() if settled is not None else None
+        # acted on while the copies went out: this one is stale already, and is this
+        # caller's to edit unless the settling took it meanwhile (then it edits it)
+        mine = done is not None and await copies.settle_late(copy)
+        language = await _language(application, copy) if mine else ""
     except StorageError:  # the notice went all the same; its buttons answer a tap
         log.warning("could not remember admin %s's copy of %s", admin_id, subject)
         return told
-    if done is not None:  # acted on while the copies went out: this one is stale already
-        acted_by, outcome = done
-        await settle(application, subject, acted_by, outcome, late=copy)
+    if mine:
+        await _edit(application, copy, f"{text}\n{done[1](language)}")
     return told
 
 
@@ -83,7 +87,7 @@ def settle_later(
     acted_by: int,
     outcome: Outcome,
     *,
-    acted_on: int | None = None,
+    acted_on: int,
 ) -> None:
     """:func:`settle` in a task of its own, so the caller's answer does not wait on it."""
     application.create_task(
@@ -98,21 +102,19 @@ async def settle(
     acted_by: int,
     outcome: Outcome,
     *,
-    acted_on: int | None = None,
-    late: AdminCopy | None = None,
+    acted_on: int,
 ) -> None:
     """Take the copies of ``subject`` (forget them) and edit each to its text and the
-    ``outcome`` line, in its admin's language, without buttons: all but those of
-    ``acted_by`` (who acted, and has their answer; with ``acted_on``, but the message they
-    acted on), and ``late`` (a copy sent after the action) whoever it went to. A copy
-    taken by a settling at the same time is that one's to edit."""
+    ``outcome`` line, in its admin's language, without buttons: all but the message
+    ``acted_on`` in the chat of ``acted_by`` (who acted there, and whose answer shows the
+    outcome; ``ELSEWHERE``: on no copy). A copy sent late, kept after this took the
+    rest, is brought up to date by :func:`tell_admin`."""
     wallet = application.bot_data[WALLET_KEY]
     if wallet.copies is None:
         return
     try:
         for copy in await wallet.copies.settle(subject):
-            acted_here = copy.admin_id == acted_by and acted_on in (None, copy.message_id)
-            if acted_here and copy != late:
+            if (copy.admin_id, copy.message_id) == (acted_by, acted_on):
                 continue
             language = await _language(application, copy)
             await _edit(application, copy, f"{copy.text}\n{outcome(language)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import suppress
 
@@ -39,6 +40,8 @@ APPROVE, REJECT = "a", "r"
 HOLD_TAP = button_pattern(HOLD, "[0-9]{1,18}", f"[{APPROVE}{REJECT}]")
 
 log = logging.getLogger(__name__)
+
+_NOTIFYING = "holds.notifying"  # bot_data: the tasks sending admins their notices
 
 
 def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
@@ -102,9 +105,10 @@ def hold_markup(language: str, held: Held) -> InlineKeyboardMarkup:
 
 def notifier(application: Application):
     """The guard's hook: send every admin the held payment with approve/reject buttons
-    (each copy remembered: once one admin decides, the others' say so). The notices go
-    in a task of their own (the application awaits it when it stops), so the payer hears
-    that the payment is held without waiting for them in the send queue."""
+    (each copy remembered: once one admin decides, the others' say so). While the
+    application runs the notices go in a task of their own (:func:`finish_notices`
+    waits for those still going when it stops), so the payer hears that the payment is
+    held without waiting for them in the send queue."""
 
     async def tell_every_admin(held: Held) -> None:
         wallet = application.bot_data[WALLET_KEY]
@@ -132,9 +136,24 @@ def notifier(application: Application):
             log.exception("telling the admins about held payment %s failed", held.id)
 
     async def notify(held: Held) -> None:
-        application.create_task(tell_or_log(held), name=f"holds.notify {held.id}")
+        if not application.running:  # stopping (or not started): nothing would wait
+            await tell_or_log(held)
+            return
+        going = application.bot_data.setdefault(_NOTIFYING, set())
+        task = asyncio.get_running_loop().create_task(
+            tell_or_log(held), name=f"holds.notify {held.id}"
+        )
+        going.add(task)
+        task.add_done_callback(going.discard)
 
     return notify
+
+
+async def finish_notices(application: Application) -> None:
+    """Wait for the admins' notices of holds still being sent (at a stop)."""
+    going = application.bot_data.get(_NOTIFYING)
+    while going:
+        await asyncio.wait(list(going))
 
 
 def _decided_meanwhile(wallet, held_id: int) -> Settled:
@@ -182,7 +201,9 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
         return
     await query.answer()
     outcome = _outcome(approve, user.display_name)
-    settle_later(context.application, hold_subject(held.id), user.telegram_id, outcome)
+    tapped = query.message.message_id if query.message is not None else ELSEWHERE
+    subject = hold_subject(held.id)
+    settle_later(context.application, subject, user.telegram_id, outcome, acted_on=tapped)
     await query.edit_message_text(
         await hold_text(context.application, language, held) + "\n" + outcome(language)
     )

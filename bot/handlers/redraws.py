@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
@@ -46,10 +47,15 @@ class Redraws:
         is still waiting; returns at once."""
         where = (chat_id, message_id)
         self._waiting[where] = (text, markup)
-        if where not in self._sending:
+        sending = self._sending.get(where)
+        if sending is None or sending.done():  # (done: its last loop was before this put)
             task = asyncio.get_running_loop().create_task(self._send(where))
             self._sending[where] = task
-            task.add_done_callback(lambda _: self._sending.pop(where, None))
+            task.add_done_callback(partial(self._forget, where))
+
+    def _forget(self, where: Where, task: asyncio.Task) -> None:
+        if self._sending.get(where) is task:  # not a newer one that took its place
+            del self._sending[where]
 
     async def settle(self, chat_id: int, message_id: int) -> None:
         """Drop the message's waiting redraws and wait for the one being sent: what is

@@ -23,6 +23,11 @@ class AdminCopies:
         """Remember the copy of a notice about ``subject`` sent to ``admin_id``."""
         await self.store.keep_copy(AdminCopy(subject, admin_id, message_id, text))
 
+    async def settle_late(self, copy: AdminCopy) -> bool:
+        """A copy sent after its subject was settled: forget it; whether it was still
+        kept (then the caller brings it up to date; else a settling took it, and does)."""
+        return await self.store.take_copy(copy)
+
     async def settle(self, subject: str) -> list[AdminCopy]:
         """The subject is settled: forget its copies and return them, to be brought up to
         date. Of callers at once (the admin's action, a copy sent late) each copy goes to

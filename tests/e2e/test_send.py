@@ -77,8 +77,8 @@ async def test_digits_grouped_by_spaces_are_refused_in_each_language_and_nothing
     await fund(wallet, ALICE, 5_000_00)
     await wallet.users.seen(PROFILES[BOB])
     for who, command, said in (
-        ("alice", "/send @bob 1 000", "“1 000”: write the amount without spaces, like 1000."),
-        ("xiaoming", "/send @bob 1 000 房租", "「1 000」：金额中间不要有空格，请写成 1000。"),
+        ("alice", "/send @bob 1 000", "“1 000”: is that 1000, or 1 with the note “000”?"),
+        ("xiaoming", "/send @bob 1 000元 房租", "「1 000元」是 1000，还是 1 加备注「000」？"),
     ):
         mark = emulator.mark()
         await emulator.send_text(who, command)

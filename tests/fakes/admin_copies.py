@@ -26,6 +26,12 @@ class MemoryAdminCopies(MemoryPort, AdminCopyStore):
         self._state.check_open()
         return [self._copies[key] for key in sorted(self._copies) if key[0] == subject]
 
+    def _take_one(self, copy: AdminCopy) -> bool:
+        return self._copies.pop((copy.subject, copy.admin_id, copy.message_id), None) is not None
+
+    async def take_copy(self, copy: AdminCopy) -> bool:
+        return await self._state.write(self._take_one, copy)
+
     def _take(self, subject: str) -> list[AdminCopy]:
         return [self._copies.pop(key) for key in sorted(self._copies) if key[0] == subject]
 

@@ -65,6 +65,24 @@ async def test_copies_settled_from_many_places_at_once_each_go_to_one_of_them(db
     assert await db.copies.copies("ticket:4") == [AdminCopy("ticket:4", 100, 99, "another subject")]
 
 
+async def test_a_late_copy_and_the_settling_at_once_take_it_once_between_them(db):
+    """A copy sent late is taken by its sender or by the settling, never by both."""
+    copies = AdminCopies(db.copies)
+    late = AdminCopy("hold:9", 300, 77, "C's late copy")
+    for _ in range(10):
+        await copies.keep(late.subject, late.admin_id, late.message_id, late.text)
+        await copies.keep("hold:9", 100, 5, "A's copy")
+        by_sender, by_settling = await asyncio.gather(
+            asyncio.gather(*(copies.settle_late(late) for _ in range(5))),
+            copies.settle("hold:9"),
+        )
+        taken_by_settling = late in by_settling
+        assert sum(by_sender) + taken_by_settling == 1, (by_sender, by_settling)
+        assert AdminCopy("hold:9", 100, 5, "A's copy") in by_settling
+        assert await copies.settle_late(late) is False  # gone
+        assert await db.copies.copies("hold:9") == []
+
+
 async def test_copies_outlive_the_sqlite_file_being_closed(tmp_path):
     path = tmp_path / "wallet.db"
     async with await SqliteDatabase.open(path) as first:

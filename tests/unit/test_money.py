@@ -176,6 +176,9 @@ def test_a_currency_written_apart_belongs_to_the_amount_not_the_memo(words, amou
         (["1", "000", "000"], "1 000 000", [], "1000000"),
         (["¥", "2", "000"], "¥2 000", [], "2000"),
         (["５０", "１２３"], "５０ １２３", [], "50123"),  # typed on a Chinese keyboard
+        (["1", "000元", "rent"], "1 000元", ["rent"], "1000"),  # a unit ends the amount
+        (["1", "000.00块钱"], "1 000.00块钱", [], "1000.00"),
+        (["1", "000RMB", "000"], "1 000RMB", ["000"], "1000"),
     ],
 )
 def test_digits_grouped_by_spaces_are_refused_as_unclear_not_read_as_an_amount_and_a_memo(
@@ -188,6 +191,8 @@ def test_digits_grouped_by_spaces_are_refused_as_unclear_not_read_as_an_amount_a
         parse_amount(amount)
     assert refused.value.code == "amount_spaced"
     assert refused.value.params["plain"] == plain
+    said = refused.value.params  # the other reading too: "first" with the memo "rest"
+    assert (said["first"] + said["rest"]).replace(" ", "") == plain
 
 
 @pytest.mark.parametrize(

@@ -99,3 +99,19 @@ async def test_closing_drops_the_waiting_redraws_and_gives_those_being_sent_a_gr
     bot.gate.set()
     await redraws.drain()
     assert bot.edits == [(MESSAGE, "●○○")]  # the waiting dots were dropped
+
+
+async def test_a_redraw_given_as_the_last_one_was_ending_is_sent_too():
+    """A put in the moment between a message's task ending and its being forgotten still
+    gets a task of its own."""
+    bot = GatedBot()
+    redraws = Redraws(bot)
+    redraws.put(CHAT, MESSAGE, "●○○", None)
+    first = redraws._sending[(CHAT, MESSAGE)]
+    await asyncio.wait({first})
+    redraws._sending[(CHAT, MESSAGE)] = first  # as before its done-callback runs
+    redraws.put(CHAT, MESSAGE, "●●○", None)
+    async with asyncio.timeout(5):
+        await redraws.drain()
+    assert bot.edits == [(MESSAGE, "●○○"), (MESSAGE, "●●○")]
+    assert not redraws._sending

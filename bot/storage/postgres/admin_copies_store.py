@@ -22,6 +22,16 @@ async def _keep(conn: asyncpg.Connection, copy: AdminCopy) -> None:
     )
 
 
+async def _take_one(conn: asyncpg.Connection, copy: AdminCopy) -> bool:
+    status = await conn.execute(
+        "DELETE FROM admin_copies WHERE subject = $1 AND admin_id = $2 AND message_id = $3",
+        copy.subject,
+        copy.admin_id,
+        copy.message_id,
+    )
+    return status == "DELETE 1"
+
+
 async def _take(conn: asyncpg.Connection, subject: str) -> list[AdminCopy]:
     rows = await conn.fetch(
         "DELETE FROM admin_copies WHERE subject = $1"
@@ -42,6 +52,9 @@ class PgAdminCopies(PgPortStore, AdminCopyStore):
             subject,
         )
         return [AdminCopy(*row) for row in rows]
+
+    async def take_copy(self, copy: AdminCopy) -> bool:
+        return await self._write(_take_one, copy)
 
     async def take_copies(self, subject: str) -> list[AdminCopy]:
         return await self._write(_take, subject)

@@ -19,6 +19,16 @@ def _keep(conn: sqlite3.Connection, copy: AdminCopy) -> None:
     )
 
 
+def _take_one(conn: sqlite3.Connection, copy: AdminCopy) -> bool:
+    return (
+        conn.execute(
+            "DELETE FROM admin_copies WHERE subject = ? AND admin_id = ? AND message_id = ?",
+            (copy.subject, copy.admin_id, copy.message_id),
+        ).rowcount
+        == 1
+    )
+
+
 def _take(conn: sqlite3.Connection, subject: str) -> list[AdminCopy]:
     rows = conn.execute(
         "DELETE FROM admin_copies WHERE subject = ?"
@@ -43,6 +53,9 @@ class SqliteAdminCopies(PortStore, AdminCopyStore):
             (subject,),
         )
         return [AdminCopy(*row) for row in rows]
+
+    async def take_copy(self, copy: AdminCopy) -> bool:
+        return await self._writer.run(_take_one, copy)
 
     async def take_copies(self, subject: str) -> list[AdminCopy]:
         return await self._writer.run(_take, subject)
