@@ -527,9 +527,12 @@ async def announce(
     if outcome.status is PayStatus.NEEDS_REVIEW:
         return review_text(language, outcome.decision, outcome.amount, SHOP_REVIEW)
     if outcome.status is PayStatus.REFUSED:
+        text = error_text(language, outcome.error)
         if isinstance(outcome.error, PLAN_LAPSED) and target and target.shown:
             await new_card(context, outcome.payer, language, target, outcome.key)
-        return error_text(language, outcome.error)
+            if not isinstance(outcome.error, PriceChanged):  # (that one says so already)
+                text += "\n" + translate(language, "merchant.new_card_follows")
+        return text
     merchant, payment = outcome.merchant, outcome.payment
     if outcome.status is PayStatus.PAID_BEFORE:
         return translate(language, "merchant.paid_before", amount=amount, name=merchant.name)

@@ -162,7 +162,11 @@ async def test_a_coupon_ending_just_before_the_write_also_gets_a_new_card(
     mark = emulator.mark()
     refused = await enter_pin(emulator, "bob", card)
     assert refused.text.startswith(CARD_WITH_COUPON + "\n\n")  # what it offered, then why not
-    assert "\n\nThe coupon can no longer be used for this payment" in refused.text
+    assert refused.text.endswith(
+        "\n\nThe coupon can no longer be used for this payment (used, ended or not valid"
+        " here). Nothing was paid.\nA new card follows, with what it costs now: confirm it"
+        " if you agree."
+    )
     fresh = await emulator.wait_for_message("bob", text="🏪 Pay", since=mark)
     assert fresh.text == "🏪 Pay ¥30.00 to Noodles?"
     assert await available(wallet, BOB) == 100_00 and await unused_coupons(wallet) == 1
