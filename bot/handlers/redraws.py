@@ -9,8 +9,10 @@ still waiting when a newer one comes is replaced by it (a PIN typed faster than 
 moves shows its last dots, not every one).
 
 Whatever ends the keypad (the outcome, ✖, ``/cancel``, a refusal) first calls
-:meth:`Redraws.settle`, which drops the redraws still waiting and waits for the one
-being sent, so the outcome is the message's last word.
+:meth:`Redraws.settle`, which drops the redraws still waiting, and the one being sent
+while the send queue has not let it out yet (the send limiter's ``Admission`` says),
+or else waits for it, so the outcome is the message's last word and
+does not wait a turn in the queue behind needless dots.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from functools import partial
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
+
+from bot.handlers.send_limits import Admission, SendLimiter
 
 __all__ = ["Redraws", "redraws"]
 
@@ -39,6 +43,9 @@ class Redraws:
         self._bot = bot
         self._waiting: dict[Where, tuple[str, InlineKeyboardMarkup | None]] = {}
         self._sending: dict[Where, asyncio.Task] = {}
+        # the redraw each task is sending, when the send limiter says when it goes out
+        self._admissions: dict[Where, Admission] = {}
+        self._marked = isinstance(getattr(bot, "rate_limiter", None), SendLimiter)
 
     def put(
         self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
@@ -56,15 +63,24 @@ class Redraws:
     def _forget(self, where: Where, task: asyncio.Task) -> None:
         if self._sending.get(where) is task:  # not a newer one that took its place
             del self._sending[where]
+            self._admissions.pop(where, None)
 
     async def settle(self, chat_id: int, message_id: int) -> None:
-        """Drop the message's waiting redraws and wait for the one being sent: what is
-        edited next is its last word."""
+        """Drop the message's waiting redraws, and the one being sent while it still
+        waits its turn in the send queue (nothing of it went out), or else wait for it:
+        what is edited next is its last word."""
         where = (chat_id, message_id)
         self._waiting.pop(where, None)
         task = self._sending.get(where)
-        if task is not None:
-            await asyncio.wait({task})  # (a cancelled caller leaves the redraw its end)
+        if task is None:
+            return
+        self._cancel_unsent(where, task)
+        await asyncio.wait({task})  # (a cancelled caller leaves the redraw its end)
+
+    def _cancel_unsent(self, where: Where, task: asyncio.Task) -> None:
+        admission = self._admissions.get(where)
+        if admission is not None and not admission.admitted:
+            task.cancel()
 
     async def drain(self) -> None:
         """Wait until every redraw given has been sent (tests)."""
@@ -76,15 +92,20 @@ class Redraws:
         restart, so its dots would only mislead) and give those being sent ``grace``
         seconds."""
         self._waiting.clear()
+        for where, task in list(self._sending.items()):
+            self._cancel_unsent(where, task)
         if self._sending:
             await asyncio.wait(list(self._sending.values()), timeout=grace)
 
     async def _send(self, where: Where) -> None:
         while where in self._waiting:
             text, markup = self._waiting.pop(where)
+            marked = {}
+            if self._marked:
+                marked["rate_limit_args"] = self._admissions[where] = Admission()
             try:
                 await self._bot.edit_message_text(
-                    text, chat_id=where[0], message_id=where[1], reply_markup=markup
+                    text, chat_id=where[0], message_id=where[1], reply_markup=markup, **marked
                 )
             except BadRequest as exc:  # the same text twice (⌫ on an empty entry)
                 if "not modified" not in str(exc).lower():

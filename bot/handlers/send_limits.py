@@ -39,7 +39,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-__all__ = ["ANSWERS", "SendLimiter", "Window"]
+__all__ = ["ANSWERS", "Admission", "SendLimiter", "Window"]
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,22 @@ class Window:
         )
 
 
-class SendLimiter(BaseRateLimiter[int]):
+class Admission:
+    """Given as a call's ``rate_limit_args``: ``admitted`` turns true once the call has
+    its turn and goes to Telegram. Until then nothing was sent, so cancelling the caller
+    costs nothing (a keypad's redraw that its outcome makes needless)."""
+
+    __slots__ = ("admitted",)
+
+    def __init__(self) -> None:
+        self.admitted = False
+
+
+class SendLimiter(BaseRateLimiter[int | Admission]):
     """Throttle sends overall and per group; retry a 429 after ``retry_after``.
 
-    ``rate_limit_args`` of a call overrides ``max_retries`` for that call.
+    ``rate_limit_args`` of a call overrides ``max_retries`` for that call (an int), or is
+    an :class:`Admission` the limiter marks when the call goes out.
     """
 
     def __init__(
@@ -139,10 +151,13 @@ class SendLimiter(BaseRateLimiter[int]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
+        rate_limit_args: int | Admission | None,
     ) -> Any:
-        retries = self.max_retries if rate_limit_args is None else rate_limit_args
+        admission = rate_limit_args if isinstance(rate_limit_args, Admission) else None
+        retries = self.max_retries if not isinstance(rate_limit_args, int) else rate_limit_args
         call = partial(_again_if_not_through, endpoint, partial(callback, *args, **kwargs))
+        if admission is not None:
+            call = _marking(admission, call)
         call = self._told_of_429(endpoint, call)
         if endpoint in ANSWERS:
             return await self._answer(endpoint, call, retries)
@@ -240,6 +255,16 @@ class SendLimiter(BaseRateLimiter[int]):
         if window is None:
             window = self._groups[chat] = Window(self.group_max_rate, self.group_time_period)
         return window
+
+
+def _marking(admission: Admission, call: Callable) -> Callable:
+    """``call``, marking ``admission`` as it starts (it has its turn then)."""
+
+    async def marked() -> Any:
+        admission.admitted = True
+        return await call()
+
+    return marked
 
 
 async def _again_if_not_through(endpoint: str, call: Callable) -> Any:

@@ -9,6 +9,7 @@ import logging
 from telegram.error import BadRequest, TimedOut
 
 from bot.handlers.redraws import Redraws
+from bot.handlers.send_limits import Admission, SendLimiter
 
 CHAT, MESSAGE, OTHER = 100_001, 7, 8
 
@@ -26,9 +27,32 @@ class GatedBot:
     async def edit_message_text(self, text, *, chat_id, message_id, reply_markup):
         self.started.append((message_id, text))
         await self.gate.wait()
+        self._done(message_id, text)
+
+    def _done(self, message_id: int, text: str) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         self.edits.append((message_id, text))
+
+
+class QueuedBot(GatedBot):
+    """As the bot with the send limiter: an edit waits its turn (``turn``, closed until a
+    test opens it), is marked admitted, then goes out (``gate``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rate_limiter = SendLimiter()
+        self.turn = asyncio.Event()
+        self.admissions: list[Admission] = []
+
+    async def edit_message_text(self, text, *, chat_id, message_id, reply_markup, **marked):
+        admission = marked["rate_limit_args"]
+        self.admissions.append(admission)
+        await self.turn.wait()
+        admission.admitted = True
+        self.started.append((message_id, text))
+        await self.gate.wait()
+        self._done(message_id, text)
 
 
 async def test_a_redraw_waiting_behind_one_being_sent_is_replaced_by_the_newest():
@@ -115,3 +139,43 @@ async def test_a_redraw_given_as_the_last_one_was_ending_is_sent_too():
         await redraws.drain()
     assert bot.edits == [(MESSAGE, "●○○"), (MESSAGE, "●●○")]
     assert not redraws._sending
+
+
+async def test_settling_drops_a_redraw_still_waiting_its_turn_in_the_send_queue():
+    """Nothing of it went out, so the outcome does not wait a turn behind it."""
+    bot = QueuedBot()
+    redraws = Redraws(bot)
+    redraws.put(CHAT, MESSAGE, "●○○", None)
+    await asyncio.sleep(0)
+    assert len(bot.admissions) == 1 and not bot.admissions[0].admitted
+    async with asyncio.timeout(1):
+        await redraws.settle(CHAT, MESSAGE)  # at once, although the queue has not moved
+    bot.turn.set()
+    await asyncio.sleep(0.01)
+    assert bot.started == [] and bot.edits == [] and not redraws._sending
+
+
+async def test_settling_waits_for_a_redraw_the_send_queue_let_out():
+    bot = QueuedBot()
+    bot.turn.set()
+    bot.gate.clear()
+    redraws = Redraws(bot)
+    redraws.put(CHAT, MESSAGE, "●○○", None)
+    await asyncio.sleep(0)
+    assert bot.admissions[0].admitted  # on the wire: it may land, so the outcome waits
+    settling = asyncio.ensure_future(redraws.settle(CHAT, MESSAGE))
+    await asyncio.sleep(0.01)
+    assert not settling.done()
+    bot.gate.set()
+    await settling
+    assert bot.edits == [(MESSAGE, "●○○")]
+
+
+async def test_closing_drops_a_redraw_still_waiting_its_turn_at_once():
+    bot = QueuedBot()
+    redraws = Redraws(bot)
+    redraws.put(CHAT, MESSAGE, "●○○", None)
+    await asyncio.sleep(0)
+    async with asyncio.timeout(1):
+        await redraws.close(grace=30)
+    assert bot.edits == [] and not redraws._sending

@@ -14,7 +14,7 @@ import pytest
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 
-from bot.handlers.send_limits import SendLimiter
+from bot.handlers.send_limits import Admission, SendLimiter
 
 GROUP, OTHER_GROUP, ALICE = -100_1, -100_2, 42
 
@@ -178,3 +178,17 @@ async def test_edits_of_inline_messages_keep_the_overall_limit_too():
         asyncio.gather(*(request(limiter, calls, "editMessageText") for _ in range(12)))
     )
     assert burst >= 0.4
+
+
+async def test_an_admission_is_marked_as_its_call_goes_out_and_one_cancelled_before_is_not_made():
+    limiter = SendLimiter(overall_max_rate=1, overall_time_period=0.3)
+    calls = Calls()
+    await request(limiter, calls, "editMessageText", ALICE)  # the window is full for 0.3 s
+    waiting, going = Admission(), Admission()
+    queued = asyncio.ensure_future(request(limiter, calls, "editMessageText", ALICE, waiting))
+    await asyncio.sleep(0.05)
+    assert not waiting.admitted and len(calls.started) == 1
+    queued.cancel()  # (a keypad's outcome makes this redraw needless)
+    await asyncio.wait({queued})
+    assert await request(limiter, calls, "editMessageText", ALICE, going) is True
+    assert going.admitted and not waiting.admitted and len(calls.started) == 2
