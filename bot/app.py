@@ -49,6 +49,7 @@ from bot.handlers import (
     request,
     send,
     setup_qr,
+    soon,
     withdraw,
 )
 from bot.handlers import notices as notices_sender
@@ -493,12 +494,12 @@ async def settled(application: Application) -> None:
 
 async def stop_sending(application: Application) -> None:
     """What the application still owes when it stops (``post_stop``), before the wallet
-    closes: the admins' notices of holds still going are sent; broadcasts and notices
+    closes: the notices handlers handed on are sent; broadcasts and notices
     pause for the next start; the groups' outboxes are
     drained; then the packets' last progress edits, which include those the drained
     posts asked for (a packet's post, once sent, brings its message up to date), and the
     keypads' redraws being sent."""
-    await holds.finish_notices(application)  # the admins hear of every hold
+    await soon.finish(application)  # what handlers handed on (admins', recipients' notices)
     await broadcast.stop(application)  # what is unsent waits for the next start
     await notices_sender.stop(application)  # the same
     await outbox(application).close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import suppress
 
@@ -31,6 +30,7 @@ from bot.handlers.outbox import Told, reply, tell
 from bot.handlers.pin import keypad_markup, keypad_text
 from bot.handlers.risk_text import join_reasons
 from bot.handlers.send import received_text
+from bot.handlers.soon import soon
 from bot.i18n import translate, translate_or
 from bot.render.labels import kind_label
 from bot.security.guard import HOLD_DECISION
@@ -41,7 +41,6 @@ HOLD_TAP = button_pattern(HOLD, "[0-9]{1,18}", f"[{APPROVE}{REJECT}]")
 
 log = logging.getLogger(__name__)
 
-_NOTIFYING = "holds.notifying"  # bot_data: the tasks sending admins their notices
 
 
 def _who(users: dict, telegram_id: int | None, language: str, kind: str) -> str:
@@ -105,10 +104,9 @@ def hold_markup(language: str, held: Held) -> InlineKeyboardMarkup:
 
 def notifier(application: Application):
     """The guard's hook: send every admin the held payment with approve/reject buttons
-    (each copy remembered: once one admin decides, the others' say so). While the
-    application runs the notices go in a task of their own (:func:`finish_notices`
-    waits for those still going when it stops), so the payer hears that the payment is
-    held without waiting for them in the send queue."""
+    (each copy remembered: once one admin decides, the others' say so). The notices go
+    :func:`~bot.handlers.soon.soon`: the payer hears that the payment is held without
+    waiting for them in the send queue."""
 
     async def tell_every_admin(held: Held) -> None:
         wallet = application.bot_data[WALLET_KEY]
@@ -129,31 +127,11 @@ def notifier(application: Application):
                     "admin %s has not opened the bot's chat: not told of hold %s", admin_id, held.id
                 )
 
-    async def tell_or_log(held: Held) -> None:
-        try:
-            await tell_every_admin(held)
-        except Exception:  # the hold stands; /review lists it
-            log.exception("telling the admins about held payment %s failed", held.id)
-
     async def notify(held: Held) -> None:
-        if not application.running:  # stopping (or not started): nothing would wait
-            await tell_or_log(held)
-            return
-        going = application.bot_data.setdefault(_NOTIFYING, set())
-        task = asyncio.get_running_loop().create_task(
-            tell_or_log(held), name=f"holds.notify {held.id}"
-        )
-        going.add(task)
-        task.add_done_callback(going.discard)
+        what = f"telling the admins of hold {held.id}"
+        await soon(application, tell_every_admin(held), what=what)
 
     return notify
-
-
-async def finish_notices(application: Application) -> None:
-    """Wait for the admins' notices of holds still being sent (at a stop)."""
-    going = application.bot_data.get(_NOTIFYING)
-    while going:
-        await asyncio.wait(list(going))
 
 
 def _decided_meanwhile(wallet, held_id: int) -> Settled:

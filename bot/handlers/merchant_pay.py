@@ -58,6 +58,7 @@ from bot.handlers.pin import set_pin_markup
 from bot.handlers.questions import Questions
 from bot.handlers.request import review_text
 from bot.handlers.risk_text import decision_text
+from bot.handlers.soon import soon
 from bot.i18n import translate
 from bot.security.actions import DEFAULT_TTL_S
 from bot.security.pin_entry import CONFIRM
@@ -537,7 +538,8 @@ async def announce(
     if outcome.status is PayStatus.PAID_BEFORE:
         return translate(language, "merchant.paid_before", amount=amount, name=merchant.name)
     if tell_merchant:
-        await _tell_merchant(context, outcome)
+        told = _tell_merchant(context, outcome)
+        await soon(context.application, told, what="telling a shop of a payment")
     paid = {"amount": amount, "name": merchant.name, "id": payment.id}
     lines = [translate(language, "merchant.paid", **paid)]
     if outcome.saving is not None:

@@ -37,6 +37,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import outbox, reply_chatter, tell
 from bot.handlers.risk_text import decision_text
+from bot.handlers.soon import soon
 from bot.handlers.start import by_taps_markup
 from bot.i18n import translate
 from bot.wallet.transfers import Settlement, SettlementStatus, TransferOrder
@@ -211,7 +212,8 @@ async def announce(context: WalletContext, language: str, settlement: Settlement
         balance=balance.available,
         memo=order.memo,
     )
-    await tell(context.bot, recipient.telegram_id, dm, about="a transfer")
+    told = tell(context.bot, recipient.telegram_id, dm, about="a transfer")
+    await soon(context.application, told, what="telling the recipient of a transfer")
     if order.chat_id is not None:
         outbox(context.application).send_message(
             context.bot,

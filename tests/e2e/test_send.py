@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -112,6 +113,27 @@ async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_
 
     await emulator.send_text("bob", "/balance")
     assert (await emulator.wait_for_message("bob")).text == "余额 Balance: ¥12.50"
+
+
+SLOW_NOTICE_S = 3.0
+
+
+async def test_the_payer_hears_at_once_while_the_recipients_notice_is_slow(emulator, wallet):
+    """The payer's receipt does not wait for the recipient's notice in the send queue."""
+    await fund(wallet, ALICE, 100_00)
+    await start_private(emulator, "bob")
+    await emulator.send_text("alice", "/send @bob 12.50")
+    card = await emulator.wait_for_message("alice")
+    await tap_and_wait(emulator, "alice", card, "Confirm")
+    emulator.faults.add("sendMessage", "slow", delay=SLOW_NOTICE_S)  # the next: Bob's notice
+    started = time.monotonic()
+
+    done = await enter_pin(emulator, "alice", card)
+
+    assert done.text == "✅ Sent ¥12.50 to Bob. Your balance: ¥87.50"
+    assert time.monotonic() - started < SLOW_NOTICE_S / 2
+    told = await emulator.wait_for_message("bob", text="¥12.50")
+    assert "Alice" in told.text and emulator.faults.hits == [("sendMessage", "slow")]
 
 
 async def test_the_card_keeps_what_is_paid_above_the_keypad_while_the_pin_is_typed(

@@ -1,0 +1,50 @@
+"""What a handler hands on so that the person it answers does not wait for it.
+
+Telling someone else (the recipient of a transfer, a shop of a payment, the admins of a
+held payment) is a message that waits its turn in the send queue; awaited by the
+handler, it would hold up the answer of the person who paid by as much, seconds in a
+crowd. :func:`soon` runs it in a task of its own while the application runs, and
+:func:`finish` (at a stop, before the wallet closes) waits for those still going, so
+nothing handed on is lost. An error there is logged; the money moved all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from telegram.ext import Application
+
+__all__ = ["finish", "soon"]
+
+log = logging.getLogger(__name__)
+
+_KEY = "handlers.soon"  # bot_data: the tasks still going
+
+
+async def soon(application: Application, work: Coroutine[Any, Any, Any], *, what: str) -> None:
+    """Run ``work`` (``what`` names it in the log) in a task of its own; inline when the
+    application is not running (stopping: nothing would wait for the task)."""
+    if not application.running:
+        await _logged(work, what)
+        return
+    going: set[asyncio.Task] = application.bot_data.setdefault(_KEY, set())
+    task = asyncio.get_running_loop().create_task(_logged(work, what), name=what)
+    going.add(task)
+    task.add_done_callback(going.discard)
+
+
+async def finish(application: Application) -> None:
+    """Wait for what :func:`soon` still runs."""
+    going = application.bot_data.get(_KEY)
+    while going:
+        await asyncio.wait(list(going))
+
+
+async def _logged(work: Coroutine[Any, Any, Any], what: str) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("%s failed", what)
