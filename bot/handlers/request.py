@@ -45,6 +45,7 @@ from bot.handlers.context import (
 )
 from bot.handlers.outbox import tell
 from bot.handlers.risk_text import decision_text, join_reasons, reason_text
+from bot.handlers.soon import soon
 from bot.handlers.start import MENU_TOPUP, by_taps_markup
 from bot.i18n import translate
 from bot.render.labels import deadline_time
@@ -381,14 +382,24 @@ async def announce(context: WalletContext, language: str, payment: RequestPaymen
         amount=amount,
         balance=format_fen(balance.available),
     )
-    await tell(
-        context.bot, requester.telegram_id, with_memo(told, dm, made.memo), about="a paid request"
+    await soon(  # the payer's receipt does not wait for the requester's messages
+        context.application,
+        _tell_requester(context, payment, with_memo(told, dm, made.memo), told),
+        what="telling the requester of a paid request",
     )
-    await _close_shown(context, payment, told)
-    for hook in context.bot_data.get(_AFTER_PAID, ()):  # a split's overview, say
-        await hook(context, payment)
     text = translate(language, "request.paid", amount=amount, name=requester.display_name)
     return await with_new_balance(context, language, text, payer.account_id)
+
+
+async def _tell_requester(
+    context: WalletContext, payment: RequestPayment, text: str, language: str
+) -> None:
+    """The requester hears of the payment, its shown request closes, and what follows
+    a paid request (a split's overview) is brought up to date."""
+    await tell(context.bot, payment.requester.telegram_id, text, about="a paid request")
+    await _close_shown(context, payment, language)
+    for hook in context.bot_data.get(_AFTER_PAID, ()):  # a split's overview, say
+        await hook(context, payment)
 
 
 def handlers() -> list:
