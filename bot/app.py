@@ -486,10 +486,11 @@ def _tell_admins_of_payouts(application: Application, wallet: Wallet) -> None:
 async def settled(application: Application) -> None:
     """Wait until ``application`` has handled every update it took (its update queue is
     done with them) and sent the PIN keypads' redraws they left, which their taps'
-    answers do not wait for. Other work a handler hands on (a group's outbox, a packet's
-    progress edits, notices) has waits of its own."""
+    answers do not wait for, and the notices they handed on (``soon``). Other work (a
+    group's outbox, a packet's progress edits) has waits of its own."""
     await application.update_queue.join()
     await redraws(application).drain()
+    await soon.finish(application, grace=60)
 
 
 async def stop_sending(application: Application) -> None:

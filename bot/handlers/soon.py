@@ -4,8 +4,9 @@ Telling someone else (the recipient of a transfer, a shop of a payment, the admi
 held payment) is a message that waits its turn in the send queue; awaited by the
 handler, it would hold up the answer of the person who paid by as much, seconds in a
 crowd. :func:`soon` runs it in a task of its own while the application runs, and
-:func:`finish` (at a stop, before the wallet closes) waits for those still going, so
-nothing handed on is lost. An error there is logged; the money moved all the same.
+:func:`finish` (at a stop, before the wallet closes) waits for those still going (for
+a while: a stop does not hang), so nothing handed on is lost. An error there is logged;
+the money moved all the same.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["finish", "soon"]
 log = logging.getLogger(__name__)
 
 _KEY = "handlers.soon"  # bot_data: the tasks still going
+FINISH_TIMEOUT_S = 10.0  # at a stop: then the rest is given up (a 429 storm, say)
 
 
 async def soon(application: Application, work: Coroutine[Any, Any, Any], *, what: str) -> None:
@@ -36,11 +38,18 @@ async def soon(application: Application, work: Coroutine[Any, Any, Any], *, what
     task.add_done_callback(going.discard)
 
 
-async def finish(application: Application) -> None:
-    """Wait for what :func:`soon` still runs."""
+async def finish(application: Application, grace: float = FINISH_TIMEOUT_S) -> None:
+    """Wait for what :func:`soon` still runs, ``grace`` seconds at most (a stop must not
+    hang on a send queue Telegram holds back)."""
     going = application.bot_data.get(_KEY)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
     while going:
-        await asyncio.wait(list(going))
+        left = deadline - loop.time()
+        if left <= 0:
+            log.warning("stopping with notices still being sent: %d", len(going))
+            return
+        await asyncio.wait(list(going), timeout=left)
 
 
 async def _logged(work: Coroutine[Any, Any, Any], what: str) -> None:

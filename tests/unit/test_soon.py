@@ -54,3 +54,15 @@ async def test_when_the_application_is_not_running_the_work_is_done_inline(caplo
 
     await soon(app, tell(), what="telling the admins")
     assert done == ["told"] and "handlers.soon" not in app.bot_data
+
+
+async def test_a_stop_waits_for_handed_on_work_for_a_while_only(caplog):
+    app, stuck = application(), asyncio.Event()
+    await soon(app, stuck.wait(), what="telling bob (the send queue held back)")
+    async with asyncio.timeout(2):
+        await finish(app, grace=0.05)
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.handlers.soon"] == [
+        "stopping with notices still being sent: 1"
+    ]
+    stuck.set()
+    await finish(app)
