@@ -6,7 +6,7 @@ import logging
 from contextlib import suppress
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.domain.admin_copies import hold_subject
@@ -182,9 +182,13 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
     tapped = query.message.message_id if query.message is not None else ELSEWHERE
     subject = hold_subject(held.id)
     settle_later(context.application, subject, user.telegram_id, outcome, acted_on=tapped)
-    await query.edit_message_text(
-        await hold_text(context.application, language, held) + "\n" + outcome(language)
-    )
+    try:
+        await query.edit_message_text(
+            await hold_text(context.application, language, held) + "\n" + outcome(language)
+        )
+    except BadRequest as exc:  # tapped as it was sent: its sender brought it up to date
+        if "not modified" not in str(exc).lower():
+            raise
     await _tell_parties(context, held, approved=approve)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import time
 
 from bot.domain.errors import AccountFrozen
-from bot.domain.holds import HOLD_OPENED
+from bot.domain.holds import HOLD_OPENED, HoldState
 from bot.domain.model import SystemAccount, TransferFlag, TransferSpec
 from bot.domain.users import Profile
+from bot.handlers import holds
 from bot.sandbox.testing import polling
 from bot.security import totp
 from bot.security.cipher import field_aad
@@ -318,6 +320,7 @@ async def hold_a_payment(emulator, wallet, recipient: str) -> object:
 
 
 SLOW_NOTICE_S = 3.0
+SLOW_KEEP_S = 0.5
 
 
 async def hold_with_a_slow_notice(emulator, wallet) -> float:
@@ -356,6 +359,45 @@ async def test_a_stop_waits_for_the_admins_notices_of_a_hold(sandbox, applicatio
     assert [(c.admin_id, c.text.startswith("⏳ Held payment #1:")) for c in copies] == [
         (ALICE, True)
     ]
+
+
+async def test_a_decision_on_a_notice_tapped_as_it_was_sent_is_answered_and_said_once(
+    emulator, wallet, monkeypatch, caplog
+):
+    """Alice decides on her notice before the bot has kept it: the bot, keeping it, finds
+    the payment decided and brings the notice up to date first; the decision's own edit
+    then changes nothing, and is no error."""
+    show = holds.hold_text
+
+    async def slow_once_decided(application, language, held):
+        if held.state is not HoldState.OPEN:  # the decision's edit comes last
+            await asyncio.sleep(2 * SLOW_KEEP_S)
+        return await show(application, language, held)
+
+    monkeypatch.setattr(holds, "hold_text", slow_once_decided)
+    await fund(wallet, XIAOMING, 3_000_00)
+    await wallet.users.seen(PROFILES[BOB])
+    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
+    await start_private(emulator, "alice")
+    await emulator.send_text("xiaoming", "/send @bob 1500 rent")
+    card = await emulator.wait_for_message("xiaoming")
+    await tap_and_wait(emulator, "xiaoming", card, "确认")
+    emulator.faults.add("sendMessage", "slow", delay=SLOW_KEEP_S)  # kept only after that
+    await enter_pin(emulator, "xiaoming", card)
+    notice = await emulator.wait_for_message("alice", since=0, text="Held payment #1")
+    mark = emulator.mark()
+
+    answer = await emulator.wait_for_answer(
+        await emulator.tap("alice", notice, "Reject"), since=mark, timeout=10
+    )
+
+    assert answer.text in ("", None)
+    await emulator.settled()
+    shown = emulator.chat("alice").messages[notice.message_id]
+    assert shown.text.endswith("\nRejected by Alice: the money went back to the payer.")
+    assert shown.reply_markup is None
+    assert (await wallet.guard.get_hold(1)).state is HoldState.REJECTED
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it(emulator, wallet):
