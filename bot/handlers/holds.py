@@ -189,7 +189,9 @@ async def decide(update: Update, context: WalletContext, user, language) -> None
     except BadRequest as exc:  # tapped as it was sent: its sender brought it up to date
         if "not modified" not in str(exc).lower():
             raise
-    await _tell_parties(context, held, approved=approve)
+    await soon(  # the admin's next tap does not wait for the parties' notices
+        context.application, _tell_parties(context, held, approved=approve), what=_TELLING
+    )
 
 
 def _outcome(approved: bool, admin: str) -> Outcome:
@@ -226,8 +228,12 @@ async def decided_text(context: WalletContext, language: str, decision: HoldDeci
     outcome = _outcome(decision.approved, await _decider(context.wallet, held))
     subject = hold_subject(held.id)  # the decider's notice too: the keypad has the outcome
     settle_later(context.application, subject, held.decided_by, outcome, acted_on=ELSEWHERE)
-    await _tell_parties(context, held, approved=decision.approved)
+    told = _tell_parties(context, held, approved=decision.approved)
+    await soon(context.application, told, what=_TELLING)
     return await hold_text(context.application, language, held) + "\n" + outcome(language)
+
+
+_TELLING = "telling the parties of a decided hold"
 
 
 async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -> None:

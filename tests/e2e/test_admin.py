@@ -400,6 +400,24 @@ async def test_a_decision_on_a_notice_tapped_as_it_was_sent_is_answered_and_said
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+async def test_an_admins_next_command_does_not_wait_for_the_payers_notice(emulator, wallet):
+    """Deciding tells the payer and the recipient; the admin's next update (their chat
+    runs in order) does not wait for those notices in the send queue."""
+    review = await hold_a_payment(emulator, wallet, "bob")
+    emulator.faults.add("sendMessage", "slow", delay=SLOW_NOTICE_S)  # the next: the payer's
+    mark = emulator.mark()
+    await emulator.tap("alice", review, "Approve")
+    started = time.monotonic()
+    await emulator.send_text("alice", "/review")
+
+    listed = await emulator.wait_for_message("alice", since=mark)
+
+    assert listed.text == "No payments are waiting for review."
+    assert time.monotonic() - started < SLOW_NOTICE_S / 2
+    told = await emulator.wait_for_message("xiaoming", since=mark, text="获批准")
+    assert emulator.faults.hits == [("sendMessage", "slow")] and "已获批准并转出" in told.text
+
+
 async def test_an_admin_cannot_approve_a_payment_to_themselves_but_can_reject_it(emulator, wallet):
     review = await hold_a_payment(emulator, wallet, "alice")
     assert "小明 → Alice" in review.text
