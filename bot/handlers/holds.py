@@ -272,19 +272,24 @@ async def _tell_parties(context: WalletContext, held: Held, *, approved: bool) -
 
 @admin_only
 async def review(update: Update, context: WalletContext, user, language) -> None:
-    """List the open holds with their buttons (admins only, in the private chat)."""
+    """List the open holds with their buttons (admins only, in the private chat); each
+    card is a copy of its hold's notice, so a decision elsewhere brings it up to date."""
     if not await admin_in_private(update, context, language):
         return
-    held = await context.wallet.guard.open_holds()
+    wallet = context.wallet
+    held = await wallet.guard.open_holds()
     if not held:
         await reply(update, context, translate(language, "hold.none"))
         return
     for item in held[:20]:
-        await reply(
-            update,
-            context,
+        await tell_admin(
+            context.application,
+            hold_subject(item.id),
+            user.telegram_id,
             await hold_text(context.application, language, item),
+            about=f"hold {item.id}",
             reply_markup=hold_markup(language, item),
+            settled=_decided_meanwhile(wallet, item.id),
         )
 
 

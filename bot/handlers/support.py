@@ -499,7 +499,8 @@ def _reply_command(prompts: Questions[int]):
 
 @admin_only
 async def list_tickets(update: Update, context: WalletContext, user, language) -> None:
-    """List the open tickets, oldest first, each with Reply / Close."""
+    """List the open tickets, oldest first, each with Reply / Close; each card is a copy
+    of its ticket's notice, so a close elsewhere brings it up to date."""
     if not await _in_private(update, context, language):
         return
     support = context.wallet.support
@@ -510,11 +511,14 @@ async def list_tickets(update: Update, context: WalletContext, user, language) -
     now = support.now_ms()
     for ticket in tickets:
         who = await _name_of(context, ticket.telegram_id)
-        await reply(
-            update,
-            context,
+        await tell_admin(
+            context.application,
+            ticket_subject(ticket.id),
+            user.telegram_id,
             ticket_text(language, ticket, who, now - ticket.created_at),
+            about=f"ticket {ticket.id}",
             reply_markup=ticket_markup(language, ticket, await refundable(context.wallet, ticket)),
+            settled=_closed_meanwhile(context.wallet, ticket.id),
         )
 
 

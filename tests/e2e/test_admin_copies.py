@@ -125,6 +125,41 @@ async def test_a_decision_after_the_2fa_code_edits_the_other_admins_copy(emulato
     assert handler_errors(caplog) == []
 
 
+async def test_listed_cards_follow_a_decision_or_a_close_made_elsewhere(
+    emulator, wallet, caplog
+):
+    """Alice's /review and /tickets cards are copies too: 王芳 decides the hold and closes
+    the ticket from her notices, and Alice's listed cards say so, without buttons."""
+    alices, fangs = await held_for_two(emulator, wallet)
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/review")
+    listed = await emulator.wait_for_message("alice", since=mark, text="Held payment #1")
+    assert [b["text"] for b in listed.buttons()] == ["✅ Approve", "✖ Reject"]
+    mark = emulator.mark()
+
+    await tap_and_wait(emulator, "wangfang", fangs, "✅ 批准")
+
+    decided = "\nApproved by 王芳: the payment goes ahead."
+    assert (await edited(emulator, listed, mark)).text == listed.text + decided
+    assert (await edited(emulator, alices, mark)).text == alices.text + decided
+
+    await emulator.send_text("bob", "/support The rent went twice")
+    fangs_ticket = await emulator.wait_for_message("wangfang", since=mark, text="🎫 #1")
+    mark = emulator.mark()
+    await emulator.send_text("alice", "/tickets")
+    ticket_card = await emulator.wait_for_message("alice", since=mark, text="🎫 #1")
+    mark = emulator.mark()
+    await emulator.wait_for_answer(
+        await emulator.tap("wangfang", fangs_ticket, "关闭"), since=mark
+    )
+    closed = await edited(emulator, ticket_card, mark)
+    assert closed.text.startswith(ticket_card.text) and "Closed by 王芳" in closed.text
+    await settled(wallet, "hold:1")
+    await settled(wallet, "ticket:1")
+    assert edits_refused(emulator, 0) == []
+    assert handler_errors(caplog) == []
+
+
 async def test_a_copy_deleted_before_the_decision_is_passed_over(emulator, wallet, caplog):
     alices, fangs = await held_for_two(emulator, wallet)
     emulator.chat("wangfang").messages[fangs.message_id].deleted = True  # 王芳 deleted it
