@@ -34,9 +34,15 @@ _SUFFIXES = ("元", "块钱", "块", "cny", "rmb")
 _MINUS_SIGNS = ("-", "−")  # ASCII hyphen-minus and U+2212 (full-width ones fold by NFKC)
 # digits grouped by spaces ("1 000", "12 500.50"): thousands, or an amount and a number?
 _SPACED = re.compile(r"\d{1,3}(?: \d{3})+(?:\.\d*)?")
-_LEADING_GROUP = re.compile(r"(?:¥|cny|rmb)?\d{1,3}", re.IGNORECASE)
 _GROUP = re.compile(r"\d{3}")
-_LAST_GROUP = re.compile(r"\d{3}(?:\.\d*)?(?:元|块钱|块|cny|rmb)?", re.IGNORECASE)  # a unit ends
+
+
+_LEADING_GROUP = re.compile(  # an amount of one to three digits, its currency sign before
+    rf"(?:{'|'.join(map(re.escape, _PREFIXES))})?\d{{1,3}}", re.IGNORECASE
+)
+_LAST_GROUP = re.compile(  # the last group of three digits, a unit may end it
+    rf"\d{{3}}(?:\.\d*)?(?:{'|'.join(map(re.escape, _SUFFIXES))})?", re.IGNORECASE
+)
 
 
 def _strip_currency(text: str) -> str:

@@ -7,9 +7,8 @@ finds it). Once one admin has acted, :func:`settle_later` edits every copy but t
 acted on (the other admins', the acting admin's others), in its admin's language, to
 what it said plus what became of it, with no buttons, and forgets the subject's copies
 as it takes them (so a copy is edited once): beside the acting admin's answer, which
-does not wait on it. A copy that can no longer
-be edited (deleted, too old, saying so already) is passed over: what it was about is
-settled whatever it shows.
+does not wait on it. A copy that can no longer be edited (deleted, too old, saying so
+already) is passed over: what it was about is settled whatever it shows.
 
 Copies go out one admin after another through the send queue, so under a burst an admin
 may act before the last copies are sent: :func:`tell_admin` asks the caller's

@@ -306,8 +306,9 @@ async def _two_factor_on(wallet) -> str:
     return secret
 
 
-async def hold_a_payment(emulator, wallet, recipient: str) -> object:
-    """小明 pays ¥1,500 to ``recipient`` from a new wallet: held; the admin's review."""
+async def card_to_be_held(emulator, wallet, recipient: str) -> object:
+    """小明 confirms paying ¥1,500 to ``recipient`` from a new wallet, which his PIN will
+    see held: the card, at its keypad."""
     await fund(wallet, XIAOMING, 3_000_00)
     await wallet.users.seen(PROFILES[BOB])
     await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
@@ -315,6 +316,12 @@ async def hold_a_payment(emulator, wallet, recipient: str) -> object:
     await emulator.send_text("xiaoming", f"/send @{recipient} 1500 rent")
     card = await emulator.wait_for_message("xiaoming")
     await tap_and_wait(emulator, "xiaoming", card, "确认")
+    return card
+
+
+async def hold_a_payment(emulator, wallet, recipient: str) -> object:
+    """小明 pays ¥1,500 to ``recipient`` from a new wallet: held; the admin's review."""
+    card = await card_to_be_held(emulator, wallet, recipient)
     assert (await enter_pin(emulator, "xiaoming", card)).text.startswith("⏳")
     return await emulator.wait_for_message("alice", since=0, text="Held payment")
 
@@ -323,17 +330,11 @@ SLOW_NOTICE_S = 3.0
 SLOW_KEEP_S = 0.5
 
 
-async def hold_with_a_slow_notice(emulator, wallet) -> float:
-    """小明's payment to Bob is held while the admin's notice is slow to answer; how long
-    小明 waited for "held" after his PIN."""
-    await fund(wallet, XIAOMING, 3_000_00)
-    await wallet.users.seen(PROFILES[BOB])
-    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
-    await start_private(emulator, "alice")
-    await emulator.send_text("xiaoming", "/send @bob 1500 rent")
-    card = await emulator.wait_for_message("xiaoming")
-    await tap_and_wait(emulator, "xiaoming", card, "确认")
-    emulator.faults.add("sendMessage", "slow", delay=SLOW_NOTICE_S)  # the next: the notice
+async def hold_with_a_slow_notice(emulator, wallet, delay: float = SLOW_NOTICE_S) -> float:
+    """小明's payment to Bob is held while the admin's notice takes ``delay`` seconds to
+    answer; how long 小明 waited for "held" after his PIN."""
+    card = await card_to_be_held(emulator, wallet, "bob")
+    emulator.faults.add("sendMessage", "slow", delay=delay)  # the next: the notice
     started = time.monotonic()
     held = await enter_pin(emulator, "xiaoming", card)
     assert held.text.startswith("⏳")
@@ -375,15 +376,7 @@ async def test_a_decision_on_a_notice_tapped_as_it_was_sent_is_answered_and_said
         return await show(application, language, held)
 
     monkeypatch.setattr(holds, "hold_text", slow_once_decided)
-    await fund(wallet, XIAOMING, 3_000_00)
-    await wallet.users.seen(PROFILES[BOB])
-    await wallet.identity.verify(XIAOMING, "张三", "11010519491231002X")
-    await start_private(emulator, "alice")
-    await emulator.send_text("xiaoming", "/send @bob 1500 rent")
-    card = await emulator.wait_for_message("xiaoming")
-    await tap_and_wait(emulator, "xiaoming", card, "确认")
-    emulator.faults.add("sendMessage", "slow", delay=SLOW_KEEP_S)  # kept only after that
-    await enter_pin(emulator, "xiaoming", card)
+    await hold_with_a_slow_notice(emulator, wallet, delay=SLOW_KEEP_S)  # kept only after
     notice = await emulator.wait_for_message("alice", since=0, text="Held payment #1")
     mark = emulator.mark()
 

@@ -72,13 +72,19 @@ async def test_a_redraw_waiting_behind_one_being_sent_is_replaced_by_the_newest(
     assert [text for message, text in bot.edits if message == OTHER] == ["●"]
 
 
-async def test_settling_waits_for_the_redraw_being_sent_and_drops_the_waiting_ones():
+async def one_being_sent_one_waiting() -> tuple[GatedBot, Redraws]:
+    """"●○○" on its way (its edit held at the gate), "●●○" waiting behind it."""
     bot = GatedBot()
     bot.gate.clear()
     redraws = Redraws(bot)
     redraws.put(CHAT, MESSAGE, "●○○", None)
     await asyncio.sleep(0)
     redraws.put(CHAT, MESSAGE, "●●○", None)
+    return bot, redraws
+
+
+async def test_settling_waits_for_the_redraw_being_sent_and_drops_the_waiting_ones():
+    bot, redraws = await one_being_sent_one_waiting()
     settling = asyncio.ensure_future(redraws.settle(CHAT, MESSAGE))
     await asyncio.sleep(0.01)
     assert not settling.done()  # "●○○" is still being sent
@@ -112,12 +118,7 @@ async def test_a_failed_redraw_is_logged_and_never_reaches_the_outcome(caplog):
 
 
 async def test_closing_drops_the_waiting_redraws_and_gives_those_being_sent_a_grace():
-    bot = GatedBot()
-    bot.gate.clear()
-    redraws = Redraws(bot)
-    redraws.put(CHAT, MESSAGE, "●○○", None)
-    await asyncio.sleep(0)
-    redraws.put(CHAT, MESSAGE, "●●○", None)
+    bot, redraws = await one_being_sent_one_waiting()
     await redraws.close(grace=0.05)  # the edit under way is stuck: close does not wait on
     assert bot.edits == []
     bot.gate.set()
