@@ -79,6 +79,30 @@ def answers(emulator) -> dict[str, str]:
     }
 
 
+def unanswered_report(emulator, cluster, members, mark: int) -> str:
+    """Where the taps of a burst that went unanswered are: delivered to which process (or
+    still waiting in the emulator), with each process's warnings and the end of its log."""
+    answered = {e.user_id for e in emulator.events[mark:] if e.kind == "callback_answer"}
+    where: dict[str, int] = {}
+    for member in members:
+        if member.id not in answered:
+            workers = cluster.workers_of(member.id)
+            name = ",".join(f"bot{i}" for i in sorted(workers)) or "not delivered"
+            where[name] = where.get(name, 0) + 1
+    lines = [
+        f"unanswered taps: {where}; updates the emulator still holds: {emulator.update_log_size}"
+    ]
+    for name, log in cluster.logs().items():
+        text = log.splitlines()
+        told = [line for line in text if " WARNING " in line or " ERROR " in line]
+        lines += [f"--- {name}: {len(text)} lines, warnings and errors:", *told[-20:]]
+        lines += ["  last lines:", *text[-8:]]
+    front = cluster.folder / "nginx" / "log.txt"
+    if front.exists():
+        lines += ["--- nginx:", *front.read_text(errors="replace").splitlines()[-20:]]
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("front", ["dispatch", "nginx"])
 async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path, front):
     if front == "nginx" and nginx_binary() is None:
@@ -133,7 +157,7 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path, 
         big_id = await packet_in(wallet, big_group)
         mark = emulator.mark()
         burst = await tap_burst(emulator, members, big, "Grab", timeout=EXPIRY_S - 5)
-        assert burst.unanswered == 0
+        assert burst.unanswered == 0, unanswered_report(emulator, cluster, members, mark)
         routes = {m.id: cluster.workers_of(m.id) for m in members}
         assert all(len(workers) == 1 for workers in routes.values())  # one process each
         routed = [next(iter(workers)) for workers in routes.values()]
