@@ -172,6 +172,41 @@ async def test_an_operation_the_database_refuses_fails_alone_and_the_group_is_re
     assert sorted(r[0] for r in journal) == sorted(f"ok{n}" for n in range(20))
 
 
+async def test_a_group_redone_one_by_one_answers_each_caller_once_its_own_write_is_done(
+    pg_url, two, monkeypatch
+):
+    first, _ = two
+    ledger, (a, b, c, *_) = await people(first)
+    await first.pool.execute(  # any credit to c overflows in the database (as above)
+        "UPDATE accounts SET credits_posted = $1::bigint, debits_posted = $1::bigint - $2"
+        " WHERE id = $3",
+        2**63 - 2,
+        START,
+        c,
+    )
+    commit = first.group_commit
+    alone = commit._alone
+    callers: list[asyncio.Task] = []
+    answered: list[int] = []  # as each operation is written alone: callers answered so far
+
+    async def watched(op):
+        await asyncio.sleep(0.01)  # time for the callers answered to take their answers
+        answered.append(sum(task.done() for task in callers))
+        return await alone(op)
+
+    monkeypatch.setattr(commit, "_alone", watched)
+    callers.extend(
+        asyncio.create_task(ledger.transfer(key, a, to, 1_00, "p2p"))
+        for key, to in [*((f"ok{n}", b) for n in range(10)), ("overflow", c)]
+    )
+    results = await asyncio.gather(*callers, return_exceptions=True)
+
+    assert isinstance(results[-1], StorageError)
+    assert commit.stats.alone == 11
+    # the tenth is written while the nine before it already have their answers
+    assert answered == list(range(11))
+
+
 async def test_transfers_and_grabs_together_in_two_processes_keep_every_sum(pg_url, two):
     first, second = two
     sender, escrow = await fund_sender(first, 400_00)

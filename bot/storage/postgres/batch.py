@@ -137,16 +137,16 @@ class PgGroupCommit:
 
     async def _one_by_one(self, group: list) -> None:
         """Each operation of ``group`` alone, in a transaction of its own; each caller
-        hears its own answer (a cancellation reaches only those not yet written)."""
+        hears its own answer as soon as it is written, not once the whole group is (a
+        cancellation reaches only those not yet written)."""
         self.stats.alone += len(group)
-        answers: list[tuple[bool, object]] = []
-        try:
-            for op, _ in group:
-                answers.append(await self._alone(op))
-        except BaseException as exc:
-            self._answer(group, [*answers, *[(False, exc)] * (len(group) - len(answers))])
-            raise
-        self._answer(group, answers)
+        for done, (op, future) in enumerate(group):
+            try:
+                answer = await self._alone(op)
+            except BaseException as exc:
+                self._answer(group[done:], [(False, exc)] * (len(group) - done))
+                raise
+            self._answer([(op, future)], [answer])
 
     @staticmethod
     def _answer(group: list, answers: list[tuple[bool, object]]) -> None:
