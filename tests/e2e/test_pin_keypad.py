@@ -215,9 +215,12 @@ async def test_typing_a_pin_or_card_number_gets_the_message_deleted(emulator):
 
 
 def unlock_shown(locked_until_ms: int) -> str:
-    """When a lock ends, as the person is told it: Beijing time, the next whole minute."""
+    """When a lock ends, as the person is told it: Beijing time, the next whole minute,
+    with the date when that is not today in Beijing (a lock set late in the evening)."""
     ends = datetime.fromtimestamp(-(-locked_until_ms // 60_000) * 60, tz=BEIJING)
     assert ends.timestamp() * 1000 >= locked_until_ms  # never before the lock ends
+    if ends.date() != datetime.now(BEIJING).date():
+        return ends.strftime("%Y-%m-%d %H:%M")
     return ends.strftime("%H:%M")
 
 
