@@ -79,9 +79,10 @@ def answers(emulator) -> dict[str, str]:
     }
 
 
-def unanswered_report(emulator, cluster, members, mark: int) -> str:
+async def unanswered_report(emulator, cluster, members, mark: int, url: str) -> str:
     """Where the taps of a burst that went unanswered are: delivered to which process (or
-    still waiting in the emulator), with each process's warnings and the end of its log."""
+    still waiting in the emulator), with each process's warnings and the end of its log,
+    and what the database's sessions are doing (waiting for a lock, idle in a transaction)."""
     answered = {e.user_id for e in emulator.events[mark:] if e.kind == "callback_answer"}
     where: dict[str, int] = {}
     for member in members:
@@ -100,6 +101,22 @@ def unanswered_report(emulator, cluster, members, mark: int) -> str:
     front = cluster.folder / "nginx" / "log.txt"
     if front.exists():
         lines += ["--- nginx:", *front.read_text(errors="replace").splitlines()[-20:]]
+    conn = await asyncpg.connect(url)
+    try:
+        sessions = await conn.fetch(
+            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS open_for,"
+            " left(query, 120) AS query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND state <> 'idle'"
+        )
+        waiting = await conn.fetch(
+            "SELECT pid, locktype, mode, objid, relation::regclass::text AS relation"
+            " FROM pg_locks WHERE NOT granted"
+        )
+    finally:
+        await conn.close()
+    lines += ["--- database sessions not idle:", *map(str, sessions)]
+    lines += ["--- locks waited for:", *map(str, waiting)]
     return "\n".join(lines)
 
 
@@ -157,7 +174,8 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path, 
         big_id = await packet_in(wallet, big_group)
         mark = emulator.mark()
         burst = await tap_burst(emulator, members, big, "Grab", timeout=EXPIRY_S - 5)
-        assert burst.unanswered == 0, unanswered_report(emulator, cluster, members, mark)
+        if burst.unanswered:
+            pytest.fail(await unanswered_report(emulator, cluster, members, mark, pg_url))
         routes = {m.id: cluster.workers_of(m.id) for m in members}
         assert all(len(workers) == 1 for workers in routes.values())  # one process each
         routed = [next(iter(workers)) for workers in routes.values()]
