@@ -79,6 +79,18 @@ def answers(emulator) -> dict[str, str]:
     }
 
 
+async def longest_pause(stop: asyncio.Event) -> float:
+    """The longest this event loop was late for a 50 ms timer until ``stop``: a process
+    (or a machine) frozen for that long, not the bots being slow."""
+    loop = asyncio.get_running_loop()
+    longest, last = 0.0, loop.time()
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+        now = loop.time()
+        longest, last = max(longest, now - last - 0.05), now
+    return longest
+
+
 async def unanswered_report(emulator, cluster, members, mark: int, url: str) -> str:
     """Where the taps of a burst that went unanswered are: delivered to which process (or
     still waiting in the emulator), with each process's warnings and the end of its log,
@@ -173,9 +185,14 @@ async def test_three_processes_one_packet_one_expiry(sandbox, pg_url, tmp_path, 
         big = await post_packet(emulator, big_group, str(TOTAL // 100), SHARES)
         big_id = await packet_in(wallet, big_group)
         mark = emulator.mark()
+        stop = asyncio.Event()
+        pauses = asyncio.create_task(longest_pause(stop))
         burst = await tap_burst(emulator, members, big, "Grab", timeout=EXPIRY_S - 5)
+        stop.set()
         if burst.unanswered:
-            pytest.fail(await unanswered_report(emulator, cluster, members, mark, pg_url))
+            report = await unanswered_report(emulator, cluster, members, mark, pg_url)
+            pytest.fail(f"the test's loop was late by {await pauses:.2f} s at most\n{report}")
+        await pauses
         routes = {m.id: cluster.workers_of(m.id) for m in members}
         assert all(len(workers) == 1 for workers in routes.values())  # one process each
         routed = [next(iter(workers)) for workers in routes.values()]
