@@ -116,6 +116,7 @@ class Bot:
         self.hang_after = hang_after
         self.delay = delay
         self.stuck = asyncio.Event()
+        self.sending = asyncio.Event()  # set at its first send
 
     async def send_message(self, chat_id: int, text: str, **options):
         if chat_id != ADMIN:
@@ -125,6 +126,7 @@ class Bot:
                 await asyncio.Event().wait()
             await asyncio.sleep(self.delay)
             self.sent.append(chat_id)
+            self.sending.set()
         return SimpleNamespace(chat_id=chat_id, message_id=1)
 
     async def edit_message_text(self, *args, **options) -> None:
@@ -153,6 +155,9 @@ async def test_a_broadcast_sent_by_one_process_is_left_alone_by_the_others_resum
     one, two_ = process(first, sender), process(second, other)
 
     broadcast.launch(one, begun.id)
+    # once the first process is sending (a resume started before it took the lease could
+    # rightly take the broadcast itself: that is the next test's case, a process stopped)
+    await asyncio.wait_for(sender.sending.wait(), 10)
     for _ in range(5):  # the other process's resume job, every "minute", meanwhile
         await broadcast.resume(two_)
         await asyncio.sleep(0.05)
