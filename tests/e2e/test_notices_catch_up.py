@@ -21,6 +21,7 @@ async def tip(emulator, wallet, payer: str, payee: str, said_text: str, command:
     mark = emulator.mark()
     await enter_pin(emulator, payer, card)
     await emulator.wait_for_message(emulator.group, since=mark)  # the tip's announcement
+    await emulator.settled()  # the payee's notice tried, and kept for later when refused
 
 
 def said_to(emulator, user: str, since: int) -> list[str]:
@@ -111,6 +112,7 @@ async def test_what_came_while_the_bot_was_blocked_is_told_when_the_chat_is_star
     card = await emulator.wait_for_message("alice", text="Send ¥3.00 to Bob?")
     await tap_and_wait(emulator, "alice", card, "Confirm")
     await enter_pin(emulator, "alice", card)
+    await emulator.settled()  # Bob's notice tried, and kept for later when refused
     assert any("blocked by the user" in e.data["description"] for e in emulator.errors())
 
     mark = emulator.mark()
