@@ -46,6 +46,7 @@ async def held_for_two(emulator, wallet):
     alices = await hold_a_payment(emulator, wallet, "bob")
     fangs = await emulator.wait_for_message("wangfang", since=0, text="待审核付款")
     assert [b["text"] for b in fangs.buttons()] == ["✅ 批准", "✖ 拒绝"]
+    await emulator.settled()  # both copies kept (an admin reads a notice before a tap)
     return alices, fangs
 
 
@@ -148,6 +149,7 @@ async def test_listed_cards_follow_a_decision_or_a_close_made_elsewhere(
     mark = emulator.mark()
     await emulator.send_text("alice", "/tickets")
     ticket_card = await emulator.wait_for_message("alice", since=mark, text="🎫 #1")
+    await emulator.settled()  # every copy of the ticket kept
     mark = emulator.mark()
     await emulator.wait_for_answer(
         await emulator.tap("wangfang", fangs_ticket, "关闭"), since=mark
