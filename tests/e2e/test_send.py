@@ -109,6 +109,7 @@ async def test_a_transfer_is_confirmed_with_the_pin_and_the_money_waits_for_the_
     assert done.text == "✅ Sent ¥12.50 to Bob. Your balance: ¥87.50"
     assert await available(wallet, ALICE) == 87_50
     assert await available(wallet, BOB) == 12_50
+    await emulator.settled()  # Bob's notice, tried from a task of its own
     assert any("can't initiate conversation" in e.data["description"] for e in emulator.errors())
 
     await emulator.send_text("bob", "/balance")
